@@ -1,0 +1,206 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// Pool sizes the connection pool. Zero fields take the defaults.
+type Pool struct {
+	MaxOpen     int           // default 20
+	MaxIdle     int           // default MaxOpen
+	MaxLifetime time.Duration // default 30m: lets a failover or DNS change take effect
+	MaxIdleTime time.Duration // default 5m
+}
+
+func (p *Pool) setDefaults() {
+	if p.MaxOpen <= 0 {
+		p.MaxOpen = 20
+	}
+	if p.MaxIdle <= 0 || p.MaxIdle > p.MaxOpen {
+		p.MaxIdle = p.MaxOpen
+	}
+	if p.MaxLifetime <= 0 {
+		p.MaxLifetime = 30 * time.Minute
+	}
+	if p.MaxIdleTime <= 0 {
+		p.MaxIdleTime = 5 * time.Minute
+	}
+}
+
+// Open returns a pool for a postgres:// URL. The URL's sslmode is kept; a
+// URL without one gets sslmode=disable for loopback hosts and Unix sockets
+// (a local cluster has no certificate) and lib/pq's default elsewhere.
+// Open does not wait for the server: see Ping.
+func Open(rawURL string, pool Pool) (*sql.DB, error) {
+	dsn, err := withLocalSSLMode(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	connector, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database: parse url: %w", err)
+	}
+	pool.setDefaults()
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(pool.MaxOpen)
+	db.SetMaxIdleConns(pool.MaxIdle)
+	db.SetConnMaxLifetime(pool.MaxLifetime)
+	db.SetConnMaxIdleTime(pool.MaxIdleTime)
+	return db, nil
+}
+
+func withLocalSSLMode(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
+	}
+	q := u.Query()
+	if q.Get("sslmode") != "" {
+		return rawURL, nil
+	}
+	host := u.Hostname()
+	if h := q.Get("host"); h != "" {
+		host = h
+	}
+	if host == "" || host == "localhost" || strings.HasPrefix(host, "/") || isLoopback(host) {
+		q.Set("sslmode", "disable")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Ping waits until the server answers or ctx ends, backing off between tries.
+func Ping(ctx context.Context, db *sql.DB) error {
+	delay := 100 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database: not reachable: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// Transact runs fn in a transaction and commits it. When Postgres aborts the
+// transaction for a serialization failure or a deadlock, the whole of fn is
+// run again (up to 10 times), so fn must not have effects outside tx.
+func Transact(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	const attempts = 10
+	var err error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if err = transactOnce(ctx, db, opts, fn); !isRetryableTx(err) {
+			return err
+		}
+		backoff := time.Duration(1<<attempt)*time.Millisecond + rand.N(5*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+	return fmt.Errorf("database: gave up after %d serialization failures: %w", attempts, err)
+}
+
+func transactOnce(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return Classify(fmt.Errorf("database: begin: %w", err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return Classify(fmt.Errorf("database: commit: %w", err))
+	}
+	return nil
+}
+
+// SQLSTATE codes this package acts on.
+const (
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+	codeUniqueViolation      = "23505"
+)
+
+func isRetryableTx(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		return pqErr.Code == codeSerializationFailure || pqErr.Code == codeDeadlockDetected
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == codeUniqueViolation
+}
+
+// Classify gives err the Unavailable kind when it means the database cannot
+// be reached or is shutting down, so callers answer 503 and consumers retry.
+// Other errors are returned unchanged.
+func Classify(err error) error {
+	if err == nil || errors.Is(err, errs.Unavailable) {
+		return err
+	}
+	if IsUnavailable(err) {
+		return errs.Wrap(errs.Unavailable, "database_unavailable", "the database is unavailable; retry later", err)
+	}
+	return err
+}
+
+// IsUnavailable reports whether err is a connection-level failure.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code.Class() {
+		case "08", // connection exception
+			"53", // insufficient resources
+			"57": // operator intervention: admin shutdown, cannot connect now
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "bad connection")
+}

@@ -1,0 +1,207 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/money"
+)
+
+// SchemaVersion is the version of the v1 topics' events. Readers accept any
+// event whose version is at most this.
+const SchemaVersion = 1
+
+// Event types, the value of "type".
+const (
+	TypeClickRecorded      = "click.recorded"
+	TypeConversionReceived = "conversion.received"
+)
+
+// Conversion statuses.
+const (
+	StatusPending  = "pending"
+	StatusApproved = "approved"
+	StatusReversed = "reversed"
+)
+
+// ValidStatus reports whether s is a canonical conversion status.
+func ValidStatus(s string) bool {
+	return s == StatusPending || s == StatusApproved || s == StatusReversed
+}
+
+// Header carries what every event has.
+type Header struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	SchemaVersion int    `json:"schema_version"`
+}
+
+func (h Header) check(wantType string) error {
+	switch {
+	case h.ID == "":
+		return missing("id")
+	case h.Type != wantType:
+		return errs.Newf(errs.Invalid, "wrong_event_type", "event type %q, want %q", h.Type, wantType)
+	case h.SchemaVersion < 1 || h.SchemaVersion > SchemaVersion:
+		return errs.Newf(errs.Invalid, "unsupported_schema_version", "schema_version %d is not supported (1..%d)", h.SchemaVersion, SchemaVersion)
+	}
+	return nil
+}
+
+// ClickRecorded is published on clicks.v1 for every redirect a visitor got.
+type ClickRecorded struct {
+	Header
+	// OccurredAt is when the redirect was answered.
+	OccurredAt  time.Time `json:"occurred_at"`
+	Code        string    `json:"code"`
+	Partner     string    `json:"partner"`
+	CourseID    string    `json:"course_id"`
+	Destination string    `json:"destination"`
+	UserAgent   string    `json:"user_agent,omitempty"`
+	Referer     string    `json:"referer,omitempty"`
+	UTMSource   string    `json:"utm_source,omitempty"`
+	UTMMedium   string    `json:"utm_medium,omitempty"`
+	UTMCampaign string    `json:"utm_campaign,omitempty"`
+	UTMTerm     string    `json:"utm_term,omitempty"`
+	UTMContent  string    `json:"utm_content,omitempty"`
+	Placement   string    `json:"placement,omitempty"`
+	// VisitorHash is a salted hash of the truncated client IP; the salt
+	// rotates daily, so it links clicks within a day and never to a person.
+	VisitorHash string `json:"visitor_hash"`
+	Bot         bool   `json:"bot"`
+	// BotReason is a code from redirect's maintained list ("crawler",
+	// "unfurler", "headless", "http_library", "prefetch"), empty for humans.
+	BotReason string `json:"bot_reason,omitempty"`
+	// Unique is false when the same visitor clicked the same link within
+	// the unique-click window.
+	Unique bool `json:"unique"`
+}
+
+// Key spreads clicks evenly: the click id is random in its low bits.
+func (c ClickRecorded) Key() []byte { return []byte(c.ID) }
+
+// Validate checks the fields every consumer relies on.
+func (c ClickRecorded) Validate() error {
+	if err := c.Header.check(TypeClickRecorded); err != nil {
+		return err
+	}
+	switch {
+	case c.OccurredAt.IsZero():
+		return missing("occurred_at")
+	case c.Code == "":
+		return missing("code")
+	case c.Partner == "":
+		return missing("partner")
+	}
+	return nil
+}
+
+// Conversion sources.
+const (
+	SourceWebhook  = "webhook"
+	SourcePostback = "postback"
+	SourceReplay   = "replay"
+)
+
+// ConversionReceived is published on conversions.v1 for every partner
+// webhook or postback that conversions accepted. Many events make up one
+// conversion, (partner, order_id); they are keyed by it, so they stay in
+// order on one partition.
+type ConversionReceived struct {
+	Header
+	Partner string `json:"partner"`
+	OrderID string `json:"order_id"`
+	// ClickID is the click the partner attributes the sale to; empty or
+	// unknown leaves the conversion unattributed.
+	ClickID string `json:"click_id,omitempty"`
+	// CourseID is the course bought, when the partner says so.
+	CourseID string `json:"course_id,omitempty"`
+	// Status is canonical: pending, approved or reversed.
+	Status string `json:"status"`
+	// RawStatus and ReasonCode are the partner's own words, kept for audit.
+	RawStatus  string `json:"raw_status,omitempty"`
+	ReasonCode string `json:"reason_code,omitempty"`
+	// SaleAmount and Commission are decimal strings in Currency.
+	SaleAmount string `json:"sale_amount"`
+	Commission string `json:"commission"`
+	Currency   string `json:"currency"`
+	// OccurredAt is when the partner says the change happened; events of
+	// one conversion apply in this order, not in arrival order.
+	OccurredAt time.Time `json:"occurred_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	// Source is webhook, postback or replay.
+	Source string `json:"source"`
+	// IdempotencyKey is the webhook-id, or the key derived from a postback.
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// Key keeps one conversion's events in order on one partition.
+func (c ConversionReceived) Key() []byte { return []byte(c.Partner + "/" + c.OrderID) }
+
+// Validate checks the fields every consumer relies on, money included.
+func (c ConversionReceived) Validate() error {
+	if err := c.Header.check(TypeConversionReceived); err != nil {
+		return err
+	}
+	switch {
+	case c.Partner == "":
+		return missing("partner")
+	case c.OrderID == "":
+		return missing("order_id")
+	case !ValidStatus(c.Status):
+		return errs.Newf(errs.Invalid, "invalid_status", "status %q is not pending, approved or reversed", c.Status)
+	case c.OccurredAt.IsZero():
+		return missing("occurred_at")
+	}
+	for _, f := range []struct{ name, value string }{{"sale_amount", c.SaleAmount}, {"commission", c.Commission}} {
+		if _, err := money.Parse(f.value, c.Currency); err != nil {
+			return errs.Wrap(errs.Invalid, "invalid_money", f.name+" is not an amount of "+c.Currency, err)
+		}
+	}
+	return nil
+}
+
+func missing(field string) error {
+	return errs.Newf(errs.Invalid, "missing_field", "event has no %s", field)
+}
+
+// Marshal encodes an event as its wire JSON.
+func Marshal(e any) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("events: marshal %T: %w", e, err)
+	}
+	return b, nil
+}
+
+// DecodeClick decodes and validates a clicks.v1 message value.
+func DecodeClick(b []byte) (ClickRecorded, error) {
+	var c ClickRecorded
+	if err := decode(b, &c); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// DecodeConversion decodes and validates a conversions.v1 message value.
+func DecodeConversion(b []byte) (ConversionReceived, error) {
+	var c ConversionReceived
+	if err := decode(b, &c); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+func decode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return errs.Wrap(errs.Invalid, "malformed_event", "event is not valid JSON of its type", err)
+	}
+	if dec.More() {
+		return errs.New(errs.Invalid, "malformed_event", "event has trailing data after its JSON object")
+	}
+	return nil
+}

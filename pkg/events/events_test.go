@@ -1,0 +1,172 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sampleClick() ClickRecorded {
+	return ClickRecorded{
+		Header:      Header{ID: "01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w", Type: TypeClickRecorded, SchemaVersion: 1},
+		OccurredAt:  time.Date(2026, 11, 20, 9, 58, 12, 345000000, time.UTC),
+		Code:        "ml-101",
+		Partner:     "coursera",
+		CourseID:    "ml-101",
+		Destination: "https://www.coursera.org/learn/ml?clickid=01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w",
+		UserAgent:   "Mozilla/5.0 (X11; Linux x86_64)",
+		Referer:     "https://catalog.example/courses/ml",
+		UTMSource:   "newsletter",
+		UTMMedium:   "email",
+		UTMCampaign: "nov",
+		Placement:   "hero",
+		VisitorHash: "b7Hk2c9QpXr0",
+		Unique:      true,
+	}
+}
+
+func sampleConversion() ConversionReceived {
+	return ConversionReceived{
+		Header:         Header{ID: "cv_3f2a9c0d1e", Type: TypeConversionReceived, SchemaVersion: 1},
+		Partner:        "coursera",
+		OrderID:        "A-1001",
+		ClickID:        "01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w",
+		CourseID:       "ml-101",
+		Status:         StatusApproved,
+		RawStatus:      "APPROVED",
+		SaleAmount:     "49.00",
+		Commission:     "7.35",
+		Currency:       "USD",
+		OccurredAt:     time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+		ReceivedAt:     time.Date(2026, 11, 20, 10, 0, 1, 250000000, time.UTC),
+		Source:         SourceWebhook,
+		IdempotencyKey: "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+	}
+}
+
+// TestGolden pins the wire format: an encoding change fails here before it
+// reaches a consumer. Run with -update after a deliberate, compatible change.
+func TestGolden(t *testing.T) {
+	tests := []struct {
+		file   string
+		event  any
+		decode func([]byte) (any, error)
+	}{
+		{"click_recorded.v1.json", sampleClick(), func(b []byte) (any, error) { return DecodeClick(b) }},
+		{"conversion_received.v1.json", sampleConversion(), func(b []byte) (any, error) { return DecodeConversion(b) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := Marshal(tt.event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tt.file)
+			if *update {
+				if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, bytes.TrimSuffix(want, []byte("\n"))) {
+				t.Fatalf("wire format changed:\n got %s\nwant %s", got, want)
+			}
+			back, err := tt.decode(want)
+			if err != nil {
+				t.Fatalf("golden file does not decode: %v", err)
+			}
+			if !reflect.DeepEqual(back, tt.event) {
+				t.Fatalf("decode(golden) = %+v, want %+v", back, tt.event)
+			}
+		})
+	}
+}
+
+func TestDecodeAcceptsUnknownFields(t *testing.T) {
+	b, _ := Marshal(sampleClick())
+	b = append(b[:len(b)-1], []byte(`,"country":"DE"}`)...)
+	if _, err := DecodeClick(b); err != nil {
+		t.Fatalf("unknown field rejected: %v", err)
+	}
+}
+
+func TestDecodeRejectsPoison(t *testing.T) {
+	click := func(mut func(*ClickRecorded)) []byte {
+		c := sampleClick()
+		mut(&c)
+		b, _ := Marshal(c)
+		return b
+	}
+	conv := func(mut func(*ConversionReceived)) []byte {
+		c := sampleConversion()
+		mut(&c)
+		b, _ := Marshal(c)
+		return b
+	}
+	tests := []struct {
+		name   string
+		decode func([]byte) error
+		in     []byte
+		code   string
+	}{
+		{"not json", decodeClickErr, []byte("{"), "malformed_event"},
+		{"trailing data", decodeClickErr, append(click(func(*ClickRecorded) {}), []byte(" {}")...), "malformed_event"},
+		{"wrong type", decodeClickErr, click(func(c *ClickRecorded) { c.Type = TypeConversionReceived }), "wrong_event_type"},
+		{"future version", decodeClickErr, click(func(c *ClickRecorded) { c.SchemaVersion = 2 }), "unsupported_schema_version"},
+		{"no id", decodeClickErr, click(func(c *ClickRecorded) { c.ID = "" }), "missing_field"},
+		{"no code", decodeClickErr, click(func(c *ClickRecorded) { c.Code = "" }), "missing_field"},
+		{"no time", decodeClickErr, click(func(c *ClickRecorded) { c.OccurredAt = time.Time{} }), "missing_field"},
+		{"no order", decodeConvErr, conv(func(c *ConversionReceived) { c.OrderID = "" }), "missing_field"},
+		{"bad status", decodeConvErr, conv(func(c *ConversionReceived) { c.Status = "paid-ish" }), "invalid_status"},
+		{"float money", decodeConvErr, []byte(`{"id":"x","type":"conversion.received","schema_version":1,"partner":"p","order_id":"o","status":"pending","sale_amount":49.5,"commission":"1.00","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`), "malformed_event"},
+		{"too precise", decodeConvErr, conv(func(c *ConversionReceived) { c.Commission = "7.355" }), "invalid_money"},
+		{"unknown currency", decodeConvErr, conv(func(c *ConversionReceived) { c.Currency = "XXX" }), "invalid_money"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.decode(tt.in)
+			if !errors.Is(err, errs.Invalid) || errs.Decide(err) != errs.DeadLetter {
+				t.Fatalf("err = %v, want an Invalid (dead-letter) error", err)
+			}
+			if code, _ := errs.Public(err); code != tt.code {
+				t.Fatalf("code = %q, want %q", code, tt.code)
+			}
+		})
+	}
+}
+
+func decodeClickErr(b []byte) error { _, err := DecodeClick(b); return err }
+func decodeConvErr(b []byte) error  { _, err := DecodeConversion(b); return err }
+
+func TestKeys(t *testing.T) {
+	if got := string(sampleConversion().Key()); got != "coursera/A-1001" {
+		t.Errorf("conversion key = %q", got)
+	}
+	if got := string(sampleClick().Key()); got != sampleClick().ID {
+		t.Errorf("click key = %q", got)
+	}
+}
+
+func TestTopicsHaveDeadLetterTwins(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range Topics() {
+		names[s.Name] = true
+	}
+	for _, topic := range []string{TopicClicks, TopicConversions} {
+		if !names[topic] || !names[DeadLetterTopic(topic)] {
+			t.Errorf("%s or its dead-letter twin is missing from Topics()", topic)
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package kafkax_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+)
+
+func setup(t *testing.T) []string {
+	t.Helper()
+	brokers := testkit.Kafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, brokers, events.Topics()); err != nil {
+		t.Fatal(err)
+	}
+	return brokers
+}
+
+func TestEnsureTopicsIsIdempotentAndPingWorks(t *testing.T) {
+	brokers := setup(t)
+	ctx := context.Background()
+	if err := kafkax.EnsureTopics(ctx, brokers, events.Topics()); err != nil {
+		t.Fatalf("second EnsureTopics: %v", err)
+	}
+	conn, err := kafka.Dial("tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	parts, err := conn.ReadPartitions(events.TopicClicks)
+	if err != nil || len(parts) != 12 {
+		t.Fatalf("clicks.v1 has %d partitions (err %v), want 12", len(parts), err)
+	}
+	if err := kafkax.Ping(ctx, brokers); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := kafkax.Ping(pingCtx, []string{"127.0.0.1:1"}); err == nil {
+		t.Fatal("Ping of a closed port succeeded")
+	}
+}
+
+// collector gathers handled values and lets a test wait for a count.
+type collector struct {
+	mu   sync.Mutex
+	seen []string
+	ch   chan struct{}
+}
+
+func newCollector() *collector { return &collector{ch: make(chan struct{}, 1000)} }
+
+func (c *collector) add(v string) {
+	c.mu.Lock()
+	c.seen = append(c.seen, v)
+	c.mu.Unlock()
+	c.ch <- struct{}{}
+}
+
+func (c *collector) wait(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for i := 0; i < n; i++ {
+		select {
+		case <-c.ch:
+		case <-deadline:
+			t.Fatalf("saw %d of %d messages", i, n)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.seen...)
+}
+
+func run(t *testing.T, cfg kafkax.SubscriberConfig, h kafkax.Handler) (stop func()) {
+	t.Helper()
+	sub, err := kafkax.NewSubscriber(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func publish(t *testing.T, brokers []string, topic string, values ...string) {
+	t.Helper()
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	p := kafkax.NewPublisher(w, nil, nil)
+	var msgs []kafka.Message
+	for _, v := range values {
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(v), Value: []byte(v)})
+	}
+	if err := p.Publish(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
+	brokers := setup(t)
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+
+	// Publish inside a parent span: the consumer's span must join its trace.
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
+	pub := kafkax.NewPublisher(w, tp, propagation.TraceContext{})
+	if err := pub.Publish(ctx, kafka.Message{Topic: events.TopicClicks, Key: []byte("k"), Value: []byte("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+
+	got := newCollector()
+	var traceIDs sync.Map
+	cfg := kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.deliver", Topics: []string{events.TopicClicks},
+		DeadLetter: w, TracerProvider: tp, SessionTimeout: 2 * time.Second}
+	stop := run(t, cfg, kafkax.HandlerFunc(func(ctx context.Context, msgs []kafka.Message) error {
+		for _, m := range msgs {
+			traceIDs.Store(string(m.Value), kafkax.Header(m, "traceparent"))
+			got.add(string(m.Value))
+		}
+		return nil
+	}))
+	got.wait(t, 1)
+	stop()
+
+	tpHeader, _ := traceIDs.Load("v1")
+	if !strings.Contains(tpHeader.(string), parent.SpanContext().TraceID().String()) {
+		t.Fatalf("traceparent %q does not carry trace %s", tpHeader, parent.SpanContext().TraceID())
+	}
+	var consumerInTrace bool
+	for _, s := range recorder.Ended() {
+		if strings.HasPrefix(s.Name(), "process ") && s.SpanContext().TraceID() == parent.SpanContext().TraceID() {
+			consumerInTrace = true
+		}
+	}
+	if !consumerInTrace {
+		t.Fatal("no consumer span in the producer's trace")
+	}
+
+	// Committed: a new member of the group starts after v1.
+	publish(t, brokers, events.TopicClicks, "v2")
+	again := newCollector()
+	run(t, cfg, kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+		for _, m := range msgs {
+			again.add(string(m.Value))
+		}
+		return nil
+	}))
+	if seen := again.wait(t, 1); seen[0] != "v2" {
+		t.Fatalf("after commit the group saw %q first, want v2", seen)
+	}
+}
+
+func TestSubscriberDeadLettersPoisonAndKeepsTheRest(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	var values []string
+	for i := range 20 {
+		values = append(values, fmt.Sprintf("m%02d", i))
+	}
+	values[7] = "poison"
+	publish(t, brokers, events.TopicConversions, values...)
+
+	got := newCollector()
+	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.poison", Topics: []string{events.TopicConversions},
+		BatchSize: 50, DeadLetter: w, SessionTimeout: 2 * time.Second},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			for _, m := range msgs {
+				if string(m.Value) == "poison" {
+					return errs.New(errs.Invalid, "bad_event", "cannot decode")
+				}
+			}
+			for _, m := range msgs {
+				got.add(string(m.Value))
+			}
+			return nil
+		}))
+	seen := got.wait(t, 19)
+	for _, v := range seen {
+		if v == "poison" {
+			t.Fatal("poison reached the handler's output")
+		}
+	}
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: events.TopicConversionsDLQ, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("nothing on the dead-letter topic: %v", err)
+	}
+	if string(dead.Value) != "poison" || kafkax.Header(dead, kafkax.HeaderDLQCode) != "bad_event" ||
+		kafkax.Header(dead, kafkax.HeaderDLQTopic) != events.TopicConversions ||
+		kafkax.Header(dead, kafkax.HeaderDLQReason) != "cannot decode" {
+		t.Fatalf("dead letter = %q headers %v", dead.Value, dead.Headers)
+	}
+}
+
+func TestSubscriberRetriesTransientFailures(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	publish(t, brokers, events.TopicClicks, "flaky")
+
+	got := newCollector()
+	var mu sync.Mutex
+	attempts := 0
+	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.retry", Topics: []string{events.TopicClicks},
+		DeadLetter: w, MinBackoff: 10 * time.Millisecond, SessionTimeout: 2 * time.Second},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts++
+			if attempts < 4 {
+				return errs.New(errs.Unavailable, "", "database down")
+			}
+			got.add(string(msgs[0].Value))
+			return nil
+		}))
+	got.wait(t, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts != 4 {
+		t.Fatalf("attempts = %d, want 4", attempts)
+	}
+}
+
+func TestUncommittedBatchIsRedelivered(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	publish(t, brokers, events.TopicClicks, "once")
+	cfg := kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.redeliver", Topics: []string{events.TopicClicks},
+		DeadLetter: w, SessionTimeout: 2 * time.Second}
+
+	started := make(chan struct{})
+	stop := run(t, cfg, kafkax.HandlerFunc(func(ctx context.Context, _ []kafka.Message) error {
+		close(started)
+		<-ctx.Done() // "crash" mid-handling: never succeeds
+		return errors.Join(errs.New(errs.Unavailable, "", "stopped"), ctx.Err())
+	}))
+	<-started
+	stop()
+
+	got := newCollector()
+	run(t, cfg, kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+		got.add(string(msgs[0].Value))
+		return nil
+	}))
+	if seen := got.wait(t, 1); seen[0] != "once" {
+		t.Fatalf("redelivered %q", seen)
+	}
+}
+
+func TestHeaderCarrier(t *testing.T) {
+	var headers []kafka.Header
+	c := kafkax.HeaderCarrier{Headers: &headers}
+	c.Set("traceparent", "a")
+	c.Set("traceparent", "b")
+	c.Set("tracestate", "x=1")
+	if c.Get("traceparent") != "b" || len(headers) != 2 || len(c.Keys()) != 2 || c.Get("missing") != "" {
+		t.Fatalf("headers = %v", headers)
+	}
+}

@@ -1,0 +1,392 @@
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+)
+
+// Handler handles a batch of messages. It returns nil only when every
+// message's effect is durable. An error whose kind errs.Decide calls
+// DeadLetter marks the batch as holding poison: the subscriber then hands
+// the messages over one by one to find it. Any other error retries the
+// batch. Handlers must be idempotent: after a crash or a rebalance, a batch
+// whose commit did not happen is delivered again.
+type Handler interface {
+	Handle(ctx context.Context, msgs []kafka.Message) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, msgs []kafka.Message) error
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, msgs []kafka.Message) error { return f(ctx, msgs) }
+
+// DecodeMessageFunc turns a message into an endpoint request; errors should
+// be errs.Invalid so the message is dead-lettered.
+type DecodeMessageFunc func(ctx context.Context, msg kafka.Message) (request any, err error)
+
+// EndpointHandler runs each message through a go-kit endpoint, so Kafka and
+// HTTP share endpoint middleware (logging, tracing, metrics). A response
+// that implements endpoint.Failer and reports an error fails the message.
+func EndpointHandler(decode DecodeMessageFunc, ep endpoint.Endpoint, p propagation.TextMapPropagator) Handler {
+	if p == nil {
+		p = propagation.TraceContext{}
+	}
+	return HandlerFunc(func(ctx context.Context, msgs []kafka.Message) error {
+		for _, msg := range msgs {
+			msgCtx := Extract(ctx, p, msg)
+			req, err := decode(msgCtx, msg)
+			if err != nil {
+				return err
+			}
+			resp, err := ep(msgCtx, req)
+			if err != nil {
+				return err
+			}
+			if f, ok := resp.(endpoint.Failer); ok && f.Failed() != nil {
+				return f.Failed()
+			}
+		}
+		return nil
+	})
+}
+
+// SubscriberConfig configures a Subscriber. Zero fields take defaults.
+type SubscriberConfig struct {
+	Brokers []string
+	GroupID string // <service>.<purpose>
+	Topics  []string
+	// BatchSize is the most messages per Handle call (default 1).
+	BatchSize int
+	// BatchWait is how long to wait for a batch to fill once its first
+	// message is there (default 50ms).
+	BatchWait time.Duration
+	// MinBackoff and MaxBackoff bound the retry delay (defaults 100ms, 30s).
+	MinBackoff, MaxBackoff time.Duration
+	// SessionTimeout for the consumer group (default 10s).
+	SessionTimeout time.Duration
+	// DeadLetter writes poison messages to <topic>.dlq. Required.
+	DeadLetter MessageWriter
+
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+func (c *SubscriberConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1
+	}
+	if c.BatchWait <= 0 {
+		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(30*time.Second, c.MinBackoff)
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.MeterProvider == nil {
+		c.MeterProvider = metricnoop.NewMeterProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.TraceContext{}
+	}
+}
+
+// Validate reports a configuration the subscriber cannot run with.
+func (c *SubscriberConfig) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("kafkax: subscriber needs brokers")
+	case c.GroupID == "":
+		return errors.New("kafkax: subscriber needs a group id: commits are per group")
+	case len(c.Topics) == 0:
+		return errors.New("kafkax: subscriber needs topics")
+	case c.DeadLetter == nil:
+		return errors.New("kafkax: subscriber needs a dead-letter writer")
+	}
+	return nil
+}
+
+// Subscriber consumes topics in a consumer group.
+type Subscriber struct {
+	cfg     SubscriberConfig
+	handler Handler
+	reader  *kafka.Reader
+	tracer  trace.Tracer
+
+	handled  metric.Int64Counter
+	duration metric.Float64Histogram
+}
+
+// NewSubscriber returns a subscriber; Run starts it.
+func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:     cfg.Brokers,
+		GroupID:     cfg.GroupID,
+		GroupTopics: cfg.Topics,
+		MinBytes:    1,
+		MaxBytes:    16 << 20,
+		// MaxWait bounds a fetch with no data; kafka-go's 10 s default also
+		// makes Close block that long.
+		MaxWait:           250 * time.Millisecond,
+		ReadBatchTimeout:  time.Second,
+		QueueCapacity:     max(100, 2*cfg.BatchSize),
+		CommitInterval:    0, // synchronous commits: CommitMessages returns once committed
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    cfg.SessionTimeout,
+		HeartbeatInterval: cfg.SessionTimeout / 5,
+		RebalanceTimeout:  2 * cfg.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			cfg.Logger.Warn("kafka reader", "group", cfg.GroupID, "detail", fmt.Sprintf(msg, args...))
+		}),
+	})
+	meter := cfg.MeterProvider.Meter("github.com/linkcredit/linkcredit/pkg/kafkax")
+	handled, err := meter.Int64Counter("kafkax.consumer.messages",
+		metric.WithDescription("Messages a consumer finished with, by outcome: handled, dead_letter."))
+	if err != nil {
+		return nil, err
+	}
+	duration, err := meter.Float64Histogram("kafkax.consumer.batch.duration",
+		metric.WithDescription("Time to handle one batch, retries included."), metric.WithUnit("s"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Subscriber{cfg: cfg, handler: h, reader: reader, handled: handled, duration: duration,
+		tracer: cfg.TracerProvider.Tracer("github.com/linkcredit/linkcredit/pkg/kafkax")}
+	if _, err := meter.Int64ObservableGauge("kafkax.consumer.lag",
+		metric.WithDescription("Messages between the group's position and the end of the partition, as last fetched."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.reader.Stats().Lag, metric.WithAttributes(attribute.String("group", cfg.GroupID)))
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run consumes until ctx ends, then closes the reader. A batch being
+// handled when ctx ends is not committed; it is delivered again later.
+func (s *Subscriber) Run(ctx context.Context) error {
+	defer s.reader.Close()
+	for {
+		batch, err := s.fetchBatch(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("kafkax: %s: fetch: %w", s.cfg.GroupID, err)
+		}
+		start := time.Now()
+		if err := s.process(ctx, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		s.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("group", s.cfg.GroupID)))
+	}
+}
+
+// fetchBatch blocks for one message, then takes whatever else arrives
+// within BatchWait, up to BatchSize.
+func (s *Subscriber) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
+	first, err := s.reader.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{first}
+	if s.cfg.BatchSize == 1 {
+		return batch, nil
+	}
+	fillCtx, cancel := context.WithTimeout(ctx, s.cfg.BatchWait)
+	defer cancel()
+	for len(batch) < s.cfg.BatchSize {
+		msg, err := s.reader.FetchMessage(fillCtx)
+		if err != nil {
+			break // the wait is over (or ctx ended: the caller sees it)
+		}
+		batch = append(batch, msg)
+	}
+	return batch, nil
+}
+
+// process handles a batch until it succeeds, dead-letters its poison, and
+// commits it.
+func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
+	err := s.handleWithRetry(ctx, batch)
+	switch {
+	case err == nil:
+		s.count(ctx, batch, "handled")
+	case errs.Decide(err) == errs.DeadLetter && len(batch) > 1:
+		// Find the poison: one message at a time, in order.
+		for _, msg := range batch {
+			one := []kafka.Message{msg}
+			if err := s.handleWithRetry(ctx, one); err != nil {
+				if err := s.deadLetter(ctx, msg, err); err != nil {
+					return err
+				}
+				continue
+			}
+			s.count(ctx, one, "handled")
+		}
+	case errs.Decide(err) == errs.DeadLetter:
+		if err := s.deadLetter(ctx, batch[0], err); err != nil {
+			return err
+		}
+	default:
+		return err // only ctx ending stops retries
+	}
+	return s.retry(ctx, "commit", func() error { return s.reader.CommitMessages(ctx, batch...) })
+}
+
+// handleWithRetry retries transient failures with backoff until ctx ends;
+// it returns nil, a poison error, or ctx's error.
+func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message) error {
+	var poison error
+	err := s.retry(ctx, "handle", func() error {
+		err := s.handleTraced(ctx, batch)
+		if err != nil && errs.Decide(err) == errs.DeadLetter {
+			poison = err
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return poison
+}
+
+func (s *Subscriber) handleTraced(ctx context.Context, batch []kafka.Message) error {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.consumer.group.name", s.cfg.GroupID),
+			attribute.Int("messaging.batch.message_count", len(batch)),
+		),
+	}
+	spanCtx := ctx
+	if len(batch) == 1 {
+		spanCtx = Extract(ctx, s.cfg.Propagator, batch[0]) // the producer's span is the parent
+	} else {
+		for _, msg := range batch {
+			if sc := trace.SpanContextFromContext(Extract(ctx, s.cfg.Propagator, msg)); sc.IsValid() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			}
+		}
+	}
+	spanCtx, span := s.tracer.Start(spanCtx, "process "+batch[0].Topic, opts...)
+	defer span.End()
+	err := s.handler.Handle(spanCtx, batch)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	return err
+}
+
+// retry runs op until it succeeds or ctx ends, with jittered exponential
+// backoff between attempts.
+func (s *Subscriber) retry(ctx context.Context, what string, op func() error) error {
+	delay := s.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cfg.Logger.WarnContext(ctx, "kafka consumer will retry", "group", s.cfg.GroupID, "step", what,
+			"attempt", attempt, "delay", delay.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay + rand.N(delay/4+1)):
+		}
+		delay = min(2*delay, s.cfg.MaxBackoff)
+	}
+}
+
+// Dead-letter headers: why a message was set aside and where it came from.
+const (
+	HeaderDLQReason    = "dlq-reason"
+	HeaderDLQCode      = "dlq-code"
+	HeaderDLQTopic     = "dlq-original-topic"
+	HeaderDLQPartition = "dlq-original-partition"
+	HeaderDLQOffset    = "dlq-original-offset"
+	HeaderDLQGroup     = "dlq-group"
+	HeaderDLQFailedAt  = "dlq-failed-at"
+)
+
+// deadLetter writes msg, unchanged, to its topic's dead-letter twin with
+// the reason in headers. It retries until the write succeeds: a poison
+// message is committed only once it is safe in the dead-letter topic.
+func (s *Subscriber) deadLetter(ctx context.Context, msg kafka.Message, reason error) error {
+	code, _ := errs.Public(reason)
+	headers := append([]kafka.Header(nil), msg.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason.Error())},
+		kafka.Header{Key: HeaderDLQCode, Value: []byte(code)},
+		kafka.Header{Key: HeaderDLQTopic, Value: []byte(msg.Topic)},
+		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(msg.Partition))},
+		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
+		kafka.Header{Key: HeaderDLQGroup, Value: []byte(s.cfg.GroupID)},
+		kafka.Header{Key: HeaderDLQFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	)
+	dlq := kafka.Message{Topic: events.DeadLetterTopic(msg.Topic), Key: msg.Key, Value: msg.Value, Headers: headers}
+	s.cfg.Logger.ErrorContext(ctx, "dead-lettering a message", "group", s.cfg.GroupID, "topic", msg.Topic,
+		"partition", msg.Partition, "offset", msg.Offset, "code", code, "reason", reason.Error())
+	err := s.retry(ctx, "dead-letter", func() error { return s.cfg.DeadLetter.WriteMessages(ctx, dlq) })
+	if err == nil {
+		s.count(ctx, []kafka.Message{msg}, "dead_letter")
+	}
+	return err
+}
+
+func (s *Subscriber) count(ctx context.Context, msgs []kafka.Message, outcome string) {
+	s.handled.Add(ctx, int64(len(msgs)), metric.WithAttributes(
+		attribute.String("group", s.cfg.GroupID),
+		attribute.String("topic", msgs[0].Topic),
+		attribute.String("outcome", outcome)))
+}

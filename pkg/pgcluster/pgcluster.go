@@ -1,0 +1,297 @@
+package pgcluster
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/lib/pq" // the driver the readiness probe connects with
+)
+
+// Options configure a cluster.
+type Options struct {
+	// DataDir holds the cluster; initdb runs when it has no PG_VERSION.
+	DataDir string
+	// Port to listen on, on 127.0.0.1. Zero picks a free one.
+	Port int
+	// Fast turns durability off (fsync, synchronous_commit): for throwaway
+	// test clusters only.
+	Fast bool
+	// Log receives the server's output; nil keeps the last lines in memory
+	// for error messages only.
+	Log *os.File
+}
+
+// Cluster is a running server.
+type Cluster struct {
+	Port    int
+	DataDir string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // the process's exit, valid after done closes
+	tail *tailBuffer
+}
+
+// BinDir finds the directory of initdb and postgres: $PG_BIN, then $PATH,
+// then the newest /usr/lib/postgresql/<version>/bin (where Debian's
+// postgresql package puts them, off $PATH).
+func BinDir() (string, error) {
+	if dir := os.Getenv("PG_BIN"); dir != "" {
+		return dir, nil
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		return filepath.Dir(p), nil
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	sort.Slice(matches, func(i, j int) bool { return version(matches[i]) > version(matches[j]) })
+	if len(matches) > 0 {
+		return filepath.Dir(matches[0]), nil
+	}
+	return "", errors.New("pgcluster: PostgreSQL server binaries not found (initdb is not on PATH nor in /usr/lib/postgresql/*/bin); install them with: apt-get install postgresql")
+}
+
+func version(initdbPath string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdbPath))))
+	return v
+}
+
+// Start initialises DataDir if needed and starts the server, returning once
+// it accepts connections.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := serverCredential()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDir(dataDir, cred); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		out, err := runAs(ctx, cred, filepath.Join(bin, "initdb"),
+			"-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+		if err != nil {
+			// Older initdb versions lack C.UTF-8; C is always there.
+			out, err = runAs(ctx, cred, filepath.Join(bin, "initdb"),
+				"-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
+			if err != nil {
+				return nil, fmt.Errorf("pgcluster: initdb %s: %w\n%s", dataDir, err, out)
+			}
+		}
+	}
+	removeStalePID(dataDir)
+
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{"-D", dataDir, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
+		"-c", "unix_socket_directories=", "-c", "max_connections=200",
+		"-c", "listen_addresses=127.0.0.1", "-c", "log_min_messages=warning"}
+	if opts.Fast {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	c := &Cluster{Port: port, DataDir: dataDir, done: make(chan struct{}), tail: &tailBuffer{max: 8 << 10}}
+	started := make(chan error, 1)
+	go c.supervise(filepath.Join(bin, "postgres"), args, cred, opts.Log, started)
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("pgcluster: start postgres: %w", err)
+	}
+	if err := c.waitReady(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// supervise starts the server from a goroutine locked to its OS thread and
+// waits for it there. Pdeathsig fires when the thread that forked the child
+// exits; locking keeps that thread alive exactly as long as the server.
+func (c *Cluster) supervise(path string, args []string, cred *syscall.Credential, log *os.File, started chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if log != nil {
+		cmd.Stdout, cmd.Stderr = log, log
+	} else {
+		cmd.Stdout, cmd.Stderr = c.tail, c.tail
+	}
+	if err := cmd.Start(); err != nil {
+		started <- err
+		close(c.done)
+		return
+	}
+	c.cmd = cmd
+	started <- nil
+	c.err = cmd.Wait()
+	close(c.done)
+}
+
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	db, err := sql.Open("postgres", c.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for {
+		pingCtx, cancelPing := context.WithTimeout(ctx, time.Second)
+		err = db.PingContext(pingCtx)
+		cancelPing()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("pgcluster: postgres exited during start-up (%v):\n%s", c.err, c.tail.String())
+		case <-ctx.Done():
+			return fmt.Errorf("pgcluster: postgres not ready: %w\n%s", err, c.tail.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// URL is a lib/pq URL for database db as the postgres superuser.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+}
+
+// Done is closed when the server process has exited.
+func (c *Cluster) Done() <-chan struct{} { return c.done }
+
+// Stop shuts the server down (fast shutdown: active sessions are ended,
+// everything committed is kept) and waits for it, escalating to an
+// immediate shutdown after 20 s.
+func (c *Cluster) Stop() error {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return nil
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+		<-c.done
+	}
+	return nil
+}
+
+// serverCredential is the postgres user's when running as root.
+func serverCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("pgcluster: running as root, and there is no postgres user to run the server as (install the postgresql package, or run as a normal user)")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func prepareDir(dir string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	if cred == nil {
+		return nil
+	}
+	if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	// The server runs as postgres and must be able to reach its directory.
+	for p := filepath.Dir(dir); p != "/"; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("pgcluster: %w", err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pgcluster: the postgres user cannot enter %s (mode %v); choose a data directory outside it", p, fi.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+func runAs(ctx context.Context, cred *syscall.Credential, path string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = "/"
+	return cmd.CombinedOutput()
+}
+
+// removeStalePID deletes postmaster.pid when its process is gone, which is
+// what a killed server leaves behind; a live server's file is kept, and
+// postgres then refuses to start twice on one directory.
+func removeStalePID(dataDir string) {
+	pidFile := filepath.Join(dataDir, "postmaster.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
+		_ = os.Remove(pidFile)
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pgcluster: find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf.Write(p)
+	if over := t.buf.Len() - t.max; over > 0 {
+		t.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.String()
+}

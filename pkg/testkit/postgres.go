@@ -1,0 +1,152 @@
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/pgcluster"
+)
+
+// server is the test binary's one Postgres: its admin URL, or why it could
+// not be had. Process-wide on purpose, so one cluster serves every test.
+var server struct {
+	once     sync.Once
+	adminURL string
+	cluster  *pgcluster.Cluster
+	err      error
+}
+
+func adminURL() (string, error) {
+	server.once.Do(func() {
+		if u := os.Getenv("DATABASE_URL"); u != "" {
+			server.adminURL = u
+			return
+		}
+		sweepStaleDirs()
+		dir, err := os.MkdirTemp("", "linkcredit-pg-")
+		if err != nil {
+			server.err = err
+			return
+		}
+		// The server may run as the postgres user: let it enter.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			server.err = err
+			return
+		}
+		if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			server.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "data"), Fast: true})
+		if err != nil {
+			server.err = err
+			return
+		}
+		server.cluster = c
+		server.adminURL = c.URL("postgres")
+	})
+	return server.adminURL, server.err
+}
+
+// sweepStaleDirs removes the clusters of test binaries that are gone: their
+// server died with them (Pdeathsig), their directory did not.
+func sweepStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "linkcredit-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err == nil && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(dir)
+		}
+	}
+}
+
+// DatabaseURL returns the URL of a new, empty database that is dropped when
+// the test ends.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	admin, err := adminURL()
+	if err != nil {
+		t.Fatalf("testkit: no PostgreSQL for integration tests: %v\n(set DATABASE_URL to use an existing server)", err)
+	}
+	adminDB, err := database.Open(admin, database.Pool{MaxOpen: 2})
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	defer adminDB.Close()
+
+	name := "test_" + strings.ToLower(randomHex(6))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := adminDB.ExecContext(ctx, "CREATE DATABASE "+pq.QuoteIdentifier(name)); err != nil {
+		t.Fatalf("testkit: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		db, err := database.Open(admin, database.Pool{MaxOpen: 1})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// DB opens a pool on a new, empty database, closed when the test ends.
+func DB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := database.Open(DatabaseURL(t), database.Pool{MaxOpen: 10})
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// PostgresCluster returns the test binary's own cluster, for tests that stop
+// and restart the server; it fails the test when DATABASE_URL is in use.
+func PostgresCluster(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	if _, err := adminURL(); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	if server.cluster == nil {
+		t.Fatal("testkit: this test controls the server itself and needs the throwaway cluster; unset DATABASE_URL")
+	}
+	return server.cluster
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("testkit: random: %v", err))
+	}
+	return hex.EncodeToString(b)
+}
