@@ -1,0 +1,112 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// ErrorBody is the contract's error shape.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError answers err as JSON with the status of its kind. Internal
+// errors are logged with their full text; the caller sees a generic message.
+// A 503 tells the caller when to retry.
+func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	status := errs.HTTPStatus(err)
+	code, message := errs.Public(err)
+	if status >= 500 && logger != nil {
+		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err.Error())
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "5")
+	}
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+}
+
+// WriteJSON answers v as JSON with status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ReadBody reads at most limit bytes of the request body. A longer body is
+// errs.TooLarge (413), whatever Content-Length claimed.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", limit)
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
+		}
+		return nil, errs.Wrap(errs.Invalid, "unreadable_body", "the request body could not be read", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// DecodeJSON reads a JSON body of at most limit bytes into v, refusing
+// unknown fields and trailing data; malformed JSON is a 400.
+func DecodeJSON(r *http.Request, limit int64, v any) error {
+	b, err := ReadBody(r, limit)
+	if err != nil {
+		return err
+	}
+	return UnmarshalStrict(b, v)
+}
+
+// UnmarshalStrict decodes one JSON value into v; unknown fields, a wrong
+// type or trailing data are errs.Invalid with a message naming the problem.
+func UnmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.New(errs.Invalid, "malformed_json", "the body is not valid JSON for this request: "+jsonProblem(err))
+	}
+	if dec.More() {
+		return errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON value")
+	}
+	return nil
+}
+
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field != "" {
+			return "field " + typeErr.Field + " must be a " + typeErr.Type.String()
+		}
+		return "expected a " + typeErr.Type.String()
+	}
+	if errors.Is(err, io.EOF) {
+		return "the body is empty"
+	}
+	return err.Error()
+}
+
+// LimitBody caps every request body at n bytes.
+func LimitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,210 @@
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) ErrorDetail {
+	t.Helper()
+	var body ErrorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q is not the contract's JSON: %v", rec.Body.String(), err)
+	}
+	if rec.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("Content-Type = %q", rec.Header().Get("Content-Type"))
+	}
+	return body.Error
+}
+
+func TestWriteError(t *testing.T) {
+	tests := []struct {
+		err        error
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{errs.New(errs.Unprocessable, "invalid_destination", "destination must be https"), 422, "invalid_destination", false},
+		{errs.New(errs.Unavailable, "", "database down"), 503, "unavailable", true},
+		{errs.New(errs.RateLimited, "", "slow down"), 429, "rate_limited", true},
+		{errors.New("pq: secret detail"), 500, "internal", false},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		WriteError(rec, httptest.NewRequest("GET", "/", nil), nil, tt.err)
+		if rec.Code != tt.status {
+			t.Errorf("%v: status %d, want %d", tt.err, rec.Code, tt.status)
+		}
+		got := decodeError(t, rec)
+		if got.Code != tt.code || got.Message == "" || strings.Contains(got.Message, "secret") {
+			t.Errorf("%v: body %+v", tt.err, got)
+		}
+		if (rec.Header().Get("Retry-After") != "") != tt.retryAfter {
+			t.Errorf("%v: Retry-After = %q", tt.err, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+func TestReadBodyLimits(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		limit  int64
+		status int
+	}{
+		{"fits", "12345", 5, 0},
+		{"one over", "123456", 5, 413},
+		{"empty", "", 5, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			r.ContentLength = -1 // chunked: the limit must hold without a length
+			_, err := ReadBody(r, tt.limit)
+			if tt.status == 0 && err != nil || tt.status != 0 && errs.HTTPStatus(err) != tt.status {
+				t.Fatalf("err = %v, want status %d", err, tt.status)
+			}
+		})
+	}
+	r := httptest.NewRequest("POST", "/", strings.NewReader("x"))
+	r.ContentLength = 1 << 30
+	if _, err := ReadBody(r, 10); errs.HTTPStatus(err) != 413 {
+		t.Fatalf("declared length over limit: err = %v", err)
+	}
+}
+
+func TestUnmarshalStrict(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+		N    int    `json:"n"`
+	}
+	tests := []struct {
+		in   string
+		ok   bool
+		want string
+	}{
+		{`{"name":"a","n":1}`, true, ""},
+		{`{"name":"a","extra":1}`, false, "unknown field"},
+		{`{"name":1}`, false, "field name must be a string"},
+		{`{"name":"a"} {}`, false, "data after its JSON value"},
+		{``, false, "empty"},
+		{`{`, false, "not valid JSON"},
+	}
+	for _, tt := range tests {
+		var b body
+		err := UnmarshalStrict([]byte(tt.in), &b)
+		if tt.ok != (err == nil) {
+			t.Errorf("%q: err = %v", tt.in, err)
+			continue
+		}
+		if err != nil && (!errors.Is(err, errs.Invalid) || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%q: err = %v, want Invalid mentioning %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestRouterAnswersJSONForUnknownRoutesAndMethods(t *testing.T) {
+	rt := NewRouter()
+	rt.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(204) })
+	tests := []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/v1/things/1", 204, ""},
+		{"GET", "/nope", 404, "not_found"},
+		{"DELETE", "/v1/things/1", 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.status {
+			t.Fatalf("%s %s = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+		if tt.code != "" {
+			if got := decodeError(t, rec); got.Code != tt.code {
+				t.Fatalf("%s %s code %q", tt.method, tt.path, got.Code)
+			}
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	tokens, err := ParseTokens("admin-secret", "fin-token:finance, links-token:links")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tokens.Require(ScopeFinance, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+	tests := []struct {
+		header string
+		status int
+		code   string
+	}{
+		{"", 401, "missing_token"},
+		{"Basic abc", 401, "missing_token"},
+		{"Bearer ", 401, "missing_token"},
+		{"Bearer wrong", 401, "invalid_token"},
+		{"Bearer links-token", 403, "insufficient_scope"},
+		{"Bearer fin-token", 200, ""},
+		{"Bearer admin-secret", 200, ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.header != "" {
+			r.Header.Set("Authorization", tt.header)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.status {
+			t.Fatalf("%q: status %d, want %d", tt.header, rec.Code, tt.status)
+		}
+		if tt.code != "" {
+			if got := decodeError(t, rec); got.Code != tt.code {
+				t.Fatalf("%q: code %q, want %q", tt.header, got.Code, tt.code)
+			}
+		}
+		if tt.status == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Fatalf("%q: 401 without WWW-Authenticate", tt.header)
+		}
+	}
+	if _, err := ParseTokens("", "broken"); err == nil {
+		t.Fatal("a malformed token spec was accepted")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	down := errors.New("connection refused")
+	rt := NewRouter()
+	Health{Checks: map[string]Check{
+		"postgres": func(context.Context) error { return nil },
+		"kafka":    func(context.Context) error { return down },
+	}}.Register(rt)
+	rec := httptest.NewRecorder()
+	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	if rec.Code != 200 {
+		t.Fatalf("healthz = %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "connection refused") {
+		t.Fatalf("readyz = %d %s", rec.Code, rec.Body)
+	}
+
+	slow := NewRouter()
+	Health{Timeout: 50 * time.Millisecond, Checks: map[string]Check{
+		"postgres": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+	}}.Register(slow)
+	rec = httptest.NewRecorder()
+	slow.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 {
+		t.Fatalf("a hanging check gave %d", rec.Code)
+	}
+}

@@ -1,0 +1,104 @@
+package otelx
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+const scope = "github.com/linkcredit/linkcredit/pkg/otelx"
+
+// EndpointMiddleware wraps a go-kit endpoint with a span, a duration
+// histogram labelled by outcome, and a log line: internal failures at error
+// level, client errors (bad input) at debug, so logs show what needs a human.
+func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint.Middleware {
+	tracer := t.Tracer(scope)
+	duration, _ := t.Meter(scope).Float64Histogram("endpoint.duration",
+		metric.WithDescription("Time spent in a go-kit endpoint, by endpoint and outcome."), metric.WithUnit("s"))
+	return func(next endpoint.Endpoint) endpoint.Endpoint {
+		return func(ctx context.Context, req any) (resp any, err error) {
+			ctx, span := tracer.Start(ctx, name)
+			start := time.Now()
+			defer func() {
+				failure := err
+				if f, ok := resp.(endpoint.Failer); ok && failure == nil {
+					failure = f.Failed()
+				}
+				outcome := "ok"
+				if failure != nil {
+					kind := errs.KindOf(failure)
+					outcome = kind.Error()
+					span.RecordError(failure)
+					if kind == errs.Internal || kind == errs.Unavailable {
+						span.SetStatus(codes.Error, outcome)
+						logger.ErrorContext(ctx, "endpoint failed", "endpoint", name, "error", failure.Error())
+					} else {
+						logger.DebugContext(ctx, "endpoint refused", "endpoint", name, "error", failure.Error())
+					}
+				}
+				duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
+					attribute.String("endpoint", name), attribute.String("outcome", outcome)))
+				span.End()
+			}()
+			return next(ctx, req)
+		}
+	}
+}
+
+// HTTPMiddleware gives every request a server span (joining the caller's
+// trace from its traceparent header) and counts requests and their
+// durations by route pattern and status.
+func HTTPMiddleware(t *Telemetry, next http.Handler) http.Handler {
+	tracer := t.Tracer(scope)
+	duration, _ := t.Meter(scope).Float64Histogram("http.server.request.duration",
+		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+		defer span.End()
+		rec := &StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
+		r = r.WithContext(ctx)
+		next.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		span.SetName(route)
+		span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.Status))
+		if rec.Status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(rec.Status))
+		}
+		duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
+			attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.Status)))
+	})
+}
+
+// StatusRecorder remembers the status a handler wrote.
+type StatusRecorder struct {
+	http.ResponseWriter
+	Status      int
+	wroteHeader bool
+}
+
+// WriteHeader records the status.
+func (s *StatusRecorder) WriteHeader(code int) {
+	if !s.wroteHeader {
+		s.Status, s.wroteHeader = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

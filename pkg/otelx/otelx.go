@@ -1,0 +1,110 @@
+package otelx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Config says what to set up.
+type Config struct {
+	ServiceName string
+	Version     string
+	// OTLPEndpoint enables OTLP export of traces and metrics
+	// (OTEL_EXPORTER_OTLP_ENDPOINT); the exporters read the rest of the
+	// standard OTEL_EXPORTER_OTLP_* variables themselves.
+	OTLPEndpoint string
+	// SampleRatio is the share of root traces sampled (0..1); children follow
+	// their parent's decision.
+	SampleRatio float64
+}
+
+// Telemetry holds the providers a service passes to its parts.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	Propagator     propagation.TextMapPropagator
+	registry       *prometheus.Registry
+	shutdown       []func(context.Context) error
+}
+
+// Setup builds the providers. Call Shutdown (last, on exit) to flush them.
+func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		attribute.String("service.name", cfg.ServiceName),
+		attribute.String("service.version", cfg.Version),
+	))
+	if err != nil {
+		return nil, fmt.Errorf("otelx: resource: %w", err)
+	}
+	if envRes, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		res, _ = resource.Merge(res, envRes)
+	}
+	t := &Telemetry{
+		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		registry:   prometheus.NewRegistry(),
+	}
+	t.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	promExporter, err := otelprom.New(otelprom.WithRegisterer(t.registry), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("otelx: prometheus exporter: %w", err)
+	}
+	meterOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExporter)}
+	traceOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+	}
+	if cfg.OTLPEndpoint != "" {
+		traceExp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("otelx: otlp trace exporter: %w", err)
+		}
+		traceOpts = append(traceOpts, sdktrace.WithBatcher(traceExp))
+		metricExp, err := otlpmetrichttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("otelx: otlp metric exporter: %w", err)
+		}
+		meterOpts = append(meterOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(metricExp)))
+	}
+	mp := sdkmetric.NewMeterProvider(meterOpts...)
+	tp := sdktrace.NewTracerProvider(traceOpts...)
+	t.MeterProvider, t.TracerProvider = mp, tp
+	t.shutdown = append(t.shutdown, tp.Shutdown, mp.Shutdown)
+	return t, nil
+}
+
+// MetricsHandler serves the Prometheus text format.
+func (t *Telemetry) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(t.registry, promhttp.HandlerOpts{})
+}
+
+// Shutdown flushes and stops every provider, joining their errors.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, fn := range t.shutdown {
+		errs = append(errs, fn(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Tracer is a named tracer of t's provider.
+func (t *Telemetry) Tracer(name string) trace.Tracer { return t.TracerProvider.Tracer(name) }
+
+// Meter is a named meter of t's provider.
+func (t *Telemetry) Meter(name string) metric.Meter { return t.MeterProvider.Meter(name) }

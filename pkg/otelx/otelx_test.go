@@ -1,0 +1,67 @@
+package otelx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+func TestLoggerCarriesTraceIDs(t *testing.T) {
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	var buf bytes.Buffer
+	logger := NewLogger(&buf, "test", slog.LevelInfo)
+	ctx, span := tel.Tracer("t").Start(context.Background(), "op")
+	logger.InfoContext(ctx, "hello")
+	span.End()
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("log line is not JSON: %q", buf.String())
+	}
+	if rec["trace_id"] != span.SpanContext().TraceID().String() || rec["service"] != "test" {
+		t.Fatalf("log line = %v", rec)
+	}
+}
+
+func TestMiddlewareMetricsReachPrometheus(t *testing.T) {
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	logger := NewLogger(&bytes.Buffer{}, "test", slog.LevelInfo)
+	ep := EndpointMiddleware(tel, logger, "get_link")(func(context.Context, any) (any, error) {
+		return nil, errs.New(errs.NotFound, "", "no link")
+	})
+	if _, err := ep(context.Background(), nil); !errors.Is(err, errs.NotFound) {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /c/{code}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(302) })
+	h := HTTPMiddleware(tel, mux)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/c/abc", nil))
+
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`endpoint_duration_seconds_count{endpoint="get_link",outcome="not found"`,
+		`http_server_request_duration_seconds_count{http_response_status_code="302",http_route="GET /c/{code}"`,
+		"go_goroutines",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
