@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // the driver the readiness probe connects with
+
+	"github.com/linkcredit/linkcredit/pkg/proc"
 )
 
 // Options configure a cluster.
@@ -41,9 +42,7 @@ type Cluster struct {
 	Port    int
 	DataDir string
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // the process's exit, valid after done closes
+	proc *proc.Process
 	tail *tailBuffer
 }
 
@@ -117,10 +116,16 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Fast {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 	}
-	c := &Cluster{Port: port, DataDir: dataDir, done: make(chan struct{}), tail: &tailBuffer{max: 8 << 10}}
-	started := make(chan error, 1)
-	go c.supervise(filepath.Join(bin, "postgres"), args, cred, opts.Log, started)
-	if err := <-started; err != nil {
+	c := &Cluster{Port: port, DataDir: dataDir, tail: &tailBuffer{max: 8 << 10}}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Stdout, cmd.Stderr = c.tail, c.tail
+	if opts.Log != nil {
+		cmd.Stdout, cmd.Stderr = opts.Log, opts.Log
+	}
+	// SIGQUIT on the parent's death: an immediate shutdown that still
+	// removes shared memory, so the directory can be started again.
+	if c.proc, err = proc.Start(cmd, syscall.SIGQUIT); err != nil {
 		return nil, fmt.Errorf("pgcluster: start postgres: %w", err)
 	}
 	if err := c.waitReady(ctx); err != nil {
@@ -128,30 +133,6 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// supervise starts the server from a goroutine locked to its OS thread and
-// waits for it there. Pdeathsig fires when the thread that forked the child
-// exits; locking keeps that thread alive exactly as long as the server.
-func (c *Cluster) supervise(path string, args []string, cred *syscall.Credential, log *os.File, started chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	cmd := exec.Command(path, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
-	if log != nil {
-		cmd.Stdout, cmd.Stderr = log, log
-	} else {
-		cmd.Stdout, cmd.Stderr = c.tail, c.tail
-	}
-	if err := cmd.Start(); err != nil {
-		started <- err
-		close(c.done)
-		return
-	}
-	c.cmd = cmd
-	started <- nil
-	c.err = cmd.Wait()
-	close(c.done)
 }
 
 func (c *Cluster) waitReady(ctx context.Context) error {
@@ -170,8 +151,8 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-c.done:
-			return fmt.Errorf("pgcluster: postgres exited during start-up (%v):\n%s", c.err, c.tail.String())
+		case <-c.proc.Done():
+			return fmt.Errorf("pgcluster: postgres exited during start-up (%v):\n%s", c.proc.Err(), c.tail.String())
 		case <-ctx.Done():
 			return fmt.Errorf("pgcluster: postgres not ready: %w\n%s", err, c.tail.String())
 		case <-time.After(50 * time.Millisecond):
@@ -185,22 +166,16 @@ func (c *Cluster) URL(db string) string {
 }
 
 // Done is closed when the server process has exited.
-func (c *Cluster) Done() <-chan struct{} { return c.done }
+func (c *Cluster) Done() <-chan struct{} { return c.proc.Done() }
 
 // Stop shuts the server down (fast shutdown: active sessions are ended,
-// everything committed is kept) and waits for it, escalating to an
-// immediate shutdown after 20 s.
+// everything committed is kept) and waits for it; after 20 s it kills the
+// server's process group.
 func (c *Cluster) Stop() error {
-	if c.cmd == nil || c.cmd.Process == nil {
+	if c.proc == nil {
 		return nil
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
-		<-c.done
-	}
+	_ = c.proc.Stop(syscall.SIGINT, 20*time.Second)
 	return nil
 }
 

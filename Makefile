@@ -1,0 +1,49 @@
+# linkcredit: `make run` starts the local stack, `make test` runs every check.
+SHELL := /bin/bash
+MODULES := pkg services/redirect services/conversions services/reporting deploy
+BIN := $(CURDIR)/bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GO_TEST_FLAGS ?= -count=1 -timeout 10m
+
+.PHONY: run build test vet fmt-check unit bench fuzz clean help
+
+help:
+	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
+	@echo "make test   gofmt check, go vet and every module's tests (needs PostgreSQL binaries and kcat)"
+	@echo "make bench  benchmarks;  make fuzz  each fuzz target for FUZZTIME (default 10s)"
+
+build:
+	@mkdir -p $(BIN)
+	cd services/redirect && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/redirect ./cmd/redirect
+	cd services/conversions && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/conversions ./cmd/conversions
+	cd services/reporting && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/reporting ./cmd/reporting
+	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack
+
+run:
+	@bash deploy/scripts/ensure-deps.sh run
+	@$(MAKE) --no-print-directory build
+	@BIN_DIR=$(BIN) exec $(BIN)/localstack
+
+test: fmt-check vet unit
+
+fmt-check:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+
+unit: build
+	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+
+bench:
+	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+
+FUZZTIME ?= 10s
+fuzz:
+	@for m in $(MODULES); do (cd $$m && for pkg in $$(go list ./...); do \
+	  for f in $$(go test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done) || exit 1; done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,284 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binDir holds the built binaries: $BIN_DIR (make test sets it), or a fresh
+// build into a temp dir.
+func binDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("BIN_DIR"); dir != "" {
+		return dir
+	}
+	dir := t.TempDir()
+	root, _ := filepath.Abs("../..")
+	builds := map[string]string{
+		"services/redirect":    "./cmd/redirect",
+		"services/conversions": "./cmd/conversions",
+		"services/reporting":   "./cmd/reporting",
+		"deploy":               "./cmd/...",
+	}
+	for mod, pkg := range builds {
+		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
+		cmd.Dir = filepath.Join(root, mod)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", mod, err, out)
+		}
+	}
+	return dir
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type stackEnv struct {
+	bin, dataDir                     string
+	redirect, conversions, reporting string
+	kafka                            string
+	pgPort                           string
+}
+
+func newStackEnv(t *testing.T) stackEnv {
+	_, pgPort, _ := net.SplitHostPort(freeAddr(t))
+	dataDir, err := os.MkdirTemp("", "linkcredit-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	return stackEnv{bin: binDir(t), dataDir: dataDir, redirect: freeAddr(t), conversions: freeAddr(t),
+		reporting: freeAddr(t), kafka: freeAddr(t), pgPort: pgPort}
+}
+
+type runningStack struct {
+	cmd    *exec.Cmd
+	output chan string
+	done   chan error
+}
+
+// start runs localstack and waits for its "is up" banner.
+func (e stackEnv) start(t *testing.T) *runningStack {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(e.bin, "localstack"))
+	cmd.Env = append(os.Environ(),
+		"BIN_DIR="+e.bin, "DATA_DIR="+e.dataDir, "PG_PORT="+e.pgPort, "KAFKA_ADDR="+e.kafka,
+		"REDIRECT_ADDR="+e.redirect, "CONVERSIONS_ADDR="+e.conversions, "REPORTING_ADDR="+e.reporting,
+		"ADMIN_TOKEN=e2e-admin", "DATABASE_URL=", "KAFKA_BROKERS=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	s := &runningStack{cmd: cmd, output: make(chan string, 100), done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.output <- sc.Text()
+		}
+		close(s.output)
+		s.done <- cmd.Wait()
+	}()
+	start := time.Now()
+	deadline := time.After(90 * time.Second)
+	var seen []string
+	for {
+		select {
+		case line, ok := <-s.output:
+			if !ok {
+				t.Fatalf("localstack exited before it was up:\n%s\n%s", strings.Join(seen, "\n"), e.logs())
+			}
+			seen = append(seen, line)
+			if strings.Contains(line, "linkcredit is up") {
+				t.Logf("stack up in %s: %s", time.Since(start).Round(time.Millisecond), line)
+				go func() {
+					for range s.output {
+					}
+				}()
+				return s
+			}
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("localstack not up after 90s:\n%s\n%s", strings.Join(seen, "\n"), e.logs())
+		}
+	}
+}
+
+func (e stackEnv) logs() string {
+	var b strings.Builder
+	files, _ := filepath.Glob(filepath.Join(e.dataDir, "logs", "*.log"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if len(data) > 2000 {
+			data = data[len(data)-2000:]
+		}
+		fmt.Fprintf(&b, "--- %s\n%s\n", filepath.Base(f), data)
+	}
+	return b.String()
+}
+
+func (s *runningStack) stop(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		t.Fatal("localstack did not stop within 60s")
+		return nil
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func kcat(t *testing.T, args ...string) string {
+	t.Helper()
+	path, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatal("kcat is not installed (apt-get install kcat; .ci/run installs it): the broker must be shown to work with a standard Kafka client")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// leftovers lists live processes started from the stack's binaries or
+// data directory.
+func (e stackEnv) leftovers() []string {
+	var found []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmdline, e.dataDir) || strings.HasPrefix(cmdline, e.bin+"/") {
+			stat, _ := os.ReadFile(strings.TrimSuffix(p, "cmdline") + "stat")
+			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+				continue
+			}
+			found = append(found, cmdline)
+		}
+	}
+	return found
+}
+
+func (e stackEnv) listening() []string {
+	var busy []string
+	for _, addr := range []string{e.redirect, e.conversions, e.reporting, e.kafka, "127.0.0.1:" + e.pgPort} {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			busy = append(busy, addr)
+		}
+	}
+	return busy
+}
+
+func (e stackEnv) assertNothingLeft(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		procs, ports := e.leftovers(), e.listening()
+		if len(procs) == 0 && len(ports) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind: processes %q, listening %q", procs, ports)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestLocalStack is `make run` from outside: every service ready, the
+// broker readable with kcat, messages and offsets kept across a restart,
+// and nothing left running after SIGTERM or after localstack is killed.
+func TestLocalStack(t *testing.T) {
+	e := newStackEnv(t)
+	s := e.start(t)
+
+	for name, addr := range map[string]string{"redirect": e.redirect, "conversions": e.conversions, "reporting": e.reporting} {
+		if code, body := get(t, "http://"+addr+"/readyz"); code != 200 {
+			t.Errorf("%s /readyz = %d %s", name, code, body)
+		}
+		if code, _ := get(t, "http://"+addr+"/healthz"); code != 200 {
+			t.Errorf("%s /healthz = %d", name, code)
+		}
+		if code, body := get(t, "http://"+addr+"/metrics"); code != 200 || !strings.Contains(body, "# TYPE") {
+			t.Errorf("%s /metrics = %d", name, code)
+		}
+		code, body := get(t, "http://"+addr+"/no/such/route")
+		var errBody struct{ Error struct{ Code, Message string } }
+		if code != 404 || json.Unmarshal([]byte(body), &errBody) != nil || errBody.Error.Code == "" {
+			t.Errorf("%s unknown route = %d %s", name, code, body)
+		}
+	}
+
+	meta := kcat(t, "-L", "-b", e.kafka)
+	for _, topic := range []string{"clicks.v1", "conversions.v1", "clicks.v1.dlq", "conversions.v1.dlq"} {
+		if !strings.Contains(meta, `topic "`+topic+`"`) {
+			t.Errorf("kcat -L does not list %s:\n%s", topic, meta)
+		}
+	}
+	cmd := exec.Command("kcat", "-P", "-b", e.kafka, "-t", "clicks.v1", "-k", "e2e-key",
+		"-H", "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	cmd.Stdin = strings.NewReader(`{"id":"e2e-1"}`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat -P: %v\n%s", err, out)
+	}
+	consumed := kcat(t, "-C", "-b", e.kafka, "-t", "clicks.v1", "-o", "beginning", "-e", "-q", "-f", `%k %s %h\n`)
+	if !strings.Contains(consumed, `e2e-key {"id":"e2e-1"} traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736`) {
+		t.Fatalf("kcat -C read %q", consumed)
+	}
+
+	if err := s.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("localstack after SIGTERM: %v", err)
+	}
+	e.assertNothingLeft(t)
+
+	// A restart keeps the broker's data and the database.
+	s = e.start(t)
+	consumed = kcat(t, "-C", "-b", e.kafka, "-t", "clicks.v1", "-o", "beginning", "-e", "-q", "-f", `%k\n`)
+	if !strings.Contains(consumed, "e2e-key") {
+		t.Fatalf("the message did not survive a restart: %q", consumed)
+	}
+	// Killed outright, localstack still takes its children with it.
+	_ = s.stop(t, syscall.SIGKILL)
+	e.assertNothingLeft(t)
+}

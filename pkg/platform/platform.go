@@ -1,0 +1,175 @@
+package platform
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/config"
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/otelx"
+)
+
+// Config holds the settings every service shares.
+type Config struct {
+	Service      string
+	Addr         string
+	DatabaseURL  string
+	DBMaxConns   int
+	DBWait       time.Duration
+	KafkaBrokers []string
+	CreateTopics bool
+	AdminToken   string
+	APITokens    string
+	OTLPEndpoint string
+	SampleRatio  float64
+	LogLevel     slog.Level
+	Version      string
+}
+
+// ReadConfig reads the shared settings; addrVar is the service's own
+// address variable (REDIRECT_ADDR, ...).
+func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
+	c := Config{
+		Service:      service,
+		Addr:         r.Addr(addrVar, defaultAddr),
+		DatabaseURL:  r.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkcredit?sslmode=disable", "postgres", "postgresql"),
+		DBMaxConns:   r.Int("DB_MAX_CONNS", 20, 1, 1000),
+		DBWait:       r.Duration("DB_WAIT", 60*time.Second, 0, time.Hour),
+		KafkaBrokers: r.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		CreateTopics: r.Bool("KAFKA_CREATE_TOPICS", true),
+		AdminToken:   r.String("ADMIN_TOKEN", ""),
+		APITokens:    r.String("API_TOKENS", ""),
+		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		SampleRatio:  r.Ratio("OTEL_TRACES_SAMPLER_ARG", 1),
+	}
+	switch lvl := r.String("LOG_LEVEL", "info"); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		r.Required("LOG_LEVEL (debug, info, warn or error; got " + lvl + ")")
+	}
+	if c.AdminToken == "" && c.APITokens == "" {
+		r.Required("ADMIN_TOKEN")
+	}
+	return c
+}
+
+// Platform is a started service's shared machinery.
+type Platform struct {
+	Config    Config
+	Logger    *slog.Logger
+	Telemetry *otelx.Telemetry
+	DB        *sql.DB
+	Tokens    *httpx.Tokens
+	Listener  net.Listener
+	Router    *httpx.Router
+}
+
+// Start binds the listen address, sets up logging and telemetry, opens the
+// database (waiting up to DBWait for it), applies the service's migrations
+// to its schema, and starts creating topics in the background (a broker
+// that is down must not stop a service that can work without it).
+// On error, whatever was started is closed again.
+func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, stderr io.Writer) (p *Platform, err error) {
+	p = &Platform{Config: cfg, Logger: otelx.NewLogger(stderr, cfg.Service, cfg.LogLevel)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.Close(context.WithoutCancel(ctx)))
+		}
+	}()
+	if p.Tokens, err = httpx.ParseTokens(cfg.AdminToken, cfg.APITokens); err != nil {
+		return p, fmt.Errorf("config: API_TOKENS: %w", err)
+	}
+	if p.Listener, err = httpx.Listen(cfg.Addr); err != nil {
+		return p, err
+	}
+	if p.Telemetry, err = otelx.Setup(ctx, otelx.Config{ServiceName: cfg.Service, Version: cfg.Version,
+		OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio}); err != nil {
+		return p, err
+	}
+	if p.DB, err = database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: cfg.DBMaxConns}); err != nil {
+		return p, err
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.DBWait)
+	defer cancel()
+	if err = database.Ping(waitCtx, p.DB); err != nil {
+		return p, err
+	}
+	if err = database.Migrate(ctx, p.DB, schema, migrations); err != nil {
+		return p, err
+	}
+	if cfg.CreateTopics {
+		go p.ensureTopics(ctx)
+	}
+
+	p.Router = httpx.NewRouter()
+	httpx.Health{Checks: map[string]httpx.Check{
+		"postgres": func(ctx context.Context) error { return p.DB.PingContext(ctx) },
+		"kafka":    func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) },
+	}}.Register(p.Router)
+	p.Router.Handle("GET /metrics", p.Telemetry.MetricsHandler())
+	return p, nil
+}
+
+func (p *Platform) ensureTopics(ctx context.Context) {
+	delay := time.Second
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := kafkax.EnsureTopics(attemptCtx, p.Config.KafkaBrokers, events.Topics())
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		p.Logger.Warn("topics not created yet; will retry", "error", err.Error(), "delay", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// Handler wraps h (usually p.Router with the service's routes added) in
+// the HTTP telemetry middleware.
+func (p *Platform) Handler(h http.Handler) http.Handler { return otelx.HTTPMiddleware(p.Telemetry, h) }
+
+// Serve serves h on the bound listener until ctx ends.
+func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerConfig) error {
+	return httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+}
+
+// Close releases what Start acquired; telemetry goes last so the shutdown
+// of everything else is still traced.
+func (p *Platform) Close(ctx context.Context) error {
+	var errs []error
+	if p.Listener != nil {
+		_ = p.Listener.Close() // already closed when Serve ran; harmless
+	}
+	if p.DB != nil {
+		errs = append(errs, p.DB.Close())
+	}
+	if p.Telemetry != nil {
+		shutdownCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		errs = append(errs, p.Telemetry.Shutdown(shutdownCtx))
+	}
+	return errors.Join(errs...)
+}
