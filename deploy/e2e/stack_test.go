@@ -244,7 +244,9 @@ func TestLocalStack(t *testing.T) {
 			t.Errorf("%s /metrics = %d", name, code)
 		}
 		code, body := get(t, "http://"+addr+"/no/such/route")
-		var errBody struct{ Error struct{ Code, Message string } }
+		var errBody struct {
+			Error struct{ Code, Message string }
+		}
 		if code != 404 || json.Unmarshal([]byte(body), &errBody) != nil || errBody.Error.Code == "" {
 			t.Errorf("%s unknown route = %d %s", name, code, body)
 		}

@@ -348,4 +348,3 @@ func isSignalExit(err error) bool {
 	}
 	return false
 }
-
