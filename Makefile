@@ -3,9 +3,9 @@ SHELL := /bin/bash
 MODULES := pkg services/redirect services/conversions services/reporting deploy
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_TEST_FLAGS ?= -count=1 -timeout 10m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: run build test vet fmt-check unit bench fuzz clean help
+.PHONY: run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -24,13 +24,17 @@ run:
 	@$(MAKE) --no-print-directory build
 	@BIN_DIR=$(BIN) exec $(BIN)/localstack
 
-test: fmt-check vet unit
+test: fmt-check vet modules-standalone unit
 
 fmt-check:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	@for m in $(MODULES); do (cd $$m && go vet ./...) || exit 1; done
+
+# Every module must also build on its own, outside the workspace.
+modules-standalone:
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || { echo "$$m does not build with GOWORK=off"; exit 1; }; done
 
 unit: build
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...) || exit 1; done

@@ -16,7 +16,8 @@ import (
 // factor is three, or the number of brokers when there are fewer. Existing
 // topics are left exactly as they are (their operators may have tuned them).
 func EnsureTopics(ctx context.Context, brokers []string, specs []events.TopicSpec) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client, done := newClient(brokers, 10*time.Second)
+	defer done()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
 		return fmt.Errorf("kafkax: ensure topics: metadata: %w", err)
@@ -54,7 +55,8 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []events.TopicSpe
 // Ping asks the cluster for its metadata: the readiness probe. It fails when
 // no broker answers within the context's deadline.
 func Ping(ctx context.Context, brokers []string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	client, done := newClient(brokers, 5*time.Second)
+	defer done()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
@@ -63,4 +65,12 @@ func Ping(ctx context.Context, brokers []string) error {
 		return errors.New("kafka: cluster reports no brokers")
 	}
 	return nil
+}
+
+// newClient returns a client with a transport of its own. kafka-go's
+// default transport is shared process-wide and caches metadata and
+// connections, so a probe through it can report a broker that is gone.
+func newClient(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
+	tr := &kafka.Transport{DialTimeout: timeout, IdleTimeout: time.Second, MetadataTTL: time.Second}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
 }

@@ -1,0 +1,70 @@
+package devkafka
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDataDirKeepsTopicsAndOffsets restarts the broker on the same address
+// and directory: messages and the group's committed offset are still there.
+func TestDataDirKeepsTopicsAndOffsets(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, err := Start(Options{Addr: addr, DataDir: dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ListenAddrs(); len(got) != 1 || got[0] != addr {
+		t.Fatalf("listening on %v, want %s", got, addr)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "t", Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, AllowAutoTopicCreation: true}
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("one")}, kafka.Message{Key: []byte("k"), Value: []byte("two")}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: "g", Topic: "t", MaxWait: 100 * time.Millisecond,
+		SessionTimeout: 2 * time.Second, StartOffset: kafka.FirstOffset})
+	m, err := r.FetchMessage(ctx)
+	if err != nil || string(m.Value) != "one" {
+		t.Fatalf("fetch = %q, %v", m.Value, err)
+	}
+	if err := r.CommitMessages(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	c.Close()
+
+	c, err = Start(Options{Addr: addr, DataDir: dir, MinSessionTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer c.Close()
+	r = kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, GroupID: "g", Topic: "t", MaxWait: 100 * time.Millisecond,
+		SessionTimeout: 2 * time.Second, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	m, err = r.FetchMessage(ctx)
+	if err != nil || string(m.Value) != "two" {
+		t.Fatalf("after restart the group read %q (%v), want two: the commit was lost", m.Value, err)
+	}
+}
+
+func TestStartRejectsBadAddress(t *testing.T) {
+	if _, err := Start(Options{Addr: "nonsense"}); err == nil {
+		t.Fatal("a bad address was accepted")
+	}
+}

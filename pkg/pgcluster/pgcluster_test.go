@@ -1,0 +1,71 @@
+package pgcluster
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestStartStopRestartKeepsData runs a cluster of its own (not testkit's):
+// initdb, write, stop, start again on the same directory, read.
+func TestStartStopRestartKeepsData(t *testing.T) {
+	base, err := os.MkdirTemp("", "pgcluster-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := filepath.Join(base, "data")
+
+	c, err := Start(ctx, Options{DataDir: dir, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, c.URL("postgres"), `CREATE TABLE kept (v text); INSERT INTO kept VALUES ('hello')`)
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done not closed after Stop")
+	}
+
+	c, err = Start(ctx, Options{DataDir: dir, Fast: true})
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	defer c.Stop()
+	db, _ := sql.Open("postgres", c.URL("postgres"))
+	defer db.Close()
+	var v string
+	if err := db.QueryRow(`SELECT v FROM kept`).Scan(&v); err != nil || v != "hello" {
+		t.Fatalf("after restart: %q, %v", v, err)
+	}
+}
+
+func TestBinDirHonoursPGBIN(t *testing.T) {
+	t.Setenv("PG_BIN", "/opt/pg/bin")
+	if dir, err := BinDir(); err != nil || dir != "/opt/pg/bin" {
+		t.Fatalf("BinDir = %q, %v", dir, err)
+	}
+}
+
+func execSQL(t *testing.T, url, q string) {
+	t.Helper()
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q); err != nil {
+		t.Fatal(err)
+	}
+}

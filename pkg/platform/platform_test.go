@@ -1,0 +1,112 @@
+package platform_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/config"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+)
+
+func TestReadConfigStopsOnBadValues(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "config: ADMIN_TOKEN is required"},
+		{map[string]string{"ADMIN_TOKEN": "x", "REDIRECT_ADDR": "8080"}, `config: REDIRECT_ADDR="8080"`},
+		{map[string]string{"ADMIN_TOKEN": "x", "DATABASE_URL": "mysql://db"}, `config: DATABASE_URL="mysql://db"`},
+		{map[string]string{"ADMIN_TOKEN": "x", "KAFKA_BROKERS": "kafka"}, `config: KAFKA_BROKERS="kafka"`},
+		{map[string]string{"ADMIN_TOKEN": "x", "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+	}
+	for _, tt := range tests {
+		r := config.New(config.FromMap(tt.env))
+		platform.ReadConfig(r, "redirect", "REDIRECT_ADDR", "127.0.0.1:8080")
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err = %v, want %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+// TestStartServesProbes starts a platform on a real database and broker and
+// checks the probes, then readiness failing when the broker is gone.
+func TestStartServesProbes(t *testing.T) {
+	kafkaCluster, brokers := testkit.KafkaCluster(t)
+	env := map[string]string{
+		"ADMIN_TOKEN":   "t",
+		"DATABASE_URL":  testkit.DatabaseURL(t),
+		"KAFKA_BROKERS": strings.Join(brokers, ","),
+		"TEST_ADDR":     "127.0.0.1:0",
+	}
+	r := config.New(config.FromMap(env))
+	cfg := platform.ReadConfig(r, "test", "TEST_ADDR", "")
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	migrations := fstest.MapFS{"0001_t.up.sql": {Data: []byte(`CREATE TABLE things (id int)`)}}
+	p, err := platform.Start(ctx, cfg, "test", migrations, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{}) }()
+	base := "http://" + p.Listener.Addr().String()
+
+	var exists bool
+	if err := p.DB.QueryRow(`SELECT to_regclass('test.things') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		t.Fatalf("migration not applied: %v", err)
+	}
+	if code := status(t, base+"/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	if code := status(t, base+"/readyz"); code != 200 {
+		t.Fatalf("readyz %d with everything up", code)
+	}
+	if code := status(t, base+"/metrics"); code != 200 {
+		t.Fatalf("metrics %d", code)
+	}
+
+	kafkaCluster.Close()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Checks map[string]string }
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || body.Checks["kafka"] == "ok" || body.Checks["postgres"] != "ok" {
+		t.Fatalf("readyz with the broker down = %d %v", resp.StatusCode, body.Checks)
+	}
+
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func status(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
