@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Kind classifies an error. Kinds are comparable sentinels: test with
@@ -46,6 +47,46 @@ type Error struct {
 	Code    string // snake_case, stable: clients branch on it
 	Message string // a human sentence, safe to show to the caller
 	Err     error  // optional cause, never shown to callers
+	// Fields names each bad input field, for validation errors.
+	Fields []FieldError
+}
+
+// FieldError is one invalid field and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Fields collects field errors; Err returns them as one Unprocessable error.
+type Fields []FieldError
+
+// Add records a problem with field.
+func (f *Fields) Add(field, format string, args ...any) {
+	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns nil without problems, else an Unprocessable error with code
+// whose message lists every field.
+func (f Fields) Err(code string) error {
+	if len(f) == 0 {
+		return nil
+	}
+	parts := make([]string, len(f))
+	for i, fe := range f {
+		parts[i] = fe.Field + ": " + fe.Message
+	}
+	e := New(Unprocessable, code, strings.Join(parts, "; "))
+	e.Fields = f
+	return e
+}
+
+// FieldsOf returns the field errors carried by err, if any.
+func FieldsOf(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }
 
 // New returns an error of kind k with a code and a caller-facing message.

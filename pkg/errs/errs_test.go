@@ -61,3 +61,19 @@ func TestWrapKeepsCause(t *testing.T) {
 		t.Fatalf("Error() = %q", err.Error())
 	}
 }
+
+func TestFields(t *testing.T) {
+	var f Fields
+	if f.Err("invalid_link") != nil {
+		t.Fatal("no fields gave an error")
+	}
+	f.Add("destination", "must be an absolute https URL")
+	f.Add("code", "must match %s", "[A-Za-z0-9_-]{1,64}")
+	err := f.Err("invalid_link")
+	if HTTPStatus(err) != 422 || len(FieldsOf(err)) != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	if code, msg := Public(err); code != "invalid_link" || msg != "destination: must be an absolute https URL; code: must match [A-Za-z0-9_-]{1,64}" {
+		t.Fatalf("Public = %q, %q", code, msg)
+	}
+}

@@ -18,8 +18,9 @@ type ErrorBody struct {
 
 // ErrorDetail is the inside of ErrorBody.
 type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  []errs.FieldError `json:"fields,omitempty"`
 }
 
 // WriteError answers err as JSON with the status of its kind. Internal
@@ -34,7 +35,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "5")
 	}
-	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message, Fields: errs.FieldsOf(err)}})
 }
 
 // WriteJSON answers v as JSON with status.

@@ -1,0 +1,9 @@
+// Package link is what a course link is: its code, partner, course and
+// destination template, and the rules that make one valid. It also fills a
+// destination's macros ({click_id}, {code}, {course_id}, {partner}) with
+// URL escaping for the part of the URL each stands in.
+//
+// Validation is the guard of "never redirect anywhere a link did not name":
+// macros may only stand after the host, so no filled value can change where
+// a visitor goes.
+package link

@@ -1,0 +1,248 @@
+package link
+
+import (
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// Limits on a link's fields.
+const (
+	MaxCodeLen        = 64
+	MaxPartnerLen     = 64
+	MaxCourseIDLen    = 128
+	MaxTitleLen       = 300
+	MaxDestinationLen = 2048
+)
+
+// Link is a course link: /c/{Code} sends visitors to Destination.
+type Link struct {
+	Code        string    `json:"code"`
+	Partner     string    `json:"partner"`
+	CourseID    string    `json:"course_id"`
+	Title       string    `json:"title"`
+	Destination string    `json:"destination"`
+	Active      bool      `json:"active"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// ValidCode reports whether s matches [A-Za-z0-9_-]{1,64}.
+func ValidCode(s string) bool {
+	if len(s) == 0 || len(s) > MaxCodeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPartner reports whether s is a partner id: lower-case letters,
+// digits, '_', '-' and '.', starting with a letter or digit, at most 64.
+func ValidPartner(s string) bool {
+	if len(s) == 0 || len(s) > MaxPartnerLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-' && c != '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks every field and reports each bad one (422).
+func (l Link) Validate() error {
+	var f errs.Fields
+	if !ValidCode(l.Code) {
+		f.Add("code", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
+	}
+	if l.Partner == "" {
+		f.Add("partner", "is required")
+	} else if !ValidPartner(l.Partner) {
+		f.Add("partner", "must be 1 to 64 lower-case letters, digits, '_', '-' or '.', starting with a letter or digit")
+	}
+	switch {
+	case strings.TrimSpace(l.CourseID) == "":
+		f.Add("course_id", "is required")
+	case len(l.CourseID) > MaxCourseIDLen:
+		f.Add("course_id", "must be at most %d bytes", MaxCourseIDLen)
+	case !printable(l.CourseID):
+		f.Add("course_id", "must be printable UTF-8 text")
+	}
+	if len(l.Title) > MaxTitleLen {
+		f.Add("title", "must be at most %d bytes", MaxTitleLen)
+	} else if !printable(l.Title) {
+		f.Add("title", "must be printable UTF-8 text")
+	}
+	if msg := checkDestination(l.Destination); msg != "" {
+		f.Add("destination", "%s", msg)
+	}
+	return f.Err("invalid_link")
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDestination returns what is wrong with a destination template, or "".
+func checkDestination(dest string) string {
+	switch {
+	case dest == "":
+		return "is required"
+	case len(dest) > MaxDestinationLen:
+		return "must be at most 2048 bytes"
+	}
+	// Macros are checked, then replaced by a neutral value so the URL can
+	// be parsed as the visitor would receive it.
+	plain, firstMacro, msg := scan(dest)
+	if msg != "" {
+		return msg
+	}
+	u, err := url.Parse(plain)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "must be an absolute http or https URL"
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return "must name a host"
+	}
+	if u.User != nil {
+		return "must not contain user information (user@host)"
+	}
+	if u.Opaque != "" {
+		return "must be an absolute http or https URL"
+	}
+	for _, r := range dest {
+		if r <= ' ' || r == 0x7f {
+			return "must not contain spaces or control characters (percent-encode them)"
+		}
+	}
+	if firstMacro >= 0 && firstMacro < authorityEnd(dest) {
+		return "macros may only appear after the host (in the path, query or fragment)"
+	}
+	return ""
+}
+
+// authorityEnd is the index where scheme://host[:port] ends.
+func authorityEnd(dest string) int {
+	i := strings.Index(dest, "://")
+	if i < 0 {
+		return 0
+	}
+	rest := dest[i+3:]
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		return i + 3 + j
+	}
+	return len(dest)
+}
+
+// scan checks the macros of a template and returns it with each replaced
+// by "x", and the index of the first macro (-1 if none).
+func scan(dest string) (plain string, firstMacro int, problem string) {
+	var b strings.Builder
+	firstMacro = -1
+	for i := 0; i < len(dest); {
+		switch dest[i] {
+		case '{':
+			end := strings.IndexByte(dest[i:], '}')
+			if end < 0 {
+				return "", 0, "has a '{' without a closing '}'"
+			}
+			name := dest[i+1 : i+end]
+			if _, ok := macroNames[name]; !ok {
+				return "", 0, "uses the unknown macro {" + name + "}; known: {click_id}, {code}, {course_id}, {partner}"
+			}
+			if firstMacro < 0 {
+				firstMacro = i
+			}
+			b.WriteByte('x')
+			i += end + 1
+		case '}':
+			return "", 0, "has a '}' without an opening '{'"
+		default:
+			b.WriteByte(dest[i])
+			i++
+		}
+	}
+	return b.String(), firstMacro, ""
+}
+
+// Macro names a destination may use.
+const (
+	MacroClickID  = "click_id"
+	MacroCode     = "code"
+	MacroCourseID = "course_id"
+	MacroPartner  = "partner"
+)
+
+var macroNames = map[string]struct{}{MacroClickID: {}, MacroCode: {}, MacroCourseID: {}, MacroPartner: {}}
+
+// Values fill the macros of a destination.
+type Values struct {
+	ClickID, Code, CourseID, Partner string
+}
+
+// AppendExpand appends dest with its macros filled to dst. Values standing
+// in the path are path-escaped; in the query or fragment, query-escaped. A
+// destination that passed Validate cannot change host this way.
+func AppendExpand(dst []byte, dest string, v Values) []byte {
+	inQuery := false
+	for i := 0; i < len(dest); {
+		c := dest[i]
+		if c == '?' || c == '#' {
+			inQuery = true
+		}
+		if c != '{' {
+			j := i + 1
+			for j < len(dest) && dest[j] != '{' && dest[j] != '?' && dest[j] != '#' {
+				j++
+			}
+			dst = append(dst, dest[i:j]...)
+			i = j
+			continue
+		}
+		end := strings.IndexByte(dest[i:], '}')
+		if end < 0 { // not a valid template: copy the rest unchanged
+			return append(dst, dest[i:]...)
+		}
+		var val string
+		switch dest[i+1 : i+end] {
+		case MacroClickID:
+			val = v.ClickID
+		case MacroCode:
+			val = v.Code
+		case MacroCourseID:
+			val = v.CourseID
+		case MacroPartner:
+			val = v.Partner
+		}
+		if inQuery {
+			dst = append(dst, url.QueryEscape(val)...)
+		} else {
+			dst = append(dst, url.PathEscape(val)...)
+		}
+		i += end + 1
+	}
+	return dst
+}
