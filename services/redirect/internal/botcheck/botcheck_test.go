@@ -1,0 +1,86 @@
+package botcheck
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestClassifyAgent(t *testing.T) {
+	tests := []struct{ ua, want string }{
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", Human},
+		{"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", Human},
+		{"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:132.0) Gecko/20100101 Firefox/132.0", Human},
+		{"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Crawler},
+		{"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", Crawler},
+		{"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", Unfurler},
+		{"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", Unfurler},
+		{"Twitterbot/1.0", Unfurler},
+		{"LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)", Unfurler},
+		{"WhatsApp/2.23.20.0", Unfurler},
+		{"Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)", Unfurler},
+		{"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", Headless},
+		{"curl/8.5.0", HTTPLibrary},
+		{"Wget/1.21.4", HTTPLibrary},
+		{"python-requests/2.32.3", HTTPLibrary},
+		{"Go-http-client/1.1", HTTPLibrary},
+		{"okhttp/4.12.0", HTTPLibrary},
+		{"UptimeRobot/2.0", Monitor},
+		{"SomeNewBot/0.1", GenericBot},
+		{"", EmptyAgent},
+		{"   ", EmptyAgent},
+	}
+	for _, tt := range tests {
+		if got := ClassifyAgent(tt.ua); got != tt.want {
+			t.Errorf("ClassifyAgent(%q) = %q, want %q", tt.ua, got, tt.want)
+		}
+	}
+}
+
+func TestVerdictSeesPrefetch(t *testing.T) {
+	for _, h := range [][2]string{{"Sec-Purpose", "prefetch;prerender"}, {"Purpose", "prefetch"}, {"X-Moz", "prefetch"}} {
+		r := httptest.NewRequest("GET", "/c/x", nil)
+		r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
+		r.Header.Set(h[0], h[1])
+		if bot, reason := Verdict(r); !bot || reason != Prefetch {
+			t.Errorf("%s: %s = %v %q", h[0], h[1], bot, reason)
+		}
+	}
+	r := httptest.NewRequest("GET", "/c/x", nil)
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
+	if bot, _ := Verdict(r); bot {
+		t.Error("a browser was called a bot")
+	}
+}
+
+func BenchmarkClassifyHuman(b *testing.B) {
+	ua := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	b.ReportAllocs()
+	for b.Loop() {
+		ClassifyAgent(ua)
+	}
+}
+
+func TestCheckerAgreesAndStaysBounded(t *testing.T) {
+	c := NewChecker(3)
+	for i, ua := range []string{"curl/8.5.0", "Mozilla/5.0 Chrome/131", "Googlebot/2.1", "a", "b", "curl/8.5.0"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("User-Agent", ua)
+		bot, reason := c.Verdict(r)
+		if want := ClassifyAgent(ua); reason != want || bot != (want != Human) {
+			t.Errorf("%d %q: %v %q, want %q", i, ua, bot, reason, want)
+		}
+		if len(c.cache) > 3 {
+			t.Fatalf("cache grew to %d", len(c.cache))
+		}
+	}
+}
+
+func BenchmarkCheckerHuman(b *testing.B) {
+	c := NewChecker(0)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Verdict(r)
+	}
+}

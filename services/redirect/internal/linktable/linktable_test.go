@@ -1,0 +1,143 @@
+package linktable
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+func mk(i int, active bool) Link {
+	return Link{Code: fmt.Sprintf("code-%d", i), Partner: []string{"coursera", "edx", "udemy"}[i%3],
+		CourseID: fmt.Sprintf("course-%d", i), Destination: fmt.Sprintf("https://p.example/c/%d?clickid={click_id}", i), Active: active}
+}
+
+func TestPutGetReplaceGrow(t *testing.T) {
+	tab := New(0)
+	const n = 50000
+	for i := range n {
+		if err := tab.Put(mk(i, true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tab.Len() != n {
+		t.Fatalf("Len = %d", tab.Len())
+	}
+	for i := range n {
+		got, ok := tab.Get(fmt.Sprintf("code-%d", i))
+		if !ok || got != mk(i, true) {
+			t.Fatalf("Get(%d) = %+v, %v", i, got, ok)
+		}
+	}
+	if _, ok := tab.Get("missing"); ok {
+		t.Fatal("found a missing code")
+	}
+	// Replace every link several times: compaction must keep them all.
+	for round := range 5 {
+		for i := range n {
+			l := mk(i, round%2 == 0)
+			l.Destination += fmt.Sprintf("&r=%d", round)
+			tab.Put(l)
+		}
+	}
+	if tab.Len() != n {
+		t.Fatalf("Len after replacing = %d", tab.Len())
+	}
+	got, _ := tab.Get("code-7")
+	if got.Active != true || got.Destination != mk(7, true).Destination+"&r=4" {
+		t.Fatalf("after replacing: %+v", got)
+	}
+}
+
+func TestViewsSurviveUpdates(t *testing.T) {
+	tab := New(0)
+	tab.Put(mk(1, true))
+	view, _ := tab.Get("code-1")
+	for i := range 200000 { // enough replaced bytes to force compactions
+		l := mk(1, true)
+		l.Destination = fmt.Sprintf("https://p.example/%d", i)
+		tab.Put(l)
+	}
+	if view != mk(1, true) {
+		t.Fatalf("an old view changed: %+v", view)
+	}
+}
+
+func TestTooLong(t *testing.T) {
+	tab := New(0)
+	l := mk(1, true)
+	l.Code = string(make([]byte, 256))
+	if err := tab.Put(l); err != ErrTooLong {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConcurrentReadersAndWriter(t *testing.T) {
+	tab := New(0)
+	for i := range 1000 {
+		tab.Put(mk(i, true))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if l, ok := tab.Get(fmt.Sprintf("code-%d", i%1000)); !ok || l.Partner == "" {
+					t.Error("a link vanished during writes")
+					return
+				}
+			}
+		}()
+	}
+	for i := range 100000 {
+		tab.Put(mk(i%5000, true))
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// TestMemoryForAMillionLinks logs the heap a million catalog-like links
+// take; the target (RSS under 200 MB) is checked by the benchmark run, not
+// asserted here.
+func TestMemoryForAMillionLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a million links")
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tab := New(1_000_000)
+	for i := range 1_000_000 {
+		tab.Put(Link{Code: fmt.Sprintf("c%07d", i), Partner: "coursera", CourseID: fmt.Sprintf("course-%07d", i),
+			Destination: fmt.Sprintf("https://www.coursera.org/learn/course-%07d?clickid={click_id}&utm_source=catalog", i), Active: true})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("1,000,000 links: %.1f MB of heap", float64(after.HeapAlloc-before.HeapAlloc)/1e6)
+	runtime.KeepAlive(tab)
+}
+
+func BenchmarkGet(b *testing.B) {
+	tab := New(100000)
+	codes := make([]string, 100000)
+	for i := range codes {
+		tab.Put(mk(i, true))
+		codes[i] = fmt.Sprintf("code-%d", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			tab.Get(codes[i%len(codes)])
+			i++
+		}
+	})
+}

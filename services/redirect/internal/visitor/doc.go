@@ -1,0 +1,8 @@
+// Package visitor turns a request's IP address and User-Agent into a
+// visitor hash that links one visitor's clicks within a day and nothing
+// more. The IP is truncated first (IPv4 to /24, IPv6 to /48), then hashed
+// with HMAC-SHA256 under a random salt of the current UTC day. Salts are
+// shared by all replicas through a store and deleted after their day, so
+// once a day has passed its hashes can no longer be tested against any IP.
+// The raw IP is never stored or logged.
+package visitor

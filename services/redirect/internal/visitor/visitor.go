@@ -1,0 +1,182 @@
+package visitor
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"hash"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// SaltStore shares one random salt per UTC day ("2006-01-02") among
+// replicas: the first to ask creates it, later ones read it. It deletes
+// salts of days before keepFrom.
+type SaltStore interface {
+	Salt(ctx context.Context, day string) ([]byte, error)
+	Forget(ctx context.Context, before string) error
+}
+
+// Hasher computes visitor hashes.
+type Hasher struct {
+	store  SaltStore
+	logger *slog.Logger
+
+	mu    sync.RWMutex
+	days  map[string]*daySalt
+	byNum map[int64]*daySalt // the same salts by days since 1970, for the hot path
+	local map[string]bool // days whose salt is local because the store was down
+}
+
+type daySalt struct {
+	salt []byte
+	macs sync.Pool
+}
+
+// NewHasher returns a hasher over store. Call Refresh before serving and
+// then periodically (Run does both).
+func NewHasher(store SaltStore, logger *slog.Logger) *Hasher {
+	return &Hasher{store: store, logger: logger, days: map[string]*daySalt{}, byNum: map[int64]*daySalt{}, local: map[string]bool{}}
+}
+
+func dayNumber(t time.Time) int64 {
+	u := t.Unix()
+	if u < 0 {
+		return (u - 86399) / 86400
+	}
+	return u / 86400
+}
+
+// Day is the UTC day of t in the store's format.
+func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// Refresh makes sure today's and tomorrow's salts are loaded (so midnight
+// needs no database), drops older ones from memory and asks the store to
+// delete them. When the store is unreachable and a day has no salt yet, a
+// local random salt is used for it: hashes stay private, but replicas
+// disagree for that day, so unique clicks may be counted more than once.
+func (h *Hasher) Refresh(ctx context.Context, now time.Time) error {
+	today, tomorrow := Day(now), Day(now.Add(24*time.Hour))
+	var firstErr error
+	for _, day := range []string{today, tomorrow} {
+		h.mu.RLock()
+		_, have := h.days[day]
+		isLocal := h.local[day]
+		h.mu.RUnlock()
+		if have && !isLocal {
+			continue
+		}
+		salt, err := h.store.Salt(ctx, day)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			if !have {
+				salt = make([]byte, 32)
+				if _, err := rand.Read(salt); err != nil {
+					return err
+				}
+				h.logger.Warn("visitor salt store unavailable; using a local salt for the day", "day", day)
+				h.set(day, salt, true)
+			}
+			continue
+		}
+		h.set(day, salt, false)
+	}
+	h.mu.Lock()
+	for day := range h.days {
+		if day < today {
+			t, _ := time.Parse(time.DateOnly, day)
+			delete(h.byNum, dayNumber(t))
+			delete(h.days, day)
+			delete(h.local, day)
+		}
+	}
+	h.mu.Unlock()
+	if err := h.store.Forget(ctx, today); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
+
+func (h *Hasher) set(day string, salt []byte, local bool) {
+	ds := &daySalt{salt: salt}
+	ds.macs.New = func() any { return hmac.New(sha256.New, ds.salt) }
+	h.mu.Lock()
+	h.days[day] = ds
+	t, _ := time.Parse(time.DateOnly, day)
+	h.byNum[dayNumber(t)] = ds
+	h.local[day] = local
+	h.mu.Unlock()
+}
+
+// Run refreshes salts every minute until ctx ends.
+func (h *Hasher) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if err := h.Refresh(ctx, now); err != nil {
+				h.logger.Warn("refresh visitor salts", "error", err.Error())
+			}
+		}
+	}
+}
+
+// Truncate keeps the network part of an address: /24 for IPv4 (and
+// IPv4-mapped IPv6), /48 for IPv6.
+func Truncate(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	bits := 48
+	if ip.Is4() {
+		bits = 24
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+// Hash returns the visitor hash for ip and user agent at time now: 22
+// URL-safe characters (128 bits).
+func (h *Hasher) Hash(now time.Time, ip netip.Addr, userAgent string) string {
+	var buf [22]byte
+	return string(h.AppendHash(buf[:0], now, ip, userAgent))
+}
+
+// AppendHash appends the visitor hash to dst.
+func (h *Hasher) AppendHash(dst []byte, now time.Time, ip netip.Addr, userAgent string) []byte {
+	h.mu.RLock()
+	ds := h.byNum[dayNumber(now)]
+	h.mu.RUnlock()
+	if ds == nil {
+		day := Day(now)
+		// Not refreshed yet for this day (clock jump, or the very first
+		// request): make a local salt rather than hash without one.
+		salt := make([]byte, 32)
+		_, _ = rand.Read(salt)
+		h.set(day, salt, true)
+		h.mu.RLock()
+		ds = h.days[day]
+		h.mu.RUnlock()
+	}
+	prefix := Truncate(ip)
+	var head [18]byte
+	addr := prefix.Addr().As16()
+	copy(head[:], addr[:])
+	head[16] = byte(prefix.Bits())
+	mac := ds.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(head[:])
+	io.WriteString(mac, userAgent)
+	var sum [sha256.Size]byte
+	out := mac.Sum(sum[:0])
+	ds.macs.Put(mac)
+	return base64.RawURLEncoding.AppendEncode(dst, out[:16])
+}

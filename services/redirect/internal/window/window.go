@@ -1,0 +1,111 @@
+package window
+
+import (
+	"sync"
+	"time"
+)
+
+const shards = 64
+
+// Recent reports whether a key was seen within a window.
+type Recent struct {
+	window   time.Duration
+	maxShard int
+	shards   [shards]recentShard
+}
+
+type recentShard struct {
+	mu         sync.Mutex
+	cur, prev  map[uint64]int64 // key -> last seen, unix nanos
+	curStarted int64
+}
+
+// NewRecent remembers keys for window, holding at most maxKeys per
+// generation (default 4M); past that a generation turns over early, and a
+// key may then count as unseen once more.
+func NewRecent(window time.Duration, maxKeys int) *Recent {
+	if maxKeys <= 0 {
+		maxKeys = 4 << 20
+	}
+	r := &Recent{window: window, maxShard: max(1, maxKeys/shards)}
+	for i := range r.shards {
+		r.shards[i].cur, r.shards[i].prev = map[uint64]int64{}, map[uint64]int64{}
+	}
+	return r
+}
+
+// Seen records key at now and reports whether it was already seen within
+// the window before now.
+func (r *Recent) Seen(key uint64, now time.Time) bool {
+	s := &r.shards[key%shards]
+	t := now.UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t-s.curStarted >= int64(r.window) || len(s.cur) >= r.maxShard {
+		// The previous generation now only holds keys older than a
+		// window: drop it. (After an idle gap of two windows, drop both.)
+		if t-s.curStarted >= 2*int64(r.window) {
+			clear(s.cur)
+		}
+		s.prev, s.cur = s.cur, s.prev
+		clear(s.cur)
+		s.curStarted = t
+	}
+	last, ok := s.cur[key]
+	if !ok {
+		last, ok = s.prev[key]
+	}
+	s.cur[key] = t
+	return ok && t-last < int64(r.window)
+}
+
+// Limiter allows at most limit events per key per minute, estimated over
+// a sliding minute from two fixed ones.
+type Limiter struct {
+	limit  float64
+	period int64
+	shards [shards]limitShard
+}
+
+type limitShard struct {
+	mu        sync.Mutex
+	cur, prev map[uint64]uint32
+	curStart  int64
+}
+
+// NewLimiter allows limit events per key per minute.
+func NewLimiter(limit int) *Limiter {
+	l := &Limiter{limit: float64(limit), period: int64(time.Minute)}
+	for i := range l.shards {
+		l.shards[i].cur, l.shards[i].prev = map[uint64]uint32{}, map[uint64]uint32{}
+	}
+	return l
+}
+
+// Allow records an event for key at now and reports whether it is within
+// the limit. Refused events are not counted.
+func (l *Limiter) Allow(key uint64, now time.Time) bool {
+	s := &l.shards[key%shards]
+	t := now.UnixNano()
+	start := t - t%l.period
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case start == s.curStart:
+	case start-s.curStart == l.period:
+		s.prev, s.cur = s.cur, s.prev
+		clear(s.cur)
+		s.curStart = start
+	default:
+		clear(s.prev)
+		clear(s.cur)
+		s.curStart = start
+	}
+	elapsed := float64(t-start) / float64(l.period)
+	estimate := float64(s.prev[key])*(1-elapsed) + float64(s.cur[key])
+	if estimate+1 > l.limit {
+		return false
+	}
+	s.cur[key]++
+	return true
+}
