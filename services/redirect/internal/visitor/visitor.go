@@ -30,7 +30,7 @@ type Hasher struct {
 	mu    sync.RWMutex
 	days  map[string]*daySalt
 	byNum map[int64]*daySalt // the same salts by days since 1970, for the hot path
-	local map[string]bool // days whose salt is local because the store was down
+	local map[string]bool    // days whose salt is local because the store was down
 }
 
 type daySalt struct {

@@ -16,11 +16,11 @@ func TestRecent(t *testing.T) {
 		{1, 0, false},
 		{1, time.Minute, true},
 		{2, time.Minute, false},
-		{1, 29 * time.Minute, true},          // within 30 min of the last click
-		{1, 58 * time.Minute, true},          // last click at 29 min
+		{1, 29 * time.Minute, true}, // within 30 min of the last click
+		{1, 58 * time.Minute, true}, // last click at 29 min
 		{1, 58*time.Minute + time.Second, true},
-		{1, 89 * time.Minute, false},         // 31 min after the last
-		{2, 200 * time.Minute, false},        // long idle gap
+		{1, 89 * time.Minute, false},  // 31 min after the last
+		{2, 200 * time.Minute, false}, // long idle gap
 		{2, 200*time.Minute + time.Second, true},
 	}
 	for i, s := range steps {
