@@ -1,0 +1,549 @@
+package clicklog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sync policies.
+const (
+	SyncInterval = "interval"
+	SyncAlways   = "always"
+	SyncNone     = "none"
+)
+
+// Options configure a Log. Zero fields take defaults.
+type Options struct {
+	Dir          string
+	SegmentBytes int64         // default 64 MiB
+	MaxBytes     int64         // disk budget, default 2 GiB
+	Sync         string        // SyncInterval (default), SyncAlways or SyncNone
+	SyncEvery    time.Duration // default 200ms
+}
+
+// Errors.
+var (
+	ErrFull    = errors.New("clicklog: disk budget exhausted")
+	ErrClosed  = errors.New("clicklog: closed")
+	ErrCorrupt = errors.New("clicklog: corrupt record")
+)
+
+const headerLen = 16
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Position is a place in the log: a segment and a byte offset in it.
+type Position struct {
+	Segment uint64
+	Offset  int64
+}
+
+// Record is one appended payload.
+type Record struct {
+	Payload    []byte
+	AppendedAt time.Time
+}
+
+type segment struct {
+	seq  uint64
+	size int64
+}
+
+// Log is an append-only log of segment files in one directory.
+type Log struct {
+	opts Options
+
+	mu       sync.Mutex
+	segs     []segment // ordered; the last is active
+	active   *os.File
+	total    int64
+	buf      []byte
+	dirty    bool
+	acked    Position
+	oldest   int64 // appended-at of the first unacked record, 0 when none
+	closed   bool
+	notify   chan struct{}
+	stopSync chan struct{}
+	syncDone chan struct{}
+
+	readMu  sync.Mutex // the reader's file, used by one shipper
+	readSeq uint64
+	readF   *os.File
+}
+
+// Open opens (or creates) the log in opts.Dir.
+func Open(opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 2 << 30
+	}
+	if opts.Sync == "" {
+		opts.Sync = SyncInterval
+	}
+	if opts.SyncEvery <= 0 {
+		opts.SyncEvery = 200 * time.Millisecond
+	}
+	switch opts.Sync {
+	case SyncInterval, SyncAlways, SyncNone:
+	default:
+		return nil, fmt.Errorf("clicklog: unknown sync policy %q", opts.Sync)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("clicklog: %w", err)
+	}
+	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	var err error
+	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
+		return nil, err
+	}
+	if err := l.load(); err != nil {
+		return nil, err
+	}
+	l.oldest = l.firstUnackedTime()
+	if opts.Sync == SyncInterval {
+		go l.syncLoop()
+	} else {
+		close(l.syncDone)
+	}
+	return l, nil
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("%020d.seg", seq) }
+
+// load finds the segments, drops those wholly acknowledged, cuts a torn
+// tail off the last one and opens it for appending.
+func (l *Log) load() error {
+	names, err := filepath.Glob(filepath.Join(l.opts.Dir, "*.seg"))
+	if err != nil {
+		return err
+	}
+	var seqs []uint64
+	for _, n := range names {
+		seq, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(n), ".seg"), 10, 64)
+		if err != nil {
+			continue
+		}
+		if seq < l.acked.Segment {
+			os.Remove(n)
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for _, seq := range seqs {
+		fi, err := os.Stat(filepath.Join(l.opts.Dir, segName(seq)))
+		if err != nil {
+			return err
+		}
+		l.segs = append(l.segs, segment{seq: seq, size: fi.Size()})
+		l.total += fi.Size()
+	}
+	if len(l.segs) == 0 {
+		return l.roll(max(l.acked.Segment, 1))
+	}
+	last := &l.segs[len(l.segs)-1]
+	valid, err := validPrefix(filepath.Join(l.opts.Dir, segName(last.seq)))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(l.opts.Dir, segName(last.seq))
+	if valid < last.size {
+		if err := os.Truncate(path, valid); err != nil {
+			return fmt.Errorf("clicklog: cut torn tail: %w", err)
+		}
+		l.total -= last.size - valid
+		last.size = valid
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	l.active = f
+	return nil
+}
+
+// validPrefix returns the length of the segment's leading whole records.
+func validPrefix(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return 0, err
+	}
+	var off int64
+	for {
+		_, n, err := parse(data[off:])
+		if err != nil {
+			return off, nil
+		}
+		off += int64(n)
+	}
+}
+
+// parse decodes the record at the start of b, returning it and its length.
+func parse(b []byte) (Record, int, error) {
+	if len(b) < headerLen {
+		return Record{}, 0, io.ErrUnexpectedEOF
+	}
+	n := int(binary.LittleEndian.Uint32(b[0:4]))
+	if len(b) < headerLen+n {
+		return Record{}, 0, io.ErrUnexpectedEOF
+	}
+	payload := b[headerLen : headerLen+n]
+	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(b[4:8]) {
+		return Record{}, 0, ErrCorrupt
+	}
+	at := int64(binary.LittleEndian.Uint64(b[8:16]))
+	return Record{Payload: payload, AppendedAt: time.Unix(0, at)}, headerLen + n, nil
+}
+
+// roll starts segment seq as the active one.
+func (l *Log) roll(seq uint64) error {
+	if l.active != nil {
+		if l.opts.Sync != SyncNone {
+			_ = l.active.Sync()
+		}
+		_ = l.active.Close()
+	}
+	f, err := os.OpenFile(filepath.Join(l.opts.Dir, segName(seq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("clicklog: new segment: %w", err)
+	}
+	l.active = f
+	l.segs = append(l.segs, segment{seq: seq})
+	return nil
+}
+
+// Append writes payload as one record. When it returns nil, the record is
+// in the operating system's hands: it survives the process dying.
+func (l *Log) Append(payload []byte, now time.Time) error {
+	size := int64(headerLen + len(payload))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.total+size > l.opts.MaxBytes {
+		return ErrFull
+	}
+	act := &l.segs[len(l.segs)-1]
+	if act.size > 0 && act.size+size > l.opts.SegmentBytes {
+		if err := l.roll(act.seq + 1); err != nil {
+			return err
+		}
+		act = &l.segs[len(l.segs)-1]
+	}
+	b := l.buf[:0]
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, crcTable))
+	b = binary.LittleEndian.AppendUint64(b, uint64(now.UnixNano()))
+	b = append(b, payload...)
+	l.buf = b
+	if n, err := l.active.Write(b); err != nil {
+		if n > 0 { // never leave half a record behind
+			_ = l.active.Truncate(act.size)
+		}
+		return fmt.Errorf("clicklog: append: %w", err)
+	}
+	if l.opts.Sync == SyncAlways {
+		if err := l.active.Sync(); err != nil {
+			return fmt.Errorf("clicklog: sync: %w", err)
+		}
+	}
+	act.size += size
+	l.total += size
+	l.dirty = true
+	if l.oldest == 0 {
+		l.oldest = now.UnixNano()
+	}
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (l *Log) syncLoop() {
+	defer close(l.syncDone)
+	t := time.NewTicker(l.opts.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopSync:
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		f, dirty := l.active, l.dirty
+		l.dirty = false
+		l.mu.Unlock()
+		if dirty && f != nil {
+			_ = f.Sync() // outside the lock: appends go on meanwhile
+		}
+	}
+}
+
+// Appended is signalled after appends, for the shipper to wake up.
+func (l *Log) Appended() <-chan struct{} { return l.notify }
+
+// Acked is the position up to which records are acknowledged.
+func (l *Log) Acked() Position {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acked
+}
+
+// Read returns up to max records from pos, and the position after them.
+// It never returns part of a record still being written.
+func (l *Log) Read(pos Position, max int) ([]Record, Position, error) {
+	l.mu.Lock()
+	var seg *segment
+	for i := range l.segs {
+		if l.segs[i].seq == pos.Segment {
+			seg = &l.segs[i]
+			break
+		}
+	}
+	if seg == nil { // pos is before the first segment, e.g. at start
+		if len(l.segs) == 0 || pos.Segment > l.segs[len(l.segs)-1].seq {
+			l.mu.Unlock()
+			return nil, pos, nil
+		}
+		pos = Position{Segment: l.segs[0].seq}
+		seg = &l.segs[0]
+	}
+	size := seg.size
+	isLast := seg == &l.segs[len(l.segs)-1]
+	next := uint64(0)
+	if !isLast {
+		for i := range l.segs {
+			if l.segs[i].seq > seg.seq {
+				next = l.segs[i].seq
+				break
+			}
+		}
+	}
+	l.mu.Unlock()
+
+	if pos.Offset >= size {
+		if isLast {
+			return nil, pos, nil
+		}
+		return l.Read(Position{Segment: next}, max)
+	}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	if l.readF == nil || l.readSeq != pos.Segment {
+		if l.readF != nil {
+			l.readF.Close()
+		}
+		f, err := os.Open(filepath.Join(l.opts.Dir, segName(pos.Segment)))
+		if err != nil {
+			return nil, pos, fmt.Errorf("clicklog: read: %w", err)
+		}
+		l.readF, l.readSeq = f, pos.Segment
+	}
+	want := min(size-pos.Offset, 4<<20)
+	buf := make([]byte, want)
+	if _, err := l.readF.ReadAt(buf, pos.Offset); err != nil && err != io.EOF {
+		return nil, pos, fmt.Errorf("clicklog: read: %w", err)
+	}
+	var recs []Record
+	off := 0
+	for len(recs) < max {
+		rec, n, err := parse(buf[off:])
+		if err == io.ErrUnexpectedEOF {
+			if off == 0 { // one record bigger than the read window
+				return nil, pos, fmt.Errorf("%w: oversized record at %d/%d", ErrCorrupt, pos.Segment, pos.Offset)
+			}
+			break
+		}
+		if err != nil {
+			return recs, Position{pos.Segment, pos.Offset + int64(off)}, fmt.Errorf("%w at segment %d offset %d", err, pos.Segment, pos.Offset+int64(off))
+		}
+		recs = append(recs, rec)
+		off += n
+	}
+	return recs, Position{pos.Segment, pos.Offset + int64(off)}, nil
+}
+
+// SkipSegment returns the start of the segment after pos's: the way past
+// a corrupt record, which only a failing disk produces.
+func (l *Log) SkipSegment(pos Position) Position {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		if s.seq > pos.Segment {
+			return Position{Segment: s.seq}
+		}
+	}
+	return pos
+}
+
+// Commit records that everything before pos is acknowledged, durably, and
+// deletes segments wholly before it.
+func (l *Log) Commit(pos Position) error {
+	if err := writeCheckpoint(l.opts.Dir, pos, l.opts.Sync != SyncNone); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.acked = pos
+	keep := l.segs[:0]
+	for i, s := range l.segs {
+		if s.seq < pos.Segment && i < len(l.segs)-1 {
+			os.Remove(filepath.Join(l.opts.Dir, segName(s.seq)))
+			l.total -= s.size
+			continue
+		}
+		keep = append(keep, s)
+	}
+	l.segs = keep
+	l.oldest = l.firstUnackedTimeLocked()
+	return nil
+}
+
+func (l *Log) firstUnackedTime() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.firstUnackedTimeLocked()
+}
+
+// firstUnackedTimeLocked reads the appended-at of the record at acked.
+func (l *Log) firstUnackedTimeLocked() int64 {
+	pos := l.acked
+	for _, s := range l.segs {
+		if s.seq < pos.Segment {
+			continue
+		}
+		off := int64(0)
+		if s.seq == pos.Segment {
+			off = pos.Offset
+		}
+		if off >= s.size {
+			continue
+		}
+		f, err := os.Open(filepath.Join(l.opts.Dir, segName(s.seq)))
+		if err != nil {
+			return time.Now().UnixNano()
+		}
+		var h [headerLen]byte
+		_, err = f.ReadAt(h[:], off)
+		f.Close()
+		if err != nil {
+			return time.Now().UnixNano()
+		}
+		return int64(binary.LittleEndian.Uint64(h[8:16]))
+	}
+	return 0
+}
+
+// Stats describe the log for metrics.
+type Stats struct {
+	Bytes      int64         // on disk, all segments
+	Unacked    int64         // bytes not yet acknowledged
+	OldestAge  time.Duration // age of the oldest unacknowledged record
+	Segments   int
+	BudgetUsed float64 // Bytes / MaxBytes
+}
+
+// Stats returns the log's current figures.
+func (l *Log) Stats(now time.Time) Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Stats{Bytes: l.total, Segments: len(l.segs), BudgetUsed: float64(l.total) / float64(l.opts.MaxBytes)}
+	for _, s := range l.segs {
+		switch {
+		case s.seq > l.acked.Segment:
+			st.Unacked += s.size
+		case s.seq == l.acked.Segment:
+			st.Unacked += s.size - l.acked.Offset
+		}
+	}
+	if l.oldest != 0 {
+		st.OldestAge = now.Sub(time.Unix(0, l.oldest))
+	}
+	return st
+}
+
+// Close syncs and closes the log.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.stopSync)
+	var err error
+	if l.active != nil {
+		err = errors.Join(l.active.Sync(), l.active.Close())
+	}
+	l.mu.Unlock()
+	<-l.syncDone
+	l.readMu.Lock()
+	if l.readF != nil {
+		l.readF.Close()
+	}
+	l.readMu.Unlock()
+	return err
+}
+
+const checkpointFile = "checkpoint"
+
+func readCheckpoint(dir string) (Position, error) {
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return Position{}, nil
+	}
+	if err != nil {
+		return Position{}, err
+	}
+	if len(b) != 20 || crc32.Checksum(b[:16], crcTable) != binary.LittleEndian.Uint32(b[16:]) {
+		// A damaged checkpoint: start from the oldest segment. Kafka may
+		// see duplicates; it never misses a click.
+		return Position{}, nil
+	}
+	return Position{Segment: binary.LittleEndian.Uint64(b[0:8]), Offset: int64(binary.LittleEndian.Uint64(b[8:16]))}, nil
+}
+
+func writeCheckpoint(dir string, pos Position, sync bool) error {
+	var b [20]byte
+	binary.LittleEndian.PutUint64(b[0:8], pos.Segment)
+	binary.LittleEndian.PutUint64(b[8:16], uint64(pos.Offset))
+	binary.LittleEndian.PutUint32(b[16:20], crc32.Checksum(b[:16], crcTable))
+	tmp := filepath.Join(dir, checkpointFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("clicklog: checkpoint: %w", err)
+	}
+	if _, err := f.Write(b[:]); err != nil {
+		f.Close()
+		return fmt.Errorf("clicklog: checkpoint: %w", err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("clicklog: checkpoint: %w", err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, checkpointFile))
+}

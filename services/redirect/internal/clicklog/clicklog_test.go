@@ -1,0 +1,228 @@
+package clicklog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, opts Options) *Log {
+	t.Helper()
+	l, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func readAll(t *testing.T, l *Log, from Position) ([]string, Position) {
+	t.Helper()
+	var out []string
+	pos := from
+	for {
+		recs, next, err := l.Read(pos, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return out, pos
+		}
+		for _, r := range recs {
+			out = append(out, string(r.Payload))
+		}
+		pos = next
+	}
+}
+
+func TestAppendReadCommitReopen(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, Options{Dir: dir, SegmentBytes: 200})
+	now := time.Now()
+	for i := range 50 {
+		if err := l.Append([]byte(fmt.Sprintf("click-%02d", i)), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := l.Stats(now); st.Segments < 5 || st.Unacked != st.Bytes {
+		t.Fatalf("stats %+v: expected several segments, all unacked", st)
+	}
+	got, end := readAll(t, l, l.Acked())
+	if len(got) != 50 || got[0] != "click-00" || got[49] != "click-49" {
+		t.Fatalf("read %d records: %v", len(got), got)
+	}
+	// Acknowledge the first 20 only, then "crash" (no Close).
+	_, mid := readN(t, l, 20)
+	if err := l.Commit(mid); err != nil {
+		t.Fatal(err)
+	}
+	l2 := open(t, Options{Dir: dir, SegmentBytes: 200})
+	defer l2.Close()
+	rest, _ := readAll(t, l2, l2.Acked())
+	if len(rest) != 30 || rest[0] != "click-20" {
+		t.Fatalf("after reopen read %d records starting %q, want 30 from click-20", len(rest), rest[0])
+	}
+	if err := l2.Commit(end); err != nil {
+		t.Fatal(err)
+	}
+	if st := l2.Stats(now); st.Unacked != 0 || st.OldestAge != 0 || st.Segments != 1 {
+		t.Fatalf("after committing everything: %+v", st)
+	}
+	l.Close()
+}
+
+func readN(t *testing.T, l *Log, n int) ([]string, Position) {
+	var out []string
+	pos := l.Acked()
+	for len(out) < n {
+		recs, next, err := l.Read(pos, n-len(out))
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("readN: %v", err)
+		}
+		for _, r := range recs {
+			out = append(out, string(r.Payload))
+		}
+		pos = next
+	}
+	return out, pos
+}
+
+func TestTornTailIsCut(t *testing.T) {
+	tails := map[string][]byte{
+		"half header":  {9, 0, 0},
+		"half payload": {20, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 'a', 'b'},
+		"bad crc":      {1, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 'x'},
+	}
+	for name, tail := range tails {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := open(t, Options{Dir: dir})
+			l.Append([]byte("one"), time.Now())
+			l.Append([]byte("two"), time.Now())
+			l.Close()
+			seg := filepath.Join(dir, segName(1))
+			f, _ := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(tail)
+			f.Close()
+
+			l = open(t, Options{Dir: dir})
+			defer l.Close()
+			if err := l.Append([]byte("three"), time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := readAll(t, l, l.Acked())
+			if len(got) != 3 || got[2] != "three" {
+				t.Fatalf("after a torn tail read %q", got)
+			}
+		})
+	}
+}
+
+func TestBudget(t *testing.T) {
+	l := open(t, Options{Dir: t.TempDir(), SegmentBytes: 100, MaxBytes: 300})
+	defer l.Close()
+	var err error
+	n := 0
+	for ; n < 100; n++ {
+		if err = l.Append([]byte("0123456789"), time.Now()); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v after %d appends, want ErrFull", err, n)
+	}
+	if st := l.Stats(time.Now()); st.Bytes > 300 {
+		t.Fatalf("log grew past its budget: %d", st.Bytes)
+	}
+	_, end := readAll(t, l, l.Acked())
+	if err := l.Commit(end); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append([]byte("again"), time.Now()); err != nil {
+		t.Fatalf("after draining, Append = %v", err)
+	}
+}
+
+func TestAgeOfOldestUnacked(t *testing.T) {
+	l := open(t, Options{Dir: t.TempDir()})
+	defer l.Close()
+	t0 := time.Now()
+	l.Append([]byte("a"), t0)
+	l.Append([]byte("b"), t0.Add(time.Second))
+	if age := l.Stats(t0.Add(5 * time.Second)).OldestAge; age != 5*time.Second {
+		t.Fatalf("age %v, want 5s", age)
+	}
+	_, pos := readN(t, l, 1)
+	l.Commit(pos)
+	if age := l.Stats(t0.Add(5 * time.Second)).OldestAge; age != 4*time.Second {
+		t.Fatalf("age after acking one %v, want 4s", age)
+	}
+}
+
+func TestConcurrentAppendersAndReader(t *testing.T) {
+	l := open(t, Options{Dir: t.TempDir(), SegmentBytes: 4096})
+	defer l.Close()
+	const writers, each = 4, 2000
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := l.Append([]byte(fmt.Sprintf("%d:%d", w, i)), time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	seen := map[string]bool{}
+	last := map[int]int{0: -1, 1: -1, 2: -1, 3: -1}
+	pos := l.Acked()
+	deadline := time.After(20 * time.Second)
+	for len(seen) < writers*each {
+		recs, next, err := l.Read(pos, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			var w, i int
+			fmt.Sscanf(string(r.Payload), "%d:%d", &w, &i)
+			if seen[string(r.Payload)] || i != last[w]+1 {
+				t.Fatalf("record %q out of order or twice", r.Payload)
+			}
+			seen[string(r.Payload)], last[w] = true, i
+		}
+		pos = next
+		if len(recs) > 0 {
+			l.Commit(pos)
+			continue
+		}
+		select {
+		case <-l.Appended():
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("read %d of %d", len(seen), writers*each)
+		}
+	}
+	wg.Wait()
+}
+
+func BenchmarkAppend(b *testing.B) {
+	l, _ := Open(Options{Dir: b.TempDir(), MaxBytes: 1 << 40})
+	defer l.Close()
+	payload := make([]byte, 600)
+	now := time.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Append(payload, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
