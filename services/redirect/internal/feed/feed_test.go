@@ -1,0 +1,151 @@
+package feed
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func readAll(t *testing.T, format, in string) []Row {
+	t.Helper()
+	r, err := NewReader(format, strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []Row
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+func TestNDJSON(t *testing.T) {
+	in := `{"code":"a","partner":"coursera","course_id":"c1","destination":"https://x.example/","price":"9.99"}
+
+{"code":"b","partner":"edx","course_id":"c2","destination":"https://y.example/","active":false}
+{"code":
+{"code":"c","active":"yes"}
+`
+	rows := readAll(t, NDJSON, in)
+	if len(rows) != 4 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	if rows[0].Line != 1 || rows[0].Link.Code != "a" || !rows[0].Link.Active || rows[0].Err != nil {
+		t.Errorf("row 1: %+v", rows[0])
+	}
+	if rows[1].Line != 3 || rows[1].Link.Active {
+		t.Errorf("row 3: %+v", rows[1])
+	}
+	if rows[2].Line != 4 || rows[2].Err == nil {
+		t.Errorf("row 4 should fail: %+v", rows[2])
+	}
+	if rows[3].Line != 5 || rows[3].Err == nil || !strings.Contains(rows[3].Err.Error(), "active") {
+		t.Errorf("row 5 should fail on active: %+v", rows[3])
+	}
+}
+
+func TestCSV(t *testing.T) {
+	in := "\ufeffCode,partner,course_id,title,destination,active,price\n" +
+		"a,coursera,c1,\"Machine Learning, Part 1\",https://x.example/?id={click_id},,9.99\n" +
+		"\n" +
+		"b,edx,c2,Title,https://y.example/,no,1\n" +
+		"c,edx,c3,\"bad \"quote\",https://y.example/,yes,1\n" +
+		"d,edx,c4,T,https://y.example/,maybe\n" +
+		"e,edx\n"
+	rows := readAll(t, CSV, in)
+	if len(rows) != 5 {
+		t.Fatalf("%d rows: %+v", len(rows), rows)
+	}
+	if r := rows[0]; r.Line != 2 || r.Link.Title != "Machine Learning, Part 1" || !r.Link.Active || r.Err != nil {
+		t.Errorf("row a: %+v", r)
+	}
+	if r := rows[1]; r.Line != 4 || r.Link.Active || r.Err != nil {
+		t.Errorf("row b: %+v", r)
+	}
+	if r := rows[2]; r.Line != 5 || r.Err == nil {
+		t.Errorf("row c should fail: %+v", r)
+	}
+	if r := rows[3]; r.Err == nil || !strings.Contains(r.Err.Error(), "maybe") {
+		t.Errorf("row d should fail on active: %+v", r)
+	}
+	if r := rows[4]; r.Err != nil || r.Link.Code != "e" || r.Link.Destination != "" {
+		t.Errorf("short row e should parse (validation rejects it later): %+v", r)
+	}
+}
+
+func TestCSVHeaderProblems(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                              "empty",
+		"code,partner\n":                "lacks course_id, destination",
+		"code,code,partner,course_id\n": "twice",
+	} {
+		if _, err := NewReader(CSV, strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestNDJSONLineTooLong(t *testing.T) {
+	r, _ := NewReader(NDJSON, strings.NewReader(`{"code":"`+strings.Repeat("a", MaxLineBytes)+`"}`))
+	if _, err := r.Next(); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("err = %v, want a line-too-long error", err)
+	}
+}
+
+func TestDetect(t *testing.T) {
+	tests := []struct {
+		ct, format string
+		first      byte
+		want       string
+	}{
+		{"application/x-ndjson", "", 'c', NDJSON},
+		{"text/csv; charset=utf-8", "", '{', CSV},
+		{"", "csv", '{', CSV},
+		{"", "", '{', NDJSON},
+		{"application/octet-stream", "", 'c', CSV},
+	}
+	for _, tt := range tests {
+		if got, _ := Detect(tt.ct, tt.format, tt.first); got != tt.want {
+			t.Errorf("Detect(%q, %q, %q) = %q, want %q", tt.ct, tt.format, tt.first, got, tt.want)
+		}
+	}
+	if _, err := Detect("", "xml", 0); err == nil {
+		t.Error("xml accepted")
+	}
+}
+
+// FuzzFeeds: any input reads to the end without panicking, every row has
+// a positive line number, and reading never loops forever.
+func FuzzFeeds(f *testing.F) {
+	f.Add("code,partner,course_id,destination\na,b,c,https://x/\n")
+	f.Add("{\"code\":\"a\"}\n{bad\n")
+	f.Add("code,partner,course_id,destination\n\"unterminated\n")
+	f.Add("\ufeffcode,partner,course_id,destination,active\na,b,c,d,x\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, format := range []string{NDJSON, CSV} {
+			r, err := NewReader(format, strings.NewReader(in))
+			if err != nil {
+				continue
+			}
+			for i := 0; ; i++ {
+				if i > len(in)+10 {
+					t.Fatalf("%s reader yields more rows than the input has bytes", format)
+				}
+				row, err := r.Next()
+				if err != nil {
+					break
+				}
+				if row.Line < 1 {
+					t.Fatalf("%s row with line %d", format, row.Line)
+				}
+			}
+		}
+	})
+}
