@@ -63,6 +63,11 @@ func Open(rawURL string, pool Pool) (*sql.DB, error) {
 	return db, nil
 }
 
+// ConnString is the connection string Open uses for rawURL (with the
+// loopback sslmode default), for clients that connect on their own, such
+// as a LISTEN connection.
+func ConnString(rawURL string) (string, error) { return withLocalSSLMode(rawURL) }
+
 func withLocalSSLMode(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {

@@ -168,13 +168,22 @@ func missing(field string) error {
 	return errs.Newf(errs.Invalid, "missing_field", "event has no %s", field)
 }
 
-// Marshal encodes an event as its wire JSON.
+// Marshal encodes an event as its wire JSON (without HTML escaping: a
+// destination URL keeps its '&').
 func Marshal(e any) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
+	return AppendMarshal(nil, e)
+}
+
+// AppendMarshal appends the wire JSON of e to dst.
+func AppendMarshal(dst []byte, e any) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
 		return nil, fmt.Errorf("events: marshal %T: %w", e, err)
 	}
-	return b, nil
+	b := buf.Bytes()
+	return b[:len(b)-1], nil // Encode's newline
 }
 
 // DecodeClick decodes and validates a clicks.v1 message value.

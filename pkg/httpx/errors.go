@@ -43,7 +43,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // URLs keep their '&'; nosniff and the type keep browsers safe
+	_ = enc.Encode(v)
 }
 
 // ReadBody reads at most limit bytes of the request body. A longer body is

@@ -57,6 +57,7 @@ type settings struct {
 	kafkaBrokers []string
 	kafkaAddr    string
 	adminToken   string
+	clickIDKeys  string
 	addrs        map[string]string // service -> listen address
 }
 
@@ -77,6 +78,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		kafkaBrokers: env.List("KAFKA_BROKERS", nil),
 		kafkaAddr:    env.Addr("KAFKA_ADDR", "127.0.0.1:9092"),
 		adminToken:   env.String("ADMIN_TOKEN", ""),
+		clickIDKeys:  env.String("CLICK_ID_KEYS", ""),
 		addrs:        map[string]string{},
 	}
 	for _, svc := range services {
@@ -102,7 +104,10 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	if err := os.Chmod(s.dataDir, 0o755); err != nil { // the postgres user enters it
 		return err
 	}
-	if s.adminToken, err = adminToken(s); err != nil {
+	if s.adminToken, err = secret(s.dataDir, "admin-token", "lc_", s.adminToken); err != nil {
+		return err
+	}
+	if s.clickIDKeys, err = secret(s.dataDir, "click-id-key", "ck_", s.clickIDKeys); err != nil {
 		return err
 	}
 
@@ -160,6 +165,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			"DATABASE_URL="+s.databaseURL,
 			"KAFKA_BROKERS="+strings.Join(s.kafkaBrokers, ","),
 			"ADMIN_TOKEN="+s.adminToken,
+			"CLICK_ID_KEYS="+s.clickIDKeys,
 			svc.addrVar+"="+s.addrs[svc.name],
 			"DATA_DIR="+filepath.Join(s.dataDir, svc.name),
 		)
@@ -191,13 +197,14 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	}
 }
 
-// adminToken is ADMIN_TOKEN, or the token generated on a first run and kept
-// in DATA_DIR so a restarted demo keeps working with the same token.
-func adminToken(s settings) (string, error) {
-	if s.adminToken != "" {
-		return s.adminToken, nil
+// secret returns given when set, else the secret generated on a first run
+// and kept in DATA_DIR/name, so a restarted demo keeps its admin token and
+// its click ids keep verifying.
+func secret(dataDir, name, prefix, given string) (string, error) {
+	if given != "" {
+		return given, nil
 	}
-	path := filepath.Join(s.dataDir, "admin-token")
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -205,7 +212,7 @@ func adminToken(s settings) (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	tok := "lc_" + base64.RawURLEncoding.EncodeToString(b)
+	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
 	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 

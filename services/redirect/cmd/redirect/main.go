@@ -1,4 +1,6 @@
-// Command redirect serves linkcredit's redirect service: the click redirect: course links and the clicks on them.
+// Command redirect serves linkcredit's redirect service: course links and
+// the click on /c/{code}, recorded to a local click log before the 302 and
+// shipped from there to Kafka.
 //
 // Configuration comes from the environment; see README.md.
 package main
@@ -8,14 +10,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"time"
 
+	"github.com/go-kit/kit/endpoint"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/config"
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/otelx"
 	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/clicklog"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/httptransport"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/kafkatransport"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/linktable"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/redirect"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/visitor"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -29,19 +47,144 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+type settings struct {
+	platform           platform.Config
+	clickIDKeys        [][]byte
+	clickLog           clicklog.Options
+	uniqueWindow       time.Duration
+	rateLimitPerMinute int
+	internalNets       []netip.Prefix
+	trustedProxies     []netip.Prefix
+	drainTimeout       time.Duration
+}
+
+func readSettings(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
-	cfg := platform.ReadConfig(env, "redirect", "REDIRECT_ADDR", "127.0.0.1:8080")
-	cfg.Version = version
-	if err := env.Err(); err != nil {
+	s := settings{platform: platform.ReadConfig(env, "redirect", "REDIRECT_ADDR", "127.0.0.1:8080")}
+	if getenv("OTEL_TRACES_SAMPLER_ARG") == "" {
+		s.platform.SampleRatio = 0.01 // the hot path: trace one click in a hundred
+	}
+	for _, k := range env.List("CLICK_ID_KEYS", nil) {
+		s.clickIDKeys = append(s.clickIDKeys, []byte(k))
+	}
+	if len(s.clickIDKeys) == 0 {
+		env.Required("CLICK_ID_KEYS")
+	}
+	dataDir := env.String("DATA_DIR", ".")
+	s.clickLog = clicklog.Options{
+		Dir:          env.String("CLICKLOG_DIR", filepath.Join(dataDir, "clicklog")),
+		MaxBytes:     env.Bytes("CLICKLOG_MAX_BYTES", 2<<30),
+		SegmentBytes: env.Bytes("CLICKLOG_SEGMENT_BYTES", 64<<20),
+		Sync:         env.String("CLICKLOG_SYNC", clicklog.SyncInterval),
+	}
+	s.uniqueWindow = env.Duration("UNIQUE_CLICK_WINDOW", 30*time.Minute, time.Second, 24*time.Hour)
+	s.rateLimitPerMinute = env.Int("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000)
+	s.internalNets = prefixes(env, "INTERNAL_CIDRS")
+	s.trustedProxies = prefixes(env, "TRUSTED_PROXIES")
+	s.drainTimeout = env.Duration("SHUTDOWN_DRAIN_TIMEOUT", 5*time.Second, 0, time.Minute)
+	return s, env.Err()
+}
+
+func prefixes(env *config.Reader, name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range env.CIDRs(name, nil) {
+		p, err := netip.ParsePrefix(n.String())
+		if err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+	s, err := readSettings(getenv)
+	if err != nil {
 		return err
 	}
+	s.platform.Version = version
+	ids, err := clickid.NewSigner(s.clickIDKeys...)
+	if err != nil {
+		return fmt.Errorf("config: CLICK_ID_KEYS: %w", err)
+	}
 
-	p, err := platform.Start(ctx, cfg, postgres.Schema, postgres.Migrations(), stderr)
+	p, err := platform.Start(ctx, s.platform, postgres.Schema, postgres.Migrations(), stderr)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, p.Close(context.WithoutCancel(ctx))) }()
+	logger, tel := p.Logger, p.Telemetry
 
-	return p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{})
+	// The click log first: clicks left by a previous run ship before new ones.
+	clickLog, err := clicklog.Open(s.clickLog)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, clickLog.Close()) }()
+	writer := kafkax.NewWriter(kafkax.WriterConfig{Brokers: s.platform.KafkaBrokers})
+	defer func() { err = errors.Join(err, writer.Close()) }()
+	shipper := &kafkatransport.Shipper{Log: clickLog, Logger: logger,
+		Publisher: kafkax.NewPublisher(writer, tel.TracerProvider, tel.Propagator)}
+	if err := shipper.Instrument(tel.Meter("redirect")); err != nil {
+		return err
+	}
+
+	// Stores, then the in-memory table loaded from them.
+	links := postgres.NewLinks(p.DB)
+	visitors := visitor.NewHasher(postgres.NewSalts(p.DB), logger)
+	if err := visitors.Refresh(ctx, time.Now()); err != nil {
+		logger.Warn("visitor salts not loaded yet", "error", err.Error())
+	}
+	table := linktable.New(0)
+	cache := &redirect.Cache{Store: links, Table: table, Logger: logger}
+	start := time.Now()
+	n, err := cache.Load(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("links loaded", "links", n, "took", time.Since(start).String())
+
+	// The onion, inside out: service -> instrumenting -> endpoints (+ spans,
+	// metrics, logs) -> HTTP transport.
+	svc := redirect.New(redirect.Config{
+		UniqueWindow: s.uniqueWindow, RateLimitPerMinute: s.rateLimitPerMinute, InternalNets: s.internalNets,
+	}, redirect.Deps{Store: links, Table: table, IDs: ids, Visitors: visitors, Logger: logger,
+		Recorder: kafkatransport.NewRecorder(clickLog, tel.Propagator)})
+	if svc, err = redirect.Instrument(svc, tel.Meter("redirect")); err != nil {
+		return err
+	}
+	endpoints := redirect.MakeEndpoints(svc, func(name string) endpoint.Middleware {
+		return otelx.EndpointMiddleware(tel, logger, name)
+	})
+	httptransport.Register(p.Router, endpoints, httptransport.Options{Tokens: p.Tokens, TrustedProxies: s.trustedProxies, Logger: logger})
+
+	// The actors. The shipper outlives the HTTP server by the drain timeout,
+	// so clicks answered last get a chance to reach Kafka before exit.
+	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopShipping()
+	changed := make(chan struct{}, 1)
+	listenURL, err := database.ConnString(s.platform.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{WriteTimeout: 5 * time.Minute})
+		time.AfterFunc(s.drainTimeout, stopShipping)
+		return err
+	})
+	g.Go(func() error { return shipper.Run(shipCtx) })
+	g.Go(func() error { return cache.Run(gctx, changed) })
+	g.Go(func() error {
+		return postgres.Listen(gctx, listenURL, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	})
+	g.Go(func() error { visitors.Run(gctx); return nil })
+	logger.Info("redirect ready", "addr", p.Listener.Addr().String(), "links", table.Len(),
+		"clicklog", s.clickLog.Dir, "unshipped_bytes", clickLog.Stats(time.Now()).Unacked)
+	return g.Wait()
 }
+

@@ -62,19 +62,9 @@ var signatures = []struct{ substr, reason string }{
 	{"preview", Unfurler}, {"fetcher", GenericBot},
 }
 
-// Verdict classifies a request. HEAD requests never reach it: they are
-// answered without recording a click at all.
-func Verdict(r *http.Request) (bot bool, reason string) {
-	if isPrefetch(r.Header) {
-		return true, Prefetch
-	}
-	if reason := ClassifyAgent(r.Header.Get("User-Agent")); reason != Human {
-		return true, reason
-	}
-	return false, Human
-}
-
-func isPrefetch(h http.Header) bool {
+// IsPrefetch reports whether request headers mark a prefetch or prerender,
+// which no person asked for.
+func IsPrefetch(h http.Header) bool {
 	for _, name := range []string{"Sec-Purpose", "Purpose", "X-Purpose", "X-Moz"} {
 		v := strings.ToLower(h.Get(name))
 		if strings.Contains(v, "prefetch") || strings.Contains(v, "prerender") || strings.Contains(v, "preview") {
@@ -121,12 +111,13 @@ func NewChecker(max int) *Checker {
 	return &Checker{cache: make(map[string]string, 1024), max: max}
 }
 
-// Verdict classifies a request, as the package-level Verdict.
-func (c *Checker) Verdict(r *http.Request) (bool, string) {
-	if isPrefetch(r.Header) {
+// Verdict classifies a click by its User-Agent and whether it was a
+// prefetch (IsPrefetch). HEAD requests never reach it: they are answered
+// without recording a click at all.
+func (c *Checker) Verdict(ua string, prefetch bool) (bool, string) {
+	if prefetch {
 		return true, Prefetch
 	}
-	ua := r.Header.Get("User-Agent")
 	if len(ua) > 512 {
 		ua = ua[:512] // agents longer than this are bots or attacks; bound the key
 	}

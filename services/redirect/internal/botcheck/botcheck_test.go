@@ -41,13 +41,13 @@ func TestVerdictSeesPrefetch(t *testing.T) {
 		r := httptest.NewRequest("GET", "/c/x", nil)
 		r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
 		r.Header.Set(h[0], h[1])
-		if bot, reason := Verdict(r); !bot || reason != Prefetch {
+		if bot, reason := NewChecker(0).Verdict(r.Header.Get("User-Agent"), IsPrefetch(r.Header)); !bot || reason != Prefetch {
 			t.Errorf("%s: %s = %v %q", h[0], h[1], bot, reason)
 		}
 	}
 	r := httptest.NewRequest("GET", "/c/x", nil)
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
-	if bot, _ := Verdict(r); bot {
+	if bot, _ := NewChecker(0).Verdict(r.Header.Get("User-Agent"), IsPrefetch(r.Header)); bot {
 		t.Error("a browser was called a bot")
 	}
 }
@@ -65,7 +65,7 @@ func TestCheckerAgreesAndStaysBounded(t *testing.T) {
 	for i, ua := range []string{"curl/8.5.0", "Mozilla/5.0 Chrome/131", "Googlebot/2.1", "a", "b", "curl/8.5.0"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("User-Agent", ua)
-		bot, reason := c.Verdict(r)
+		bot, reason := c.Verdict(r.Header.Get("User-Agent"), false)
 		if want := ClassifyAgent(ua); reason != want || bot != (want != Human) {
 			t.Errorf("%d %q: %v %q, want %q", i, ua, bot, reason, want)
 		}
@@ -81,6 +81,6 @@ func BenchmarkCheckerHuman(b *testing.B) {
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
 	b.ReportAllocs()
 	for b.Loop() {
-		c.Verdict(r)
+		c.Verdict(r.Header.Get("User-Agent"), IsPrefetch(r.Header))
 	}
 }

@@ -1,0 +1,268 @@
+package httptransport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	kithttp "github.com/go-kit/kit/transport/http"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/redirect"
+)
+
+// Limits on request bodies.
+const (
+	MaxLinkBody   = 64 << 10
+	MaxImportBody = 256 << 20
+)
+
+// Options configure the transport.
+type Options struct {
+	Tokens         *httpx.Tokens
+	TrustedProxies []netip.Prefix // whose X-Forwarded-For is believed
+	Logger         *slog.Logger
+}
+
+// Register adds the service's routes to rt:
+//
+//	GET  /c/{code}           302 to the link's destination (HEAD too, unbilled)
+//	PUT  /v1/links/{code}    create or replace a link        (links scope)
+//	GET  /v1/links/{code}    read a link                     (links scope)
+//	GET  /v1/links           ?partner=&cursor=&limit=        (links scope)
+//	POST /v1/links:import    NDJSON or CSV feed              (links scope)
+func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
+	clickOpts := []kithttp.ServerOption{
+		kithttp.ServerBefore(rememberAccept),
+		kithttp.ServerErrorEncoder(clickErrorEncoder(o.Logger)),
+	}
+	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(apiErrorEncoder(o.Logger))}
+	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, h) }
+
+	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies), encodeClick, clickOpts...))
+	rt.Handle("PUT /v1/links/{code}", admin(httpx.LimitBody(MaxLinkBody,
+		kithttp.NewServer(e.PutLink, decodePutLink, encodePutLink, apiOpts...))))
+	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, encodeJSON(http.StatusOK), apiOpts...)))
+	rt.Handle("GET /v1/links", admin(kithttp.NewServer(e.ListLinks, decodeListLinks, encodeJSON(http.StatusOK), apiOpts...)))
+	rt.Handle("POST /v1/links:import", admin(httpx.LimitBody(MaxImportBody,
+		kithttp.NewServer(e.ImportLinks, decodeImport, encodeJSON(http.StatusOK), apiOpts...))))
+}
+
+func decodeClick(trusted []netip.Prefix) kithttp.DecodeRequestFunc {
+	return func(_ context.Context, r *http.Request) (any, error) {
+		q := r.URL.Query()
+		_, noTrack := q["no-track"]
+		return redirect.ClickRequest{
+			Code:        r.PathValue("code"),
+			Head:        r.Method == http.MethodHead,
+			Prefetch:    botcheck.IsPrefetch(r.Header),
+			NoTrack:     noTrack,
+			IP:          ClientIP(r, trusted),
+			UserAgent:   r.Header.Get("User-Agent"),
+			Referer:     r.Header.Get("Referer"),
+			UTMSource:   q.Get("utm_source"),
+			UTMMedium:   q.Get("utm_medium"),
+			UTMCampaign: q.Get("utm_campaign"),
+			UTMTerm:     q.Get("utm_term"),
+			UTMContent:  q.Get("utm_content"),
+			Placement:   q.Get("placement"),
+		}, nil
+	}
+}
+
+func encodeClick(_ context.Context, w http.ResponseWriter, resp any) error {
+	c := resp.(redirect.ClickResponse)
+	h := w.Header()
+	h.Set("Location", c.Location)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer-when-downgrade")
+	if c.ClickID != "" {
+		h.Set("X-Click-Id", c.ClickID)
+	}
+	w.WriteHeader(http.StatusFound)
+	return nil
+}
+
+// ClientIP is the visitor's address: the connection's peer, or, when the
+// peer is a trusted proxy, the nearest untrusted address in
+// X-Forwarded-For. Unparseable input yields the peer.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	peer = peer.Unmap()
+	if !inAny(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer
+		}
+		if ip = ip.Unmap(); !inAny(ip, trusted) {
+			return ip
+		}
+	}
+	return peer
+}
+
+func inAny(ip netip.Addr, nets []netip.Prefix) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+type acceptKey struct{}
+
+func rememberAccept(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, acceptKey{}, r.Header.Get("Accept"))
+}
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1a1a1a}h1{font-size:1.5rem}</style>
+</head><body><main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>
+`))
+
+// clickErrorEncoder answers visitors in HTML and API clients (Accept:
+// application/json) in the contract's JSON.
+func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
+	return func(ctx context.Context, err error, w http.ResponseWriter) {
+		accept, _ := ctx.Value(acceptKey{}).(string)
+		w.Header().Set("Cache-Control", "no-store")
+		if strings.Contains(accept, "application/json") {
+			httpx.WriteError(w, &http.Request{}, logger, err)
+			return
+		}
+		status := errs.HTTPStatus(err)
+		page := struct{ Title, Message string }{"Link not found", "This course link does not exist or is no longer active."}
+		switch status {
+		case http.StatusTooManyRequests:
+			page = struct{ Title, Message string }{"Too many requests", "Please wait a moment and try the link again."}
+			w.Header().Set("Retry-After", "60")
+		case http.StatusServiceUnavailable:
+			page = struct{ Title, Message string }{"Temporarily unavailable", "Please try the link again in a few seconds."}
+			w.Header().Set("Retry-After", "5")
+		case http.StatusNotFound:
+		default:
+			page = struct{ Title, Message string }{"Something went wrong", "Please try again later."}
+			logger.ErrorContext(ctx, "click failed", "error", err.Error())
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		_ = errorPage.Execute(w, page)
+	}
+}
+
+func apiErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
+	return func(ctx context.Context, err error, w http.ResponseWriter) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			err = errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
+		}
+		httpx.WriteError(w, (&http.Request{}).WithContext(ctx), logger, err)
+	}
+}
+
+// linkBody is the body of PUT /v1/links/{code}.
+type linkBody struct {
+	Code        *string `json:"code"`
+	Partner     string  `json:"partner"`
+	CourseID    string  `json:"course_id"`
+	Title       string  `json:"title"`
+	Destination string  `json:"destination"`
+	Active      *bool   `json:"active"`
+}
+
+func decodePutLink(_ context.Context, r *http.Request) (any, error) {
+	code := r.PathValue("code")
+	var b linkBody
+	if err := httpx.DecodeJSON(r, MaxLinkBody, &b); err != nil {
+		return nil, err
+	}
+	if b.Code != nil && *b.Code != code {
+		return nil, errs.Fields{{Field: "code", Message: "differs from the code in the path"}}.Err("invalid_link")
+	}
+	l := link.Link{Code: code, Partner: b.Partner, CourseID: b.CourseID, Title: b.Title, Destination: b.Destination, Active: true}
+	if b.Active != nil {
+		l.Active = *b.Active
+	}
+	return l, nil
+}
+
+func encodePutLink(_ context.Context, w http.ResponseWriter, resp any) error {
+	r := resp.(redirect.PutLinkResponse)
+	status := http.StatusOK
+	if r.Created {
+		status = http.StatusCreated
+	}
+	httpx.WriteJSON(w, status, r.Link)
+	return nil
+}
+
+func decodeGetLink(_ context.Context, r *http.Request) (any, error) { return r.PathValue("code"), nil }
+
+func decodeListLinks(_ context.Context, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	lq := redirect.ListQuery{Partner: q.Get("partner"), Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil, errs.Fields{{Field: "limit", Message: "must be a number between 1 and 1000"}}.Err("invalid_query")
+		}
+		lq.Limit = n
+	}
+	return lq, nil
+}
+
+func decodeImport(_ context.Context, r *http.Request) (any, error) {
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	peek, _ := br.Peek(512)
+	first := byte(0)
+	for _, c := range peek {
+		if c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != 0xEF && c != 0xBB && c != 0xBF {
+			first = c
+			break
+		}
+	}
+	if first == 0 {
+		return nil, errs.New(errs.Invalid, "empty_feed", "the feed is empty: send NDJSON (one link per line) or CSV with a header row")
+	}
+	format, err := feed.Detect(r.Header.Get("Content-Type"), r.URL.Query().Get("format"), first)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, "unknown_format", err.Error(), err)
+	}
+	rows, err := feed.NewReader(format, br)
+	if err != nil {
+		return nil, errs.Wrap(errs.Invalid, "unreadable_feed", err.Error(), err)
+	}
+	return rows, nil
+}
+
+func encodeJSON(status int) kithttp.EncodeResponseFunc {
+	return func(_ context.Context, w http.ResponseWriter, resp any) error {
+		httpx.WriteJSON(w, status, resp)
+		return nil
+	}
+}

@@ -1,0 +1,79 @@
+package redirect
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+)
+
+// Instrument counts clicks by outcome and bot verdicts by reason.
+func Instrument(s Service, meter metric.Meter) (Service, error) {
+	clicks, err := meter.Int64Counter("redirect.clicks",
+		metric.WithDescription("Clicks on /c/{code} by outcome: recorded, excluded, head, not_found, rate_limited, not_recorded."))
+	if err != nil {
+		return nil, err
+	}
+	bots, err := meter.Int64Counter("redirect.bot_verdicts",
+		metric.WithDescription("Recorded clicks judged to be bots, by reason."))
+	if err != nil {
+		return nil, err
+	}
+	imported, err := meter.Int64Counter("redirect.links.imported",
+		metric.WithDescription("Feed rows imported, by result: created, updated, failed."))
+	if err != nil {
+		return nil, err
+	}
+	return &instrumenting{next: s, clicks: clicks, bots: bots, imported: imported}, nil
+}
+
+type instrumenting struct {
+	next                   Service
+	clicks, bots, imported metric.Int64Counter
+}
+
+func (m *instrumenting) Click(ctx context.Context, req ClickRequest) (ClickResponse, error) {
+	resp, err := m.next.Click(ctx, req)
+	outcome := "recorded"
+	switch {
+	case err != nil && errs.KindOf(err) == errs.NotFound:
+		outcome = "not_found"
+	case err != nil && errs.KindOf(err) == errs.RateLimited:
+		outcome = "rate_limited"
+	case err != nil:
+		outcome = "not_recorded"
+	case req.Head:
+		outcome = "head"
+	case resp.Excluded:
+		outcome = "excluded"
+	}
+	m.clicks.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	if resp.Bot {
+		m.bots.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", resp.BotReason)))
+	}
+	return resp, err
+}
+
+func (m *instrumenting) PutLink(ctx context.Context, l link.Link) (link.Link, bool, error) {
+	return m.next.PutLink(ctx, l)
+}
+
+func (m *instrumenting) GetLink(ctx context.Context, code string) (link.Link, error) {
+	return m.next.GetLink(ctx, code)
+}
+
+func (m *instrumenting) ListLinks(ctx context.Context, q ListQuery) (ListPage, error) {
+	return m.next.ListLinks(ctx, q)
+}
+
+func (m *instrumenting) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResult, error) {
+	res, err := m.next.ImportLinks(ctx, rows)
+	for result, n := range map[string]int{"created": res.Created, "updated": res.Updated, "failed": res.Failed} {
+		m.imported.Add(ctx, int64(n), metric.WithAttributes(attribute.String("result", result)))
+	}
+	return res, err
+}

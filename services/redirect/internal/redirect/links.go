@@ -1,0 +1,181 @@
+package redirect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/linktable"
+)
+
+func tableLink(l link.Link) linktable.Link {
+	return linktable.Link{Code: l.Code, Partner: l.Partner, CourseID: l.CourseID, Destination: l.Destination, Active: l.Active}
+}
+
+func (s *service) PutLink(ctx context.Context, l link.Link) (link.Link, bool, error) {
+	if err := l.Validate(); err != nil {
+		return link.Link{}, false, err
+	}
+	stored, created, err := s.deps.Store.Put(ctx, l)
+	if err != nil {
+		return link.Link{}, false, err
+	}
+	// This replica serves the change at once; the others within a second
+	// through the change feed.
+	if err := s.deps.Table.Put(tableLink(stored)); err != nil {
+		return link.Link{}, false, err
+	}
+	return stored, created, nil
+}
+
+func (s *service) GetLink(ctx context.Context, code string) (link.Link, error) {
+	if !link.ValidCode(code) {
+		return link.Link{}, ErrLinkNotFound
+	}
+	l, err := s.deps.Store.Get(ctx, code)
+	if errors.Is(err, errs.NotFound) {
+		return link.Link{}, errs.New(errs.NotFound, "link_not_found", "no link has the code "+code)
+	}
+	return l, err
+}
+
+// ListQuery selects a page of links.
+type ListQuery struct {
+	Partner string
+	Cursor  string // the last code of the previous page
+	Limit   int    // 1..1000, default 100
+}
+
+// ListPage is a page of links and the cursor of the next one ("" at the end).
+type ListPage struct {
+	Links      []link.Link `json:"links"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func (s *service) ListLinks(ctx context.Context, q ListQuery) (ListPage, error) {
+	var f errs.Fields
+	if q.Limit == 0 {
+		q.Limit = 100
+	}
+	if q.Limit < 1 || q.Limit > 1000 {
+		f.Add("limit", "must be between 1 and 1000")
+	}
+	if q.Partner != "" && !link.ValidPartner(q.Partner) {
+		f.Add("partner", "is not a partner id")
+	}
+	if q.Cursor != "" && !link.ValidCode(q.Cursor) {
+		f.Add("cursor", "is not a cursor this API returned")
+	}
+	if err := f.Err("invalid_query"); err != nil {
+		return ListPage{}, err
+	}
+	links, err := s.deps.Store.List(ctx, q.Partner, q.Cursor, q.Limit+1)
+	if err != nil {
+		return ListPage{}, err
+	}
+	page := ListPage{Links: links}
+	if len(links) > q.Limit {
+		page.Links = links[:q.Limit]
+		page.NextCursor = page.Links[q.Limit-1].Code
+	}
+	if page.Links == nil {
+		page.Links = []link.Link{}
+	}
+	return page, nil
+}
+
+// ImportResult reports a feed import.
+type ImportResult struct {
+	Rows            int           `json:"rows"`
+	Created         int           `json:"created"`
+	Updated         int           `json:"updated"`
+	Failed          int           `json:"failed"`
+	Errors          []ImportError `json:"errors"`
+	ErrorsTruncated bool          `json:"errors_truncated,omitempty"`
+}
+
+// ImportError is a row that was not imported.
+type ImportError struct {
+	Line    int    `json:"line"`
+	Code    string `json:"code,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+const (
+	importBatch     = 5000
+	maxImportErrors = 1000
+)
+
+func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResult, error) {
+	res := ImportResult{Errors: []ImportError{}}
+	batch := make([]link.Link, 0, importBatch)
+	index := make(map[string]int, importBatch) // code -> position: the last row of a code wins
+	fail := func(e ImportError) {
+		res.Failed++
+		if len(res.Errors) < maxImportErrors {
+			res.Errors = append(res.Errors, e)
+		} else {
+			res.ErrorsTruncated = true
+		}
+	}
+	flush := func() error {
+		created, updated, err := s.deps.Store.Upsert(ctx, batch)
+		if err != nil {
+			return err
+		}
+		res.Created += created
+		res.Updated += updated
+		for _, l := range batch {
+			if err := s.deps.Table.Put(tableLink(l)); err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		clear(index)
+		return nil
+	}
+	for {
+		row, err := rows.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return res, errs.Wrap(errs.Invalid, "unreadable_feed", fmt.Sprintf("the feed cannot be read after %d rows: %v", res.Rows, err), err)
+		}
+		res.Rows++
+		if row.Err != nil {
+			fail(ImportError{Line: row.Line, Message: row.Err.Error()})
+			continue
+		}
+		if err := row.Link.Validate(); err != nil {
+			for _, fe := range errs.FieldsOf(err) {
+				fail(ImportError{Line: row.Line, Code: row.Link.Code, Field: fe.Field, Message: fe.Field + " " + fe.Message})
+				res.Failed-- // one row, however many fields
+			}
+			res.Failed++
+			continue
+		}
+		if i, dup := index[row.Link.Code]; dup {
+			batch[i] = row.Link
+			continue
+		}
+		index[row.Link.Code] = len(batch)
+		batch = append(batch, row.Link)
+		if len(batch) == importBatch {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		if err := flush(); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,105 @@
+package redirect
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/linktable"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/visitor"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/window"
+)
+
+// Service is what the redirect service does.
+type Service interface {
+	// Click resolves a visit to /c/{code}: ErrLinkNotFound for unknown or
+	// inactive codes, ErrRateLimited past the visitor's limit,
+	// ErrClickNotRecorded when the click cannot be made durable.
+	Click(ctx context.Context, req ClickRequest) (ClickResponse, error)
+	// PutLink creates or replaces a link (errs.Unprocessable when invalid).
+	PutLink(ctx context.Context, l link.Link) (link.Link, bool, error)
+	// GetLink returns a link or ErrLinkNotFound.
+	GetLink(ctx context.Context, code string) (link.Link, error)
+	// ListLinks pages through links by code.
+	ListLinks(ctx context.Context, q ListQuery) (ListPage, error)
+	// ImportLinks upserts every valid row of a feed and reports the rest.
+	ImportLinks(ctx context.Context, rows feed.Reader) (ImportResult, error)
+}
+
+// Errors, by kind.
+var (
+	ErrLinkNotFound     = errs.New(errs.NotFound, "link_not_found", "no active link has this code")
+	ErrRateLimited      = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this visitor; slow down")
+	ErrClickNotRecorded = errs.New(errs.Unavailable, "click_not_recorded", "the click cannot be recorded right now; retry shortly")
+)
+
+// LinkStore keeps links durably. Errors are errs kinds.
+type LinkStore interface {
+	Put(ctx context.Context, l link.Link) (link.Link, bool, error)
+	Get(ctx context.Context, code string) (link.Link, error)
+	List(ctx context.Context, partner, after string, limit int) ([]link.Link, error)
+	Upsert(ctx context.Context, links []link.Link) (created, updated int, err error)
+	Changes(ctx context.Context, since string, fn func(linktable.Link) error) (string, error)
+}
+
+// ClickRecorder makes a click durable before its redirect is answered.
+type ClickRecorder interface {
+	Record(ctx context.Context, c events.ClickRecorded) error
+}
+
+// IDIssuer issues click ids.
+type IDIssuer interface{ New() string }
+
+// Config holds the click rules.
+type Config struct {
+	UniqueWindow       time.Duration   // same visitor, same link: counted once within this
+	RateLimitPerMinute int             // clicks per visitor per minute
+	InternalNets       []netip.Prefix  // traffic from here is redirected but not recorded
+	Now                func() time.Time
+}
+
+// Deps are the adapters the service uses.
+type Deps struct {
+	Store    LinkStore
+	Table    *linktable.Table
+	Recorder ClickRecorder
+	IDs      IDIssuer
+	Visitors *visitor.Hasher
+	Logger   *slog.Logger
+}
+
+type service struct {
+	cfg     Config
+	deps    Deps
+	bots    *botcheck.Checker
+	recent  *window.Recent
+	limiter *window.Limiter
+	seed    maphash.Seed
+}
+
+// New returns the service.
+func New(cfg Config, deps Deps) Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.UniqueWindow <= 0 {
+		cfg.UniqueWindow = 30 * time.Minute
+	}
+	if cfg.RateLimitPerMinute <= 0 {
+		cfg.RateLimitPerMinute = 600
+	}
+	return &service{
+		cfg: cfg, deps: deps,
+		bots:    botcheck.NewChecker(0),
+		recent:  window.NewRecent(cfg.UniqueWindow, 0),
+		limiter: window.NewLimiter(cfg.RateLimitPerMinute),
+		seed:    maphash.MakeSeed(),
+	}
+}
