@@ -187,4 +187,3 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 		"clicklog", s.clickLog.Dir, "unshipped_bytes", clickLog.Stats(time.Now()).Unacked)
 	return g.Wait()
 }
-

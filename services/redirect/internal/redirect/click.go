@@ -11,15 +11,15 @@ import (
 
 // ClickRequest is a visit to /c/{code}.
 type ClickRequest struct {
-	Code      string
-	Head      bool // HEAD: answered, never billed
-	Prefetch  bool // the browser says this is a prefetch
-	NoTrack   bool // ?no-track: redirect without recording
-	IP        netip.Addr
-	UserAgent string
-	Referer   string
+	Code                                                   string
+	Head                                                   bool // HEAD: answered, never billed
+	Prefetch                                               bool // the browser says this is a prefetch
+	NoTrack                                                bool // ?no-track: redirect without recording
+	IP                                                     netip.Addr
+	UserAgent                                              string
+	Referer                                                string
 	UTMSource, UTMMedium, UTMCampaign, UTMTerm, UTMContent string
-	Placement string
+	Placement                                              string
 }
 
 // ClickResponse says where the visitor goes.

@@ -59,9 +59,9 @@ type IDIssuer interface{ New() string }
 
 // Config holds the click rules.
 type Config struct {
-	UniqueWindow       time.Duration   // same visitor, same link: counted once within this
-	RateLimitPerMinute int             // clicks per visitor per minute
-	InternalNets       []netip.Prefix  // traffic from here is redirected but not recorded
+	UniqueWindow       time.Duration  // same visitor, same link: counted once within this
+	RateLimitPerMinute int            // clicks per visitor per minute
+	InternalNets       []netip.Prefix // traffic from here is redirected but not recorded
 	Now                func() time.Time
 }
 
