@@ -228,7 +228,7 @@ func decodeListLinks(_ context.Context, r *http.Request) (any, error) {
 	lq := redirect.ListQuery{Partner: q.Get("partner"), Cursor: q.Get("cursor")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		if err != nil || n < 1 || n > 1000 {
 			return nil, errs.Fields{{Field: "limit", Message: "must be a number between 1 and 1000"}}.Err("invalid_query")
 		}
 		lq.Limit = n
