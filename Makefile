@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -17,7 +17,7 @@ build:
 	cd services/redirect && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/redirect ./cmd/redirect
 	cd services/conversions && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/conversions ./cmd/conversions
 	cd services/reporting && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/reporting ./cmd/reporting
-	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack
+	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack && go build -o $(BIN)/bare302 ./cmd/bare302
 
 run:
 	@bash deploy/scripts/ensure-deps.sh run
@@ -41,6 +41,11 @@ unit: build
 
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
+	@$(MAKE) --no-print-directory bench-redirect
+
+# Loopback load test of the redirect against a bare net/http 302 server.
+bench-redirect: build
+	@BIN_DIR=$(BIN) bash deploy/bench/redirect.sh
 
 FUZZTIME ?= 10s
 fuzz:

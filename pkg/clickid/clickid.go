@@ -44,6 +44,11 @@ var decodeTable = func() [256]byte {
 	return t
 }()
 
+type signing struct {
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
 // Signer issues and verifies click ids.
 type Signer struct {
 	keys  [][]byte
@@ -64,7 +69,7 @@ func NewSigner(keys ...[]byte) (*Signer, error) {
 		}
 	}
 	s := &Signer{keys: keys, now: time.Now}
-	s.macs.New = func() any { return hmac.New(sha256.New, s.keys[0]) }
+	s.macs.New = func() any { return &signing{mac: hmac.New(sha256.New, s.keys[0])} }
 	s.rands.New = func() any {
 		var seed [32]byte
 		if _, err := rand.Read(seed[:]); err != nil {
@@ -93,13 +98,12 @@ func (s *Signer) Append(dst []byte, t time.Time) []byte {
 
 	start := len(dst)
 	dst = appendULID(dst, &raw)
-	mac := s.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(dst[start:])
-	var sum [sha256.Size]byte
-	tag := mac.Sum(sum[:0])
-	s.macs.Put(mac)
-	return appendTag(dst, tag)
+	sg := s.macs.Get().(*signing)
+	sg.mac.Reset()
+	sg.mac.Write(dst[start:])
+	dst = appendTag(dst, sg.mac.Sum(sg.sum[:0]))
+	s.macs.Put(sg)
+	return dst
 }
 
 // Verify checks id's form and tag against every key. It accepts lower case

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -62,6 +63,7 @@ func HTTPMiddleware(t *Telemetry, next http.Handler) http.Handler {
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("http.server.request.duration",
 		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"))
+	var attrs attrCache
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
@@ -80,9 +82,28 @@ func HTTPMiddleware(t *Telemetry, next http.Handler) http.Handler {
 		if rec.Status >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(rec.Status))
 		}
-		duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-			attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.Status)))
+		duration.Record(ctx, time.Since(start).Seconds(), attrs.get(route, rec.Status))
 	})
+}
+
+// attrCache keeps one attribute set per route and status: building a set
+// per request costs allocations on every hot-path hit.
+type attrCache struct{ m sync.Map }
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+func (c *attrCache) get(route string, status int) metric.MeasurementOption {
+	k := routeStatus{route, status}
+	if v, ok := c.m.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String("http.route", route), attribute.Int("http.response.status_code", status)))
+	c.m.Store(k, opt)
+	return opt
 }
 
 // StatusRecorder remembers the status a handler wrote.

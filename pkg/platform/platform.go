@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
@@ -33,6 +34,7 @@ type Config struct {
 	APITokens    string
 	OTLPEndpoint string
 	SampleRatio  float64
+	PprofAddr    string
 	LogLevel     slog.Level
 	Version      string
 }
@@ -52,6 +54,7 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		APITokens:    r.String("API_TOKENS", ""),
 		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		SampleRatio:  r.Ratio("OTEL_TRACES_SAMPLER_ARG", 1),
+		PprofAddr:    r.String("PPROF_ADDR", ""),
 	}
 	switch lvl := r.String("LOG_LEVEL", "info"); lvl {
 	case "debug":
@@ -118,6 +121,9 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 	if cfg.CreateTopics {
 		go p.ensureTopics(ctx)
 	}
+	if cfg.PprofAddr != "" {
+		go p.servePprof(ctx)
+	}
 
 	p.Router = httpx.NewRouter()
 	httpx.Health{Checks: map[string]httpx.Check{
@@ -172,4 +178,20 @@ func (p *Platform) Close(ctx context.Context) error {
 		errs = append(errs, p.Telemetry.Shutdown(shutdownCtx))
 	}
 	return errors.Join(errs...)
+}
+
+// servePprof serves net/http/pprof on its own listener (PPROF_ADDR), never
+// on the public one.
+func (p *Platform) servePprof(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	ln, err := httpx.Listen(p.Config.PprofAddr)
+	if err != nil {
+		p.Logger.Warn("pprof not served", "error", err.Error())
+		return
+	}
+	_ = httpx.Serve(ctx, ln, mux, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
 }

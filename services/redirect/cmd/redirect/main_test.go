@@ -279,7 +279,7 @@ not json
 	var res struct {
 		Rows, Created, Updated, Failed int
 		Errors                         []struct {
-			Line          int
+			Line           int
 			Field, Message string
 		}
 	}

@@ -226,3 +226,22 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendManyWriters is the busy server: many connections append
+// at once and group commit turns their records into few system calls.
+func BenchmarkAppendManyWriters(b *testing.B) {
+	l, _ := Open(Options{Dir: b.TempDir(), MaxBytes: 1 << 40})
+	defer l.Close()
+	payload := make([]byte, 600)
+	now := time.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Append(payload, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -61,34 +62,73 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 
 func decodeClick(trusted []netip.Prefix) kithttp.DecodeRequestFunc {
 	return func(_ context.Context, r *http.Request) (any, error) {
-		q := r.URL.Query()
-		_, noTrack := q["no-track"]
-		return redirect.ClickRequest{
-			Code:        r.PathValue("code"),
-			Head:        r.Method == http.MethodHead,
-			Prefetch:    botcheck.IsPrefetch(r.Header),
-			NoTrack:     noTrack,
-			IP:          ClientIP(r, trusted),
-			UserAgent:   r.Header.Get("User-Agent"),
-			Referer:     r.Header.Get("Referer"),
-			UTMSource:   q.Get("utm_source"),
-			UTMMedium:   q.Get("utm_medium"),
-			UTMCampaign: q.Get("utm_campaign"),
-			UTMTerm:     q.Get("utm_term"),
-			UTMContent:  q.Get("utm_content"),
-			Placement:   q.Get("placement"),
-		}, nil
+		req := &redirect.ClickRequest{
+			Code:      r.PathValue("code"),
+			Head:      r.Method == http.MethodHead,
+			Prefetch:  botcheck.IsPrefetch(r.Header),
+			IP:        ClientIP(r, trusted),
+			UserAgent: r.Header.Get("User-Agent"),
+			Referer:   r.Header.Get("Referer"),
+		}
+		clickParams(r.URL.RawQuery, req)
+		return req, nil
 	}
 }
 
+// clickParams reads the query parameters a click records, without building
+// url.Values: the first value of each wins, as with Query().Get.
+func clickParams(rawQuery string, req *redirect.ClickRequest) {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		key, value, _ := strings.Cut(pair, "=")
+		var dst *string
+		switch key {
+		case "utm_source":
+			dst = &req.UTMSource
+		case "utm_medium":
+			dst = &req.UTMMedium
+		case "utm_campaign":
+			dst = &req.UTMCampaign
+		case "utm_term":
+			dst = &req.UTMTerm
+		case "utm_content":
+			dst = &req.UTMContent
+		case "placement":
+			dst = &req.Placement
+		case "no-track":
+			req.NoTrack = true
+			continue
+		default:
+			continue
+		}
+		if *dst != "" {
+			continue
+		}
+		if v, err := url.QueryUnescape(value); err == nil {
+			*dst = v
+		}
+	}
+}
+
+// Header values shared by every redirect; net/http never modifies them.
+var (
+	noStore       = []string{"no-store"}
+	referrerRules = []string{"no-referrer-when-downgrade"}
+)
+
+// encodeClick sets headers by their canonical keys directly: this is the
+// hot path, and Header.Set would canonicalise and allocate each time.
 func encodeClick(_ context.Context, w http.ResponseWriter, resp any) error {
 	c := resp.(redirect.ClickResponse)
 	h := w.Header()
-	h.Set("Location", c.Location)
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer-when-downgrade")
+	vals := [2]string{c.Location, c.ClickID}
+	v := vals[:]
+	h["Location"] = v[0:1:1]
+	h["Cache-Control"] = noStore
+	h["Referrer-Policy"] = referrerRules
 	if c.ClickID != "" {
-		h.Set("X-Click-Id", c.ClickID)
+		h["X-Click-Id"] = v[1:2:2]
 	}
 	w.WriteHeader(http.StatusFound)
 	return nil

@@ -11,7 +11,29 @@ import (
 	"github.com/linkcredit/linkcredit/services/redirect/internal/clicklog"
 )
 
-type buffers struct{ value, frame []byte }
+type buffers struct {
+	value, frame []byte
+	carrier      traceparentCarrier
+}
+
+// traceparentCarrier keeps the one header a click carries, without the
+// map a MapCarrier allocates per click.
+type traceparentCarrier struct{ traceparent string }
+
+func (c *traceparentCarrier) Get(key string) string {
+	if key == "traceparent" {
+		return c.traceparent
+	}
+	return ""
+}
+
+func (c *traceparentCarrier) Set(key, value string) {
+	if key == "traceparent" {
+		c.traceparent = value
+	}
+}
+
+func (c *traceparentCarrier) Keys() []string { return []string{"traceparent"} }
 
 // Recorder appends clicks to the click log.
 type Recorder struct {
@@ -32,14 +54,11 @@ func NewRecorder(log *clicklog.Log, p propagation.TextMapPropagator) *Recorder {
 
 // Record frames the click with the caller's trace context and appends it.
 func (r *Recorder) Record(ctx context.Context, c events.ClickRecorded) error {
-	carrier := propagation.MapCarrier{}
-	r.propagator.Inject(ctx, carrier)
 	b := r.bufs.Get().(*buffers)
 	defer r.bufs.Put(b)
-	var err error
-	if b.value, err = events.AppendMarshal(b.value[:0], c); err != nil {
-		return err
-	}
-	b.frame = appendFrame(b.frame[:0], c.Key(), carrier["traceparent"], b.value)
+	b.carrier.traceparent = ""
+	r.propagator.Inject(ctx, &b.carrier)
+	b.value = c.AppendJSON(b.value[:0])
+	b.frame = appendFrame(b.frame[:0], []byte(c.ID), b.carrier.traceparent, b.value)
 	return r.log.Append(b.frame, time.Now())
 }

@@ -21,7 +21,8 @@ type Shipper struct {
 	Log       *clicklog.Log
 	Publisher *kafkax.Publisher
 	Logger    *slog.Logger
-	BatchSize int // default 1000
+	BatchSize int           // default 1000
+	Linger    time.Duration // wait after the first new click for more, default 5ms
 
 	shipped, failures metric.Int64Counter
 }
@@ -93,6 +94,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-s.Log.Appended():
+				// Linger a moment so a busy server ships in larger batches:
+				// fewer round trips and less CPU per click, 5 ms more lag.
+				if !sleep(ctx, s.linger()) {
+					return nil
+				}
 			case <-poll.C:
 			}
 			continue
@@ -147,4 +153,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-time.After(d):
 		return true
 	}
+}
+
+func (s *Shipper) linger() time.Duration {
+	if s.Linger > 0 {
+		return s.Linger
+	}
+	return 5 * time.Millisecond
 }

@@ -39,7 +39,7 @@ func MakeEndpoints(s Service, mw func(name string) endpoint.Middleware) Endpoint
 // MakeClickEndpoint resolves a click.
 func MakeClickEndpoint(s Service) endpoint.Endpoint {
 	return func(ctx context.Context, req any) (any, error) {
-		return s.Click(ctx, req.(ClickRequest))
+		return s.Click(ctx, *req.(*ClickRequest))
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
-	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -35,7 +34,13 @@ type Hasher struct {
 
 type daySalt struct {
 	salt []byte
-	macs sync.Pool
+	macs sync.Pool // *hasher
+}
+
+type hasher struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
 }
 
 // NewHasher returns a hasher over store. Call Refresh before serving and
@@ -106,7 +111,7 @@ func (h *Hasher) Refresh(ctx context.Context, now time.Time) error {
 
 func (h *Hasher) set(day string, salt []byte, local bool) {
 	ds := &daySalt{salt: salt}
-	ds.macs.New = func() any { return hmac.New(sha256.New, ds.salt) }
+	ds.macs.New = func() any { return &hasher{mac: hmac.New(sha256.New, ds.salt), buf: make([]byte, 0, 256)} }
 	h.mu.Lock()
 	h.days[day] = ds
 	t, _ := time.Parse(time.DateOnly, day)
@@ -167,16 +172,15 @@ func (h *Hasher) AppendHash(dst []byte, now time.Time, ip netip.Addr, userAgent 
 		h.mu.RUnlock()
 	}
 	prefix := Truncate(ip)
-	var head [18]byte
 	addr := prefix.Addr().As16()
-	copy(head[:], addr[:])
-	head[16] = byte(prefix.Bits())
-	mac := ds.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(head[:])
-	io.WriteString(mac, userAgent)
-	var sum [sha256.Size]byte
-	out := mac.Sum(sum[:0])
-	ds.macs.Put(mac)
-	return base64.RawURLEncoding.AppendEncode(dst, out[:16])
+	hs := ds.macs.Get().(*hasher)
+	hs.buf = append(hs.buf[:0], addr[:]...)
+	hs.buf = append(hs.buf, byte(prefix.Bits()), 0)
+	hs.buf = append(hs.buf, userAgent...)
+	hs.mac.Reset()
+	hs.mac.Write(hs.buf)
+	out := hs.mac.Sum(hs.sum[:0])
+	dst = base64.RawURLEncoding.AppendEncode(dst, out[:16])
+	ds.macs.Put(hs)
+	return dst
 }

@@ -1,0 +1,115 @@
+package events
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the click's wire JSON to dst without reflection. It
+// produces exactly the bytes Marshal does (a test and a fuzz target hold
+// it to that); the redirect hot path uses it because it is several times
+// faster and allocates nothing.
+func (c *ClickRecorded) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, c.ID)
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, c.Type)
+	dst = append(dst, `,"schema_version":`...)
+	dst = strconv.AppendInt(dst, int64(c.SchemaVersion), 10)
+	dst = append(dst, `,"occurred_at":`...)
+	dst = appendTime(dst, c.OccurredAt)
+	dst = append(dst, `,"code":`...)
+	dst = appendString(dst, c.Code)
+	dst = append(dst, `,"partner":`...)
+	dst = appendString(dst, c.Partner)
+	dst = append(dst, `,"course_id":`...)
+	dst = appendString(dst, c.CourseID)
+	dst = append(dst, `,"destination":`...)
+	dst = appendString(dst, c.Destination)
+	for _, f := range [...]struct {
+		key, value string
+	}{
+		{`,"user_agent":`, c.UserAgent}, {`,"referer":`, c.Referer},
+		{`,"utm_source":`, c.UTMSource}, {`,"utm_medium":`, c.UTMMedium}, {`,"utm_campaign":`, c.UTMCampaign},
+		{`,"utm_term":`, c.UTMTerm}, {`,"utm_content":`, c.UTMContent}, {`,"placement":`, c.Placement},
+	} {
+		if f.value != "" {
+			dst = append(dst, f.key...)
+			dst = appendString(dst, f.value)
+		}
+	}
+	dst = append(dst, `,"visitor_hash":`...)
+	dst = appendString(dst, c.VisitorHash)
+	dst = append(dst, `,"bot":`...)
+	dst = strconv.AppendBool(dst, c.Bot)
+	if c.BotReason != "" {
+		dst = append(dst, `,"bot_reason":`...)
+		dst = appendString(dst, c.BotReason)
+	}
+	dst = append(dst, `,"unique":`...)
+	dst = strconv.AppendBool(dst, c.Unique)
+	return append(dst, '}')
+}
+
+func appendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
+const hex = "0123456789abcdef"
+
+// appendString quotes s as encoding/json does with HTML escaping off:
+// invalid UTF-8 becomes U+FFFD, control characters and the JavaScript line
+// separators U+2028 and U+2029 are escaped.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
