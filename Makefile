@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -41,7 +41,11 @@ unit: build
 
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
-	@$(MAKE) --no-print-directory bench-redirect
+	@$(MAKE) --no-print-directory bench-redirect bench-links
+
+# A million links: import speed, start-up time and memory of the redirect.
+bench-links: build
+	@BIN_DIR=$(BIN) bash deploy/bench/links.sh
 
 # Loopback load test of the redirect against a bare net/http 302 server.
 bench-redirect: build

@@ -13,6 +13,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
@@ -29,6 +31,7 @@ type Config struct {
 	DBMaxConns   int
 	DBWait       time.Duration
 	KafkaBrokers []string
+	Compression  string
 	CreateTopics bool
 	AdminToken   string
 	APITokens    string
@@ -49,6 +52,7 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		DBMaxConns:   r.Int("DB_MAX_CONNS", 20, 1, 1000),
 		DBWait:       r.Duration("DB_WAIT", 60*time.Second, 0, time.Hour),
 		KafkaBrokers: r.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		Compression:  r.String("KAFKA_COMPRESSION", "none"),
 		CreateTopics: r.Bool("KAFKA_CREATE_TOPICS", true),
 		AdminToken:   r.String("ADMIN_TOKEN", ""),
 		APITokens:    r.String("API_TOKENS", ""),
@@ -67,6 +71,9 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		c.LogLevel = slog.LevelError
 	default:
 		r.Required("LOG_LEVEL (debug, info, warn or error; got " + lvl + ")")
+	}
+	if _, err := kafkax.ParseCompression(c.Compression); err != nil {
+		r.Required("KAFKA_COMPRESSION (" + err.Error() + ")")
 	}
 	if c.AdminToken == "" && c.APITokens == "" {
 		r.Required("ADMIN_TOKEN")
@@ -194,4 +201,9 @@ func (p *Platform) servePprof(ctx context.Context) {
 		return
 	}
 	_ = httpx.Serve(ctx, ln, mux, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
+}
+
+// NewWriter returns a Kafka writer with the configured brokers and codec.
+func (p *Platform) NewWriter() *kafka.Writer {
+	return kafkax.NewWriter(kafkax.WriterConfig{Brokers: p.Config.KafkaBrokers, Compression: p.Config.Compression})
 }

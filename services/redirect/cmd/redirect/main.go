@@ -57,6 +57,8 @@ type settings struct {
 	internalNets       []netip.Prefix
 	trustedProxies     []netip.Prefix
 	drainTimeout       time.Duration
+	shipBatch          int
+	shipLinger         time.Duration
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -83,6 +85,8 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.internalNets = prefixes(env, "INTERNAL_CIDRS")
 	s.trustedProxies = prefixes(env, "TRUSTED_PROXIES")
 	s.drainTimeout = env.Duration("SHUTDOWN_DRAIN_TIMEOUT", 5*time.Second, 0, time.Minute)
+	s.shipBatch = env.Int("CLICKLOG_SHIP_BATCH", 1000, 1, 100000)
+	s.shipLinger = env.Duration("CLICKLOG_SHIP_LINGER", 5*time.Millisecond, time.Microsecond, time.Second)
 	return s, env.Err()
 }
 
@@ -102,11 +106,12 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	if err != nil {
 		return err
 	}
-	if getenv("GOGC") == "" {
-		// The live heap is small and steady (the link table is one large
-		// pointer-free block), while every click makes short-lived garbage:
-		// collecting less often buys throughput for little memory.
+	if getenv("GOGC") == "" && getenv("GOMEMLIMIT") == "" {
+		// The link table lives off the Go heap, so the heap is small and
+		// every click makes short-lived garbage: collecting less often buys
+		// throughput, and a soft limit keeps the headroom bounded.
 		debug.SetGCPercent(400)
+		debug.SetMemoryLimit(96 << 20)
 	}
 	s.platform.Version = version
 	ids, err := clickid.NewSigner(s.clickIDKeys...)
@@ -127,9 +132,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 		return err
 	}
 	defer func() { err = errors.Join(err, clickLog.Close()) }()
-	writer := kafkax.NewWriter(kafkax.WriterConfig{Brokers: s.platform.KafkaBrokers})
+	writer := p.NewWriter()
 	defer func() { err = errors.Join(err, writer.Close()) }()
-	shipper := &kafkatransport.Shipper{Log: clickLog, Logger: logger,
+	shipper := &kafkatransport.Shipper{Log: clickLog, Logger: logger, BatchSize: s.shipBatch, Linger: s.shipLinger,
 		Publisher: kafkax.NewPublisher(writer, tel.TracerProvider, tel.Propagator)}
 	if err := shipper.Instrument(tel.Meter("redirect")); err != nil {
 		return err

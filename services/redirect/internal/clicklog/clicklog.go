@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -40,6 +41,12 @@ var (
 
 const headerLen = 16
 
+func recordCRC(length, at, payload []byte) uint32 {
+	c := crc32.Update(0, crcTable, length)
+	c = crc32.Update(c, crcTable, at)
+	return crc32.Update(c, crcTable, payload)
+}
+
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Position is a place in the log: a segment and a byte offset in it.
@@ -64,19 +71,19 @@ type Log struct {
 	opts Options
 
 	mu     sync.Mutex
-	cond   *sync.Cond // on mu: a queued batch was written
-	segs   []segment  // ordered; the last is active
-	active *os.File
+	segs   []segment // ordered; the last is active
+	active *os.File  // the active segment, preallocated to SegmentBytes
+	mapped []byte    // its shared mapping
 	total  int64
-	dirty  bool
 
-	// Group commit: records queued for the next write, tickets handed out
-	// and written, and the ticket range of the last failed write.
-	pending, spare       []byte
-	queued, flushed      uint64
-	writing              bool
-	failedFrom, failedTo uint64
-	failErr              error
+	// The prefaulter touches pages ahead of the append cursor, so appends
+	// copy into memory the kernel has already given us instead of taking a
+	// write fault (and a file-system call) under mu. mapMu guards the
+	// mapping against being unmapped while it works.
+	mapMu      sync.Mutex
+	prefaulted int64 // bytes of the active mapping touched
+	wantFault  chan struct{}
+	dirty      bool
 
 	acked    Position
 	saved    Position  // the checkpoint on disk
@@ -114,8 +121,8 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clicklog: %w", err)
 	}
-	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
-	l.cond = sync.NewCond(&l.mu)
+	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
+		wantFault: make(chan struct{}, 1)}
 	var err error
 	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
 		return nil, err
@@ -130,6 +137,7 @@ func Open(opts Options) (*Log, error) {
 	} else {
 		close(l.syncDone)
 	}
+	go l.prefaultLoop()
 	return l, nil
 }
 
@@ -160,12 +168,22 @@ func (l *Log) load() error {
 		if err != nil {
 			return err
 		}
-		l.segs = append(l.segs, segment{seq: seq, size: fi.Size()})
-		l.total += fi.Size()
+		size := fi.Size()
+		if size >= l.opts.SegmentBytes {
+			// Still at its preallocated length: the process died before it
+			// was cut to its records. Its records end where zeros begin.
+			if size, err = validPrefix(filepath.Join(l.opts.Dir, segName(seq))); err != nil {
+				return err
+			}
+		}
+		l.segs = append(l.segs, segment{seq: seq, size: size})
+		l.total += size
 	}
 	if len(l.segs) == 0 {
 		return l.roll(max(l.acked.Segment, 1))
 	}
+	// The last segment may be preallocated past its records, or end in a
+	// record torn by a crash: its size is its valid prefix.
 	last := &l.segs[len(l.segs)-1]
 	valid, err := validPrefix(filepath.Join(l.opts.Dir, segName(last.seq)))
 	if err != nil {
@@ -179,11 +197,17 @@ func (l *Log) load() error {
 		l.total -= last.size - valid
 		last.size = valid
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if last.size+headerLen+1 > l.opts.SegmentBytes {
+		return l.roll(last.seq + 1)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
-	l.active = f
+	if err := l.mapActive(f, last.size); err != nil {
+		f.Close()
+		return err
+	}
 	return nil
 }
 
@@ -214,41 +238,102 @@ func parse(b []byte) (Record, int, error) {
 		return Record{}, 0, io.ErrUnexpectedEOF
 	}
 	n := int(binary.LittleEndian.Uint32(b[0:4]))
+	if n == 0 { // the zeroed, never written part of a segment
+		return Record{}, 0, io.ErrUnexpectedEOF
+	}
 	if len(b) < headerLen+n {
 		return Record{}, 0, io.ErrUnexpectedEOF
 	}
 	payload := b[headerLen : headerLen+n]
-	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(b[4:8]) {
+	if recordCRC(b[0:4], b[8:16], payload) != binary.LittleEndian.Uint32(b[4:8]) {
 		return Record{}, 0, ErrCorrupt
 	}
 	at := int64(binary.LittleEndian.Uint64(b[8:16]))
 	return Record{Payload: payload, AppendedAt: time.Unix(0, at)}, headerLen + n, nil
 }
 
-// roll starts segment seq as the active one.
+// roll finishes the active segment (unmapped, cut to its records) and
+// starts segment seq, preallocated so that writing into its mapping can
+// never meet a full disk (which would be a SIGBUS, not an error).
 func (l *Log) roll(seq uint64) error {
-	if l.active != nil {
-		if l.opts.Sync != SyncNone {
-			_ = l.active.Sync()
-		}
-		_ = l.active.Close()
+	if err := l.finishActive(false); err != nil {
+		return err
 	}
-	f, err := os.OpenFile(filepath.Join(l.opts.Dir, segName(seq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := filepath.Join(l.opts.Dir, segName(seq))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("clicklog: new segment: %w", err)
 	}
-	l.active = f
+	if err := l.mapActive(f, 0); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
 	l.segs = append(l.segs, segment{seq: seq})
 	return nil
 }
 
-// Append writes payload as one record. When it returns nil, the record is
-// in the operating system's hands: it survives the process dying.
-//
-// Concurrent appends are group-committed: the first caller to find no
-// write in progress writes every record queued so far in one write(2)
-// while the others wait for theirs, so a busy server makes one system call
-// for many clicks and an idle one makes one per click, with no added delay.
+// mapActive preallocates f to a segment's size and maps it; size bytes of
+// records are already in it.
+func (l *Log) mapActive(f *os.File, size int64) error {
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, l.opts.SegmentBytes); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return ErrFull
+		}
+		if err := f.Truncate(l.opts.SegmentBytes); err != nil { // file systems without fallocate
+			return fmt.Errorf("clicklog: preallocate: %w", err)
+		}
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, int(l.opts.SegmentBytes), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("clicklog: map segment: %w", err)
+	}
+	l.mapMu.Lock()
+	l.active, l.mapped, l.prefaulted = f, m, size
+	l.mapMu.Unlock()
+	select {
+	case l.wantFault <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// finishActive unmaps the active segment and cuts the file to its
+// records. With wait false (a roll, on the append path), the file's final
+// sync and close happen in the background so appends do not stall on it.
+func (l *Log) finishActive(wait bool) error {
+	if l.active == nil {
+		return nil
+	}
+	f := l.active
+	var errs []error
+	l.mapMu.Lock()
+	errs = append(errs, syscall.Munmap(l.mapped))
+	l.mapped, l.prefaulted = nil, 0
+	l.mapMu.Unlock()
+	if len(l.segs) > 0 {
+		errs = append(errs, f.Truncate(l.segs[len(l.segs)-1].size))
+	}
+	l.active, l.mapped = nil, nil
+	finish := func() error {
+		var err error
+		if l.opts.Sync != SyncNone {
+			err = f.Sync()
+		}
+		return errors.Join(err, f.Close())
+	}
+	if wait {
+		errs = append(errs, finish())
+	} else {
+		go finish() //nolint:errcheck // a failed sync here is a failed disk; the next read reports it
+	}
+	return errors.Join(errs...)
+}
+
+// Append writes payload as one record into the active segment's shared
+// file mapping. When it returns nil the record is in the page cache: it
+// survives the process dying (SIGKILL included), as a write(2) would, at
+// the cost of a memory copy instead of a system call.
 func (l *Log) Append(payload []byte, now time.Time) error {
 	size := int64(headerLen + len(payload))
 	l.mu.Lock()
@@ -256,80 +341,83 @@ func (l *Log) Append(payload []byte, now time.Time) error {
 	if l.closed {
 		return ErrClosed
 	}
-	if l.total+int64(len(l.pending))+size > l.opts.MaxBytes {
+	if l.total+size > l.opts.MaxBytes {
 		return ErrFull
 	}
-	b := l.pending
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, crcTable))
-	b = binary.LittleEndian.AppendUint64(b, uint64(now.UnixNano()))
-	l.pending = append(b, payload...)
-	l.queued++
-	ticket := l.queued
-	if l.oldest == 0 {
-		l.oldest = now.UnixNano()
+	if size > l.opts.SegmentBytes {
+		return fmt.Errorf("clicklog: record of %d bytes is larger than a segment", size)
 	}
-	for l.writing && l.flushed < ticket {
-		l.cond.Wait()
-	}
-	if l.flushed < ticket { // nobody is writing: lead, writing every queued record
-		l.writing = true
-		for len(l.pending) > 0 {
-			l.writeQueued()
-		}
-		l.writing = false
-		l.cond.Broadcast()
-	}
-	if l.failedFrom <= ticket && ticket <= l.failedTo {
-		return l.failErr
-	}
-	return nil
-}
-
-// writeQueued writes the queued records in one call. It is called with mu
-// held and releases it during the write.
-func (l *Log) writeQueued() {
-	batch, upTo := l.pending, l.queued
-	l.pending, l.spare = l.spare[:0], batch
 	act := &l.segs[len(l.segs)-1]
-	if act.size > 0 && act.size+int64(len(batch)) > l.opts.SegmentBytes {
+	if act.size+size > int64(len(l.mapped)) {
 		if err := l.roll(act.seq + 1); err != nil {
-			l.fail(l.flushed+1, upTo, err)
-			return
+			return err
 		}
 		act = &l.segs[len(l.segs)-1]
 	}
-	f, before := l.active, act.size
-	l.mu.Unlock()
-	n, err := f.Write(batch)
-	if err == nil && l.opts.Sync == SyncAlways {
-		err = f.Sync()
-	}
-	l.mu.Lock()
-	act = &l.segs[len(l.segs)-1]
-	if err != nil {
-		if n > 0 { // never leave part of a batch behind
-			_ = f.Truncate(before)
+	rec := l.mapped[act.size : act.size+size]
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint64(rec[8:16], uint64(now.UnixNano()))
+	copy(rec[headerLen:], payload)
+	binary.LittleEndian.PutUint32(rec[4:8], recordCRC(rec[0:4], rec[8:16], payload))
+	if l.opts.Sync == SyncAlways {
+		if err := l.active.Sync(); err != nil {
+			return fmt.Errorf("clicklog: sync: %w", err)
 		}
-		l.fail(l.flushed+1, upTo, fmt.Errorf("clicklog: append: %w", err))
-		return
 	}
-	act.size += int64(len(batch))
-	l.total += int64(len(batch))
+	act.size += size
+	l.total += size
 	l.dirty = true
-	l.flushed = upTo
-	l.cond.Broadcast()
+	if l.oldest == 0 {
+		l.oldest = now.UnixNano()
+	}
 	select {
 	case l.notify <- struct{}{}:
 	default:
 	}
+	if act.size+prefaultAhead/2 > l.prefaultedLocked() {
+		select {
+		case l.wantFault <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
-// fail marks tickets from..to as failed with err.
-func (l *Log) fail(from, to uint64, err error) {
-	l.failedFrom, l.failedTo, l.failErr = from, to, err
-	l.flushed = to
-	l.cond.Broadcast()
+const prefaultAhead = 4 << 20
+
+func (l *Log) prefaultedLocked() int64 {
+	l.mapMu.Lock()
+	defer l.mapMu.Unlock()
+	return l.prefaulted
+}
+
+// prefaultLoop keeps prefaultAhead bytes of the mapping ahead of the
+// cursor touched, writing a zero into each page: the pages are zero
+// already, so the write changes nothing but the page's presence.
+func (l *Log) prefaultLoop() {
+	page := int64(syscall.Getpagesize())
+	for {
+		select {
+		case <-l.stopSync:
+			return
+		case <-l.wantFault:
+		}
+		l.mu.Lock()
+		cursor := int64(0)
+		if len(l.segs) > 0 {
+			cursor = l.segs[len(l.segs)-1].size
+		}
+		l.mu.Unlock()
+		l.mapMu.Lock()
+		end := min(cursor+prefaultAhead, int64(len(l.mapped)))
+		for off := max(l.prefaulted, cursor+page) / page * page; off < end; off += page {
+			l.mapped[off] = 0
+		}
+		if end > l.prefaulted {
+			l.prefaulted = end
+		}
+		l.mapMu.Unlock()
+	}
 }
 
 func (l *Log) syncLoop() {
@@ -347,7 +435,10 @@ func (l *Log) syncLoop() {
 		l.dirty = false
 		l.mu.Unlock()
 		if dirty && f != nil {
-			_ = f.Sync() // outside the lock: appends go on meanwhile
+			// fdatasync writes back the pages dirtied through the mapping.
+			// Outside the lock: appends go on. If a roll closes f meanwhile,
+			// its closer has synced it, and this call's error is moot.
+			_ = f.Sync()
 		}
 	}
 }
@@ -556,9 +647,7 @@ func (l *Log) Close() error {
 	if l.acked != l.saved {
 		err = writeCheckpoint(l.opts.Dir, l.acked)
 	}
-	if l.active != nil {
-		err = errors.Join(err, l.active.Sync(), l.active.Close())
-	}
+	err = errors.Join(err, l.finishActive(true))
 	l.mu.Unlock()
 	<-l.syncDone
 	l.readMu.Lock()

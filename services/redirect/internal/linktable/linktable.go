@@ -30,13 +30,14 @@ var ErrTooLong = errors.New("linktable: field too long")
 
 // Table maps codes to links.
 type Table struct {
-	mu     sync.RWMutex
-	seed   maphash.Seed
-	chunks [][]byte
-	slots  []uint64 // 0 empty; else tag<<40 | (ref+1)
-	count  int
-	live   int // bytes of current records
-	waste  int // bytes of replaced records
+	mu      sync.RWMutex
+	seed    maphash.Seed
+	chunks  [][]byte // off-heap, see offheap.go
+	slots   []uint64 // off-heap; 0 empty, else tag<<40 | (ref+1)
+	retired []retiredMapping
+	count   int
+	live    int // bytes of current records
+	waste   int // bytes of replaced records
 
 	partners   []string
 	partnerIdx map[string]uint16
@@ -48,7 +49,7 @@ func New(n int) *Table {
 	for size*3/4 < n {
 		size *= 2
 	}
-	return &Table{seed: maphash.MakeSeed(), slots: make([]uint64, size), partnerIdx: map[string]uint16{}}
+	return &Table{seed: maphash.MakeSeed(), slots: allocSlots(size), partnerIdx: map[string]uint16{}}
 }
 
 // Len is the number of links.
@@ -56,6 +57,13 @@ func (t *Table) Len() int {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.count
+}
+
+// Bytes is the memory the table has mapped: chunks plus index.
+func (t *Table) Bytes() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.chunks)*chunkSize + len(t.slots)*8
 }
 
 // Get returns the link for code.
@@ -162,7 +170,7 @@ func (t *Table) write(l Link) (uint64, int) {
 	n := headerSize + len(l.Code) + len(l.CourseID) + len(l.Destination)
 	last := len(t.chunks) - 1
 	if last < 0 || len(t.chunks[last])+n > chunkSize {
-		t.chunks = append(t.chunks, make([]byte, 0, chunkSize))
+		t.chunks = append(t.chunks, allocChunk())
 		last++
 	}
 	c := t.chunks[last]
@@ -181,7 +189,8 @@ func (t *Table) write(l Link) (uint64, int) {
 
 func (t *Table) grow() {
 	old := t.slots
-	t.slots = make([]uint64, len(old)*2)
+	t.slots = allocSlots(len(old) * 2)
+	defer t.retire(uint64Bytes(old))
 	mask := uint64(len(t.slots) - 1)
 	for _, s := range old {
 		if s == 0 {
@@ -206,7 +215,11 @@ func (t *Table) compact() {
 			links = append(links, t.decode(s))
 		}
 	}
-	t.chunks, t.slots, t.count, t.live, t.waste = nil, make([]uint64, len(oldSlots)), 0, 0, 0
+	for _, c := range t.chunks {
+		t.retire(c[:cap(c)])
+	}
+	t.retire(uint64Bytes(oldSlots))
+	t.chunks, t.slots, t.count, t.live, t.waste = nil, allocSlots(len(oldSlots)), 0, 0, 0
 	mask := uint64(len(t.slots) - 1)
 	for _, l := range links {
 		h := maphash.String(t.seed, l.Code)
