@@ -1,0 +1,380 @@
+package adapter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/money"
+)
+
+// Canonical field names.
+const (
+	FieldOrderID    = "order_id"
+	FieldClickID    = "click_id"
+	FieldCourseID   = "course_id"
+	FieldStatus     = "status"
+	FieldSaleAmount = "sale_amount"
+	FieldCommission = "commission"
+	FieldCurrency   = "currency"
+	FieldOccurredAt = "occurred_at"
+	FieldEventID    = "event_id"
+	FieldReasonCode = "reason_code"
+)
+
+var canonicalFields = []string{FieldOrderID, FieldClickID, FieldCourseID, FieldStatus, FieldSaleAmount,
+	FieldCommission, FieldCurrency, FieldOccurredAt, FieldEventID, FieldReasonCode}
+
+// Conversion is one partner message in canonical form.
+type Conversion struct {
+	OrderID    string
+	ClickID    string
+	CourseID   string
+	Status     string // pending, approved or reversed
+	RawStatus  string // the partner's own word
+	ReasonCode string
+	SaleAmount money.Amount
+	Commission money.Amount
+	OccurredAt time.Time // zero when the partner did not say
+	EventID    string    // the partner's event id, when a postback has one
+}
+
+// Mapping describes a partner's postback format.
+type Mapping struct {
+	// Preset names the mapping this one starts from ("standard", "impact",
+	// "awin", "everflow"); Fields and Statuses override it.
+	Preset string `json:"preset,omitempty"`
+	// Fields maps canonical field names to the partner's parameter names.
+	Fields map[string]string `json:"fields,omitempty"`
+	// Statuses maps the partner's status words (any case) to pending,
+	// approved or reversed.
+	Statuses map[string]string `json:"statuses,omitempty"`
+	// JSONParam names a parameter whose value is a JSON object holding the
+	// fields (Awin's AwinTransactionPush).
+	JSONParam string `json:"json_param,omitempty"`
+}
+
+// Resolve returns m applied over its preset, ready to use.
+func (m Mapping) Resolve() (Mapping, error) {
+	name := m.Preset
+	if name == "" {
+		name = "standard"
+	}
+	base, ok := presets()[name]
+	if !ok {
+		return Mapping{}, fmt.Errorf("unknown preset %q (standard, impact, awin, everflow)", name)
+	}
+	out := Mapping{Preset: name, Fields: map[string]string{}, Statuses: map[string]string{}, JSONParam: base.JSONParam}
+	for k, v := range base.Fields {
+		out.Fields[k] = v
+	}
+	for k, v := range base.Statuses {
+		out.Statuses[strings.ToLower(k)] = v
+	}
+	for k, v := range m.Fields {
+		out.Fields[k] = v
+	}
+	for k, v := range m.Statuses {
+		out.Statuses[strings.ToLower(k)] = v
+	}
+	if m.JSONParam != "" {
+		out.JSONParam = m.JSONParam
+	}
+	return out, out.validate()
+}
+
+func (m Mapping) validate() error {
+	known := map[string]bool{}
+	for _, f := range canonicalFields {
+		known[f] = true
+	}
+	for k, v := range m.Fields {
+		if !known[k] {
+			return fmt.Errorf("mapping names unknown field %q", k)
+		}
+		if v == "" {
+			return fmt.Errorf("mapping of %q is empty", k)
+		}
+	}
+	for _, f := range []string{FieldOrderID, FieldStatus, FieldCommission} {
+		if m.Fields[f] == "" {
+			return fmt.Errorf("mapping lacks %q", f)
+		}
+	}
+	for word, status := range m.Statuses {
+		if !events.ValidStatus(status) {
+			return fmt.Errorf("status %q maps to %q; use pending, approved or reversed", word, status)
+		}
+	}
+	return nil
+}
+
+// Presets lists the preset names.
+func Presets() []string {
+	var names []string
+	for n := range presets() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func presets() map[string]Mapping {
+	identity := map[string]string{}
+	for _, f := range canonicalFields {
+		identity[f] = f
+	}
+	canonical := map[string]string{"pending": "pending", "approved": "approved", "reversed": "reversed"}
+	return map[string]Mapping{
+		"standard": {Fields: identity, Statuses: canonical},
+		// Impact: postback URL macros {ActionId}, {SubId1}, {Payout}, {Amount}, {Status}, ...
+		"impact": {
+			Fields: map[string]string{FieldOrderID: "ActionId", FieldClickID: "SubId1", FieldCommission: "Payout",
+				FieldSaleAmount: "Amount", FieldCurrency: "Currency", FieldStatus: "Status", FieldOccurredAt: "EventDate",
+				FieldReasonCode: "ReasonCode", FieldCourseID: "Sku", FieldEventID: "EventId"},
+			Statuses: map[string]string{"PENDING": "pending", "APPROVED": "approved", "LOCKED": "approved", "REVERSED": "reversed"},
+		},
+		// Awin: transaction notifications, also as JSON in the AwinTransactionPush form field.
+		"awin": {
+			Fields: map[string]string{FieldOrderID: "transactionId", FieldClickID: "clickRef", FieldCommission: "commission",
+				FieldSaleAmount: "transactionAmount", FieldCurrency: "transactionCurrency", FieldStatus: "status",
+				FieldOccurredAt: "transactionDate", FieldReasonCode: "declineReason"},
+			Statuses:  map[string]string{"pending": "pending", "approved": "approved", "declined": "reversed", "deleted": "reversed"},
+			JSONParam: "AwinTransactionPush",
+		},
+		// Everflow: postback macros {transaction_id}, {sub1}, {payout}, {sale_amount}, ...
+		"everflow": {
+			Fields: map[string]string{FieldOrderID: "transaction_id", FieldClickID: "sub1", FieldCommission: "payout",
+				FieldSaleAmount: "sale_amount", FieldCurrency: "currency", FieldStatus: "status",
+				FieldOccurredAt: "conversion_unix_timestamp", FieldEventID: "event_id", FieldCourseID: "sub2"},
+			Statuses: map[string]string{"pending": "pending", "approved": "approved", "rejected": "reversed", "invalid": "reversed"},
+		},
+	}
+}
+
+// maxFieldLen bounds any identifier a partner sends.
+const maxFieldLen = 256
+
+// FromParams decodes a postback (query or form) through a resolved mapping.
+// A missing required field is a 400, a bad value a 422 naming the field.
+func (m Mapping) FromParams(params url.Values, defaultCurrency string, now time.Time) (Conversion, error) {
+	get := func(field string) (string, bool) {
+		name := m.Fields[field]
+		if name == "" {
+			return "", false
+		}
+		v, ok := params[name]
+		if !ok || len(v) == 0 {
+			return "", false
+		}
+		return strings.TrimSpace(v[0]), true
+	}
+	if m.JSONParam != "" {
+		if raw, ok := params[m.JSONParam]; ok && len(raw) > 0 {
+			obj, err := flatJSON([]byte(raw[0]))
+			if err != nil {
+				return Conversion{}, errs.Newf(errs.Invalid, "malformed_json", "%s is not a JSON object: %v", m.JSONParam, err)
+			}
+			get = func(field string) (string, bool) {
+				name := m.Fields[field]
+				if v, ok := obj[name]; ok && name != "" {
+					return strings.TrimSpace(v), true
+				}
+				return "", false
+			}
+		}
+	}
+	return m.build(get, defaultCurrency, now, false)
+}
+
+// DecodeWebhook decodes linkcredit's webhook JSON strictly: one object,
+// required fields present, money and ids as strings, values valid. Unknown
+// fields are allowed (they stay in the stored raw request).
+func (m Mapping) DecodeWebhook(body []byte, defaultCurrency string, now time.Time) (Conversion, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body is not a JSON object")
+	}
+	if dec.More() {
+		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON object")
+	}
+	var f errs.Fields
+	values := map[string]string{}
+	for _, field := range canonicalFields {
+		raw, ok := obj[field]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			switch field {
+			case FieldSaleAmount, FieldCommission:
+				f.Add(field, "must be a decimal string such as \"49.00\", never a JSON number")
+			default:
+				f.Add(field, "must be a string")
+			}
+			continue
+		}
+		values[field] = s
+	}
+	if err := f.Err("invalid_value"); err != nil {
+		return Conversion{}, err
+	}
+	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
+	return m.build(get, defaultCurrency, now, true)
+}
+
+// flatJSON reads a JSON object of scalars into strings; numbers keep their
+// literal text, so "7.35" and 7.35 both become exactly 7.35.
+func flatJSON(b []byte) (map[string]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for k, v := range obj {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case json.Number:
+			out[k] = v.String()
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		}
+	}
+	return out, nil
+}
+
+func (m Mapping) build(get func(string) (string, bool), defaultCurrency string, now time.Time, requireTime bool) (Conversion, error) {
+	var missing []string
+	need := func(field string) string {
+		v, ok := get(field)
+		if !ok || v == "" {
+			missing = append(missing, m.name(field))
+		}
+		return v
+	}
+	orderID, rawStatus := need(FieldOrderID), need(FieldStatus)
+	saleRaw, commissionRaw := need(FieldSaleAmount), need(FieldCommission)
+	var occurredRaw string
+	if requireTime {
+		occurredRaw = need(FieldOccurredAt)
+	} else {
+		occurredRaw, _ = get(FieldOccurredAt)
+	}
+	if len(missing) > 0 {
+		return Conversion{}, errs.Newf(errs.Invalid, "missing_field", "missing %s", strings.Join(missing, ", "))
+	}
+	c := Conversion{OrderID: orderID, RawStatus: rawStatus}
+	c.ClickID, _ = get(FieldClickID)
+	c.CourseID, _ = get(FieldCourseID)
+	c.ReasonCode, _ = get(FieldReasonCode)
+	c.EventID, _ = get(FieldEventID)
+
+	var f errs.Fields
+	for _, id := range []struct{ field, v string }{{FieldOrderID, c.OrderID}, {FieldClickID, c.ClickID},
+		{FieldCourseID, c.CourseID}, {FieldEventID, c.EventID}, {FieldReasonCode, c.ReasonCode}} {
+		if len(id.v) > maxFieldLen || !utf8.ValidString(id.v) || strings.ContainsAny(id.v, "\x00\r\n") {
+			f.Add(m.name(id.field), "must be printable text of at most %d bytes", maxFieldLen)
+		}
+	}
+	status, ok := m.Statuses[strings.ToLower(rawStatus)]
+	if !ok {
+		f.Add(m.name(FieldStatus), "%q is not a known status (%s)", rawStatus, strings.Join(m.statusWords(), ", "))
+	}
+	c.Status = status
+	currency, _ := get(FieldCurrency)
+	if currency == "" {
+		currency = defaultCurrency
+	}
+	currency = strings.ToUpper(currency)
+	if !money.IsCurrency(currency) {
+		f.Add(m.name(FieldCurrency), "%q is not an ISO 4217 currency", currency)
+	} else {
+		c.SaleAmount = amount(&f, m.name(FieldSaleAmount), saleRaw, currency)
+		c.Commission = amount(&f, m.name(FieldCommission), commissionRaw, currency)
+	}
+	if occurredRaw != "" {
+		t, err := parseTime(occurredRaw)
+		switch {
+		case err != nil:
+			f.Add(m.name(FieldOccurredAt), "%q is not a valid time (RFC 3339, such as 2026-11-20T10:00:00Z)", occurredRaw)
+		case t.After(now.Add(24 * time.Hour)):
+			f.Add(m.name(FieldOccurredAt), "is more than a day in the future")
+		case t.Year() < 2000:
+			f.Add(m.name(FieldOccurredAt), "is before the year 2000")
+		default:
+			c.OccurredAt = t.UTC()
+		}
+	}
+	if err := f.Err("invalid_value"); err != nil {
+		return Conversion{}, err
+	}
+	return c, nil
+}
+
+func (m Mapping) name(field string) string {
+	if n := m.Fields[field]; n != "" {
+		return n
+	}
+	return field
+}
+
+func (m Mapping) statusWords() []string {
+	var w []string
+	for k := range m.Statuses {
+		w = append(w, k)
+	}
+	sort.Strings(w)
+	return w
+}
+
+// amount parses an exact, non-negative amount. Trailing zeros past the
+// currency's precision are accepted ("7.3500" USD is 7.35); any other extra
+// digit is refused, never rounded.
+func amount(f *errs.Fields, field, raw, currency string) money.Amount {
+	s := raw
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		cur, _ := money.LookupCurrency(currency)
+		for len(s)-i-1 > cur.Exponent && strings.HasSuffix(s, "0") {
+			s = s[:len(s)-1]
+		}
+		s = strings.TrimSuffix(s, ".")
+	}
+	a, err := money.Parse(s, currency)
+	if err != nil {
+		f.Add(field, "%q is not an amount of %s (%v)", raw, currency, err)
+		return money.Amount{}
+	}
+	if a.IsNegative() {
+		f.Add(field, "must not be negative")
+	}
+	return a
+}
+
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04:05.000Z07:00"}
+
+// parseTime reads RFC 3339 (and, from networks, a naive UTC date-time or
+// unix seconds). An impossible date such as 2026-02-30 fails.
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil && sec > 0 && sec < 1<<36 {
+		return time.Unix(sec, 0), nil
+	}
+	return time.Time{}, fmt.Errorf("not a time")
+}

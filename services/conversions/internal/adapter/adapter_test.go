@@ -1,0 +1,232 @@
+package adapter
+
+import (
+	"encoding/json"
+	"flag"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+
+func standard(t testing.TB) Mapping {
+	m, err := Mapping{}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestDecodeWebhook(t *testing.T) {
+	valid := `{"order_id":"A-1001","click_id":"c1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`
+	with := func(field, value string) string {
+		var m map[string]any
+		json.Unmarshal([]byte(valid), &m)
+		if value == "<delete>" {
+			delete(m, field)
+		} else {
+			var v any
+			json.Unmarshal([]byte(value), &v)
+			m[field] = v
+		}
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	tests := []struct {
+		name   string
+		body   string
+		status int // 0 = ok
+		field  string
+	}{
+		{"valid", valid, 0, ""},
+		{"extra fields kept elsewhere", with("coupon", `"BF20"`), 0, ""},
+		{"course named", with("course_id", `"ml-101"`), 0, ""},
+		{"no click id", with("click_id", "<delete>"), 0, ""},
+		{"partner currency default", with("currency", "<delete>"), 0, ""},
+		{"lower-case currency", with("currency", `"usd"`), 0, ""},
+		{"trailing zeros", with("commission", `"7.3500"`), 0, ""},
+		{"not json", `{"order_id":`, 400, ""},
+		{"array", `[1]`, 400, ""},
+		{"trailing", valid + `{}`, 400, ""},
+		{"missing order", with("order_id", "<delete>"), 400, ""},
+		{"missing status", with("status", "<delete>"), 400, ""},
+		{"missing amount", with("sale_amount", "<delete>"), 400, ""},
+		{"missing time", with("occurred_at", "<delete>"), 400, ""},
+		{"money as number", with("commission", `7.35`), 422, "commission"},
+		{"order as number", with("order_id", `1001`), 422, "order_id"},
+		{"negative", with("commission", `"-1.00"`), 422, "commission"},
+		{"too precise", with("commission", `"7.355"`), 422, "commission"},
+		{"not decimal", with("sale_amount", `"49,00"`), 422, "sale_amount"},
+		{"unknown currency", with("currency", `"XYZ"`), 422, "currency"},
+		{"unknown status", with("status", `"paid-ish"`), 422, "status"},
+		{"impossible date", with("occurred_at", `"2026-02-30T10:00:00Z"`), 422, "occurred_at"},
+		{"far future", with("occurred_at", `"2027-11-20T10:00:00Z"`), 422, "occurred_at"},
+		{"ancient", with("occurred_at", `"1999-12-31T10:00:00Z"`), 422, "occurred_at"},
+		{"control chars in id", with("order_id", `"A\n1"`), 422, "order_id"},
+	}
+	m := standard(t)
+	for _, tt := range tests {
+		c, err := m.DecodeWebhook([]byte(tt.body), "USD", now)
+		if tt.status == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if errs.HTTPStatus(err) != tt.status {
+			t.Errorf("%s: err = %v (%d), want %d", tt.name, err, errs.HTTPStatus(err), tt.status)
+			continue
+		}
+		if tt.field != "" {
+			fields := errs.FieldsOf(err)
+			if len(fields) == 0 || fields[0].Field != tt.field {
+				t.Errorf("%s: fields %v, want %s", tt.name, fields, tt.field)
+			}
+		}
+		_ = c
+	}
+	c, _ := m.DecodeWebhook([]byte(with("commission", `"7.3500"`)), "USD", now)
+	if c.Commission.Minor != 735 || c.SaleAmount.Minor != 4900 || c.Status != "approved" && c.Status != "pending" {
+		t.Fatalf("decoded %+v", c)
+	}
+}
+
+type golden struct {
+	OrderID, ClickID, CourseID, Status, RawStatus, ReasonCode, EventID string
+	SaleAmount, Commission, Currency                                     string
+	OccurredAt                                                            string
+}
+
+func toGolden(c Conversion) golden {
+	g := golden{OrderID: c.OrderID, ClickID: c.ClickID, CourseID: c.CourseID, Status: c.Status, RawStatus: c.RawStatus,
+		ReasonCode: c.ReasonCode, EventID: c.EventID, SaleAmount: c.SaleAmount.String(), Commission: c.Commission.String(),
+		Currency: c.Commission.Currency}
+	if !c.OccurredAt.IsZero() {
+		g.OccurredAt = c.OccurredAt.Format(time.RFC3339)
+	}
+	return g
+}
+
+// TestPresetsGolden feeds each network's postback, as its docs describe
+// it, through the preset and pins the canonical result.
+func TestPresetsGolden(t *testing.T) {
+	cases := []struct {
+		name, preset, query string
+	}{
+		{"impact_pending", "impact", "ActionId=1000.4451.2001&SubId1=01JD3Z6V7W8X9Y0Z1A2B3C4D5EKTAG0001&Payout=7.35&Amount=49.00&Currency=USD&Status=PENDING&EventDate=2026-11-20T10:00:00-05:00"},
+		{"impact_reversed", "impact", "ActionId=1000.4451.2001&SubId1=x&Payout=7.35&Amount=49.00&Currency=USD&Status=REVERSED&ReasonCode=RETURNED"},
+		{"awin_form", "awin", "transactionId=555123&clickRef=abc&commission=3.20&transactionAmount=40.00&transactionCurrency=GBP&status=approved&transactionDate=2026-11-19 08:30:00"},
+		{"awin_push_json", "awin", "AwinTransactionPush=" + url.QueryEscape(`{"transactionId":555124,"clickRef":"abc","commission":3.2,"transactionAmount":40,"transactionCurrency":"GBP","status":"declined","declineReason":"cancelled order","transactionDate":"2026-11-19T08:30:00"}`)},
+		{"everflow_rejected", "everflow", "transaction_id=tx-9&sub1=cid&payout=12.50&sale_amount=99.00&currency=EUR&status=rejected&conversion_unix_timestamp=1763632800&event_id=ev-77"},
+		{"standard", "standard", "order_id=A-1&click_id=c&status=approved&sale_amount=1200&commission=180&currency=JPY"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Mapping{Preset: tt.preset}.Resolve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, _ := url.ParseQuery(tt.query)
+			c, err := m.FromParams(params, "USD", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.MarshalIndent(toGolden(c), "", "  ")
+			path := filepath.Join("testdata", tt.name+".golden.json")
+			if *update {
+				os.WriteFile(path, append(got, '\n'), 0o644)
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(want)) != string(got) {
+				t.Fatalf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestCustomMappingWithoutCode(t *testing.T) {
+	m, err := Mapping{Preset: "standard", Fields: map[string]string{FieldOrderID: "oid", FieldCommission: "comm"},
+		Statuses: map[string]string{"OK": "approved", "CHARGEBACK": "reversed"}}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _ := url.ParseQuery("oid=9&comm=1.00&sale_amount=10.00&status=chargeback&currency=USD")
+	c, err := m.FromParams(params, "USD", now)
+	if err != nil || c.OrderID != "9" || c.Status != "reversed" || c.RawStatus != "chargeback" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	for _, bad := range []Mapping{{Preset: "nope"}, {Fields: map[string]string{"colour": "x"}}, {Statuses: map[string]string{"x": "paid"}}} {
+		if _, err := bad.Resolve(); err == nil {
+			t.Errorf("%+v resolved", bad)
+		}
+	}
+}
+
+func TestPostbackErrorsNameThePartnersParameter(t *testing.T) {
+	m, _ := Mapping{Preset: "impact"}.Resolve()
+	params, _ := url.ParseQuery("ActionId=1&Payout=abc&Amount=1.00&Status=PENDING")
+	_, err := m.FromParams(params, "USD", now)
+	if fields := errs.FieldsOf(err); len(fields) != 1 || fields[0].Field != "Payout" {
+		t.Fatalf("err = %v", err)
+	}
+	params, _ = url.ParseQuery("Payout=1.00&Amount=1.00")
+	if _, err := m.FromParams(params, "USD", now); errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), "ActionId") {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+func FuzzDecodeWebhook(f *testing.F) {
+	f.Add([]byte(`{"order_id":"A-1001","click_id":"c1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`))
+	f.Add([]byte(`{"order_id":1,"commission":7.35}`))
+	f.Add([]byte(`null`))
+	m := standard(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := m.DecodeWebhook(body, "USD", now)
+		if err != nil {
+			if s := errs.HTTPStatus(err); s != 400 && s != 422 {
+				t.Fatalf("status %d for %q: %v", s, body, err)
+			}
+			return
+		}
+		if c.OrderID == "" || c.Commission.IsNegative() || c.OccurredAt.IsZero() {
+			t.Fatalf("accepted an incomplete conversion %+v", c)
+		}
+	})
+}
+
+func FuzzFromParams(f *testing.F) {
+	f.Add("awin", "AwinTransactionPush=%7B%22transactionId%22%3A1%7D")
+	f.Add("impact", "ActionId=1&Payout=7.3500&Amount=1&Status=PENDING")
+	f.Add("everflow", "transaction_id=1&payout=-1&status=approved")
+	f.Fuzz(func(t *testing.T, preset, query string) {
+		m, err := Mapping{Preset: preset}.Resolve()
+		if err != nil {
+			return
+		}
+		params, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		c, err := m.FromParams(params, "USD", now)
+		if err != nil {
+			if s := errs.HTTPStatus(err); s != 400 && s != 422 {
+				t.Fatalf("status %d: %v", s, err)
+			}
+			return
+		}
+		if c.OrderID == "" || c.Commission.IsNegative() || c.SaleAmount.IsNegative() {
+			t.Fatalf("accepted %+v", c)
+		}
+	})
+}

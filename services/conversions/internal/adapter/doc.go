@@ -1,0 +1,7 @@
+// Package adapter turns what a partner sends into a canonical conversion.
+// Webhooks use linkcredit's own JSON format, decoded strictly (money only
+// as decimal strings). Postbacks differ per network, so a Mapping, which is
+// data, not code, names the partner's parameter for each canonical field and
+// maps its status words; presets cover Impact, Awin and Everflow, and a
+// partner can carry its own mapping without a code change.
+package adapter
