@@ -136,6 +136,10 @@ type ConversionReceived struct {
 	Source string `json:"source"`
 	// IdempotencyKey is the webhook-id, or the key derived from a postback.
 	IdempotencyKey string `json:"idempotency_key"`
+	// ReplayOf is set on an event made by `conversions replay` (a stored
+	// request decoded again through fixed adapters): the id of the event
+	// it supersedes.
+	ReplayOf string `json:"replay_of,omitempty"`
 }
 
 // Key keeps one conversion's events in order on one partition.

@@ -58,6 +58,7 @@ type settings struct {
 	kafkaAddr    string
 	adminToken   string
 	clickIDKeys  string
+	secretsKey   string
 	addrs        map[string]string // service -> listen address
 }
 
@@ -79,6 +80,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		kafkaAddr:    env.Addr("KAFKA_ADDR", "127.0.0.1:9092"),
 		adminToken:   env.String("ADMIN_TOKEN", ""),
 		clickIDKeys:  env.String("CLICK_ID_KEYS", ""),
+		secretsKey:   env.String("SECRETS_KEY", ""),
 		addrs:        map[string]string{},
 	}
 	for _, svc := range services {
@@ -104,10 +106,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	if err := os.Chmod(s.dataDir, 0o755); err != nil { // the postgres user enters it
 		return err
 	}
-	if s.adminToken, err = secret(s.dataDir, "admin-token", "lc_", s.adminToken); err != nil {
+	if s.adminToken, err = secret(s.dataDir, "admin-token", "lc_", s.adminToken, 24); err != nil {
 		return err
 	}
-	if s.clickIDKeys, err = secret(s.dataDir, "click-id-key", "ck_", s.clickIDKeys); err != nil {
+	if s.clickIDKeys, err = secret(s.dataDir, "click-id-key", "ck_", s.clickIDKeys, 24); err != nil {
+		return err
+	}
+	if s.secretsKey, err = secret(s.dataDir, "secrets-key", "", s.secretsKey, 32); err != nil {
 		return err
 	}
 
@@ -166,6 +171,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			"KAFKA_BROKERS="+strings.Join(s.kafkaBrokers, ","),
 			"ADMIN_TOKEN="+s.adminToken,
 			"CLICK_ID_KEYS="+s.clickIDKeys,
+			"SECRETS_KEY="+s.secretsKey,
 			svc.addrVar+"="+s.addrs[svc.name],
 			"DATA_DIR="+filepath.Join(s.dataDir, svc.name),
 		)
@@ -200,7 +206,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 // secret returns given when set, else the secret generated on a first run
 // and kept in DATA_DIR/name, so a restarted demo keeps its admin token and
 // its click ids keep verifying.
-func secret(dataDir, name, prefix, given string) (string, error) {
+func secret(dataDir, name, prefix, given string, size int) (string, error) {
 	if given != "" {
 		return given, nil
 	}
@@ -208,7 +214,7 @@ func secret(dataDir, name, prefix, given string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil
 	}
-	b := make([]byte, 24)
+	b := make([]byte, size)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}

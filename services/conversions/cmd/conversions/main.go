@@ -1,4 +1,10 @@
-// Command conversions serves linkcredit's conversions service: partner webhooks and postbacks, made durable and published as conversion events.
+// Command conversions serves linkcredit's conversions service: partners'
+// signed webhooks and postbacks, stored raw with their events in one
+// transaction, and relayed from the outbox to Kafka.
+//
+//	conversions                 serve
+//	conversions replay [flags]  decode stored requests again through the
+//	                            current adapters and publish the results
 //
 // Configuration comes from the environment; see README.md.
 package main
@@ -6,16 +12,30 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/go-kit/kit/endpoint"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/otelx"
 	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/httptransport"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/kafkatransport"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/secret"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -29,12 +49,20 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	env := config.New(getenv)
 	cfg := platform.ReadConfig(env, "conversions", "CONVERSIONS_ADDR", "127.0.0.1:8081")
 	cfg.Version = version
+	secretsKey := env.Required("SECRETS_KEY")
 	if err := env.Err(); err != nil {
 		return err
+	}
+	box, err := secret.NewBox(secretsKey)
+	if err != nil {
+		return fmt.Errorf("config: SECRETS_KEY: %w", err)
+	}
+	if len(args) > 0 && args[0] == "replay" {
+		return replay(ctx, args[1:], cfg, box, stdout)
 	}
 
 	p, err := platform.Start(ctx, cfg, postgres.Schema, postgres.Migrations(), stderr)
@@ -42,6 +70,125 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 		return err
 	}
 	defer func() { err = errors.Join(err, p.Close(context.WithoutCancel(ctx))) }()
+	logger, tel := p.Logger, p.Telemetry
+	meter := tel.Meter("conversions")
 
-	return p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{})
+	// Store, then the onion: service -> instrumenting -> endpoints (spans,
+	// metrics, logs) -> HTTP transport.
+	store := postgres.New(p.DB)
+	svc := conversion.New(conversion.Deps{Store: store, Box: box, Logger: logger,
+		Inject: func(ctx context.Context, h map[string]string) { tel.Propagator.Inject(ctx, propagation.MapCarrier(h)) }})
+	if svc, err = conversion.Instrument(svc, meter); err != nil {
+		return err
+	}
+	endpoints := conversion.MakeEndpoints(svc, func(name string) endpoint.Middleware {
+		return otelx.EndpointMiddleware(tel, logger, name)
+	})
+	httptransport.Register(p.Router, endpoints, p.Tokens, logger)
+	if err := outboxGauges(meter, store); err != nil {
+		return err
+	}
+
+	writer := p.NewWriter()
+	defer func() { err = errors.Join(err, writer.Close()) }()
+	relay := &kafkatransport.Relay{DB: p.DB, Logger: logger, LeaseKey: postgres.RelayLease(),
+		Publisher: kafkax.NewPublisher(writer, tel.TracerProvider, tel.Propagator)}
+	if err := relay.Instrument(meter); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{}) })
+	g.Go(func() error { return relay.Run(gctx) })
+	logger.Info("conversions ready", "addr", p.Listener.Addr().String())
+	return g.Wait()
+}
+
+func outboxGauges(meter metric.Meter, store *postgres.Store) error {
+	depth, err := meter.Int64ObservableGauge("conversions.outbox.depth",
+		metric.WithDescription("Accepted events not yet acknowledged by Kafka."))
+	if err != nil {
+		return err
+	}
+	age, err := meter.Float64ObservableGauge("conversions.outbox.oldest_age",
+		metric.WithDescription("Age of the oldest event in the outbox."), metric.WithUnit("s"))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		n, oldest, err := store.OutboxStats(ctx)
+		if err != nil {
+			return nil // the database is down: readiness says so
+		}
+		o.ObserveInt64(depth, n)
+		o.ObserveFloat64(age, oldest.Seconds())
+		return nil
+	}, depth, age)
+	return err
+}
+
+// replay decodes stored requests again through the partners' current
+// adapters and queues the resulting events, each naming the event it
+// supersedes, for the relay of a running service to publish.
+func replay(ctx context.Context, args []string, cfg platform.Config, box *secret.Box, stdout io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	partner := fs.String("partner", "", "only this partner's requests")
+	since := fs.String("since", "", "only requests received at or after this RFC 3339 time")
+	dryRun := fs.Bool("dry-run", false, "decode and count, queue nothing")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	from := time.Time{}
+	if *since != "" {
+		t, err := time.Parse(time.RFC3339, *since)
+		if err != nil {
+			return fmt.Errorf("-since: %w", err)
+		}
+		from = t
+	}
+	db, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	store := postgres.New(db)
+	replayer := conversion.NewReplayer(conversion.Deps{Store: store, Box: box})
+	run := time.Now().UTC().Format("20060102T150405.000000000")
+	var batch []conversion.OutboxMessage
+	var queued, failed int
+	flush := func() error {
+		if *dryRun || len(batch) == 0 {
+			batch = batch[:0]
+			return nil
+		}
+		err := store.Enqueue(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
+	err = store.Inbox(ctx, *partner, from, func(row postgres.InboxRow) error {
+		msg, err := replayer.Event(ctx, conversion.StoredRequest{Partner: row.Partner, IdempotencyKey: row.IdempotencyKey,
+			EventID: row.EventID, Source: row.Source, Query: row.Query, Body: row.Body, ReceivedAt: row.ReceivedAt}, run)
+		if err != nil {
+			failed++
+			fmt.Fprintf(stdout, "inbox %d (%s %s): %v\n", row.ID, row.Partner, row.IdempotencyKey, err)
+			return nil
+		}
+		queued++
+		batch = append(batch, msg)
+		if len(batch) == 500 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	verb := "queued"
+	if *dryRun {
+		verb = "would queue"
+	}
+	fmt.Fprintf(stdout, "replay %s: %s %d events, %d requests still do not decode\n", run, verb, queued, failed)
+	return err
 }

@@ -101,8 +101,8 @@ func TestDecodeWebhook(t *testing.T) {
 
 type golden struct {
 	OrderID, ClickID, CourseID, Status, RawStatus, ReasonCode, EventID string
-	SaleAmount, Commission, Currency                                     string
-	OccurredAt                                                            string
+	SaleAmount, Commission, Currency                                   string
+	OccurredAt                                                         string
 }
 
 func toGolden(c Conversion) golden {

@@ -1,0 +1,502 @@
+package conversion
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/adapter"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/secret"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/webhook"
+)
+
+// Service is what the conversions service does.
+type Service interface {
+	// PutPartner creates or replaces a partner (422 when invalid).
+	PutPartner(ctx context.Context, in PartnerInput) (Partner, bool, error)
+	// GetPartner returns a partner without its secrets (404 when unknown).
+	GetPartner(ctx context.Context, id string) (Partner, error)
+	// ListPartners returns every partner without secrets.
+	ListPartners(ctx context.Context) ([]Partner, error)
+	// Webhook accepts a signed webhook: 401 bad signature or stale, 404
+	// unknown partner, 400/422 bad content, 409 a reused id with another
+	// body, 503 when it cannot be made durable.
+	Webhook(ctx context.Context, req WebhookRequest) (Receipt, error)
+	// Postback accepts a token-authenticated postback, with the same rules.
+	Postback(ctx context.Context, req PostbackRequest) (Receipt, error)
+}
+
+// Errors.
+var (
+	ErrPartnerNotFound     = errs.New(errs.NotFound, "partner_not_found", "no partner has this id")
+	ErrIdempotencyConflict = errs.New(errs.Conflict, "idempotency_conflict", "this event id was already used with a different body")
+)
+
+// Receipt says what happened to an accepted request.
+type Receipt struct {
+	EventID   string `json:"id"`
+	Duplicate bool   `json:"-"`
+}
+
+// StoredPartner is a partner as kept: secrets sealed, token digested.
+type StoredPartner struct {
+	ID, Name, Currency string
+	Mapping            adapter.Mapping
+	SealedSecrets      [][]byte // nil on Put: keep the stored ones
+	TokenDigest        []byte   // nil on Put: keep the stored one
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// InboxEntry is a raw request as stored for audit.
+type InboxEntry struct {
+	Partner, IdempotencyKey, EventID, Source, Method, Query string
+	BodyHash                                                []byte
+	Headers                                                 map[string]string
+	Body                                                    []byte
+}
+
+// OutboxMessage is an event waiting to be published.
+type OutboxMessage struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers map[string]string
+}
+
+// Store keeps partners and accepted requests. Errors are errs kinds.
+type Store interface {
+	PutPartner(ctx context.Context, p StoredPartner) (StoredPartner, bool, error)
+	GetPartner(ctx context.Context, id string) (StoredPartner, error)
+	ListPartners(ctx context.Context) ([]StoredPartner, error)
+	// Accept stores the request and its event atomically, or reports a
+	// duplicate (Receipt.Duplicate) or ErrIdempotencyConflict.
+	Accept(ctx context.Context, in InboxEntry, msg OutboxMessage) (Receipt, error)
+}
+
+// TraceInjector writes the caller's trace context into message headers.
+type TraceInjector func(ctx context.Context, headers map[string]string)
+
+// Deps are the service's adapters.
+type Deps struct {
+	Store  Store
+	Box    *secret.Box
+	Inject TraceInjector
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+type service struct {
+	deps  Deps
+	cache partnerCache
+}
+
+// New returns the service.
+func New(deps Deps) Service {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Inject == nil {
+		deps.Inject = func(context.Context, map[string]string) {}
+	}
+	return &service{deps: deps, cache: partnerCache{ttl: 2 * time.Second, entries: map[string]cachedPartner{}}}
+}
+
+// partner is a partner ready for requests: secrets opened, mapping resolved.
+type partner struct {
+	StoredPartner
+	keys    [][]byte
+	mapping adapter.Mapping // postbacks: the partner's own parameters
+	webhook adapter.Mapping // webhooks: linkcredit's fields, the partner's status words too
+}
+
+type cachedPartner struct {
+	p       *partner
+	expires time.Time
+}
+
+// partnerCache keeps partners ready for a couple of seconds: a webhook
+// needs its partner's keys, and reading and opening them per request would
+// cost a query and AES work every time. A change made elsewhere is seen
+// within the TTL.
+type partnerCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	entries map[string]cachedPartner
+}
+
+func (s *service) partner(ctx context.Context, id string) (*partner, error) {
+	now := s.deps.Now()
+	s.cache.mu.Lock()
+	e, ok := s.cache.entries[id]
+	s.cache.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.p, nil
+	}
+	sp, err := s.deps.Store.GetPartner(ctx, id)
+	if errors.Is(err, errs.NotFound) {
+		return nil, ErrPartnerNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &partner{StoredPartner: sp}
+	for _, sealed := range sp.SealedSecrets {
+		plain, err := s.deps.Box.Open(sp.ID, sealed)
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, "secrets_unreadable", "partner secrets cannot be read; check SECRETS_KEY", err)
+		}
+		key, err := webhook.ParseSecret(string(plain))
+		if err != nil {
+			return nil, err
+		}
+		p.keys = append(p.keys, key)
+	}
+	if p.mapping, err = sp.Mapping.Resolve(); err != nil {
+		return nil, err
+	}
+	if p.webhook, err = (adapter.Mapping{Statuses: p.mapping.Statuses}).Resolve(); err != nil {
+		return nil, err
+	}
+	s.cache.mu.Lock()
+	s.cache.entries[id] = cachedPartner{p: p, expires: now.Add(s.cache.ttl)}
+	s.cache.mu.Unlock()
+	return p, nil
+}
+
+// WebhookRequest is a delivery to /v1/webhooks/{partner}.
+type WebhookRequest struct {
+	Partner   string
+	ID        string // webhook-id
+	Timestamp string // webhook-timestamp
+	Signature string // webhook-signature
+	Body      []byte
+	Headers   map[string]string // for the audit record
+}
+
+func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, error) {
+	p, err := s.partner(ctx, req.Partner)
+	if err != nil {
+		return Receipt{}, err
+	}
+	now := s.deps.Now()
+	if req.Signature == "" {
+		return Receipt{}, errs.New(errs.Unauthenticated, "missing_signature", "the webhook-signature header is missing")
+	}
+	if err := webhook.Verify(p.keys, req.ID, req.Timestamp, req.Signature, req.Body, now); err != nil {
+		code := "invalid_signature"
+		if errors.Is(err, webhook.ErrStale) || errors.Is(err, webhook.ErrTimestamp) {
+			code = "invalid_timestamp"
+		}
+		return Receipt{}, errs.Wrap(errs.Unauthenticated, code, err.Error(), err)
+	}
+	if err := checkKey("webhook-id", req.ID); err != nil {
+		return Receipt{}, err
+	}
+	c, err := p.webhook.DecodeWebhook(req.Body, p.Currency, now)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return s.accept(ctx, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body))
+}
+
+// PostbackRequest is a server-to-server postback (query or form).
+type PostbackRequest struct {
+	Partner string
+	Method  string
+	Params  url.Values // query and form together; includes token
+	Headers map[string]string
+}
+
+func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, error) {
+	p, err := s.partner(ctx, req.Partner)
+	if err != nil {
+		return Receipt{}, err
+	}
+	token := req.Params.Get("token")
+	if token == "" {
+		return Receipt{}, errs.New(errs.Unauthenticated, "missing_token", "the token parameter is missing")
+	}
+	if p.TokenDigest == nil || !s.deps.Box.Matches(p.ID, token, p.TokenDigest) {
+		return Receipt{}, errs.New(errs.Unauthenticated, "invalid_token", "the postback token is not valid")
+	}
+	params := url.Values{}
+	for k, v := range req.Params {
+		if k != "token" {
+			params[k] = v
+		}
+	}
+	now := s.deps.Now()
+	c, err := p.mapping.FromParams(params, p.Currency, now)
+	if err != nil {
+		return Receipt{}, err
+	}
+	// The stored query never holds the token. Its canonical form (sorted)
+	// is the body whose hash detects a reused event id.
+	query := params.Encode()
+	key := c.EventID
+	if key == "" {
+		key = derivedKey(c)
+	} else if err := checkKey("event_id", key); err != nil {
+		return Receipt{}, err
+	}
+	return s.accept(ctx, p, c, key, events.SourcePostback, req.Method, req.Headers, query, nil, sha([]byte(query)))
+}
+
+// derivedKey identifies a postback without an event id by what it says,
+// so a network retrying the same postback is recognised.
+func derivedKey(c adapter.Conversion) string {
+	parts := []string{c.OrderID, c.Status, c.SaleAmount.String(), c.Commission.String(), c.Commission.Currency, c.ClickID, c.CourseID}
+	if !c.OccurredAt.IsZero() {
+		parts = append(parts, c.OccurredAt.Format(time.RFC3339Nano))
+	}
+	return "pb_" + hex.EncodeToString(sha([]byte(strings.Join(parts, "\x00"))))[:40]
+}
+
+func checkKey(name, key string) error {
+	if key == "" {
+		return errs.Newf(errs.Invalid, "missing_field", "missing %s", name)
+	}
+	if len(key) > 256 || strings.ContainsAny(key, "\x00\r\n") {
+		return errs.Fields{{Field: name, Message: "must be printable text of at most 256 bytes"}}.Err("invalid_value")
+	}
+	return nil
+}
+
+// EventID is the stable id of the event for (partner, idempotency key):
+// a redelivery maps to the same event.
+func EventID(partner, key string) string {
+	return "cv_" + hex.EncodeToString(sha([]byte(partner + "\x00" + key)))[:32]
+}
+
+func sha(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
+func (s *service) accept(ctx context.Context, p *partner, c adapter.Conversion, key, source, method string,
+	headers map[string]string, query string, body, bodyHash []byte) (Receipt, error) {
+	ev := s.event(p, c, key, source, s.deps.Now().UTC())
+	msg, err := Message(ctx, ev, s.deps.Inject)
+	if err != nil {
+		return Receipt{}, err
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	return s.deps.Store.Accept(ctx, InboxEntry{Partner: p.ID, IdempotencyKey: key, EventID: ev.ID, Source: source,
+		Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body}, msg)
+}
+
+func (s *service) event(p *partner, c adapter.Conversion, key, source string, now time.Time) events.ConversionReceived {
+	occurred := c.OccurredAt
+	if occurred.IsZero() {
+		occurred = now
+	}
+	return events.ConversionReceived{
+		Header:         events.Header{ID: EventID(p.ID, key), Type: events.TypeConversionReceived, SchemaVersion: events.SchemaVersion},
+		Partner:        p.ID,
+		OrderID:        c.OrderID,
+		ClickID:        c.ClickID,
+		CourseID:       c.CourseID,
+		Status:         c.Status,
+		RawStatus:      c.RawStatus,
+		ReasonCode:     c.ReasonCode,
+		SaleAmount:     c.SaleAmount.String(),
+		Commission:     c.Commission.String(),
+		Currency:       c.Commission.Currency,
+		OccurredAt:     occurred,
+		ReceivedAt:     now,
+		Source:         source,
+		IdempotencyKey: key,
+	}
+}
+
+// Message is the outbox form of an event.
+func Message(ctx context.Context, ev events.ConversionReceived, inject TraceInjector) (OutboxMessage, error) {
+	if err := ev.Validate(); err != nil {
+		return OutboxMessage{}, err
+	}
+	value, err := events.Marshal(ev)
+	if err != nil {
+		return OutboxMessage{}, err
+	}
+	headers := map[string]string{}
+	if inject != nil {
+		inject(ctx, headers)
+	}
+	return OutboxMessage{Topic: events.TopicConversions, Key: ev.Key(), Value: value, Headers: headers}, nil
+}
+
+// PartnerInput is the body of PUT /v1/partners/{partner}.
+type PartnerInput struct {
+	ID             string          `json:"-"`
+	Name           string          `json:"name"`
+	WebhookSecrets []string        `json:"webhook_secrets"`
+	PostbackToken  *string         `json:"postback_token"`
+	Currency       string          `json:"currency"`
+	Mapping        adapter.Mapping `json:"mapping"`
+	Adapter        string          `json:"adapter"` // shorthand for mapping.preset
+}
+
+// Partner is a partner as the API shows it: never its secrets.
+type Partner struct {
+	ID               string          `json:"id"`
+	Name             string          `json:"name"`
+	Currency         string          `json:"currency"`
+	Mapping          adapter.Mapping `json:"mapping"`
+	WebhookSecrets   int             `json:"webhook_secrets"`
+	PostbackTokenSet bool            `json:"postback_token_set"`
+	CreatedAt        time.Time       `json:"created_at"`
+	UpdatedAt        time.Time       `json:"updated_at"`
+}
+
+func view(p StoredPartner) Partner {
+	return Partner{ID: p.ID, Name: p.Name, Currency: p.Currency, Mapping: p.Mapping, WebhookSecrets: len(p.SealedSecrets),
+		PostbackTokenSet: p.TokenDigest != nil, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+func validPartnerID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-' && c != '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, bool, error) {
+	var f errs.Fields
+	if !validPartnerID(in.ID) {
+		f.Add("partner", "must be 1 to 64 lower-case letters, digits, '_', '-' or '.', starting with a letter or digit")
+	}
+	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
+		f.Add("name", "is required (at most 200 characters)")
+	}
+	in.Currency = strings.ToUpper(in.Currency)
+	if !money.IsCurrency(in.Currency) {
+		f.Add("currency", "%q is not an ISO 4217 currency", in.Currency)
+	}
+	if len(in.WebhookSecrets) > 2 {
+		f.Add("webhook_secrets", "at most two may be active at once (for rotation)")
+	}
+	for i, sec := range in.WebhookSecrets {
+		if _, err := webhook.ParseSecret(sec); err != nil {
+			f.Add("webhook_secrets", "entry %d: %v", i+1, err)
+		}
+	}
+	if in.PostbackToken != nil && (len(*in.PostbackToken) < 16 || len(*in.PostbackToken) > 256) {
+		f.Add("postback_token", "must be 16 to 256 characters")
+	}
+	if in.Adapter != "" {
+		if in.Mapping.Preset != "" && in.Mapping.Preset != in.Adapter {
+			f.Add("adapter", "differs from mapping.preset")
+		}
+		in.Mapping.Preset = in.Adapter
+	}
+	if _, err := in.Mapping.Resolve(); err != nil {
+		f.Add("mapping", "%v", err)
+	}
+	if err := f.Err("invalid_partner"); err != nil {
+		return Partner{}, false, err
+	}
+	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, Mapping: in.Mapping}
+	if in.WebhookSecrets != nil {
+		sp.SealedSecrets = [][]byte{}
+		for _, sec := range in.WebhookSecrets {
+			sealed, err := s.deps.Box.Seal(in.ID, []byte(sec))
+			if err != nil {
+				return Partner{}, false, err
+			}
+			sp.SealedSecrets = append(sp.SealedSecrets, sealed)
+		}
+	}
+	if in.PostbackToken != nil {
+		sp.TokenDigest = s.deps.Box.Digest(in.ID, *in.PostbackToken)
+	}
+	stored, created, err := s.deps.Store.PutPartner(ctx, sp)
+	if err != nil {
+		return Partner{}, false, err
+	}
+	s.cache.mu.Lock()
+	delete(s.cache.entries, in.ID)
+	s.cache.mu.Unlock()
+	return view(stored), created, nil
+}
+
+func (s *service) GetPartner(ctx context.Context, id string) (Partner, error) {
+	if !validPartnerID(id) {
+		return Partner{}, ErrPartnerNotFound
+	}
+	p, err := s.deps.Store.GetPartner(ctx, id)
+	if errors.Is(err, errs.NotFound) {
+		return Partner{}, ErrPartnerNotFound
+	}
+	return view(p), err
+}
+
+func (s *service) ListPartners(ctx context.Context) ([]Partner, error) {
+	ps, err := s.deps.Store.ListPartners(ctx)
+	out := make([]Partner, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, view(p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+// Replayer decodes stored requests again through the partners' current
+// adapters, for when a mapping was wrong: each gives a new event that
+// names the one it supersedes (replay_of).
+type Replayer struct{ s *service }
+
+// NewReplayer returns a replayer over the same dependencies as the service.
+func NewReplayer(deps Deps) *Replayer { return &Replayer{s: New(deps).(*service)} }
+
+// StoredRequest is an inbox row.
+type StoredRequest struct {
+	Partner, IdempotencyKey, EventID, Source, Query string
+	Body                                            []byte
+	ReceivedAt                                      time.Time
+}
+
+// Event re-decodes a stored request. run distinguishes replay runs, so a
+// second replay supersedes the first.
+func (r *Replayer) Event(ctx context.Context, req StoredRequest, run string) (OutboxMessage, error) {
+	p, err := r.s.partner(ctx, req.Partner)
+	if err != nil {
+		return OutboxMessage{}, err
+	}
+	var c adapter.Conversion
+	if req.Source == events.SourceWebhook {
+		c, err = p.webhook.DecodeWebhook(req.Body, p.Currency, req.ReceivedAt)
+	} else {
+		params, perr := url.ParseQuery(req.Query)
+		if perr != nil {
+			return OutboxMessage{}, perr
+		}
+		c, err = p.mapping.FromParams(params, p.Currency, req.ReceivedAt)
+	}
+	if err != nil {
+		return OutboxMessage{}, err
+	}
+	ev := r.s.event(p, c, req.IdempotencyKey, events.SourceReplay, req.ReceivedAt.UTC())
+	ev.ID = EventID(p.ID, req.IdempotencyKey+"\x00replay\x00"+run)
+	ev.ReplayOf = req.EventID
+	return Message(ctx, ev, nil)
+}

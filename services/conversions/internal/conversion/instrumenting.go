@@ -1,0 +1,50 @@
+package conversion
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// Instrument counts webhooks and postbacks by partner, source and outcome
+// (accepted, duplicate, or the error code of a rejection).
+func Instrument(s Service, meter metric.Meter) (Service, error) {
+	c, err := meter.Int64Counter("conversions.requests",
+		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, or the rejection's error code."))
+	if err != nil {
+		return nil, err
+	}
+	return &instrumenting{Service: s, requests: c}, nil
+}
+
+type instrumenting struct {
+	Service
+	requests metric.Int64Counter
+}
+
+func (m *instrumenting) count(ctx context.Context, partner, source string, r Receipt, err error) {
+	outcome := "accepted"
+	switch {
+	case err != nil:
+		outcome, _ = errs.Public(err)
+	case r.Duplicate:
+		outcome = "duplicate"
+	}
+	m.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("partner", partner),
+		attribute.String("source", source), attribute.String("outcome", outcome)))
+}
+
+func (m *instrumenting) Webhook(ctx context.Context, req WebhookRequest) (Receipt, error) {
+	r, err := m.Service.Webhook(ctx, req)
+	m.count(ctx, req.Partner, "webhook", r, err)
+	return r, err
+}
+
+func (m *instrumenting) Postback(ctx context.Context, req PostbackRequest) (Receipt, error) {
+	r, err := m.Service.Postback(ctx, req)
+	m.count(ctx, req.Partner, "postback", r, err)
+	return r, err
+}

@@ -1,0 +1,3 @@
+// Package httptransport serves the conversions service over HTTP with
+// go-kit: partner administration, webhooks and postbacks.
+package httptransport

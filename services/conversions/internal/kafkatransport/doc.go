@@ -1,0 +1,2 @@
+// Package kafkatransport publishes the conversions outbox to Kafka.
+package kafkatransport

@@ -1,0 +1,223 @@
+package postgres
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+)
+
+// Store keeps partners, the inbox and the outbox.
+type Store struct{ db *sql.DB }
+
+// New returns the store.
+func New(db *sql.DB) *Store { return &Store{db: db} }
+
+var errPartnerNotFound = errs.New(errs.NotFound, "partner_not_found", "no partner has this id")
+
+// PutPartner creates or replaces a partner. Nil secrets or token digest
+// keep the stored ones (they cannot be read back, so a client cannot
+// resend them).
+func (s *Store) PutPartner(ctx context.Context, p conversion.StoredPartner) (conversion.StoredPartner, bool, error) {
+	mapping, err := json.Marshal(p.Mapping)
+	if err != nil {
+		return p, false, err
+	}
+	var secrets any
+	if p.SealedSecrets != nil {
+		secrets = pq.ByteaArray(p.SealedSecrets)
+	}
+	row := s.db.QueryRowContext(ctx, `
+		INSERT INTO conversions.partners AS p (id, name, currency, mapping, webhook_secrets, postback_token_digest)
+		VALUES ($1, $2, $3, $4, COALESCE($5::bytea[], '{}'), $6)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency, mapping = EXCLUDED.mapping,
+			webhook_secrets = COALESCE($5::bytea[], p.webhook_secrets),
+			postback_token_digest = COALESCE($6, p.postback_token_digest), updated_at = now()
+		RETURNING `+partnerColumns+`, (xmax = 0)`,
+		p.ID, p.Name, p.Currency, mapping, secrets, p.TokenDigest)
+	var created bool
+	out, err := scanPartner(row, &created)
+	if err != nil {
+		return out, false, database.Classify(fmt.Errorf("put partner %s: %w", p.ID, err))
+	}
+	return out, created, nil
+}
+
+const partnerColumns = `p.id, p.name, p.currency, p.mapping, p.webhook_secrets, p.postback_token_digest, p.created_at, p.updated_at`
+
+func scanPartner(row interface{ Scan(...any) error }, extra ...any) (conversion.StoredPartner, error) {
+	var p conversion.StoredPartner
+	var mapping []byte
+	var secrets pq.ByteaArray
+	dest := append([]any{&p.ID, &p.Name, &p.Currency, &mapping, &secrets, &p.TokenDigest, &p.CreatedAt, &p.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return p, err
+	}
+	p.SealedSecrets = secrets
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, json.Unmarshal(mapping, &p.Mapping)
+}
+
+// GetPartner returns a partner.
+func (s *Store) GetPartner(ctx context.Context, id string) (conversion.StoredPartner, error) {
+	p, err := scanPartner(s.db.QueryRowContext(ctx, `SELECT `+partnerColumns+` FROM conversions.partners p WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, errPartnerNotFound
+	}
+	return p, database.Classify(err)
+}
+
+// ListPartners returns every partner, by id.
+func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+partnerColumns+` FROM conversions.partners p ORDER BY id`)
+	if err != nil {
+		return nil, database.Classify(err)
+	}
+	defer rows.Close()
+	var out []conversion.StoredPartner
+	for rows.Next() {
+		p, err := scanPartner(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, database.Classify(rows.Err())
+}
+
+// Accept stores a request and its event in one transaction, unless the
+// idempotency key is taken: then it compares bodies. It returns once the
+// transaction committed (or fails): a 2xx may be sent only after it.
+func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conversion.OutboxMessage) (conversion.Receipt, error) {
+	headers, err := json.Marshal(in.Headers)
+	if err != nil {
+		return conversion.Receipt{}, err
+	}
+	msgHeaders, _ := json.Marshal(msg.Headers)
+	var receipt conversion.Receipt
+	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (partner, idempotency_key) DO NOTHING RETURNING id`,
+			in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, headers, in.Query, in.Body).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			var hash []byte
+			var eventID string
+			if err := tx.QueryRowContext(ctx, `SELECT body_hash, event_id FROM conversions.inbox WHERE partner = $1 AND idempotency_key = $2`,
+				in.Partner, in.IdempotencyKey).Scan(&hash, &eventID); err != nil {
+				return err
+			}
+			if subtle.ConstantTimeCompare(hash, in.BodyHash) != 1 {
+				return conversion.ErrIdempotencyConflict
+			}
+			receipt = conversion.Receipt{EventID: eventID, Duplicate: true}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)`,
+			msg.Topic, msg.Key, msg.Value, msgHeaders); err != nil {
+			return err
+		}
+		receipt = conversion.Receipt{EventID: in.EventID}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errs.Conflict) {
+			return receipt, err
+		}
+		return receipt, unavailable(err)
+	}
+	return receipt, nil
+}
+
+// unavailable turns any storage failure into a 503: the event is not
+// durable, the partner must retry, and nothing about it was accepted.
+func unavailable(err error) error {
+	if errors.Is(err, errs.Unavailable) {
+		return err
+	}
+	return errs.Wrap(errs.Unavailable, "not_durable", "the event could not be stored; retry later", err)
+}
+
+// InboxRow is a stored request, for replay.
+type InboxRow struct {
+	ID             int64
+	Partner        string
+	IdempotencyKey string
+	EventID        string
+	Source         string
+	Headers        map[string]string
+	Query          string
+	Body           []byte
+	ReceivedAt     time.Time
+}
+
+// Inbox calls fn for each stored request of partner ("" for all) received
+// since the given time, in order.
+func (s *Store) Inbox(ctx context.Context, partner string, since time.Time, fn func(InboxRow) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, idempotency_key, event_id, source, headers, query, body, received_at
+		FROM conversions.inbox WHERE ($1 = '' OR partner = $1) AND received_at >= $2 ORDER BY id`, partner, since)
+	if err != nil {
+		return database.Classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r InboxRow
+		var headers []byte
+		if err := rows.Scan(&r.ID, &r.Partner, &r.IdempotencyKey, &r.EventID, &r.Source, &headers, &r.Query, &r.Body, &r.ReceivedAt); err != nil {
+			return err
+		}
+		_ = json.Unmarshal(headers, &r.Headers)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return database.Classify(rows.Err())
+}
+
+// Enqueue adds events to the outbox (for replays).
+func (s *Store) Enqueue(ctx context.Context, msgs []conversion.OutboxMessage) error {
+	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		for _, m := range msgs {
+			h, _ := json.Marshal(m.Headers)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)`,
+				m.Topic, m.Key, m.Value, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// OutboxStats returns the number of waiting events and the age of the oldest.
+func (s *Store) OutboxStats(ctx context.Context) (int64, time.Duration, error) {
+	var n int64
+	var oldest sql.NullTime
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM conversions.outbox`).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, 0, database.Classify(err)
+	}
+	return n, time.Since(oldest.Time), nil
+}
+
+// RelayLease is the key of the advisory lock held by the one active relay:
+// a single publisher keeps each conversion's events in outbox order.
+func RelayLease() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("linkcredit.conversions.relay"))
+	return int64(h.Sum64())
+}
