@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,11 +28,24 @@ type ErrorDetail struct {
 // errors are logged with their full text; the caller sees a generic message.
 // A 503 tells the caller when to retry.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if errs.HTTPStatus(err) >= 500 && logger != nil {
+		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	}
+	writeError(w, err)
+}
+
+// WriteErrorCtx is WriteError for callers that have a context but not the
+// request, such as go-kit error encoders.
+func WriteErrorCtx(ctx context.Context, w http.ResponseWriter, logger *slog.Logger, err error) {
+	if errs.HTTPStatus(err) >= 500 && logger != nil {
+		logger.ErrorContext(ctx, "request failed", "error", err.Error())
+	}
+	writeError(w, err)
+}
+
+func writeError(w http.ResponseWriter, err error) {
 	status := errs.HTTPStatus(err)
 	code, message := errs.Public(err)
-	if status >= 500 && logger != nil {
-		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "error", err.Error())
-	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "5")
 	}

@@ -46,7 +46,7 @@ func errorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 		if errors.As(err, &mbe) {
 			err = errs.Newf(errs.TooLarge, "body_too_large", "the body is larger than %d bytes", mbe.Limit)
 		}
-		httpx.WriteError(w, (&http.Request{}).WithContext(ctx), logger, err)
+		httpx.WriteErrorCtx(ctx, w, logger, err)
 	}
 }
 

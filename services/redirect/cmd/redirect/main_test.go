@@ -1,26 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/linkcredit/linkcredit/pkg/clickid"
-	"github.com/linkcredit/linkcredit/pkg/devkafka"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
@@ -40,108 +34,19 @@ const (
 	clickKey   = "test-click-id-key-0123456789"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// broker is a Kafka-protocol broker on a fixed address that a test can
-// stop and start again with its data.
-type broker struct {
-	addr, dir string
-	cluster   *kfake.Cluster
-}
-
-func startBroker(t *testing.T) *broker {
-	b := &broker{addr: freeAddr(t), dir: t.TempDir()}
-	b.start(t)
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *broker) start(t *testing.T) {
-	t.Helper()
-	c, err := devkafka.Start(devkafka.Options{Addr: b.addr, DataDir: b.dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.cluster = c
-}
-
-func (b *broker) stop() {
-	if b.cluster != nil {
-		b.cluster.Close()
-		b.cluster = nil
-	}
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	base string
-	done chan struct{}
-	logs *bytes.Buffer
-}
-
 type env map[string]string
 
-func baseEnv(t *testing.T, dbURL string, b *broker) env {
+func baseEnv(t *testing.T, dbURL string, b *testkit.Broker) env {
 	return env{
-		"DATABASE_URL": dbURL, "KAFKA_BROKERS": b.addr, "ADMIN_TOKEN": adminToken,
-		"CLICK_ID_KEYS": clickKey, "CLICKLOG_DIR": t.TempDir(), "REDIRECT_ADDR": freeAddr(t),
+		"DATABASE_URL": dbURL, "KAFKA_BROKERS": b.Addr, "ADMIN_TOKEN": adminToken,
+		"CLICK_ID_KEYS": clickKey, "CLICKLOG_DIR": t.TempDir(), "REDIRECT_ADDR": testkit.FreeAddr(t),
 		"RATE_LIMIT_PER_MINUTE": "100000", "LOG_LEVEL": "warn",
 	}
 }
 
-func start(t *testing.T, e env) *proc {
+func start(t *testing.T, e env) *testkit.Process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LINKCREDIT_RUN_REDIRECT=1")
-	for k, v := range e {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &proc{cmd: cmd, base: "http://" + e["REDIRECT_ADDR"], done: make(chan struct{}), logs: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(p.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("redirect exited during start-up:\n%s", p.logs)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redirect not up:\n%s", p.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-func (p *proc) term(t *testing.T) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("redirect did not stop on SIGTERM")
-	}
+	return testkit.StartProcess(t, "LINKCREDIT_RUN_REDIRECT", "REDIRECT_ADDR", e)
 }
 
 var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -180,10 +85,10 @@ func putLink(t *testing.T, base, code, dest string) {
 }
 
 // clicks reads clicks.v1 from the start until want ids are seen.
-func clicks(t *testing.T, b *broker, want map[string]bool, timeout time.Duration) map[string]events.ClickRecorded {
+func clicks(t *testing.T, b *testkit.Broker, want map[string]bool, timeout time.Duration) map[string]events.ClickRecorded {
 	t.Helper()
 	got := map[string]events.ClickRecorded{}
-	conn, err := kafka.Dial("tcp", b.addr)
+	conn, err := kafka.Dial("tcp", b.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +105,7 @@ func clicks(t *testing.T, b *broker, want map[string]bool, timeout time.Duration
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.addr}, Topic: events.TopicClicks, Partition: p.ID, MaxWait: 100 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, Topic: events.TopicClicks, Partition: p.ID, MaxWait: 100 * time.Millisecond})
 			defer r.Close()
 			for {
 				m, err := r.ReadMessage(ctx)
@@ -233,7 +138,7 @@ func clicks(t *testing.T, b *broker, want map[string]bool, timeout time.Duration
 }
 
 func TestLinkAdminAPI(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	p := start(t, baseEnv(t, testkit.DatabaseURL(t), b))
 
 	body := `{"partner":"coursera","course_id":"ml-101","title":"Machine Learning","destination":"https://www.coursera.org/learn/ml?clickid={click_id}","active":true}`
@@ -260,9 +165,9 @@ func TestLinkAdminAPI(t *testing.T) {
 	for _, tt := range tests {
 		var r response
 		if tt.auth {
-			r = admin(t, tt.method, p.base+tt.path, tt.body)
+			r = admin(t, tt.method, p.Base+tt.path, tt.body)
 		} else {
-			r = do(t, tt.method, p.base+tt.path, tt.body)
+			r = do(t, tt.method, p.Base+tt.path, tt.body)
 		}
 		if r.status != tt.status || !strings.Contains(r.body, tt.contains) {
 			t.Errorf("%s: %s %s = %d %s, want %d containing %s", tt.name, tt.method, tt.path, r.status, r.body, tt.status, tt.contains)
@@ -275,7 +180,7 @@ func TestLinkAdminAPI(t *testing.T) {
 not json
 {"code":"a3","partner":"udemy","course_id":"c3","destination":"https://udemy.example/c3","active":false}
 `
-	r := admin(t, "POST", p.base+"/v1/links:import", ndjson, "Content-Type", "application/x-ndjson")
+	r := admin(t, "POST", p.Base+"/v1/links:import", ndjson, "Content-Type", "application/x-ndjson")
 	var res struct {
 		Rows, Created, Updated, Failed int
 		Errors                         []struct {
@@ -291,14 +196,14 @@ not json
 		t.Fatalf("import result %+v", res)
 	}
 	csv := "code,partner,course_id,title,destination,active\na1,edx,c1,\"Title, with comma\",https://edx.example/new,true\nb1,edx,c9,T,https://edx.example/b1,\n"
-	r = admin(t, "POST", p.base+"/v1/links:import", csv, "Content-Type", "text/csv")
+	r = admin(t, "POST", p.Base+"/v1/links:import", csv, "Content-Type", "text/csv")
 	if !strings.Contains(r.body, `"created":1`) || !strings.Contains(r.body, `"updated":1`) {
 		t.Fatalf("csv import = %d %s", r.status, r.body)
 	}
-	if r := admin(t, "POST", p.base+"/v1/links:import", "  \n"); r.status != 400 {
+	if r := admin(t, "POST", p.Base+"/v1/links:import", "  \n"); r.status != 400 {
 		t.Fatalf("empty import = %d %s", r.status, r.body)
 	}
-	if r := admin(t, "POST", p.base+"/v1/links:import", "code,partner\nx,y\n", "Content-Type", "text/csv"); r.status != 400 || !strings.Contains(r.body, "lacks") {
+	if r := admin(t, "POST", p.Base+"/v1/links:import", "code,partner\nx,y\n", "Content-Type", "text/csv"); r.status != 400 || !strings.Contains(r.body, "lacks") {
 		t.Fatalf("bad header import = %d %s", r.status, r.body)
 	}
 
@@ -307,33 +212,33 @@ not json
 		Links      []struct{ Code string }
 		NextCursor string `json:"next_cursor"`
 	}
-	json.Unmarshal([]byte(admin(t, "GET", p.base+"/v1/links?partner=edx&limit=1", "").body), &page)
+	json.Unmarshal([]byte(admin(t, "GET", p.Base+"/v1/links?partner=edx&limit=1", "").body), &page)
 	if len(page.Links) != 1 || page.Links[0].Code != "a1" || page.NextCursor != "a1" {
 		t.Fatalf("page 1 = %+v", page)
 	}
-	json.Unmarshal([]byte(admin(t, "GET", p.base+"/v1/links?partner=edx&limit=1&cursor=a1", "").body), &page)
+	json.Unmarshal([]byte(admin(t, "GET", p.Base+"/v1/links?partner=edx&limit=1&cursor=a1", "").body), &page)
 	if len(page.Links) != 1 || page.Links[0].Code != "b1" {
 		t.Fatalf("page 2 = %+v", page)
 	}
 	// Imported links are live at once.
-	if r := do(t, "GET", p.base+"/c/b1", ""); r.status != 302 {
+	if r := do(t, "GET", p.Base+"/c/b1", ""); r.status != 302 {
 		t.Fatalf("imported link = %d", r.status)
 	}
-	if r := do(t, "GET", p.base+"/c/a3", ""); r.status != 404 {
+	if r := do(t, "GET", p.Base+"/c/a3", ""); r.status != 404 {
 		t.Fatalf("inactive imported link = %d", r.status)
 	}
 }
 
 func TestClickRecordsWhatTheContractSays(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	e["INTERNAL_CIDRS"] = "10.0.0.0/8"
 	p := start(t, e)
-	putLink(t, p.base, "ml-101", "https://www.coursera.org/learn/{course_id}?clickid={click_id}&p={partner}")
+	putLink(t, p.Base, "ml-101", "https://www.coursera.org/learn/{course_id}?clickid={click_id}&p={partner}")
 	signer, _ := clickid.NewSigner([]byte(clickKey))
 
 	browser := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
-	r := do(t, "GET", p.base+"/c/ml-101?utm_source=news&utm_medium=email&utm_campaign=nov&utm_term=ml&utm_content=a&placement=hero",
+	r := do(t, "GET", p.Base+"/c/ml-101?utm_source=news&utm_medium=email&utm_campaign=nov&utm_term=ml&utm_content=a&placement=hero",
 		"", "User-Agent", browser, "Referer", "https://catalog.example/ml")
 	id := r.header.Get("X-Click-Id")
 	if r.status != 302 || r.header.Get("Cache-Control") != "no-store" || signer.Verify(id) != nil {
@@ -342,24 +247,24 @@ func TestClickRecordsWhatTheContractSays(t *testing.T) {
 	if want := "https://www.coursera.org/learn/ml-101?clickid=" + id + "&p=coursera"; r.header.Get("Location") != want {
 		t.Fatalf("Location %q, want %q", r.header.Get("Location"), want)
 	}
-	second := do(t, "GET", p.base+"/c/ml-101", "", "User-Agent", browser).header.Get("X-Click-Id")
-	bot := do(t, "GET", p.base+"/c/ml-101", "", "User-Agent", "Slackbot-LinkExpanding 1.0").header.Get("X-Click-Id")
-	prefetch := do(t, "GET", p.base+"/c/ml-101", "", "User-Agent", browser, "Sec-Purpose", "prefetch").header.Get("X-Click-Id")
+	second := do(t, "GET", p.Base+"/c/ml-101", "", "User-Agent", browser).header.Get("X-Click-Id")
+	bot := do(t, "GET", p.Base+"/c/ml-101", "", "User-Agent", "Slackbot-LinkExpanding 1.0").header.Get("X-Click-Id")
+	prefetch := do(t, "GET", p.Base+"/c/ml-101", "", "User-Agent", browser, "Sec-Purpose", "prefetch").header.Get("X-Click-Id")
 
 	// Not billable: HEAD, no-track, unknown codes.
-	if r := do(t, "HEAD", p.base+"/c/ml-101", ""); r.status != 302 || r.header.Get("X-Click-Id") != "" {
+	if r := do(t, "HEAD", p.Base+"/c/ml-101", ""); r.status != 302 || r.header.Get("X-Click-Id") != "" {
 		t.Fatalf("HEAD = %d %v", r.status, r.header)
 	}
-	if r := do(t, "GET", p.base+"/c/ml-101?no-track", ""); r.status != 302 || r.header.Get("X-Click-Id") != "" {
+	if r := do(t, "GET", p.Base+"/c/ml-101?no-track", ""); r.status != 302 || r.header.Get("X-Click-Id") != "" {
 		t.Fatalf("no-track = %d %v", r.status, r.header)
 	}
-	if r := do(t, "GET", p.base+"/c/nope", "", "Accept", "text/html"); r.status != 404 || !strings.Contains(r.body, "<html") {
+	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "text/html"); r.status != 404 || !strings.Contains(r.body, "<html") {
 		t.Fatalf("HTML 404 = %d %s", r.status, r.body)
 	}
-	if r := do(t, "GET", p.base+"/c/nope", "", "Accept", "application/json"); r.status != 404 || !strings.Contains(r.body, `"link_not_found"`) {
+	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "application/json"); r.status != 404 || !strings.Contains(r.body, `"link_not_found"`) {
 		t.Fatalf("JSON 404 = %d %s", r.status, r.body)
 	}
-	if r := do(t, "GET", p.base+"/c/bad%2Fcode", ""); r.status != 404 || r.header.Get("Location") != "" {
+	if r := do(t, "GET", p.Base+"/c/bad%2Fcode", ""); r.status != 404 || r.header.Get("Location") != "" {
 		t.Fatalf("bad code = %d %v", r.status, r.header)
 	}
 
@@ -387,31 +292,31 @@ func TestClickRecordsWhatTheContractSays(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	e["RATE_LIMIT_PER_MINUTE"] = "3"
 	p := start(t, e)
-	putLink(t, p.base, "x", "https://x.example/")
+	putLink(t, p.Base, "x", "https://x.example/")
 	for i := range 3 {
-		if r := do(t, "GET", p.base+"/c/x", ""); r.status != 302 {
+		if r := do(t, "GET", p.Base+"/c/x", ""); r.status != 302 {
 			t.Fatalf("click %d = %d", i, r.status)
 		}
 	}
-	if r := do(t, "GET", p.base+"/c/x", "", "Accept", "application/json"); r.status != 429 || !strings.Contains(r.body, "rate_limited") {
+	if r := do(t, "GET", p.Base+"/c/x", "", "Accept", "application/json"); r.status != 429 || !strings.Contains(r.body, "rate_limited") {
 		t.Fatalf("4th click = %d %s", r.status, r.body)
 	}
 }
 
 func TestChangeReachesOtherReplicaWithinASecond(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	db := testkit.DatabaseURL(t)
 	a := start(t, baseEnv(t, db, b))
 	other := start(t, baseEnv(t, db, b))
-	putLink(t, a.base, "live", "https://one.example/")
+	putLink(t, a.Base, "live", "https://one.example/")
 	deadline := time.Now().Add(time.Second)
 	start := time.Now()
 	for {
-		r := do(t, "GET", other.base+"/c/live", "")
+		r := do(t, "GET", other.Base+"/c/live", "")
 		if r.status == 302 && r.header.Get("Location") == "https://one.example/" {
 			break
 		}
@@ -421,9 +326,9 @@ func TestChangeReachesOtherReplicaWithinASecond(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("new link live on the other replica after %s", time.Since(start).Round(time.Millisecond))
-	putLink(t, a.base, "live", "https://two.example/")
+	putLink(t, a.Base, "live", "https://two.example/")
 	deadline = time.Now().Add(time.Second)
-	for do(t, "GET", other.base+"/c/live", "").header.Get("Location") != "https://two.example/" {
+	for do(t, "GET", other.Base+"/c/live", "").header.Get("Location") != "https://two.example/" {
 		if time.Now().After(deadline) {
 			t.Fatal("the other replica did not serve the changed link within 1s")
 		}
@@ -447,18 +352,18 @@ func redirects(t *testing.T, base string, n int) map[string]bool {
 // TestKilledRightAfterRedirectsLosesNoClick SIGKILLs the service right
 // after N redirects; every click reaches clicks.v1 after the restart.
 func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	p := start(t, e)
-	putLink(t, p.base, "k", "https://k.example/?id={click_id}")
+	putLink(t, p.Base, "k", "https://k.example/?id={click_id}")
 
 	// Kafka is cut while the redirects happen, so at the kill every click
 	// is only in the click log; then SIGKILL, no chance to flush anything.
-	b.stop()
-	ids := redirects(t, p.base, 300)
-	p.kill()
+	b.Stop()
+	ids := redirects(t, p.Base, 300)
+	p.Kill()
 
-	b.start(t)
+	b.Start(t)
 	start(t, e) // same click log directory
 	got := clicks(t, b, ids, 30*time.Second)
 	for id := range ids {
@@ -472,22 +377,22 @@ func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
 // click log grows, readiness says Kafka is down, and everything drains
 // once the broker is back, without a restart.
 func TestBrokerOutageDrains(t *testing.T) {
-	b := startBroker(t)
+	b := testkit.RestartableKafka(t)
 	p := start(t, baseEnv(t, testkit.DatabaseURL(t), b))
-	putLink(t, p.base, "k", "https://k.example/?id={click_id}")
-	before := redirects(t, p.base, 50)
+	putLink(t, p.Base, "k", "https://k.example/?id={click_id}")
+	before := redirects(t, p.Base, 50)
 
-	b.stop()
-	during := redirects(t, p.base, 200)
-	if r := do(t, "GET", p.base+"/readyz", ""); r.status != 503 || !strings.Contains(r.body, "kafka") {
+	b.Stop()
+	during := redirects(t, p.Base, 200)
+	if r := do(t, "GET", p.Base+"/readyz", ""); r.status != 503 || !strings.Contains(r.body, "kafka") {
 		t.Fatalf("readyz with Kafka down = %d %s", r.status, r.body)
 	}
-	metrics := do(t, "GET", p.base+"/metrics", "").body
+	metrics := do(t, "GET", p.Base+"/metrics", "").body
 	if !strings.Contains(metrics, "redirect_clicklog_unshipped_bytes") {
 		t.Fatal("no click log lag metric")
 	}
 	time.Sleep(2 * time.Second) // an outage of a while: the shipper keeps retrying
-	b.start(t)
+	b.Start(t)
 
 	all := map[string]bool{}
 	for id := range before {
@@ -502,5 +407,5 @@ func TestBrokerOutageDrains(t *testing.T) {
 			t.Fatalf("click %s missing after the broker came back (%d of %d)", id, len(got), len(all))
 		}
 	}
-	p.term(t)
+	p.Term(t)
 }

@@ -192,7 +192,7 @@ func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 		accept, _ := ctx.Value(acceptKey{}).(string)
 		w.Header().Set("Cache-Control", "no-store")
 		if strings.Contains(accept, "application/json") {
-			httpx.WriteError(w, &http.Request{}, logger, err)
+			httpx.WriteErrorCtx(ctx, w, logger, err)
 			return
 		}
 		status := errs.HTTPStatus(err)
@@ -221,7 +221,7 @@ func apiErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 		if errors.As(err, &mbe) {
 			err = errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
 		}
-		httpx.WriteError(w, (&http.Request{}).WithContext(ctx), logger, err)
+		httpx.WriteErrorCtx(ctx, w, logger, err)
 	}
 }
 
