@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -17,7 +17,7 @@ build:
 	cd services/redirect && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/redirect ./cmd/redirect
 	cd services/conversions && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/conversions ./cmd/conversions
 	cd services/reporting && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/reporting ./cmd/reporting
-	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack && go build -o $(BIN)/bare302 ./cmd/bare302
+	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack && go build -o $(BIN)/bare302 ./cmd/bare302 && go build -o $(BIN)/webhookload ./cmd/webhookload
 
 run:
 	@bash deploy/scripts/ensure-deps.sh run
@@ -41,7 +41,11 @@ unit: build
 
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
-	@$(MAKE) --no-print-directory bench-redirect bench-links
+	@$(MAKE) --no-print-directory bench-redirect bench-links bench-webhooks
+
+# Signed webhooks into conversions at 3,000/s, durable Postgres.
+bench-webhooks: build
+	@BIN_DIR=$(BIN) bash deploy/bench/webhooks.sh
 
 # A million links: import speed, start-up time and memory of the redirect.
 bench-links: build

@@ -213,7 +213,9 @@ func TestWebhookStatusCodes(t *testing.T) {
 		{"missing field", func() resp {
 			return s.send(t, "coursera", "msg_8", []byte(`{"order_id":"A","status":"pending","commission":"1.00","occurred_at":"2026-11-20T10:00:00Z"}`), s.key, now)
 		}, 400, "missing_field"},
-		{"negative money", func() resp { return s.send(t, "coursera", "msg_9", conversionBody("A-2", "pending", "-1.00"), s.key, now) }, 422, "invalid_value"},
+		{"negative money", func() resp {
+			return s.send(t, "coursera", "msg_9", conversionBody("A-2", "pending", "-1.00"), s.key, now)
+		}, 422, "invalid_value"},
 		{"money as number", func() resp {
 			return s.send(t, "coursera", "msg_10", bytes.Replace(body, []byte(`"7.35"`), []byte(`7.35`), 1), s.key, now)
 		}, 422, "invalid_value"},
@@ -346,29 +348,52 @@ func readUntil(t *testing.T, b *testkit.Broker, timeout time.Duration, done func
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, GroupTopics: []string{events.TopicConversions},
-		GroupID: "test-" + strconv.FormatInt(time.Now().UnixNano(), 36), MaxWait: 100 * time.Millisecond,
-		StartOffset: kafka.FirstOffset, SessionTimeout: 2 * time.Second})
-	defer r.Close()
+	conn, err := kafka.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(events.TopicConversions)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
 	got := map[string]events.ConversionReceived{}
 	var order []string
-	for !done(got) {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			break
-		}
-		c, err := events.DecodeConversion(m.Value)
-		if err != nil {
-			t.Fatalf("bad event: %v: %s", err, m.Value)
-		}
-		if kafkaHeader(m, "traceparent") == "" {
-			t.Fatalf("event %s has no traceparent", c.ID)
-		}
-		if _, seen := got[c.ID]; !seen {
-			order = append(order, c.ID)
-		}
-		got[c.ID] = c
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, Topic: events.TopicConversions, Partition: p.ID,
+				MaxWait: 100 * time.Millisecond})
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				c, err := events.DecodeConversion(m.Value)
+				if err != nil {
+					t.Errorf("bad event: %v: %s", err, m.Value)
+					continue
+				}
+				if kafkaHeader(m, "traceparent") == "" {
+					t.Errorf("event %s has no traceparent", c.ID)
+				}
+				mu.Lock()
+				if _, seen := got[c.ID]; !seen {
+					order = append(order, c.ID)
+				}
+				got[c.ID] = c
+				if done(got) {
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	out := make([]events.ConversionReceived, 0, len(order))
 	for _, id := range order {
 		out = append(out, got[id])
@@ -500,7 +525,12 @@ func assertAllPublished(t *testing.T, s *stack, accepted map[string]bool) {
 	}
 	for k := range want {
 		if !seen[k] {
-			t.Fatalf("accepted (2xx) event %s is not on conversions.v1 (%d of %d)", k, len(seen), len(want))
+			db, _ := sqlOpen(s.env["DATABASE_URL"])
+			var depth int
+			db.QueryRow(`SELECT count(*) FROM conversions.outbox`).Scan(&depth)
+			db.Close()
+			t.Logf("service logs (tail):\n%s", tail(s.p.Logs(), 3000))
+			t.Fatalf("accepted (2xx) event %s is not on conversions.v1 (%d of %d; outbox depth %d)", k, len(seen), len(want), depth)
 		}
 	}
 }
@@ -605,4 +635,11 @@ func TestReplayRedecodesThroughTheCurrentMapping(t *testing.T) {
 		original.Status != "pending" || replayed.Source != events.SourceReplay || replayed.ID == original.ID {
 		t.Fatalf("original %+v\nreplayed %+v", original, replayed)
 	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

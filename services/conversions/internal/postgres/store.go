@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/lib/pq"
@@ -18,7 +19,11 @@ import (
 )
 
 // Store keeps partners, the inbox and the outbox.
-type Store struct{ db *sql.DB }
+type Store struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	accept *sql.Stmt
+}
 
 // New returns the store.
 func New(db *sql.DB) *Store { return &Store{db: db} }
@@ -95,53 +100,69 @@ func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, e
 	return out, database.Classify(rows.Err())
 }
 
-// Accept stores a request and its event in one transaction, unless the
-// idempotency key is taken: then it compares bodies. It returns once the
-// transaction committed (or fails): a 2xx may be sent only after it.
+// acceptSQL stores a request and its event in one statement, so in one
+// implicit transaction and one round trip: the outbox row is written only
+// when the inbox row was (a new idempotency key).
+const acceptSQL = `
+	WITH ins AS (
+		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (partner, idempotency_key) DO NOTHING
+		RETURNING id),
+	out AS (
+		INSERT INTO conversions.outbox (topic, key, value, headers)
+		SELECT $10, $11, $12, $13 FROM ins
+		RETURNING id)
+	SELECT count(*) FROM out`
+
+// Accept stores a request and its event atomically, unless the idempotency
+// key is taken: then it compares bodies. It returns once the statement
+// committed (or failed): a 2xx may be sent only after it.
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conversion.OutboxMessage) (conversion.Receipt, error) {
 	headers, err := json.Marshal(in.Headers)
 	if err != nil {
 		return conversion.Receipt{}, err
 	}
 	msgHeaders, _ := json.Marshal(msg.Headers)
-	var receipt conversion.Receipt
-	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `
-			INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-			ON CONFLICT (partner, idempotency_key) DO NOTHING RETURNING id`,
-			in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, headers, in.Query, in.Body).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			var hash []byte
-			var eventID string
-			if err := tx.QueryRowContext(ctx, `SELECT body_hash, event_id FROM conversions.inbox WHERE partner = $1 AND idempotency_key = $2`,
-				in.Partner, in.IdempotencyKey).Scan(&hash, &eventID); err != nil {
-				return err
-			}
-			if subtle.ConstantTimeCompare(hash, in.BodyHash) != 1 {
-				return conversion.ErrIdempotencyConflict
-			}
-			receipt = conversion.Receipt{EventID: eventID, Duplicate: true}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)`,
-			msg.Topic, msg.Key, msg.Value, msgHeaders); err != nil {
-			return err
-		}
-		receipt = conversion.Receipt{EventID: in.EventID}
-		return nil
-	})
+	stmt, err := s.prepared(ctx)
 	if err != nil {
-		if errors.Is(err, errs.Conflict) {
-			return receipt, err
-		}
-		return receipt, unavailable(err)
+		return conversion.Receipt{}, unavailable(err)
 	}
-	return receipt, nil
+	var inserted int
+	err = stmt.QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, headers,
+		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, msgHeaders).Scan(&inserted)
+	if err != nil {
+		return conversion.Receipt{}, unavailable(err)
+	}
+	if inserted == 1 {
+		return conversion.Receipt{EventID: in.EventID}, nil
+	}
+	var hash []byte
+	var eventID string
+	if err := s.db.QueryRowContext(ctx, `SELECT body_hash, event_id FROM conversions.inbox WHERE partner = $1 AND idempotency_key = $2`,
+		in.Partner, in.IdempotencyKey).Scan(&hash, &eventID); err != nil {
+		return conversion.Receipt{}, unavailable(err)
+	}
+	if subtle.ConstantTimeCompare(hash, in.BodyHash) != 1 {
+		return conversion.Receipt{}, conversion.ErrIdempotencyConflict
+	}
+	return conversion.Receipt{EventID: eventID, Duplicate: true}, nil
+}
+
+// prepared returns the accept statement, prepared once per pool (database/sql
+// prepares it on each connection as it is first used there).
+func (s *Store) prepared(ctx context.Context) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accept != nil {
+		return s.accept, nil
+	}
+	stmt, err := s.db.PrepareContext(ctx, acceptSQL)
+	if err != nil {
+		return nil, err
+	}
+	s.accept = stmt
+	return stmt, nil
 }
 
 // unavailable turns any storage failure into a 503: the event is not
