@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -206,4 +207,17 @@ func (p *Platform) servePprof(ctx context.Context) {
 // NewWriter returns a Kafka writer with the configured brokers and codec.
 func (p *Platform) NewWriter() *kafka.Writer {
 	return kafkax.NewWriter(kafkax.WriterConfig{Brokers: p.Config.KafkaBrokers, Compression: p.Config.Compression})
+}
+
+// TuneGC lets the heap grow to percent% of the live heap between
+// collections, within a soft memory limit, unless the operator set GOGC or
+// GOMEMLIMIT. Services whose live heap is small and whose requests make
+// short-lived garbage trade a little memory for much less GC work, and for
+// tail latency: fewer collections means fewer requests paying assists.
+func TuneGC(getenv func(string) string, percent int, limit int64) {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(percent)
+	debug.SetMemoryLimit(limit)
 }

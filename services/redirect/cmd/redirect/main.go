@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -106,13 +105,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	if err != nil {
 		return err
 	}
-	if getenv("GOGC") == "" && getenv("GOMEMLIMIT") == "" {
-		// The link table lives off the Go heap, so the heap is small and
-		// every click makes short-lived garbage: collecting less often buys
-		// throughput, and a soft limit keeps the headroom bounded.
-		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(96 << 20)
-	}
+	// The link table lives off the Go heap, so the heap is small and every
+	// click makes short-lived garbage.
+	platform.TuneGC(getenv, 400, 96<<20)
 	s.platform.Version = version
 	ids, err := clickid.NewSigner(s.clickIDKeys...)
 	if err != nil {
