@@ -3,6 +3,7 @@ package otelx
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -66,6 +67,19 @@ func HTTPMiddleware(t *Telemetry, next http.Handler) http.Handler {
 	var attrs attrCache
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if r.Header.Get("Traceparent") == "" && rand.Float64() >= t.SampleRatio {
+			// A new trace the sampler would drop: skip the span, and the
+			// request copy it needs, and only count. On a hot path at 1%
+			// sampling that is most requests.
+			rec := &StatusRecorder{ResponseWriter: w, Status: http.StatusOK}
+			next.ServeHTTP(rec, r)
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			duration.Record(r.Context(), time.Since(start).Seconds(), attrs.get(route, rec.Status))
+			return
+		}
 		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method)))

@@ -39,6 +39,7 @@ type Telemetry struct {
 	TracerProvider trace.TracerProvider
 	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
+	SampleRatio    float64
 	registry       *prometheus.Registry
 	shutdown       []func(context.Context) error
 }
@@ -56,8 +57,9 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 		res, _ = resource.Merge(res, envRes)
 	}
 	t := &Telemetry{
-		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		registry:   prometheus.NewRegistry(),
+		SampleRatio: cfg.SampleRatio,
+		Propagator:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		registry:    prometheus.NewRegistry(),
 	}
 	t.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

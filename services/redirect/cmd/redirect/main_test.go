@@ -117,6 +117,13 @@ func clicks(t *testing.T, b *testkit.Broker, want map[string]bool, timeout time.
 					t.Errorf("bad event on clicks.v1: %v: %s", err, m.Value)
 					continue
 				}
+				hasTrace := false
+				for _, h := range m.Headers {
+					hasTrace = hasTrace || (h.Key == "traceparent" && len(h.Value) == 55)
+				}
+				if !hasTrace {
+					t.Errorf("click %s has no W3C traceparent header", c.ID)
+				}
 				mu.Lock()
 				got[c.ID] = c
 				done := true

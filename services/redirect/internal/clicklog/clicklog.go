@@ -76,14 +76,7 @@ type Log struct {
 	mapped []byte    // its shared mapping
 	total  int64
 
-	// The prefaulter touches pages ahead of the append cursor, so appends
-	// copy into memory the kernel has already given us instead of taking a
-	// write fault (and a file-system call) under mu. mapMu guards the
-	// mapping against being unmapped while it works.
-	mapMu      sync.Mutex
-	prefaulted int64 // bytes of the active mapping touched
-	wantFault  chan struct{}
-	dirty      bool
+	dirty bool
 
 	acked    Position
 	saved    Position  // the checkpoint on disk
@@ -121,8 +114,7 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clicklog: %w", err)
 	}
-	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
-		wantFault: make(chan struct{}, 1)}
+	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
 	var err error
 	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
 		return nil, err
@@ -137,7 +129,6 @@ func Open(opts Options) (*Log, error) {
 	} else {
 		close(l.syncDone)
 	}
-	go l.prefaultLoop()
 	return l, nil
 }
 
@@ -288,13 +279,7 @@ func (l *Log) mapActive(f *os.File, size int64) error {
 	if err != nil {
 		return fmt.Errorf("clicklog: map segment: %w", err)
 	}
-	l.mapMu.Lock()
-	l.active, l.mapped, l.prefaulted = f, m, size
-	l.mapMu.Unlock()
-	select {
-	case l.wantFault <- struct{}{}:
-	default:
-	}
+	l.active, l.mapped = f, m
 	return nil
 }
 
@@ -307,10 +292,7 @@ func (l *Log) finishActive(wait bool) error {
 	}
 	f := l.active
 	var errs []error
-	l.mapMu.Lock()
 	errs = append(errs, syscall.Munmap(l.mapped))
-	l.mapped, l.prefaulted = nil, 0
-	l.mapMu.Unlock()
 	if len(l.segs) > 0 {
 		errs = append(errs, f.Truncate(l.segs[len(l.segs)-1].size))
 	}
@@ -374,50 +356,7 @@ func (l *Log) Append(payload []byte, now time.Time) error {
 	case l.notify <- struct{}{}:
 	default:
 	}
-	if act.size+prefaultAhead/2 > l.prefaultedLocked() {
-		select {
-		case l.wantFault <- struct{}{}:
-		default:
-		}
-	}
 	return nil
-}
-
-const prefaultAhead = 4 << 20
-
-func (l *Log) prefaultedLocked() int64 {
-	l.mapMu.Lock()
-	defer l.mapMu.Unlock()
-	return l.prefaulted
-}
-
-// prefaultLoop keeps prefaultAhead bytes of the mapping ahead of the
-// cursor touched, writing a zero into each page: the pages are zero
-// already, so the write changes nothing but the page's presence.
-func (l *Log) prefaultLoop() {
-	page := int64(syscall.Getpagesize())
-	for {
-		select {
-		case <-l.stopSync:
-			return
-		case <-l.wantFault:
-		}
-		l.mu.Lock()
-		cursor := int64(0)
-		if len(l.segs) > 0 {
-			cursor = l.segs[len(l.segs)-1].size
-		}
-		l.mu.Unlock()
-		l.mapMu.Lock()
-		end := min(cursor+prefaultAhead, int64(len(l.mapped)))
-		for off := max(l.prefaulted, cursor+page) / page * page; off < end; off += page {
-			l.mapped[off] = 0
-		}
-		if end > l.prefaulted {
-			l.prefaulted = end
-		}
-		l.mapMu.Unlock()
-	}
 }
 
 func (l *Log) syncLoop() {
@@ -535,6 +474,14 @@ func (l *Log) SkipSegment(pos Position) Position {
 	for _, s := range l.segs {
 		if s.seq > pos.Segment {
 			return Position{Segment: s.seq}
+		}
+	}
+	// The corrupt segment is the active one: start a new one so appends
+	// go past the damage, and skip to it.
+	if len(l.segs) > 0 && l.segs[len(l.segs)-1].seq == pos.Segment {
+		next := pos.Segment + 1
+		if err := l.roll(next); err == nil {
+			return Position{Segment: next}
 		}
 	}
 	return pos

@@ -245,3 +245,69 @@ func BenchmarkAppendManyWriters(b *testing.B) {
 		}
 	})
 }
+
+// TestCorruptActiveSegmentIsSkipped: damage in the segment being written
+// (only a failing disk or a bug does that) must not stall shipping: the
+// reader skips to a fresh segment and new clicks ship.
+func TestCorruptActiveSegmentIsSkipped(t *testing.T) {
+	l := open(t, Options{Dir: t.TempDir()})
+	defer l.Close()
+	l.Append([]byte("good"), time.Now())
+	l.Append([]byte("damaged"), time.Now())
+	l.mu.Lock()
+	l.mapped[headerLen+4+headerLen+2] ^= 0xFF // flip a byte inside the second record
+	l.mu.Unlock()
+	recs, next, err := l.Read(l.Acked(), 10)
+	if !errors.Is(err, ErrCorrupt) || len(recs) != 1 {
+		t.Fatalf("read %d records, err %v", len(recs), err)
+	}
+	skipped := l.SkipSegment(next)
+	if skipped == next {
+		t.Fatal("SkipSegment did not move past the active segment")
+	}
+	l.Append([]byte("after"), time.Now())
+	got, _ := readAll(t, l, skipped)
+	if len(got) != 1 || got[0] != "after" {
+		t.Fatalf("after skipping read %q", got)
+	}
+}
+
+// TestBusyLogStaysIntact appends from many goroutines into full-size
+// segments while a reader follows; every record must read back whole.
+func TestBusyLogStaysIntact(t *testing.T) {
+	l := open(t, Options{Dir: t.TempDir(), SegmentBytes: 8 << 20, MaxBytes: 1 << 30})
+	defer l.Close()
+	const writers, each = 8, 5000
+	payload := make([]byte, 700)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p := append([]byte(fmt.Sprintf("%d:%d:", w, i)), payload...)
+				if err := l.Append(p, time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	n := 0
+	pos := l.Acked()
+	deadline := time.Now().Add(30 * time.Second)
+	for n < writers*each {
+		recs, next, err := l.Read(pos, 500)
+		if err != nil {
+			t.Fatalf("after %d records: %v", n, err)
+		}
+		n += len(recs)
+		pos = next
+		if len(recs) > 0 {
+			l.Commit(pos)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("read %d of %d", n, writers*each)
+		}
+	}
+	wg.Wait()
+}

@@ -23,3 +23,12 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestNewTraceparentIsW3C(t *testing.T) {
+	r := NewRecorder(nil, nil)
+	b := r.bufs.Get().(*buffers)
+	tp := b.newTraceparent()
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' || tp[52:] != "-00" || tp == b.newTraceparent() {
+		t.Fatalf("traceparent %q", tp)
+	}
+}

@@ -2,6 +2,9 @@ package kafkatransport
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -14,6 +17,20 @@ import (
 type buffers struct {
 	value, frame []byte
 	carrier      traceparentCarrier
+	rng          *rand.ChaCha8
+}
+
+// newTraceparent returns "00-<trace id>-<span id>-00" with random ids.
+func (b *buffers) newTraceparent() string {
+	var ids [24]byte
+	b.rng.Read(ids[:])
+	var out [55]byte
+	copy(out[:], "00-")
+	hex.Encode(out[3:35], ids[:16])
+	out[35] = '-'
+	hex.Encode(out[36:52], ids[16:])
+	copy(out[52:], "-00")
+	return string(out[:])
 }
 
 // traceparentCarrier keeps the one header a click carries, without the
@@ -48,7 +65,11 @@ func NewRecorder(log *clicklog.Log, p propagation.TextMapPropagator) *Recorder {
 		p = propagation.TraceContext{}
 	}
 	r := &Recorder{log: log, propagator: p}
-	r.bufs.New = func() any { return &buffers{value: make([]byte, 0, 1024), frame: make([]byte, 0, 1200)} }
+	r.bufs.New = func() any {
+		var seed [32]byte
+		_, _ = crand.Read(seed[:])
+		return &buffers{value: make([]byte, 0, 1024), frame: make([]byte, 0, 1200), rng: rand.NewChaCha8(seed)}
+	}
 	return r
 }
 
@@ -58,6 +79,12 @@ func (r *Recorder) Record(ctx context.Context, c events.ClickRecorded) error {
 	defer r.bufs.Put(b)
 	b.carrier.traceparent = ""
 	r.propagator.Inject(ctx, &b.carrier)
+	if b.carrier.traceparent == "" {
+		// An unsampled click has no span: it still carries a traceparent
+		// (flags 00, not sampled), so every message has one and a consumer
+		// can start its trace from it.
+		b.carrier.traceparent = b.newTraceparent()
+	}
 	b.value = c.AppendJSON(b.value[:0])
 	b.frame = appendFrame(b.frame[:0], []byte(c.ID), b.carrier.traceparent, b.value)
 	return r.log.Append(b.frame, time.Now())

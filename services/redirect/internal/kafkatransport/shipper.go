@@ -78,6 +78,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 					if err := s.Log.Commit(next); err != nil {
 						return err
 					}
+					if next == pos && !sleep(ctx, time.Second) { // could not skip: do not spin
+						return nil
+					}
 					pos = next
 					continue
 				}

@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 )
@@ -28,12 +29,22 @@ func Instrument(s Service, meter metric.Meter) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &instrumenting{next: s, clicks: clicks, bots: bots, imported: imported}, nil
+	m := &instrumenting{next: s, clicks: clicks, bots: bots, imported: imported, outcomes: map[string]metric.AddOption{}, reasons: map[string]metric.AddOption{}}
+	for _, o := range []string{"recorded", "excluded", "head", "not_found", "rate_limited", "not_recorded"} {
+		m.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+	}
+	for _, r := range botcheck.Reasons() {
+		m.reasons[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
+	}
+	return m, nil
 }
 
+// instrumenting keeps one attribute set per outcome and reason, built once:
+// Click is the hot path, and building sets per call costs allocations.
 type instrumenting struct {
 	next                   Service
 	clicks, bots, imported metric.Int64Counter
+	outcomes, reasons      map[string]metric.AddOption
 }
 
 func (m *instrumenting) Click(ctx context.Context, req ClickRequest) (ClickResponse, error) {
@@ -51,9 +62,11 @@ func (m *instrumenting) Click(ctx context.Context, req ClickRequest) (ClickRespo
 	case resp.Excluded:
 		outcome = "excluded"
 	}
-	m.clicks.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	m.clicks.Add(ctx, 1, m.outcomes[outcome])
 	if resp.Bot {
-		m.bots.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", resp.BotReason)))
+		if opt, ok := m.reasons[resp.BotReason]; ok {
+			m.bots.Add(ctx, 1, opt)
+		}
 	}
 	return resp, err
 }
