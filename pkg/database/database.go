@@ -44,6 +44,9 @@ func (p *Pool) setDefaults() {
 // Open returns a pool for a postgres:// URL. The URL's sslmode is kept; a
 // URL without one gets sslmode=disable for loopback hosts and Unix sockets
 // (a local cluster has no certificate) and lib/pq's default elsewhere.
+// binary_parameters defaults to on: []byte arguments travel as bytes, not
+// hex text twice their size, and an ad-hoc query takes one round trip, not
+// two. (So pass JSON for json/jsonb columns as a string, never []byte.)
 // Open does not wait for the server: see Ping.
 func Open(rawURL string, pool Pool) (*sql.DB, error) {
 	dsn, err := withLocalSSLMode(rawURL)
@@ -74,8 +77,12 @@ func withLocalSSLMode(rawURL string) (string, error) {
 		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
 	}
 	q := u.Query()
+	if q.Get("binary_parameters") == "" {
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
 	if q.Get("sslmode") != "" {
-		return rawURL, nil
+		return u.String(), nil
 	}
 	host := u.Hostname()
 	if h := q.Get("host"); h != "" {

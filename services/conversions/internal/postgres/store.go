@@ -49,7 +49,7 @@ func (s *Store) PutPartner(ctx context.Context, p conversion.StoredPartner) (con
 			webhook_secrets = COALESCE($5::bytea[], p.webhook_secrets),
 			postback_token_digest = COALESCE($6, p.postback_token_digest), updated_at = now()
 		RETURNING `+partnerColumns+`, (xmax = 0)`,
-		p.ID, p.Name, p.Currency, mapping, secrets, p.TokenDigest)
+		p.ID, p.Name, p.Currency, string(mapping), secrets, p.TokenDigest)
 	var created bool
 	out, err := scanPartner(row, &created)
 	if err != nil {
@@ -129,8 +129,8 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conver
 		return conversion.Receipt{}, unavailable(err)
 	}
 	var inserted int
-	err = stmt.QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, headers,
-		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, msgHeaders).Scan(&inserted)
+	err = stmt.QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, string(headers),
+		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders)).Scan(&inserted)
 	if err != nil {
 		return conversion.Receipt{}, unavailable(err)
 	}
@@ -216,7 +216,7 @@ func (s *Store) Enqueue(ctx context.Context, msgs []conversion.OutboxMessage) er
 		for _, m := range msgs {
 			h, _ := json.Marshal(m.Headers)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)`,
-				m.Topic, m.Key, m.Value, h); err != nil {
+				m.Topic, m.Key, m.Value, string(h)); err != nil {
 				return err
 			}
 		}
