@@ -173,6 +173,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	// so clicks answered last get a chance to reach Kafka before exit.
 	shipCtx, stopShipping := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopShipping()
+	drain := make(chan struct{})
+	shipper.Drain = drain
 	changed := make(chan struct{}, 1)
 	listenURL, err := database.ConnString(s.platform.DatabaseURL)
 	if err != nil {
@@ -181,6 +183,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{WriteTimeout: 5 * time.Minute})
+		close(drain) // ship what is left, then stop; give up after the drain timeout
 		time.AfterFunc(s.drainTimeout, stopShipping)
 		return err
 	})

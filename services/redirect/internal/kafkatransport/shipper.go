@@ -23,6 +23,9 @@ type Shipper struct {
 	Logger    *slog.Logger
 	BatchSize int           // default 1000
 	Linger    time.Duration // wait after the first new click for more, default 5ms
+	// Drain, when closed, tells the shipper that no more clicks will come
+	// (the HTTP server stopped): it returns once the log is shipped.
+	Drain <-chan struct{}
 
 	shipped, failures metric.Int64Counter
 }
@@ -94,8 +97,14 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		if len(recs) == 0 {
 			select {
+			case <-s.Drain:
+				return nil // everything appended is acknowledged
+			default:
+			}
+			select {
 			case <-ctx.Done():
 				return nil
+			case <-s.Drain:
 			case <-s.Log.Appended():
 				// Linger a moment so a busy server ships in larger batches:
 				// fewer round trips and less CPU per click, 5 ms more lag.
