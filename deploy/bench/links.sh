@@ -10,21 +10,8 @@ BIN=${BIN_DIR:-$PWD/bin}
 LINKS=${LINKS:-1000000}
 CHUNK=100000
 
-work=$(mktemp -d /tmp/linkcredit-links-XXXXXX)
-chmod 711 "$work"
-cleanup() {
-  [ -n "${r_pid:-}" ] && kill "$r_pid" 2>/dev/null || true
-  [ -n "${stack_pid:-}" ] && kill -INT "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export DATA_DIR=$work KAFKA_ADDR=127.0.0.1:$(port) PG_PORT=$(port) ADMIN_TOKEN=bench LOG_LEVEL=info
-export REDIRECT_ADDR=127.0.0.1:$(port) CONVERSIONS_ADDR=127.0.0.1:$(port) REPORTING_ADDR=127.0.0.1:$(port)
-export DATABASE_URL= KAFKA_BROKERS=
-BIN_DIR=$BIN "$BIN/localstack" > "$work/stack.out" 2>&1 &
-stack_pid=$!
-for _ in $(seq 1 120); do grep -q "linkcredit is up" "$work/stack.out" && break; sleep 0.5; done
+. "$(dirname "$0")/lib.sh"
+LOG_LEVEL=info start_stack
 
 python3 - "$work" "$LINKS" "$CHUNK" <<'PY'
 import sys
@@ -52,6 +39,7 @@ start=$(date +%s.%N)
 DATABASE_URL=$pg_url KAFKA_BROKERS=$KAFKA_ADDR CLICK_ID_KEYS=$(cat "$work/click-id-key") REDIRECT_ADDR=$r_addr \
   CLICKLOG_DIR=$work/cl2 "$BIN/redirect" > "$work/r2.log" 2>&1 &
 r_pid=$!
+extra_pids=$r_pid
 until curl -sf "http://$r_addr/healthz" >/dev/null; do sleep 0.05; done
 end=$(date +%s.%N)
 printf 'start-up to serving: %.2fs\n' "$(echo "$end - $start" | bc)"

@@ -15,26 +15,12 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 for tool in wrk kcat; do command -v $tool >/dev/null || { echo "bench: $tool is missing (apt-get install $tool)"; exit 1; }; done
 
-work=$(mktemp -d /tmp/linkcredit-bench-XXXXXX)
-chmod 711 "$work"
-cleanup() {
-  [ -n "${stack_pid:-}" ] && kill -INT "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
-  [ -n "${bare_pid:-}" ] && kill "$bare_pid" 2>/dev/null || true
-  [ -n "${KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export DATA_DIR=$work KAFKA_ADDR=127.0.0.1:$(port) PG_PORT=$(port) ADMIN_TOKEN=bench
-export REDIRECT_ADDR=127.0.0.1:$(port) CONVERSIONS_ADDR=127.0.0.1:$(port) REPORTING_ADDR=127.0.0.1:$(port)
-export PPROF_ADDR=${PPROF_ADDR:-} RATE_LIMIT_PER_MINUTE=1000000 LOG_LEVEL=warn DATABASE_URL= KAFKA_BROKERS=
-BIN_DIR=$BIN "$BIN/localstack" > "$work/stack.out" 2>&1 &
-stack_pid=$!
-for _ in $(seq 1 120); do grep -q "linkcredit is up" "$work/stack.out" && break; sleep 0.5; done
-grep -q "linkcredit is up" "$work/stack.out" || { cat "$work/stack.out"; exit 1; }
+. "$(dirname "$0")/lib.sh"
+export PPROF_ADDR=${PPROF_ADDR:-} RATE_LIMIT_PER_MINUTE=1000000
+start_stack
 
 bare_addr=127.0.0.1:$(port)
-ADDR=$bare_addr "$BIN/bare302" & bare_pid=$!
+ADDR=$bare_addr "$BIN/bare302" & extra_pids=$!
 for i in $(seq 0 999); do echo "{\"code\":\"c$i\",\"partner\":\"coursera\",\"course_id\":\"course-$i\",\"destination\":\"https://www.coursera.org/learn/course-$i?clickid={click_id}\"}"; done > "$work/links.ndjson"
 curl -sf -H "Authorization: Bearer bench" -H "Content-Type: application/x-ndjson" --data-binary @"$work/links.ndjson" "http://$REDIRECT_ADDR/v1/links:import" >/dev/null
 sleep 0.5

@@ -10,20 +10,8 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN_DIR:-$PWD/bin}
 RATE=${RATE:-3000}
 DURATION=${DURATION:-20s}
-work=$(mktemp -d /tmp/linkcredit-webhooks-XXXXXX)
-chmod 711 "$work"
-cleanup() {
-  [ -n "${stack_pid:-}" ] && kill -INT "$stack_pid" 2>/dev/null && wait "$stack_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-export DATA_DIR=$work KAFKA_ADDR=127.0.0.1:$(port) PG_PORT=$(port) ADMIN_TOKEN=bench LOG_LEVEL=warn
-export REDIRECT_ADDR=127.0.0.1:$(port) CONVERSIONS_ADDR=127.0.0.1:$(port) REPORTING_ADDR=127.0.0.1:$(port)
-export DATABASE_URL= KAFKA_BROKERS=
-BIN_DIR=$BIN "$BIN/localstack" > "$work/stack.out" 2>&1 &
-stack_pid=$!
-for _ in $(seq 1 120); do grep -q "linkcredit is up" "$work/stack.out" && break; sleep 0.5; done
+. "$(dirname "$0")/lib.sh"
+start_stack
 secret="whsec_$(head -c 32 /dev/urandom | base64)"
 curl -sf -X PUT "http://$CONVERSIONS_ADDR/v1/partners/coursera" -H "Authorization: Bearer bench" \
   -d "{\"name\":\"Coursera\",\"webhook_secrets\":[\"$secret\"],\"currency\":\"USD\"}" >/dev/null

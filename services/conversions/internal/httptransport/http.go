@@ -2,7 +2,6 @@ package httptransport
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -27,27 +26,17 @@ const MaxBody = 64 << 10
 //	GET  /v1/postback/{partner}   postback with URL parameters  (token)
 //	POST /v1/postback/{partner}   postback as a form            (token)
 func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger) {
-	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(errorEncoder(logger))}
+	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
 	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, h) }
 	rt.Handle("PUT /v1/partners/{partner}", admin(kithttp.NewServer(e.PutPartner, decodePutPartner, encodePutPartner, opts...)))
 	rt.Handle("GET /v1/partners/{partner}", admin(kithttp.NewServer(e.GetPartner,
-		func(_ context.Context, r *http.Request) (any, error) { return r.PathValue("partner"), nil }, encodeJSON, opts...)))
+		func(_ context.Context, r *http.Request) (any, error) { return r.PathValue("partner"), nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	rt.Handle("GET /v1/partners", admin(kithttp.NewServer(e.ListPartners,
-		func(context.Context, *http.Request) (any, error) { return nil, nil }, encodeJSON, opts...)))
+		func(context.Context, *http.Request) (any, error) { return nil, nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	rt.Handle("POST /v1/webhooks/{partner}", kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, opts...))
 	postback := kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, opts...)
 	rt.Handle("GET /v1/postback/{partner}", postback)
 	rt.Handle("POST /v1/postback/{partner}", postback)
-}
-
-func errorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
-	return func(ctx context.Context, err error, w http.ResponseWriter) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = errs.Newf(errs.TooLarge, "body_too_large", "the body is larger than %d bytes", mbe.Limit)
-		}
-		httpx.WriteErrorCtx(ctx, w, logger, err)
-	}
 }
 
 func decodePutPartner(_ context.Context, r *http.Request) (any, error) {
@@ -66,11 +55,6 @@ func encodePutPartner(_ context.Context, w http.ResponseWriter, resp any) error 
 		status = http.StatusCreated
 	}
 	httpx.WriteJSON(w, status, r.Partner)
-	return nil
-}
-
-func encodeJSON(_ context.Context, w http.ResponseWriter, resp any) error {
-	httpx.WriteJSON(w, http.StatusOK, resp)
 	return nil
 }
 

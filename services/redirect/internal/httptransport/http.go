@@ -3,7 +3,6 @@ package httptransport
 import (
 	"bufio"
 	"context"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net"
@@ -48,16 +47,16 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 		kithttp.ServerBefore(rememberAccept),
 		kithttp.ServerErrorEncoder(clickErrorEncoder(o.Logger)),
 	}
-	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(apiErrorEncoder(o.Logger))}
+	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(o.Logger))}
 	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, h) }
 
 	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies), encodeClick, clickOpts...))
 	rt.Handle("PUT /v1/links/{code}", admin(httpx.LimitBody(MaxLinkBody,
 		kithttp.NewServer(e.PutLink, decodePutLink, encodePutLink, apiOpts...))))
-	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, encodeJSON(http.StatusOK), apiOpts...)))
-	rt.Handle("GET /v1/links", admin(kithttp.NewServer(e.ListLinks, decodeListLinks, encodeJSON(http.StatusOK), apiOpts...)))
+	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, httpx.KitEncodeJSON(http.StatusOK), apiOpts...)))
+	rt.Handle("GET /v1/links", admin(kithttp.NewServer(e.ListLinks, decodeListLinks, httpx.KitEncodeJSON(http.StatusOK), apiOpts...)))
 	rt.Handle("POST /v1/links:import", admin(httpx.LimitBody(MaxImportBody,
-		kithttp.NewServer(e.ImportLinks, decodeImport, encodeJSON(http.StatusOK), apiOpts...))))
+		kithttp.NewServer(e.ImportLinks, decodeImport, httpx.KitEncodeJSON(http.StatusOK), apiOpts...))))
 }
 
 func decodeClick(trusted []netip.Prefix) kithttp.DecodeRequestFunc {
@@ -215,16 +214,6 @@ func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 	}
 }
 
-func apiErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
-	return func(ctx context.Context, err error, w http.ResponseWriter) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
-		}
-		httpx.WriteErrorCtx(ctx, w, logger, err)
-	}
-}
-
 // linkBody is the body of PUT /v1/links/{code}.
 type linkBody struct {
 	Code        *string `json:"code"`
@@ -298,11 +287,4 @@ func decodeImport(_ context.Context, r *http.Request) (any, error) {
 		return nil, errs.Wrap(errs.Invalid, "unreadable_feed", err.Error(), err)
 	}
 	return rows, nil
-}
-
-func encodeJSON(status int) kithttp.EncodeResponseFunc {
-	return func(_ context.Context, w http.ResponseWriter, resp any) error {
-		httpx.WriteJSON(w, status, resp)
-		return nil
-	}
 }
