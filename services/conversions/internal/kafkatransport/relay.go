@@ -118,7 +118,9 @@ func (r *Relay) relayBatch(ctx context.Context, conn *sql.Conn) (int, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT id, topic, key, value, headers FROM conversions.outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.Batch)
+	// No FOR UPDATE: the lease already makes this the only relay, and row
+	// locks would write to every outbox row (and the WAL) once more.
+	rows, err := tx.QueryContext(ctx, `SELECT id, topic, key, value, headers FROM conversions.outbox ORDER BY id LIMIT $1`, r.Batch)
 	if err != nil {
 		return 0, err
 	}
