@@ -61,6 +61,21 @@ func (r *Reader) Required(name string) string {
 	return v
 }
 
+// OneOf returns the variable, which must be one of allowed, or def.
+func (r *Reader) OneOf(name, def string, allowed ...string) string {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, v, "must be one of "+strings.Join(allowed, ", "))
+	return def
+}
+
 // Int returns the variable as an integer within [min, max].
 func (r *Reader) Int(name string, def, min, max int) int {
 	v, ok := r.lookup(name)

@@ -76,6 +76,7 @@ func TestReaderNamesTheBadVariable(t *testing.T) {
 		{"url scheme redacts password", map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="mysql://u:xxxxx@h/db": scheme must be one of postgres`},
 		{"missing required", map[string]string{}, func(r *Reader) { r.Required("ADMIN_TOKEN") }, `config: ADMIN_TOKEN is required`},
 		{"bad size", map[string]string{"S": "lots"}, func(r *Reader) { r.Bytes("S", 0) }, `config: S="lots": not a size such as 512MiB`},
+		{"not one of", map[string]string{"L": "loud"}, func(r *Reader) { r.OneOf("L", "info", "debug", "info") }, `config: L="loud": must be one of debug, info`},
 		{"bad cidr", map[string]string{"C": "10.0.0.0/99"}, func(r *Reader) { r.CIDRs("C", nil) }, `config: C="10.0.0.0/99": not a CIDR prefix`},
 	}
 	for _, tt := range tests {

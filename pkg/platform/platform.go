@@ -53,7 +53,7 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		DBMaxConns:   r.Int("DB_MAX_CONNS", 20, 1, 1000),
 		DBWait:       r.Duration("DB_WAIT", 60*time.Second, 0, time.Hour),
 		KafkaBrokers: r.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
-		Compression:  r.String("KAFKA_COMPRESSION", "none"),
+		Compression:  r.OneOf("KAFKA_COMPRESSION", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		CreateTopics: r.Bool("KAFKA_CREATE_TOPICS", true),
 		AdminToken:   r.String("ADMIN_TOKEN", ""),
 		APITokens:    r.String("API_TOKENS", ""),
@@ -61,21 +61,8 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		SampleRatio:  r.Ratio("OTEL_TRACES_SAMPLER_ARG", 1),
 		PprofAddr:    r.String("PPROF_ADDR", ""),
 	}
-	switch lvl := r.String("LOG_LEVEL", "info"); lvl {
-	case "debug":
-		c.LogLevel = slog.LevelDebug
-	case "info":
-		c.LogLevel = slog.LevelInfo
-	case "warn":
-		c.LogLevel = slog.LevelWarn
-	case "error":
-		c.LogLevel = slog.LevelError
-	default:
-		r.Required("LOG_LEVEL (debug, info, warn or error; got " + lvl + ")")
-	}
-	if _, err := kafkax.ParseCompression(c.Compression); err != nil {
-		r.Required("KAFKA_COMPRESSION (" + err.Error() + ")")
-	}
+	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+	c.LogLevel = levels[r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")]
 	if c.AdminToken == "" && c.APITokens == "" {
 		r.Required("ADMIN_TOKEN")
 	}
