@@ -119,6 +119,16 @@ func applyOne(ctx context.Context, conn *sql.Conn, schema, version, sum, body st
 	return tx.Commit()
 }
 
+// Sub returns the directory dir of an embedded file system: each service
+// embeds its migrations directory and hands Migrate its contents.
+func Sub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("database: %s: %v", dir, err)) // a build-time layout error
+	}
+	return sub
+}
+
 func lockKey(schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("linkcredit.migrate." + schema))

@@ -3,6 +3,8 @@ package postgres
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
 )
 
 //go:embed migrations
@@ -12,10 +14,4 @@ var migrationFiles embed.FS
 const Schema = "redirect"
 
 // Migrations returns the forward-only *.up.sql files, applied in name order.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return database.Sub(migrationFiles, "migrations") }
