@@ -34,6 +34,18 @@ type Handler interface {
 	Handle(ctx context.Context, msgs []kafka.Message) error
 }
 
+// Poisoned is what a batch handler returns when it made every message of
+// its batch durable except the poison ones it names (by index in the
+// batch): the subscriber dead-letters those and commits the batch, instead
+// of handing the messages over one by one.
+type Poisoned struct {
+	Reasons map[int]error
+}
+
+func (p *Poisoned) Error() string {
+	return fmt.Sprintf("kafkax: %d poison messages in the batch", len(p.Reasons))
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, msgs []kafka.Message) error
 
@@ -252,9 +264,20 @@ func (s *Subscriber) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 // commits it.
 func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
 	err := s.handleWithRetry(ctx, batch)
+	var poisoned *Poisoned
 	switch {
 	case err == nil:
 		s.count(ctx, batch, "handled")
+	case errors.As(err, &poisoned):
+		for i, msg := range batch {
+			if reason, bad := poisoned.Reasons[i]; bad {
+				if err := s.deadLetter(ctx, msg, reason); err != nil {
+					return err
+				}
+				continue
+			}
+			s.count(ctx, []kafka.Message{msg}, "handled")
+		}
 	case errs.Decide(err) == errs.DeadLetter && len(batch) > 1:
 		// Find the poison: one message at a time, in order.
 		for _, msg := range batch {
@@ -283,7 +306,8 @@ func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message)
 	var poison error
 	err := s.retry(ctx, "handle", func() error {
 		err := s.handleTraced(ctx, batch)
-		if err != nil && errs.Decide(err) == errs.DeadLetter {
+		var poisoned *Poisoned
+		if err != nil && (errs.Decide(err) == errs.DeadLetter || errors.As(err, &poisoned)) {
 			poison = err
 			return nil
 		}

@@ -1,4 +1,11 @@
-// Command reporting serves linkcredit's reporting service: attribution, the commission ledger, finance reports, payouts and the funding dashboard.
+// Command reporting serves linkcredit's reporting service: attribution,
+// the commission ledger, finance reports, payouts and the funding
+// dashboard.
+//
+//	reporting          serve: consume clicks.v1 and conversions.v1, answer HTTP
+//	reporting verify   check the ledger's invariants
+//	reporting export   write a report to a file
+//	reporting replay   rebuild every table from the topics into an empty schema
 //
 // Configuration comes from the environment; see README.md.
 package main
@@ -10,12 +17,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
+	_ "time/tzdata" // report time zones must not depend on the host's zoneinfo
+
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/httptransport"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/kafkatransport"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -29,12 +46,28 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	env := config.New(getenv)
 	cfg := platform.ReadConfig(env, "reporting", "REPORTING_ADDR", "127.0.0.1:8082")
 	cfg.Version = version
+	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
 	if err := env.Err(); err != nil {
 		return err
+	}
+	if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
+		return err
+	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // flags: the test binary's own
+		switch args[0] {
+		case "verify":
+			return verify(ctx, cfg, stdout)
+		case "export":
+			return export(ctx, args[1:], cfg, stdout, stderr)
+		case "replay":
+			return replay(ctx, args[1:], cfg, stdout, stderr)
+		default:
+			return fmt.Errorf("unknown command %q (want verify, export or replay)", args[0])
+		}
 	}
 
 	p, err := platform.Start(ctx, cfg, postgres.Schema, postgres.Migrations(), stderr)
@@ -42,6 +75,42 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 		return err
 	}
 	defer func() { err = errors.Join(err, p.Close(context.WithoutCancel(ctx))) }()
+	logger, tel := p.Logger, p.Telemetry
+	meter := tel.Meter("reporting")
 
-	return p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{})
+	// Store, then the onion: service -> HTTP transport (finance auth,
+	// tracing and metrics from the platform's middleware).
+	store := postgres.New(p.DB)
+	svc := reporting.New(store, nil)
+	httptransport.Register(p.Router, svc, p.Tokens, logger)
+
+	// Ingest: one consumer group over both topics; a batch is committed
+	// only after its transaction.
+	lag, err := meter.Float64Histogram("reporting.ingest.delay",
+		metric.WithDescription("From an event's Kafka timestamp to its being in the ledger and rollups."), metric.WithUnit("s"))
+	if err != nil {
+		return err
+	}
+	dlq := p.NewWriter()
+	defer func() { err = errors.Join(err, dlq.Close()) }()
+	ingestor := &kafkatransport.Ingestor{Store: store, Observe: func(ctx context.Context, topic string, age time.Duration) {
+		lag.Record(ctx, age.Seconds())
+	}}
+	sub, err := kafkax.NewSubscriber(kafkax.SubscriberConfig{
+		Brokers: cfg.KafkaBrokers, GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics,
+		BatchSize: batch, BatchWait: 100 * time.Millisecond, DeadLetter: dlq, Logger: logger,
+		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
+	}, ingestor)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{WriteTimeout: 10 * time.Minute})
+	})
+	g.Go(func() error { return sub.Run(gctx) })
+	g.Go(func() error { return sweepAttribution(gctx, store, logger) })
+	logger.Info("reporting ready", "addr", p.Listener.Addr().String())
+	return g.Wait()
 }

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/kafkatransport"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+// sweepAttribution attributes conversions whose click landed in another
+// replica's transaction at the same moment, so neither saw the other.
+func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := store.AttributeWaiting(ctx, 1000)
+		if err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "attribution sweep failed; will retry", "error", err.Error())
+		} else if n > 0 {
+			logger.InfoContext(ctx, "attributed conversions to late clicks", "conversions", n)
+		}
+	}
+}
+
+func openStore(cfg platform.Config) (*postgres.Store, error) {
+	db, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})
+	if err != nil {
+		return nil, err
+	}
+	return postgres.New(db), nil
+}
+
+// verify checks the ledger's invariants; any violation fails the command.
+func verify(ctx context.Context, cfg platform.Config, stdout io.Writer) error {
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.DB().Close()
+	problems := 0
+	n, err := store.Verify(ctx, func(p string) {
+		problems++
+		fmt.Fprintln(stdout, "PROBLEM:", p)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "verify: %d conversions checked, %d problems\n", n, problems)
+	if problems > 0 {
+		return fmt.Errorf("the ledger has %d problems", problems)
+	}
+	return nil
+}
+
+// export writes a commission report to a file, with a progress line on a
+// terminal.
+func export(ctx context.Context, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "first day, YYYY-MM-DD (default: this month)")
+	to := fs.String("to", "", "day after the last, YYYY-MM-DD")
+	groupBy := fs.String("group-by", "", "partner,course,link,placement,day,month")
+	tz := fs.String("tz", "", "IANA time zone that cuts days (default UTC)")
+	currency := fs.String("currency", "", "convert into this currency")
+	format := fs.String("format", "csv", "csv or json")
+	out := fs.String("o", "", "output file (default stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	v := url.Values{}
+	for k, val := range map[string]string{"from": *from, "to": *to, "group_by": *groupBy, "tz": *tz,
+		"currency": *currency, "format": *format} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	q, err := report.ParseQuery(v, "", time.Now())
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer store.DB().Close()
+	closed, err := store.ClosedPeriods(ctx, q.From, q.To)
+	if err != nil {
+		return err
+	}
+	meta := report.Meta{From: q.FromDate, To: q.ToDate, TZ: q.TZ.String(), GroupBy: q.GroupBy, Currency: q.Currency,
+		AsOf: time.Now().UTC().Truncate(time.Millisecond), ClosedPeriods: closed}
+
+	w := stdout
+	var file *os.File
+	if *out != "" {
+		if file, err = os.Create(*out); err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	counter := &countingWriter{w: bw}
+	var enc report.Encoder
+	if q.Format == "json" {
+		enc, err = report.NewJSON(counter, meta)
+	} else {
+		enc, err = report.NewCSV(counter, meta)
+	}
+	if err != nil {
+		return err
+	}
+	progress := newProgress(stderr, *out != "")
+	rows := 0
+	if err := store.Commissions(ctx, q, func(r report.Row) error {
+		rows++
+		progress.update(rows, counter.n)
+		return enc.Row(r)
+	}); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	progress.done(rows, counter.n)
+	if file != nil {
+		if err := file.Sync(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %d rows to %s (as of %s; closed periods: %v)\n", rows, *out, meta.AsOf.Format(time.RFC3339), closed)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// progress draws a one-line progress report when stderr is a terminal.
+type progress struct {
+	w    io.Writer
+	on   bool
+	last time.Time
+}
+
+func newProgress(w io.Writer, toFile bool) *progress {
+	f, ok := w.(*os.File)
+	on := false
+	if ok && toFile {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			on = true
+		}
+	}
+	return &progress{w: w, on: on}
+}
+
+func (p *progress) update(rows int, bytes int64) {
+	if !p.on || time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	fmt.Fprintf(p.w, "\r\033[Kexporting: %d rows, %.1f MB", rows, float64(bytes)/1e6)
+}
+
+func (p *progress) done(rows int, bytes int64) {
+	if p.on {
+		fmt.Fprintf(p.w, "\r\033[Kexported: %d rows, %.1f MB\n", rows, float64(bytes)/1e6)
+	}
+}
+
+// replay rebuilds every table from the topics into an empty schema: the
+// finance inputs (rates, remittances, closed periods) are copied from the
+// live schema, then every event on the topics up to their current end is
+// ingested again. It then compares the two schemas' reports.
+func replay(ctx context.Context, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("schema", "reporting_rebuild", "the empty schema to build into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	admin, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 2})
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	var tables int
+	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'`,
+		*target).Scan(&tables); err != nil {
+		return database.Classify(err)
+	}
+	if tables > 0 {
+		return fmt.Errorf("schema %s is not empty: drop it first (DROP SCHEMA %s CASCADE)", *target, *target)
+	}
+	if err := database.Migrate(ctx, admin, *target, postgres.Migrations()); err != nil {
+		return err
+	}
+	targetURL, err := postgres.WithSchema(cfg.DatabaseURL, *target)
+	if err != nil {
+		return err
+	}
+	db, err := database.Open(targetURL, database.Pool{MaxOpen: 4})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rebuilt := postgres.New(db)
+	if err := copyFinanceInputs(ctx, admin, *target); err != nil {
+		return err
+	}
+	if err := copyRemittances(ctx, postgres.New(admin), rebuilt); err != nil {
+		return err
+	}
+
+	ingestor := &kafkatransport.Ingestor{Store: rebuilt}
+	total := 0
+	// Clicks first, then conversions: every conversion finds its click.
+	for _, topic := range []string{events.TopicClicks, events.TopicConversions} {
+		n, err := replayTopic(ctx, cfg.KafkaBrokers, topic, ingestor)
+		total += n
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := rebuilt.AttributeWaiting(ctx, 1<<30); err != nil {
+		return err
+	}
+	live := postgres.New(admin)
+	same, err := sameReports(ctx, live, rebuilt)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "replay: %d events into schema %s; reports identical to the live schema: %v\n", total, *target, same)
+	if !same {
+		return errors.New("the rebuilt reports differ from the live ones (events still arriving, or a bug)")
+	}
+	return nil
+}
+
+func copyFinanceInputs(ctx context.Context, db *sql.DB, target string) error {
+	return database.Transact(ctx, db, nil, func(tx *sql.Tx) error {
+		t := `"` + target + `"`
+		for _, q := range []string{
+			`INSERT INTO ` + t + `.fx_rates SELECT * FROM ` + postgres.Schema + `.fx_rates`,
+			`INSERT INTO ` + t + `.periods SELECT * FROM ` + postgres.Schema + `.periods`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("copy finance inputs: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// replayTopic feeds every message from the start of each partition up to
+// its end now, in batches, to the ingestor. Poison is skipped: the live
+// consumer dead-lettered it.
+func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkatransport.Ingestor) (int, error) {
+	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	total := 0
+	for _, p := range parts {
+		leader, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p.ID)
+		if err != nil {
+			return total, err
+		}
+		end, err := leader.ReadLastOffset()
+		leader.Close()
+		if err != nil {
+			return total, err
+		}
+		if end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MinBytes: 1,
+			MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
+		var batch []kafka.Message
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := in.Handle(ctx, batch)
+			var poisoned *kafkax.Poisoned
+			if errors.As(err, &poisoned) {
+				err = nil
+			}
+			total += len(batch)
+			batch = batch[:0]
+			return err
+		}
+		for {
+			msg, err := r.FetchMessage(ctx)
+			if err != nil {
+				r.Close()
+				return total, err
+			}
+			batch = append(batch, msg)
+			if len(batch) == 5000 {
+				if err := flush(); err != nil {
+					r.Close()
+					return total, err
+				}
+			}
+			if msg.Offset >= end-1 {
+				break
+			}
+		}
+		err = flush()
+		r.Close()
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func sameReports(ctx context.Context, a, b *postgres.Store) (bool, error) {
+	q, err := report.ParseQuery(url.Values{"from": {"2000-01-01"}, "to": {"2099-12-31"},
+		"group_by": {"partner,course,link,placement,day"}}, "", time.Now())
+	if err != nil {
+		return false, err
+	}
+	collect := func(s *postgres.Store) ([]report.Row, error) {
+		var rows []report.Row
+		err := s.Commissions(ctx, q, func(r report.Row) error { rows = append(rows, r); return nil })
+		return rows, err
+	}
+	ra, err := collect(a)
+	if err != nil {
+		return false, err
+	}
+	rb, err := collect(b)
+	if err != nil {
+		return false, err
+	}
+	return fmt.Sprint(ra) == fmt.Sprint(rb), nil
+}
+
+// copyRemittances records the live remittances again, which posts them to
+// the rebuilt ledger.
+func copyRemittances(ctx context.Context, from, to *postgres.Store) error {
+	rems, err := from.Remittances(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rems {
+		if _, _, err := to.AddRemittance(ctx, r); err != nil {
+			return fmt.Errorf("copy remittance %s %s: %w", r.Partner, r.Reference, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("LINKCREDIT_RUN_REPORTING") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const token = "test-finance-token"
+
+type stack struct {
+	p       *testkit.Process
+	brokers []string
+	env     map[string]string
+	writer  *kafka.Writer
+}
+
+func setup(t *testing.T) *stack {
+	t.Helper()
+	brokers := testkit.Kafka(t)
+	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
+		"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(t), "LOG_LEVEL": "warn"}
+	s := &stack{brokers: brokers, env: env}
+	s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
+	s.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll}
+	t.Cleanup(func() { s.writer.Close() })
+	return s
+}
+
+func (s *stack) publish(t *testing.T, topic string, values ...any) {
+	t.Helper()
+	var msgs []kafka.Message
+	for _, v := range values {
+		var b []byte
+		var key []byte
+		switch e := v.(type) {
+		case events.ClickRecorded:
+			b, _ = events.Marshal(e)
+			key = e.Key()
+		case events.ConversionReceived:
+			b, _ = events.Marshal(e)
+			key = e.Key()
+		case string:
+			b, key = []byte(e), []byte("poison")
+		}
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: key, Value: b})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := s.writer.WriteMessages(context.Background(), msgs...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish to %s: %v", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type resp struct {
+	status int
+	body   string
+	header http.Header
+}
+
+func (s *stack) do(t *testing.T, method, path, body string, headers ...string) resp {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.p.Base+path, bytes.NewReader([]byte(body)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return resp{r.StatusCode, string(b), r.Header}
+}
+
+var day = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+func click(id, code, course string, at time.Duration, bot, unique bool) events.ClickRecorded {
+	return events.ClickRecorded{Header: events.Header{ID: id, Type: events.TypeClickRecorded, SchemaVersion: 1},
+		OccurredAt: day.Add(at), Code: code, Partner: "coursera", CourseID: course, Placement: "hero",
+		Destination: "https://example.com/?c=" + id, VisitorHash: "v", Bot: bot, Unique: unique}
+}
+
+func conv(id, order, clickID, course, status, sale, commission string, at time.Duration) events.ConversionReceived {
+	return events.ConversionReceived{Header: events.Header{ID: id, Type: events.TypeConversionReceived, SchemaVersion: 1},
+		Partner: "coursera", OrderID: order, ClickID: clickID, CourseID: course, Status: status, SaleAmount: sale,
+		Commission: commission, Currency: "USD", OccurredAt: day.Add(at), ReceivedAt: day.Add(at + time.Second),
+		Source: events.SourceWebhook, IdempotencyKey: id}
+}
+
+type reportJSON struct {
+	Meta struct {
+		AsOf          string   `json:"as_of"`
+		ClosedPeriods []string `json:"closed_periods"`
+	} `json:"meta"`
+	Rows []map[string]any `json:"rows"`
+}
+
+func (s *stack) report(t *testing.T, query string) reportJSON {
+	t.Helper()
+	r := s.do(t, "GET", "/v1/reports/commissions?"+query, "")
+	if r.status != 200 {
+		t.Fatalf("report %s = %d %s\nlogs:\n%s", query, r.status, r.body, s.p.Logs())
+	}
+	var out reportJSON
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		t.Fatalf("report %s: %v in %s", query, err, r.body)
+	}
+	return out
+}
+
+// waitFor polls the report until check passes.
+func (s *stack) waitFor(t *testing.T, query string, check func(reportJSON) error) reportJSON {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rep := s.report(t, query)
+		err := check(rep)
+		if err == nil {
+			return rep
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report %s never became right: %v\n%+v\nlogs:\n%s", query, err, rep.Rows, s.p.Logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func want(row map[string]any, fields map[string]any) error {
+	for k, v := range fields {
+		if fmt.Sprint(row[k]) != fmt.Sprint(v) {
+			return fmt.Errorf("%s = %v, want %v (row %v)", k, row[k], v, row)
+		}
+	}
+	return nil
+}
+
+func oneRow(fields map[string]any) func(reportJSON) error {
+	return func(r reportJSON) error {
+		if len(r.Rows) != 1 {
+			return fmt.Errorf("%d rows, want 1", len(r.Rows))
+		}
+		return want(r.Rows[0], fields)
+	}
+}
+
+const month = "from=2026-11-01&to=2026-12-01"
+
+func TestLedgerEndToEnd(t *testing.T) {
+	s := setup(t)
+	h := time.Hour
+	s.publish(t, events.TopicClicks,
+		click("c1", "ml-101", "ml-101", 9*h, false, true),
+		click("c2", "ml-101", "ml-101", 9*h, true, true),
+		click("c3", "ml-101", "ml-101", 23*h+30*time.Minute, false, false),
+		click("c1", "ml-101", "ml-101", 9*h, false, true), // redelivered
+	)
+	approved := conv("e2", "A-1", "c1", "", "approved", "10.00", "1.20", 11*h)
+	s.publish(t, events.TopicConversions,
+		approved, // before the pending event it follows
+		conv("e1", "A-1", "c1", "", "pending", "10.00", "1.00", 10*h),
+		conv("e3", "A-2", "c-late", "", "pending", "20.00", "2.00", 12*h),
+		conv("e4", "A-3", "forged", "", "approved", "30.00", "3.00", 12*h+30*time.Minute),
+		conv("e5", "A-4", "c1", "", "pending", "40.00", "4.00", 13*h),
+		conv("e6", "A-4", "c1", "", "reversed", "40.00", "4.00", 14*h),
+		conv("e7", "A-5", "c1", "stats-200", "pending", "50.00", "5.00", 15*h),
+		approved, // redelivered
+	)
+	s.publish(t, events.TopicConversions, `{"not":"an event"}`)
+	s.publish(t, events.TopicClicks, click("c-late", "py-201", "py-201", 11*h, false, true))
+
+	total := map[string]any{"partner": "coursera", "currency": "USD", "clicks": 3, "unique_clicks": 2, "bot_clicks": 1,
+		"conversions": 5, "direct_conversions": 3, "cross_sell_conversions": 1, "sale_amount": "110.00",
+		"commission_pending": "7.00", "commission_approved": "4.20", "commission_reversed": "4.00",
+		"commission_paid": "0.00", "epc": "1.40"}
+	s.waitFor(t, month+"&group_by=partner", oneRow(total))
+
+	t.Run("by link", func(t *testing.T) {
+		rep := s.report(t, month+"&group_by=course,link")
+		got := map[string]map[string]any{}
+		for _, r := range rep.Rows {
+			got[fmt.Sprint(r["course"], "/", r["link"])] = r
+		}
+		checks := map[string]map[string]any{
+			"ml-101/ml-101": {"clicks": 2, "conversions": 3, "direct_conversions": 2, "cross_sell_conversions": 1},
+			"py-201/py-201": {"clicks": 1, "conversions": 1, "commission_pending": "2.00", "epc": "0.00"},
+			"/":             {"clicks": 0, "conversions": 1, "commission_approved": "3.00", "epc": "<nil>"},
+		}
+		for k, c := range checks {
+			if err := want(got[k], c); err != nil {
+				t.Errorf("%s: %v", k, err)
+			}
+		}
+	})
+
+	t.Run("days cut in the time zone", func(t *testing.T) {
+		rep := s.report(t, month+"&group_by=day&tz=Europe/Berlin")
+		if len(rep.Rows) != 2 || rep.Rows[1]["day"] != "2026-11-21" || fmt.Sprint(rep.Rows[1]["clicks"]) != "1" {
+			t.Fatalf("23:30 UTC is the next day in Berlin: %v", rep.Rows)
+		}
+	})
+
+	t.Run("csv", func(t *testing.T) {
+		r := s.do(t, "GET", "/v1/reports/commissions?"+month+"&group_by=link&format=csv", "")
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || r.header.Get("X-Report-As-Of") == "" {
+			t.Fatalf("csv = %d %v %s", r.status, r.header, r.body)
+		}
+		if !strings.HasPrefix(r.body, "link,currency,clicks,unique_clicks,bot_clicks,conversions,") {
+			t.Fatalf("csv header: %s", r.body)
+		}
+	})
+
+	t.Run("currency conversion refuses to guess", func(t *testing.T) {
+		r := s.do(t, "GET", "/v1/reports/commissions?"+month+"&currency=EUR", "")
+		if r.status != 422 || !strings.Contains(r.body, "2026-11-20") || !strings.Contains(r.body, "USD") {
+			t.Fatalf("without a rate = %d %s", r.status, r.body)
+		}
+		r = s.do(t, "PUT", "/v1/fx-rates", "date,base,quote,rate\n2026-11-01,EUR,USD,1.25\n", "Content-Type", "text/csv")
+		if r.status != 200 {
+			t.Fatalf("PUT rates = %d %s", r.status, r.body)
+		}
+		rep := s.report(t, month+"&currency=EUR")
+		if err := want(rep.Rows[0], map[string]any{"currency": "EUR", "sale_amount": "88.00", "commission_approved": "3.36"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		for _, c := range []struct {
+			method, path, body string
+			status             int
+		}{
+			{"GET", "/v1/reports/commissions?group_by=colour", "", 422},
+			{"GET", "/v1/reports/commissions?from=2026-13-01", "", 422},
+			{"GET", "/v1/reports/commissions?from=2026-11-02&to=2026-11-01", "", 422},
+			{"GET", "/v1/reports/commissions?tz=Mars/Olympus", "", 422},
+			{"GET", "/v1/reports/commissions?tz=Asia/Kolkata", "", 422},
+			{"GET", "/v1/reports/commissions?currency=usd", "", 422},
+			{"PUT", "/v1/fx-rates", `[{"date":"2026-11-01","base":"EUR","quote":"USD","rate":"-1"}]`, 422},
+			{"PUT", "/v1/fx-rates", `[{"date":"2026-11-01"`, 400},
+			{"POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.001","currency":"USD","reference":"x"}`, 422},
+			{"POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.00","currency":"USD"}`, 422},
+			{"GET", "/v1/payouts/statements/nobody?month=2026-11", "", 404},
+			{"GET", "/v1/payouts/statements/coursera?month=11-2026", "", 422},
+			{"PUT", "/v1/periods/2999-01", `{"status":"closed"}`, 422},
+		} {
+			if r := s.do(t, c.method, c.path, c.body); r.status != c.status || !strings.Contains(r.body, `"error"`) {
+				t.Errorf("%s %s = %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
+			}
+		}
+		req, _ := http.NewRequest("GET", s.p.Base+"/v1/reports/commissions", nil)
+		if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 401 {
+			t.Errorf("no token: %v %v", r, err)
+		}
+	})
+
+	t.Run("remittances pay the oldest approved commission first", func(t *testing.T) {
+		body := `{"partner":"coursera","amount":"2.00","currency":"USD","received_at":"2026-11-20T18:00:00Z","reference":"wire 88"}`
+		if r := s.do(t, "POST", "/v1/payouts/remittances", body); r.status != 201 {
+			t.Fatalf("remittance = %d %s", r.status, r.body)
+		}
+		if r := s.do(t, "POST", "/v1/payouts/remittances", body); r.status != 200 {
+			t.Fatalf("same remittance again = %d %s", r.status, r.body)
+		}
+		if r := s.do(t, "POST", "/v1/payouts/remittances", strings.Replace(body, "2.00", "3.00", 1)); r.status != 409 {
+			t.Fatalf("conflicting remittance = %d %s", r.status, r.body)
+		}
+		paid := map[string]any{}
+		for k, v := range total {
+			paid[k] = v
+		}
+		paid["commission_approved"], paid["commission_paid"] = "2.20", "2.00"
+		s.waitFor(t, month+"&group_by=partner", oneRow(paid))
+		r := s.do(t, "GET", "/v1/payouts/statements/coursera?month=2026-11", "")
+		if r.status != 200 || !strings.Contains(r.body, `"remitted":"2.00"`) || !strings.Contains(r.body, `"approved":"4.20"`) ||
+			!strings.Contains(r.body, `"balance_owed":"2.20"`) || !strings.Contains(r.body, `"reversed":"4.00"`) {
+			t.Fatalf("statement = %d %s", r.status, r.body)
+		}
+		r = s.do(t, "GET", "/v1/payouts/statements/coursera?month=2026-11&format=csv", "")
+		if r.status != 200 || !strings.Contains(r.body, "coursera,2026-11,USD,0.00,4.20,4.00,2.00,0.00,2.20,") {
+			t.Fatalf("statement csv = %d %s", r.status, r.body)
+		}
+	})
+
+	getenv := func(k string) string { return s.env[k] }
+	t.Run("verify", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"verify"}, getenv, &out, io.Discard); err != nil {
+			t.Fatalf("verify: %v\n%s", err, out.String())
+		}
+	})
+
+	t.Run("replay rebuilds identical reports", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"replay", "-schema", "reporting_rebuild"}, getenv, &out, io.Discard); err != nil {
+			t.Fatalf("replay: %v\n%s", err, out.String())
+		}
+		if !strings.Contains(out.String(), "identical to the live schema: true") {
+			t.Fatalf("replay: %s", out.String())
+		}
+	})
+
+	t.Run("export", func(t *testing.T) {
+		file := t.TempDir() + "/out.csv"
+		if err := run(context.Background(), []string{"export", "-from", "2026-11-01", "-to", "2026-12-01", "-group-by", "partner", "-o", file},
+			getenv, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(file)
+		if !strings.Contains(string(b), "coursera,USD,3,2,1,5,3,1,110.00,7.00,2.20,4.00,2.00,1.40") {
+			t.Fatalf("export: %s", b)
+		}
+	})
+}

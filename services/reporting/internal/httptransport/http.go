@@ -1,0 +1,279 @@
+// Package httptransport serves the reporting service over HTTP: finance's
+// JSON and CSV endpoints and the funding dashboard.
+package httptransport
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
+)
+
+// Register adds the routes, every one behind the finance scope:
+//
+//	GET  /v1/reports/commissions             report, JSON or streamed CSV
+//	GET  /v1/fx-rates[?currency=]            stored exchange rates
+//	PUT  /v1/fx-rates                        store rates (JSON array or CSV)
+//	POST /v1/payouts/remittances             money a partner paid
+//	GET  /v1/payouts/statements/{partner}    ?month=YYYY-MM[&format=csv]
+//	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
+func Register(rt *httpx.Router, svc *reporting.Service, tokens *httpx.Tokens, logger *slog.Logger) {
+	h := &handlers{svc: svc, logger: logger}
+	finance := func(f http.HandlerFunc) http.Handler { return tokens.Require(httpx.ScopeFinance, f) }
+	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))
+	rt.Handle("GET /v1/fx-rates", finance(h.listRates))
+	rt.Handle("PUT /v1/fx-rates", finance(h.putRates))
+	rt.Handle("POST /v1/payouts/remittances", finance(h.addRemittance))
+	rt.Handle("GET /v1/payouts/statements/{partner}", finance(h.statement))
+	rt.Handle("PUT /v1/periods/{month}", finance(h.closePeriod))
+}
+
+type handlers struct {
+	svc    *reporting.Service
+	logger *slog.Logger
+}
+
+func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, h.logger, err)
+}
+
+// commissions streams the report. Everything that can fail for the
+// caller's reasons (the query, a missing rate) fails before the status
+// line; a failure after it ends the body early, which a CSV reader sees as
+// a truncated file and a JSON reader as invalid JSON.
+func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
+	q, err := report.ParseQuery(r.URL.Query(), r.Header.Get("Accept"), h.svc.Now())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	meta, err := h.svc.Meta(r.Context(), q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var enc report.Encoder
+	started := false
+	start := func() error {
+		if started {
+			return nil
+		}
+		started = true
+		w.Header().Set("X-Report-As-Of", meta.AsOf.Format(time.RFC3339Nano))
+		w.Header().Set("X-Report-Closed-Periods", strings.Join(meta.ClosedPeriods, ","))
+		w.Header().Set("Cache-Control", "no-store")
+		if q.Format == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="commissions_%s_%s_asof_%s.csv"`,
+				q.FromDate, q.ToDate, meta.AsOf.Format("20060102T150405Z")))
+			enc, err = report.NewCSV(w, meta)
+		} else {
+			w.Header().Set("Content-Type", "application/json")
+			enc, err = report.NewJSON(w, meta)
+		}
+		return err
+	}
+	err = h.svc.Commissions(r.Context(), q, func(row report.Row) error {
+		if err := start(); err != nil {
+			return err
+		}
+		return enc.Row(row)
+	})
+	if err != nil {
+		if !started {
+			h.fail(w, r, err)
+			return
+		}
+		h.logger.ErrorContext(r.Context(), "report stream broken", "error", err.Error())
+		return
+	}
+	if err := start(); err == nil {
+		err = enc.Close()
+	}
+}
+
+func (h *handlers) listRates(w http.ResponseWriter, r *http.Request) {
+	rates, err := h.svc.FXRates(r.Context(), r.URL.Query().Get("currency"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := make([]rateJSON, 0, len(rates))
+	for _, rt := range rates {
+		out = append(out, rateJSON(rt))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"rates": out})
+}
+
+type rateJSON struct {
+	Date  string `json:"date"`
+	Base  string `json:"base"`
+	Quote string `json:"quote"`
+	Rate  string `json:"rate"`
+}
+
+const maxRatesBody = 8 << 20
+
+// putRates takes a JSON array of rates, or CSV with the header
+// date,base,quote,rate.
+func (h *handlers) putRates(w http.ResponseWriter, r *http.Request) {
+	body, err := httpx.ReadBody(r, maxRatesBody)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var rates []report.Rate
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "text/csv" || (ct == "" && len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] != '[') {
+		rates, err = decodeRatesCSV(body)
+	} else {
+		var in []rateJSON
+		if err = httpx.UnmarshalStrict(body, &in); err == nil {
+			for _, r := range in {
+				rates = append(rates, report.Rate(r))
+			}
+		}
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := h.svc.PutFXRates(r.Context(), rates)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"stored": n})
+}
+
+func decodeRatesCSV(body []byte) ([]report.Rate, error) {
+	cr := csv.NewReader(bytes.NewReader(body))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, errs.New(errs.Invalid, "malformed_csv", "the CSV has no header row (date,base,quote,rate)")
+	}
+	col := map[string]int{}
+	for i, name := range header {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))] = i
+	}
+	for _, need := range []string{"date", "base", "quote", "rate"} {
+		if _, ok := col[need]; !ok {
+			return nil, errs.Newf(errs.Invalid, "malformed_csv", "the CSV header has no %q column (want date,base,quote,rate)", need)
+		}
+	}
+	var rates []report.Rate
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return rates, nil
+		}
+		if err != nil {
+			return nil, errs.Newf(errs.Invalid, "malformed_csv", "CSV line %d: %v", line, err)
+		}
+		get := func(name string) string {
+			if i := col[name]; i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		rates = append(rates, report.Rate{Date: get("date"), Base: get("base"), Quote: get("quote"), Rate: get("rate")})
+	}
+}
+
+func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
+	var req reporting.RemittanceRequest
+	if err := httpx.DecodeJSON(r, 64<<10, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rem, created, err := h.svc.AddRemittance(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	httpx.WriteJSON(w, status, map[string]any{
+		"id": strconv.FormatInt(rem.ID, 10), "partner": rem.Partner, "amount": formatMinor(rem.Amount, rem.Currency),
+		"currency": rem.Currency, "received_at": rem.ReceivedAt.UTC().Format(time.RFC3339), "reference": rem.Reference,
+	})
+}
+
+func formatMinor(minor int64, currency string) string {
+	return money.Amount{Minor: minor, Currency: currency}.String()
+}
+
+var statementColumns = []string{"partner", "month", "currency", "opening_balance", "approved", "reversed",
+	"remitted", "adjustments", "balance_owed", "as_of"}
+
+func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st, err := h.svc.Statement(r.Context(), r.PathValue("partner"), q.Get("month"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	asOf := st.AsOf.Format(time.RFC3339)
+	switch q.Get("format") {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement_%s_%s.csv"`, st.Partner, st.Month))
+		cw := csv.NewWriter(w)
+		_ = cw.Write(statementColumns)
+		for _, l := range st.Lines {
+			f := func(m int64) string { return formatMinor(m, l.Currency) }
+			_ = cw.Write([]string{report.SafeCell(st.Partner), st.Month, l.Currency, f(l.Opening), f(l.Approved),
+				f(l.Reversed), f(l.Remitted), f(l.Adjustments), f(l.Closing), asOf})
+		}
+		cw.Flush()
+	case "", "json":
+		lines := make([]map[string]string, 0, len(st.Lines))
+		for _, l := range st.Lines {
+			f := func(m int64) string { return formatMinor(m, l.Currency) }
+			lines = append(lines, map[string]string{"currency": l.Currency, "opening_balance": f(l.Opening),
+				"approved": f(l.Approved), "reversed": f(l.Reversed), "remitted": f(l.Remitted),
+				"adjustments": f(l.Adjustments), "balance_owed": f(l.Closing)})
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"partner": st.Partner, "month": st.Month, "as_of": asOf,
+			"lines": lines})
+	default:
+		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_format", "format %q is not csv or json", q.Get("format")))
+	}
+}
+
+func (h *handlers) closePeriod(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Status string `json:"status"`
+	}
+	if err := httpx.DecodeJSON(r, 4<<10, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.Status != "closed" {
+		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_status", `status %q: a period can only be set to "closed"`, req.Status))
+		return
+	}
+	p, err := h.svc.ClosePeriod(r.Context(), r.PathValue("month"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, p)
+}

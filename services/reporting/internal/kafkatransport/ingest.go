@@ -1,0 +1,144 @@
+package kafkatransport
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+)
+
+// GroupID is the reporting consumer group.
+const GroupID = "reporting.ledger"
+
+// Topics are the topics reporting consumes.
+var Topics = []string{events.TopicClicks, events.TopicConversions}
+
+// Store is where decoded events go.
+type Store interface {
+	IngestClicks(ctx context.Context, clicks []postgres.Click) error
+	IngestConversions(ctx context.Context, evs []postgres.ConversionEvent) error
+}
+
+// Ingestor is the subscriber's batch handler.
+type Ingestor struct {
+	Store Store
+	// Observe, if set, is told how long each event took from its Kafka
+	// timestamp to being stored.
+	Observe func(ctx context.Context, topic string, age time.Duration)
+}
+
+// Handle implements kafkax.Handler.
+func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
+	var clicks []postgres.Click
+	var convs []postgres.ConversionEvent
+	poison := map[int]error{}
+	for i, msg := range msgs {
+		var err error
+		switch msg.Topic {
+		case events.TopicClicks:
+			var c postgres.Click
+			if c, err = DecodeClick(msg); err == nil {
+				clicks = append(clicks, c)
+			}
+		case events.TopicConversions:
+			var c postgres.ConversionEvent
+			if c, err = DecodeConversion(msg); err == nil {
+				convs = append(convs, c)
+			}
+		default:
+			err = errs.Newf(errs.Invalid, "unknown_topic", "reporting does not consume %q", msg.Topic)
+		}
+		if err != nil {
+			poison[i] = err
+		}
+	}
+	// Clicks first: a conversion in the same batch then finds its click.
+	if err := in.Store.IngestClicks(ctx, clicks); err != nil {
+		return fmt.Errorf("ingest %d clicks: %w", len(clicks), err)
+	}
+	if err := in.Store.IngestConversions(ctx, convs); err != nil {
+		return fmt.Errorf("ingest %d conversion events: %w", len(convs), err)
+	}
+	if in.Observe != nil {
+		now := time.Now()
+		for i, msg := range msgs {
+			if _, bad := poison[i]; !bad {
+				in.Observe(ctx, msg.Topic, now.Sub(msg.Time))
+			}
+		}
+	}
+	if len(poison) > 0 {
+		return &kafkax.Poisoned{Reasons: poison}
+	}
+	return nil
+}
+
+// Events outside these years are refused: a clock that far off is a bug,
+// and each month of clicks is a partition.
+var earliest, latest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func checkTime(field string, t time.Time) error {
+	if t.Before(earliest) || !t.Before(latest) {
+		return errs.Newf(errs.Invalid, "implausible_time", "%s %s is outside 2000..2099", field, t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// DecodeClick decodes and checks a clicks.v1 message.
+func DecodeClick(msg kafka.Message) (postgres.Click, error) {
+	c, err := events.DecodeClick(msg.Value)
+	if err != nil {
+		return postgres.Click{}, err
+	}
+	if err := checkTime("occurred_at", c.OccurredAt); err != nil {
+		return postgres.Click{}, err
+	}
+	c.OccurredAt = c.OccurredAt.UTC()
+	return postgres.Click{ClickRecorded: c, RecordedAt: recorded(msg)}, nil
+}
+
+// DecodeConversion decodes and checks a conversions.v1 message; amounts
+// become minor units, and a negative one is poison.
+func DecodeConversion(msg kafka.Message) (postgres.ConversionEvent, error) {
+	c, err := events.DecodeConversion(msg.Value)
+	if err != nil {
+		return postgres.ConversionEvent{}, err
+	}
+	if err := checkTime("occurred_at", c.OccurredAt); err != nil {
+		return postgres.ConversionEvent{}, err
+	}
+	sale, err := money.Parse(c.SaleAmount, c.Currency)
+	if err != nil {
+		return postgres.ConversionEvent{}, errs.Wrap(errs.Invalid, "invalid_money", "sale_amount", err)
+	}
+	commission, err := money.Parse(c.Commission, c.Currency)
+	if err != nil {
+		return postgres.ConversionEvent{}, errs.Wrap(errs.Invalid, "invalid_money", "commission", err)
+	}
+	if sale.IsNegative() || commission.IsNegative() {
+		return postgres.ConversionEvent{}, errs.New(errs.Invalid, "negative_money", "sale_amount and commission must not be negative")
+	}
+	return postgres.ConversionEvent{
+		Event: ledger.Event{ID: c.ID, ClickID: c.ClickID, CourseID: c.CourseID, Status: c.Status,
+			Sale: sale.Minor, Commission: commission.Minor, Currency: c.Currency, OccurredAt: c.OccurredAt.UTC(),
+			ReplayOf: c.ReplayOf},
+		Partner: c.Partner, OrderID: c.OrderID, Source: c.Source, ReceivedAt: c.ReceivedAt, RecordedAt: recorded(msg),
+	}, nil
+}
+
+// recorded is when Kafka took the message: replaying the topic gives the
+// same time, so period cuts replay identically.
+func recorded(msg kafka.Message) time.Time {
+	if msg.Time.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return msg.Time.UTC()
+}

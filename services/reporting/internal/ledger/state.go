@@ -1,0 +1,98 @@
+package ledger
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Statuses of a conversion. Paid is not a status of its own: it is the
+// part of an approved commission that remittances have covered.
+const (
+	StatusPending  = "pending"
+	StatusApproved = "approved"
+	StatusReversed = "reversed"
+)
+
+// Event is one conversions.v1 event, as the ledger needs it. Amounts are
+// minor units of Currency.
+type Event struct {
+	ID         string
+	ClickID    string
+	CourseID   string
+	Status     string
+	Sale       int64
+	Commission int64
+	Currency   string
+	OccurredAt time.Time
+	// ReplayOf names the event this one supersedes, if any.
+	ReplayOf string
+}
+
+// State is what a conversion is now: the fold of its events, plus the
+// part of its commission remittances paid.
+type State struct {
+	Status     string // "" for a conversion with no events
+	Sale       int64
+	Commission int64
+	Paid       int64
+	Currency   string
+	// PurchasedAt is the first occurred_at: the conversion's period.
+	PurchasedAt time.Time
+	// ClickID and BoughtCourseID are the latest non-empty ones.
+	ClickID        string
+	BoughtCourseID string
+	Events         int
+}
+
+// Exists reports whether the conversion has any events.
+func (s State) Exists() bool { return s.Status != "" }
+
+// Fold applies events in (OccurredAt, ID) order, whatever order they are
+// given in, skipping events that a replay superseded. Paid is carried over
+// from paid, clamped to what the new state allows (only approved
+// commission can be paid).
+func Fold(events []Event, paid int64) State {
+	superseded := map[string]bool{}
+	for _, e := range events {
+		if e.ReplayOf != "" {
+			superseded[e.ReplayOf] = true
+		}
+	}
+	sorted := make([]Event, 0, len(events))
+	for _, e := range events {
+		if !superseded[e.ID] {
+			sorted = append(sorted, e)
+		}
+	}
+	slices.SortFunc(sorted, func(a, b Event) int {
+		if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	var s State
+	for i, e := range sorted {
+		if i == 0 {
+			s.PurchasedAt = e.OccurredAt
+		}
+		s.Status, s.Sale, s.Commission, s.Currency = e.Status, e.Sale, e.Commission, e.Currency
+		if e.ClickID != "" {
+			s.ClickID = e.ClickID
+		}
+		if e.CourseID != "" {
+			s.BoughtCourseID = e.CourseID
+		}
+	}
+	s.Events = len(sorted)
+	return s.WithPaid(paid)
+}
+
+// WithPaid returns s with paid set, clamped to the approved commission.
+func (s State) WithPaid(paid int64) State {
+	if s.Status != StatusApproved {
+		paid = 0
+	}
+	s.Paid = max(0, min(paid, s.Commission))
+	return s
+}

@@ -1,0 +1,565 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+)
+
+// periods are the closed months and when they were closed.
+type periods map[time.Time]time.Time
+
+func loadPeriods(ctx context.Context, tx *sql.Tx) (periods, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT month, closed_at FROM periods`)
+	if err != nil {
+		return nil, fmt.Errorf("load periods: %w", err)
+	}
+	defer rows.Close()
+	p := periods{}
+	for rows.Next() {
+		var month, closed time.Time
+		if err := rows.Scan(&month, &closed); err != nil {
+			return nil, err
+		}
+		p[monthOf(month)] = closed
+	}
+	return p, rows.Err()
+}
+
+// bucket is the rollup hour a change at time t lands in when it is
+// recorded at recordedAt: t's hour, unless t's month was closed by then,
+// in which case the change is an adjustment in the open period, at the
+// hour it was recorded.
+func (p periods) bucket(t, recordedAt time.Time) time.Time {
+	if closed, ok := p[monthOf(t)]; ok && !recordedAt.Before(closed) {
+		t = recordedAt
+	}
+	return t.UTC().Truncate(time.Hour)
+}
+
+// cause describes why conversions are recomputed.
+type cause struct {
+	recordedAt  time.Time
+	kind        string // ledger transaction kind; "conversion" when empty
+	description string
+}
+
+// row is a conversion as stored.
+type row struct {
+	state   ledger.State
+	attr    ledger.Attribution
+	lastTxn sql.NullInt64
+}
+
+type change struct {
+	key      convKey
+	old, new row
+	eventID  string
+	at       time.Time // the transaction's effective time
+}
+
+const conversionColumns = `partner, order_id, status, sale_minor, commission_minor, paid_minor, currency,
+	purchased_at, click_id, bought_course_id, attributed, code, course_id, placement, utm_source, utm_medium,
+	utm_campaign, bot, events, last_txn`
+
+func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey]row, error) {
+	partners, orders := splitKeys(keys)
+	rows, err := tx.QueryContext(ctx, `SELECT `+conversionColumns+` FROM conversions
+		WHERE (partner, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+		ORDER BY partner, order_id FOR UPDATE`, pq.Array(partners), pq.Array(orders))
+	if err != nil {
+		return nil, fmt.Errorf("load conversions: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[convKey]row, len(keys))
+	for rows.Next() {
+		var k convKey
+		var r row
+		s, a := &r.state, &r.attr
+		if err := rows.Scan(&k.partner, &k.orderID, &s.Status, &s.Sale, &s.Commission, &s.Paid, &s.Currency,
+			&s.PurchasedAt, &s.ClickID, &s.BoughtCourseID, &a.Attributed, &a.Code, &a.CourseID, &a.Placement,
+			&a.UTMSource, &a.UTMMedium, &a.UTMCamp, &a.Bot, &s.Events, &r.lastTxn); err != nil {
+			return nil, err
+		}
+		s.PurchasedAt = s.PurchasedAt.UTC()
+		out[k] = r
+	}
+	return out, rows.Err()
+}
+
+func splitKeys(keys []convKey) (partners, orders []string) {
+	for _, k := range keys {
+		partners = append(partners, k.partner)
+		orders = append(orders, k.orderID)
+	}
+	return partners, orders
+}
+
+type loadedEvent struct {
+	ledger.Event
+	recordedAt time.Time
+}
+
+func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]loadedEvent, error) {
+	partners, orders := splitKeys(keys)
+	rows, err := tx.QueryContext(ctx, `SELECT partner, order_id, id, click_id, course_id, status, sale_minor,
+			commission_minor, currency, occurred_at, replay_of, recorded_at
+		FROM conversion_events WHERE (partner, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+		pq.Array(partners), pq.Array(orders))
+	if err != nil {
+		return nil, fmt.Errorf("load conversion events: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[convKey][]loadedEvent, len(keys))
+	for rows.Next() {
+		var k convKey
+		var e loadedEvent
+		if err := rows.Scan(&k.partner, &k.orderID, &e.ID, &e.ClickID, &e.CourseID, &e.Status, &e.Sale,
+			&e.Commission, &e.Currency, &e.OccurredAt, &e.ReplayOf, &e.recordedAt); err != nil {
+			return nil, err
+		}
+		e.OccurredAt = e.OccurredAt.UTC()
+		out[k] = append(out[k], e)
+	}
+	return out, rows.Err()
+}
+
+type clickRef struct {
+	partner string
+	attr    ledger.Attribution
+}
+
+func loadClicks(ctx context.Context, tx *sql.Tx, ids []string) (map[string]clickRef, error) {
+	out := map[string]clickRef{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, partner, code, course_id, placement, utm_source, utm_medium,
+		utm_campaign, bot FROM clicks WHERE id = ANY($1::text[])`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("load clicks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var c clickRef
+		a := &c.attr
+		if err := rows.Scan(&id, &c.partner, &a.Code, &a.CourseID, &a.Placement, &a.UTMSource, &a.UTMMedium,
+			&a.UTMCamp, &a.Bot); err != nil {
+			return nil, err
+		}
+		a.Attributed = true
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
+// recompute folds the conversions' events again, attributes them to their
+// clicks, applies what changed and then reallocates remittances for the
+// partners and currencies involved.
+func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []convKey, c cause) error {
+	current, err := loadConversions(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	evs, err := loadEvents(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	var clickIDs []string
+	folded := make(map[convKey]ledger.State, len(keys))
+	for _, k := range keys {
+		list := make([]ledger.Event, 0, len(evs[k]))
+		for _, e := range evs[k] {
+			list = append(list, e.Event)
+		}
+		st := ledger.Fold(list, current[k].state.Paid)
+		folded[k] = st
+		if st.ClickID != "" {
+			clickIDs = append(clickIDs, st.ClickID)
+		}
+	}
+	clicks, err := loadClicks(ctx, tx, clickIDs)
+	if err != nil {
+		return err
+	}
+	var changes []change
+	for _, k := range keys {
+		old := current[k]
+		next := row{state: folded[k], lastTxn: old.lastTxn}
+		if ref, ok := clicks[next.state.ClickID]; ok && ref.partner == k.partner {
+			next.attr = ref.attr
+		}
+		if next.state == old.state && next.attr == old.attr {
+			continue
+		}
+		ch := change{key: k, old: old, new: next}
+		// The transaction takes effect when its latest event happened.
+		for _, e := range evs[k] {
+			if ch.eventID == "" || e.OccurredAt.After(ch.at) || e.OccurredAt.Equal(ch.at) && e.ID > ch.eventID {
+				ch.at, ch.eventID = e.OccurredAt, e.ID
+			}
+		}
+		changes = append(changes, ch)
+	}
+	if err := s.apply(ctx, tx, p, changes, c); err != nil {
+		return err
+	}
+	pairs := map[[2]string]bool{}
+	for _, ch := range changes {
+		for _, st := range []ledger.State{ch.old.state, ch.new.state} {
+			if st.Exists() {
+				pairs[[2]string{ch.key.partner, st.Currency}] = true
+			}
+		}
+	}
+	return s.allocate(ctx, tx, p, pairs, c.recordedAt)
+}
+
+// allocate applies each partner's remittances in a currency to its
+// approved commission, oldest purchase first: the part of each conversion
+// the remitted total covers is its paid amount. It is a function of the
+// remittances and the conversions alone, so any order of arrival gives the
+// same allocation.
+func (s *Store) allocate(ctx context.Context, tx *sql.Tx, p periods, pairs map[[2]string]bool, recordedAt time.Time) error {
+	sorted := make([][2]string, 0, len(pairs))
+	for pair := range pairs {
+		sorted = append(sorted, pair)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		return sorted[i][0] < sorted[j][0] || sorted[i][0] == sorted[j][0] && sorted[i][1] < sorted[j][1]
+	})
+	for _, pair := range sorted {
+		var remitted, paid int64
+		if err := tx.QueryRowContext(ctx, `SELECT
+				(SELECT coalesce(sum(amount_minor), 0) FROM remittances WHERE partner = $1 AND currency = $2),
+				(SELECT coalesce(sum(paid_minor), 0) FROM conversions WHERE partner = $1 AND currency = $2 AND status = 'approved')`,
+			pair[0], pair[1]).Scan(&remitted, &paid); err != nil {
+			return fmt.Errorf("allocate %s %s: %w", pair[0], pair[1], err)
+		}
+		if remitted == 0 && paid == 0 {
+			continue
+		}
+		keys, targets, err := allocationTargets(ctx, tx, pair[0], pair[1], remitted)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		current, err := loadConversions(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		changes := make([]change, 0, len(keys))
+		for i, k := range keys {
+			old := current[k]
+			next := old
+			next.state = old.state.WithPaid(targets[i])
+			if next.state == old.state {
+				continue
+			}
+			changes = append(changes, change{key: k, old: old, new: next, at: recordedAt})
+		}
+		if err := s.apply(ctx, tx, p, changes, cause{recordedAt: recordedAt, kind: "allocation",
+			description: "remittances applied oldest purchase first"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func allocationTargets(ctx context.Context, tx *sql.Tx, partner, currency string, remitted int64) ([]convKey, []int64, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT order_id, target FROM (
+			SELECT order_id, paid_minor,
+				greatest(0, least(commission_minor, $3 - (sum(commission_minor) OVER w - commission_minor))) AS target
+			FROM conversions WHERE partner = $1 AND currency = $2 AND status = 'approved'
+			WINDOW w AS (ORDER BY purchased_at, order_id ROWS UNBOUNDED PRECEDING)
+		) t WHERE target <> paid_minor ORDER BY order_id`, partner, currency, remitted)
+	if err != nil {
+		return nil, nil, fmt.Errorf("allocate %s %s: %w", partner, currency, err)
+	}
+	defer rows.Close()
+	var keys []convKey
+	var targets []int64
+	for rows.Next() {
+		var order string
+		var target int64
+		if err := rows.Scan(&order, &target); err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, convKey{partner, order})
+		targets = append(targets, target)
+	}
+	return keys, targets, rows.Err()
+}
+
+type rollupCell struct {
+	bucket time.Time
+	key    ledger.RollupKey
+}
+
+// apply writes changes: a ledger transaction for each change of balances
+// (pointing at the conversion's previous one), the conversions' new rows,
+// and the rollup deltas: the old contribution out, the new one in.
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []change, c cause) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	kind := c.kind
+	if kind == "" {
+		kind = "conversion"
+	}
+	type posted struct {
+		i        int
+		postings []ledger.Posting
+	}
+	var txns []posted
+	for i, ch := range changes {
+		if ps := ledger.Diff(ch.old.state, ch.new.state); len(ps) > 0 {
+			txns = append(txns, posted{i, ps})
+		}
+	}
+	if len(txns) > 0 {
+		ids, err := nextTxnIDs(ctx, tx, len(txns))
+		if err != nil {
+			return err
+		}
+		var t struct {
+			id, corrects                            []sql.NullInt64
+			partner, order, event, effective, descr []string
+		}
+		var e struct {
+			txn                                      []int64
+			account, partner, order, currency, effAt []string
+			amount                                   []int64
+		}
+		for j, tp := range txns {
+			ch := &changes[tp.i]
+			id := ids[j]
+			eff := ch.at
+			if eff.IsZero() {
+				eff = c.recordedAt
+			}
+			effS := eff.UTC().Format(time.RFC3339Nano)
+			descr := c.description
+			if descr == "" {
+				descr = describe(ch.old.state, ch.new.state)
+			}
+			t.id = append(t.id, sql.NullInt64{Int64: id, Valid: true})
+			t.corrects = append(t.corrects, ch.old.lastTxn)
+			t.partner = append(t.partner, ch.key.partner)
+			t.order = append(t.order, ch.key.orderID)
+			t.event = append(t.event, ch.eventID)
+			t.effective = append(t.effective, effS)
+			t.descr = append(t.descr, descr)
+			for _, ps := range tp.postings {
+				e.txn = append(e.txn, id)
+				e.account = append(e.account, ps.Account)
+				e.partner = append(e.partner, ch.key.partner)
+				e.order = append(e.order, ch.key.orderID)
+				e.currency = append(e.currency, ps.Currency)
+				e.amount = append(e.amount, ps.Amount)
+				e.effAt = append(e.effAt, effS)
+			}
+			ch.new.lastTxn = sql.NullInt64{Int64: id, Valid: true}
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO ledger_transactions (id, kind, partner, order_id, event_id, corrects, effective_at, description)
+			SELECT id, $1, partner, order_id, nullif(event_id, ''), corrects, effective::timestamptz, descr
+			FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])
+				AS t(id, partner, order_id, event_id, corrects, effective, descr)`,
+			kind, pq.Array(t.id), pq.Array(t.partner), pq.Array(t.order), pq.Array(t.event), pq.Array(t.corrects),
+			pq.Array(t.effective), pq.Array(t.descr)); err != nil {
+			return fmt.Errorf("post ledger transactions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO ledger_entries (txn_id, account, partner, order_id, currency, amount_minor, effective_at)
+			SELECT txn, account, partner, order_id, currency, amount, eff::timestamptz
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
+				AS e(txn, account, partner, order_id, currency, amount, eff)`,
+			pq.Array(e.txn), pq.Array(e.account), pq.Array(e.partner), pq.Array(e.order), pq.Array(e.currency),
+			pq.Array(e.amount), pq.Array(e.effAt)); err != nil {
+			return fmt.Errorf("post ledger entries: %w", err)
+		}
+	}
+	if err := upsertConversions(ctx, tx, changes); err != nil {
+		return err
+	}
+	deltas := map[rollupCell]ledger.Contribution{}
+	for _, ch := range changes {
+		if key, at, old := ledger.Contribute(ch.key.partner, ch.old.state, ch.old.attr); ch.old.state.Exists() {
+			cell := rollupCell{p.bucket(at, c.recordedAt), key}
+			deltas[cell] = deltas[cell].Add(old.Neg())
+		}
+		if key, at, next := ledger.Contribute(ch.key.partner, ch.new.state, ch.new.attr); ch.new.state.Exists() {
+			cell := rollupCell{p.bucket(at, c.recordedAt), key}
+			deltas[cell] = deltas[cell].Add(next)
+		}
+	}
+	return addConversionRollups(ctx, tx, deltas)
+}
+
+func describe(old, new ledger.State) string {
+	switch {
+	case !old.Exists():
+		return "new " + new.Status + " conversion"
+	case old.Status != new.Status:
+		return old.Status + " -> " + new.Status
+	case old.Currency != new.Currency:
+		return "currency " + old.Currency + " -> " + new.Currency
+	default:
+		return "amount adjusted"
+	}
+}
+
+func nextTxnIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('ledger_transactions', 'id'))
+		FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, fmt.Errorf("ledger ids: %w", err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error {
+	var c struct {
+		partner, order, status, currency, purchased, click, bought, code, course, placement, src, med, camp []string
+		sale, commission, paid                                                                              []int64
+		lastTxn                                                                                             []sql.NullInt64
+		attributed, bot                                                                                     []bool
+		events                                                                                              []int64
+	}
+	for _, ch := range changes {
+		s, a := ch.new.state, ch.new.attr
+		c.partner = append(c.partner, ch.key.partner)
+		c.order = append(c.order, ch.key.orderID)
+		c.status = append(c.status, s.Status)
+		c.currency = append(c.currency, s.Currency)
+		c.purchased = append(c.purchased, s.PurchasedAt.UTC().Format(time.RFC3339Nano))
+		c.click = append(c.click, s.ClickID)
+		c.bought = append(c.bought, s.BoughtCourseID)
+		c.code = append(c.code, a.Code)
+		c.course = append(c.course, a.CourseID)
+		c.placement = append(c.placement, a.Placement)
+		c.src = append(c.src, a.UTMSource)
+		c.med = append(c.med, a.UTMMedium)
+		c.camp = append(c.camp, a.UTMCamp)
+		c.sale = append(c.sale, s.Sale)
+		c.commission = append(c.commission, s.Commission)
+		c.paid = append(c.paid, s.Paid)
+		c.lastTxn = append(c.lastTxn, ch.new.lastTxn)
+		c.attributed = append(c.attributed, a.Attributed)
+		c.bot = append(c.bot, a.Bot)
+		c.events = append(c.events, int64(s.Events))
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO conversions AS c (partner, order_id, status, sale_minor, commission_minor, paid_minor, currency,
+			purchased_at, click_id, bought_course_id, attributed, code, course_id, placement, utm_source, utm_medium,
+			utm_campaign, bot, events, last_txn)
+		SELECT partner, order_id, status, sale, commission, paid, currency, purchased::timestamptz, click, bought,
+			attributed, code, course, placement, src, med, camp, bot, events, last_txn
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[], $15::text[],
+			$16::text[], $17::text[], $18::bool[], $19::int[], $20::bigint[])
+			AS t(partner, order_id, status, sale, commission, paid, currency, purchased, click, bought, attributed,
+			code, course, placement, src, med, camp, bot, events, last_txn)
+		ON CONFLICT (partner, order_id) DO UPDATE SET
+			status = excluded.status, sale_minor = excluded.sale_minor, commission_minor = excluded.commission_minor,
+			paid_minor = excluded.paid_minor, currency = excluded.currency, purchased_at = excluded.purchased_at,
+			click_id = excluded.click_id, bought_course_id = excluded.bought_course_id,
+			attributed = excluded.attributed, code = excluded.code, course_id = excluded.course_id,
+			placement = excluded.placement, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
+			utm_campaign = excluded.utm_campaign, bot = excluded.bot, events = excluded.events,
+			last_txn = excluded.last_txn, updated_at = now()`,
+		pq.Array(c.partner), pq.Array(c.order), pq.Array(c.status), pq.Array(c.sale), pq.Array(c.commission),
+		pq.Array(c.paid), pq.Array(c.currency), pq.Array(c.purchased), pq.Array(c.click), pq.Array(c.bought),
+		pq.Array(c.attributed), pq.Array(c.code), pq.Array(c.course), pq.Array(c.placement), pq.Array(c.src),
+		pq.Array(c.med), pq.Array(c.camp), pq.Array(c.bot), pq.Array(c.events), pq.Array(c.lastTxn))
+	if err != nil {
+		return fmt.Errorf("update conversions: %w", err)
+	}
+	return nil
+}
+
+func addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell]ledger.Contribution) error {
+	cells := make([]rollupCell, 0, len(deltas))
+	for cell, d := range deltas {
+		if !d.IsZero() {
+			cells = append(cells, cell)
+		}
+	}
+	if len(cells) == 0 {
+		return nil
+	}
+	// A fixed order keeps concurrent writers from deadlocking.
+	sort.Slice(cells, func(i, j int) bool {
+		a, b := cells[i], cells[j]
+		if !a.bucket.Equal(b.bucket) {
+			return a.bucket.Before(b.bucket)
+		}
+		return fmt.Sprint(a.key) < fmt.Sprint(b.key)
+	})
+	var c struct {
+		bucket, partner, course, code, placement, currency        []string
+		n, direct, cross, sale, pending, approved, reversed, paid []int64
+	}
+	for _, cell := range cells {
+		d := deltas[cell]
+		c.bucket = append(c.bucket, cell.bucket.Format(time.RFC3339))
+		c.partner = append(c.partner, cell.key.Partner)
+		c.course = append(c.course, cell.key.CourseID)
+		c.code = append(c.code, cell.key.Code)
+		c.placement = append(c.placement, cell.key.Placement)
+		c.currency = append(c.currency, cell.key.Currency)
+		c.n = append(c.n, d.Conversions)
+		c.direct = append(c.direct, d.Direct)
+		c.cross = append(c.cross, d.CrossSell)
+		c.sale = append(c.sale, d.Sale)
+		c.pending = append(c.pending, d.Pending)
+		c.approved = append(c.approved, d.Approved)
+		c.reversed = append(c.reversed, d.Reversed)
+		c.paid = append(c.paid, d.Paid)
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO conversion_rollups AS r (bucket, partner, course_id, code, placement, currency, conversions,
+			direct_conversions, cross_sell_conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
+		SELECT bucket::timestamptz, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending,
+			approved, reversed, paid
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+			$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
+			AS t(bucket, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending, approved,
+			reversed, paid)
+		ON CONFLICT (bucket, partner, course_id, code, placement, currency) DO UPDATE SET
+			conversions = r.conversions + excluded.conversions,
+			direct_conversions = r.direct_conversions + excluded.direct_conversions,
+			cross_sell_conversions = r.cross_sell_conversions + excluded.cross_sell_conversions,
+			sale_minor = r.sale_minor + excluded.sale_minor,
+			pending_minor = r.pending_minor + excluded.pending_minor,
+			approved_minor = r.approved_minor + excluded.approved_minor,
+			reversed_minor = r.reversed_minor + excluded.reversed_minor,
+			paid_minor = r.paid_minor + excluded.paid_minor`,
+		pq.Array(c.bucket), pq.Array(c.partner), pq.Array(c.course), pq.Array(c.code), pq.Array(c.placement),
+		pq.Array(c.currency), pq.Array(c.n), pq.Array(c.direct), pq.Array(c.cross), pq.Array(c.sale),
+		pq.Array(c.pending), pq.Array(c.approved), pq.Array(c.reversed), pq.Array(c.paid))
+	if err != nil {
+		return fmt.Errorf("update conversion rollups: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+-- Reporting's tables. Everything but the finance inputs (fx_rates,
+-- remittances, periods, settlements) is derived from the topics and can be
+-- rebuilt by `reporting replay`.
+
+-- Clicks, one row per clicks.v1 event, partitioned by month of the click
+-- so old months can be detached. (id, occurred_at) is the idempotency: a
+-- redelivered event carries the same time and is skipped.
+CREATE TABLE clicks (
+    id           text        NOT NULL,
+    occurred_at  timestamptz NOT NULL,
+    code         text        NOT NULL,
+    partner      text        NOT NULL,
+    course_id    text        NOT NULL,
+    placement    text        NOT NULL,
+    utm_source   text        NOT NULL,
+    utm_medium   text        NOT NULL,
+    utm_campaign text        NOT NULL,
+    bot          boolean     NOT NULL,
+    bot_reason   text        NOT NULL,
+    is_unique    boolean     NOT NULL,
+    PRIMARY KEY (id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+
+-- ensure_click_partition creates the month's partition if it is missing.
+CREATE FUNCTION ensure_click_partition(month date) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    first date := date_trunc('month', month)::date;
+    name  text := 'clicks_' || to_char(first, 'YYYY_MM');
+BEGIN
+    IF to_regclass(quote_ident(current_schema()) || '.' || name) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.clicks FOR VALUES FROM (%L) TO (%L)',
+            current_schema(), name, current_schema(),
+            first::timestamp AT TIME ZONE 'UTC', (first + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    END IF;
+END $$;
+
+-- Clicks counted per UTC hour and link at ingest, so a month's report
+-- reads rollups instead of scanning clicks.
+CREATE TABLE click_rollups (
+    bucket        timestamptz NOT NULL,
+    partner       text        NOT NULL,
+    course_id     text        NOT NULL,
+    code          text        NOT NULL,
+    placement     text        NOT NULL,
+    clicks        bigint      NOT NULL,
+    unique_clicks bigint      NOT NULL,
+    bot_clicks    bigint      NOT NULL,
+    PRIMARY KEY (bucket, partner, course_id, code, placement)
+);
+
+-- Every conversions.v1 event, kept so a conversion's state can be folded
+-- again in occurred_at order whenever an event arrives out of order.
+CREATE TABLE conversion_events (
+    id               text        PRIMARY KEY,
+    partner          text        NOT NULL,
+    order_id         text        NOT NULL,
+    click_id         text        NOT NULL,
+    course_id        text        NOT NULL,
+    status           text        NOT NULL CHECK (status IN ('pending', 'approved', 'reversed')),
+    sale_minor       bigint      NOT NULL CHECK (sale_minor >= 0),
+    commission_minor bigint      NOT NULL CHECK (commission_minor >= 0),
+    currency         text        NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    occurred_at      timestamptz NOT NULL,
+    received_at      timestamptz,
+    recorded_at      timestamptz NOT NULL,
+    source           text        NOT NULL,
+    replay_of        text        NOT NULL
+);
+CREATE INDEX conversion_events_conversion ON conversion_events (partner, order_id);
+
+-- A conversion's current state, the fold of its events plus what the
+-- ledger allocated to it. Attribution is copied from its click.
+CREATE TABLE conversions (
+    partner          text        NOT NULL,
+    order_id         text        NOT NULL,
+    status           text        NOT NULL,
+    sale_minor       bigint      NOT NULL,
+    commission_minor bigint      NOT NULL,
+    paid_minor       bigint      NOT NULL DEFAULT 0 CHECK (paid_minor >= 0 AND paid_minor <= commission_minor),
+    currency         text        NOT NULL,
+    purchased_at     timestamptz NOT NULL,
+    click_id         text        NOT NULL,
+    bought_course_id text        NOT NULL,
+    attributed       boolean     NOT NULL,
+    code             text        NOT NULL,
+    course_id        text        NOT NULL,
+    placement        text        NOT NULL,
+    utm_source       text        NOT NULL,
+    utm_medium       text        NOT NULL,
+    utm_campaign     text        NOT NULL,
+    bot              boolean     NOT NULL,
+    events           integer     NOT NULL,
+    last_txn         bigint,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (partner, order_id)
+);
+CREATE INDEX conversions_waiting ON conversions (click_id) WHERE NOT attributed AND click_id <> '';
+CREATE INDEX conversions_approved ON conversions (partner, currency, purchased_at, order_id) WHERE status = 'approved';
+
+-- Conversions and their money per UTC hour of purchase and link. A change
+-- to a conversion subtracts its old contribution and adds its new one.
+CREATE TABLE conversion_rollups (
+    bucket                 timestamptz NOT NULL,
+    partner                text        NOT NULL,
+    course_id              text        NOT NULL,
+    code                   text        NOT NULL,
+    placement              text        NOT NULL,
+    currency               text        NOT NULL,
+    conversions            bigint      NOT NULL,
+    direct_conversions     bigint      NOT NULL,
+    cross_sell_conversions bigint      NOT NULL,
+    sale_minor             bigint      NOT NULL,
+    pending_minor          bigint      NOT NULL,
+    approved_minor         bigint      NOT NULL,
+    reversed_minor         bigint      NOT NULL,
+    paid_minor             bigint      NOT NULL,
+    PRIMARY KEY (bucket, partner, course_id, code, placement, currency)
+);
+
+-- The ledger: append-only, double-entry. A transaction's entries sum to
+-- zero per currency; a correction is a new transaction naming the one it
+-- corrects. Nothing here is ever updated or deleted.
+CREATE TABLE ledger_transactions (
+    id           bigserial   PRIMARY KEY,
+    kind         text        NOT NULL CHECK (kind IN ('conversion', 'remittance', 'allocation')),
+    partner      text        NOT NULL,
+    order_id     text,
+    event_id     text,
+    corrects     bigint      REFERENCES ledger_transactions (id),
+    effective_at timestamptz NOT NULL,
+    description  text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ledger_transactions_conversion ON ledger_transactions (partner, order_id);
+
+CREATE TABLE ledger_entries (
+    id           bigserial   PRIMARY KEY,
+    txn_id       bigint      NOT NULL REFERENCES ledger_transactions (id),
+    account      text        NOT NULL,
+    partner      text        NOT NULL,
+    order_id     text,
+    currency     text        NOT NULL,
+    amount_minor bigint      NOT NULL CHECK (amount_minor <> 0),
+    effective_at timestamptz NOT NULL
+);
+CREATE INDEX ledger_entries_txn ON ledger_entries (txn_id);
+CREATE INDEX ledger_entries_partner ON ledger_entries (partner, currency, effective_at);
+
+CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER ledger_transactions_append_only BEFORE UPDATE OR DELETE ON ledger_transactions
+    FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+    FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+-- Finance inputs. A rate holds from its date until the next one.
+CREATE TABLE fx_rates (
+    date       date        NOT NULL,
+    base       text        NOT NULL CHECK (base ~ '^[A-Z]{3}$'),
+    quote      text        NOT NULL CHECK (quote ~ '^[A-Z]{3}$'),
+    rate       numeric     NOT NULL CHECK (rate > 0),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (base, quote, date)
+);
+
+CREATE TABLE remittances (
+    id           bigserial   PRIMARY KEY,
+    partner      text        NOT NULL,
+    amount_minor bigint      NOT NULL CHECK (amount_minor > 0),
+    currency     text        NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    received_at  timestamptz NOT NULL,
+    reference    text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (partner, reference)
+);
+
+-- Closed months: their figures never change; later events land as
+-- adjustments in the open period.
+CREATE TABLE periods (
+    month     date        PRIMARY KEY CHECK (month = date_trunc('month', month)),
+    closed_at timestamptz NOT NULL
+);

@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+)
+
+// Remittance is money a partner actually paid.
+type Remittance struct {
+	ID         int64
+	Partner    string
+	Amount     int64 // minor units
+	Currency   string
+	ReceivedAt time.Time
+	Reference  string
+	CreatedAt  time.Time
+}
+
+// ErrRemittanceConflict is a reference already used for a different remittance.
+var ErrRemittanceConflict = errs.New(errs.Conflict, "remittance_conflict",
+	"this partner already has a remittance with this reference and different values")
+
+// AddRemittance records a remittance, posts it to the ledger and applies
+// it to the partner's approved commission, oldest purchase first. The
+// same remittance again (same partner and reference) changes nothing and
+// returns created false.
+func (s *Store) AddRemittance(ctx context.Context, r Remittance) (out Remittance, created bool, err error) {
+	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		created = false
+		err := tx.QueryRowContext(ctx, `INSERT INTO remittances (partner, amount_minor, currency, received_at, reference)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (partner, reference) DO NOTHING RETURNING id, created_at`,
+			r.Partner, r.Amount, r.Currency, r.ReceivedAt.UTC(), r.Reference).Scan(&r.ID, &r.CreatedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			var prev Remittance
+			if err := tx.QueryRowContext(ctx, `SELECT id, amount_minor, currency, received_at, created_at FROM remittances
+				WHERE partner = $1 AND reference = $2`, r.Partner, r.Reference).Scan(&prev.ID, &prev.Amount,
+				&prev.Currency, &prev.ReceivedAt, &prev.CreatedAt); err != nil {
+				return err
+			}
+			if prev.Amount != r.Amount || prev.Currency != r.Currency || !prev.ReceivedAt.Equal(r.ReceivedAt) {
+				return ErrRemittanceConflict
+			}
+			r.ID, r.CreatedAt = prev.ID, prev.CreatedAt
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		created = true
+		var txn int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO ledger_transactions (kind, partner, effective_at, description)
+			VALUES ('remittance', $1, $2, $3) RETURNING id`, r.Partner, r.ReceivedAt.UTC(),
+			"remittance "+r.Reference).Scan(&txn); err != nil {
+			return err
+		}
+		for _, p := range ledger.Remittance(r.Currency, r.Amount) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_entries (txn_id, account, partner, currency, amount_minor, effective_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, txn, p.Account, r.Partner, p.Currency, p.Amount, r.ReceivedAt.UTC()); err != nil {
+				return err
+			}
+		}
+		periods, err := loadPeriods(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('reporting.allocate.' || $1 || '.' || $2))`,
+			r.Partner, r.Currency); err != nil {
+			return err
+		}
+		return s.allocate(ctx, tx, periods, map[[2]string]bool{{r.Partner, r.Currency}: true}, time.Now())
+	})
+	if err != nil {
+		var e *errs.Error
+		if errors.As(err, &e) {
+			return r, false, err
+		}
+		return r, false, database.Classify(fmt.Errorf("add remittance: %w", err))
+	}
+	return r, created, nil
+}
+
+// StatementLine is one currency of a partner's monthly statement.
+type StatementLine struct {
+	Currency string
+	// Opening and Closing are what the partner owed at the start and end
+	// of the month: approved commission not yet remitted.
+	Opening, Closing int64
+	// Approved is commission approved in the month; Reversed, commission
+	// reversed; Remitted, what the partner paid. Adjustments are the rest
+	// of the change in what is owed (reversals of approved commission,
+	// amounts adjusted down), so that Opening + Approved - Remitted +
+	// Adjustments = Closing.
+	Approved, Reversed, Remitted, Adjustments int64
+	// Paid is the commission of the month's approvals that remittances
+	// cover so far.
+	Conversions int64
+}
+
+// Statement returns a partner's statement for the month starting at month
+// (UTC), one line per currency it has ledger entries in.
+func (s *Store) Statement(ctx context.Context, partner string, month time.Time) ([]StatementLine, error) {
+	from, to := monthOf(month), monthOf(month).AddDate(0, 1, 0)
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT e.currency,
+			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $2
+				AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS opening,
+			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $3
+				AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS closing,
+			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
+				AND t.kind = 'conversion' AND e.account = 'receivable_approved' AND e.amount_minor > 0), 0) AS approved,
+			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
+				AND e.account = 'commission_reversals'), 0) AS reversed,
+			coalesce(-sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
+				AND t.kind = 'remittance' AND e.account = 'unapplied_remittances'), 0) AS remitted,
+			count(DISTINCT e.order_id) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3) AS conversions
+		FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+		WHERE e.partner = $1 AND e.effective_at < $3
+		GROUP BY e.currency ORDER BY e.currency`, partner, from, to)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("statement: %w", err))
+	}
+	defer rows.Close()
+	var out []StatementLine
+	for rows.Next() {
+		var l StatementLine
+		if err := rows.Scan(&l.Currency, &l.Opening, &l.Closing, &l.Approved, &l.Reversed, &l.Remitted, &l.Conversions); err != nil {
+			return nil, err
+		}
+		l.Adjustments = l.Closing - l.Opening - l.Approved + l.Remitted
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PartnerKnown reports whether the ledger has seen the partner at all.
+func (s *Store) PartnerKnown(ctx context.Context, partner string) (bool, error) {
+	var ok bool
+	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE partner = $1)
+		OR EXISTS (SELECT 1 FROM conversions WHERE partner = $1)
+		OR EXISTS (SELECT 1 FROM click_rollups WHERE partner = $1)`, partner).Scan(&ok)
+	return ok, database.Classify(err)
+}
+
+// Remittances lists every remittance in the order they were recorded.
+func (s *Store) Remittances(ctx context.Context) ([]Remittance, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, amount_minor, currency, received_at, reference, created_at
+		FROM remittances ORDER BY id`)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("remittances: %w", err))
+	}
+	defer rows.Close()
+	var out []Remittance
+	for rows.Next() {
+		var r Remittance
+		if err := rows.Scan(&r.ID, &r.Partner, &r.Amount, &r.Currency, &r.ReceivedAt, &r.Reference, &r.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

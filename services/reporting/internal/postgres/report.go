@@ -1,0 +1,258 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+// keyColumns are the rollup expressions of report.GroupKeys; $3 is the
+// report's time zone.
+var keyColumns = map[string]string{
+	"partner":   "partner",
+	"course":    "course_id",
+	"link":      "code",
+	"placement": "placement",
+	"day":       "to_char(bucket AT TIME ZONE $3, 'YYYY-MM-DD')",
+	"month":     "to_char(bucket AT TIME ZONE $3, 'YYYY-MM')",
+}
+
+// Commissions answers a report from the hourly rollups, streaming its rows
+// to emit in key order. With a currency, each purchase day's money is
+// converted at that day's rate; a missing rate fails the whole report
+// before a row is emitted, so nothing mislabelled is ever sent.
+func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error {
+	var conv *report.Converter
+	if q.Currency != "" {
+		rates, err := s.FXRates(ctx, q.Currency)
+		if err != nil {
+			return err
+		}
+		if conv, err = report.NewConverter(q.Currency, rates); err != nil {
+			return err
+		}
+		if err := s.checkRates(ctx, q, conv); err != nil {
+			return err
+		}
+	}
+	var sel, ckeys, vkeys, join, order []string
+	for i, k := range q.GroupBy {
+		col := fmt.Sprintf("k%d", i)
+		ckeys = append(ckeys, keyColumns[k]+" AS "+col)
+		vkeys = append(vkeys, keyColumns[k]+" AS "+col)
+		sel = append(sel, fmt.Sprintf("coalesce(c.%s, v.%s)", col, col))
+		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
+		order = append(order, fmt.Sprint(i+1))
+	}
+	day := "''"
+	if conv != nil {
+		day = keyColumns["day"]
+	}
+	groupC, groupV := "", " GROUP BY currency, d"
+	if len(ckeys) > 0 {
+		groupC = " GROUP BY " + strings.Join(order, ", ")
+		groupV = " GROUP BY " + strings.Join(order, ", ") + fmt.Sprintf(", %d, %d", len(order)+1, len(order)+2)
+	}
+	on := "true"
+	if len(join) > 0 {
+		on = strings.Join(join, " AND ")
+	}
+	n := len(q.GroupBy)
+	query := `WITH c AS (
+			SELECT ` + strings.Join(append(ckeys, "sum(clicks) AS clicks, sum(unique_clicks) AS uniq, sum(bot_clicks) AS bots"), ", ") + `
+			FROM click_rollups WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''` + groupC + `
+		), v AS (
+			SELECT ` + strings.Join(append(vkeys, "currency", day+" AS d",
+		`sum(conversions) AS n, sum(direct_conversions) AS direct, sum(cross_sell_conversions) AS cross_sell,
+				sum(sale_minor) AS sale, sum(pending_minor) AS pending, sum(approved_minor) AS approved,
+				sum(reversed_minor) AS reversed, sum(paid_minor) AS paid`), ", ") + `
+			FROM conversion_rollups WHERE bucket >= $1 AND bucket < $2` + groupV + `
+		)
+		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(v.d, ''),
+			coalesce(c.clicks, 0), coalesce(c.uniq, 0), coalesce(c.bots, 0), coalesce(v.n, 0), coalesce(v.direct, 0),
+			coalesce(v.cross_sell, 0), coalesce(v.sale, 0), coalesce(v.pending, 0), coalesce(v.approved, 0),
+			coalesce(v.reversed, 0), coalesce(v.paid, 0)`), ", ") + `
+		FROM c FULL JOIN v ON ` + on + `
+		WHERE coalesce(c.clicks, 0) + coalesce(c.bots, 0) > 0 OR v.n IS NOT NULL
+		ORDER BY ` + strings.Join(append(order, fmt.Sprint(n+1), fmt.Sprint(n+2)), ", ")
+
+	rows, err := s.db.QueryContext(ctx, query, q.From.UTC(), q.To.UTC(), q.TZ.String())
+	if err != nil {
+		return database.Classify(fmt.Errorf("report: %w", err))
+	}
+	defer rows.Close()
+
+	var pending *report.Row // FX mode: the key group being summed
+	flush := func() error {
+		if pending == nil {
+			return nil
+		}
+		r := *pending
+		pending = nil
+		return emit(r)
+	}
+	keys := make([]string, n)
+	dest := make([]any, 0, n+13)
+	for i := range keys {
+		dest = append(dest, &keys[i])
+	}
+	var r report.Row
+	var date string
+	dest = append(dest, &r.Currency, &date, &r.Clicks, &r.UniqueClicks, &r.BotClicks, &r.Conversions, &r.Direct,
+		&r.CrossSell, &r.Sale, &r.Pending, &r.Approved, &r.Reversed, &r.Paid)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		row := r
+		row.Keys = append([]string(nil), keys...)
+		if conv == nil {
+			if err := emit(row); err != nil {
+				return err
+			}
+			continue
+		}
+		converted, err := conv.Convert(row, date)
+		if err != nil {
+			return err // checkRates makes this unreachable but for a rate deleted since
+		}
+		if pending != nil && sameKeys(pending.Keys, converted.Keys) {
+			pending.AddMoney(converted)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		pending = &converted
+	}
+	if err := rows.Err(); err != nil {
+		return database.Classify(fmt.Errorf("report: %w", err))
+	}
+	return flush()
+}
+
+func sameKeys(a, b []string) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRates finds the first purchase day and currency of the period that
+// has no rate into the report's currency.
+func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Converter) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT currency, to_char(bucket AT TIME ZONE $3, 'YYYY-MM-DD') AS d
+		FROM conversion_rollups WHERE bucket >= $1 AND bucket < $2 AND currency <> $4 ORDER BY 2, 1`,
+		q.From.UTC(), q.To.UTC(), q.TZ.String(), q.Currency)
+	if err != nil {
+		return database.Classify(fmt.Errorf("report: rates: %w", err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cur, date string
+		if err := rows.Scan(&cur, &date); err != nil {
+			return err
+		}
+		if _, err := conv.Convert(report.Row{Currency: cur}, date); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// FXRates returns every rate into or out of currency.
+func (s *Store) FXRates(ctx context.Context, currency string) ([]report.Rate, error) {
+	q := `SELECT to_char(date, 'YYYY-MM-DD'), base, quote, rate::text FROM fx_rates`
+	args := []any{}
+	if currency != "" {
+		q += ` WHERE base = $1 OR quote = $1`
+		args = append(args, currency)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY base, quote, date`, args...)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("fx rates: %w", err))
+	}
+	defer rows.Close()
+	var out []report.Rate
+	for rows.Next() {
+		var r report.Rate
+		if err := rows.Scan(&r.Date, &r.Base, &r.Quote, &r.Rate); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutFXRates stores rates, replacing any of the same date and pair.
+func (s *Store) PutFXRates(ctx context.Context, rates []report.Rate) error {
+	return database.Classify(database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO fx_rates (date, base, quote, rate) VALUES ($1, $2, $3, $4::numeric)
+			ON CONFLICT (base, quote, date) DO UPDATE SET rate = excluded.rate, updated_at = now()`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range rates {
+			if _, err := stmt.ExecContext(ctx, r.Date, r.Base, r.Quote, r.Rate); err != nil {
+				return fmt.Errorf("fx rate %s %s/%s: %w", r.Date, r.Base, r.Quote, err)
+			}
+		}
+		return nil
+	}))
+}
+
+// Period is a month and whether it is closed.
+type Period struct {
+	Month    string     `json:"month"`
+	Status   string     `json:"status"`
+	ClosedAt *time.Time `json:"closed_at,omitempty"`
+}
+
+// ClosedPeriods lists closed months (YYYY-MM) overlapping [from, to).
+func (s *Store) ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT to_char(month, 'YYYY-MM') FROM periods
+		WHERE month + interval '1 month' > $1::timestamptz AT TIME ZONE 'UTC' AND month < $2::timestamptz AT TIME ZONE 'UTC'
+		ORDER BY month`, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("periods: %w", err))
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ErrOpenMonth is returned when closing a month that has not ended.
+var ErrOpenMonth = errs.New(errs.Unprocessable, "month_not_ended", "only a month that has ended can be closed")
+
+// ClosePeriod closes month (its first day, UTC) as of now. Closing a
+// closed month again changes nothing.
+func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time) (Period, error) {
+	month = monthOf(month)
+	if now.Before(month.AddDate(0, 1, 0)) {
+		return Period{}, ErrOpenMonth
+	}
+	var closed time.Time
+	err := s.db.QueryRowContext(ctx, `INSERT INTO periods (month, closed_at) VALUES ($1::date, $2)
+		ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING closed_at`,
+		month.Format(time.DateOnly), now.UTC()).Scan(&closed)
+	if err != nil {
+		return Period{}, database.Classify(fmt.Errorf("close period: %w", err))
+	}
+	return Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &closed}, nil
+}

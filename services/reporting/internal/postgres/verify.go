@@ -1,0 +1,112 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+)
+
+// Verify checks the ledger's invariants and reports each violation to
+// problem: every transaction balances in every currency; each
+// conversion's entries sum to the balances its state implies; the rollups
+// add up to the conversions and clicks they were built from; no partner
+// has more applied than it remitted. It returns how many conversions it
+// checked.
+func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT txn_id, currency, sum(amount_minor) FROM ledger_entries
+		GROUP BY 1, 2 HAVING sum(amount_minor) <> 0 ORDER BY 1`)
+	if err != nil {
+		return 0, fmt.Errorf("verify: %w", err)
+	}
+	for rows.Next() {
+		var txn, sum int64
+		var cur string
+		if err := rows.Scan(&txn, &cur, &sum); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		problem(fmt.Sprintf("transaction %d does not balance in %s: off by %d minor units", txn, cur, sum))
+	}
+	rows.Close()
+
+	// Each conversion's entries against its state, merged in key order.
+	rows, err = s.db.QueryContext(ctx, `
+		SELECT c.partner, c.order_id, c.status, c.commission_minor, c.paid_minor, c.currency,
+			coalesce((SELECT json_agg(json_build_array(account, currency, total) ORDER BY currency, account)::text
+			          FROM (SELECT account, currency, sum(amount_minor) AS total FROM ledger_entries e
+			                WHERE e.partner = c.partner AND e.order_id = c.order_id
+			                GROUP BY 1, 2 HAVING sum(amount_minor) <> 0) b), '[]')
+		FROM conversions c ORDER BY 1, 2`)
+	if err != nil {
+		return 0, fmt.Errorf("verify: %w", err)
+	}
+	checked := 0
+	for rows.Next() {
+		var k convKey
+		var st ledger.State
+		var got string
+		if err := rows.Scan(&k.partner, &k.orderID, &st.Status, &st.Commission, &st.Paid, &st.Currency, &got); err != nil {
+			rows.Close()
+			return checked, err
+		}
+		checked++
+		want := "["
+		for i, p := range ledger.Balances(st) {
+			if i > 0 {
+				want += ", "
+			}
+			want += fmt.Sprintf(`["%s", "%s", %d]`, p.Account, p.Currency, p.Amount)
+		}
+		want += "]"
+		if got != want {
+			problem(fmt.Sprintf("conversion %s/%s (%s %d paid %d %s): entries sum to %s, its state implies %s",
+				k.partner, k.orderID, st.Status, st.Commission, st.Paid, st.Currency, got, want))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return checked, err
+	}
+
+	checks := []struct{ what, query string }{
+		{"conversion rollups against conversions", `
+			SELECT r.currency FROM
+				(SELECT currency, sum(conversions) n, sum(pending_minor) p, sum(approved_minor) a, sum(reversed_minor) v,
+					sum(paid_minor) d, sum(sale_minor) s FROM conversion_rollups GROUP BY 1) r
+			FULL JOIN
+				(SELECT currency, count(*) n,
+					sum(CASE WHEN status = 'pending' THEN commission_minor ELSE 0 END) p,
+					sum(CASE WHEN status = 'approved' THEN commission_minor - paid_minor ELSE 0 END) a,
+					sum(CASE WHEN status = 'reversed' THEN commission_minor ELSE 0 END) v,
+					sum(paid_minor) d,
+					sum(CASE WHEN status <> 'reversed' THEN sale_minor ELSE 0 END) s FROM conversions GROUP BY 1) c
+			USING (currency)
+			WHERE (r.n, r.p, r.a, r.v, r.d, r.s) IS DISTINCT FROM (c.n, c.p, c.a, c.v, c.d, c.s)`},
+		{"click rollups against clicks", `
+			SELECT 'clicks' WHERE (SELECT coalesce(sum(clicks + bot_clicks), 0) FROM click_rollups)
+				<> (SELECT count(*) FROM clicks)`},
+		{"applied remittances against remitted", `
+			SELECT c.partner || ' ' || c.currency FROM
+				(SELECT partner, currency, sum(paid_minor) paid FROM conversions GROUP BY 1, 2) c
+			LEFT JOIN (SELECT partner, currency, sum(amount_minor) remitted FROM remittances GROUP BY 1, 2) r
+				USING (partner, currency)
+			WHERE c.paid > coalesce(r.remitted, 0)`},
+	}
+	for _, c := range checks {
+		rows, err := s.db.QueryContext(ctx, c.query)
+		if err != nil {
+			return checked, fmt.Errorf("verify %s: %w", c.what, err)
+		}
+		for rows.Next() {
+			var what string
+			if err := rows.Scan(&what); err != nil {
+				rows.Close()
+				return checked, err
+			}
+			problem(fmt.Sprintf("%s: %s differs", c.what, what))
+		}
+		rows.Close()
+	}
+	return checked, nil
+}

@@ -1,0 +1,171 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Meta says what a report is and as of when: a closed month's figures are
+// final, an open month's may still move.
+type Meta struct {
+	From          string    `json:"from"`
+	To            string    `json:"to"`
+	TZ            string    `json:"tz"`
+	GroupBy       []string  `json:"group_by"`
+	Currency      string    `json:"currency,omitempty"`
+	AsOf          time.Time `json:"as_of"`
+	ClosedPeriods []string  `json:"closed_periods"`
+}
+
+// Encoder writes a report as it is read, row by row.
+type Encoder interface {
+	Row(Row) error
+	// Close ends the document and flushes it.
+	Close() error
+}
+
+// Columns are the CSV header and JSON field names after the group keys.
+var Columns = []string{"currency", "clicks", "unique_clicks", "bot_clicks", "conversions", "direct_conversions",
+	"cross_sell_conversions", "sale_amount", "commission_pending", "commission_approved", "commission_reversed",
+	"commission_paid", "epc"}
+
+func values(r Row) []string {
+	epc := ""
+	if v, ok := r.EPC(); ok {
+		epc = format(v, r.Currency)
+	}
+	i := strconv.FormatInt
+	out := []string{r.Currency, i(r.Clicks, 10), i(r.UniqueClicks, 10), i(r.BotClicks, 10), i(r.Conversions, 10),
+		i(r.Direct, 10), i(r.CrossSell, 10)}
+	for _, m := range []int64{r.Sale, r.Pending, r.Approved, r.Reversed, r.Paid} {
+		out = append(out, format(m, r.Currency))
+	}
+	return append(out, epc)
+}
+
+// NewCSV writes RFC 4180 CSV with a header row; every cell is made safe
+// to open in a spreadsheet.
+func NewCSV(w io.Writer, m Meta) (Encoder, error) {
+	cw := csv.NewWriter(w)
+	header := append(append([]string{}, m.GroupBy...), Columns...)
+	if err := cw.Write(header); err != nil {
+		return nil, err
+	}
+	return &csvEncoder{w: cw}, nil
+}
+
+type csvEncoder struct {
+	w   *csv.Writer
+	rec []string
+}
+
+func (e *csvEncoder) Row(r Row) error {
+	e.rec = e.rec[:0]
+	for _, k := range r.Keys {
+		e.rec = append(e.rec, SafeCell(k))
+	}
+	e.rec = append(e.rec, values(r)...)
+	return e.w.Write(e.rec)
+}
+
+func (e *csvEncoder) Close() error {
+	e.w.Flush()
+	return e.w.Error()
+}
+
+// SafeCell neutralises a cell a spreadsheet would run as a formula (one
+// starting with = + - @, a tab or a carriage return) by prefixing a quote.
+// A plain number such as "-7.35" is left alone: it is a value, not a formula.
+func SafeCell(s string) string {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || plainNumber(s) {
+		return s
+	}
+	return "'" + s
+}
+
+func plainNumber(s string) bool {
+	if s[0] == '-' {
+		s = s[1:]
+	}
+	return s != "" && decimal(s) && s[0] != '.' && s[len(s)-1] != '.'
+}
+
+// NewJSON writes {"meta":..., "rows":[...]} as rows arrive.
+func NewJSON(w io.Writer, m Meta) (Encoder, error) {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if m.GroupBy == nil {
+		m.GroupBy = []string{}
+	}
+	if m.ClosedPeriods == nil {
+		m.ClosedPeriods = []string{}
+	}
+	meta, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	bw.WriteString(`{"meta":`)
+	bw.Write(meta)
+	bw.WriteString(`,"rows":[`)
+	return &jsonEncoder{w: bw, keys: m.GroupBy}, nil
+}
+
+type jsonEncoder struct {
+	w    *bufio.Writer
+	keys []string
+	n    int
+}
+
+func (e *jsonEncoder) Row(r Row) error {
+	if e.n > 0 {
+		e.w.WriteByte(',')
+	}
+	e.n++
+	e.w.WriteByte('{')
+	for i, k := range e.keys {
+		writeField(e.w, k, jsonString(r.Keys[i]))
+		e.w.WriteByte(',')
+	}
+	vals := values(r)
+	for i, col := range Columns {
+		if i > 0 {
+			e.w.WriteByte(',')
+		}
+		v := vals[i]
+		switch {
+		case col == "epc" && v == "":
+			v = "null"
+		case i >= 1 && i <= 6:
+			// counts are numbers
+		default:
+			v = jsonString(v)
+		}
+		writeField(e.w, col, v)
+	}
+	e.w.WriteByte('}')
+	if e.w.Buffered() > 16<<10 {
+		return e.w.Flush()
+	}
+	return nil
+}
+
+func writeField(w *bufio.Writer, name, value string) {
+	w.WriteByte('"')
+	w.WriteString(name)
+	w.WriteString(`":`)
+	w.WriteString(value)
+}
+
+func (e *jsonEncoder) Close() error {
+	e.w.WriteString("]}\n")
+	return e.w.Flush()
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}

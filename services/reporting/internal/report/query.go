@@ -1,0 +1,130 @@
+package report
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/money"
+)
+
+// Group keys a report can be grouped by, in the order columns appear.
+var GroupKeys = []string{"partner", "course", "link", "placement", "day", "month"}
+
+// Query is a validated report request.
+type Query struct {
+	From, To time.Time // local midnights in TZ; To exclusive
+	FromDate string
+	ToDate   string
+	TZ       *time.Location
+	GroupBy  []string // a subset of GroupKeys, in GroupKeys order
+	Currency string   // convert to this; "" keeps original currencies
+	Format   string   // "json" or "csv"
+}
+
+// maxSpan bounds a report's period.
+const maxSpan = 100 * 366 * 24 * time.Hour
+
+// ParseQuery reads a report query from URL parameters. from and to default
+// to the current month in tz; format defaults to json, or csv when accept
+// asks for text/csv.
+func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
+	var f errs.Fields
+	q := Query{TZ: time.UTC, Format: "json"}
+	for name := range v {
+		if !slices.Contains([]string{"from", "to", "group_by", "tz", "currency", "format"}, name) {
+			f.Add(name, "unknown parameter %q", name)
+		}
+	}
+	if tz := v.Get("tz"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil || strings.HasPrefix(tz, "/") || strings.Contains(tz, "..") {
+			f.Add("tz", "%q is not an IANA time zone (such as Europe/Berlin)", tz)
+		} else {
+			q.TZ = loc
+		}
+	}
+	local := now.In(q.TZ)
+	q.From = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, q.TZ)
+	q.To = q.From.AddDate(0, 1, 0)
+	for _, d := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		s := v.Get(d.name)
+		if s == "" {
+			continue
+		}
+		t, err := time.ParseInLocation(time.DateOnly, s, q.TZ)
+		if err != nil {
+			f.Add(d.name, "%q is not a date (YYYY-MM-DD)", s)
+			continue
+		}
+		*d.dst = t
+	}
+	if len(f) == 0 {
+		switch {
+		case !q.To.After(q.From):
+			f.Add("to", "to must be after from")
+		case q.To.Sub(q.From) > maxSpan:
+			f.Add("to", "a report covers at most a hundred years")
+		}
+	}
+	q.FromDate, q.ToDate = q.From.Format(time.DateOnly), q.To.Format(time.DateOnly)
+	if g := v.Get("group_by"); g != "" {
+		seen := map[string]bool{}
+		for _, k := range strings.Split(g, ",") {
+			k = strings.TrimSpace(k)
+			if !slices.Contains(GroupKeys, k) {
+				f.Add("group_by", "%q is not one of %s", k, strings.Join(GroupKeys, ", "))
+				continue
+			}
+			seen[k] = true
+		}
+		for _, k := range GroupKeys {
+			if seen[k] {
+				q.GroupBy = append(q.GroupBy, k)
+			}
+		}
+	}
+	if c := v.Get("currency"); c != "" {
+		if !money.IsCurrency(c) {
+			f.Add("currency", "%q is not an ISO 4217 currency code", c)
+		}
+		q.Currency = c
+	}
+	switch format := v.Get("format"); format {
+	case "":
+		if strings.Contains(accept, "text/csv") {
+			q.Format = "csv"
+		}
+	case "json", "csv":
+		q.Format = format
+	default:
+		f.Add("format", "%q is not csv or json", format)
+	}
+	if len(f) == 0 && q.TZ != time.UTC {
+		if day, ok := subHourOffset(q); ok {
+			f.Add("tz", "%s is %s from UTC on %s; reports cut days on whole hours", q.TZ, offsetString(day), day.Format(time.DateOnly))
+		}
+	}
+	return q, f.Err("invalid_query")
+}
+
+// subHourOffset finds a day in the period whose midnight is not a whole
+// number of hours from UTC: the hourly rollups cannot cut there.
+func subHourOffset(q Query) (time.Time, bool) {
+	for d := q.From; d.Before(q.To); d = d.AddDate(0, 0, 1) {
+		if _, off := d.Zone(); off%3600 != 0 {
+			return d, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func offsetString(t time.Time) string { return t.Format("-07:00") }
+
+// Has reports whether the report is grouped by key.
+func (q Query) Has(key string) bool { return slices.Contains(q.GroupBy, key) }
