@@ -44,6 +44,22 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 	}
 }
 
+// compactRollups folds ingest's rollup deltas into the rollups every second.
+func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
+		}
+	}
+}
+
 func openStore(cfg platform.Config) (*postgres.Store, error) {
 	db, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})
 	if err != nil {

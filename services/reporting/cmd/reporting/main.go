@@ -111,6 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	g.Go(func() error { return sub.Run(gctx) })
 	g.Go(func() error { return sweepAttribution(gctx, store, logger) })
+	g.Go(func() error { return compactRollups(gctx, store, logger) })
 	logger.Info("reporting ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -236,15 +237,14 @@ func (s *Store) allocate(ctx context.Context, tx *sql.Tx, p periods, pairs map[[
 		return sorted[i][0] < sorted[j][0] || sorted[i][0] == sorted[j][0] && sorted[i][1] < sorted[j][1]
 	})
 	for _, pair := range sorted {
-		var remitted, paid int64
-		if err := tx.QueryRowContext(ctx, `SELECT
-				(SELECT coalesce(sum(amount_minor), 0) FROM remittances WHERE partner = $1 AND currency = $2),
-				(SELECT coalesce(sum(paid_minor), 0) FROM conversions WHERE partner = $1 AND currency = $2 AND status = 'approved')`,
-			pair[0], pair[1]).Scan(&remitted, &paid); err != nil {
-			return fmt.Errorf("allocate %s %s: %w", pair[0], pair[1], err)
+		var remitted, applied int64
+		err := tx.QueryRowContext(ctx, `SELECT remitted_minor, applied_minor FROM payout_balances
+			WHERE partner = $1 AND currency = $2 FOR UPDATE`, pair[0], pair[1]).Scan(&remitted, &applied)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // never remitted, so nothing is or was paid
 		}
-		if remitted == 0 && paid == 0 {
-			continue
+		if err != nil {
+			return fmt.Errorf("allocate %s %s: %w", pair[0], pair[1], err)
 		}
 		keys, targets, err := allocationTargets(ctx, tx, pair[0], pair[1], remitted)
 		if err != nil {
@@ -393,6 +393,9 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 	if err := upsertConversions(ctx, tx, changes); err != nil {
 		return err
 	}
+	if err := addApplied(ctx, tx, changes); err != nil {
+		return err
+	}
 	deltas := map[rollupCell]ledger.Contribution{}
 	for _, ch := range changes {
 		if key, at, old := ledger.Contribute(ch.key.partner, ch.old.state, ch.old.attr); ch.old.state.Exists() {
@@ -508,14 +511,6 @@ func addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell
 	if len(cells) == 0 {
 		return nil
 	}
-	// A fixed order keeps concurrent writers from deadlocking.
-	sort.Slice(cells, func(i, j int) bool {
-		a, b := cells[i], cells[j]
-		if !a.bucket.Equal(b.bucket) {
-			return a.bucket.Before(b.bucket)
-		}
-		return fmt.Sprint(a.key) < fmt.Sprint(b.key)
-	})
 	var c struct {
 		bucket, partner, course, code, placement, currency        []string
 		n, direct, cross, sale, pending, approved, reversed, paid []int64
@@ -538,28 +533,43 @@ func addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell
 		c.paid = append(c.paid, d.Paid)
 	}
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO conversion_rollups AS r (bucket, partner, course_id, code, placement, currency, conversions,
+		INSERT INTO conversion_rollup_deltas (bucket, partner, course_id, code, placement, currency, conversions,
 			direct_conversions, cross_sell_conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
 		SELECT bucket::timestamptz, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending,
 			approved, reversed, paid
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
 			$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
 			AS t(bucket, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending, approved,
-			reversed, paid)
-		ON CONFLICT (bucket, partner, course_id, code, placement, currency) DO UPDATE SET
-			conversions = r.conversions + excluded.conversions,
-			direct_conversions = r.direct_conversions + excluded.direct_conversions,
-			cross_sell_conversions = r.cross_sell_conversions + excluded.cross_sell_conversions,
-			sale_minor = r.sale_minor + excluded.sale_minor,
-			pending_minor = r.pending_minor + excluded.pending_minor,
-			approved_minor = r.approved_minor + excluded.approved_minor,
-			reversed_minor = r.reversed_minor + excluded.reversed_minor,
-			paid_minor = r.paid_minor + excluded.paid_minor`,
+			reversed, paid)`,
 		pq.Array(c.bucket), pq.Array(c.partner), pq.Array(c.course), pq.Array(c.code), pq.Array(c.placement),
 		pq.Array(c.currency), pq.Array(c.n), pq.Array(c.direct), pq.Array(c.cross), pq.Array(c.sale),
 		pq.Array(c.pending), pq.Array(c.approved), pq.Array(c.reversed), pq.Array(c.paid))
 	if err != nil {
 		return fmt.Errorf("update conversion rollups: %w", err)
+	}
+	return nil
+}
+
+// addApplied keeps payout_balances.applied_minor equal to the paid amounts
+// of the partner's conversions.
+func addApplied(ctx context.Context, tx *sql.Tx, changes []change) error {
+	delta := map[[2]string]int64{}
+	for _, ch := range changes {
+		if ch.old.state.Paid != 0 {
+			delta[[2]string{ch.key.partner, ch.old.state.Currency}] -= ch.old.state.Paid
+		}
+		if ch.new.state.Paid != 0 {
+			delta[[2]string{ch.key.partner, ch.new.state.Currency}] += ch.new.state.Paid
+		}
+	}
+	for k, d := range delta {
+		if d == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE payout_balances SET applied_minor = applied_minor + $3
+			WHERE partner = $1 AND currency = $2`, k[0], k[1], d); err != nil {
+			return fmt.Errorf("update applied remittances: %w", err)
+		}
 	}
 	return nil
 }

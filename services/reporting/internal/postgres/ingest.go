@@ -90,25 +90,22 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 			return fmt.Errorf("stage clicks: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `
-			WITH staged AS (
-				SELECT DISTINCT ON (id, occurred_at) * FROM click_stage ORDER BY id, occurred_at
-			), inserted AS (
+			WITH inserted AS (
 				INSERT INTO clicks (id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium,
 					utm_campaign, bot, bot_reason, is_unique)
 				SELECT id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium,
-					utm_campaign, bot, bot_reason, is_unique FROM staged
+					utm_campaign, bot, bot_reason, is_unique FROM click_stage
 				ON CONFLICT DO NOTHING
 				RETURNING id, occurred_at
+			), counted AS (
+				-- A click twice in one batch is inserted once: count it once.
+				SELECT DISTINCT ON (s.id, s.occurred_at) s.* FROM click_stage s JOIN inserted USING (id, occurred_at)
 			)
-			INSERT INTO click_rollups AS r (bucket, partner, course_id, code, placement, clicks, unique_clicks, bot_clicks)
-			SELECT s.bucket, s.partner, s.course_id, s.code, s.placement,
-				count(*) FILTER (WHERE NOT s.bot), count(*) FILTER (WHERE NOT s.bot AND s.is_unique), count(*) FILTER (WHERE s.bot)
-			FROM staged s JOIN inserted USING (id, occurred_at)
-			GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-			ON CONFLICT (bucket, partner, course_id, code, placement) DO UPDATE SET
-				clicks = r.clicks + excluded.clicks,
-				unique_clicks = r.unique_clicks + excluded.unique_clicks,
-				bot_clicks = r.bot_clicks + excluded.bot_clicks`); err != nil {
+			INSERT INTO click_rollup_deltas (bucket, partner, course_id, code, placement, clicks, unique_clicks, bot_clicks)
+			SELECT bucket, partner, course_id, code, placement,
+				count(*) FILTER (WHERE NOT bot), count(*) FILTER (WHERE NOT bot AND is_unique), count(*) FILTER (WHERE bot)
+			FROM counted
+			GROUP BY 1, 2, 3, 4, 5`); err != nil {
 			return fmt.Errorf("insert clicks: %w", err)
 		}
 		// Conversions that arrived before their click.

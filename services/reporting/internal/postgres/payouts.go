@@ -70,8 +70,9 @@ func (s *Store) AddRemittance(ctx context.Context, r Remittance) (out Remittance
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('reporting.allocate.' || $1 || '.' || $2))`,
-			r.Partner, r.Currency); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO payout_balances AS b (partner, currency, remitted_minor)
+			VALUES ($1, $2, $3) ON CONFLICT (partner, currency) DO UPDATE SET remitted_minor = b.remitted_minor + $3`,
+			r.Partner, r.Currency, r.Amount); err != nil {
 			return err
 		}
 		return s.allocate(ctx, tx, periods, map[[2]string]bool{{r.Partner, r.Currency}: true}, time.Now())
@@ -144,7 +145,7 @@ func (s *Store) PartnerKnown(ctx context.Context, partner string) (bool, error) 
 	var ok bool
 	err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM ledger_transactions WHERE partner = $1)
 		OR EXISTS (SELECT 1 FROM conversions WHERE partner = $1)
-		OR EXISTS (SELECT 1 FROM click_rollups WHERE partner = $1)`, partner).Scan(&ok)
+		OR EXISTS (SELECT 1 FROM remittances WHERE partner = $1)`, partner).Scan(&ok)
 	return ok, database.Classify(err)
 }
 

@@ -66,13 +66,14 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 	n := len(q.GroupBy)
 	query := `WITH c AS (
 			SELECT ` + strings.Join(append(ckeys, "sum(clicks) AS clicks, sum(unique_clicks) AS uniq, sum(bot_clicks) AS bots"), ", ") + `
-			FROM click_rollups WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''` + groupC + `
+			FROM (SELECT * FROM click_rollups UNION ALL SELECT * FROM click_rollup_deltas) r WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''` + groupC + `
 		), v AS (
 			SELECT ` + strings.Join(append(vkeys, "currency", day+" AS d",
 		`sum(conversions) AS n, sum(direct_conversions) AS direct, sum(cross_sell_conversions) AS cross_sell,
 				sum(sale_minor) AS sale, sum(pending_minor) AS pending, sum(approved_minor) AS approved,
 				sum(reversed_minor) AS reversed, sum(paid_minor) AS paid`), ", ") + `
-			FROM conversion_rollups WHERE bucket >= $1 AND bucket < $2` + groupV + `
+			FROM (SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) r
+			WHERE bucket >= $1 AND bucket < $2` + groupV + `
 		)
 		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(v.d, ''),
 			coalesce(c.clicks, 0), coalesce(c.uniq, 0), coalesce(c.bots, 0), coalesce(v.n, 0), coalesce(v.direct, 0),
@@ -150,7 +151,8 @@ func sameKeys(a, b []string) bool {
 // has no rate into the report's currency.
 func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Converter) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT currency, to_char(bucket AT TIME ZONE $3, 'YYYY-MM-DD') AS d
-		FROM conversion_rollups WHERE bucket >= $1 AND bucket < $2 AND currency <> $4 ORDER BY 2, 1`,
+		FROM (SELECT bucket, currency FROM conversion_rollups UNION ALL SELECT bucket, currency FROM conversion_rollup_deltas) r
+		WHERE bucket >= $1 AND bucket < $2 AND currency <> $4 ORDER BY 2, 1`,
 		q.From.UTC(), q.To.UTC(), q.TZ.String(), q.Currency)
 	if err != nil {
 		return database.Classify(fmt.Errorf("report: rates: %w", err))

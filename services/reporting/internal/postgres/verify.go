@@ -73,7 +73,8 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 		{"conversion rollups against conversions", `
 			SELECT r.currency FROM
 				(SELECT currency, sum(conversions) n, sum(pending_minor) p, sum(approved_minor) a, sum(reversed_minor) v,
-					sum(paid_minor) d, sum(sale_minor) s FROM conversion_rollups GROUP BY 1) r
+					sum(paid_minor) d, sum(sale_minor) s FROM
+					(SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) u GROUP BY 1) r
 			FULL JOIN
 				(SELECT currency, count(*) n,
 					sum(CASE WHEN status = 'pending' THEN commission_minor ELSE 0 END) p,
@@ -83,9 +84,25 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 					sum(CASE WHEN status <> 'reversed' THEN sale_minor ELSE 0 END) s FROM conversions GROUP BY 1) c
 			USING (currency)
 			WHERE (r.n, r.p, r.a, r.v, r.d, r.s) IS DISTINCT FROM (c.n, c.p, c.a, c.v, c.d, c.s)`},
+		{"ledger references", `
+			SELECT 'entry ' || e.id || ' of missing transaction ' || e.txn_id FROM ledger_entries e
+			WHERE NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = e.txn_id)
+			UNION ALL
+			SELECT 'transaction ' || t.id || ' corrects missing ' || t.corrects FROM ledger_transactions t
+			WHERE t.corrects IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_transactions c WHERE c.id = t.corrects)
+			UNION ALL
+			SELECT 'transaction ' || t.id || ' has no entries' FROM ledger_transactions t
+			WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.txn_id = t.id)`},
 		{"click rollups against clicks", `
-			SELECT 'clicks' WHERE (SELECT coalesce(sum(clicks + bot_clicks), 0) FROM click_rollups)
+			SELECT 'clicks' WHERE (SELECT coalesce(sum(clicks + bot_clicks), 0) FROM
+				(SELECT * FROM click_rollups UNION ALL SELECT * FROM click_rollup_deltas) u)
 				<> (SELECT count(*) FROM clicks)`},
+		{"payout balances against remittances and conversions", `
+			SELECT b.partner || ' ' || b.currency FROM payout_balances b
+			WHERE b.remitted_minor <> (SELECT coalesce(sum(amount_minor), 0) FROM remittances r
+			                           WHERE r.partner = b.partner AND r.currency = b.currency)
+			   OR b.applied_minor <> (SELECT coalesce(sum(paid_minor), 0) FROM conversions c
+			                          WHERE c.partner = b.partner AND c.currency = b.currency)`},
 		{"applied remittances against remitted", `
 			SELECT c.partner || ' ' || c.currency FROM
 				(SELECT partner, currency, sum(paid_minor) paid FROM conversions GROUP BY 1, 2) c

@@ -6,12 +6,12 @@
 -- so old months can be detached. (id, occurred_at) is the idempotency: a
 -- redelivered event carries the same time and is skipped.
 CREATE TABLE clicks (
-    id           text        NOT NULL,
+    id           text COLLATE "C"        NOT NULL,
     occurred_at  timestamptz NOT NULL,
-    code         text        NOT NULL,
-    partner      text        NOT NULL,
-    course_id    text        NOT NULL,
-    placement    text        NOT NULL,
+    code         text COLLATE "C"        NOT NULL,
+    partner      text COLLATE "C"        NOT NULL,
+    course_id    text COLLATE "C"        NOT NULL,
+    placement    text COLLATE "C"        NOT NULL,
     utm_source   text        NOT NULL,
     utm_medium   text        NOT NULL,
     utm_campaign text        NOT NULL,
@@ -38,23 +38,29 @@ END $$;
 -- reads rollups instead of scanning clicks.
 CREATE TABLE click_rollups (
     bucket        timestamptz NOT NULL,
-    partner       text        NOT NULL,
-    course_id     text        NOT NULL,
-    code          text        NOT NULL,
-    placement     text        NOT NULL,
+    partner       text COLLATE "C"        NOT NULL,
+    course_id     text COLLATE "C"        NOT NULL,
+    code          text COLLATE "C"        NOT NULL,
+    placement     text COLLATE "C"        NOT NULL,
     clicks        bigint      NOT NULL,
     unique_clicks bigint      NOT NULL,
     bot_clicks    bigint      NOT NULL,
     PRIMARY KEY (bucket, partner, course_id, code, placement)
 );
 
+-- Ingest appends deltas here without looking anything up; a compactor
+-- folds them into click_rollups every second. Reports read both.
+CREATE TABLE click_rollup_deltas (LIKE click_rollups) WITH (
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 50000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000);
+
 -- Every conversions.v1 event, kept so a conversion's state can be folded
 -- again in occurred_at order whenever an event arrives out of order.
 CREATE TABLE conversion_events (
-    id               text        PRIMARY KEY,
-    partner          text        NOT NULL,
-    order_id         text        NOT NULL,
-    click_id         text        NOT NULL,
+    id               text COLLATE "C"        PRIMARY KEY,
+    partner          text COLLATE "C"        NOT NULL,
+    order_id         text COLLATE "C"        NOT NULL,
+    click_id         text COLLATE "C"        NOT NULL,
     course_id        text        NOT NULL,
     status           text        NOT NULL CHECK (status IN ('pending', 'approved', 'reversed')),
     sale_minor       bigint      NOT NULL CHECK (sale_minor >= 0),
@@ -71,20 +77,20 @@ CREATE INDEX conversion_events_conversion ON conversion_events (partner, order_i
 -- A conversion's current state, the fold of its events plus what the
 -- ledger allocated to it. Attribution is copied from its click.
 CREATE TABLE conversions (
-    partner          text        NOT NULL,
-    order_id         text        NOT NULL,
+    partner          text COLLATE "C"        NOT NULL,
+    order_id         text COLLATE "C"        NOT NULL,
     status           text        NOT NULL,
     sale_minor       bigint      NOT NULL,
     commission_minor bigint      NOT NULL,
     paid_minor       bigint      NOT NULL DEFAULT 0 CHECK (paid_minor >= 0 AND paid_minor <= commission_minor),
     currency         text        NOT NULL,
     purchased_at     timestamptz NOT NULL,
-    click_id         text        NOT NULL,
+    click_id         text COLLATE "C"        NOT NULL,
     bought_course_id text        NOT NULL,
     attributed       boolean     NOT NULL,
-    code             text        NOT NULL,
-    course_id        text        NOT NULL,
-    placement        text        NOT NULL,
+    code             text COLLATE "C"        NOT NULL,
+    course_id        text COLLATE "C"        NOT NULL,
+    placement        text COLLATE "C"        NOT NULL,
     utm_source       text        NOT NULL,
     utm_medium       text        NOT NULL,
     utm_campaign     text        NOT NULL,
@@ -101,11 +107,11 @@ CREATE INDEX conversions_approved ON conversions (partner, currency, purchased_a
 -- to a conversion subtracts its old contribution and adds its new one.
 CREATE TABLE conversion_rollups (
     bucket                 timestamptz NOT NULL,
-    partner                text        NOT NULL,
-    course_id              text        NOT NULL,
-    code                   text        NOT NULL,
-    placement              text        NOT NULL,
-    currency               text        NOT NULL,
+    partner                text COLLATE "C"        NOT NULL,
+    course_id              text COLLATE "C"        NOT NULL,
+    code                   text COLLATE "C"        NOT NULL,
+    placement              text COLLATE "C"        NOT NULL,
+    currency               text COLLATE "C"        NOT NULL,
     conversions            bigint      NOT NULL,
     direct_conversions     bigint      NOT NULL,
     cross_sell_conversions bigint      NOT NULL,
@@ -117,16 +123,32 @@ CREATE TABLE conversion_rollups (
     PRIMARY KEY (bucket, partner, course_id, code, placement, currency)
 );
 
+CREATE TABLE conversion_rollup_deltas (LIKE conversion_rollups) WITH (
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 50000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000);
+
+-- What each partner remitted and what of it is applied, per currency, so
+-- allocation is skipped in O(1) for partners that never remitted.
+CREATE TABLE payout_balances (
+    partner        text COLLATE "C" NOT NULL,
+    currency       text COLLATE "C" NOT NULL,
+    remitted_minor bigint NOT NULL DEFAULT 0,
+    applied_minor  bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (partner, currency)
+);
+
 -- The ledger: append-only, double-entry. A transaction's entries sum to
 -- zero per currency; a correction is a new transaction naming the one it
--- corrects. Nothing here is ever updated or deleted.
+-- corrects. Nothing here is ever updated or deleted. (No foreign keys: a
+-- per-row check would halve ingest; `reporting verify` checks that every
+-- entry's transaction and every correction's target exist.)
 CREATE TABLE ledger_transactions (
     id           bigserial   PRIMARY KEY,
     kind         text        NOT NULL CHECK (kind IN ('conversion', 'remittance', 'allocation')),
     partner      text        NOT NULL,
     order_id     text,
     event_id     text,
-    corrects     bigint      REFERENCES ledger_transactions (id),
+    corrects     bigint,
     effective_at timestamptz NOT NULL,
     description  text        NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now()
@@ -135,7 +157,7 @@ CREATE INDEX ledger_transactions_conversion ON ledger_transactions (partner, ord
 
 CREATE TABLE ledger_entries (
     id           bigserial   PRIMARY KEY,
-    txn_id       bigint      NOT NULL REFERENCES ledger_transactions (id),
+    txn_id       bigint      NOT NULL,
     account      text        NOT NULL,
     partner      text        NOT NULL,
     order_id     text,
@@ -143,7 +165,7 @@ CREATE TABLE ledger_entries (
     amount_minor bigint      NOT NULL CHECK (amount_minor <> 0),
     effective_at timestamptz NOT NULL
 );
-CREATE INDEX ledger_entries_txn ON ledger_entries (txn_id);
+CREATE INDEX ledger_entries_conversion ON ledger_entries (partner, order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX ledger_entries_partner ON ledger_entries (partner, currency, effective_at);
 
 CREATE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -1,0 +1,168 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+)
+
+// newStore migrates a fresh schema and returns a store whose connections
+// use it.
+func newStore(t testing.TB) *postgres.Store {
+	t.Helper()
+	url, err := postgres.WithSchema(testkit.DatabaseURL(t), postgres.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(url, database.Pool{MaxOpen: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := database.Migrate(context.Background(), db, postgres.Schema, postgres.Migrations()); err != nil {
+		t.Fatal(err)
+	}
+	return postgres.New(db)
+}
+
+var base = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func genClicks(n, offset, links int, span time.Duration) []postgres.Click {
+	out := make([]postgres.Click, n)
+	for i := range out {
+		j := offset + i
+		out[i] = postgres.Click{ClickRecorded: events.ClickRecorded{
+			Header:     events.Header{ID: fmt.Sprintf("clk%012d", j), Type: events.TypeClickRecorded, SchemaVersion: 1},
+			OccurredAt: base.Add(time.Duration(j) * span), Code: fmt.Sprintf("link-%d", j%links), Partner: fmt.Sprintf("p%d", j%links%7),
+			CourseID: fmt.Sprintf("course-%d", j%links), Placement: []string{"hero", "list", "email"}[j%3],
+			Bot: j%10 == 0, Unique: j%3 != 0,
+		}, RecordedAt: base}
+	}
+	return out
+}
+
+func genConversions(n, offset, clicks, links int, span time.Duration) []postgres.ConversionEvent {
+	out := make([]postgres.ConversionEvent, n)
+	for i := range out {
+		j := offset + i
+		c := (j * 10) % clicks
+		status := []string{"pending", "approved", "reversed", "approved"}[j%4]
+		out[i] = postgres.ConversionEvent{
+			Event: ledger.Event{ID: fmt.Sprintf("ev%012d", j), ClickID: fmt.Sprintf("clk%012d", c), Status: status,
+				Sale: 4900, Commission: 735, Currency: "USD", OccurredAt: base.Add(time.Duration(c)*span + time.Minute)},
+			Partner: fmt.Sprintf("p%d", c%links%7), OrderID: fmt.Sprintf("o%d", j), Source: "webhook", RecordedAt: base,
+		}
+	}
+	return out
+}
+
+func count(t testing.TB, db *sql.DB, q string) int64 {
+	t.Helper()
+	var n int64
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestIngestIsIdempotent(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	clicks := genClicks(1000, 0, 20, time.Minute)
+	convs := genConversions(100, 0, 1000, 20, time.Minute)
+	for range 2 {
+		if err := s.IngestClicks(ctx, clicks); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.IngestConversions(ctx, convs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(t, s.DB(), `SELECT sum(clicks + bot_clicks) FROM click_rollup_deltas`); n != 1000 {
+		t.Fatalf("rollups count %d clicks, want 1000", n)
+	}
+	if n := count(t, s.DB(), `SELECT sum(conversions) FROM conversion_rollup_deltas`); n != 100 {
+		t.Fatalf("rollups count %d conversions, want 100", n)
+	}
+	if n := count(t, s.DB(), `SELECT count(*) FROM conversions WHERE NOT attributed`); n != 0 {
+		t.Fatalf("%d conversions unattributed", n)
+	}
+	verify(t, s)
+	if n, err := s.CompactRollups(ctx); err != nil || n == 0 {
+		t.Fatalf("compact: %d %v", n, err)
+	}
+	if n := count(t, s.DB(), `SELECT count(*) FROM click_rollup_deltas`); n != 0 {
+		t.Fatalf("%d deltas left after compaction", n)
+	}
+	verify(t, s)
+}
+
+func verify(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	var problems []string
+	if _, err := s.Verify(context.Background(), func(p string) { problems = append(problems, p) }); err != nil || len(problems) > 0 {
+		t.Fatalf("verify: %v %v", err, problems)
+	}
+}
+
+func TestLedgerIsAppendOnly(t *testing.T) {
+	s := newStore(t)
+	if err := s.IngestConversions(context.Background(), genConversions(1, 0, 1, 1, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE ledger_entries SET amount_minor = 1`, `DELETE FROM ledger_transactions`} {
+		if _, err := s.DB().Exec(q); err == nil {
+			t.Errorf("%s succeeded on the append-only ledger", q)
+		}
+	}
+}
+
+// BenchmarkIngestClicks measures clicks stored per second, rollups and
+// attribution included, in batches as the consumer writes them.
+func BenchmarkIngestClicks(b *testing.B) {
+	s := newStore(b)
+	ctx := context.Background()
+	const batch = 5000
+	offset := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		clicks := genClicks(batch, offset, 1000, time.Second)
+		offset += batch
+		b.StartTimer()
+		if err := s.IngestClicks(ctx, clicks); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkIngestConversions measures conversion events per second.
+func BenchmarkIngestConversions(b *testing.B) {
+	s := newStore(b)
+	ctx := context.Background()
+	if err := s.IngestClicks(ctx, genClicks(50000, 0, 1000, time.Second)); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 2000
+	offset := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		convs := genConversions(batch, offset, 50000, 1000, time.Second)
+		offset += batch
+		b.StartTimer()
+		if err := s.IngestConversions(ctx, convs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
