@@ -388,7 +388,22 @@ func sameReports(ctx context.Context, a, b *postgres.Store) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return fmt.Sprint(ra) == fmt.Sprint(rb), nil
+	if fmt.Sprint(ra) == fmt.Sprint(rb) {
+		return true, nil
+	}
+	for i := 0; i < max(len(ra), len(rb)); i++ {
+		var x, y any
+		if i < len(ra) {
+			x = ra[i]
+		}
+		if i < len(rb) {
+			y = rb[i]
+		}
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			return false, fmt.Errorf("first difference at row %d: live %v, rebuilt %v", i, x, y)
+		}
+	}
+	return false, nil
 }
 
 // copyRemittances records the live remittances again, which posts them to

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg := platform.ReadConfig(env, "reporting", "REPORTING_ADDR", "127.0.0.1:8082")
 	cfg.Version = version
 	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
+	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -96,20 +97,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ingestor := &kafkatransport.Ingestor{Store: store, Observe: func(ctx context.Context, topic string, age time.Duration) {
 		lag.Record(ctx, age.Seconds())
 	}}
-	sub, err := kafkax.NewSubscriber(kafkax.SubscriberConfig{
-		Brokers: cfg.KafkaBrokers, GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics,
-		BatchSize: batch, BatchWait: 100 * time.Millisecond, DeadLetter: dlq, Logger: logger,
-		TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
-	}, ingestor)
-	if err != nil {
-		return err
+	// Several consumers in the group: each gets its share of the
+	// partitions, so one decodes while another waits on Postgres. A
+	// conversion's events share a partition, so one consumer applies them.
+	subs := make([]*kafkax.Subscriber, consumers)
+	for i := range subs {
+		if subs[i], err = kafkax.NewSubscriber(kafkax.SubscriberConfig{
+			Brokers: cfg.KafkaBrokers, GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics,
+			BatchSize: batch, BatchWait: 100 * time.Millisecond, DeadLetter: dlq, Logger: logger,
+			TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
+		}, ingestor); err != nil {
+			return err
+		}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{WriteTimeout: 10 * time.Minute})
 	})
-	g.Go(func() error { return sub.Run(gctx) })
+	for _, sub := range subs {
+		g.Go(func() error { return sub.Run(gctx) })
+	}
 	g.Go(func() error { return sweepAttribution(gctx, store, logger) })
 	g.Go(func() error { return compactRollups(gctx, store, logger) })
 	logger.Info("reporting ready", "addr", p.Listener.Addr().String())

@@ -51,7 +51,12 @@ type convKey struct{ partner, orderID string }
 // IngestClicks stores clicks not stored before, counts them into the
 // rollups, and attributes conversions that were waiting for them, all in
 // one transaction. A click seen before changes nothing.
+//
+// The batch is COPYed straight into clicks; only when that hits a click
+// already stored (a redelivery after a crash or rebalance) does it go the
+// slower way, through a staging table and ON CONFLICT DO NOTHING.
 func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
+	clicks = uniqueClicks(clicks)
 	if len(clicks) == 0 {
 		return nil
 	}
@@ -63,54 +68,30 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS click_stage (
-			id text, occurred_at timestamptz, bucket timestamptz, code text, partner text, course_id text,
-			placement text, utm_source text, utm_medium text, utm_campaign text, bot boolean, bot_reason text,
-			is_unique boolean) ON COMMIT DELETE ROWS`); err != nil {
-			return fmt.Errorf("stage clicks: %w", err)
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT copy_clicks`); err != nil {
+			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `COPY click_stage (id, occurred_at, bucket, code, partner, course_id,
-			placement, utm_source, utm_medium, utm_campaign, bot, bot_reason, is_unique) FROM STDIN`)
-		if err != nil {
-			return fmt.Errorf("stage clicks: %w", err)
-		}
-		for _, c := range clicks {
-			bucket := periods.bucket(c.OccurredAt, c.RecordedAt)
-			if _, err := stmt.ExecContext(ctx, c.ID, c.OccurredAt, bucket, c.Code, c.Partner, c.CourseID, c.Placement,
-				c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique); err != nil {
-				stmt.Close()
-				return fmt.Errorf("stage clicks: %w", err)
+		inserted := clicks
+		err = copyClicks(ctx, tx, "clicks", clicks)
+		if database.IsUniqueViolation(err) {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
+				return err
 			}
+			inserted, err = insertNewClicks(ctx, tx, clicks)
 		}
-		if _, err := stmt.ExecContext(ctx); err != nil {
-			stmt.Close()
-			return fmt.Errorf("stage clicks: %w", err)
-		}
-		if err := stmt.Close(); err != nil {
-			return fmt.Errorf("stage clicks: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `
-			WITH inserted AS (
-				INSERT INTO clicks (id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium,
-					utm_campaign, bot, bot_reason, is_unique)
-				SELECT id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium,
-					utm_campaign, bot, bot_reason, is_unique FROM click_stage
-				ON CONFLICT DO NOTHING
-				RETURNING id, occurred_at
-			), counted AS (
-				-- A click twice in one batch is inserted once: count it once.
-				SELECT DISTINCT ON (s.id, s.occurred_at) s.* FROM click_stage s JOIN inserted USING (id, occurred_at)
-			)
-			INSERT INTO click_rollup_deltas (bucket, partner, course_id, code, placement, clicks, unique_clicks, bot_clicks)
-			SELECT bucket, partner, course_id, code, placement,
-				count(*) FILTER (WHERE NOT bot), count(*) FILTER (WHERE NOT bot AND is_unique), count(*) FILTER (WHERE bot)
-			FROM counted
-			GROUP BY 1, 2, 3, 4, 5`); err != nil {
+		if err != nil {
 			return fmt.Errorf("insert clicks: %w", err)
 		}
+		if err := addClickRollups(ctx, tx, periods, inserted); err != nil {
+			return err
+		}
 		// Conversions that arrived before their click.
-		keys, err := queryKeys(ctx, tx, `SELECT c.partner, c.order_id FROM conversions c
-			WHERE NOT c.attributed AND c.click_id <> '' AND c.click_id IN (SELECT id FROM click_stage)`)
+		ids := make([]string, len(inserted))
+		for i, c := range inserted {
+			ids[i] = c.ID
+		}
+		keys, err := queryKeys(ctx, tx, `SELECT partner, order_id FROM conversions
+			WHERE NOT attributed AND click_id <> '' AND click_id = ANY($1::text[])`, pq.Array(ids))
 		if err != nil {
 			return fmt.Errorf("find waiting conversions: %w", err)
 		}
@@ -119,6 +100,134 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 		}
 		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: latestRecorded(clicks), description: "attributed to a late click"})
 	})
+}
+
+const clickColumns = `id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium, utm_campaign,
+	bot, bot_reason, is_unique`
+
+func copyClicks(ctx context.Context, tx *sql.Tx, table string, clicks []Click) error {
+	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (`+clickColumns+`) FROM STDIN`)
+	if err != nil {
+		return err
+	}
+	for _, c := range clicks {
+		if _, err := stmt.ExecContext(ctx, c.ID, c.OccurredAt, c.Code, c.Partner, c.CourseID, c.Placement,
+			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique); err != nil {
+			stmt.Close()
+			return err
+		}
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		stmt.Close()
+		return err
+	}
+	return stmt.Close()
+}
+
+// insertNewClicks stores the clicks not stored yet and returns them.
+func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, error) {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS click_stage (LIKE clicks) ON COMMIT DELETE ROWS`); err != nil {
+		return nil, err
+	}
+	if err := copyClicks(ctx, tx, "click_stage", clicks); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO clicks (`+clickColumns+`) SELECT `+clickColumns+` FROM click_stage
+		ON CONFLICT DO NOTHING RETURNING id, occurred_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type key struct {
+		id string
+		at time.Time
+	}
+	fresh := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.id, &k.at); err != nil {
+			return nil, err
+		}
+		fresh[key{k.id, k.at.UTC()}] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := clicks[:0:0]
+	for _, c := range clicks {
+		if fresh[key{c.ID, c.OccurredAt.UTC()}] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// uniqueClicks drops repeats of a click within one batch.
+func uniqueClicks(clicks []Click) []Click {
+	type key struct {
+		id string
+		at int64
+	}
+	seen := make(map[key]bool, len(clicks))
+	out := clicks[:0:0]
+	for _, c := range clicks {
+		k := key{c.ID, c.OccurredAt.UnixNano()}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type clickCell struct {
+	bucket                           time.Time
+	partner, course, code, placement string
+}
+
+// addClickRollups appends the clicks' counts per hour and link to the
+// rollup deltas.
+func addClickRollups(ctx context.Context, tx *sql.Tx, p periods, clicks []Click) error {
+	counts := map[clickCell]*[3]int64{}
+	for _, c := range clicks {
+		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), c.Partner, c.CourseID, c.Code, c.Placement}
+		n := counts[cell]
+		if n == nil {
+			n = new([3]int64)
+			counts[cell] = n
+		}
+		switch {
+		case c.Bot:
+			n[2]++
+		case c.Unique:
+			n[0]++
+			n[1]++
+		default:
+			n[0]++
+		}
+	}
+	if len(counts) == 0 {
+		return nil
+	}
+	var bucket, partner, course, code, placement []string
+	var clk, uniq, bots []int64
+	for cell, n := range counts {
+		bucket = append(bucket, cell.bucket.Format(time.RFC3339))
+		partner = append(partner, cell.partner)
+		course = append(course, cell.course)
+		code = append(code, cell.code)
+		placement = append(placement, cell.placement)
+		clk, uniq, bots = append(clk, n[0]), append(uniq, n[1]), append(bots, n[2])
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO click_rollup_deltas (bucket, partner, course_id, code, placement,
+			clicks, unique_clicks, bot_clicks)
+		SELECT b::timestamptz, p, c, l, pl, n, u, x FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+			$5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS t(b, p, c, l, pl, n, u, x)`,
+		pq.Array(bucket), pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement),
+		pq.Array(clk), pq.Array(uniq), pq.Array(bots)); err != nil {
+		return fmt.Errorf("add click rollups: %w", err)
+	}
+	return nil
 }
 
 func latestRecorded(clicks []Click) time.Time {

@@ -59,6 +59,11 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 		groupC = " GROUP BY " + strings.Join(order, ", ")
 		groupV = " GROUP BY " + strings.Join(order, ", ") + fmt.Sprintf(", %d, %d", len(order)+1, len(order)+2)
 	}
+	// A group whose figures cancel out (a conversion attributed after it
+	// was counted unattributed leaves zeros behind) is not a row.
+	groupV += ` HAVING sum(conversions) <> 0 OR sum(sale_minor) <> 0 OR sum(pending_minor) <> 0
+		OR sum(approved_minor) <> 0 OR sum(reversed_minor) <> 0 OR sum(paid_minor) <> 0
+		OR sum(direct_conversions) <> 0 OR sum(cross_sell_conversions) <> 0`
 	on := "true"
 	if len(join) > 0 {
 		on = strings.Join(join, " AND ")
