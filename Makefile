@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: test-deps bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -24,7 +24,11 @@ run:
 	@$(MAKE) --no-print-directory build
 	@BIN_DIR=$(BIN) exec $(BIN)/localstack
 
-test: fmt-check vet modules-standalone unit
+test: test-deps fmt-check vet modules-standalone unit
+
+# PostgreSQL, kcat, Chromium and axe-core for the tests (apt and npm as root).
+test-deps:
+	@bash deploy/scripts/ensure-deps.sh test
 
 fmt-check:
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -37,7 +41,8 @@ modules-standalone:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || { echo "$$m does not build with GOWORK=off"; exit 1; }; done
 
 unit: build
-	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+	@mkdir -p .artifacts
+	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) DASHBOARD_SCREENSHOT=$(CURDIR)/.artifacts/dashboard.png go test $(GO_TEST_FLAGS) ./...) || exit 1; done
 
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done

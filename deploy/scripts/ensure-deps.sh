@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what linkcredit needs on a Debian/Ubuntu machine with Go:
-# PostgreSQL server binaries (always) and kcat (for `test`: the broker test
-# drives it). As root it installs with apt; otherwise it says what to install.
+# PostgreSQL server binaries (always); for `test` also kcat (the broker test
+# drives it), Chromium and npm (the dashboard's browser test), and axe-core
+# from npm into .cache/npm. As root it installs with apt; otherwise it says
+# what to install.
 set -euo pipefail
 purpose=${1:-run}
 
@@ -13,8 +15,25 @@ missing=()
 have_postgres || missing+=(postgresql)
 if [ "$purpose" = test ]; then
   command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+  command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM:-}" ] || missing+=(chromium)
+  command -v npm >/dev/null 2>&1 || [ -n "${AXE_CORE_JS:-}" ] || missing+=(npm)
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
+
+AXE_VERSION=4.14.1
+axe_core() {
+  [ "$purpose" = test ] && [ -z "${AXE_CORE_JS:-}" ] || return 0
+  local dir
+  dir="$(cd "$(dirname "$0")/../.." && pwd)/.cache/npm"
+  [ -f "$dir/node_modules/axe-core/axe.min.js" ] && return 0
+  echo "installing axe-core $AXE_VERSION with npm into $dir ..."
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --silent "axe-core@$AXE_VERSION" >/dev/null
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  axe_core
+  exit 0
+fi
 
 if [ -n "${DATABASE_URL:-}" ] && [ "$purpose" = run ] && [ "${missing[*]}" = postgresql ]; then
   exit 0 # an external database is in use: no local server needed
@@ -37,3 +56,4 @@ else
   echo "missing: ${missing[*]}. Install them (as root: apt-get install ${missing[*]}) and run again." >&2
   exit 1
 fi
+axe_core

@@ -29,6 +29,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/dashboard"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/httptransport"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/kafkatransport"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	store := postgres.New(p.DB)
 	svc := reporting.New(store, nil)
 	httptransport.Register(p.Router, svc, p.Tokens, logger)
+	dashboard.Register(p.Router, svc, p.Tokens, logger)
 
 	// Ingest: one consumer group over both topics; a batch is committed
 	// only after its transaction.

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// repoRoot is the directory holding go.work.
+func repoRoot(t *testing.T) string {
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d
+		}
+	}
+	t.Fatal("no go.work above " + dir)
+	return ""
+}
+
+// browserTools finds Chromium and axe-core. Both are installed by
+// `make test-deps` (apt chromium, npm axe-core); CI runs it, so a missing
+// tool fails the test rather than skipping it.
+func browserTools(t *testing.T) (chromium, axe string) {
+	if os.Getenv("LINKCREDIT_SKIP_BROWSER") == "1" {
+		t.Skip("LINKCREDIT_SKIP_BROWSER=1")
+	}
+	chromium = os.Getenv("CHROMIUM")
+	if chromium == "" {
+		for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+			if p, err := exec.LookPath(name); err == nil {
+				chromium = p
+				break
+			}
+		}
+	}
+	if chromium == "" {
+		t.Fatal("Chromium not found: run `make test-deps` (apt-get install chromium) or set CHROMIUM")
+	}
+	axe = os.Getenv("AXE_CORE_JS")
+	if axe == "" {
+		axe = filepath.Join(repoRoot(t), ".cache", "npm", "node_modules", "axe-core", "axe.min.js")
+	}
+	if _, err := os.Stat(axe); err != nil {
+		t.Fatalf("axe-core not found at %s: run `make test-deps` (npm install axe-core) or set AXE_CORE_JS", axe)
+	}
+	return chromium, axe
+}
+
+func browser(t *testing.T, chromium string) context.Context {
+	// Not t.TempDir: Chromium may still be writing its profile when the
+	// test's cleanups run, and that must not fail the test.
+	profile, err := os.MkdirTemp("", "linkcredit-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(profile) })
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+type violation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  int    `json:"nodes"`
+}
+
+// TestDashboardInBrowser signs in to the dashboard in headless Chromium,
+// checks its charts and tables, keyboard use and the page with JavaScript
+// off, runs axe-core, and saves a screenshot (DASHBOARD_SCREENSHOT, or a
+// temp file).
+func TestDashboardInBrowser(t *testing.T) {
+	chromium, axePath := browserTools(t)
+	s := setup(t)
+	total := s.seed(t)
+	s.waitFor(t, month+"&group_by=partner", oneRow(total))
+	axe, err := os.ReadFile(axePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := browser(t, chromium)
+
+	// Signed out: the sign-in form, not the figures.
+	var title string
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.p.Base+"/?from=2026-06-01&to=2026-12-01"), chromedp.Title(&title)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(title, "Sign in") {
+		t.Fatalf("signed out, the page is %q", title)
+	}
+	var body, focused string
+	var tables int
+	if err := chromedp.Run(ctx,
+		chromedp.SendKeys("#token", token, chromedp.ByQuery),
+		chromedp.Submit("#token", chromedp.ByQuery),
+		chromedp.WaitVisible("#months-heading", chromedp.ByQuery),
+		chromedp.Navigate(s.p.Base+"/?from=2026-06-01&to=2026-12-01"),
+		chromedp.WaitVisible("#months-heading", chromedp.ByQuery),
+		chromedp.Text("main", &body, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("table").length`, &tables),
+		chromedp.KeyEvent(kb.Tab),
+		chromedp.Evaluate(`document.activeElement.textContent`, &focused),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Commission funding by month", "coursera", "ml-101", "4.20 USD", "7.00 USD", "Top courses by earnings per click"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q:\n%s", want, body)
+		}
+	}
+	if tables != 4 {
+		t.Errorf("%d tables, want one under each of the 4 charts", tables)
+	}
+	if !strings.Contains(focused, "Skip to the figures") {
+		t.Errorf("first Tab focuses %q, want the skip link", focused)
+	}
+
+	var result string
+	if err := chromedp.Run(ctx,
+		chromedp.Evaluate(string(axe), nil),
+		chromedp.Evaluate(`axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(
+			r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))))`, &result,
+			func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }),
+	); err != nil {
+		t.Fatal(err)
+	}
+	var violations []violation
+	if err := json.Unmarshal([]byte(result), &violations); err != nil {
+		t.Fatalf("axe result %q: %v", result, err)
+	}
+	for _, v := range violations {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Errorf("accessibility: %s (%s, %d nodes): %s", v.ID, v.Impact, v.Nodes, v.Help)
+		} else {
+			t.Logf("accessibility, minor: %s (%s): %s", v.ID, v.Impact, v.Help)
+		}
+	}
+
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatal(err)
+	}
+	shot := os.Getenv("DASHBOARD_SCREENSHOT")
+	if shot == "" {
+		shot = filepath.Join(t.TempDir(), "dashboard.png")
+	}
+	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+
+	// JavaScript off: the same figures, since nothing needs it.
+	noJS := browser(t, chromium)
+	var noJSBody string
+	if err := chromedp.Run(noJS,
+		emulation.SetScriptExecutionDisabled(true),
+		chromedp.Navigate(s.p.Base+"/login"),
+		chromedp.SendKeys("#token", token, chromedp.ByQuery),
+		chromedp.Submit("#token", chromedp.ByQuery),
+		chromedp.WaitVisible("#months-heading", chromedp.ByQuery),
+		chromedp.Text("main", &noJSBody, chromedp.ByQuery),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(noJSBody, "coursera") {
+		t.Errorf("with JavaScript off the dashboard lacks its figures:\n%s", noJSBody)
+	}
+}

@@ -1,0 +1,275 @@
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed assets/dashboard.css
+var stylesheet []byte
+
+// Reports is what the dashboard reads: the commission report.
+type Reports interface {
+	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
+	Now() time.Time
+}
+
+// CookieName holds a finance token for browsers, which cannot send a
+// bearer header by themselves.
+const CookieName = "linkcredit_token"
+
+// Handler serves the dashboard and its sign-in.
+type Handler struct {
+	reports Reports
+	tokens  *httpx.Tokens
+	logger  *slog.Logger
+	tmpl    *template.Template
+}
+
+// Register adds the dashboard's routes:
+//
+//	GET  /                        the dashboard (finance scope)
+//	GET  /assets/dashboard.css    its stylesheet
+//	GET  /login, POST /login      sign in with a finance token (sets a cookie)
+//	POST /logout                  forget the cookie
+func Register(rt *httpx.Router, reports Reports, tokens *httpx.Tokens, logger *slog.Logger) {
+	h := &Handler{reports: reports, tokens: tokens, logger: logger,
+		tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
+	rt.HandleFunc("GET /{$}", h.dashboard)
+	rt.HandleFunc("GET /assets/dashboard.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write(stylesheet)
+	})
+	rt.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { h.login(w, r, http.StatusOK, "") })
+	rt.HandleFunc("POST /login", h.signIn)
+	rt.HandleFunc("POST /logout", h.signOut)
+}
+
+var funcs = template.FuncMap{
+	"join": strings.Join,
+}
+
+func securityHeaders(w http.ResponseWriter) {
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+// authorized checks the bearer header, or the cookie a sign-in set.
+func (h *Handler) authorized(r *http.Request) error {
+	if r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+c.Value)
+		}
+	}
+	return h.tokens.Authorize(r, httpx.ScopeFinance)
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := h.tmpl.ExecuteTemplate(w, "login.html", map[string]string{"Problem": problem}); err != nil {
+		h.logger.ErrorContext(r.Context(), "render login", "error", err.Error())
+	}
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	probe := r.Clone(r.Context())
+	probe.Header = http.Header{"Authorization": {"Bearer " + token}}
+	if err := h.tokens.Authorize(probe, httpx.ScopeFinance); err != nil || token == "" {
+		h.login(w, r, http.StatusUnauthorized, "That token does not give access to finance reports.")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", SameSite: http.SameSiteStrictMode,
+		MaxAge: int((12 * time.Hour).Seconds())})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
+		SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	if err := h.authorized(r); err != nil {
+		if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Header.Get("Accept") == "" {
+			status := http.StatusUnauthorized
+			if errors.Is(err, errs.Forbidden) {
+				status = http.StatusForbidden
+			}
+			h.login(w, r, status, "")
+			return
+		}
+		httpx.WriteError(w, r, h.logger, err)
+		return
+	}
+	page, err := h.build(r.Context(), r.URL.Query())
+	if err != nil && errs.HTTPStatus(err) >= 500 {
+		httpx.WriteError(w, r, h.logger, err)
+		return
+	}
+	securityHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(errs.HTTPStatus(err))
+	}
+	if err := h.tmpl.ExecuteTemplate(w, "dashboard.html", page); err != nil {
+		h.logger.ErrorContext(r.Context(), "render dashboard", "error", err.Error())
+	}
+}
+
+// Page is everything the dashboard template shows.
+type Page struct {
+	From, To, Currency string
+	Currencies         []string
+	AsOf               string
+	Problem            string
+	Totals             []Figure
+	Months             Chart
+	Partners           Chart
+	Courses            Chart
+	EPC                Chart
+}
+
+// Figure is one headline number.
+type Figure struct{ Label, Value string }
+
+func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
+	now := h.reports.Now().UTC()
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -11, 0)
+	p := Page{From: start.Format(time.DateOnly), To: start.AddDate(1, 0, 0).Format(time.DateOnly),
+		AsOf: now.Format("2006-01-02 15:04 MST"), Currencies: []string{"USD", "EUR", "GBP", "JPY", "INR", "CAD", "AUD"}}
+	if v := in.Get("from"); v != "" {
+		p.From = v
+	}
+	if v := in.Get("to"); v != "" {
+		p.To = v
+	}
+	p.Currency = strings.ToUpper(in.Get("currency"))
+	if p.Currency == "" {
+		p.Currency = "USD"
+	}
+	if !contains(p.Currencies, p.Currency) && money.IsCurrency(p.Currency) {
+		p.Currencies = append(p.Currencies, p.Currency)
+	}
+	rows := map[string][]report.Row{}
+	for _, g := range []string{"", "month", "partner", "course"} {
+		v := url.Values{"from": {p.From}, "to": {p.To}, "currency": {p.Currency}}
+		if g != "" {
+			v.Set("group_by", g)
+		}
+		q, err := report.ParseQuery(v, "", now)
+		if err != nil {
+			p.Problem = problem(err)
+			return p, err
+		}
+		err = h.reports.Commissions(ctx, q, func(r report.Row) error {
+			rows[g] = append(rows[g], r)
+			return nil
+		})
+		if err != nil {
+			p.Problem = problem(err)
+			return p, err
+		}
+	}
+	cur := p.Currency
+	var total report.Row
+	for _, r := range rows[""] {
+		total.Clicks += r.Clicks
+		total.AddMoney(r)
+	}
+	total.Currency = cur
+	epc := "—"
+	if v, ok := total.EPC(); ok {
+		epc = amount(v, cur)
+	}
+	p.Totals = []Figure{
+		{"Commission earned (approved and paid)", amount(total.Approved+total.Paid, cur)},
+		{"Commission pending", amount(total.Pending, cur)},
+		{"Commission reversed", amount(total.Reversed, cur)},
+		{"Human clicks", fmt.Sprint(total.Clicks)},
+		{"Conversions", fmt.Sprint(total.Conversions)},
+		{"Earnings per click", epc},
+	}
+	p.Months = monthChart(rows["month"], start, p, cur)
+	p.Partners = barChart("partners", "Commission by partner", "Partner", rows["partner"], cur, 0, byEarned)
+	p.Courses = barChart("courses", "Top courses by commission", "Course", rows["course"], cur, 10, byEarned)
+	withClicks := rows["course"][:0:0]
+	for _, r := range rows["course"] {
+		if r.Clicks > 0 {
+			withClicks = append(withClicks, r)
+		}
+	}
+	p.EPC = epcChart(withClicks, cur)
+	return p, nil
+}
+
+func problem(err error) string {
+	_, msg := errs.Public(err)
+	return msg
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func amount(minor int64, currency string) string {
+	s := money.Amount{Minor: minor, Currency: currency}.String()
+	return groupThousands(s) + " " + currency
+}
+
+// groupThousands adds commas to the integer part of a decimal string.
+func groupThousands(s string) string {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if hasFrac {
+		return sign + b.String() + "." + frac
+	}
+	return sign + b.String()
+}
+
+func earned(r report.Row) int64 { return r.Approved + r.Paid }
+
+func byEarned(rows []report.Row) {
+	sort.SliceStable(rows, func(i, j int) bool { return earned(rows[i])+rows[i].Pending > earned(rows[j])+rows[j].Pending })
+}
