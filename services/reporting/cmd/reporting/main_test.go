@@ -323,6 +323,43 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		}
 	})
 
+	t.Run("reconciliation", func(t *testing.T) {
+		r := s.do(t, "GET", "/v1/payouts/reconciliation?month=2026-11", "")
+		if r.status != 200 || !strings.Contains(r.body, `"expected":"4.20"`) || !strings.Contains(r.body, `"remitted":"2.00"`) ||
+			!strings.Contains(r.body, `"difference":"-2.20"`) || !strings.Contains(r.body, `"unpaid_conversions":1`) {
+			t.Fatalf("reconciliation = %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("settlement import flags every difference", func(t *testing.T) {
+		csv := "Order_ID,Commission,Status,Currency\n" +
+			"A-1,1.20,paid,USD\n" + // matches (paid is approved)
+			"A-3,3.50,approved,USD\n" + // commission differs
+			"A-4,4.00,approved,USD\n" + // the ledger has it reversed
+			"Z-9,9.00,approved,USD\n" + // unknown to the ledger
+			"A-1,1.20,paid,USD\n" // repeated
+		r := s.do(t, "POST", "/v1/payouts/settlements/coursera?month=2026-11", csv, "Content-Type", "text/csv")
+		if r.status != 201 {
+			t.Fatalf("settlement = %d %s", r.status, r.body)
+		}
+		for _, want := range []string{`"kind":"commission","ledger":"300","line":3`, `"kind":"status","ledger":"reversed","line":4`,
+			`"kind":"missing_in_ledger"`, `"order_id":"A-2"`, `"order_id":"A-5"`, `"kind":"duplicate"`} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("settlement answer lacks %s: %s", want, r.body)
+			}
+		}
+		for _, bad := range []struct{ body, query string }{
+			{"order,amount\nA-1,1.00\n", "month=2026-11"},
+			{"order_id,commission,status\nA-1,1.00,approved\n", "month=2026-11"},
+			{"order_id,commission,status,currency\nA-1,-1.00,maybe,USD\n", "month=2026-11"},
+			{"order_id,commission,status,currency\nA-1,1.00,paid,USD\n", "month=Nov"},
+		} {
+			if r := s.do(t, "POST", "/v1/payouts/settlements/coursera?"+bad.query, bad.body); r.status != 400 && r.status != 422 {
+				t.Errorf("bad settlement %q = %d %s", bad.body, r.status, r.body)
+			}
+		}
+	})
+
 	getenv := func(k string) string { return s.env[k] }
 	t.Run("verify", func(t *testing.T) {
 		var out bytes.Buffer

@@ -18,6 +18,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
@@ -29,6 +30,8 @@ import (
 //	PUT  /v1/fx-rates                        store rates (JSON array or CSV)
 //	POST /v1/payouts/remittances             money a partner paid
 //	GET  /v1/payouts/statements/{partner}    ?month=YYYY-MM[&format=csv]
+//	GET  /v1/payouts/reconciliation          ?month=YYYY-MM[&format=csv]: paid against expected
+//	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=]: a partner's settlement CSV
 //	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
 func Register(rt *httpx.Router, svc *reporting.Service, tokens *httpx.Tokens, logger *slog.Logger) {
 	h := &handlers{svc: svc, logger: logger}
@@ -38,6 +41,8 @@ func Register(rt *httpx.Router, svc *reporting.Service, tokens *httpx.Tokens, lo
 	rt.Handle("PUT /v1/fx-rates", finance(h.putRates))
 	rt.Handle("POST /v1/payouts/remittances", finance(h.addRemittance))
 	rt.Handle("GET /v1/payouts/statements/{partner}", finance(h.statement))
+	rt.Handle("GET /v1/payouts/reconciliation", finance(h.reconciliation))
+	rt.Handle("POST /v1/payouts/settlements/{partner}", finance(h.importSettlement))
 	rt.Handle("PUT /v1/periods/{month}", finance(h.closePeriod))
 }
 
@@ -276,4 +281,69 @@ func (h *handlers) closePeriod(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, p)
+}
+
+const maxSettlementBody = 32 << 20
+
+func (h *handlers) importSettlement(w http.ResponseWriter, r *http.Request) {
+	body, err := httpx.ReadBody(r, maxSettlementBody)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	st, err := h.svc.ImportSettlement(r.Context(), r.PathValue("partner"), q.Get("month"), q.Get("currency"), body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	diffs := make([]map[string]any, 0, len(st.Differences))
+	for _, d := range st.Differences {
+		diffs = append(diffs, map[string]any{"order_id": d.OrderID, "line": d.Line, "kind": d.Kind, "ledger": d.Ledger, "partner": d.Partner})
+	}
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": strconv.FormatInt(st.ID, 10), "partner": st.Partner,
+		"month": st.Month, "lines": st.Lines, "differences": diffs, "matches": len(diffs) == 0})
+}
+
+var reconciliationColumns = []string{"partner", "currency", "expected", "remitted", "difference", "month_approved",
+	"month_remitted", "unpaid_conversions"}
+
+func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	lines, err := h.svc.Reconciliation(r.Context(), q.Get("month"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	cells := func(l postgres.ReconciliationLine) []string {
+		f := func(m int64) string { return formatMinor(m, l.Currency) }
+		return []string{l.Partner, l.Currency, f(l.Expected), f(l.Remitted), f(l.Difference), f(l.MonthApproved),
+			f(l.MonthRemitted), strconv.FormatInt(l.Unpaid, 10)}
+	}
+	switch q.Get("format") {
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		cw := csv.NewWriter(w)
+		_ = cw.Write(reconciliationColumns)
+		for _, l := range lines {
+			c := cells(l)
+			c[0] = report.SafeCell(c[0])
+			_ = cw.Write(c)
+		}
+		cw.Flush()
+	case "", "json":
+		out := make([]map[string]any, 0, len(lines))
+		for _, l := range lines {
+			c := cells(l)
+			m := map[string]any{}
+			for i, col := range reconciliationColumns {
+				m[col] = c[i]
+			}
+			m["unpaid_conversions"] = l.Unpaid
+			out = append(out, m)
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"month": q.Get("month"), "partners": out})
+	default:
+		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_format", "format %q is not csv or json", q.Get("format")))
+	}
 }

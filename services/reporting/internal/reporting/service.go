@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
@@ -22,6 +23,8 @@ type Store interface {
 	AddRemittance(ctx context.Context, r postgres.Remittance) (postgres.Remittance, bool, error)
 	Statement(ctx context.Context, partner string, month time.Time) ([]postgres.StatementLine, error)
 	PartnerKnown(ctx context.Context, partner string) (bool, error)
+	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []postgres.SettlementLine) (int64, []postgres.Difference, error)
+	Reconciliation(ctx context.Context, month time.Time) ([]postgres.ReconciliationLine, error)
 }
 
 // Errors the service returns.
@@ -181,4 +184,53 @@ func (s *Service) ClosePeriod(ctx context.Context, month string) (postgres.Perio
 		return postgres.Period{}, err
 	}
 	return s.store.ClosePeriod(ctx, m, s.now())
+}
+
+// Settlement is an imported settlement report and how it differs from the
+// ledger.
+type Settlement struct {
+	ID          int64
+	Partner     string
+	Month       string
+	Lines       int
+	Differences []postgres.Difference
+}
+
+// ImportSettlement reads a partner's settlement CSV for month and flags
+// every difference from the ledger.
+func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency string, body []byte) (Settlement, error) {
+	m, err := ParseMonth(month)
+	if err != nil {
+		return Settlement{}, err
+	}
+	lines, err := payout.ParseSettlement(body, currency)
+	if err != nil {
+		return Settlement{}, err
+	}
+	known, err := s.store.PartnerKnown(ctx, partner)
+	if err != nil {
+		return Settlement{}, err
+	}
+	if !known {
+		return Settlement{}, ErrUnknownPartner
+	}
+	rows := make([]postgres.SettlementLine, len(lines))
+	for i, l := range lines {
+		rows[i] = postgres.SettlementLine(l)
+	}
+	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, rows)
+	if err != nil {
+		return Settlement{}, err
+	}
+	return Settlement{ID: id, Partner: partner, Month: month, Lines: len(lines), Differences: diffs}, nil
+}
+
+// Reconciliation compares what every partner paid with what the ledger
+// expected, through the end of month (YYYY-MM).
+func (s *Service) Reconciliation(ctx context.Context, month string) ([]postgres.ReconciliationLine, error) {
+	m, err := ParseMonth(month)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Reconciliation(ctx, m)
 }

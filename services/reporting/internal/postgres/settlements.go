@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+)
+
+// SettlementLine is one line of a partner's settlement report.
+type SettlementLine struct {
+	Line       int
+	OrderID    string
+	Commission int64
+	Currency   string
+	Status     string // canonical: pending, approved, reversed
+}
+
+// Difference is one way a settlement report and the ledger disagree.
+type Difference struct {
+	OrderID string
+	Line    int    // 0 when the order is only in the ledger
+	Kind    string // missing_in_ledger, missing_in_settlement, status, commission, currency, duplicate
+	Ledger  string // what the ledger says
+	Partner string // what the partner's report says
+}
+
+// ImportSettlement stores a partner's settlement report for month and
+// compares it with the ledger: every order of the report against the
+// conversion of the same order id, and every conversion purchased in the
+// month that the report leaves out.
+func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []SettlementLine) (int64, []Difference, error) {
+	month = monthOf(month)
+	var id int64
+	var diffs []Difference
+	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		diffs = nil
+		if err := tx.QueryRowContext(ctx, `INSERT INTO settlement_imports (partner, month, lines) VALUES ($1, $2::date, $3) RETURNING id`,
+			partner, month.Format(time.DateOnly), len(lines)).Scan(&id); err != nil {
+			return err
+		}
+		var ln []int64
+		var order, currency, status []string
+		var commission []int64
+		for _, l := range lines {
+			ln = append(ln, int64(l.Line))
+			order = append(order, l.OrderID)
+			commission = append(commission, l.Commission)
+			currency = append(currency, l.Currency)
+			status = append(status, l.Status)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settlement_lines (import_id, line, order_id, commission_minor, currency, status)
+			SELECT $1, l, o, c, cur, st FROM unnest($2::int[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS t(l, o, c, cur, st)`,
+			id, pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status)); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `
+			WITH l AS (SELECT * FROM settlement_lines WHERE import_id = $1),
+			c AS (SELECT * FROM conversions WHERE partner = $2)
+			SELECT l.order_id, l.line, 'duplicate', '', 'line ' || l.line || ' repeats order ' || l.order_id FROM l
+				WHERE EXISTS (SELECT 1 FROM l AS e WHERE e.order_id = l.order_id AND e.line < l.line)
+			UNION ALL
+			SELECT l.order_id, l.line, 'missing_in_ledger', '', l.status || ' ' || l.commission_minor || ' ' || l.currency
+				FROM l WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.order_id = l.order_id)
+			UNION ALL
+			SELECT c.order_id, 0, 'missing_in_settlement', c.status || ' ' || c.commission_minor || ' ' || c.currency, ''
+				FROM c WHERE c.purchased_at >= $3::date AND c.purchased_at < ($3::date + interval '1 month')
+				AND NOT EXISTS (SELECT 1 FROM l WHERE l.order_id = c.order_id)
+			UNION ALL
+			SELECT l.order_id, l.line, 'currency', c.currency, l.currency FROM l JOIN c USING (order_id) WHERE c.currency <> l.currency
+			UNION ALL
+			SELECT l.order_id, l.line, 'status', c.status, l.status FROM l JOIN c USING (order_id) WHERE c.status <> l.status
+			UNION ALL
+			SELECT l.order_id, l.line, 'commission', c.commission_minor::text, l.commission_minor::text
+				FROM l JOIN c USING (order_id) WHERE c.currency = l.currency AND c.commission_minor <> l.commission_minor
+			ORDER BY 2, 1, 3`, id, partner, month.Format(time.DateOnly))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d Difference
+			if err := rows.Scan(&d.OrderID, &d.Line, &d.Kind, &d.Ledger, &d.Partner); err != nil {
+				return err
+			}
+			diffs = append(diffs, d)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, nil, database.Classify(fmt.Errorf("import settlement: %w", err))
+	}
+	return id, diffs, nil
+}
+
+// ReconciliationLine is what one partner paid against what the ledger
+// expected, in one currency, through the end of a month.
+type ReconciliationLine struct {
+	Partner, Currency string
+	// Expected is commission approved (paid or not) through the month's
+	// end; Remitted, what the partner paid by then; Difference is
+	// Remitted - Expected (negative: still owed, positive: paid ahead).
+	Expected, Remitted, Difference int64
+	// MonthApproved and MonthRemitted are the month's own movements.
+	MonthApproved, MonthRemitted int64
+	// Unpaid counts approved conversions not yet fully covered.
+	Unpaid int64
+}
+
+// Reconciliation compares every partner's remittances with the ledger
+// through the end of month.
+func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]ReconciliationLine, error) {
+	from, to := monthOf(month), monthOf(month).AddDate(0, 1, 0)
+	rows, err := s.db.QueryContext(ctx, `
+		WITH l AS (
+			SELECT e.partner, e.currency,
+				coalesce(sum(e.amount_minor) FILTER (WHERE e.account IN ('receivable_approved', 'unapplied_remittances')
+					AND t.kind = 'conversion'), 0) AS expected,
+				coalesce(sum(e.amount_minor) FILTER (WHERE e.account IN ('receivable_approved', 'unapplied_remittances')
+					AND t.kind = 'conversion' AND e.effective_at >= $1), 0) AS month_approved
+			FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+			WHERE e.effective_at < $2 GROUP BY 1, 2
+		), r AS (
+			SELECT partner, currency, sum(amount_minor) AS remitted,
+				coalesce(sum(amount_minor) FILTER (WHERE received_at >= $1), 0) AS month_remitted
+			FROM remittances WHERE received_at < $2 GROUP BY 1, 2
+		), u AS (
+			SELECT partner, currency, count(*) AS unpaid FROM conversions
+			WHERE status = 'approved' AND paid_minor < commission_minor GROUP BY 1, 2
+		)
+		SELECT partner, currency, coalesce(l.expected, 0), coalesce(r.remitted, 0), coalesce(l.month_approved, 0),
+			coalesce(r.month_remitted, 0), coalesce(u.unpaid, 0)
+		FROM l FULL JOIN r USING (partner, currency) LEFT JOIN u USING (partner, currency)
+		ORDER BY 1, 2`, from, to)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("reconciliation: %w", err))
+	}
+	defer rows.Close()
+	var out []ReconciliationLine
+	for rows.Next() {
+		var l ReconciliationLine
+		if err := rows.Scan(&l.Partner, &l.Currency, &l.Expected, &l.Remitted, &l.MonthApproved, &l.MonthRemitted, &l.Unpaid); err != nil {
+			return nil, err
+		}
+		l.Difference = l.Remitted - l.Expected
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
