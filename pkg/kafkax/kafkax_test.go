@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,6 +225,53 @@ func TestSubscriberDeadLettersPoisonAndKeepsTheRest(t *testing.T) {
 		kafkax.Header(dead, kafkax.HeaderDLQTopic) != events.TopicConversions ||
 		kafkax.Header(dead, kafkax.HeaderDLQReason) != "cannot decode" {
 		t.Fatalf("dead letter = %q headers %v", dead.Value, dead.Headers)
+	}
+}
+
+// A batch handler that names its poison gets the rest committed in one
+// go and only the poison dead-lettered.
+func TestSubscriberTakesPoisonedFromABatchHandler(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	values := []string{"a", "poison-1", "b", "c", "poison-2", "d"}
+	publish(t, brokers, events.TopicConversions, values...)
+
+	got := newCollector()
+	var calls atomic.Int32
+	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.poisoned", Topics: []string{events.TopicConversions},
+		BatchSize: 50, BatchWait: 200 * time.Millisecond, DeadLetter: w, SessionTimeout: 2 * time.Second},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			calls.Add(1)
+			poison := map[int]error{}
+			for i, m := range msgs {
+				if strings.HasPrefix(string(m.Value), "poison") {
+					poison[i] = errs.New(errs.Invalid, "bad_event", "cannot decode "+string(m.Value))
+					continue
+				}
+				got.add(string(m.Value))
+			}
+			if len(poison) > 0 {
+				return &kafkax.Poisoned{Reasons: poison}
+			}
+			return nil
+		}))
+	got.wait(t, 4)
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: events.TopicConversionsDLQ, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reasons := map[string]bool{}
+	for range 2 {
+		dead, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("dead-letter topic: %v", err)
+		}
+		reasons[kafkax.Header(dead, kafkax.HeaderDLQReason)] = true
+	}
+	if !reasons["cannot decode poison-1"] || !reasons["cannot decode poison-2"] {
+		t.Fatalf("dead letters: %v", reasons)
 	}
 }
 

@@ -1,0 +1,122 @@
+package ledger
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+func ev(id, status string, commission int64, at time.Duration) Event {
+	return Event{ID: id, Status: status, Sale: commission * 10, Commission: commission, Currency: "USD", OccurredAt: t0.Add(at)}
+}
+
+func TestFold(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []Event
+		paid   int64
+		want   State
+	}{
+		{"nothing", nil, 0, State{}},
+		{"one pending", []Event{ev("a", StatusPending, 100, 0)}, 0,
+			State{Status: StatusPending, Sale: 1000, Commission: 100, Currency: "USD", PurchasedAt: t0, Events: 1}},
+		{"approval arrives first", []Event{ev("b", StatusApproved, 120, time.Hour), ev("a", StatusPending, 100, 0)}, 0,
+			State{Status: StatusApproved, Sale: 1200, Commission: 120, Currency: "USD", PurchasedAt: t0, Events: 2}},
+		{"reversal keeps nothing paid", []Event{ev("a", StatusApproved, 100, 0), ev("b", StatusReversed, 100, time.Hour)}, 100,
+			State{Status: StatusReversed, Sale: 1000, Commission: 100, Currency: "USD", PurchasedAt: t0, Events: 2}},
+		{"paid is clamped to the commission", []Event{ev("a", StatusApproved, 100, 0), ev("b", StatusApproved, 60, time.Hour)}, 100,
+			State{Status: StatusApproved, Sale: 600, Commission: 60, Paid: 60, Currency: "USD", PurchasedAt: t0, Events: 2}},
+		{"same time: id breaks the tie", []Event{ev("b", StatusReversed, 100, 0), ev("a", StatusApproved, 100, 0)}, 0,
+			State{Status: StatusReversed, Sale: 1000, Commission: 100, Currency: "USD", PurchasedAt: t0, Events: 2}},
+		{"a replay supersedes its original", []Event{ev("a", StatusApproved, 100, 0),
+			{ID: "r", ReplayOf: "a", Status: StatusPending, Sale: 500, Commission: 50, Currency: "USD", OccurredAt: t0}}, 0,
+			State{Status: StatusPending, Sale: 500, Commission: 50, Currency: "USD", PurchasedAt: t0, Events: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Fold(tt.events, tt.paid); got != tt.want {
+				t.Fatalf("Fold = %+v\nwant   %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Any arrival order folds to the same state, and every transaction from
+// one state to the next balances, so the entries always sum to the
+// balances of the final state.
+func TestLedgerProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []string{StatusPending, StatusApproved, StatusReversed}
+	currencies := []string{"USD", "EUR", "JPY"}
+	for round := 0; round < 2000; round++ {
+		n := 1 + rng.IntN(6)
+		var events []Event
+		for i := 0; i < n; i++ {
+			events = append(events, Event{ID: string(rune('a' + i)), Status: statuses[rng.IntN(3)],
+				Sale: rng.Int64N(10000), Commission: rng.Int64N(1000), Currency: currencies[rng.IntN(3)],
+				OccurredAt: t0.Add(time.Duration(rng.IntN(4)) * time.Hour)})
+		}
+		want := Fold(events, 0)
+		sum := map[[2]string]int64{}
+		var prev State
+		arrived := []Event{}
+		for _, i := range rng.Perm(n) {
+			arrived = append(arrived, events[i])
+			next := Fold(arrived, rng.Int64N(1000))
+			tx := Diff(prev, next)
+			if !Balanced(tx) {
+				t.Fatalf("round %d: unbalanced transaction %v", round, tx)
+			}
+			for _, p := range tx {
+				sum[[2]string{p.Account, p.Currency}] += p.Amount
+			}
+			prev = next
+		}
+		got := Fold(arrived, 0)
+		if got != want {
+			t.Fatalf("round %d: order changed the fold: %+v vs %+v", round, got, want)
+		}
+		for _, p := range Balances(prev) {
+			if sum[[2]string{p.Account, p.Currency}] != p.Amount {
+				t.Fatalf("round %d: %s %s sums to %d, state implies %d", round, p.Account, p.Currency, sum[[2]string{p.Account, p.Currency}], p.Amount)
+			}
+			delete(sum, [2]string{p.Account, p.Currency})
+		}
+		for k, v := range sum {
+			if v != 0 {
+				t.Fatalf("round %d: %v holds %d, state implies nothing", round, k, v)
+			}
+		}
+	}
+}
+
+func TestContribute(t *testing.T) {
+	clicked := Attribution{Attributed: true, Code: "ml", CourseID: "ml-101", Placement: "hero"}
+	tests := []struct {
+		name  string
+		state State
+		attr  Attribution
+		key   RollupKey
+		want  Contribution
+	}{
+		{"direct", State{Status: StatusApproved, Sale: 4900, Commission: 735, Paid: 235, Currency: "USD"}, clicked,
+			RollupKey{"p", "ml-101", "ml", "hero", "USD"}, Contribution{Conversions: 1, Direct: 1, Sale: 4900, Approved: 500, Paid: 235}},
+		{"cross-sell", State{Status: StatusPending, Sale: 100, Commission: 10, Currency: "USD", BoughtCourseID: "stats"}, clicked,
+			RollupKey{"p", "ml-101", "ml", "hero", "USD"}, Contribution{Conversions: 1, CrossSell: 1, Sale: 100, Pending: 10}},
+		{"unattributed counts for its partner", State{Status: StatusReversed, Sale: 100, Commission: 10, Currency: "EUR", BoughtCourseID: "stats"}, Attribution{},
+			RollupKey{"p", "stats", "", "", "EUR"}, Contribution{Conversions: 1, Reversed: 10}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, _, got := Contribute("p", tt.state, tt.attr)
+			if key != tt.key || got != tt.want {
+				t.Fatalf("Contribute = %+v %+v, want %+v %+v", key, got, tt.key, tt.want)
+			}
+			if !got.Add(got.Neg()).IsZero() {
+				t.Fatal("c + -c is not zero")
+			}
+		})
+	}
+}

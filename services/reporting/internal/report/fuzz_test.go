@@ -1,0 +1,59 @@
+package report
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// FuzzParseQuery: any query string gives a query or a 422, never a panic,
+// and a valid query always has to after from.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"", "from=2026-11-01&to=2026-12-01&group_by=partner,day&tz=Europe/Berlin&currency=EUR&format=csv",
+		"tz=America/St_Johns", "group_by=,,", "from=0000-01-01", "to=9999-12-31", "tz=Local", "tz=UTC&from=2026-03-29"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := ParseQuery(v, "", now)
+		if err != nil {
+			if s := errs.HTTPStatus(err); s != 422 {
+				t.Fatalf("status %d for %q: %v", s, raw, err)
+			}
+			return
+		}
+		if !q.To.After(q.From) {
+			t.Fatalf("%q: to %v not after from %v", raw, q.To, q.From)
+		}
+	})
+}
+
+func FuzzParseRate(f *testing.F) {
+	f.Add("2026-11-01", "EUR", "USD", "1.0832")
+	f.Add("2026-11-01", "USD", "JPY", "150")
+	f.Fuzz(func(t *testing.T, date, base, quote, rate string) {
+		v, err := ParseRate(Rate{date, base, quote, rate})
+		if err == nil && v.Sign() <= 0 {
+			t.Fatalf("accepted a rate that is not positive: %q", rate)
+		}
+	})
+}
+
+func FuzzSafeCell(f *testing.F) {
+	for _, s := range []string{"=1+1", "-7.35", "@x", "plain", "\t=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := SafeCell(s)
+		if out != "" && (out[0] == '=' || out[0] == '+' || out[0] == '@' || out[0] == '\t' || out[0] == '\r') {
+			t.Fatalf("SafeCell(%q) = %q starts a formula", s, out)
+		}
+		if out != "" && out[0] == '-' && !plainNumber(out) {
+			t.Fatalf("SafeCell(%q) = %q starts a formula", s, out)
+		}
+	})
+}

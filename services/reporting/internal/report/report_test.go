@@ -1,0 +1,163 @@
+package report
+
+import (
+	"bytes"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+func TestParseQuery(t *testing.T) {
+	tests := []struct {
+		query   string
+		accept  string
+		wantErr string // a field named in the 422, or ""
+		check   func(t *testing.T, q Query)
+	}{
+		{"", "", "", func(t *testing.T, q Query) {
+			if q.FromDate != "2026-11-01" || q.ToDate != "2026-12-01" || q.Format != "json" || q.TZ != time.UTC {
+				t.Errorf("defaults: %+v", q)
+			}
+		}},
+		{"group_by=day,partner,partner&format=csv", "", "", func(t *testing.T, q Query) {
+			if strings.Join(q.GroupBy, ",") != "partner,day" || q.Format != "csv" {
+				t.Errorf("group_by %v format %s", q.GroupBy, q.Format)
+			}
+		}},
+		{"", "text/csv", "", func(t *testing.T, q Query) {
+			if q.Format != "csv" {
+				t.Errorf("Accept text/csv gives %s", q.Format)
+			}
+		}},
+		{"from=2026-03-29&to=2026-03-30&tz=Europe/Berlin", "", "", func(t *testing.T, q Query) {
+			// The day DST starts is 23 hours long.
+			if d := q.To.Sub(q.From); d != 23*time.Hour {
+				t.Errorf("2026-03-29 in Berlin lasts %v", d)
+			}
+			if q.From.UTC().Hour() != 23 {
+				t.Errorf("Berlin midnight is %v UTC", q.From.UTC())
+			}
+		}},
+		{"group_by=colour", "", "group_by", nil},
+		{"from=2026-02-30", "", "from", nil},
+		{"from=2026-11-02&to=2026-11-01", "", "to", nil},
+		{"tz=Mars/Olympus", "", "tz", nil},
+		{"tz=../../etc/passwd", "", "tz", nil},
+		{"tz=Asia/Kolkata", "", "tz", nil},
+		{"currency=usd", "", "currency", nil},
+		{"format=xml", "", "format", nil},
+		{"limit=5", "", "limit", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			v, _ := url.ParseQuery(tt.query)
+			q, err := ParseQuery(v, tt.accept, now)
+			if tt.wantErr != "" {
+				if errs.HTTPStatus(err) != 422 {
+					t.Fatalf("err = %v, want a 422", err)
+				}
+				found := false
+				for _, f := range errs.FieldsOf(err) {
+					found = found || f.Field == tt.wantErr
+				}
+				if !found {
+					t.Fatalf("err %v does not name %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, q)
+		})
+	}
+}
+
+func TestSafeCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"coursera": "coursera", "=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1+1": "'+1+1", "-2+3": "'-2+3",
+		"@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx", "-7.35": "-7.35", "-12": "-12", "": "", "-": "'-", "-.5": "'-.5",
+	} {
+		if got := SafeCell(in); got != want {
+			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestConverter(t *testing.T) {
+	c, err := NewConverter("USD", []Rate{
+		{"2026-11-01", "EUR", "USD", "1.25"},
+		{"2026-11-15", "EUR", "USD", "1.5"},
+		{"2026-11-01", "USD", "JPY", "150"},
+		{"2026-11-01", "KWD", "USD", "3.25"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cur, date string
+		minor     int64
+		want      int64
+		wantErr   bool
+	}{
+		{"USD", "2020-01-01", 735, 735, false},
+		{"EUR", "2026-11-10", 1000, 1250, false},
+		{"EUR", "2026-11-15", 1000, 1500, false}, // the new rate holds from its date
+		{"EUR", "2026-10-31", 1000, 0, true},     // before any rate: no guessing
+		{"JPY", "2026-11-20", 1500, 1000, false}, // inverse of USD/JPY, 0 -> 2 decimals
+		{"JPY", "2026-11-20", 1, 1, false},       // 0.67 cents rounds to 1
+		{"KWD", "2026-11-20", 1001, 325, false},  // 3 -> 2 decimals: 3.2532 -> 3.25
+		{"GBP", "2026-11-20", 100, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := c.Convert(Row{Currency: tt.cur, Approved: tt.minor}, tt.date)
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), tt.date) || !strings.Contains(err.Error(), tt.cur) {
+				t.Errorf("%s %s: err %v, want one naming the date and currency", tt.cur, tt.date, err)
+			}
+			continue
+		}
+		if err != nil || got.Approved != tt.want || got.Currency != "USD" {
+			t.Errorf("%d %s on %s = %+v %v, want %d USD", tt.minor, tt.cur, tt.date, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for _, r := range []Rate{
+		{"2026-11-01", "EUR", "USD", "0"}, {"2026-11-01", "EUR", "USD", "-1"}, {"2026-11-01", "EUR", "USD", "1e3"},
+		{"2026-11-01", "EUR", "EUR", "1"}, {"2026-13-01", "EUR", "USD", "1"}, {"2026-11-01", "XXX", "USD", "1"},
+		{"2026-11-01", "EUR", "USD", ""}, {"2026-11-01", "EUR", "USD", "1.2.3"},
+	} {
+		if _, err := ParseRate(r); errs.HTTPStatus(err) != 422 {
+			t.Errorf("ParseRate(%+v) = %v, want a 422", r, err)
+		}
+	}
+}
+
+func TestEncoders(t *testing.T) {
+	meta := Meta{From: "2026-11-01", To: "2026-12-01", TZ: "UTC", GroupBy: []string{"partner"}, AsOf: now}
+	row := Row{Keys: []string{"=cmd|' /C calc'!A0"}, Currency: "USD", Clicks: 3, Approved: 420, Sale: 11000, Reversed: 400}
+	var b bytes.Buffer
+	enc, _ := NewCSV(&b, meta)
+	enc.Row(row)
+	enc.Close()
+	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc\n" +
+		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40\n"
+	if b.String() != want {
+		t.Errorf("csv:\n%s\nwant\n%s", b.String(), want)
+	}
+	b.Reset()
+	enc, _ = NewJSON(&b, meta)
+	enc.Row(Row{Keys: []string{"a\"b"}, Currency: "JPY", Approved: 1200})
+	enc.Close()
+	if !strings.Contains(b.String(), `"rows":[{"partner":"a\"b","currency":"JPY","clicks":0,`) ||
+		!strings.Contains(b.String(), `"commission_approved":"1200","commission_reversed":"0","commission_paid":"0","epc":null}`) {
+		t.Errorf("json: %s", b.String())
+	}
+}
