@@ -360,6 +360,26 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		}
 	})
 
+	t.Run("poison is dead-lettered with its reason", func(t *testing.T) {
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.brokers, Topic: events.TopicConversionsDLQ, MaxWait: 100 * time.Millisecond})
+		defer r.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		dead, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("nothing on %s: %v", events.TopicConversionsDLQ, err)
+		}
+		var code string
+		for _, h := range dead.Headers {
+			if h.Key == "dlq-code" {
+				code = string(h.Value)
+			}
+		}
+		if string(dead.Value) != `{"not":"an event"}` || code == "" {
+			t.Fatalf("dead letter %s, code %q", dead.Value, code)
+		}
+	})
+
 	getenv := func(k string) string { return s.env[k] }
 	t.Run("verify", func(t *testing.T) {
 		var out bytes.Buffer
@@ -389,4 +409,43 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 			t.Fatalf("export: %s", b)
 		}
 	})
+}
+
+// A closed month never changes: events that arrive after it was closed
+// land as adjustments in the open period, and reports say which periods
+// are closed.
+func TestClosedPeriods(t *testing.T) {
+	s := setup(t)
+	october := func(id, order, status string) events.ConversionReceived {
+		c := conv(id, order, "", "", status, "10.00", "1.00", 0)
+		c.OccurredAt = time.Date(2026, 10, 10, 12, 0, 0, 0, time.UTC)
+		return c
+	}
+	s.publish(t, events.TopicConversions, october("o1", "B-1", "pending"))
+	oct := "from=2026-10-01&to=2026-11-01&group_by=month"
+	s.waitFor(t, oct, oneRow(map[string]any{"commission_pending": "1.00", "conversions": 1}))
+
+	r := s.do(t, "PUT", "/v1/periods/2026-10", `{"status":"closed"}`)
+	if r.status != 200 || !strings.Contains(r.body, `"status":"closed"`) {
+		t.Fatalf("close = %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "PUT", "/v1/periods/2026-11", `{"status":"closed"}`); r.status != 422 {
+		t.Fatalf("closing the running month = %d %s", r.status, r.body)
+	}
+	time.Sleep(10 * time.Millisecond) // Kafka timestamps after the close
+	s.publish(t, events.TopicConversions, october("o2", "B-1", "approved"), october("o3", "B-2", "approved"))
+
+	nov := "from=2026-11-01&to=2026-12-01&group_by=month"
+	s.waitFor(t, nov, oneRow(map[string]any{"commission_pending": "-1.00", "commission_approved": "2.00", "conversions": 1}))
+	rep := s.report(t, oct)
+	if err := oneRow(map[string]any{"commission_pending": "1.00", "commission_approved": "0.00", "conversions": 1})(rep); err != nil {
+		t.Fatalf("the closed month changed: %v", err)
+	}
+	if len(rep.Meta.ClosedPeriods) != 1 || rep.Meta.ClosedPeriods[0] != "2026-10" || rep.Meta.AsOf == "" {
+		t.Fatalf("meta = %+v", rep.Meta)
+	}
+	csv := s.do(t, "GET", "/v1/reports/commissions?"+oct+"&format=csv", "")
+	if csv.header.Get("X-Report-Closed-Periods") != "2026-10" || !strings.Contains(csv.header.Get("Content-Disposition"), "asof") {
+		t.Fatalf("csv headers %v", csv.header)
+	}
 }
