@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -21,10 +24,7 @@ import (
 // it into Postgres: Kafka fetch, decode, COPY, rollups, ledger, commit.
 // INGEST_EVENTS sets the backlog (default 400,000).
 func BenchmarkIngestPipeline(b *testing.B) {
-	n := 400000
-	if v, err := strconv.Atoi(os.Getenv("INGEST_EVENTS")); err == nil && v > 0 {
-		n = v
-	}
+	n := envInt("INGEST_EVENTS", 400000)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		brokers := testkit.Kafka(b)
@@ -107,4 +107,105 @@ func publishBacklog(b *testing.B, brokers []string, n int) (clicks, convs int) {
 		}
 	}
 	return clicks, convs
+}
+
+// BenchmarkEventToReport publishes clicks and conversions at a steady
+// rate (LATENCY_RATE events/s, default 5,000, for LATENCY_SECONDS, default
+// 20) to a running reporting process and reads its
+// reporting.ingest.delay histogram: Kafka timestamp to committed in the
+// tables reports read. It reports the p50 and p99 bucket bounds.
+func BenchmarkEventToReport(b *testing.B) {
+	rate := envInt("LATENCY_RATE", 5000)
+	seconds := envInt("LATENCY_SECONDS", 20)
+	for i := 0; i < b.N; i++ {
+		brokers := testkit.Kafka(b)
+		env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(b), "KAFKA_BROKERS": strings.Join(brokers, ","),
+			"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(b), "LOG_LEVEL": "warn"}
+		proc := testkit.StartProcess(b, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
+		w := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 2 * time.Millisecond,
+			RequiredAcks: kafka.RequireAll}
+		ctx := context.Background()
+		tick := time.NewTicker(10 * time.Millisecond)
+		perTick := max(1, rate/100)
+		seq := 0
+		base := time.Now().UTC()
+		for end := time.Now().Add(time.Duration(seconds) * time.Second); time.Now().Before(end); {
+			<-tick.C
+			var msgs []kafka.Message
+			for j := 0; j < perTick; j++ {
+				seq++
+				if seq%20 == 0 {
+					e := events.ConversionReceived{Header: events.Header{ID: fmt.Sprintf("cv%010d", seq), Type: events.TypeConversionReceived, SchemaVersion: 1},
+						Partner: "p1", OrderID: fmt.Sprintf("o%d", seq), ClickID: fmt.Sprintf("clk%010d", seq-1), Status: "pending",
+						SaleAmount: "49.00", Commission: "7.35", Currency: "USD", OccurredAt: base, Source: events.SourceWebhook, IdempotencyKey: "k"}
+					v, _ := events.Marshal(e)
+					msgs = append(msgs, kafka.Message{Topic: events.TopicConversions, Key: e.Key(), Value: v})
+					continue
+				}
+				e := events.ClickRecorded{Header: events.Header{ID: fmt.Sprintf("clk%010d", seq), Type: events.TypeClickRecorded, SchemaVersion: 1},
+					OccurredAt: base, Code: fmt.Sprintf("link-%d", seq%500), Partner: "p1", CourseID: "c", VisitorHash: "v", Unique: true}
+				msgs = append(msgs, kafka.Message{Topic: events.TopicClicks, Key: e.Key(), Value: e.AppendJSON(nil)})
+			}
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		w.Close()
+		time.Sleep(2 * time.Second)
+		p50, p99, n := delayQuantiles(b, proc.Base)
+		b.ReportMetric(p50, "p50_s")
+		b.ReportMetric(p99, "p99_s")
+		b.ReportMetric(float64(n), "events")
+	}
+}
+
+// delayQuantiles reads the ingest delay histogram from /metrics and
+// returns the upper bounds of the buckets holding the median and the 99th
+// percentile.
+func delayQuantiles(b *testing.B, base string) (p50, p99 float64, total int) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	type bucket struct {
+		le    float64
+		count int
+	}
+	var buckets []bucket
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "reporting_ingest_delay_seconds_bucket{") {
+			continue
+		}
+		le := line[strings.Index(line, `le="`)+4:]
+		le = le[:strings.Index(le, `"`)]
+		v, _ := strconv.ParseFloat(le, 64)
+		if le == "+Inf" {
+			v = math.Inf(1)
+		}
+		c, _ := strconv.Atoi(line[strings.LastIndex(line, " ")+1:])
+		buckets = append(buckets, bucket{v, c})
+	}
+	if len(buckets) == 0 {
+		b.Fatalf("no reporting_ingest_delay_seconds histogram in /metrics")
+	}
+	total = buckets[len(buckets)-1].count
+	for _, bk := range buckets {
+		if p50 == 0 && float64(bk.count) >= 0.5*float64(total) {
+			p50 = bk.le
+		}
+		if p99 == 0 && float64(bk.count) >= 0.99*float64(total) {
+			p99 = bk.le
+		}
+	}
+	return p50, p99, total
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }

@@ -44,11 +44,12 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 	}
 }
 
-// compactRollups folds ingest's rollup deltas into the rollups every second.
+// compactRollups folds ingest's rollup deltas into the rollups every
+// second, and vacuums the delta tables every ten.
 func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for i := 1; ; i++ {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -56,6 +57,11 @@ func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Log
 		}
 		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
+		}
+		if i%10 == 0 {
+			if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
+				logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
+			}
 		}
 	}
 }

@@ -90,7 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Ingest: one consumer group over both topics; a batch is committed
 	// only after its transaction.
 	lag, err := meter.Float64Histogram("reporting.ingest.delay",
-		metric.WithDescription("From an event's Kafka timestamp to its being in the ledger and rollups."), metric.WithUnit("s"))
+		metric.WithDescription("From an event's Kafka timestamp to its being in the ledger and rollups, where reports read it."),
+		metric.WithUnit("s"), metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60))
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,8 @@ var keyColumns = map[string]string{
 	"course":    "course_id",
 	"link":      "code",
 	"placement": "placement",
-	"day":       "to_char(bucket AT TIME ZONE $3, 'YYYY-MM-DD')",
-	"month":     "to_char(bucket AT TIME ZONE $3, 'YYYY-MM')",
+	"day":       "(bucket AT TIME ZONE $3)::date",
+	"month":     "date_trunc('month', bucket AT TIME ZONE $3)::date",
 }
 
 // Commissions answers a report from the hourly rollups, streaming its rows
@@ -46,11 +46,17 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 		col := fmt.Sprintf("k%d", i)
 		ckeys = append(ckeys, keyColumns[k]+" AS "+col)
 		vkeys = append(vkeys, keyColumns[k]+" AS "+col)
-		sel = append(sel, fmt.Sprintf("coalesce(c.%s, v.%s)", col, col))
+		switch k {
+		case "day", "month": // grouped as dates, formatted once per row of the answer
+			layout := map[string]string{"day": "YYYY-MM-DD", "month": "YYYY-MM"}[k]
+			sel = append(sel, fmt.Sprintf("to_char(coalesce(c.%s, v.%s), '%s')", col, col, layout))
+		default:
+			sel = append(sel, fmt.Sprintf("coalesce(c.%s, v.%s)", col, col))
+		}
 		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
 		order = append(order, fmt.Sprint(i+1))
 	}
-	day := "''"
+	day := "NULL::date"
 	if conv != nil {
 		day = keyColumns["day"]
 	}
@@ -80,7 +86,7 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 			FROM (SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) r
 			WHERE bucket >= $1 AND bucket < $2` + groupV + `
 		)
-		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(v.d, ''),
+		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(to_char(v.d, 'YYYY-MM-DD'), ''),
 			coalesce(c.clicks, 0), coalesce(c.uniq, 0), coalesce(c.bots, 0), coalesce(v.n, 0), coalesce(v.direct, 0),
 			coalesce(v.cross_sell, 0), coalesce(v.sale, 0), coalesce(v.pending, 0), coalesce(v.approved, 0),
 			coalesce(v.reversed, 0), coalesce(v.paid, 0)`), ", ") + `
