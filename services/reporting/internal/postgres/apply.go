@@ -407,7 +407,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			deltas[cell] = deltas[cell].Add(next)
 		}
 	}
-	return addConversionRollups(ctx, tx, deltas)
+	return s.addConversionRollups(ctx, tx, deltas)
 }
 
 func describe(old, new ledger.State) string {
@@ -501,28 +501,31 @@ func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error 
 	return nil
 }
 
-func addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell]ledger.Contribution) error {
+func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell]ledger.Contribution) error {
 	cells := make([]rollupCell, 0, len(deltas))
+	dims := make([]ledger.RollupKey, 0, len(deltas))
 	for cell, d := range deltas {
 		if !d.IsZero() {
 			cells = append(cells, cell)
+			dims = append(dims, cell.key)
 		}
 	}
 	if len(cells) == 0 {
 		return nil
 	}
+	ids, err := s.keyIDs(ctx, dims)
+	if err != nil {
+		return err
+	}
 	var c struct {
-		bucket, partner, course, code, placement, currency        []string
+		bucket                                                    []string
+		key                                                       []int32
 		n, direct, cross, sale, pending, approved, reversed, paid []int64
 	}
 	for _, cell := range cells {
 		d := deltas[cell]
 		c.bucket = append(c.bucket, cell.bucket.Format(time.RFC3339))
-		c.partner = append(c.partner, cell.key.Partner)
-		c.course = append(c.course, cell.key.CourseID)
-		c.code = append(c.code, cell.key.Code)
-		c.placement = append(c.placement, cell.key.Placement)
-		c.currency = append(c.currency, cell.key.Currency)
+		c.key = append(c.key, ids[cell.key])
 		c.n = append(c.n, d.Conversions)
 		c.direct = append(c.direct, d.Direct)
 		c.cross = append(c.cross, d.CrossSell)
@@ -532,17 +535,14 @@ func addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell
 		c.reversed = append(c.reversed, d.Reversed)
 		c.paid = append(c.paid, d.Paid)
 	}
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO conversion_rollup_deltas (bucket, partner, course_id, code, placement, currency, conversions,
-			direct_conversions, cross_sell_conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
-		SELECT bucket::timestamptz, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending,
-			approved, reversed, paid
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
-			$9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[])
-			AS t(bucket, partner, course, code, placement, currency, n, direct, cross_sell, sale, pending, approved,
-			reversed, paid)`,
-		pq.Array(c.bucket), pq.Array(c.partner), pq.Array(c.course), pq.Array(c.code), pq.Array(c.placement),
-		pq.Array(c.currency), pq.Array(c.n), pq.Array(c.direct), pq.Array(c.cross), pq.Array(c.sale),
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO conversion_rollup_deltas (bucket, key_id, conversions, direct_conversions, cross_sell_conversions,
+			sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
+		SELECT bucket::timestamptz, key, n, direct, cross_sell, sale, pending, approved, reversed, paid
+		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+			$8::bigint[], $9::bigint[], $10::bigint[])
+			AS t(bucket, key, n, direct, cross_sell, sale, pending, approved, reversed, paid)`,
+		pq.Array(c.bucket), pq.Array(c.key), pq.Array(c.n), pq.Array(c.direct), pq.Array(c.cross), pq.Array(c.sale),
 		pq.Array(c.pending), pq.Array(c.approved), pq.Array(c.reversed), pq.Array(c.paid))
 	if err != nil {
 		return fmt.Errorf("update conversion rollups: %w", err)

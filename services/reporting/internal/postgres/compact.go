@@ -24,21 +24,20 @@ func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 		}
 		for _, q := range []string{`
 			WITH d AS (DELETE FROM click_rollup_deltas RETURNING *)
-			INSERT INTO click_rollups AS r (bucket, partner, course_id, code, placement, clicks, unique_clicks, bot_clicks)
-			SELECT bucket, partner, course_id, code, placement, sum(clicks), sum(unique_clicks), sum(bot_clicks)
-			FROM d GROUP BY 1, 2, 3, 4, 5
-			ON CONFLICT (bucket, partner, course_id, code, placement) DO UPDATE SET
+			INSERT INTO click_rollups AS r (bucket, key_id, clicks, unique_clicks, bot_clicks)
+			SELECT bucket, key_id, sum(clicks), sum(unique_clicks), sum(bot_clicks)
+			FROM d GROUP BY 1, 2
+			ON CONFLICT (bucket, key_id) DO UPDATE SET
 				clicks = r.clicks + excluded.clicks,
 				unique_clicks = r.unique_clicks + excluded.unique_clicks,
 				bot_clicks = r.bot_clicks + excluded.bot_clicks`, `
 			WITH d AS (DELETE FROM conversion_rollup_deltas RETURNING *)
-			INSERT INTO conversion_rollups AS r (bucket, partner, course_id, code, placement, currency, conversions,
-				direct_conversions, cross_sell_conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
-			SELECT bucket, partner, course_id, code, placement, currency, sum(conversions), sum(direct_conversions),
-				sum(cross_sell_conversions), sum(sale_minor), sum(pending_minor), sum(approved_minor), sum(reversed_minor),
-				sum(paid_minor)
-			FROM d GROUP BY 1, 2, 3, 4, 5, 6
-			ON CONFLICT (bucket, partner, course_id, code, placement, currency) DO UPDATE SET
+			INSERT INTO conversion_rollups AS r (bucket, key_id, conversions, direct_conversions, cross_sell_conversions,
+				sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
+			SELECT bucket, key_id, sum(conversions), sum(direct_conversions), sum(cross_sell_conversions), sum(sale_minor),
+				sum(pending_minor), sum(approved_minor), sum(reversed_minor), sum(paid_minor)
+			FROM d GROUP BY 1, 2
+			ON CONFLICT (bucket, key_id) DO UPDATE SET
 				conversions = r.conversions + excluded.conversions,
 				direct_conversions = r.direct_conversions + excluded.direct_conversions,
 				cross_sell_conversions = r.cross_sell_conversions + excluded.cross_sell_conversions,

@@ -21,11 +21,14 @@ type Store struct {
 	db *sql.DB
 
 	mu         sync.Mutex
-	partitions map[time.Time]bool // months whose click partition exists
+	partitions map[time.Time]bool         // months whose click partition exists
+	keys       map[ledger.RollupKey]int32 // rollup_keys, as committed
 }
 
 // New returns a store over db.
-func New(db *sql.DB) *Store { return &Store{db: db, partitions: map[time.Time]bool{}} }
+func New(db *sql.DB) *Store {
+	return &Store{db: db, partitions: map[time.Time]bool{}, keys: map[ledger.RollupKey]int32{}}
+}
 
 // DB is the store's database handle.
 func (s *Store) DB() *sql.DB { return s.db }
@@ -63,6 +66,14 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 	if err := s.ensurePartitions(ctx, clicks); err != nil {
 		return err
 	}
+	dims := make([]ledger.RollupKey, len(clicks))
+	for i, c := range clicks {
+		dims[i] = clickKey(c)
+	}
+	ids, err := s.keyIDs(ctx, dims)
+	if err != nil {
+		return err
+	}
 	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		periods, err := loadPeriods(ctx, tx)
 		if err != nil {
@@ -82,7 +93,7 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 		if err != nil {
 			return fmt.Errorf("insert clicks: %w", err)
 		}
-		if err := addClickRollups(ctx, tx, periods, inserted); err != nil {
+		if err := addClickRollups(ctx, tx, periods, ids, inserted); err != nil {
 			return err
 		}
 		// Conversions that arrived before their click.
@@ -181,16 +192,20 @@ func uniqueClicks(clicks []Click) []Click {
 }
 
 type clickCell struct {
-	bucket                           time.Time
-	partner, course, code, placement string
+	bucket time.Time
+	key    int32
+}
+
+func clickKey(c Click) ledger.RollupKey {
+	return ledger.RollupKey{Partner: c.Partner, CourseID: c.CourseID, Code: c.Code, Placement: c.Placement}
 }
 
 // addClickRollups appends the clicks' counts per hour and link to the
 // rollup deltas.
-func addClickRollups(ctx context.Context, tx *sql.Tx, p periods, clicks []Click) error {
+func addClickRollups(ctx context.Context, tx *sql.Tx, p periods, ids map[ledger.RollupKey]int32, clicks []Click) error {
 	counts := map[clickCell]*[3]int64{}
 	for _, c := range clicks {
-		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), c.Partner, c.CourseID, c.Code, c.Placement}
+		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), ids[clickKey(c)]}
 		n := counts[cell]
 		if n == nil {
 			n = new([3]int64)
@@ -209,22 +224,18 @@ func addClickRollups(ctx context.Context, tx *sql.Tx, p periods, clicks []Click)
 	if len(counts) == 0 {
 		return nil
 	}
-	var bucket, partner, course, code, placement []string
+	var bucket []string
+	var key []int32
 	var clk, uniq, bots []int64
 	for cell, n := range counts {
 		bucket = append(bucket, cell.bucket.Format(time.RFC3339))
-		partner = append(partner, cell.partner)
-		course = append(course, cell.course)
-		code = append(code, cell.code)
-		placement = append(placement, cell.placement)
+		key = append(key, cell.key)
 		clk, uniq, bots = append(clk, n[0]), append(uniq, n[1]), append(bots, n[2])
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO click_rollup_deltas (bucket, partner, course_id, code, placement,
-			clicks, unique_clicks, bot_clicks)
-		SELECT b::timestamptz, p, c, l, pl, n, u, x FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-			$5::text[], $6::bigint[], $7::bigint[], $8::bigint[]) AS t(b, p, c, l, pl, n, u, x)`,
-		pq.Array(bucket), pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement),
-		pq.Array(clk), pq.Array(uniq), pq.Array(bots)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO click_rollup_deltas (bucket, key_id, clicks, unique_clicks, bot_clicks)
+		SELECT b::timestamptz, k, n, u, x FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])
+			AS t(b, k, n, u, x)`,
+		pq.Array(bucket), pq.Array(key), pq.Array(clk), pq.Array(uniq), pq.Array(bots)); err != nil {
 		return fmt.Errorf("add click rollups: %w", err)
 	}
 	return nil

@@ -12,15 +12,61 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
-// keyColumns are the rollup expressions of report.GroupKeys; $3 is the
-// report's time zone.
-var keyColumns = map[string]string{
-	"partner":   "partner",
-	"course":    "course_id",
-	"link":      "code",
-	"placement": "placement",
-	"day":       "(bucket AT TIME ZONE $3)::date",
-	"month":     "date_trunc('month', bucket AT TIME ZONE $3)::date",
+// dimColumns are the rollup_keys columns of report.GroupKeys; the time
+// keys are computed from the hour in the report's time zone ($3).
+var dimColumns = map[string]string{"partner": "k.partner", "course": "k.course_id", "link": "k.code", "placement": "k.placement"}
+
+var timeColumns = map[string]string{
+	"day":   "(bucket AT TIME ZONE $3)::date",
+	"month": "date_trunc('month', bucket AT TIME ZONE $3)::date",
+}
+
+// rollupQuery aggregates a rollup table (and its deltas) in two steps: first by key number
+// and the time keys (narrow rows, integer keys), then, after looking the
+// numbers up, by the report's keys. extra are more output expressions
+// over rollup_keys k (currency) or the first step (fx_day).
+func rollupQuery(table string, groupBy []string, sums []string, withCurrency, fxDay bool) string {
+	var inner, innerGroup, outer, outerGroup []string
+	inner = append(inner, "key_id")
+	innerGroup = append(innerGroup, "key_id")
+	for i, k := range groupBy {
+		col := fmt.Sprintf("k%d", i)
+		if expr, ok := timeColumns[k]; ok {
+			inner = append(inner, expr+" AS t_"+k)
+			innerGroup = append(innerGroup, "t_"+k)
+			outer = append(outer, "a.t_"+k+" AS "+col)
+			outerGroup = append(outerGroup, "a.t_"+k)
+		} else {
+			outer = append(outer, dimColumns[k]+" AS "+col)
+			outerGroup = append(outerGroup, dimColumns[k])
+		}
+	}
+	if withCurrency {
+		outer = append(outer, "k.currency AS currency")
+		outerGroup = append(outerGroup, "k.currency")
+		if fxDay {
+			inner = append(inner, timeColumns["day"]+" AS fx_day")
+			innerGroup = append(innerGroup, "fx_day")
+			outer = append(outer, "a.fx_day AS d")
+			outerGroup = append(outerGroup, "a.fx_day")
+		} else {
+			outer = append(outer, "NULL::date AS d")
+		}
+	}
+	for _, sum := range sums {
+		inner = append(inner, "sum("+sum+") AS "+sum)
+		outer = append(outer, "sum(a."+sum+") AS "+sum)
+	}
+	q := `SELECT ` + strings.Join(outer, ", ") + ` FROM (
+			SELECT ` + strings.Join(inner, ", ") + `
+			FROM (SELECT * FROM ` + table + `s UNION ALL SELECT * FROM ` + table + `_deltas) r
+			WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''
+			GROUP BY ` + strings.Join(innerGroup, ", ") + `
+		) a JOIN rollup_keys k ON k.id = a.key_id`
+	if len(outerGroup) > 0 {
+		q += ` GROUP BY ` + strings.Join(outerGroup, ", ")
+	}
+	return q
 }
 
 // Commissions answers a report from the hourly rollups, streaming its rows
@@ -41,11 +87,9 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 			return err
 		}
 	}
-	var sel, ckeys, vkeys, join, order []string
+	var sel, join, order []string
 	for i, k := range q.GroupBy {
 		col := fmt.Sprintf("k%d", i)
-		ckeys = append(ckeys, keyColumns[k]+" AS "+col)
-		vkeys = append(vkeys, keyColumns[k]+" AS "+col)
 		switch k {
 		case "day", "month": // grouped as dates, formatted once per row of the answer
 			layout := map[string]string{"day": "YYYY-MM-DD", "month": "YYYY-MM"}[k]
@@ -56,42 +100,27 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
 		order = append(order, fmt.Sprint(i+1))
 	}
-	day := "NULL::date"
-	if conv != nil {
-		day = keyColumns["day"]
-	}
-	groupC, groupV := "", " GROUP BY currency, d"
-	if len(ckeys) > 0 {
-		groupC = " GROUP BY " + strings.Join(order, ", ")
-		groupV = " GROUP BY " + strings.Join(order, ", ") + fmt.Sprintf(", %d, %d", len(order)+1, len(order)+2)
-	}
+	clicks := rollupQuery("click_rollup", q.GroupBy, []string{"clicks", "unique_clicks", "bot_clicks"}, false, false)
 	// A group whose figures cancel out (a conversion attributed after it
 	// was counted unattributed leaves zeros behind) is not a row.
-	groupV += ` HAVING sum(conversions) <> 0 OR sum(sale_minor) <> 0 OR sum(pending_minor) <> 0
-		OR sum(approved_minor) <> 0 OR sum(reversed_minor) <> 0 OR sum(paid_minor) <> 0
-		OR sum(direct_conversions) <> 0 OR sum(cross_sell_conversions) <> 0`
+	money := rollupQuery("conversion_rollup", q.GroupBy, []string{"conversions", "direct_conversions",
+		"cross_sell_conversions", "sale_minor", "pending_minor", "approved_minor", "reversed_minor", "paid_minor"}, true, conv != nil) +
+		` HAVING sum(a.conversions) <> 0 OR sum(a.sale_minor) <> 0 OR sum(a.pending_minor) <> 0
+		OR sum(a.approved_minor) <> 0 OR sum(a.reversed_minor) <> 0 OR sum(a.paid_minor) <> 0
+		OR sum(a.direct_conversions) <> 0 OR sum(a.cross_sell_conversions) <> 0`
 	on := "true"
 	if len(join) > 0 {
 		on = strings.Join(join, " AND ")
 	}
 	n := len(q.GroupBy)
-	query := `WITH c AS (
-			SELECT ` + strings.Join(append(ckeys, "sum(clicks) AS clicks, sum(unique_clicks) AS uniq, sum(bot_clicks) AS bots"), ", ") + `
-			FROM (SELECT * FROM click_rollups UNION ALL SELECT * FROM click_rollup_deltas) r WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''` + groupC + `
-		), v AS (
-			SELECT ` + strings.Join(append(vkeys, "currency", day+" AS d",
-		`sum(conversions) AS n, sum(direct_conversions) AS direct, sum(cross_sell_conversions) AS cross_sell,
-				sum(sale_minor) AS sale, sum(pending_minor) AS pending, sum(approved_minor) AS approved,
-				sum(reversed_minor) AS reversed, sum(paid_minor) AS paid`), ", ") + `
-			FROM (SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) r
-			WHERE bucket >= $1 AND bucket < $2` + groupV + `
-		)
+	query := `WITH c AS (` + clicks + `), v AS (` + money + `)
 		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(to_char(v.d, 'YYYY-MM-DD'), ''),
-			coalesce(c.clicks, 0), coalesce(c.uniq, 0), coalesce(c.bots, 0), coalesce(v.n, 0), coalesce(v.direct, 0),
-			coalesce(v.cross_sell, 0), coalesce(v.sale, 0), coalesce(v.pending, 0), coalesce(v.approved, 0),
-			coalesce(v.reversed, 0), coalesce(v.paid, 0)`), ", ") + `
+			coalesce(c.clicks, 0), coalesce(c.unique_clicks, 0), coalesce(c.bot_clicks, 0), coalesce(v.conversions, 0),
+			coalesce(v.direct_conversions, 0), coalesce(v.cross_sell_conversions, 0), coalesce(v.sale_minor, 0),
+			coalesce(v.pending_minor, 0), coalesce(v.approved_minor, 0), coalesce(v.reversed_minor, 0),
+			coalesce(v.paid_minor, 0)`), ", ") + `
 		FROM c FULL JOIN v ON ` + on + `
-		WHERE coalesce(c.clicks, 0) + coalesce(c.bots, 0) > 0 OR v.n IS NOT NULL
+		WHERE coalesce(c.clicks, 0) + coalesce(c.bot_clicks, 0) > 0 OR v.conversions IS NOT NULL
 		ORDER BY ` + strings.Join(append(order, fmt.Sprint(n+1), fmt.Sprint(n+2)), ", ")
 
 	rows, err := s.db.QueryContext(ctx, query, q.From.UTC(), q.To.UTC(), q.TZ.String())
@@ -161,9 +190,11 @@ func sameKeys(a, b []string) bool {
 // checkRates finds the first purchase day and currency of the period that
 // has no rate into the report's currency.
 func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Converter) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT currency, to_char(bucket AT TIME ZONE $3, 'YYYY-MM-DD') AS d
-		FROM (SELECT bucket, currency FROM conversion_rollups UNION ALL SELECT bucket, currency FROM conversion_rollup_deltas) r
-		WHERE bucket >= $1 AND bucket < $2 AND currency <> $4 ORDER BY 2, 1`,
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT k.currency, to_char(a.d, 'YYYY-MM-DD') FROM (
+			SELECT DISTINCT key_id, (bucket AT TIME ZONE $3)::date AS d
+			FROM (SELECT bucket, key_id FROM conversion_rollups UNION ALL SELECT bucket, key_id FROM conversion_rollup_deltas) r
+			WHERE bucket >= $1 AND bucket < $2) a
+		JOIN rollup_keys k ON k.id = a.key_id WHERE k.currency <> $4 ORDER BY 2, 1`,
 		q.From.UTC(), q.To.UTC(), q.TZ.String(), q.Currency)
 	if err != nil {
 		return database.Classify(fmt.Errorf("report: rates: %w", err))

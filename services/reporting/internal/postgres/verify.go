@@ -74,7 +74,8 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 			SELECT r.currency FROM
 				(SELECT currency, sum(conversions) n, sum(pending_minor) p, sum(approved_minor) a, sum(reversed_minor) v,
 					sum(paid_minor) d, sum(sale_minor) s FROM
-					(SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) u GROUP BY 1) r
+					(SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) u
+					JOIN rollup_keys k ON k.id = u.key_id GROUP BY 1) r
 			FULL JOIN
 				(SELECT currency, count(*) n,
 					sum(CASE WHEN status = 'pending' THEN commission_minor ELSE 0 END) p,

@@ -34,18 +34,28 @@ BEGIN
     END IF;
 END $$;
 
+-- The dimensions rollups are kept by, numbered, so rollup rows are narrow
+-- (an hour, a number, the counts) and a report aggregates numbers before
+-- it looks up names. Clicks have no currency (''); conversions do.
+CREATE TABLE rollup_keys (
+    id        integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    partner   text COLLATE "C" NOT NULL,
+    course_id text COLLATE "C" NOT NULL,
+    code      text COLLATE "C" NOT NULL,
+    placement text COLLATE "C" NOT NULL,
+    currency  text COLLATE "C" NOT NULL,
+    UNIQUE (partner, course_id, code, placement, currency)
+);
+
 -- Clicks counted per UTC hour and link at ingest, so a month's report
 -- reads rollups instead of scanning clicks.
 CREATE TABLE click_rollups (
     bucket        timestamptz NOT NULL,
-    partner       text COLLATE "C"        NOT NULL,
-    course_id     text COLLATE "C"        NOT NULL,
-    code          text COLLATE "C"        NOT NULL,
-    placement     text COLLATE "C"        NOT NULL,
+    key_id        integer     NOT NULL,
     clicks        bigint      NOT NULL,
     unique_clicks bigint      NOT NULL,
     bot_clicks    bigint      NOT NULL,
-    PRIMARY KEY (bucket, partner, course_id, code, placement)
+    PRIMARY KEY (bucket, key_id)
 );
 
 -- Ingest appends deltas here without looking anything up; a compactor
@@ -107,11 +117,7 @@ CREATE INDEX conversions_approved ON conversions (partner, currency, purchased_a
 -- to a conversion subtracts its old contribution and adds its new one.
 CREATE TABLE conversion_rollups (
     bucket                 timestamptz NOT NULL,
-    partner                text COLLATE "C"        NOT NULL,
-    course_id              text COLLATE "C"        NOT NULL,
-    code                   text COLLATE "C"        NOT NULL,
-    placement              text COLLATE "C"        NOT NULL,
-    currency               text COLLATE "C"        NOT NULL,
+    key_id                 integer     NOT NULL,
     conversions            bigint      NOT NULL,
     direct_conversions     bigint      NOT NULL,
     cross_sell_conversions bigint      NOT NULL,
@@ -120,7 +126,7 @@ CREATE TABLE conversion_rollups (
     approved_minor         bigint      NOT NULL,
     reversed_minor         bigint      NOT NULL,
     paid_minor             bigint      NOT NULL,
-    PRIMARY KEY (bucket, partner, course_id, code, placement, currency)
+    PRIMARY KEY (bucket, key_id)
 );
 
 CREATE TABLE conversion_rollup_deltas (LIKE conversion_rollups) WITH (
