@@ -22,12 +22,14 @@ import (
 	"time"
 	_ "time/tzdata" // report time zones must not depend on the host's zoneinfo
 
+	"github.com/go-kit/kit/endpoint"
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/otelx"
 	"github.com/linkcredit/linkcredit/pkg/platform"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/dashboard"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/httptransport"
@@ -80,11 +82,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger, tel := p.Logger, p.Telemetry
 	meter := tel.Meter("reporting")
 
-	// Store, then the onion: service -> HTTP transport (finance auth,
-	// tracing and metrics from the platform's middleware).
+	// Store, then the onion: service -> endpoints (spans, metrics, logs)
+	// -> HTTP transport (finance auth) and the dashboard.
 	store := postgres.New(p.DB)
 	svc := reporting.New(store, nil)
-	httptransport.Register(p.Router, svc, p.Tokens, logger)
+	endpoints := reporting.MakeEndpoints(svc, func(name string) endpoint.Middleware {
+		return otelx.EndpointMiddleware(tel, logger, name)
+	})
+	httptransport.Register(p.Router, endpoints, svc.Now, p.Tokens, logger)
 	dashboard.Register(p.Router, svc, p.Tokens, logger)
 
 	// Ingest: one consumer group over both topics; a batch is committed

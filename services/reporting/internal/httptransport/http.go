@@ -33,8 +33,8 @@ import (
 //	GET  /v1/payouts/reconciliation          ?month=YYYY-MM[&format=csv]: paid against expected
 //	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=]: a partner's settlement CSV
 //	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
-func Register(rt *httpx.Router, svc *reporting.Service, tokens *httpx.Tokens, logger *slog.Logger) {
-	h := &handlers{svc: svc, logger: logger}
+func Register(rt *httpx.Router, eps reporting.Endpoints, now func() time.Time, tokens *httpx.Tokens, logger *slog.Logger) {
+	h := &handlers{eps: eps, now: now, logger: logger}
 	finance := func(f http.HandlerFunc) http.Handler { return tokens.Require(httpx.ScopeFinance, f) }
 	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))
 	rt.Handle("GET /v1/fx-rates", finance(h.listRates))
@@ -47,7 +47,8 @@ func Register(rt *httpx.Router, svc *reporting.Service, tokens *httpx.Tokens, lo
 }
 
 type handlers struct {
-	svc    *reporting.Service
+	eps    reporting.Endpoints
+	now    func() time.Time
 	logger *slog.Logger
 }
 
@@ -60,62 +61,54 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 // line; a failure after it ends the body early, which a CSV reader sees as
 // a truncated file and a JSON reader as invalid JSON.
 func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
-	q, err := report.ParseQuery(r.URL.Query(), r.Header.Get("Accept"), h.svc.Now())
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	meta, err := h.svc.Meta(r.Context(), q)
+	q, err := report.ParseQuery(r.URL.Query(), r.Header.Get("Accept"), h.now())
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	var enc report.Encoder
 	started := false
-	start := func() error {
-		if started {
-			return nil
-		}
-		started = true
-		w.Header().Set("X-Report-As-Of", meta.AsOf.Format(time.RFC3339Nano))
-		w.Header().Set("X-Report-Closed-Periods", strings.Join(meta.ClosedPeriods, ","))
-		w.Header().Set("Cache-Control", "no-store")
-		if q.Format == "csv" {
-			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="commissions_%s_%s_asof_%s.csv"`,
-				q.FromDate, q.ToDate, meta.AsOf.Format("20060102T150405Z")))
-			enc, err = report.NewCSV(w, meta)
-		} else {
-			w.Header().Set("Content-Type", "application/json")
-			enc, err = report.NewJSON(w, meta)
-		}
-		return err
-	}
-	err = h.svc.Commissions(r.Context(), q, func(row report.Row) error {
-		if err := start(); err != nil {
+	_, err = h.eps.Commissions(r.Context(), reporting.CommissionsRequest{Query: q,
+		Begin: func(meta report.Meta) error {
+			started = true
+			w.Header().Set("X-Report-As-Of", meta.AsOf.Format(time.RFC3339Nano))
+			w.Header().Set("X-Report-Closed-Periods", strings.Join(meta.ClosedPeriods, ","))
+			w.Header().Set("Cache-Control", "no-store")
+			var err error
+			if q.Format == "csv" {
+				w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+				w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="commissions_%s_%s_asof_%s.csv"`,
+					q.FromDate, q.ToDate, meta.AsOf.Format("20060102T150405Z")))
+				enc, err = report.NewCSV(w, meta)
+			} else {
+				w.Header().Set("Content-Type", "application/json")
+				enc, err = report.NewJSON(w, meta)
+			}
 			return err
-		}
-		return enc.Row(row)
+		},
+		Emit: func(row report.Row) error { return enc.Row(row) },
 	})
-	if err != nil {
-		if !started {
-			h.fail(w, r, err)
-			return
-		}
+	switch {
+	case err != nil && !started:
+		h.fail(w, r, err)
+	case err != nil:
+		// Past the status line: end the body early, which a CSV reader
+		// sees as a truncated file and a JSON reader as invalid JSON.
 		h.logger.ErrorContext(r.Context(), "report stream broken", "error", err.Error())
-		return
-	}
-	if err := start(); err == nil {
-		err = enc.Close()
+	default:
+		if err := enc.Close(); err != nil {
+			h.logger.DebugContext(r.Context(), "report stream: client went away", "error", err.Error())
+		}
 	}
 }
 
 func (h *handlers) listRates(w http.ResponseWriter, r *http.Request) {
-	rates, err := h.svc.FXRates(r.Context(), r.URL.Query().Get("currency"))
+	resp, err := h.eps.FXRates(r.Context(), r.URL.Query().Get("currency"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	rates := resp.([]report.Rate)
 	out := make([]rateJSON, 0, len(rates))
 	for _, rt := range rates {
 		out = append(out, rateJSON(rt))
@@ -156,7 +149,7 @@ func (h *handlers) putRates(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	n, err := h.svc.PutFXRates(r.Context(), rates)
+	n, err := h.eps.PutFXRates(r.Context(), rates)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -206,11 +199,13 @@ func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	rem, created, err := h.svc.AddRemittance(r.Context(), req)
+	resp, err := h.eps.AddRemittance(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	added := resp.(reporting.AddRemittanceResponse)
+	rem, created := added.Remittance, added.Created
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -230,11 +225,12 @@ var statementColumns = []string{"partner", "month", "currency", "opening_balance
 
 func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	st, err := h.svc.Statement(r.Context(), r.PathValue("partner"), q.Get("month"))
+	resp, err := h.eps.Statement(r.Context(), reporting.StatementRequest{Partner: r.PathValue("partner"), Month: q.Get("month")})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	st := resp.(reporting.Statement)
 	asOf := st.AsOf.Format(time.RFC3339)
 	switch q.Get("format") {
 	case "csv":
@@ -275,7 +271,7 @@ func (h *handlers) closePeriod(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_status", `status %q: a period can only be set to "closed"`, req.Status))
 		return
 	}
-	p, err := h.svc.ClosePeriod(r.Context(), r.PathValue("month"))
+	p, err := h.eps.ClosePeriod(r.Context(), r.PathValue("month"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -292,11 +288,13 @@ func (h *handlers) importSettlement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	st, err := h.svc.ImportSettlement(r.Context(), r.PathValue("partner"), q.Get("month"), q.Get("currency"), body)
+	resp, err := h.eps.ImportSettlement(r.Context(), reporting.SettlementRequest{Partner: r.PathValue("partner"),
+		Month: q.Get("month"), Currency: q.Get("currency"), Body: body})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	st := resp.(reporting.Settlement)
 	diffs := make([]map[string]any, 0, len(st.Differences))
 	for _, d := range st.Differences {
 		diffs = append(diffs, map[string]any{"order_id": d.OrderID, "line": d.Line, "kind": d.Kind, "ledger": d.Ledger, "partner": d.Partner})
@@ -310,11 +308,12 @@ var reconciliationColumns = []string{"partner", "currency", "expected", "remitte
 
 func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	lines, err := h.svc.Reconciliation(r.Context(), q.Get("month"))
+	resp, err := h.eps.Reconciliation(r.Context(), q.Get("month"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	lines := resp.([]postgres.ReconciliationLine)
 	cells := func(l postgres.ReconciliationLine) []string {
 		f := func(m int64) string { return formatMinor(m, l.Currency) }
 		return []string{l.Partner, l.Currency, f(l.Expected), f(l.Remitted), f(l.Difference), f(l.MonthApproved),

@@ -1,0 +1,104 @@
+package reporting
+
+import (
+	"context"
+
+	"github.com/go-kit/kit/endpoint"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+// Endpoints are the service's operations as go-kit endpoints, so every
+// transport shares the same middleware (spans, metrics, logs).
+type Endpoints struct {
+	Commissions      endpoint.Endpoint // CommissionsRequest -> report.Meta; rows go to the request's Emit
+	PutFXRates       endpoint.Endpoint // []report.Rate -> int
+	FXRates          endpoint.Endpoint // currency string -> []report.Rate
+	AddRemittance    endpoint.Endpoint // RemittanceRequest -> AddRemittanceResponse
+	Statement        endpoint.Endpoint // StatementRequest -> Statement
+	Reconciliation   endpoint.Endpoint // month string -> []postgres.ReconciliationLine
+	ImportSettlement endpoint.Endpoint // SettlementRequest -> Settlement
+	ClosePeriod      endpoint.Endpoint // month string -> postgres.Period
+}
+
+// CommissionsRequest asks for a report; Begin is called with the meta
+// once the report is known to succeed (before the first row), then Emit
+// with each row.
+type CommissionsRequest struct {
+	Query report.Query
+	Begin func(report.Meta) error
+	Emit  func(report.Row) error
+}
+
+// AddRemittanceResponse is a stored remittance and whether it was new.
+type AddRemittanceResponse struct {
+	Remittance postgres.Remittance
+	Created    bool
+}
+
+// StatementRequest names a partner and a month (YYYY-MM).
+type StatementRequest struct{ Partner, Month string }
+
+// SettlementRequest is a partner's settlement CSV for a month.
+type SettlementRequest struct {
+	Partner, Month, Currency string
+	Body                     []byte
+}
+
+// MakeEndpoints wraps each method of s with mw(name).
+func MakeEndpoints(s *Service, mw func(name string) endpoint.Middleware) Endpoints {
+	wrap := func(name string, e endpoint.Endpoint) endpoint.Endpoint {
+		if mw == nil {
+			return e
+		}
+		return mw(name)(e)
+	}
+	return Endpoints{
+		Commissions: wrap("commissions", func(ctx context.Context, req any) (any, error) {
+			r := req.(CommissionsRequest)
+			meta, err := s.Meta(ctx, r.Query)
+			if err != nil {
+				return nil, err
+			}
+			started := false
+			err = s.Commissions(ctx, r.Query, func(row report.Row) error {
+				if !started {
+					started = true
+					if err := r.Begin(meta); err != nil {
+						return err
+					}
+				}
+				return r.Emit(row)
+			})
+			if err == nil && !started {
+				err = r.Begin(meta)
+			}
+			return meta, err
+		}),
+		PutFXRates: wrap("put_fx_rates", func(ctx context.Context, req any) (any, error) {
+			return s.PutFXRates(ctx, req.([]report.Rate))
+		}),
+		FXRates: wrap("fx_rates", func(ctx context.Context, req any) (any, error) {
+			return s.FXRates(ctx, req.(string))
+		}),
+		AddRemittance: wrap("add_remittance", func(ctx context.Context, req any) (any, error) {
+			rem, created, err := s.AddRemittance(ctx, req.(RemittanceRequest))
+			return AddRemittanceResponse{rem, created}, err
+		}),
+		Statement: wrap("statement", func(ctx context.Context, req any) (any, error) {
+			r := req.(StatementRequest)
+			return s.Statement(ctx, r.Partner, r.Month)
+		}),
+		Reconciliation: wrap("reconciliation", func(ctx context.Context, req any) (any, error) {
+			return s.Reconciliation(ctx, req.(string))
+		}),
+		ImportSettlement: wrap("import_settlement", func(ctx context.Context, req any) (any, error) {
+			r := req.(SettlementRequest)
+			return s.ImportSettlement(ctx, r.Partner, r.Month, r.Currency, r.Body)
+		}),
+		ClosePeriod: wrap("close_period", func(ctx context.Context, req any) (any, error) {
+			return s.ClosePeriod(ctx, req.(string))
+		}),
+	}
+}
