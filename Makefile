@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: test-deps bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: test-deps bench-report bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -47,6 +47,11 @@ unit: build
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
 	@$(MAKE) --no-print-directory bench-redirect bench-links bench-webhooks
+
+# A month of 10M clicks and 1M conversions, then month reports.
+bench-report:
+	@cd services/reporting && REPORT_CLICKS=10000000 REPORT_CONVERSIONS=1000000 \
+	  go test -timeout 60m -run '^$$' -bench MonthReport -benchtime 5x ./internal/postgres/
 
 # Signed webhooks into conversions at 3,000/s, durable Postgres.
 bench-webhooks: build
