@@ -51,17 +51,19 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	env := config.New(getenv)
-	cfg := platform.ReadConfig(env, "reporting", "REPORTING_ADDR", "127.0.0.1:8082")
-	cfg.Version = version
-	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
-	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
-	if err := env.Err(); err != nil {
-		return err
-	}
-	if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
-		return err
-	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // flags: the test binary's own
+		// The commands need the database (and replay the brokers), not the
+		// server's tokens or address.
+		cfg := platform.Config{
+			DatabaseURL:  env.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkcredit?sslmode=disable", "postgres", "postgresql"),
+			KafkaBrokers: env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+		}
+		if err := env.Err(); err != nil {
+			return err
+		}
+		if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
+			return err
+		}
 		switch args[0] {
 		case "verify":
 			return verify(ctx, cfg, stdout)
@@ -72,6 +74,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		default:
 			return fmt.Errorf("unknown command %q (want verify, export or replay)", args[0])
 		}
+	}
+
+	cfg := platform.ReadConfig(env, "reporting", "REPORTING_ADDR", "127.0.0.1:8082")
+	cfg.Version = version
+	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
+	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
+	if err := env.Err(); err != nil {
+		return err
+	}
+	if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
+		return err
 	}
 
 	p, err := platform.Start(ctx, cfg, postgres.Schema, postgres.Migrations(), stderr)
