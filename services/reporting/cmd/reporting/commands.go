@@ -266,6 +266,19 @@ func replay(ctx context.Context, args []string, cfg platform.Config, stdout, std
 		return err
 	}
 
+	live := postgres.New(admin)
+	zones, err := live.Zones(ctx)
+	if err != nil {
+		return err
+	}
+	var zoneList []string
+	for tz := range zones {
+		zoneList = append(zoneList, tz)
+	}
+	if err := rebuilt.EnsureZones(ctx, zoneList); err != nil {
+		return err
+	}
+
 	ingestor := &kafkatransport.Ingestor{Store: rebuilt}
 	total := 0
 	// Clicks first, then conversions: every conversion finds its click.
@@ -279,7 +292,9 @@ func replay(ctx context.Context, args []string, cfg platform.Config, stdout, std
 	if _, err := rebuilt.AttributeWaiting(ctx, 1<<30); err != nil {
 		return err
 	}
-	live := postgres.New(admin)
+	if _, err := rebuilt.CompactRollups(ctx); err != nil {
+		return err
+	}
 	same, err := sameReports(ctx, live, rebuilt)
 	if err != nil {
 		return err

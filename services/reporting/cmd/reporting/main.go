@@ -80,6 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg.Version = version
 	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
 	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
+	zones := env.List("REPORT_TIME_ZONES", []string{"UTC"})
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -98,6 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Store, then the onion: service -> endpoints (spans, metrics, logs)
 	// -> HTTP transport (finance auth) and the dashboard.
 	store := postgres.New(p.DB)
+	if err := store.EnsureZones(ctx, zones); err != nil {
+		return fmt.Errorf("config: REPORT_TIME_ZONES: %w", err)
+	}
 	svc := reporting.New(store, nil)
 	endpoints := reporting.MakeEndpoints(svc, func(name string) endpoint.Middleware {
 		return otelx.EndpointMiddleware(tel, logger, name)

@@ -4,58 +4,141 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 )
 
+// The measures of each rollup table, summed by compaction and reports.
+var (
+	clickMeasures      = []string{"clicks", "unique_clicks", "bot_clicks"}
+	conversionMeasures = []string{"conversions", "direct_conversions", "cross_sell_conversions", "sale_minor",
+		"pending_minor", "approved_minor", "reversed_minor", "paid_minor"}
+)
+
+const compactLock = `hashtext(current_schema() || '.compact')`
+
+// compactQuery moves table's deltas into its hourly rollups and, in the
+// same statement, into its daily rollups in every registered zone.
+func compactQuery(table string, measures []string) string {
+	sums := make([]string, len(measures))
+	adds := make([]string, len(measures))
+	for i, m := range measures {
+		sums[i] = "sum(d." + m + ")"
+		adds[i] = m + " = r." + m + " + excluded." + m
+	}
+	cols := strings.Join(measures, ", ")
+	return `
+		WITH d AS (DELETE FROM ` + table + `_deltas RETURNING *),
+		hourly AS (
+			INSERT INTO ` + table + `s AS r (bucket, key_id, ` + cols + `)
+			SELECT d.bucket, d.key_id, ` + strings.Join(sums, ", ") + ` FROM d GROUP BY 1, 2
+			ON CONFLICT (bucket, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
+		)
+		INSERT INTO ` + table + `s_daily AS r (tz, day, key_id, ` + cols + `)
+		SELECT z.tz, (d.bucket AT TIME ZONE z.tz)::date, d.key_id, ` + strings.Join(sums, ", ") + `
+		FROM d CROSS JOIN rollup_zones z GROUP BY 1, 2, 3
+		ON CONFLICT (tz, day, key_id) DO UPDATE SET ` + strings.Join(adds, ", ")
+}
+
 // CompactRollups folds the rollup deltas that ingest appended into the
-// rollups, one summed row per hour and key. Deltas are moved, not copied,
-// in one transaction, so a report (one statement, one snapshot) sees each
-// count exactly once whether it runs before or after. One replica at a
-// time compacts; the others return at once. It returns how many delta rows
-// it folded.
+// rollups: one summed row per hour and key, and per day and key in each
+// reporting time zone. Deltas are moved, not copied, in one transaction,
+// so a report (one statement, one snapshot) sees each count exactly once
+// whether it runs before or after. One replica at a time compacts; the
+// others return at once. It returns how many delta rows it folded.
 func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 	var moved int64
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		moved = 0
 		var locked bool
-		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.compact'))`).Scan(&locked); err != nil || !locked {
+		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(`+compactLock+`)`).Scan(&locked); err != nil || !locked {
 			return err
 		}
-		for _, q := range []string{`
-			WITH d AS (DELETE FROM click_rollup_deltas RETURNING *)
-			INSERT INTO click_rollups AS r (bucket, key_id, clicks, unique_clicks, bot_clicks)
-			SELECT bucket, key_id, sum(clicks), sum(unique_clicks), sum(bot_clicks)
-			FROM d GROUP BY 1, 2
-			ON CONFLICT (bucket, key_id) DO UPDATE SET
-				clicks = r.clicks + excluded.clicks,
-				unique_clicks = r.unique_clicks + excluded.unique_clicks,
-				bot_clicks = r.bot_clicks + excluded.bot_clicks`, `
-			WITH d AS (DELETE FROM conversion_rollup_deltas RETURNING *)
-			INSERT INTO conversion_rollups AS r (bucket, key_id, conversions, direct_conversions, cross_sell_conversions,
-				sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
-			SELECT bucket, key_id, sum(conversions), sum(direct_conversions), sum(cross_sell_conversions), sum(sale_minor),
-				sum(pending_minor), sum(approved_minor), sum(reversed_minor), sum(paid_minor)
-			FROM d GROUP BY 1, 2
-			ON CONFLICT (bucket, key_id) DO UPDATE SET
-				conversions = r.conversions + excluded.conversions,
-				direct_conversions = r.direct_conversions + excluded.direct_conversions,
-				cross_sell_conversions = r.cross_sell_conversions + excluded.cross_sell_conversions,
-				sale_minor = r.sale_minor + excluded.sale_minor,
-				pending_minor = r.pending_minor + excluded.pending_minor,
-				approved_minor = r.approved_minor + excluded.approved_minor,
-				reversed_minor = r.reversed_minor + excluded.reversed_minor,
-				paid_minor = r.paid_minor + excluded.paid_minor`} {
-			res, err := tx.ExecContext(ctx, q)
-			if err != nil {
+		var deltas int64
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM click_rollup_deltas) +
+			(SELECT count(*) FROM conversion_rollup_deltas)`).Scan(&deltas); err != nil {
+			return err
+		}
+		for _, q := range []string{compactQuery("click_rollup", clickMeasures), compactQuery("conversion_rollup", conversionMeasures)} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("compact rollups: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			moved += n
 		}
+		moved = deltas
 		return nil
 	})
 	return moved, database.Classify(err)
+}
+
+// EnsureZones keeps daily rollups in each of zones from now on, building
+// a new zone's from the hourly rollups under the compaction lock, so no
+// delta is folded into the hourly rollups without it.
+func (s *Store) EnsureZones(ctx context.Context, zones []string) error {
+	for _, tz := range zones {
+		if _, err := time.LoadLocation(tz); err != nil {
+			return fmt.Errorf("report time zone %q: %w", tz, err)
+		}
+	}
+	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+compactLock+`)`); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT INTO rollup_zones (tz) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING tz`,
+			pq.Array(zones))
+		if err != nil {
+			return err
+		}
+		var added []string
+		for rows.Next() {
+			var tz string
+			if err := rows.Scan(&tz); err != nil {
+				rows.Close()
+				return err
+			}
+			added = append(added, tz)
+		}
+		rows.Close()
+		for _, tz := range added {
+			for _, t := range []struct {
+				table    string
+				measures []string
+			}{{"click_rollup", clickMeasures}, {"conversion_rollup", conversionMeasures}} {
+				sums := make([]string, len(t.measures))
+				for i, m := range t.measures {
+					sums[i] = "sum(" + m + ")"
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO `+t.table+`s_daily (tz, day, key_id, `+strings.Join(t.measures, ", ")+`)
+					SELECT $1, (bucket AT TIME ZONE $1)::date, key_id, `+strings.Join(sums, ", ")+`
+					FROM `+t.table+`s GROUP BY 2, 3`, tz); err != nil {
+					return fmt.Errorf("backfill daily rollups in %s: %w", tz, err)
+				}
+			}
+		}
+		return nil
+	})
+	return database.Classify(err)
+}
+
+// Zones lists the time zones with daily rollups.
+func (s *Store) Zones(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT tz FROM rollup_zones`)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("rollup zones: %w", err))
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var tz string
+		if err := rows.Scan(&tz); err != nil {
+			return nil, err
+		}
+		out[tz] = true
+	}
+	return out, rows.Err()
 }
 
 // VacuumDeltas reclaims the delta rows compaction deleted, so the tables

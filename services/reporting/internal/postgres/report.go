@@ -16,22 +16,26 @@ import (
 // keys are computed from the hour in the report's time zone ($3).
 var dimColumns = map[string]string{"partner": "k.partner", "course": "k.course_id", "link": "k.code", "placement": "k.placement"}
 
-var timeColumns = map[string]string{
-	"day":   "(bucket AT TIME ZONE $3)::date",
-	"month": "date_trunc('month', bucket AT TIME ZONE $3)::date",
+// timeColumns are the time keys over hourly rows (bucket, an hour in UTC)
+// and over daily rows (day, a date in the report's zone).
+var timeColumns = map[bool]map[string]string{
+	false: {"day": "(bucket AT TIME ZONE $3)::date", "month": "date_trunc('month', bucket AT TIME ZONE $3)::date"},
+	true:  {"day": "day", "month": "date_trunc('month', day)::date"},
 }
 
-// rollupQuery aggregates a rollup table (and its deltas) in two steps: first by key number
+// rollupQuery aggregates a rollup table in two steps: first by key number
 // and the time keys (narrow rows, integer keys), then, after looking the
-// numbers up, by the report's keys. extra are more output expressions
-// over rollup_keys k (currency) or the first step (fx_day).
-func rollupQuery(table string, groupBy []string, sums []string, withCurrency, fxDay bool) string {
+// numbers up, by the report's keys. It reads the daily rollups of the
+// report's zone when daily, else the hourly ones; the deltas not yet
+// compacted in both cases.
+func rollupQuery(table string, groupBy []string, measures []string, withCurrency, fxDay, daily bool) string {
+	times := timeColumns[daily]
 	var inner, innerGroup, outer, outerGroup []string
 	inner = append(inner, "key_id")
 	innerGroup = append(innerGroup, "key_id")
 	for i, k := range groupBy {
 		col := fmt.Sprintf("k%d", i)
-		if expr, ok := timeColumns[k]; ok {
+		if expr, ok := times[k]; ok {
 			inner = append(inner, expr+" AS t_"+k)
 			innerGroup = append(innerGroup, "t_"+k)
 			outer = append(outer, "a.t_"+k+" AS "+col)
@@ -45,7 +49,7 @@ func rollupQuery(table string, groupBy []string, sums []string, withCurrency, fx
 		outer = append(outer, "k.currency AS currency")
 		outerGroup = append(outerGroup, "k.currency")
 		if fxDay {
-			inner = append(inner, timeColumns["day"]+" AS fx_day")
+			inner = append(inner, times["day"]+" AS fx_day")
 			innerGroup = append(innerGroup, "fx_day")
 			outer = append(outer, "a.fx_day AS d")
 			outerGroup = append(outerGroup, "a.fx_day")
@@ -53,14 +57,22 @@ func rollupQuery(table string, groupBy []string, sums []string, withCurrency, fx
 			outer = append(outer, "NULL::date AS d")
 		}
 	}
-	for _, sum := range sums {
-		inner = append(inner, "sum("+sum+") AS "+sum)
-		outer = append(outer, "sum(a."+sum+") AS "+sum)
+	for _, m := range measures {
+		inner = append(inner, "sum("+m+") AS "+m)
+		outer = append(outer, "sum(a."+m+") AS "+m)
+	}
+	cols := strings.Join(measures, ", ")
+	source := `(SELECT * FROM ` + table + `s UNION ALL SELECT * FROM ` + table + `_deltas) r
+			WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''`
+	if daily {
+		source = `(SELECT day, key_id, ` + cols + ` FROM ` + table + `s_daily
+				WHERE tz = $3 AND day >= ($1 AT TIME ZONE $3)::date AND day < ($2 AT TIME ZONE $3)::date
+			UNION ALL
+			SELECT (bucket AT TIME ZONE $3)::date, key_id, ` + cols + ` FROM ` + table + `_deltas
+				WHERE bucket >= $1 AND bucket < $2) r`
 	}
 	q := `SELECT ` + strings.Join(outer, ", ") + ` FROM (
-			SELECT ` + strings.Join(inner, ", ") + `
-			FROM (SELECT * FROM ` + table + `s UNION ALL SELECT * FROM ` + table + `_deltas) r
-			WHERE bucket >= $1 AND bucket < $2 AND $3::text <> ''
+			SELECT ` + strings.Join(inner, ", ") + ` FROM ` + source + `
 			GROUP BY ` + strings.Join(innerGroup, ", ") + `
 		) a JOIN rollup_keys k ON k.id = a.key_id`
 	if len(outerGroup) > 0 {
@@ -100,11 +112,15 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
 		order = append(order, fmt.Sprint(i+1))
 	}
-	clicks := rollupQuery("click_rollup", q.GroupBy, []string{"clicks", "unique_clicks", "bot_clicks"}, false, false)
+	zones, err := s.Zones(ctx)
+	if err != nil {
+		return err
+	}
+	daily := zones[q.TZ.String()]
+	clicks := rollupQuery("click_rollup", q.GroupBy, clickMeasures, false, false, daily)
 	// A group whose figures cancel out (a conversion attributed after it
 	// was counted unattributed leaves zeros behind) is not a row.
-	money := rollupQuery("conversion_rollup", q.GroupBy, []string{"conversions", "direct_conversions",
-		"cross_sell_conversions", "sale_minor", "pending_minor", "approved_minor", "reversed_minor", "paid_minor"}, true, conv != nil) +
+	money := rollupQuery("conversion_rollup", q.GroupBy, conversionMeasures, true, conv != nil, daily) +
 		` HAVING sum(a.conversions) <> 0 OR sum(a.sale_minor) <> 0 OR sum(a.pending_minor) <> 0
 		OR sum(a.approved_minor) <> 0 OR sum(a.reversed_minor) <> 0 OR sum(a.paid_minor) <> 0
 		OR sum(a.direct_conversions) <> 0 OR sum(a.cross_sell_conversions) <> 0`

@@ -94,6 +94,12 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 			UNION ALL
 			SELECT 'transaction ' || t.id || ' has no entries' FROM ledger_transactions t
 			WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.txn_id = t.id)`},
+		{"daily rollups against hourly", `
+			SELECT z.tz FROM rollup_zones z
+			WHERE (SELECT coalesce(sum(clicks), 0) FROM click_rollups_daily d WHERE d.tz = z.tz)
+			      <> (SELECT coalesce(sum(clicks), 0) FROM click_rollups)
+			   OR (SELECT coalesce(sum(approved_minor), 0) + coalesce(sum(conversions), 0) FROM conversion_rollups_daily d WHERE d.tz = z.tz)
+			      <> (SELECT coalesce(sum(approved_minor), 0) + coalesce(sum(conversions), 0) FROM conversion_rollups)`},
 		{"click rollups against clicks", `
 			SELECT 'clicks' WHERE (SELECT coalesce(sum(clicks + bot_clicks), 0) FROM
 				(SELECT * FROM click_rollups UNION ALL SELECT * FROM click_rollup_deltas) u)
