@@ -290,6 +290,13 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 				t.Errorf("%s %s = %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
 			}
 		}
+		if r := s.do(t, "GET", "/?from=yesterday", "", "Accept", "text/html"); r.status != 422 || !strings.Contains(r.body, "is not a date") {
+			t.Errorf("dashboard with a bad date = %d %.200s", r.status, r.body)
+		}
+		anon, _ := http.Get(s.p.Base + "/")
+		if anon == nil || anon.StatusCode != 401 || !strings.HasPrefix(anon.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("dashboard without a token: %v", anon)
+		}
 		req, _ := http.NewRequest("GET", s.p.Base+"/v1/reports/commissions", nil)
 		if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 401 {
 			t.Errorf("no token: %v %v", r, err)
