@@ -5,9 +5,7 @@ package httptransport
 import (
 	"bytes"
 	"encoding/csv"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -18,6 +16,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
@@ -158,38 +157,17 @@ func (h *handlers) putRates(w http.ResponseWriter, r *http.Request) {
 }
 
 func decodeRatesCSV(body []byte) ([]report.Rate, error) {
-	cr := csv.NewReader(bytes.NewReader(body))
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	header, err := cr.Read()
+	t, err := csvtable.New(body, "the rates CSV", "date", "base", "quote", "rate")
 	if err != nil {
-		return nil, errs.New(errs.Invalid, "malformed_csv", "the CSV has no header row (date,base,quote,rate)")
-	}
-	col := map[string]int{}
-	for i, name := range header {
-		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(name, "\ufeff")))] = i
-	}
-	for _, need := range []string{"date", "base", "quote", "rate"} {
-		if _, ok := col[need]; !ok {
-			return nil, errs.Newf(errs.Invalid, "malformed_csv", "the CSV header has no %q column (want date,base,quote,rate)", need)
-		}
+		return nil, err
 	}
 	var rates []report.Rate
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return rates, nil
+	for {
+		ok, err := t.Next()
+		if !ok || err != nil {
+			return rates, err
 		}
-		if err != nil {
-			return nil, errs.Newf(errs.Invalid, "malformed_csv", "CSV line %d: %v", line, err)
-		}
-		get := func(name string) string {
-			if i := col[name]; i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		rates = append(rates, report.Rate{Date: get("date"), Base: get("base"), Quote: get("quote"), Rate: get("rate")})
+		rates = append(rates, report.Rate{Date: t.Get("date"), Base: t.Get("base"), Quote: t.Get("quote"), Rate: t.Get("rate")})
 	}
 }
 

@@ -4,15 +4,12 @@
 package payout
 
 import (
-	"bytes"
-	"encoding/csv"
-	"errors"
-	"io"
 	"strconv"
 	"strings"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
 )
 
 // Line is one settlement line with its commission in minor units.
@@ -40,47 +37,28 @@ const MaxLines = 200000
 // optionally currency, which defaults to currency. Every bad line is
 // reported, with its number, in one 422.
 func ParseSettlement(b []byte, currency string) ([]Line, error) {
-	b = bytes.TrimPrefix(b, []byte("\ufeff"))
-	r := csv.NewReader(bytes.NewReader(b))
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	r.ReuseRecord = true
-	header, err := r.Read()
+	t, err := csvtable.New(b, "the settlement", "order_id", "commission", "status")
 	if err != nil {
-		return nil, errs.New(errs.Invalid, "malformed_csv", "the settlement has no header row (order_id,commission,status[,currency])")
+		return nil, err
 	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
-	}
-	for _, need := range []string{"order_id", "commission", "status"} {
-		if _, ok := col[need]; !ok {
-			return nil, errs.Newf(errs.Invalid, "malformed_csv", "the settlement header has no %q column", need)
-		}
-	}
-	_, hasCurrency := col["currency"]
+	hasCurrency := t.Has("currency")
 	if !hasCurrency && !money.IsCurrency(currency) {
 		return nil, errs.New(errs.Unprocessable, "currency_required", "the settlement has no currency column: pass ?currency=")
 	}
 	var lines []Line
 	var f errs.Fields
-	for n := 2; ; n++ {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for {
+		more, err := t.Next()
 		if err != nil {
-			return nil, errs.Newf(errs.Invalid, "malformed_csv", "settlement line %d: %v", n, err)
+			return nil, err
+		}
+		if !more {
+			break
 		}
 		if len(lines) >= MaxLines {
 			return nil, errs.Newf(errs.TooLarge, "too_many_lines", "a settlement has at most %d lines", MaxLines)
 		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
+		n, get := t.Line(), t.Get
 		l := Line{Line: n, OrderID: get("order_id"), Currency: currency}
 		if hasCurrency {
 			l.Currency = strings.ToUpper(get("currency"))
