@@ -191,7 +191,8 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	}
 	fmt.Fprintf(out, "  %-12s %s\n", "kafka", strings.Join(s.kafkaBrokers, ","))
 	fmt.Fprintf(out, "  %-12s %s\n", "postgres", redact(s.databaseURL))
-	fmt.Fprintf(out, "  %-12s %s\n\n", "admin token", s.adminToken)
+	fmt.Fprintf(out, "  %-12s %s\n", "admin token", s.adminToken)
+	fmt.Fprintf(out, "  %-12s http://%s/ (sign in with the admin token)\n\n", "dashboard", s.addrs["reporting"])
 	fmt.Fprintf(out, "Try: curl -s http://%s/readyz\nCtrl-C stops everything.\n", s.addrs["redirect"])
 
 	select {
