@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+)
+
+// A reporting process killed in the middle of ingesting, and started
+// again, counts every event exactly once: offsets are committed only after
+// the database, and what is redelivered is recognised.
+func TestKilledMidIngestCountsOnce(t *testing.T) {
+	s := setup(t)
+	const clicks, convs = 30000, 3000
+	var batch []any
+	for i := 0; i < clicks; i++ {
+		batch = append(batch, click(fmt.Sprintf("k%06d", i), fmt.Sprintf("link-%d", i%40), "ml-101", time.Duration(i)*time.Second, i%10 == 0, i%3 != 0))
+		if len(batch) == 5000 {
+			s.publish(t, events.TopicClicks, batch...)
+			batch = batch[:0]
+		}
+	}
+	for i := 0; i < convs; i++ {
+		batch = append(batch, conv(fmt.Sprintf("e%06d", i), fmt.Sprintf("O-%d", i), fmt.Sprintf("k%06d", i*10), "", "approved", "10.00", "1.00", time.Duration(i*10)*time.Second))
+	}
+	s.publish(t, events.TopicConversions, batch...)
+
+	db, err := database.Open(s.env["DATABASE_URL"], database.Pool{MaxOpen: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored := func() (n int) {
+		_ = db.QueryRow(`SELECT count(*) FROM reporting.clicks`).Scan(&n)
+		return n
+	}
+	// Kill it twice while it is part-way through.
+	for round := 0; round < 2; round++ {
+		deadline := time.Now().Add(30 * time.Second)
+		for before := stored(); stored() == before && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		s.p.Kill()
+		t.Logf("killed with %d of %d clicks stored", stored(), clicks)
+		s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", s.env)
+	}
+
+	want := map[string]any{"partner": "coursera", "clicks": clicks - clicks/10, "bot_clicks": clicks / 10,
+		"conversions": convs, "commission_approved": "3000.00"}
+	s.waitFor(t, "from=2026-11-01&to=2027-01-01&group_by=partner", oneRow(want))
+	var out strings.Builder
+	if err := run(t.Context(), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
+		t.Fatalf("verify after the kills: %v\n%s", err, out.String())
+	}
+	if n := stored(); n != clicks {
+		t.Fatalf("%d clicks stored, want %d", n, clicks)
+	}
+}
