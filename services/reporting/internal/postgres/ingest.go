@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ type convKey struct{ partner, orderID string }
 // The batch is COPYed straight into clicks; only when that hits a click
 // already stored (a redelivery after a crash or rebalance) does it go the
 // slower way, through a staging table and ON CONFLICT DO NOTHING.
-func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
+func (s *Store) IngestClicks(ctx context.Context, clicks []Click) (err error) {
 	clicks = uniqueClicks(clicks)
 	if len(clicks) == 0 {
 		return nil
@@ -66,6 +67,16 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 	if err := s.ensurePartitions(ctx, clicks); err != nil {
 		return err
 	}
+	defer func() {
+		// A month's partition detached (archived) after this process saw
+		// it: forget the months so the retry creates them again.
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code == "23514" {
+			s.mu.Lock()
+			s.partitions = map[time.Time]bool{}
+			s.mu.Unlock()
+		}
+	}()
 	dims := make([]ledger.RollupKey, len(clicks))
 	for i, c := range clicks {
 		dims[i] = clickKey(c)

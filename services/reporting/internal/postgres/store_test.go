@@ -222,3 +222,31 @@ func TestDailyRollupsAgreeWithHourly(t *testing.T) {
 	same("after compaction")
 	verify(t, s)
 }
+
+// A month's partition can be detached for archiving; a late click for it
+// afterwards fails once, then lands in a new partition on the retry.
+func TestDetachedMonthTakesLateClicks(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	old := genClicks(10, 0, 5, time.Hour)
+	for i := range old {
+		old[i].OccurredAt = old[i].OccurredAt.AddDate(0, -1, 0) // October
+	}
+	if err := s.IngestClicks(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(`ALTER TABLE clicks DETACH PARTITION clicks_2026_10`); err != nil {
+		t.Fatal(err)
+	}
+	late := genClicks(1, 100, 5, time.Hour)
+	late[0].OccurredAt = late[0].OccurredAt.AddDate(0, -1, 0)
+	if err := s.IngestClicks(ctx, late); err == nil {
+		t.Fatal("a click for a detached month was stored without its partition")
+	}
+	if err := s.IngestClicks(ctx, late); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if n := count(t, s.DB(), `SELECT count(*) FROM clicks`); n != 1 {
+		t.Fatalf("%d clicks attached, want the late one", n)
+	}
+}

@@ -21,17 +21,25 @@ CREATE TABLE clicks (
     PRIMARY KEY (id, occurred_at)
 ) PARTITION BY RANGE (occurred_at);
 
--- ensure_click_partition creates the month's partition if it is missing.
+-- ensure_click_partition creates the month's partition if none is
+-- attached. A month whose partition was detached for archiving gets a new
+-- one under a dated name, for clicks that arrive later still.
 CREATE FUNCTION ensure_click_partition(month date) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     first date := date_trunc('month', month)::date;
     name  text := 'clicks_' || to_char(first, 'YYYY_MM');
 BEGIN
-    IF to_regclass(quote_ident(current_schema()) || '.' || name) IS NULL THEN
-        EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.clicks FOR VALUES FROM (%L) TO (%L)',
-            current_schema(), name, current_schema(),
-            first::timestamp AT TIME ZONE 'UTC', (first + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    IF EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = (quote_ident(current_schema()) || '.clicks')::regclass
+                 AND c.relname LIKE name || '%') THEN
+        RETURN;
     END IF;
+    IF to_regclass(quote_ident(current_schema()) || '.' || name) IS NOT NULL THEN
+        name := name || '_' || to_char(clock_timestamp(), 'YYYYMMDD"T"HH24MISS');
+    END IF;
+    EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.clicks FOR VALUES FROM (%L) TO (%L)',
+        current_schema(), name, current_schema(),
+        first::timestamp AT TIME ZONE 'UTC', (first + interval '1 month')::timestamp AT TIME ZONE 'UTC');
 END $$;
 
 -- The dimensions rollups are kept by, numbered, so rollup rows are narrow
