@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/pgcluster"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
@@ -59,5 +62,51 @@ func TestKilledMidIngestCountsOnce(t *testing.T) {
 	}
 	if n := stored(); n != clicks {
 		t.Fatalf("%d clicks stored, want %d", n, clicks)
+	}
+}
+
+// With Postgres stopped under it, reporting says it is not ready, keeps
+// retrying, loses nothing and counts nothing twice once Postgres is back.
+func TestPostgresOutageDuringIngest(t *testing.T) {
+	cluster := testkit.PostgresCluster(t)
+	s := setup(t)
+	publishClicks := func(from, n int) {
+		var batch []any
+		for i := from; i < from+n; i++ {
+			batch = append(batch, click(fmt.Sprintf("p%06d", i), "ml-101", "ml-101", time.Duration(i)*time.Second, false, true))
+		}
+		s.publish(t, events.TopicClicks, batch...)
+	}
+	publishClicks(0, 2000)
+	s.waitFor(t, month+"&group_by=partner", oneRow(map[string]any{"clicks": 2000}))
+
+	if err := cluster.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	publishClicks(2000, 3000) // arrives while the database is down
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.p.Base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never said 503 with Postgres down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // let the consumer fail and back off
+	restarted, err := pgcluster.Start(context.Background(), pgcluster.Options{DataDir: cluster.DataDir, Port: cluster.Port, Fast: true})
+	if err != nil {
+		t.Fatalf("restart postgres: %v", err)
+	}
+	*cluster = *restarted
+	s.waitFor(t, month+"&group_by=partner", oneRow(map[string]any{"clicks": 5000}))
+	var out strings.Builder
+	if err := run(t.Context(), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
+		t.Fatalf("verify after the outage: %v\n%s", err, out.String())
 	}
 }
