@@ -81,6 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
 	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
 	zones := env.List("REPORT_TIME_ZONES", []string{"UTC"})
+	session := env.Duration("INGEST_SESSION_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for i := range subs {
 		if subs[i], err = kafkax.NewSubscriber(kafkax.SubscriberConfig{
 			Brokers: cfg.KafkaBrokers, GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics,
-			BatchSize: batch, BatchWait: 100 * time.Millisecond, DeadLetter: dlq, Logger: logger,
+			BatchSize: batch, BatchWait: 100 * time.Millisecond, SessionTimeout: session, DeadLetter: dlq, Logger: logger,
 			TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
 		}, ingestor); err != nil {
 			return err

@@ -40,7 +40,7 @@ func setup(t *testing.T) *stack {
 	brokers := testkit.Kafka(t)
 	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
 		"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(t), "LOG_LEVEL": "warn",
-		"REPORT_TIME_ZONES": "UTC,Europe/Berlin"}
+		"REPORT_TIME_ZONES": "UTC,Europe/Berlin", "INGEST_SESSION_TIMEOUT": "3s"}
 	s := &stack{brokers: brokers, env: env}
 	s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
 	s.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond,
@@ -141,7 +141,9 @@ func (s *stack) report(t *testing.T, query string) reportJSON {
 // waitFor polls the report until check passes.
 func (s *stack) waitFor(t *testing.T, query string, check func(reportJSON) error) reportJSON {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: after a kill, the group waits out the dead members'
+	// sessions before it hands their partitions over.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		rep := s.report(t, query)
 		err := check(rep)
