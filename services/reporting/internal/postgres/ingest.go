@@ -24,6 +24,8 @@ type Store struct {
 	mu         sync.Mutex
 	partitions map[time.Time]bool         // months whose click partition exists
 	keys       map[ledger.RollupKey]int32 // rollup_keys, as committed
+	learning   map[string]bool            // zones getting daily rollups because reports asked for them
+	noLearning bool
 }
 
 // New returns a store over db.

@@ -117,6 +117,9 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 		return err
 	}
 	daily := zones[q.TZ.String()]
+	if !daily {
+		s.learnZone(q.TZ.String(), len(zones))
+	}
 	clicks := rollupQuery("click_rollup", q.GroupBy, clickMeasures, false, false, daily)
 	// A group whose figures cancel out (a conversion attributed after it
 	// was counted unattributed leaves zeros behind) is not a row.
@@ -315,4 +318,47 @@ func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time)
 		return Period{}, database.Classify(fmt.Errorf("close period: %w", err))
 	}
 	return Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &closed}, nil
+}
+
+// MaxZones bounds how many time zones get daily rollups by being asked
+// for (REPORT_TIME_ZONES are added regardless).
+const MaxZones = 16
+
+// learnZone starts keeping daily rollups for a zone that reports are
+// asked in, in the background: this report is cut from the hourly rows,
+// the next ones read one row per day.
+func (s *Store) learnZone(tz string, have int) {
+	if have >= MaxZones {
+		return
+	}
+	s.mu.Lock()
+	if s.noLearning {
+		s.mu.Unlock()
+		return
+	}
+	if s.learning == nil {
+		s.learning = map[string]bool{}
+	}
+	if s.learning[tz] {
+		s.mu.Unlock()
+		return
+	}
+	s.learning[tz] = true
+	s.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := s.EnsureZones(ctx, []string{tz}); err != nil {
+			s.mu.Lock()
+			delete(s.learning, tz) // try again on a later report
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// LearnZones turns learning zones from reports on or off (on by default).
+func (s *Store) LearnZones(on bool) {
+	s.mu.Lock()
+	s.noLearning = !on
+	s.mu.Unlock()
 }

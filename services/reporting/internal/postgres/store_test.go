@@ -32,7 +32,9 @@ func newStore(t testing.TB) *postgres.Store {
 	if err := database.Migrate(context.Background(), db, postgres.Schema, postgres.Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	return postgres.New(db)
+	s := postgres.New(db)
+	s.LearnZones(false) // tests that want it turn it on
+	return s
 }
 
 var base = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -249,4 +251,31 @@ func TestDetachedMonthTakesLateClicks(t *testing.T) {
 	if n := count(t, s.DB(), `SELECT count(*) FROM clicks`); n != 1 {
 		t.Fatalf("%d clicks attached, want the late one", n)
 	}
+}
+
+// A report in a zone without daily rollups makes the store keep them for
+// it, so the next report reads days.
+func TestZonesAreLearnedFromReports(t *testing.T) {
+	s := newStore(t)
+	s.LearnZones(true)
+	ctx := context.Background()
+	if err := s.IngestClicks(ctx, genClicks(1000, 0, 5, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := report.ParseQuery(url.Values{"tz": {"Asia/Tokyo"}, "from": {"2026-11-01"}}, "", time.Now())
+	if err := s.Commissions(ctx, q, func(report.Row) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		zones, err := s.Zones(ctx)
+		if err == nil && zones["Asia/Tokyo"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Asia/Tokyo was not learned: %v %v", zones, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	verify(t, s)
 }
