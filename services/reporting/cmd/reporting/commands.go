@@ -35,7 +35,7 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 			return nil
 		case <-t.C:
 		}
-		n, err := store.AttributeWaiting(ctx, 1000)
+		n, err := store.AttributeWaiting(ctx, 1000, time.Minute)
 		if err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "attribution sweep failed; will retry", "error", err.Error())
 		} else if n > 0 {
@@ -289,7 +289,7 @@ func replay(ctx context.Context, args []string, cfg platform.Config, stdout, std
 			return err
 		}
 	}
-	if _, err := rebuilt.AttributeWaiting(ctx, 1<<30); err != nil {
+	if _, err := rebuilt.AttributeWaiting(ctx, 1<<30, 100*365*24*time.Hour); err != nil {
 		return err
 	}
 	if _, err := rebuilt.CompactRollups(ctx); err != nil {

@@ -398,16 +398,20 @@ func queryKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]co
 	return keys, rows.Err()
 }
 
-// AttributeWaiting attributes conversions whose click arrived in a
-// transaction that could not see them (another replica's), at most limit
-// at a time. It returns how many it attributed.
-func (s *Store) AttributeWaiting(ctx context.Context, limit int) (int, error) {
+// AttributeWaiting attributes conversions changed within the last
+// `within` whose click arrived in a transaction that could not see them
+// (another consumer's, committing at the same moment), at most limit at a
+// time. It returns how many it attributed.
+func (s *Store) AttributeWaiting(ctx context.Context, limit int, within time.Duration) (int, error) {
 	var n int
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		// Only conversions that changed lately can have lost that race;
+		// older ones (forged ids, clicks still to come) are attributed by
+		// their click's own transaction when it arrives.
 		keys, err := queryKeys(ctx, tx, `SELECT c.partner, c.order_id FROM conversions c
-			WHERE NOT c.attributed AND c.click_id <> ''
-			  AND EXISTS (SELECT 1 FROM clicks k WHERE k.id = c.click_id AND k.partner = c.partner)
-			ORDER BY c.partner, c.order_id LIMIT $1`, limit)
+			CROSS JOIN LATERAL (SELECT 1 FROM clicks k WHERE k.id = c.click_id AND k.partner = c.partner LIMIT 1) k
+			WHERE NOT c.attributed AND c.click_id <> '' AND c.updated_at > now() - $2::interval
+			ORDER BY c.partner, c.order_id LIMIT $1`, limit, within.String())
 		if err != nil || len(keys) == 0 {
 			return err
 		}

@@ -119,6 +119,7 @@ CREATE TABLE conversions (
     PRIMARY KEY (partner, order_id)
 );
 CREATE INDEX conversions_waiting ON conversions (click_id) WHERE NOT attributed AND click_id <> '';
+CREATE INDEX conversions_waiting_recent ON conversions (updated_at) WHERE NOT attributed AND click_id <> '';
 CREATE INDEX conversions_approved ON conversions (partner, currency, purchased_at, order_id) WHERE status = 'approved';
 
 -- Conversions and their money per UTC hour of purchase and link. A change
