@@ -45,7 +45,7 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 }
 
 // compactRollups folds ingest's rollup deltas into the rollups every
-// second, and vacuums the delta tables every ten.
+// second, and vacuums the delta tables every five.
 func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -58,7 +58,7 @@ func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Log
 		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
 		}
-		if i%10 == 0 {
+		if i%5 == 0 {
 			if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
 				logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
 			}

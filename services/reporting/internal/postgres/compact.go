@@ -37,11 +37,13 @@ func compactQuery(table string, measures []string) string {
 			INSERT INTO ` + table + `s AS r (bucket, key_id, ` + cols + `)
 			SELECT d.bucket, d.key_id, ` + strings.Join(sums, ", ") + ` FROM d GROUP BY 1, 2
 			ON CONFLICT (bucket, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
+		), daily AS (
+			INSERT INTO ` + table + `s_daily AS r (tz, day, key_id, ` + cols + `)
+			SELECT z.tz, (d.bucket AT TIME ZONE z.tz)::date, d.key_id, ` + strings.Join(sums, ", ") + `
+			FROM d CROSS JOIN rollup_zones z GROUP BY 1, 2, 3
+			ON CONFLICT (tz, day, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
 		)
-		INSERT INTO ` + table + `s_daily AS r (tz, day, key_id, ` + cols + `)
-		SELECT z.tz, (d.bucket AT TIME ZONE z.tz)::date, d.key_id, ` + strings.Join(sums, ", ") + `
-		FROM d CROSS JOIN rollup_zones z GROUP BY 1, 2, 3
-		ON CONFLICT (tz, day, key_id) DO UPDATE SET ` + strings.Join(adds, ", ")
+		SELECT count(*) FROM d`
 }
 
 // CompactRollups folds the rollup deltas that ingest appended into the
@@ -58,17 +60,13 @@ func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(`+compactLock+`)`).Scan(&locked); err != nil || !locked {
 			return err
 		}
-		var deltas int64
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM click_rollup_deltas) +
-			(SELECT count(*) FROM conversion_rollup_deltas)`).Scan(&deltas); err != nil {
-			return err
-		}
 		for _, q := range []string{compactQuery("click_rollup", clickMeasures), compactQuery("conversion_rollup", conversionMeasures)} {
-			if _, err := tx.ExecContext(ctx, q); err != nil {
+			var n int64
+			if err := tx.QueryRowContext(ctx, q).Scan(&n); err != nil {
 				return fmt.Errorf("compact rollups: %w", err)
 			}
+			moved += n
 		}
-		moved = deltas
 		return nil
 	})
 	return moved, database.Classify(err)
