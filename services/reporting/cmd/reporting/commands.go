@@ -45,11 +45,12 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 }
 
 // compactRollups folds ingest's rollup deltas into the rollups every
-// second, and vacuums the delta tables every five.
+// second and then vacuums the delta tables: a DELETE that has to skip
+// the previous rounds' dead rows costs more than the vacuum.
 func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for i := 1; ; i++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -58,10 +59,8 @@ func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Log
 		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
 		}
-		if i%5 == 0 {
-			if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
-				logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
-			}
+		if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
 		}
 	}
 }

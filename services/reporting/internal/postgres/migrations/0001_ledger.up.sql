@@ -64,7 +64,7 @@ CREATE TABLE click_rollups (
     unique_clicks bigint      NOT NULL,
     bot_clicks    bigint      NOT NULL,
     PRIMARY KEY (bucket, key_id)
-);
+) WITH (fillfactor = 70); -- room for HOT updates: compaction updates rows in place
 
 -- Ingest appends deltas here without looking anything up; a compactor
 -- folds them into click_rollups every second. Reports read both.
@@ -136,7 +136,7 @@ CREATE TABLE conversion_rollups (
     reversed_minor         bigint      NOT NULL,
     paid_minor             bigint      NOT NULL,
     PRIMARY KEY (bucket, key_id)
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE conversion_rollup_deltas (LIKE conversion_rollups) WITH (
     autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 50000,

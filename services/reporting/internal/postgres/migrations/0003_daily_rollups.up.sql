@@ -15,7 +15,7 @@ CREATE TABLE click_rollups_daily (
     unique_clicks bigint  NOT NULL,
     bot_clicks    bigint  NOT NULL,
     PRIMARY KEY (tz, day, key_id)
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE conversion_rollups_daily (
     tz                     text    NOT NULL,
@@ -30,4 +30,4 @@ CREATE TABLE conversion_rollups_daily (
     reversed_minor         bigint  NOT NULL,
     paid_minor             bigint  NOT NULL,
     PRIMARY KEY (tz, day, key_id)
-);
+) WITH (fillfactor = 70);
