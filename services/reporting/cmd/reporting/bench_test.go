@@ -36,7 +36,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 		}
 		env := map[string]string{"DATABASE_URL": dbURL, "KAFKA_BROKERS": strings.Join(brokers, ","),
 			"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(b), "LOG_LEVEL": "warn", "INGEST_CONSUMERS": os.Getenv("INGEST_CONSUMERS"),
-			"PPROF_ADDR": os.Getenv("PPROF_ADDR")}
+			"PPROF_ADDR": os.Getenv("PPROF_ADDR"), "INGEST_BATCH": os.Getenv("INGEST_BATCH")}
 		b.StartTimer()
 		start := time.Now()
 		proc := testkit.StartProcess(b, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
@@ -54,7 +54,7 @@ func BenchmarkIngestPipeline(b *testing.B) {
 			if time.Since(start) > 5*time.Minute {
 				b.Fatalf("after 5 min: %d/%d clicks, %d/%d conversion events (%v)", gotClicks, clicks, gotConvs, convs, err)
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 		}
 		elapsed := time.Since(start)
 		b.StopTimer()

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	cfg := platform.ReadConfig(env, "reporting", "REPORTING_ADDR", "127.0.0.1:8082")
 	cfg.Version = version
-	batch := env.Int("INGEST_BATCH", 5000, 1, 100000)
+	batch := env.Int("INGEST_BATCH", 20000, 1, 100000)
 	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
 	zones := env.List("REPORT_TIME_ZONES", []string{"UTC"})
 	session := env.Duration("INGEST_SESSION_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute)

@@ -114,8 +114,9 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) (err error) {
 		for i, c := range inserted {
 			ids[i] = c.ID
 		}
-		keys, err := queryKeys(ctx, tx, `SELECT partner, order_id FROM conversions
-			WHERE NOT attributed AND click_id <> '' AND click_id = ANY($1::text[])`, pq.Array(ids))
+		keys, err := queryKeys(ctx, tx, `SELECT c.partner, c.order_id FROM unnest($1::text[]) AS u(id)
+			JOIN LATERAL (SELECT partner, order_id FROM conversions
+				WHERE NOT attributed AND click_id <> '' AND click_id = u.id) c ON true`, pq.Array(ids))
 		if err != nil {
 			return fmt.Errorf("find waiting conversions: %w", err)
 		}

@@ -69,6 +69,7 @@ CREATE TABLE click_rollups (
 -- Ingest appends deltas here without looking anything up; a compactor
 -- folds them into click_rollups every second. Reports read both.
 CREATE TABLE click_rollup_deltas (LIKE click_rollups) WITH (
+    vacuum_truncate = false, -- truncating takes a lock that stalls ingest
     autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 50000,
     autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000);
 
@@ -139,6 +140,7 @@ CREATE TABLE conversion_rollups (
 ) WITH (fillfactor = 70);
 
 CREATE TABLE conversion_rollup_deltas (LIKE conversion_rollups) WITH (
+    vacuum_truncate = false,
     autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 50000,
     autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 50000);
 
