@@ -59,10 +59,10 @@ type convKey struct{ partner, orderID string }
 // one transaction. A click seen before changes nothing.
 //
 // The batch is COPYed straight into clicks; only when that hits a click
-// already stored (a redelivery after a crash or rebalance) does it go the
-// slower way, through a staging table and ON CONFLICT DO NOTHING.
+// already stored (a redelivery after a crash or rebalance, or the same
+// click twice in the batch) does it go the slower way, through a staging
+// table and ON CONFLICT DO NOTHING.
 func (s *Store) IngestClicks(ctx context.Context, clicks []Click) (err error) {
-	clicks = uniqueClicks(clicks)
 	if len(clicks) == 0 {
 		return nil
 	}
@@ -180,29 +180,13 @@ func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, 
 	}
 	out := clicks[:0:0]
 	for _, c := range clicks {
-		if fresh[key{c.ID, c.OccurredAt.UTC()}] {
+		k := key{c.ID, c.OccurredAt.UTC()}
+		if fresh[k] {
+			delete(fresh, k) // a click twice in the batch counts once
 			out = append(out, c)
 		}
 	}
 	return out, nil
-}
-
-// uniqueClicks drops repeats of a click within one batch.
-func uniqueClicks(clicks []Click) []Click {
-	type key struct {
-		id string
-		at int64
-	}
-	seen := make(map[key]bool, len(clicks))
-	out := clicks[:0:0]
-	for _, c := range clicks {
-		k := key{c.ID, c.OccurredAt.UnixNano()}
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 type clickCell struct {
