@@ -49,6 +49,9 @@ type cause struct {
 	recordedAt  time.Time
 	kind        string // ledger transaction kind; "conversion" when empty
 	description string
+	// batch holds the events this transaction just stored, by conversion,
+	// when it stored any.
+	batch map[convKey][]ledger.Event
 }
 
 // row is a conversion as stored.
@@ -102,27 +105,25 @@ func splitKeys(keys []convKey) (partners, orders []string) {
 	return partners, orders
 }
 
-type loadedEvent struct {
-	ledger.Event
-	recordedAt time.Time
-}
-
-func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]loadedEvent, error) {
+func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]ledger.Event, error) {
+	out := make(map[convKey][]ledger.Event, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
 	partners, orders := splitKeys(keys)
 	rows, err := tx.QueryContext(ctx, `SELECT partner, order_id, id, click_id, course_id, status, sale_minor,
-			commission_minor, currency, occurred_at, replay_of, recorded_at
+			commission_minor, currency, occurred_at, replay_of
 		FROM conversion_events WHERE (partner, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
 		pq.Array(partners), pq.Array(orders))
 	if err != nil {
 		return nil, fmt.Errorf("load conversion events: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[convKey][]loadedEvent, len(keys))
 	for rows.Next() {
 		var k convKey
-		var e loadedEvent
+		var e ledger.Event
 		if err := rows.Scan(&k.partner, &k.orderID, &e.ID, &e.ClickID, &e.CourseID, &e.Status, &e.Sale,
-			&e.Commission, &e.Currency, &e.OccurredAt, &e.ReplayOf, &e.recordedAt); err != nil {
+			&e.Commission, &e.Currency, &e.OccurredAt, &e.ReplayOf); err != nil {
 			return nil, err
 		}
 		e.OccurredAt = e.OccurredAt.UTC()
@@ -174,18 +175,27 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 	if err != nil {
 		return err
 	}
-	evs, err := loadEvents(ctx, tx, keys)
+	// A conversion with no row yet has no events but this batch's: only
+	// the others' events are read back.
+	var stored []convKey
+	for _, k := range keys {
+		if _, ok := current[k]; ok || c.batch[k] == nil {
+			stored = append(stored, k)
+		}
+	}
+	evs, err := loadEvents(ctx, tx, stored)
 	if err != nil {
 		return err
+	}
+	for k, list := range c.batch {
+		if _, ok := current[k]; !ok {
+			evs[k] = list
+		}
 	}
 	var clickIDs []string
 	folded := make(map[convKey]ledger.State, len(keys))
 	for _, k := range keys {
-		list := make([]ledger.Event, 0, len(evs[k]))
-		for _, e := range evs[k] {
-			list = append(list, e.Event)
-		}
-		st := ledger.Fold(list, current[k].state.Paid)
+		st := ledger.Fold(evs[k], current[k].state.Paid)
 		folded[k] = st
 		if st.ClickID != "" {
 			clickIDs = append(clickIDs, st.ClickID)

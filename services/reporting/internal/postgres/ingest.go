@@ -329,7 +329,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		if err != nil {
 			return err
 		}
-		keys, err := queryKeys(ctx, tx, `
+		rows, err := tx.QueryContext(ctx, `
 			INSERT INTO conversion_events (id, partner, order_id, click_id, course_id, status, sale_minor,
 				commission_minor, currency, occurred_at, received_at, recorded_at, source, replay_of)
 			SELECT id, partner, order_id, click_id, course_id, status, sale, commission, currency,
@@ -339,7 +339,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 				AS e(id, partner, order_id, click_id, course_id, status, sale, commission, currency, occurred,
 				received, recorded, source, replay_of)
 			ON CONFLICT (id) DO NOTHING
-			RETURNING partner, order_id`,
+			RETURNING id`,
 			pq.Array(cols.id), pq.Array(cols.partner), pq.Array(cols.order), pq.Array(cols.click), pq.Array(cols.course),
 			pq.Array(cols.status), pq.Array(cols.sale), pq.Array(cols.commission), pq.Array(cols.currency),
 			pq.Array(cols.occurred), pq.Array(cols.received), pq.Array(cols.recorded), pq.Array(cols.source),
@@ -347,23 +347,39 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		if err != nil {
 			return fmt.Errorf("insert conversion events: %w", err)
 		}
+		stored := map[string]bool{}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			stored[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("insert conversion events: %w", err)
+		}
+		// The conversions touched, and the events this transaction stored
+		// for each (an event twice in the batch is stored once).
+		var keys []convKey
+		batch := map[convKey][]ledger.Event{}
+		for _, e := range evs {
+			if !stored[e.ID] {
+				continue
+			}
+			delete(stored, e.ID)
+			k := convKey{e.Partner, e.OrderID}
+			if batch[k] == nil {
+				keys = append(keys, k)
+			}
+			batch[k] = append(batch[k], e.Event)
+		}
 		if len(keys) == 0 {
 			return nil // every event was seen before
 		}
-		return s.recompute(ctx, tx, periods, dedupe(keys), cause{recordedAt: recordedAt})
+		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: recordedAt, batch: batch})
 	})
-}
-
-func dedupe(keys []convKey) []convKey {
-	seen := make(map[convKey]bool, len(keys))
-	out := keys[:0]
-	for _, k := range keys {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 func queryKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]convKey, error) {
