@@ -17,7 +17,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
-	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
@@ -291,8 +291,8 @@ func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	lines := resp.([]postgres.ReconciliationLine)
-	cells := func(l postgres.ReconciliationLine) []string {
+	lines := resp.([]payout.ReconciliationLine)
+	cells := func(l payout.ReconciliationLine) []string {
 		f := func(m int64) string { return formatMinor(m, l.Currency) }
 		return []string{l.Partner, l.Currency, f(l.Expected), f(l.Remitted), f(l.Difference), f(l.MonthApproved),
 			f(l.MonthRemitted), strconv.FormatInt(l.Unpaid, 10)}

@@ -1,6 +1,7 @@
-// Package payout reads what partners send about money: their settlement
-// reports, as CSV, checked line by line. It does not compare them with
-// the ledger; the store does.
+// Package payout is the vocabulary of money between partners and the
+// catalog: remittances, statements, reconciliation lines, settlement
+// reports (read from CSV, checked line by line) and their differences
+// from the ledger. It computes nothing against the ledger; the store does.
 package payout
 
 import (

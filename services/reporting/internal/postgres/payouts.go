@@ -10,42 +10,28 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
-
-// Remittance is money a partner actually paid.
-type Remittance struct {
-	ID         int64
-	Partner    string
-	Amount     int64 // minor units
-	Currency   string
-	ReceivedAt time.Time
-	Reference  string
-	CreatedAt  time.Time
-}
-
-// ErrRemittanceConflict is a reference already used for a different remittance.
-var ErrRemittanceConflict = errs.New(errs.Conflict, "remittance_conflict",
-	"this partner already has a remittance with this reference and different values")
 
 // AddRemittance records a remittance, posts it to the ledger and applies
 // it to the partner's approved commission, oldest purchase first. The
 // same remittance again (same partner and reference) changes nothing and
 // returns created false.
-func (s *Store) AddRemittance(ctx context.Context, r Remittance) (out Remittance, created bool, err error) {
+func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance) (out payout.Remittance, created bool, err error) {
 	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		created = false
 		err := tx.QueryRowContext(ctx, `INSERT INTO remittances (partner, amount_minor, currency, received_at, reference)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (partner, reference) DO NOTHING RETURNING id, created_at`,
 			r.Partner, r.Amount, r.Currency, r.ReceivedAt.UTC(), r.Reference).Scan(&r.ID, &r.CreatedAt)
 		if errors.Is(err, sql.ErrNoRows) {
-			var prev Remittance
+			var prev payout.Remittance
 			if err := tx.QueryRowContext(ctx, `SELECT id, amount_minor, currency, received_at, created_at FROM remittances
 				WHERE partner = $1 AND reference = $2`, r.Partner, r.Reference).Scan(&prev.ID, &prev.Amount,
 				&prev.Currency, &prev.ReceivedAt, &prev.CreatedAt); err != nil {
 				return err
 			}
 			if prev.Amount != r.Amount || prev.Currency != r.Currency || !prev.ReceivedAt.Equal(r.ReceivedAt) {
-				return ErrRemittanceConflict
+				return payout.ErrRemittanceConflict
 			}
 			r.ID, r.CreatedAt = prev.ID, prev.CreatedAt
 			return nil
@@ -87,26 +73,9 @@ func (s *Store) AddRemittance(ctx context.Context, r Remittance) (out Remittance
 	return r, created, nil
 }
 
-// StatementLine is one currency of a partner's monthly statement.
-type StatementLine struct {
-	Currency string
-	// Opening and Closing are what the partner owed at the start and end
-	// of the month: approved commission not yet remitted.
-	Opening, Closing int64
-	// Approved is commission approved in the month; Reversed, commission
-	// reversed; Remitted, what the partner paid. Adjustments are the rest
-	// of the change in what is owed (reversals of approved commission,
-	// amounts adjusted down), so that Opening + Approved - Remitted +
-	// Adjustments = Closing.
-	Approved, Reversed, Remitted, Adjustments int64
-	// Paid is the commission of the month's approvals that remittances
-	// cover so far.
-	Conversions int64
-}
-
 // Statement returns a partner's statement for the month starting at month
 // (UTC), one line per currency it has ledger entries in.
-func (s *Store) Statement(ctx context.Context, partner string, month time.Time) ([]StatementLine, error) {
+func (s *Store) Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error) {
 	from, to := monthOf(month), monthOf(month).AddDate(0, 1, 0)
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT e.currency,
@@ -128,9 +97,9 @@ func (s *Store) Statement(ctx context.Context, partner string, month time.Time) 
 		return nil, database.Classify(fmt.Errorf("statement: %w", err))
 	}
 	defer rows.Close()
-	var out []StatementLine
+	var out []payout.StatementLine
 	for rows.Next() {
-		var l StatementLine
+		var l payout.StatementLine
 		if err := rows.Scan(&l.Currency, &l.Opening, &l.Closing, &l.Approved, &l.Reversed, &l.Remitted, &l.Conversions); err != nil {
 			return nil, err
 		}
@@ -150,16 +119,16 @@ func (s *Store) PartnerKnown(ctx context.Context, partner string) (bool, error) 
 }
 
 // Remittances lists every remittance in the order they were recorded.
-func (s *Store) Remittances(ctx context.Context) ([]Remittance, error) {
+func (s *Store) Remittances(ctx context.Context) ([]payout.Remittance, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, amount_minor, currency, received_at, reference, created_at
 		FROM remittances ORDER BY id`)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("remittances: %w", err))
 	}
 	defer rows.Close()
-	var out []Remittance
+	var out []payout.Remittance
 	for rows.Next() {
-		var r Remittance
+		var r payout.Remittance
 		if err := rows.Scan(&r.ID, &r.Partner, &r.Amount, &r.Currency, &r.ReceivedAt, &r.Reference, &r.CreatedAt); err != nil {
 			return nil, err
 		}

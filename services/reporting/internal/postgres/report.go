@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
-	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -273,13 +272,6 @@ func (s *Store) PutFXRates(ctx context.Context, rates []report.Rate) error {
 	}))
 }
 
-// Period is a month and whether it is closed.
-type Period struct {
-	Month    string     `json:"month"`
-	Status   string     `json:"status"`
-	ClosedAt *time.Time `json:"closed_at,omitempty"`
-}
-
 // ClosedPeriods lists closed months (YYYY-MM) overlapping [from, to).
 func (s *Store) ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT to_char(month, 'YYYY-MM') FROM periods
@@ -300,24 +292,21 @@ func (s *Store) ClosedPeriods(ctx context.Context, from, to time.Time) ([]string
 	return out, rows.Err()
 }
 
-// ErrOpenMonth is returned when closing a month that has not ended.
-var ErrOpenMonth = errs.New(errs.Unprocessable, "month_not_ended", "only a month that has ended can be closed")
-
 // ClosePeriod closes month (its first day, UTC) as of now. Closing a
 // closed month again changes nothing.
-func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time) (Period, error) {
+func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time) (report.Period, error) {
 	month = monthOf(month)
 	if now.Before(month.AddDate(0, 1, 0)) {
-		return Period{}, ErrOpenMonth
+		return report.Period{}, report.ErrOpenMonth
 	}
 	var closed time.Time
 	err := s.db.QueryRowContext(ctx, `INSERT INTO periods (month, closed_at) VALUES ($1::date, $2)
 		ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING closed_at`,
 		month.Format(time.DateOnly), now.UTC()).Scan(&closed)
 	if err != nil {
-		return Period{}, database.Classify(fmt.Errorf("close period: %w", err))
+		return report.Period{}, database.Classify(fmt.Errorf("close period: %w", err))
 	}
-	return Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &closed}, nil
+	return report.Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &closed}, nil
 }
 
 // MaxZones bounds how many time zones get daily rollups by being asked

@@ -9,34 +9,17 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
-
-// SettlementLine is one line of a partner's settlement report.
-type SettlementLine struct {
-	Line       int
-	OrderID    string
-	Commission int64
-	Currency   string
-	Status     string // canonical: pending, approved, reversed
-}
-
-// Difference is one way a settlement report and the ledger disagree.
-type Difference struct {
-	OrderID string
-	Line    int    // 0 when the order is only in the ledger
-	Kind    string // missing_in_ledger, missing_in_settlement, status, commission, currency, duplicate
-	Ledger  string // what the ledger says
-	Partner string // what the partner's report says
-}
 
 // ImportSettlement stores a partner's settlement report for month and
 // compares it with the ledger: every order of the report against the
 // conversion of the same order id, and every conversion purchased in the
 // month that the report leaves out.
-func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []SettlementLine) (int64, []Difference, error) {
+func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) (int64, []payout.Difference, error) {
 	month = monthOf(month)
 	var id int64
-	var diffs []Difference
+	var diffs []payout.Difference
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		diffs = nil
 		if err := tx.QueryRowContext(ctx, `INSERT INTO settlement_imports (partner, month, lines) VALUES ($1, $2::date, $3) RETURNING id`,
@@ -83,7 +66,7 @@ func (s *Store) ImportSettlement(ctx context.Context, partner string, month time
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var d Difference
+			var d payout.Difference
 			if err := rows.Scan(&d.OrderID, &d.Line, &d.Kind, &d.Ledger, &d.Partner); err != nil {
 				return err
 			}
@@ -97,23 +80,9 @@ func (s *Store) ImportSettlement(ctx context.Context, partner string, month time
 	return id, diffs, nil
 }
 
-// ReconciliationLine is what one partner paid against what the ledger
-// expected, in one currency, through the end of a month.
-type ReconciliationLine struct {
-	Partner, Currency string
-	// Expected is commission approved (paid or not) through the month's
-	// end; Remitted, what the partner paid by then; Difference is
-	// Remitted - Expected (negative: still owed, positive: paid ahead).
-	Expected, Remitted, Difference int64
-	// MonthApproved and MonthRemitted are the month's own movements.
-	MonthApproved, MonthRemitted int64
-	// Unpaid counts approved conversions not yet fully covered.
-	Unpaid int64
-}
-
 // Reconciliation compares every partner's remittances with the ledger
 // through the end of month.
-func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]ReconciliationLine, error) {
+func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error) {
 	from, to := monthOf(month), monthOf(month).AddDate(0, 1, 0)
 	rows, err := s.db.QueryContext(ctx, `
 		WITH l AS (
@@ -140,9 +109,9 @@ func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]Reconcil
 		return nil, database.Classify(fmt.Errorf("reconciliation: %w", err))
 	}
 	defer rows.Close()
-	var out []ReconciliationLine
+	var out []payout.ReconciliationLine
 	for rows.Next() {
-		var l ReconciliationLine
+		var l payout.ReconciliationLine
 		if err := rows.Scan(&l.Partner, &l.Currency, &l.Expected, &l.Remitted, &l.MonthApproved, &l.MonthRemitted, &l.Unpaid); err != nil {
 			return nil, err
 		}

@@ -5,7 +5,7 @@ import (
 
 	"github.com/go-kit/kit/endpoint"
 
-	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -17,9 +17,9 @@ type Endpoints struct {
 	FXRates          endpoint.Endpoint // currency string -> []report.Rate
 	AddRemittance    endpoint.Endpoint // RemittanceRequest -> AddRemittanceResponse
 	Statement        endpoint.Endpoint // StatementRequest -> Statement
-	Reconciliation   endpoint.Endpoint // month string -> []postgres.ReconciliationLine
+	Reconciliation   endpoint.Endpoint // month string -> []payout.ReconciliationLine
 	ImportSettlement endpoint.Endpoint // SettlementRequest -> Settlement
-	ClosePeriod      endpoint.Endpoint // month string -> postgres.Period
+	ClosePeriod      endpoint.Endpoint // month string -> report.Period
 }
 
 // CommissionsRequest asks for a report; Begin is called with the meta
@@ -33,7 +33,7 @@ type CommissionsRequest struct {
 
 // AddRemittanceResponse is a stored remittance and whether it was new.
 type AddRemittanceResponse struct {
-	Remittance postgres.Remittance
+	Remittance payout.Remittance
 	Created    bool
 }
 

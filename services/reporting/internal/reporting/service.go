@@ -9,7 +9,6 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
-	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -17,14 +16,14 @@ import (
 type Store interface {
 	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
 	ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error)
-	ClosePeriod(ctx context.Context, month, now time.Time) (postgres.Period, error)
+	ClosePeriod(ctx context.Context, month, now time.Time) (report.Period, error)
 	FXRates(ctx context.Context, currency string) ([]report.Rate, error)
 	PutFXRates(ctx context.Context, rates []report.Rate) error
-	AddRemittance(ctx context.Context, r postgres.Remittance) (postgres.Remittance, bool, error)
-	Statement(ctx context.Context, partner string, month time.Time) ([]postgres.StatementLine, error)
+	AddRemittance(ctx context.Context, r payout.Remittance) (payout.Remittance, bool, error)
+	Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error)
 	PartnerKnown(ctx context.Context, partner string) (bool, error)
-	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []postgres.SettlementLine) (int64, []postgres.Difference, error)
-	Reconciliation(ctx context.Context, month time.Time) ([]postgres.ReconciliationLine, error)
+	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) (int64, []payout.Difference, error)
+	Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error)
 }
 
 // Errors the service returns.
@@ -106,7 +105,7 @@ type RemittanceRequest struct {
 
 // AddRemittance records a remittance and applies it; the same reference
 // again is an idempotent replay (created false).
-func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (postgres.Remittance, bool, error) {
+func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (payout.Remittance, bool, error) {
 	var f errs.Fields
 	if !partnerID.MatchString(req.Partner) {
 		f.Add("partner", "%q is not a partner id", req.Partner)
@@ -134,9 +133,9 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pos
 		f.Add("reference", "is required (at most 200 characters): it makes a retried POST safe")
 	}
 	if err := f.Err("invalid_remittance"); err != nil {
-		return postgres.Remittance{}, false, err
+		return payout.Remittance{}, false, err
 	}
-	return s.store.AddRemittance(ctx, postgres.Remittance{Partner: req.Partner, Amount: amount.Minor,
+	return s.store.AddRemittance(ctx, payout.Remittance{Partner: req.Partner, Amount: amount.Minor,
 		Currency: req.Currency, ReceivedAt: received, Reference: req.Reference})
 }
 
@@ -145,7 +144,7 @@ type Statement struct {
 	Partner string
 	Month   string
 	AsOf    time.Time
-	Lines   []postgres.StatementLine
+	Lines   []payout.StatementLine
 }
 
 // Statement returns partner's statement for month (YYYY-MM).
@@ -178,10 +177,10 @@ func ParseMonth(month string) (time.Time, error) {
 }
 
 // ClosePeriod closes a month (YYYY-MM): its figures never change again.
-func (s *Service) ClosePeriod(ctx context.Context, month string) (postgres.Period, error) {
+func (s *Service) ClosePeriod(ctx context.Context, month string) (report.Period, error) {
 	m, err := ParseMonth(month)
 	if err != nil {
-		return postgres.Period{}, err
+		return report.Period{}, err
 	}
 	return s.store.ClosePeriod(ctx, m, s.now())
 }
@@ -193,7 +192,7 @@ type Settlement struct {
 	Partner     string
 	Month       string
 	Lines       int
-	Differences []postgres.Difference
+	Differences []payout.Difference
 }
 
 // ImportSettlement reads a partner's settlement CSV for month and flags
@@ -214,11 +213,7 @@ func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency
 	if !known {
 		return Settlement{}, ErrUnknownPartner
 	}
-	rows := make([]postgres.SettlementLine, len(lines))
-	for i, l := range lines {
-		rows[i] = postgres.SettlementLine(l)
-	}
-	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, rows)
+	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, lines)
 	if err != nil {
 		return Settlement{}, err
 	}
@@ -227,7 +222,7 @@ func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency
 
 // Reconciliation compares what every partner paid with what the ledger
 // expected, through the end of month (YYYY-MM).
-func (s *Service) Reconciliation(ctx context.Context, month string) ([]postgres.ReconciliationLine, error) {
+func (s *Service) Reconciliation(ctx context.Context, month string) ([]payout.ReconciliationLine, error) {
 	m, err := ParseMonth(month)
 	if err != nil {
 		return nil, err
