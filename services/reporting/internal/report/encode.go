@@ -49,19 +49,21 @@ func values(r Row) []string {
 }
 
 // NewCSV writes RFC 4180 CSV with a header row; every cell is made safe
-// to open in a spreadsheet.
+// to open in a spreadsheet. A last column, as_of, says when the figures
+// were read, so a file says what it is wherever it is copied.
 func NewCSV(w io.Writer, m Meta) (Encoder, error) {
 	cw := csv.NewWriter(w)
-	header := append(append([]string{}, m.GroupBy...), Columns...)
+	header := append(append(append([]string{}, m.GroupBy...), Columns...), "as_of")
 	if err := cw.Write(header); err != nil {
 		return nil, err
 	}
-	return &csvEncoder{w: cw}, nil
+	return &csvEncoder{w: cw, asOf: m.AsOf.UTC().Format(time.RFC3339)}, nil
 }
 
 type csvEncoder struct {
-	w   *csv.Writer
-	rec []string
+	w    *csv.Writer
+	rec  []string
+	asOf string
 }
 
 func (e *csvEncoder) Row(r Row) error {
@@ -70,6 +72,7 @@ func (e *csvEncoder) Row(r Row) error {
 		e.rec = append(e.rec, SafeCell(k))
 	}
 	e.rec = append(e.rec, values(r)...)
+	e.rec = append(e.rec, e.asOf)
 	return e.w.Write(e.rec)
 }
 

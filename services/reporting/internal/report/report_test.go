@@ -147,8 +147,8 @@ func TestEncoders(t *testing.T) {
 	enc, _ := NewCSV(&b, meta)
 	enc.Row(row)
 	enc.Close()
-	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc\n" +
-		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40\n"
+	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc,as_of\n" +
+		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40,2026-11-21T12:00:00Z\n"
 	if b.String() != want {
 		t.Errorf("csv:\n%s\nwant\n%s", b.String(), want)
 	}
