@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -154,6 +155,13 @@ func export(ctx context.Context, args []string, cfg platform.Config, stdout, std
 		return err
 	}
 	progress := newProgress(stderr, *out != "")
+	if progress.on {
+		// A second run of the query, for the bar's length: exports are
+		// offline work, and a bar that knows its end is worth it.
+		if progress.total, err = store.CountCommissions(ctx, q); err != nil {
+			return err
+		}
+	}
 	rows := 0
 	if err := store.Commissions(ctx, q, func(r report.Row) error {
 		rows++
@@ -189,11 +197,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// progress draws a one-line progress report when stderr is a terminal.
+// progress draws a progress bar when stderr is a terminal.
 type progress struct {
-	w    io.Writer
-	on   bool
-	last time.Time
+	w     io.Writer
+	on    bool
+	total int64
+	last  time.Time
 }
 
 func newProgress(w io.Writer, toFile bool) *progress {
@@ -207,17 +216,29 @@ func newProgress(w io.Writer, toFile bool) *progress {
 	return &progress{w: w, on: on}
 }
 
+// bar renders done of total as a 30-character bar.
+func (p *progress) bar(done int) string {
+	const width = 30
+	if p.total <= 0 {
+		return ""
+	}
+	filled := int(int64(done) * width / p.total)
+	filled = min(filled, width)
+	return fmt.Sprintf("[%s%s] %3d%% ", strings.Repeat("#", filled), strings.Repeat("-", width-filled),
+		int64(done)*100/p.total)
+}
+
 func (p *progress) update(rows int, bytes int64) {
 	if !p.on || time.Since(p.last) < 100*time.Millisecond {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.w, "\r\033[Kexporting: %d rows, %.1f MB", rows, float64(bytes)/1e6)
+	fmt.Fprintf(p.w, "\r\033[Kexporting %s%d/%d rows, %.1f MB", p.bar(rows), rows, p.total, float64(bytes)/1e6)
 }
 
 func (p *progress) done(rows int, bytes int64) {
 	if p.on {
-		fmt.Fprintf(p.w, "\r\033[Kexported: %d rows, %.1f MB\n", rows, float64(bytes)/1e6)
+		fmt.Fprintf(p.w, "\r\033[Kexported %s%d rows, %.1f MB\n", p.bar(rows), rows, float64(bytes)/1e6)
 	}
 }
 

@@ -98,48 +98,16 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 			return err
 		}
 	}
-	var sel, join, order []string
-	for i, k := range q.GroupBy {
-		col := fmt.Sprintf("k%d", i)
-		switch k {
-		case "day", "month": // grouped as dates, formatted once per row of the answer
-			layout := map[string]string{"day": "YYYY-MM-DD", "month": "YYYY-MM"}[k]
-			sel = append(sel, fmt.Sprintf("to_char(coalesce(c.%s, v.%s), '%s')", col, col, layout))
-		default:
-			sel = append(sel, fmt.Sprintf("coalesce(c.%s, v.%s)", col, col))
-		}
-		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
-		order = append(order, fmt.Sprint(i+1))
-	}
-	zones, err := s.Zones(ctx)
+	query, err := s.commissionsQuery(ctx, q, conv != nil)
 	if err != nil {
 		return err
 	}
-	daily := zones[q.TZ.String()]
-	if !daily {
-		s.learnZone(q.TZ.String(), len(zones))
-	}
-	clicks := rollupQuery("click_rollup", q.GroupBy, clickMeasures, false, false, daily)
-	// A group whose figures cancel out (a conversion attributed after it
-	// was counted unattributed leaves zeros behind) is not a row.
-	money := rollupQuery("conversion_rollup", q.GroupBy, conversionMeasures, true, conv != nil, daily) +
-		` HAVING sum(a.conversions) <> 0 OR sum(a.sale_minor) <> 0 OR sum(a.pending_minor) <> 0
-		OR sum(a.approved_minor) <> 0 OR sum(a.reversed_minor) <> 0 OR sum(a.paid_minor) <> 0
-		OR sum(a.direct_conversions) <> 0 OR sum(a.cross_sell_conversions) <> 0`
-	on := "true"
-	if len(join) > 0 {
-		on = strings.Join(join, " AND ")
-	}
 	n := len(q.GroupBy)
-	query := `WITH c AS (` + clicks + `), v AS (` + money + `)
-		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, ''), coalesce(to_char(v.d, 'YYYY-MM-DD'), ''),
-			coalesce(c.clicks, 0), coalesce(c.unique_clicks, 0), coalesce(c.bot_clicks, 0), coalesce(v.conversions, 0),
-			coalesce(v.direct_conversions, 0), coalesce(v.cross_sell_conversions, 0), coalesce(v.sale_minor, 0),
-			coalesce(v.pending_minor, 0), coalesce(v.approved_minor, 0), coalesce(v.reversed_minor, 0),
-			coalesce(v.paid_minor, 0)`), ", ") + `
-		FROM c FULL JOIN v ON ` + on + `
-		WHERE coalesce(c.clicks, 0) + coalesce(c.bot_clicks, 0) > 0 OR v.conversions IS NOT NULL
-		ORDER BY ` + strings.Join(append(order, fmt.Sprint(n+1), fmt.Sprint(n+2)), ", ")
+	order := make([]string, 0, n+2)
+	for i := 1; i <= n+2; i++ {
+		order = append(order, fmt.Sprint(i))
+	}
+	query += ` ORDER BY ` + strings.Join(order, ", ")
 
 	rows, err := s.db.QueryContext(ctx, query, q.From.UTC(), q.To.UTC(), q.TZ.String())
 	if err != nil {
@@ -203,6 +171,70 @@ func sameKeys(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// commissionsQuery is the report's SQL, unordered: the group keys (g0..),
+// currency, purchase day (with fx), then the figures.
+func (s *Store) commissionsQuery(ctx context.Context, q report.Query, fx bool) (string, error) {
+	var sel, join []string
+	for i, k := range q.GroupBy {
+		col := fmt.Sprintf("k%d", i)
+		switch k {
+		case "day", "month": // grouped as dates, formatted once per row of the answer
+			layout := map[string]string{"day": "YYYY-MM-DD", "month": "YYYY-MM"}[k]
+			sel = append(sel, fmt.Sprintf("to_char(coalesce(c.%s, v.%s), '%s') AS g%d", col, col, layout, i))
+		default:
+			sel = append(sel, fmt.Sprintf("coalesce(c.%s, v.%s) AS g%d", col, col, i))
+		}
+		join = append(join, fmt.Sprintf("c.%s = v.%s", col, col))
+	}
+	zones, err := s.Zones(ctx)
+	if err != nil {
+		return "", err
+	}
+	daily := zones[q.TZ.String()]
+	if !daily {
+		s.learnZone(q.TZ.String(), len(zones))
+	}
+	clicks := rollupQuery("click_rollup", q.GroupBy, clickMeasures, false, false, daily)
+	// A group whose figures cancel out (a conversion attributed after it
+	// was counted unattributed leaves zeros behind) is not a row.
+	money := rollupQuery("conversion_rollup", q.GroupBy, conversionMeasures, true, fx, daily) +
+		` HAVING sum(a.conversions) <> 0 OR sum(a.sale_minor) <> 0 OR sum(a.pending_minor) <> 0
+		OR sum(a.approved_minor) <> 0 OR sum(a.reversed_minor) <> 0 OR sum(a.paid_minor) <> 0
+		OR sum(a.direct_conversions) <> 0 OR sum(a.cross_sell_conversions) <> 0`
+	on := "true"
+	if len(join) > 0 {
+		on = strings.Join(join, " AND ")
+	}
+	return `WITH c AS (` + clicks + `), v AS (` + money + `)
+		SELECT ` + strings.Join(append(sel, `coalesce(v.currency, '') AS currency, coalesce(to_char(v.d, 'YYYY-MM-DD'), '') AS d,
+			coalesce(c.clicks, 0), coalesce(c.unique_clicks, 0), coalesce(c.bot_clicks, 0), coalesce(v.conversions, 0),
+			coalesce(v.direct_conversions, 0), coalesce(v.cross_sell_conversions, 0), coalesce(v.sale_minor, 0),
+			coalesce(v.pending_minor, 0), coalesce(v.approved_minor, 0), coalesce(v.reversed_minor, 0),
+			coalesce(v.paid_minor, 0)`), ", ") + `
+		FROM c FULL JOIN v ON ` + on + `
+		WHERE coalesce(c.clicks, 0) + coalesce(c.bot_clicks, 0) > 0 OR v.conversions IS NOT NULL`, nil
+}
+
+// CountCommissions is how many rows Commissions will emit for q, for a
+// progress bar. It runs the report's query once more.
+func (s *Store) CountCommissions(ctx context.Context, q report.Query) (int64, error) {
+	query, err := s.commissionsQuery(ctx, q, q.Currency != "")
+	if err != nil {
+		return 0, err
+	}
+	keys := []string{"1"} // with a currency, rows merge per key group
+	for i := range q.GroupBy {
+		keys = append(keys, fmt.Sprintf("g%d", i))
+	}
+	if q.Currency == "" {
+		keys = append(keys, "currency")
+	}
+	var n int64
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT DISTINCT `+strings.Join(keys, ", ")+` FROM (`+query+`) r) x`,
+		q.From.UTC(), q.To.UTC(), q.TZ.String()).Scan(&n)
+	return n, database.Classify(err)
 }
 
 // checkRates finds the first purchase day and currency of the period that

@@ -279,3 +279,34 @@ func TestZonesAreLearnedFromReports(t *testing.T) {
 	}
 	verify(t, s)
 }
+
+// CountCommissions predicts how many rows a report emits (the export's
+// progress bar), with and without currency conversion.
+func TestCountCommissions(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if err := s.IngestClicks(ctx, genClicks(3000, 0, 30, 10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IngestConversions(ctx, genConversions(300, 0, 3000, 30, 10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []url.Values{
+		{"from": {"2026-11-01"}, "to": {"2027-01-01"}, "group_by": {"link,day"}},
+		{"from": {"2026-11-01"}, "to": {"2027-01-01"}, "group_by": {"partner"}, "currency": {"USD"}},
+		{"from": {"2026-11-01"}, "to": {"2027-01-01"}},
+	} {
+		q, err := report.ParseQuery(v, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var emitted int64
+		if err := s.Commissions(ctx, q, func(report.Row) error { emitted++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.CountCommissions(ctx, q)
+		if err != nil || n != emitted || n == 0 {
+			t.Fatalf("%v: count %d (%v), emitted %d", v, n, err, emitted)
+		}
+	}
+}
