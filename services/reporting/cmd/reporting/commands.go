@@ -25,45 +25,45 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
-// sweepAttribution attributes conversions whose click landed in another
-// replica's transaction at the same moment, so neither saw the other.
-func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
-	t := time.NewTicker(2 * time.Second)
+// every runs fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			fn()
 		}
+	}
+}
+
+// sweepAttribution attributes conversions whose click landed in another
+// consumer's transaction at the same moment, so neither saw the other.
+func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
+	return every(ctx, 2*time.Second, func() {
 		n, err := store.AttributeWaiting(ctx, 1000, time.Minute)
 		if err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "attribution sweep failed; will retry", "error", err.Error())
 		} else if n > 0 {
 			logger.InfoContext(ctx, "attributed conversions to late clicks", "conversions", n)
 		}
-	}
+	})
 }
 
 // compactRollups folds ingest's rollup deltas into the rollups every
 // second and then vacuums the delta tables: a DELETE that has to skip
 // the previous rounds' dead rows costs more than the vacuum.
 func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return every(ctx, time.Second, func() {
 		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
 		}
 		if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
 		}
-	}
+	})
 }
 
 func openStore(cfg platform.Config) (*postgres.Store, error) {
