@@ -40,7 +40,8 @@ func setup(t *testing.T) *stack {
 	brokers := testkit.Kafka(t)
 	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
 		"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(t), "LOG_LEVEL": "warn",
-		"REPORT_TIME_ZONES": "UTC,Europe/Berlin", "INGEST_SESSION_TIMEOUT": "3s"}
+		"REPORT_TIME_ZONES": "UTC,Europe/Berlin", "INGEST_SESSION_TIMEOUT": "3s",
+		"INGEST_BATCH": "2000"} // several batches per test, so a kill lands between them
 	s := &stack{brokers: brokers, env: env}
 	s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
 	s.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond,
