@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -174,7 +175,7 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 	if p.Currency == "" {
 		p.Currency = "USD"
 	}
-	if !contains(p.Currencies, p.Currency) && money.IsCurrency(p.Currency) {
+	if !slices.Contains(p.Currencies, p.Currency) && money.IsCurrency(p.Currency) {
 		p.Currencies = append(p.Currencies, p.Currency)
 	}
 	rows := map[string][]report.Row{}
@@ -232,15 +233,6 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 func problem(err error) string {
 	_, msg := errs.Public(err)
 	return msg
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func amount(minor int64, currency string) string {

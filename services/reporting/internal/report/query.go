@@ -125,6 +125,3 @@ func subHourOffset(q Query) (time.Time, bool) {
 }
 
 func offsetString(t time.Time) string { return t.Format("-07:00") }
-
-// Has reports whether the report is grouped by key.
-func (q Query) Has(key string) bool { return slices.Contains(q.GroupBy, key) }
