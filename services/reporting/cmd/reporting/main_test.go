@@ -446,6 +446,9 @@ func TestClosedPeriods(t *testing.T) {
 	if r.status != 200 || !strings.Contains(r.body, `"status":"closed"`) {
 		t.Fatalf("close = %d %s", r.status, r.body)
 	}
+	if r := s.do(t, "GET", "/v1/periods", ""); r.status != 200 || !strings.Contains(r.body, `{"month":"2026-10","status":"closed","closed_at":`) {
+		t.Fatalf("periods = %d %s", r.status, r.body)
+	}
 	if r := s.do(t, "PUT", "/v1/periods/2026-11", `{"status":"closed"}`); r.status != 422 {
 		t.Fatalf("closing the running month = %d %s", r.status, r.body)
 	}

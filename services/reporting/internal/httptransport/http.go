@@ -31,6 +31,7 @@ import (
 //	GET  /v1/payouts/statements/{partner}    ?month=YYYY-MM[&format=csv]
 //	GET  /v1/payouts/reconciliation          ?month=YYYY-MM[&format=csv]: paid against expected
 //	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=]: a partner's settlement CSV
+//	GET  /v1/periods                         the closed months
 //	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
 func Register(rt *httpx.Router, eps reporting.Endpoints, now func() time.Time, tokens *httpx.Tokens, logger *slog.Logger) {
 	h := &handlers{eps: eps, now: now, logger: logger}
@@ -42,6 +43,7 @@ func Register(rt *httpx.Router, eps reporting.Endpoints, now func() time.Time, t
 	rt.Handle("GET /v1/payouts/statements/{partner}", finance(h.statement))
 	rt.Handle("GET /v1/payouts/reconciliation", finance(h.reconciliation))
 	rt.Handle("POST /v1/payouts/settlements/{partner}", finance(h.importSettlement))
+	rt.Handle("GET /v1/periods", finance(h.periods))
 	rt.Handle("PUT /v1/periods/{month}", finance(h.closePeriod))
 }
 
@@ -323,4 +325,13 @@ func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_format", "format %q is not csv or json", q.Get("format")))
 	}
+}
+
+func (h *handlers) periods(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.eps.Periods(r.Context(), nil)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"periods": ps})
 }

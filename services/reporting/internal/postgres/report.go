@@ -383,3 +383,23 @@ func (s *Store) LearnZones(on bool) {
 	s.noLearning = !on
 	s.mu.Unlock()
 }
+
+// Periods lists the closed months, oldest first.
+func (s *Store) Periods(ctx context.Context) ([]report.Period, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT to_char(month, 'YYYY-MM'), closed_at FROM periods ORDER BY month`)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("periods: %w", err))
+	}
+	defer rows.Close()
+	out := []report.Period{}
+	for rows.Next() {
+		var p report.Period
+		var closed time.Time
+		if err := rows.Scan(&p.Month, &closed); err != nil {
+			return nil, err
+		}
+		p.Status, p.ClosedAt = "closed", &closed
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -20,6 +20,7 @@ type Endpoints struct {
 	Reconciliation   endpoint.Endpoint // month string -> []payout.ReconciliationLine
 	ImportSettlement endpoint.Endpoint // SettlementRequest -> Settlement
 	ClosePeriod      endpoint.Endpoint // month string -> report.Period
+	Periods          endpoint.Endpoint // nil -> []report.Period
 }
 
 // CommissionsRequest asks for a report; Begin is called with the meta
@@ -99,6 +100,9 @@ func MakeEndpoints(s *Service, mw func(name string) endpoint.Middleware) Endpoin
 		}),
 		ClosePeriod: wrap("close_period", func(ctx context.Context, req any) (any, error) {
 			return s.ClosePeriod(ctx, req.(string))
+		}),
+		Periods: wrap("periods", func(ctx context.Context, _ any) (any, error) {
+			return s.Periods(ctx)
 		}),
 	}
 }

@@ -17,6 +17,7 @@ type Store interface {
 	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
 	ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error)
 	ClosePeriod(ctx context.Context, month, now time.Time) (report.Period, error)
+	Periods(ctx context.Context) ([]report.Period, error)
 	FXRates(ctx context.Context, currency string) ([]report.Rate, error)
 	PutFXRates(ctx context.Context, rates []report.Rate) error
 	AddRemittance(ctx context.Context, r payout.Remittance) (payout.Remittance, bool, error)
@@ -229,3 +230,6 @@ func (s *Service) Reconciliation(ctx context.Context, month string) ([]payout.Re
 	}
 	return s.store.Reconciliation(ctx, m)
 }
+
+// Periods lists the closed months.
+func (s *Service) Periods(ctx context.Context) ([]report.Period, error) { return s.store.Periods(ctx) }
