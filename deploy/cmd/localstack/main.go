@@ -75,7 +75,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		dataDir:      env.String("DATA_DIR", ".run"),
 		binDir:       env.String("BIN_DIR", filepath.Dir(exe)),
 		databaseURL:  env.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		pgPort:       env.Int("PG_PORT", 55432, 1, 65535),
+		pgPort:       env.Int("PG_PORT", 15432, 1, 65535), // below the ephemeral range: no outgoing connection holds it
 		kafkaBrokers: env.List("KAFKA_BROKERS", nil),
 		kafkaAddr:    env.Addr("KAFKA_ADDR", "127.0.0.1:9092"),
 		adminToken:   env.String("ADMIN_TOKEN", ""),
