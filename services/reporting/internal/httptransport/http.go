@@ -191,13 +191,9 @@ func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	httpx.WriteJSON(w, status, map[string]any{
-		"id": strconv.FormatInt(rem.ID, 10), "partner": rem.Partner, "amount": formatMinor(rem.Amount, rem.Currency),
+		"id": strconv.FormatInt(rem.ID, 10), "partner": rem.Partner, "amount": money.Amount{Minor: rem.Amount, Currency: rem.Currency}.String(),
 		"currency": rem.Currency, "received_at": rem.ReceivedAt.UTC().Format(time.RFC3339), "reference": rem.Reference,
 	})
-}
-
-func formatMinor(minor int64, currency string) string {
-	return money.Amount{Minor: minor, Currency: currency}.String()
 }
 
 var statementColumns = []string{"partner", "month", "currency", "opening_balance", "approved", "reversed",
@@ -219,7 +215,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(w)
 		_ = cw.Write(statementColumns)
 		for _, l := range st.Lines {
-			f := func(m int64) string { return formatMinor(m, l.Currency) }
+			f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
 			_ = cw.Write([]string{report.SafeCell(st.Partner), st.Month, l.Currency, f(l.Opening), f(l.Approved),
 				f(l.Reversed), f(l.Remitted), f(l.Adjustments), f(l.Closing), asOf})
 		}
@@ -227,7 +223,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 	case "", "json":
 		lines := make([]map[string]string, 0, len(st.Lines))
 		for _, l := range st.Lines {
-			f := func(m int64) string { return formatMinor(m, l.Currency) }
+			f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
 			lines = append(lines, map[string]string{"currency": l.Currency, "opening_balance": f(l.Opening),
 				"approved": f(l.Approved), "reversed": f(l.Reversed), "remitted": f(l.Remitted),
 				"adjustments": f(l.Adjustments), "balance_owed": f(l.Closing)})
@@ -295,7 +291,7 @@ func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	}
 	lines := resp.([]payout.ReconciliationLine)
 	cells := func(l payout.ReconciliationLine) []string {
-		f := func(m int64) string { return formatMinor(m, l.Currency) }
+		f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
 		return []string{l.Partner, l.Currency, f(l.Expected), f(l.Remitted), f(l.Difference), f(l.MonthApproved),
 			f(l.MonthRemitted), strconv.FormatInt(l.Unpaid, 10)}
 	}

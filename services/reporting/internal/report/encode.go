@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/money"
 )
 
 // Meta says what a report is and as of when: a closed month's figures are
@@ -37,13 +39,13 @@ var Columns = []string{"currency", "clicks", "unique_clicks", "bot_clicks", "con
 func values(r Row) []string {
 	epc := ""
 	if v, ok := r.EPC(); ok {
-		epc = format(v, r.Currency)
+		epc = money.Amount{Minor: v, Currency: r.Currency}.String()
 	}
 	i := strconv.FormatInt
 	out := []string{r.Currency, i(r.Clicks, 10), i(r.UniqueClicks, 10), i(r.BotClicks, 10), i(r.Conversions, 10),
 		i(r.Direct, 10), i(r.CrossSell, 10)}
 	for _, m := range []int64{r.Sale, r.Pending, r.Approved, r.Reversed, r.Paid} {
-		out = append(out, format(m, r.Currency))
+		out = append(out, money.Amount{Minor: m, Currency: r.Currency}.String())
 	}
 	return append(out, epc)
 }

@@ -1,10 +1,6 @@
 package report
 
-import (
-	"math/big"
-
-	"github.com/linkcredit/linkcredit/pkg/money"
-)
+import "math/big"
 
 // Row is one line of the commission report. Money is in minor units of
 // Currency; Keys line up with the query's GroupBy.
@@ -37,14 +33,6 @@ func (o Row) EPC() (int64, bool) {
 		return 0, false
 	}
 	return roundRat(new(big.Rat).SetFrac64(o.Approved+o.Paid, o.Clicks)), true
-}
-
-func format(minor int64, currency string) string {
-	c, err := money.LookupCurrency(currency)
-	if err != nil {
-		return money.FormatMinor(minor, 0)
-	}
-	return money.FormatMinor(minor, c.Exponent)
 }
 
 // roundRat rounds x half away from zero.
