@@ -24,10 +24,9 @@ const compactLock = `hashtext(current_schema() || '.compact')`
 // compactQuery moves table's deltas into its hourly rollups and, in the
 // same statement, into its daily rollups in every registered zone.
 func compactQuery(table string, measures []string) string {
-	sums := make([]string, len(measures))
+	sums := sumsOf("d.", measures)
 	adds := make([]string, len(measures))
 	for i, m := range measures {
-		sums[i] = "sum(d." + m + ")"
 		adds[i] = m + " = r." + m + " + excluded." + m
 	}
 	cols := strings.Join(measures, ", ")
@@ -44,6 +43,15 @@ func compactQuery(table string, measures []string) string {
 			ON CONFLICT (tz, day, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
 		)
 		SELECT count(*) FROM d`
+}
+
+// sumsOf is "sum(<prefix><measure>)" for each measure.
+func sumsOf(prefix string, measures []string) []string {
+	out := make([]string, len(measures))
+	for i, m := range measures {
+		out[i] = "sum(" + prefix + m + ")"
+	}
+	return out
 }
 
 // CompactRollups folds the rollup deltas that ingest appended into the
@@ -105,10 +113,7 @@ func (s *Store) EnsureZones(ctx context.Context, zones []string) error {
 				table    string
 				measures []string
 			}{{"click_rollup", clickMeasures}, {"conversion_rollup", conversionMeasures}} {
-				sums := make([]string, len(t.measures))
-				for i, m := range t.measures {
-					sums[i] = "sum(" + m + ")"
-				}
+				sums := sumsOf("", t.measures)
 				if _, err := tx.ExecContext(ctx, `INSERT INTO `+t.table+`s_daily (tz, day, key_id, `+strings.Join(t.measures, ", ")+`)
 					SELECT $1, (bucket AT TIME ZONE $1)::date, key_id, `+strings.Join(sums, ", ")+`
 					FROM `+t.table+`s GROUP BY 2, 3`, tz); err != nil {
