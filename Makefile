@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: test-deps bench-report bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: instants test-deps bench-report bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -24,7 +24,7 @@ run:
 	@$(MAKE) --no-print-directory build
 	@BIN_DIR=$(BIN) exec $(BIN)/localstack
 
-test: test-deps fmt-check vet modules-standalone unit
+test: test-deps fmt-check vet modules-standalone unit instants
 
 # PostgreSQL, kcat, Chromium and axe-core for the tests (apt and npm as root).
 test-deps:
@@ -43,6 +43,17 @@ modules-standalone:
 unit: build
 	@mkdir -p .artifacts
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) DASHBOARD_SCREENSHOT=$(CURDIR)/.artifacts/dashboard.png go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+
+# The date-sensitive tests (names containing AtInstant) again, at fixed
+# instants: month and year ends, the finance zones' month end, DST change
+# days. Kept equal to testkit.Instants() by a test in pkg/testkit.
+INSTANTS := 2026-11-30T23:59:59Z 2026-12-01T00:00:00Z 2026-12-31T23:59:59Z 2027-01-01T00:00:00Z \
+	2026-11-30T23:59:59+01:00 2026-10-25T02:30:00+01:00 2027-03-28T03:30:00+02:00 \
+	2026-11-01T01:30:00-06:00 2027-03-14T03:30:00-05:00
+instants: build
+	@set -o pipefail; for at in $(INSTANTS); do for m in $(MODULES); do echo "== $$m at $$at"; \
+	  (cd $$m && LINKCREDIT_TEST_NOW=$$at BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) -run AtInstant ./... | grep -v "no test files") || exit 1; \
+	done; done
 
 bench:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done

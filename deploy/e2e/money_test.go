@@ -61,7 +61,11 @@ func TestMoneyTrail(t *testing.T) {
 		t.Fatalf("click = %d %v", code, header)
 	}
 	clicked := time.Now()
-	report := "http://" + e.reporting + "/v1/reports/commissions?group_by=partner,course,link,placement"
+	// The range is explicit, around the click's day: a default range is
+	// the running month, which can turn over between the click and the
+	// report.
+	report := "http://" + e.reporting + "/v1/reports/commissions?group_by=partner,course,link,placement" +
+		"&from=" + clicked.UTC().AddDate(0, 0, -1).Format(time.DateOnly) + "&to=" + clicked.UTC().AddDate(0, 0, 2).Format(time.DateOnly)
 	clickSeen := waitReport(t, report, auth, func(row map[string]any) bool { return fmt.Sprint(row["clicks"]) == "1" })
 	t.Logf("click to report: %v", clickSeen.Sub(clicked).Round(time.Millisecond))
 

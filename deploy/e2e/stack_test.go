@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,16 +43,6 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type stackEnv struct {
 	bin, dataDir                     string
 	redirect, conversions, reporting string
@@ -59,15 +50,42 @@ type stackEnv struct {
 	pgPort                           string
 }
 
-func newStackEnv(t *testing.T) stackEnv {
-	_, pgPort, _ := net.SplitHostPort(freeAddr(t))
+// newStackEnv asks for port 0 everywhere: localstack binds each socket
+// and hands it to its process, so no port is found free and then lost to
+// another program. start reads the real addresses from the banner, and a
+// restart asks for the same ones again.
+func newStackEnv(t *testing.T) *stackEnv {
 	dataDir, err := os.MkdirTemp("", "linkcredit-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
-	return stackEnv{bin: binDir(t), dataDir: dataDir, redirect: freeAddr(t), conversions: freeAddr(t),
-		reporting: freeAddr(t), kafka: freeAddr(t), pgPort: pgPort}
+	picked := "127.0.0.1:0"
+	return &stackEnv{bin: binDir(t), dataDir: dataDir, redirect: picked, conversions: picked,
+		reporting: picked, kafka: picked, pgPort: "0"}
+}
+
+// readBanner takes the addresses from one line of localstack's banner.
+func (e *stackEnv) readBanner(line string) {
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return
+	}
+	host := strings.TrimPrefix(f[1], "http://")
+	switch f[0] {
+	case "redirect":
+		e.redirect = host
+	case "conversions":
+		e.conversions = host
+	case "reporting":
+		e.reporting = host
+	case "kafka":
+		e.kafka = host
+	case "postgres":
+		if u, err := url.Parse(f[1]); err == nil {
+			e.pgPort = u.Port()
+		}
+	}
 }
 
 type runningStack struct {
@@ -76,8 +94,29 @@ type runningStack struct {
 	done   chan error
 }
 
+// readAddresses reads the banner's address lines, up to its blank line.
+func (e *stackEnv) readAddresses(t *testing.T, output <-chan string, seen *[]string) {
+	t.Helper()
+	for blank := 0; blank < 2; {
+		select {
+		case line, ok := <-output:
+			if !ok {
+				t.Fatalf("localstack exited in its banner:\n%s", strings.Join(*seen, "\n"))
+			}
+			*seen = append(*seen, line)
+			if strings.TrimSpace(line) == "" {
+				blank++
+				continue
+			}
+			e.readBanner(line)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("localstack's banner ended early:\n%s", strings.Join(*seen, "\n"))
+		}
+	}
+}
+
 // start runs localstack and waits for its "is up" banner.
-func (e stackEnv) start(t *testing.T) *runningStack {
+func (e *stackEnv) start(t *testing.T) *runningStack {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, "localstack"))
 	cmd.Env = append(os.Environ(),
@@ -112,6 +151,7 @@ func (e stackEnv) start(t *testing.T) *runningStack {
 			}
 			seen = append(seen, line)
 			if strings.Contains(line, "linkcredit is up") {
+				e.readAddresses(t, s.output, &seen)
 				t.Logf("stack up in %s: %s", time.Since(start).Round(time.Millisecond), line)
 				go func() {
 					for range s.output {
@@ -126,7 +166,7 @@ func (e stackEnv) start(t *testing.T) *runningStack {
 	}
 }
 
-func (e stackEnv) logs() string {
+func (e *stackEnv) logs() string {
 	var b strings.Builder
 	files, _ := filepath.Glob(filepath.Join(e.dataDir, "logs", "*.log"))
 	for _, f := range files {
@@ -180,7 +220,7 @@ func kcat(t *testing.T, args ...string) string {
 
 // leftovers lists live processes started from the stack's binaries or
 // data directory.
-func (e stackEnv) leftovers() []string {
+func (e *stackEnv) leftovers() []string {
 	var found []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -200,7 +240,7 @@ func (e stackEnv) leftovers() []string {
 	return found
 }
 
-func (e stackEnv) listening() []string {
+func (e *stackEnv) listening() []string {
 	var busy []string
 	for _, addr := range []string{e.redirect, e.conversions, e.reporting, e.kafka, "127.0.0.1:" + e.pgPort} {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
@@ -211,7 +251,7 @@ func (e stackEnv) listening() []string {
 	return busy
 }
 
-func (e stackEnv) assertNothingLeft(t *testing.T) {
+func (e *stackEnv) assertNothingLeft(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -182,6 +182,12 @@ func (r *Reader) Ratio(name string, def float64) float64 {
 // Addr returns a host:port listen address.
 func (r *Reader) Addr(name, def string) string {
 	v := r.String(name, def)
+	if fd, ok := strings.CutPrefix(v, "fd:"); ok { // an inherited socket (httpx.Listen)
+		if n, err := strconv.Atoi(fd); err != nil || n < 3 {
+			r.fail(name, v, "fd:N needs a descriptor number N >= 3")
+		}
+		return v
+	}
 	host, port, err := net.SplitHostPort(v)
 	if err != nil {
 		r.fail(name, v, "not a host:port address")

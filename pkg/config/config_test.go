@@ -71,6 +71,7 @@ func TestReaderNamesTheBadVariable(t *testing.T) {
 		{"int range", map[string]string{"N": "11"}, func(r *Reader) { r.Int("N", 1, 0, 10) }, `config: N="11": must be between 0 and 10`},
 		{"bad duration", map[string]string{"D": "5"}, func(r *Reader) { r.Duration("D", 0, 0, time.Hour) }, `config: D="5": not a duration such as 30s`},
 		{"bad addr", map[string]string{"REDIRECT_ADDR": "8080"}, func(r *Reader) { r.Addr("REDIRECT_ADDR", "") }, `config: REDIRECT_ADDR="8080": not a host:port address`},
+		{"bad inherited socket", map[string]string{"REDIRECT_ADDR": "fd:2"}, func(r *Reader) { r.Addr("REDIRECT_ADDR", "") }, `config: REDIRECT_ADDR="fd:2": fd:N needs a descriptor number N >= 3`},
 		{"bad bool", map[string]string{"B": "maybe"}, func(r *Reader) { r.Bool("B", false) }, `config: B="maybe": not a boolean`},
 		{"bad broker", map[string]string{"KAFKA_BROKERS": "localhost"}, func(r *Reader) { r.Brokers("KAFKA_BROKERS", nil) }, `config: KAFKA_BROKERS="localhost": "localhost" is not host:port`},
 		{"url scheme redacts password", map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="mysql://u:xxxxx@h/db": scheme must be one of postgres`},

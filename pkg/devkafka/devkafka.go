@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,14 +33,11 @@ type Options struct {
 func Start(opts Options) (*kfake.Cluster, error) {
 	kopts := []kfake.Opt{kfake.NumBrokers(1), kfake.ClusterID("linkcredit-dev")}
 	if opts.Addr != "" {
-		addr := opts.Addr
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("devkafka: address %q: %w", addr, err)
+		listen, err := listenFn(opts.Addr)
+		if err != nil {
+			return nil, err
 		}
-		// kfake listens on 127.0.0.1:<port>; bind exactly what was asked.
-		kopts = append(kopts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, addr)
-		}))
+		kopts = append(kopts, kfake.ListenFn(listen))
 	}
 	if opts.DataDir != "" {
 		kopts = append(kopts, kfake.DataDir(opts.DataDir))
@@ -56,4 +56,25 @@ func Start(opts Options) (*kfake.Cluster, error) {
 		return nil, fmt.Errorf("devkafka: start broker: %w", err)
 	}
 	return c, nil
+}
+
+// listenFn binds exactly addr (kfake would pick 127.0.0.1:<port>), or,
+// for "fd:N", serves on the socket inherited as descriptor N, as
+// localstack hands it over so the port is never free in between.
+func listenFn(addr string) (func(network, address string) (net.Listener, error), error) {
+	if fd, ok := strings.CutPrefix(addr, "fd:"); ok {
+		n, err := strconv.Atoi(fd)
+		if err != nil || n < 3 {
+			return nil, fmt.Errorf("devkafka: address %q: want fd:N with N >= 3", addr)
+		}
+		return func(string, string) (net.Listener, error) {
+			f := os.NewFile(uintptr(n), addr)
+			defer f.Close()
+			return net.FileListener(f)
+		}, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("devkafka: address %q: %w", addr, err)
+	}
+	return func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }, nil
 }

@@ -2,34 +2,28 @@ package devkafka
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 )
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestDataDirKeepsTopicsAndOffsets restarts the broker on the same address
 // and directory: messages and the group's committed offset are still there.
 func TestDataDirKeepsTopicsAndOffsets(t *testing.T) {
-	dir, addr := t.TempDir(), freeAddr(t)
+	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	c, err := Start(Options{Addr: addr, DataDir: dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
+	c, err := Start(Options{Addr: "127.0.0.1:0", DataDir: dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.ListenAddrs(); len(got) != 1 || got[0] != addr {
+	addr := c.ListenAddrs()[0] // the restart below binds it again
+	if got := c.ListenAddrs(); len(got) != 1 || got[0] != addr || strings.HasSuffix(addr, ":0") {
 		t.Fatalf("listening on %v, want %s", got, addr)
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "t", Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, AllowAutoTopicCreation: true}
@@ -66,5 +60,30 @@ func TestDataDirKeepsTopicsAndOffsets(t *testing.T) {
 func TestStartRejectsBadAddress(t *testing.T) {
 	if _, err := Start(Options{Addr: "nonsense"}); err == nil {
 		t.Fatal("a bad address was accepted")
+	}
+}
+
+// localstack hands the broker a bound socket as a descriptor.
+func TestStartServesAnInheritedSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := Start(Options{Addr: fmt.Sprintf("fd:%d", f.Fd()), AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.ListenAddrs(); len(got) != 1 || got[0] != ln.Addr().String() {
+		t.Fatalf("listening on %v, want %s", got, ln.Addr())
+	}
+	if _, err := Start(Options{Addr: "fd:1"}); err == nil {
+		t.Fatal("fd:1 was accepted")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -206,5 +208,33 @@ func TestHealth(t *testing.T) {
 	slow.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != 503 {
 		t.Fatalf("a hanging check gave %d", rec.Code)
+	}
+}
+
+// A socket handed over as a descriptor ("fd:N") is served as is: the port
+// a supervisor or test bound is never free in between.
+func TestListenOnInheritedSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := Listen(fmt.Sprintf("fd:%d", f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if got.Addr().String() != ln.Addr().String() {
+		t.Fatalf("listening on %s, want %s", got.Addr(), ln.Addr())
+	}
+	for _, bad := range []string{"fd:x", "fd:1", "fd:99999"} {
+		if _, err := Listen(bad); err == nil {
+			t.Errorf("Listen(%q) succeeded", bad)
+		}
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,8 +45,24 @@ func (c *ServerConfig) setDefaults() {
 }
 
 // Listen binds addr up front, so a busy port fails start-up at once and
-// tests can pass ":0" and read the real address.
+// tests can pass ":0" and read the real address. An address "fd:N" serves
+// on the already-bound socket inherited as file descriptor N (N >= 3), as
+// a supervisor or a test harness hands it over: the port is never free
+// between being chosen and being served.
 func Listen(addr string) (net.Listener, error) {
+	if fd, ok := strings.CutPrefix(addr, "fd:"); ok {
+		n, err := strconv.Atoi(fd)
+		if err != nil || n < 3 {
+			return nil, fmt.Errorf("httpx: listen on %s: want fd:N with N >= 3", addr)
+		}
+		f := os.NewFile(uintptr(n), addr)
+		defer f.Close() // FileListener holds its own duplicate
+		ln, err := net.FileListener(f)
+		if err != nil {
+			return nil, fmt.Errorf("httpx: listen on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("httpx: listen on %s: %w", addr, err)

@@ -15,6 +15,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
@@ -114,7 +115,7 @@ func publish(t *testing.T, brokers []string, topic string, values ...string) {
 	t.Helper()
 	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
 	defer w.Close()
-	p := kafkax.NewPublisher(w, nil, nil)
+	p := kafkax.NewPublisher(w, nil, nil, nil)
 	var msgs []kafka.Message
 	for _, v := range values {
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(v), Value: []byte(v)})
@@ -133,7 +134,7 @@ func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
 
 	// Publish inside a parent span: the consumer's span must join its trace.
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
-	pub := kafkax.NewPublisher(w, tp, propagation.TraceContext{})
+	pub := kafkax.NewPublisher(w, nil, tp, propagation.TraceContext{})
 	if err := pub.Publish(ctx, kafka.Message{Topic: events.TopicClicks, Key: []byte("k"), Value: []byte("v1")}); err != nil {
 		t.Fatal(err)
 	}
@@ -339,5 +340,29 @@ func TestHeaderCarrier(t *testing.T) {
 	c.Set("tracestate", "x=1")
 	if c.Get("traceparent") != "b" || len(headers) != 2 || len(c.Keys()) != 2 || c.Get("missing") != "" {
 		t.Fatalf("headers = %v", headers)
+	}
+}
+
+// A message's Kafka timestamp is the service clock's reading, so a service
+// running at a pinned instant books its events at that instant.
+func TestPublisherStampsTheServiceClock(t *testing.T) {
+	brokers := setup(t)
+	at := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	pub := kafkax.NewPublisher(w, clock.Fixed(at), nil, nil)
+	if err := pub.Publish(context.Background(), kafka.Message{Topic: events.TopicClicks, Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: events.TopicClicks, MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msg, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !msg.Time.Equal(at) {
+		t.Fatalf("message time %v, want %v", msg.Time, at)
 	}
 }

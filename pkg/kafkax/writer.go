@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/linkcredit/linkcredit/pkg/clock"
 )
 
 // WriterConfig configures NewWriter. Zero fields take the defaults.
@@ -91,21 +93,25 @@ type MessageWriter interface {
 
 // Publisher writes messages with a producer span and trace context headers.
 type Publisher struct {
+	now        clock.Clock
 	w          MessageWriter
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 }
 
-// NewPublisher wraps w. A nil tracer provider disables spans; a nil
-// propagator uses W3C trace context.
-func NewPublisher(w MessageWriter, tp trace.TracerProvider, p propagation.TextMapPropagator) *Publisher {
+// NewPublisher wraps w. Messages without a time get now's reading, the
+// service's clock rather than the client library's, so the Kafka
+// timestamps that reporting books late events by agree with the service's
+// idea of the date (nil: the system clock). A nil tracer provider disables
+// spans; a nil propagator uses W3C trace context.
+func NewPublisher(w MessageWriter, now clock.Clock, tp trace.TracerProvider, p propagation.TextMapPropagator) *Publisher {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
 	if p == nil {
 		p = propagation.TraceContext{}
 	}
-	return &Publisher{w: w, tracer: tp.Tracer("github.com/linkcredit/linkcredit/pkg/kafkax"), propagator: p}
+	return &Publisher{now: clock.OrSystem(now), w: w, tracer: tp.Tracer("github.com/linkcredit/linkcredit/pkg/kafkax"), propagator: p}
 }
 
 // Publish writes msgs and returns once the cluster acknowledged all of them.
@@ -123,8 +129,12 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 			attribute.Int("messaging.batch.message_count", len(msgs)),
 		))
 	defer span.End()
+	now := p.now()
 	for i := range msgs {
 		Inject(ctx, p.propagator, &msgs[i])
+		if msgs[i].Time.IsZero() {
+			msgs[i].Time = now
+		}
 	}
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
 		span.RecordError(err)

@@ -104,12 +104,27 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	removeStalePID(dataDir)
 
-	port := opts.Port
-	if port == 0 {
-		if port, err = freePort(); err != nil {
-			return nil, err
+	// A port picked here can be taken by another program before postgres
+	// binds it (there is no way to hand postgres a bound socket): then
+	// postgres exits at once, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		port := opts.Port
+		if port == 0 {
+			if port, err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		c, err := startOn(ctx, bin, dataDir, port, cred, opts)
+		if err == nil || opts.Port != 0 || attempt == 5 || !errors.Is(err, errExited) {
+			return c, err
 		}
 	}
+}
+
+// errExited: postgres stopped during start-up (a busy port, say).
+var errExited = errors.New("postgres exited during start-up")
+
+func startOn(ctx context.Context, bin, dataDir string, port int, cred *syscall.Credential, opts Options) (*Cluster, error) {
 	args := []string{"-D", dataDir, "-p", strconv.Itoa(port), "-h", "127.0.0.1",
 		"-c", "unix_socket_directories=", "-c", "max_connections=200",
 		"-c", "listen_addresses=127.0.0.1", "-c", "log_min_messages=warning",
@@ -131,6 +146,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	// SIGQUIT on the parent's death: an immediate shutdown that still
 	// removes shared memory, so the directory can be started again.
+	var err error
 	if c.proc, err = proc.Start(cmd, syscall.SIGQUIT); err != nil {
 		return nil, fmt.Errorf("pgcluster: start postgres: %w", err)
 	}
@@ -150,15 +166,21 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	}
 	defer db.Close()
 	for {
+		// Ready means this cluster answers on the port, not another server
+		// that holds it.
+		var dir string
 		pingCtx, cancelPing := context.WithTimeout(ctx, time.Second)
-		err = db.PingContext(pingCtx)
+		err = db.QueryRowContext(pingCtx, `SELECT current_setting('data_directory')`).Scan(&dir)
 		cancelPing()
-		if err == nil {
+		if err == nil && dir == c.DataDir {
 			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("port %d is served by the cluster in %s", c.Port, dir)
 		}
 		select {
 		case <-c.proc.Done():
-			return fmt.Errorf("pgcluster: postgres exited during start-up (%v):\n%s", c.proc.Err(), c.tail.String())
+			return fmt.Errorf("pgcluster: %w (%v):\n%s", errExited, c.proc.Err(), c.tail.String())
 		case <-ctx.Done():
 			return fmt.Errorf("pgcluster: postgres not ready: %w\n%s", err, c.tail.String())
 		case <-time.After(50 * time.Millisecond):

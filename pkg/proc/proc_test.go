@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,11 +43,20 @@ func TestStopEndsTheChild(t *testing.T) {
 }
 
 func TestStopKillsAChildThatIgnoresTheSignal(t *testing.T) {
-	p, err := Start(exec.Command("sh", "-c", "trap '' TERM; sleep 300"), syscall.SIGTERM)
+	cmd := exec.Command("sh", "-c", "trap '' TERM; echo trapped; exec sleep 300")
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the trap be installed
+	p, err := Start(cmd, syscall.SIGTERM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the trap is installed (an ignored signal stays ignored
+	// across exec), not for a guessed while.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "trapped\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
 	if err := p.Stop(syscall.SIGTERM, 200*time.Millisecond); err == nil {
 		t.Fatal("Stop did not report the kill")
 	}

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,19 +17,22 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/devkafka"
 )
 
-// FreeAddr returns a loopback address nothing listens on (yet).
-func FreeAddr(t testing.TB) string {
+// Listen binds a loopback port for a service process. The socket stays
+// open until the test ends; Start hands it to every process started with
+// it (restarts included), so no other program can take the port between
+// finding and using it.
+func Listen(t testing.TB) *net.TCPListener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("testkit: listen: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Cleanup(func() { ln.Close() })
+	return ln.(*net.TCPListener)
 }
 
-// Broker is a Kafka-protocol broker on a fixed address that a test can stop
-// (a broker outage) and start again with its topics and offsets.
+// Broker is a Kafka-protocol broker that a test can stop (a broker outage)
+// and start again, on the same address, with its topics and offsets.
 type Broker struct {
 	Addr    string
 	dir     string
@@ -36,10 +40,12 @@ type Broker struct {
 	cluster *kfake.Cluster
 }
 
-// RestartableKafka starts a Broker, stopped at cleanup.
+// RestartableKafka starts a Broker, stopped at cleanup. Its first start
+// binds port 0; restarts bind the address it got, which is free again
+// only while the broker is stopped.
 func RestartableKafka(t testing.TB) *Broker {
 	t.Helper()
-	b := &Broker{Addr: FreeAddr(t), dir: t.TempDir()}
+	b := &Broker{dir: t.TempDir()}
 	b.Start(t)
 	t.Cleanup(b.Stop)
 	return b
@@ -48,12 +54,17 @@ func RestartableKafka(t testing.TB) *Broker {
 // Start (re)starts the broker.
 func (b *Broker) Start(t testing.TB) {
 	t.Helper()
-	c, err := devkafka.Start(devkafka.Options{Addr: b.Addr, DataDir: b.dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
+	addr := b.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	c, err := devkafka.Start(devkafka.Options{Addr: addr, DataDir: b.dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.mu.Lock()
 	b.cluster = c
+	b.Addr = c.ListenAddrs()[0]
 	b.mu.Unlock()
 }
 
@@ -73,42 +84,92 @@ type Process struct {
 	Base string // http://addr
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
 
-// StartProcess re-executes the test binary with flag=1 and env, waits until
-// GET base/healthz answers, and kills the process at cleanup. addrVar names
-// the env var that holds its listen address.
-func StartProcess(t testing.TB, flag, addrVar string, env map[string]string) *Process {
+// syncBuffer is a bytes.Buffer the process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// ProcessConfig says how to start a service process.
+type ProcessConfig struct {
+	Flag     string            // env var set to 1 so TestMain runs the service
+	AddrVar  string            // env var that holds its listen address
+	Listener *net.TCPListener  // the socket it serves on, from Listen
+	Env      map[string]string // its environment, on top of the test's own
+	// Now, when set, freezes the process's clock at that instant (NowVar).
+	Now time.Time
+}
+
+// Start re-executes the test binary as a service, hands it cfg.Listener
+// (the process sees the address "fd:3"), waits until GET /healthz
+// answers, and kills the process at cleanup.
+func Start(t testing.TB, cfg ProcessConfig) *Process {
 	t.Helper()
+	if cfg.Listener == nil {
+		t.Fatal("testkit: ProcessConfig.Listener is required (testkit.Listen)")
+	}
+	f, err := cfg.Listener.File() // a duplicate: the test keeps its own
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	defer f.Close()
+
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), flag+"=1")
-	for k, v := range env {
+	cmd.Env = append(os.Environ(), cfg.Flag+"=1")
+	for k, v := range cfg.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &Process{cmd: cmd, Base: "http://" + env[addrVar], done: make(chan struct{}), logs: &bytes.Buffer{}}
+	cmd.Env = append(cmd.Env, cfg.AddrVar+"=fd:3")
+	if !cfg.Now.IsZero() {
+		cmd.Env = append(cmd.Env, NowVar+"="+cfg.Now.Format(time.RFC3339Nano))
+	}
+	cmd.ExtraFiles = []*os.File{f}
+	p := &Process{cmd: cmd, Base: "http://" + cfg.Listener.Addr().String(), done: make(chan struct{}), logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Kill)
-	deadline := time.Now().Add(30 * time.Second)
+	if err := p.waitHealthy(30 * time.Second); err != nil {
+		t.Fatalf("%v:\n%s", err, p.logs)
+	}
+	return p
+}
+
+// waitHealthy polls /healthz. The socket accepts connections before the
+// process serves them, so each probe has its own short timeout.
+func (p *Process) waitHealthy(within time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	giveUp := time.After(within)
 	for {
-		resp, err := http.Get(p.Base + "/healthz")
+		resp, err := client.Get(p.Base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
-			return p
+			return nil
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("process exited during start-up:\n%s", p.logs)
-		default:
+			return fmt.Errorf("process exited during start-up")
+		case <-giveUp:
+			return fmt.Errorf("process not up after %s", within)
+		case <-time.After(20 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("process not up:\n%s", p.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

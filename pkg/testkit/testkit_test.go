@@ -2,8 +2,12 @@ package testkit
 
 import (
 	"context"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -33,4 +37,49 @@ func TestKafkaAcceptsAProduceAndFetch(t *testing.T) {
 	if m, err := r.ReadMessage(ctx); err != nil || string(m.Value) != "v" {
 		t.Fatalf("read %q, %v", m.Value, err)
 	}
+}
+
+// make test runs the AtInstant tests at the Makefile's INSTANTS; they must
+// be exactly testkit.Instants(), and each a distinct, meaningful moment.
+func TestMakefileRunsEveryInstant(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?ms)^INSTANTS := (.*?[^\\])$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("Makefile has no INSTANTS")
+	}
+	listed := strings.Fields(strings.ReplaceAll(string(m[1]), "\\", " "))
+	var want []string
+	for _, in := range Instants() {
+		want = append(want, in.At.Format(time.RFC3339))
+	}
+	if strings.Join(listed, " ") != strings.Join(want, " ") {
+		t.Fatalf("Makefile INSTANTS\n %v\ntestkit.Instants()\n %v", listed, want)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	chicago, _ := time.LoadLocation("America/Chicago")
+	for _, tt := range []struct {
+		name string
+		loc  *time.Location
+	}{{"berlin-autumn-dst-change-day", berlin}, {"berlin-spring-dst-change-day", berlin},
+		{"chicago-autumn-dst-change-day", chicago}, {"chicago-spring-dst-change-day", chicago}} {
+		at := instant(t, tt.name).In(tt.loc)
+		y, mo, d := at.Date()
+		start := time.Date(y, mo, d, 0, 0, 0, 0, tt.loc)
+		if h := start.AddDate(0, 0, 1).Sub(start).Hours(); h == 24 {
+			t.Errorf("%s: %s is a 24-hour day in %s", tt.name, at.Format(time.DateOnly), tt.loc)
+		}
+	}
+}
+
+func instant(t *testing.T, name string) time.Time {
+	for _, in := range Instants() {
+		if in.Name == name {
+			return in.At
+		}
+	}
+	t.Fatalf("no instant %s", name)
+	return time.Time{}
 }

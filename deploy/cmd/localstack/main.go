@@ -75,7 +75,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 		dataDir:      env.String("DATA_DIR", ".run"),
 		binDir:       env.String("BIN_DIR", filepath.Dir(exe)),
 		databaseURL:  env.URL("DATABASE_URL", "", "postgres", "postgresql"),
-		pgPort:       env.Int("PG_PORT", 15432, 1, 65535), // below the ephemeral range: no outgoing connection holds it
+		pgPort:       env.Int("PG_PORT", 15432, 0, 65535), // below the ephemeral range: no outgoing connection holds it; 0 picks one
 		kafkaBrokers: env.List("KAFKA_BROKERS", nil),
 		kafkaAddr:    env.Addr("KAFKA_ADDR", "127.0.0.1:9092"),
 		adminToken:   env.String("ADMIN_TOKEN", ""),
@@ -127,8 +127,10 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			return err
 		}
 		defer logFile.Close()
-		if err := checkFree(fmt.Sprintf("127.0.0.1:%d", s.pgPort), "PG_PORT"); err != nil {
-			return err
+		if s.pgPort != 0 {
+			if err := checkFree(fmt.Sprintf("127.0.0.1:%d", s.pgPort), "PG_PORT"); err != nil {
+				return err
+			}
 		}
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(s.dataDir, "postgres"), Port: s.pgPort, Log: logFile})
 		if err != nil {
@@ -144,17 +146,19 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	// Kafka.
 	if len(s.kafkaBrokers) == 0 {
 		fmt.Fprintln(out, "starting the dev broker ...")
-		if err := checkFree(s.kafkaAddr, "KAFKA_ADDR"); err != nil {
+		cmd := exec.Command(filepath.Join(s.binDir, "devbroker"))
+		cmd.Env = append(os.Environ(), "DATA_DIR="+filepath.Join(s.dataDir, "kafka"))
+		addr, err := handOver(cmd, s.kafkaAddr, "KAFKA_ADDR")
+		if err != nil {
 			return err
 		}
-		cmd := exec.Command(filepath.Join(s.binDir, "devbroker"))
-		cmd.Env = append(os.Environ(), "KAFKA_ADDR="+s.kafkaAddr, "DATA_DIR="+filepath.Join(s.dataDir, "kafka"))
 		p, err := startLogged(cmd, filepath.Join(s.dataDir, "logs", "devbroker.log"))
+		closeHandedOver(cmd)
 		if err != nil {
 			return fmt.Errorf("start devbroker: %w", err)
 		}
 		stack.add("devbroker", p)
-		s.kafkaBrokers = []string{s.kafkaAddr}
+		s.kafkaAddr, s.kafkaBrokers = addr, []string{addr}
 	}
 	if err := createTopics(ctx, s.kafkaBrokers); err != nil {
 		return err
@@ -162,9 +166,6 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 
 	// The services.
 	for _, svc := range services {
-		if err := checkFree(s.addrs[svc.name], svc.addrVar); err != nil {
-			return err
-		}
 		cmd := exec.Command(filepath.Join(s.binDir, svc.name))
 		cmd.Env = append(os.Environ(),
 			"DATABASE_URL="+s.databaseURL,
@@ -172,10 +173,15 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			"ADMIN_TOKEN="+s.adminToken,
 			"CLICK_ID_KEYS="+s.clickIDKeys,
 			"SECRETS_KEY="+s.secretsKey,
-			svc.addrVar+"="+s.addrs[svc.name],
 			"DATA_DIR="+filepath.Join(s.dataDir, svc.name),
 		)
+		addr, err := handOver(cmd, s.addrs[svc.name], svc.addrVar)
+		if err != nil {
+			return err
+		}
+		s.addrs[svc.name] = addr
 		p, err := startLogged(cmd, filepath.Join(s.dataDir, "logs", svc.name+".log"))
+		closeHandedOver(cmd)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", svc.name, err)
 		}
@@ -262,6 +268,32 @@ func checkFree(addr, variable string) error {
 		return fmt.Errorf("%s is in use (%v); stop what listens there or set %s", addr, err, variable)
 	}
 	return ln.Close()
+}
+
+// handOver binds addr (port 0 picks one) and gives the socket to cmd as
+// descriptor 3 (variable=fd:3), so the port is never free between being
+// chosen and being served. It returns the bound address.
+func handOver(cmd *exec.Cmd, addr, variable string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("%s is in use (%v); stop what listens there or set %s", addr, err, variable)
+	}
+	defer ln.Close() // the child gets a duplicate
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", variable, err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=fd:%d", variable, 2+len(cmd.ExtraFiles)))
+	return ln.Addr().String(), nil
+}
+
+// closeHandedOver closes localstack's copies of the sockets a started (or
+// failed) child was given.
+func closeHandedOver(cmd *exec.Cmd) {
+	for _, f := range cmd.ExtraFiles {
+		f.Close()
+	}
 }
 
 func startLogged(cmd *exec.Cmd, logPath string) (*proc.Process, error) {
