@@ -98,6 +98,19 @@ func (c ClickRecorded) Validate() error {
 	case c.Partner == "":
 		return missing("partner")
 	}
+	if err := checkLengths(field{"id", c.ID, MaxIDBytes}, field{"code", c.Code, MaxCodeBytes},
+		field{"partner", c.Partner, MaxPartnerBytes}, field{"course_id", c.CourseID, MaxPartnerValueBytes},
+		field{"destination", c.Destination, MaxDestinationBytes}, field{"user_agent", c.UserAgent, MaxUserAgentBytes},
+		field{"referer", c.Referer, MaxRefererBytes}, field{"visitor_hash", c.VisitorHash, MaxIDBytes},
+		field{"bot_reason", c.BotReason, MaxTagBytes}); err != nil {
+		return err
+	}
+	for _, f := range []field{{"placement", c.Placement, 0}, {"utm_source", c.UTMSource, 0}, {"utm_medium", c.UTMMedium, 0},
+		{"utm_campaign", c.UTMCampaign, 0}, {"utm_term", c.UTMTerm, 0}, {"utm_content", c.UTMContent, 0}} {
+		if !ValidTag(f.value) {
+			return errs.Newf(errs.Invalid, "invalid_tag", "%s is not at most %d bytes of [A-Za-z0-9._~-]", f.name, MaxTagBytes)
+		}
+	}
 	return nil
 }
 
@@ -162,9 +175,20 @@ func (c ConversionReceived) Validate() error {
 	case c.OccurredAt.IsZero():
 		return missing("occurred_at")
 	}
+	if err := checkLengths(field{"id", c.ID, MaxIDBytes}, field{"partner", c.Partner, MaxPartnerBytes},
+		field{"order_id", c.OrderID, MaxPartnerValueBytes}, field{"click_id", c.ClickID, MaxPartnerValueBytes},
+		field{"course_id", c.CourseID, MaxPartnerValueBytes}, field{"raw_status", c.RawStatus, MaxPartnerValueBytes},
+		field{"reason_code", c.ReasonCode, MaxPartnerValueBytes}, field{"source", c.Source, MaxTagBytes},
+		field{"idempotency_key", c.IdempotencyKey, MaxIDBytes}, field{"replay_of", c.ReplayOf, MaxIDBytes}); err != nil {
+		return err
+	}
 	for _, f := range []struct{ name, value string }{{"sale_amount", c.SaleAmount}, {"commission", c.Commission}} {
-		if _, err := money.Parse(f.value, c.Currency); err != nil {
+		a, err := money.Parse(f.value, c.Currency)
+		if err != nil {
 			return errs.Wrap(errs.Invalid, "invalid_money", f.name+" is not an amount of "+c.Currency, err)
+		}
+		if err := checkAmount(f.name, a); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -133,6 +135,18 @@ func TestDecodeRejectsPoison(t *testing.T) {
 		{"float money", decodeConvErr, []byte(`{"id":"x","type":"conversion.received","schema_version":1,"partner":"p","order_id":"o","status":"pending","sale_amount":49.5,"commission":"1.00","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`), "malformed_event"},
 		{"too precise", decodeConvErr, conv(func(c *ConversionReceived) { c.Commission = "7.355" }), "invalid_money"},
 		{"unknown currency", decodeConvErr, conv(func(c *ConversionReceived) { c.Currency = "XXX" }), "invalid_money"},
+		{"8 KB placement", decodeClickErr, click(func(c *ClickRecorded) { c.Placement = strings.Repeat("a", 8192) }), "invalid_tag"},
+		{"placement with a space", decodeClickErr, click(func(c *ClickRecorded) { c.Placement = "a b" }), "invalid_tag"},
+		{"binary utm", decodeClickErr, click(func(c *ClickRecorded) { c.UTMSource = "\xff\xfe" }), "invalid_tag"},
+		{"65-byte utm", decodeClickErr, click(func(c *ClickRecorded) { c.UTMContent = strings.Repeat("x", 65) }), "invalid_tag"},
+		{"31 KB user agent", decodeClickErr, click(func(c *ClickRecorded) { c.UserAgent = strings.Repeat("M", 31<<10) }), "field_too_long"},
+		{"long referer", decodeClickErr, click(func(c *ClickRecorded) { c.Referer = "https://x/" + strings.Repeat("r", 2048) }), "field_too_long"},
+		{"long code", decodeClickErr, click(func(c *ClickRecorded) { c.Code = strings.Repeat("c", 65) }), "field_too_long"},
+		{"long order id", decodeConvErr, conv(func(c *ConversionReceived) { c.OrderID = strings.Repeat("o", 129) }), "field_too_long"},
+		{"long click id", decodeConvErr, conv(func(c *ConversionReceived) { c.ClickID = strings.Repeat("k", 129) }), "field_too_long"},
+		{"long reason", decodeConvErr, conv(func(c *ConversionReceived) { c.ReasonCode = strings.Repeat("r", 129) }), "field_too_long"},
+		{"near-int64 commission", decodeConvErr, conv(func(c *ConversionReceived) { c.Commission = "92233720368547758.07" }), "amount_too_large"},
+		{"near-int64 negative sale", decodeConvErr, conv(func(c *ConversionReceived) { c.SaleAmount = "-92233720368547758.07" }), "amount_too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,5 +182,40 @@ func TestTopicsHaveDeadLetterTwins(t *testing.T) {
 		if !names[topic] || !names[DeadLetterTopic(topic)] {
 			t.Errorf("%s or its dead-letter twin is missing from Topics()", topic)
 		}
+	}
+}
+
+func TestEdgeCuts(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		cut            func(string) string
+	}{
+		{"short user agent kept", "Mozilla/5.0", "Mozilla/5.0", func(s string) string { u, _ := CutUserAgent(s); return u }},
+		{"long user agent cut to 512", strings.Repeat("a", 600), strings.Repeat("a", 512), func(s string) string { u, _ := CutUserAgent(s); return u }},
+		{"cut on a character boundary", strings.Repeat("a", 511) + "é", strings.Repeat("a", 511), func(s string) string { u, _ := CutUserAgent(s); return u }},
+		{"0xFF bytes become U+FFFD within the cap", strings.Repeat("\xff", 31<<10), strings.Repeat("\uFFFD", 170), func(s string) string { u, _ := CutUserAgent(s); return u }},
+		{"referer query dropped", "https://catalog.example/c?q=secret#x", "https://catalog.example/c", CutReferer},
+		{"referer cut to 2048", "https://x/" + strings.Repeat("p", 3000), ("https://x/" + strings.Repeat("p", 3000))[:2048], CutReferer},
+		{"valid tag kept", "hero-1.a_b~", "hero-1.a_b~", Tag},
+		{"tag with a slash dropped", "a/b", "", Tag},
+		{"65-byte tag dropped", strings.Repeat("t", 65), "", Tag},
+		{"64-byte tag kept", strings.Repeat("t", 64), strings.Repeat("t", 64), Tag},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cut(tt.in)
+			if got != tt.want {
+				t.Fatalf("got %q (%d bytes), want %q", got, len(got), tt.want)
+			}
+			if !utf8.ValidString(got) {
+				t.Fatalf("not UTF-8: %q", got)
+			}
+		})
+	}
+	if _, long := CutUserAgent(strings.Repeat("a", 513)); !long {
+		t.Error("a 513-byte user agent is not reported as oversized")
+	}
+	if _, long := CutUserAgent(strings.Repeat("a", 512)); long {
+		t.Error("a 512-byte user agent is reported as oversized")
 	}
 }

@@ -2,7 +2,9 @@ package events
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -23,6 +25,27 @@ func FuzzDecode(f *testing.F) {
 		}
 		if _, err := DecodeConversion(b); err != nil && !errors.Is(err, errs.Invalid) {
 			t.Fatalf("DecodeConversion: %v is not Invalid", err)
+		}
+	})
+}
+
+// FuzzEdgeCuts: whatever a visitor sends, what the redirect keeps is valid
+// UTF-8 within its cap, and a kept tag passes Validate's own check.
+func FuzzEdgeCuts(f *testing.F) {
+	f.Add("Mozilla/5.0 (X11; Linux x86_64)")
+	f.Add("https://catalog.example/c?q=1#f")
+	f.Add("\xff\xfe\xfd")
+	f.Add("hero-1")
+	f.Fuzz(func(t *testing.T, s string) {
+		ua, long := CutUserAgent(s)
+		if len(ua) > MaxUserAgentBytes || !utf8.ValidString(ua) || long != (len(s) > MaxUserAgentBytes) {
+			t.Fatalf("CutUserAgent(%q) = %q, %v", s, ua, long)
+		}
+		if ref := CutReferer(s); len(ref) > MaxRefererBytes || !utf8.ValidString(ref) || strings.ContainsAny(ref, "?#") {
+			t.Fatalf("CutReferer(%q) = %q", s, ref)
+		}
+		if tag := Tag(s); tag != "" && (tag != s || !ValidTag(tag)) {
+			t.Fatalf("Tag(%q) = %q", s, tag)
 		}
 	})
 }
