@@ -182,16 +182,40 @@ func IsUniqueViolation(err error) bool {
 }
 
 // Classify gives err the Unavailable kind when it means the database cannot
-// be reached or is shutting down, so callers answer 503 and consumers retry.
-// Other errors are returned unchanged.
+// be reached or is shutting down, so callers answer 503 and consumers retry;
+// and the Unprocessable kind when the database refused the data itself
+// (IsDataError), so a consumer dead-letters the message instead of retrying
+// it forever. Other errors are returned unchanged.
 func Classify(err error) error {
-	if err == nil || errors.Is(err, errs.Unavailable) {
+	if err == nil || errors.Is(err, errs.Unavailable) || errs.Decide(err) == errs.DeadLetter {
 		return err
 	}
 	if IsUnavailable(err) {
 		return errs.Wrap(errs.Unavailable, "database_unavailable", "the database is unavailable; retry later", err)
 	}
+	if IsDataError(err) {
+		return errs.Wrap(errs.Unprocessable, "database_refused_data", "the database refused the data", err)
+	}
 	return err
+}
+
+// IsDataError reports whether Postgres refused a statement because of the
+// values in it, which no retry can change: data exceptions (class 22: a
+// value out of range, too long, badly encoded), program limits (class 54:
+// an index row too large) and integrity violations (class 23) other than
+// a unique violation, which callers use for idempotency.
+func IsDataError(err error) bool {
+	var pqErr *pq.Error
+	if !errors.As(err, &pqErr) {
+		return false
+	}
+	switch pqErr.Code.Class() {
+	case "22", "54":
+		return true
+	case "23":
+		return pqErr.Code != codeUniqueViolation
+	}
+	return false
 }
 
 // IsUnavailable reports whether err is a connection-level failure.

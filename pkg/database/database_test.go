@@ -163,3 +163,46 @@ func TestOpenRejectsNonPostgresURL(t *testing.T) {
 		t.Fatal("Open accepted a mysql URL")
 	}
 }
+
+// What Postgres refuses because of the values is poison (dead-lettered);
+// a unique violation is not (callers use it for idempotency).
+func TestClassifyDataErrorsAsPoison(t *testing.T) {
+	db := testkit.DB(t)
+	if _, err := db.Exec(`CREATE TABLE t (k text PRIMARY KEY, n bigint CHECK (n >= 0), s varchar(4))`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE INDEX t_s ON t (k, s)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO t (k, n) VALUES ('a', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		q      string
+		poison bool
+	}{
+		{"bigint out of range (22003)", `SELECT 9223372036854775807::bigint + 1`, true},
+		{"value too long (22001)", `INSERT INTO t (k, s) VALUES ('b', 'too long')`, true},
+		{"index row too large (54000)", `INSERT INTO t (k) SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 400)`, true},
+		{"check violation (23514)", `INSERT INTO t (k, n) VALUES ('c', -1)`, true},
+		{"not-null violation (23502)", `INSERT INTO t (k) VALUES (NULL)`, true},
+		{"unique violation (23505) is not poison", `INSERT INTO t (k, n) VALUES ('a', 2)`, false},
+		{"syntax error is not poison", `SELEKT 1`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := db.Exec(tt.q)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := database.Classify(err)
+			if poison := errs.Decide(got) == errs.DeadLetter; poison != tt.poison {
+				t.Fatalf("Classify(%v): dead-letter = %v, want %v", err, poison, tt.poison)
+			}
+			if tt.poison && !errors.Is(got, errs.Unprocessable) {
+				t.Fatalf("Classify(%v) = %v, want Unprocessable", err, got)
+			}
+		})
+	}
+}

@@ -366,3 +366,54 @@ func TestPublisherStampsTheServiceClock(t *testing.T) {
 		t.Fatalf("message time %v, want %v", msg.Time, at)
 	}
 }
+
+// An unforeseen error that one message keeps causing (here: a plain error,
+// as a driver returns for a value no one planned for) stops the partition
+// only for MaxAttempts tries: the batch is then halved until the message
+// is alone, it is dead-lettered, and everything else is applied.
+// Unavailable errors, meanwhile, are retried past MaxAttempts.
+func TestSubscriberGivesUpOnAnUnforeseenErrorAfterMaxAttempts(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	var values []string
+	for i := range 40 {
+		values = append(values, fmt.Sprintf("m%02d", i))
+	}
+	values[23] = "stuck"
+	publish(t, brokers, events.TopicClicks, values...)
+
+	got := newCollector()
+	var outage atomic.Int32
+	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.exhausted", Topics: []string{events.TopicClicks},
+		BatchSize: 100, BatchWait: 200 * time.Millisecond, DeadLetter: w, SessionTimeout: 2 * time.Second,
+		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			if outage.Add(1) <= 6 { // longer than MaxAttempts, yet nothing is given up
+				return errs.New(errs.Unavailable, "", "database down")
+			}
+			for _, m := range msgs {
+				if string(m.Value) == "stuck" {
+					return errors.New("pq: something nobody foresaw")
+				}
+			}
+			for _, m := range msgs {
+				got.add(string(m.Value))
+			}
+			return nil
+		}))
+	if seen := got.wait(t, 39); len(seen) != 39 {
+		t.Fatalf("handled %d", len(seen))
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: events.TopicClicksDLQ, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("nothing on the dead-letter topic: %v", err)
+	}
+	if string(dead.Value) != "stuck" || kafkax.Header(dead, kafkax.HeaderDLQCode) != "retries_exhausted" {
+		t.Fatalf("dead letter %q, headers %v", dead.Value, dead.Headers)
+	}
+}

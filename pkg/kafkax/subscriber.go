@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -98,6 +99,16 @@ type SubscriberConfig struct {
 	SessionTimeout time.Duration
 	// DeadLetter writes poison messages to <topic>.dlq. Required.
 	DeadLetter MessageWriter
+	// Classify, when set, gives a handler's error its kind before the
+	// subscriber decides (database.Classify: a lost connection is
+	// Unavailable, a value Postgres refuses is poison).
+	Classify func(error) error
+	// MaxAttempts bounds the attempts at a batch whose error is neither
+	// Unavailable nor poison (an unforeseen error, perhaps caused by one
+	// message); the batch is then split until the failing message is
+	// found and dead-lettered, and the rest is applied. Unavailable errors
+	// retry without limit. Zero retries every error without limit.
+	MaxAttempts int
 
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
@@ -159,6 +170,9 @@ type Subscriber struct {
 
 	handled  metric.Int64Counter
 	duration metric.Float64Histogram
+	// attempts is how often the batch at the head has failed in a row:
+	// a gauge an alert watches (a partition that does not move).
+	attempts atomic.Int64
 }
 
 // NewSubscriber returns a subscriber; Run starts it.
@@ -203,6 +217,14 @@ func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
 	}
 	s := &Subscriber{cfg: cfg, handler: h, reader: reader, handled: handled, duration: duration,
 		tracer: cfg.TracerProvider.Tracer("github.com/linkcredit/linkcredit/pkg/kafkax")}
+	if _, err := meter.Int64ObservableGauge("kafkax.consumer.retry.attempts",
+		metric.WithDescription("Failed attempts in a row at the batch the consumer is on; above a few, its partitions are not moving."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(s.attempts.Load(), metric.WithAttributes(attribute.String("group", cfg.GroupID)))
+			return nil
+		})); err != nil {
+		return nil, err
+	}
 	if _, err := meter.Int64ObservableGauge("kafkax.consumer.lag",
 		metric.WithDescription("Messages between the group's position and the end of the partition, as last fetched."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
@@ -263,6 +285,16 @@ func (s *Subscriber) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 // process handles a batch until it succeeds, dead-letters its poison, and
 // commits it.
 func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
+	if err := s.settle(ctx, batch); err != nil {
+		return err // only ctx ending stops retries
+	}
+	return s.retry(ctx, "commit", func() error { return s.reader.CommitMessages(ctx, batch...) })
+}
+
+// settle makes every message of batch either handled or dead-lettered. A
+// batch with poison it cannot place is halved until each poison message is
+// alone, so the rest is applied in a few calls, not one call per message.
+func (s *Subscriber) settle(ctx context.Context, batch []kafka.Message) error {
 	err := s.handleWithRetry(ctx, batch)
 	var poisoned *Poisoned
 	switch {
@@ -279,37 +311,44 @@ func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
 			s.count(ctx, []kafka.Message{msg}, "handled")
 		}
 	case errs.Decide(err) == errs.DeadLetter && len(batch) > 1:
-		// Find the poison: one message at a time, in order.
-		for _, msg := range batch {
-			one := []kafka.Message{msg}
-			if err := s.handleWithRetry(ctx, one); err != nil {
-				if err := s.deadLetter(ctx, msg, err); err != nil {
-					return err
-				}
-				continue
-			}
-			s.count(ctx, one, "handled")
-		}
-	case errs.Decide(err) == errs.DeadLetter:
-		if err := s.deadLetter(ctx, batch[0], err); err != nil {
+		half := len(batch) / 2
+		if err := s.settle(ctx, batch[:half]); err != nil {
 			return err
 		}
+		return s.settle(ctx, batch[half:])
+	case errs.Decide(err) == errs.DeadLetter:
+		return s.deadLetter(ctx, batch[0], err)
 	default:
-		return err // only ctx ending stops retries
+		return err
 	}
-	return s.retry(ctx, "commit", func() error { return s.reader.CommitMessages(ctx, batch...) })
+	return nil
 }
+
+// errRetriesExhausted marks an unforeseen error that failed MaxAttempts
+// times: it is treated as poison.
+var errRetriesExhausted = errs.New(errs.Unprocessable, "retries_exhausted", "the message failed every attempt")
 
 // handleWithRetry retries transient failures with backoff until ctx ends;
 // it returns nil, a poison error, or ctx's error.
 func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message) error {
+	defer s.attempts.Store(0)
 	var poison error
 	err := s.retry(ctx, "handle", func() error {
 		err := s.handleTraced(ctx, batch)
+		if err != nil && s.cfg.Classify != nil {
+			err = s.cfg.Classify(err)
+		}
 		var poisoned *Poisoned
 		if err != nil && (errs.Decide(err) == errs.DeadLetter || errors.As(err, &poisoned)) {
 			poison = err
 			return nil
+		}
+		if err != nil {
+			n := s.attempts.Add(1)
+			if s.cfg.MaxAttempts > 0 && n >= int64(s.cfg.MaxAttempts) && !errors.Is(err, errs.Unavailable) {
+				poison = fmt.Errorf("%w after %d attempts: %w", errRetriesExhausted, n, err)
+				return nil
+			}
 		}
 		return err
 	})
