@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
@@ -40,20 +41,39 @@ import (
 
 var version = "dev" // set with -ldflags "-X main.version=..."
 
-func main() {
+func main() { os.Exit(realMain(clock.System())) }
+
+// realMain runs the command on the clock now until SIGINT or SIGTERM and
+// returns the exit code. The test binary's TestMain calls it too, with a
+// clock a test may have frozen.
+func realMain(now clock.Clock) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "conversions:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+// run serves (or replays) with business time read from now: webhook
+// freshness, received_at, the default occurred_at, Kafka timestamps and
+// replay run names. Besides the shared settings (platform.ReadConfig) it
+// reads:
+//
+//	SECRETS_KEY        required: base64 of 32 bytes; seals webhook secrets
+//	                   and keys the postback token digests
+//	PARTNER_CACHE_TTL  how long a partner's opened secrets and resolved
+//	                   mapping are reused (default 2s, at most 1h; 0 turns
+//	                   the cache off): a partner changed through another
+//	                   replica is seen within it
+func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	now = clock.OrSystem(now)
 	env := config.New(getenv)
 	cfg := platform.ReadConfig(env, "conversions", "CONVERSIONS_ADDR", "127.0.0.1:8081")
 	cfg.Version = version
 	secretsKey := env.Required("SECRETS_KEY")
+	cacheTTL := env.Duration("PARTNER_CACHE_TTL", 2*time.Second, 0, time.Hour)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -61,8 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("config: SECRETS_KEY: %w", err)
 	}
+	deps := conversion.Deps{Box: box, Now: now, PartnerCacheTTL: cacheTTL}
 	if len(args) > 0 && args[0] == "replay" {
-		return replay(ctx, args[1:], cfg, box, stdout)
+		return replay(ctx, args[1:], cfg, deps, stdout)
 	}
 	platform.TuneGC(getenv, 400, 256<<20) // measured: p99 at 3,000 webhooks/s 95 ms -> 43 ms
 
@@ -77,8 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// Store, then the onion: service -> instrumenting -> endpoints (spans,
 	// metrics, logs) -> HTTP transport.
 	store := postgres.New(p.DB)
-	svc := conversion.New(conversion.Deps{Store: store, Box: box, Logger: logger,
-		Inject: func(ctx context.Context, h map[string]string) { tel.Propagator.Inject(ctx, propagation.MapCarrier(h)) }})
+	deps.Store, deps.Logger = store, logger
+	deps.Inject = func(ctx context.Context, h map[string]string) { tel.Propagator.Inject(ctx, propagation.MapCarrier(h)) }
+	svc := conversion.New(deps)
 	if svc, err = conversion.Instrument(svc, meter); err != nil {
 		return err
 	}
@@ -93,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	writer := p.NewWriter()
 	defer func() { err = errors.Join(err, writer.Close()) }()
 	relay := &kafkatransport.Relay{DB: p.DB, Logger: logger, LeaseKey: postgres.RelayLease(),
-		Publisher: kafkax.NewPublisher(writer, tel.TracerProvider, tel.Propagator)}
+		Publisher: kafkax.NewPublisher(writer, now, tel.TracerProvider, tel.Propagator)}
 	if err := relay.Instrument(meter); err != nil {
 		return err
 	}
@@ -133,7 +155,9 @@ func outboxGauges(meter metric.Meter, store *postgres.Store) error {
 // replay decodes stored requests again through the partners' current
 // adapters and queues the resulting events, each naming the event it
 // supersedes, for the relay of a running service to publish.
-func replay(ctx context.Context, args []string, cfg platform.Config, box *secret.Box, stdout io.Writer) error {
+// deps holds the secrets box, the clock (which names the run) and the
+// partner cache TTL.
+func replay(ctx context.Context, args []string, cfg platform.Config, deps conversion.Deps, stdout io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	partner := fs.String("partner", "", "only this partner's requests")
 	since := fs.String("since", "", "only requests received at or after this RFC 3339 time")
@@ -155,8 +179,9 @@ func replay(ctx context.Context, args []string, cfg platform.Config, box *secret
 	}
 	defer db.Close()
 	store := postgres.New(db)
-	replayer := conversion.NewReplayer(conversion.Deps{Store: store, Box: box})
-	run := time.Now().UTC().Format("20060102T150405.000000000")
+	deps.Store = store
+	replayer := conversion.NewReplayer(deps)
+	run := deps.Now().UTC().Format("20060102T150405.000000000")
 	var batch []conversion.OutboxMessage
 	var queued, failed int
 	flush := func() error {

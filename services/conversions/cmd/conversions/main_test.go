@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,16 +21,23 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/events"
-	"github.com/linkcredit/linkcredit/pkg/pgcluster"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/webhook"
 )
 
+// runFlag makes the re-executed test binary serve instead of testing.
+const runFlag = "LINKCREDIT_RUN_CONVERSIONS"
+
+// TestMain serves when testkit.Start re-executed this binary as the
+// service, on testkit.ChildClock: frozen at the test's instant when it
+// gave one. Both env hooks (runFlag, testkit.NowVar) exist only in the test
+// binary; the production binary's main runs on the system clock and reads
+// neither.
 func TestMain(m *testing.M) {
-	if os.Getenv("LINKCREDIT_RUN_CONVERSIONS") == "1" {
-		main()
-		os.Exit(0)
+	if os.Getenv(runFlag) == "1" {
+		os.Exit(realMain(testkit.ChildClock()))
 	}
 	os.Exit(m.Run())
 }
@@ -51,20 +59,32 @@ type stack struct {
 	p      *testkit.Process
 	b      *testkit.Broker
 	env    map[string]string
+	at     time.Time // the service's clock is frozen here
 	secret string
 	key    []byte
 }
 
-func setup(t *testing.T, dbURL string) *stack {
+// setup starts a broker and the service, its clock frozen at at (take it
+// from testkit.Now), and creates the partner coursera.
+func setup(t *testing.T, dbURL string, at time.Time) *stack {
 	t.Helper()
 	b := testkit.RestartableKafka(t)
 	env := map[string]string{"DATABASE_URL": dbURL, "KAFKA_BROKERS": b.Addr, "ADMIN_TOKEN": adminToken,
-		"SECRETS_KEY": secretsKey, "CONVERSIONS_ADDR": testkit.FreeAddr(t), "LOG_LEVEL": "warn"}
-	s := &stack{b: b, env: env}
-	s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_CONVERSIONS", "CONVERSIONS_ADDR", env)
+		"SECRETS_KEY": secretsKey, "LOG_LEVEL": "warn"}
+	s := &stack{b: b, env: env, at: at}
+	s.p = s.start(t, nil)
 	s.secret, s.key = newSecret()
 	s.putPartner(t, "coursera", fmt.Sprintf(`{"name":"Coursera","webhook_secrets":[%q],"postback_token":%q,"currency":"USD"}`, s.secret, postbackToken), 201)
 	return s
+}
+
+// start starts a replica of the service on its own port, on the stack's
+// database, broker and instant; extra overrides its environment.
+func (s *stack) start(t *testing.T, extra map[string]string) *testkit.Process {
+	t.Helper()
+	env := maps.Clone(s.env)
+	maps.Copy(env, extra)
+	return testkit.Start(t, testkit.ProcessConfig{Flag: runFlag, AddrVar: "CONVERSIONS_ADDR", Listener: testkit.Listen(t), Env: env, Now: s.at})
 }
 
 type resp struct {
@@ -97,21 +117,32 @@ func (s *stack) putPartner(t *testing.T, id, body string, want int) resp {
 	return r
 }
 
-func conversionBody(order, status, commission string) []byte {
-	return []byte(fmt.Sprintf(`{"order_id":%q,"click_id":"c-1","status":%q,"sale_amount":"49.00","commission":%q,"currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`, order, status, commission))
+// occurred is the occurred_at of the stack's conversions: an hour before
+// its instant, so never in the service's future.
+func (s *stack) occurred() time.Time { return s.at.Add(-time.Hour).UTC().Truncate(time.Second) }
+
+func (s *stack) conversionBody(order, status, commission string) []byte {
+	return []byte(fmt.Sprintf(`{"order_id":%q,"click_id":"c-1","status":%q,"sale_amount":"49.00","commission":%q,"currency":"USD","occurred_at":%q}`,
+		order, status, commission, s.occurred().Format(time.RFC3339)))
 }
 
 // send delivers a webhook signed with key at time ts.
 func (s *stack) send(t *testing.T, partner, id string, body []byte, key []byte, ts time.Time, extra ...string) resp {
 	t.Helper()
+	return sendTo(t, s.p, partner, id, body, key, ts, extra...)
+}
+
+// sendTo delivers a webhook to the process p.
+func sendTo(t *testing.T, p *testkit.Process, partner, id string, body []byte, key []byte, ts time.Time, extra ...string) resp {
+	t.Helper()
 	tsStr := strconv.FormatInt(ts.Unix(), 10)
 	sig := webhook.Sign(key, id, tsStr, body)
 	h := append([]string{"webhook-id", id, "webhook-timestamp", tsStr, "webhook-signature", sig, "Content-Type", "application/json"}, extra...)
-	return do(t, "POST", s.p.Base+"/v1/webhooks/"+partner, body, h...)
+	return do(t, "POST", p.Base+"/v1/webhooks/"+partner, body, h...)
 }
 
 func TestPartnerAPI(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
+	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	second, _ := newSecret()
 	r := s.putPartner(t, "coursera", fmt.Sprintf(`{"name":"Coursera Inc","webhook_secrets":[%q,%q],"currency":"USD"}`, s.secret, second), 200)
 	if strings.Contains(r.body, "whsec_") || !strings.Contains(r.body, `"webhook_secrets":2`) || !strings.Contains(r.body, `"postback_token_set":true`) {
@@ -168,10 +199,15 @@ func dbDump(t *testing.T, dbURL string) string {
 	return out // bytea appears hex-encoded: the test also looks for the hex of the secrets
 }
 
-func TestWebhookStatusCodes(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
-	now := time.Now()
-	body := conversionBody("A-1", "pending", "7.35")
+// TestWebhookStatusCodesAtInstant: the timestamp tolerance and the
+// occurred_at limits are measured from the service's clock.
+func TestWebhookStatusCodesAtInstant(t *testing.T) {
+	now := testkit.Now(t)
+	s := setup(t, testkit.DatabaseURL(t), now)
+	body := s.conversionBody("A-1", "pending", "7.35")
+	withOccurred := func(at string) []byte {
+		return bytes.Replace(body, []byte(s.occurred().Format(time.RFC3339)), []byte(at), 1)
+	}
 	wrongSecret, wrongKey := newSecret()
 	_ = wrongSecret
 
@@ -181,7 +217,7 @@ func TestWebhookStatusCodes(t *testing.T) {
 	if r := s.send(t, "coursera", "msg_1", body, s.key, now); r.status != 200 || !strings.Contains(r.body, `"duplicate"`) {
 		t.Fatalf("identical replay = %d %s", r.status, r.body)
 	}
-	if r := s.send(t, "coursera", "msg_1", conversionBody("A-1", "pending", "8.00"), s.key, now); r.status != 409 {
+	if r := s.send(t, "coursera", "msg_1", s.conversionBody("A-1", "pending", "8.00"), s.key, now); r.status != 409 {
 		t.Fatalf("same id, other body = %d %s", r.status, r.body)
 	}
 	flipped := append([]byte(nil), body...)
@@ -204,6 +240,15 @@ func TestWebhookStatusCodes(t *testing.T) {
 		}, 401, "invalid_signature"},
 		{"stale", func() resp { return s.send(t, "coursera", "msg_4", body, s.key, now.Add(-6*time.Minute)) }, 401, "invalid_timestamp"},
 		{"future", func() resp { return s.send(t, "coursera", "msg_5", body, s.key, now.Add(6*time.Minute)) }, 401, "invalid_timestamp"},
+		// webhook-timestamp is whole seconds, the frozen clock may not be:
+		// 301 s before is stale, 299 s before and 300 s after are not.
+		{"stale by a second", func() resp { return s.send(t, "coursera", "msg_4b", body, s.key, now.Add(-301*time.Second)) }, 401, "invalid_timestamp"},
+		{"old, within tolerance", func() resp {
+			return s.send(t, "coursera", "msg_4c", s.conversionBody("A-4c", "pending", "1.00"), s.key, now.Add(-299*time.Second))
+		}, 202, ""},
+		{"ahead, within tolerance", func() resp {
+			return s.send(t, "coursera", "msg_5b", s.conversionBody("A-5b", "pending", "1.00"), s.key, now.Add(300*time.Second))
+		}, 202, ""},
 		{"several signatures", func() resp {
 			return do(t, "POST", s.p.Base+"/v1/webhooks/coursera", body, "webhook-id", "msg_2", "webhook-timestamp", tsStr,
 				"webhook-signature", webhook.Sign(wrongKey, "msg_2", tsStr, body)+" "+goodSig)
@@ -211,10 +256,10 @@ func TestWebhookStatusCodes(t *testing.T) {
 		{"unknown partner", func() resp { return s.send(t, "nobody", "msg_6", body, s.key, now) }, 404, "partner_not_found"},
 		{"malformed json", func() resp { return s.send(t, "coursera", "msg_7", []byte(`{"order_id":`), s.key, now) }, 400, "malformed_json"},
 		{"missing field", func() resp {
-			return s.send(t, "coursera", "msg_8", []byte(`{"order_id":"A","status":"pending","commission":"1.00","occurred_at":"2026-11-20T10:00:00Z"}`), s.key, now)
+			return s.send(t, "coursera", "msg_8", []byte(`{"order_id":"A","status":"pending","commission":"1.00","occurred_at":"2026-01-20T10:00:00Z"}`), s.key, now)
 		}, 400, "missing_field"},
 		{"negative money", func() resp {
-			return s.send(t, "coursera", "msg_9", conversionBody("A-2", "pending", "-1.00"), s.key, now)
+			return s.send(t, "coursera", "msg_9", s.conversionBody("A-2", "pending", "-1.00"), s.key, now)
 		}, 422, "invalid_value"},
 		{"money as number", func() resp {
 			return s.send(t, "coursera", "msg_10", bytes.Replace(body, []byte(`"7.35"`), []byte(`7.35`), 1), s.key, now)
@@ -222,10 +267,16 @@ func TestWebhookStatusCodes(t *testing.T) {
 		{"unknown currency", func() resp {
 			return s.send(t, "coursera", "msg_11", bytes.Replace(body, []byte(`"USD"`), []byte(`"XXY"`), 1), s.key, now)
 		}, 422, "invalid_value"},
-		{"unknown status", func() resp { return s.send(t, "coursera", "msg_12", conversionBody("A-3", "paid", "1.00"), s.key, now) }, 422, "invalid_value"},
-		{"impossible date", func() resp {
-			return s.send(t, "coursera", "msg_13", bytes.Replace(body, []byte("2026-11-20"), []byte("2026-02-30"), 1), s.key, now)
+		{"unknown status", func() resp {
+			return s.send(t, "coursera", "msg_12", s.conversionBody("A-3", "paid", "1.00"), s.key, now)
 		}, 422, "invalid_value"},
+		{"impossible date", func() resp { return s.send(t, "coursera", "msg_13", withOccurred("2026-02-30T10:00:00Z"), s.key, now) }, 422, "invalid_value"},
+		{"occurred more than a day ahead", func() resp {
+			return s.send(t, "coursera", "msg_13b", withOccurred(now.Add(25*time.Hour).UTC().Format(time.RFC3339)), s.key, now)
+		}, 422, "occurred_at"},
+		{"occurred later today, the clock of a partner ahead", func() resp {
+			return s.send(t, "coursera", "msg_13c", withOccurred(now.Add(23*time.Hour).UTC().Format(time.RFC3339)), s.key, now)
+		}, 202, ""},
 		{"too large", func() resp {
 			big := append(bytes.TrimSuffix(body, []byte("}")), []byte(`,"pad":"`+strings.Repeat("x", 70<<10)+`"}`)...)
 			return s.send(t, "coursera", "msg_14", big, s.key, now)
@@ -239,22 +290,56 @@ func TestWebhookStatusCodes(t *testing.T) {
 		}
 	}
 
-	// Rotation: with two secrets active, either signs.
+	// Rotation: with two secrets active, either signs. The change went
+	// through this replica, which forgets its cached partner at once (other
+	// replicas: TestPartnerChangeReachesOtherReplicas).
 	newSec, newKey := newSecret()
 	s.putPartner(t, "coursera", fmt.Sprintf(`{"name":"Coursera","webhook_secrets":[%q,%q],"currency":"USD"}`, s.secret, newSec), 200)
-	time.Sleep(2100 * time.Millisecond) // the partner cache's TTL
-	if r := s.send(t, "coursera", "msg_rot_old", conversionBody("R-1", "pending", "1.00"), s.key, now); r.status != 202 {
+	if r := s.send(t, "coursera", "msg_rot_old", s.conversionBody("R-1", "pending", "1.00"), s.key, now); r.status != 202 {
 		t.Fatalf("old secret during rotation = %d %s", r.status, r.body)
 	}
-	if r := s.send(t, "coursera", "msg_rot_new", conversionBody("R-2", "pending", "1.00"), newKey, now); r.status != 202 {
+	if r := s.send(t, "coursera", "msg_rot_new", s.conversionBody("R-2", "pending", "1.00"), newKey, now); r.status != 202 {
 		t.Fatalf("new secret during rotation = %d %s", r.status, r.body)
 	}
 }
 
+// TestPartnerChangeReachesOtherReplicas: a replica that caches partners
+// sees a change made through another within its PARTNER_CACHE_TTL; one
+// with PARTNER_CACHE_TTL=0 at once.
+func TestPartnerChangeReachesOtherReplicas(t *testing.T) {
+	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	uncached := s.start(t, map[string]string{"PARTNER_CACHE_TTL": "0"})
+	if r := s.send(t, "coursera", "msg_warm", s.conversionBody("W-1", "pending", "1.00"), s.key, s.at); r.status != 202 {
+		t.Fatalf("warming the cache = %d %s", r.status, r.body) // s.p now holds coursera with the old secret
+	}
+	newSec, newKey := newSecret()
+	if r := do(t, "PUT", uncached.Base+"/v1/partners/coursera", []byte(fmt.Sprintf(`{"name":"Coursera","webhook_secrets":[%q],"currency":"USD"}`, newSec)),
+		"Authorization", "Bearer "+adminToken); r.status != 200 {
+		t.Fatalf("PUT partner = %d %s", r.status, r.body)
+	}
+	if r := sendTo(t, uncached, "coursera", "msg_new_uncached", s.conversionBody("W-2", "pending", "1.00"), newKey, s.at); r.status != 202 {
+		t.Fatalf("new secret on the replica without a cache = %d %s", r.status, r.body)
+	}
+	if r := sendTo(t, uncached, "coursera", "msg_old_uncached", s.conversionBody("W-3", "pending", "1.00"), s.key, s.at); r.status != 401 {
+		t.Fatalf("retired secret on the replica without a cache = %d %s", r.status, r.body)
+	}
+	// The caching replica accepts the new secret once its copy expired (2 s
+	// by default); the deadline only bounds a hang.
+	n := 0
+	testkit.WaitFor(t, 30*time.Second, func() error {
+		n++
+		id := fmt.Sprintf("msg_new_cached_%d", n)
+		if r := s.send(t, "coursera", id, s.conversionBody("W-4-"+id, "pending", "1.00"), newKey, s.at); r.status != 202 {
+			return fmt.Errorf("new secret on the caching replica = %d %s", r.status, r.body)
+		}
+		return nil
+	})
+}
+
 func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
-	body := conversionBody("P-1", "approved", "5.00")
-	now := time.Now()
+	now := testkit.Now(t)
+	s := setup(t, testkit.DatabaseURL(t), now)
+	body := s.conversionBody("P-1", "approved", "5.00")
 	var wg sync.WaitGroup
 	statuses := make(chan int, 50)
 	for range 50 {
@@ -276,7 +361,7 @@ func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
 }
 
 func TestPostbacks(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
+	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	s.putPartner(t, "awin", fmt.Sprintf(`{"name":"Awin","postback_token":%q,"currency":"GBP","adapter":"awin"}`, postbackToken), 201)
 	base := s.p.Base + "/v1/postback/coursera?token=" + postbackToken
 	q := "&order_id=PB-1&click_id=c&status=pending&sale_amount=10.00&commission=1.50&currency=USD"
@@ -302,13 +387,14 @@ func TestPostbacks(t *testing.T) {
 		t.Fatalf("bad money = %d %s", r.status, r.body)
 	}
 	// A form POST, Awin's JSON-in-a-field.
-	push := `{"transactionId":9001,"clickRef":"c9","commission":3.2,"transactionAmount":40,"transactionCurrency":"GBP","status":"approved","transactionDate":"2026-11-19T08:30:00"}`
+	push := fmt.Sprintf(`{"transactionId":9001,"clickRef":"c9","commission":3.2,"transactionAmount":40,"transactionCurrency":"GBP","status":"approved","transactionDate":%q}`,
+		s.occurred().Format("2006-01-02T15:04:05"))
 	form := url.Values{"token": {postbackToken}, "AwinTransactionPush": {push}}
 	if r := do(t, "POST", s.p.Base+"/v1/postback/awin", []byte(form.Encode()), "Content-Type", "application/x-www-form-urlencoded"); r.status != 202 {
 		t.Fatalf("awin form = %d %s", r.status, r.body)
 	}
 	got := conversions(t, s.b, 3, 20*time.Second)
-	var awin *events.ConversionReceived
+	var awin *received
 	for i := range got {
 		if got[i].Partner == "awin" {
 			awin = &got[i]
@@ -338,82 +424,10 @@ func inboxDump(t *testing.T, dbURL string) string {
 	return out
 }
 
-// conversions reads conversions.v1 until n events arrived.
-func conversions(t *testing.T, b *testkit.Broker, n int, timeout time.Duration) []events.ConversionReceived {
-	t.Helper()
-	return readUntil(t, b, timeout, func(got map[string]events.ConversionReceived) bool { return len(got) >= n })
-}
-
-func readUntil(t *testing.T, b *testkit.Broker, timeout time.Duration, done func(map[string]events.ConversionReceived) bool) []events.ConversionReceived {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	conn, err := kafka.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := conn.ReadPartitions(events.TopicConversions)
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	got := map[string]events.ConversionReceived{}
-	var order []string
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, Topic: events.TopicConversions, Partition: p.ID,
-				MaxWait: 100 * time.Millisecond})
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					return
-				}
-				c, err := events.DecodeConversion(m.Value)
-				if err != nil {
-					t.Errorf("bad event: %v: %s", err, m.Value)
-					continue
-				}
-				if kafkaHeader(m, "traceparent") == "" {
-					t.Errorf("event %s has no traceparent", c.ID)
-				}
-				mu.Lock()
-				if _, seen := got[c.ID]; !seen {
-					order = append(order, c.ID)
-				}
-				got[c.ID] = c
-				if done(got) {
-					cancel()
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	out := make([]events.ConversionReceived, 0, len(order))
-	for _, id := range order {
-		out = append(out, got[id])
-	}
-	return out
-}
-
-func kafkaHeader(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
 func TestTraceContextReachesKafka(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
+	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
-	r := s.send(t, "coursera", "msg_trace", conversionBody("T-1", "pending", "1.00"), s.key, time.Now(),
+	r := s.send(t, "coursera", "msg_trace", s.conversionBody("T-1", "pending", "1.00"), s.key, s.at,
 		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	if r.status != 202 {
 		t.Fatal(r.body)
@@ -436,191 +450,34 @@ func TestTraceContextReachesKafka(t *testing.T) {
 	}
 }
 
-// partitionOf finds the partition kafka-go's Hash balancer picks for key.
-func partitionOf(t *testing.T, b *testkit.Broker, key string) int {
-	conn, err := kafka.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	parts, err := conn.ReadPartitions(events.TopicConversions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]int, len(parts))
-	for i := range parts {
-		ids[i] = i
-	}
-	return (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(key)}, ids...)
-}
-
-// load sends webhooks with unique ids until stop closes, returning the ids
-// answered 2xx and how many got each status.
-func load(t *testing.T, s *stack, stop <-chan struct{}) (map[string]bool, map[int]int) {
-	accepted := map[string]bool{}
-	statuses := map[int]int{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("load-%d-%d", w, i)
-				body := conversionBody("L-"+id, "pending", "1.00")
-				ts := strconv.FormatInt(time.Now().Unix(), 10)
-				req, _ := http.NewRequest("POST", s.p.Base+"/v1/webhooks/coursera", bytes.NewReader(body))
-				req.Header.Set("webhook-id", id)
-				req.Header.Set("webhook-timestamp", ts)
-				req.Header.Set("webhook-signature", webhook.Sign(s.key, id, ts, body))
-				r, err := http.DefaultClient.Do(req)
-				mu.Lock()
-				if err != nil {
-					statuses[0]++
-				} else {
-					io.Copy(io.Discard, r.Body)
-					r.Body.Close()
-					statuses[r.StatusCode]++
-					if r.StatusCode/100 == 2 {
-						accepted[id] = true
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	<-stop
-	wg.Wait()
-	return accepted, statuses
-}
-
-func eventIDsFor(accepted map[string]bool) map[string]bool {
-	want := map[string]bool{}
-	for id := range accepted {
-		want["coursera/L-"+id] = true
-	}
-	return want
-}
-
-func assertAllPublished(t *testing.T, s *stack, accepted map[string]bool) {
-	t.Helper()
-	want := eventIDsFor(accepted)
-	got := readUntil(t, s.b, 60*time.Second, func(m map[string]events.ConversionReceived) bool {
-		n := 0
-		for _, c := range m {
-			if want[c.Partner+"/"+c.OrderID] {
-				n++
-			}
-		}
-		return n >= len(want)
-	})
-	seen := map[string]bool{}
-	for _, c := range got {
-		seen[c.Partner+"/"+c.OrderID] = true
-	}
-	for k := range want {
-		if !seen[k] {
-			db, _ := sqlOpen(s.env["DATABASE_URL"])
-			var depth int
-			db.QueryRow(`SELECT count(*) FROM conversions.outbox`).Scan(&depth)
-			db.Close()
-			t.Logf("service logs (tail):\n%s", tail(s.p.Logs(), 3000))
-			t.Fatalf("accepted (2xx) event %s is not on conversions.v1 (%d of %d; outbox depth %d)", k, len(seen), len(want), depth)
-		}
-	}
-}
-
-// TestPostgresRestartUnderLoad stops and restarts PostgreSQL while
-// webhooks arrive: requests during the outage get 503, and every request
-// that got a 2xx reaches conversions.v1.
-func TestPostgresRestartUnderLoad(t *testing.T) {
-	if os.Getenv("DATABASE_URL") != "" {
-		t.Log("DATABASE_URL is set: this test needs the throwaway cluster it can restart; running on it anyway is not possible")
-	}
-	cluster := testkit.PostgresCluster(t)
-	s := setup(t, testkit.DatabaseURL(t))
-	stop := make(chan struct{})
-	type result struct {
-		accepted map[string]bool
-		statuses map[int]int
-	}
-	done := make(chan result)
-	go func() { a, st := load(t, s, stop); done <- result{a, st} }()
-	time.Sleep(time.Second)
-	if err := cluster.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(2 * time.Second)
-	restarted, err := pgcluster.Start(context.Background(), pgcluster.Options{DataDir: cluster.DataDir, Port: cluster.Port, Fast: true})
-	if err != nil {
-		t.Fatalf("restart postgres: %v", err)
-	}
-	*cluster = *restarted
-	time.Sleep(2 * time.Second)
-	close(stop)
-	res := <-done
-	t.Logf("statuses during the restart: %v", res.statuses)
-	if res.statuses[0] > 0 {
-		t.Logf("service logs:\n%s", s.p.Logs())
-	}
-	if res.statuses[503] == 0 {
-		t.Error("no 503 while the database was down")
-	}
-	for st := range res.statuses {
-		if st == 500 {
-			t.Fatalf("a 500 during the restart: %v", res.statuses)
-		}
-	}
-	assertAllPublished(t, s, res.accepted)
-}
-
-// TestBrokerOutageDrains: webhooks are accepted while Kafka is down and
-// everything drains when it returns.
-func TestBrokerOutageDrains(t *testing.T) {
-	s := setup(t, testkit.DatabaseURL(t))
-	s.b.Stop()
-	stop := make(chan struct{})
-	done := make(chan map[string]bool)
-	go func() { a, _ := load(t, s, stop); done <- a }()
-	time.Sleep(2 * time.Second)
-	close(stop)
-	accepted := <-done
-	if len(accepted) == 0 {
-		t.Fatal("nothing accepted while Kafka was down")
-	}
-	if r := do(t, "GET", s.p.Base+"/metrics", nil); !strings.Contains(r.body, "conversions_outbox_depth") {
-		t.Fatal("no outbox depth metric")
-	}
-	s.b.Start(t)
-	assertAllPublished(t, s, accepted)
-}
-
-func TestReplayRedecodesThroughTheCurrentMapping(t *testing.T) {
+// TestReplayRedecodesThroughTheCurrentMappingAtInstant: a replay keeps the
+// original's times (received_at, and occurred_at when the postback named
+// none), whatever the clock says when it runs.
+func TestReplayRedecodesThroughTheCurrentMappingAtInstant(t *testing.T) {
 	db := testkit.DatabaseURL(t)
-	s := setup(t, db)
+	s := setup(t, db, testkit.Now(t))
 	// A network whose word for approved the mapping does not know yet.
 	s.putPartner(t, "net", fmt.Sprintf(`{"name":"Net","postback_token":%q,"currency":"USD","mapping":{"statuses":{"ok":"pending"}}}`, postbackToken), 201)
 	q := "/v1/postback/net?token=" + postbackToken + "&order_id=N-1&status=ok&sale_amount=10.00&commission=1.00"
 	if r := do(t, "GET", s.p.Base+q, nil); r.status != 202 {
 		t.Fatal(r.body)
 	}
-	// The mapping was wrong: "ok" means approved. Fix it, then replay.
+	// The mapping was wrong: "ok" means approved. Fix it, then replay, a
+	// day later.
 	s.putPartner(t, "net", `{"name":"Net","currency":"USD","mapping":{"statuses":{"ok":"approved"}}}`, 200)
 	var out bytes.Buffer
 	env := func(k string) string { return s.env[k] }
-	if err := run(context.Background(), []string{"replay", "-partner", "net"}, env, &out, io.Discard); err != nil {
+	if err := run(context.Background(), clock.Fixed(s.at.Add(24*time.Hour)), []string{"replay", "-partner", "net"}, env, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "queued 1 events") {
 		t.Fatalf("replay said %q", out.String())
 	}
+	if want := s.at.Add(24 * time.Hour).UTC().Format("20060102T150405"); !strings.Contains(out.String(), "replay "+want) {
+		t.Fatalf("replay run not named after the clock (%s): %q", want, out.String())
+	}
 	got := conversions(t, s.b, 2, 20*time.Second)
-	var original, replayed *events.ConversionReceived
+	var original, replayed *received
 	for i := range got {
 		if got[i].Partner != "net" {
 			continue
@@ -634,6 +491,59 @@ func TestReplayRedecodesThroughTheCurrentMapping(t *testing.T) {
 	if original == nil || replayed == nil || replayed.ReplayOf != original.ID || replayed.Status != "approved" ||
 		original.Status != "pending" || replayed.Source != events.SourceReplay || replayed.ID == original.ID {
 		t.Fatalf("original %+v\nreplayed %+v", original, replayed)
+	}
+	at := s.at.UTC().Truncate(time.Microsecond)
+	if !original.ReceivedAt.Equal(at) || !replayed.ReceivedAt.Equal(at) || !original.OccurredAt.Equal(at) || !replayed.OccurredAt.Equal(at) {
+		t.Fatalf("times: original received %s occurred %s, replayed received %s occurred %s; want all %s",
+			original.ReceivedAt, original.OccurredAt, replayed.ReceivedAt, replayed.OccurredAt, at)
+	}
+}
+
+// TestEventTimesAtInstant: a service whose clock stands at an instant
+// stamps that instant everywhere: received_at in the event and the inbox,
+// the default occurred_at, the Kafka timestamp, the partner's created_at.
+func TestEventTimesAtInstant(t *testing.T) {
+	at := testkit.Now(t)
+	s := setup(t, testkit.DatabaseURL(t), at)
+	if r := s.send(t, "coursera", "msg_times", s.conversionBody("E-1", "pending", "1.00"), s.key, at); r.status != 202 {
+		t.Fatalf("webhook = %d %s", r.status, r.body)
+	}
+	q := "/v1/postback/coursera?token=" + postbackToken + "&order_id=E-2&status=pending&sale_amount=10.00&commission=1.00"
+	if r := do(t, "GET", s.p.Base+q, nil); r.status != 202 {
+		t.Fatalf("postback = %d %s", r.status, r.body)
+	}
+	want := at.UTC().Truncate(time.Microsecond) // the database keeps microseconds
+	got := conversions(t, s.b, 2, 30*time.Second)
+	for _, c := range got {
+		occurred := want // a postback without a time happened when it arrived
+		if c.OrderID == "E-1" {
+			occurred = s.occurred()
+		}
+		if !c.ReceivedAt.Equal(want) || !c.OccurredAt.Equal(occurred) || !c.KafkaTime.Equal(at.Truncate(time.Millisecond)) {
+			t.Errorf("%s: received_at %s, occurred_at %s, Kafka time %s; want %s, %s, %s", c.OrderID,
+				c.ReceivedAt, c.OccurredAt, c.KafkaTime, want, occurred, at.Truncate(time.Millisecond))
+		}
+	}
+	db, err := sqlOpen(s.env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	var first, last time.Time
+	if err := db.QueryRow(`SELECT count(*), min(received_at), max(received_at) FROM conversions.inbox`).Scan(&n, &first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || !first.Equal(want) || !last.Equal(want) {
+		t.Errorf("inbox: %d rows received from %s to %s, want 2 at %s", n, first, last, want)
+	}
+	var p struct {
+		CreatedAt time.Time `json:"created_at"`
+		UpdatedAt time.Time `json:"updated_at"`
+	}
+	r := do(t, "GET", s.p.Base+"/v1/partners/coursera", nil, "Authorization", "Bearer "+adminToken)
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil || !p.CreatedAt.Equal(want) || !p.UpdatedAt.Equal(want) {
+		t.Errorf("partner = %s (%v), want created and updated at %s", r.body, err, want)
 	}
 }
 

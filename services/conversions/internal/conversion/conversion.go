@@ -9,9 +9,9 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
@@ -55,7 +55,7 @@ type StoredPartner struct {
 	SealedSecrets      [][]byte // nil on Put: keep the stored ones
 	TokenDigest        []byte   // nil on Put: keep the stored one
 	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	UpdatedAt          time.Time // on Put: the time of the change (and of the creation)
 }
 
 // InboxEntry is a raw request as stored for audit.
@@ -64,6 +64,7 @@ type InboxEntry struct {
 	BodyHash                                                []byte
 	Headers                                                 map[string]string
 	Body                                                    []byte
+	ReceivedAt                                              time.Time // the event's received_at, from Deps.Now
 }
 
 // OutboxMessage is an event waiting to be published.
@@ -93,7 +94,12 @@ type Deps struct {
 	Box    *secret.Box
 	Inject TraceInjector
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Now tells business time: webhook freshness, received_at, the
+	// occurred_at of a conversion that names none (nil: the system clock).
+	Now clock.Clock
+	// PartnerCacheTTL is how long a partner read from the Store is reused
+	// (0: read it for every request).
+	PartnerCacheTTL time.Duration
 }
 
 type service struct {
@@ -103,13 +109,11 @@ type service struct {
 
 // New returns the service.
 func New(deps Deps) Service {
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps.Now = clock.OrSystem(deps.Now)
 	if deps.Inject == nil {
 		deps.Inject = func(context.Context, map[string]string) {}
 	}
-	return &service{deps: deps, cache: partnerCache{ttl: 2 * time.Second, entries: map[string]cachedPartner{}}}
+	return &service{deps: deps, cache: newPartnerCache(deps.PartnerCacheTTL)}
 }
 
 // partner is a partner ready for requests: secrets opened, mapping resolved.
@@ -120,28 +124,9 @@ type partner struct {
 	webhook adapter.Mapping // webhooks: linkcredit's fields, the partner's status words too
 }
 
-type cachedPartner struct {
-	p       *partner
-	expires time.Time
-}
-
-// partnerCache keeps partners ready for a couple of seconds: a webhook
-// needs its partner's keys, and reading and opening them per request would
-// cost a query and AES work every time. A change made elsewhere is seen
-// within the TTL.
-type partnerCache struct {
-	mu      sync.Mutex
-	ttl     time.Duration
-	entries map[string]cachedPartner
-}
-
 func (s *service) partner(ctx context.Context, id string) (*partner, error) {
-	now := s.deps.Now()
-	s.cache.mu.Lock()
-	e, ok := s.cache.entries[id]
-	s.cache.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.p, nil
+	if p, ok := s.cache.get(id); ok {
+		return p, nil
 	}
 	sp, err := s.deps.Store.GetPartner(ctx, id)
 	if errors.Is(err, errs.NotFound) {
@@ -168,9 +153,7 @@ func (s *service) partner(ctx context.Context, id string) (*partner, error) {
 	if p.webhook, err = (adapter.Mapping{Statuses: p.mapping.Statuses}).Resolve(); err != nil {
 		return nil, err
 	}
-	s.cache.mu.Lock()
-	s.cache.entries[id] = cachedPartner{p: p, expires: now.Add(s.cache.ttl)}
-	s.cache.mu.Unlock()
+	s.cache.put(id, p)
 	return p, nil
 }
 
@@ -207,7 +190,7 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 	if err != nil {
 		return Receipt{}, err
 	}
-	return s.accept(ctx, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body))
+	return s.accept(ctx, now, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body))
 }
 
 // PostbackRequest is a server-to-server postback (query or form).
@@ -250,7 +233,7 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	} else if err := checkKey("event_id", key); err != nil {
 		return Receipt{}, err
 	}
-	return s.accept(ctx, p, c, key, events.SourcePostback, req.Method, req.Headers, query, nil, sha([]byte(query)))
+	return s.accept(ctx, now, p, c, key, events.SourcePostback, req.Method, req.Headers, query, nil, sha([]byte(query)))
 }
 
 // derivedKey identifies a postback without an event id by what it says,
@@ -284,9 +267,13 @@ func sha(b []byte) []byte {
 	return s[:]
 }
 
-func (s *service) accept(ctx context.Context, p *partner, c adapter.Conversion, key, source, method string,
+// accept stores the request and its event. now is the instant the request
+// was checked at: the event's received_at, and its occurred_at when the
+// partner sent none. It is cut to the database's microseconds, so the
+// inbox row and a replay of it carry the event's very time.
+func (s *service) accept(ctx context.Context, now time.Time, p *partner, c adapter.Conversion, key, source, method string,
 	headers map[string]string, query string, body, bodyHash []byte) (Receipt, error) {
-	ev := s.event(p, c, key, source, s.deps.Now().UTC())
+	ev := s.event(p, c, key, source, now.UTC().Truncate(time.Microsecond))
 	msg, err := Message(ctx, ev, s.deps.Inject)
 	if err != nil {
 		return Receipt{}, err
@@ -295,7 +282,7 @@ func (s *service) accept(ctx context.Context, p *partner, c adapter.Conversion, 
 		body = []byte{}
 	}
 	return s.deps.Store.Accept(ctx, InboxEntry{Partner: p.ID, IdempotencyKey: key, EventID: ev.ID, Source: source,
-		Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body}, msg)
+		Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body, ReceivedAt: ev.ReceivedAt}, msg)
 }
 
 func (s *service) event(p *partner, c adapter.Conversion, key, source string, now time.Time) events.ConversionReceived {
@@ -415,7 +402,7 @@ func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, boo
 	if err := f.Err("invalid_partner"); err != nil {
 		return Partner{}, false, err
 	}
-	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, Mapping: in.Mapping}
+	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, Mapping: in.Mapping, UpdatedAt: s.deps.Now().UTC().Truncate(time.Microsecond)}
 	if in.WebhookSecrets != nil {
 		sp.SealedSecrets = [][]byte{}
 		for _, sec := range in.WebhookSecrets {
@@ -433,9 +420,7 @@ func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, boo
 	if err != nil {
 		return Partner{}, false, err
 	}
-	s.cache.mu.Lock()
-	delete(s.cache.entries, in.ID)
-	s.cache.mu.Unlock()
+	s.cache.forget(in.ID)
 	return view(stored), created, nil
 }
 

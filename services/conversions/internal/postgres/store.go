@@ -42,14 +42,16 @@ func (s *Store) PutPartner(ctx context.Context, p conversion.StoredPartner) (con
 	if p.SealedSecrets != nil {
 		secrets = pq.ByteaArray(p.SealedSecrets)
 	}
+	// The times come from the service's clock (p.UpdatedAt), not the
+	// database's now(): tests run the service at a fixed instant.
 	row := s.db.QueryRowContext(ctx, `
-		INSERT INTO conversions.partners AS p (id, name, currency, mapping, webhook_secrets, postback_token_digest)
-		VALUES ($1, $2, $3, $4, COALESCE($5::bytea[], '{}'), $6)
+		INSERT INTO conversions.partners AS p (id, name, currency, mapping, webhook_secrets, postback_token_digest, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, COALESCE($5::bytea[], '{}'), $6, $7, $7)
 		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency, mapping = EXCLUDED.mapping,
 			webhook_secrets = COALESCE($5::bytea[], p.webhook_secrets),
-			postback_token_digest = COALESCE($6, p.postback_token_digest), updated_at = now()
+			postback_token_digest = COALESCE($6, p.postback_token_digest), updated_at = EXCLUDED.updated_at
 		RETURNING `+partnerColumns+`, (xmax = 0)`,
-		p.ID, p.Name, p.Currency, string(mapping), secrets, p.TokenDigest)
+		p.ID, p.Name, p.Currency, string(mapping), secrets, p.TokenDigest, p.UpdatedAt)
 	var created bool
 	out, err := scanPartner(row, &created)
 	if err != nil {
@@ -93,7 +95,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, e
 	for rows.Next() {
 		p, err := scanPartner(rows)
 		if err != nil {
-			return nil, err
+			return nil, database.Classify(err)
 		}
 		out = append(out, p)
 	}
@@ -102,11 +104,12 @@ func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, e
 
 // acceptSQL stores a request and its event in one statement, so in one
 // implicit transaction and one round trip: the outbox row is written only
-// when the inbox row was (a new idempotency key).
+// when the inbox row was (a new idempotency key). received_at is the
+// event's (the service's clock), so a replay rebuilds the same times.
 const acceptSQL = `
 	WITH ins AS (
-		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14)
 		ON CONFLICT (partner, idempotency_key) DO NOTHING
 		RETURNING id),
 	out AS (
@@ -130,7 +133,7 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conver
 	}
 	var inserted int
 	err = stmt.QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, string(headers),
-		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders)).Scan(&inserted)
+		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt).Scan(&inserted)
 	if err != nil {
 		return conversion.Receipt{}, unavailable(err)
 	}
