@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/linkcredit/linkcredit/pkg/clickid"
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
@@ -38,13 +39,18 @@ import (
 
 var version = "dev" // set with -ldflags "-X main.version=..."
 
-func main() {
+func main() { os.Exit(realMain(clock.System())) }
+
+// realMain runs the service on now until SIGINT or SIGTERM and returns the
+// exit code. Tests that re-execute the binary call it with a frozen clock.
+func realMain(now clock.Clock) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "redirect:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 type settings struct {
@@ -100,7 +106,11 @@ func prefixes(env *config.Reader, name string) []netip.Prefix {
 	return out
 }
 
-func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+// run serves until ctx ends. now is the business clock: the click's time,
+// its unique-click window and rate limit, the day of the visitor salt, the
+// Kafka timestamp. Durations (start-up, shutdown, click log lag) are
+// measured on the system clock.
+func run(ctx context.Context, now clock.Clock, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
 	s, err := readSettings(getenv)
 	if err != nil {
 		return err
@@ -130,7 +140,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	writer := p.NewWriter()
 	defer func() { err = errors.Join(err, writer.Close()) }()
 	shipper := &kafkatransport.Shipper{Log: clickLog, Logger: logger, BatchSize: s.shipBatch, Linger: s.shipLinger,
-		Publisher: kafkax.NewPublisher(writer, tel.TracerProvider, tel.Propagator)}
+		Publisher: kafkax.NewPublisher(writer, now, tel.TracerProvider, tel.Propagator)}
 	if err := shipper.Instrument(tel.Meter("redirect")); err != nil {
 		return err
 	}
@@ -138,7 +148,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	// Stores, then the in-memory table loaded from them.
 	links := postgres.NewLinks(p.DB)
 	visitors := visitor.NewHasher(postgres.NewSalts(p.DB), logger)
-	if err := visitors.Refresh(ctx, time.Now()); err != nil {
+	if err := visitors.Refresh(ctx, now()); err != nil {
 		logger.Warn("visitor salts not loaded yet", "error", err.Error())
 	}
 	table := linktable.New(0)
@@ -153,7 +163,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 	// The onion, inside out: service -> instrumenting -> endpoints (+ spans,
 	// metrics, logs) -> HTTP transport.
 	svc := redirect.New(redirect.Config{
-		UniqueWindow: s.uniqueWindow, RateLimitPerMinute: s.rateLimitPerMinute, InternalNets: s.internalNets,
+		UniqueWindow: s.uniqueWindow, RateLimitPerMinute: s.rateLimitPerMinute, InternalNets: s.internalNets, Now: now,
 	}, redirect.Deps{Store: links, Table: table, IDs: ids, Visitors: visitors, Logger: logger,
 		Recorder: kafkatransport.NewRecorder(clickLog, tel.Propagator)})
 	if svc, err = redirect.Instrument(svc, tel.Meter("redirect")); err != nil {
@@ -197,7 +207,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, stderr 
 			}
 		})
 	})
-	g.Go(func() error { visitors.Run(gctx); return nil })
+	g.Go(func() error { visitors.Run(gctx, now); return nil })
 	logger.Info("redirect ready", "addr", p.Listener.Addr().String(), "links", table.Len(),
 		"clicklog", s.clickLog.Dir, "unshipped_bytes", clickLog.Stats(time.Now()).Unacked)
 	return g.Wait()

@@ -87,5 +87,8 @@ func (r *Recorder) Record(ctx context.Context, c events.ClickRecorded) error {
 	}
 	b.value = c.AppendJSON(b.value[:0])
 	b.frame = appendFrame(b.frame[:0], []byte(c.ID), b.carrier.traceparent, b.value)
+	// The append time only measures shipping lag (the oldest unshipped
+	// record's age) against the system clock; the click's own time is
+	// c.OccurredAt, from the service's clock.
 	return r.log.Append(b.frame, time.Now())
 }

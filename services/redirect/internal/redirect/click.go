@@ -5,8 +5,10 @@ import (
 	"hash/maphash"
 	"net/netip"
 
+	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/visitor"
 )
 
 // ClickRequest is a visit to /c/{code}.
@@ -47,7 +49,9 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	now := s.cfg.Now()
 	var vbuf [24]byte
 	vh := s.deps.Visitors.AppendHash(vbuf[:0], now, req.IP, req.UserAgent)
-	visitorKey := maphash.Bytes(s.seed, vh)
+	// Not keyed by vh: the visitor hash changes at midnight UTC, and the
+	// window and the limit must not start over then.
+	visitorKey := visitor.Key(s.seed, req.IP, req.UserAgent)
 	if !s.limiter.Allow(visitorKey, now) {
 		return ClickResponse{}, ErrRateLimited
 	}
@@ -57,7 +61,8 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	bot, reason := s.bots.Verdict(req.UserAgent, req.Prefetch)
 	unique := !s.recent.Seen(visitorKey^maphash.String(s.seed, l.Code), now)
 
-	values.ClickID = s.deps.IDs.New()
+	var idbuf [clickid.Length]byte
+	values.ClickID = string(s.deps.IDs.Append(idbuf[:0], now))
 	dest := expand(l.Destination, values)
 	click := events.ClickRecorded{
 		Header:      events.Header{ID: values.ClickID, Type: events.TypeClickRecorded, SchemaVersion: events.SchemaVersion},

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
@@ -54,15 +55,18 @@ type ClickRecorder interface {
 	Record(ctx context.Context, c events.ClickRecorded) error
 }
 
-// IDIssuer issues click ids.
-type IDIssuer interface{ New() string }
+// IDIssuer issues click ids. An id carries the time it was issued for (the
+// click's, from Config.Now), so ids sort like the clicks they name.
+type IDIssuer interface {
+	Append(dst []byte, t time.Time) []byte
+}
 
 // Config holds the click rules.
 type Config struct {
 	UniqueWindow       time.Duration  // same visitor, same link: counted once within this
 	RateLimitPerMinute int            // clicks per visitor per minute
 	InternalNets       []netip.Prefix // traffic from here is redirected but not recorded
-	Now                func() time.Time
+	Now                clock.Clock    // the click's time: its day's visitor salt, window and limit; nil is the system clock
 }
 
 // Deps are the adapters the service uses.
@@ -86,9 +90,7 @@ type service struct {
 
 // New returns the service.
 func New(cfg Config, deps Deps) Service {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = clock.OrSystem(cfg.Now)
 	if cfg.UniqueWindow <= 0 {
 		cfg.UniqueWindow = 30 * time.Minute
 	}

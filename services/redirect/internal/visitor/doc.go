@@ -5,4 +5,9 @@
 // shared by all replicas through a store and deleted after their day, so
 // once a day has passed its hashes can no longer be tested against any IP.
 // The raw IP is never stored or logged.
+//
+// Key hashes the same input under a random per-process seed instead of
+// the salt. It keys what the service remembers in memory for a short
+// while, the unique-click window and the rate limit, and unlike the hash
+// it does not change at midnight UTC. It is never stored or published.
 package visitor

@@ -7,10 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/clock"
 )
 
 // SaltStore shares one random salt per UTC day ("2006-01-02") among
@@ -120,16 +123,19 @@ func (h *Hasher) set(day string, salt []byte, local bool) {
 	h.mu.Unlock()
 }
 
-// Run refreshes salts every minute until ctx ends.
-func (h *Hasher) Run(ctx context.Context) {
+// Run refreshes salts every minute, for the day now reads, until ctx
+// ends. The ticker only sets the pace: its tick time is the system clock's
+// and says nothing about the service's day.
+func (h *Hasher) Run(ctx context.Context, now clock.Clock) {
+	now = clock.OrSystem(now)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if err := h.Refresh(ctx, now); err != nil {
+		case <-t.C:
+			if err := h.Refresh(ctx, now()); err != nil {
 				h.logger.Warn("refresh visitor salts", "error", err.Error())
 			}
 		}
@@ -146,6 +152,24 @@ func Truncate(ip netip.Addr) netip.Prefix {
 	}
 	p, _ := ip.Prefix(bits)
 	return p
+}
+
+// Key is the visitor's key for what the service remembers in memory for a
+// short while: the unique-click window and the rate limit. It hashes what
+// Hash hashes, but under seed (random per process, never stored) instead
+// of the day's salt, so it does not change at midnight UTC: a visitor who
+// clicks at 23:59:59 and again at 00:00:00 is the same visitor to the
+// window and the limit, as they are to a person. It never leaves the
+// process, and the window forgets it after at most two windows.
+func Key(seed maphash.Seed, ip netip.Addr, userAgent string) uint64 {
+	prefix := Truncate(ip)
+	addr := prefix.Addr().As16()
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.Write(addr[:])
+	h.WriteByte(byte(prefix.Bits()))
+	h.WriteString(userAgent)
+	return h.Sum64()
 }
 
 // Hash returns the visitor hash for ip and user agent at time now: 22

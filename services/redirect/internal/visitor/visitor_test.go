@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 type memStore struct {
@@ -126,5 +129,111 @@ func BenchmarkHash(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = h.AppendHash(buf[:0], now, ip, "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36")
+	}
+}
+
+// TestDayIsUTC: the salt's day is the UTC date, in whatever zone the
+// clock's reading is: midnight in Berlin or Chicago changes nothing.
+func TestDayIsUTC(t *testing.T) {
+	tests := []struct{ at, want string }{
+		{"2026-11-30T23:59:59Z", "2026-11-30"},
+		{"2026-12-01T00:00:00Z", "2026-12-01"},
+		{"2026-12-31T23:59:59Z", "2026-12-31"},
+		{"2027-01-01T00:00:00Z", "2027-01-01"},
+		{"2026-11-30T23:59:59+01:00", "2026-11-30"}, // Berlin, the last second of November
+		{"2026-12-01T00:30:00+01:00", "2026-11-30"}, // Berlin's December, still November in UTC
+		{"2026-11-30T18:30:00-06:00", "2026-12-01"}, // Chicago's November, already December in UTC
+		{"2026-10-25T02:30:00+02:00", "2026-10-25"}, // Berlin's autumn change, before it
+		{"2026-10-25T02:30:00+01:00", "2026-10-25"}, // and the same wall time an hour later
+		{"2027-03-14T03:30:00-05:00", "2027-03-14"}, // Chicago's spring change
+		{"2026-11-01T01:30:00-05:00", "2026-11-01"}, // Chicago's autumn change
+		{"2026-10-31T19:30:00-05:00", "2026-11-01"}, // Chicago's Halloween evening
+	}
+	for _, tt := range tests {
+		at, err := time.Parse(time.RFC3339, tt.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Day(at); got != tt.want {
+			t.Errorf("Day(%s) = %s, want %s", tt.at, got, tt.want)
+		}
+	}
+}
+
+// TestSaltOnInstants runs two replicas at each of testkit.Instants: a
+// visitor's hash holds for the whole UTC day around the instant (local
+// midnights included) and changes at the next midnight UTC, whose salt
+// Refresh fetched in advance, so the replicas agree on it with the store
+// down; the next Refresh forgets the day that ended.
+func TestSaltOnInstants(t *testing.T) {
+	ctx := context.Background()
+	ip, ua := netip.MustParseAddr("203.0.113.77"), "Mozilla/5.0"
+	for _, in := range testkit.Instants() {
+		t.Run(in.Name, func(t *testing.T) {
+			at := in.At
+			store := &memStore{salts: map[string][]byte{}}
+			a, b := NewHasher(store, logger), NewHasher(store, logger)
+			for _, h := range []*Hasher{a, b} {
+				if err := h.Refresh(ctx, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store.down = true // from here on only what Refresh prepared
+			u := at.UTC()
+			dayStart := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+			next := dayStart.AddDate(0, 0, 1)
+			l := at // the local midnights of the instant's own zone
+			localMidnight := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, l.Location())
+
+			want := a.Hash(at, ip, ua)
+			if b.Hash(at, ip, ua) != want {
+				t.Fatal("two replicas hash the same visitor differently")
+			}
+			for _, probe := range []time.Time{dayStart, next.Add(-time.Nanosecond), at.Add(-time.Second), at.Add(time.Second),
+				localMidnight, localMidnight.Add(-time.Second), localMidnight.AddDate(0, 0, 1), localMidnight.AddDate(0, 0, 1).Add(-time.Second)} {
+				if Day(probe) != Day(at) {
+					continue // another UTC day: checked below for the next one
+				}
+				if got := a.Hash(probe, ip, ua); got != want {
+					t.Errorf("hash at %s = %s, at %s = %s: the same UTC day hashes differently",
+						probe.Format(time.RFC3339Nano), got, at.Format(time.RFC3339), want)
+				}
+			}
+			tomorrow := a.Hash(next, ip, ua)
+			if tomorrow == want {
+				t.Errorf("the hash did not change at %s", next.Format(time.RFC3339))
+			}
+			if b.Hash(next, ip, ua) != tomorrow || a.local[Day(next)] {
+				t.Errorf("the salt of %s was not fetched in advance at %s", Day(next), at.Format(time.RFC3339))
+			}
+
+			store.down = false
+			if err := a.Refresh(ctx, next); err != nil {
+				t.Fatal(err)
+			}
+			if a.Hash(next.Add(time.Hour), ip, ua) != tomorrow {
+				t.Error("a refresh changed the salt of a day in progress")
+			}
+			a.mu.RLock()
+			_, kept := a.days[Day(at)]
+			a.mu.RUnlock()
+			if _, stored := store.salts[Day(at)]; kept || stored {
+				t.Errorf("the salt of %s outlived its day (memory %v, store %v)", Day(at), kept, stored)
+			}
+		})
+	}
+}
+
+// TestKeyOutlivesTheDay: the in-memory visitor key is the same on both
+// sides of midnight UTC, where the visitor hash changes.
+func TestKeyOutlivesTheDay(t *testing.T) {
+	seed := maphash.MakeSeed()
+	ip, ua := netip.MustParseAddr("203.0.113.77"), "Mozilla/5.0"
+	k := Key(seed, ip, ua)
+	if Key(seed, netip.MustParseAddr("203.0.113.5"), ua) != k {
+		t.Error("the same /24 and agent have different keys")
+	}
+	if Key(seed, netip.MustParseAddr("203.0.114.77"), ua) == k || Key(seed, ip, "curl/8") == k {
+		t.Error("another /24 or agent has the same key")
 	}
 }

@@ -3,6 +3,8 @@ package window
 import (
 	"testing"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 func TestRecent(t *testing.T) {
@@ -78,4 +80,44 @@ func BenchmarkRecentSeen(b *testing.B) {
 			k++
 		}
 	})
+}
+
+// TestWindowsOnInstants: the unique-click window and the rate limit count
+// elapsed time only, so a month end, New Year or a daylight-saving change
+// at the instant starts nothing over: a click one second before the
+// instant and one at it are one visitor's two clicks.
+func TestWindowsOnInstants(t *testing.T) {
+	const window = 30 * time.Minute
+	for _, in := range testkit.Instants() {
+		t.Run(in.Name, func(t *testing.T) {
+			at := in.At
+			r := NewRecent(window, 0)
+			steps := []struct {
+				at   time.Time
+				seen bool
+			}{
+				{at.Add(-time.Second), false},
+				{at, true},
+				{at.Add(time.Second), true},
+				{at.Add(time.Second + window - time.Nanosecond), true},
+				{at.Add(2*time.Second + 2*window), false}, // a window after the last click
+			}
+			for i, s := range steps {
+				if got := r.Seen(1, s.at); got != s.seen {
+					t.Errorf("step %d: Seen at %s = %v, want %v", i, s.at.Format(time.RFC3339Nano), got, s.seen)
+				}
+			}
+
+			l := NewLimiter(2)
+			if !l.Allow(1, at.Add(-time.Second)) || !l.Allow(1, at) {
+				t.Fatal("two clicks refused under a limit of two")
+			}
+			if l.Allow(1, at.Add(time.Second)) {
+				t.Error("a third click within two seconds was allowed under a limit of two a minute")
+			}
+			if !l.Allow(1, at.Add(3*time.Minute)) {
+				t.Error("the limit did not reset after idle minutes")
+			}
+		})
+	}
 }
