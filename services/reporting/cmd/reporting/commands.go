@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
@@ -66,17 +67,17 @@ func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Log
 	})
 }
 
-func openStore(cfg platform.Config) (*postgres.Store, error) {
+func openStore(cfg platform.Config, now clock.Clock) (*postgres.Store, error) {
 	db, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})
 	if err != nil {
 		return nil, err
 	}
-	return postgres.New(db), nil
+	return postgres.New(db, now), nil
 }
 
 // verify checks the ledger's invariants; any violation fails the command.
-func verify(ctx context.Context, cfg platform.Config, stdout io.Writer) error {
-	store, err := openStore(cfg)
+func verify(ctx context.Context, now clock.Clock, cfg platform.Config, stdout io.Writer) error {
+	store, err := openStore(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -97,8 +98,8 @@ func verify(ctx context.Context, cfg platform.Config, stdout io.Writer) error {
 }
 
 // export writes a commission report to a file, with a progress line on a
-// terminal.
-func export(ctx context.Context, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+// terminal. Its default period and as-of time come from now.
+func export(ctx context.Context, now clock.Clock, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "first day, YYYY-MM-DD (default: this month)")
@@ -118,11 +119,12 @@ func export(ctx context.Context, args []string, cfg platform.Config, stdout, std
 			v.Set(k, val)
 		}
 	}
-	q, err := report.ParseQuery(v, "", time.Now())
+	asOf := now()
+	q, err := report.ParseQuery(v, "", asOf)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
+	store, err := openStore(cfg, now)
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func export(ctx context.Context, args []string, cfg platform.Config, stdout, std
 		return err
 	}
 	meta := report.Meta{From: q.FromDate, To: q.ToDate, TZ: q.TZ.String(), GroupBy: q.GroupBy, Currency: q.Currency,
-		AsOf: time.Now().UTC().Truncate(time.Millisecond), ClosedPeriods: closed}
+		AsOf: asOf.UTC().Truncate(time.Millisecond), ClosedPeriods: closed}
 
 	w := stdout
 	var file *os.File
@@ -245,8 +247,10 @@ func (p *progress) done(rows int, bytes int64) {
 // replay rebuilds every table from the topics into an empty schema: the
 // finance inputs (rates, remittances, closed periods) are copied from the
 // live schema, then every event on the topics up to their current end is
-// ingested again. It then compares the two schemas' reports.
-func replay(ctx context.Context, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+// ingested again. It then compares the two schemas' reports. What the
+// rebuilt store dates by itself (remittances applied, late attributions)
+// is dated by now, as the live service dates it by its clock.
+func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	target := fs.String("schema", "reporting_rebuild", "the empty schema to build into")
@@ -278,15 +282,15 @@ func replay(ctx context.Context, args []string, cfg platform.Config, stdout, std
 		return err
 	}
 	defer db.Close()
-	rebuilt := postgres.New(db)
+	rebuilt := postgres.New(db, now)
+	live := postgres.New(admin, now)
 	if err := copyFinanceInputs(ctx, admin, *target); err != nil {
 		return err
 	}
-	if err := copyRemittances(ctx, postgres.New(admin), rebuilt); err != nil {
+	if err := copyRemittances(ctx, live, rebuilt); err != nil {
 		return err
 	}
 
-	live := postgres.New(admin)
 	zones, err := live.Zones(ctx)
 	if err != nil {
 		return err
@@ -315,7 +319,7 @@ func replay(ctx context.Context, args []string, cfg platform.Config, stdout, std
 	if _, err := rebuilt.CompactRollups(ctx); err != nil {
 		return err
 	}
-	same, err := sameReports(ctx, live, rebuilt)
+	same, err := sameReports(ctx, now, live, rebuilt)
 	if err != nil {
 		return err
 	}
@@ -410,9 +414,9 @@ func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkat
 	return total, nil
 }
 
-func sameReports(ctx context.Context, a, b *postgres.Store) (bool, error) {
+func sameReports(ctx context.Context, now clock.Clock, a, b *postgres.Store) (bool, error) {
 	q, err := report.ParseQuery(url.Values{"from": {"2000-01-01"}, "to": {"2099-12-31"},
-		"group_by": {"partner,course,link,placement,day"}}, "", time.Now())
+		"group_by": {"partner,course,link,placement,day"}}, "", now())
 	if err != nil {
 		return false, err
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/pgcluster"
@@ -18,18 +19,18 @@ import (
 // again, counts every event exactly once: offsets are committed only after
 // the database, and what is redelivered is recognised.
 func TestKilledMidIngestCountsOnce(t *testing.T) {
-	s := setup(t)
+	s := setup(t, testkit.Now(t))
 	const clicks, convs = 30000, 3000
 	var batch []any
 	for i := 0; i < clicks; i++ {
-		batch = append(batch, click(fmt.Sprintf("k%06d", i), fmt.Sprintf("link-%d", i%40), "ml-101", time.Duration(i)*time.Second, i%10 == 0, i%3 != 0))
+		batch = append(batch, s.click(fmt.Sprintf("k%06d", i), fmt.Sprintf("link-%d", i%40), "ml-101", time.Duration(i)*time.Second, i%10 == 0, i%3 != 0))
 		if len(batch) == 5000 {
 			s.publish(t, events.TopicClicks, batch...)
 			batch = batch[:0]
 		}
 	}
 	for i := 0; i < convs; i++ {
-		batch = append(batch, conv(fmt.Sprintf("e%06d", i), fmt.Sprintf("O-%d", i), fmt.Sprintf("k%06d", i*10), "", "approved", "10.00", "1.00", time.Duration(i*10)*time.Second))
+		batch = append(batch, s.conv(fmt.Sprintf("e%06d", i), fmt.Sprintf("O-%d", i), fmt.Sprintf("k%06d", i*10), "", "approved", "10.00", "1.00", time.Duration(i*10)*time.Second))
 	}
 	s.publish(t, events.TopicConversions, batch...)
 
@@ -42,22 +43,26 @@ func TestKilledMidIngestCountsOnce(t *testing.T) {
 		_ = db.QueryRow(`SELECT count(*) FROM reporting.clicks`).Scan(&n)
 		return n
 	}
-	// Kill it twice while it is part-way through.
+	// Kill it twice while it is part-way through: as soon as it stored
+	// more (or, on a machine that fast, once it stored everything).
 	for round := 0; round < 2; round++ {
-		deadline := time.Now().Add(30 * time.Second)
-		for before := stored(); stored() == before && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
+		before := stored()
+		testkit.WaitFor(t, 60*time.Second, func() error {
+			if n := stored(); n == before && n < clicks {
+				return fmt.Errorf("no click stored since %d", n)
+			}
+			return nil
+		})
 		s.p.Kill()
 		t.Logf("killed with %d of %d clicks stored", stored(), clicks)
-		s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", s.env)
+		s.start(t) // on the same socket and clock
 	}
 
 	want := map[string]any{"partner": "coursera", "clicks": clicks - clicks/10, "bot_clicks": clicks / 10,
 		"conversions": convs, "commission_approved": "3000.00"}
-	s.waitFor(t, "from=2026-11-01&to=2027-01-01&group_by=partner", oneRow(want))
+	s.waitFor(t, s.month()+"&group_by=partner", oneRow(want))
 	var out strings.Builder
-	if err := run(t.Context(), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
+	if err := run(t.Context(), clock.Fixed(s.at), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
 		t.Fatalf("verify after the kills: %v\n%s", err, out.String())
 	}
 	if n := stored(); n != clicks {
@@ -69,44 +74,43 @@ func TestKilledMidIngestCountsOnce(t *testing.T) {
 // retrying, loses nothing and counts nothing twice once Postgres is back.
 func TestPostgresOutageDuringIngest(t *testing.T) {
 	cluster := testkit.PostgresCluster(t)
-	s := setup(t)
+	s := setup(t, testkit.Now(t))
 	publishClicks := func(from, n int) {
 		var batch []any
 		for i := from; i < from+n; i++ {
-			batch = append(batch, click(fmt.Sprintf("p%06d", i), "ml-101", "ml-101", time.Duration(i)*time.Second, false, true))
+			batch = append(batch, s.click(fmt.Sprintf("p%06d", i), "ml-101", "ml-101", time.Duration(i)*time.Second, false, true))
 		}
 		s.publish(t, events.TopicClicks, batch...)
 	}
 	publishClicks(0, 2000)
-	s.waitFor(t, month+"&group_by=partner", oneRow(map[string]any{"clicks": 2000}))
+	s.waitFor(t, s.month()+"&group_by=partner", oneRow(map[string]any{"clicks": 2000}))
 
 	if err := cluster.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	publishClicks(2000, 3000) // arrives while the database is down
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.WaitFor(t, 30*time.Second, func() error {
 		resp, err := http.Get(s.p.Base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 503 {
-				break
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never said 503 with Postgres down")
+		resp.Body.Close()
+		if resp.StatusCode != 503 {
+			return fmt.Errorf("/readyz = %d with Postgres down, want 503", resp.StatusCode)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(time.Second) // let the consumer fail and back off
+		return nil
+	})
+	// Not a wait for anything: the outage deliberately lasts a while, so
+	// the consumer fails and backs off before Postgres is back.
+	time.Sleep(time.Second)
 	restarted, err := pgcluster.Start(context.Background(), pgcluster.Options{DataDir: cluster.DataDir, Port: cluster.Port, Fast: true})
 	if err != nil {
 		t.Fatalf("restart postgres: %v", err)
 	}
 	*cluster = *restarted
-	s.waitFor(t, month+"&group_by=partner", oneRow(map[string]any{"clicks": 5000}))
+	s.waitFor(t, s.month()+"&group_by=partner", oneRow(map[string]any{"clicks": 5000}))
 	var out strings.Builder
-	if err := run(t.Context(), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
+	if err := run(t.Context(), clock.Fixed(s.at), []string{"verify"}, func(k string) string { return s.env[k] }, &out, &out); err != nil {
 		t.Fatalf("verify after the outage: %v\n%s", err, out.String())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
@@ -40,16 +41,24 @@ import (
 
 var version = "dev" // set with -ldflags "-X main.version=..."
 
-func main() {
+func main() { os.Exit(realMain(clock.System())) }
+
+// realMain runs the service, or a command, on the clock now until it ends
+// or SIGINT or SIGTERM, and returns the process's exit code.
+func realMain(now clock.Clock) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "reporting:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+// run is the service, or the command args name. now is the clock every
+// business date comes from: the running month, report periods and as-of
+// times, the period a late change lands in.
+func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	env := config.New(getenv)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // flags: the test binary's own
 		// The commands need the database (and replay the brokers), not the
@@ -66,11 +75,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		switch args[0] {
 		case "verify":
-			return verify(ctx, cfg, stdout)
+			return verify(ctx, now, cfg, stdout)
 		case "export":
-			return export(ctx, args[1:], cfg, stdout, stderr)
+			return export(ctx, now, args[1:], cfg, stdout, stderr)
 		case "replay":
-			return replay(ctx, args[1:], cfg, stdout, stderr)
+			return replay(ctx, now, args[1:], cfg, stdout, stderr)
 		default:
 			return fmt.Errorf("unknown command %q (want verify, export or replay)", args[0])
 		}
@@ -99,11 +108,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Store, then the onion: service -> endpoints (spans, metrics, logs)
 	// -> HTTP transport (finance auth) and the dashboard.
-	store := postgres.New(p.DB)
+	store := postgres.New(p.DB, now)
 	if err := store.EnsureZones(ctx, zones); err != nil {
 		return fmt.Errorf("config: REPORT_TIME_ZONES: %w", err)
 	}
-	svc := reporting.New(store, nil)
+	svc := reporting.New(store, now)
 	endpoints := reporting.MakeEndpoints(svc, func(name string) endpoint.Middleware {
 		return otelx.EndpointMiddleware(tel, logger, name)
 	})

@@ -6,51 +6,103 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
+// TestMain doubles the test binary as the reporting service: testkit.Start
+// re-executes it with LINKCREDIT_RUN_REPORTING=1, and it then runs
+// realMain on the clock the test pinned (testkit.ChildClock). This hook is
+// only in the test binary: the reporting binary has no such variable and
+// always runs on the system clock.
 func TestMain(m *testing.M) {
 	if os.Getenv("LINKCREDIT_RUN_REPORTING") == "1" {
-		main()
-		os.Exit(0)
+		os.Exit(realMain(testkit.ChildClock()))
 	}
 	os.Exit(m.Run())
 }
 
 const token = "test-finance-token"
 
+// stack is a reporting process with its own database and broker, its
+// clock frozen at at.
 type stack struct {
 	p       *testkit.Process
+	ln      *net.TCPListener
+	at      time.Time // the process's now, and the Kafka time of what the test publishes
+	day     time.Time // midnight UTC of the day the seeded events happen
 	brokers []string
 	env     map[string]string
 	writer  *kafka.Writer
 }
 
-func setup(t *testing.T) *stack {
+// setup starts reporting at the instant at. The events it seeds happen on
+// the 20th of the month before at's (UTC): a month that has ended, so
+// every date in it is in the past, that no test closes, that the
+// dashboard's last twelve months include, and whose days stay in it in
+// Berlin and Chicago.
+func setup(t *testing.T, at time.Time) *stack {
 	t.Helper()
 	brokers := testkit.Kafka(t)
 	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
-		"ADMIN_TOKEN": token, "REPORTING_ADDR": testkit.FreeAddr(t), "LOG_LEVEL": "warn",
-		"REPORT_TIME_ZONES": "UTC,Europe/Berlin", "INGEST_SESSION_TIMEOUT": "3s",
+		"ADMIN_TOKEN": token, "LOG_LEVEL": "warn",
+		"REPORT_TIME_ZONES": "UTC,Europe/Berlin,America/Chicago", "INGEST_SESSION_TIMEOUT": "3s",
 		"INGEST_BATCH": "2000"} // several batches per test, so a kill lands between them
-	s := &stack{brokers: brokers, env: env}
-	s.p = testkit.StartProcess(t, "LINKCREDIT_RUN_REPORTING", "REPORTING_ADDR", env)
+	s := &stack{ln: testkit.Listen(t), at: at, day: monthOf(at).AddDate(0, -1, 19), brokers: brokers, env: env}
+	s.start(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reporting's logs:\n%s", s.p.Logs())
+		}
+	})
 	s.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll}
 	t.Cleanup(func() { s.writer.Close() })
 	return s
 }
 
+// start starts the process, or starts it again after a kill, on the
+// stack's socket and clock.
+func (s *stack) start(t *testing.T) {
+	t.Helper()
+	s.p = testkit.Start(t, testkit.ProcessConfig{Flag: "LINKCREDIT_RUN_REPORTING", AddrVar: "REPORTING_ADDR",
+		Listener: s.ln, Env: s.env, Now: s.at})
+}
+
+// monthOf is the first instant of t's month, UTC: reporting's periods.
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// span is a report's from and to parameters.
+func span(from, to time.Time) string {
+	return "from=" + from.Format(time.DateOnly) + "&to=" + to.Format(time.DateOnly)
+}
+
+// month is the seeded events' month, as report parameters.
+func (s *stack) month() string { return span(monthOf(s.day), monthOf(s.day).AddDate(0, 1, 0)) }
+
+// publish writes events to topic as Kafka takes them at the stack's now.
 func (s *stack) publish(t *testing.T, topic string, values ...any) {
+	t.Helper()
+	s.publishAt(t, s.at, topic, values...)
+}
+
+// publishAt writes events to topic with the Kafka timestamp kafkaTime,
+// which reporting books a change to a closed month by.
+func (s *stack) publishAt(t *testing.T, kafkaTime time.Time, topic string, values ...any) {
 	t.Helper()
 	var msgs []kafka.Message
 	for _, v := range values {
@@ -66,19 +118,15 @@ func (s *stack) publish(t *testing.T, topic string, values ...any) {
 		case string:
 			b, key = []byte(e), []byte("poison")
 		}
-		msgs = append(msgs, kafka.Message{Topic: topic, Key: key, Value: b})
+		msgs = append(msgs, kafka.Message{Topic: topic, Key: key, Value: b, Time: kafkaTime})
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := s.writer.WriteMessages(context.Background(), msgs...)
-		if err == nil {
-			return
+	// The first write to a topic waits for the broker to create it.
+	testkit.WaitFor(t, 20*time.Second, func() error {
+		if err := s.writer.WriteMessages(context.Background(), msgs...); err != nil {
+			return fmt.Errorf("publish to %s: %w", topic, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish to %s: %v", topic, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 type resp struct {
@@ -103,23 +151,23 @@ func (s *stack) do(t *testing.T, method, path, body string, headers ...string) r
 	return resp{r.StatusCode, string(b), r.Header}
 }
 
-var day = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-
-func click(id, code, course string, at time.Duration, bot, unique bool) events.ClickRecorded {
+func (s *stack) click(id, code, course string, at time.Duration, bot, unique bool) events.ClickRecorded {
 	return events.ClickRecorded{Header: events.Header{ID: id, Type: events.TypeClickRecorded, SchemaVersion: 1},
-		OccurredAt: day.Add(at), Code: code, Partner: "coursera", CourseID: course, Placement: "hero",
+		OccurredAt: s.day.Add(at), Code: code, Partner: "coursera", CourseID: course, Placement: "hero",
 		Destination: "https://example.com/?c=" + id, VisitorHash: "v", Bot: bot, Unique: unique}
 }
 
-func conv(id, order, clickID, course, status, sale, commission string, at time.Duration) events.ConversionReceived {
+func (s *stack) conv(id, order, clickID, course, status, sale, commission string, at time.Duration) events.ConversionReceived {
 	return events.ConversionReceived{Header: events.Header{ID: id, Type: events.TypeConversionReceived, SchemaVersion: 1},
 		Partner: "coursera", OrderID: order, ClickID: clickID, CourseID: course, Status: status, SaleAmount: sale,
-		Commission: commission, Currency: "USD", OccurredAt: day.Add(at), ReceivedAt: day.Add(at + time.Second),
+		Commission: commission, Currency: "USD", OccurredAt: s.day.Add(at), ReceivedAt: s.day.Add(at + time.Second),
 		Source: events.SourceWebhook, IdempotencyKey: id}
 }
 
 type reportJSON struct {
 	Meta struct {
+		From          string   `json:"from"`
+		To            string   `json:"to"`
 		AsOf          string   `json:"as_of"`
 		ClosedPeriods []string `json:"closed_periods"`
 	} `json:"meta"`
@@ -142,20 +190,17 @@ func (s *stack) report(t *testing.T, query string) reportJSON {
 // waitFor polls the report until check passes.
 func (s *stack) waitFor(t *testing.T, query string, check func(reportJSON) error) reportJSON {
 	t.Helper()
+	var rep reportJSON
 	// Generous: after a kill, the group waits out the dead members'
 	// sessions before it hands their partitions over.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		rep := s.report(t, query)
-		err := check(rep)
-		if err == nil {
-			return rep
+	testkit.WaitFor(t, 90*time.Second, func() error {
+		rep = s.report(t, query)
+		if err := check(rep); err != nil {
+			return fmt.Errorf("report %s: %w\n%+v", query, err, rep.Rows)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("report %s never became right: %v\n%+v\nlogs:\n%s", query, err, rep.Rows, s.p.Logs())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return rep
 }
 
 func want(row map[string]any, fields map[string]any) error {
@@ -176,12 +221,10 @@ func oneRow(fields map[string]any) func(reportJSON) error {
 	}
 }
 
-const month = "from=2026-11-01&to=2026-12-01"
-
-func TestLedgerEndToEnd(t *testing.T) {
-	s := setup(t)
+func TestLedgerEndToEndAtInstant(t *testing.T) {
+	s := setup(t, testkit.Now(t))
 	total := s.seed(t)
-	s.waitFor(t, month+"&group_by=partner", oneRow(total))
+	s.waitFor(t, s.month()+"&group_by=partner", oneRow(total))
 	s.ledgerChecks(t, total)
 }
 
@@ -192,24 +235,24 @@ func (s *stack) seed(t *testing.T) map[string]any {
 	t.Helper()
 	h := time.Hour
 	s.publish(t, events.TopicClicks,
-		click("c1", "ml-101", "ml-101", 9*h, false, true),
-		click("c2", "ml-101", "ml-101", 9*h, true, true),
-		click("c3", "ml-101", "ml-101", 23*h+30*time.Minute, false, false),
-		click("c1", "ml-101", "ml-101", 9*h, false, true), // redelivered
+		s.click("c1", "ml-101", "ml-101", 9*h, false, true),
+		s.click("c2", "ml-101", "ml-101", 9*h, true, true),
+		s.click("c3", "ml-101", "ml-101", 23*h+30*time.Minute, false, false),
+		s.click("c1", "ml-101", "ml-101", 9*h, false, true), // redelivered
 	)
-	approved := conv("e2", "A-1", "c1", "", "approved", "10.00", "1.20", 11*h)
+	approved := s.conv("e2", "A-1", "c1", "", "approved", "10.00", "1.20", 11*h)
 	s.publish(t, events.TopicConversions,
 		approved, // before the pending event it follows
-		conv("e1", "A-1", "c1", "", "pending", "10.00", "1.00", 10*h),
-		conv("e3", "A-2", "c-late", "", "pending", "20.00", "2.00", 12*h),
-		conv("e4", "A-3", "forged", "", "approved", "30.00", "3.00", 12*h+30*time.Minute),
-		conv("e5", "A-4", "c1", "", "pending", "40.00", "4.00", 13*h),
-		conv("e6", "A-4", "c1", "", "reversed", "40.00", "4.00", 14*h),
-		conv("e7", "A-5", "c1", "stats-200", "pending", "50.00", "5.00", 15*h),
+		s.conv("e1", "A-1", "c1", "", "pending", "10.00", "1.00", 10*h),
+		s.conv("e3", "A-2", "c-late", "", "pending", "20.00", "2.00", 12*h),
+		s.conv("e4", "A-3", "forged", "", "approved", "30.00", "3.00", 12*h+30*time.Minute),
+		s.conv("e5", "A-4", "c1", "", "pending", "40.00", "4.00", 13*h),
+		s.conv("e6", "A-4", "c1", "", "reversed", "40.00", "4.00", 14*h),
+		s.conv("e7", "A-5", "c1", "stats-200", "pending", "50.00", "5.00", 15*h),
 		approved, // redelivered
 	)
 	s.publish(t, events.TopicConversions, `{"not":"an event"}`)
-	s.publish(t, events.TopicClicks, click("c-late", "py-201", "py-201", 11*h, false, true))
+	s.publish(t, events.TopicClicks, s.click("c-late", "py-201", "py-201", 11*h, false, true))
 
 	total := map[string]any{"partner": "coursera", "currency": "USD", "clicks": 3, "unique_clicks": 2, "bot_clicks": 1,
 		"conversions": 5, "direct_conversions": 3, "cross_sell_conversions": 1, "sale_amount": "110.00",
@@ -219,6 +262,8 @@ func (s *stack) seed(t *testing.T) map[string]any {
 }
 
 func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
+	month, monthName := s.month(), s.day.Format("2006-01")
+	dayName, firstName := s.day.Format(time.DateOnly), monthOf(s.day).Format(time.DateOnly)
 
 	t.Run("by link", func(t *testing.T) {
 		rep := s.report(t, month+"&group_by=course,link")
@@ -240,7 +285,8 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 
 	t.Run("days cut in the time zone", func(t *testing.T) {
 		rep := s.report(t, month+"&group_by=day&tz=Europe/Berlin")
-		if len(rep.Rows) != 2 || rep.Rows[1]["day"] != "2026-11-21" || fmt.Sprint(rep.Rows[1]["clicks"]) != "1" {
+		next := s.day.AddDate(0, 0, 1).Format(time.DateOnly)
+		if len(rep.Rows) != 2 || rep.Rows[1]["day"] != next || fmt.Sprint(rep.Rows[1]["clicks"]) != "1" {
 			t.Fatalf("23:30 UTC is the next day in Berlin: %v", rep.Rows)
 		}
 	})
@@ -257,10 +303,10 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 
 	t.Run("currency conversion refuses to guess", func(t *testing.T) {
 		r := s.do(t, "GET", "/v1/reports/commissions?"+month+"&currency=EUR", "")
-		if r.status != 422 || !strings.Contains(r.body, "2026-11-20") || !strings.Contains(r.body, "USD") {
+		if r.status != 422 || !strings.Contains(r.body, dayName) || !strings.Contains(r.body, "USD") {
 			t.Fatalf("without a rate = %d %s", r.status, r.body)
 		}
-		r = s.do(t, "PUT", "/v1/fx-rates", "date,base,quote,rate\n2026-11-01,EUR,USD,1.25\n", "Content-Type", "text/csv")
+		r = s.do(t, "PUT", "/v1/fx-rates", "date,base,quote,rate\n"+firstName+",EUR,USD,1.25\n", "Content-Type", "text/csv")
 		if r.status != 200 {
 			t.Fatalf("PUT rates = %d %s", r.status, r.body)
 		}
@@ -287,7 +333,7 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 			{"POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.00","currency":"USD"}`, 422},
 			{"GET", "/v1/payouts/statements/nobody?month=2026-11", "", 404},
 			{"GET", "/v1/payouts/statements/coursera?month=11-2026", "", 422},
-			{"PUT", "/v1/periods/2999-01", `{"status":"closed"}`, 422},
+			{"PUT", "/v1/periods/" + monthOf(s.at).AddDate(0, 1, 0).Format("2006-01"), `{"status":"closed"}`, 422}, // next month
 		} {
 			if r := s.do(t, c.method, c.path, c.body); r.status != c.status || !strings.Contains(r.body, `"error"`) {
 				t.Errorf("%s %s = %d %s, want %d", c.method, c.path, r.status, r.body, c.status)
@@ -307,7 +353,8 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 	})
 
 	t.Run("remittances pay the oldest approved commission first", func(t *testing.T) {
-		body := `{"partner":"coursera","amount":"2.00","currency":"USD","received_at":"2026-11-20T18:00:00Z","reference":"wire 88"}`
+		body := `{"partner":"coursera","amount":"2.00","currency":"USD","received_at":"` +
+			s.day.Add(18*time.Hour).Format(time.RFC3339) + `","reference":"wire 88"}`
 		if r := s.do(t, "POST", "/v1/payouts/remittances", body); r.status != 201 {
 			t.Fatalf("remittance = %d %s", r.status, r.body)
 		}
@@ -323,19 +370,19 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		}
 		paid["commission_approved"], paid["commission_paid"] = "2.20", "2.00"
 		s.waitFor(t, month+"&group_by=partner", oneRow(paid))
-		r := s.do(t, "GET", "/v1/payouts/statements/coursera?month=2026-11", "")
+		r := s.do(t, "GET", "/v1/payouts/statements/coursera?month="+monthName, "")
 		if r.status != 200 || !strings.Contains(r.body, `"remitted":"2.00"`) || !strings.Contains(r.body, `"approved":"4.20"`) ||
 			!strings.Contains(r.body, `"balance_owed":"2.20"`) || !strings.Contains(r.body, `"reversed":"4.00"`) {
 			t.Fatalf("statement = %d %s", r.status, r.body)
 		}
-		r = s.do(t, "GET", "/v1/payouts/statements/coursera?month=2026-11&format=csv", "")
-		if r.status != 200 || !strings.Contains(r.body, "coursera,2026-11,USD,0.00,4.20,4.00,2.00,0.00,2.20,") {
+		r = s.do(t, "GET", "/v1/payouts/statements/coursera?month="+monthName+"&format=csv", "")
+		if r.status != 200 || !strings.Contains(r.body, "coursera,"+monthName+",USD,0.00,4.20,4.00,2.00,0.00,2.20,") {
 			t.Fatalf("statement csv = %d %s", r.status, r.body)
 		}
 	})
 
 	t.Run("reconciliation", func(t *testing.T) {
-		r := s.do(t, "GET", "/v1/payouts/reconciliation?month=2026-11", "")
+		r := s.do(t, "GET", "/v1/payouts/reconciliation?month="+monthName, "")
 		if r.status != 200 || !strings.Contains(r.body, `"expected":"4.20"`) || !strings.Contains(r.body, `"remitted":"2.00"`) ||
 			!strings.Contains(r.body, `"difference":"-2.20"`) || !strings.Contains(r.body, `"unpaid_conversions":1`) {
 			t.Fatalf("reconciliation = %d %s", r.status, r.body)
@@ -349,7 +396,7 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 			"A-4,4.00,approved,USD\n" + // the ledger has it reversed
 			"Z-9,9.00,approved,USD\n" + // unknown to the ledger
 			"A-1,1.20,paid,USD\n" // repeated
-		r := s.do(t, "POST", "/v1/payouts/settlements/coursera?month=2026-11", csv, "Content-Type", "text/csv")
+		r := s.do(t, "POST", "/v1/payouts/settlements/coursera?month="+monthName, csv, "Content-Type", "text/csv")
 		if r.status != 201 {
 			t.Fatalf("settlement = %d %s", r.status, r.body)
 		}
@@ -360,9 +407,9 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 			}
 		}
 		for _, bad := range []struct{ body, query string }{
-			{"order,amount\nA-1,1.00\n", "month=2026-11"},
-			{"order_id,commission,status\nA-1,1.00,approved\n", "month=2026-11"},
-			{"order_id,commission,status,currency\nA-1,-1.00,maybe,USD\n", "month=2026-11"},
+			{"order,amount\nA-1,1.00\n", "month=" + monthName},
+			{"order_id,commission,status\nA-1,1.00,approved\n", "month=" + monthName},
+			{"order_id,commission,status,currency\nA-1,-1.00,maybe,USD\n", "month=" + monthName},
 			{"order_id,commission,status,currency\nA-1,1.00,paid,USD\n", "month=Nov"},
 		} {
 			if r := s.do(t, "POST", "/v1/payouts/settlements/coursera?"+bad.query, bad.body); r.status != 400 && r.status != 422 {
@@ -391,7 +438,9 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		}
 	})
 
-	// The commands need no tokens: only where the data is.
+	// The commands need no tokens: only where the data is, and the
+	// process's clock.
+	now := clock.Fixed(s.at)
 	getenv := func(k string) string {
 		if k == "DATABASE_URL" || k == "KAFKA_BROKERS" {
 			return s.env[k]
@@ -400,14 +449,14 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 	}
 	t.Run("verify", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"verify"}, getenv, &out, io.Discard); err != nil {
+		if err := run(context.Background(), now, []string{"verify"}, getenv, &out, io.Discard); err != nil {
 			t.Fatalf("verify: %v\n%s", err, out.String())
 		}
 	})
 
 	t.Run("replay rebuilds identical reports", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := run(context.Background(), []string{"replay", "-schema", "reporting_rebuild"}, getenv, &out, io.Discard); err != nil {
+		if err := run(context.Background(), now, []string{"replay", "-schema", "reporting_rebuild"}, getenv, &out, io.Discard); err != nil {
 			t.Fatalf("replay: %v\n%s", err, out.String())
 		}
 		if !strings.Contains(out.String(), "identical to the live schema: true") {
@@ -417,7 +466,8 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 
 	t.Run("export", func(t *testing.T) {
 		file := t.TempDir() + "/out.csv"
-		if err := run(context.Background(), []string{"export", "-from", "2026-11-01", "-to", "2026-12-01", "-group-by", "partner", "-o", file},
+		if err := run(context.Background(), now, []string{"export", "-from", firstName,
+			"-to", monthOf(s.day).AddDate(0, 1, 0).Format(time.DateOnly), "-group-by", "partner", "-o", file},
 			getenv, io.Discard, io.Discard); err != nil {
 			t.Fatal(err)
 		}
@@ -428,44 +478,134 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 	})
 }
 
-// A closed month never changes: events that arrive after it was closed
-// land as adjustments in the open period, and reports say which periods
-// are closed.
-func TestClosedPeriods(t *testing.T) {
-	s := setup(t)
-	october := func(id, order, status string) events.ConversionReceived {
-		c := conv(id, order, "", "", status, "10.00", "1.00", 0)
-		c.OccurredAt = time.Date(2026, 10, 10, 12, 0, 0, 0, time.UTC)
+// A closed month never changes: events that arrive after it was closed,
+// and remittances applied after it, land as adjustments in the running
+// month, and reports say which periods are closed. Both months are the
+// clock's: the month running at the instant, and the one before it.
+func TestClosedPeriodsAtInstant(t *testing.T) {
+	// Kafka timestamps have milliseconds: at, and a close at at, must be
+	// exactly what Kafka records.
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	running := monthOf(at)
+	closed := running.AddDate(0, -1, 0)
+	purchase := closed.AddDate(0, 0, 9).Add(12 * time.Hour) // the 10th, noon
+	inClosed := func(id, order, status string) events.ConversionReceived {
+		c := s.conv(id, order, "", "", status, "10.00", "1.00", 0)
+		c.OccurredAt, c.ReceivedAt = purchase, purchase.Add(time.Second)
 		return c
 	}
-	s.publish(t, events.TopicConversions, october("o1", "B-1", "pending"))
-	oct := "from=2026-10-01&to=2026-11-01&group_by=month"
-	s.waitFor(t, oct, oneRow(map[string]any{"commission_pending": "1.00", "conversions": 1}))
+	// Kafka takes it before the month is closed.
+	s.publishAt(t, at.Add(-time.Second), events.TopicConversions, inClosed("o1", "B-1", "pending"))
+	closedQuery := span(closed, running) + "&group_by=month"
+	runningQuery := span(running, running.AddDate(0, 1, 0)) + "&group_by=month"
+	s.waitFor(t, closedQuery, oneRow(map[string]any{"commission_pending": "1.00", "conversions": 1}))
 
-	r := s.do(t, "PUT", "/v1/periods/2026-10", `{"status":"closed"}`)
+	closedName := closed.Format("2006-01")
+	r := s.do(t, "PUT", "/v1/periods/"+closedName, `{"status":"closed"}`)
 	if r.status != 200 || !strings.Contains(r.body, `"status":"closed"`) {
-		t.Fatalf("close = %d %s", r.status, r.body)
+		t.Fatalf("close %s at %s = %d %s", closedName, at.Format(time.RFC3339), r.status, r.body)
 	}
-	if r := s.do(t, "GET", "/v1/periods", ""); r.status != 200 || !strings.Contains(r.body, `{"month":"2026-10","status":"closed","closed_at":`) {
+	if r := s.do(t, "GET", "/v1/periods", ""); r.status != 200 || !strings.Contains(r.body, `{"month":"`+closedName+`","status":"closed","closed_at":`) {
 		t.Fatalf("periods = %d %s", r.status, r.body)
 	}
-	if r := s.do(t, "PUT", "/v1/periods/2026-11", `{"status":"closed"}`); r.status != 422 {
-		t.Fatalf("closing the running month = %d %s", r.status, r.body)
+	if r := s.do(t, "PUT", "/v1/periods/"+running.Format("2006-01"), `{"status":"closed"}`); r.status != 422 {
+		t.Fatalf("closing the running month %s at %s = %d %s", running.Format("2006-01"), at.Format(time.RFC3339), r.status, r.body)
 	}
-	time.Sleep(10 * time.Millisecond) // Kafka timestamps after the close
-	s.publish(t, events.TopicConversions, october("o2", "B-1", "approved"), october("o3", "B-2", "approved"))
+	// Kafka takes these at the instant of the close: a change recorded
+	// when its month was closed (at or after closed_at) is an adjustment.
+	// The process's clock stands still, so "after the close" is the same
+	// instant, inside the running month whatever the instant.
+	s.publishAt(t, at, events.TopicConversions, inClosed("o2", "B-1", "approved"), inClosed("o3", "B-2", "approved"))
+	s.waitFor(t, runningQuery, oneRow(map[string]any{"commission_pending": "-1.00", "commission_approved": "2.00", "conversions": 1}))
 
-	nov := "from=2026-11-01&to=2026-12-01&group_by=month"
-	s.waitFor(t, nov, oneRow(map[string]any{"commission_pending": "-1.00", "commission_approved": "2.00", "conversions": 1}))
-	rep := s.report(t, oct)
-	if err := oneRow(map[string]any{"commission_pending": "1.00", "commission_approved": "0.00", "conversions": 1})(rep); err != nil {
+	// A remittance applied now pays the closed month's commission: the
+	// payment is the running month's too (the store's clock dates it).
+	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.00","currency":"USD","reference":"late wire"}`); r.status != 201 {
+		t.Fatalf("remittance = %d %s", r.status, r.body)
+	}
+	s.waitFor(t, runningQuery, oneRow(map[string]any{"commission_pending": "-1.00", "commission_approved": "1.00",
+		"commission_paid": "1.00", "conversions": 1}))
+
+	rep := s.report(t, closedQuery)
+	if err := oneRow(map[string]any{"commission_pending": "1.00", "commission_approved": "0.00", "commission_paid": "0.00",
+		"conversions": 1})(rep); err != nil {
 		t.Fatalf("the closed month changed: %v", err)
 	}
-	if len(rep.Meta.ClosedPeriods) != 1 || rep.Meta.ClosedPeriods[0] != "2026-10" || rep.Meta.AsOf == "" {
+	if len(rep.Meta.ClosedPeriods) != 1 || rep.Meta.ClosedPeriods[0] != closedName || rep.Meta.AsOf == "" {
 		t.Fatalf("meta = %+v", rep.Meta)
 	}
-	csv := s.do(t, "GET", "/v1/reports/commissions?"+oct+"&format=csv", "")
-	if csv.header.Get("X-Report-Closed-Periods") != "2026-10" || !strings.Contains(csv.header.Get("Content-Disposition"), "asof") {
+	csv := s.do(t, "GET", "/v1/reports/commissions?"+closedQuery+"&format=csv", "")
+	if csv.header.Get("X-Report-Closed-Periods") != closedName || !strings.Contains(csv.header.Get("Content-Disposition"), "asof") {
 		t.Fatalf("csv headers %v", csv.header)
 	}
+}
+
+// The running month and its days are the clock's, in each report time
+// zone: a report without from and to covers the month running at the
+// instant where it is asked, cut into that zone's days (23 or 25 hours on
+// a DST change day); the dashboard shows the twelve months up to the
+// running one; a remittance without a date is dated now.
+func TestRunningMonthAtInstant(t *testing.T) {
+	at := testkit.Now(t)
+	s := setup(t, at)
+	// A click every 30 minutes, two days either side of the instant: a
+	// DST change day the instant is on is covered whole.
+	var clicks []any
+	var times []time.Time
+	for i := -96; i <= 96; i++ {
+		c := s.click(fmt.Sprintf("r%03d", i+96), "ml-101", "ml-101", 0, false, true)
+		c.OccurredAt = at.Add(time.Duration(i) * 30 * time.Minute).UTC()
+		clicks, times = append(clicks, c), append(times, c.OccurredAt)
+	}
+	s.publish(t, events.TopicClicks, clicks...)
+	s.waitFor(t, span(at.AddDate(0, 0, -3), at.AddDate(0, 0, 3))+"&group_by=partner",
+		oneRow(map[string]any{"clicks": len(clicks)}))
+
+	for _, tz := range []string{"UTC", "Europe/Berlin", "America/Chicago"} {
+		t.Run(tz, func(t *testing.T) {
+			loc, err := time.LoadLocation(tz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := at.In(loc)
+			first := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+			next := first.AddDate(0, 1, 0)
+			want := map[string]int{}
+			for _, c := range times {
+				if !c.Before(first) && c.Before(next) {
+					want[c.In(loc).Format(time.DateOnly)]++
+				}
+			}
+			rep := s.report(t, "group_by=day&tz="+tz)
+			if rep.Meta.From != first.Format(time.DateOnly) || rep.Meta.To != next.Format(time.DateOnly) {
+				t.Fatalf("at %s the running month in %s is %s..%s, want %s..%s", local.Format(time.RFC3339), tz,
+					rep.Meta.From, rep.Meta.To, first.Format(time.DateOnly), next.Format(time.DateOnly))
+			}
+			got := map[string]int{}
+			for _, r := range rep.Rows {
+				n, _ := strconv.Atoi(fmt.Sprint(r["clicks"]))
+				got[fmt.Sprint(r["day"])] = n
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("clicks by day in %s at %s:\n got %v\nwant %v", tz, local.Format(time.RFC3339), got, want)
+			}
+		})
+	}
+
+	t.Run("dashboard", func(t *testing.T) {
+		from := monthOf(at).AddDate(0, -11, 0)
+		r := s.do(t, "GET", "/", "", "Accept", "text/html")
+		if r.status != 200 || !strings.Contains(r.body, `value="`+from.Format(time.DateOnly)+`"`) ||
+			!strings.Contains(r.body, `value="`+from.AddDate(1, 0, 0).Format(time.DateOnly)+`"`) {
+			t.Fatalf("dashboard at %s, want %s for a year = %d %.2000s", at.Format(time.RFC3339), from.Format(time.DateOnly), r.status, r.body)
+		}
+	})
+
+	t.Run("remittance dated now", func(t *testing.T) {
+		r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.00","currency":"USD","reference":"undated"}`)
+		if want := `"received_at":"` + at.UTC().Format(time.RFC3339) + `"`; r.status != 201 || !strings.Contains(r.body, want) {
+			t.Fatalf("remittance = %d %s, want %s", r.status, r.body, want)
+		}
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
@@ -33,7 +34,10 @@ import (
 //	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=]: a partner's settlement CSV
 //	GET  /v1/periods                         the closed months
 //	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
-func Register(rt *httpx.Router, eps reporting.Endpoints, now func() time.Time, tokens *httpx.Tokens, logger *slog.Logger) {
+//
+// now is the service's clock: a report without from and to covers the
+// month running by it.
+func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens *httpx.Tokens, logger *slog.Logger) {
 	h := &handlers{eps: eps, now: now, logger: logger}
 	finance := func(f http.HandlerFunc) http.Handler { return tokens.Require(httpx.ScopeFinance, f) }
 	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))
@@ -49,7 +53,7 @@ func Register(rt *httpx.Router, eps reporting.Endpoints, now func() time.Time, t
 
 type handlers struct {
 	eps    reporting.Endpoints
-	now    func() time.Time
+	now    clock.Clock
 	logger *slog.Logger
 }
 

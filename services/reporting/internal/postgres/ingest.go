@@ -10,6 +10,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
@@ -19,7 +20,8 @@ import (
 // names: the connection's search_path picks the schema (see WithSchema),
 // which is how `reporting replay` builds into a fresh one.
 type Store struct {
-	db *sql.DB
+	db  *sql.DB
+	now clock.Clock
 
 	mu         sync.Mutex
 	partitions map[time.Time]bool         // months whose click partition exists
@@ -28,9 +30,13 @@ type Store struct {
 	noLearning bool
 }
 
-// New returns a store over db.
-func New(db *sql.DB) *Store {
-	return &Store{db: db, partitions: map[time.Time]bool{}, keys: map[ledger.RollupKey]int32{}}
+// New returns a store over db. now dates the changes the store makes on
+// its own rather than for an event (an attribution by the sweep, a
+// remittance applied to commission): it decides which period they land in
+// when the purchase's month is closed, so the service, its tests and a
+// replay must hand it the same clock. nil is the system clock.
+func New(db *sql.DB, now clock.Clock) *Store {
+	return &Store{db: db, now: clock.OrSystem(now), partitions: map[time.Time]bool{}, keys: map[ledger.RollupKey]int32{}}
 }
 
 // DB is the store's database handle.
@@ -421,7 +427,7 @@ func (s *Store) AttributeWaiting(ctx context.Context, limit int, within time.Dur
 			return err
 		}
 		n = len(keys)
-		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: time.Now(), description: "attributed to a late click"})
+		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: s.now(), description: "attributed to a late click"})
 	})
 	return n, err
 }

@@ -61,7 +61,7 @@ func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance) (out pay
 			r.Partner, r.Currency, r.Amount); err != nil {
 			return err
 		}
-		return s.allocate(ctx, tx, periods, map[[2]string]bool{{r.Partner, r.Currency}: true}, time.Now())
+		return s.allocate(ctx, tx, periods, map[[2]string]bool{{r.Partner, r.Currency}: true}, s.now())
 	})
 	if err != nil {
 		var e *errs.Error

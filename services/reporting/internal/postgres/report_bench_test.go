@@ -65,7 +65,7 @@ func BenchmarkMonthReport(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			q, err := report.ParseQuery(url.Values{"from": {"2026-11-01"}, "to": {"2026-12-01"}, "group_by": {c.groupBy},
-				"tz": {c.tz}}, "", time.Now())
+				"tz": {c.tz}}, "", base)
 			if err != nil {
 				b.Fatal(err)
 			}

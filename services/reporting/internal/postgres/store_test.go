@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
@@ -17,8 +18,14 @@ import (
 )
 
 // newStore migrates a fresh schema and returns a store whose connections
-// use it.
+// use it, its clock frozen at base.
 func newStore(t testing.TB) *postgres.Store {
+	t.Helper()
+	return newStoreAt(t, base)
+}
+
+// newStoreAt is newStore with the clock frozen at now.
+func newStoreAt(t testing.TB, now time.Time) *postgres.Store {
 	t.Helper()
 	url, err := postgres.WithSchema(testkit.DatabaseURL(t), postgres.Schema)
 	if err != nil {
@@ -32,7 +39,7 @@ func newStore(t testing.TB) *postgres.Store {
 	if err := database.Migrate(context.Background(), db, postgres.Schema, postgres.Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	s := postgres.New(db)
+	s := postgres.New(db, clock.Fixed(now))
 	s.LearnZones(false) // tests that want it turn it on
 	return s
 }
@@ -180,7 +187,7 @@ func TestDailyRollupsAgreeWithHourly(t *testing.T) {
 	ctx := context.Background()
 	collect := func(tz, groupBy string) string {
 		q, err := report.ParseQuery(url.Values{"from": {"2026-10-30"}, "to": {"2026-12-02"}, "group_by": {groupBy},
-			"tz": {tz}}, "", time.Now())
+			"tz": {tz}}, "", base)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,21 +269,20 @@ func TestZonesAreLearnedFromReports(t *testing.T) {
 	if err := s.IngestClicks(ctx, genClicks(1000, 0, 5, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := report.ParseQuery(url.Values{"tz": {"Asia/Tokyo"}, "from": {"2026-11-01"}}, "", time.Now())
+	q, err := report.ParseQuery(url.Values{"tz": {"Asia/Tokyo"}, "from": {"2026-11-01"}, "to": {"2026-12-01"}}, "", base)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Commissions(ctx, q, func(report.Row) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.WaitFor(t, 30*time.Second, func() error {
 		zones, err := s.Zones(ctx)
-		if err == nil && zones["Asia/Tokyo"] {
-			break
+		if err == nil && !zones["Asia/Tokyo"] {
+			err = fmt.Errorf("Asia/Tokyo not learned: %v", zones)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Asia/Tokyo was not learned: %v %v", zones, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	verify(t, s)
 }
 
@@ -296,7 +302,7 @@ func TestCountCommissions(t *testing.T) {
 		{"from": {"2026-11-01"}, "to": {"2027-01-01"}, "group_by": {"partner"}, "currency": {"USD"}},
 		{"from": {"2026-11-01"}, "to": {"2027-01-01"}},
 	} {
-		q, err := report.ParseQuery(v, "", time.Now())
+		q, err := report.ParseQuery(v, "", base)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -159,5 +160,37 @@ func TestEncoders(t *testing.T) {
 	if !strings.Contains(b.String(), `"rows":[{"partner":"a\"b","currency":"JPY","clicks":0,`) ||
 		!strings.Contains(b.String(), `"commission_approved":"1200","commission_reversed":"0","commission_paid":"0","epc":null}`) {
 		t.Errorf("json: %s", b.String())
+	}
+}
+
+// With no from and to, a report covers the month running at the instant
+// in its zone, from local midnight to local midnight, at every instant
+// where that goes wrong: month and year ends in UTC and in Berlin, and
+// DST change days (whose month is an hour short or long).
+func TestParseQueryDefaultsAtEveryInstant(t *testing.T) {
+	for _, inst := range testkit.Instants() {
+		for _, tz := range []string{"UTC", "Europe/Berlin", "America/Chicago"} {
+			t.Run(inst.Name+"/"+tz, func(t *testing.T) {
+				q, err := ParseQuery(url.Values{"tz": {tz}}, "", inst.At)
+				if err != nil {
+					t.Fatal(err)
+				}
+				local := inst.At.In(q.TZ)
+				if want := local.Format("2006-01") + "-01"; q.FromDate != want {
+					t.Errorf("at %s: from %s, want %s", local.Format(time.RFC3339), q.FromDate, want)
+				}
+				if inst.At.Before(q.From) || !inst.At.Before(q.To) {
+					t.Errorf("at %s: the period %s..%s does not hold the instant", local.Format(time.RFC3339), q.From, q.To)
+				}
+				for _, edge := range []time.Time{q.From.In(q.TZ), q.To.In(q.TZ)} {
+					if edge.Day() != 1 || edge.Hour() != 0 || edge.Minute() != 0 {
+						t.Errorf("at %s: %s is not the local midnight starting a month", local.Format(time.RFC3339), edge)
+					}
+				}
+				if q.To.In(q.TZ).Month() == q.From.In(q.TZ).Month() || q.To.Format(time.DateOnly) != q.ToDate {
+					t.Errorf("at %s: to %s (%s) is not the next month's first day", local.Format(time.RFC3339), q.To, q.ToDate)
+				}
+			})
+		}
 	}
 }

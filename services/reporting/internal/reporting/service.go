@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
@@ -36,15 +37,14 @@ var (
 // Service answers finance's questions.
 type Service struct {
 	store Store
-	now   func() time.Time
+	now   clock.Clock
 }
 
-// New returns a service over store; now is the clock (time.Now if nil).
-func New(store Store, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{store: store, now: now}
+// New returns a service over store. now is the clock behind every date it
+// decides (the running month, a report's default period, as-of times); a
+// nil clock is the system's.
+func New(store Store, now clock.Clock) *Service {
+	return &Service{store: store, now: clock.OrSystem(now)}
 }
 
 // Now is the service's clock.
