@@ -29,7 +29,8 @@ type ErrorDetail struct {
 // A 503 tells the caller when to retry.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	if errs.HTTPStatus(err) >= 500 && logger != nil {
-		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+		// The route pattern, not the path: a path is whatever a visitor typed.
+		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err.Error())
 	}
 	writeError(w, err)
 }
@@ -100,7 +101,7 @@ func UnmarshalStrict(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return errs.New(errs.Invalid, "malformed_json", "the body is not valid JSON for this request: "+jsonProblem(err))
 	}
-	if dec.More() {
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
 		return errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON value")
 	}
 	return nil

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
@@ -12,10 +13,12 @@ import (
 type Check func(ctx context.Context) error
 
 // Health serves /healthz (the process lives) and /readyz (every dependency
-// answers).
+// answers). /readyz names a failing check ("failing") but never its error,
+// which can hold hosts and addresses; the error goes to Logger.
 type Health struct {
 	Checks  map[string]Check // "postgres", "kafka"
 	Timeout time.Duration    // per probe, default 2s
+	Logger  *slog.Logger     // nil: errors are not logged
 }
 
 // Register adds GET /healthz and GET /readyz to rt.
@@ -57,7 +60,10 @@ func (h Health) ready(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	for i, n := range names {
 		if results[i] != nil {
-			out.Checks[n] = results[i].Error()
+			out.Checks[n] = "failing"
+			if h.Logger != nil {
+				h.Logger.WarnContext(r.Context(), "readiness check failing", "check", n, "error", results[i].Error())
+			}
 			out.Status, status = "unavailable", http.StatusServiceUnavailable
 		} else {
 			out.Checks[n] = "ok"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,9 @@ func TestUnmarshalStrict(t *testing.T) {
 		{`{"name":"a","extra":1}`, false, "unknown field"},
 		{`{"name":1}`, false, "field name must be a string"},
 		{`{"name":"a"} {}`, false, "data after its JSON value"},
+		{`{"name":"a","n":1}}`, false, "data after its JSON value"},
+		{`{"name":"a"}]`, false, "data after its JSON value"},
+		{"{\"name\":\"a\"} \n\t", true, ""},
 		{``, false, "empty"},
 		{`{`, false, "not valid JSON"},
 	}
@@ -183,7 +187,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	down := errors.New("connection refused")
+	down := errors.New("dial tcp 10.1.2.3:5432: connection refused")
 	rt := NewRouter()
 	Health{Checks: map[string]Check{
 		"postgres": func(context.Context) error { return nil },
@@ -196,7 +200,7 @@ func TestHealth(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "connection refused") {
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"kafka":"failing"`) || strings.Contains(rec.Body.String(), "10.1.2.3") {
 		t.Fatalf("readyz = %d %s", rec.Code, rec.Body)
 	}
 
@@ -236,5 +240,24 @@ func TestListenOnInheritedSocket(t *testing.T) {
 		if _, err := Listen(bad); err == nil {
 			t.Errorf("Listen(%q) succeeded", bad)
 		}
+	}
+}
+
+// A panic answers the contract's 500 and logs no address or raw path.
+func TestRecover(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	rt := NewRouter()
+	rt.HandleFunc("GET /boom/{x}", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
+	req := httptest.NewRequest("GET", "/boom/visitor-chosen-secret", nil)
+	req.RemoteAddr = "198.51.100.77:5555"
+	rec := httptest.NewRecorder()
+	Recover(logger, rt).ServeHTTP(rec, req)
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
+		t.Fatalf("panic answered %d %s", rec.Code, rec.Body)
+	}
+	if l := logs.String(); !strings.Contains(l, "kaboom") || !strings.Contains(l, "GET /boom/{x}") ||
+		strings.Contains(l, "198.51.100.77") || strings.Contains(l, "visitor-chosen-secret") {
+		t.Fatalf("log line: %s", l)
 	}
 }

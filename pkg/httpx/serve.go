@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
 // ServerConfig bounds how long a client may take. Zero fields take defaults.
@@ -102,4 +105,25 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		return err
 	}
 	return nil
+}
+
+// Recover answers a handler's panic with the contract's 500 JSON error
+// and logs it with the method, the route pattern and the stack, never the
+// client's address or the raw path (which a visitor chose).
+func Recover(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil || p == http.ErrAbortHandler {
+				if p != nil {
+					panic(p) // net/http's own way to abort a response
+				}
+				return
+			}
+			logger.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "route", r.Pattern,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			writeError(w, errs.New(errs.Internal, "internal", "something went wrong on our side; it has been logged"))
+		}()
+		next.ServeHTTP(w, r)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,14 +60,25 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 
 // HTTPMiddleware gives every request a server span (joining the caller's
 // trace from its traceparent header) and counts requests and their
-// durations by route pattern and status.
-func HTTPMiddleware(t *Telemetry, next http.Handler) http.Handler {
+// durations by route pattern and status. On paths under publicPrefixes
+// (routes anyone on the internet calls: clicks, webhooks, postbacks) an
+// inbound traceparent is ignored, so a visitor cannot force sampling or
+// join our traces to theirs.
+func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) http.Handler {
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("http.server.request.duration",
 		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"))
 	var attrs attrCache
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		for _, p := range publicPrefixes {
+			if strings.HasPrefix(r.URL.Path, p) && (r.Header.Get("Traceparent") != "" || r.Header.Get("Tracestate") != "") {
+				r = r.Clone(r.Context())
+				r.Header.Del("Traceparent")
+				r.Header.Del("Tracestate")
+				break
+			}
+		}
 		if r.Header.Get("Traceparent") == "" && rand.Float64() >= t.SampleRatio {
 			// A new trace the sampler would drop: skip the span, and the
 			// request copy it needs, and only count. On a hot path at 1%

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
@@ -62,6 +64,34 @@ func TestMiddlewareMetricsReachPrometheus(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// A visitor's traceparent on a public route starts no trace of theirs; an
+// operator's on an admin route is joined.
+func TestPublicRoutesIgnoreInboundTraceparent(t *testing.T) {
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	const inbound = "4bf92f3577b34da6a3ce929d0e0e4736"
+	var got string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		got = trace.SpanContextFromContext(r.Context()).TraceID().String()
+	})
+	h := HTTPMiddleware(tel, mux, "/c/", "/v1/webhooks/")
+	for _, tt := range []struct {
+		path   string
+		joined bool
+	}{{"/c/abc", false}, {"/v1/webhooks/coursera", false}, {"/v1/links/abc", true}} {
+		req := httptest.NewRequest("GET", tt.path, nil)
+		req.Header.Set("Traceparent", "00-"+inbound+"-00f067aa0ba902b7-01")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if (got == inbound) != tt.joined {
+			t.Errorf("%s: trace %s, joined the inbound trace = %v, want %v", tt.path, got, got == inbound, tt.joined)
 		}
 	}
 }

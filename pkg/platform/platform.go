@@ -39,6 +39,7 @@ type Config struct {
 	OTLPEndpoint string
 	SampleRatio  float64
 	PprofAddr    string
+	MetricsAddr  string
 	LogLevel     slog.Level
 	Version      string
 }
@@ -60,6 +61,7 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		OTLPEndpoint: r.String("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		SampleRatio:  r.Ratio("OTEL_TRACES_SAMPLER_ARG", 1),
 		PprofAddr:    r.String("PPROF_ADDR", ""),
+		MetricsAddr:  r.String("METRICS_ADDR", ""),
 	}
 	levels := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
 	c.LogLevel = levels[r.OneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")]
@@ -78,6 +80,11 @@ type Platform struct {
 	Tokens    *httpx.Tokens
 	Listener  net.Listener
 	Router    *httpx.Router
+	// Internal serves /metrics and pprof on METRICS_ADDR, away from the
+	// public listener; nil when METRICS_ADDR is unset (then /metrics is on
+	// Router, for the local stack).
+	Internal *http.ServeMux
+	internal net.Listener
 }
 
 // Start binds the listen address, sets up logging and telemetry, opens the
@@ -121,13 +128,34 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 	}
 
 	p.Router = httpx.NewRouter()
-	httpx.Health{Checks: map[string]httpx.Check{
+	httpx.Health{Logger: p.Logger, Checks: map[string]httpx.Check{
 		"postgres": func(ctx context.Context) error { return p.DB.PingContext(ctx) },
 		"kafka":    func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) },
 	}}.Register(p.Router)
-	p.Router.Handle("GET /metrics", p.Telemetry.MetricsHandler())
+	if cfg.MetricsAddr == "" {
+		p.Router.Handle("GET /metrics", p.Telemetry.MetricsHandler())
+		return p, nil
+	}
+	if p.internal, err = httpx.Listen(cfg.MetricsAddr); err != nil {
+		return p, fmt.Errorf("config: METRICS_ADDR: %w", err)
+	}
+	p.Internal = http.NewServeMux()
+	p.Internal.Handle("GET /metrics", p.Telemetry.MetricsHandler())
+	registerPprof(p.Internal)
 	return p, nil
 }
+
+// InternalAddr is the internal listener's address ("" without one).
+func (p *Platform) InternalAddr() string {
+	if p.internal == nil {
+		return ""
+	}
+	return p.internal.Addr().String()
+}
+
+// PublicPrefixes are the routes anyone on the internet calls (clicks,
+// partner webhooks and postbacks): their inbound trace context is ignored.
+func PublicPrefixes() []string { return []string{"/c/", "/v1/webhooks/", "/v1/postback/"} }
 
 func (p *Platform) ensureTopics(ctx context.Context) {
 	delay := time.Second
@@ -149,12 +177,24 @@ func (p *Platform) ensureTopics(ctx context.Context) {
 }
 
 // Handler wraps h (usually p.Router with the service's routes added) in
-// the HTTP telemetry middleware.
-func (p *Platform) Handler(h http.Handler) http.Handler { return otelx.HTTPMiddleware(p.Telemetry, h) }
+// the HTTP telemetry middleware, with panics answered as the contract's
+// 500 and logged without the client's address.
+func (p *Platform) Handler(h http.Handler) http.Handler {
+	return otelx.HTTPMiddleware(p.Telemetry, httpx.Recover(p.Logger, h), PublicPrefixes()...)
+}
 
-// Serve serves h on the bound listener until ctx ends.
+// Serve serves h on the bound listener, and the internal listener when
+// METRICS_ADDR set one, until ctx ends.
 func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerConfig) error {
-	return httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+	if p.internal == nil {
+		return httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+	}
+	internal := make(chan error, 1)
+	go func() {
+		internal <- httpx.Serve(ctx, p.internal, p.Internal, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
+	}()
+	err := httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+	return errors.Join(err, <-internal)
 }
 
 // Close releases what Start acquired; telemetry goes last so the shutdown
@@ -163,6 +203,9 @@ func (p *Platform) Close(ctx context.Context) error {
 	var errs []error
 	if p.Listener != nil {
 		_ = p.Listener.Close() // already closed when Serve ran; harmless
+	}
+	if p.internal != nil {
+		_ = p.internal.Close()
 	}
 	if p.DB != nil {
 		errs = append(errs, p.DB.Close())
@@ -179,16 +222,20 @@ func (p *Platform) Close(ctx context.Context) error {
 // on the public one.
 func (p *Platform) servePprof(ctx context.Context) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	registerPprof(mux)
 	ln, err := httpx.Listen(p.Config.PprofAddr)
 	if err != nil {
 		p.Logger.Warn("pprof not served", "error", err.Error())
 		return
 	}
 	_ = httpx.Serve(ctx, ln, mux, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
+}
+
+func registerPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 }
 
 // NewWriter returns a Kafka writer with the configured brokers and codec.

@@ -110,3 +110,39 @@ func status(t *testing.T, url string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// With METRICS_ADDR, /metrics and pprof leave the public listener.
+func TestMetricsOnTheInternalListener(t *testing.T) {
+	env := map[string]string{
+		"ADMIN_TOKEN": "t", "DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(testkit.Kafka(t), ","),
+		"TEST_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
+	}
+	r := config.New(config.FromMap(env))
+	cfg := platform.ReadConfig(r, "test", "TEST_ADDR", "")
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := platform.Start(ctx, cfg, "test", fstest.MapFS{}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{}) }()
+	public := "http://" + p.Listener.Addr().String()
+	internal := "http://" + p.InternalAddr()
+	for _, tt := range []struct {
+		url  string
+		want int
+	}{{public + "/metrics", 404}, {public + "/debug/pprof/", 404}, {public + "/healthz", 200},
+		{internal + "/metrics", 200}, {internal + "/debug/pprof/", 200}} {
+		if code := status(t, tt.url); code != tt.want {
+			t.Errorf("GET %s = %d, want %d", tt.url, code, tt.want)
+		}
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	p.Close(context.Background())
+}
