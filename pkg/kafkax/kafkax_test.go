@@ -417,3 +417,20 @@ func TestSubscriberGivesUpOnAnUnforeseenErrorAfterMaxAttempts(t *testing.T) {
 		t.Fatalf("dead letter %q, headers %v", dead.Value, dead.Headers)
 	}
 }
+
+// A message above the limit fails alone, and is recognisably too large.
+func TestMessageTooLargeIsRecognised(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	err := w.WriteMessages(context.Background(), kafka.Message{Topic: events.TopicClicks, Value: make([]byte, kafkax.MaxBatchBytes+1)})
+	if err == nil || !kafkax.IsMessageTooLarge(err) {
+		t.Fatalf("err = %v, want message too large", err)
+	}
+	if err := w.WriteMessages(context.Background(), kafka.Message{Topic: events.TopicClicks, Value: []byte("small")}); err != nil {
+		t.Fatalf("a small message after it: %v", err)
+	}
+	if kafkax.IsMessageTooLarge(errors.New("connection refused")) {
+		t.Fatal("any error is too large")
+	}
+}

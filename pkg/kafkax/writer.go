@@ -2,6 +2,7 @@ package kafkax
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,6 +52,20 @@ func ParseCompression(name string) (kafka.Compression, error) {
 	return 0, fmt.Errorf("unknown compression %q (none, gzip, snappy, lz4, zstd)", name)
 }
 
+// MaxBatchBytes keeps every produce request below Apache Kafka's default
+// message.max.bytes (1,048,588), so a full batch is never refused as too
+// large; a single message above it fails alone (IsMessageTooLarge).
+const MaxBatchBytes = 1_000_000
+
+// IsMessageTooLarge reports whether a write failed because a message (or
+// its batch) is above the broker's or the writer's size limit. No retry
+// can fix that, so producers set such a message aside instead of retrying
+// it forever.
+func IsMessageTooLarge(err error) bool {
+	var tooLarge kafka.MessageTooLargeError
+	return errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge)
+}
+
 // NewWriter returns a synchronous writer: WriteMessages returns once every
 // in-sync replica has the messages (acks=all). Messages name their topic;
 // their key picks the partition through a hash, so one key stays in order.
@@ -74,7 +89,7 @@ func NewWriter(cfg WriterConfig) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: cfg.BatchTimeout,
 		BatchSize:    cfg.BatchSize,
-		BatchBytes:   16 << 20,
+		BatchBytes:   MaxBatchBytes,
 		WriteTimeout: cfg.WriteTimeout,
 		ReadTimeout:  cfg.WriteTimeout,
 		MaxAttempts:  cfg.MaxAttempts,
