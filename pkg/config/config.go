@@ -28,6 +28,9 @@ func (r *Reader) fail(name, value, problem string) {
 	r.errs = append(r.errs, fmt.Errorf("config: %s=%q: %s", name, value, problem))
 }
 
+// Fail records a problem with a variable that a caller checked itself.
+func (r *Reader) Fail(name, value, problem string) { r.fail(name, value, problem) }
+
 // Err returns the first bad setting (one line naming the variable), or nil.
 func (r *Reader) Err() error {
 	if len(r.errs) == 0 {

@@ -27,7 +27,7 @@ func setup(t *testing.T) []string {
 	brokers := testkit.Kafka(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := kafkax.EnsureTopics(ctx, brokers, events.Topics()); err != nil {
+	if err := kafkax.EnsureTopics(ctx, brokers, kafkax.Security{}, events.Topics()); err != nil {
 		t.Fatal(err)
 	}
 	return brokers
@@ -36,7 +36,7 @@ func setup(t *testing.T) []string {
 func TestEnsureTopicsIsIdempotentAndPingWorks(t *testing.T) {
 	brokers := setup(t)
 	ctx := context.Background()
-	if err := kafkax.EnsureTopics(ctx, brokers, events.Topics()); err != nil {
+	if err := kafkax.EnsureTopics(ctx, brokers, kafkax.Security{}, events.Topics()); err != nil {
 		t.Fatalf("second EnsureTopics: %v", err)
 	}
 	conn, err := kafka.Dial("tcp", brokers[0])
@@ -48,12 +48,12 @@ func TestEnsureTopicsIsIdempotentAndPingWorks(t *testing.T) {
 	if err != nil || len(parts) != 12 {
 		t.Fatalf("clicks.v1 has %d partitions (err %v), want 12", len(parts), err)
 	}
-	if err := kafkax.Ping(ctx, brokers); err != nil {
+	if err := kafkax.Ping(ctx, brokers, kafkax.Security{}); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := kafkax.Ping(pingCtx, []string{"127.0.0.1:1"}); err == nil {
+	if err := kafkax.Ping(pingCtx, []string{"127.0.0.1:1"}, kafkax.Security{}); err == nil {
 		t.Fatal("Ping of a closed port succeeded")
 	}
 }

@@ -97,6 +97,8 @@ type SubscriberConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// SessionTimeout for the consumer group (default 10s).
 	SessionTimeout time.Duration
+	// Security is TLS and SASL towards the brokers (zero: plaintext).
+	Security Security
 	// DeadLetter writes poison messages to <topic>.dlq. Required.
 	DeadLetter MessageWriter
 	// Classify, when set, gives a handler's error its kind before the
@@ -158,7 +160,7 @@ func (c *SubscriberConfig) Validate() error {
 	case c.DeadLetter == nil:
 		return errors.New("kafkax: subscriber needs a dead-letter writer")
 	}
-	return nil
+	return c.Security.Validate()
 }
 
 // Subscriber consumes topics in a consumer group.
@@ -181,7 +183,12 @@ func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	dialer, err := cfg.Security.dialer()
+	if err != nil {
+		return nil, err
+	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
+		Dialer:      dialer,
 		Brokers:     cfg.Brokers,
 		GroupID:     cfg.GroupID,
 		GroupTopics: cfg.Topics,

@@ -15,8 +15,11 @@ import (
 // EnsureTopics creates the topics that do not exist yet. The replication
 // factor is three, or the number of brokers when there are fewer. Existing
 // topics are left exactly as they are (their operators may have tuned them).
-func EnsureTopics(ctx context.Context, brokers []string, specs []events.TopicSpec) error {
-	client, done := newClient(brokers, 10*time.Second)
+func EnsureTopics(ctx context.Context, brokers []string, sec Security, specs []events.TopicSpec) error {
+	client, done, err := newClient(brokers, sec, 10*time.Second)
+	if err != nil {
+		return err
+	}
 	defer done()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
@@ -54,8 +57,11 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []events.TopicSpe
 
 // Ping asks the cluster for its metadata: the readiness probe. It fails when
 // no broker answers within the context's deadline.
-func Ping(ctx context.Context, brokers []string) error {
-	client, done := newClient(brokers, 5*time.Second)
+func Ping(ctx context.Context, brokers []string, sec Security) error {
+	client, done, err := newClient(brokers, sec, 5*time.Second)
+	if err != nil {
+		return err
+	}
 	defer done()
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
 	if err != nil {
@@ -70,7 +76,10 @@ func Ping(ctx context.Context, brokers []string) error {
 // newClient returns a client with a transport of its own. kafka-go's
 // default transport is shared process-wide and caches metadata and
 // connections, so a probe through it can report a broker that is gone.
-func newClient(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
-	tr := &kafka.Transport{DialTimeout: timeout, IdleTimeout: time.Second, MetadataTTL: time.Second}
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
+func newClient(brokers []string, sec Security, timeout time.Duration) (*kafka.Client, func(), error) {
+	tr, err := sec.transport(timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections, nil
 }

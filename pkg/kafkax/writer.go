@@ -33,6 +33,8 @@ type WriterConfig struct {
 	// gzip, snappy, lz4 or zstd. Compression trades producer CPU for
 	// network and disk; turn it on where those are the bottleneck.
 	Compression string
+	// Security is TLS and SASL towards the brokers (zero: plaintext).
+	Security Security
 }
 
 // ParseCompression maps a compression name to kafka-go's codec.
@@ -83,7 +85,13 @@ func NewWriter(cfg WriterConfig) *kafka.Writer {
 		cfg.MaxAttempts = 3
 	}
 	compression, _ := ParseCompression(cfg.Compression) // validated with the config
+	var transport kafka.RoundTripper
+	if cfg.Security != (Security{}) {
+		tr, _ := cfg.Security.transport(10 * time.Second) // validated with the config
+		transport = tr
+	}
 	return &kafka.Writer{
+		Transport:    transport,
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,

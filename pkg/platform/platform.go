@@ -32,6 +32,7 @@ type Config struct {
 	DBMaxConns   int
 	DBWait       time.Duration
 	KafkaBrokers []string
+	Kafka        kafkax.Security
 	Compression  string
 	CreateTopics bool
 	AdminToken   string
@@ -55,6 +56,7 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		DBWait:       r.Duration("DB_WAIT", 60*time.Second, 0, time.Hour),
 		KafkaBrokers: r.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		Compression:  r.OneOf("KAFKA_COMPRESSION", "none", "none", "gzip", "snappy", "lz4", "zstd"),
+		Kafka:        ReadKafkaSecurity(r),
 		CreateTopics: r.Bool("KAFKA_CREATE_TOPICS", true),
 		AdminToken:   r.String("ADMIN_TOKEN", ""),
 		APITokens:    r.String("API_TOKENS", ""),
@@ -69,6 +71,24 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 		r.Required("ADMIN_TOKEN")
 	}
 	return c
+}
+
+// ReadKafkaSecurity reads TLS and SASL towards the brokers:
+// KAFKA_TLS (bool), KAFKA_TLS_CA_FILE, KAFKA_SASL_MECHANISM
+// (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), KAFKA_SASL_USERNAME and
+// KAFKA_SASL_PASSWORD. Unset: plaintext, as the local stack runs.
+func ReadKafkaSecurity(r *config.Reader) kafkax.Security {
+	s := kafkax.Security{
+		TLS:       r.Bool("KAFKA_TLS", false),
+		CAFile:    r.String("KAFKA_TLS_CA_FILE", ""),
+		Mechanism: r.OneOf("KAFKA_SASL_MECHANISM", "", "SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
+		Username:  r.String("KAFKA_SASL_USERNAME", ""),
+		Password:  r.String("KAFKA_SASL_PASSWORD", ""),
+	}
+	if err := s.Validate(); err != nil {
+		r.Fail("KAFKA_SASL_MECHANISM", s.Mechanism, err.Error())
+	}
+	return s
 }
 
 // Platform is a started service's shared machinery.
@@ -130,7 +150,7 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 	p.Router = httpx.NewRouter()
 	httpx.Health{Logger: p.Logger, Checks: map[string]httpx.Check{
 		"postgres": func(ctx context.Context) error { return p.DB.PingContext(ctx) },
-		"kafka":    func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers) },
+		"kafka":    func(ctx context.Context) error { return kafkax.Ping(ctx, cfg.KafkaBrokers, cfg.Kafka) },
 	}}.Register(p.Router)
 	if cfg.MetricsAddr == "" {
 		p.Router.Handle("GET /metrics", p.Telemetry.MetricsHandler())
@@ -161,7 +181,7 @@ func (p *Platform) ensureTopics(ctx context.Context) {
 	delay := time.Second
 	for {
 		attemptCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := kafkax.EnsureTopics(attemptCtx, p.Config.KafkaBrokers, events.Topics())
+		err := kafkax.EnsureTopics(attemptCtx, p.Config.KafkaBrokers, p.Config.Kafka, events.Topics())
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return
@@ -240,7 +260,7 @@ func registerPprof(mux *http.ServeMux) {
 
 // NewWriter returns a Kafka writer with the configured brokers and codec.
 func (p *Platform) NewWriter() *kafka.Writer {
-	return kafkax.NewWriter(kafkax.WriterConfig{Brokers: p.Config.KafkaBrokers, Compression: p.Config.Compression})
+	return kafkax.NewWriter(kafkax.WriterConfig{Brokers: p.Config.KafkaBrokers, Compression: p.Config.Compression, Security: p.Config.Kafka})
 }
 
 // TuneGC lets the heap grow to percent% of the live heap between

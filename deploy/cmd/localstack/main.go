@@ -251,7 +251,7 @@ func createTopics(ctx context.Context, brokers []string) error {
 	defer cancel()
 	var err error
 	for {
-		if err = kafkax.EnsureTopics(ctx, brokers, events.Topics()); err == nil {
+		if err = kafkax.EnsureTopics(ctx, brokers, kafkax.Security{}, events.Topics()); err == nil {
 			return nil
 		}
 		select {
