@@ -99,10 +99,12 @@ func putLink(t *testing.T, base, code, dest string) {
 	}
 }
 
-// shipped is a click as read from clicks.v1, with its Kafka timestamp.
+// shipped is a click as read from clicks.v1, with its Kafka timestamp and
+// the size of the message's value.
 type shipped struct {
 	events.ClickRecorded
-	KafkaTime time.Time
+	KafkaTime  time.Time
+	ValueBytes int
 }
 
 // clicks reads clicks.v1 from the start until want ids are seen.
@@ -146,7 +148,7 @@ func clicks(t *testing.T, b *testkit.Broker, want map[string]bool, timeout time.
 					t.Errorf("click %s has no W3C traceparent header", c.ID)
 				}
 				mu.Lock()
-				got[c.ID] = shipped{c, m.Time}
+				got[c.ID] = shipped{c, m.Time, len(m.Value)}
 				done := true
 				for id := range want {
 					if _, ok := got[id]; !ok {

@@ -42,6 +42,15 @@ func TestLinkAdminAPI(t *testing.T) {
 		{"get unknown", "GET", "/v1/links/none", "", true, 404, "link_not_found"},
 		{"list bad limit", "GET", "/v1/links?limit=0", "", true, 422, `"field":"limit"`},
 		{"wrong method", "DELETE", "/v1/links/ml-101", "", true, 405, "method_not_allowed"},
+		{"no allow-list", "GET", "/v1/links/ml-101", "", true, 200, `"placements":[]`},
+		{"allow-list", "PUT", "/v1/links/pl", `{"partner":"x","course_id":"c","destination":"https://x.example/","placements":["hero","sidebar"]}`, true, 201, `"placements":["hero","sidebar"]`},
+		{"get allow-list", "GET", "/v1/links/pl", "", true, 200, `"placements":["hero","sidebar"]`},
+		{"bad placement", "PUT", "/v1/links/pl", `{"partner":"x","course_id":"c","destination":"https://x.example/","placements":["hero","a b"]}`, true, 422, `"field":"placements"`},
+		{"too many placements", "PUT", "/v1/links/pl", `{"partner":"x","course_id":"c","destination":"https://x.example/","placements":[` +
+			strings.TrimSuffix(strings.Repeat(`"p",`, 33), ",") + `]}`, true, 422, "more than 32"},
+		{"placements as a string", "PUT", "/v1/links/pl", `{"partner":"x","course_id":"c","destination":"https://x.example/","placements":"hero"}`, true, 400, "placements"},
+		{"destination too long filled", "PUT", "/v1/links/pl", `{"partner":"x","course_id":"` + strings.Repeat("%", 128) +
+			`","destination":"https://x.example/?` + strings.Repeat("{course_id}", 30) + `"}`, true, 422, "macros filled"},
 	}
 	for _, tt := range tests {
 		var r response
@@ -86,6 +95,22 @@ not json
 	}
 	if r := admin(t, "POST", p.Base+"/v1/links:import", "code,partner\nx,y\n", "Content-Type", "text/csv"); r.status != 400 || !strings.Contains(r.body, "lacks") {
 		t.Fatalf("bad header import = %d %s", r.status, r.body)
+	}
+
+	// Allow-lists come in with feeds too: a JSON array, or a CSV column.
+	r = admin(t, "POST", p.Base+"/v1/links:import", `{"code":"p1","partner":"edx","course_id":"c1","destination":"https://edx.example/","placements":["hero"]}
+{"code":"p2","partner":"edx","course_id":"c2","destination":"https://edx.example/","placements":["hero","bad value"]}`, "Content-Type", "application/x-ndjson")
+	if !strings.Contains(r.body, `"created":1`) || !strings.Contains(r.body, `"field":"placements"`) {
+		t.Fatalf("NDJSON import with placements = %d %s", r.status, r.body)
+	}
+	r = admin(t, "POST", p.Base+"/v1/links:import", "code,partner,course_id,destination,placements\np3,udemy,c3,https://u.example/,\"hero, sidebar\"\n", "Content-Type", "text/csv")
+	if !strings.Contains(r.body, `"created":1`) {
+		t.Fatalf("CSV import with placements = %d %s", r.status, r.body)
+	}
+	for code, want := range map[string]string{"p1": `"placements":["hero"]`, "p3": `"placements":["hero","sidebar"]`} {
+		if r := admin(t, "GET", p.Base+"/v1/links/"+code, ""); !strings.Contains(r.body, want) {
+			t.Errorf("imported %s = %s, want %s", code, r.body, want)
+		}
 	}
 
 	// Paging by partner.

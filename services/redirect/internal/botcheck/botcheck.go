@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/linkcredit/linkcredit/pkg/events"
 )
 
 // Reason codes, stable: reports and dashboards group by them.
@@ -17,6 +19,10 @@ const (
 	Prefetch    = "prefetch"     // browser prefetch and prerender
 	EmptyAgent  = "empty_agent"  // no User-Agent at all
 	GenericBot  = "generic_bot"  // says bot, crawler or spider without a known name
+	// OversizedAgent: a User-Agent longer than events.MaxUserAgentBytes
+	// (contract v1.1). No browser sends one; the click records only the
+	// agent's first bytes, so this reason wins over what they say.
+	OversizedAgent = "oversized_user_agent"
 )
 
 // signatures maps lower-case User-Agent substrings to reasons, checked in
@@ -90,7 +96,7 @@ func ClassifyAgent(ua string) string {
 
 // Reasons lists every reason code, for metrics and documentation.
 func Reasons() []string {
-	return []string{Crawler, Unfurler, Headless, HTTPLibrary, Monitor, Prefetch, EmptyAgent, GenericBot}
+	return []string{Crawler, Unfurler, Headless, HTTPLibrary, Monitor, Prefetch, EmptyAgent, GenericBot, OversizedAgent}
 }
 
 // Checker is Verdict with a bounded cache of User-Agent verdicts: traffic
@@ -103,7 +109,9 @@ type Checker struct {
 }
 
 // NewChecker caches up to max agents (default 20,000); when full, the
-// cache starts over, which bounds memory against agent-string floods.
+// cache starts over, which bounds memory against agent-string floods: keys
+// are at most events.MaxUserAgentBytes, so the default holds at most
+// about 12 MB (20,000 x (512 + ~80 bytes of map entry and string header)).
 func NewChecker(max int) *Checker {
 	if max <= 0 {
 		max = 20000
@@ -118,8 +126,9 @@ func (c *Checker) Verdict(ua string, prefetch bool) (bool, string) {
 	if prefetch {
 		return true, Prefetch
 	}
-	if len(ua) > 512 {
-		ua = ua[:512] // agents longer than this are bots or attacks; bound the key
+	if len(ua) > events.MaxUserAgentBytes {
+		// The service passes the cut agent; bound the key for any caller.
+		ua = ua[:events.MaxUserAgentBytes]
 	}
 	c.mu.RLock()
 	reason, ok := c.cache[ua]

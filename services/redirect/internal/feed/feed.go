@@ -77,12 +77,13 @@ func NewReader(format string, r io.Reader) (Reader, error) {
 // jsonRow is a feed row; unknown fields (prices, descriptions) are ignored,
 // because catalog feeds carry more than links.
 type jsonRow struct {
-	Code        *string `json:"code"`
-	Partner     *string `json:"partner"`
-	CourseID    *string `json:"course_id"`
-	Title       *string `json:"title"`
-	Destination *string `json:"destination"`
-	Active      *bool   `json:"active"`
+	Code        *string   `json:"code"`
+	Partner     *string   `json:"partner"`
+	CourseID    *string   `json:"course_id"`
+	Title       *string   `json:"title"`
+	Destination *string   `json:"destination"`
+	Active      *bool     `json:"active"`
+	Placements  *[]string `json:"placements"`
 }
 
 type ndjsonReader struct {
@@ -113,6 +114,9 @@ func (n *ndjsonReader) Next() (Row, error) {
 		if jr.Active != nil {
 			l.Active = *jr.Active
 		}
+		if jr.Placements != nil {
+			l.Placements = *jr.Placements
+		}
 		return Row{Line: n.line, Link: l}, nil
 	}
 	if err := n.sc.Err(); err != nil {
@@ -140,7 +144,10 @@ type csvReader struct {
 	repeats int
 }
 
-var csvColumns = []string{"code", "partner", "course_id", "title", "destination", "active"}
+// csvColumns are the columns a CSV feed may have; placements is a list
+// separated by commas or spaces (quote it when it has commas), as
+// link.ParsePlacements reads it.
+var csvColumns = []string{"code", "partner", "course_id", "title", "destination", "active", "placements"}
 
 func newCSVReader(r io.Reader) (*csvReader, error) {
 	cr := csv.NewReader(r)
@@ -221,6 +228,11 @@ func (c *csvReader) Next() (Row, error) {
 				return Row{Line: line, Err: fmt.Errorf("active: %q is not true or false", v)}, nil
 			}
 		}
+		p, err := link.ParsePlacements(get("placements"))
+		if err != nil {
+			return Row{Line: line, Err: err}, nil
+		}
+		l.Placements = p
 		return Row{Line: line, Link: l}, nil
 	}
 }

@@ -80,6 +80,51 @@ func TestCSV(t *testing.T) {
 	}
 }
 
+func TestPlacements(t *testing.T) {
+	ndjson := `{"code":"a","placements":["hero","sidebar"]}
+{"code":"b"}
+{"code":"c","placements":[]}
+{"code":"d","placements":"hero"}
+{"code":"e","placements":["a b"]}
+`
+	csv := "code,partner,course_id,destination,placements\n" +
+		"a,x,c,https://x.example/,\"hero, sidebar\"\n" +
+		"b,x,c,https://x.example/,\n" +
+		"c,x,c,https://x.example/,hero sidebar footer\n" +
+		"d,x,c,https://x.example/,\"" + strings.Repeat("p,", 33) + "\"\n"
+	tests := []struct {
+		format string
+		in     string
+		want   []string // per row: placements joined by |, or "error: ..."
+	}{
+		{NDJSON, ndjson, []string{"hero|sidebar", "", "", "error: placements", "a b"}},
+		{CSV, csv, []string{"hero|sidebar", "", "hero|sidebar|footer", "error: more than 32"}},
+	}
+	for _, tt := range tests {
+		rows := readAll(t, tt.format, tt.in)
+		if len(rows) != len(tt.want) {
+			t.Fatalf("%s: %d rows, want %d: %+v", tt.format, len(rows), len(tt.want), rows)
+		}
+		for i, want := range tt.want {
+			r := rows[i]
+			if msg, ok := strings.CutPrefix(want, "error: "); ok {
+				if r.Err == nil || !strings.Contains(r.Err.Error(), msg) {
+					t.Errorf("%s row %d: %+v, want an error about %q", tt.format, i+1, r, msg)
+				}
+				continue
+			}
+			if r.Err != nil || strings.Join(r.Link.Placements, "|") != want {
+				t.Errorf("%s row %d: placements %q (%v), want %q", tt.format, i+1, r.Link.Placements, r.Err, want)
+			}
+		}
+	}
+	// An entry the parser passes but that is no tag fails validation,
+	// which the import reports by field.
+	if rows := readAll(t, NDJSON, ndjson); rows[4].Link.Validate() == nil {
+		t.Error("placement \"a b\" validated")
+	}
+}
+
 func TestCSVHeaderProblems(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                              "empty",
@@ -128,6 +173,8 @@ func FuzzFeeds(f *testing.F) {
 	f.Add("{\"code\":\"a\"}\n{bad\n")
 	f.Add("code,partner,course_id,destination\n\"unterminated\n")
 	f.Add("\ufeffcode,partner,course_id,destination,active\na,b,c,d,x\n")
+	f.Add("code,partner,course_id,destination,placements\na,b,c,d,\"x, y z\"\n")
+	f.Add("{\"code\":\"a\",\"placements\":[\"x\",\"\\u0000\"]}\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, format := range []string{NDJSON, CSV} {
 			r, err := NewReader(format, strings.NewReader(in))

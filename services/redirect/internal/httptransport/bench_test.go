@@ -34,6 +34,13 @@ func (salts) Forget(context.Context, string) error { return nil }
 // hash, rate limit, bot verdict, unique window, click id, macro fill, the
 // event's JSON and its append to a real click log on disk.
 func handler(tb testing.TB) http.Handler {
+	h, _ := handlerAndLog(tb, 1<<30)
+	return h
+}
+
+// handlerAndLog is handler with a rate limit, and the click log it
+// appends to.
+func handlerAndLog(tb testing.TB, perMinute int) (http.Handler, *clicklog.Log) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	log, err := clicklog.Open(clicklog.Options{Dir: tb.TempDir(), MaxBytes: 1 << 40})
 	if err != nil {
@@ -48,12 +55,12 @@ func handler(tb testing.TB) http.Handler {
 	ids, _ := clickid.NewSigner([]byte("bench-key-0123456789abcdef"))
 	visitors := visitor.NewHasher(salts{}, logger)
 	visitors.Refresh(context.Background(), time.Now())
-	svc := redirect.New(redirect.Config{RateLimitPerMinute: 1 << 30}, redirect.Deps{
+	svc := redirect.New(redirect.Config{RateLimitPerMinute: perMinute}, redirect.Deps{
 		Table: table, IDs: ids, Visitors: visitors, Logger: logger, Recorder: kafkatransport.NewRecorder(log, nil)})
 	rt := httpx.NewRouter()
 	tokens, _ := httpx.ParseTokens("t", "")
 	httptransport.Register(rt, redirect.MakeEndpoints(svc, nil), httptransport.Options{Tokens: tokens, Logger: logger})
-	return rt
+	return rt, log
 }
 
 func BenchmarkClickHandler(b *testing.B) {

@@ -15,6 +15,7 @@ import (
 	kithttp "github.com/go-kit/kit/transport/http"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
@@ -74,34 +75,48 @@ func decodeClick(trusted []netip.Prefix) kithttp.DecodeRequestFunc {
 	}
 }
 
+// maxRawTag is the longest query value that can decode to a valid tag:
+// every byte percent-encoded. A longer one is dropped without decoding, so
+// a hostile value costs a length check, not a copy.
+const maxRawTag = 3 * events.MaxTagBytes
+
 // clickParams reads the query parameters a click records, without building
-// url.Values: the first value of each wins, as with Query().Get.
+// url.Values: the first non-empty value of each is the visitor's, as with
+// Query().Get skipping empty ones. One that cannot be a tag (too long, or
+// not decodable) leaves the field empty and is not replaced by a later
+// one; Click drops any other value that is not a tag.
 func clickParams(rawQuery string, req *redirect.ClickRequest) {
+	var taken uint8 // one bit per field: a first non-empty value was seen
 	for rawQuery != "" {
 		var pair string
 		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
 		key, value, _ := strings.Cut(pair, "=")
 		var dst *string
+		var bit uint8
 		switch key {
 		case "utm_source":
-			dst = &req.UTMSource
+			dst, bit = &req.UTMSource, 1<<0
 		case "utm_medium":
-			dst = &req.UTMMedium
+			dst, bit = &req.UTMMedium, 1<<1
 		case "utm_campaign":
-			dst = &req.UTMCampaign
+			dst, bit = &req.UTMCampaign, 1<<2
 		case "utm_term":
-			dst = &req.UTMTerm
+			dst, bit = &req.UTMTerm, 1<<3
 		case "utm_content":
-			dst = &req.UTMContent
+			dst, bit = &req.UTMContent, 1<<4
 		case "placement":
-			dst = &req.Placement
+			dst, bit = &req.Placement, 1<<5
 		case "no-track":
 			req.NoTrack = true
 			continue
 		default:
 			continue
 		}
-		if *dst != "" {
+		if taken&bit != 0 || value == "" {
+			continue
+		}
+		taken |= bit
+		if len(value) > maxRawTag {
 			continue
 		}
 		if v, err := url.QueryUnescape(value); err == nil {
@@ -216,12 +231,13 @@ func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 
 // linkBody is the body of PUT /v1/links/{code}.
 type linkBody struct {
-	Code        *string `json:"code"`
-	Partner     string  `json:"partner"`
-	CourseID    string  `json:"course_id"`
-	Title       string  `json:"title"`
-	Destination string  `json:"destination"`
-	Active      *bool   `json:"active"`
+	Code        *string  `json:"code"`
+	Partner     string   `json:"partner"`
+	CourseID    string   `json:"course_id"`
+	Title       string   `json:"title"`
+	Destination string   `json:"destination"`
+	Active      *bool    `json:"active"`
+	Placements  []string `json:"placements"`
 }
 
 func decodePutLink(_ context.Context, r *http.Request) (any, error) {
@@ -233,7 +249,8 @@ func decodePutLink(_ context.Context, r *http.Request) (any, error) {
 	if b.Code != nil && *b.Code != code {
 		return nil, errs.Fields{{Field: "code", Message: "differs from the code in the path"}}.Err("invalid_link")
 	}
-	l := link.Link{Code: code, Partner: b.Partner, CourseID: b.CourseID, Title: b.Title, Destination: b.Destination, Active: true}
+	l := link.Link{Code: code, Partner: b.Partner, CourseID: b.CourseID, Title: b.Title, Destination: b.Destination, Active: true,
+		Placements: b.Placements}
 	if b.Active != nil {
 		l.Active = *b.Active
 	}

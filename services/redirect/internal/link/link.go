@@ -1,13 +1,16 @@
 package link
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 )
 
 // Limits on a link's fields.
@@ -17,18 +20,26 @@ const (
 	MaxCourseIDLen    = 128
 	MaxTitleLen       = 300
 	MaxDestinationLen = 2048
+	// MaxPlacements bounds a link's placement allow-list: reports group
+	// clicks by placement, so a link has at most this many placement keys
+	// (plus "other").
+	MaxPlacements = 32
 )
 
 // Link is a course link: /c/{Code} sends visitors to Destination.
 type Link struct {
-	Code        string    `json:"code"`
-	Partner     string    `json:"partner"`
-	CourseID    string    `json:"course_id"`
-	Title       string    `json:"title"`
-	Destination string    `json:"destination"`
-	Active      bool      `json:"active"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Code        string `json:"code"`
+	Partner     string `json:"partner"`
+	CourseID    string `json:"course_id"`
+	Title       string `json:"title"`
+	Destination string `json:"destination"`
+	Active      bool   `json:"active"`
+	// Placements allow-lists the placements a click on this link may
+	// record; a click with any other valid placement records "other"
+	// (contract v1.1). Empty: any valid placement is recorded as sent.
+	Placements []string  `json:"placements"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // ValidCode reports whether s matches [A-Za-z0-9_-]{1,64}.
@@ -87,8 +98,39 @@ func (l Link) Validate() error {
 	}
 	if msg := checkDestination(l.Destination); msg != "" {
 		f.Add("destination", "%s", msg)
+	} else if n := l.filledLen(); n > events.MaxDestinationBytes {
+		f.Add("destination", "is %d bytes with its macros filled, more than a click may carry (%d)", n, events.MaxDestinationBytes)
+	}
+	if msg := checkPlacements(l.Placements); msg != "" {
+		f.Add("placements", "%s", msg)
 	}
 	return f.Err("invalid_link")
+}
+
+// filledLen is the length of the destination as a click records it: every
+// value but the click id is the link's own, and click ids have one length.
+func (l Link) filledLen() int {
+	id := strings.Repeat("0", clickid.Length) // escapes to itself, like a real one
+	return len(AppendExpand(nil, l.Destination, Values{ClickID: id, Code: l.Code, CourseID: l.CourseID, Partner: l.Partner}))
+}
+
+// checkPlacements returns what is wrong with an allow-list, or "". The
+// offending entry is named by position, not echoed.
+func checkPlacements(p []string) string {
+	if len(p) > MaxPlacements {
+		return fmt.Sprintf("lists %d placements, more than %d", len(p), MaxPlacements)
+	}
+	for i, s := range p {
+		if s == "" || !events.ValidTag(s) {
+			return fmt.Sprintf("entry %d must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_', '~' or '-'", i+1, events.MaxTagBytes)
+		}
+		for _, prev := range p[:i] {
+			if prev == s {
+				return fmt.Sprintf("entry %d repeats %q", i+1, s)
+			}
+		}
+	}
+	return ""
 }
 
 func printable(s string) bool {

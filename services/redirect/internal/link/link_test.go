@@ -1,6 +1,7 @@
 package link
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -47,6 +48,25 @@ func TestValidate(t *testing.T) {
 		{"stray close", func(l *Link) { l.Destination = "https://x.example/?u=}" }, "destination", "without an opening"},
 		{"space", func(l *Link) { l.Destination = "https://x.example/a b" }, "destination", "spaces"},
 		{"too long", func(l *Link) { l.Destination = "https://x.example/" + strings.Repeat("a", 2048) }, "destination", "2048"},
+		{"filled too long", func(l *Link) {
+			l.CourseID = strings.Repeat("é", 64) // 128 bytes, 384 query-escaped
+			l.Destination = "https://x.example/?" + strings.Repeat("{course_id}", 180)
+		}, "destination", "macros filled"},
+		{"filled at the limit", func(l *Link) {
+			l.CourseID = strings.Repeat("c", 128)
+			l.Destination = "https://x.example/" + strings.Repeat("{course_id}", 63) // 19 + 63*128 = 8083 bytes
+		}, "", ""},
+		{"placements", func(l *Link) {
+			l.Placements = []string{"hero", "sidebar", "Footer_2", "a.b~c-d", strings.Repeat("p", 64)}
+		}, "", ""},
+		{"no placements", func(l *Link) { l.Placements = []string{} }, "", ""},
+		{"32 placements", func(l *Link) { l.Placements = numbered(32) }, "", ""},
+		{"33 placements", func(l *Link) { l.Placements = numbered(33) }, "placements", "more than 32"},
+		{"empty placement", func(l *Link) { l.Placements = []string{"hero", ""} }, "placements", "entry 2"},
+		{"long placement", func(l *Link) { l.Placements = []string{strings.Repeat("p", 65)} }, "placements", "1 to 64"},
+		{"placement with space", func(l *Link) { l.Placements = []string{"a b"} }, "placements", "entry 1"},
+		{"binary placement", func(l *Link) { l.Placements = []string{"\xff\x00"} }, "placements", "entry 1"},
+		{"repeated placement", func(l *Link) { l.Placements = []string{"hero", "side", "hero"} }, "placements", "entry 3 repeats"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +88,14 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func numbered(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("p%d", i)
+	}
+	return out
 }
 
 func TestValidateReportsEveryBadField(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -15,12 +16,35 @@ type Link struct {
 	CourseID    string
 	Destination string
 	Active      bool
+	// Placements is the link's placement allow-list joined by
+	// PlacementSep ("" allows any placement): one string, so a lookup
+	// stays a view into the arena and allocates nothing.
+	Placements string
+}
+
+// PlacementSep joins Placements; no placement can contain it.
+const PlacementSep = ","
+
+// AllowsPlacement reports whether a click on l may record placement p as
+// sent: l has no allow-list, or it names p.
+func (l Link) AllowsPlacement(p string) bool {
+	if l.Placements == "" {
+		return true
+	}
+	for rest := l.Placements; rest != ""; {
+		var item string
+		item, rest, _ = strings.Cut(rest, PlacementSep)
+		if item == p {
+			return true
+		}
+	}
+	return false
 }
 
 const (
 	chunkSize  = 1 << 20 // bytes per arena chunk
-	headerSize = 7       // flags u8, partner u16, codeLen u8, courseLen u8, destLen u16
-	maxRecord  = headerSize + 255 + 255 + 65535
+	headerSize = 9       // flags u8, partner u16, codeLen u8, courseLen u8, destLen u16, placementsLen u16
+	maxRecord  = headerSize + 255 + 255 + 65535 + 65535
 	offsetBits = 20
 	refBits    = 40 // chunk<<20 | offset, +1 so that 0 means empty
 )
@@ -80,7 +104,7 @@ func (t *Table) Get(code string) (Link, bool) {
 
 // Put inserts or replaces a link.
 func (t *Table) Put(l Link) error {
-	if len(l.Code) > 255 || len(l.CourseID) > 255 || len(l.Destination) > 65535 || len(l.Code) == 0 {
+	if len(l.Code) > 255 || len(l.CourseID) > 255 || len(l.Destination) > 65535 || len(l.Placements) > 65535 || len(l.Code) == 0 {
 		return ErrTooLong
 	}
 	h := maphash.String(t.seed, l.Code)
@@ -130,7 +154,7 @@ func (t *Table) record(s uint64) []byte {
 
 func (t *Table) recordLen(s uint64) int {
 	r := t.record(s)
-	return headerSize + int(r[3]) + int(r[4]) + int(binary.LittleEndian.Uint16(r[5:7]))
+	return headerSize + int(r[3]) + int(r[4]) + int(binary.LittleEndian.Uint16(r[5:7])) + int(binary.LittleEndian.Uint16(r[7:9]))
 }
 
 func (t *Table) codeAt(s uint64) string {
@@ -141,11 +165,15 @@ func (t *Table) codeAt(s uint64) string {
 func (t *Table) decode(s uint64) Link {
 	r := t.record(s)
 	codeLen, courseLen, destLen := int(r[3]), int(r[4]), int(binary.LittleEndian.Uint16(r[5:7]))
+	placementsLen := int(binary.LittleEndian.Uint16(r[7:9]))
 	body := r[headerSize:]
+	dest := codeLen + courseLen
+	places := dest + destLen
 	return Link{
 		Code:        unsafeString(body[:codeLen]),
-		CourseID:    unsafeString(body[codeLen : codeLen+courseLen]),
-		Destination: unsafeString(body[codeLen+courseLen : codeLen+courseLen+destLen]),
+		CourseID:    unsafeString(body[codeLen:dest]),
+		Destination: unsafeString(body[dest:places]),
+		Placements:  unsafeString(body[places : places+placementsLen]),
 		Partner:     t.partners[binary.LittleEndian.Uint16(r[1:3])],
 		Active:      r[0]&1 == 1,
 	}
@@ -167,7 +195,7 @@ func (t *Table) write(l Link) (uint64, int) {
 		t.partners = append(t.partners, l.Partner)
 		t.partnerIdx[l.Partner] = p
 	}
-	n := headerSize + len(l.Code) + len(l.CourseID) + len(l.Destination)
+	n := headerSize + len(l.Code) + len(l.CourseID) + len(l.Destination) + len(l.Placements)
 	last := len(t.chunks) - 1
 	if last < 0 || len(t.chunks[last])+n > chunkSize {
 		t.chunks = append(t.chunks, allocChunk())
@@ -179,10 +207,12 @@ func (t *Table) write(l Link) (uint64, int) {
 	if l.Active {
 		flags = 1
 	}
-	c = append(c, flags, byte(p), byte(p>>8), byte(len(l.Code)), byte(len(l.CourseID)), byte(len(l.Destination)), byte(len(l.Destination)>>8))
+	c = append(c, flags, byte(p), byte(p>>8), byte(len(l.Code)), byte(len(l.CourseID)), byte(len(l.Destination)), byte(len(l.Destination)>>8),
+		byte(len(l.Placements)), byte(len(l.Placements)>>8))
 	c = append(c, l.Code...)
 	c = append(c, l.CourseID...)
 	c = append(c, l.Destination...)
+	c = append(c, l.Placements...)
 	t.chunks[last] = c
 	return uint64(last)<<offsetBits | uint64(off), n
 }

@@ -9,7 +9,31 @@ import (
 
 func mk(i int, active bool) Link {
 	return Link{Code: fmt.Sprintf("code-%d", i), Partner: []string{"coursera", "edx", "udemy"}[i%3],
-		CourseID: fmt.Sprintf("course-%d", i), Destination: fmt.Sprintf("https://p.example/c/%d?clickid={click_id}", i), Active: active}
+		CourseID: fmt.Sprintf("course-%d", i), Destination: fmt.Sprintf("https://p.example/c/%d?clickid={click_id}", i), Active: active,
+		Placements: []string{"", "hero", "hero,sidebar,footer"}[i%3]}
+}
+
+func TestAllowsPlacement(t *testing.T) {
+	tests := []struct {
+		list, p string
+		want    bool
+	}{
+		{"", "anything", true},
+		{"", "", true},
+		{"hero", "hero", true},
+		{"hero", "her", false},
+		{"hero", "hero2", false},
+		{"hero,sidebar,footer", "sidebar", true},
+		{"hero,sidebar,footer", "footer", true},
+		{"hero,sidebar,footer", "side", false},
+		{"hero,sidebar,footer", "hero,sidebar", false},
+		{"hero,sidebar", "", false},
+	}
+	for _, tt := range tests {
+		if got := (Link{Placements: tt.list}).AllowsPlacement(tt.p); got != tt.want {
+			t.Errorf("%q allows %q = %v, want %v", tt.list, tt.p, got, tt.want)
+		}
+	}
 }
 
 func TestPutGetReplaceGrow(t *testing.T) {
@@ -69,6 +93,11 @@ func TestTooLong(t *testing.T) {
 	l.Code = string(make([]byte, 256))
 	if err := tab.Put(l); err != ErrTooLong {
 		t.Fatalf("err = %v", err)
+	}
+	l = mk(1, true)
+	l.Placements = string(make([]byte, 65536))
+	if err := tab.Put(l); err != ErrTooLong {
+		t.Fatalf("placements: err = %v", err)
 	}
 }
 

@@ -25,32 +25,43 @@ type Links struct{ db *sql.DB }
 // NewLinks returns the store.
 func NewLinks(db *sql.DB) *Links { return &Links{db: db} }
 
-const linkColumns = `code, partner, course_id, title, destination, active, created_at, updated_at`
+const linkColumns = `code, partner, course_id, title, destination, active, placements, created_at, updated_at`
 
-func scanLink(row interface{ Scan(...any) error }) (link.Link, error) {
+func scanLink(row interface{ Scan(...any) error }, extra ...any) (link.Link, error) {
 	var l link.Link
-	err := row.Scan(&l.Code, &l.Partner, &l.CourseID, &l.Title, &l.Destination, &l.Active, &l.CreatedAt, &l.UpdatedAt)
+	var placements pq.StringArray
+	err := row.Scan(append([]any{&l.Code, &l.Partner, &l.CourseID, &l.Title, &l.Destination, &l.Active, &placements, &l.CreatedAt, &l.UpdatedAt}, extra...)...)
 	l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+	l.Placements = []string(placements)
+	if l.Placements == nil {
+		l.Placements = []string{} // "placements": [] in JSON, never null
+	}
 	return l, err
+}
+
+// placementArray is a link's allow-list as a parameter: never NULL.
+func placementArray(p []string) pq.StringArray {
+	if p == nil {
+		return pq.StringArray{}
+	}
+	return pq.StringArray(p)
 }
 
 // Put creates or replaces a link, reporting whether it was created.
 func (s *Links) Put(ctx context.Context, l link.Link) (link.Link, bool, error) {
 	row := s.db.QueryRowContext(ctx, `
-		INSERT INTO redirect.links AS l (code, partner, course_id, title, destination, active)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO redirect.links AS l (code, partner, course_id, title, destination, active, placements)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (code) DO UPDATE SET partner = EXCLUDED.partner, course_id = EXCLUDED.course_id,
 			title = EXCLUDED.title, destination = EXCLUDED.destination, active = EXCLUDED.active,
-			xid = pg_current_xact_id(), updated_at = now()
+			placements = EXCLUDED.placements, xid = pg_current_xact_id(), updated_at = now()
 		RETURNING `+linkColumns+`, (xmax = 0)`,
-		l.Code, l.Partner, l.CourseID, l.Title, l.Destination, l.Active)
-	var out link.Link
+		l.Code, l.Partner, l.CourseID, l.Title, l.Destination, l.Active, placementArray(l.Placements))
 	var created bool
-	err := row.Scan(&out.Code, &out.Partner, &out.CourseID, &out.Title, &out.Destination, &out.Active, &out.CreatedAt, &out.UpdatedAt, &created)
+	out, err := scanLink(row, &created)
 	if err != nil {
 		return link.Link{}, false, database.Classify(fmt.Errorf("put link %s: %w", l.Code, err))
 	}
-	out.CreatedAt, out.UpdatedAt = out.CreatedAt.UTC(), out.UpdatedAt.UTC()
 	return out, created, nil
 }
 
@@ -92,22 +103,27 @@ func (s *Links) Upsert(ctx context.Context, links []link.Link) (created, updated
 	if len(links) == 0 {
 		return 0, 0, nil
 	}
-	cols := make([][]string, 5)
+	// Placements travel joined by FormatPlacements' comma (no placement
+	// holds one), since unnest cannot take an array of arrays of
+	// different lengths.
+	cols := make([][]string, 6)
 	active := make([]bool, len(links))
 	for i, l := range links {
-		for j, v := range []string{l.Code, l.Partner, l.CourseID, l.Title, l.Destination} {
+		for j, v := range []string{l.Code, l.Partner, l.CourseID, l.Title, l.Destination, link.FormatPlacements(l.Placements)} {
 			cols[j] = append(cols[j], v)
 		}
 		active[i] = l.Active
 	}
 	rows, err := s.db.QueryContext(ctx, `
-		INSERT INTO redirect.links AS l (code, partner, course_id, title, destination, active)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[])
+		INSERT INTO redirect.links AS l (code, partner, course_id, title, destination, active, placements)
+		SELECT code, partner, course_id, title, destination, active, string_to_array(placements, ',')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[])
+			AS r (code, partner, course_id, title, destination, active, placements)
 		ON CONFLICT (code) DO UPDATE SET partner = EXCLUDED.partner, course_id = EXCLUDED.course_id,
 			title = EXCLUDED.title, destination = EXCLUDED.destination, active = EXCLUDED.active,
-			xid = pg_current_xact_id(), updated_at = now()
+			placements = EXCLUDED.placements, xid = pg_current_xact_id(), updated_at = now()
 		RETURNING (xmax = 0)`,
-		pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(cols[4]), pq.Array(active))
+		pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]), pq.Array(cols[3]), pq.Array(cols[4]), pq.Array(active), pq.Array(cols[5]))
 	if err != nil {
 		return 0, 0, database.Classify(fmt.Errorf("upsert %d links: %w", len(links), err))
 	}
@@ -139,14 +155,15 @@ func (s *Links) Changes(ctx context.Context, since string, fn func(linktable.Lin
 	if err := tx.QueryRowContext(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin); err != nil {
 		return since, database.Classify(err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT code, partner, course_id, destination, active FROM redirect.links WHERE xid >= $1::xid8`, since)
+	rows, err := tx.QueryContext(ctx, `SELECT code, partner, course_id, destination, active,
+		array_to_string(placements, $2) FROM redirect.links WHERE xid >= $1::xid8`, since, linktable.PlacementSep)
 	if err != nil {
 		return since, database.Classify(fmt.Errorf("link changes: %w", err))
 	}
 	defer rows.Close()
 	var l linktable.Link
 	for rows.Next() {
-		if err := rows.Scan(&l.Code, &l.Partner, &l.CourseID, &l.Destination, &l.Active); err != nil {
+		if err := rows.Scan(&l.Code, &l.Partner, &l.CourseID, &l.Destination, &l.Active, &l.Placements); err != nil {
 			return since, err
 		}
 		if err := fn(l); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
@@ -13,7 +14,8 @@ import (
 )
 
 func tableLink(l link.Link) linktable.Link {
-	return linktable.Link{Code: l.Code, Partner: l.Partner, CourseID: l.CourseID, Destination: l.Destination, Active: l.Active}
+	return linktable.Link{Code: l.Code, Partner: l.Partner, CourseID: l.CourseID, Destination: l.Destination, Active: l.Active,
+		Placements: strings.Join(l.Placements, linktable.PlacementSep)}
 }
 
 func (s *service) PutLink(ctx context.Context, l link.Link) (link.Link, bool, error) {

@@ -79,6 +79,11 @@ type Deps struct {
 	Logger   *slog.Logger
 }
 
+// service holds three caches keyed by visitor input. Each is bounded
+// whatever visitors send (the bounds are argued where each is defined):
+// bots at most 20,000 agents of at most 512 bytes (about 12 MB), recent
+// two generations of at most 4M keys (about 300 MB at worst), limiter two
+// of at most 256Ki keys (about 19 MB).
 type service struct {
 	cfg     Config
 	deps    Deps
@@ -101,7 +106,7 @@ func New(cfg Config, deps Deps) Service {
 		cfg: cfg, deps: deps,
 		bots:    botcheck.NewChecker(0),
 		recent:  window.NewRecent(cfg.UniqueWindow, 0),
-		limiter: window.NewLimiter(cfg.RateLimitPerMinute),
+		limiter: window.NewLimiter(cfg.RateLimitPerMinute, 0),
 		seed:    maphash.MakeSeed(),
 	}
 }

@@ -22,7 +22,10 @@ type recentShard struct {
 
 // NewRecent remembers keys for window, holding at most maxKeys per
 // generation (default 4M); past that a generation turns over early, and a
-// key may then count as unseen once more.
+// key may then count as unseen once more. Keys are visitor input (hashed),
+// so this is the bound on memory whatever visitors send: at most 2 x
+// maxKeys keys, at 18 to 36 bytes each in Go's maps (BenchmarkKeyBytes), so
+// at most about 300 MB at the default, 150 MB typically.
 func NewRecent(window time.Duration, maxKeys int) *Recent {
 	if maxKeys <= 0 {
 		maxKeys = 4 << 20
@@ -62,9 +65,10 @@ func (r *Recent) Seen(key uint64, now time.Time) bool {
 // Limiter allows at most limit events per key per minute, estimated over
 // a sliding minute from two fixed ones.
 type Limiter struct {
-	limit  float64
-	period int64
-	shards [shards]limitShard
+	limit    float64
+	period   int64
+	maxShard int
+	shards   [shards]limitShard
 }
 
 type limitShard struct {
@@ -73,9 +77,25 @@ type limitShard struct {
 	curStart  int64
 }
 
-// NewLimiter allows limit events per key per minute.
-func NewLimiter(limit int) *Limiter {
-	l := &Limiter{limit: float64(limit), period: int64(time.Minute)}
+// DefaultLimiterKeys is how many keys a Limiter counts per minute by
+// default: 256Ki distinct visitors a minute (over 4,000 a second).
+const DefaultLimiterKeys = 256 << 10
+
+// NewLimiter allows limit events per key per minute, counting at most
+// maxKeys keys per minute (default DefaultLimiterKeys). Keys are visitor
+// input (hashed), so that is the bound on memory whatever visitors send:
+// two generations of at most maxKeys keys, 18 to 36 bytes each in Go's
+// maps, so at most about 19 MB at the default (BenchmarkKeyBytes).
+//
+// When a minute's generation is full, a key it does not hold yet is let
+// through uncounted: only a flood of distinct keys (each its own first
+// event) fills it, and refusing every new visitor then would hand the
+// flood a denial of service. Keys already counted stay limited.
+func NewLimiter(limit, maxKeys int) *Limiter {
+	if maxKeys <= 0 {
+		maxKeys = DefaultLimiterKeys
+	}
+	l := &Limiter{limit: float64(limit), period: int64(time.Minute), maxShard: max(1, maxKeys/shards)}
 	for i := range l.shards {
 		l.shards[i].cur, l.shards[i].prev = map[uint64]uint32{}, map[uint64]uint32{}
 	}
@@ -106,6 +126,8 @@ func (l *Limiter) Allow(key uint64, now time.Time) bool {
 	if estimate+1 > l.limit {
 		return false
 	}
-	s.cur[key]++
+	if n, ok := s.cur[key]; ok || len(s.cur) < l.maxShard {
+		s.cur[key] = n + 1
+	}
 	return true
 }

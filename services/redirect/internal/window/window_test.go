@@ -1,6 +1,7 @@
 package window
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,8 +46,80 @@ func TestRecentBoundsMemory(t *testing.T) {
 	}
 }
 
+func TestLimiterBoundsMemory(t *testing.T) {
+	l := NewLimiter(2, shards*10)
+	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	// Key 0 is counted before the flood fills every shard; key 1<<40 only
+	// comes after.
+	if !l.Allow(0, t0) || !l.Allow(0, t0) || l.Allow(0, t0) {
+		t.Fatal("key 0 not limited to two")
+	}
+	for k := range uint64(100000) {
+		l.Allow(k+1, t0)
+	}
+	for i := range l.shards {
+		if n := len(l.shards[i].cur) + len(l.shards[i].prev); n > 10 {
+			t.Fatalf("shard %d holds %d keys, want at most 10", i, n)
+		}
+	}
+	if l.Allow(0, t0) {
+		t.Error("a key counted before the flood was let through past its limit")
+	}
+	for range 5 {
+		if !l.Allow(1<<40, t0) {
+			t.Fatal("a new key was refused while the generation is full")
+		}
+	}
+	// The next minute has room again.
+	if !l.Allow(1<<40, t0.Add(time.Minute)) {
+		t.Fatal("refused in the next minute")
+	}
+}
+
+// BenchmarkKeyBytes reports what a key costs in each structure when both
+// generations are full: the figures behind the bounds in NewRecent's and
+// NewLimiter's comments.
+//
+//	go test -run '^$' -bench KeyBytes -benchtime 1x ./internal/window
+func BenchmarkKeyBytes(b *testing.B) {
+	const keys = 1 << 20
+	measure := func(fill func()) float64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		fill()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / (2 * keys)
+	}
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	key := func(k uint64) uint64 { return k * 0x9E3779B97F4A7C15 }
+	for b.Loop() {
+		var r *Recent
+		perRecent := measure(func() {
+			r = NewRecent(time.Hour, keys)
+			for k := range uint64(3 * keys) { // past two generations' worth
+				r.Seen(key(k), now)
+			}
+		})
+		var l *Limiter
+		perLimiter := measure(func() {
+			l = NewLimiter(10, keys)
+			for minute := range 3 { // fill a minute, then the next
+				for k := range uint64(keys) {
+					l.Allow(key(k+uint64(minute)<<32), now.Add(time.Duration(minute)*time.Minute))
+				}
+			}
+		})
+		b.ReportMetric(perRecent, "recent-B/key")
+		b.ReportMetric(perLimiter, "limiter-B/key")
+		runtime.KeepAlive(r)
+		runtime.KeepAlive(l)
+	}
+}
+
 func TestLimiter(t *testing.T) {
-	l := NewLimiter(10)
+	l := NewLimiter(10, 0)
 	t0 := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	allowed := 0
 	for i := range 15 {
@@ -108,7 +181,7 @@ func TestWindowsOnInstants(t *testing.T) {
 				}
 			}
 
-			l := NewLimiter(2)
+			l := NewLimiter(2, 0)
 			if !l.Allow(1, at.Add(-time.Second)) || !l.Allow(1, at) {
 				t.Fatal("two clicks refused under a limit of two")
 			}
