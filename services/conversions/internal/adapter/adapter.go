@@ -3,6 +3,7 @@ package adapter
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -110,6 +111,9 @@ func (m Mapping) validate() error {
 		}
 	}
 	for word, status := range m.Statuses {
+		if len(word) > events.MaxPartnerValueBytes {
+			return fmt.Errorf("status word %s is longer than %d bytes, the most a partner may send", show(word), events.MaxPartnerValueBytes)
+		}
 		if !events.ValidStatus(status) {
 			return fmt.Errorf("status %q maps to %q; use pending, approved or reversed", word, status)
 		}
@@ -160,12 +164,10 @@ func presets() map[string]Mapping {
 	}
 }
 
-// maxFieldLen bounds any identifier a partner sends.
-const maxFieldLen = 256
-
-// FromParams decodes a postback (query or form) through a resolved mapping.
-// A missing required field is a 400, a bad value a 422 naming the field.
-func (m Mapping) FromParams(params url.Values, defaultCurrency string, now time.Time) (Conversion, error) {
+// FromParams decodes a postback (query or form) through a resolved mapping
+// for partner p. A missing required field is a 400, a bad value a 422
+// naming the field (see build for the codes).
+func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conversion, error) {
 	get := func(field string) (string, bool) {
 		name := m.Fields[field]
 		if name == "" {
@@ -192,13 +194,14 @@ func (m Mapping) FromParams(params url.Values, defaultCurrency string, now time.
 			}
 		}
 	}
-	return m.build(get, defaultCurrency, now, false)
+	return m.build(get, p, now, false)
 }
 
-// DecodeWebhook decodes linkcredit's webhook JSON strictly: one object,
-// required fields present, money and ids as strings, values valid. Unknown
-// fields are allowed (they stay in the stored raw request).
-func (m Mapping) DecodeWebhook(body []byte, defaultCurrency string, now time.Time) (Conversion, error) {
+// DecodeWebhook decodes linkcredit's webhook JSON strictly for partner p:
+// one object, required fields present, money and ids as strings, values
+// valid (see build for the codes). Unknown fields are allowed (they stay
+// in the stored raw request).
+func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var obj map[string]json.RawMessage
 	if err := dec.Decode(&obj); err != nil || obj == nil {
@@ -230,7 +233,7 @@ func (m Mapping) DecodeWebhook(body []byte, defaultCurrency string, now time.Tim
 		return Conversion{}, err
 	}
 	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
-	return m.build(get, defaultCurrency, now, true)
+	return m.build(get, p, now, true)
 }
 
 // flatJSON reads a JSON object of scalars into strings; numbers keep their
@@ -256,7 +259,18 @@ func flatJSON(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
-func (m Mapping) build(get func(string) (string, bool), defaultCurrency string, now time.Time, requireTime bool) (Conversion, error) {
+// build checks and assembles a conversion. Its refusals, in this order
+// (contract v1.1):
+//   - 400 missing_field: a required field is absent or empty;
+//   - 422 field_too_long: order id, click id, course id, event id, reason
+//     code or raw status longer than events.MaxPartnerValueBytes;
+//   - 422 invalid_value: any other bad value (unknown status or currency,
+//     not an amount, negative, a bad time, a control character);
+//   - 422 amount_too_large: sale or commission above the partner's
+//     ceiling (Partner.ceiling), or beyond any int64 amount.
+//
+// Every field error names the partner's own parameter.
+func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time, requireTime bool) (Conversion, error) {
 	var missing []string
 	need := func(field string) string {
 		v, ok := get(field)
@@ -282,34 +296,49 @@ func (m Mapping) build(get func(string) (string, bool), defaultCurrency string, 
 	c.ReasonCode, _ = get(FieldReasonCode)
 	c.EventID, _ = get(FieldEventID)
 
+	// Lengths first, before any value is looked up, parsed or repeated in
+	// a message.
+	texts := []struct{ field, v string }{{FieldOrderID, c.OrderID}, {FieldClickID, c.ClickID}, {FieldCourseID, c.CourseID},
+		{FieldEventID, c.EventID}, {FieldReasonCode, c.ReasonCode}, {FieldStatus, c.RawStatus}}
+	var long errs.Fields
+	for _, t := range texts {
+		if len(t.v) > events.MaxPartnerValueBytes {
+			long.Add(m.name(t.field), "is %d bytes, more than %d", len(t.v), events.MaxPartnerValueBytes)
+		}
+	}
+	if err := long.Err("field_too_long"); err != nil {
+		return Conversion{}, err
+	}
+
 	var f errs.Fields
-	for _, id := range []struct{ field, v string }{{FieldOrderID, c.OrderID}, {FieldClickID, c.ClickID},
-		{FieldCourseID, c.CourseID}, {FieldEventID, c.EventID}, {FieldReasonCode, c.ReasonCode}} {
-		if len(id.v) > maxFieldLen || !utf8.ValidString(id.v) || strings.ContainsAny(id.v, "\x00\r\n") {
-			f.Add(m.name(id.field), "must be printable text of at most %d bytes", maxFieldLen)
+	for _, t := range texts {
+		// Invalid UTF-8 would travel as U+FFFD, up to three times as long.
+		if !utf8.ValidString(t.v) || strings.ContainsAny(t.v, "\x00\r\n") {
+			f.Add(m.name(t.field), "must be printable UTF-8 text")
 		}
 	}
 	status, ok := m.Statuses[strings.ToLower(rawStatus)]
 	if !ok {
-		f.Add(m.name(FieldStatus), "%q is not a known status (%s)", rawStatus, strings.Join(m.statusWords(), ", "))
+		f.Add(m.name(FieldStatus), "%s is not a known status (%s)", show(rawStatus), strings.Join(m.statusWords(), ", "))
 	}
 	c.Status = status
 	currency, _ := get(FieldCurrency)
 	if currency == "" {
-		currency = defaultCurrency
+		currency = p.Currency
 	}
 	currency = strings.ToUpper(currency)
+	var large errs.Fields
 	if !money.IsCurrency(currency) {
-		f.Add(m.name(FieldCurrency), "%q is not an ISO 4217 currency", currency)
+		f.Add(m.name(FieldCurrency), "%s is not an ISO 4217 currency", show(currency))
 	} else {
-		c.SaleAmount = amount(&f, m.name(FieldSaleAmount), saleRaw, currency)
-		c.Commission = amount(&f, m.name(FieldCommission), commissionRaw, currency)
+		c.SaleAmount = amount(&f, &large, m.name(FieldSaleAmount), saleRaw, currency, p)
+		c.Commission = amount(&f, &large, m.name(FieldCommission), commissionRaw, currency, p)
 	}
 	if occurredRaw != "" {
 		t, err := parseTime(occurredRaw)
 		switch {
 		case err != nil:
-			f.Add(m.name(FieldOccurredAt), "%q is not a valid time (RFC 3339, such as 2026-11-20T10:00:00Z)", occurredRaw)
+			f.Add(m.name(FieldOccurredAt), "%s is not a valid time (RFC 3339, such as 2026-11-20T10:00:00Z)", show(occurredRaw))
 		case t.After(now.Add(24 * time.Hour)):
 			f.Add(m.name(FieldOccurredAt), "is more than a day in the future")
 		case t.Year() < 2000:
@@ -318,7 +347,10 @@ func (m Mapping) build(get func(string) (string, bool), defaultCurrency string, 
 			c.OccurredAt = t.UTC()
 		}
 	}
-	if err := f.Err("invalid_value"); err != nil {
+	if len(f) > 0 {
+		return Conversion{}, append(f, large...).Err("invalid_value")
+	}
+	if err := large.Err("amount_too_large"); err != nil {
 		return Conversion{}, err
 	}
 	return c, nil
@@ -340,25 +372,24 @@ func (m Mapping) statusWords() []string {
 	return w
 }
 
-// amount parses an exact, non-negative amount. Trailing zeros past the
-// currency's precision are accepted ("7.3500" USD is 7.35); any other extra
-// digit is refused, never rounded.
-func amount(f *errs.Fields, field, raw, currency string) money.Amount {
-	s := raw
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		cur, _ := money.LookupCurrency(currency)
-		for len(s)-i-1 > cur.Exponent && strings.HasSuffix(s, "0") {
-			s = s[:len(s)-1]
-		}
-		s = strings.TrimSuffix(s, ".")
-	}
-	a, err := money.Parse(s, currency)
-	if err != nil {
-		f.Add(field, "%q is not an amount of %s (%v)", raw, currency, err)
+// amount parses an exact, non-negative amount within p's ceiling: a bad
+// one goes to f, one too large (beyond the ceiling or any int64) to large.
+func amount(f, large *errs.Fields, field, raw, currency string, p Partner) money.Amount {
+	a, err := parseAmount(raw, currency)
+	switch {
+	case errors.Is(err, money.ErrOverflow):
+		large.Add(field, "%s is above %s", show(raw), p.describeCeiling(currency))
 		return money.Amount{}
-	}
-	if a.IsNegative() {
+	case err != nil:
+		f.Add(field, "%s", amountProblem(raw, currency, err))
+		return money.Amount{}
+	case a.IsNegative():
 		f.Add(field, "must not be negative")
+	}
+	// In absolute value: a negative amount is refused above, but if it
+	// ever were not, it would be bounded the same way.
+	if limit := p.ceiling(); a.Minor > limit || a.Minor < -limit {
+		large.Add(field, "%s is above %s", show(raw), p.describeCeiling(currency))
 	}
 	return a
 }

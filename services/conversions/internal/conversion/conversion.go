@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -51,11 +53,14 @@ type Receipt struct {
 // StoredPartner is a partner as kept: secrets sealed, token digested.
 type StoredPartner struct {
 	ID, Name, Currency string
-	Mapping            adapter.Mapping
-	SealedSecrets      [][]byte // nil on Put: keep the stored ones
-	TokenDigest        []byte   // nil on Put: keep the stored one
-	CreatedAt          time.Time
-	UpdatedAt          time.Time // on Put: the time of the change (and of the creation)
+	// MaxAmount is the ceiling on sale_amount and commission, in Currency
+	// (adapter.Partner.MaxAmount).
+	MaxAmount     money.Amount
+	Mapping       adapter.Mapping
+	SealedSecrets [][]byte // nil on Put: keep the stored ones
+	TokenDigest   []byte   // nil on Put: keep the stored one
+	CreatedAt     time.Time
+	UpdatedAt     time.Time // on Put: the time of the change (and of the creation)
 }
 
 // InboxEntry is a raw request as stored for audit.
@@ -122,6 +127,7 @@ type partner struct {
 	keys    [][]byte
 	mapping adapter.Mapping // postbacks: the partner's own parameters
 	webhook adapter.Mapping // webhooks: linkcredit's fields, the partner's status words too
+	limits  adapter.Partner // default currency and max_amount
 }
 
 func (s *service) partner(ctx context.Context, id string) (*partner, error) {
@@ -135,7 +141,7 @@ func (s *service) partner(ctx context.Context, id string) (*partner, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &partner{StoredPartner: sp}
+	p := &partner{StoredPartner: sp, limits: adapter.Partner{Currency: sp.Currency, MaxAmount: sp.MaxAmount}}
 	for _, sealed := range sp.SealedSecrets {
 		plain, err := s.deps.Box.Open(sp.ID, sealed)
 		if err != nil {
@@ -186,7 +192,7 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 	if err := checkKey("webhook-id", req.ID); err != nil {
 		return Receipt{}, err
 	}
-	c, err := p.webhook.DecodeWebhook(req.Body, p.Currency, now)
+	c, err := p.webhook.DecodeWebhook(req.Body, p.limits, now)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -220,7 +226,7 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 		}
 	}
 	now := s.deps.Now()
-	c, err := p.mapping.FromParams(params, p.Currency, now)
+	c, err := p.mapping.FromParams(params, p.limits, now)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -237,7 +243,8 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 }
 
 // derivedKey identifies a postback without an event id by what it says,
-// so a network retrying the same postback is recognised.
+// so a network retrying the same postback is recognised. It is 43 bytes,
+// well within events.MaxIDBytes.
 func derivedKey(c adapter.Conversion) string {
 	parts := []string{c.OrderID, c.Status, c.SaleAmount.String(), c.Commission.String(), c.Commission.Currency, c.ClickID, c.CourseID}
 	if !c.OccurredAt.IsZero() {
@@ -246,20 +253,36 @@ func derivedKey(c adapter.Conversion) string {
 	return "pb_" + hex.EncodeToString(sha([]byte(strings.Join(parts, "\x00"))))[:40]
 }
 
+// checkKey refuses an idempotency key (webhook-id, event_id) that is
+// missing (400), longer than events.MaxIDBytes (422 field_too_long), or not
+// printable UTF-8 (422 invalid_value), before anything is stored.
 func checkKey(name, key string) error {
-	if key == "" {
+	switch {
+	case key == "":
 		return errs.Newf(errs.Invalid, "missing_field", "missing %s", name)
-	}
-	if len(key) > 256 || strings.ContainsAny(key, "\x00\r\n") {
-		return errs.Fields{{Field: name, Message: "must be printable text of at most 256 bytes"}}.Err("invalid_value")
+	case len(key) > events.MaxIDBytes:
+		return errs.Fields{{Field: name, Message: fmt.Sprintf("is %d bytes, more than %d", len(key), events.MaxIDBytes)}}.Err("field_too_long")
+	case !utf8.ValidString(key) || strings.ContainsAny(key, "\x00\r\n"):
+		return errs.Fields{{Field: name, Message: "must be printable UTF-8 text"}}.Err("invalid_value")
 	}
 	return nil
 }
 
 // EventID is the stable id of the event for (partner, idempotency key):
-// a redelivery maps to the same event.
+// a redelivery maps to the same event. It is 35 bytes whatever the key.
 func EventID(partner, key string) string {
 	return "cv_" + hex.EncodeToString(sha([]byte(partner + "\x00" + key)))[:32]
+}
+
+// wireKey is an idempotency key as the event carries it. Keys accepted
+// since contract v1.1 (checkKey, derivedKey) pass unchanged; a longer one
+// stored in the inbox before (v1 allowed 256 bytes) is replaced by its
+// digest, so a replay of it still validates.
+func wireKey(key string) string {
+	if len(key) <= events.MaxIDBytes {
+		return key
+	}
+	return "sha256_" + hex.EncodeToString(sha([]byte(key)))
 }
 
 func sha(b []byte) []byte {
@@ -305,7 +328,7 @@ func (s *service) event(p *partner, c adapter.Conversion, key, source string, no
 		OccurredAt:     occurred,
 		ReceivedAt:     now,
 		Source:         source,
-		IdempotencyKey: key,
+		IdempotencyKey: wireKey(key),
 	}
 }
 
@@ -325,15 +348,20 @@ func Message(ctx context.Context, ev events.ConversionReceived, inject TraceInje
 	return OutboxMessage{Topic: events.TopicConversions, Key: ev.Key(), Value: value, Headers: headers}, nil
 }
 
-// PartnerInput is the body of PUT /v1/partners/{partner}.
+// PartnerInput is the body of PUT /v1/partners/{partner}. A PUT replaces
+// the partner: what it leaves out takes its default (max_amount, mapping),
+// except secrets and token, which cannot be read back and so are kept.
 type PartnerInput struct {
-	ID             string          `json:"-"`
-	Name           string          `json:"name"`
-	WebhookSecrets []string        `json:"webhook_secrets"`
-	PostbackToken  *string         `json:"postback_token"`
-	Currency       string          `json:"currency"`
-	Mapping        adapter.Mapping `json:"mapping"`
-	Adapter        string          `json:"adapter"` // shorthand for mapping.preset
+	ID             string   `json:"-"`
+	Name           string   `json:"name"`
+	WebhookSecrets []string `json:"webhook_secrets"`
+	PostbackToken  *string  `json:"postback_token"`
+	Currency       string   `json:"currency"`
+	// MaxAmount is a decimal string in Currency (adapter.ParseMaxAmount);
+	// empty means adapter.DefaultMaxAmount.
+	MaxAmount string          `json:"max_amount"`
+	Mapping   adapter.Mapping `json:"mapping"`
+	Adapter   string          `json:"adapter"` // shorthand for mapping.preset
 }
 
 // Partner is a partner as the API shows it: never its secrets.
@@ -341,6 +369,7 @@ type Partner struct {
 	ID               string          `json:"id"`
 	Name             string          `json:"name"`
 	Currency         string          `json:"currency"`
+	MaxAmount        string          `json:"max_amount"`
 	Mapping          adapter.Mapping `json:"mapping"`
 	WebhookSecrets   int             `json:"webhook_secrets"`
 	PostbackTokenSet bool            `json:"postback_token_set"`
@@ -349,8 +378,12 @@ type Partner struct {
 }
 
 func view(p StoredPartner) Partner {
-	return Partner{ID: p.ID, Name: p.Name, Currency: p.Currency, Mapping: p.Mapping, WebhookSecrets: len(p.SealedSecrets),
-		PostbackTokenSet: p.TokenDigest != nil, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	maxAmount := p.MaxAmount
+	if maxAmount.Minor <= 0 {
+		maxAmount = adapter.DefaultMaxAmount(p.Currency)
+	}
+	return Partner{ID: p.ID, Name: p.Name, Currency: p.Currency, MaxAmount: maxAmount.String(), Mapping: p.Mapping,
+		WebhookSecrets: len(p.SealedSecrets), PostbackTokenSet: p.TokenDigest != nil, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func validPartnerID(id string) bool {
@@ -376,8 +409,14 @@ func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, boo
 		f.Add("name", "is required (at most 200 characters)")
 	}
 	in.Currency = strings.ToUpper(in.Currency)
+	maxAmount := adapter.DefaultMaxAmount(in.Currency)
 	if !money.IsCurrency(in.Currency) {
 		f.Add("currency", "%q is not an ISO 4217 currency", in.Currency)
+	} else if in.MaxAmount != "" {
+		var err error
+		if maxAmount, err = adapter.ParseMaxAmount(in.MaxAmount, in.Currency); err != nil {
+			f.Add("max_amount", "%v", err)
+		}
 	}
 	if len(in.WebhookSecrets) > 2 {
 		f.Add("webhook_secrets", "at most two may be active at once (for rotation)")
@@ -402,7 +441,8 @@ func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, boo
 	if err := f.Err("invalid_partner"); err != nil {
 		return Partner{}, false, err
 	}
-	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, Mapping: in.Mapping, UpdatedAt: s.deps.Now().UTC().Truncate(time.Microsecond)}
+	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, MaxAmount: maxAmount, Mapping: in.Mapping,
+		UpdatedAt: s.deps.Now().UTC().Truncate(time.Microsecond)}
 	if in.WebhookSecrets != nil {
 		sp.SealedSecrets = [][]byte{}
 		for _, sec := range in.WebhookSecrets {
@@ -469,13 +509,13 @@ func (r *Replayer) Event(ctx context.Context, req StoredRequest, run string) (Ou
 	}
 	var c adapter.Conversion
 	if req.Source == events.SourceWebhook {
-		c, err = p.webhook.DecodeWebhook(req.Body, p.Currency, req.ReceivedAt)
+		c, err = p.webhook.DecodeWebhook(req.Body, p.limits, req.ReceivedAt)
 	} else {
 		params, perr := url.ParseQuery(req.Query)
 		if perr != nil {
 			return OutboxMessage{}, perr
 		}
-		c, err = p.mapping.FromParams(params, p.Currency, req.ReceivedAt)
+		c, err = p.mapping.FromParams(params, p.limits, req.ReceivedAt)
 	}
 	if err != nil {
 		return OutboxMessage{}, err

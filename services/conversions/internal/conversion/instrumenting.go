@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"context"
+	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -10,7 +11,8 @@ import (
 )
 
 // Instrument counts webhooks and postbacks by partner, source and outcome
-// (accepted, duplicate, or the error code of a rejection).
+// (accepted, duplicate, or the error code of a rejection). A partner id
+// that names no partner is counted as "unknown".
 func Instrument(s Service, meter metric.Meter) (Service, error) {
 	c, err := meter.Int64Counter("conversions.requests",
 		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, or the rejection's error code."))
@@ -32,6 +34,11 @@ func (m *instrumenting) count(ctx context.Context, partner, source string, r Rec
 		outcome, _ = errs.Public(err)
 	case r.Duplicate:
 		outcome = "duplicate"
+	}
+	if errors.Is(err, ErrPartnerNotFound) {
+		// Anyone may call any path: a label per unknown id would grow
+		// without bound (contract v1.1: labels carry known partners only).
+		partner = "unknown"
 	}
 	m.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("partner", partner),
 		attribute.String("source", source), attribute.String("outcome", outcome)))

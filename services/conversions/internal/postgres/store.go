@@ -15,6 +15,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/adapter"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
 )
 
@@ -45,13 +46,13 @@ func (s *Store) PutPartner(ctx context.Context, p conversion.StoredPartner) (con
 	// The times come from the service's clock (p.UpdatedAt), not the
 	// database's now(): tests run the service at a fixed instant.
 	row := s.db.QueryRowContext(ctx, `
-		INSERT INTO conversions.partners AS p (id, name, currency, mapping, webhook_secrets, postback_token_digest, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, COALESCE($5::bytea[], '{}'), $6, $7, $7)
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency, mapping = EXCLUDED.mapping,
-			webhook_secrets = COALESCE($5::bytea[], p.webhook_secrets),
+		INSERT INTO conversions.partners AS p (id, name, currency, max_amount, mapping, webhook_secrets, postback_token_digest, created_at, updated_at)
+		VALUES ($1, $2, $3, $8, $4, COALESCE($5::bytea[], '{}'), $6, $7, $7)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, currency = EXCLUDED.currency, max_amount = EXCLUDED.max_amount,
+			mapping = EXCLUDED.mapping, webhook_secrets = COALESCE($5::bytea[], p.webhook_secrets),
 			postback_token_digest = COALESCE($6, p.postback_token_digest), updated_at = EXCLUDED.updated_at
 		RETURNING `+partnerColumns+`, (xmax = 0)`,
-		p.ID, p.Name, p.Currency, string(mapping), secrets, p.TokenDigest, p.UpdatedAt)
+		p.ID, p.Name, p.Currency, string(mapping), secrets, p.TokenDigest, p.UpdatedAt, p.MaxAmount.String())
 	var created bool
 	out, err := scanPartner(row, &created)
 	if err != nil {
@@ -60,18 +61,26 @@ func (s *Store) PutPartner(ctx context.Context, p conversion.StoredPartner) (con
 	return out, created, nil
 }
 
-const partnerColumns = `p.id, p.name, p.currency, p.mapping, p.webhook_secrets, p.postback_token_digest, p.created_at, p.updated_at`
+const partnerColumns = `p.id, p.name, p.currency, p.max_amount::text, p.mapping, p.webhook_secrets, p.postback_token_digest, p.created_at, p.updated_at`
 
 func scanPartner(row interface{ Scan(...any) error }, extra ...any) (conversion.StoredPartner, error) {
 	var p conversion.StoredPartner
+	var maxAmount string
 	var mapping []byte
 	var secrets pq.ByteaArray
-	dest := append([]any{&p.ID, &p.Name, &p.Currency, &mapping, &secrets, &p.TokenDigest, &p.CreatedAt, &p.UpdatedAt}, extra...)
+	dest := append([]any{&p.ID, &p.Name, &p.Currency, &maxAmount, &mapping, &secrets, &p.TokenDigest, &p.CreatedAt, &p.UpdatedAt}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return p, err
 	}
 	p.SealedSecrets = secrets
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	// The column holds what the service wrote after checking it, or the
+	// migration's default; a value the service would not write now (a
+	// hand edit) is an error, not a silently different ceiling.
+	var err error
+	if p.MaxAmount, err = adapter.ParseMaxAmount(maxAmount, p.Currency); err != nil {
+		return p, fmt.Errorf("partner %s: max_amount %s: %w", p.ID, maxAmount, err)
+	}
 	return p, json.Unmarshal(mapping, &p.Mapping)
 }
 
@@ -168,11 +177,17 @@ func (s *Store) prepared(ctx context.Context) (*sql.Stmt, error) {
 	return stmt, nil
 }
 
-// unavailable turns any storage failure into a 503: the event is not
-// durable, the partner must retry, and nothing about it was accepted.
+// unavailable turns a storage failure into a 503: the event is not
+// durable, the partner must retry, and nothing about it was accepted. A
+// value Postgres refuses (database.IsDataError) would be refused on every
+// retry, so it is a 422 instead; the service's checks are meant to leave
+// none for it to refuse.
 func unavailable(err error) error {
 	if errors.Is(err, errs.Unavailable) {
 		return err
+	}
+	if database.IsDataError(err) {
+		return errs.Wrap(errs.Unprocessable, "invalid_value", "a value in this request cannot be stored", err)
 	}
 	return errs.Wrap(errs.Unavailable, "not_durable", "the event could not be stored; retry later", err)
 }

@@ -1,0 +1,29 @@
+package adapter
+
+import (
+	"net/url"
+	"testing"
+)
+
+// go test -run '^$' -bench . ./internal/adapter
+func BenchmarkDecodeWebhook(b *testing.B) {
+	body := []byte(`{"order_id":"A-1001","click_id":"01JD3Z6V7W8X9Y0Z1A2B3C4D5EKTAG0001","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`)
+	m := standard(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.DecodeWebhook(body, usd, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFromParams(b *testing.B) {
+	m, _ := Mapping{Preset: "impact"}.Resolve()
+	params, _ := url.ParseQuery("ActionId=1000.4451.2001&SubId1=01JD3Z6V7W8X9Y0Z1A2B3C4D5EKTAG0001&Payout=7.35&Amount=49.00&Currency=USD&Status=PENDING&EventDate=2026-11-20T10:00:00-05:00")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.FromParams(params, usd, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
