@@ -67,6 +67,8 @@ func realMain(now clock.Clock) int {
 //	                   mapping are reused (default 2s, at most 1h; 0 turns
 //	                   the cache off): a partner changed through another
 //	                   replica is seen within it
+//	INBOX_RETENTION    how long stored requests are kept (default 90d; "0"
+//	                   keeps them all; at least 7d): see parseRetention
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	now = clock.OrSystem(now)
 	env := config.New(getenv)
@@ -74,6 +76,13 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	cfg.Version = version
 	secretsKey := env.Required("SECRETS_KEY")
 	cacheTTL := env.Duration("PARTNER_CACHE_TTL", 2*time.Second, 0, time.Hour)
+	retention := defaultRetention
+	if v := getenv("INBOX_RETENTION"); v != "" {
+		var perr error
+		if retention, perr = parseRetention(v); perr != nil {
+			env.Fail("INBOX_RETENTION", v, perr.Error())
+		}
+	}
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -114,15 +123,22 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 
 	writer := p.NewWriter()
 	defer func() { err = errors.Join(err, writer.Close()) }()
-	relay := &kafkatransport.Relay{DB: p.DB, Logger: logger, LeaseKey: postgres.RelayLease(),
+	relay := &kafkatransport.Relay{Outbox: store, Logger: logger, Now: now,
 		Publisher: kafkax.NewPublisher(writer, now, tel.TracerProvider, tel.Propagator)}
 	if err := relay.Instrument(meter); err != nil {
 		return err
 	}
+	keeper := &conversion.Retention{Store: store, Keep: retention, Now: now, Logger: logger}
+	if err := keeper.Instrument(meter); err != nil {
+		return err
+	}
 
+	// The actors: HTTP, the relay and the inbox retention, each stopped by
+	// gctx and waited for.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{}) })
 	g.Go(func() error { return relay.Run(gctx) })
+	g.Go(func() error { return keeper.Run(gctx) })
 	logger.Info("conversions ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
 }
@@ -138,17 +154,23 @@ func outboxGauges(meter metric.Meter, store *postgres.Store) error {
 	if err != nil {
 		return err
 	}
+	parked, err := meter.Int64ObservableGauge("conversions.outbox.parked_waiting",
+		metric.WithDescription("Events set aside as too large for Kafka, waiting in conversions.outbox_parked for an operator."))
+	if err != nil {
+		return err
+	}
 	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		n, oldest, err := store.OutboxStats(ctx)
+		n, oldest, aside, err := store.OutboxStats(ctx)
 		if err != nil {
 			return nil // the database is down: readiness says so
 		}
 		o.ObserveInt64(depth, n)
 		o.ObserveFloat64(age, oldest.Seconds())
+		o.ObserveInt64(parked, aside)
 		return nil
-	}, depth, age)
+	}, depth, age, parked)
 	return err
 }
 
@@ -202,6 +224,7 @@ func replay(ctx context.Context, args []string, cfg platform.Config, deps conver
 			return nil
 		}
 		queued++
+		msg.InboxID = row.ID // retention keeps the request until the event is out
 		batch = append(batch, msg)
 		if len(batch) == 500 {
 			return flush()

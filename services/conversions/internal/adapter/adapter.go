@@ -1,7 +1,6 @@
 package adapter
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/strictjson"
 )
 
 // Canonical field names.
@@ -181,9 +181,9 @@ func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conver
 	}
 	if m.JSONParam != "" {
 		if raw, ok := params[m.JSONParam]; ok && len(raw) > 0 {
-			obj, err := flatJSON([]byte(raw[0]))
+			obj, err := flatJSON([]byte(raw[0]), show(m.JSONParam))
 			if err != nil {
-				return Conversion{}, errs.Newf(errs.Invalid, "malformed_json", "%s is not a JSON object: %v", m.JSONParam, err)
+				return Conversion{}, err
 			}
 			get = func(field string) (string, bool) {
 				name := m.Fields[field]
@@ -202,13 +202,12 @@ func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conver
 // valid (see build for the codes). Unknown fields are allowed (they stay
 // in the stored raw request).
 func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body is not a JSON object")
+	if err := strictjson.Unmarshal(body, &obj, strictjson.Options{}); err != nil {
+		return Conversion{}, err
 	}
-	if dec.More() {
-		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON object")
+	if obj == nil {
+		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body is not a JSON object")
 	}
 	var f errs.Fields
 	values := map[string]string{}
@@ -238,12 +237,13 @@ func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversio
 
 // flatJSON reads a JSON object of scalars into strings; numbers keep their
 // literal text, so "7.35" and 7.35 both become exactly 7.35.
-func flatJSON(b []byte) (map[string]string, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
+func flatJSON(b []byte, what string) (map[string]string, error) {
 	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	if err := strictjson.Unmarshal(b, &obj, strictjson.Options{What: what, UseNumber: true}); err != nil {
 		return nil, err
+	}
+	if obj == nil {
+		return nil, errs.Newf(errs.Invalid, "malformed_json", "%s is not a JSON object", what)
 	}
 	out := map[string]string{}
 	for k, v := range obj {

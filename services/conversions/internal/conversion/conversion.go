@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -72,14 +71,6 @@ type InboxEntry struct {
 	ReceivedAt                                              time.Time // the event's received_at, from Deps.Now
 }
 
-// OutboxMessage is an event waiting to be published.
-type OutboxMessage struct {
-	Topic   string
-	Key     []byte
-	Value   []byte
-	Headers map[string]string
-}
-
 // Store keeps partners and accepted requests. Errors are errs kinds.
 type Store interface {
 	PutPartner(ctx context.Context, p StoredPartner) (StoredPartner, bool, error)
@@ -131,6 +122,11 @@ type partner struct {
 }
 
 func (s *service) partner(ctx context.Context, id string) (*partner, error) {
+	if !validPartnerID(id) {
+		// No partner has it, and the store need not be asked: anyone may
+		// put anything in the path, bytes the database refuses included.
+		return nil, ErrPartnerNotFound
+	}
 	if p, ok := s.cache.get(id); ok {
 		return p, nil
 	}
@@ -165,13 +161,23 @@ func (s *service) partner(ctx context.Context, id string) (*partner, error) {
 
 // WebhookRequest is a delivery to /v1/webhooks/{partner}.
 type WebhookRequest struct {
-	Partner   string
-	ID        string // webhook-id
-	Timestamp string // webhook-timestamp
-	Signature string // webhook-signature
-	Body      []byte
-	Headers   map[string]string // for the audit record
+	Partner string
+	// HeaderPrefix names the header set the delivery was signed under:
+	// HeaderPrefixWebhook (Standard Webhooks) or HeaderPrefixSvix, the
+	// same scheme under Svix's names; errors name the headers it sent.
+	HeaderPrefix string
+	ID           string // <prefix>-id
+	Timestamp    string // <prefix>-timestamp
+	Signature    string // <prefix>-signature
+	Body         []byte
+	Headers      map[string]string // for the audit record
 }
+
+// The header sets a webhook may be signed under (contract v1.1).
+const (
+	HeaderPrefixWebhook = "webhook"
+	HeaderPrefixSvix    = "svix"
+)
 
 func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, error) {
 	p, err := s.partner(ctx, req.Partner)
@@ -179,17 +185,17 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 		return Receipt{}, err
 	}
 	now := s.deps.Now()
+	prefix := req.HeaderPrefix
+	if prefix == "" {
+		prefix = HeaderPrefixWebhook
+	}
 	if req.Signature == "" {
-		return Receipt{}, errs.New(errs.Unauthenticated, "missing_signature", "the webhook-signature header is missing")
+		return Receipt{}, errs.Newf(errs.Unauthenticated, "missing_signature", "the %s-signature header is missing", prefix)
 	}
 	if err := webhook.Verify(p.keys, req.ID, req.Timestamp, req.Signature, req.Body, now); err != nil {
-		code := "invalid_signature"
-		if errors.Is(err, webhook.ErrStale) || errors.Is(err, webhook.ErrTimestamp) {
-			code = "invalid_timestamp"
-		}
-		return Receipt{}, errs.Wrap(errs.Unauthenticated, code, err.Error(), err)
+		return Receipt{}, verifyError(prefix, err)
 	}
-	if err := checkKey("webhook-id", req.ID); err != nil {
+	if err := checkKey(prefix+"-id", req.ID); err != nil {
 		return Receipt{}, err
 	}
 	c, err := p.webhook.DecodeWebhook(req.Body, p.limits, now)
@@ -197,6 +203,21 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 		return Receipt{}, err
 	}
 	return s.accept(ctx, now, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body))
+}
+
+// verifyError is a failed verification as the partner sees it: 401, with
+// the header it sent named.
+func verifyError(prefix string, err error) error {
+	code, message := "invalid_signature", "no signature matches an active secret"
+	switch {
+	case errors.Is(err, webhook.ErrTimestamp):
+		code, message = "invalid_timestamp", prefix+"-timestamp is not unix seconds"
+	case errors.Is(err, webhook.ErrStale):
+		code, message = "invalid_timestamp", fmt.Sprintf("%s-timestamp is more than %d seconds from now", prefix, int(webhook.Tolerance.Seconds()))
+	case errors.Is(err, webhook.ErrNoSignature):
+		message = "the " + prefix + "-signature header has no v1 signature"
+	}
+	return errs.Wrap(errs.Unauthenticated, code, message, err)
 }
 
 // PostbackRequest is a server-to-server postback (query or form).
@@ -330,198 +351,4 @@ func (s *service) event(p *partner, c adapter.Conversion, key, source string, no
 		Source:         source,
 		IdempotencyKey: wireKey(key),
 	}
-}
-
-// Message is the outbox form of an event.
-func Message(ctx context.Context, ev events.ConversionReceived, inject TraceInjector) (OutboxMessage, error) {
-	if err := ev.Validate(); err != nil {
-		return OutboxMessage{}, err
-	}
-	value, err := events.Marshal(ev)
-	if err != nil {
-		return OutboxMessage{}, err
-	}
-	headers := map[string]string{}
-	if inject != nil {
-		inject(ctx, headers)
-	}
-	return OutboxMessage{Topic: events.TopicConversions, Key: ev.Key(), Value: value, Headers: headers}, nil
-}
-
-// PartnerInput is the body of PUT /v1/partners/{partner}. A PUT replaces
-// the partner: what it leaves out takes its default (max_amount, mapping),
-// except secrets and token, which cannot be read back and so are kept.
-type PartnerInput struct {
-	ID             string   `json:"-"`
-	Name           string   `json:"name"`
-	WebhookSecrets []string `json:"webhook_secrets"`
-	PostbackToken  *string  `json:"postback_token"`
-	Currency       string   `json:"currency"`
-	// MaxAmount is a decimal string in Currency (adapter.ParseMaxAmount);
-	// empty means adapter.DefaultMaxAmount.
-	MaxAmount string          `json:"max_amount"`
-	Mapping   adapter.Mapping `json:"mapping"`
-	Adapter   string          `json:"adapter"` // shorthand for mapping.preset
-}
-
-// Partner is a partner as the API shows it: never its secrets.
-type Partner struct {
-	ID               string          `json:"id"`
-	Name             string          `json:"name"`
-	Currency         string          `json:"currency"`
-	MaxAmount        string          `json:"max_amount"`
-	Mapping          adapter.Mapping `json:"mapping"`
-	WebhookSecrets   int             `json:"webhook_secrets"`
-	PostbackTokenSet bool            `json:"postback_token_set"`
-	CreatedAt        time.Time       `json:"created_at"`
-	UpdatedAt        time.Time       `json:"updated_at"`
-}
-
-func view(p StoredPartner) Partner {
-	maxAmount := p.MaxAmount
-	if maxAmount.Minor <= 0 {
-		maxAmount = adapter.DefaultMaxAmount(p.Currency)
-	}
-	return Partner{ID: p.ID, Name: p.Name, Currency: p.Currency, MaxAmount: maxAmount.String(), Mapping: p.Mapping,
-		WebhookSecrets: len(p.SealedSecrets), PostbackTokenSet: p.TokenDigest != nil, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
-
-func validPartnerID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '_' && c != '-' && c != '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *service) PutPartner(ctx context.Context, in PartnerInput) (Partner, bool, error) {
-	var f errs.Fields
-	if !validPartnerID(in.ID) {
-		f.Add("partner", "must be 1 to 64 lower-case letters, digits, '_', '-' or '.', starting with a letter or digit")
-	}
-	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		f.Add("name", "is required (at most 200 characters)")
-	}
-	in.Currency = strings.ToUpper(in.Currency)
-	maxAmount := adapter.DefaultMaxAmount(in.Currency)
-	if !money.IsCurrency(in.Currency) {
-		f.Add("currency", "%q is not an ISO 4217 currency", in.Currency)
-	} else if in.MaxAmount != "" {
-		var err error
-		if maxAmount, err = adapter.ParseMaxAmount(in.MaxAmount, in.Currency); err != nil {
-			f.Add("max_amount", "%v", err)
-		}
-	}
-	if len(in.WebhookSecrets) > 2 {
-		f.Add("webhook_secrets", "at most two may be active at once (for rotation)")
-	}
-	for i, sec := range in.WebhookSecrets {
-		if _, err := webhook.ParseSecret(sec); err != nil {
-			f.Add("webhook_secrets", "entry %d: %v", i+1, err)
-		}
-	}
-	if in.PostbackToken != nil && (len(*in.PostbackToken) < 16 || len(*in.PostbackToken) > 256) {
-		f.Add("postback_token", "must be 16 to 256 characters")
-	}
-	if in.Adapter != "" {
-		if in.Mapping.Preset != "" && in.Mapping.Preset != in.Adapter {
-			f.Add("adapter", "differs from mapping.preset")
-		}
-		in.Mapping.Preset = in.Adapter
-	}
-	if _, err := in.Mapping.Resolve(); err != nil {
-		f.Add("mapping", "%v", err)
-	}
-	if err := f.Err("invalid_partner"); err != nil {
-		return Partner{}, false, err
-	}
-	sp := StoredPartner{ID: in.ID, Name: in.Name, Currency: in.Currency, MaxAmount: maxAmount, Mapping: in.Mapping,
-		UpdatedAt: s.deps.Now().UTC().Truncate(time.Microsecond)}
-	if in.WebhookSecrets != nil {
-		sp.SealedSecrets = [][]byte{}
-		for _, sec := range in.WebhookSecrets {
-			sealed, err := s.deps.Box.Seal(in.ID, []byte(sec))
-			if err != nil {
-				return Partner{}, false, err
-			}
-			sp.SealedSecrets = append(sp.SealedSecrets, sealed)
-		}
-	}
-	if in.PostbackToken != nil {
-		sp.TokenDigest = s.deps.Box.Digest(in.ID, *in.PostbackToken)
-	}
-	stored, created, err := s.deps.Store.PutPartner(ctx, sp)
-	if err != nil {
-		return Partner{}, false, err
-	}
-	s.cache.forget(in.ID)
-	return view(stored), created, nil
-}
-
-func (s *service) GetPartner(ctx context.Context, id string) (Partner, error) {
-	if !validPartnerID(id) {
-		return Partner{}, ErrPartnerNotFound
-	}
-	p, err := s.deps.Store.GetPartner(ctx, id)
-	if errors.Is(err, errs.NotFound) {
-		return Partner{}, ErrPartnerNotFound
-	}
-	return view(p), err
-}
-
-func (s *service) ListPartners(ctx context.Context) ([]Partner, error) {
-	ps, err := s.deps.Store.ListPartners(ctx)
-	out := make([]Partner, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, view(p))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, err
-}
-
-// Replayer decodes stored requests again through the partners' current
-// adapters, for when a mapping was wrong: each gives a new event that
-// names the one it supersedes (replay_of).
-type Replayer struct{ s *service }
-
-// NewReplayer returns a replayer over the same dependencies as the service.
-func NewReplayer(deps Deps) *Replayer { return &Replayer{s: New(deps).(*service)} }
-
-// StoredRequest is an inbox row.
-type StoredRequest struct {
-	Partner, IdempotencyKey, EventID, Source, Query string
-	Body                                            []byte
-	ReceivedAt                                      time.Time
-}
-
-// Event re-decodes a stored request. run distinguishes replay runs, so a
-// second replay supersedes the first.
-func (r *Replayer) Event(ctx context.Context, req StoredRequest, run string) (OutboxMessage, error) {
-	p, err := r.s.partner(ctx, req.Partner)
-	if err != nil {
-		return OutboxMessage{}, err
-	}
-	var c adapter.Conversion
-	if req.Source == events.SourceWebhook {
-		c, err = p.webhook.DecodeWebhook(req.Body, p.limits, req.ReceivedAt)
-	} else {
-		params, perr := url.ParseQuery(req.Query)
-		if perr != nil {
-			return OutboxMessage{}, perr
-		}
-		c, err = p.mapping.FromParams(params, p.limits, req.ReceivedAt)
-	}
-	if err != nil {
-		return OutboxMessage{}, err
-	}
-	ev := r.s.event(p, c, req.IdempotencyKey, events.SourceReplay, req.ReceivedAt.UTC())
-	ev.ID = EventID(p.ID, req.IdempotencyKey+"\x00replay\x00"+run)
-	ev.ReplayOf = req.EventID
-	return Message(ctx, ev, nil)
 }

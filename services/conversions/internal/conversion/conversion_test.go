@@ -301,3 +301,37 @@ func wantClientError(t *testing.T, err error) {
 		t.Fatalf("status %d: %v", s, err)
 	}
 }
+
+// TestSvixHeaderNames: a delivery signed under Svix's header names is
+// checked by the same rules, and its refusals name the headers it sent.
+func TestSvixHeaderNames(t *testing.T) {
+	f := newFixture(t, "")
+	body := []byte(`{"order_id":"S-1","status":"pending","sale_amount":"10.00","commission":"1.00","occurred_at":"2026-11-20T10:00:00Z"}`)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	stale := strconv.FormatInt(now.Add(-301*time.Second).Unix(), 10)
+	tests := []struct {
+		name, prefix, id, ts, sig string
+		code, mentions            string // "" accepted
+	}{
+		{"svix, valid", HeaderPrefixSvix, "msg_s1", ts, webhook.Sign(f.key, "msg_s1", ts, body), "", ""},
+		{"svix, no signature", HeaderPrefixSvix, "msg_s2", ts, "", "missing_signature", "svix-signature"},
+		{"svix, stale", HeaderPrefixSvix, "msg_s3", stale, webhook.Sign(f.key, "msg_s3", stale, body), "invalid_timestamp", "svix-timestamp"},
+		{"svix, not a timestamp", HeaderPrefixSvix, "msg_s4", "soon", webhook.Sign(f.key, "msg_s4", "soon", body), "invalid_timestamp", "svix-timestamp"},
+		{"svix, no v1 signature", HeaderPrefixSvix, "msg_s5", ts, "v2,abc", "invalid_signature", "svix-signature"},
+		{"svix, wrong signature", HeaderPrefixSvix, "msg_s6", ts, webhook.Sign([]byte("another key, 32 bytes long......"), "msg_s6", ts, body), "invalid_signature", ""},
+		{"svix, no id", HeaderPrefixSvix, "", ts, webhook.Sign(f.key, "", ts, body), "missing_field", "svix-id"},
+		{"webhook, no signature", HeaderPrefixWebhook, "msg_w1", ts, "", "missing_signature", "webhook-signature"},
+		{"no prefix given", "", "msg_w2", ts, "", "missing_signature", "webhook-signature"},
+	}
+	for _, tt := range tests {
+		_, err := f.svc.Webhook(context.Background(), WebhookRequest{Partner: "p", HeaderPrefix: tt.prefix, ID: tt.id, Timestamp: tt.ts,
+			Signature: tt.sig, Body: body})
+		code, message := errs.Public(err)
+		switch {
+		case tt.code == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.code != "" && (code != tt.code || !strings.Contains(message, tt.mentions)):
+			t.Errorf("%s: %s %q, want %s naming %s", tt.name, code, message, tt.code, tt.mentions)
+		}
+	}
+}

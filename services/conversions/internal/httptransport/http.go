@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	kithttp "github.com/go-kit/kit/transport/http"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/strictjson"
 )
 
 // MaxBody is the most a webhook, postback form or partner body may be.
@@ -22,7 +24,7 @@ const MaxBody = 64 << 10
 //	PUT  /v1/partners/{partner}   create or replace a partner   (partners scope)
 //	GET  /v1/partners/{partner}   read a partner, no secrets    (partners scope)
 //	GET  /v1/partners             list partners                 (partners scope)
-//	POST /v1/webhooks/{partner}   Standard Webhooks delivery    (signature)
+//	POST /v1/webhooks/{partner}   Standard Webhooks delivery    (signature: webhook-* or svix-* headers)
 //	GET  /v1/postback/{partner}   postback with URL parameters  (token)
 //	POST /v1/postback/{partner}   postback as a form            (token)
 func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger) {
@@ -40,8 +42,12 @@ func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, lo
 }
 
 func decodePutPartner(_ context.Context, r *http.Request) (any, error) {
+	body, err := httpx.ReadBody(r, MaxBody)
+	if err != nil {
+		return nil, err
+	}
 	var in conversion.PartnerInput
-	if err := httpx.DecodeJSON(r, MaxBody, &in); err != nil {
+	if err := strictjson.Unmarshal(body, &in, strictjson.Options{DisallowUnknownFields: true}); err != nil {
 		return nil, err
 	}
 	in.ID = r.PathValue("partner")
@@ -58,19 +64,71 @@ func encodePutPartner(_ context.Context, w http.ResponseWriter, resp any) error 
 	return nil
 }
 
-// auditHeaders are the request headers kept with the raw request; never
-// credentials.
-var auditHeaders = []string{"Content-Type", "User-Agent", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature",
-	"X-Forwarded-For", "Traceparent"}
+// AuditHeaders are the only request headers stored with a request
+// (conversions.inbox.headers): what an audit of a delivery needs, which is
+// how it was signed and what sent it.
+//
+// It is an allow-list, not a deny-list of client-IP headers, on purpose.
+// Proxies, CDNs and load balancers put the client's address under names
+// no list can foresee (X-Forwarded-For, Forwarded, X-Real-IP,
+// CF-Connecting-IP, True-Client-IP, X-Client-IP, X-Cluster-Client-IP,
+// Fastly-Client-IP, X-Original-Forwarded-For, X-ProxyUser-Ip, a vendor's
+// next one), and when a network fires client-side pixels that client is a
+// visitor: a deny-list would store the first name it missed. Nor are
+// credentials kept (Authorization, cookies; the postback token travels in
+// the query and is stripped there), nor Traceparent, which public routes
+// ignore. Migration 0003 cut rows stored before to this same list.
+var AuditHeaders = []string{"Content-Type", "User-Agent",
+	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature",
+	"Svix-Id", "Svix-Timestamp", "Svix-Signature"}
 
+// maxAuditValue bounds each kept header: the User-Agent as the redirect
+// keeps it, and room for a few signatures. The copy is for reading, not
+// for verifying.
+const maxAuditValue = 512
+
+// audit returns the allow-listed headers of r, keyed in lower case, each
+// at most maxAuditValue bytes of valid UTF-8 without NUL (jsonb refuses
+// \u0000).
 func audit(r *http.Request) map[string]string {
 	h := map[string]string{}
-	for _, k := range auditHeaders {
-		if v := r.Header.Get(k); v != "" {
-			h[strings.ToLower(k)] = v
+	for _, k := range AuditHeaders {
+		v := r.Header.Get(k)
+		if v == "" {
+			continue
 		}
+		h[strings.ToLower(k)] = auditValue(v)
 	}
 	return h
+}
+
+func auditValue(v string) string {
+	if len(v) > maxAuditValue {
+		v = v[:maxAuditValue]
+	}
+	v = strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "")
+	for len(v) > maxAuditValue { // replacements are longer than the bytes they replace
+		_, size := utf8.DecodeLastRuneInString(v)
+		v = v[:len(v)-size]
+	}
+	return v
+}
+
+// signedHeaders reads the Standard Webhooks headers of a delivery under
+// either name (contract v1.1): webhook-id, webhook-timestamp and
+// webhook-signature, or Svix's svix-id, svix-timestamp and svix-signature,
+// the same scheme under another prefix, with the same rules. The set is
+// chosen whole, never header by header: when any webhook-* header is
+// present the webhook-* set is used, even beside svix-* headers, so an id
+// of one set never meets a signature of the other.
+func signedHeaders(h http.Header) (prefix, id, timestamp, signature string) {
+	for _, prefix := range []string{conversion.HeaderPrefixWebhook, conversion.HeaderPrefixSvix} {
+		id, timestamp, signature = h.Get(prefix+"-id"), h.Get(prefix+"-timestamp"), h.Get(prefix+"-signature")
+		if id != "" || timestamp != "" || signature != "" {
+			return prefix, id, timestamp, signature
+		}
+	}
+	return conversion.HeaderPrefixWebhook, "", "", ""
 }
 
 func decodeWebhook(_ context.Context, r *http.Request) (any, error) {
@@ -78,13 +136,15 @@ func decodeWebhook(_ context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	prefix, id, timestamp, signature := signedHeaders(r.Header)
 	return conversion.WebhookRequest{
-		Partner:   r.PathValue("partner"),
-		ID:        r.Header.Get("Webhook-Id"),
-		Timestamp: r.Header.Get("Webhook-Timestamp"),
-		Signature: r.Header.Get("Webhook-Signature"),
-		Body:      body,
-		Headers:   audit(r),
+		Partner:      r.PathValue("partner"),
+		HeaderPrefix: prefix,
+		ID:           id,
+		Timestamp:    timestamp,
+		Signature:    signature,
+		Body:         body,
+		Headers:      audit(r),
 	}, nil
 }
 

@@ -2,35 +2,40 @@ package kafkatransport
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
-	"github.com/lib/pq"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
 )
 
-// Relay moves outbox rows to Kafka. Replicas all run one; a session
-// advisory lock (the lease) lets exactly one publish at a time, so each
-// conversion's events reach its partition in the order they were accepted.
-// If the holder dies, its connection closes, the lock is released and a
-// standby takes over within StandbyPoll.
+// Relay moves outbox events to Kafka. Replicas all run one; the outbox's
+// lease lets exactly one publish at a time, so each conversion's events
+// reach their partition in the order they were accepted. If the holder
+// dies, its lease goes with its connection and a standby takes over
+// within StandbyPoll.
+//
+// A publish that fails is retried with backoff, except when Kafka refuses
+// a message as too large (kafkax.IsMessageTooLarge): no retry can deliver
+// it, and retrying it would hold every later event back forever. Such an
+// event is set aside (OutboxLease.Park), counted, and logged as an error,
+// and the events behind it go on.
 type Relay struct {
-	DB          *sql.DB
+	Outbox      conversion.Outbox
 	Publisher   *kafkax.Publisher
 	Logger      *slog.Logger
-	LeaseKey    int64
-	Batch       int           // rows per publish, default 500
+	Now         clock.Clock   // when an event was set aside; nil: the system clock
+	Batch       int           // events per publish, default 500
 	Poll        time.Duration // idle poll, default 20ms
 	StandbyPoll time.Duration // how often a standby tries the lease, default 2s
 
-	published, failures metric.Int64Counter
+	published, failures, parked metric.Int64Counter
 }
 
 // Instrument registers the relay's counters.
@@ -40,12 +45,17 @@ func (r *Relay) Instrument(meter metric.Meter) error {
 		metric.WithDescription("Events published from the outbox and acknowledged.")); err != nil {
 		return err
 	}
+	if r.parked, err = meter.Int64Counter("conversions.outbox.parked",
+		metric.WithDescription("Events Kafka refused as too large, set aside in conversions.outbox_parked instead of blocking the outbox.")); err != nil {
+		return err
+	}
 	r.failures, err = meter.Int64Counter("conversions.outbox.publish_errors",
 		metric.WithDescription("Failed attempts to publish a batch from the outbox."))
 	return err
 }
 
 func (r *Relay) defaults() {
+	r.Now = clock.OrSystem(r.Now)
 	if r.Batch <= 0 {
 		r.Batch = 500
 	}
@@ -54,6 +64,9 @@ func (r *Relay) defaults() {
 	}
 	if r.StandbyPoll <= 0 {
 		r.StandbyPoll = 2 * time.Second
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -75,22 +88,15 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // lead takes the lease and relays while holding it.
 func (r *Relay) lead(ctx context.Context) error {
-	conn, err := r.DB.Conn(ctx)
-	if err != nil {
-		return err
+	lease, ok, err := r.Outbox.LeaseOutbox(ctx)
+	if err != nil || !ok {
+		return err // !ok: another replica relays; stand by
 	}
-	defer conn.Close() // closing the session releases the lease
-	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, r.LeaseKey).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return nil // another replica relays; stand by
-	}
+	defer lease.Close()
 	r.Logger.Info("outbox relay holds the lease")
 	backoff := 100 * time.Millisecond
 	for {
-		n, err := r.relayBatch(ctx, conn)
+		n, err := r.relayBatch(ctx, lease)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -110,68 +116,123 @@ func (r *Relay) lead(ctx context.Context) error {
 	}
 }
 
+// errPublish marks a failure to publish, which the relay retries with
+// backoff while it keeps the lease; any other error is the store's.
 var errPublish = errors.New("publish")
 
-func (r *Relay) relayBatch(ctx context.Context, conn *sql.Conn) (int, error) {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
+// relayBatch publishes the oldest waiting events and returns how many left
+// the outbox (published or set aside).
+func (r *Relay) relayBatch(ctx context.Context, lease conversion.OutboxLease) (int, error) {
+	queued, err := lease.Next(ctx, r.Batch)
+	if err != nil || len(queued) == 0 {
 		return 0, err
 	}
-	defer tx.Rollback()
-	// No FOR UPDATE: the lease already makes this the only relay, and row
-	// locks would write to every outbox row (and the WAL) once more.
-	rows, err := tx.QueryContext(ctx, `SELECT id, topic, key, value, headers FROM conversions.outbox ORDER BY id LIMIT $1`, r.Batch)
-	if err != nil {
-		return 0, err
-	}
-	var ids []int64
-	var msgs []kafka.Message
-	for rows.Next() {
-		var id int64
-		var m kafka.Message
-		var headers []byte
-		if err := rows.Scan(&id, &m.Topic, &m.Key, &m.Value, &headers); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		var h map[string]string
-		_ = json.Unmarshal(headers, &h)
-		for k, v := range h {
-			m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
-		}
-		ids = append(ids, id)
-		msgs = append(msgs, m)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, err
-	}
-	if len(ids) == 0 {
-		return 0, tx.Commit()
-	}
-	if err := r.Publisher.Publish(ctx, msgs...); err != nil {
+	err = r.Publisher.Publish(ctx, messages(queued)...)
+	switch {
+	case err == nil:
+	case tooLarge(err):
+		// Which message? kafka-go names it only for its own size check;
+		// a broker's refusal covers a whole produce request. Sending the
+		// batch one event at a time, in order, finds out for certain.
+		return r.oneByOne(ctx, lease, queued)
+	default:
 		return 0, errors.Join(errPublish, err)
 	}
-	// Acknowledged by Kafka: now, and only now, the rows go. A crash
-	// between the two republishes them: consumers dedupe by event id.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM conversions.outbox WHERE id = ANY($1)`, pq.Array(ids)); err != nil {
+	// Acknowledged by Kafka: now, and only now, the events leave.
+	if err := lease.Published(ctx, ids(queued)); err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, err
+	r.add(ctx, r.published, int64(len(queued)))
+	return len(queued), nil
+}
+
+// oneByOne publishes queued one event at a time, in order, setting aside
+// each that Kafka refuses as too large. Any other failure stops it, so no
+// event overtakes one that is still waiting; those published by then
+// leave the outbox.
+func (r *Relay) oneByOne(ctx context.Context, lease conversion.OutboxLease, queued []conversion.QueuedMessage) (int, error) {
+	var done []int64
+	var failed error
+	left := 0
+	for _, q := range queued {
+		err := r.Publisher.Publish(ctx, message(q))
+		if err == nil {
+			done = append(done, q.ID)
+			continue
+		}
+		if !tooLarge(err) {
+			failed = errors.Join(errPublish, err)
+			break
+		}
+		if perr := lease.Park(ctx, q.ID, err.Error(), r.Now()); perr != nil {
+			failed = perr
+			break
+		}
+		left++
+		r.add(ctx, r.parked, 1)
+		r.Logger.Error("event set aside: Kafka refuses it as too large; it waits in conversions.outbox_parked",
+			"outbox_id", q.ID, "inbox_id", q.InboxID, "topic", q.Topic, "key", string(q.Key), "bytes", len(q.Value), "error", err.Error())
 	}
-	r.add(ctx, r.published, int64(len(ids)))
-	return len(ids), nil
+	if err := lease.Published(ctx, done); err != nil {
+		return left, err
+	}
+	r.add(ctx, r.published, int64(len(done)))
+	return left + len(done), failed
+}
+
+// tooLarge reports whether a publish failed because of a message's size:
+// kafka-go's own check fails the whole call, a broker's MESSAGE_TOO_LARGE
+// comes back per message in kafka.WriteErrors.
+func tooLarge(err error) bool {
+	if kafkax.IsMessageTooLarge(err) {
+		return true
+	}
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil && kafkax.IsMessageTooLarge(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func message(q conversion.QueuedMessage) kafka.Message {
+	m := kafka.Message{Topic: q.Topic, Key: q.Key, Value: q.Value}
+	for k, v := range q.Headers {
+		m.Headers = append(m.Headers, kafka.Header{Key: k, Value: []byte(v)})
+	}
+	return m
+}
+
+func messages(queued []conversion.QueuedMessage) []kafka.Message {
+	out := make([]kafka.Message, len(queued))
+	for i, q := range queued {
+		out[i] = message(q)
+	}
+	return out
+}
+
+func ids(queued []conversion.QueuedMessage) []int64 {
+	out := make([]int64, len(queued))
+	for i, q := range queued {
+		out[i] = q.ID
+	}
+	return out
 }
 
 func (r *Relay) add(ctx context.Context, c metric.Int64Counter, n int64) {
-	if c != nil {
+	if c != nil && n > 0 {
 		c.Add(ctx, n)
 	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
+	case <-t.C:
 	}
 }

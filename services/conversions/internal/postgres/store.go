@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 
@@ -122,8 +121,8 @@ const acceptSQL = `
 		ON CONFLICT (partner, idempotency_key) DO NOTHING
 		RETURNING id),
 	out AS (
-		INSERT INTO conversions.outbox (topic, key, value, headers)
-		SELECT $10, $11, $12, $13 FROM ins
+		INSERT INTO conversions.outbox (topic, key, value, headers, inbox_id)
+		SELECT $10, $11, $12, $13, ins.id FROM ins
 		RETURNING id)
 	SELECT count(*) FROM out`
 
@@ -131,6 +130,9 @@ const acceptSQL = `
 // key is taken: then it compares bodies. It returns once the statement
 // committed (or failed): a 2xx may be sent only after it.
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conversion.OutboxMessage) (conversion.Receipt, error) {
+	if in.Headers == nil {
+		in.Headers = map[string]string{} // "{}", never a JSON null
+	}
 	headers, err := json.Marshal(in.Headers)
 	if err != nil {
 		return conversion.Receipt{}, err
@@ -226,37 +228,4 @@ func (s *Store) Inbox(ctx context.Context, partner string, since time.Time, fn f
 		}
 	}
 	return database.Classify(rows.Err())
-}
-
-// Enqueue adds events to the outbox (for replays).
-func (s *Store) Enqueue(ctx context.Context, msgs []conversion.OutboxMessage) error {
-	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		for _, m := range msgs {
-			h, _ := json.Marshal(m.Headers)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)`,
-				m.Topic, m.Key, m.Value, string(h)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// OutboxStats returns the number of waiting events and the age of the oldest.
-func (s *Store) OutboxStats(ctx context.Context) (int64, time.Duration, error) {
-	var n int64
-	var oldest sql.NullTime
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM conversions.outbox`).Scan(&n, &oldest)
-	if err != nil || !oldest.Valid {
-		return n, 0, database.Classify(err)
-	}
-	return n, time.Since(oldest.Time), nil
-}
-
-// RelayLease is the key of the advisory lock held by the one active relay:
-// a single publisher keeps each conversion's events in outbox order.
-func RelayLease() int64 {
-	h := fnv.New64a()
-	h.Write([]byte("linkcredit.conversions.relay"))
-	return int64(h.Sum64())
 }

@@ -1,0 +1,300 @@
+package kafkatransport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/linkcredit/linkcredit/pkg/clock"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+)
+
+// memOutbox is the outbox in memory; its lease is always free.
+type memOutbox struct {
+	mu     sync.Mutex
+	queue  []conversion.QueuedMessage
+	parked map[int64]string // id -> reason
+	at     map[int64]time.Time
+}
+
+func newOutbox(values ...string) *memOutbox {
+	o := &memOutbox{parked: map[int64]string{}, at: map[int64]time.Time{}}
+	for i, v := range values {
+		o.queue = append(o.queue, conversion.QueuedMessage{ID: int64(i + 1),
+			OutboxMessage: conversion.OutboxMessage{Topic: "conversions.v1", Key: []byte("p/" + v), Value: []byte(v), InboxID: int64(100 + i)}})
+	}
+	return o
+}
+
+func (o *memOutbox) LeaseOutbox(context.Context) (conversion.OutboxLease, bool, error) {
+	return o, true, nil
+}
+
+func (o *memOutbox) Next(_ context.Context, n int) ([]conversion.QueuedMessage, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.queue[:min(n, len(o.queue))]), nil
+}
+
+func (o *memOutbox) Published(_ context.Context, ids []int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.queue = slices.DeleteFunc(o.queue, func(q conversion.QueuedMessage) bool { return slices.Contains(ids, q.ID) })
+	return nil
+}
+
+func (o *memOutbox) Park(_ context.Context, id int64, reason string, at time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.queue = slices.DeleteFunc(o.queue, func(q conversion.QueuedMessage) bool { return q.ID == id })
+	o.parked[id], o.at[id] = reason, at
+	return nil
+}
+
+func (o *memOutbox) Close() error { return nil }
+
+func (o *memOutbox) waiting() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue)
+}
+
+// fakeWriter is a Kafka producer with a size limit, enforced the way
+// kafka-go does (the whole call fails before anything is written) or the
+// way a broker does (MESSAGE_TOO_LARGE for the messages of a refused
+// request, kafka.WriteErrors, the others written); it can also fail the
+// next calls with a transient error.
+type fakeWriter struct {
+	mu        sync.Mutex
+	limit     int
+	broker    bool   // enforce the limit as a broker would
+	transient int    // fail this many of the next calls
+	failOn    []byte // fail the first call holding this value transiently
+	written   [][]byte
+	calls     int
+}
+
+var errTransient = kafka.LeaderNotAvailable
+
+func (w *fakeWriter) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls++
+	if w.transient > 0 {
+		w.transient--
+		return errTransient
+	}
+	if w.failOn != nil && slices.ContainsFunc(msgs, func(m kafka.Message) bool { return bytes.Equal(m.Value, w.failOn) }) {
+		w.failOn = nil
+		return errTransient
+	}
+	if !w.broker {
+		for i, m := range msgs {
+			if len(m.Value) > w.limit {
+				return kafka.MessageTooLargeError{Message: msgs[i]}
+			}
+		}
+	}
+	werrs := make(kafka.WriteErrors, len(msgs))
+	failed := false
+	for i, m := range msgs {
+		if len(m.Value) > w.limit {
+			werrs[i], failed = kafka.MessageSizeTooLarge, true
+			continue
+		}
+		w.written = append(w.written, m.Value)
+	}
+	if failed {
+		return werrs
+	}
+	return nil
+}
+
+// firstSeen is the order values were first written in (a retried batch
+// may write some twice: consumers dedupe by event id).
+func (w *fakeWriter) firstSeen() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, v := range w.written {
+		if !slices.Contains(out, string(v)) {
+			out = append(out, string(v))
+		}
+	}
+	return out
+}
+
+// countingMeter records its counters' totals by name.
+type countingMeter struct {
+	noop.Meter
+	mu     sync.Mutex
+	totals map[string]*atomic.Int64
+}
+
+type countingCounter struct {
+	noop.Int64Counter
+	n *atomic.Int64
+}
+
+func (c countingCounter) Add(_ context.Context, n int64, _ ...metric.AddOption) { c.n.Add(n) }
+
+func (m *countingMeter) Int64Counter(name string, _ ...metric.Int64CounterOption) (metric.Int64Counter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.totals == nil {
+		m.totals = map[string]*atomic.Int64{}
+	}
+	m.totals[name] = &atomic.Int64{}
+	return countingCounter{n: m.totals[name]}, nil
+}
+
+func (m *countingMeter) total(name string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.totals[name].Load()
+}
+
+// logBuffer collects log lines for assertions.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+var parkedAt = time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// runRelay runs a relay over o and w until the outbox is empty, and
+// returns its counters and its log.
+func runRelay(t *testing.T, o *memOutbox, w *fakeWriter) (*countingMeter, string) {
+	t.Helper()
+	meter := &countingMeter{}
+	logs := &logBuffer{}
+	r := &Relay{Outbox: o, Publisher: kafkax.NewPublisher(w, clock.Fixed(parkedAt), nil, nil), Now: clock.Fixed(parkedAt),
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Batch: 10, Poll: time.Millisecond}
+	if err := r.Instrument(meter); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	testkit.WaitFor(t, 20*time.Second, func() error {
+		if n := o.waiting(); n > 0 {
+			return errors.New("events still wait in the outbox: the relay is blocked")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return meter, logs.String()
+}
+
+func TestRelaySetsTooLargeEventsAside(t *testing.T) {
+	big := strings.Repeat("x", 100)
+	tests := []struct {
+		name   string
+		broker bool
+	}{
+		{"kafka-go's own size check", false},
+		{"the broker's MESSAGE_TOO_LARGE", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := newOutbox("a", big, "b", big+"y", "c")
+			w := &fakeWriter{limit: 50, broker: tt.broker}
+			meter, logs := runRelay(t, o, w)
+			if got := w.firstSeen(); !slices.Equal(got, []string{"a", "b", "c"}) {
+				t.Errorf("published %v, want a, b, c in order", got)
+			}
+			if len(o.parked) != 2 || o.parked[2] == "" || o.parked[4] == "" {
+				t.Fatalf("parked %v, want events 2 and 4", o.parked)
+			}
+			for id, reason := range o.parked {
+				if !strings.Contains(strings.ToLower(reason), "too large") || !o.at[id].Equal(parkedAt) {
+					t.Errorf("event %d parked at %s for %q, want the clock's instant and the broker's reason", id, o.at[id], reason)
+				}
+			}
+			if n := meter.total("conversions.outbox.parked"); n != 2 {
+				t.Errorf("parked counter = %d, want 2", n)
+			}
+			if n := meter.total("conversions.outbox.published"); n != 3 {
+				t.Errorf("published counter = %d, want 3", n)
+			}
+			if strings.Count(logs, "level=ERROR") != 2 || !strings.Contains(logs, "outbox_id=2") || !strings.Contains(logs, "inbox_id=103") {
+				t.Errorf("want one error line per event set aside, naming it:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestRelayRetriesWhatARetryCanFix(t *testing.T) {
+	tests := []struct {
+		name string
+		w    *fakeWriter
+	}{
+		{"a broker away for three attempts", &fakeWriter{limit: 50, transient: 3}},
+		// After a too-large refusal the relay sends one at a time; a
+		// transient failure then stops it, and nothing overtakes b.
+		{"a transient failure while sending one at a time", &fakeWriter{limit: 50, failOn: []byte("b")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			values := []string{"a", "b", "c"}
+			oneAtATime := tt.w.failOn != nil
+			if oneAtATime {
+				values = []string{"a", strings.Repeat("x", 60), "b", "c"}
+			}
+			o := newOutbox(values...)
+			meter, _ := runRelay(t, o, tt.w)
+			if got := tt.w.firstSeen(); !slices.Equal(got, []string{"a", "b", "c"}) {
+				t.Errorf("published %v, want a, b, c in order", got)
+			}
+			if want := map[bool]int{false: 0, true: 1}[oneAtATime]; len(o.parked) != want {
+				t.Errorf("set aside %v, want %d: a transient failure is retried, never parked", o.parked, want)
+			}
+			if n := meter.total("conversions.outbox.publish_errors"); n == 0 {
+				t.Error("no publish error counted")
+			}
+		})
+	}
+}
+
+func TestTooLarge(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"kafka-go's check", kafka.MessageTooLargeError{}, true},
+		{"wrapped", errors.Join(errors.New("publish"), kafka.MessageTooLargeError{}), true},
+		{"a broker's, in WriteErrors", kafka.WriteErrors{nil, kafka.MessageSizeTooLarge}, true},
+		{"other WriteErrors", kafka.WriteErrors{kafka.LeaderNotAvailable, nil}, false},
+		{"connection refused", errors.New("dial tcp: connection refused"), false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		if got := tooLarge(tt.err); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package strictjson
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+type inner struct {
+	Statuses map[string]string `json:"statuses"`
+	Preset   string            `json:"preset"`
+}
+
+type input struct {
+	Name    string   `json:"name"`
+	Secrets []string `json:"secrets"`
+	Inner   inner    `json:"mapping"`
+	Count   int      `json:"count"`
+	On      bool     `json:"on"`
+}
+
+func TestUnmarshal(t *testing.T) {
+	long := strings.Repeat("k", 5000)
+	tests := []struct {
+		name, body string
+		strict     bool
+		want       string // "" accepted, else in the message
+	}{
+		{"ok", `{"name":"x","secrets":["a"],"mapping":{"statuses":{"a":"b"}}}`, true, ""},
+		{"unknown field, lenient", `{"name":"x","other":1}`, false, ""},
+		{"unknown field", `{"name":"x","other":1}`, true, `unknown field "other"`},
+		{"unknown field of 5 KB", `{"` + long + `":1}`, true, `… (5000 bytes)`},
+		{"string for an object", `{"mapping":5}`, true, `field "mapping" must be an object`},
+		{"array for a map", `{"mapping":{"statuses":[1]}}`, true, `field "mapping.statuses" must be an object`},
+		{"string for an array", `{"secrets":"x"}`, true, `field "secrets" must be an array`},
+		{"number for a string", `{"name":1e999}`, true, `field "name" must be a string`},
+		{"string for a number", `{"count":"1"}`, true, `field "count" must be a number`},
+		{"string for a bool", `{"on":"yes"}`, true, `field "on" must be true or false`},
+		{"array", `[]`, true, "expected an object"},
+		{"string", `"s"`, true, "expected an object"},
+		{"empty", ``, true, "it is empty"},
+		{"truncated", `{"name":"x","secr`, true, "ends before its value does"},
+		{"trailing comma", `{"name":"x",}`, true, "a syntax error at byte"},
+		{"trailing garbage", `{"name":"x"}}`, true, "data after its JSON value"},
+		{"two values", `{} {}`, true, "data after its JSON value"},
+		{"nested too deeply", strings.Repeat("[", 20000), true, "nested too deeply"},
+		{"NUL", "\x00", true, "a syntax error at byte"},
+		{"Latin-1", "{\"name\":\"Caf\xe9\"}", true, "not UTF-8"},
+		{"UTF-16", "\xff\xfe{\x00}\x00", true, "not UTF-8"},
+		{"UTF-8 BOM", "\xef\xbb\xbf{}", true, "a syntax error at byte"},
+		{"a surrogate pair", `{"name":"\ud83d\ude00"}`, true, ""},
+		{"a lone high surrogate", `{"name":"a\ud800b"}`, true, "half a UTF-16 surrogate pair at byte 10"},
+		{"a high surrogate at the end", `{"name":"\ud800"}`, true, "half a UTF-16 surrogate pair"},
+		{"a lone low surrogate", `{"name":"\udc00"}`, true, "half a UTF-16 surrogate pair"},
+		{"two high surrogates", `{"name":"\ud800\ud800"}`, true, "half a UTF-16 surrogate pair"},
+		{"a high surrogate before another escape", `{"name":"\ud800\n"}`, true, "half a UTF-16 surrogate pair"},
+		{"an escaped backslash before ud800", `{"name":"\\ud800"}`, true, ""},
+		{"an escaped quote", `{"name":"\"\ud800"}`, true, "half a UTF-16 surrogate pair"},
+		{"a surrogate in a key", `{"\udc00":1}`, false, "half a UTF-16 surrogate pair"},
+		{"BMP escapes", `{"name":"\u00e9\uFFFF\u0041"}`, true, ""},
+	}
+	for _, tt := range tests {
+		var v input
+		err := Unmarshal([]byte(tt.body), &v, Options{DisallowUnknownFields: tt.strict})
+		code, message := errs.Public(err)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (code != Code || errs.HTTPStatus(err) != 400 || !strings.Contains(message, tt.want)):
+			t.Errorf("%s: %d %s %q, want 400 %s with %q", tt.name, errs.HTTPStatus(err), code, message, Code, tt.want)
+		}
+		if len(message) > 200 {
+			t.Errorf("%s: a %d-byte message", tt.name, len(message))
+		}
+	}
+}
+
+// FuzzUnmarshal: whatever is sent, the refusal is a 400 with a short
+// message that names no Go type.
+func FuzzUnmarshal(f *testing.F) {
+	for _, s := range []string{`{"name":"x"}`, `{"mapping":5}`, `[]`, `{"` + strings.Repeat("k", 100) + `":1}`, "\xff", `{"count":1e400}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v input
+		err := Unmarshal(b, &v, Options{DisallowUnknownFields: true})
+		if err == nil {
+			return
+		}
+		code, message := errs.Public(err)
+		if code != Code || errs.HTTPStatus(err) != 400 || len(message) > 200 {
+			t.Fatalf("%d %s %q", errs.HTTPStatus(err), code, message)
+		}
+		for _, goName := range []string{"strictjson.", "map[", "[]", "interface", "json:", "Go value"} {
+			if strings.Contains(message, goName) {
+				t.Fatalf("message %q names Go's %s", message, goName)
+			}
+		}
+	})
+}
+
+// FuzzLoneSurrogate holds loneSurrogate to a second reading of a JSON
+// string: its UTF-16 code units, escaped or not, then the pairing rule.
+func FuzzLoneSurrogate(f *testing.F) {
+	for _, s := range []string{`a`, `\ud83d\ude00`, `\ud800`, `\udc00x`, `\\ud800`, `\"\ud800`, `\ud800\u0041`, `é\uDBFF\uDFFF`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		body := []byte(`{"name":"` + s + `"}`)
+		if !json.Valid(body) {
+			return
+		}
+		var units []uint16
+		for i := 0; i < len(s); {
+			if s[i] == '\\' {
+				if s[i+1] == 'u' {
+					n, _ := strconv.ParseUint(s[i+2:i+6], 16, 16)
+					units = append(units, uint16(n))
+					i += 6
+				} else {
+					units = append(units, uint16(s[i+1]))
+					i += 2
+				}
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(s[i:])
+			units = append(units, utf16.Encode([]rune{r})...)
+			i += size
+		}
+		paired := true
+		for i := 0; i < len(units); i++ {
+			switch u := rune(units[i]); {
+			case u >= 0xD800 && u <= 0xDBFF:
+				if i+1 < len(units) && units[i+1] >= 0xDC00 && units[i+1] <= 0xDFFF {
+					i++
+				} else {
+					paired = false
+				}
+			case u >= 0xDC00 && u <= 0xDFFF:
+				paired = false
+			}
+		}
+		if got := loneSurrogate(body) < 0; got != paired {
+			t.Fatalf("%q: loneSurrogate says paired=%v, the units %x say %v", s, got, units, paired)
+		}
+	})
+}
