@@ -45,7 +45,7 @@ func baseEnv(t *testing.T, dbURL string, b *testkit.Broker) env {
 	return env{
 		"DATABASE_URL": dbURL, "KAFKA_BROKERS": b.Addr, "ADMIN_TOKEN": adminToken,
 		"CLICK_ID_KEYS": clickKey, "CLICKLOG_DIR": t.TempDir(),
-		"RATE_LIMIT_PER_MINUTE": "100000", "LOG_LEVEL": "warn",
+		"RATE_LIMIT_PER_MINUTE": "100000", "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000", "LOG_LEVEL": "warn",
 	}
 }
 

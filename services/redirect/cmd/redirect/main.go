@@ -59,6 +59,7 @@ type settings struct {
 	clickLog           clicklog.Options
 	uniqueWindow       time.Duration
 	rateLimitPerMinute int
+	rateLimitPerIP     int
 	internalNets       []netip.Prefix
 	trustedProxies     []netip.Prefix
 	drainTimeout       time.Duration
@@ -87,6 +88,7 @@ func readSettings(getenv func(string) string) (settings, error) {
 	}
 	s.uniqueWindow = env.Duration("UNIQUE_CLICK_WINDOW", 30*time.Minute, time.Second, 24*time.Hour)
 	s.rateLimitPerMinute = env.Int("RATE_LIMIT_PER_MINUTE", 600, 1, 1_000_000)
+	s.rateLimitPerIP = env.Int("RATE_LIMIT_PER_IP_PER_MINUTE", redirect.DefaultRateLimitPerIPPerMinute, 1, 100_000_000)
 	s.internalNets = prefixes(env, "INTERNAL_CIDRS")
 	s.trustedProxies = prefixes(env, "TRUSTED_PROXIES")
 	s.drainTimeout = env.Duration("SHUTDOWN_DRAIN_TIMEOUT", 5*time.Second, 0, time.Minute)
@@ -163,7 +165,8 @@ func run(ctx context.Context, now clock.Clock, _ []string, getenv func(string) s
 	// The onion, inside out: service -> instrumenting -> endpoints (+ spans,
 	// metrics, logs) -> HTTP transport.
 	svc := redirect.New(redirect.Config{
-		UniqueWindow: s.uniqueWindow, RateLimitPerMinute: s.rateLimitPerMinute, InternalNets: s.internalNets, Now: now,
+		UniqueWindow: s.uniqueWindow, RateLimitPerMinute: s.rateLimitPerMinute, RateLimitPerIPPerMinute: s.rateLimitPerIP,
+		InternalNets: s.internalNets, Now: now,
 	}, redirect.Deps{Store: links, Table: table, IDs: ids, Visitors: visitors, Logger: logger,
 		Recorder: kafkatransport.NewRecorder(clickLog, tel.Propagator)})
 	if svc, err = redirect.Instrument(svc, tel.Meter("redirect")); err != nil {

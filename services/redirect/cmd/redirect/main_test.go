@@ -245,19 +245,87 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 	}
 }
 
+// TestRateLimit: a visitor (IP /24 and User-Agent) gets
+// RATE_LIMIT_PER_MINUTE clicks a minute; rotating the User-Agent gets it
+// no further than RATE_LIMIT_PER_IP_PER_MINUTE for its /24.
 func TestRateLimit(t *testing.T) {
 	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	e["RATE_LIMIT_PER_MINUTE"] = "3"
+	e["RATE_LIMIT_PER_IP_PER_MINUTE"] = "5"
 	p := start(t, testkit.Listen(t), e)
 	putLink(t, p.Base, "x", "https://x.example/")
 	for i := range 3 {
-		if r := do(t, "GET", p.Base+"/c/x", ""); r.status != 302 {
+		if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", "Mozilla/5.0 A"); r.status != 302 {
 			t.Fatalf("click %d = %d", i, r.status)
 		}
 	}
-	if r := do(t, "GET", p.Base+"/c/x", "", "Accept", "application/json"); r.status != 429 || !strings.Contains(r.body, "rate_limited") {
+	if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", "Mozilla/5.0 A", "Accept", "application/json"); r.status != 429 ||
+		!strings.Contains(r.body, "rate_limited") || !strings.Contains(r.body, "visitor") {
 		t.Fatalf("4th click = %d %s", r.status, r.body)
+	}
+	for i := range 2 { // 3 + 2: the network's 5
+		if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", fmt.Sprintf("Mozilla/5.0 rotated/%d", i)); r.status != 302 {
+			t.Fatalf("rotated click %d = %d", i, r.status)
+		}
+	}
+	r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", "Mozilla/5.0 rotated/99", "Accept", "application/json")
+	if r.status != 429 || !strings.Contains(r.body, "rate_limited") || !strings.Contains(r.body, "network") || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a click past the network's limit = %d %v %s", r.status, r.header, r.body)
+	}
+	metrics := do(t, "GET", p.Base+"/metrics", "").body
+	for _, limit := range []string{"visitor", "network"} {
+		if !strings.Contains(metrics, `limit="`+limit+`"`) {
+			t.Errorf("no refusals by the %s limit in /metrics", limit)
+		}
+	}
+}
+
+// TestProxyWarning: behind a proxy TRUSTED_PROXIES does not name (here
+// clicks from loopback carrying X-Forwarded-For), the service says so
+// once, early; with the proxy trusted, or without forwarding headers, it
+// says nothing.
+func TestProxyWarning(t *testing.T) {
+	b := testkit.RestartableKafka(t)
+	db := testkit.DatabaseURL(t)
+	const warning = "clicks arrive through a proxy"
+	tests := []struct {
+		name, trusted string
+		headers       []string
+		warn          bool
+	}{
+		{"untrusted proxy", "", []string{"X-Forwarded-For", "198.51.100.77"}, true},
+		{"trusted proxy", "127.0.0.0/8", []string{"X-Forwarded-For", "198.51.100.77"}, false},
+		{"no proxy", "", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := baseEnv(t, db, b)
+			e["TRUSTED_PROXIES"] = tt.trusted
+			p := start(t, testkit.Listen(t), e)
+			putLink(t, p.Base, "k", "https://k.example/")
+			for i := range 150 {
+				if r := do(t, "GET", p.Base+"/c/k", "", tt.headers...); r.status != 302 {
+					t.Fatalf("click %d = %d", i, r.status)
+				}
+			}
+			if !tt.warn {
+				// The sample's last click was answered after the decision.
+				if strings.Contains(p.Logs(), warning) {
+					t.Fatalf("a proxy warning without a proxy:\n%s", p.Logs())
+				}
+				return
+			}
+			testkit.WaitFor(t, 30*time.Second, func() error {
+				if n := strings.Count(p.Logs(), warning); n != 1 {
+					return fmt.Errorf("%d proxy warnings, want 1", n)
+				}
+				return nil
+			})
+			if strings.Contains(p.Logs(), "198.51.100.77") {
+				t.Fatal("the log holds a visitor's address")
+			}
+		})
 	}
 }
 

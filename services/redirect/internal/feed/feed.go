@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 )
@@ -19,7 +20,9 @@ const (
 	CSV    = "csv"
 )
 
-// MaxLineBytes bounds one NDJSON line or CSV record.
+// MaxLineBytes bounds one NDJSON line or CSV record (the CSV reader reads
+// ahead up to 4 KiB, so a CSV record may pass it by that much): a longer
+// one stops the feed, as no row is that long.
 const MaxLineBytes = 64 << 10
 
 // Row is one feed row: a link, or why the row could not be read.
@@ -46,7 +49,7 @@ func Detect(contentType, format string, first byte) (string, error) {
 		return CSV, nil
 	case "":
 	default:
-		return "", fmt.Errorf("unknown format %q; use ndjson or csv", format)
+		return "", fmt.Errorf("unknown format %s; use ndjson or csv", link.Quote(format))
 	}
 	ct := strings.ToLower(contentType)
 	switch {
@@ -71,7 +74,7 @@ func NewReader(format string, r io.Reader) (Reader, error) {
 	case CSV:
 		return newCSVReader(r)
 	}
-	return nil, fmt.Errorf("unknown format %q", format)
+	return nil, fmt.Errorf("unknown format %s", link.Quote(format))
 }
 
 // jsonRow is a feed row; unknown fields (prices, descriptions) are ignored,
@@ -97,6 +100,9 @@ func (n *ndjsonReader) Next() (Row, error) {
 		b := bytes.TrimSpace(n.sc.Bytes())
 		if len(b) == 0 {
 			continue
+		}
+		if !utf8.Valid(b) {
+			return Row{Line: n.line, Err: errNotUTF8}, nil
 		}
 		var jr jsonRow
 		if err := json.Unmarshal(b, &jr); err != nil {
@@ -138,6 +144,7 @@ func jsonProblem(err error) string {
 
 type csvReader struct {
 	r       *csv.Reader
+	limit   *recordLimiter
 	cols    map[string]int
 	line    int
 	lastErr string
@@ -150,7 +157,9 @@ type csvReader struct {
 var csvColumns = []string{"code", "partner", "course_id", "title", "destination", "active", "placements"}
 
 func newCSVReader(r io.Reader) (*csvReader, error) {
-	cr := csv.NewReader(r)
+	lr := &recordLimiter{r: r}
+	lr.next()
+	cr := csv.NewReader(lr)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -164,7 +173,7 @@ func newCSVReader(r io.Reader) (*csvReader, error) {
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if _, dup := cols[name]; dup {
-			return nil, fmt.Errorf("the CSV header names %q twice", name)
+			return nil, fmt.Errorf("the CSV header names %s twice", link.Quote(name))
 		}
 		cols[name] = i
 	}
@@ -177,11 +186,12 @@ func newCSVReader(r io.Reader) (*csvReader, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("the CSV header lacks %s (columns: %s)", strings.Join(missing, ", "), strings.Join(csvColumns, ","))
 	}
-	return &csvReader{r: cr, cols: cols, line: 1}, nil
+	return &csvReader{r: cr, limit: lr, cols: cols, line: 1}, nil
 }
 
 func (c *csvReader) Next() (Row, error) {
 	for {
+		c.limit.next()
 		rec, err := c.r.Read()
 		if err == io.EOF {
 			return Row{}, io.EOF
@@ -210,6 +220,11 @@ func (c *csvReader) Next() (Row, error) {
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // blank line
 		}
+		for _, f := range rec {
+			if !utf8.ValidString(f) {
+				return Row{Line: line, Err: errNotUTF8}, nil
+			}
+		}
 		get := func(name string) string {
 			i, ok := c.cols[name]
 			if !ok || i >= len(rec) {
@@ -225,7 +240,7 @@ func (c *csvReader) Next() (Row, error) {
 			case "false", "0", "no", "n":
 				l.Active = false
 			default:
-				return Row{Line: line, Err: fmt.Errorf("active: %q is not true or false", v)}, nil
+				return Row{Line: line, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v))}, nil
 			}
 		}
 		p, err := link.ParsePlacements(get("placements"))
@@ -235,4 +250,34 @@ func (c *csvReader) Next() (Row, error) {
 		l.Placements = p
 		return Row{Line: line, Link: l}, nil
 	}
+}
+
+// errNotUTF8 is a row that is not UTF-8 text (a Latin-1 export, say):
+// refused rather than stored with its bytes replaced.
+var errNotUTF8 = errors.New("not UTF-8 text; send the feed in UTF-8")
+
+// errRecordTooLong stops a CSV feed at a record longer than MaxLineBytes.
+var errRecordTooLong = fmt.Errorf("a CSV record is longer than %d bytes", MaxLineBytes)
+
+// recordLimiter bounds what the CSV reader may read for one record
+// (encoding/csv has no such bound, and gathers a quoted field across
+// lines): next grants another MaxLineBytes, plus the 4 KiB the CSV
+// reader's buffer reads ahead of the record it returns.
+type recordLimiter struct {
+	r    io.Reader
+	left int
+}
+
+func (l *recordLimiter) next() { l.left = MaxLineBytes + 4<<10 }
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errRecordTooLong
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= n
+	return n, err
 }

@@ -144,6 +144,59 @@ func TestNDJSONLineTooLong(t *testing.T) {
 	}
 }
 
+// TestHostileFeeds: a CSV record past MaxLineBytes stops the feed (no
+// row is that long, and encoding/csv would gather it all in memory); a row
+// that is not UTF-8 is a row error; messages quote no more than a bit of
+// what was sent.
+func TestHostileFeeds(t *testing.T) {
+	const header = "code,partner,course_id,destination\n"
+	huge := strings.Repeat("A", MaxLineBytes+8<<10)
+	tests := []struct {
+		name, format, in string
+		feedErr          string // the feed stops with this, "" for none
+		rowErr           string // the first row's error, "" for none
+	}{
+		{"CSV record too long", CSV, header + `"` + huge + `",p,c,https://x.example/` + "\n", "longer than", ""},
+		{"CSV quoted field across lines", CSV, header + `"` + strings.Repeat("a\n", MaxLineBytes) + `",p,c,d` + "\n", "longer than", ""},
+		{"CSV header too long", CSV, huge + "\n", "longer than", ""},
+		{"CSV record just below the limit", CSV, header + strings.Repeat("a", MaxLineBytes-100) + ",p,c,d\n", "", ""},
+		{"CSV rows after a long one", CSV, header + strings.Repeat(strings.Repeat("a", MaxLineBytes-100)+",p,c,d\n", 5), "", ""},
+		{"CSV Latin-1", CSV, header + "a,p,caf\xe9,https://x.example/\n", "", "UTF-8"},
+		{"NDJSON Latin-1", NDJSON, `{"code":"a","course_id":"caf` + "\xe9" + `"}` + "\n", "", "UTF-8"},
+		{"CSV long active", CSV, "code,partner,course_id,destination,active\na,p,c,d," + huge[:60<<10] + "\n", "", "is not true or false"},
+		{"CSV header twice, long", CSV, "code,partner,course_id,destination," + huge[:20<<10] + "," + huge[:20<<10] + "\n", "twice", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rows []Row
+			r, err := NewReader(tt.format, strings.NewReader(tt.in))
+			for err == nil {
+				var row Row
+				if row, err = r.Next(); err == nil {
+					rows = append(rows, row)
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			if (err != nil) != (tt.feedErr != "") || err != nil && !strings.Contains(err.Error(), tt.feedErr) {
+				t.Fatalf("feed error %v, want %q", err, tt.feedErr)
+			}
+			if err != nil && len(err.Error()) > 256 {
+				t.Errorf("a %d-byte feed error", len(err.Error()))
+			}
+			if tt.rowErr != "" {
+				if len(rows) == 0 || rows[0].Err == nil || !strings.Contains(rows[0].Err.Error(), tt.rowErr) {
+					t.Fatalf("rows %+v, want the first to fail with %q", rows, tt.rowErr)
+				}
+				if len(rows[0].Err.Error()) > 256 {
+					t.Errorf("a %d-byte row error", len(rows[0].Err.Error()))
+				}
+			}
+		})
+	}
+}
+
 func TestDetect(t *testing.T) {
 	tests := []struct {
 		ct, format string
@@ -164,6 +217,9 @@ func TestDetect(t *testing.T) {
 	if _, err := Detect("", "xml", 0); err == nil {
 		t.Error("xml accepted")
 	}
+	if _, err := Detect("", strings.Repeat("x", 10<<10), 0); err == nil || len(err.Error()) > 128 {
+		t.Errorf("a long unknown format: %.200v", err)
+	}
 }
 
 // FuzzFeeds: any input reads to the end without panicking, every row has
@@ -175,6 +231,9 @@ func FuzzFeeds(f *testing.F) {
 	f.Add("\ufeffcode,partner,course_id,destination,active\na,b,c,d,x\n")
 	f.Add("code,partner,course_id,destination,placements\na,b,c,d,\"x, y z\"\n")
 	f.Add("{\"code\":\"a\",\"placements\":[\"x\",\"\\u0000\"]}\n")
+	f.Add("code,partner,course_id,destination,active\na,b,c,d," + strings.Repeat("y", 300) + "\n")
+	f.Add("code,code" + strings.Repeat("z", 300) + ",code" + strings.Repeat("z", 300) + "\n")
+	f.Add("{\"code\":\"caf\xe9\"}\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, format := range []string{NDJSON, CSV} {
 			r, err := NewReader(format, strings.NewReader(in))
@@ -187,10 +246,16 @@ func FuzzFeeds(f *testing.F) {
 				}
 				row, err := r.Next()
 				if err != nil {
+					if len(err.Error()) > 256 {
+						t.Fatalf("%s feed error of %d bytes: an echo of the input", format, len(err.Error()))
+					}
 					break
 				}
 				if row.Line < 1 {
 					t.Fatalf("%s row with line %d", format, row.Line)
+				}
+				if row.Err != nil && len(row.Err.Error()) > 256 {
+					t.Fatalf("%s row error of %d bytes: an echo of the input", format, len(row.Err.Error()))
 				}
 			}
 		}

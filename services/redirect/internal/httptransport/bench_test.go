@@ -2,7 +2,6 @@ package httptransport_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,12 +22,8 @@ import (
 
 type salts struct{}
 
-func (salts) Salt(context.Context, string) ([]byte, error) {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return b, nil
-}
-func (salts) Forget(context.Context, string) error { return nil }
+func (salts) Salt(_ context.Context, _ string, offer []byte) ([]byte, error) { return offer, nil }
+func (salts) Forget(context.Context, string) error                           { return nil }
 
 // handler is the whole click path but the network: table lookup, visitor
 // hash, rate limit, bot verdict, unique window, click id, macro fill, the
@@ -55,7 +50,7 @@ func handlerAndLog(tb testing.TB, perMinute int) (http.Handler, *clicklog.Log) {
 	ids, _ := clickid.NewSigner([]byte("bench-key-0123456789abcdef"))
 	visitors := visitor.NewHasher(salts{}, logger)
 	visitors.Refresh(context.Background(), time.Now())
-	svc := redirect.New(redirect.Config{RateLimitPerMinute: perMinute}, redirect.Deps{
+	svc := redirect.New(redirect.Config{RateLimitPerMinute: perMinute, RateLimitPerIPPerMinute: perMinute}, redirect.Deps{
 		Table: table, IDs: ids, Visitors: visitors, Logger: logger, Recorder: kafkatransport.NewRecorder(log, nil)})
 	rt := httpx.NewRouter()
 	tokens, _ := httpx.ParseTokens("t", "")

@@ -51,7 +51,8 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(o.Logger))}
 	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, h) }
 
-	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies), encodeClick, clickOpts...))
+	hint := newProxyHint(o.TrustedProxies, o.Logger)
+	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies, hint), encodeClick, clickOpts...))
 	rt.Handle("PUT /v1/links/{code}", admin(httpx.LimitBody(MaxLinkBody,
 		kithttp.NewServer(e.PutLink, decodePutLink, encodePutLink, apiOpts...))))
 	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, httpx.KitEncodeJSON(http.StatusOK), apiOpts...)))
@@ -60,8 +61,9 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 		kithttp.NewServer(e.ImportLinks, decodeImport, httpx.KitEncodeJSON(http.StatusOK), apiOpts...))))
 }
 
-func decodeClick(trusted []netip.Prefix) kithttp.DecodeRequestFunc {
+func decodeClick(trusted []netip.Prefix, hint *proxyHint) kithttp.DecodeRequestFunc {
 	return func(_ context.Context, r *http.Request) (any, error) {
+		hint.observe(r)
 		req := &redirect.ClickRequest{
 			Code:      r.PathValue("code"),
 			Head:      r.Method == http.MethodHead,
@@ -243,7 +245,7 @@ type linkBody struct {
 func decodePutLink(_ context.Context, r *http.Request) (any, error) {
 	code := r.PathValue("code")
 	var b linkBody
-	if err := httpx.DecodeJSON(r, MaxLinkBody, &b); err != nil {
+	if err := decodeJSON(r, MaxLinkBody, &b); err != nil {
 		return nil, err
 	}
 	if b.Code != nil && *b.Code != code {
@@ -270,7 +272,10 @@ func encodePutLink(_ context.Context, w http.ResponseWriter, resp any) error {
 func decodeGetLink(_ context.Context, r *http.Request) (any, error) { return r.PathValue("code"), nil }
 
 func decodeListLinks(_ context.Context, r *http.Request) (any, error) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		return nil, err
+	}
 	lq := redirect.ListQuery{Partner: q.Get("partner"), Cursor: q.Get("cursor")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -283,8 +288,18 @@ func decodeListLinks(_ context.Context, r *http.Request) (any, error) {
 }
 
 func decodeImport(_ context.Context, r *http.Request) (any, error) {
+	if r.ContentLength > MaxImportBody { // refused before a row is imported
+		return nil, errs.Newf(errs.TooLarge, "body_too_large", "the feed is larger than %d bytes", MaxImportBody)
+	}
+	q, err := query(r)
+	if err != nil {
+		return nil, err
+	}
 	br := bufio.NewReaderSize(r.Body, 64<<10)
 	peek, _ := br.Peek(512)
+	if !isText(peek) {
+		return nil, errs.New(errs.Invalid, "unreadable_feed", "the feed is not UTF-8 text: send NDJSON or CSV, uncompressed")
+	}
 	first := byte(0)
 	for _, c := range peek {
 		if c != ' ' && c != '\n' && c != '\r' && c != '\t' && c != 0xEF && c != 0xBB && c != 0xBF {
@@ -295,7 +310,7 @@ func decodeImport(_ context.Context, r *http.Request) (any, error) {
 	if first == 0 {
 		return nil, errs.New(errs.Invalid, "empty_feed", "the feed is empty: send NDJSON (one link per line) or CSV with a header row")
 	}
-	format, err := feed.Detect(r.Header.Get("Content-Type"), r.URL.Query().Get("format"), first)
+	format, err := feed.Detect(r.Header.Get("Content-Type"), q.Get("format"), first)
 	if err != nil {
 		return nil, errs.Wrap(errs.Invalid, "unknown_format", err.Error(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -52,6 +53,21 @@ func (c *traceparentCarrier) Set(key, value string) {
 
 func (c *traceparentCarrier) Keys() []string { return []string{"traceparent"} }
 
+// MaxFrameBytes bounds one click in the click log, and so what one click
+// can cost its disk budget: with RATE_LIMIT_PER_MINUTE clicks per visitor
+// and RATE_LIMIT_PER_IP_PER_MINUTE per network, a visitor appends at most
+// that many frames a minute. A click within the caps of contract v1.1 is
+// far below it (TestWorstCaseClickFits): at most about 17 KB when every
+// value is at its cap and every character a header may carry is one JSON
+// escapes (a destination filled to 8 KB, a 512-byte agent, a 2 KB
+// referer), about 27 KB even with control characters; most clicks take
+// under 1 KB. Record refuses a bigger one (a bug upstream of it, then)
+// rather than let it through.
+const MaxFrameBytes = 32 << 10
+
+// ErrFrameTooLarge is returned by Record for a click above MaxFrameBytes.
+var ErrFrameTooLarge = fmt.Errorf("kafkatransport: a click frame is larger than %d bytes", MaxFrameBytes)
+
 // Recorder appends clicks to the click log.
 type Recorder struct {
 	log        *clicklog.Log
@@ -87,6 +103,10 @@ func (r *Recorder) Record(ctx context.Context, c events.ClickRecorded) error {
 	}
 	b.value = c.AppendJSON(b.value[:0])
 	b.frame = appendFrame(b.frame[:0], []byte(c.ID), b.carrier.traceparent, b.value)
+	if len(b.frame) > MaxFrameBytes {
+		b.value, b.frame = nil, nil // do not pool what such a click grew
+		return ErrFrameTooLarge
+	}
 	// The append time only measures shipping lag (the oldest unshipped
 	// record's age) against the system clock; the click's own time is
 	// c.OccurredAt, from the service's clock.

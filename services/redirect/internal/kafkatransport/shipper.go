@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -16,7 +15,8 @@ import (
 	"github.com/linkcredit/linkcredit/services/redirect/internal/clicklog"
 )
 
-// Shipper publishes the click log to clicks.v1.
+// Shipper publishes the click log to clicks.v1. A click Kafka refuses as
+// too large is set aside to clicks.v1.dlq rather than retried (publish).
 type Shipper struct {
 	Log       *clicklog.Log
 	Publisher *kafkax.Publisher
@@ -27,7 +27,8 @@ type Shipper struct {
 	// (the HTTP server stopped): it returns once the log is shipped.
 	Drain <-chan struct{}
 
-	shipped, failures metric.Int64Counter
+	shipped, failures, aside metric.Int64Counter
+	setAsideBackoff          time.Duration // the first retry of a dead-letter write, default 100ms
 }
 
 // Instrument registers the shipper's and the click log's metrics.
@@ -39,6 +40,10 @@ func (s *Shipper) Instrument(meter metric.Meter) error {
 	}
 	if s.failures, err = meter.Int64Counter("redirect.clicklog.ship_errors",
 		metric.WithDescription("Failed attempts to publish a batch of clicks.")); err != nil {
+		return err
+	}
+	if s.aside, err = meter.Int64Counter("redirect.clicklog.set_aside",
+		metric.WithDescription("Clicks Kafka refused as too large, set aside instead of retried, by outcome: dead_letter (the click is on clicks.v1.dlq) or dropped (it is not: too large for that topic too, or the topic cannot be written).")); err != nil {
 		return err
 	}
 	gauge := func(name, desc, unit string, f func(clicklog.Stats) float64) error {
@@ -65,7 +70,6 @@ func (s *Shipper) Run(ctx context.Context) error {
 		batch = 1000
 	}
 	pos := s.Log.Acked()
-	backoff := 100 * time.Millisecond
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
 	for {
@@ -128,26 +132,14 @@ func (s *Shipper) Run(ctx context.Context) error {
 			}
 			msgs = append(msgs, msg)
 		}
-		for {
-			err := s.Publisher.Publish(ctx, msgs...)
-			if err == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			s.count(ctx, s.failures, 1)
-			s.Logger.Warn("publish clicks failed; they stay in the click log", "clicks", len(msgs), "retry_in", backoff.String(), "error", err.Error())
-			if !sleep(ctx, backoff+rand.N(backoff/2)) {
-				return nil
-			}
-			backoff = min(2*backoff, 10*time.Second)
+		shipped, ok := s.publish(ctx, msgs)
+		if !ok {
+			return nil
 		}
-		backoff = 100 * time.Millisecond
 		if err := s.Log.Commit(next); err != nil {
 			return err
 		}
-		s.count(ctx, s.shipped, int64(len(msgs)))
+		s.count(ctx, s.shipped, int64(shipped))
 		pos = next
 	}
 }

@@ -213,7 +213,11 @@ func scan(dest string) (plain string, firstMacro int, problem string) {
 			}
 			name := dest[i+1 : i+end]
 			if _, ok := macroNames[name]; !ok {
-				return "", 0, "uses the unknown macro {" + name + "}; known: {click_id}, {code}, {course_id}, {partner}"
+				macro := "{" + name + "}"
+				if len(macro) > MaxQuotedBytes || !printable(macro) {
+					macro = Quote(macro) // never an echo of a long template
+				}
+				return "", 0, "uses the unknown macro " + macro + "; known: {click_id}, {code}, {course_id}, {partner}"
 			}
 			if firstMacro < 0 {
 				firstMacro = i

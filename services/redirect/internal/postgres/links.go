@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -201,34 +200,4 @@ func Listen(ctx context.Context, databaseURL string, onChange func()) error {
 			go l.Ping()
 		}
 	}
-}
-
-// Salts stores the visitor hash salts.
-type Salts struct{ db *sql.DB }
-
-// NewSalts returns the store.
-func NewSalts(db *sql.DB) *Salts { return &Salts{db: db} }
-
-// Salt returns the day's salt, creating it when no replica has yet.
-func (s *Salts) Salt(ctx context.Context, day string) ([]byte, error) {
-	fresh := make([]byte, 32)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	var salt []byte
-	err := s.db.QueryRowContext(ctx, `
-		WITH ins AS (INSERT INTO redirect.visitor_salts (day, salt) VALUES ($1::date, $2)
-		             ON CONFLICT (day) DO NOTHING RETURNING salt)
-		SELECT salt FROM ins UNION ALL SELECT salt FROM redirect.visitor_salts WHERE day = $1::date LIMIT 1`,
-		day, fresh).Scan(&salt)
-	if err != nil {
-		return nil, database.Classify(fmt.Errorf("visitor salt %s: %w", day, err))
-	}
-	return salt, nil
-}
-
-// Forget deletes the salts of days before the given one.
-func (s *Salts) Forget(ctx context.Context, before string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM redirect.visitor_salts WHERE day < $1::date`, before)
-	return database.Classify(err)
 }

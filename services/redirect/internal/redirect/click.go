@@ -64,6 +64,14 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	if !s.limiter.Allow(visitorKey, now) {
 		return ClickResponse{}, ErrRateLimited
 	}
+	// The network's limit second: it then counts only clicks within their
+	// visitor's limit, so one visitor's flood of refused clicks does not
+	// use up the limit of the others on its network. (A click the network
+	// refuses still counts against its visitor: harmless, as the network
+	// is over its limit.)
+	if !s.networks.Allow(visitor.NetworkKey(s.seed, req.IP), now) {
+		return ClickResponse{}, ErrNetworkRateLimited
+	}
 	if req.NoTrack || s.internal(req.IP) {
 		return ClickResponse{Location: expand(l.Destination, values), Excluded: true}, nil
 	}

@@ -2,7 +2,6 @@ package redirect_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -25,13 +24,11 @@ type salts struct {
 	byDay map[string][]byte
 }
 
-func (s *salts) Salt(_ context.Context, day string) ([]byte, error) {
+func (s *salts) Salt(_ context.Context, day string, offer []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.byDay[day] == nil {
-		b := make([]byte, 32)
-		rand.Read(b)
-		s.byDay[day] = b
+		s.byDay[day] = offer
 	}
 	return s.byDay[day], nil
 }

@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"context"
+	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -15,7 +16,7 @@ import (
 // Instrument counts clicks by outcome and bot verdicts by reason.
 func Instrument(s Service, meter metric.Meter) (Service, error) {
 	clicks, err := meter.Int64Counter("redirect.clicks",
-		metric.WithDescription("Clicks on /c/{code} by outcome: recorded, excluded, head, not_found, rate_limited, not_recorded."))
+		metric.WithDescription("Clicks on /c/{code} by outcome: recorded, excluded, head, not_found, rate_limited (by limit: visitor, network), not_recorded."))
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +31,13 @@ func Instrument(s Service, meter metric.Meter) (Service, error) {
 		return nil, err
 	}
 	m := &instrumenting{next: s, clicks: clicks, bots: bots, imported: imported, outcomes: map[string]metric.AddOption{}, reasons: map[string]metric.AddOption{}}
-	for _, o := range []string{"recorded", "excluded", "head", "not_found", "rate_limited", "not_recorded"} {
+	for _, o := range []string{"recorded", "excluded", "head", "not_found", "not_recorded"} {
 		m.outcomes[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", o)))
+	}
+	// Refusals by limit: which one fires tells how to tune it.
+	for _, limit := range []string{"visitor", "network"} {
+		m.outcomes["rate_limited_"+limit] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("outcome", "rate_limited"), attribute.String("limit", limit)))
 	}
 	for _, r := range botcheck.Reasons() {
 		m.reasons[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r)))
@@ -53,8 +59,10 @@ func (m *instrumenting) Click(ctx context.Context, req ClickRequest) (ClickRespo
 	switch {
 	case err != nil && errs.KindOf(err) == errs.NotFound:
 		outcome = "not_found"
+	case errors.Is(err, ErrNetworkRateLimited):
+		outcome = "rate_limited_network"
 	case err != nil && errs.KindOf(err) == errs.RateLimited:
-		outcome = "rate_limited"
+		outcome = "rate_limited_visitor"
 	case err != nil:
 		outcome = "not_recorded"
 	case req.Head:

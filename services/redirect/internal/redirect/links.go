@@ -155,8 +155,12 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 			continue
 		}
 		if err := row.Link.Validate(); err != nil {
+			code := row.Link.Code
+			if !link.ValidCode(code) {
+				code = "" // a report names a row by its code only when it is one, never echoing what was sent
+			}
 			for _, fe := range errs.FieldsOf(err) {
-				fail(ImportError{Line: row.Line, Code: row.Link.Code, Field: fe.Field, Message: fe.Field + " " + fe.Message})
+				fail(ImportError{Line: row.Line, Code: code, Field: fe.Field, Message: fe.Field + " " + fe.Message})
 				res.Failed-- // one row, however many fields
 			}
 			res.Failed++

@@ -22,7 +22,8 @@ import (
 type Service interface {
 	// Click resolves a visit to /c/{code}: ErrLinkNotFound for unknown or
 	// inactive codes, ErrRateLimited past the visitor's limit,
-	// ErrClickNotRecorded when the click cannot be made durable.
+	// ErrNetworkRateLimited past its network's, ErrClickNotRecorded when
+	// the click cannot be made durable.
 	Click(ctx context.Context, req ClickRequest) (ClickResponse, error)
 	// PutLink creates or replaces a link (errs.Unprocessable when invalid).
 	PutLink(ctx context.Context, l link.Link) (link.Link, bool, error)
@@ -36,9 +37,12 @@ type Service interface {
 
 // Errors, by kind.
 var (
-	ErrLinkNotFound     = errs.New(errs.NotFound, "link_not_found", "no active link has this code")
-	ErrRateLimited      = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this visitor; slow down")
-	ErrClickNotRecorded = errs.New(errs.Unavailable, "click_not_recorded", "the click cannot be recorded right now; retry shortly")
+	ErrLinkNotFound = errs.New(errs.NotFound, "link_not_found", "no active link has this code")
+	ErrRateLimited  = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this visitor; slow down")
+	// ErrNetworkRateLimited: past the limit of the visitor's network (its
+	// /24 or /48), whatever the User-Agent.
+	ErrNetworkRateLimited = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this network; slow down")
+	ErrClickNotRecorded   = errs.New(errs.Unavailable, "click_not_recorded", "the click cannot be recorded right now; retry shortly")
 )
 
 // LinkStore keeps links durably. Errors are errs kinds.
@@ -63,10 +67,14 @@ type IDIssuer interface {
 
 // Config holds the click rules.
 type Config struct {
-	UniqueWindow       time.Duration  // same visitor, same link: counted once within this
-	RateLimitPerMinute int            // clicks per visitor per minute
-	InternalNets       []netip.Prefix // traffic from here is redirected but not recorded
-	Now                clock.Clock    // the click's time: its day's visitor salt, window and limit; nil is the system clock
+	UniqueWindow       time.Duration // same visitor, same link: counted once within this
+	RateLimitPerMinute int           // clicks per visitor (truncated IP and User-Agent) per minute
+	// RateLimitPerIPPerMinute: clicks per truncated IP (/24, /48) per
+	// minute, whatever the User-Agent, so rotating it escapes nothing.
+	// Higher than RateLimitPerMinute: a network may hold many visitors.
+	RateLimitPerIPPerMinute int
+	InternalNets            []netip.Prefix // traffic from here is redirected but not recorded
+	Now                     clock.Clock    // the click's time: its day's visitor salt, window and limits; nil is the system clock
 }
 
 // Deps are the adapters the service uses.
@@ -79,19 +87,25 @@ type Deps struct {
 	Logger   *slog.Logger
 }
 
-// service holds three caches keyed by visitor input. Each is bounded
+// service holds four caches keyed by visitor input. Each is bounded
 // whatever visitors send (the bounds are argued where each is defined):
 // bots at most 20,000 agents of at most 512 bytes (about 12 MB), recent
-// two generations of at most 4M keys (about 300 MB at worst), limiter two
-// of at most 256Ki keys (about 19 MB).
+// two generations of at most 4M keys (about 300 MB at worst), limiter and
+// networks two each of at most 256Ki keys (about 19 MB each).
 type service struct {
-	cfg     Config
-	deps    Deps
-	bots    *botcheck.Checker
-	recent  *window.Recent
-	limiter *window.Limiter
-	seed    maphash.Seed
+	cfg      Config
+	deps     Deps
+	bots     *botcheck.Checker
+	recent   *window.Recent
+	limiter  *window.Limiter // per visitor: truncated IP and User-Agent
+	networks *window.Limiter // per truncated IP alone
+	seed     maphash.Seed
 }
+
+// DefaultRateLimitPerIPPerMinute is a network's limit when Config leaves
+// it zero: ten visitors at the default per-visitor limit, enough for an
+// office or a campus behind one /24 (or a mobile carrier's /48).
+const DefaultRateLimitPerIPPerMinute = 6000
 
 // New returns the service.
 func New(cfg Config, deps Deps) Service {
@@ -102,11 +116,15 @@ func New(cfg Config, deps Deps) Service {
 	if cfg.RateLimitPerMinute <= 0 {
 		cfg.RateLimitPerMinute = 600
 	}
+	if cfg.RateLimitPerIPPerMinute <= 0 {
+		cfg.RateLimitPerIPPerMinute = DefaultRateLimitPerIPPerMinute
+	}
 	return &service{
 		cfg: cfg, deps: deps,
-		bots:    botcheck.NewChecker(0),
-		recent:  window.NewRecent(cfg.UniqueWindow, 0),
-		limiter: window.NewLimiter(cfg.RateLimitPerMinute, 0),
-		seed:    maphash.MakeSeed(),
+		bots:     botcheck.NewChecker(0),
+		recent:   window.NewRecent(cfg.UniqueWindow, 0),
+		limiter:  window.NewLimiter(cfg.RateLimitPerMinute, 0),
+		networks: window.NewLimiter(cfg.RateLimitPerIPPerMinute, 0),
+		seed:     maphash.MakeSeed(),
 	}
 }

@@ -1,6 +1,7 @@
 package visitor
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -17,10 +18,17 @@ import (
 )
 
 // SaltStore shares one random salt per UTC day ("2006-01-02") among
-// replicas: the first to ask creates it, later ones read it. It deletes
-// salts of days before keepFrom.
+// replicas. Salt returns the day's salt; when the store holds none (the
+// first replica to ask, or a store that lost its salts), it stores offer
+// and returns it, unless another replica stored one first, whose salt then
+// wins. Forget deletes the salts of days before the given one.
+//
+// The store must keep salts where no backup or replica of it holds them
+// (redirect's is an unlogged Postgres table), so it may lose them: after
+// a database crash or failover it is empty. The hashers then put back
+// the salts they hold in memory (see Refresh).
 type SaltStore interface {
-	Salt(ctx context.Context, day string) ([]byte, error)
+	Salt(ctx context.Context, day string, offer []byte) ([]byte, error)
 	Forget(ctx context.Context, before string) error
 }
 
@@ -65,36 +73,62 @@ func Day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 // Refresh makes sure today's and tomorrow's salts are loaded (so midnight
 // needs no database), drops older ones from memory and asks the store to
-// delete them. When the store is unreachable and a day has no salt yet, a
-// local random salt is used for it: hashes stay private, but replicas
-// disagree for that day, so unique clicks may be counted more than once.
+// delete them. It asks the store every time, offering the salt it holds:
+//
+//   - the store has the same salt: nothing changes;
+//   - the store has none (it lost its salts: a Postgres crash or failover
+//     empties the unlogged table): the offer is stored, so the first
+//     replica to refresh after the loss puts the day's salt back and the
+//     others, which hold the same salt, agree with it: hashes do not
+//     change;
+//   - the store has another salt (a replica that held none, one started
+//     after the loss, stored a new one first): this replica adopts it and
+//     warns; the day's hashes change once, and all replicas agree again
+//     within a refresh.
+//
+// When the store is unreachable and a day has no salt yet, a local random
+// salt is used for it and offered on the next refresh: hashes stay
+// private, but replicas may disagree until then, so unique clicks may be
+// counted more than once.
 func (h *Hasher) Refresh(ctx context.Context, now time.Time) error {
 	today, tomorrow := Day(now), Day(now.Add(24*time.Hour))
 	var firstErr error
 	for _, day := range []string{today, tomorrow} {
 		h.mu.RLock()
-		_, have := h.days[day]
+		held := h.days[day]
 		isLocal := h.local[day]
 		h.mu.RUnlock()
-		if have && !isLocal {
-			continue
+		var offer []byte
+		if held != nil {
+			offer = held.salt
+		} else {
+			offer = make([]byte, 32)
+			if _, err := rand.Read(offer); err != nil {
+				return err
+			}
 		}
-		salt, err := h.store.Salt(ctx, day)
+		salt, err := h.store.Salt(ctx, day, offer)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
-			if !have {
-				salt = make([]byte, 32)
-				if _, err := rand.Read(salt); err != nil {
-					return err
-				}
+			if held == nil {
 				h.logger.Warn("visitor salt store unavailable; using a local salt for the day", "day", day)
-				h.set(day, salt, true)
+				h.set(day, offer, true)
 			}
 			continue
 		}
-		h.set(day, salt, false)
+		switch {
+		case held != nil && bytes.Equal(salt, held.salt):
+			if isLocal {
+				h.set(day, salt, false) // the local salt became the shared one
+			}
+		default:
+			if held != nil && !isLocal {
+				h.logger.Warn("visitor salt changed: the store lost it and another replica stored a new one first; this day's visitor hashes change once", "day", day)
+			}
+			h.set(day, salt, false)
+		}
 	}
 	h.mu.Lock()
 	for day := range h.days {
@@ -169,6 +203,19 @@ func Key(seed maphash.Seed, ip netip.Addr, userAgent string) uint64 {
 	h.Write(addr[:])
 	h.WriteByte(byte(prefix.Bits()))
 	h.WriteString(userAgent)
+	return h.Sum64()
+}
+
+// NetworkKey is Key without the User-Agent: the key of the visitor's
+// network (its /24 or /48) alone, for the limit that rotating the agent
+// cannot escape.
+func NetworkKey(seed maphash.Seed, ip netip.Addr) uint64 {
+	prefix := Truncate(ip)
+	addr := prefix.Addr().As16()
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.Write(addr[:])
+	h.WriteByte(byte(prefix.Bits()))
 	return h.Sum64()
 }
 

@@ -1,8 +1,8 @@
 package visitor
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"hash/maphash"
 	"io"
@@ -21,18 +21,27 @@ type memStore struct {
 	down  bool
 }
 
-func (m *memStore) Salt(_ context.Context, day string) ([]byte, error) {
+func (m *memStore) Salt(_ context.Context, day string, offer []byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.down {
 		return nil, errors.New("store down")
 	}
+	if len(offer) != 32 {
+		return nil, errors.New("offer is not 32 bytes")
+	}
 	if m.salts[day] == nil {
-		s := make([]byte, 32)
-		rand.Read(s)
-		m.salts[day] = s
+		m.salts[day] = bytes.Clone(offer)
 	}
 	return m.salts[day], nil
+}
+
+// lose empties the store, as a Postgres crash or failover empties an
+// unlogged table.
+func (m *memStore) lose() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.salts)
 }
 
 func (m *memStore) Forget(_ context.Context, before string) error {
@@ -235,5 +244,120 @@ func TestKeyOutlivesTheDay(t *testing.T) {
 	}
 	if Key(seed, netip.MustParseAddr("203.0.114.77"), ua) == k || Key(seed, ip, "curl/8") == k {
 		t.Error("another /24 or agent has the same key")
+	}
+}
+
+// TestStoreLosesSalts: the salt store keeps salts where no backup holds
+// them, so a database crash or failover empties it. Replicas that hold
+// the day's salt put it back and hashes do not change; a replica started
+// after the loss that stores a new salt first makes every replica adopt
+// it within a refresh: the day's hashes change once, and replicas agree.
+func TestStoreLosesSalts(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	ip, ua := netip.MustParseAddr("203.0.113.77"), "Mozilla/5.0"
+	tests := []struct {
+		name string
+		// first refreshes first after the loss: an old replica (index 0 or
+		// 1) or a new one (2), started after the loss.
+		first   int
+		changed bool // the day's hash changed
+	}{
+		{"an old replica refreshes first", 0, false},
+		{"a new replica refreshes first", 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &memStore{salts: map[string][]byte{}}
+			old := []*Hasher{NewHasher(store, logger), NewHasher(store, logger)}
+			for _, h := range old {
+				if err := h.Refresh(ctx, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := old[0].Hash(at, ip, ua)
+			tomorrowBefore := old[0].Hash(at.Add(24*time.Hour), ip, ua)
+
+			store.lose()
+			all := append(old, NewHasher(store, logger))
+			order := []int{tt.first}
+			for i := range all {
+				if i != tt.first {
+					order = append(order, i)
+				}
+			}
+			for _, i := range order {
+				if err := all[i].Refresh(ctx, at.Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := all[0].Hash(at, ip, ua)
+			for i, h := range all {
+				if got := h.Hash(at.Add(time.Hour), ip, ua); got != after {
+					t.Errorf("replica %d hashes %s, replica 0 %s: replicas disagree after the loss", i, got, after)
+				}
+				if h.local[Day(at)] {
+					t.Errorf("replica %d still holds a local salt", i)
+				}
+			}
+			if (after != before) != tt.changed {
+				t.Errorf("hash before the loss %s, after %s; want changed = %v", before, after, tt.changed)
+			}
+			if got := all[1].Hash(at.Add(24*time.Hour), ip, ua); (got != tomorrowBefore) != tt.changed {
+				t.Errorf("tomorrow's hash before the loss %s, after %s; want changed = %v", tomorrowBefore, got, tt.changed)
+			}
+			if len(store.salts) != 2 {
+				t.Errorf("the store holds %d salts after the refreshes, want today's and tomorrow's", len(store.salts))
+			}
+		})
+	}
+}
+
+// TestLocalSaltIsOffered: a replica that hashed with a local salt while
+// the store was down offers it when the store returns; stored first, it
+// becomes the day's shared salt and the replica's hashes do not change.
+func TestLocalSaltIsOffered(t *testing.T) {
+	ctx := context.Background()
+	store := &memStore{salts: map[string][]byte{}, down: true}
+	h := NewHasher(store, logger)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	ip := netip.MustParseAddr("198.51.100.1")
+	if err := h.Refresh(ctx, at); err == nil {
+		t.Fatal("Refresh hid the store failure")
+	}
+	local := h.Hash(at, ip, "x")
+	store.down = false
+	if err := h.Refresh(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	other := NewHasher(store, logger)
+	if err := other.Refresh(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if h.Hash(at, ip, "x") != local || other.Hash(at, ip, "x") != local || h.local[Day(at)] {
+		t.Fatal("the local salt was not offered and shared")
+	}
+}
+
+func TestNetworkKeyIgnoresTheAgent(t *testing.T) {
+	seed := maphash.MakeSeed()
+	k := NetworkKey(seed, netip.MustParseAddr("203.0.113.77"))
+	tests := []struct {
+		ip   string
+		same bool
+	}{
+		{"203.0.113.5", true},
+		{"::ffff:203.0.113.200", true},
+		{"203.0.114.77", false},
+		{"2001:db8:1234:5678::1", false},
+	}
+	for _, tt := range tests {
+		if got := NetworkKey(seed, netip.MustParseAddr(tt.ip)) == k; got != tt.same {
+			t.Errorf("NetworkKey(%s) same as 203.0.113.77's: %v, want %v", tt.ip, got, tt.same)
+		}
+	}
+	v6 := NetworkKey(seed, netip.MustParseAddr("2001:db8:1234:5678::1"))
+	if NetworkKey(seed, netip.MustParseAddr("2001:db8:1234:ffff::2")) != v6 {
+		t.Error("the same /48 has different network keys")
 	}
 }

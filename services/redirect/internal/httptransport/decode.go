@@ -1,0 +1,105 @@
+package httptransport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
+)
+
+// decodeJSON reads a JSON body of at most limit bytes into v, as
+// httpx.DecodeJSON does (413 past the limit; unknown fields, a wrong type
+// or trailing data are a 400), and besides refuses a body that is not
+// UTF-8 (encoding/json would store its bytes as U+FFFD) and quotes at
+// most link.MaxQuotedBytes of what was sent: httpx's message echoes an
+// unknown field's name whole, however long.
+func decodeJSON(r *http.Request, limit int64, v any) error {
+	b, err := httpx.ReadBody(r, limit)
+	if err != nil {
+		return err
+	}
+	if !utf8.Valid(b) {
+		return errs.New(errs.Invalid, "malformed_json", "the body is not UTF-8 text")
+	}
+	return unmarshalStrict(b, v)
+}
+
+// unmarshalStrict decodes one JSON value into v: no unknown field, no
+// wrong type, nothing after it (errs.Invalid, malformed_json).
+func unmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.New(errs.Invalid, "malformed_json", "the body is not valid JSON for this request: "+jsonProblem(err))
+	}
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
+		return errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON value")
+	}
+	return nil
+}
+
+// jsonProblem says what is wrong in a few words, quoting little.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		// Not typeErr.Error(): it quotes the value (a number of any length).
+		if typeErr.Field != "" {
+			return "field " + typeErr.Field + " must be a " + typeErr.Type.String()
+		}
+		return "expected a " + typeErr.Type.String()
+	case errors.Is(err, io.EOF):
+		return "the body is empty"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends early"
+	case errors.As(err, &syntaxErr):
+		return syntaxErr.Error() // quotes one character at most
+	}
+	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
+		return "unknown field " + link.Quote(strings.TrimSuffix(name, `"`))
+	}
+	if msg := err.Error(); len(msg) <= 2*link.MaxQuotedBytes {
+		return msg // "exceeded max depth" and the like
+	}
+	return "it cannot be decoded"
+}
+
+// errBadQuery: Query().Get would silently drop a malformed pair and answer
+// as if the parameter were not there.
+var errBadQuery = errs.New(errs.Invalid, "invalid_query", "the query string is malformed (a bad %-escape or a ';')")
+
+// query parses r's query string, refusing a malformed one (400).
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, errBadQuery
+	}
+	return q, nil
+}
+
+// isText reports whether p, the start of a body, can be UTF-8 text: valid
+// UTF-8 (a character cut at its end aside) without NUL bytes. Binary,
+// compressed and UTF-16 bodies are not.
+func isText(p []byte) bool {
+	if bytes.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				p = p[:i]
+			}
+			break
+		}
+	}
+	return utf8.Valid(p)
+}
