@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
 )
 
 // ErrorBody is the contract's error shape.
@@ -96,29 +96,7 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 // UnmarshalStrict decodes one JSON value into v; unknown fields, a wrong
 // type or trailing data are errs.Invalid with a message naming the problem.
 func UnmarshalStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errs.New(errs.Invalid, "malformed_json", "the body is not valid JSON for this request: "+jsonProblem(err))
-	}
-	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
-		return errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON value")
-	}
-	return nil
-}
-
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		if typeErr.Field != "" {
-			return "field " + typeErr.Field + " must be a " + typeErr.Type.String()
-		}
-		return "expected a " + typeErr.Type.String()
-	}
-	if errors.Is(err, io.EOF) {
-		return "the body is empty"
-	}
-	return err.Error()
+	return strictjson.Unmarshal(b, v, strictjson.Options{DisallowUnknownFields: true})
 }
 
 // LimitBody caps every request body at n bytes.

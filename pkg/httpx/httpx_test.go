@@ -96,7 +96,7 @@ func TestUnmarshalStrict(t *testing.T) {
 	}{
 		{`{"name":"a","n":1}`, true, ""},
 		{`{"name":"a","extra":1}`, false, "unknown field"},
-		{`{"name":1}`, false, "field name must be a string"},
+		{`{"name":1}`, false, `field "name" must be a string`},
 		{`{"name":"a"} {}`, false, "data after its JSON value"},
 		{`{"name":"a","n":1}}`, false, "data after its JSON value"},
 		{`{"name":"a"}]`, false, "data after its JSON value"},

@@ -37,8 +37,8 @@ func (rt *Router) unmatched(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed here"}})
+		WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: "this method is not allowed here"}})
 		return
 	}
-	WriteError(w, r, nil, errs.New(errs.NotFound, "not_found", "no such route: "+r.URL.Path))
+	WriteError(w, r, nil, errs.New(errs.NotFound, "not_found", "no route matches this path"))
 }

@@ -430,6 +430,9 @@ func TestMessageTooLargeIsRecognised(t *testing.T) {
 	if err := w.WriteMessages(context.Background(), kafka.Message{Topic: events.TopicClicks, Value: []byte("small")}); err != nil {
 		t.Fatalf("a small message after it: %v", err)
 	}
+	if !kafkax.IsMessageTooLarge(fmt.Errorf("publish: %w", kafka.WriteErrors{nil, kafka.MessageSizeTooLarge})) {
+		t.Fatal("a broker's per-message refusal is not recognised")
+	}
 	if kafkax.IsMessageTooLarge(errors.New("connection refused")) {
 		t.Fatal("any error is too large")
 	}

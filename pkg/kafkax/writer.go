@@ -65,7 +65,21 @@ const MaxBatchBytes = 1_000_000
 // it forever.
 func IsMessageTooLarge(err error) bool {
 	var tooLarge kafka.MessageTooLargeError
-	return errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge)
+	if errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge) {
+		return true
+	}
+	// A broker's refusal of single messages comes as kafka.WriteErrors, one
+	// entry per message (nil for those it took), which errors.As cannot see
+	// into.
+	var each kafka.WriteErrors
+	if errors.As(err, &each) {
+		for _, e := range each {
+			if e != nil && IsMessageTooLarge(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NewWriter returns a synchronous writer: WriteMessages returns once every

@@ -14,7 +14,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
-	"github.com/linkcredit/linkcredit/services/conversions/internal/strictjson"
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
 )
 
 // Canonical field names.

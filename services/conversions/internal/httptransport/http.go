@@ -12,8 +12,8 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
-	"github.com/linkcredit/linkcredit/services/conversions/internal/strictjson"
 )
 
 // MaxBody is the most a webhook, postback form or partner body may be.

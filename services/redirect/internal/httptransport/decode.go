@@ -2,17 +2,12 @@ package httptransport
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
-	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 )
 
 // decodeJSON reads a JSON body of at most limit bytes into v, as
@@ -33,45 +28,9 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 }
 
 // unmarshalStrict decodes one JSON value into v: no unknown field, no
-// wrong type, nothing after it (errs.Invalid, malformed_json).
-func unmarshalStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errs.New(errs.Invalid, "malformed_json", "the body is not valid JSON for this request: "+jsonProblem(err))
-	}
-	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) > 0 {
-		return errs.New(errs.Invalid, "malformed_json", "the body has data after its JSON value")
-	}
-	return nil
-}
-
-// jsonProblem says what is wrong in a few words, quoting little.
-func jsonProblem(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		// Not typeErr.Error(): it quotes the value (a number of any length).
-		if typeErr.Field != "" {
-			return "field " + typeErr.Field + " must be a " + typeErr.Type.String()
-		}
-		return "expected a " + typeErr.Type.String()
-	case errors.Is(err, io.EOF):
-		return "the body is empty"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "it ends early"
-	case errors.As(err, &syntaxErr):
-		return syntaxErr.Error() // quotes one character at most
-	}
-	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
-		return "unknown field " + link.Quote(strings.TrimSuffix(name, `"`))
-	}
-	if msg := err.Error(); len(msg) <= 2*link.MaxQuotedBytes {
-		return msg // "exceeded max depth" and the like
-	}
-	return "it cannot be decoded"
-}
+// wrong type, nothing after it (errs.Invalid, malformed_json), in words
+// that quote little of what was sent.
+func unmarshalStrict(b []byte, v any) error { return httpx.UnmarshalStrict(b, v) }
 
 // errBadQuery: Query().Get would silently drop a malformed pair and answer
 // as if the parameter were not there.

@@ -19,14 +19,14 @@ func TestDecodeJSON(t *testing.T) {
 	}{
 		{"valid", `{"partner":"p","course_id":"c","destination":"https://x.example/"}`, nil, ""},
 		{"empty", ``, errs.Invalid, "empty"},
-		{"truncated", `{"partner":"p`, errs.Invalid, "ends early"},
+		{"truncated", `{"partner":"p`, errs.Invalid, "ends before its value does"},
 		{"trailing", `{"partner":"p"}}`, errs.Invalid, "after its JSON value"},
-		{"wrong type", `{"partner":1}`, errs.Invalid, "field partner must be a string"},
-		{"huge number", `{"partner":1` + strings.Repeat("0", 5000) + `}`, errs.Invalid, "field partner must be a string"},
+		{"wrong type", `{"partner":1}`, errs.Invalid, `field "partner" must be a string`},
+		{"huge number", `{"partner":1` + strings.Repeat("0", 5000) + `}`, errs.Invalid, `field "partner" must be a string`},
 		{"unknown field", `{"colour":"red"}`, errs.Invalid, `unknown field "colour"`},
-		{"long unknown field", `{"` + long + `":1}`, errs.Invalid, `unknown field "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"...`},
+		{"long unknown field", `{"` + long + `":1}`, errs.Invalid, `unknown field "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"… (10240 bytes)`},
 		{"not UTF-8", `{"partner":"caf` + "\xe9" + `"}`, errs.Invalid, "not UTF-8"},
-		{"too deep", `{"partner":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, errs.Invalid, "depth"},
+		{"too deep", `{"partner":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`, errs.Invalid, "nested too deeply"},
 		{"too large", `{"title":"` + strings.Repeat("x", MaxLinkBody) + `"}`, errs.TooLarge, "larger than"},
 	}
 	for _, tt := range tests {

@@ -3,10 +3,8 @@
 // JSON's types (object, array, string) rather than Go's, and repeat at most
 // a few bytes of what was sent. It is not a JSON parser of its own: it
 // wraps encoding/json and words its errors.
-//
-// pkg/httpx.UnmarshalStrict does the first two; its messages name Go types
-// ("must be a adapter.Mapping") and repeat an unknown field's whole name,
-// which is why conversions decodes through this package.
+// httpx.UnmarshalStrict, which every service's admin API decodes through,
+// is Unmarshal with unknown fields refused.
 package strictjson
 
 import (
