@@ -275,3 +275,32 @@ func TuneGC(getenv func(string) string, percent int, limit int64) {
 	debug.SetGCPercent(percent)
 	debug.SetMemoryLimit(limit)
 }
+
+// Migrate is a service's `migrate` command, run before a rollout (a
+// Kubernetes init container or Job): it needs only DATABASE_URL (and
+// DB_WAIT), waits for the database, applies the service's migrations to
+// its schema under the advisory lock, and returns. Serving replicas then
+// start with nothing left to apply.
+func Migrate(ctx context.Context, getenv func(string) string, schema string, migrations fs.FS, stdout io.Writer) error {
+	r := config.New(getenv)
+	url := r.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkcredit?sslmode=disable", "postgres", "postgresql")
+	wait := r.Duration("DB_WAIT", 60*time.Second, 0, time.Hour)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	db, err := database.Open(url, database.Pool{MaxOpen: 2})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := database.Ping(waitCtx, db); err != nil {
+		return err
+	}
+	if err := database.Migrate(ctx, db, schema, migrations); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations of schema %s applied\n", schema)
+	return nil
+}

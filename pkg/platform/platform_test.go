@@ -146,3 +146,23 @@ func TestMetricsOnTheInternalListener(t *testing.T) {
 	}
 	p.Close(context.Background())
 }
+
+// `<service> migrate` needs nothing but the database, and is idempotent.
+func TestMigrateCommand(t *testing.T) {
+	url := testkit.DatabaseURL(t)
+	getenv := func(k string) string { return map[string]string{"DATABASE_URL": url}[k] }
+	migrations := fstest.MapFS{"0001_t.up.sql": {Data: []byte(`CREATE TABLE things (id int)`)}}
+	for range 2 {
+		var out strings.Builder
+		if err := platform.Migrate(context.Background(), getenv, "migrated", migrations, &out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "applied") {
+			t.Fatalf("output %q", out.String())
+		}
+	}
+	bad := func(k string) string { return map[string]string{"DATABASE_URL": "mysql://x/y"}[k] }
+	if err := platform.Migrate(context.Background(), bad, "migrated", migrations, io.Discard); err == nil {
+		t.Fatal("a non-Postgres URL was accepted")
+	}
+}

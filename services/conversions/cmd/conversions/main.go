@@ -70,6 +70,9 @@ func realMain(now clock.Clock) int {
 //	INBOX_RETENTION    how long stored requests are kept (default 90d; "0"
 //	                   keeps them all; at least 7d): see parseRetention
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "migrate" {
+		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
+	}
 	now = clock.OrSystem(now)
 	env := config.New(getenv)
 	cfg := platform.ReadConfig(env, "conversions", "CONVERSIONS_ADDR", "127.0.0.1:8081")

@@ -112,7 +112,10 @@ func prefixes(env *config.Reader, name string) []netip.Prefix {
 // its unique-click window and rate limit, the day of the visitor salt, the
 // Kafka timestamp. Durations (start-up, shutdown, click log lag) are
 // measured on the system clock.
-func run(ctx context.Context, now clock.Clock, _ []string, getenv func(string) string, _, stderr io.Writer) (err error) {
+func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "migrate" {
+		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
+	}
 	s, err := readSettings(getenv)
 	if err != nil {
 		return err

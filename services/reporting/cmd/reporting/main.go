@@ -28,6 +28,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/otelx"
@@ -59,6 +60,9 @@ func realMain(now clock.Clock) int {
 // business date comes from: the running month, report periods and as-of
 // times, the period a late change lands in.
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == "migrate" {
+		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
+	}
 	env := config.New(getenv)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // flags: the test binary's own
 		// The commands need the database (and replay the brokers), not the
@@ -135,11 +139,18 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	// Several consumers in the group: each gets its share of the
 	// partitions, so one decodes while another waits on Postgres. A
 	// conversion's events share a partition, so one consumer applies them.
+	// Poison never blocks a partition: what decoding refuses is set aside
+	// at once; a value Postgres refuses (database.Classify) makes the
+	// subscriber halve the batch until the message is alone, then
+	// dead-letter it; an error nobody foresaw does the same after
+	// maxAttempts; a lost database is retried for as long as it takes.
+	const maxAttempts = 10
 	subs := make([]*kafkax.Subscriber, consumers)
 	for i := range subs {
 		if subs[i], err = kafkax.NewSubscriber(kafkax.SubscriberConfig{
 			Brokers: cfg.KafkaBrokers, GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics,
 			BatchSize: batch, BatchWait: 100 * time.Millisecond, SessionTimeout: session, DeadLetter: dlq, Logger: logger,
+			Classify: database.Classify, MaxAttempts: maxAttempts, Security: cfg.Kafka,
 			TracerProvider: tel.TracerProvider, MeterProvider: tel.MeterProvider, Propagator: tel.Propagator,
 		}, ingestor); err != nil {
 			return err

@@ -1,0 +1,273 @@
+//go:build !race
+
+package manifests
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// The test that would have caught `conversions: config: SECRETS_KEY is
+// required`: each service binary, as the Dockerfile builds it, started
+// with exactly the environment compose or an overlay gives its container
+// (the image's ENV, then the runtime's), with secrets as placeholders of
+// the shape their makers produce and every dependency unreachable. It must
+// get past configuration: still running, waiting for the database, when it
+// is told to stop.
+
+// outsideSecrets are the Secrets the manifests read but do not hold, with
+// the keys and value shapes of whoever makes them.
+func outsideSecrets(t *testing.T) map[string]map[string]string {
+	ca := testCA(t)
+	pgPassword := alnum(64) // CloudNativePG: 64 alphanumerics
+	secrets := map[string]map[string]string{
+		// docs/operations.md: kubectl create secret generic linkcredit-tokens ...
+		"linkcredit-tokens": {
+			"admin-token":   randHex(32),    // openssl rand -hex 32
+			"click-id-keys": randHex(32),    // openssl rand -hex 32
+			"secrets-key":   randBase64(32), // openssl rand -base64 32
+		},
+		// CloudNativePG's app user secret and the CA of its server certificate.
+		"linkcredit-pg-app": {
+			"username": "linkcredit", "password": pgPassword, "dbname": "linkcredit", "host": "linkcredit-pg-rw", "port": "5432",
+			"uri":      "postgresql://linkcredit:" + pgPassword + "@linkcredit-pg-rw.linkcredit:5432/linkcredit",
+			"jdbc-uri": "jdbc:postgresql://linkcredit-pg-rw.linkcredit:5432/linkcredit?password=" + pgPassword + "&user=linkcredit",
+			"pgpass":   "linkcredit-pg-rw:5432:linkcredit:linkcredit:" + pgPassword + "\n",
+		},
+		"linkcredit-pg-ca": {"ca.crt": ca, "ca.key": "placeholder"},
+		// Strimzi: the cluster CA, and a Secret per KafkaUser (SCRAM-SHA-512).
+		"linkcredit-kafka-cluster-ca-cert": {"ca.crt": ca, "ca.p12": "placeholder", "ca.password": alnum(12)},
+	}
+	for _, s := range services {
+		user, pw := "linkcredit-"+s, alnum(32)
+		secrets[user] = map[string]string{"password": pw,
+			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="` + user + `" password="` + pw + `";`}
+	}
+	return secrets
+}
+
+func TestServicesGetPastConfiguration(t *testing.T) {
+	bins := images(t)
+	final := dockerfile(t).Stage("")
+	imageEnv, err := final.ImageEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	workdir := ""
+	for _, in := range final.Instructions {
+		if in.Cmd == "WORKDIR" {
+			workdir = in.Args
+		}
+	}
+	type run struct {
+		name    string
+		service string
+		args    []string
+		env     map[string]string
+		mounts  map[string]map[string]string
+	}
+	var runs []run
+
+	// docker-compose.yml, with the secrets .env.example says how to make.
+	project, _ := loadComposeWithExample(t)
+	for _, s := range services {
+		svc, ok := project.Services[s]
+		if !ok {
+			t.Fatalf("compose has no service %s", s)
+		}
+		if svc.Build == nil || svc.Build.Args["SERVICE"] == nil || *svc.Build.Args["SERVICE"] != s {
+			t.Fatalf("compose %s: not built from deploy/Dockerfile with SERVICE=%s", s, s)
+		}
+		mounts := map[string]map[string]string{}
+		for _, v := range svc.Volumes {
+			mounts[v.Target] = map[string]string{}
+		}
+		runs = append(runs, run{"compose/" + s, s, svc.Command, ComposeEnv(svc, imageEnv), mounts})
+	}
+
+	// Each overlay: every container and init container of the services.
+	outside := outsideSecrets(t)
+	for _, name := range overlays {
+		objs, decoded := overlay(t, name)
+		r := Resolver{Namespace: "linkcredit", Objects: objs, Outside: outside,
+			ImageEnv: func(string) map[string]string { return imageEnv }}
+		for wname, tmpl := range workloads(objs, decoded) {
+			if !slices.Contains(services, wname) {
+				continue
+			}
+			pod := wname + "-0"
+			cs, err := r.Pod(pod, tmpl.Spec)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			for _, c := range cs {
+				image := strings.TrimPrefix(strings.Split(c.Image, ":")[0], "ghcr.io/linkcredit/")
+				if image != wname {
+					t.Errorf("%s: %s container %s runs image %s", name, wname, c.Name, c.Image)
+					continue
+				}
+				runs = append(runs, run{name + "/" + wname + "/" + c.Name, wname, append(c.Command, c.Args...), c.Env, c.Mounts})
+			}
+		}
+	}
+
+	// Every process at once: they spend their time waiting, so the test
+	// takes one grace period, not one per container.
+	type result struct {
+		got Run
+		env map[string]string
+		err error
+	}
+	results := make([]result, len(runs))
+	parent := t.TempDir()
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].env, results[i].got, results[i].err = startContainer(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, r.env, r.mounts)
+		}()
+	}
+	wg.Wait()
+	for i, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			got, err := results[i].got, results[i].err
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Isolated {
+				t.Log("no network namespace here: listen addresses moved to 127.0.0.1:0")
+			}
+			if got.ExitedAlone {
+				t.Fatalf("%s %v exited during start-up (%v), so it would crash-loop:\n%s\nenvironment: %v",
+					r.service, r.args, got.Err, got.Stderr, SortedKeys(results[i].env))
+			}
+			if !strings.Contains(got.Stderr, "database: not reachable") {
+				t.Fatalf("%s %v did not stop while waiting for the database:\n%s", r.service, r.args, got.Stderr)
+			}
+		})
+	}
+}
+
+// startContainer lays out the container's volumes and working directory
+// under a new directory in parent, moves every value that names a path in
+// them along, and starts bin (see Start).
+func startContainer(parent, workdir, bin string, args []string, env map[string]string, mounts map[string]map[string]string) (map[string]string, Run, error) {
+	fs, err := os.MkdirTemp(parent, "fs-")
+	if err != nil {
+		return nil, Run{}, err
+	}
+	paths := map[string]map[string]string{workdir: {}}
+	for p, files := range mounts {
+		paths[p] = files
+	}
+	for p, files := range paths {
+		dir := filepath.Join(fs, p)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, Run{}, err
+		}
+		for f, content := range files {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o600); err != nil {
+				return nil, Run{}, err
+			}
+		}
+	}
+	moved := map[string]string{}
+	for k, v := range env {
+		for p := range paths {
+			if v == p || strings.Contains(v, p+"/") {
+				v = strings.ReplaceAll(v, p, filepath.Join(fs, p))
+			}
+		}
+		moved[k] = v
+	}
+	got, err := Start(context.Background(), bin, args, moved, filepath.Join(fs, workdir), 3*time.Second)
+	return moved, got, err
+}
+
+// loadComposeWithExample loads docker-compose.yml with the variables
+// .env.example lists, made as its commands say.
+func loadComposeWithExample(t *testing.T) (*types.Project, map[string]string) {
+	t.Helper()
+	vars, secrets, err := EnvExample(filepath.Join(root, ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, s := range secrets {
+		if env[s.Name], err = s.Make(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range vars {
+		if _, ok := env[v]; !ok {
+			t.Errorf(".env.example: no command makes %s", v)
+		}
+	}
+	for name := range env {
+		if !slices.Contains(vars, name) {
+			t.Errorf(".env.example makes %s but does not list it", name)
+		}
+	}
+	p, err := LoadCompose(context.Background(), filepath.Join(root, "docker-compose.yml"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, env
+}
+
+func testCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "placeholder-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func randBase64(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func alnum(n int) string {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}
