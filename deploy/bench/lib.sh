@@ -8,7 +8,7 @@ start_stack() {
   work=$(mktemp -d /tmp/linkcredit-bench-XXXXXX)
   chmod 711 "$work"
   trap stop_stack EXIT
-  export DATA_DIR=$work KAFKA_ADDR=127.0.0.1:$(port) PG_PORT=$(port) ADMIN_TOKEN=bench LOG_LEVEL=${LOG_LEVEL:-warn}
+  export DATA_DIR=$work KAFKA_ADDR=127.0.0.1:$(port) PG_PORT=$(port) ADMIN_TOKEN=bench-token-0123456789abcdefghijklmn LOG_LEVEL=${LOG_LEVEL:-warn}
   export REDIRECT_ADDR=127.0.0.1:$(port) CONVERSIONS_ADDR=127.0.0.1:$(port) REPORTING_ADDR=127.0.0.1:$(port)
   export DATABASE_URL= KAFKA_BROKERS=
   BIN_DIR=$BIN "$BIN/localstack" > "$work/stack.out" 2>&1 &

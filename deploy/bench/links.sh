@@ -27,7 +27,7 @@ PY
 echo "== import $LINKS links in feeds of $CHUNK"
 for f in "$work"/feed-*.ndjson; do
   start=$(date +%s.%N)
-  out=$(curl -sf -H "Authorization: Bearer bench" -H "Content-Type: application/x-ndjson" --data-binary @"$f" "http://$REDIRECT_ADDR/v1/links:import")
+  out=$(curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" -H "Content-Type: application/x-ndjson" --data-binary @"$f" "http://$REDIRECT_ADDR/v1/links:import")
   end=$(date +%s.%N)
   printf '%s: %.2fs %s\n' "$(basename "$f")" "$(echo "$end - $start" | bc)" "$(echo "$out" | head -c 80)"
 done

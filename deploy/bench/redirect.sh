@@ -22,7 +22,7 @@ start_stack
 bare_addr=127.0.0.1:$(port)
 ADDR=$bare_addr "$BIN/bare302" & extra_pids=$!
 for i in $(seq 0 999); do echo "{\"code\":\"c$i\",\"partner\":\"coursera\",\"course_id\":\"course-$i\",\"destination\":\"https://www.coursera.org/learn/course-$i?clickid={click_id}\"}"; done > "$work/links.ndjson"
-curl -sf -H "Authorization: Bearer bench" -H "Content-Type: application/x-ndjson" --data-binary @"$work/links.ndjson" "http://$REDIRECT_ADDR/v1/links:import" >/dev/null
+curl -sf -H "Authorization: Bearer $ADMIN_TOKEN" -H "Content-Type: application/x-ndjson" --data-binary @"$work/links.ndjson" "http://$REDIRECT_ADDR/v1/links:import" >/dev/null
 sleep 0.5
 
 # wrk picks one of 1000 codes per request, like real catalog traffic.

@@ -13,7 +13,7 @@ DURATION=${DURATION:-20s}
 . "$(dirname "$0")/lib.sh"
 start_stack
 secret="whsec_$(head -c 32 /dev/urandom | base64)"
-curl -sf -X PUT "http://$CONVERSIONS_ADDR/v1/partners/coursera" -H "Authorization: Bearer bench" \
+curl -sf -X PUT "http://$CONVERSIONS_ADDR/v1/partners/coursera" -H "Authorization: Bearer $ADMIN_TOKEN" \
   -d "{\"name\":\"Coursera\",\"webhook_secrets\":[\"$secret\"],\"currency\":\"USD\"}" >/dev/null
 psql "postgres://postgres@127.0.0.1:$PG_PORT/linkcredit" -Atc "SHOW synchronous_commit" | sed 's/^/synchronous_commit: /'
 "$BIN/webhookload" -url "http://$CONVERSIONS_ADDR/v1/webhooks/coursera" -secret "$secret" -rate "$RATE" -duration "$DURATION" | tee "$work/load.txt"

@@ -39,7 +39,7 @@ func TestMoneyTrail(t *testing.T) {
 	e := newStackEnv(t)
 	s := e.start(t)
 	defer func() { _ = s.stop(t, syscall.SIGTERM) }()
-	auth := []string{"Authorization", "Bearer e2e-admin"}
+	auth := []string{"Authorization", "Bearer e2e-admin-token-0123456789abcdefghijk"}
 
 	if code, _, body := call(t, "PUT", "http://"+e.redirect+"/v1/links/ml-101",
 		`{"partner":"coursera","course_id":"ml-101","title":"Machine Learning","destination":"https://www.coursera.org/learn/ml?clickid={click_id}","active":true}`,

@@ -122,7 +122,7 @@ func (e *stackEnv) start(t *testing.T) *runningStack {
 	cmd.Env = append(os.Environ(),
 		"BIN_DIR="+e.bin, "DATA_DIR="+e.dataDir, "PG_PORT="+e.pgPort, "KAFKA_ADDR="+e.kafka,
 		"REDIRECT_ADDR="+e.redirect, "CONVERSIONS_ADDR="+e.conversions, "REPORTING_ADDR="+e.reporting,
-		"ADMIN_TOKEN=e2e-admin", "DATABASE_URL=", "KAFKA_BROKERS=")
+		"ADMIN_TOKEN=e2e-admin-token-0123456789abcdefghijk", "DATABASE_URL=", "KAFKA_BROKERS=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

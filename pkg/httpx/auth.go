@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -30,21 +31,33 @@ type tokenEntry struct {
 	scopes []string
 }
 
+// MinTokenLength is the shortest bearer token a service accepts
+// (contract v1.1): a guessable token guards money.
+const MinTokenLength = 32
+
 // ParseTokens builds Tokens from the admin token (every scope) and a spec
-// "token:scope|scope,token2:scope" for narrower tokens.
+// "token:scope|scope,token2:scope" for narrower tokens. A token shorter
+// than MinTokenLength is refused; the error names ADMIN_TOKEN or
+// API_TOKENS, never the token.
 func ParseTokens(admin, spec string) (*Tokens, error) {
 	t := &Tokens{}
 	if admin != "" {
+		if len(admin) < MinTokenLength {
+			return nil, fmt.Errorf("config: ADMIN_TOKEN must be at least %d characters", MinTokenLength)
+		}
 		t.Add(admin, ScopeAll)
 	}
-	for _, item := range strings.Split(spec, ",") {
+	for i, item := range strings.Split(spec, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
 		}
 		tok, scopes, ok := strings.Cut(item, ":")
 		if !ok || tok == "" || scopes == "" {
-			return nil, errors.New("token spec entries are token:scope|scope")
+			return nil, errors.New("config: API_TOKENS entries are token:scope|scope")
+		}
+		if len(tok) < MinTokenLength {
+			return nil, fmt.Errorf("config: API_TOKENS entry %d: a token must be at least %d characters", i+1, MinTokenLength)
 		}
 		t.Add(tok, strings.Split(scopes, "|")...)
 	}

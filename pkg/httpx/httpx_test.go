@@ -144,7 +144,8 @@ func TestRouterAnswersJSONForUnknownRoutesAndMethods(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	tokens, err := ParseTokens("admin-secret", "fin-token:finance, links-token:links")
+	const admin, fin, links = "admin-secret-0123456789abcdefghij", "fin-token-0123456789abcdefghijklm", "links-token-0123456789abcdefghijk"
+	tokens, err := ParseTokens(admin, fin+":finance, "+links+":links")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +159,9 @@ func TestAuth(t *testing.T) {
 		{"Basic abc", 401, "missing_token"},
 		{"Bearer ", 401, "missing_token"},
 		{"Bearer wrong", 401, "invalid_token"},
-		{"Bearer links-token", 403, "insufficient_scope"},
-		{"Bearer fin-token", 200, ""},
-		{"Bearer admin-secret", 200, ""},
+		{"Bearer " + links, 403, "insufficient_scope"},
+		{"Bearer " + fin, 200, ""},
+		{"Bearer " + admin, 200, ""},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -181,8 +182,15 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("%q: 401 without WWW-Authenticate", tt.header)
 		}
 	}
-	if _, err := ParseTokens("", "broken"); err == nil {
-		t.Fatal("a malformed token spec was accepted")
+	for _, bad := range []struct{ admin, spec, says string }{
+		{"", "broken", "token:scope"},
+		{"short-admin-token", "", "ADMIN_TOKEN must be at least 32"},
+		{admin, fin + ":finance,short:links", "API_TOKENS entry 2"},
+	} {
+		_, err := ParseTokens(bad.admin, bad.spec)
+		if err == nil || !strings.Contains(err.Error(), bad.says) || strings.Contains(err.Error(), "short") {
+			t.Errorf("ParseTokens(%q, %q) = %v, want an error saying %q without the token", bad.admin, bad.spec, err, bad.says)
+		}
 	}
 }
 

@@ -120,7 +120,7 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 		}
 	}()
 	if p.Tokens, err = httpx.ParseTokens(cfg.AdminToken, cfg.APITokens); err != nil {
-		return p, fmt.Errorf("config: API_TOKENS: %w", err)
+		return p, err
 	}
 	if p.Listener, err = httpx.Listen(cfg.Addr); err != nil {
 		return p, err

@@ -41,7 +41,7 @@ func TestReadConfigStopsOnBadValues(t *testing.T) {
 func TestStartServesProbes(t *testing.T) {
 	kafkaCluster, brokers := testkit.KafkaCluster(t)
 	env := map[string]string{
-		"ADMIN_TOKEN":   "t",
+		"ADMIN_TOKEN":   "test-admin-token-0123456789abcdefghij",
 		"DATABASE_URL":  testkit.DatabaseURL(t),
 		"KAFKA_BROKERS": strings.Join(brokers, ","),
 		"TEST_ADDR":     "127.0.0.1:0",
@@ -114,7 +114,7 @@ func status(t *testing.T, url string) int {
 // With METRICS_ADDR, /metrics and pprof leave the public listener.
 func TestMetricsOnTheInternalListener(t *testing.T) {
 	env := map[string]string{
-		"ADMIN_TOKEN": "t", "DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(testkit.Kafka(t), ","),
+		"ADMIN_TOKEN": "test-admin-token-0123456789abcdefghij", "DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(testkit.Kafka(t), ","),
 		"TEST_ADDR": "127.0.0.1:0", "METRICS_ADDR": "127.0.0.1:0",
 	}
 	r := config.New(config.FromMap(env))

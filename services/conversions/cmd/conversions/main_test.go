@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	adminToken    = "test-admin-token"
+	adminToken    = "test-admin-token-0123456789abcdefghij"
 	postbackToken = "pb-token-0123456789abcdef"
 )
 
@@ -160,7 +160,7 @@ func TestPartnerAPI(t *testing.T) {
 		{"three secrets", "x", fmt.Sprintf(`{"name":"X","currency":"USD","webhook_secrets":[%q,%q,%q]}`, s.secret, s.secret, s.secret), 422, "at most two"},
 		{"bad secret", "x", `{"name":"X","currency":"USD","webhook_secrets":["secret"]}`, 422, "whsec_"},
 		{"bad currency", "x", `{"name":"X","currency":"EURO"}`, 422, "currency"},
-		{"unknown adapter", "x", `{"name":"X","currency":"USD","adapter":"cj"}`, 422, "unknown preset"},
+		{"unknown adapter", "x", `{"name":"X","currency":"USD","adapter":"shareasale"}`, 422, "unknown preset"},
 		{"short token", "x", `{"name":"X","currency":"USD","postback_token":"short"}`, 422, "postback_token"},
 		{"bad id", "Bad", `{"name":"X","currency":"USD"}`, 422, "partner"},
 		{"malformed", "x", `{"name":`, 400, "malformed_json"},
@@ -386,7 +386,8 @@ func TestPostbacks(t *testing.T) {
 	if r := do(t, "GET", base+"&order_id=x&status=pending&sale_amount=1.00&commission=abc", nil); r.status != 422 {
 		t.Fatalf("bad money = %d %s", r.status, r.body)
 	}
-	// A form POST, Awin's JSON-in-a-field.
+	// A form POST, Awin's JSON-in-a-field. Awin's notifications carry no
+	// status (a "status" member is not Awin's and is ignored): pending.
 	push := fmt.Sprintf(`{"transactionId":9001,"clickRef":"c9","commission":3.2,"transactionAmount":40,"transactionCurrency":"GBP","status":"approved","transactionDate":%q}`,
 		s.occurred().Format("2006-01-02T15:04:05"))
 	form := url.Values{"token": {postbackToken}, "AwinTransactionPush": {push}}
@@ -403,7 +404,7 @@ func TestPostbacks(t *testing.T) {
 			t.Fatal("the postback token reached Kafka")
 		}
 	}
-	if awin == nil || awin.OrderID != "9001" || awin.Commission != "3.20" || awin.Currency != "GBP" || awin.Status != "approved" {
+	if awin == nil || awin.OrderID != "9001" || awin.Commission != "3.20" || awin.Currency != "GBP" || awin.Status != "pending" {
 		t.Fatalf("awin event %+v", awin)
 	}
 	if dump := inboxDump(t, s.env["DATABASE_URL"]); strings.Contains(dump, postbackToken) {

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	adminToken = "test-admin-token"
+	adminToken = "test-admin-token-0123456789abcdefghij"
 	clickKey   = "test-click-id-key-0123456789"
 )
 

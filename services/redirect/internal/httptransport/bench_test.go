@@ -53,7 +53,7 @@ func handlerAndLog(tb testing.TB, perMinute int) (http.Handler, *clicklog.Log) {
 	svc := redirect.New(redirect.Config{RateLimitPerMinute: perMinute, RateLimitPerIPPerMinute: perMinute}, redirect.Deps{
 		Table: table, IDs: ids, Visitors: visitors, Logger: logger, Recorder: kafkatransport.NewRecorder(log, nil)})
 	rt := httpx.NewRouter()
-	tokens, _ := httpx.ParseTokens("t", "")
+	tokens, _ := httpx.ParseTokens(benchToken, "")
 	httptransport.Register(rt, redirect.MakeEndpoints(svc, nil), httptransport.Options{Tokens: tokens, Logger: logger})
 	return rt, log
 }
@@ -84,3 +84,6 @@ func BenchmarkNotFound(b *testing.B) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 }
+
+// benchToken is a bearer token of the length services require.
+const benchToken = "bench-token-0123456789abcdefghijklmn"
