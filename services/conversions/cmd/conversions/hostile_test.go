@@ -111,6 +111,7 @@ func TestHostileInput(t *testing.T) {
 	pbOK := "order_id=PB-H&status=pending&sale_amount=10.00&commission=1.00&currency=USD"
 	form := func(v url.Values) []byte { v.Set("token", postbackToken); return []byte(v.Encode()) }
 	formCT := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	jsonCT := []string{"Content-Type", "application/json"}
 	ts := strconv.FormatInt(s.at.Unix(), 10)
 
 	cases := []hostileCase{
@@ -251,6 +252,16 @@ func TestHostileInput(t *testing.T) {
 		{name: "postback form: binary", method: "POST", path: "/v1/postback/coursera", headers: formCT, body: randomBytes(2048, 3)},
 		{name: "postback form: a broken escape", method: "POST", path: "/v1/postback/coursera", headers: formCT, body: []byte("token=" + postbackToken + "&order_id=%zz"), status: 400, code: "malformed_form"},
 		{name: "postback form: JSON instead", method: "POST", path: "/v1/postback/coursera", headers: []string{"Content-Type", "application/json"}, body: conv(`{}`), status: 401},
+		// A JSON body (PartnerStack, a CJ record) is decoded as strictly.
+		{name: "postback json: an array", method: "POST", path: pb(""), headers: jsonCT, body: []byte(`[1]`), status: 400, code: "malformed_json"},
+		{name: "postback json: nested", method: "POST", path: pb(""), headers: jsonCT, body: []byte(`{"a":` + nested(`{"b":`, "}", 10001, "1") + `}`), status: 400, code: "malformed_json"},
+		{name: "postback json: Latin-1", method: "POST", path: pb(""), headers: jsonCT, body: []byte("{\"order_id\":\"Caf\xe9\"}"), status: 400, code: "malformed_json"},
+		{name: "postback json: an amount of 1e999", method: "POST", path: pb(""), headers: jsonCT,
+			body: []byte(`{"order_id":"J-1","status":"pending","sale_amount":1e999,"commission":1}`), status: 422, code: "invalid_value"},
+		{name: "postback json: 200 KiB", method: "POST", path: pb(""), headers: jsonCT, body: append([]byte(`{"pad":"`), bytes.Repeat([]byte("a"), 200<<10)...), status: 413, code: "body_too_large"},
+		{name: "postback json: no token", method: "POST", path: "/v1/postback/coursera", headers: jsonCT, body: []byte(`{"order_id":"x"}`), status: 401, code: "missing_token"},
+		{name: "postback url: partner of 4 KB", method: "GET", path: "/v1/partners/" + strings.Repeat("w", 4096) + "/postback-url", admin: true, status: 404, code: "partner_not_found"},
+		{name: "postback url: token of 16 KB", method: "GET", path: "/v1/partners/coursera/postback-url?token=" + strings.Repeat("t", 16<<10), admin: true, status: 422, code: "invalid_value"},
 		{name: "awin push: nested", method: "POST", path: "/v1/postback/awin", headers: formCT,
 			body: form(url.Values{"AwinTransactionPush": {`{"a":` + nested("[", "]", 10001, "") + `}`}}), status: 400, code: "malformed_json"},
 		{name: "awin push: an array", method: "POST", path: "/v1/postback/awin", headers: formCT, body: form(url.Values{"AwinTransactionPush": {`[1]`}}), status: 400, code: "malformed_json"},

@@ -15,8 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,6 +71,9 @@ func realMain(now clock.Clock) int {
 //	                   replica is seen within it
 //	INBOX_RETENTION    how long stored requests are kept (default 90d; "0"
 //	                   keeps them all; at least 7d): see parseRetention
+//	PUBLIC_BASE_URL    where networks reach this service, the base of the
+//	                   postback URLs it gives out (default
+//	                   http://127.0.0.1:8081): see publicBaseURL
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
@@ -86,6 +91,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 			env.Fail("INBOX_RETENTION", v, perr.Error())
 		}
 	}
+	baseURL := publicBaseURL(env)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -93,7 +99,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	if err != nil {
 		return fmt.Errorf("config: SECRETS_KEY: %w", err)
 	}
-	deps := conversion.Deps{Box: box, Now: now, PartnerCacheTTL: cacheTTL}
+	deps := conversion.Deps{Box: box, Now: now, PartnerCacheTTL: cacheTTL, PublicBaseURL: baseURL}
 	if len(args) > 0 && args[0] == "replay" {
 		return replay(ctx, args[1:], cfg, deps, stdout)
 	}
@@ -144,6 +150,18 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	g.Go(func() error { return keeper.Run(gctx) })
 	logger.Info("conversions ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
+}
+
+// publicBaseURL reads PUBLIC_BASE_URL: the scheme, host and optional path
+// prefix networks reach this service at (behind a proxy, its public name),
+// without query or fragment, since postback paths and parameters follow
+// it. The default is the local stack's address.
+func publicBaseURL(env *config.Reader) string {
+	v := env.URL("PUBLIC_BASE_URL", "http://127.0.0.1:8081", "https", "http")
+	if u, err := url.Parse(v); err == nil && (u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil) {
+		env.Fail("PUBLIC_BASE_URL", u.Redacted(), "must be scheme://host[/prefix], without credentials, query or fragment")
+	}
+	return strings.TrimRight(v, "/")
 }
 
 func outboxGauges(meter metric.Meter, store *postgres.Store) error {

@@ -19,7 +19,7 @@ func BenchmarkDecodeWebhook(b *testing.B) {
 
 func BenchmarkFromParams(b *testing.B) {
 	m, _ := Mapping{Preset: "impact"}.Resolve()
-	params, _ := url.ParseQuery("ActionId=1000.4451.2001&SubId1=01JD3Z6V7W8X9Y0Z1A2B3C4D5EKTAG0001&Payout=7.35&Amount=49.00&Currency=USD&Status=PENDING&EventDate=2026-11-20T10:00:00-05:00")
+	params, _ := url.ParseQuery("action_id=1000.4451.2001&subid1=01JD3Z6V7W8X9Y0Z1A2B3C4D5EKTAG0001&payout=7.35&amount=49.00&currency=USD&status=PENDING&event_date=2026-11-20T10:00:00-05:00")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := m.FromParams(params, usd, now); err != nil {

@@ -35,6 +35,9 @@ type Service interface {
 	Webhook(ctx context.Context, req WebhookRequest) (Receipt, error)
 	// Postback accepts a token-authenticated postback, with the same rules.
 	Postback(ctx context.Context, req PostbackRequest) (Receipt, error)
+	// PostbackURL returns the postback URL to enter in the partner's
+	// network: 404 unknown partner, 422 a token that is not the partner's.
+	PostbackURL(ctx context.Context, req PostbackURLRequest) (PostbackURL, error)
 }
 
 // Errors.
@@ -96,6 +99,9 @@ type Deps struct {
 	// PartnerCacheTTL is how long a partner read from the Store is reused
 	// (0: read it for every request).
 	PartnerCacheTTL time.Duration
+	// PublicBaseURL is where networks reach this service (PUBLIC_BASE_URL),
+	// the base of the postback URLs it gives out.
+	PublicBaseURL string
 }
 
 type service struct {
@@ -220,11 +226,16 @@ func verifyError(prefix string, err error) error {
 	return errs.Wrap(errs.Unauthenticated, code, message, err)
 }
 
-// PostbackRequest is a server-to-server postback (query or form).
+// PostbackRequest is a server-to-server postback: URL parameters, a form,
+// or a JSON object as the body (PartnerStack, a CJ record), with the token
+// in the URL.
 type PostbackRequest struct {
 	Partner string
 	Method  string
 	Params  url.Values // query and form together; includes token
+	// JSON is a JSON body, decoded through the partner's mapping instead
+	// of Params (nil: none).
+	JSON    []byte
 	Headers map[string]string
 }
 
@@ -247,12 +258,17 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 		}
 	}
 	now := s.deps.Now()
-	c, err := p.mapping.FromParams(params, p.limits, now)
+	var c adapter.Conversion
+	if req.JSON != nil {
+		c, err = p.mapping.FromJSON(req.JSON, p.limits, now)
+	} else {
+		c, err = p.mapping.FromParams(params, p.limits, now)
+	}
 	if err != nil {
 		return Receipt{}, err
 	}
 	// The stored query never holds the token. Its canonical form (sorted)
-	// is the body whose hash detects a reused event id.
+	// and the JSON body are what a reused event id is compared by.
 	query := params.Encode()
 	key := c.EventID
 	if key == "" {
@@ -260,7 +276,11 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	} else if err := checkKey("event_id", key); err != nil {
 		return Receipt{}, err
 	}
-	return s.accept(ctx, now, p, c, key, events.SourcePostback, req.Method, req.Headers, query, nil, sha([]byte(query)))
+	hash := sha([]byte(query))
+	if req.JSON != nil {
+		hash = sha([]byte(query + "\x00" + string(req.JSON)))
+	}
+	return s.accept(ctx, now, p, c, key, events.SourcePostback, req.Method, req.Headers, query, req.JSON, hash)
 }
 
 // derivedKey identifies a postback without an event id by what it says,

@@ -13,6 +13,7 @@ type Endpoints struct {
 	ListPartners endpoint.Endpoint
 	Webhook      endpoint.Endpoint
 	Postback     endpoint.Endpoint
+	PostbackURL  endpoint.Endpoint
 }
 
 // MakeEndpoints wraps each method of s with mw(name).
@@ -40,6 +41,9 @@ func MakeEndpoints(s Service, mw func(name string) endpoint.Middleware) Endpoint
 		}),
 		Postback: wrap("postback", func(ctx context.Context, req any) (any, error) {
 			return s.Postback(ctx, req.(PostbackRequest))
+		}),
+		PostbackURL: wrap("postback_url", func(ctx context.Context, req any) (any, error) {
+			return s.PostbackURL(ctx, req.(PostbackURLRequest))
 		}),
 	}
 }

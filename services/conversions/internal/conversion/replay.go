@@ -32,9 +32,12 @@ func (r *Replayer) Event(ctx context.Context, req StoredRequest, run string) (Ou
 		return OutboxMessage{}, err
 	}
 	var c adapter.Conversion
-	if req.Source == events.SourceWebhook {
+	switch {
+	case req.Source == events.SourceWebhook:
 		c, err = p.webhook.DecodeWebhook(req.Body, p.limits, req.ReceivedAt)
-	} else {
+	case len(req.Body) > 0: // a postback with a JSON body
+		c, err = p.mapping.FromJSON(req.Body, p.limits, req.ReceivedAt)
+	default:
 		params, perr := url.ParseQuery(req.Query)
 		if perr != nil {
 			return OutboxMessage{}, perr

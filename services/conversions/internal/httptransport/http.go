@@ -3,6 +3,7 @@ package httptransport
 import (
 	"context"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,9 +25,13 @@ const MaxBody = 64 << 10
 //	PUT  /v1/partners/{partner}   create or replace a partner   (partners scope)
 //	GET  /v1/partners/{partner}   read a partner, no secrets    (partners scope)
 //	GET  /v1/partners             list partners                 (partners scope)
+//	GET  /v1/partners/{partner}/postback-url
+//	                              the postback URL to enter in  (partners scope)
+//	                              the partner's network; ?token= writes the token in
 //	POST /v1/webhooks/{partner}   Standard Webhooks delivery    (signature: webhook-* or svix-* headers)
 //	GET  /v1/postback/{partner}   postback with URL parameters  (token)
-//	POST /v1/postback/{partner}   postback as a form            (token)
+//	POST /v1/postback/{partner}   postback as a form, or a JSON (token in the URL)
+//	                              object (application/json)
 func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
 	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, h) }
@@ -35,6 +40,8 @@ func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, lo
 		func(_ context.Context, r *http.Request) (any, error) { return r.PathValue("partner"), nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	rt.Handle("GET /v1/partners", admin(kithttp.NewServer(e.ListPartners,
 		func(context.Context, *http.Request) (any, error) { return nil, nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
+	rt.Handle("GET /v1/partners/{partner}/postback-url", admin(kithttp.NewServer(e.PostbackURL,
+		decodePostbackURL, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	rt.Handle("POST /v1/webhooks/{partner}", kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, opts...))
 	postback := kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, opts...)
 	rt.Handle("GET /v1/postback/{partner}", postback)
@@ -148,15 +155,29 @@ func decodeWebhook(_ context.Context, r *http.Request) (any, error) {
 	}, nil
 }
 
+// decodePostbackURL reads the partner and, when the caller wants it in the
+// URL, the postback token (?token=).
+func decodePostbackURL(_ context.Context, r *http.Request) (any, error) {
+	return conversion.PostbackURLRequest{Partner: r.PathValue("partner"), Token: r.URL.Query().Get("token")}, nil
+}
+
+// decodePostback reads a postback's parameters from the URL and, for a
+// POST, from a form body, or takes a JSON body (Content-Type
+// application/json) whole for the partner's mapping to decode.
 func decodePostback(_ context.Context, r *http.Request) (any, error) {
 	params := url.Values{}
 	for k, v := range r.URL.Query() {
 		params[k] = v
 	}
+	req := conversion.PostbackRequest{Partner: r.PathValue("partner"), Method: r.Method, Params: params, Headers: audit(r)}
 	if r.Method == http.MethodPost {
 		body, err := httpx.ReadBody(r, MaxBody)
 		if err != nil {
 			return nil, err
+		}
+		if isJSON(r.Header.Get("Content-Type")) {
+			req.JSON = body
+			return req, nil
 		}
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -166,7 +187,14 @@ func decodePostback(_ context.Context, r *http.Request) (any, error) {
 			params[k] = append(params[k], v...)
 		}
 	}
-	return conversion.PostbackRequest{Partner: r.PathValue("partner"), Method: r.Method, Params: params, Headers: audit(r)}, nil
+	return req, nil
+}
+
+// isJSON says whether a Content-Type is JSON (application/json, or a
+// +json type), whatever its parameters.
+func isJSON(contentType string) bool {
+	media, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (media == "application/json" || strings.HasSuffix(media, "+json"))
 }
 
 type receiptBody struct {

@@ -1,0 +1,276 @@
+package adapter
+
+import (
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
+)
+
+// FromParams decodes a postback (query or form) through a resolved mapping
+// for partner p. A missing required field is a 400, a bad value a 422
+// naming the field (see build for the codes).
+func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conversion, error) {
+	get := func(field string) (string, bool) {
+		name := m.Fields[field]
+		if name == "" {
+			return "", false
+		}
+		v, ok := params[name]
+		if !ok || len(v) == 0 {
+			return "", false
+		}
+		return strings.TrimSpace(v[0]), true
+	}
+	if m.JSONParam != "" {
+		if raw, ok := params[m.JSONParam]; ok && len(raw) > 0 {
+			obj, err := flatJSON([]byte(raw[0]), show(m.JSONParam))
+			if err != nil {
+				return Conversion{}, err
+			}
+			get = obj.getter(m)
+		}
+	}
+	return m.build(get, p, now, false)
+}
+
+// FromJSON decodes a postback whose body is one JSON object (PartnerStack's
+// postbacks, a CJ commission record) through a resolved mapping for
+// partner p: nested objects are reached by dotted names ("data.amount"),
+// numbers keep their literal text. Errors as FromParams.
+func (m Mapping) FromJSON(body []byte, p Partner, now time.Time) (Conversion, error) {
+	obj, err := flatJSON(body, "the body")
+	if err != nil {
+		return Conversion{}, err
+	}
+	return m.build(obj.getter(m), p, now, false)
+}
+
+// DecodeWebhook decodes linkcredit's webhook JSON strictly for partner p:
+// one object, required fields present, money and ids as strings, values
+// valid (see build for the codes). Unknown fields are allowed (they stay
+// in the stored raw request).
+func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
+	var obj map[string]json.RawMessage
+	if err := strictjson.Unmarshal(body, &obj, strictjson.Options{}); err != nil {
+		return Conversion{}, err
+	}
+	if obj == nil {
+		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body is not a JSON object")
+	}
+	var f errs.Fields
+	values := map[string]string{}
+	for _, field := range canonicalFields {
+		raw, ok := obj[field]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			switch field {
+			case FieldSaleAmount, FieldCommission:
+				f.Add(field, "must be a decimal string such as \"49.00\", never a JSON number")
+			default:
+				f.Add(field, "must be a string")
+			}
+			continue
+		}
+		values[field] = s
+	}
+	if err := f.Err("invalid_value"); err != nil {
+		return Conversion{}, err
+	}
+	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
+	return m.build(get, p, now, true)
+}
+
+// flat is a JSON object's scalars by dotted path.
+type flat map[string]string
+
+func (obj flat) getter(m Mapping) func(string) (string, bool) {
+	return func(field string) (string, bool) {
+		name := m.Fields[field]
+		if v, ok := obj[name]; ok && name != "" {
+			return strings.TrimSpace(v), true
+		}
+		return "", false
+	}
+}
+
+// flatJSON reads a JSON object into its scalars by dotted path ("data.key"
+// for {"data":{"key":…}}); numbers keep their literal text, so "7.35" and
+// 7.35 both become exactly 7.35. Arrays and nulls are left out.
+func flatJSON(b []byte, what string) (flat, error) {
+	var obj map[string]any
+	if err := strictjson.Unmarshal(b, &obj, strictjson.Options{What: what, UseNumber: true}); err != nil {
+		return nil, err
+	}
+	if obj == nil {
+		return nil, errs.Newf(errs.Invalid, "malformed_json", "%s is not a JSON object", what)
+	}
+	out := flat{}
+	var walk func(prefix string, obj map[string]any)
+	walk = func(prefix string, obj map[string]any) {
+		for k, v := range obj {
+			switch v := v.(type) {
+			case string:
+				out[prefix+k] = v
+			case json.Number:
+				out[prefix+k] = v.String()
+			case bool:
+				out[prefix+k] = strconv.FormatBool(v)
+			case map[string]any:
+				walk(prefix+k+".", v)
+			}
+		}
+	}
+	walk("", obj)
+	return out, nil
+}
+
+// build checks and assembles a conversion. Its refusals, in this order
+// (contract v1.1):
+//   - 400 missing_field: a required field is absent or empty (one with a
+//     default in the mapping is not required);
+//   - 422 field_too_long: order id, click id, course id, event id, reason
+//     code or raw status longer than events.MaxPartnerValueBytes;
+//   - 422 invalid_value: any other bad value (unknown status or currency,
+//     not an amount, negative, a bad time, a control character);
+//   - 422 amount_too_large: sale or commission above the partner's
+//     ceiling (Partner.ceiling), or beyond any int64 amount.
+//
+// Every field error names the partner's own parameter.
+func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time, requireTime bool) (Conversion, error) {
+	var missing []string
+	value := func(field string) (string, bool) {
+		if v, ok := get(field); ok && v != "" {
+			return v, true
+		}
+		if d, ok := m.Defaults[field]; ok && field != FieldStatus {
+			return d, true
+		}
+		return "", false
+	}
+	need := func(field string) string {
+		v, ok := value(field)
+		if !ok {
+			missing = append(missing, m.name(field))
+		}
+		return v
+	}
+	orderID := need(FieldOrderID)
+	rawStatus, hasStatus := get(FieldStatus)
+	defaultStatus, hasDefault := m.Defaults[FieldStatus]
+	if rawStatus == "" && !hasDefault {
+		missing = append(missing, m.name(FieldStatus))
+	}
+	hasStatus = hasStatus && rawStatus != ""
+	saleRaw, commissionRaw := need(FieldSaleAmount), need(FieldCommission)
+	var occurredRaw string
+	if requireTime {
+		occurredRaw = need(FieldOccurredAt)
+	} else {
+		occurredRaw, _ = value(FieldOccurredAt)
+	}
+	if len(missing) > 0 {
+		return Conversion{}, errs.Newf(errs.Invalid, "missing_field", "missing %s", strings.Join(missing, ", "))
+	}
+	c := Conversion{OrderID: orderID, RawStatus: rawStatus}
+	c.ClickID, _ = value(FieldClickID)
+	c.CourseID, _ = value(FieldCourseID)
+	c.ReasonCode, _ = value(FieldReasonCode)
+	c.EventID, _ = value(FieldEventID)
+
+	// Lengths first, before any value is looked up, parsed or repeated in
+	// a message.
+	texts := []struct{ field, v string }{{FieldOrderID, c.OrderID}, {FieldClickID, c.ClickID}, {FieldCourseID, c.CourseID},
+		{FieldEventID, c.EventID}, {FieldReasonCode, c.ReasonCode}, {FieldStatus, c.RawStatus}}
+	var long errs.Fields
+	for _, t := range texts {
+		if len(t.v) > events.MaxPartnerValueBytes {
+			long.Add(m.name(t.field), "is %d bytes, more than %d", len(t.v), events.MaxPartnerValueBytes)
+		}
+	}
+	if err := long.Err("field_too_long"); err != nil {
+		return Conversion{}, err
+	}
+
+	var f errs.Fields
+	for _, t := range texts {
+		// Invalid UTF-8 would travel as U+FFFD, up to three times as long.
+		if !utf8.ValidString(t.v) || strings.ContainsAny(t.v, "\x00\r\n") {
+			f.Add(m.name(t.field), "must be printable UTF-8 text")
+		}
+	}
+	status := defaultStatus
+	if hasStatus {
+		var ok bool
+		if status, ok = m.Statuses[strings.ToLower(rawStatus)]; !ok {
+			f.Add(m.name(FieldStatus), "%s is not a known status (%s)", show(rawStatus), strings.Join(m.statusWords(), ", "))
+		}
+	}
+	if s, ok := m.Reasons[strings.ToLower(c.ReasonCode)]; ok && c.ReasonCode != "" {
+		status = s
+	}
+	currency, _ := value(FieldCurrency)
+	if currency == "" {
+		currency = p.Currency
+	}
+	currency = strings.ToUpper(currency)
+	var large errs.Fields
+	if !money.IsCurrency(currency) {
+		f.Add(m.name(FieldCurrency), "%s is not an ISO 4217 currency", show(currency))
+	} else {
+		var saleNegative, commissionNegative bool
+		c.SaleAmount, saleNegative = m.amount(&f, &large, FieldSaleAmount, saleRaw, currency, p)
+		c.Commission, commissionNegative = m.amount(&f, &large, FieldCommission, commissionRaw, currency, p)
+		if saleNegative || commissionNegative {
+			status = events.StatusReversed
+		}
+	}
+	c.Status = status
+	if occurredRaw != "" {
+		t, err := parseTime(occurredRaw)
+		switch {
+		case err != nil:
+			f.Add(m.name(FieldOccurredAt), "%s is not a valid time (RFC 3339, such as 2026-11-20T10:00:00Z)", show(occurredRaw))
+		case t.After(now.Add(24 * time.Hour)):
+			f.Add(m.name(FieldOccurredAt), "is more than a day in the future")
+		case t.Year() < 2000:
+			f.Add(m.name(FieldOccurredAt), "is before the year 2000")
+		default:
+			c.OccurredAt = t.UTC()
+		}
+	}
+	if len(f) > 0 {
+		return Conversion{}, append(f, large...).Err("invalid_value")
+	}
+	if err := large.Err("amount_too_large"); err != nil {
+		return Conversion{}, err
+	}
+	return c, nil
+}
+
+func (m Mapping) name(field string) string {
+	if n := m.Fields[field]; n != "" {
+		return n
+	}
+	return field
+}
+
+func (m Mapping) statusWords() []string {
+	var w []string
+	for k := range m.Statuses {
+		w = append(w, k)
+	}
+	sort.Strings(w)
+	return w
+}
