@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-const token = "test-finance-token"
+const token = "test-finance-token-0123456789abcdefgh"
 
 // stack is a reporting process with its own database and broker, its
 // clock frozen at at.
