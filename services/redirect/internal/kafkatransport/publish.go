@@ -115,13 +115,12 @@ func (s *Shipper) publish(ctx context.Context, msgs []kafka.Message) (shipped in
 // kafkax.IsMessageTooLarge, or kafka-go's per-message errors when every
 // one of them is that.
 func isTooLarge(err error) bool {
-	if kafkax.IsMessageTooLarge(err) {
-		return true
-	}
 	var werrs kafka.WriteErrors
 	if !errors.As(err, &werrs) || werrs.Count() == 0 {
-		return false
+		return kafkax.IsMessageTooLarge(err)
 	}
+	// Per message: too large only when every refused one is (another
+	// refusal, such as no leader, is worth a retry).
 	for _, e := range werrs {
 		if e != nil && !kafkax.IsMessageTooLarge(e) {
 			return false
