@@ -18,6 +18,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/platform"
@@ -330,12 +331,17 @@ func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Co
 	return nil
 }
 
+// copyFinanceInputs copies what is not on any topic: FX rates and closed
+// periods, and the placement slots, the live schema's record of which
+// placements of a busy link-day kept their names (that depended on the
+// order events arrived in, which a replay does not repeat).
 func copyFinanceInputs(ctx context.Context, db *sql.DB, target string) error {
 	return database.Transact(ctx, db, nil, func(tx *sql.Tx) error {
 		t := `"` + target + `"`
 		for _, q := range []string{
 			`INSERT INTO ` + t + `.fx_rates SELECT * FROM ` + postgres.Schema + `.fx_rates`,
 			`INSERT INTO ` + t + `.periods SELECT * FROM ` + postgres.Schema + `.periods`,
+			`INSERT INTO ` + t + `.placement_slots SELECT * FROM ` + postgres.Schema + `.placement_slots`,
 		} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("copy finance inputs: %w", err)
@@ -346,8 +352,8 @@ func copyFinanceInputs(ctx context.Context, db *sql.DB, target string) error {
 }
 
 // replayTopic feeds every message from the start of each partition up to
-// its end now, in batches, to the ingestor. Poison is skipped: the live
-// consumer dead-lettered it.
+// its end now, in batches, to the ingestor. Poison is skipped, as the
+// live consumer dead-lettered it (handleSkippingPoison).
 func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkatransport.Ingestor) (int, error) {
 	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
@@ -379,11 +385,7 @@ func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkat
 			if len(batch) == 0 {
 				return nil
 			}
-			err := in.Handle(ctx, batch)
-			var poisoned *kafkax.Poisoned
-			if errors.As(err, &poisoned) {
-				err = nil
-			}
+			err := handleSkippingPoison(ctx, in, batch)
 			total += len(batch)
 			batch = batch[:0]
 			return err
@@ -412,6 +414,28 @@ func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkat
 		}
 	}
 	return total, nil
+}
+
+// handleSkippingPoison hands batch to the ingestor and skips its poison
+// as the live subscriber dead-letters it: what decoding refuses at once,
+// and a message whose values Postgres refuses by halving the batch until
+// it is alone. Any other error stops the replay.
+func handleSkippingPoison(ctx context.Context, in *kafkatransport.Ingestor, batch []kafka.Message) error {
+	err := in.Handle(ctx, batch)
+	var poisoned *kafkax.Poisoned
+	switch {
+	case err == nil || errors.As(err, &poisoned):
+		return nil
+	case errs.Decide(database.Classify(err)) != errs.DeadLetter:
+		return err
+	case len(batch) == 1:
+		return nil
+	}
+	half := len(batch) / 2
+	if err := handleSkippingPoison(ctx, in, batch[:half]); err != nil {
+		return err
+	}
+	return handleSkippingPoison(ctx, in, batch[half:])
 }
 
 func sameReports(ctx context.Context, now clock.Clock, a, b *postgres.Store) (bool, error) {

@@ -2,9 +2,11 @@ package dashboard
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 	"time"
 
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -56,7 +58,7 @@ func tableRow(key string, r report.Row, cur string) []string {
 	if v, ok := r.EPC(); ok {
 		epc = amount(v, cur)
 	}
-	return []string{key, amount(earned(r), cur), amount(r.Pending, cur), amount(r.Reversed, cur),
+	return []string{key, amount(r.Earned(), cur), amount(r.Pending, cur), amount(r.Reversed, cur),
 		fmt.Sprint(r.Conversions), fmt.Sprint(r.Clicks), epc}
 }
 
@@ -86,50 +88,45 @@ func monthChart(rows []report.Row, start time.Time, p Page, cur string) Chart {
 	c := Chart{ID: "months", Title: "Commission funding by month", Legend: moneyLegend,
 		Note:    "Commission falls in the month of purchase. Pending commission may still be approved or reversed.",
 		Columns: append([]string{"Month"}, tableColumns...), Width: 760, Height: 300}
-	var peak int64
+	var peak minor.Sum
 	for _, m := range months {
-		r := byMonth[m]
-		peak = max(peak, earned(r)+r.Pending)
+		peak = minor.Max(peak, owed(byMonth[m]))
 	}
 	const left, top, bottom = 90.0, 20.0, 40.0
 	plotH := float64(c.Height) - top - bottom
 	slot := (float64(c.Width) - left - 10) / float64(max(1, len(months)))
-	scale := func(v int64) float64 {
-		if peak == 0 {
-			return 0
-		}
-		return float64(v) / float64(peak) * plotH
-	}
-	for i, t := range []int64{0, peak / 2, peak} {
+	scale := func(v minor.Sum) float64 { return proportion(v, peak) * plotH }
+	half := minor.FromBig(new(big.Int).Quo(peak.Big(), big.NewInt(2)))
+	for i, t := range []minor.Sum{{}, half, peak} {
 		c.Ticks = append(c.Ticks, Tick{X: left - 8, Y: top + plotH - scale(t) + 4, Label: amount(t, cur)})
-		if i == 2 && peak == 0 {
+		if i == 2 && peak.IsZero() {
 			break
 		}
 	}
 	var best string
-	var bestV int64 = -1
+	var bestV minor.Sum
 	for i, m := range months {
 		r := byMonth[m]
 		x := left + float64(i)*slot + slot*0.15
 		w := slot * 0.7
-		hE, hP := scale(earned(r)), scale(r.Pending)
+		hE, hP := scale(r.Earned()), scale(r.Pending)
 		base := top + plotH
 		mt, _ := time.Parse("2006-01", m)
 		b := Bar{Label: mt.Format("Jan 06"), LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
 		if hE > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-approved", x, base - hE, w, hE, m + ": earned " + amount(earned(r), cur)})
+			b.Segments = append(b.Segments, Segment{"bar-approved", x, base - hE, w, hE, m + ": earned " + amount(r.Earned(), cur)})
 		}
 		if hP > 0 {
 			b.Segments = append(b.Segments, Segment{"bar-pending", x, base - hE - hP, w, hP, m + ": pending " + amount(r.Pending, cur)})
 		}
 		c.Bars = append(c.Bars, b)
 		c.Rows = append(c.Rows, tableRow(m, r, cur))
-		if earned(r) > bestV {
-			best, bestV = m, earned(r)
+		if best == "" || r.Earned().Cmp(bestV) > 0 {
+			best, bestV = m, r.Earned()
 		}
 	}
 	c.Summary = fmt.Sprintf("Column chart of earned and pending commission per month from %s to %s in %s; the most earned was in %s (%s). The table below has every figure.",
-		months[0], months[len(months)-1], cur, best, amount(max(0, bestV), cur))
+		months[0], months[len(months)-1], cur, best, amount(minor.Max(minor.Sum{}, bestV), cur))
 	return c
 }
 
@@ -142,27 +139,22 @@ func barChart(id, title, key string, rows []report.Row, cur string, limit int, o
 		rows = rows[:limit]
 	}
 	c := Chart{ID: id, Title: title, Legend: moneyLegend, Columns: append([]string{key}, tableColumns...), Width: 760}
-	var peak int64
+	var peak minor.Sum
 	for _, r := range rows {
-		peak = max(peak, earned(r)+r.Pending)
+		peak = minor.Max(peak, owed(r))
 	}
 	const left, rowH = 170.0, 30.0
 	plotW := float64(c.Width) - left - 150
 	c.Height = int(rowH*float64(len(rows)) + 10)
-	scale := func(v int64) float64 {
-		if peak == 0 {
-			return 0
-		}
-		return float64(v) / float64(peak) * plotW
-	}
+	scale := func(v minor.Sum) float64 { return proportion(v, peak) * plotW }
 	for i, r := range rows {
 		name := label(r.Keys[0], "(unattributed)")
 		y := 5 + float64(i)*rowH
-		wE, wP := scale(earned(r)), scale(r.Pending)
+		wE, wP := scale(r.Earned()), scale(r.Pending)
 		b := Bar{Label: truncate(name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
-			Value: amount(earned(r)+r.Pending, cur), ValueX: left + wE + wP + 6, ValueY: y + rowH/2 + 4}
+			Value: amount(owed(r), cur), ValueX: left + wE + wP + 6, ValueY: y + rowH/2 + 4}
 		if wE > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-approved", left, y + 4, wE, rowH - 8, name + ": earned " + amount(earned(r), cur)})
+			b.Segments = append(b.Segments, Segment{"bar-approved", left, y + 4, wE, rowH - 8, name + ": earned " + amount(r.Earned(), cur)})
 		}
 		if wP > 0 {
 			b.Segments = append(b.Segments, Segment{"bar-pending", left + wE, y + 4, wP, rowH - 8, name + ": pending " + amount(r.Pending, cur)})
@@ -172,7 +164,7 @@ func barChart(id, title, key string, rows []report.Row, cur string, limit int, o
 	}
 	if len(rows) > 0 {
 		c.Summary = fmt.Sprintf("Bar chart of earned and pending commission in %s for %d %s; the largest is %s with %s. The table below has every figure.",
-			cur, len(rows), plural(key), label(rows[0].Keys[0], "(unattributed)"), amount(earned(rows[0])+rows[0].Pending, cur))
+			cur, len(rows), plural(key), label(rows[0].Keys[0], "(unattributed)"), amount(owed(rows[0]), cur))
 	}
 	return c
 }
@@ -180,17 +172,17 @@ func barChart(id, title, key string, rows []report.Row, cur string, limit int, o
 // epcChart ranks courses by earnings per human click.
 func epcChart(rows []report.Row, cur string) Chart {
 	rows = append([]report.Row(nil), rows...)
-	epc := func(r report.Row) int64 { v, _ := r.EPC(); return v }
-	sort.SliceStable(rows, func(i, j int) bool { return epc(rows[i]) > epc(rows[j]) })
+	epc := func(r report.Row) minor.Sum { v, _ := r.EPC(); return v }
+	sort.SliceStable(rows, func(i, j int) bool { return epc(rows[i]).Cmp(epc(rows[j])) > 0 })
 	if len(rows) > 10 {
 		rows = rows[:10]
 	}
 	c := Chart{ID: "epc", Title: "Top courses by earnings per click", Legend: []Legend{{"bar-approved", "EPC"}},
 		Note:    "Approved and paid commission per human click; courses with no clicks are left out.",
 		Columns: append([]string{"Course"}, tableColumns...), Width: 760}
-	var peak int64
+	var peak minor.Sum
 	for _, r := range rows {
-		peak = max(peak, epc(r))
+		peak = minor.Max(peak, epc(r))
 	}
 	const left, rowH = 170.0, 30.0
 	plotW := float64(c.Width) - left - 150
@@ -198,10 +190,7 @@ func epcChart(rows []report.Row, cur string) Chart {
 	for i, r := range rows {
 		name := label(r.Keys[0], "(no course)")
 		y := 5 + float64(i)*rowH
-		w := 0.0
-		if peak > 0 {
-			w = float64(epc(r)) / float64(peak) * plotW
-		}
+		w := proportion(epc(r), peak) * plotW
 		b := Bar{Label: truncate(name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
 			Value: amount(epc(r), cur), ValueX: left + w + 6, ValueY: y + rowH/2 + 4}
 		if w > 0 {
@@ -215,6 +204,14 @@ func epcChart(rows []report.Row, cur string) Chart {
 			cur, len(rows), label(rows[0].Keys[0], "(no course)"), amount(epc(rows[0]), cur))
 	}
 	return c
+}
+
+// proportion is v/peak for drawing, 0 when peak is not positive.
+func proportion(v, peak minor.Sum) float64 {
+	if peak.Sign() <= 0 {
+		return 0
+	}
+	return v.Float64() / peak.Float64()
 }
 
 func plural(key string) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -210,7 +211,7 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 		epc = amount(v, cur)
 	}
 	p.Totals = []Figure{
-		{"Commission earned (approved and paid)", amount(total.Approved+total.Paid, cur)},
+		{"Commission earned (approved and paid)", amount(total.Earned(), cur)},
 		{"Commission pending", amount(total.Pending, cur)},
 		{"Commission reversed", amount(total.Reversed, cur)},
 		{"Human clicks", fmt.Sprint(total.Clicks)},
@@ -235,9 +236,10 @@ func problem(err error) string {
 	return msg
 }
 
-func amount(minor int64, currency string) string {
-	s := money.Amount{Minor: minor, Currency: currency}.String()
-	return groupThousands(s) + " " + currency
+// amount formats an exact total with its currency's decimals, thousands
+// grouped: "1,234,567.89 USD".
+func amount(m minor.Sum, currency string) string {
+	return groupThousands(m.In(currency)) + " " + currency
 }
 
 // groupThousands adds commas to the integer part of a decimal string.
@@ -260,8 +262,9 @@ func groupThousands(s string) string {
 	return sign + b.String()
 }
 
-func earned(r report.Row) int64 { return r.Approved + r.Paid }
+// owed is earned and pending commission: a bar's whole length.
+func owed(r report.Row) minor.Sum { return r.Earned().Add(r.Pending) }
 
 func byEarned(rows []report.Row) {
-	sort.SliceStable(rows, func(i, j int) bool { return earned(rows[i])+rows[i].Pending > earned(rows[j])+rows[j].Pending })
+	sort.SliceStable(rows, func(i, j int) bool { return owed(rows[i]).Cmp(owed(rows[j])) > 0 })
 }

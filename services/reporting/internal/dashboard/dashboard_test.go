@@ -1,6 +1,11 @@
 package dashboard
 
-import "testing"
+import (
+	"math"
+	"testing"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
+)
 
 func TestAmount(t *testing.T) {
 	for _, c := range []struct {
@@ -11,9 +16,13 @@ func TestAmount(t *testing.T) {
 		{0, "USD", "0.00 USD"}, {735, "USD", "7.35 USD"}, {123456789, "USD", "1,234,567.89 USD"},
 		{-100000, "EUR", "-1,000.00 EUR"}, {1200, "JPY", "1,200 JPY"}, {1234567, "BHD", "1,234.567 BHD"},
 	} {
-		if got := amount(c.minor, c.currency); got != c.want {
+		if got := amount(minor.Of(c.minor), c.currency); got != c.want {
 			t.Errorf("amount(%d, %s) = %q, want %q", c.minor, c.currency, got, c.want)
 		}
+	}
+	beyond := minor.Of(math.MaxInt64).Add(minor.Of(math.MaxInt64))
+	if got := amount(beyond, "USD"); got != "184,467,440,737,095,516.14 USD" {
+		t.Errorf("a total beyond int64 = %q", got)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
@@ -219,7 +220,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(w)
 		_ = cw.Write(statementColumns)
 		for _, l := range st.Lines {
-			f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
+			f := func(m minor.Sum) string { return m.In(l.Currency) }
 			_ = cw.Write([]string{report.SafeCell(st.Partner), st.Month, l.Currency, f(l.Opening), f(l.Approved),
 				f(l.Reversed), f(l.Remitted), f(l.Adjustments), f(l.Closing), asOf})
 		}
@@ -227,7 +228,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 	case "", "json":
 		lines := make([]map[string]string, 0, len(st.Lines))
 		for _, l := range st.Lines {
-			f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
+			f := func(m minor.Sum) string { return m.In(l.Currency) }
 			lines = append(lines, map[string]string{"currency": l.Currency, "opening_balance": f(l.Opening),
 				"approved": f(l.Approved), "reversed": f(l.Reversed), "remitted": f(l.Remitted),
 				"adjustments": f(l.Adjustments), "balance_owed": f(l.Closing)})
@@ -295,7 +296,7 @@ func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	}
 	lines := resp.([]payout.ReconciliationLine)
 	cells := func(l payout.ReconciliationLine) []string {
-		f := func(m int64) string { return money.Amount{Minor: m, Currency: l.Currency}.String() }
+		f := func(m minor.Sum) string { return m.In(l.Currency) }
 		return []string{l.Partner, l.Currency, f(l.Expected), f(l.Remitted), f(l.Difference), f(l.MonthApproved),
 			f(l.MonthRemitted), strconv.FormatInt(l.Unpaid, 10)}
 	}

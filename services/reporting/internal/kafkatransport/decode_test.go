@@ -1,13 +1,17 @@
 package kafkatransport
 
 import (
+	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 )
 
 func golden(t testing.TB, name string) []byte {
@@ -43,6 +47,65 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// Events beyond the schema's limits are poison at decoding, with the
+// code the DLQ carries, before anything reaches SQL.
+func TestDecodeRefusesHostileValues(t *testing.T) {
+	// click is a click whose field holds value, written as a forged
+	// producer may: bytes that are not UTF-8 go out as they are.
+	click := func(field, value string) []byte {
+		v, _ := json.Marshal(value)
+		if !utf8.ValidString(value) {
+			v = []byte(`"` + value + `"`)
+		}
+		return []byte(`{"id":"k1","type":"click.recorded","schema_version":1,"occurred_at":"2026-11-20T10:00:00Z",` +
+			`"code":"ml-101","partner":"coursera","course_id":"ml-101","destination":"https://example.com/",` +
+			`"visitor_hash":"v","unique":true,"` + field + `":` + string(v) + `}`)
+	}
+	conv := func(commission string) []byte {
+		return []byte(`{"id":"e1","type":"conversion.received","schema_version":1,"partner":"coursera","order_id":"A-1",` +
+			`"status":"approved","sale_amount":"10.00","commission":"` + commission + `","currency":"USD",` +
+			`"occurred_at":"2026-11-20T10:00:00Z","source":"webhook","idempotency_key":"e1"}`)
+	}
+	for _, tt := range []struct {
+		name  string
+		topic string
+		value []byte
+		code  string
+	}{
+		{"8 KB placement", "clicks.v1", click("placement", strings.Repeat("a", 8192)), "invalid_tag"},
+		{"placement with a space", "clicks.v1", click("placement", "a b"), "invalid_tag"},
+		{"utm_source of 65 bytes", "clicks.v1", click("utm_source", strings.Repeat("u", 65)), "invalid_tag"},
+		{"31 KB binary user agent", "clicks.v1", click("user_agent", strings.Repeat("\xff", 31<<10)), "field_too_long"},
+		{"near-int64 commission", "conversions.v1", conv("92233720368547758.07"), "amount_too_large"},
+		{"commission past int64", "conversions.v1", conv("92233720368547758.08"), "invalid_money"},
+		{"commission past the ceiling", "conversions.v1", conv("10000000000.01"), "amount_too_large"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.topic == "clicks.v1" {
+				_, err = DecodeClick(kafka.Message{Topic: tt.topic, Value: tt.value})
+			} else {
+				_, err = DecodeConversion(kafka.Message{Topic: tt.topic, Value: tt.value})
+			}
+			if code, _ := errs.Public(err); errs.Decide(err) != errs.DeadLetter || code != tt.code {
+				t.Fatalf("err = %v (code %q), want poison with code %s", err, code, tt.code)
+			}
+		})
+	}
+	// At the limits exactly, they are events.
+	if _, err := DecodeConversion(kafka.Message{Value: conv("10000000000.00")}); err != nil {
+		t.Fatalf("commission at the ceiling: %v", err)
+	}
+	if _, err := DecodeClick(kafka.Message{Value: click("placement", strings.Repeat("a", 64))}); err != nil {
+		t.Fatalf("placement of 64 bytes: %v", err)
+	}
+	// A short binary user agent is an event (reporting does not store
+	// user agents; the redirect cut it to valid UTF-8 anyway).
+	if _, err := DecodeClick(kafka.Message{Value: click("user_agent", strings.Repeat("\xff", 100))}); err != nil {
+		t.Fatalf("100 bytes of 0xFF as user agent: %v", err)
+	}
+}
+
 func FuzzDecodeConversion(f *testing.F) {
 	f.Add(golden(f, "conversion_received.v1.json"))
 	f.Add([]byte(`{"id":"x"}`))
@@ -54,7 +117,8 @@ func FuzzDecodeConversion(f *testing.F) {
 			}
 			return
 		}
-		if c.Sale < 0 || c.Commission < 0 || c.OrderID == "" || c.Partner == "" {
+		if c.Sale < 0 || c.Commission < 0 || c.Sale > events.MaxAmountMinor || c.Commission > events.MaxAmountMinor ||
+			c.OrderID == "" || c.Partner == "" || len(c.OrderID) > events.MaxPartnerValueBytes {
 			t.Fatalf("accepted %+v", c)
 		}
 	})
@@ -70,7 +134,8 @@ func FuzzDecodeClick(f *testing.F) {
 			}
 			return
 		}
-		if c.ID == "" || c.Code == "" || c.OccurredAt.Year() < 2000 {
+		if c.ID == "" || c.Code == "" || c.OccurredAt.Year() < 2000 || !events.ValidTag(c.Placement) ||
+			!events.ValidTag(c.UTMSource) || len(c.UserAgent) > events.MaxUserAgentBytes || len(c.Code) > events.MaxCodeBytes {
 			t.Fatalf("accepted %+v", c)
 		}
 	})

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -114,9 +115,33 @@ func TestContribute(t *testing.T) {
 			if key != tt.key || got != tt.want {
 				t.Fatalf("Contribute = %+v %+v, want %+v %+v", key, got, tt.key, tt.want)
 			}
-			if !got.Add(got.Neg()).IsZero() {
+			if sum, ok := got.Add(got.Neg()); !ok || !sum.IsZero() {
 				t.Fatal("c + -c is not zero")
 			}
 		})
+	}
+}
+
+// A sum that would not fit is refused, not wrapped, and leaves c as it
+// was; a sum that fits is exact.
+func TestContributionAddIsChecked(t *testing.T) {
+	const ceiling = 1_000_000_000_000 // events.MaxAmountMinor
+	one := Contribution{Conversions: 1, Direct: 1, Sale: ceiling, Approved: ceiling}
+	var sum Contribution
+	for i := 0; i < 3; i++ {
+		var ok bool
+		if sum, ok = sum.Add(one); !ok {
+			t.Fatalf("3 ceilings do not fit: %+v", sum)
+		}
+	}
+	if sum.Approved != 3*ceiling || sum.Conversions != 3 {
+		t.Fatalf("sum = %+v", sum)
+	}
+	near := Contribution{Conversions: 1, Sale: math.MaxInt64 - 1}
+	if got, ok := near.Add(Contribution{Conversions: 1, Sale: 2}); ok || got != near {
+		t.Fatalf("MaxInt64-1 + 2 = %+v %v, want refused and unchanged", got, ok)
+	}
+	if got, ok := near.Neg().Add(Contribution{Sale: -3}); ok || got != near.Neg() {
+		t.Fatalf("-(MaxInt64-1) - 3 = %+v %v, want refused", got, ok)
 	}
 }

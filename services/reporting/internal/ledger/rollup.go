@@ -1,6 +1,10 @@
 package ledger
 
-import "time"
+import (
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/money"
+)
 
 // Attribution is what a conversion took from its click.
 type Attribution struct {
@@ -29,13 +33,27 @@ type Contribution struct {
 	Sale, Pending, Approved, Reversed, Paid int64
 }
 
-// Add returns c plus d.
-func (c Contribution) Add(d Contribution) Contribution {
-	return Contribution{c.Conversions + d.Conversions, c.Direct + d.Direct, c.CrossSell + d.CrossSell,
-		c.Sale + d.Sale, c.Pending + d.Pending, c.Approved + d.Approved, c.Reversed + d.Reversed, c.Paid + d.Paid}
+// Add returns c plus d, and false (with c unchanged) when a figure would
+// not fit in an int64: the caller then keeps the two apart (a rollup
+// delta row each) instead of letting the sum wrap.
+func (c Contribution) Add(d Contribution) (Contribution, bool) {
+	x, y := c.figures(), d.figures()
+	var sum [8]int64
+	for i := range x {
+		var ok bool
+		if sum[i], ok = money.AddMinor(x[i], y[i]); !ok {
+			return c, false
+		}
+	}
+	return Contribution{sum[0], sum[1], sum[2], sum[3], sum[4], sum[5], sum[6], sum[7]}, true
 }
 
-// Neg returns -c.
+func (c Contribution) figures() [8]int64 {
+	return [8]int64{c.Conversions, c.Direct, c.CrossSell, c.Sale, c.Pending, c.Approved, c.Reversed, c.Paid}
+}
+
+// Neg returns -c. Every figure of a conversion's contribution is within
+// ±MaxInt64 (amounts are never negative), so it has a negation.
 func (c Contribution) Neg() Contribution {
 	return Contribution{-c.Conversions, -c.Direct, -c.CrossSell, -c.Sale, -c.Pending, -c.Approved, -c.Reversed, -c.Paid}
 }

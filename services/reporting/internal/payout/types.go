@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
 // Remittance is money a partner actually paid.
@@ -21,18 +22,19 @@ type Remittance struct {
 var ErrRemittanceConflict = errs.New(errs.Conflict, "remittance_conflict",
 	"this partner already has a remittance with this reference and different values")
 
-// StatementLine is one currency of a partner's monthly statement.
+// StatementLine is one currency of a partner's monthly statement. Its
+// figures are sums over the ledger, exact however large.
 type StatementLine struct {
 	Currency string
 	// Opening and Closing are what the partner owed at the start and end
 	// of the month: approved commission not yet remitted.
-	Opening, Closing int64
+	Opening, Closing minor.Sum
 	// Approved is commission approved in the month; Reversed, commission
 	// reversed; Remitted, what the partner paid. Adjustments are the rest
 	// of the change in what is owed (reversals of approved commission,
 	// amounts adjusted down), so that Opening + Approved - Remitted +
 	// Adjustments = Closing.
-	Approved, Reversed, Remitted, Adjustments int64
+	Approved, Reversed, Remitted, Adjustments minor.Sum
 	// Paid is the commission of the month's approvals that remittances
 	// cover so far.
 	Conversions int64
@@ -54,9 +56,9 @@ type ReconciliationLine struct {
 	// Expected is commission approved (paid or not) through the month's
 	// end; Remitted, what the partner paid by then; Difference is
 	// Remitted - Expected (negative: still owed, positive: paid ahead).
-	Expected, Remitted, Difference int64
+	Expected, Remitted, Difference minor.Sum
 	// MonthApproved and MonthRemitted are the month's own movements.
-	MonthApproved, MonthRemitted int64
+	MonthApproved, MonthRemitted minor.Sum
 	// Unpaid counts approved conversions not yet fully covered.
 	Unpaid int64
 }

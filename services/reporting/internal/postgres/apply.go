@@ -1,15 +1,18 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/lib/pq"
 
+	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
 
@@ -411,18 +414,52 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 	if err := addApplied(ctx, tx, changes); err != nil {
 		return err
 	}
-	deltas := map[rollupCell]ledger.Contribution{}
+	var deltas rollupDeltas
 	for _, ch := range changes {
 		if key, at, old := ledger.Contribute(ch.key.partner, ch.old.state, ch.old.attr); ch.old.state.Exists() {
-			cell := rollupCell{p.bucket(at, c.recordedAt), key}
-			deltas[cell] = deltas[cell].Add(old.Neg())
+			deltas.add(rollupCell{p.bucket(at, c.recordedAt), key}, old.Neg())
 		}
 		if key, at, next := ledger.Contribute(ch.key.partner, ch.new.state, ch.new.attr); ch.new.state.Exists() {
-			cell := rollupCell{p.bucket(at, c.recordedAt), key}
-			deltas[cell] = deltas[cell].Add(next)
+			deltas.add(rollupCell{p.bucket(at, c.recordedAt), key}, next)
 		}
 	}
-	return s.addConversionRollups(ctx, tx, deltas)
+	return s.addConversionRollups(ctx, tx, deltas.rows())
+}
+
+// rollupDeltas sums contributions per rollup cell. A cell whose sum would
+// not fit in an int64 gets another delta row instead (the delta table
+// takes several rows per cell, and its money columns are numeric), so a
+// transaction touching any number of conversions never wraps a sum.
+type rollupDeltas struct {
+	sums  map[rollupCell]ledger.Contribution
+	spilt []cellDelta
+}
+
+type cellDelta struct {
+	cell rollupCell
+	d    ledger.Contribution
+}
+
+func (r *rollupDeltas) add(cell rollupCell, d ledger.Contribution) {
+	if r.sums == nil {
+		r.sums = map[rollupCell]ledger.Contribution{}
+	}
+	sum, ok := r.sums[cell].Add(d)
+	if !ok {
+		r.spilt = append(r.spilt, cellDelta{cell, r.sums[cell]})
+		sum = d
+	}
+	r.sums[cell] = sum
+}
+
+// rows are the delta rows to write, without those that change nothing.
+func (r *rollupDeltas) rows() []cellDelta {
+	out := make([]cellDelta, 0, len(r.sums)+len(r.spilt))
+	for cell, d := range r.sums {
+		out = append(out, cellDelta{cell, d})
+	}
+	out = append(out, r.spilt...)
+	return slices.DeleteFunc(out, func(c cellDelta) bool { return c.d.IsZero() })
 }
 
 func describe(old, new ledger.State) string {
@@ -516,17 +553,13 @@ func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error 
 	return nil
 }
 
-func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map[rollupCell]ledger.Contribution) error {
-	cells := make([]rollupCell, 0, len(deltas))
-	dims := make([]ledger.RollupKey, 0, len(deltas))
-	for cell, d := range deltas {
-		if !d.IsZero() {
-			cells = append(cells, cell)
-			dims = append(dims, cell.key)
-		}
-	}
-	if len(cells) == 0 {
+func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas []cellDelta) error {
+	if len(deltas) == 0 {
 		return nil
+	}
+	dims := make([]ledger.RollupKey, len(deltas))
+	for i, cd := range deltas {
+		dims[i] = cd.cell.key
 	}
 	ids, err := s.keyIDs(ctx, dims)
 	if err != nil {
@@ -537,8 +570,8 @@ func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map
 		key                                                       []int32
 		n, direct, cross, sale, pending, approved, reversed, paid []int64
 	}
-	for _, cell := range cells {
-		d := deltas[cell]
+	for _, cd := range deltas {
+		cell, d := cd.cell, cd.d
 		c.bucket = append(c.bucket, cell.bucket.Format(time.RFC3339))
 		c.key = append(c.key, ids[cell.key])
 		c.n = append(c.n, d.Conversions)
@@ -566,23 +599,49 @@ func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas map
 }
 
 // addApplied keeps payout_balances.applied_minor equal to the paid amounts
-// of the partner's conversions.
+// of the partner's conversions. The changes' paid amounts are summed with
+// checked arithmetic; a sum that would not fit is applied in parts,
+// decreases first, so no statement takes applied_minor past what it ends
+// at (at most what was remitted, a bigint).
 func addApplied(ctx context.Context, tx *sql.Tx, changes []change) error {
+	type part struct {
+		key [2]string
+		d   int64
+	}
 	delta := map[[2]string]int64{}
+	var parts []part
+	add := func(k [2]string, d int64) {
+		sum, ok := money.AddMinor(delta[k], d)
+		if !ok {
+			parts = append(parts, part{k, delta[k]})
+			sum = d
+		}
+		delta[k] = sum
+	}
 	for _, ch := range changes {
 		if ch.old.state.Paid != 0 {
-			delta[[2]string{ch.key.partner, ch.old.state.Currency}] -= ch.old.state.Paid
+			add([2]string{ch.key.partner, ch.old.state.Currency}, -ch.old.state.Paid)
 		}
 		if ch.new.state.Paid != 0 {
-			delta[[2]string{ch.key.partner, ch.new.state.Currency}] += ch.new.state.Paid
+			add([2]string{ch.key.partner, ch.new.state.Currency}, ch.new.state.Paid)
 		}
 	}
 	for k, d := range delta {
-		if d == 0 {
+		parts = append(parts, part{k, d})
+	}
+	// In key order, so concurrent transactions lock balances in one order.
+	slices.SortFunc(parts, func(a, b part) int {
+		if c := cmp.Compare(a.key[0]+"\x00"+a.key[1], b.key[0]+"\x00"+b.key[1]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.d, b.d)
+	})
+	for _, p := range parts {
+		if p.d == 0 {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE payout_balances SET applied_minor = applied_minor + $3
-			WHERE partner = $1 AND currency = $2`, k[0], k[1], d); err != nil {
+			WHERE partner = $1 AND currency = $2`, p.key[0], p.key[1], p.d); err != nil {
 			return fmt.Errorf("update applied remittances: %w", err)
 		}
 	}

@@ -23,12 +23,21 @@ type Store struct {
 	db  *sql.DB
 	now clock.Clock
 
+	// mu guards the caches, each bounded; keys and slots are keyed by what
+	// events carry, so they are two-generation caches.
 	mu         sync.Mutex
-	partitions map[time.Time]bool         // months whose click partition exists
-	keys       map[ledger.RollupKey]int32 // rollup_keys, as committed
-	learning   map[string]bool            // zones getting daily rollups because reports asked for them
+	partitions map[time.Time]bool // months whose click partition exists: at most 1,200 (2000..2099)
+	learning   map[string]bool    // zones getting daily rollups because reports asked: IANA names only
 	noLearning bool
+	keys       *generations[ledger.RollupKey, int32] // rollup_keys as committed: at most 2 x keyCacheSize
+	slots      *generations[linkDay, slots]          // placement_slots: at most 2 x slotCacheSize
 }
+
+// keyCacheSize bounds the rollup key numbers the store remembers: two
+// generations of it, each entry a key of at most about 400 bytes (the
+// event limits), so at most about 25 MB, and a few MB for the keys a
+// month of normal traffic uses. A key not cached is looked up again.
+const keyCacheSize = 32768
 
 // New returns a store over db. now dates the changes the store makes on
 // its own rather than for an event (an attribution by the sweep, a
@@ -36,7 +45,8 @@ type Store struct {
 // when the purchase's month is closed, so the service, its tests and a
 // replay must hand it the same clock. nil is the system clock.
 func New(db *sql.DB, now clock.Clock) *Store {
-	return &Store{db: db, now: clock.OrSystem(now), partitions: map[time.Time]bool{}, keys: map[ledger.RollupKey]int32{}}
+	return &Store{db: db, now: clock.OrSystem(now), partitions: map[time.Time]bool{},
+		keys: newGenerations[ledger.RollupKey, int32](keyCacheSize), slots: newGenerations[linkDay, slots](slotCacheSize)}
 }
 
 // DB is the store's database handle.
@@ -62,29 +72,45 @@ type convKey struct{ partner, orderID string }
 
 // IngestClicks stores clicks not stored before, counts them into the
 // rollups, and attributes conversions that were waiting for them, all in
-// one transaction. A click seen before changes nothing.
+// one transaction. A click seen before changes nothing. Any part of a
+// batch is a batch: a consumer that splits one to find a poison message
+// stores each part the same way. A placement beyond its link-day's
+// MaxPlacements is stored and counted as OtherPlacement.
 //
 // The batch is COPYed straight into clicks; only when that hits a click
 // already stored (a redelivery after a crash or rebalance, or the same
 // click twice in the batch) does it go the slower way, through a staging
 // table and ON CONFLICT DO NOTHING.
-func (s *Store) IngestClicks(ctx context.Context, clicks []Click) (err error) {
+func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 	if len(clicks) == 0 {
 		return nil
 	}
+	clicks, err := s.foldPlacements(ctx, clicks)
+	if err != nil {
+		return err
+	}
+	err = s.ingestClicks(ctx, clicks)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == codeNoPartition {
+		// A month's partition was detached (archived) after this process
+		// saw it: forget the months and go again, which creates it anew.
+		// Not a poison message: the click is fine, the cache was stale.
+		s.mu.Lock()
+		s.partitions = map[time.Time]bool{}
+		s.mu.Unlock()
+		err = s.ingestClicks(ctx, clicks)
+	}
+	return err
+}
+
+// codeNoPartition is the SQLSTATE (check_violation) of a row that no
+// partition of clicks takes.
+const codeNoPartition = "23514"
+
+func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 	if err := s.ensurePartitions(ctx, clicks); err != nil {
 		return err
 	}
-	defer func() {
-		// A month's partition detached (archived) after this process saw
-		// it: forget the months so the retry creates them again.
-		var pqErr *pq.Error
-		if errors.As(err, &pqErr) && pqErr.Code == "23514" {
-			s.mu.Lock()
-			s.partitions = map[time.Time]bool{}
-			s.mu.Unlock()
-		}
-	}()
 	dims := make([]ledger.RollupKey, len(clicks))
 	for i, c := range clicks {
 		dims[i] = clickKey(c)
@@ -137,13 +163,23 @@ const clickColumns = `id, occurred_at, code, partner, course_id, placement, utm_
 	bot, bot_reason, is_unique`
 
 func copyClicks(ctx context.Context, tx *sql.Tx, table string, clicks []Click) error {
-	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (`+clickColumns+`) FROM STDIN`)
+	return copyRows(ctx, tx, `COPY `+table+` (`+clickColumns+`) FROM STDIN`, clicks, false)
+}
+
+// copyRows COPYs clicks with copy; with ordinal, each row also carries
+// its position in clicks.
+func copyRows(ctx context.Context, tx *sql.Tx, copy string, clicks []Click, ordinal bool) error {
+	stmt, err := tx.PrepareContext(ctx, copy)
 	if err != nil {
 		return err
 	}
-	for _, c := range clicks {
-		if _, err := stmt.ExecContext(ctx, c.ID, c.OccurredAt, c.Code, c.Partner, c.CourseID, c.Placement,
-			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique); err != nil {
+	for i, c := range clicks {
+		args := []any{c.ID, c.OccurredAt, c.Code, c.Partner, c.CourseID, c.Placement,
+			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique}
+		if ordinal {
+			args = append(args, i)
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
 			stmt.Close()
 			return err
 		}
@@ -155,44 +191,38 @@ func copyClicks(ctx context.Context, tx *sql.Tx, table string, clicks []Click) e
 	return stmt.Close()
 }
 
-// insertNewClicks stores the clicks not stored yet and returns them.
+// insertNewClicks stores the clicks not stored yet and returns them, in
+// batch order, each once. Which are new is decided by Postgres, with its
+// own precision: a click's occurred_at is stored to the microsecond, so
+// the batch is staged with each click's position and the new ones are
+// found by joining what was inserted back to the stage, never by
+// comparing times in Go (a time with nanoseconds would never match, and
+// its click would be stored but not counted).
 func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, error) {
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS click_stage (LIKE clicks) ON COMMIT DELETE ROWS`); err != nil {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS click_batch (LIKE clicks, n integer NOT NULL)
+		ON COMMIT DELETE ROWS`); err != nil {
 		return nil, err
 	}
-	if err := copyClicks(ctx, tx, "click_stage", clicks); err != nil {
+	if err := copyRows(ctx, tx, `COPY click_batch (`+clickColumns+`, n) FROM STDIN`, clicks, true); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `INSERT INTO clicks (`+clickColumns+`) SELECT `+clickColumns+` FROM click_stage
-		ON CONFLICT DO NOTHING RETURNING id, occurred_at`)
+	rows, err := tx.QueryContext(ctx, `WITH ins AS (
+			INSERT INTO clicks (`+clickColumns+`) SELECT `+clickColumns+` FROM click_batch
+			ON CONFLICT DO NOTHING RETURNING id, occurred_at)
+		SELECT min(b.n) FROM click_batch b JOIN ins USING (id, occurred_at) GROUP BY b.id, b.occurred_at ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	type key struct {
-		id string
-		at time.Time
-	}
-	fresh := map[key]bool{}
+	var out []Click
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.id, &k.at); err != nil {
+		var n int
+		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		fresh[key{k.id, k.at.UTC()}] = true
+		out = append(out, clicks[n]) // a click twice in the batch counts once
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := clicks[:0:0]
-	for _, c := range clicks {
-		k := key{c.ID, c.OccurredAt.UTC()}
-		if fresh[k] {
-			delete(fresh, k) // a click twice in the batch counts once
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 type clickCell struct {

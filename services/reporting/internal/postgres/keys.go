@@ -18,7 +18,7 @@ func (s *Store) keyIDs(ctx context.Context, keys []ledger.RollupKey) (map[ledger
 	var missing []ledger.RollupKey
 	s.mu.Lock()
 	for _, k := range keys {
-		if id, ok := s.keys[k]; ok {
+		if id, ok := s.keys.get(k); ok {
 			out[k] = id
 		} else if _, dup := out[k]; !dup {
 			out[k] = 0
@@ -58,7 +58,7 @@ func (s *Store) keyIDs(ctx context.Context, keys []ledger.RollupKey) (map[ledger
 		if err := rows.Scan(&id, &k.Partner, &k.CourseID, &k.Code, &k.Placement, &k.Currency); err != nil {
 			return nil, err
 		}
-		s.keys[k] = id
+		s.keys.put(k, id)
 		out[k] = id
 	}
 	return out, rows.Err()

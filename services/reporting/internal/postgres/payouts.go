@@ -103,7 +103,7 @@ func (s *Store) Statement(ctx context.Context, partner string, month time.Time) 
 		if err := rows.Scan(&l.Currency, &l.Opening, &l.Closing, &l.Approved, &l.Reversed, &l.Remitted, &l.Conversions); err != nil {
 			return nil, err
 		}
-		l.Adjustments = l.Closing - l.Opening - l.Approved + l.Remitted
+		l.Adjustments = l.Closing.Sub(l.Opening).Sub(l.Approved).Add(l.Remitted)
 		out = append(out, l)
 	}
 	return out, rows.Err()

@@ -115,7 +115,7 @@ func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.R
 		if err := rows.Scan(&l.Partner, &l.Currency, &l.Expected, &l.Remitted, &l.MonthApproved, &l.MonthRemitted, &l.Unpaid); err != nil {
 			return nil, err
 		}
-		l.Difference = l.Remitted - l.Expected
+		l.Difference = l.Remitted.Sub(l.Expected)
 		out = append(out, l)
 	}
 	return out, rows.Err()

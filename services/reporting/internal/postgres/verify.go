@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
 // Verify checks the ledger's invariants and reports each violation to
@@ -20,13 +21,14 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 		return 0, fmt.Errorf("verify: %w", err)
 	}
 	for rows.Next() {
-		var txn, sum int64
+		var txn int64
+		var sum minor.Sum
 		var cur string
 		if err := rows.Scan(&txn, &cur, &sum); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		problem(fmt.Sprintf("transaction %d does not balance in %s: off by %d minor units", txn, cur, sum))
+		problem(fmt.Sprintf("transaction %d does not balance in %s: off by %s minor units", txn, cur, sum))
 	}
 	rows.Close()
 
@@ -110,6 +112,9 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 			                           WHERE r.partner = b.partner AND r.currency = b.currency)
 			   OR b.applied_minor <> (SELECT coalesce(sum(paid_minor), 0) FROM conversions c
 			                          WHERE c.partner = b.partner AND c.currency = b.currency)`},
+		{"placement slots within their cap", `
+			SELECT code || ' on ' || day || ' has ' || cardinality(placements) FROM placement_slots
+			WHERE cardinality(placements) > ` + fmt.Sprint(MaxPlacements)},
 		{"applied remittances against remitted", `
 			SELECT c.partner || ' ' || c.currency FROM
 				(SELECT partner, currency, sum(paid_minor) paid FROM conversions GROUP BY 1, 2) c

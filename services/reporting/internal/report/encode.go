@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
 // Meta says what a report is and as of when: a closed month's figures are
@@ -39,13 +39,13 @@ var Columns = []string{"currency", "clicks", "unique_clicks", "bot_clicks", "con
 func values(r Row) []string {
 	epc := ""
 	if v, ok := r.EPC(); ok {
-		epc = money.Amount{Minor: v, Currency: r.Currency}.String()
+		epc = v.In(r.Currency)
 	}
 	i := strconv.FormatInt
 	out := []string{r.Currency, i(r.Clicks, 10), i(r.UniqueClicks, 10), i(r.BotClicks, 10), i(r.Conversions, 10),
 		i(r.Direct, 10), i(r.CrossSell, 10)}
-	for _, m := range []int64{r.Sale, r.Pending, r.Approved, r.Reversed, r.Paid} {
-		out = append(out, money.Amount{Minor: m, Currency: r.Currency}.String())
+	for _, m := range []minor.Sum{r.Sale, r.Pending, r.Approved, r.Reversed, r.Paid} {
+		out = append(out, m.In(r.Currency))
 	}
 	return append(out, epc)
 }

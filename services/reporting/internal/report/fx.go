@@ -7,6 +7,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
 // Rate is an exchange rate from its Date until the next one: one Base is
@@ -108,7 +109,9 @@ func inForce(list []datedRate, date string) (*big.Rat, bool) {
 }
 
 // Convert converts r's money, all of it from purchases on date, into the
-// converter's currency, rounding each amount half away from zero.
+// converter's currency, rounding each amount half away from zero. The
+// result is exact however large: a large amount at a large rate can be
+// beyond int64.
 func (c *Converter) Convert(r Row, date string) (Row, error) {
 	if r.Currency == "" || r.Currency == c.to {
 		r.Currency = c.to
@@ -127,9 +130,7 @@ func (c *Converter) Convert(r Row, date string) (Row, error) {
 	} else if d < 0 {
 		scale.Quo(scale, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-d)), nil)))
 	}
-	conv := func(minor int64) int64 {
-		return roundRat(new(big.Rat).Mul(new(big.Rat).SetInt64(minor), scale))
-	}
+	conv := func(m minor.Sum) minor.Sum { return minor.Round(new(big.Rat).Mul(m.Rat(), scale)) }
 	r.Sale, r.Pending, r.Approved = conv(r.Sale), conv(r.Pending), conv(r.Approved)
 	r.Reversed, r.Paid = conv(r.Reversed), conv(r.Paid)
 	r.Currency = c.to

@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
 var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -116,14 +117,14 @@ func TestConverter(t *testing.T) {
 		{"GBP", "2026-11-20", 100, 0, true},
 	}
 	for _, tt := range tests {
-		got, err := c.Convert(Row{Currency: tt.cur, Approved: tt.minor}, tt.date)
+		got, err := c.Convert(Row{Currency: tt.cur, Approved: minor.Of(tt.minor)}, tt.date)
 		if tt.wantErr {
 			if err == nil || !strings.Contains(err.Error(), tt.date) || !strings.Contains(err.Error(), tt.cur) {
 				t.Errorf("%s %s: err %v, want one naming the date and currency", tt.cur, tt.date, err)
 			}
 			continue
 		}
-		if err != nil || got.Approved != tt.want || got.Currency != "USD" {
+		if err != nil || got.Approved.Cmp(minor.Of(tt.want)) != 0 || got.Currency != "USD" {
 			t.Errorf("%d %s on %s = %+v %v, want %d USD", tt.minor, tt.cur, tt.date, got, err, tt.want)
 		}
 	}
@@ -143,7 +144,8 @@ func TestParseRate(t *testing.T) {
 
 func TestEncoders(t *testing.T) {
 	meta := Meta{From: "2026-11-01", To: "2026-12-01", TZ: "UTC", GroupBy: []string{"partner"}, AsOf: now}
-	row := Row{Keys: []string{"=cmd|' /C calc'!A0"}, Currency: "USD", Clicks: 3, Approved: 420, Sale: 11000, Reversed: 400}
+	row := Row{Keys: []string{"=cmd|' /C calc'!A0"}, Currency: "USD", Clicks: 3, Approved: minor.Of(420), Sale: minor.Of(11000),
+		Reversed: minor.Of(400)}
 	var b bytes.Buffer
 	enc, _ := NewCSV(&b, meta)
 	enc.Row(row)
@@ -155,11 +157,46 @@ func TestEncoders(t *testing.T) {
 	}
 	b.Reset()
 	enc, _ = NewJSON(&b, meta)
-	enc.Row(Row{Keys: []string{"a\"b"}, Currency: "JPY", Approved: 1200})
+	enc.Row(Row{Keys: []string{"a\"b"}, Currency: "JPY", Approved: minor.Of(1200)})
 	enc.Close()
 	if !strings.Contains(b.String(), `"rows":[{"partner":"a\"b","currency":"JPY","clicks":0,`) ||
 		!strings.Contains(b.String(), `"commission_approved":"1200","commission_reversed":"0","commission_paid":"0","epc":null}`) {
 		t.Errorf("json: %s", b.String())
+	}
+}
+
+// Totals beyond int64 (a large amount at a large rate, or the sum of
+// many) are converted, summed and written exactly, never wrapped.
+func TestTotalsBeyondInt64(t *testing.T) {
+	c, err := NewConverter("IDR", []Rate{{"2026-11-01", "USD", "IDR", "16000000.5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ceiling := minor.Of(1_000_000_000_000) // events.MaxAmountMinor: 10,000,000,000.00 USD
+	var total Row
+	for range 3 {
+		r, err := c.Convert(Row{Currency: "USD", Approved: ceiling, Paid: ceiling, Clicks: 1}, "2026-11-20")
+		if err != nil {
+			t.Fatal(err)
+		}
+		total.AddMoney(r)
+		total.Clicks += r.Clicks
+	}
+	total.Currency = "IDR"
+	// 3 x 10^12 cents x 16,000,000.5 IDR per USD, IDR having 2 decimals.
+	if got := total.Approved.In("IDR"); got != "480000015000000000.00" {
+		t.Fatalf("approved = %s", got)
+	}
+	epc, _ := total.EPC()
+	if got := epc.In("IDR"); got != "320000010000000000.00" {
+		t.Fatalf("epc = %s", got)
+	}
+	var b bytes.Buffer
+	enc, _ := NewJSON(&b, Meta{AsOf: now})
+	enc.Row(total)
+	enc.Close()
+	if !strings.Contains(b.String(), `"commission_approved":"480000015000000000.00","commission_reversed":"0.00","commission_paid":"480000015000000000.00","epc":"320000010000000000.00"`) {
+		t.Fatalf("json: %s", b.String())
 	}
 }
 

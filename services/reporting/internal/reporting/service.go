@@ -8,6 +8,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
@@ -118,6 +119,10 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 		f.Add("amount", "%q is not an amount of %s: %v", req.Amount, req.Currency, err)
 	} else if a.Minor <= 0 {
 		f.Add("amount", "must be more than zero")
+	} else if a.Minor > events.MaxAmountMinor {
+		// The ceiling events have: a remittance is money received for
+		// them, and past it a typo, not a payment.
+		f.Add("amount", "is more than %s %s", money.Amount{Minor: events.MaxAmountMinor, Currency: a.Currency}, a.Currency)
 	} else {
 		amount = a
 	}

@@ -1,0 +1,44 @@
+package postgres
+
+// generations is a map bounded by two generations, for caches keyed by
+// what events carry (visitor- and partner-chosen values): a lookup tries
+// the current generation, then the previous one, and moves a hit from
+// the previous one into the current one; when the current one holds size
+// entries it becomes the previous one and the old previous one is
+// dropped. So it holds at most 2*size entries, and whatever is in use
+// stays. It is not safe for concurrent use (the store holds its mutex).
+type generations[K comparable, V any] struct {
+	size      int
+	cur, prev map[K]V
+}
+
+func newGenerations[K comparable, V any](size int) *generations[K, V] {
+	return &generations[K, V]{size: size, cur: make(map[K]V), prev: make(map[K]V)}
+}
+
+func (g *generations[K, V]) get(k K) (V, bool) {
+	if v, ok := g.cur[k]; ok {
+		return v, true
+	}
+	v, ok := g.prev[k]
+	if ok {
+		delete(g.prev, k)
+		g.put(k, v)
+	}
+	return v, ok
+}
+
+func (g *generations[K, V]) put(k K, v V) {
+	if _, ok := g.cur[k]; !ok && len(g.cur) >= g.size {
+		g.prev, g.cur = g.cur, make(map[K]V, g.size)
+	}
+	g.cur[k] = v
+}
+
+// clear forgets everything.
+func (g *generations[K, V]) clear() {
+	g.cur, g.prev = make(map[K]V), make(map[K]V)
+}
+
+// len is how many entries it holds, at most 2*size.
+func (g *generations[K, V]) len() int { return len(g.cur) + len(g.prev) }
