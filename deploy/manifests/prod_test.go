@@ -245,7 +245,7 @@ func TestProdKafkaIsAuthenticated(t *testing.T) {
 		t.Error("Kafka has no authorization: ACLs would not be enforced")
 	}
 	want := map[string][]string{
-		"linkcredit-redirect":    {"topic clicks.v1 Describe,Write"},
+		"linkcredit-redirect":    {"topic clicks.v1 Describe,Write", "topic clicks.v1.dlq Describe,Write"},
 		"linkcredit-conversions": {"topic conversions.v1 Describe,Write"},
 		"linkcredit-reporting": {"group reporting.ledger Read", "topic clicks.v1 Describe,Read", "topic clicks.v1.dlq Describe,Write",
 			"topic conversions.v1 Describe,Read", "topic conversions.v1.dlq Describe,Write"},
