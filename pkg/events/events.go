@@ -155,6 +155,14 @@ type ConversionReceived struct {
 	// request decoded again through fixed adapters): the id of the event
 	// it supersedes.
 	ReplayOf string `json:"replay_of,omitempty"`
+	// AcceptedSeq orders one conversion's events that share an
+	// occurred_at: conversions gives each accepted (2xx) request a number
+	// that rises in the order it accepted them, and a replay of a stored
+	// request keeps the number of the request it decodes again. Kafka
+	// offsets cannot serve, as a replay to a new topic changes them.
+	// Zero on events written before v1.1; those order after the numbered
+	// ones' rank rule (see the ledger).
+	AcceptedSeq int64 `json:"accepted_seq,omitempty"`
 }
 
 // Key keeps one conversion's events in order on one partition.
@@ -174,6 +182,8 @@ func (c ConversionReceived) Validate() error {
 		return errs.Newf(errs.Invalid, "invalid_status", "status %q is not pending, approved or reversed", c.Status)
 	case c.OccurredAt.IsZero():
 		return missing("occurred_at")
+	case c.AcceptedSeq < 0:
+		return errs.Newf(errs.Invalid, "invalid_accepted_seq", "accepted_seq %d is negative", c.AcceptedSeq)
 	}
 	if err := checkLengths(field{"id", c.ID, MaxIDBytes}, field{"partner", c.Partner, MaxPartnerBytes},
 		field{"order_id", c.OrderID, MaxPartnerValueBytes}, field{"click_id", c.ClickID, MaxPartnerValueBytes},
