@@ -384,7 +384,7 @@ func TestSubscriberGivesUpOnAnUnforeseenErrorAfterMaxAttempts(t *testing.T) {
 	publish(t, brokers, events.TopicClicks, values...)
 
 	got := newCollector()
-	var outage atomic.Int32
+	var outage, stuckCalls atomic.Int32
 	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.exhausted", Topics: []string{events.TopicClicks},
 		BatchSize: 100, BatchWait: 200 * time.Millisecond, DeadLetter: w, SessionTimeout: 2 * time.Second,
 		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 3},
@@ -394,6 +394,7 @@ func TestSubscriberGivesUpOnAnUnforeseenErrorAfterMaxAttempts(t *testing.T) {
 			}
 			for _, m := range msgs {
 				if string(m.Value) == "stuck" {
+					stuckCalls.Add(1)
 					return errors.New("pq: something nobody foresaw")
 				}
 			}
@@ -415,6 +416,11 @@ func TestSubscriberGivesUpOnAnUnforeseenErrorAfterMaxAttempts(t *testing.T) {
 	}
 	if string(dead.Value) != "stuck" || kafkax.Header(dead, kafkax.HeaderDLQCode) != "retries_exhausted" {
 		t.Fatalf("dead letter %q, headers %v", dead.Value, dead.Headers)
+	}
+	// MaxAttempts at the batch, then one attempt per half down to the
+	// message (40 messages: at most 6 halvings), however the batch was cut.
+	if n := stuckCalls.Load(); n > 3+7 {
+		t.Fatalf("the stuck message was tried %d times; the halves retried in full", n)
 	}
 }
 

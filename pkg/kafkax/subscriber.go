@@ -292,7 +292,7 @@ func (s *Subscriber) fetchBatch(ctx context.Context) ([]kafka.Message, error) {
 // process handles a batch until it succeeds, dead-letters its poison, and
 // commits it.
 func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
-	if err := s.settle(ctx, batch); err != nil {
+	if err := s.settle(ctx, batch, s.cfg.MaxAttempts); err != nil {
 		return err // only ctx ending stops retries
 	}
 	return s.retry(ctx, "commit", func() error { return s.reader.CommitMessages(ctx, batch...) })
@@ -301,8 +301,12 @@ func (s *Subscriber) process(ctx context.Context, batch []kafka.Message) error {
 // settle makes every message of batch either handled or dead-lettered. A
 // batch with poison it cannot place is halved until each poison message is
 // alone, so the rest is applied in a few calls, not one call per message.
-func (s *Subscriber) settle(ctx context.Context, batch []kafka.Message) error {
-	err := s.handleWithRetry(ctx, batch)
+// maxAttempts bounds the attempts at an unforeseen error (0: no bound).
+// Once a batch has used them all, each half gets a single attempt: its
+// messages have already failed maxAttempts times, and retrying every half
+// of every level in full would stall the partition for minutes.
+func (s *Subscriber) settle(ctx context.Context, batch []kafka.Message, maxAttempts int) error {
+	err := s.handleWithRetry(ctx, batch, maxAttempts)
 	var poisoned *Poisoned
 	switch {
 	case err == nil:
@@ -318,11 +322,14 @@ func (s *Subscriber) settle(ctx context.Context, batch []kafka.Message) error {
 			s.count(ctx, []kafka.Message{msg}, "handled")
 		}
 	case errs.Decide(err) == errs.DeadLetter && len(batch) > 1:
+		if errors.Is(err, errRetriesExhausted) {
+			maxAttempts = 1
+		}
 		half := len(batch) / 2
-		if err := s.settle(ctx, batch[:half]); err != nil {
+		if err := s.settle(ctx, batch[:half], maxAttempts); err != nil {
 			return err
 		}
-		return s.settle(ctx, batch[half:])
+		return s.settle(ctx, batch[half:], maxAttempts)
 	case errs.Decide(err) == errs.DeadLetter:
 		return s.deadLetter(ctx, batch[0], err)
 	default:
@@ -337,7 +344,7 @@ var errRetriesExhausted = errs.New(errs.Unprocessable, "retries_exhausted", "the
 
 // handleWithRetry retries transient failures with backoff until ctx ends;
 // it returns nil, a poison error, or ctx's error.
-func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message) error {
+func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message, maxAttempts int) error {
 	defer s.attempts.Store(0)
 	var poison error
 	err := s.retry(ctx, "handle", func() error {
@@ -352,7 +359,7 @@ func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message)
 		}
 		if err != nil {
 			n := s.attempts.Add(1)
-			if s.cfg.MaxAttempts > 0 && n >= int64(s.cfg.MaxAttempts) && !errors.Is(err, errs.Unavailable) {
+			if maxAttempts > 0 && n >= int64(maxAttempts) && !errors.Is(err, errs.Unavailable) {
 				poison = fmt.Errorf("%w after %d attempts: %w", errRetriesExhausted, n, err)
 				return nil
 			}
