@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	_ "time/tzdata"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/pkg/kafkax"
 )
 
 func TestEachDatabaseIsFreshAndSeparate(t *testing.T) {
@@ -82,4 +86,31 @@ func instant(t *testing.T, name string) time.Time {
 	}
 	t.Fatalf("no instant %s", name)
 	return time.Time{}
+}
+
+func TestReadTopicSeesEveryPartition(t *testing.T) {
+	brokers := Kafka(t)
+	ctx := context.Background()
+	if err := kafkax.EnsureTopics(ctx, brokers, kafkax.Security{}, events.Topics()); err != nil {
+		t.Fatal(err)
+	}
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range 50 {
+		msgs = append(msgs, kafka.Message{Topic: events.TopicClicks, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint(i))})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	readCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ReadTopic(readCtx, t, brokers, events.TopicClicks, func(m kafka.Message) bool {
+		seen[string(m.Value)] = true
+		return len(seen) == len(msgs)
+	})
+	if len(seen) != len(msgs) {
+		t.Fatalf("read %d of %d messages", len(seen), len(msgs))
+	}
 }
