@@ -74,6 +74,11 @@ func realMain(now clock.Clock) int {
 //	PUBLIC_BASE_URL    where networks reach this service, the base of the
 //	                   postback URLs it gives out (default
 //	                   http://127.0.0.1:8081): see publicBaseURL
+//	SILENT_AFTER       how long a partner that sent in the week before may
+//	                   stay quiet before partner health calls it silent
+//	                   (default 24h, 1m to 30 days)
+//	HEALTH_FLUSH_INTERVAL  how often delivery counts are written for
+//	                   partner health (default 10s, 10ms to 5m)
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
@@ -92,6 +97,8 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		}
 	}
 	baseURL := publicBaseURL(env)
+	silentAfter := env.Duration("SILENT_AFTER", 24*time.Hour, time.Minute, 30*24*time.Hour)
+	healthFlush := env.Duration("HEALTH_FLUSH_INTERVAL", 10*time.Second, 10*time.Millisecond, 5*time.Minute)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -125,7 +132,12 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	endpoints := conversion.MakeEndpoints(svc, func(name string) endpoint.Middleware {
 		return otelx.EndpointMiddleware(tel, logger, name)
 	})
-	httptransport.Register(p.Router, endpoints, p.Tokens, logger)
+	health := &conversion.HealthRecorder{Store: store, Now: now, Interval: healthFlush, SilentAfter: silentAfter, Logger: logger}
+	if err := health.Instrument(meter); err != nil {
+		return err
+	}
+	httptransport.Register(p.Router, endpoints, p.Tokens, logger, health)
+	httptransport.RegisterHealth(p.Router, &conversion.Health{Store: store, Now: now, SilentAfter: silentAfter}, p.Tokens, logger)
 	if err := outboxGauges(meter, store); err != nil {
 		return err
 	}
@@ -142,12 +154,13 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		return err
 	}
 
-	// The actors: HTTP, the relay and the inbox retention, each stopped by
-	// gctx and waited for.
+	// The actors: HTTP, the relay, the inbox retention and the partner
+	// health counts, each stopped by gctx and waited for.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{}) })
 	g.Go(func() error { return relay.Run(gctx) })
 	g.Go(func() error { return keeper.Run(gctx) })
+	g.Go(func() error { return health.Run(gctx) })
 	logger.Info("conversions ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
 }
@@ -238,7 +251,8 @@ func replay(ctx context.Context, args []string, cfg platform.Config, deps conver
 	}
 	err = store.Inbox(ctx, *partner, from, func(row postgres.InboxRow) error {
 		msg, err := replayer.Event(ctx, conversion.StoredRequest{Partner: row.Partner, IdempotencyKey: row.IdempotencyKey,
-			EventID: row.EventID, Source: row.Source, Query: row.Query, Body: row.Body, ReceivedAt: row.ReceivedAt}, run)
+			EventID: row.EventID, Source: row.Source, Query: row.Query, Body: row.Body, ReceivedAt: row.ReceivedAt,
+			AcceptedSeq: row.AcceptedSeq}, run)
 		if err != nil {
 			failed++
 			fmt.Fprintf(stdout, "inbox %d (%s %s): %v\n", row.ID, row.Partner, row.IdempotencyKey, err)

@@ -125,13 +125,27 @@ func presets() map[string]Mapping {
 		},
 
 		// PartnerStack partner postbacks: a JSON POST {"event": …, "data":
-		// {…}} for each subscribed event; a reward carries its key, amount
-		// in cents, currency, status and created_at in milliseconds.
-		// PartnerStack reports no sale amount with a reward.
+		// {…}} for each subscribed event (Docs, "Postbacks",
+		// https://docs.partnerstack.com/docs/postbacks). The reward's member
+		// names are those of PartnerStack's reward object, checked against
+		// its Partner API (https://docs.partnerstack.com/docs/partner-api:
+		// objects are named by "key", e.g. "rew_1234", and created_at is
+		// epoch milliseconds) and its List Rewards parameters (key, amount,
+		// status, created_at, decline_reason, customer_key). amount is in
+		// cents. Statuses as PartnerStack documents them: the partner sees
+		// "pending" until the company reviews the reward; the company side
+		// names it "new", "approved", "declined" (with a decline reason),
+		// "hold" (under review: still pending) or "paid" (support articles
+		// "Reviewing partner rewards", https://support.partnerstack.com/hc/en-us/articles/360009840773,
+		// and "How do I get paid?", https://support.partnerstack.com/hc/en-us/articles/360009501113).
+		// No documented page found names a currency member; a reward
+		// without one is in the partner's currency. PartnerStack reports
+		// no sale amount with a reward.
 		"partnerstack": {
 			Fields: map[string]string{FieldOrderID: "data.key", FieldStatus: "data.status", FieldCommission: "data.amount",
 				FieldCurrency: "data.currency", FieldOccurredAt: "data.created_at", FieldReasonCode: "data.decline_reason"},
-			Statuses:   map[string]string{"pending": "pending", "approved": "approved", "paid": "approved", "declined": "reversed"},
+			Statuses: map[string]string{"pending": "pending", "new": "pending", "hold": "pending",
+				"approved": "approved", "paid": "approved", "declined": "reversed"},
 			Defaults:   map[string]string{FieldSaleAmount: "0"},
 			MinorUnits: true,
 			Delivery:   DeliveryJSON,

@@ -110,13 +110,18 @@ func TestPresetsGolden(t *testing.T) {
 		// PartnerStack: partner postbacks are JSON POSTs {"event": …,
 		// "data": {…}}; one per reward event (created, updated to
 		// approved, declined). Source: PartnerStack Docs, "Postbacks",
-		// https://docs.partnerstack.com/docs/postbacks. The stored copy of
-		// that page ends before its reward sample payload: the reward's
-		// member names (key, amount in cents, currency, status,
-		// created_at in milliseconds, decline_reason) follow PartnerStack's
-		// reward object and are the part of this preset to check first.
+		// https://docs.partnerstack.com/docs/postbacks. The reward's member
+		// names (key, amount in cents, status, created_at in milliseconds,
+		// decline_reason) are PartnerStack's reward object as its Partner
+		// API documents it (https://docs.partnerstack.com/docs/partner-api
+		// and the List Rewards parameters); the statuses are those of its
+		// support article "Reviewing partner rewards",
+		// https://support.partnerstack.com/hc/en-us/articles/360009840773
+		// (new, approved, declined, hold, paid).
 		{name: "partnerstack_reward_created", preset: "partnerstack", json: documented(t, "partnerstack_reward_created.json")},
 		{name: "partnerstack_reward_approved", preset: "partnerstack", json: `{"event":"reward_updated","data":{"key":"rwrd_4vCMcj8dsUHvB7","amount":1000,"currency":"USD","status":"approved","created_at":1700000000000}}`},
+		{name: "partnerstack_reward_new", preset: "partnerstack", json: `{"event":"reward_created","data":{"key":"rwrd_4vCMcj8dsUHvB8","amount":500,"status":"new","created_at":1700000000000}}`},
+		{name: "partnerstack_reward_hold", preset: "partnerstack", json: `{"event":"reward_updated","data":{"key":"rwrd_4vCMcj8dsUHvB8","amount":500,"status":"hold","created_at":1700000000000}}`},
 		{name: "partnerstack_reward_declined", preset: "partnerstack", json: `{"event":"reward_updated","data":{"key":"rwrd_4vCMcj8dsUHvB7","amount":1000,"currency":"USD","status":"declined","decline_reason":"refunded","created_at":1700000000000}}`},
 
 		{name: "standard", preset: "standard", query: "order_id=A-1&click_id=c&status=approved&sale_amount=1200&commission=180&currency=JPY"},

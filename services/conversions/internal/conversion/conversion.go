@@ -68,11 +68,19 @@ type StoredPartner struct {
 // InboxEntry is a raw request as stored for audit.
 type InboxEntry struct {
 	Partner, IdempotencyKey, EventID, Source, Method, Query string
-	BodyHash                                                []byte
-	Headers                                                 map[string]string
-	Body                                                    []byte
-	ReceivedAt                                              time.Time // the event's received_at, from Deps.Now
+	// OrderID is the conversion's order: Accept numbers requests per
+	// (Partner, OrderID), in the order it commits them.
+	OrderID    string
+	BodyHash   []byte
+	Headers    map[string]string
+	Body       []byte
+	ReceivedAt time.Time // the event's received_at, from Deps.Now
 }
+
+// MessageBuilder makes the outbox message of an accepted request once the
+// store has given it its acceptance number (events.ConversionReceived's
+// AcceptedSeq).
+type MessageBuilder func(acceptedSeq int64) (OutboxMessage, error)
 
 // Store keeps partners and accepted requests. Errors are errs kinds.
 type Store interface {
@@ -80,8 +88,11 @@ type Store interface {
 	GetPartner(ctx context.Context, id string) (StoredPartner, error)
 	ListPartners(ctx context.Context) ([]StoredPartner, error)
 	// Accept stores the request and its event atomically, or reports a
-	// duplicate (Receipt.Duplicate) or ErrIdempotencyConflict.
-	Accept(ctx context.Context, in InboxEntry, msg OutboxMessage) (Receipt, error)
+	// duplicate (Receipt.Duplicate) or ErrIdempotencyConflict. It gives
+	// the request the next acceptance number of its conversion (rising in
+	// commit order per (Partner, OrderID)), stores it with the request and
+	// builds the event with it (build).
+	Accept(ctx context.Context, in InboxEntry, build MessageBuilder) (Receipt, error)
 }
 
 // TraceInjector writes the caller's trace context into message headers.
@@ -338,15 +349,21 @@ func sha(b []byte) []byte {
 func (s *service) accept(ctx context.Context, now time.Time, p *partner, c adapter.Conversion, key, source, method string,
 	headers map[string]string, query string, body, bodyHash []byte) (Receipt, error) {
 	ev := s.event(p, c, key, source, now.UTC().Truncate(time.Microsecond))
-	msg, err := Message(ctx, ev, s.deps.Inject)
-	if err != nil {
+	// Checked before anything is stored: a 4xx leaves no trace.
+	if err := ev.Validate(); err != nil {
 		return Receipt{}, err
 	}
 	if body == nil {
 		body = []byte{}
 	}
+	build := func(seq int64) (OutboxMessage, error) {
+		numbered := ev
+		numbered.AcceptedSeq = seq
+		return Message(ctx, numbered, s.deps.Inject)
+	}
 	return s.deps.Store.Accept(ctx, InboxEntry{Partner: p.ID, IdempotencyKey: key, EventID: ev.ID, Source: source,
-		Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body, ReceivedAt: ev.ReceivedAt}, msg)
+		OrderID: c.OrderID, Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body,
+		ReceivedAt: ev.ReceivedAt}, build)
 }
 
 func (s *service) event(p *partner, c adapter.Conversion, key, source string, now time.Time) events.ConversionReceived {

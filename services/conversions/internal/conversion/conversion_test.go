@@ -28,6 +28,7 @@ type memStore struct {
 	partners map[string]StoredPartner
 	inbox    map[string]InboxEntry // partner "\x00" key
 	outbox   []OutboxMessage
+	seq      int64
 }
 
 func newMemStore() *memStore {
@@ -64,7 +65,7 @@ func (m *memStore) GetPartner(_ context.Context, id string) (StoredPartner, erro
 
 func (m *memStore) ListPartners(context.Context) ([]StoredPartner, error) { return nil, nil }
 
-func (m *memStore) Accept(_ context.Context, in InboxEntry, msg OutboxMessage) (Receipt, error) {
+func (m *memStore) Accept(_ context.Context, in InboxEntry, build MessageBuilder) (Receipt, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := in.Partner + "\x00" + in.IdempotencyKey
@@ -73,6 +74,11 @@ func (m *memStore) Accept(_ context.Context, in InboxEntry, msg OutboxMessage) (
 			return Receipt{}, ErrIdempotencyConflict
 		}
 		return Receipt{EventID: old.EventID, Duplicate: true}, nil
+	}
+	m.seq++
+	msg, err := build(m.seq)
+	if err != nil {
+		return Receipt{}, err
 	}
 	m.inbox[k] = in
 	m.outbox = append(m.outbox, msg)

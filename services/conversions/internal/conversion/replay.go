@@ -22,6 +22,10 @@ type StoredRequest struct {
 	Partner, IdempotencyKey, EventID, Source, Query string
 	Body                                            []byte
 	ReceivedAt                                      time.Time
+	// AcceptedSeq is the acceptance number the request got (0 for one
+	// stored before contract v1.1): the replayed event carries it again,
+	// so it takes its original's place among the conversion's events.
+	AcceptedSeq int64
 }
 
 // Event re-decodes a stored request. run distinguishes replay runs, so a
@@ -50,5 +54,6 @@ func (r *Replayer) Event(ctx context.Context, req StoredRequest, run string) (Ou
 	ev := r.s.event(p, c, req.IdempotencyKey, events.SourceReplay, req.ReceivedAt.UTC())
 	ev.ID = EventID(p.ID, req.IdempotencyKey+"\x00replay\x00"+run)
 	ev.ReplayOf = req.EventID
+	ev.AcceptedSeq = req.AcceptedSeq
 	return Message(ctx, ev, nil)
 }

@@ -32,7 +32,10 @@ const MaxBody = 64 << 10
 //	GET  /v1/postback/{partner}   postback with URL parameters  (token)
 //	POST /v1/postback/{partner}   postback as a form, or a JSON (token in the URL)
 //	                              object (application/json)
-func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger) {
+//
+// rec, when not nil, counts every webhook and postback answer for partner
+// health (RegisterHealth serves what it counted).
+func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger, rec DeliveryRecorder) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
 	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, h) }
 	rt.Handle("PUT /v1/partners/{partner}", admin(kithttp.NewServer(e.PutPartner, decodePutPartner, encodePutPartner, opts...)))
@@ -42,8 +45,9 @@ func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, lo
 		func(context.Context, *http.Request) (any, error) { return nil, nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	rt.Handle("GET /v1/partners/{partner}/postback-url", admin(kithttp.NewServer(e.PostbackURL,
 		decodePostbackURL, httpx.KitEncodeJSON(http.StatusOK), opts...)))
-	rt.Handle("POST /v1/webhooks/{partner}", kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, opts...))
-	postback := kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, opts...)
+	delivery := append(opts, keepError)
+	rt.Handle("POST /v1/webhooks/{partner}", recordDelivery(rec, kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, delivery...)))
+	postback := recordDelivery(rec, kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, delivery...))
 	rt.Handle("GET /v1/postback/{partner}", postback)
 	rt.Handle("POST /v1/postback/{partner}", postback)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -110,14 +111,14 @@ func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, e
 	return out, database.Classify(rows.Err())
 }
 
-// acceptSQL stores a request and its event in one statement, so in one
-// implicit transaction and one round trip: the outbox row is written only
-// when the inbox row was (a new idempotency key). received_at is the
-// event's (the service's clock), so a replay rebuilds the same times.
+// acceptSQL stores a request and its event in one statement: the outbox
+// row is written only when the inbox row was (a new idempotency key).
+// received_at is the event's (the service's clock), so a replay rebuilds
+// the same times; accepted_seq ($15) the number the event was built with.
 const acceptSQL = `
 	WITH ins AS (
-		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14)
+		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body, received_at, accepted_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15)
 		ON CONFLICT (partner, idempotency_key) DO NOTHING
 		RETURNING id),
 	out AS (
@@ -126,10 +127,26 @@ const acceptSQL = `
 		RETURNING id)
 	SELECT count(*) FROM out`
 
+// numberSQL takes the conversion's lock for the rest of the transaction,
+// then the next acceptance number (contract v1.1, "Status order"). With
+// the lock held until commit, two requests of one conversion commit in
+// the order of their numbers; requests of other conversions do not wait
+// (a hash collision only makes two conversions take turns).
+const numberSQL = `SELECT nextval('conversions.accepted_seq') FROM (SELECT pg_advisory_xact_lock($1)) AS locked`
+
+// conversionLock is the advisory lock key of a conversion.
+func conversionLock(partner, orderID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("linkcredit.conversions.accept\x00" + partner + "\x00" + orderID))
+	return int64(h.Sum64())
+}
+
 // Accept stores a request and its event atomically, unless the idempotency
-// key is taken: then it compares bodies. It returns once the statement
-// committed (or failed): a 2xx may be sent only after it.
-func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conversion.OutboxMessage) (conversion.Receipt, error) {
+// key is taken: then it compares bodies. In one transaction it locks the
+// conversion, takes the next acceptance number, builds the event with it
+// and stores both; it returns once that committed (or failed): a 2xx may
+// be sent only after it.
+func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
 	if in.Headers == nil {
 		in.Headers = map[string]string{} // "{}", never a JSON null
 	}
@@ -137,14 +154,30 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, msg conver
 	if err != nil {
 		return conversion.Receipt{}, err
 	}
-	msgHeaders, _ := json.Marshal(msg.Headers)
 	stmt, err := s.prepared(ctx)
 	if err != nil {
 		return conversion.Receipt{}, unavailable(err)
 	}
 	var inserted int
-	err = stmt.QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source, in.Method, string(headers),
-		in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt).Scan(&inserted)
+	var buildErr error
+	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, numberSQL, conversionLock(in.Partner, in.OrderID)).Scan(&seq); err != nil {
+			return err
+		}
+		msg, err := build(seq)
+		if err != nil {
+			buildErr = err
+			return err
+		}
+		msgHeaders, _ := json.Marshal(msg.Headers)
+		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source,
+			in.Method, string(headers), in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt,
+			seq).Scan(&inserted)
+	})
+	if buildErr != nil {
+		return conversion.Receipt{}, buildErr
+	}
 	if err != nil {
 		return conversion.Receipt{}, unavailable(err)
 	}
@@ -205,12 +238,14 @@ type InboxRow struct {
 	Query          string
 	Body           []byte
 	ReceivedAt     time.Time
+	AcceptedSeq    int64 // 0: stored before contract v1.1
 }
 
 // Inbox calls fn for each stored request of partner ("" for all) received
 // since the given time, in order.
 func (s *Store) Inbox(ctx context.Context, partner string, since time.Time, fn func(InboxRow) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, idempotency_key, event_id, source, headers, query, body, received_at
+	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, idempotency_key, event_id, source, headers, query, body, received_at,
+			coalesce(accepted_seq, 0)
 		FROM conversions.inbox WHERE ($1 = '' OR partner = $1) AND received_at >= $2 ORDER BY id`, partner, since)
 	if err != nil {
 		return database.Classify(err)
@@ -219,7 +254,7 @@ func (s *Store) Inbox(ctx context.Context, partner string, since time.Time, fn f
 	for rows.Next() {
 		var r InboxRow
 		var headers []byte
-		if err := rows.Scan(&r.ID, &r.Partner, &r.IdempotencyKey, &r.EventID, &r.Source, &headers, &r.Query, &r.Body, &r.ReceivedAt); err != nil {
+		if err := rows.Scan(&r.ID, &r.Partner, &r.IdempotencyKey, &r.EventID, &r.Source, &headers, &r.Query, &r.Body, &r.ReceivedAt, &r.AcceptedSeq); err != nil {
 			return err
 		}
 		_ = json.Unmarshal(headers, &r.Headers)

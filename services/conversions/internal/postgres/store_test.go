@@ -41,8 +41,10 @@ func accept(t *testing.T, s *Store, db *sql.DB, key string, received time.Time) 
 	t.Helper()
 	in := conversion.InboxEntry{Partner: "p", IdempotencyKey: key, EventID: "ev-" + key, Source: "webhook", Method: "POST",
 		BodyHash: []byte(key), Body: []byte(`{}`), ReceivedAt: received, Headers: map[string]string{"user-agent": "t"}}
-	msg := conversion.OutboxMessage{Topic: "conversions.v1", Key: []byte("p/" + key), Value: []byte(`{"id":"ev-` + key + `"}`)}
-	if _, err := s.Accept(context.Background(), in, msg); err != nil {
+	build := func(int64) (conversion.OutboxMessage, error) {
+		return conversion.OutboxMessage{Topic: "conversions.v1", Key: []byte("p/" + key), Value: []byte(`{"id":"ev-` + key + `"}`)}, nil
+	}
+	if _, err := s.Accept(context.Background(), in, build); err != nil {
 		t.Fatal(err)
 	}
 	var id int64
