@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -441,5 +442,57 @@ func TestMessageTooLargeIsRecognised(t *testing.T) {
 	}
 	if kafkax.IsMessageTooLarge(errors.New("connection refused")) {
 		t.Fatal("any error is too large")
+	}
+}
+
+// A broker that drops the consumer's connections for a while (a reset
+// connection, a restarting broker) is an outage the reader recovers from:
+// the subscriber keeps fetching and handles what was published meanwhile.
+func TestSubscriberOutlivesFetchErrors(t *testing.T) {
+	cluster, brokers := testkit.KafkaCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := kafkax.EnsureTopics(ctx, brokers, kafkax.Security{}, events.Topics()); err != nil {
+		t.Fatal(err)
+	}
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	publish(t, brokers, events.TopicClicks, "before")
+	got := newCollector()
+	run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.fetch-errors", Topics: []string{events.TopicClicks},
+		BatchSize: 100, BatchWait: 50 * time.Millisecond, DeadLetter: w, SessionTimeout: 2 * time.Second,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			for _, m := range msgs {
+				got.add(string(m.Value))
+			}
+			return nil
+		}))
+	got.wait(t, 1)
+
+	// The outage: every fetch and offset lookup fails (kfake closes the
+	// connection) for three seconds, long enough for the reader to give
+	// up its own attempts and report the error.
+	var failed atomic.Int32
+	until := time.Now().Add(3 * time.Second)
+	for _, key := range []int16{kmsg.Fetch.Int16(), kmsg.ListOffsets.Int16()} {
+		cluster.ControlKey(key, func(kmsg.Request) (kmsg.Response, error, bool) {
+			if time.Now().After(until) {
+				return nil, nil, false // over: handled as usual from now on
+			}
+			cluster.KeepControl()
+			failed.Add(1)
+			return nil, errors.New("injected outage"), true
+		})
+	}
+	testkit.WaitFor(t, 30*time.Second, func() error {
+		if failed.Load() == 0 {
+			return errors.New("no request failed yet")
+		}
+		return nil
+	})
+	publish(t, brokers, events.TopicClicks, "during", "after")
+	if seen := got.wait(t, 2); len(seen) != 3 { // "before" was seen already
+		t.Fatalf("handled %v", seen)
 	}
 }

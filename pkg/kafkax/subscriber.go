@@ -247,14 +247,28 @@ func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
 // handled when ctx ends is not committed; it is delivered again later.
 func (s *Subscriber) Run(ctx context.Context) error {
 	defer s.reader.Close()
+	fetchDelay := s.cfg.MinBackoff
 	for {
 		batch, err := s.fetchBatch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("kafkax: %s: fetch: %w", s.cfg.GroupID, err)
+			// The reader reconnects by itself; what it reports (a reset
+			// connection, a broker restarting, a partition without a
+			// leader for a while) passes. Fetch again after a pause
+			// rather than stop consuming.
+			s.cfg.Logger.WarnContext(ctx, "kafka consumer fetch failed; fetching again", "group", s.cfg.GroupID,
+				"delay", fetchDelay.String(), "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(fetchDelay + rand.N(fetchDelay/4+1)):
+			}
+			fetchDelay = min(2*fetchDelay, s.cfg.MaxBackoff)
+			continue
 		}
+		fetchDelay = s.cfg.MinBackoff
 		start := time.Now()
 		if err := s.process(ctx, batch); err != nil {
 			if ctx.Err() != nil {
