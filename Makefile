@@ -5,19 +5,22 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: instants test-deps bench-report bench-webhooks bench-links bench-redirect run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
 	@echo "make test   gofmt check, go vet and every module's tests (needs PostgreSQL binaries and kcat)"
-	@echo "make bench  benchmarks;  make fuzz  each fuzz target for FUZZTIME (default 10s)"
+	@echo "make demo   (with make run going in another terminal) partners, course links, a month of purchases, live clicks"
+	@echo "make bench  the stack beside its yardsticks, one table, exact reconciliation;  make bench-go  Go benchmarks"
+	@echo "make chaos  kills, cuts and poison under load, each ending in exact reconciliation"
+	@echo "make fuzz   each fuzz target for FUZZTIME (default 10s)"
 
 build:
 	@mkdir -p $(BIN)
 	cd services/redirect && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/redirect ./cmd/redirect
 	cd services/conversions && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/conversions ./cmd/conversions
 	cd services/reporting && go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/reporting ./cmd/reporting
-	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack && go build -o $(BIN)/bare302 ./cmd/bare302 && go build -o $(BIN)/webhookload ./cmd/webhookload
+	cd deploy && go build -o $(BIN)/devbroker ./cmd/devbroker && go build -o $(BIN)/localstack ./cmd/localstack && go build -o $(BIN)/bare302 ./cmd/bare302 && go build -o $(BIN)/loadgen ./cmd/loadgen && go build -o $(BIN)/benchrun ./bench/benchrun && go build -o $(BIN)/bareinsert ./bench/bareinsert
 
 run:
 	@bash deploy/scripts/ensure-deps.sh run
@@ -59,9 +62,24 @@ instants: build
 	  (cd $$m && LINKCREDIT_TEST_NOW=$$at BIN_DIR=$(BIN) go test $(INSTANT_TEST_FLAGS) -run AtInstant $$pkgs) || exit 1; \
 	done; done
 
-bench:
+# The stack on loopback beside a yardstick for each figure, in one run:
+# one table (also JSON under deploy/bench/results/), then loadgen's exact
+# reconciliation. About 5 minutes on 2 cores; DURATION=15s per measurement.
+bench: build
+	@BIN_DIR=$(BIN) $(BIN)/benchrun
+
+# Gentle, living traffic for the stack `make run` started (DATA_DIR, .run).
+demo:
+	@cd deploy && go build -o $(BIN)/loadgen ./cmd/loadgen
+	@$(BIN)/loadgen demo
+
+# Kills, network cuts and poison under load, each ending in loadgen's exact
+# reconciliation (deploy/chaos); under 15 minutes. make test runs TestChaosShort.
+chaos: build
+	@cd deploy && CHAOS=full BIN_DIR=$(BIN) go test -count=1 -timeout 20m -run 'TestChaos$$' -v ./chaos/
+
+bench-go:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
-	@$(MAKE) --no-print-directory bench-redirect bench-links bench-webhooks
 
 # A month of 10M clicks and 1M conversions, then month reports.
 bench-report:

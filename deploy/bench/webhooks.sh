@@ -16,7 +16,7 @@ secret="whsec_$(head -c 32 /dev/urandom | base64)"
 curl -sf -X PUT "http://$CONVERSIONS_ADDR/v1/partners/coursera" -H "Authorization: Bearer $ADMIN_TOKEN" \
   -d "{\"name\":\"Coursera\",\"webhook_secrets\":[\"$secret\"],\"currency\":\"USD\"}" >/dev/null
 psql "postgres://postgres@127.0.0.1:$PG_PORT/linkcredit" -Atc "SHOW synchronous_commit" | sed 's/^/synchronous_commit: /'
-"$BIN/webhookload" -url "http://$CONVERSIONS_ADDR/v1/webhooks/coursera" -secret "$secret" -rate "$RATE" -duration "$DURATION" | tee "$work/load.txt"
+"$BIN/loadgen" webhooks -url "http://$CONVERSIONS_ADDR/v1/webhooks/coursera" -secret "$secret" -rate "$RATE" -c 256 -duration "$DURATION" | tee "$work/load.txt"
 accepted=$(grep -o '202:[0-9]*' "$work/load.txt" | cut -d: -f2)
 for _ in $(seq 1 60); do
   have=$(kcat -C -b "$KAFKA_ADDR" -t conversions.v1 -e -q -f '.\n' 2>/dev/null | wc -l)

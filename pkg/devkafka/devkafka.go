@@ -27,6 +27,11 @@ type Options struct {
 	MinSessionTimeout time.Duration
 	// Log receives the broker's warnings and errors; nil discards them.
 	Log io.Writer
+	// Advertise is the host:port the broker names in its metadata, when
+	// clients reach it through something in between (a fault-injecting
+	// proxy in the chaos tests); empty advertises the address it listens on.
+	// The cluster's ListenAddrs then report it too.
+	Advertise string
 }
 
 // Start runs a single-node broker.
@@ -36,6 +41,9 @@ func Start(opts Options) (*kfake.Cluster, error) {
 		listen, err := listenFn(opts.Addr)
 		if err != nil {
 			return nil, err
+		}
+		if opts.Advertise != "" {
+			listen = advertising(listen, opts.Advertise)
 		}
 		kopts = append(kopts, kfake.ListenFn(listen))
 	}
@@ -78,3 +86,27 @@ func listenFn(addr string) (func(network, address string) (net.Listener, error),
 	}
 	return func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }, nil
 }
+
+// advertising makes the listeners listen return report addr as their
+// address, which kfake puts in its metadata for clients to connect to.
+func advertising(listen func(network, address string) (net.Listener, error), addr string) func(network, address string) (net.Listener, error) {
+	return func(network, address string) (net.Listener, error) {
+		ln, err := listen(network, address)
+		if err != nil {
+			return nil, err
+		}
+		tcp, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("devkafka: advertised address %q: %w", addr, err)
+		}
+		return advertisedListener{Listener: ln, addr: tcp}, nil
+	}
+}
+
+type advertisedListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l advertisedListener) Addr() net.Addr { return l.addr }

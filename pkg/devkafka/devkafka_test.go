@@ -87,3 +87,34 @@ func TestStartServesAnInheritedSocket(t *testing.T) {
 		t.Fatal("fd:1 was accepted")
 	}
 }
+
+// TestAdvertise: the broker names the advertised address in its metadata,
+// so clients that found it through a proxy keep going through the proxy.
+func TestAdvertise(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c, err := Start(Options{Addr: addr, Advertise: "127.0.0.1:19999", AutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conn, err := kafka.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	brokers, err := conn.Brokers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(brokers) != 1 || fmt.Sprintf("%s:%d", brokers[0].Host, brokers[0].Port) != "127.0.0.1:19999" {
+		t.Fatalf("metadata names %+v, want 127.0.0.1:19999", brokers)
+	}
+	if _, err := Start(Options{Addr: "127.0.0.1:0", Advertise: "no port"}); err == nil {
+		t.Error("an advertised address without a port was accepted")
+	}
+}

@@ -1,7 +1,8 @@
 // Command devbroker runs an embedded Kafka-protocol broker (franz-go's
 // kfake) for the local stack: one node on KAFKA_ADDR (default
 // 127.0.0.1:9092), keeping topics and committed offsets under DATA_DIR so
-// they survive a restart. Any Kafka client (kcat, kafka-go, franz-go) can
+// they survive a restart. KAFKA_ADVERTISED_ADDR, when set, is the address
+// it names in metadata (a proxy in front of it). Any Kafka client (kcat, kafka-go, franz-go) can
 // use it. It is a development tool: production runs Apache Kafka.
 package main
 
@@ -32,6 +33,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	addr := env.Addr("KAFKA_ADDR", "127.0.0.1:9092")
 	dataDir := env.String("DATA_DIR", ".run/kafka")
 	autoCreate := env.Bool("KAFKA_AUTO_CREATE_TOPICS", false)
+	advertise := env.String("KAFKA_ADVERTISED_ADDR", "") // a proxy in front of the broker (chaos tests)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -39,7 +41,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	cluster, err := devkafka.Start(devkafka.Options{Addr: addr, DataDir: abs, AutoCreateTopics: autoCreate, Log: stderr})
+	cluster, err := devkafka.Start(devkafka.Options{Addr: addr, DataDir: abs, AutoCreateTopics: autoCreate, Log: stderr, Advertise: advertise})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,637 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/linkcredit/linkcredit/deploy/loadgen"
+)
+
+// measure is one load figure: throughput, latency and the server's CPU.
+type measure struct {
+	PerSecond  float64 `json:"per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	Requests   int64   `json:"requests"`
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	// PerBusyCoreSecond is requests per second of the server's CPU time.
+	PerBusyCoreSecond float64 `json:"per_busy_core_second,omitempty"`
+	Busy              float64 `json:"server_busy_share,omitempty"` // of one core
+	// LoadCPUSeconds is the load generator's own CPU time (this process).
+	LoadCPUSeconds float64       `json:"loadgen_cpu_seconds,omitempty"`
+	Statuses       map[int]int64 `json:"statuses,omitempty"`
+	NotSent        int64         `json:"not_sent,omitempty"`
+}
+
+type pair struct {
+	Subject   measure `json:"subject"`
+	Yardstick measure `json:"yardstick"`
+}
+
+type report struct {
+	Machine  map[string]string `json:"machine"`
+	Started  time.Time         `json:"started"`
+	Seconds  float64           `json:"seconds"`
+	Settings map[string]any    `json:"settings"`
+	Redirect pair              `json:"redirect_unpinned"`
+	PerCore  *pair             `json:"redirect_per_core,omitempty"`
+	Webhooks pair              `json:"webhooks"`
+	// WebhooksAtRate: both at WebhooksRate (80 % of conversions' most).
+	WebhooksAtRate pair    `json:"webhooks_at_rate"`
+	WebhooksRate   float64 `json:"webhooks_rate"`
+	Ingest         struct {
+		Clicks int64 `json:"clicks"`
+		// PerSecond is from the first ingested row to the last; the wait
+		// before the first (the consumers rejoining their group after
+		// SIGCONT) is apart, and counted in PerSecondWithWait.
+		PerSecond         float64 `json:"per_second"`
+		PerSecondWithWait float64 `json:"per_second_with_wait"`
+		FirstWaitSec      float64 `json:"seconds_to_first_row"`
+		CopyRows          int64   `json:"copy_rows"`
+		CopyPerSecond     float64 `json:"copy_per_second"`
+	} `json:"ingest"`
+	Delay struct {
+		Clicks int     `json:"clicks"`
+		Rate   float64 `json:"offered_per_second"`
+		P50ms  float64 `json:"p50_ms"`
+		P99ms  float64 `json:"p99_ms"`
+		PollMs float64 `json:"poll_interval_ms"`
+	} `json:"click_to_report"`
+	Memory         map[string]memory `json:"memory_mib"`
+	Reconciliation struct {
+		OK          bool     `json:"ok"`
+		Clicks      int64    `json:"clicks"`
+		Conversions int64    `json:"conversions"`
+		Summary     string   `json:"summary"`
+		Differences []string `json:"differences,omitempty"`
+	} `json:"reconciliation"`
+}
+
+type bench struct {
+	cfg      settings
+	st       *stack
+	log      io.Writer
+	out      report
+	stack    *loadgen.Stack
+	ledger   *loadgen.Ledger
+	partners []loadgen.Partner
+	links    []loadgen.Link
+	run      string
+	extras   []*exec.Cmd
+	bare     string // bare302's address
+	insert   string // bareinsert's address
+}
+
+func (b *bench) phase(format string, args ...any) {
+	fmt.Fprintf(b.log, "== "+format+"\n", args...)
+}
+
+func (b *bench) all(ctx context.Context) error {
+	var err error
+	b.stack, err = loadgen.NewStack(b.st.redirect, b.st.conversions, b.st.reporting, b.st.token)
+	if err != nil {
+		return err
+	}
+	b.ledger = loadgen.NewLedger()
+	b.run = "bench" + strconv.FormatInt(time.Now().Unix(), 36)
+	b.partners = loadgen.DefaultPartners(b.run)
+	b.links = loadgen.GenerateLinks(b.run, b.cfg.links, b.partners)
+	b.out.Settings = map[string]any{"duration_s": b.cfg.duration.Seconds(), "connections": b.cfg.connections,
+		"links": b.cfg.links, "user_agents": b.cfg.userAgents, "ingest_clicks": b.cfg.ingestClicks,
+		"traffic": "1.5 % crawlers, 0.5 % unfurlers, 1 % HEAD, placements and UTM tags, each connection from its own 127.x.y.z"}
+
+	b.phase("setup: %d partners, %d links; bare302 and bareinsert beside the stack", len(b.partners), len(b.links))
+	setup := loadgen.NewRunner(b.stack, b.clickConfig("setup", 0))
+	if err := setup.Setup(ctx); err != nil {
+		return err
+	}
+	if err := b.startExtras(); err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"redirect, unpinned", b.redirectUnpinned},
+		{"redirect, per core", b.redirectPerCore},
+		{"webhooks", b.webhooks},
+		{"ingest", b.ingest},
+		{"click to report", b.delay},
+	}
+	for _, s := range steps {
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	b.memory()
+	b.phase("reconciliation: every acknowledged click and conversion of the run, once, and nothing else")
+	v, err := loadgen.Reconcile(ctx, b.stack, b.ledger, 3*time.Minute)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	r := &b.out.Reconciliation
+	r.OK, r.Clicks, r.Conversions, r.Summary, r.Differences = v.OK(), v.Clicks, v.Conversions, v.String(), v.Diffs
+	return nil
+}
+
+// clickConfig is the realistic traffic every click measurement sends.
+func (b *bench) clickConfig(phase string, share float64) loadgen.Config {
+	return loadgen.Config{Run: b.run + "-" + phase, LinkSet: b.links, Partners: b.partners, Concurrency: b.cfg.connections,
+		UserAgents: b.cfg.userAgents, Crawlers: 0.015, Unfurlers: 0.005, Heads: 0.01, ConversionShare: share,
+		SourceIPs: true, Seed: 42, Ledger: b.ledger, Duration: b.cfg.duration, Progress: b.log}
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (b *bench) startExtras() error {
+	var lines strings.Builder
+	for _, l := range b.links {
+		fmt.Fprintf(&lines, "%s %s\n", l.Code, l.Destination())
+	}
+	linksFile := filepath.Join(b.st.dataDir, "bare302-links.txt")
+	if err := os.WriteFile(linksFile, []byte(lines.String()), 0o644); err != nil {
+		return err
+	}
+	var err error
+	if b.bare, err = freeAddr(); err != nil {
+		return err
+	}
+	if b.insert, err = freeAddr(); err != nil {
+		return err
+	}
+	for _, x := range []struct{ name, addr string }{{"bare302", b.bare}, {"bareinsert", b.insert}} {
+		cmd := exec.Command(filepath.Join(b.cfg.binDir, x.name))
+		cmd.Env = append(os.Environ(), "ADDR="+x.addr, "LINKS_FILE="+linksFile, "DATABASE_URL="+b.st.postgresURL)
+		logf, err := os.Create(filepath.Join(b.st.dataDir, "logs", x.name+".log"))
+		if err != nil {
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("start %s: %w", x.name, err)
+		}
+		logf.Close()
+		b.extras = append(b.extras, cmd)
+		if err := waitListening(x.addr, 30*time.Second); err != nil {
+			return fmt.Errorf("%s: %w (see %s)", x.name, err, logf.Name())
+		}
+	}
+	return nil
+}
+
+func (b *bench) stopExtras() {
+	for _, c := range b.extras {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		_ = c.Wait()
+	}
+}
+
+func waitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %s", addr, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// clicks runs one click measurement against addr (the redirect, or bare302
+// with a ledger of its own) and reads pid's CPU time around it.
+func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger *loadgen.Ledger) (measure, error) {
+	stack := *b.stack
+	stack.Redirect = "http://" + addr
+	cfg := b.clickConfig(phase, 0)
+	cfg.Ledger = ledger
+	cpu0, err := cpuSeconds(pid)
+	if err != nil {
+		return measure{}, err
+	}
+	self0, _ := cpuSeconds(os.Getpid())
+	res := loadgen.NewRunner(&stack, cfg).Clicks(ctx)
+	cpu1, err := cpuSeconds(pid)
+	if err != nil {
+		return measure{}, err
+	}
+	self1, _ := cpuSeconds(os.Getpid())
+	m := measure{PerSecond: res.RedirectRate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
+		Requests: res.Redirects, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent,
+		LoadCPUSeconds: self1 - self0}
+	if m.CPUSeconds > 0 {
+		m.PerBusyCoreSecond = float64(res.Redirects) / m.CPUSeconds
+		m.Busy = m.CPUSeconds / m.Seconds
+	}
+	fmt.Fprintf(b.log, "   %s: %.0f/s, p50 %.2f ms, p99 %.2f ms, %d requests, server CPU %.1fs (%.0f %% of a core), %.0f per busy core-second, loadgen CPU %.1fs, statuses %v\n",
+		phase, m.PerSecond, m.P50ms, m.P99ms, m.Requests, m.CPUSeconds, 100*m.Busy, m.PerBusyCoreSecond, m.LoadCPUSeconds, m.Statuses)
+	return m, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (b *bench) redirectUnpinned(ctx context.Context) error {
+	pids := b.st.pids()
+	b.phase("redirect unpinned, %s at %d connections: linkcredit, then bare302", b.cfg.duration, b.cfg.connections)
+	var err error
+	if b.out.Redirect.Subject, err = b.clicks(ctx, "redirect", b.st.redirect, pids["redirect"], b.ledger); err != nil {
+		return err
+	}
+	b.out.Redirect.Yardstick, err = b.clicks(ctx, "bare302", b.bare, b.extras[0].Process.Pid, loadgen.NewLedger())
+	return err
+}
+
+// everyPid is every process of the run but the server under test: the
+// stack's, postgres backends, the yardsticks and this one.
+func (b *bench) everyPid() []int {
+	pids := append(descendants(b.st.cmd.Process.Pid), b.st.cmd.Process.Pid, os.Getpid())
+	for _, c := range b.extras {
+		pids = append(pids, c.Process.Pid)
+	}
+	return pids
+}
+
+func (b *bench) pinAll(cpus string, except map[int]string) {
+	for _, pid := range b.everyPid() {
+		if _, ok := except[pid]; ok {
+			continue
+		}
+		_ = pin(pid, cpus) // a backend may have exited in between
+	}
+	for pid, c := range except {
+		_ = pin(pid, c)
+	}
+}
+
+func (b *bench) redirectPerCore(ctx context.Context) error {
+	if runtime.NumCPU() < 2 {
+		b.phase("redirect per core: skipped, one CPU")
+		return nil
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		b.phase("redirect per core: skipped, no taskset (apt-get install util-linux)")
+		return nil
+	}
+	all := fmt.Sprintf("0-%d", runtime.NumCPU()-1)
+	defer b.pinAll(all, nil)
+	pids := b.st.pids()
+	redirect, bare := pids["redirect"], b.extras[0].Process.Pid
+	b.phase("redirect per core: the server alone on CPU 0, everything else (stack, load tool) on CPU 1")
+	b.pinAll("1", map[int]string{redirect: "0"})
+	var p pair
+	var err error
+	if p.Subject, err = b.clicks(ctx, "redirect pinned", b.st.redirect, redirect, b.ledger); err != nil {
+		return err
+	}
+	b.pinAll("1", map[int]string{bare: "0"})
+	if p.Yardstick, err = b.clicks(ctx, "bare302 pinned", b.bare, bare, loadgen.NewLedger()); err != nil {
+		return err
+	}
+	b.out.PerCore = &p
+	return nil
+}
+
+// webhooks measures conversions and bareinsert twice: as fast as
+// CONNECTIONS deliveries in flight go (closed loop: the most each
+// sustains), then both at a fixed 80 % of conversions' most (open loop:
+// the latency at a rate it sustains).
+func (b *bench) webhooks(ctx context.Context) error {
+	b.phase("webhooks, %s each: conversions (signed, durable) and bareinsert (one INSERT per request), at %d in flight, then at a fixed rate",
+		b.cfg.duration, b.cfg.connections)
+	pids := b.st.pids()
+	targets := []struct {
+		name, url string
+		pid       int
+		ledger    *loadgen.Ledger
+	}{
+		{"conversions", "", pids["conversions"], b.ledger},
+		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, b.extras[1].Process.Pid, nil},
+	}
+	var rate float64
+	for step, out := range []*pair{&b.out.Webhooks, &b.out.WebhooksAtRate} {
+		for i, x := range targets {
+			cpu0, _ := cpuSeconds(x.pid)
+			res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: fmt.Sprintf("%s-wh%d%d", b.run, step, i),
+				Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
+			if err != nil {
+				return err
+			}
+			cpu1, _ := cpuSeconds(x.pid)
+			m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
+				Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent}
+			if m.CPUSeconds > 0 {
+				m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
+			}
+			how := "closed loop"
+			if rate > 0 {
+				how = fmt.Sprintf("offered %.0f/s", rate)
+			}
+			fmt.Fprintf(b.log, "   %s (%s): %.0f/s acknowledged, p50 %.2f ms, p99 %.2f ms, statuses %v, no answer %d, not sent %d\n",
+				x.name, how, m.PerSecond, m.P50ms, m.P99ms, res.Statuses, res.NoAnswer, res.NotSent)
+			if i == 0 {
+				out.Subject = m
+			} else {
+				out.Yardstick = m
+			}
+		}
+		rate = 0.8 * b.out.Webhooks.Subject.PerSecond
+		if rate < 1 {
+			break
+		}
+		b.out.WebhooksRate = rate
+	}
+	return nil
+}
+
+// reportedClicks is clicks + bot clicks the reports hold for the run's
+// partners, today and around it (UTC).
+func (b *bench) reportedClicks(ctx context.Context, partners map[string]bool) (int64, error) {
+	now := time.Now().UTC()
+	rows, err := b.stack.Report(ctx, url.Values{"from": {now.AddDate(0, 0, -1).Format(time.DateOnly)},
+		"to": {now.AddDate(0, 0, 2).Format(time.DateOnly)}, "tz": {"UTC"}, "group_by": {"partner"}})
+	if err != nil {
+		return 0, err
+	}
+	per := map[string]int64{} // one row per currency, each with the partner's clicks
+	for _, r := range rows {
+		p, _ := r["partner"].(string)
+		if !partners[p] {
+			continue
+		}
+		c, _ := r["clicks"].(float64)
+		bc, _ := r["bot_clicks"].(float64)
+		per[p] = max(per[p], int64(c+bc))
+	}
+	var n int64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
+
+func (b *bench) unshipped(ctx context.Context) (float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.stack.Redirect+"/metrics", nil)
+	resp, err := b.stack.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	found := false
+	for _, line := range splitLines(string(body)) {
+		if strings.HasPrefix(line, "redirect_clicklog_unshipped_bytes") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+			found = true
+		}
+	}
+	if !found {
+		return 0, errors.New("redirect_clicklog_unshipped_bytes is not in the redirect's /metrics")
+	}
+	return total, nil
+}
+
+func (b *bench) ingest(ctx context.Context) error {
+	pids := b.st.pids()
+	reporting := pids["reporting"]
+	partners := map[string]bool{}
+	for _, p := range b.partners {
+		partners[p.ID] = true
+	}
+	b.phase("ingest: reporting paused (SIGSTOP) while %d clicks go through the redirect to clicks.v1", b.cfg.ingestClicks)
+	if err := syscall.Kill(reporting, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = syscall.Kill(reporting, syscall.SIGCONT)
+		}
+	}()
+	cfg := b.clickConfig("ingest", 0)
+	cfg.Duration, cfg.MaxClicks = 0, b.cfg.ingestClicks
+	phaseStart := time.Now().UTC()
+	res := loadgen.NewRunner(b.stack, cfg).Clicks(ctx)
+	phaseEnd := time.Now().UTC()
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		n, err := b.unshipped(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the redirect still has %.0f bytes of clicks to ship after 2 minutes", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want, _, _, _ := b.ledger.Counts()
+	// Clicks of the delay partner are not in the partners asked for; all
+	// acknowledged clicks so far are the main partners'.
+	fmt.Fprintf(b.log, "   %d clicks on clicks.v1; reporting resumed, waiting for all %d of the run in the reports\n", res.Acked, want)
+	if err := syscall.Kill(reporting, syscall.SIGCONT); err != nil {
+		return err
+	}
+	resumed = true
+	start := time.Now()
+	var first time.Time
+	before := int64(-1)
+	for deadline := start.Add(5 * time.Minute); ; {
+		n, err := b.reportedClicks(ctx, partners)
+		if err == nil {
+			if before < 0 {
+				before = n
+			} else if first.IsZero() && n > before {
+				first = time.Now()
+			}
+			if n >= int64(want) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reports hold %d of %d clicks after 5 minutes", n, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	in := &b.out.Ingest
+	in.Clicks, in.PerSecondWithWait, in.PerSecond = res.Acked, float64(res.Acked)/elapsed.Seconds(), float64(res.Acked)/elapsed.Seconds()
+	if !first.IsZero() {
+		in.FirstWaitSec = first.Sub(start).Seconds()
+		in.PerSecond = float64(res.Acked) / time.Since(first).Seconds()
+	}
+	fmt.Fprintf(b.log, "   reporting ingested %d clicks in %.1fs after resuming: first rows after %.1fs, then %.0f/s (%.0f/s with the wait)\n",
+		res.Acked, elapsed.Seconds(), in.FirstWaitSec, in.PerSecond, in.PerSecondWithWait)
+
+	// The same rows, with a plain COPY into a table like reporting's.
+	rows, secs, err := b.copySame(ctx, phaseStart.Add(-time.Second), phaseEnd.Add(time.Second))
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	in.CopyRows, in.CopyPerSecond = rows, float64(rows)/secs
+	fmt.Fprintf(b.log, "   COPY of the same %d rows into a table like reporting.clicks: %.2fs, %.0f rows/s\n", rows, secs, in.CopyPerSecond)
+	return nil
+}
+
+// copySame exports the clicks reporting stored for the ingest phase and
+// times a COPY of them into a fresh table with the same columns and
+// primary key, in the same PostgreSQL.
+func (b *bench) copySame(ctx context.Context, from, to time.Time) (int64, float64, error) {
+	file := filepath.Join(b.st.dataDir, "ingest-rows.csv")
+	psql := func(sql string) (string, error) {
+		out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", b.st.postgresURL, "-c", sql).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("psql %q: %v: %s", sql, err, out)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	sel := fmt.Sprintf("SELECT * FROM reporting.clicks WHERE occurred_at >= '%s' AND occurred_at < '%s'",
+		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	if _, err := psql(fmt.Sprintf(`\copy (%s) TO '%s'`, sel, file)); err != nil {
+		return 0, 0, err
+	}
+	if _, err := psql(`DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy;
+		CREATE TABLE bench_copy.clicks (LIKE reporting.clicks INCLUDING DEFAULTS); ALTER TABLE bench_copy.clicks ADD PRIMARY KEY (id, occurred_at)`); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if _, err := psql(fmt.Sprintf(`\copy bench_copy.clicks FROM '%s'`, file)); err != nil {
+		return 0, 0, err
+	}
+	secs := time.Since(start).Seconds()
+	n, err := psql("SELECT count(*) FROM bench_copy.clicks")
+	if err != nil {
+		return 0, 0, err
+	}
+	rows, _ := strconv.ParseInt(n, 10, 64)
+	return rows, secs, nil
+}
+
+func (b *bench) delay(ctx context.Context) error {
+	const rate = 200
+	partner := loadgen.Partner{ID: b.run + "-delay", Name: "delay", Currency: "USD", Secret: loadgen.NewSecret(), Token: "tok_" + b.run + "_delay_postback"}
+	links := loadgen.GenerateLinks(b.run+"-d", 20, []loadgen.Partner{partner})
+	b.phase("click to report: %d clicks/s for %s over 20 links of one partner, 5 %% converting; the report polled every 50 ms", rate, b.cfg.duration)
+	var mu sync.Mutex
+	var acked []time.Time
+	cfg := b.clickConfig("delay", 0.05)
+	cfg.LinkSet, cfg.Partners, cfg.Rate, cfg.Concurrency = links, []loadgen.Partner{partner}, rate, 16
+	cfg.OnAck = func(_ loadgen.ClickAck, at time.Time) {
+		mu.Lock()
+		acked = append(acked, at)
+		mu.Unlock()
+	}
+	r := loadgen.NewRunner(b.stack, cfg)
+	if err := r.Setup(ctx); err != nil {
+		return err
+	}
+	type seen struct {
+		at time.Time
+		n  int64
+	}
+	var polls []seen
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		only := map[string]bool{partner.ID: true}
+		for {
+			n, err := b.reportedClicks(ctx, only)
+			if err == nil {
+				polls = append(polls, seen{time.Now(), n})
+			}
+			select {
+			case <-done:
+				mu.Lock()
+				total := int64(len(acked))
+				mu.Unlock()
+				if err == nil && n >= total || ctx.Err() != nil {
+					return
+				}
+			default:
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	res := r.Clicks(ctx)
+	close(done)
+	select {
+	case <-polled:
+	case <-time.After(2 * time.Minute):
+		return errors.New("the report did not show the clicks within 2 minutes")
+	}
+	slices.SortFunc(acked, func(a, b time.Time) int { return a.Compare(b) })
+	var h loadgen.Hist
+	j := 0
+	for i, at := range acked {
+		for j < len(polls) && polls[j].n < int64(i+1) {
+			j++
+		}
+		if j == len(polls) {
+			break
+		}
+		h.Add(polls[j].at.Sub(at))
+	}
+	d := &b.out.Delay
+	d.Clicks, d.Rate, d.P50ms, d.P99ms, d.PollMs = int(res.Acked), rate, ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), 50
+	fmt.Fprintf(b.log, "   %d clicks: click to report p50 %.0f ms, p99 %.0f ms\n", res.Acked, d.P50ms, d.P99ms)
+	return nil
+}
+
+func (b *bench) memory() {
+	b.out.Memory = map[string]memory{}
+	pids := b.st.pids()
+	for name, pid := range pids {
+		m := memoryOf(pid)
+		if name == "postgres" { // the postmaster and every backend, shared buffers once
+			m = memory{}
+			for _, p := range append(descendants(pid), pid) {
+				x := memoryOf(p)
+				m.PSS += x.PSS
+				m.RSS = max(m.RSS, x.RSS)
+				m.Peak = max(m.Peak, x.Peak)
+			}
+		}
+		b.out.Memory[name] = m
+	}
+	b.out.Memory["bare302"] = memoryOf(b.extras[0].Process.Pid)
+	b.out.Memory["bareinsert"] = memoryOf(b.extras[1].Process.Pid)
+	b.out.Memory["loadgen (benchrun)"] = memoryOf(os.Getpid())
+}

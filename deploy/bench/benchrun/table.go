@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+func cutTrim(s, sep string) (string, string, bool) {
+	k, v, ok := strings.Cut(s, sep)
+	return strings.TrimSpace(k), strings.TrimSpace(v), ok
+}
+
+func trimNL(b []byte) []byte { return []byte(strings.TrimSpace(string(b))) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// print writes the one table.
+func (b *bench) print(w io.Writer) {
+	o := &b.out
+	fmt.Fprintf(w, "\nlinkcredit bench, %s, %s CPUs (%s), %s\n\n", o.Started.Format("2006-01-02 15:04 UTC"), o.Machine["cpus"], o.Machine["cpu"], o.Machine["go"])
+	t := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(t, "figure\tlinkcredit\tyardstick (same run)\tratio")
+	r := o.Redirect
+	fmt.Fprintf(t, "redirect unpinned, req/s\t%.0f\tbare302 %.0f\t%s\n", r.Subject.PerSecond, r.Yardstick.PerSecond, ratio(r.Subject.PerSecond, r.Yardstick.PerSecond))
+	fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", r.Subject.P50ms, r.Subject.P99ms, r.Yardstick.P50ms, r.Yardstick.P99ms, ratio(r.Subject.P99ms, r.Yardstick.P99ms))
+	if p := o.PerCore; p != nil {
+		fmt.Fprintf(t, "redirect per core, req per busy core-s\t%.0f\tbare302 %.0f\t%s\n", p.Subject.PerBusyCoreSecond, p.Yardstick.PerBusyCoreSecond, ratio(p.Subject.PerBusyCoreSecond, p.Yardstick.PerBusyCoreSecond))
+		fmt.Fprintf(t, "  req/s (core busy)\t%.0f (%.0f %%)\t%.0f (%.0f %%)\t%s\n", p.Subject.PerSecond, 100*p.Subject.Busy, p.Yardstick.PerSecond, 100*p.Yardstick.Busy, ratio(p.Subject.PerSecond, p.Yardstick.PerSecond))
+		fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", p.Subject.P50ms, p.Subject.P99ms, p.Yardstick.P50ms, p.Yardstick.P99ms, ratio(p.Subject.P99ms, p.Yardstick.P99ms))
+		fmt.Fprintf(t, "  loadgen CPU (share of its core)\t%.0f %%\t%.0f %%\t\n", 100*p.Subject.LoadCPUSeconds/p.Subject.Seconds, 100*p.Yardstick.LoadCPUSeconds/p.Yardstick.Seconds)
+	}
+	wh := o.Webhooks
+	fmt.Fprintf(t, "webhooks/s (all 2xx?)\t%.0f (%s)\tbareinsert %.0f (%s)\t%s\n", wh.Subject.PerSecond, all2xx(wh.Subject.Statuses), wh.Yardstick.PerSecond, all2xx(wh.Yardstick.Statuses), ratio(wh.Subject.PerSecond, wh.Yardstick.PerSecond))
+	fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", wh.Subject.P50ms, wh.Subject.P99ms, wh.Yardstick.P50ms, wh.Yardstick.P99ms, ratio(wh.Subject.P99ms, wh.Yardstick.P99ms))
+	wr := o.WebhooksAtRate
+	fmt.Fprintf(t, "webhooks at %.0f/s offered: p50 / p99 ms\t%.2f / %.2f (%s)\t%.2f / %.2f (%s)\tp99 %s\n", o.WebhooksRate,
+		wr.Subject.P50ms, wr.Subject.P99ms, all2xx(wr.Subject.Statuses), wr.Yardstick.P50ms, wr.Yardstick.P99ms, all2xx(wr.Yardstick.Statuses), ratio(wr.Subject.P99ms, wr.Yardstick.P99ms))
+	in := o.Ingest
+	fmt.Fprintf(t, "ingest clicks/s (%d)\t%.0f\tCOPY %.0f\t%s\n", in.Clicks, in.PerSecond, in.CopyPerSecond, ratio(in.PerSecond, in.CopyPerSecond))
+	fmt.Fprintf(t, "  with the %.1fs rejoin wait\t%.0f\t\t%s\n", in.FirstWaitSec, in.PerSecondWithWait, ratio(in.PerSecondWithWait, in.CopyPerSecond))
+	d := o.Delay
+	fmt.Fprintf(t, "click to report p50 / p99 ms\t%.0f / %.0f\t(%d clicks at %.0f/s)\t\n", d.P50ms, d.P99ms, d.Clicks, d.Rate)
+	names := make([]string, 0, len(o.Memory))
+	for n := range o.Memory {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		m := o.Memory[n]
+		if n == "postgres" {
+			fmt.Fprintf(t, "memory %s, MiB\tPSS %.0f (all processes)\tlargest RSS %.0f\t\n", n, m.PSS, m.RSS)
+			continue
+		}
+		fmt.Fprintf(t, "memory %s, MiB\tRSS %.0f\tpeak %.0f\t\n", n, m.RSS, m.Peak)
+	}
+	t.Flush()
+	fmt.Fprintf(w, "\n%s\n", o.Reconciliation.Summary)
+}
+
+func all2xx(st map[int]int64) string {
+	var ok, bad int64
+	for code, n := range st {
+		if code/100 == 2 {
+			ok += n
+		} else {
+			bad += n
+		}
+	}
+	if bad == 0 {
+		return "all 2xx"
+	}
+	return fmt.Sprintf("%d not 2xx", bad)
+}

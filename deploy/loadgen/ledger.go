@@ -1,0 +1,231 @@
+package loadgen
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/clickid"
+)
+
+// ClickAck is a click the redirect acknowledged: a 302 with X-Click-Id.
+type ClickAck struct {
+	ID   string
+	Link string
+}
+
+// Ledger is what the stack acknowledged to loadgen, and what it may have
+// kept without saying so (a request whose answer never came: the process
+// may have recorded it and died, or the connection broke after the
+// commit). Safe for concurrent use.
+type Ledger struct {
+	mu            sync.Mutex
+	partners      map[string]bool
+	links         map[string]bool
+	clicks        map[string]string // click id -> link code
+	dupClicks     int               // the same click id acknowledged twice
+	inDoubtClicks map[string]int    // link code -> requests without an answer
+	events        map[string]Event  // acknowledged, by event id
+	inDoubt       map[string]Event  // sent, never acknowledged, by event id
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger {
+	return &Ledger{partners: map[string]bool{}, links: map[string]bool{}, clicks: map[string]string{},
+		inDoubtClicks: map[string]int{}, events: map[string]Event{}, inDoubt: map[string]Event{}}
+}
+
+// AddPartner and AddLink name what belongs to this run: reconciliation
+// checks every report row of these partners and links.
+func (l *Ledger) AddPartner(id string) { l.mu.Lock(); l.partners[id] = true; l.mu.Unlock() }
+
+// AddLink is AddPartner for links.
+func (l *Ledger) AddLink(code string) { l.mu.Lock(); l.links[code] = true; l.mu.Unlock() }
+
+// AddClicks records acknowledged clicks.
+func (l *Ledger) AddClicks(acks []ClickAck) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range acks {
+		if _, dup := l.clicks[a.ID]; dup {
+			l.dupClicks++
+			continue
+		}
+		l.clicks[a.ID] = a.Link
+	}
+}
+
+// ClickInDoubt records a click request that got no answer.
+func (l *Ledger) ClickInDoubt(link string) { l.mu.Lock(); l.inDoubtClicks[link]++; l.mu.Unlock() }
+
+// Acked records an acknowledged (2xx) conversion event.
+func (l *Ledger) Acked(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.inDoubt, e.ID)
+	l.events[e.ID] = e
+}
+
+// EventInDoubt records an event sent and never acknowledged.
+func (l *Ledger) EventInDoubt(e Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.events[e.ID]; !ok {
+		l.inDoubt[e.ID] = e
+	}
+}
+
+// Counts says how much the ledger holds.
+func (l *Ledger) Counts() (clicks, events, inDoubtClicks, inDoubtEvents int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.inDoubtClicks {
+		inDoubtClicks += n
+	}
+	return len(l.clicks), len(l.events), inDoubtClicks, len(l.inDoubt)
+}
+
+// ClickIDs returns every acknowledged click id.
+func (l *Ledger) ClickIDs() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.clicks))
+	for id := range l.clicks {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ClickKey is a report cell for clicks: a link on a UTC day.
+type ClickKey struct{ Link, Day string }
+
+// ConvKey is a report cell for conversions: a partner, the UTC day of the
+// purchase (its first occurred_at) and the original currency.
+type ConvKey struct{ Partner, Day, Currency string }
+
+// ConvTotals are a cell's conversion figures, money in minor units.
+type ConvTotals struct {
+	Conversions                       int64
+	Sale, Pending, Approved, Reversed int64
+	Paid                              int64
+}
+
+// Expected is what the reports must show for a run.
+type Expected struct {
+	Partners, Links map[string]bool
+	Clicks          map[ClickKey]int64
+	// ClicksInDoubt per link: clicks that may be there without an ack.
+	ClicksInDoubt map[string]int64
+	DupClicks     int
+	Conversions   map[ConvKey]ConvTotals
+	// OrdersInDoubt: orders with an event sent and never acknowledged;
+	// the cells they fall in are reported, not failed, when they differ.
+	OrdersInDoubt map[ConvKey]int
+	From, To      time.Time // days to ask for: [From, To)
+}
+
+// Expected folds the ledger into report cells, as reporting must: clicks
+// by link and day of the click (the time in its id), each conversion once
+// with the status of its latest acknowledged event by occurred_at.
+func (l *Ledger) Expected() Expected {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x := Expected{Partners: clone(l.partners), Links: clone(l.links), Clicks: map[ClickKey]int64{},
+		ClicksInDoubt: map[string]int64{}, DupClicks: l.dupClicks, Conversions: map[ConvKey]ConvTotals{}, OrdersInDoubt: map[ConvKey]int{}}
+	widen := func(t time.Time) {
+		d := t.UTC().Truncate(24 * time.Hour)
+		if x.From.IsZero() || d.Before(x.From) {
+			x.From = d
+		}
+		if e := d.AddDate(0, 0, 1); e.After(x.To) {
+			x.To = e
+		}
+	}
+	for id, link := range l.clicks {
+		at, err := clickid.Time(id)
+		if err != nil { // the redirect issued it: cannot happen; count it as unknown day
+			x.Clicks[ClickKey{link, "?"}]++
+			continue
+		}
+		widen(at)
+		x.Clicks[ClickKey{link, at.UTC().Format(time.DateOnly)}]++
+	}
+	for link, n := range l.inDoubtClicks {
+		x.ClicksInDoubt[link] += int64(n)
+	}
+	now := time.Now()
+	widen(now) // in-doubt clicks are today's
+	orders := map[[2]string][]Event{}
+	for _, e := range l.events {
+		k := [2]string{e.Partner, e.OrderID}
+		orders[k] = append(orders[k], e)
+	}
+	for _, evs := range orders {
+		k, t := Fold(evs)
+		widen(evs[0].OccurredAt)
+		c := x.Conversions[k]
+		c.Conversions++
+		c.Sale += t.Sale
+		c.Pending += t.Pending
+		c.Approved += t.Approved
+		c.Reversed += t.Reversed
+		x.Conversions[k] = c
+	}
+	for _, e := range l.inDoubt {
+		evs := append(orders[[2]string{e.Partner, e.OrderID}], e)
+		k, _ := Fold(evs)
+		x.OrdersInDoubt[k]++
+		widen(e.OccurredAt)
+	}
+	return x
+}
+
+// Fold returns the cell and figures of one conversion from its events
+// (at least one): ordered by occurred_at, the purchase is the first, the
+// state the last. It sorts evs.
+func Fold(evs []Event) (ConvKey, ConvTotals) {
+	slices.SortStableFunc(evs, func(a, b Event) int { return a.OccurredAt.Compare(b.OccurredAt) })
+	last := evs[len(evs)-1]
+	k := ConvKey{Partner: last.Partner, Day: evs[0].OccurredAt.UTC().Format(time.DateOnly), Currency: last.Currency}
+	t := ConvTotals{Conversions: 1}
+	switch last.Status {
+	case "pending":
+		t.Sale, t.Pending = last.Sale, last.Commission
+	case "approved":
+		t.Sale, t.Approved = last.Sale, last.Commission
+	case "reversed":
+		t.Reversed = last.Commission
+	}
+	return k, t
+}
+
+func clone(m map[string]bool) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Events returns every acknowledged conversion event, by id.
+func (l *Ledger) Events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Event, 0, len(l.events))
+	for _, id := range sortedKeys(l.events) {
+		out = append(out, l.events[id])
+	}
+	return out
+}

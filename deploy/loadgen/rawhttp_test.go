@@ -1,0 +1,87 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClickConnAgainstNetHTTP(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/c/found":
+			if r.UserAgent() != "UA 1" || r.Referer() != "https://ref.example/" || r.URL.Query().Get("placement") != "hero" {
+				t.Errorf("request %s %q %q", r.URL, r.UserAgent(), r.Referer())
+			}
+			w.Header().Set("X-Click-Id", "01ABC")
+			http.Redirect(w, r, "https://example.com/x", http.StatusFound)
+		case "/c/chunked":
+			w.Header().Set("X-Click-Id", "02DEF")
+			w.WriteHeader(http.StatusFound)
+			for range 3 {
+				fmt.Fprint(w, strings.Repeat("x", 5000))
+				w.(http.Flusher).Flush()
+			}
+		case "/c/close":
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := &clickConn{addr: srv.Listener.Addr().String(), dialer: &net.Dialer{}, timeout: 5 * time.Second}
+	defer c.close()
+	for i, tc := range []struct {
+		method, target, referer string
+		status                  int
+		id                      string
+		open                    bool
+	}{
+		{"GET", "/c/found?placement=hero", "https://ref.example/", 302, "01ABC", true},
+		{"HEAD", "/c/found?placement=hero", "https://ref.example/", 302, "01ABC", true},
+		{"GET", "/c/chunked", "", 302, "02DEF", true},
+		{"GET", "/c/missing", "", 404, "", true},
+		{"GET", "/c/close", "", 404, "", false},
+		{"GET", "/c/found?placement=hero", "https://ref.example/", 302, "01ABC", true}, // a new connection
+	} {
+		a, err := c.do(tc.method, tc.target, c.addr, "UA 1", tc.referer)
+		if err != nil || a.status != tc.status || a.clickID != tc.id || (c.conn != nil) != tc.open {
+			t.Errorf("%d %s %s: %+v %v, open %v", i, tc.method, tc.target, a, err, c.conn != nil)
+		}
+	}
+}
+
+func TestClickConnBrokenAnswers(t *testing.T) {
+	for name, resp := range map[string]string{
+		"cut in the headers": "HTTP/1.1 302 Found\r\nX-Click-Id: 1",
+		"cut in the body":    "HTTP/1.1 302 Found\r\nContent-Length: 10\r\n\r\nabc",
+		"not HTTP":           "SSH-2.0-OpenSSH\r\n\r\n",
+		"bad length":         "HTTP/1.1 302 Found\r\nContent-Length: -1\r\n\r\n",
+		"bad chunk":          "HTTP/1.1 302 Found\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+	} {
+		c := &clickConn{r: bufio.NewReader(strings.NewReader(resp))}
+		if _, _, err := c.read(false); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func FuzzClickResponse(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 302 Found\r\nX-Click-Id: 01\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("HTTP/1.1 302 Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.0 404 Not Found\r\n\r\nbody to the end"))
+	f.Fuzz(func(t *testing.T, resp []byte) {
+		c := &clickConn{r: bufio.NewReader(bytes.NewReader(resp))}
+		a, _, err := c.read(false)
+		if err == nil && (a.status < 0 || a.status > 999) {
+			t.Errorf("status %d", a.status)
+		}
+	})
+}
