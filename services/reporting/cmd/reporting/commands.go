@@ -100,7 +100,7 @@ func verify(ctx context.Context, now clock.Clock, cfg platform.Config, stdout io
 
 // export writes a commission report to a file, with a progress line on a
 // terminal. Its default period and as-of time come from now.
-func export(ctx context.Context, now clock.Clock, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+func export(ctx context.Context, now clock.Clock, finance *time.Location, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "first day, YYYY-MM-DD (default: this month)")
@@ -134,8 +134,12 @@ func export(ctx context.Context, now clock.Clock, args []string, cfg platform.Co
 	if err != nil {
 		return err
 	}
+	final, err := store.FinalDays(ctx, q.From, q.To, q.TZ)
+	if err != nil {
+		return err
+	}
 	meta := report.Meta{From: q.FromDate, To: q.ToDate, TZ: q.TZ.String(), GroupBy: q.GroupBy, Currency: q.Currency,
-		AsOf: asOf.UTC().Truncate(time.Millisecond), ClosedPeriods: closed}
+		AsOf: asOf.UTC().Truncate(time.Millisecond), ClosedPeriods: closed, FinanceTimeZone: finance.String(), FinalDays: final}
 
 	w := stdout
 	var file *os.File
@@ -245,20 +249,24 @@ func (p *progress) done(rows int, bytes int64) {
 	}
 }
 
-// replay rebuilds every table from the topics into an empty schema: the
-// finance inputs (rates, remittances, closed periods) are copied from the
-// live schema, then every event on the topics up to their current end is
-// ingested again. It then compares the two schemas' reports. What the
-// rebuilt store dates by itself (remittances applied, late attributions)
-// is dated by now, as the live service dates it by its clock.
-func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
+// replay rebuilds every table into an empty schema from the record of
+// truth (docs/reporting.md, "Replay"): the archive of every click and
+// conversion event the live schema ingested (Store.Archive) merged, in
+// the order Kafka recorded them, with the finance journal (remittances,
+// FX rates, months closed and reopened, settlement imports), each entry
+// applied at its recorded instant; then, with -kafka, whatever the topics
+// hold that the archive does not yet (ingest is idempotent, so the rest
+// changes nothing). The placement slots are copied (see there). It then
+// compares the two schemas' reports and statements.
+func replay(ctx context.Context, now clock.Clock, finance *time.Location, args []string, cfg platform.Config, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	target := fs.String("schema", "reporting_rebuild", "the empty schema to build into")
+	topics := fs.Bool("kafka", true, "after the archive, also ingest what the topics hold beyond it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	admin, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 2})
+	admin, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})
 	if err != nil {
 		return err
 	}
@@ -283,15 +291,22 @@ func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Co
 		return err
 	}
 	defer db.Close()
-	rebuilt := postgres.New(db, now)
+	// The rebuilt store's clock is the recorded instant of what it is
+	// applying: a remittance allocates, a month closes, as they did live.
+	var at time.Time
+	rebuilt := postgres.New(db, func() time.Time {
+		if at.IsZero() {
+			return now()
+		}
+		return at
+	})
 	live := postgres.New(admin, now)
-	if err := copyFinanceInputs(ctx, admin, *target); err != nil {
+	if err := rebuilt.SetFinanceZone(ctx, finance); err != nil {
 		return err
 	}
-	if err := copyRemittances(ctx, live, rebuilt); err != nil {
+	if err := copyPlacementSlots(ctx, admin, *target); err != nil {
 		return err
 	}
-
 	zones, err := live.Zones(ctx)
 	if err != nil {
 		return err
@@ -304,14 +319,86 @@ func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Co
 		return err
 	}
 
-	ingestor := &kafkatransport.Ingestor{Store: rebuilt}
-	total := 0
-	// Clicks first, then conversions: every conversion finds its click.
-	for _, topic := range []string{events.TopicClicks, events.TopicConversions} {
-		n, err := replayTopic(ctx, cfg.KafkaBrokers, topic, ingestor)
-		total += n
-		if err != nil {
+	var entries []postgres.JournalEntry
+	if err := live.Journal(ctx, func(e postgres.JournalEntry) error { entries = append(entries, e); return nil }); err != nil {
+		return err
+	}
+	var clicks []postgres.Click
+	var convs []postgres.ConversionEvent
+	flush := func() error {
+		var err error
+		if len(clicks) > 0 {
+			err = rebuilt.IngestClicks(ctx, clicks)
+		} else if len(convs) > 0 {
+			err = rebuilt.IngestConversions(ctx, convs)
+		}
+		clicks, convs = clicks[:0], convs[:0]
+		return err
+	}
+	// An action recorded at the same instant as an event came first: a
+	// change recorded at a month's closing instant is already an
+	// adjustment (periods.bucket).
+	applyJournal := func(until time.Time, all bool) error {
+		for len(entries) > 0 && (all || !entries[0].RecordedAt.After(until)) {
+			if err := flush(); err != nil {
+				return err
+			}
+			at = entries[0].RecordedAt
+			if err := rebuilt.ApplyJournal(ctx, entries[0]); err != nil {
+				return err
+			}
+			entries = entries[1:]
+		}
+		return nil
+	}
+	archived := 0
+	err = live.Archive(ctx, func(item postgres.ArchiveItem) error {
+		archived++
+		if err := applyJournal(item.At, false); err != nil {
 			return err
+		}
+		at = item.At
+		switch {
+		case item.Click != nil:
+			if len(convs) > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			clicks = append(clicks, *item.Click)
+		default:
+			if len(clicks) > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			convs = append(convs, *item.Conversion)
+		}
+		if len(clicks)+len(convs) >= 5000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = applyJournal(time.Time{}, true)
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	at = time.Time{}
+	total := 0
+	if *topics {
+		ingestor := &kafkatransport.Ingestor{Store: rebuilt}
+		// Clicks first, then conversions: every conversion finds its click.
+		for _, topic := range []string{events.TopicClicks, events.TopicConversions} {
+			n, err := replayTopic(ctx, cfg.KafkaBrokers, topic, ingestor)
+			total += n
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := rebuilt.AttributeWaiting(ctx, 1<<30, 100*365*24*time.Hour); err != nil {
@@ -324,31 +411,23 @@ func replay(ctx context.Context, now clock.Clock, args []string, cfg platform.Co
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "replay: %d events into schema %s; reports identical to the live schema: %v\n", total, *target, same)
+	fmt.Fprintf(stdout, "replay: %d archived events and finance actions, then %d messages from the topics, into schema %s; reports identical to the live schema: %v\n",
+		archived, total, *target, same)
 	if !same {
 		return errors.New("the rebuilt reports differ from the live ones (events still arriving, or a bug)")
 	}
 	return nil
 }
 
-// copyFinanceInputs copies what is not on any topic: FX rates and closed
-// periods, and the placement slots, the live schema's record of which
-// placements of a busy link-day kept their names (that depended on the
-// order events arrived in, which a replay does not repeat).
-func copyFinanceInputs(ctx context.Context, db *sql.DB, target string) error {
-	return database.Transact(ctx, db, nil, func(tx *sql.Tx) error {
-		t := `"` + target + `"`
-		for _, q := range []string{
-			`INSERT INTO ` + t + `.fx_rates SELECT * FROM ` + postgres.Schema + `.fx_rates`,
-			`INSERT INTO ` + t + `.periods SELECT * FROM ` + postgres.Schema + `.periods`,
-			`INSERT INTO ` + t + `.placement_slots SELECT * FROM ` + postgres.Schema + `.placement_slots`,
-		} {
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("copy finance inputs: %w", err)
-			}
-		}
-		return nil
-	})
+// copyPlacementSlots copies the placement slots, the live schema's record
+// of which placements of a busy link-day kept their names (that depended
+// on the order events arrived in, which a replay does not repeat).
+func copyPlacementSlots(ctx context.Context, db *sql.DB, target string) error {
+	t := `"` + target + `"`
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+t+`.placement_slots SELECT * FROM `+postgres.Schema+`.placement_slots`); err != nil {
+		return fmt.Errorf("copy placement slots: %w", err)
+	}
+	return nil
 }
 
 // replayTopic feeds every message from the start of each partition up to
@@ -473,19 +552,4 @@ func sameReports(ctx context.Context, now clock.Clock, a, b *postgres.Store) (bo
 		}
 	}
 	return false, nil
-}
-
-// copyRemittances records the live remittances again, which posts them to
-// the rebuilt ledger.
-func copyRemittances(ctx context.Context, from, to *postgres.Store) error {
-	rems, err := from.Remittances(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rems {
-		if _, _, err := to.AddRemittance(ctx, r); err != nil {
-			return fmt.Errorf("copy remittance %s %s: %w", r.Partner, r.Reference, err)
-		}
-	}
-	return nil
 }

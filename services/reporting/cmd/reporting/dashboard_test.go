@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,11 +12,14 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/linkcredit/linkcredit/pkg/testkit"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/dashboard"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/session"
 )
 
 // repoRoot is the directory holding go.work.
@@ -90,8 +94,9 @@ type violation struct {
 
 // TestDashboardInBrowser signs in to the dashboard in headless Chromium,
 // checks its charts and tables, keyboard use and the page with JavaScript
-// off, runs axe-core, and saves a screenshot (DASHBOARD_SCREENSHOT, or a
-// temp file).
+// off, runs axe-core, saves a screenshot (DASHBOARD_SCREENSHOT, or a
+// temp file), then checks the session cookie, signs out and finds a copy
+// of the cookie refused.
 func TestDashboardInBrowser(t *testing.T) {
 	chromium, axePath := browserTools(t)
 	s := setup(t, testkit.Now(t))
@@ -193,5 +198,61 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(noJSBody, "coursera") {
 		t.Errorf("with JavaScript off the dashboard lacks its figures:\n%s", noJSBody)
+	}
+
+	// The session: an HttpOnly, SameSite=Strict cookie holding an opaque
+	// id (on plain loopback without the __Host- prefix and Secure), which
+	// sign-out revokes: a copy taken before opens nothing afterwards.
+	var cookies []*network.Cookie
+	var script string
+	if err := chromedp.Run(ctx,
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var err error
+			cookies, err = network.GetCookies().WithURLs([]string{s.p.Base + "/"}).Do(ctx)
+			return err
+		}),
+		chromedp.Evaluate(`document.cookie`, &script),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if len(cookies) != 1 {
+		t.Fatalf("the browser holds %d cookies, want the session's", len(cookies))
+	}
+	c := cookies[0]
+	if c.Name != dashboard.LoopbackCookieName || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" ||
+		c.Secure || strings.Contains(c.Value, token) || script != "" {
+		t.Errorf("session cookie %+v; visible to scripts: %q", c, script)
+	}
+	if _, ok := session.ParseID(c.Value); !ok {
+		t.Errorf("the cookie holds %q, not an opaque session id", c.Value)
+	}
+	copied := &http.Cookie{Name: c.Name, Value: c.Value}
+	if r := s.withCookie(t, "GET", "/", "", copied); r.status != 200 {
+		t.Fatalf("the copied cookie before sign-out = %d", r.status)
+	}
+	var after string
+	if err := chromedp.Run(ctx,
+		chromedp.Click("#sign-out", chromedp.ByQuery),
+		chromedp.WaitVisible("#token", chromedp.ByQuery),
+		chromedp.Title(&after),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var err error
+			cookies, err = network.GetCookies().WithURLs([]string{s.p.Base + "/"}).Do(ctx)
+			return err
+		}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(after, "Sign in") || len(cookies) != 0 {
+		t.Errorf("after sign-out: page %q, cookies %v", after, cookies)
+	}
+	if r := s.withCookie(t, "GET", "/", "", copied); r.status != 401 || strings.Contains(r.body, "coursera") {
+		t.Fatalf("the copied cookie after sign-out = %d, want 401", r.status)
+	}
+	if err := chromedp.Run(ctx, chromedp.Navigate(s.p.Base+months), chromedp.Title(&after)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(after, "Sign in") {
+		t.Errorf("signed out, the dashboard shows %q", after)
 	}
 }

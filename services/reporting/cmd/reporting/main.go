@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,6 +39,7 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/kafkatransport"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
+	sessionpkg "github.com/linkcredit/linkcredit/services/reporting/internal/session"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -71,6 +73,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 			DatabaseURL:  env.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkcredit?sslmode=disable", "postgres", "postgresql"),
 			KafkaBrokers: env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
 		}
+		finance := financeZone(env)
 		if err := env.Err(); err != nil {
 			return err
 		}
@@ -81,9 +84,9 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		case "verify":
 			return verify(ctx, now, cfg, stdout)
 		case "export":
-			return export(ctx, now, args[1:], cfg, stdout, stderr)
+			return export(ctx, now, finance, args[1:], cfg, stdout, stderr)
 		case "replay":
-			return replay(ctx, now, args[1:], cfg, stdout, stderr)
+			return replay(ctx, now, finance, args[1:], cfg, stdout, stderr)
 		default:
 			return fmt.Errorf("unknown command %q (want verify, export or replay)", args[0])
 		}
@@ -95,6 +98,8 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	consumers := env.Int("INGEST_CONSUMERS", 3, 1, 64)
 	zones := env.List("REPORT_TIME_ZONES", []string{"UTC"})
 	session := env.Duration("INGEST_SESSION_TIMEOUT", 10*time.Second, time.Second, 5*time.Minute)
+	finance := financeZone(env)
+	signIn := readSignIn(env)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -113,6 +118,9 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	// Store, then the onion: service -> endpoints (spans, metrics, logs)
 	// -> HTTP transport (finance auth) and the dashboard.
 	store := postgres.New(p.DB, now)
+	if err := store.SetFinanceZone(ctx, finance); err != nil {
+		return fmt.Errorf("config: FINANCE_TIME_ZONE: %w", err)
+	}
 	if err := store.EnsureZones(ctx, zones); err != nil {
 		return fmt.Errorf("config: REPORT_TIME_ZONES: %w", err)
 	}
@@ -121,7 +129,16 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		return otelx.EndpointMiddleware(tel, logger, name)
 	})
 	httptransport.Register(p.Router, endpoints, svc.Now, p.Tokens, logger)
-	dashboard.Register(p.Router, svc, p.Tokens, logger)
+	// Dashboard sign-in: finance-only sessions, stored as digests.
+	sessions := sessionpkg.NewManager(postgres.NewSessions(p.DB), now, signIn.session)
+	dashboard.Register(p.Router, svc, dashboard.Config{Tokens: p.Tokens, Sessions: sessions, Now: now, Logger: logger,
+		SignInAttempts: signIn.attempts, SignInWindow: signIn.window, TrustedProxies: signIn.trusted})
+	// Partner health (issue 14): what reached the ledger per partner, its
+	// API and the dashboard's panel.
+	partnerHealth := &reporting.PartnerHealth{Store: store, Now: now}
+	httptransport.RegisterPartnerHealth(p.Router, partnerHealth, p.Tokens, logger)
+	dashboard.RegisterPartnerHealth(p.Router, partnerHealth, 24*time.Hour, dashboard.Config{Tokens: p.Tokens, Sessions: sessions,
+		Now: now, Logger: logger})
 
 	// Ingest: one consumer group over both topics; a batch is committed
 	// only after its transaction.
@@ -166,6 +183,34 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	}
 	g.Go(func() error { return sweepAttribution(gctx, store, logger) })
 	g.Go(func() error { return compactRollups(gctx, store, logger) })
+	g.Go(func() error { return dashboard.SweepSessions(gctx, sessions, time.Minute, logger) })
 	logger.Info("reporting ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
+}
+
+// signInSettings configure the dashboard's sign-in (README, "Security").
+type signInSettings struct {
+	session  sessionpkg.Config
+	attempts int
+	window   time.Duration
+	trusted  []netip.Prefix
+}
+
+// readSignIn reads SESSION_IDLE_TIMEOUT, SESSION_MAX_AGE,
+// SIGNIN_MAX_ATTEMPTS, SIGNIN_WINDOW and TRUSTED_PROXIES.
+func readSignIn(env *config.Reader) signInSettings {
+	s := signInSettings{
+		session: sessionpkg.Config{
+			IdleTimeout: env.Duration("SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour),
+			MaxAge:      env.Duration("SESSION_MAX_AGE", 12*time.Hour, time.Minute, 30*24*time.Hour),
+		},
+		attempts: env.Int("SIGNIN_MAX_ATTEMPTS", 10, 1, 10000),
+		window:   env.Duration("SIGNIN_WINDOW", 15*time.Minute, time.Second, 24*time.Hour),
+	}
+	for _, n := range env.CIDRs("TRUSTED_PROXIES", nil) {
+		if p, err := netip.ParsePrefix(n.String()); err == nil {
+			s.trusted = append(s.trusted, p)
+		}
+	}
+	return s
 }

@@ -8,17 +8,21 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/errtext"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/session"
 )
 
 //go:embed templates/*.html
@@ -33,27 +37,56 @@ type Reports interface {
 	Now() time.Time
 }
 
-// CookieName holds a finance token for browsers, which cannot send a
-// bearer header by themselves.
-const CookieName = "linkcredit_token"
+// Config is what the sign-in needs. Zero limits take defaults.
+type Config struct {
+	Tokens   *httpx.Tokens
+	Sessions *session.Manager
+	Now      clock.Clock // the sign-in throttle's windows
+	Logger   *slog.Logger
+	// SignInAttempts failed sign-ins per client in SignInWindow, then 429
+	// until the window ends (defaults 10 and 15 minutes).
+	SignInAttempts int
+	SignInWindow   time.Duration
+	// TrustedProxies: a peer in these forwards the client's address in
+	// X-Forwarded-For, which the throttle then keys on.
+	TrustedProxies []netip.Prefix
+}
+
+// maxThrottled bounds the clients the sign-in throttle tracks.
+const maxThrottled = 10000
 
 // Handler serves the dashboard and its sign-in.
 type Handler struct {
-	reports Reports
-	tokens  *httpx.Tokens
-	logger  *slog.Logger
-	tmpl    *template.Template
+	reports  Reports
+	tokens   *httpx.Tokens
+	sessions *session.Manager
+	now      clock.Clock
+	throttle *throttle
+	trusted  []netip.Prefix
+	logger   *slog.Logger
+	tmpl     *template.Template
 }
 
 // Register adds the dashboard's routes:
 //
-//	GET  /                        the dashboard (finance scope)
+//	GET  /                        the dashboard: a session, or a bearer token, with the finance scope
 //	GET  /assets/dashboard.css    its stylesheet
-//	GET  /login, POST /login      sign in with a finance token (sets a cookie)
-//	POST /logout                  forget the cookie
-func Register(rt *httpx.Router, reports Reports, tokens *httpx.Tokens, logger *slog.Logger) {
-	h := &Handler{reports: reports, tokens: tokens, logger: logger,
-		tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
+//	GET  /login                   the sign-in form
+//	POST /login                   sign in with a finance token: a session cookie, never the token
+//	POST /logout                  revoke the session and clear its cookie
+//
+// Both POSTs refuse other origins (403); failed sign-ins are throttled
+// per client (429).
+func Register(rt *httpx.Router, reports Reports, cfg Config) {
+	if cfg.SignInAttempts <= 0 {
+		cfg.SignInAttempts = 10
+	}
+	if cfg.SignInWindow <= 0 {
+		cfg.SignInWindow = 15 * time.Minute
+	}
+	h := &Handler{reports: reports, tokens: cfg.Tokens, sessions: cfg.Sessions, now: clock.OrSystem(cfg.Now),
+		throttle: newThrottle(cfg.SignInAttempts, cfg.SignInWindow, maxThrottled), trusted: cfg.TrustedProxies,
+		logger: cfg.Logger, tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
 	rt.HandleFunc("GET /{$}", h.dashboard)
 	rt.HandleFunc("GET /assets/dashboard.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
@@ -72,19 +105,11 @@ var funcs = template.FuncMap{
 func securityHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" with the page's own form POSTs, which the Origin
+	// check must refuse. Other origins still get no Referer.
+	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("Cache-Control", "no-store")
-}
-
-// authorized checks the bearer header, or the cookie a sign-in set.
-func (h *Handler) authorized(r *http.Request) error {
-	if r.Header.Get("Authorization") == "" {
-		if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-			r = r.Clone(r.Context())
-			r.Header.Set("Authorization", "Bearer "+c.Value)
-		}
-	}
-	return h.tokens.Authorize(r, httpx.ScopeFinance)
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, problem string) {
@@ -96,43 +121,29 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, prob
 	}
 }
 
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	token := strings.TrimSpace(r.PostFormValue("token"))
-	probe := r.Clone(r.Context())
-	probe.Header = http.Header{"Authorization": {"Bearer " + token}}
-	if err := h.tokens.Authorize(probe, httpx.ScopeFinance); err != nil || token == "" {
-		h.login(w, r, http.StatusUnauthorized, "That token does not give access to finance reports.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", SameSite: http.SameSiteStrictMode,
-		MaxAge: int((12 * time.Hour).Seconds())})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, MaxAge: -1,
-		SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
 func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
-	if err := h.authorized(r); err != nil {
-		if strings.Contains(r.Header.Get("Accept"), "text/html") || r.Header.Get("Accept") == "" {
-			status := http.StatusUnauthorized
-			if errors.Is(err, errs.Forbidden) {
-				status = http.StatusForbidden
-			}
+	csrf, err := h.authorize(r)
+	if err != nil {
+		if errors.Is(err, errSignedOut) {
+			http.SetCookie(w, sessionCookie(r, nil, 0))
+		}
+		if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
 			h.login(w, r, status, "")
 			return
 		}
 		httpx.WriteError(w, r, h.logger, err)
 		return
 	}
-	page, err := h.build(r.Context(), r.URL.Query())
-	if err != nil && errs.HTTPStatus(err) >= 500 {
+	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+		err = errs.New(errs.Invalid, "invalid_query", "the query string is malformed (a bad %-escape or a ';')")
 		httpx.WriteError(w, r, h.logger, err)
+		return
+	}
+	page, err := h.build(r.Context(), r.URL.Query())
+	page.CSRF = csrf
+	// People get the page with its problem; API clients the JSON error.
+	if err != nil && (errs.HTTPStatus(err) >= 500 || !wantsHTML(r) && r.Header.Get("Accept") != "") {
+		httpx.WriteError(w, r, h.logger, errtext.Bound(err))
 		return
 	}
 	securityHeaders(w)
@@ -151,6 +162,7 @@ type Page struct {
 	Currencies         []string
 	AsOf               string
 	Problem            string
+	CSRF               string // the sign-out form's token; "" for a bearer token
 	Totals             []Figure
 	Months             Chart
 	Partners           Chart
@@ -166,13 +178,15 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -11, 0)
 	p := Page{From: start.Format(time.DateOnly), To: start.AddDate(1, 0, 0).Format(time.DateOnly),
 		AsOf: now.Format("2006-01-02 15:04 MST"), Currencies: []string{"USD", "EUR", "GBP", "JPY", "INR", "CAD", "AUD"}}
+	// What the page shows back of its parameters is bounded: a date or a
+	// currency code is a few characters.
 	if v := in.Get("from"); v != "" {
-		p.From = v
+		p.From = bounded(v)
 	}
 	if v := in.Get("to"); v != "" {
-		p.To = v
+		p.To = bounded(v)
 	}
-	p.Currency = strings.ToUpper(in.Get("currency"))
+	p.Currency = bounded(strings.ToUpper(in.Get("currency")))
 	if p.Currency == "" {
 		p.Currency = "USD"
 	}
@@ -232,8 +246,16 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 }
 
 func problem(err error) string {
-	_, msg := errs.Public(err)
+	_, msg := errs.Public(errtext.Bound(err))
 	return msg
+}
+
+// bounded keeps the first 32 bytes of a parameter, as valid UTF-8.
+func bounded(v string) string {
+	if len(v) > 32 {
+		v = v[:32]
+	}
+	return strings.ToValidUTF8(v, "")
 }
 
 // amount formats an exact total with its currency's decimals, thousands

@@ -4,7 +4,9 @@ package httptransport
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -18,6 +20,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/errtext"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
@@ -29,18 +32,26 @@ import (
 //	GET  /v1/reports/commissions             report, JSON or streamed CSV
 //	GET  /v1/fx-rates[?currency=]            stored exchange rates
 //	PUT  /v1/fx-rates                        store rates (JSON array or CSV)
-//	POST /v1/payouts/remittances             money a partner paid
+//	POST /v1/payouts/remittances             money a partner paid, optionally naming the orders it pays
 //	GET  /v1/payouts/statements/{partner}    ?month=YYYY-MM[&format=csv]
 //	GET  /v1/payouts/reconciliation          ?month=YYYY-MM[&format=csv]: paid against expected
-//	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=]: a partner's settlement CSV
-//	GET  /v1/periods                         the closed months
-//	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month
+//	POST /v1/payouts/settlements/{partner}   ?month=YYYY-MM[&currency=][&format=impact|awin|cj|generic&…][&dry_run=false]:
+//	                                         a partner's settlement file as its network exports it (settlement.go)
+//	GET  /v1/periods                         the closed months, the finance zone, the audit
+//	PUT  /v1/periods/{month}                 {"status":"closed"}: close a month;
+//	                                         {"status":"open"}: reopen one (admin scope)
+//
+// Each handler puts the caller (scope and token fingerprint) in the
+// context: finance actions are journaled with it.
 //
 // now is the service's clock: a report without from and to covers the
 // month running by it.
 func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens *httpx.Tokens, logger *slog.Logger) {
 	h := &handlers{eps: eps, now: now, logger: logger}
-	finance := func(f http.HandlerFunc) http.Handler { return tokens.Require(httpx.ScopeFinance, f) }
+	finance := func(f http.HandlerFunc) http.Handler {
+		return tokens.Require(httpx.ScopeFinance, withActor(tokens, strictQuery(h.fail, f)))
+	}
+	h.tokens = tokens
 	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))
 	rt.Handle("GET /v1/fx-rates", finance(h.listRates))
 	rt.Handle("PUT /v1/fx-rates", finance(h.putRates))
@@ -53,13 +64,15 @@ func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens
 }
 
 type handlers struct {
+	tokens *httpx.Tokens
 	eps    reporting.Endpoints
 	now    clock.Clock
 	logger *slog.Logger
 }
 
+// fail answers err; its text quotes only the start of a hostile value.
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	httpx.WriteError(w, r, h.logger, err)
+	httpx.WriteError(w, r, h.logger, errtext.Bound(err))
 }
 
 // commissions streams the report. Everything that can fail for the
@@ -79,6 +92,12 @@ func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
 			started = true
 			w.Header().Set("X-Report-As-Of", meta.AsOf.Format(time.RFC3339Nano))
 			w.Header().Set("X-Report-Closed-Periods", strings.Join(meta.ClosedPeriods, ","))
+			w.Header().Set("X-Report-Finance-Time-Zone", meta.FinanceTimeZone)
+			final := make([]string, len(meta.FinalDays))
+			for i, d := range meta.FinalDays {
+				final[i] = d.From + "/" + d.To
+			}
+			w.Header().Set("X-Report-Final-Days", strings.Join(final, ","))
 			w.Header().Set("Cache-Control", "no-store")
 			var err error
 			if q.Format == "csv" {
@@ -180,7 +199,7 @@ func decodeRatesCSV(body []byte) ([]report.Rate, error) {
 
 func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
 	var req reporting.RemittanceRequest
-	if err := httpx.DecodeJSON(r, 64<<10, &req); err != nil {
+	if err := httpx.DecodeJSON(r, 8<<20, &req); err != nil { // room for a payment report's orders
 		h.fail(w, r, err)
 		return
 	}
@@ -198,6 +217,7 @@ func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, status, map[string]any{
 		"id": strconv.FormatInt(rem.ID, 10), "partner": rem.Partner, "amount": money.Amount{Minor: rem.Amount, Currency: rem.Currency}.String(),
 		"currency": rem.Currency, "received_at": rem.ReceivedAt.UTC().Format(time.RFC3339), "reference": rem.Reference,
+		"orders": remittanceOrdersJSON(rem),
 	})
 }
 
@@ -248,11 +268,22 @@ func (h *handlers) closePeriod(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if req.Status != "closed" {
-		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_status", `status %q: a period can only be set to "closed"`, req.Status))
+	var p any
+	var err error
+	switch req.Status {
+	case "closed":
+		p, err = h.eps.ClosePeriod(r.Context(), r.PathValue("month"))
+	case "open":
+		// Reopening unfreezes a month finance may have signed: admin only.
+		if err := h.tokens.Authorize(r, httpx.ScopeAll); err != nil {
+			h.fail(w, r, errs.Wrap(errs.Forbidden, "insufficient_scope", "reopening a month takes the admin token", err))
+			return
+		}
+		p, err = h.eps.ReopenPeriod(r.Context(), r.PathValue("month"))
+	default:
+		h.fail(w, r, errs.Newf(errs.Unprocessable, "invalid_status", `status %q: a period can be set to "closed" or "open"`, req.Status))
 		return
 	}
-	p, err := h.eps.ClosePeriod(r.Context(), r.PathValue("month"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -268,20 +299,17 @@ func (h *handlers) importSettlement(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	resp, err := h.eps.ImportSettlement(r.Context(), reporting.SettlementRequest{Partner: r.PathValue("partner"),
-		Month: q.Get("month"), Currency: q.Get("currency"), Body: body})
+	req, err := settlementRequest(r, body)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	st := resp.(reporting.Settlement)
-	diffs := make([]map[string]any, 0, len(st.Differences))
-	for _, d := range st.Differences {
-		diffs = append(diffs, map[string]any{"order_id": d.OrderID, "line": d.Line, "kind": d.Kind, "ledger": d.Ledger, "partner": d.Partner})
+	resp, err := h.eps.ImportSettlement(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"id": strconv.FormatInt(st.ID, 10), "partner": st.Partner,
-		"month": st.Month, "lines": st.Lines, "differences": diffs, "matches": len(diffs) == 0})
+	writeSettlement(w, resp.(reporting.SettlementResult))
 }
 
 var reconciliationColumns = []string{"partner", "currency", "expected", "remitted", "difference", "month_approved",
@@ -334,5 +362,24 @@ func (h *handlers) periods(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"periods": ps})
+	httpx.WriteJSON(w, http.StatusOK, ps)
+}
+
+// withActor names the caller for the journal: the scope its token holds
+// (admin for the all-scopes token) and the first 8 bytes of the token's
+// SHA-256, which tells tokens apart and reveals none.
+func withActor(tokens *httpx.Tokens, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		scope := httpx.ScopeFinance
+		if tokens.Authorize(r, httpx.ScopeAll) == nil {
+			scope = "admin"
+		}
+		actor := scope
+		if token != "" {
+			sum := sha256.Sum256([]byte(token))
+			actor += ":" + hex.EncodeToString(sum[:8])
+		}
+		next.ServeHTTP(w, r.WithContext(reporting.WithActor(r.Context(), actor)))
+	})
 }

@@ -129,7 +129,7 @@ func DecodeConversion(msg kafka.Message) (postgres.ConversionEvent, error) {
 	return postgres.ConversionEvent{
 		Event: ledger.Event{ID: c.ID, ClickID: c.ClickID, CourseID: c.CourseID, Status: c.Status,
 			Sale: sale.Minor, Commission: commission.Minor, Currency: c.Currency, OccurredAt: c.OccurredAt.UTC(),
-			ReplayOf: c.ReplayOf},
+			ReplayOf: c.ReplayOf, AcceptedSeq: c.AcceptedSeq},
 		Partner: c.Partner, OrderID: c.OrderID, Source: c.Source, ReceivedAt: c.ReceivedAt, RecordedAt: recorded(msg),
 	}, nil
 }

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -143,5 +145,63 @@ func TestContributionAddIsChecked(t *testing.T) {
 	}
 	if got, ok := near.Neg().Add(Contribution{Sale: -3}); ok || got != near.Neg() {
 		t.Fatalf("-(MaxInt64-1) - 3 = %+v %v, want refused", got, ok)
+	}
+}
+
+// The probe of issue 11: six Impact actions, each sent a few status
+// changes with the same EventDate (the purchase date). Each ends as the
+// network sent it last, whatever order the events arrive in and whatever
+// their ids (hashes) say: acceptance order decides, then rank.
+func TestFoldSameInstantEndsAsSent(t *testing.T) {
+	sent := map[string][]string{
+		"IMP-1": {StatusPending, StatusApproved, StatusReversed},
+		"IMP-2": {StatusPending, StatusApproved},
+		"IMP-3": {StatusPending},
+		"IMP-4": {StatusPending, StatusReversed},
+		"IMP-5": {StatusApproved, StatusPending},  // corrected back to pending: rank alone would say approved
+		"IMP-6": {StatusReversed, StatusApproved}, // a reversal undone: rank alone would say reversed
+	}
+	rng := rand.New(rand.NewPCG(11, 11))
+	seq := int64(100)
+	for order, statuses := range sent {
+		var evs []Event
+		for i, st := range statuses {
+			seq++
+			// ids that sort against the sending order
+			evs = append(evs, Event{ID: fmt.Sprintf("cv_%s_%d", order, 9-i), Status: st, Commission: 100, Sale: 1000,
+				Currency: "USD", OccurredAt: t0, AcceptedSeq: seq})
+		}
+		want := statuses[len(statuses)-1]
+		for round := 0; round < 20; round++ {
+			rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+			if got := Fold(evs, 0).Status; got != want {
+				t.Fatalf("%s sent %v ends %s after arriving as %v", order, statuses, got, evs)
+			}
+		}
+	}
+}
+
+// Events from before v1.1 (no acceptance number) order by lifecycle rank,
+// then id; at the same instant they come before numbered ones; a later
+// occurred_at always wins.
+func TestCompareOrder(t *testing.T) {
+	at := func(d time.Duration, seq int64, st, id string) Event {
+		return Event{ID: id, Status: st, OccurredAt: t0.Add(d), AcceptedSeq: seq}
+	}
+	ordered := []Event{
+		at(0, 0, StatusPending, "z"),
+		at(0, 0, StatusApproved, "a"),
+		at(0, 0, StatusReversed, "b"),
+		at(0, 0, StatusReversed, "c"),
+		at(0, 5, StatusReversed, "y"),
+		at(0, 6, StatusPending, "x"),
+		at(time.Second, 1, StatusPending, "a"),
+	}
+	for i := range ordered {
+		for j := range ordered {
+			if got, want := Compare(ordered[i], ordered[j]), cmp.Compare(i, j); got != want {
+				t.Errorf("Compare(%+v, %+v) = %d, want %d", ordered[i], ordered[j], got, want)
+			}
+		}
 	}
 }

@@ -27,6 +27,45 @@ type Event struct {
 	OccurredAt time.Time
 	// ReplayOf names the event this one supersedes, if any.
 	ReplayOf string
+	// AcceptedSeq is the order in which conversions accepted the request
+	// behind the event (contract v1.1, "Status order"); 0 on events from
+	// before it.
+	AcceptedSeq int64
+}
+
+// Rank is a status's place in a conversion's life: pending, approved,
+// reversed. It orders events only when their time and acceptance number
+// are equal (events from before v1.1 carry no number).
+func Rank(status string) int {
+	switch status {
+	case StatusPending:
+		return 0
+	case StatusApproved:
+		return 1
+	case StatusReversed:
+		return 2
+	}
+	return 3
+}
+
+// Compare is the order a conversion's events apply in (contract v1.1):
+// occurred_at; then the order conversions accepted them (AcceptedSeq; a
+// pre-v1.1 event has 0, so it comes before every numbered one at the
+// same instant: it was accepted before v1.1 was deployed); then the
+// lifecycle rank (pending < approved < reversed), which alone decides
+// between two pre-v1.1 events; then the event id, so the order is total
+// and never depends on arrival.
+func Compare(a, b Event) int {
+	if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.AcceptedSeq, b.AcceptedSeq); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(Rank(a.Status), Rank(b.Status)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
 }
 
 // State is what a conversion is now: the fold of its events, plus the
@@ -48,7 +87,7 @@ type State struct {
 // Exists reports whether the conversion has any events.
 func (s State) Exists() bool { return s.Status != "" }
 
-// Fold applies events in (OccurredAt, ID) order, whatever order they are
+// Fold applies events in Compare order, whatever order they are
 // given in, skipping events that a replay superseded. Paid is carried over
 // from paid, clamped to what the new state allows (only approved
 // commission can be paid).
@@ -65,12 +104,7 @@ func Fold(events []Event, paid int64) State {
 			sorted = append(sorted, e)
 		}
 	}
-	slices.SortFunc(sorted, func(a, b Event) int {
-		if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(sorted, Compare)
 	var s State
 	for i, e := range sorted {
 		if i == 0 {

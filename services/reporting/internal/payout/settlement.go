@@ -7,19 +7,23 @@ package payout
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
 )
 
-// Line is one settlement line with its commission in minor units.
+// Line is one settlement line with its commission in minor units: the
+// (order, status, commission, currency, date) a dry run compares with the
+// ledger and an apply will turn into ledger events.
 type Line struct {
 	Line       int // 1-based, the header being line 1
 	OrderID    string
 	Commission int64
 	Currency   string
-	Status     string // pending, approved or reversed
+	Status     string    // pending, approved or reversed
+	Date       time.Time // when the export dates the line (UTC); zero when it has none
 }
 
 // statuses maps partners' words to the ledger's. Paid and locked are

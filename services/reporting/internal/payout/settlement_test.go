@@ -11,7 +11,7 @@ func TestParseSettlement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Line{{2, "A-1", 735, "USD", "approved"}, {3, "A-2", 1200, "JPY", "reversed"}}
+	want := []Line{{Line: 2, OrderID: "A-1", Commission: 735, Currency: "USD", Status: "approved"}, {Line: 3, OrderID: "A-2", Commission: 1200, Currency: "JPY", Status: "reversed"}}
 	if len(lines) != 2 || lines[0] != want[0] || lines[1] != want[1] {
 		t.Fatalf("lines = %+v", lines)
 	}

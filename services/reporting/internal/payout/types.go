@@ -16,7 +16,19 @@ type Remittance struct {
 	ReceivedAt time.Time
 	Reference  string
 	CreatedAt  time.Time
+	// Orders are the orders the remittance pays, when it names them (a
+	// network's payment report): allocation pays each its amount first.
+	Orders []OrderPayment
 }
+
+// OrderPayment is the part of a remittance that pays one order.
+type OrderPayment struct {
+	OrderID string `json:"order_id"`
+	Amount  int64  `json:"amount_minor"` // minor units of the remittance's currency
+}
+
+// MaxRemittanceOrders bounds the orders one remittance names.
+const MaxRemittanceOrders = 50000
 
 // ErrRemittanceConflict is a reference already used for a different remittance.
 var ErrRemittanceConflict = errs.New(errs.Conflict, "remittance_conflict",

@@ -16,45 +16,27 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
 
-// periods are the closed months and when they were closed.
-type periods map[time.Time]time.Time
-
-func loadPeriods(ctx context.Context, tx *sql.Tx) (periods, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT month, closed_at FROM periods`)
-	if err != nil {
-		return nil, fmt.Errorf("load periods: %w", err)
-	}
-	defer rows.Close()
-	p := periods{}
-	for rows.Next() {
-		var month, closed time.Time
-		if err := rows.Scan(&month, &closed); err != nil {
-			return nil, err
-		}
-		p[monthOf(month)] = closed
-	}
-	return p, rows.Err()
-}
-
-// bucket is the rollup hour a change at time t lands in when it is
-// recorded at recordedAt: t's hour, unless t's month was closed by then,
-// in which case the change is an adjustment in the open period, at the
-// hour it was recorded.
-func (p periods) bucket(t, recordedAt time.Time) time.Time {
-	if closed, ok := p[monthOf(t)]; ok && !recordedAt.Before(closed) {
-		t = recordedAt
-	}
-	return t.UTC().Truncate(time.Hour)
-}
-
 // cause describes why conversions are recomputed.
 type cause struct {
 	recordedAt  time.Time
 	kind        string // ledger transaction kind; "conversion" when empty
 	description string
-	// batch holds the events this transaction just stored, by conversion,
-	// when it stored any.
+	// batch holds the events applied so far of those this transaction
+	// stored, by conversion, when it stored any; later holds the ids of
+	// the ones it stored that later rounds apply (IngestConversions).
 	batch map[convKey][]ledger.Event
+	later map[string]bool
+	// recorded is when each conversion's change was recorded, where it
+	// differs from recordedAt (the Kafka time of its own event).
+	recorded map[convKey]time.Time
+}
+
+// recordedFor is when k's change was recorded.
+func (c cause) recordedFor(k convKey) time.Time {
+	if t, ok := c.recorded[k]; ok {
+		return t
+	}
+	return c.recordedAt
 }
 
 // row is a conversion as stored.
@@ -115,7 +97,7 @@ func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]
 	}
 	partners, orders := splitKeys(keys)
 	rows, err := tx.QueryContext(ctx, `SELECT partner, order_id, id, click_id, course_id, status, sale_minor,
-			commission_minor, currency, occurred_at, replay_of
+			commission_minor, currency, occurred_at, replay_of, accepted_seq
 		FROM conversion_events WHERE (partner, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
 		pq.Array(partners), pq.Array(orders))
 	if err != nil {
@@ -126,7 +108,7 @@ func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]
 		var k convKey
 		var e ledger.Event
 		if err := rows.Scan(&k.partner, &k.orderID, &e.ID, &e.ClickID, &e.CourseID, &e.Status, &e.Sale,
-			&e.Commission, &e.Currency, &e.OccurredAt, &e.ReplayOf); err != nil {
+			&e.Commission, &e.Currency, &e.OccurredAt, &e.ReplayOf, &e.AcceptedSeq); err != nil {
 			return nil, err
 		}
 		e.OccurredAt = e.OccurredAt.UTC()
@@ -190,6 +172,11 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 	if err != nil {
 		return err
 	}
+	for k, list := range evs {
+		if len(c.later) > 0 {
+			evs[k] = slices.DeleteFunc(list, func(e ledger.Event) bool { return c.later[e.ID] })
+		}
+	}
 	for k, list := range c.batch {
 		if _, ok := current[k]; !ok {
 			evs[k] = list
@@ -198,7 +185,13 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 	var clickIDs []string
 	folded := make(map[convKey]ledger.State, len(keys))
 	for _, k := range keys {
-		st := ledger.Fold(evs[k], current[k].state.Paid)
+		paid := current[k].state.Paid
+		if cur := current[k].state; cur.Paid != 0 && ledger.Fold(evs[k], 0).Currency != cur.Currency {
+			// Money paid in one currency does not pay another: the
+			// allocation of both currencies below decides it again.
+			paid = 0
+		}
+		st := ledger.Fold(evs[k], paid)
 		folded[k] = st
 		if st.ClickID != "" {
 			clickIDs = append(clickIDs, st.ClickID)
@@ -219,10 +212,12 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 			continue
 		}
 		ch := change{key: k, old: old, new: next}
-		// The transaction takes effect when its latest event happened.
+		// The transaction takes effect when its last event (in the
+		// order Fold applies them) happened.
+		var last ledger.Event
 		for _, e := range evs[k] {
-			if ch.eventID == "" || e.OccurredAt.After(ch.at) || e.OccurredAt.Equal(ch.at) && e.ID > ch.eventID {
-				ch.at, ch.eventID = e.OccurredAt, e.ID
+			if ch.eventID == "" || ledger.Compare(e, last) > 0 {
+				last, ch.at, ch.eventID = e, e.OccurredAt, e.ID
 			}
 		}
 		changes = append(changes, ch)
@@ -242,7 +237,8 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 }
 
 // allocate applies each partner's remittances in a currency to its
-// approved commission, oldest purchase first: the part of each conversion
+// approved commission, the orders remittances name first and then oldest
+// purchase first (allocationTargets): the part of each conversion
 // the remitted total covers is its paid amount. It is a function of the
 // remittances and the conversions alone, so any order of arrival gives the
 // same allocation.
@@ -271,13 +267,29 @@ func (s *Store) allocate(ctx context.Context, tx *sql.Tx, p periods, pairs map[[
 		if len(keys) == 0 {
 			continue
 		}
-		current, err := loadConversions(ctx, tx, keys)
-		if err != nil {
-			return err
+		// The targets were read without locks, in a snapshot that a
+		// concurrent ingest may have changed since (a conversion moved to
+		// another currency, say). Lock the rows, read the targets again
+		// (a new statement sees what committed meanwhile), until the two
+		// agree: then every row allocated to is locked and current.
+		var current map[convKey]row
+		for settled := false; !settled; {
+			if current, err = loadConversions(ctx, tx, keys); err != nil {
+				return err
+			}
+			again, againTargets, err := allocationTargets(ctx, tx, pair[0], pair[1], remitted)
+			if err != nil {
+				return err
+			}
+			settled = slices.Equal(again, keys) && slices.Equal(againTargets, targets)
+			keys, targets = again, againTargets
 		}
 		changes := make([]change, 0, len(keys))
 		for i, k := range keys {
 			old := current[k]
+			if old.state.Currency != pair[1] || old.state.Status != ledger.StatusApproved {
+				return fmt.Errorf("allocate %s %s: conversion %s changed under the allocation", pair[0], pair[1], k.orderID)
+			}
 			next := old
 			next.state = old.state.WithPaid(targets[i])
 			if next.state == old.state {
@@ -294,11 +306,24 @@ func (s *Store) allocate(ctx context.Context, tx *sql.Tx, p periods, pairs map[[
 }
 
 func allocationTargets(ctx context.Context, tx *sql.Tx, partner, currency string, remitted int64) ([]convKey, []int64, error) {
+	// Orders remittances name (remittance_orders) are paid their named
+	// amount first, at most their commission; what else was remitted pays
+	// the rest of every approved commission, oldest purchase first. With
+	// no named orders, that is oldest-first alone.
 	rows, err := tx.QueryContext(ctx, `
+		WITH named AS (
+			SELECT order_id, sum(amount_minor) AS amount FROM remittance_orders
+			WHERE partner = $1 AND currency = $2 GROUP BY order_id
+		), c AS (
+			SELECT c.order_id, c.purchased_at, c.paid_minor, c.commission_minor,
+				least(c.commission_minor, coalesce(n.amount, 0)) AS named
+			FROM conversions c LEFT JOIN named n USING (order_id)
+			WHERE c.partner = $1 AND c.currency = $2 AND c.status = 'approved'
+		), pool AS (SELECT $3 - coalesce(sum(named), 0) AS free FROM c)
 		SELECT order_id, target FROM (
-			SELECT order_id, paid_minor,
-				greatest(0, least(commission_minor, $3 - (sum(commission_minor) OVER w - commission_minor))) AS target
-			FROM conversions WHERE partner = $1 AND currency = $2 AND status = 'approved'
+			SELECT order_id, paid_minor, named + greatest(0, least(commission_minor - named,
+				(SELECT free FROM pool) - (sum(commission_minor - named) OVER w - (commission_minor - named)))) AS target
+			FROM c
 			WINDOW w AS (ORDER BY purchased_at, order_id ROWS UNBOUNDED PRECEDING)
 		) t WHERE target <> paid_minor ORDER BY order_id`, partner, currency, remitted)
 	if err != nil {
@@ -364,7 +389,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			id := ids[j]
 			eff := ch.at
 			if eff.IsZero() {
-				eff = c.recordedAt
+				eff = c.recordedFor(ch.key)
 			}
 			effS := eff.UTC().Format(time.RFC3339Nano)
 			descr := c.description
@@ -417,10 +442,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 	var deltas rollupDeltas
 	for _, ch := range changes {
 		if key, at, old := ledger.Contribute(ch.key.partner, ch.old.state, ch.old.attr); ch.old.state.Exists() {
-			deltas.add(rollupCell{p.bucket(at, c.recordedAt), key}, old.Neg())
+			deltas.add(rollupCell{p.bucket(at, c.recordedFor(ch.key)), key}, old.Neg())
 		}
 		if key, at, next := ledger.Contribute(ch.key.partner, ch.new.state, ch.new.attr); ch.new.state.Exists() {
-			deltas.add(rollupCell{p.bucket(at, c.recordedAt), key}, next)
+			deltas.add(rollupCell{p.bucket(at, c.recordedFor(ch.key)), key}, next)
 		}
 	}
 	return s.addConversionRollups(ctx, tx, deltas.rows())

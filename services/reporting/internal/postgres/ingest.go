@@ -29,6 +29,7 @@ type Store struct {
 	partitions map[time.Time]bool // months whose click partition exists: at most 1,200 (2000..2099)
 	learning   map[string]bool    // zones getting daily rollups because reports asked: IANA names only
 	noLearning bool
+	finance    *time.Location                        // FINANCE_TIME_ZONE: months close in it (nil: UTC)
 	keys       *generations[ledger.RollupKey, int32] // rollup_keys as committed: at most 2 x keyCacheSize
 	slots      *generations[linkDay, slots]          // placement_slots: at most 2 x slotCacheSize
 }
@@ -141,26 +142,47 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		if err := addClickRollups(ctx, tx, periods, ids, inserted); err != nil {
 			return err
 		}
-		// Conversions that arrived before their click.
+		// Conversions that arrived before their click. Each attribution is
+		// recorded when its click was (not when the batch's latest was),
+		// so it lands where a replay puts it whatever the batching.
 		ids := make([]string, len(inserted))
+		recordedByID := make(map[string]time.Time, len(inserted))
 		for i, c := range inserted {
 			ids[i] = c.ID
+			recordedByID[c.ID] = c.RecordedAt
 		}
-		keys, err := queryKeys(ctx, tx, `SELECT c.partner, c.order_id FROM unnest($1::text[]) AS u(id)
+		rows, err := tx.QueryContext(ctx, `SELECT c.partner, c.order_id, u.id FROM unnest($1::text[]) AS u(id)
 			JOIN LATERAL (SELECT partner, order_id FROM conversions
 				WHERE NOT attributed AND click_id <> '' AND click_id = u.id) c ON true`, pq.Array(ids))
 		if err != nil {
 			return fmt.Errorf("find waiting conversions: %w", err)
 		}
+		var keys []convKey
+		recorded := map[convKey]time.Time{}
+		for rows.Next() {
+			var k convKey
+			var id string
+			if err := rows.Scan(&k.partner, &k.orderID, &id); err != nil {
+				rows.Close()
+				return err
+			}
+			keys = append(keys, k)
+			recorded[k] = recordedByID[id]
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find waiting conversions: %w", err)
+		}
 		if len(keys) == 0 {
 			return nil
 		}
-		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: latestRecorded(clicks), description: "attributed to a late click"})
+		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: latestRecorded(clicks), recorded: recorded,
+			description: "attributed to a late click"})
 	})
 }
 
 const clickColumns = `id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium, utm_campaign,
-	bot, bot_reason, is_unique`
+	bot, bot_reason, is_unique, recorded_at`
 
 func copyClicks(ctx context.Context, tx *sql.Tx, table string, clicks []Click) error {
 	return copyRows(ctx, tx, `COPY `+table+` (`+clickColumns+`) FROM STDIN`, clicks, false)
@@ -175,7 +197,7 @@ func copyRows(ctx context.Context, tx *sql.Tx, copy string, clicks []Click, ordi
 	}
 	for i, c := range clicks {
 		args := []any{c.ID, c.OccurredAt, c.Code, c.Partner, c.CourseID, c.Placement,
-			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique}
+			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique, recordedOrNull(c.RecordedAt)}
 		if ordinal {
 			args = append(args, i)
 		}
@@ -223,6 +245,14 @@ func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, 
 		out = append(out, clicks[n]) // a click twice in the batch counts once
 	}
 	return out, rows.Err()
+}
+
+// recordedOrNull is a Kafka time to store, or NULL when there is none.
+func recordedOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
 }
 
 type clickCell struct {
@@ -332,7 +362,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 	}
 	cols := struct {
 		id, partner, order, click, course, status, currency, occurred, received, recorded, source, replayOf []string
-		sale, commission                                                                                    []int64
+		sale, commission, seq                                                                               []int64
 	}{}
 	for _, e := range evs {
 		cols.id = append(cols.id, e.ID)
@@ -353,12 +383,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		cols.replayOf = append(cols.replayOf, e.ReplayOf)
 		cols.sale = append(cols.sale, e.Sale)
 		cols.commission = append(cols.commission, e.Commission)
-	}
-	var recordedAt time.Time
-	for _, e := range evs {
-		if e.RecordedAt.After(recordedAt) {
-			recordedAt = e.RecordedAt
-		}
+		cols.seq = append(cols.seq, e.AcceptedSeq)
 	}
 	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		periods, err := loadPeriods(ctx, tx)
@@ -367,19 +392,20 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		}
 		rows, err := tx.QueryContext(ctx, `
 			INSERT INTO conversion_events (id, partner, order_id, click_id, course_id, status, sale_minor,
-				commission_minor, currency, occurred_at, received_at, recorded_at, source, replay_of)
+				commission_minor, currency, occurred_at, received_at, recorded_at, source, replay_of, accepted_seq)
 			SELECT id, partner, order_id, click_id, course_id, status, sale, commission, currency,
-				occurred::timestamptz, nullif(received, '')::timestamptz, recorded::timestamptz, source, replay_of
+				occurred::timestamptz, nullif(received, '')::timestamptz, recorded::timestamptz, source, replay_of, seq
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-				$8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-				AS e(id, partner, order_id, click_id, course_id, status, sale, commission, currency, occurred,
-				received, recorded, source, replay_of)
+				$8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+				WITH ORDINALITY AS e(id, partner, order_id, click_id, course_id, status, sale, commission, currency, occurred,
+				received, recorded, source, replay_of, seq, ord)
+			ORDER BY ord -- ingest_seq in batch order
 			ON CONFLICT (id) DO NOTHING
 			RETURNING id`,
 			pq.Array(cols.id), pq.Array(cols.partner), pq.Array(cols.order), pq.Array(cols.click), pq.Array(cols.course),
 			pq.Array(cols.status), pq.Array(cols.sale), pq.Array(cols.commission), pq.Array(cols.currency),
 			pq.Array(cols.occurred), pq.Array(cols.received), pq.Array(cols.recorded), pq.Array(cols.source),
-			pq.Array(cols.replayOf))
+			pq.Array(cols.replayOf), pq.Array(cols.seq))
 		if err != nil {
 			return fmt.Errorf("insert conversion events: %w", err)
 		}
@@ -396,25 +422,67 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("insert conversion events: %w", err)
 		}
-		// The conversions touched, and the events this transaction stored
-		// for each (an event twice in the batch is stored once).
+		// The events this transaction stored (an event twice in the batch
+		// is stored once), per conversion in batch order: each conversion's
+		// order on its partition.
 		var keys []convKey
-		batch := map[convKey][]ledger.Event{}
+		stored2 := map[convKey][]ConversionEvent{}
 		for _, e := range evs {
 			if !stored[e.ID] {
 				continue
 			}
 			delete(stored, e.ID)
 			k := convKey{e.Partner, e.OrderID}
-			if batch[k] == nil {
+			if stored2[k] == nil {
 				keys = append(keys, k)
 			}
-			batch[k] = append(batch[k], e.Event)
+			stored2[k] = append(stored2[k], e)
 		}
 		if len(keys) == 0 {
 			return nil // every event was seen before
 		}
-		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: recordedAt, batch: batch})
+		// Each event applies on its own, in rounds: round r applies the
+		// r-th new event of every conversion. So a conversion's ledger
+		// transactions and its adjustments to closed months (at its own
+		// event's Kafka time) are the same however its events were
+		// batched, live or in a replay.
+		later := map[string]bool{}
+		for _, list := range stored2 {
+			for _, e := range list[1:] {
+				later[e.ID] = true
+			}
+		}
+		applied := map[convKey][]ledger.Event{}
+		for round := 0; ; round++ {
+			var roundKeys []convKey
+			recorded := map[convKey]time.Time{}
+			var latest time.Time
+			for _, k := range keys {
+				list := stored2[k]
+				if round >= len(list) {
+					continue
+				}
+				e := list[round]
+				delete(later, e.ID)
+				applied[k] = append(applied[k], e.Event)
+				roundKeys = append(roundKeys, k)
+				recorded[k] = e.RecordedAt
+				if e.RecordedAt.After(latest) {
+					latest = e.RecordedAt
+				}
+			}
+			if len(roundKeys) == 0 {
+				return nil
+			}
+			batch := make(map[convKey][]ledger.Event, len(roundKeys))
+			for _, k := range roundKeys {
+				batch[k] = applied[k]
+			}
+			if err := s.recompute(ctx, tx, periods, roundKeys, cause{recordedAt: latest, batch: batch, later: later,
+				recorded: recorded}); err != nil {
+				return err
+			}
+		}
 	})
 }
 

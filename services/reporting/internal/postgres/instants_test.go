@@ -197,10 +197,10 @@ func TestLateChangesAtEveryInstant(t *testing.T) {
 			if err := s.IngestConversions(ctx, []postgres.ConversionEvent{event("e1", ledger.StatusPending, at.Add(-time.Hour))}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.ClosePeriod(ctx, running, at); err == nil {
+			if _, err := s.ClosePeriod(ctx, running, at, "test"); err == nil {
 				t.Fatalf("closed the running month %s at %s", running.Format("2006-01"), at.Format(time.RFC3339))
 			}
-			if _, err := s.ClosePeriod(ctx, closed, at); err != nil {
+			if _, err := s.ClosePeriod(ctx, closed, at, "test"); err != nil {
 				t.Fatalf("close %s at %s: %v", closed.Format("2006-01"), at.Format(time.RFC3339), err)
 			}
 			// Recorded at the instant of the close: after it.
@@ -209,7 +209,7 @@ func TestLateChangesAtEveryInstant(t *testing.T) {
 			}
 			// Paid now: 0.40 of the approved 1.00.
 			if _, _, err := s.AddRemittance(ctx, payout.Remittance{Partner: "p", Amount: 40, Currency: "USD",
-				ReceivedAt: at, Reference: "wire"}); err != nil {
+				ReceivedAt: at, Reference: "wire"}, "test"); err != nil {
 				t.Fatal(err)
 			}
 			q, err := report.ParseQuery(url.Values{"from": {closed.Format(time.DateOnly)},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
@@ -85,6 +86,19 @@ func rollupQuery(table string, groupBy []string, measures []string, withCurrency
 // converted at that day's rate; a missing rate fails the whole report
 // before a row is emitted, so nothing mislabelled is ever sent.
 func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error {
+	if q.OffTheHour() {
+		// Rollups written before migration 0006 are whole hours, which a
+		// day starting on the half or quarter hour cuts through.
+		var fine time.Time
+		if err := s.db.QueryRowContext(ctx, `SELECT greatest(fine_since, '1900-01-01') FROM rollup_granularity`).Scan(&fine); err != nil {
+			return database.Classify(fmt.Errorf("report: %w", err))
+		}
+		if q.From.Before(fine) {
+			return errs.Newf(errs.Unprocessable, "invalid_query",
+				"figures before %s are kept by the hour, which cannot cut days in %s: ask from that date on, or rebuild them with `reporting replay`",
+				fine.UTC().Format(time.RFC3339), q.TZ)
+		}
+	}
 	var conv *report.Converter
 	if q.Currency != "" {
 		rates, err := s.FXRates(ctx, q.Currency)
@@ -286,59 +300,40 @@ func (s *Store) FXRates(ctx context.Context, currency string) ([]report.Rate, er
 	return out, rows.Err()
 }
 
-// PutFXRates stores rates, replacing any of the same date and pair.
-func (s *Store) PutFXRates(ctx context.Context, rates []report.Rate) error {
+// PutFXRates stores rates, replacing any of the same date and pair, as
+// of the store's clock, and journals them (by actor). A rate that would
+// change a closed month's figures is refused (ErrPeriodClosed): none is
+// stored.
+func (s *Store) PutFXRates(ctx context.Context, rates []report.Rate, actor string) error {
+	at := s.now()
 	return database.Classify(database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO fx_rates (date, base, quote, rate) VALUES ($1, $2, $3, $4::numeric)
-			ON CONFLICT (base, quote, date) DO UPDATE SET rate = excluded.rate, updated_at = now()`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, r := range rates {
-			if _, err := stmt.ExecContext(ctx, r.Date, r.Base, r.Quote, r.Rate); err != nil {
-				return fmt.Errorf("fx rate %s %s/%s: %w", r.Date, r.Base, r.Quote, err)
-			}
-		}
-		return nil
+		return putFXRates(ctx, tx, rates, at, actor, true)
 	}))
 }
 
-// ClosedPeriods lists closed months (YYYY-MM) overlapping [from, to).
-func (s *Store) ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT to_char(month, 'YYYY-MM') FROM periods
-		WHERE month + interval '1 month' > $1::timestamptz AT TIME ZONE 'UTC' AND month < $2::timestamptz AT TIME ZONE 'UTC'
-		ORDER BY month`, from.UTC(), to.UTC())
-	if err != nil {
-		return nil, database.Classify(fmt.Errorf("periods: %w", err))
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
-			return nil, err
+func putFXRates(ctx context.Context, tx *sql.Tx, rates []report.Rate, at time.Time, actor string, checkClosed bool) error {
+	if checkClosed {
+		// The periods' lock: a month cannot close between the check and
+		// the commit.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+			return err
 		}
-		out = append(out, m)
+		if err := checkRatesOpen(ctx, tx, rates); err != nil {
+			return err
+		}
 	}
-	return out, rows.Err()
-}
-
-// ClosePeriod closes month (its first day, UTC) as of now. Closing a
-// closed month again changes nothing.
-func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time) (report.Period, error) {
-	month = monthOf(month)
-	if now.Before(month.AddDate(0, 1, 0)) {
-		return report.Period{}, report.ErrOpenMonth
-	}
-	var closed time.Time
-	err := s.db.QueryRowContext(ctx, `INSERT INTO periods (month, closed_at) VALUES ($1::date, $2)
-		ON CONFLICT (month) DO UPDATE SET month = excluded.month RETURNING closed_at`,
-		month.Format(time.DateOnly), now.UTC()).Scan(&closed)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO fx_rates (date, base, quote, rate, updated_at) VALUES ($1, $2, $3, $4::numeric, $5)
+		ON CONFLICT (base, quote, date) DO UPDATE SET rate = excluded.rate, updated_at = excluded.updated_at`)
 	if err != nil {
-		return report.Period{}, database.Classify(fmt.Errorf("close period: %w", err))
+		return err
 	}
-	return report.Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &closed}, nil
+	defer stmt.Close()
+	for _, r := range rates {
+		if _, err := stmt.ExecContext(ctx, r.Date, r.Base, r.Quote, r.Rate, at.UTC()); err != nil {
+			return fmt.Errorf("fx rate %s %s/%s: %w", r.Date, r.Base, r.Quote, err)
+		}
+	}
+	return journal(ctx, tx, KindFXRates, at, actor, fxPayload{Rates: rates})
 }
 
 // MaxZones bounds how many time zones get daily rollups by being asked
@@ -382,24 +377,4 @@ func (s *Store) LearnZones(on bool) {
 	s.mu.Lock()
 	s.noLearning = !on
 	s.mu.Unlock()
-}
-
-// Periods lists the closed months, oldest first.
-func (s *Store) Periods(ctx context.Context) ([]report.Period, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT to_char(month, 'YYYY-MM'), closed_at FROM periods ORDER BY month`)
-	if err != nil {
-		return nil, database.Classify(fmt.Errorf("periods: %w", err))
-	}
-	defer rows.Close()
-	out := []report.Period{}
-	for rows.Next() {
-		var p report.Period
-		var closed time.Time
-		if err := rows.Scan(&p.Month, &closed); err != nil {
-			return nil, err
-		}
-		p.Status, p.ClosedAt = "closed", &closed
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }

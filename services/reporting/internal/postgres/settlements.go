@@ -16,14 +16,32 @@ import (
 // compares it with the ledger: every order of the report against the
 // conversion of the same order id, and every conversion purchased in the
 // month that the report leaves out.
-func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) (int64, []payout.Difference, error) {
-	month = monthOf(month)
+func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line, actor string) (int64, []payout.Difference, error) {
+	at := s.now()
 	var id int64
 	var diffs []payout.Difference
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		diffs = nil
-		if err := tx.QueryRowContext(ctx, `INSERT INTO settlement_imports (partner, month, lines) VALUES ($1, $2::date, $3) RETURNING id`,
-			partner, month.Format(time.DateOnly), len(lines)).Scan(&id); err != nil {
+		var err error
+		id, diffs, err = importSettlement(ctx, tx, partner, month, lines, at, actor)
+		return err
+	})
+	return id, diffs, database.Classify(err)
+}
+
+// importSettlement stores and compares a settlement report in tx, and
+// journals it (KindSettlementImport) as recorded at at by actor.
+func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month time.Time, lines []payout.Line, at time.Time,
+	actor string) (int64, []payout.Difference, error) {
+	month = monthOf(month)
+	var id int64
+	var diffs []payout.Difference
+	err := func() error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO settlement_imports (partner, month, lines, created_at) VALUES ($1, $2::date, $3, $4)
+			RETURNING id`, partner, month.Format(time.DateOnly), len(lines), at.UTC()).Scan(&id); err != nil {
+			return err
+		}
+		if err := journal(ctx, tx, KindSettlementImport, at, actor, settlementPayload{Partner: partner,
+			Month: month.Format(time.DateOnly), Lines: lines}); err != nil {
 			return err
 		}
 		var ln []int64
@@ -73,17 +91,17 @@ func (s *Store) ImportSettlement(ctx context.Context, partner string, month time
 			diffs = append(diffs, d)
 		}
 		return rows.Err()
-	})
+	}()
 	if err != nil {
-		return 0, nil, database.Classify(fmt.Errorf("import settlement: %w", err))
+		return 0, nil, fmt.Errorf("import settlement: %w", err)
 	}
 	return id, diffs, nil
 }
 
 // Reconciliation compares every partner's remittances with the ledger
-// through the end of month.
+// through the end of month, cut in the finance time zone.
 func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error) {
-	from, to := monthOf(month), monthOf(month).AddDate(0, 1, 0)
+	from, to := monthBounds(month, s.FinanceZone())
 	rows, err := s.db.QueryContext(ctx, `
 		WITH l AS (
 			SELECT e.partner, e.currency,

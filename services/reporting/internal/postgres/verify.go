@@ -9,7 +9,9 @@ import (
 )
 
 // Verify checks the ledger's invariants and reports each violation to
-// problem: every transaction balances in every currency; each
+// problem: every transaction balances in every currency; every entry's
+// transaction and conversion exist; a closed month's figures are those it
+// closed with; each
 // conversion's entries sum to the balances its state implies; the rollups
 // add up to the conversions and clicks they were built from; no partner
 // has more applied than it remitted. It returns how many conversions it
@@ -91,6 +93,10 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 			SELECT 'entry ' || e.id || ' of missing transaction ' || e.txn_id FROM ledger_entries e
 			WHERE NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = e.txn_id)
 			UNION ALL
+			SELECT 'entry ' || e.id || ' posts to missing conversion ' || e.partner || '/' || e.order_id FROM ledger_entries e
+			WHERE e.order_id IS NOT NULL
+			  AND NOT EXISTS (SELECT 1 FROM conversions c WHERE c.partner = e.partner AND c.order_id = e.order_id)
+			UNION ALL
 			SELECT 'transaction ' || t.id || ' corrects missing ' || t.corrects FROM ledger_transactions t
 			WHERE t.corrects IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger_transactions c WHERE c.id = t.corrects)
 			UNION ALL
@@ -112,6 +118,38 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 			                           WHERE r.partner = b.partner AND r.currency = b.currency)
 			   OR b.applied_minor <> (SELECT coalesce(sum(paid_minor), 0) FROM conversions c
 			                          WHERE c.partner = b.partner AND c.currency = b.currency)`},
+		{"closed month figures against those it closed with", `
+			WITH p AS (SELECT * FROM periods WHERE reopened_at IS NULL),
+			now AS (
+				SELECT p.id AS period_id, f.key_id, sum(f.clicks) clicks, sum(f.bot_clicks) bot_clicks,
+					sum(f.conversions) conversions, sum(f.sale) sale, sum(f.pending) pending, sum(f.approved) approved,
+					sum(f.reversed) reversed, sum(f.paid) paid
+				FROM p CROSS JOIN LATERAL (
+					SELECT key_id, clicks, bot_clicks, 0 AS conversions, 0 AS sale, 0 AS pending, 0 AS approved,
+						0 AS reversed, 0 AS paid FROM click_rollups r
+						WHERE r.bucket >= p.month::timestamp AT TIME ZONE p.time_zone
+						  AND r.bucket < (p.month + interval '1 month')::timestamp AT TIME ZONE p.time_zone
+					UNION ALL SELECT key_id, clicks, bot_clicks, 0, 0, 0, 0, 0, 0 FROM click_rollup_deltas r
+						WHERE r.bucket >= p.month::timestamp AT TIME ZONE p.time_zone
+						  AND r.bucket < (p.month + interval '1 month')::timestamp AT TIME ZONE p.time_zone
+					UNION ALL SELECT key_id, 0, 0, conversions, sale_minor, pending_minor, approved_minor, reversed_minor,
+						paid_minor FROM conversion_rollups r
+						WHERE r.bucket >= p.month::timestamp AT TIME ZONE p.time_zone
+						  AND r.bucket < (p.month + interval '1 month')::timestamp AT TIME ZONE p.time_zone
+					UNION ALL SELECT key_id, 0, 0, conversions, sale_minor, pending_minor, approved_minor, reversed_minor,
+						paid_minor FROM conversion_rollup_deltas r
+						WHERE r.bucket >= p.month::timestamp AT TIME ZONE p.time_zone
+						  AND r.bucket < (p.month + interval '1 month')::timestamp AT TIME ZONE p.time_zone) f
+				GROUP BY 1, 2),
+			was AS (SELECT f.* FROM period_figures f JOIN p ON p.id = f.period_id)
+			SELECT DISTINCT to_char(p.month, 'YYYY-MM') || ' (' || p.time_zone || ')'
+			FROM now FULL JOIN was USING (period_id, key_id) JOIN p ON p.id = coalesce(now.period_id, was.period_id)
+			WHERE (coalesce(now.clicks, 0), coalesce(now.bot_clicks, 0), coalesce(now.conversions, 0), coalesce(now.sale, 0),
+			       coalesce(now.pending, 0), coalesce(now.approved, 0), coalesce(now.reversed, 0), coalesce(now.paid, 0))
+			   IS DISTINCT FROM
+			      (coalesce(was.clicks, 0), coalesce(was.bot_clicks, 0), coalesce(was.conversions, 0), coalesce(was.sale_minor, 0),
+			       coalesce(was.pending_minor, 0), coalesce(was.approved_minor, 0), coalesce(was.reversed_minor, 0),
+			       coalesce(was.paid_minor, 0))`},
 		{"placement slots within their cap", `
 			SELECT code || ' on ' || day || ' has ' || cardinality(placements) FROM placement_slots
 			WHERE cardinality(placements) > ` + fmt.Sprint(MaxPlacements)},

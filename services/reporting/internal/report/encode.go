@@ -22,6 +22,12 @@ type Meta struct {
 	Currency      string    `json:"currency,omitempty"`
 	AsOf          time.Time `json:"as_of"`
 	ClosedPeriods []string  `json:"closed_periods"`
+	// FinanceTimeZone is the zone months are closed in (FINANCE_TIME_ZONE);
+	// FinalDays, the report's days (in TZ) wholly inside closed months:
+	// their figures never change. In another zone than the finance one, a
+	// day at a closed month's edge straddles it and is not final.
+	FinanceTimeZone string     `json:"finance_time_zone"`
+	FinalDays       []DayRange `json:"final_days"`
 }
 
 // Encoder writes a report as it is read, row by row.
@@ -108,6 +114,9 @@ func NewJSON(w io.Writer, m Meta) (Encoder, error) {
 	}
 	if m.ClosedPeriods == nil {
 		m.ClosedPeriods = []string{}
+	}
+	if m.FinalDays == nil {
+		m.FinalDays = []DayRange{}
 	}
 	meta, err := json.Marshal(m)
 	if err != nil {

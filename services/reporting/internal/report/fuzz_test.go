@@ -3,6 +3,7 @@ package report
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -11,7 +12,8 @@ import (
 // and a valid query always has to after from.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"", "from=2026-11-01&to=2026-12-01&group_by=partner,day&tz=Europe/Berlin&currency=EUR&format=csv",
-		"tz=America/St_Johns", "group_by=,,", "from=0000-01-01", "to=9999-12-31", "tz=Local", "tz=UTC&from=2026-03-29"} {
+		"tz=America/St_Johns", "group_by=,,", "from=0000-01-01", "to=9999-12-31", "tz=Local", "tz=UTC&from=2026-03-29",
+		"tz=Asia/Kolkata&from=1900-01-01&to=1990-01-01", "tz=Asia/Kathmandu", "tz=Pacific/Chatham&from=2026-04-05&to=2026-04-06"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
@@ -28,6 +30,12 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		if !q.To.After(q.From) {
 			t.Fatalf("%q: to %v not after from %v", raw, q.To, q.From)
+		}
+		// Every accepted day starts on a quarter-hour: the rollups cut it.
+		for d := q.From; d.Before(q.To) && d.Before(q.From.AddDate(0, 0, 400)); d = d.AddDate(0, 0, 1) {
+			if d.UTC().Truncate(15*time.Minute) != d.UTC() {
+				t.Fatalf("%q: accepted a day starting at %v", raw, d)
+			}
 		}
 	})
 }

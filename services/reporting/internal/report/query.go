@@ -106,22 +106,36 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 		f.Add("format", "%q is not csv or json", format)
 	}
 	if len(f) == 0 && q.TZ != time.UTC {
-		if day, ok := subHourOffset(q); ok {
-			f.Add("tz", "%s is %s from UTC on %s; reports cut days on whole hours", q.TZ, offsetString(day), day.Format(time.DateOnly))
+		if day, ok := offQuarterOffset(q); ok {
+			f.Add("tz", "%s is %s from UTC on %s; reports cut days on quarter-hours", q.TZ, offsetString(day), day.Format(time.DateOnly))
 		}
 	}
 	return q, f.Err("invalid_query")
 }
 
-// subHourOffset finds a day in the period whose midnight is not a whole
-// number of hours from UTC: the hourly rollups cannot cut there.
-func subHourOffset(q Query) (time.Time, bool) {
+// offQuarterOffset finds a day in the period whose midnight is not a whole
+// number of quarter-hours from UTC: the rollups (quarter-hours) cannot
+// cut there. No zone has had such an offset since 1979 (Asia/Kolkata is
+// +05:30, Asia/Kathmandu +05:45, Pacific/Chatham +12:45 or +13:45).
+func offQuarterOffset(q Query) (time.Time, bool) {
 	for d := q.From; d.Before(q.To); d = d.AddDate(0, 0, 1) {
-		if _, off := d.Zone(); off%3600 != 0 {
+		if _, off := d.Zone(); off%900 != 0 {
 			return d, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// OffTheHour reports whether some day of the period starts off the whole
+// hour in its zone (Asia/Kolkata, Australia/Adelaide): such a report needs
+// quarter-hour rollups for the whole period.
+func (q Query) OffTheHour() bool {
+	for d := q.From; d.Before(q.To); d = d.AddDate(0, 0, 1) {
+		if _, off := d.Zone(); off%3600 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func offsetString(t time.Time) string { return t.Format("-07:00") }

@@ -50,7 +50,15 @@ func TestParseQuery(t *testing.T) {
 		{"from=2026-11-02&to=2026-11-01", "", "to", nil},
 		{"tz=Mars/Olympus", "", "tz", nil},
 		{"tz=../../etc/passwd", "", "tz", nil},
-		{"tz=Asia/Kolkata", "", "tz", nil},
+		{"tz=Asia/Kolkata", "", "", func(t *testing.T, q Query) {
+			if q.TZ.String() != "Asia/Kolkata" || !q.OffTheHour() {
+				t.Errorf("Kolkata: %v", q.TZ)
+			}
+		}},
+		{"tz=Asia/Kathmandu&from=2026-01-01&to=2026-02-01", "", "", func(*testing.T, Query) {}},
+		{"tz=Pacific/Chatham&from=2026-01-01&to=2026-02-01", "", "", func(*testing.T, Query) {}},
+		{"tz=Australia/Adelaide&from=2026-01-01&to=2026-12-01", "", "", func(*testing.T, Query) {}},
+		{"tz=Asia/Kolkata&from=1900-01-01&to=1900-02-01", "", "tz", nil}, // +05:21:10 then: no quarter-hour
 		{"currency=usd", "", "currency", nil},
 		{"format=xml", "", "format", nil},
 		{"limit=5", "", "limit", nil},

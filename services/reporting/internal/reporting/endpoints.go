@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"net/url"
 
 	"github.com/go-kit/kit/endpoint"
 
@@ -20,7 +21,8 @@ type Endpoints struct {
 	Reconciliation   endpoint.Endpoint // month string -> []payout.ReconciliationLine
 	ImportSettlement endpoint.Endpoint // SettlementRequest -> Settlement
 	ClosePeriod      endpoint.Endpoint // month string -> report.Period
-	Periods          endpoint.Endpoint // nil -> []report.Period
+	ReopenPeriod     endpoint.Endpoint // month string -> report.Period (admin)
+	Periods          endpoint.Endpoint // nil -> PeriodsResponse
 }
 
 // CommissionsRequest asks for a report; Begin is called with the meta
@@ -45,6 +47,13 @@ type StatementRequest struct{ Partner, Month string }
 type SettlementRequest struct {
 	Partner, Month, Currency string
 	Body                     []byte
+	// Format names the network export (settlementfile.Lookup); Mapping
+	// holds a generic format's column mapping; DryRun stores nothing.
+	Format  string
+	Mapping url.Values
+	DryRun  bool
+	// FileName names the uploaded file in the apply's audit record.
+	FileName string
 }
 
 // MakeEndpoints wraps each method of s with mw(name).
@@ -96,10 +105,13 @@ func MakeEndpoints(s *Service, mw func(name string) endpoint.Middleware) Endpoin
 		}),
 		ImportSettlement: wrap("import_settlement", func(ctx context.Context, req any) (any, error) {
 			r := req.(SettlementRequest)
-			return s.ImportSettlement(ctx, r.Partner, r.Month, r.Currency, r.Body)
+			return s.Settle(ctx, r)
 		}),
 		ClosePeriod: wrap("close_period", func(ctx context.Context, req any) (any, error) {
 			return s.ClosePeriod(ctx, req.(string))
+		}),
+		ReopenPeriod: wrap("reopen_period", func(ctx context.Context, req any) (any, error) {
+			return s.ReopenPeriod(ctx, req.(string))
 		}),
 		Periods: wrap("periods", func(ctx context.Context, _ any) (any, error) {
 			return s.Periods(ctx)

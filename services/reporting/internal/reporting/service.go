@@ -18,14 +18,21 @@ import (
 type Store interface {
 	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
 	ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error)
-	ClosePeriod(ctx context.Context, month, now time.Time) (report.Period, error)
-	Periods(ctx context.Context) ([]report.Period, error)
+	FinalDays(ctx context.Context, from, to time.Time, zone *time.Location) ([]report.DayRange, error)
+	FinanceZone() *time.Location
+	ClosePeriod(ctx context.Context, month, now time.Time, actor string) (report.Period, error)
+	ReopenPeriod(ctx context.Context, month, now time.Time, actor string) (report.Period, error)
+	Periods(ctx context.Context) ([]report.Period, []report.PeriodChange, error)
 	FXRates(ctx context.Context, currency string) ([]report.Rate, error)
-	PutFXRates(ctx context.Context, rates []report.Rate) error
-	AddRemittance(ctx context.Context, r payout.Remittance) (payout.Remittance, bool, error)
+	// PutFXRates returns ErrPeriodClosed (409 period_closed) for a rate
+	// that would change a closed month.
+	PutFXRates(ctx context.Context, rates []report.Rate, actor string) error
+	AddRemittance(ctx context.Context, r payout.Remittance, actor string) (payout.Remittance, bool, error)
 	Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error)
 	PartnerKnown(ctx context.Context, partner string) (bool, error)
-	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) (int64, []payout.Difference, error)
+	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line, actor string) (int64, []payout.Difference, error)
+	SettlementComparer
+	SettlementApplier
 	Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error)
 }
 
@@ -57,8 +64,13 @@ func (s *Service) Meta(ctx context.Context, q report.Query) (report.Meta, error)
 	if err != nil {
 		return report.Meta{}, err
 	}
+	final, err := s.store.FinalDays(ctx, q.From, q.To, q.TZ)
+	if err != nil {
+		return report.Meta{}, err
+	}
 	return report.Meta{From: q.FromDate, To: q.ToDate, TZ: q.TZ.String(), GroupBy: q.GroupBy, Currency: q.Currency,
-		AsOf: s.now().UTC().Truncate(time.Millisecond), ClosedPeriods: closed}, nil
+		AsOf: s.now().UTC().Truncate(time.Millisecond), ClosedPeriods: closed,
+		FinanceTimeZone: s.store.FinanceZone().String(), FinalDays: final}, nil
 }
 
 // Commissions streams the report's rows to emit. An error before the
@@ -83,7 +95,7 @@ func (s *Service) PutFXRates(ctx context.Context, rates []report.Rate) (int, err
 	if err := f.Err("invalid_rate"); err != nil {
 		return 0, err
 	}
-	return len(rates), s.store.PutFXRates(ctx, rates)
+	return len(rates), s.store.PutFXRates(ctx, rates, ActorOf(ctx))
 }
 
 // FXRates lists the stored rates, those into or out of currency if set.
@@ -103,6 +115,14 @@ type RemittanceRequest struct {
 	Currency   string `json:"currency"`
 	ReceivedAt string `json:"received_at"`
 	Reference  string `json:"reference"`
+	// Orders names the orders the remittance pays (optional).
+	Orders []RemittanceOrder `json:"orders"`
+}
+
+// RemittanceOrder is one order a remittance pays, and how much of it.
+type RemittanceOrder struct {
+	OrderID string `json:"order_id"`
+	Amount  string `json:"amount"`
 }
 
 // AddRemittance records a remittance and applies it; the same reference
@@ -138,11 +158,12 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	if req.Reference == "" || len(req.Reference) > 200 {
 		f.Add("reference", "is required (at most 200 characters): it makes a retried POST safe")
 	}
+	orders := remittanceOrders(req, amount, &f)
 	if err := f.Err("invalid_remittance"); err != nil {
 		return payout.Remittance{}, false, err
 	}
 	return s.store.AddRemittance(ctx, payout.Remittance{Partner: req.Partner, Amount: amount.Minor,
-		Currency: req.Currency, ReceivedAt: received, Reference: req.Reference})
+		Currency: req.Currency, ReceivedAt: received, Reference: req.Reference, Orders: orders}, ActorOf(ctx))
 }
 
 // Statement is a partner's monthly statement.
@@ -182,13 +203,32 @@ func ParseMonth(month string) (time.Time, error) {
 	return m, nil
 }
 
-// ClosePeriod closes a month (YYYY-MM): its figures never change again.
+// ClosePeriod closes a month (YYYY-MM) in the finance time zone: its
+// figures never change again, unless it is reopened.
 func (s *Service) ClosePeriod(ctx context.Context, month string) (report.Period, error) {
 	m, err := ParseMonth(month)
 	if err != nil {
 		return report.Period{}, err
 	}
-	return s.store.ClosePeriod(ctx, m, s.now())
+	return s.store.ClosePeriod(ctx, m, s.now(), ActorOf(ctx))
+}
+
+// ReopenPeriod reopens a closed month (YYYY-MM), audited: the only way to
+// change its figures or its rates. Callers hold the admin scope.
+func (s *Service) ReopenPeriod(ctx context.Context, month string) (report.Period, error) {
+	m, err := ParseMonth(month)
+	if err != nil {
+		return report.Period{}, err
+	}
+	return s.store.ReopenPeriod(ctx, m, s.now(), ActorOf(ctx))
+}
+
+// PeriodsResponse lists the closed months, the zone they close in, and
+// every change of a month's status.
+type PeriodsResponse struct {
+	Periods         []report.Period       `json:"periods"`
+	FinanceTimeZone string                `json:"finance_time_zone"`
+	Audit           []report.PeriodChange `json:"audit"`
 }
 
 // Settlement is an imported settlement report and how it differs from the
@@ -219,7 +259,7 @@ func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency
 	if !known {
 		return Settlement{}, ErrUnknownPartner
 	}
-	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, lines)
+	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, lines, ActorOf(ctx))
 	if err != nil {
 		return Settlement{}, err
 	}
@@ -236,5 +276,24 @@ func (s *Service) Reconciliation(ctx context.Context, month string) ([]payout.Re
 	return s.store.Reconciliation(ctx, m)
 }
 
-// Periods lists the closed months.
-func (s *Service) Periods(ctx context.Context) ([]report.Period, error) { return s.store.Periods(ctx) }
+// Periods lists the closed months and the audit of their changes.
+func (s *Service) Periods(ctx context.Context) (PeriodsResponse, error) {
+	ps, audit, err := s.store.Periods(ctx)
+	return PeriodsResponse{Periods: ps, FinanceTimeZone: s.store.FinanceZone().String(), Audit: audit}, err
+}
+
+type actorKey struct{}
+
+// WithActor says who is acting in ctx (a token's scope and fingerprint):
+// finance actions journal it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf is the actor WithActor set, or "unknown".
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "unknown"
+}

@@ -1,0 +1,88 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/clock"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
+)
+
+// PartnerActivity is what the partner-health panel reads
+// (reporting.PartnerHealth).
+type PartnerActivity interface {
+	Activity(ctx context.Context) ([]reporting.PartnerActivity, error)
+}
+
+// RegisterPartnerHealth adds the partner-health panel, signed in like the
+// dashboard:
+//
+//	GET /partners/health   a table per partner: last purchase, conversions
+//	                       in 24 h and 7 days, and the unattributed ones
+//
+// It shows what reached the ledger. Rejected deliveries never do: they
+// are in conversions' GET /v1/partner-health and its alerting metrics,
+// which the panel points to.
+func RegisterPartnerHealth(rt *httpx.Router, src PartnerActivity, silentAfter time.Duration, cfg Config) {
+	h := &Handler{tokens: cfg.Tokens, sessions: cfg.Sessions, now: clock.OrSystem(cfg.Now), logger: cfg.Logger,
+		tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
+	if silentAfter <= 0 {
+		silentAfter = 24 * time.Hour
+	}
+	rt.HandleFunc("GET /partners/health", func(w http.ResponseWriter, r *http.Request) {
+		csrf, err := h.authorize(r)
+		if err != nil {
+			if errors.Is(err, errSignedOut) {
+				http.SetCookie(w, sessionCookie(r, nil, 0))
+			}
+			if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
+				h.login(w, r, status, "")
+				return
+			}
+			httpx.WriteError(w, r, h.logger, err)
+			return
+		}
+		activity, err := src.Activity(r.Context())
+		if err != nil {
+			httpx.WriteError(w, r, h.logger, err)
+			return
+		}
+		now := h.now().UTC()
+		page := healthPage{CSRF: csrf, AsOf: now.Format("2006-01-02 15:04 MST"), SilentAfter: silentAfter.String()}
+		for _, a := range activity {
+			row := healthRow{Partner: a.Partner, Last: "never", Day: a.Conversions24h, Week: a.Conversions7d,
+				NoClick: a.NoClickID7d, UnknownClick: a.UnknownClick7d}
+			if a.LastPurchaseAt != nil {
+				row.Last = a.LastPurchaseAt.UTC().Format("2006-01-02 15:04")
+				quiet := now.Sub(*a.LastPurchaseAt)
+				row.Quiet = quiet > silentAfter && quiet <= silentAfter+7*24*time.Hour
+			}
+			if a.Conversions7d > 0 {
+				row.UnattributedShare = fmt.Sprintf("%d%%", (a.NoClickID7d+a.UnknownClick7d)*100/a.Conversions7d)
+			}
+			page.Rows = append(page.Rows, row)
+		}
+		securityHeaders(w)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := h.tmpl.ExecuteTemplate(w, "partner_health.html", page); err != nil {
+			h.logger.ErrorContext(r.Context(), "render partner health", "error", err.Error())
+		}
+	})
+}
+
+type healthPage struct {
+	CSRF, AsOf, SilentAfter string
+	Rows                    []healthRow
+}
+
+type healthRow struct {
+	Partner, Last, UnattributedShare string
+	Day, Week, NoClick, UnknownClick int64
+	Quiet                            bool
+}

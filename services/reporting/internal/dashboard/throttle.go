@@ -1,0 +1,141 @@
+package dashboard
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// throttle limits failed sign-in attempts per client: at most max in a
+// window of length window, counted from the first failure. A client over
+// the limit is refused (429) until its window ends, right token or not.
+// It holds at most maxClients clients; when every slot is taken by a
+// window still running, a client it has no slot for is refused too: many
+// addresses guessing at once get no more tries than the table allows.
+type throttle struct {
+	max        int
+	window     time.Duration
+	maxClients int
+
+	mu      sync.Mutex
+	clients map[netip.Addr]*attempts
+}
+
+type attempts struct {
+	start  time.Time
+	failed int
+}
+
+func newThrottle(max int, window time.Duration, maxClients int) *throttle {
+	return &throttle{max: max, window: window, maxClients: maxClients, clients: map[netip.Addr]*attempts{}}
+}
+
+// allow reports whether client may try to sign in at now, and if not,
+// how long until it may.
+func (t *throttle) allow(client netip.Addr, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.clients[client]
+	if !ok {
+		if len(t.clients) >= t.maxClients && !t.evict(now) {
+			return false, t.window
+		}
+		return true, 0
+	}
+	if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
+		delete(t.clients, client)
+		return true, 0
+	}
+	if a.failed >= t.max {
+		return false, a.start.Add(t.window).Sub(now)
+	}
+	return true, 0
+}
+
+// fail counts a failed attempt by client at now.
+func (t *throttle) fail(client netip.Addr, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.clients[client]
+	if ok && (!now.Before(a.start.Add(t.window)) || now.Before(a.start)) {
+		ok = false
+	}
+	if !ok {
+		if len(t.clients) >= t.maxClients && !t.evict(now) {
+			return
+		}
+		a = &attempts{start: now}
+		t.clients[client] = a
+	}
+	a.failed++
+}
+
+// evict drops the clients whose window has ended and reports whether any
+// slot is free.
+func (t *throttle) evict(now time.Time) bool {
+	for c, a := range t.clients {
+		if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
+			delete(t.clients, c)
+		}
+	}
+	return len(t.clients) < t.maxClients
+}
+
+// clientKey is the client a sign-in attempt counts against: the
+// connection's peer or, when the peer is a trusted proxy, the nearest
+// untrusted address in X-Forwarded-For (as redirect derives a visitor's
+// address). IPv6 clients are keyed by their /64, which one host usually
+// holds whole.
+func clientKey(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ip := clientAddr(r, trusted)
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer, ok := peerAddr(r)
+	if !ok {
+		return netip.IPv4Unspecified()
+	}
+	if !inAny(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer
+		}
+		if ip = ip.Unmap().WithZone(""); !inAny(ip, trusted) {
+			return ip
+		}
+	}
+	return peer
+}
+
+func peerAddr(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap().WithZone(""), true
+}
+
+func inAny(ip netip.Addr, nets []netip.Prefix) bool {
+	for _, n := range nets {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

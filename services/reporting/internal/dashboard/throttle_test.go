@@ -1,0 +1,145 @@
+package dashboard
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// The throttle tracks at most maxClients; when all are in a running
+// window, a new client is refused rather than evicting one.
+func TestThrottleBoundedMemory(t *testing.T) {
+	th := newThrottle(2, time.Minute, 3)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
+	for i := range 3 {
+		th.fail(addr(i), t0)
+	}
+	if ok, wait := th.allow(addr(9), t0.Add(time.Second)); ok || wait != time.Minute {
+		t.Fatalf("a 4th client with the table full of running windows: allowed %v, wait %v", ok, wait)
+	}
+	th.fail(addr(9), t0.Add(time.Second))
+	if len(th.clients) != 3 {
+		t.Fatalf("%d clients tracked, want at most 3", len(th.clients))
+	}
+	if ok, _ := th.allow(addr(0), t0.Add(time.Second)); !ok {
+		t.Fatal("one failure of 2 allowed is refused")
+	}
+	th.fail(addr(0), t0.Add(2*time.Second))
+	if ok, wait := th.allow(addr(0), t0.Add(3*time.Second)); ok || wait != 57*time.Second {
+		t.Fatalf("after 2 failures: allowed %v, wait %v", ok, wait)
+	}
+	// Windows end: the table empties as clients come.
+	if ok, _ := th.allow(addr(9), t0.Add(time.Minute)); !ok {
+		t.Fatal("a new client after the windows ended is refused")
+	}
+	if len(th.clients) != 0 {
+		t.Fatalf("%d expired clients kept", len(th.clients))
+	}
+	// A clock that goes back does not lock a client out for ever.
+	th.fail(addr(1), t0)
+	th.fail(addr(1), t0)
+	if ok, _ := th.allow(addr(1), t0.Add(-time.Hour)); !ok {
+		t.Fatal("a clock set back keeps the client throttled")
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, c := range []struct{ peer, xff, want string }{
+		{"192.0.2.1:5", "", "192.0.2.1"},
+		{"192.0.2.1:5", "198.51.100.1", "192.0.2.1"}, // an untrusted peer's header is ignored
+		{"10.0.0.1:5", "198.51.100.1, 10.0.0.2", "198.51.100.1"},
+		{"10.0.0.1:5", "198.51.100.1, junk", "10.0.0.1"},
+		{"10.0.0.1:5", "", "10.0.0.1"},
+		{"[2001:db8:1:2:3:4:5:6]:5", "", "2001:db8:1:2::"},
+		{"[::ffff:192.0.2.7]:5", "", "192.0.2.7"},
+		{"garbage", "", "0.0.0.0"},
+	} {
+		r := httptest.NewRequest("POST", "/login", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := clientKey(r, trusted).String(); got != c.want {
+			t.Errorf("peer %s, XFF %q: key %s, want %s", c.peer, c.xff, got, c.want)
+		}
+	}
+}
+
+// FuzzClientKey: any peer and X-Forwarded-For yield a valid key, never a
+// panic, and an untrusted peer is its own key.
+func FuzzClientKey(f *testing.F) {
+	f.Add("10.0.0.1:5", "198.51.100.1, 10.0.0.2")
+	f.Add("[fe80::1%eth0]:5", "fe80::2%lo, ::ffff:1.2.3.4")
+	f.Add("192.0.2.1:1", "")
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fe80::/10")}
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := &http.Request{RemoteAddr: peer, Header: http.Header{"X-Forwarded-For": {xff}}}
+		k := clientKey(r, trusted)
+		if !k.IsValid() || k.Zone() != "" {
+			t.Fatalf("key %v for %q, %q", k, peer, xff)
+		}
+	})
+}
+
+// FuzzParseForm: any form body is parsed or refused as a 400, never a
+// panic; a wanted field never comes back twice.
+func FuzzParseForm(f *testing.F) {
+	f.Add("token=abc")
+	f.Add("token=a&token=b")
+	f.Add("token=%zz")
+	f.Add("a;b=c")
+	f.Add("csrf=" + strings.Repeat("A", 43))
+	f.Fuzz(func(t *testing.T, body string) {
+		v, err := parseForm(body, "token", "csrf")
+		if err != nil {
+			if !errors.Is(err, errs.Invalid) {
+				t.Fatalf("parseForm(%q): %v is not a 400", body, err)
+			}
+			return
+		}
+		if len(v["token"]) > 1 || len(v["csrf"]) > 1 {
+			t.Fatalf("parseForm(%q) = %v", body, v)
+		}
+	})
+}
+
+// FuzzSameOrigin: whatever Origin and Sec-Fetch-Site say, a POST passes
+// only when Origin (if any) names the request's own host.
+func FuzzSameOrigin(f *testing.F) {
+	f.Add("https://dash.example.com", "same-origin")
+	f.Add("null", "")
+	f.Add("https://dash.example.com.evil", "cross-site")
+	f.Add("http://DASH.example.com", "none")
+	f.Fuzz(func(t *testing.T, origin, site string) {
+		r := &http.Request{Host: "dash.example.com", Header: http.Header{}}
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		if site != "" {
+			r.Header.Set("Sec-Fetch-Site", site)
+		}
+		if err := sameOrigin(r); err != nil {
+			if !errors.Is(err, errs.Forbidden) {
+				t.Fatalf("refusal %v is not a 403", err)
+			}
+			return
+		}
+		if origin != "" {
+			low := strings.ToLower(origin)
+			if !strings.HasSuffix(strings.TrimSuffix(low, "/"), "://dash.example.com") {
+				t.Fatalf("Origin %q passed for host dash.example.com", origin)
+			}
+		}
+		if site != "" && site != "same-origin" && site != "none" {
+			t.Fatalf("Sec-Fetch-Site %q passed", site)
+		}
+	})
+}

@@ -1,0 +1,375 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+// Quarter is the width of a rollup bucket: every offset a time zone has
+// had since 2000 is a multiple of it, so a day in any zone is a whole
+// number of buckets (contract v1.1, "Time zones").
+const Quarter = 15 * time.Minute
+
+// period is one row of the periods history: a month of its zone, closed
+// from closedAt until reopenedAt (zero: still closed).
+type period struct {
+	id                   int64
+	month                time.Time // the first day, as a date (UTC midnight)
+	zone                 *time.Location
+	start, end           time.Time // the month's first instant and the next month's, in zone
+	closedAt, reopenedAt time.Time
+	closedBy, reopenedBy string
+}
+
+func (p period) closedAtInstant(t time.Time) bool {
+	return !t.Before(p.closedAt) && (p.reopenedAt.IsZero() || t.Before(p.reopenedAt))
+}
+
+// periods are every month ever closed, with their history.
+type periods []period
+
+func loadPeriods(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (periods, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, month, time_zone, closed_at, reopened_at, closed_by, coalesce(reopened_by, '')
+		FROM periods ORDER BY month, id`)
+	if err != nil {
+		return nil, fmt.Errorf("load periods: %w", err)
+	}
+	defer rows.Close()
+	var out periods
+	for rows.Next() {
+		var p period
+		var tz string
+		var reopened sql.NullTime
+		if err := rows.Scan(&p.id, &p.month, &tz, &p.closedAt, &reopened, &p.closedBy, &p.reopenedBy); err != nil {
+			return nil, err
+		}
+		if p.zone, err = time.LoadLocation(tz); err != nil {
+			return nil, fmt.Errorf("period %s: time zone %q: %w", p.month.Format("2006-01"), tz, err)
+		}
+		p.start, p.end = monthBounds(p.month, p.zone)
+		p.closedAt = p.closedAt.UTC()
+		if reopened.Valid {
+			p.reopenedAt = reopened.Time.UTC()
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// monthBounds are the first instant of month (a date) in zone and the
+// first of the next month.
+func monthBounds(month time.Time, zone *time.Location) (time.Time, time.Time) {
+	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, zone)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// bucket is the rollup quarter-hour a change at time t lands in when it
+// is recorded at recordedAt: t's own, unless t's month was closed at
+// recordedAt (by the periods' history, so the answer never depends on
+// when it is asked), in which case the change is an adjustment in the
+// open period, at the quarter-hour it was recorded.
+func (ps periods) bucket(t, recordedAt time.Time) time.Time {
+	for _, p := range ps {
+		if !t.Before(p.start) && t.Before(p.end) && p.closedAtInstant(recordedAt) {
+			t = recordedAt
+			break
+		}
+	}
+	return t.UTC().Truncate(Quarter)
+}
+
+// current are the periods closed now.
+func (ps periods) current() periods {
+	var out periods
+	for _, p := range ps {
+		if p.reopenedAt.IsZero() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// final reports whether every instant of [from, to) is in a month closed now.
+func (ps periods) final(from, to time.Time) bool {
+	for t := from; t.Before(to); {
+		covered := false
+		for _, p := range ps {
+			if p.reopenedAt.IsZero() && !t.Before(p.start) && t.Before(p.end) {
+				t, covered = p.end, true
+				break
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrPeriodClosed is a change a closed month's figures would show.
+var ErrPeriodClosed = errs.New(errs.Conflict, "period_closed", "the month is closed")
+
+// FinanceZone is the zone months are closed in (FINANCE_TIME_ZONE).
+func (s *Store) FinanceZone() *time.Location {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finance == nil {
+		return time.UTC
+	}
+	return s.finance
+}
+
+// SetFinanceZone sets the zone months are closed in from now on. It is
+// refused while a month closed in another zone is still closed: its
+// figures were frozen as that zone cut them.
+func (s *Store) SetFinanceZone(ctx context.Context, zone *time.Location) error {
+	ps, err := loadPeriods(ctx, s.db)
+	if err != nil {
+		return database.Classify(err)
+	}
+	for _, p := range ps.current() {
+		if p.zone.String() != zone.String() {
+			return fmt.Errorf("month %s was closed in %s, not %s: reopen it (PUT /v1/periods/%s {\"status\":\"open\"}) or keep %s",
+				p.month.Format("2006-01"), p.zone, zone, p.month.Format("2006-01"), p.zone)
+		}
+	}
+	s.mu.Lock()
+	s.finance = zone
+	s.mu.Unlock()
+	return nil
+}
+
+// ClosedPeriods lists the months (YYYY-MM) closed now that overlap [from, to).
+func (s *Store) ClosedPeriods(ctx context.Context, from, to time.Time) ([]string, error) {
+	ps, err := loadPeriods(ctx, s.db)
+	if err != nil {
+		return nil, database.Classify(err)
+	}
+	out := []string{}
+	for _, p := range ps.current() {
+		if p.end.After(from) && p.start.Before(to) {
+			out = append(out, p.month.Format("2006-01"))
+		}
+	}
+	return out, nil
+}
+
+// FinalDays are the days of [from, to), cut in zone, that lie wholly in
+// months closed now: their figures will not change. Consecutive days are
+// one range (From inclusive, To exclusive, as a report's from and to).
+func (s *Store) FinalDays(ctx context.Context, from, to time.Time, zone *time.Location) ([]report.DayRange, error) {
+	ps, err := loadPeriods(ctx, s.db)
+	if err != nil {
+		return nil, database.Classify(err)
+	}
+	ps = ps.current()
+	out := []report.DayRange{}
+	if len(ps) == 0 {
+		return out, nil
+	}
+	for d := from.In(zone); d.Before(to); {
+		next := time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, zone)
+		if ps.final(d, next) {
+			day, nextDay := d.Format(time.DateOnly), next.Format(time.DateOnly)
+			if n := len(out); n > 0 && out[n-1].To == day {
+				out[n-1].To = nextDay
+			} else {
+				out = append(out, report.DayRange{From: day, To: nextDay})
+			}
+		}
+		d = next
+	}
+	return out, nil
+}
+
+// ClosePeriod closes month (its first day, as a date) in the finance time
+// zone as of now, records its figures (for `reporting verify`) and the
+// action in the journal. Closing a closed month again changes nothing.
+func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time, actor string) (report.Period, error) {
+	zone := s.FinanceZone()
+	_, end := monthBounds(month, zone)
+	if now.Before(end) {
+		return report.Period{}, report.ErrOpenMonth
+	}
+	var out report.Period
+	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		var err error
+		out, err = closePeriod(ctx, tx, month, zone, now, actor)
+		return err
+	})
+	return out, database.Classify(err)
+}
+
+func closePeriod(ctx context.Context, tx *sql.Tx, month time.Time, zone *time.Location, now time.Time, actor string) (report.Period, error) {
+	name := month.Format("2006-01")
+	// One closer at a time: the partial unique index would refuse the
+	// second, but the first's figures must be read once.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+		return report.Period{}, err
+	}
+	var closed time.Time
+	var tz string
+	err := tx.QueryRowContext(ctx, `SELECT closed_at, time_zone FROM periods WHERE month = $1::date AND reopened_at IS NULL`,
+		month.Format(time.DateOnly)).Scan(&closed, &tz)
+	if err == nil {
+		return report.Period{Month: name, Status: "closed", ClosedAt: &closed, TimeZone: tz}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return report.Period{}, err
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO periods (month, closed_at, time_zone, closed_by) VALUES ($1::date, $2, $3, $4)
+		RETURNING id, closed_at`, month.Format(time.DateOnly), now.UTC(), zone.String(), actor).Scan(&id, &closed); err != nil {
+		return report.Period{}, fmt.Errorf("close period: %w", err)
+	}
+	start, end := monthBounds(month, zone)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO period_figures (period_id, key_id, clicks, bot_clicks, conversions,
+			sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
+		SELECT $1, key_id, sum(clicks), sum(bot_clicks), sum(conversions), sum(sale), sum(pending), sum(approved),
+			sum(reversed), sum(paid)
+		FROM `+periodFiguresSource+` GROUP BY key_id`, id, start.UTC(), end.UTC()); err != nil {
+		return report.Period{}, fmt.Errorf("close period: figures: %w", err)
+	}
+	if err := journal(ctx, tx, KindPeriodClosed, now, actor, periodPayload{Month: name, TimeZone: zone.String(),
+		From: "open", To: "closed"}); err != nil {
+		return report.Period{}, err
+	}
+	return report.Period{Month: name, Status: "closed", ClosedAt: &closed, TimeZone: zone.String()}, nil
+}
+
+// periodFiguresSource is a month's rollup figures ($2 <= bucket < $3) per
+// key, compacted or not.
+const periodFiguresSource = `(
+	SELECT key_id, clicks, bot_clicks, 0 AS conversions, 0 AS sale, 0 AS pending, 0 AS approved, 0 AS reversed, 0 AS paid
+		FROM click_rollups WHERE bucket >= $2 AND bucket < $3
+	UNION ALL SELECT key_id, clicks, bot_clicks, 0, 0, 0, 0, 0, 0
+		FROM click_rollup_deltas WHERE bucket >= $2 AND bucket < $3
+	UNION ALL SELECT key_id, 0, 0, conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor
+		FROM conversion_rollups WHERE bucket >= $2 AND bucket < $3
+	UNION ALL SELECT key_id, 0, 0, conversions, sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor
+		FROM conversion_rollup_deltas WHERE bucket >= $2 AND bucket < $3) f`
+
+type periodPayload struct {
+	Month    string `json:"month"`
+	TimeZone string `json:"time_zone,omitempty"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+}
+
+// ReopenPeriod reopens month (closed in any zone) as of now: changes to
+// it count in it again. The row closing it is kept, with when and by whom
+// it was reopened, and the journal records the action. Reopening an open
+// month changes nothing.
+func (s *Store) ReopenPeriod(ctx context.Context, month time.Time, now time.Time, actor string) (report.Period, error) {
+	var out report.Period
+	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		var err error
+		out, err = reopenPeriod(ctx, tx, month, now, actor)
+		return err
+	})
+	return out, database.Classify(err)
+}
+
+func reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, now time.Time, actor string) (report.Period, error) {
+	name := month.Format("2006-01")
+	var tz string
+	err := tx.QueryRowContext(ctx, `UPDATE periods SET reopened_at = greatest($2, closed_at), reopened_by = $3
+		WHERE month = $1::date AND reopened_at IS NULL RETURNING time_zone`, month.Format(time.DateOnly), now.UTC(), actor).Scan(&tz)
+	if errors.Is(err, sql.ErrNoRows) {
+		return report.Period{Month: name, Status: "open"}, nil
+	}
+	if err != nil {
+		return report.Period{}, fmt.Errorf("reopen period: %w", err)
+	}
+	if err := journal(ctx, tx, KindPeriodReopened, now, actor, periodPayload{Month: name, TimeZone: tz, From: "closed", To: "open"}); err != nil {
+		return report.Period{}, err
+	}
+	return report.Period{Month: name, Status: "open", TimeZone: tz}, nil
+}
+
+// Periods lists the months closed now, oldest first, and every change of
+// a month's status (the audit), in the order they happened.
+func (s *Store) Periods(ctx context.Context) ([]report.Period, []report.PeriodChange, error) {
+	ps, err := loadPeriods(ctx, s.db)
+	if err != nil {
+		return nil, nil, database.Classify(err)
+	}
+	out := []report.Period{}
+	for _, p := range ps.current() {
+		closed := p.closedAt
+		out = append(out, report.Period{Month: p.month.Format("2006-01"), Status: "closed", ClosedAt: &closed, TimeZone: p.zone.String()})
+	}
+	audit := []report.PeriodChange{}
+	err = s.Journal(ctx, func(e JournalEntry) error {
+		if e.Kind != KindPeriodClosed && e.Kind != KindPeriodReopened {
+			return nil
+		}
+		var p periodPayload
+		if err := json.Unmarshal(e.Payload, &p); err != nil {
+			return fmt.Errorf("journal %d: %w", e.ID, err)
+		}
+		audit = append(audit, report.PeriodChange{Month: p.Month, From: p.From, To: p.To, At: e.RecordedAt, By: e.Actor,
+			TimeZone: p.TimeZone})
+		return nil
+	})
+	return out, audit, err
+}
+
+// checkRatesOpen refuses rates that would change a closed month's
+// figures: one dated inside a month closed now, or one that would hold
+// (until its pair's next rate) over a day of such a month. Dates are
+// calendar days, as reports look rates up.
+func checkRatesOpen(ctx context.Context, tx *sql.Tx, rates []report.Rate) error {
+	ps, err := loadPeriods(ctx, tx)
+	if err != nil {
+		return err
+	}
+	ps = ps.current()
+	if len(ps) == 0 {
+		return nil
+	}
+	for _, r := range rates {
+		d, err := time.Parse(time.DateOnly, r.Date)
+		if err != nil {
+			return err // validated before: unreachable
+		}
+		var next sql.NullTime
+		if err := tx.QueryRowContext(ctx, `SELECT min(date) FROM fx_rates WHERE base = $1 AND quote = $2 AND date > $3::date`,
+			r.Base, r.Quote, r.Date).Scan(&next); err != nil {
+			return err
+		}
+		for _, o := range rates {
+			if od, err := time.Parse(time.DateOnly, o.Date); err == nil && o.Base == r.Base && o.Quote == r.Quote && od.After(d) &&
+				(!next.Valid || od.Before(next.Time)) {
+				next = sql.NullTime{Time: od, Valid: true}
+			}
+		}
+		for _, p := range ps {
+			first := p.month
+			last := first.AddDate(0, 1, -1)
+			if d.After(last) || (next.Valid && !next.Time.After(first)) {
+				continue
+			}
+			month := first.Format("2006-01")
+			if !d.Before(first) {
+				return errs.Newf(errs.Conflict, "period_closed",
+					"the %s/%s rate dated %s is inside %s, which is closed: its figures are final. Reopen the month (PUT /v1/periods/%s {\"status\":\"open\"}, admin) to change it",
+					r.Base, r.Quote, r.Date, month, month)
+			}
+			return errs.Newf(errs.Conflict, "period_closed",
+				"the %s/%s rate dated %s would hold into %s, which is closed: its figures are final. Date it after the month, or reopen the month (PUT /v1/periods/%s {\"status\":\"open\"}, admin)",
+				r.Base, r.Quote, r.Date, month, month)
+		}
+	}
+	return nil
+}

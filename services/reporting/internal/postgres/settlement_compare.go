@@ -1,0 +1,73 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
+)
+
+// compareSettlementSQL is ImportSettlement's comparison over lines given
+// as arrays instead of stored ones: $1 partner, $2 month, $3.. the lines.
+const compareSettlementSQL = `
+	WITH l AS (SELECT * FROM unnest($3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[])
+			AS t(line, order_id, commission_minor, currency, status)),
+	c AS (SELECT * FROM conversions WHERE partner = $1)
+	SELECT l.order_id, l.line, 'duplicate', '', 'line ' || l.line || ' repeats order ' || l.order_id FROM l
+		WHERE EXISTS (SELECT 1 FROM l AS e WHERE e.order_id = l.order_id AND e.line < l.line)
+	UNION ALL
+	SELECT l.order_id, l.line, 'missing_in_ledger', '', l.status || ' ' || l.commission_minor || ' ' || l.currency
+		FROM l WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.order_id = l.order_id)
+	UNION ALL
+	SELECT c.order_id, 0, 'missing_in_settlement', c.status || ' ' || c.commission_minor || ' ' || c.currency, ''
+		FROM c WHERE c.purchased_at >= $2::date AND c.purchased_at < ($2::date + interval '1 month')
+		AND NOT EXISTS (SELECT 1 FROM l WHERE l.order_id = c.order_id)
+	UNION ALL
+	SELECT l.order_id, l.line, 'currency', c.currency, l.currency FROM l JOIN c USING (order_id) WHERE c.currency <> l.currency
+	UNION ALL
+	SELECT l.order_id, l.line, 'status', c.status, l.status FROM l JOIN c USING (order_id) WHERE c.status <> l.status
+	UNION ALL
+	SELECT l.order_id, l.line, 'commission', c.commission_minor::text, l.commission_minor::text
+		FROM l JOIN c USING (order_id) WHERE c.currency = l.currency AND c.commission_minor <> l.commission_minor
+	ORDER BY 2, 1, 3`
+
+// CompareSettlement is a dry run of ImportSettlement: the same
+// differences between a partner's settlement lines and the ledger for
+// month, with nothing stored.
+func (s *Store) CompareSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) ([]payout.Difference, error) {
+	diffs, err := compareSettlement(ctx, s.db, partner, month, lines)
+	return diffs, database.Classify(err)
+}
+
+// compareSettlement is CompareSettlement through q (the store's pool, or
+// a transaction that sees its own changes).
+func compareSettlement(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, partner string, month time.Time, lines []payout.Line) ([]payout.Difference, error) {
+	month = monthOf(month)
+	ln, order, commission, currency, status := make([]int64, len(lines)), make([]string, len(lines)),
+		make([]int64, len(lines)), make([]string, len(lines)), make([]string, len(lines))
+	for i, l := range lines {
+		ln[i], order[i], commission[i], currency[i], status[i] = int64(l.Line), l.OrderID, l.Commission, l.Currency, l.Status
+	}
+	rows, err := q.QueryContext(ctx, compareSettlementSQL, partner, month.Format(time.DateOnly),
+		pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status))
+	if err != nil {
+		return nil, fmt.Errorf("compare settlement: %w", err)
+	}
+	defer rows.Close()
+	var diffs []payout.Difference
+	for rows.Next() {
+		var d payout.Difference
+		if err := rows.Scan(&d.OrderID, &d.Line, &d.Kind, &d.Ledger, &d.Partner); err != nil {
+			return nil, fmt.Errorf("compare settlement: %w", err)
+		}
+		diffs = append(diffs, d)
+	}
+	return diffs, rows.Err()
+}

@@ -1,0 +1,93 @@
+package reporting
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/clock"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+)
+
+// Partner health as reporting sees it (issue 14): what reached the ledger
+// from each partner, and which conversions did not join a click. What
+// conversions refused never reaches reporting: rejections by reason are
+// conversions' GET /v1/partner-health and its metrics.
+
+// PartnerActivity is what the ledger holds from one partner lately.
+type PartnerActivity struct {
+	Partner string `json:"partner"`
+	// LastPurchaseAt is the purchase time of its latest conversion.
+	LastPurchaseAt *time.Time `json:"last_purchase_at"`
+	// Conversions purchased in the last 24 hours and 7 days.
+	Conversions24h int64 `json:"conversions_24h"`
+	Conversions7d  int64 `json:"conversions_7d"`
+	// Of the last 7 days' conversions, those that joined no click: named
+	// none, or named one reporting has not seen (a broken click-id macro
+	// shows as a run of these).
+	NoClickID7d    int64 `json:"no_click_id_7d"`
+	UnknownClick7d int64 `json:"unknown_click_id_7d"`
+}
+
+// UnattributedConversion is a conversion that joined no click.
+type UnattributedConversion struct {
+	OrderID     string    `json:"order_id"`
+	ClickID     string    `json:"click_id"` // "" when the partner sent none
+	Status      string    `json:"status"`
+	Commission  string    `json:"commission"`
+	Currency    string    `json:"currency"`
+	PurchasedAt time.Time `json:"purchased_at"`
+}
+
+// PartnerHealthStore reads partner activity from the ledger
+// (postgres.Store).
+type PartnerHealthStore interface {
+	PartnerActivity(ctx context.Context, day, week time.Time) ([]PartnerActivity, error)
+	Unattributed(ctx context.Context, partner string, limit int) ([]UnattributedConversion, error)
+	PartnerKnown(ctx context.Context, partner string) (bool, error)
+}
+
+// PartnerHealth answers partner-health questions from the ledger.
+type PartnerHealth struct {
+	Store PartnerHealthStore
+	Now   clock.Clock
+}
+
+// Activity returns every partner's recent activity, by partner id.
+func (h *PartnerHealth) Activity(ctx context.Context) ([]PartnerActivity, error) {
+	now := clock.OrSystem(h.Now)()
+	out, err := h.Store.PartnerActivity(ctx, now.Add(-24*time.Hour), now.Add(-7*24*time.Hour))
+	if out == nil && err == nil {
+		out = []PartnerActivity{}
+	}
+	return out, err
+}
+
+// MaxUnattributed is the most conversions one listing returns.
+const MaxUnattributed = 1000
+
+// UnattributedRequest names a partner and how many conversions to list
+// (limit: 1 to MaxUnattributed, default 100).
+type UnattributedRequest struct{ Partner, Limit string }
+
+// Unattributed lists a partner's latest conversions that joined no click,
+// with the click ids they named. ErrUnknownPartner for a partner the
+// ledger has never seen.
+func (h *PartnerHealth) Unattributed(ctx context.Context, r UnattributedRequest) ([]UnattributedConversion, error) {
+	limit := 100
+	if r.Limit != "" {
+		n, err := strconv.Atoi(r.Limit)
+		if err != nil || n < 1 || n > MaxUnattributed {
+			return nil, errs.Newf(errs.Invalid, "invalid_parameter", "limit must be a whole number from 1 to %d", MaxUnattributed)
+		}
+		limit = n
+	}
+	known, err := h.Store.PartnerKnown(ctx, r.Partner)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, ErrUnknownPartner
+	}
+	return h.Store.Unattributed(ctx, r.Partner, limit)
+}
