@@ -93,8 +93,9 @@ func (s Security) transport(timeout time.Duration) (*kafka.Transport, error) {
 	return &kafka.Transport{DialTimeout: timeout, IdleTimeout: time.Second, MetadataTTL: time.Second, TLS: tlsCfg, SASL: mech}, nil
 }
 
-// dialer is the consumer side's equivalent of transport.
-func (s Security) dialer() (*kafka.Dialer, error) {
+// Dialer is the consumer side's equivalent of transport, for code that
+// dials brokers or reads partitions itself (a replay, a tool).
+func (s Security) Dialer() (*kafka.Dialer, error) {
 	tlsCfg, err := s.tlsConfig()
 	if err != nil {
 		return nil, err

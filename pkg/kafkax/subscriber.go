@@ -183,7 +183,7 @@ func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	dialer, err := cfg.Security.dialer()
+	dialer, err := cfg.Security.Dialer()
 	if err != nil {
 		return nil, err
 	}

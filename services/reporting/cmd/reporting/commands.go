@@ -394,7 +394,7 @@ func replay(ctx context.Context, now clock.Clock, finance *time.Location, args [
 		ingestor := &kafkatransport.Ingestor{Store: rebuilt}
 		// Clicks first, then conversions: every conversion finds its click.
 		for _, topic := range []string{events.TopicClicks, events.TopicConversions} {
-			n, err := replayTopic(ctx, cfg.KafkaBrokers, topic, ingestor)
+			n, err := replayTopic(ctx, cfg.KafkaBrokers, cfg.Kafka, topic, ingestor)
 			total += n
 			if err != nil {
 				return err
@@ -433,8 +433,13 @@ func copyPlacementSlots(ctx context.Context, db *sql.DB, target string) error {
 // replayTopic feeds every message from the start of each partition up to
 // its end now, in batches, to the ingestor. Poison is skipped, as the
 // live consumer dead-lettered it (handleSkippingPoison).
-func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkatransport.Ingestor) (int, error) {
-	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+// It dials with the service's TLS and SASL settings, like the consumers.
+func replayTopic(ctx context.Context, brokers []string, sec kafkax.Security, topic string, in *kafkatransport.Ingestor) (int, error) {
+	dialer, err := sec.Dialer()
+	if err != nil {
+		return 0, fmt.Errorf("replay %s: %w", topic, err)
+	}
+	conn, err := dialer.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
 		return 0, fmt.Errorf("replay %s: %w", topic, err)
 	}
@@ -445,7 +450,7 @@ func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkat
 	}
 	total := 0
 	for _, p := range parts {
-		leader, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p.ID)
+		leader, err := dialer.DialLeader(ctx, "tcp", brokers[0], topic, p.ID)
 		if err != nil {
 			return total, err
 		}
@@ -457,7 +462,7 @@ func replayTopic(ctx context.Context, brokers []string, topic string, in *kafkat
 		if end == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MinBytes: 1,
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Dialer: dialer, Topic: topic, Partition: p.ID, MinBytes: 1,
 			MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
 		var batch []kafka.Message
 		flush := func() error {
