@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,52 +29,23 @@ func readUntil(t *testing.T, b *testkit.Broker, timeout time.Duration, done func
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, err := kafka.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := conn.ReadPartitions(events.TopicConversions)
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
 	got := map[string]received{}
 	var order []string
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, Topic: events.TopicConversions, Partition: p.ID,
-				MaxWait: 100 * time.Millisecond})
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					return
-				}
-				c, err := events.DecodeConversion(m.Value)
-				if err != nil {
-					t.Errorf("bad event: %v: %s", err, m.Value)
-					continue
-				}
-				if kafkaHeader(m, "traceparent") == "" {
-					t.Errorf("event %s has no traceparent", c.ID)
-				}
-				mu.Lock()
-				if _, seen := got[c.ID]; !seen {
-					order = append(order, c.ID)
-				}
-				got[c.ID] = received{c, m.Time}
-				if done(got) {
-					cancel()
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	testkit.ReadTopic(ctx, t, []string{b.Addr}, events.TopicConversions, func(m kafka.Message) bool {
+		c, err := events.DecodeConversion(m.Value)
+		if err != nil {
+			t.Errorf("bad event: %v: %s", err, m.Value)
+			return false
+		}
+		if kafkaHeader(m, "traceparent") == "" {
+			t.Errorf("event %s has no traceparent", c.ID)
+		}
+		if _, seen := got[c.ID]; !seen {
+			order = append(order, c.ID)
+		}
+		got[c.ID] = received{c, m.Time}
+		return done(got)
+	})
 	out := make([]received, 0, len(order))
 	for _, id := range order {
 		out = append(out, got[id])

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,59 +110,29 @@ type shipped struct {
 func clicks(t *testing.T, b *testkit.Broker, want map[string]bool, timeout time.Duration) map[string]shipped {
 	t.Helper()
 	got := map[string]shipped{}
-	conn, err := kafka.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := conn.ReadPartitions(events.TopicClicks)
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr}, Topic: events.TopicClicks, Partition: p.ID, MaxWait: 100 * time.Millisecond})
-			defer r.Close()
-			for {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					return
-				}
-				c, err := events.DecodeClick(m.Value)
-				if err != nil {
-					t.Errorf("bad event on clicks.v1: %v: %s", err, m.Value)
-					continue
-				}
-				hasTrace := false
-				for _, h := range m.Headers {
-					hasTrace = hasTrace || (h.Key == "traceparent" && len(h.Value) == 55)
-				}
-				if !hasTrace {
-					t.Errorf("click %s has no W3C traceparent header", c.ID)
-				}
-				mu.Lock()
-				got[c.ID] = shipped{c, m.Time, len(m.Value)}
-				done := true
-				for id := range want {
-					if _, ok := got[id]; !ok {
-						done = false
-						break
-					}
-				}
-				mu.Unlock()
-				if done {
-					cancel()
-				}
+	testkit.ReadTopic(ctx, t, []string{b.Addr}, events.TopicClicks, func(m kafka.Message) bool {
+		c, err := events.DecodeClick(m.Value)
+		if err != nil {
+			t.Errorf("bad event on clicks.v1: %v: %s", err, m.Value)
+			return false
+		}
+		hasTrace := false
+		for _, h := range m.Headers {
+			hasTrace = hasTrace || (h.Key == "traceparent" && len(h.Value) == 55)
+		}
+		if !hasTrace {
+			t.Errorf("click %s has no W3C traceparent header", c.ID)
+		}
+		got[c.ID] = shipped{c, m.Time, len(m.Value)}
+		for id := range want {
+			if _, ok := got[id]; !ok {
+				return false
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		return true
+	})
 	return got
 }
 
