@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -71,26 +70,46 @@ type Log struct {
 	opts Options
 
 	mu     sync.Mutex
-	segs   []segment // ordered; the last is active
+	segs   []segment // ordered; the last is active; sizes count written records
 	active *os.File  // the active segment, preallocated to SegmentBytes
-	mapped []byte    // its shared mapping
-	total  int64
+	total  int64     // bytes on disk and pending
+
+	// The write side (append.go): Append adds records to pending and
+	// waits; the writer goroutine writes each pending batch with one
+	// pwrite(2). writeMu is held while a batch is written and while the
+	// active segment changes, so the two never overlap.
+	writeMu    sync.Mutex
+	pending    *batch
+	spare      []byte        // a written batch's buffer, reused
+	wake       chan struct{} // the writer has work; closed by Close
+	writerDone chan struct{}
 
 	dirty bool
 
-	acked    Position
-	saved    Position  // the checkpoint on disk
-	savedAt  time.Time // when it was written
-	oldest   int64     // appended-at of the first unacked record, 0 when none
-	closed   bool
-	notify   chan struct{}
-	stopSync chan struct{}
-	syncDone chan struct{}
+	acked   Position
+	saved   Position  // the checkpoint on disk
+	savedAt time.Time // when it was written
+	oldest  int64     // appended-at of the first unacked record, 0 when none
+	// oldestKnown: oldest is up to date (Commit makes it stale; Stats
+	// works it out again).
+	oldestKnown bool
+	saveMu      sync.Mutex // serialises checkpoint writes, outside mu
+	closed      bool
+	notify      chan struct{}
+	stopSync    chan struct{}
+	syncDone    chan struct{}
 
-	readMu  sync.Mutex // the reader's file, used by one shipper
-	readSeq uint64
-	readF   *os.File
+	readMu   sync.Mutex // the reader's file and buffer, used by one shipper
+	readSeq  uint64
+	readF    *os.File
+	readBuf  []byte   // reused by every Read: records are valid until the next
+	readRecs []Record // likewise
 }
+
+// readWindow is how much of a segment one Read reads at most: enough for
+// a shipper's batch of clicks (about 1 KB each), and at least one record
+// of any size a click can have (kafkatransport.MaxFrameBytes).
+const readWindow = 1 << 20
 
 // Open opens (or creates) the log in opts.Dir.
 func Open(opts Options) (*Log, error) {
@@ -114,7 +133,8 @@ func Open(opts Options) (*Log, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("clicklog: %w", err)
 	}
-	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{})}
+	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
+		wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
 	var err error
 	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
 		return nil, err
@@ -123,7 +143,8 @@ func Open(opts Options) (*Log, error) {
 	if err := l.load(); err != nil {
 		return nil, err
 	}
-	l.oldest = l.firstUnackedTime()
+	l.oldest, l.oldestKnown = l.firstUnackedTime(), true
+	go l.writeLoop()
 	if opts.Sync == SyncInterval {
 		go l.syncLoop()
 	} else {
@@ -195,10 +216,11 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
-	if err := l.mapActive(f, last.size); err != nil {
+	if err := l.preallocate(f); err != nil {
 		f.Close()
 		return err
 	}
+	l.active = f
 	return nil
 }
 
@@ -243,145 +265,6 @@ func parse(b []byte) (Record, int, error) {
 	return Record{Payload: payload, AppendedAt: time.Unix(0, at)}, headerLen + n, nil
 }
 
-// roll finishes the active segment (unmapped, cut to its records) and
-// starts segment seq, preallocated so that writing into its mapping can
-// never meet a full disk (which would be a SIGBUS, not an error).
-func (l *Log) roll(seq uint64) error {
-	if err := l.finishActive(false); err != nil {
-		return err
-	}
-	path := filepath.Join(l.opts.Dir, segName(seq))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("clicklog: new segment: %w", err)
-	}
-	if err := l.mapActive(f, 0); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	l.segs = append(l.segs, segment{seq: seq})
-	return nil
-}
-
-// mapActive preallocates f to a segment's size and maps it; size bytes of
-// records are already in it.
-func (l *Log) mapActive(f *os.File, size int64) error {
-	if err := syscall.Fallocate(int(f.Fd()), 0, 0, l.opts.SegmentBytes); err != nil {
-		if errors.Is(err, syscall.ENOSPC) {
-			return ErrFull
-		}
-		if err := f.Truncate(l.opts.SegmentBytes); err != nil { // file systems without fallocate
-			return fmt.Errorf("clicklog: preallocate: %w", err)
-		}
-	}
-	m, err := syscall.Mmap(int(f.Fd()), 0, int(l.opts.SegmentBytes), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("clicklog: map segment: %w", err)
-	}
-	l.active, l.mapped = f, m
-	return nil
-}
-
-// finishActive unmaps the active segment and cuts the file to its
-// records. With wait false (a roll, on the append path), the file's final
-// sync and close happen in the background so appends do not stall on it.
-func (l *Log) finishActive(wait bool) error {
-	if l.active == nil {
-		return nil
-	}
-	f := l.active
-	var errs []error
-	errs = append(errs, syscall.Munmap(l.mapped))
-	if len(l.segs) > 0 {
-		errs = append(errs, f.Truncate(l.segs[len(l.segs)-1].size))
-	}
-	l.active, l.mapped = nil, nil
-	finish := func() error {
-		var err error
-		if l.opts.Sync != SyncNone {
-			err = f.Sync()
-		}
-		return errors.Join(err, f.Close())
-	}
-	if wait {
-		errs = append(errs, finish())
-	} else {
-		go finish() //nolint:errcheck // a failed sync here is a failed disk; the next read reports it
-	}
-	return errors.Join(errs...)
-}
-
-// Append writes payload as one record into the active segment's shared
-// file mapping. When it returns nil the record is in the page cache: it
-// survives the process dying (SIGKILL included), as a write(2) would, at
-// the cost of a memory copy instead of a system call.
-func (l *Log) Append(payload []byte, now time.Time) error {
-	size := int64(headerLen + len(payload))
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if l.total+size > l.opts.MaxBytes {
-		return ErrFull
-	}
-	if size > l.opts.SegmentBytes {
-		return fmt.Errorf("clicklog: record of %d bytes is larger than a segment", size)
-	}
-	act := &l.segs[len(l.segs)-1]
-	if act.size+size > int64(len(l.mapped)) {
-		if err := l.roll(act.seq + 1); err != nil {
-			return err
-		}
-		act = &l.segs[len(l.segs)-1]
-	}
-	rec := l.mapped[act.size : act.size+size]
-	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint64(rec[8:16], uint64(now.UnixNano()))
-	copy(rec[headerLen:], payload)
-	binary.LittleEndian.PutUint32(rec[4:8], recordCRC(rec[0:4], rec[8:16], payload))
-	if l.opts.Sync == SyncAlways {
-		if err := l.active.Sync(); err != nil {
-			return fmt.Errorf("clicklog: sync: %w", err)
-		}
-	}
-	act.size += size
-	l.total += size
-	l.dirty = true
-	if l.oldest == 0 {
-		l.oldest = now.UnixNano()
-	}
-	select {
-	case l.notify <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-func (l *Log) syncLoop() {
-	defer close(l.syncDone)
-	t := time.NewTicker(l.opts.SyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stopSync:
-			return
-		case <-t.C:
-		}
-		l.mu.Lock()
-		f, dirty := l.active, l.dirty
-		l.dirty = false
-		l.mu.Unlock()
-		if dirty && f != nil {
-			// fdatasync writes back the pages dirtied through the mapping.
-			// Outside the lock: appends go on. If a roll closes f meanwhile,
-			// its closer has synced it, and this call's error is moot.
-			_ = f.Sync()
-		}
-	}
-}
-
 // Appended is signalled after appends, for the shipper to wake up.
 func (l *Log) Appended() <-chan struct{} { return l.notify }
 
@@ -393,7 +276,10 @@ func (l *Log) Acked() Position {
 }
 
 // Read returns up to max records from pos, and the position after them.
-// It never returns part of a record still being written.
+// It never returns part of a record still being written. The records'
+// payloads are read into a buffer that the next Read reuses: they are
+// valid until then (the log has one reader, the shipper, which is done
+// with a batch before it reads the next).
 func (l *Log) Read(pos Position, max int) ([]Record, Position, error) {
 	l.mu.Lock()
 	var seg *segment
@@ -442,18 +328,27 @@ func (l *Log) Read(pos Position, max int) ([]Record, Position, error) {
 		}
 		l.readF, l.readSeq = f, pos.Segment
 	}
-	want := min(size-pos.Offset, 4<<20)
-	buf := make([]byte, want)
-	if _, err := l.readF.ReadAt(buf, pos.Offset); err != nil && err != io.EOF {
-		return nil, pos, fmt.Errorf("clicklog: read: %w", err)
+	buf, err := l.readAt(pos.Offset, int(min(size-pos.Offset, readWindow)))
+	if err != nil {
+		return nil, pos, err
 	}
-	var recs []Record
+	if len(buf) >= headerLen {
+		// A record bigger than the window (not a click's, but the log
+		// takes any payload up to a segment): read it whole.
+		if n := int64(headerLen) + int64(binary.LittleEndian.Uint32(buf[0:4])); n > int64(len(buf)) && n <= size-pos.Offset {
+			if buf, err = l.readAt(pos.Offset, int(n)); err != nil {
+				return nil, pos, err
+			}
+		}
+	}
+	recs := l.readRecs[:0]
+	defer func() { l.readRecs = recs[:0] }()
 	off := 0
 	for len(recs) < max {
 		rec, n, err := parse(buf[off:])
 		if err == io.ErrUnexpectedEOF {
-			if off == 0 { // one record bigger than the read window
-				return nil, pos, fmt.Errorf("%w: oversized record at %d/%d", ErrCorrupt, pos.Segment, pos.Offset)
+			if off == 0 { // cannot happen for a record written whole
+				return nil, pos, fmt.Errorf("%w: record cut at %d/%d", ErrCorrupt, pos.Segment, pos.Offset)
 			}
 			break
 		}
@@ -466,9 +361,24 @@ func (l *Log) Read(pos Position, max int) ([]Record, Position, error) {
 	return recs, Position{pos.Segment, pos.Offset + int64(off)}, nil
 }
 
+// readAt reads n bytes at off of the reader's segment into the reused
+// buffer. Called with readMu held.
+func (l *Log) readAt(off int64, n int) ([]byte, error) {
+	if cap(l.readBuf) < n {
+		l.readBuf = make([]byte, max(n, readWindow))
+	}
+	buf := l.readBuf[:n]
+	if _, err := l.readF.ReadAt(buf, off); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("clicklog: read: %w", err)
+	}
+	return buf, nil
+}
+
 // SkipSegment returns the start of the segment after pos's: the way past
 // a corrupt record, which only a failing disk produces.
 func (l *Log) SkipSegment(pos Position) Position {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, s := range l.segs {
@@ -494,15 +404,25 @@ func (l *Log) SkipSegment(pos Position) Position {
 // and a segment is only deleted once a checkpoint past it is on disk.
 func (l *Log) Commit(pos Position) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.acked = pos
-	if time.Since(l.savedAt) < CheckpointEvery && pos.Segment == l.saved.Segment {
-		l.oldest = l.firstUnackedTimeLocked()
+	// The age of the oldest unacknowledged click is worked out when
+	// Stats asks (a metrics scrape), not on every commit: it reads a
+	// record header from disk.
+	l.oldestKnown = false
+	due := time.Since(l.savedAt) >= CheckpointEvery || pos.Segment != l.saved.Segment
+	l.mu.Unlock()
+	if !due {
 		return nil
 	}
+	// The checkpoint file is written outside mu, so appends never wait
+	// for its system calls.
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
 	if err := writeCheckpoint(l.opts.Dir, pos); err != nil {
 		return err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.saved, l.savedAt = pos, time.Now()
 	keep := l.segs[:0]
 	for i, s := range l.segs {
@@ -514,7 +434,6 @@ func (l *Log) Commit(pos Position) error {
 		keep = append(keep, s)
 	}
 	l.segs = keep
-	l.oldest = l.firstUnackedTimeLocked()
 	return nil
 }
 
@@ -575,6 +494,9 @@ func (l *Log) Stats(now time.Time) Stats {
 			st.Unacked += s.size - l.acked.Offset
 		}
 	}
+	if !l.oldestKnown {
+		l.oldest, l.oldestKnown = l.firstUnackedTimeLocked(), true
+	}
 	if l.oldest != 0 {
 		st.OldestAge = now.Sub(time.Unix(0, l.oldest))
 	}
@@ -589,6 +511,13 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	close(l.wake) // under mu: no Append wakes the writer after this
+	l.mu.Unlock()
+	<-l.writerDone // every record appended before is written
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+	l.writeMu.Lock()
+	l.mu.Lock()
 	close(l.stopSync)
 	var err error
 	if l.acked != l.saved {
@@ -596,6 +525,7 @@ func (l *Log) Close() error {
 	}
 	err = errors.Join(err, l.finishActive(true))
 	l.mu.Unlock()
+	l.writeMu.Unlock()
 	<-l.syncDone
 	l.readMu.Lock()
 	if l.readF != nil {

@@ -1,6 +1,7 @@
 package clicklog
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -255,8 +256,18 @@ func TestCorruptActiveSegmentIsSkipped(t *testing.T) {
 	l.Append([]byte("good"), time.Now())
 	l.Append([]byte("damaged"), time.Now())
 	l.mu.Lock()
-	l.mapped[headerLen+4+headerLen+2] ^= 0xFF // flip a byte inside the second record
+	seg := filepath.Join(l.opts.Dir, segName(l.segs[len(l.segs)-1].seq))
 	l.mu.Unlock()
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(headerLen + 4 + headerLen + 2) // a byte inside the second record
+	var b [1]byte
+	f.ReadAt(b[:], off)
+	b[0] ^= 0xFF
+	f.WriteAt(b[:], off)
+	f.Close()
 	recs, next, err := l.Read(l.Acked(), 10)
 	if !errors.Is(err, ErrCorrupt) || len(recs) != 1 {
 		t.Fatalf("read %d records, err %v", len(recs), err)
@@ -308,6 +319,49 @@ func TestBusyLogStaysIntact(t *testing.T) {
 		} else if time.Now().After(deadline) {
 			t.Fatalf("read %d of %d", n, writers*each)
 		}
+	}
+	wg.Wait()
+}
+
+// TestAppendIsInTheFileWhenItReturns: the promise a 302 rests on. When
+// Append returns, its record is in the segment file for any other reader
+// (a process started after this one is killed reads the same page cache),
+// however many appends were written together with it.
+func TestAppendIsInTheFileWhenItReturns(t *testing.T) {
+	// Small segments: the test reads the active one after every append,
+	// and rolls happen along the way.
+	l := open(t, Options{Dir: t.TempDir(), Sync: SyncNone, SegmentBytes: 16 << 10})
+	defer l.Close()
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				p := []byte(fmt.Sprintf("writer %d click %d;", w, i))
+				if err := l.Append(p, time.Now()); err != nil {
+					t.Error(err)
+					return
+				}
+				// The record is in the active segment or, if a roll
+				// came after it, in an earlier one.
+				l.mu.Lock()
+				var paths []string
+				for _, s := range l.segs {
+					paths = append(paths, filepath.Join(l.opts.Dir, segName(s.seq)))
+				}
+				l.mu.Unlock()
+				found := false
+				for i := len(paths) - 1; i >= 0 && !found; i-- {
+					data, err := os.ReadFile(paths[i])
+					found = err == nil && bytes.Contains(data, p)
+				}
+				if !found {
+					t.Errorf("%q returned but is not in the file", p)
+					return
+				}
+			}
+		}()
 	}
 	wg.Wait()
 }

@@ -18,20 +18,21 @@ func appendFrame(dst, key []byte, traceparent string, value []byte) []byte {
 	return append(dst, value...)
 }
 
-func parseFrame(b []byte) (key []byte, traceparent string, value []byte, err error) {
+// parseFrame splits a frame; the parts are slices of b.
+func parseFrame(b []byte) (key, traceparent, value []byte, err error) {
 	if len(b) < 2 {
-		return nil, "", nil, errBadFrame
+		return nil, nil, nil, errBadFrame
 	}
 	n := int(binary.LittleEndian.Uint16(b))
 	b = b[2:]
 	if len(b) < n+2 {
-		return nil, "", nil, errBadFrame
+		return nil, nil, nil, errBadFrame
 	}
 	key, b = b[:n], b[n:]
 	n = int(binary.LittleEndian.Uint16(b))
 	b = b[2:]
 	if len(b) < n {
-		return nil, "", nil, errBadFrame
+		return nil, nil, nil, errBadFrame
 	}
-	return key, string(b[:n]), b[n:], nil
+	return key, b[:n:n], b[n:], nil
 }

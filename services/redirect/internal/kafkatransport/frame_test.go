@@ -13,7 +13,7 @@ func FuzzFrame(f *testing.F) {
 			return
 		}
 		k, gotTP, v, err := parseFrame(appendFrame(nil, key, tp, value))
-		if err != nil || !bytes.Equal(k, key) || gotTP != tp || !bytes.Equal(v, value) {
+		if err != nil || !bytes.Equal(k, key) || string(gotTP) != tp || !bytes.Equal(v, value) {
 			t.Fatalf("round trip failed: %v", err)
 		}
 		// Any prefix of a frame either parses or fails cleanly.

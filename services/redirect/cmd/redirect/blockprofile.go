@@ -1,0 +1,15 @@
+//go:build blockprofile
+
+package main
+
+import "runtime"
+
+// Built with -tags blockprofile (for cmd/clickbench/percore.sh PPROF=1),
+// the binary samples blocking and lock contention, so that
+// /debug/pprof/block and /debug/pprof/mutex on METRICS_ADDR show where
+// clicks wait. Sampling costs time on every blocking event, so release
+// builds leave it off.
+func init() {
+	runtime.SetBlockProfileRate(10_000) // one sample per 10 µs blocked
+	runtime.SetMutexProfileFraction(10)
+}
