@@ -91,6 +91,52 @@ func TestMoneyTrail(t *testing.T) {
 	if code != 200 || !strings.Contains(page, "How purchases fund the catalog") || !strings.Contains(page, "7.35 USD") {
 		t.Fatalf("dashboard = %d %.300s", code, page)
 	}
+
+	statusOrderAsSent(t, e, auth)
+}
+
+// statusOrderAsSent is issue 11's probe, through the binaries: impact.com
+// resends an action's EventDate on every status change, so six actions
+// whose changes all carry one timestamp must end in the status sent last
+// (contract v1.1, "Status order"), whatever their event ids sort as.
+func statusOrderAsSent(t *testing.T, e *stackEnv, auth []string) {
+	t.Helper()
+	const token = "impact-postback-token-0123456789abcdef"
+	if code, _, body := call(t, "PUT", "http://"+e.conversions+"/v1/partners/udemy",
+		fmt.Sprintf(`{"name":"Udemy","currency":"USD","postback_token":%q,"adapter":"impact"}`, token), auth...); code != 201 {
+		t.Fatalf("PUT partner = %d %s", code, body)
+	}
+	eventDate := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	// Commissions are powers of two, so each status's sum names the
+	// actions that ended in it.
+	sent := []struct {
+		action   string
+		payout   string
+		statuses []string
+	}{
+		{"I-1", "1.00", []string{"PENDING", "APPROVED"}},
+		{"I-2", "2.00", []string{"PENDING", "APPROVED", "REVERSED"}},
+		{"I-3", "4.00", []string{"PENDING"}},
+		{"I-4", "8.00", []string{"APPROVED", "REVERSED"}},
+		{"I-5", "16.00", []string{"REVERSED", "APPROVED"}},
+		{"I-6", "32.00", []string{"APPROVED", "PENDING"}},
+	}
+	for _, a := range sent {
+		for _, status := range a.statuses {
+			url := "http://" + e.conversions + "/v1/postback/udemy?token=" + token + "&action_id=" + a.action +
+				"&status=" + status + "&payout=" + a.payout + "&amount=100.00&currency=USD&event_date=" + eventDate
+			if code, _, body := call(t, "GET", url, ""); code != 202 {
+				t.Fatalf("postback %s %s = %d %s", a.action, status, code, body)
+			}
+		}
+	}
+	day := time.Now().UTC()
+	report := "http://" + e.reporting + "/v1/reports/commissions?group_by=partner" +
+		"&from=" + day.AddDate(0, 0, -2).Format(time.DateOnly) + "&to=" + day.AddDate(0, 0, 2).Format(time.DateOnly)
+	waitReport(t, report, auth, func(row map[string]any) bool {
+		return row["partner"] == "udemy" && fmt.Sprint(row["conversions"]) == "6" && row["commission_approved"] == "17.00" &&
+			row["commission_reversed"] == "10.00" && row["commission_pending"] == "36.00"
+	})
 }
 
 func waitReport(t *testing.T, url string, auth []string, ok func(map[string]any) bool) time.Time {
