@@ -88,6 +88,9 @@ func TestPartnerHealthAndSettlementFilesAtInstant(t *testing.T) {
 	if r := s.do(t, "GET", "/partners/health", "", "Accept", "text/html"); r.status != 200 || !strings.Contains(r.body, `<th scope="row">coursera</th>`) {
 		t.Errorf("dashboard panel = %d %.400s", r.status, r.body)
 	}
+	if r := s.do(t, "GET", "/", "", "Accept", "text/html"); r.status != 200 || !strings.Contains(r.body, `<a href="/partners/health">Partner health</a>`) {
+		t.Errorf("the dashboard's main page does not link to the partner health page: %d %.400s", r.status, r.body)
+	}
 	if r := s.do(t, "GET", "/partners/health", "", "Authorization", "", "Accept", "text/html"); r.status != 401 || strings.Contains(r.body, "coursera") {
 		t.Errorf("panel without a session = %d", r.status)
 	}

@@ -189,6 +189,41 @@ func TestSettlementApplyAndNamedRemittancesAtInstant(t *testing.T) {
 		t.Fatalf("a refused remittance was stored")
 	}
 
+	// The network's payment report names the orders instead: its approved
+	// lines (Awin's export here) pay A-1 7.35, the amount their sum.
+	report := "id,commission,date,commission_status\n" +
+		"A-1,7.35," + date(2) + ",approved\n" +
+		"A-2,1.50," + date(3) + ",declined\n" // pays nothing
+	payment := "/v1/payouts/remittances?partner=coursera&currency=USD&reference=awin+payment+1&format=awin"
+	if r := s.do(t, "POST", payment, report, "Content-Type", "text/csv"); r.status != 201 ||
+		!strings.Contains(r.body, `"amount":"7.35"`) || !strings.Contains(r.body, `"orders":[{"amount":"7.35","order_id":"A-1"}]`) {
+		t.Fatalf("a payment report = %d %s", r.status, r.body)
+	}
+	if p := paid("reporting"); p != "A-1=735 A-4=500 A-5=400" {
+		t.Fatalf("paid after the payment report: %s, want A-1=735 A-4=500 A-5=400", p)
+	}
+	for name, c := range map[string]struct {
+		query, body string
+		status      int
+		code        string
+	}{
+		"an unknown order":      {"&reference=r2&format=awin", "id,commission,commission_status\nX-7,1.00,approved\n", 422, "unknown_order"},
+		"nothing approved":      {"&reference=r3&format=awin", "id,commission,commission_status\nA-3,3.00,pending\n", 422, "invalid_payment_report"},
+		"another currency":      {"&reference=r4&format=awin", "id,commission,commission_status,currency\nA-3,3.00,approved,EUR\n", 422, "invalid_payment_report"},
+		"not the report format": {"&reference=r5&format=awin", "Action Id,Payout\n1,1.00\n", 400, "malformed_csv"},
+		"an unknown format":     {"&reference=r6&format=paypal", "id\n1\n", 400, "unknown_format"},
+		"an empty report":       {"&reference=r7&format=awin", "", 400, ""},
+		"beyond its amount":     {"&reference=r8&format=awin&amount=1.00", "id,commission,commission_status\nA-3,3.00,approved\n", 422, "invalid_remittance"},
+	} {
+		r := s.do(t, "POST", "/v1/payouts/remittances?partner=coursera&currency=USD"+c.query, c.body, "Content-Type", "text/csv")
+		if r.status != c.status || !strings.Contains(r.body, `"code":"`+c.code) {
+			t.Errorf("payment report with %s = %d %s, want %d %s", name, r.status, r.body, c.status, c.code)
+		}
+	}
+	if count("remittances") != 3 {
+		t.Fatalf("a refused payment report was stored")
+	}
+
 	// The month closes; a file reversing A-3 changes it as of now: the
 	// closed month's figures stay, the change lands in the open period.
 	if r := s.do(t, "PUT", "/v1/periods/"+month, `{"status":"closed"}`); r.status != 200 {

@@ -198,8 +198,8 @@ func decodeRatesCSV(body []byte) ([]report.Rate, error) {
 }
 
 func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
-	var req reporting.RemittanceRequest
-	if err := httpx.DecodeJSON(r, 8<<20, &req); err != nil { // room for a payment report's orders
+	req, err := decodeRemittance(r) // JSON, or a payment report (remittance.go)
+	if err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -117,6 +118,13 @@ type RemittanceRequest struct {
 	Reference  string `json:"reference"`
 	// Orders names the orders the remittance pays (optional).
 	Orders []RemittanceOrder `json:"orders"`
+	// Report is the network's payment report instead (a CSV in a
+	// settlement export format, ReportFormat and Mapping as
+	// settlementfile.Lookup reads them): its approved lines name the
+	// orders (remittance_orders.go).
+	Report       []byte     `json:"-"`
+	ReportFormat string     `json:"-"`
+	Mapping      url.Values `json:"-"`
 }
 
 // RemittanceOrder is one order a remittance pays, and how much of it.
@@ -128,6 +136,11 @@ type RemittanceOrder struct {
 // AddRemittance records a remittance and applies it; the same reference
 // again is an idempotent replay (created false).
 func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (payout.Remittance, bool, error) {
+	if req.Report != nil {
+		if err := ordersFromReport(&req); err != nil {
+			return payout.Remittance{}, false, err
+		}
+	}
 	var f errs.Fields
 	if !partnerID.MatchString(req.Partner) {
 		f.Add("partner", "%q is not a partner id", req.Partner)
