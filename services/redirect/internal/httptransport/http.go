@@ -5,7 +5,6 @@ import (
 	"context"
 	"html/template"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -68,7 +67,7 @@ func decodeClick(trusted []netip.Prefix, hint *proxyHint) kithttp.DecodeRequestF
 			Code:      r.PathValue("code"),
 			Head:      r.Method == http.MethodHead,
 			Prefetch:  botcheck.IsPrefetch(r.Header),
-			IP:        ClientIP(r, trusted),
+			IP:        httpx.ClientIP(r, trusted),
 			UserAgent: r.Header.Get("User-Agent"),
 			Referer:   r.Header.Get("Referer"),
 		}
@@ -148,44 +147,6 @@ func encodeClick(_ context.Context, w http.ResponseWriter, resp any) error {
 	}
 	w.WriteHeader(http.StatusFound)
 	return nil
-}
-
-// ClientIP is the visitor's address: the connection's peer, or, when the
-// peer is a trusted proxy, the nearest untrusted address in
-// X-Forwarded-For. Unparseable input yields the peer.
-func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.IPv4Unspecified()
-	}
-	peer = peer.Unmap()
-	if !inAny(peer, trusted) {
-		return peer
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
-		}
-		if ip = ip.Unmap(); !inAny(ip, trusted) {
-			return ip
-		}
-	}
-	return peer
-}
-
-func inAny(ip netip.Addr, nets []netip.Prefix) bool {
-	for _, n := range nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 type acceptKey struct{}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/linkcredit/linkcredit/pkg/httpx"
 )
 
 // Behind a load balancer or an ingress that TRUSTED_PROXIES does not name,
@@ -80,7 +82,7 @@ func (h *proxyHint) looksProxied(r *http.Request) bool {
 		return false
 	}
 	peer = peer.Unmap()
-	if inAny(peer, h.trusted) {
+	if httpx.InAny(peer, h.trusted) {
 		return false
 	}
 	return peer.IsPrivate() || peer.IsLoopback() || peer.IsLinkLocalUnicast() || cgnat.Contains(peer)

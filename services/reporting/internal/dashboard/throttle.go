@@ -1,12 +1,12 @@
 package dashboard
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/httpx"
 )
 
 // throttle limits failed sign-in attempts per client: at most max in a
@@ -90,52 +90,10 @@ func (t *throttle) evict(now time.Time) bool {
 // address). IPv6 clients are keyed by their /64, which one host usually
 // holds whole.
 func clientKey(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	ip := clientAddr(r, trusted)
+	ip := httpx.ClientIP(r, trusted)
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.Addr()
 	}
 	return ip
-}
-
-func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer, ok := peerAddr(r)
-	if !ok {
-		return netip.IPv4Unspecified()
-	}
-	if !inAny(peer, trusted) {
-		return peer
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
-		}
-		if ip = ip.Unmap().WithZone(""); !inAny(ip, trusted) {
-			return ip
-		}
-	}
-	return peer
-}
-
-func peerAddr(r *http.Request) (netip.Addr, bool) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ip.Unmap().WithZone(""), true
-}
-
-func inAny(ip netip.Addr, nets []netip.Prefix) bool {
-	for _, n := range nets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
