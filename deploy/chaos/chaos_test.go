@@ -4,36 +4,19 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/linkcredit/linkcredit/deploy/faultproxy"
+	"github.com/linkcredit/linkcredit/deploy/internal/stackenv"
 	"github.com/linkcredit/linkcredit/deploy/loadgen"
 )
 
 // binDir holds the built binaries: $BIN_DIR (make test and make chaos set
 // it), or a fresh build into a temp dir.
-func binDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("BIN_DIR"); dir != "" {
-		return dir
-	}
-	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	for mod, pkg := range map[string]string{"services/redirect": "./cmd/redirect", "services/conversions": "./cmd/conversions",
-		"services/reporting": "./cmd/reporting", "deploy": "./cmd/devbroker"} {
-		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
-		cmd.Dir = filepath.Join(root, mod)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", mod, err, out)
-		}
-	}
-	return dir
-}
+func binDir(t *testing.T) string { return stackenv.Binaries(t, "../..") }
 
 // scenario is load for a while, faults at offsets into it, then an exact
 // reconciliation.

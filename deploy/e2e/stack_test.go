@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,32 +17,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linkcredit/linkcredit/deploy/internal/stackenv"
 )
 
 // binDir holds the built binaries: $BIN_DIR (make test sets it), or a fresh
 // build into a temp dir.
-func binDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("BIN_DIR"); dir != "" {
-		return dir
-	}
-	dir := t.TempDir()
-	root, _ := filepath.Abs("../..")
-	builds := map[string]string{
-		"services/redirect":    "./cmd/redirect",
-		"services/conversions": "./cmd/conversions",
-		"services/reporting":   "./cmd/reporting",
-		"deploy":               "./cmd/...",
-	}
-	for mod, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
-		cmd.Dir = filepath.Join(root, mod)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", mod, err, out)
-		}
-	}
-	return dir
-}
+func binDir(t *testing.T) string { return stackenv.Binaries(t, "../..") }
 
 type stackEnv struct {
 	bin, dataDir                     string
@@ -67,24 +49,16 @@ func newStackEnv(t *testing.T) *stackEnv {
 
 // readBanner takes the addresses from one line of localstack's banner.
 func (e *stackEnv) readBanner(line string) {
-	f := strings.Fields(line)
-	if len(f) != 2 {
+	var a stackenv.Addrs
+	if !a.Read(line) {
 		return
 	}
-	host := strings.TrimPrefix(f[1], "http://")
-	switch f[0] {
-	case "redirect":
-		e.redirect = host
-	case "conversions":
-		e.conversions = host
-	case "reporting":
-		e.reporting = host
-	case "kafka":
-		e.kafka = host
-	case "postgres":
-		if u, err := url.Parse(f[1]); err == nil {
-			e.pgPort = u.Port()
-		}
+	e.redirect = cmp.Or(a.Redirect, e.redirect)
+	e.conversions = cmp.Or(a.Conversions, e.conversions)
+	e.reporting = cmp.Or(a.Reporting, e.reporting)
+	e.kafka = cmp.Or(a.Kafka, e.kafka)
+	if u, err := url.Parse(a.PostgresURL); err == nil && a.PostgresURL != "" {
+		e.pgPort = u.Port()
 	}
 }
 

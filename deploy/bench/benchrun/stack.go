@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/linkcredit/linkcredit/deploy/internal/stackenv"
 )
 
 // stack is a localstack of the benchmark's own: fresh DATA_DIR, every port
@@ -21,6 +22,7 @@ type stack struct {
 	dataDir                                 string
 	redirect, conversions, reporting, kafka string
 	postgresURL                             string
+	addrs                                   stackenv.Addrs // as read from the banner
 	token                                   string
 	done                                    chan error
 }
@@ -63,7 +65,7 @@ func startStack(binDir, dataDir string, log io.Writer) (*stack, error) {
 			if strings.Contains(line, "linkcredit is up") {
 				up = true
 			}
-			if up && s.parse(line) && s.kafka != "" && s.postgresURL != "" && s.redirect != "" && s.conversions != "" && s.reporting != "" {
+			if up && s.parse(line) && s.addrs.Complete() {
 				go func() {
 					for range lines {
 					}
@@ -79,27 +81,11 @@ func startStack(binDir, dataDir string, log io.Writer) (*stack, error) {
 
 // parse takes an address from a banner line.
 func (s *stack) parse(line string) bool {
-	f := strings.Fields(line)
-	if len(f) != 2 {
+	if !s.addrs.Read(line) {
 		return false
 	}
-	host := strings.TrimPrefix(f[1], "http://")
-	switch f[0] {
-	case "redirect":
-		s.redirect = host
-	case "conversions":
-		s.conversions = host
-	case "reporting":
-		s.reporting = host
-	case "kafka":
-		s.kafka = host
-	case "postgres":
-		if _, err := url.Parse(f[1]); err == nil {
-			s.postgresURL = f[1]
-		}
-	default:
-		return false
-	}
+	s.redirect, s.conversions, s.reporting = s.addrs.Redirect, s.addrs.Conversions, s.addrs.Reporting
+	s.kafka, s.postgresURL = s.addrs.Kafka, s.addrs.PostgresURL
 	return true
 }
 
