@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -131,7 +128,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 
 		// POST /v1/links:import: a feed that cannot be read is a 4xx; a
 		// readable one is 200 with its rows' errors (contract).
-		{"import: oversized by length", "POST", "/v1/links:import", &endless{n: 300 << 20}, with("Content-Type", "application/x-ndjson"), 413, true, "body_too_large", ""},
+		{"import: oversized by length", "POST", "/v1/links:import", testkit.Endless(300 << 20), with("Content-Type", "application/x-ndjson"), 413, true, "body_too_large", ""},
 		{"import: oversized line", "POST", "/v1/links:import", str(`{"code":"` + big(70<<10) + `"}` + "\n"), with("Content-Type", "application/x-ndjson"), 400, true, "unreadable_feed", ""},
 		{"import: oversized CSV record", "POST", "/v1/links:import", str("code,partner,course_id,destination\n\"" + big(300<<10) + "\",p,c,https://x.example/\n"), with("Content-Type", "text/csv"), 400, true, "unreadable_feed", ""},
 		{"import: oversized CSV header", "POST", "/v1/links:import", str(big(300<<10) + "\n"), with("Content-Type", "text/csv"), 400, true, "unreadable_feed", ""},
@@ -174,8 +171,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 			for i := 0; i+1 < len(c.headers); i += 2 {
 				req.Header.Set(c.headers[i], c.headers[i+1])
 			}
-			if e, ok := c.body.(*endless); ok {
-				req.ContentLength = e.n
+			if e, ok := c.body.(*testkit.EndlessBody); ok {
+				req.ContentLength = e.Len()
 			}
 			resp, err := hostileClient.Do(req)
 			if err != nil {
@@ -222,34 +219,7 @@ func checkAnswer(t *testing.T, status int, h http.Header, body []byte, want int,
 	if !shape {
 		return
 	}
-	var e struct {
-		Error *struct {
-			Code    *string `json:"code"`
-			Message *string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Code == nil || e.Error.Message == nil ||
-		*e.Error.Message == "" || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
-		t.Fatalf("not the contract's error shape (%v): %s %.300s", err, h.Get("Content-Type"), body)
-	}
-	if *e.Error.Code != code {
-		t.Errorf("error code %q, want %q: %s", *e.Error.Code, code, *e.Error.Message)
-	}
-}
-
-// endless is a body of n bytes made on the fly.
-type endless struct{ n, read int64 }
-
-func (e *endless) Read(p []byte) (int, error) {
-	if e.read >= e.n {
-		return 0, io.EOF
-	}
-	k := min(int64(len(p)), e.n-e.read)
-	for i := range p[:k] {
-		p[i] = 'x'
-	}
-	e.read += k
-	return int(k), nil
+	testkit.ErrorShape(t, h, body, code)
 }
 
 // TestHostileRequestsNetHTTPRefuses: requests net/http refuses before any
@@ -273,26 +243,7 @@ func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			// The server's ReadHeaderTimeout (5 s) ends a request whose
-			// headers never finish; this deadline bounds a hang.
-			conn.SetDeadline(time.Now().Add(30 * time.Second))
-			if _, err := io.WriteString(conn, tt.request); err != nil {
-				t.Fatal(err)
-			}
-			if c, ok := conn.(*net.TCPConn); ok && strings.HasSuffix(tt.name, "truncated headers") {
-				c.CloseWrite()
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp, body := testkit.RawHTTP(t, addr, tt.request, strings.HasSuffix(tt.name, "truncated headers"))
 			checkAnswer(t, resp.StatusCode, resp.Header, body, tt.status, false, "")
 		})
 	}

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,7 +125,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "rates: no token", method: "GET", path: "/v1/fx-rates", status: 401},
 
 		// PUT /v1/fx-rates
-		{name: "put rates: oversized", method: "PUT", path: "/v1/fx-rates", body: &endlessBody{n: 9 << 20}, auth: true, status: 413, code: "body_too_large"},
+		{name: "put rates: oversized", method: "PUT", path: "/v1/fx-rates", body: testkit.Endless(9 << 20), auth: true, status: 413, code: "body_too_large"},
 		{name: "put rates: truncated JSON", method: "PUT", path: "/v1/fx-rates", body: str(rates[:30]), auth: true, status: 400},
 		{name: "put rates: trailing garbage", method: "PUT", path: "/v1/fx-rates", body: str(rates + "]" + big(64)), auth: true, status: 400},
 		{name: "put rates: binary", method: "PUT", path: "/v1/fx-rates", body: str(binary(4 << 10)), auth: true},
@@ -151,8 +148,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "put rates: no token", method: "PUT", path: "/v1/fx-rates", body: str(binary(1 << 10)), status: 401},
 
 		// POST /v1/payouts/remittances
-		{name: "remit: oversized", method: "POST", path: "/v1/payouts/remittances", body: &endlessBody{n: 9 << 20}, auth: true, status: 413, code: "body_too_large"},
-		{name: "remit: oversized, no length", method: "POST", path: "/v1/payouts/remittances", body: io.MultiReader(str(`{"reference":"`), &endlessBody{n: 9 << 20}), auth: true, status: 413},
+		{name: "remit: oversized", method: "POST", path: "/v1/payouts/remittances", body: testkit.Endless(9 << 20), auth: true, status: 413, code: "body_too_large"},
+		{name: "remit: oversized, no length", method: "POST", path: "/v1/payouts/remittances", body: io.MultiReader(str(`{"reference":"`), testkit.Endless(9<<20)), auth: true, status: 413},
 		{name: "remit: long string", method: "POST", path: "/v1/payouts/remittances", body: str(`{"reference":"` + big(70<<10) + `"}`), auth: true},
 		{name: "remit: truncated", method: "POST", path: "/v1/payouts/remittances", body: str(remit[:40]), auth: true, status: 400},
 		{name: "remit: empty", method: "POST", path: "/v1/payouts/remittances", body: str(""), auth: true, status: 400},
@@ -189,7 +186,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "reconciliation: no token", method: "GET", path: "/v1/payouts/reconciliation?month=" + month, status: 401},
 
 		// POST /v1/payouts/settlements/{partner}
-		{name: "settlement: oversized", method: "POST", path: "/v1/payouts/settlements/coursera?month=" + month, body: &endlessBody{n: 33 << 20}, headers: csvCT, auth: true, status: 413, code: "body_too_large"},
+		{name: "settlement: oversized", method: "POST", path: "/v1/payouts/settlements/coursera?month=" + month, body: testkit.Endless(33 << 20), headers: csvCT, auth: true, status: 413, code: "body_too_large"},
 		{name: "settlement: binary", method: "POST", path: "/v1/payouts/settlements/coursera?month=" + month, body: str(binary(8 << 10)), headers: csvCT, auth: true},
 		{name: "settlement: truncated", method: "POST", path: "/v1/payouts/settlements/coursera?month=" + month, body: str("order_id,commission,sta"), headers: csvCT, auth: true},
 		{name: "settlement: oversized cell", method: "POST", path: "/v1/payouts/settlements/coursera?month=" + month, body: str("order_id,commission,status\n" + big(2<<20) + ",1.00,approved\n"), headers: csvCT, auth: true},
@@ -249,7 +246,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 
 		// POST /login
 		{name: "login: oversized", method: "POST", path: "/login", body: str("token=" + big(8<<10)), headers: form(), status: 413},
-		{name: "login: oversized, no length", method: "POST", path: "/login", body: io.MultiReader(str("token="), &endlessBody{n: 1 << 20}), headers: form(), status: 413},
+		{name: "login: oversized, no length", method: "POST", path: "/login", body: io.MultiReader(str("token="), testkit.Endless(1<<20)), headers: form(), status: 413},
 		{name: "login: truncated escape", method: "POST", path: "/login", body: str("token=abc%"), headers: form(), status: 400, code: "malformed_form"},
 		{name: "login: bad escape", method: "POST", path: "/login", body: str("token=%zz" + hostileMarker), headers: form(), status: 400, code: "malformed_form"},
 		{name: "login: binary", method: "POST", path: "/login", body: str(binary(2 << 10)), headers: form()},
@@ -301,8 +298,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 					req.Header.Set(c.headers[j], c.headers[j+1])
 				}
 			}
-			if e, ok := c.body.(*endlessBody); ok {
-				req.ContentLength = e.n
+			if e, ok := c.body.(*testkit.EndlessBody); ok {
+				req.ContentLength = e.Len()
 			}
 			resp, err := hostileHTTP.Do(req)
 			if err != nil {
@@ -366,34 +363,7 @@ func checkHostile(t *testing.T, resp *http.Response, body []byte, want int, code
 	if len(body) > 4<<10 {
 		t.Errorf("a %d-byte error answer: %.300s", len(body), body)
 	}
-	var e struct {
-		Error *struct {
-			Code    *string `json:"code"`
-			Message *string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Code == nil || e.Error.Message == nil ||
-		*e.Error.Message == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		t.Fatalf("not the contract's error shape (%v): %s %.300s", err, resp.Header.Get("Content-Type"), body)
-	}
-	if code != "" && *e.Error.Code != code {
-		t.Errorf("error code %q, want %q: %s", *e.Error.Code, code, *e.Error.Message)
-	}
-}
-
-// endlessBody is a body of n bytes made on the fly.
-type endlessBody struct{ n, read int64 }
-
-func (e *endlessBody) Read(p []byte) (int, error) {
-	if e.read >= e.n {
-		return 0, io.EOF
-	}
-	k := min(int64(len(p)), e.n-e.read)
-	for i := range p[:k] {
-		p[i] = 'x'
-	}
-	e.read += k
-	return int(k), nil
+	testkit.ErrorShape(t, resp.Header, body, code)
 }
 
 // Requests net/http refuses before any route runs get a 4xx from net/http
@@ -413,24 +383,7 @@ func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 		{"truncated headers", "POST /login HTTP/1.1\r\nHost: x\r\nOrigin: " + hostileMarker, 400},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(30 * time.Second))
-			if _, err := io.WriteString(conn, tt.request); err != nil {
-				t.Fatal(err)
-			}
-			if c, ok := conn.(*net.TCPConn); ok && tt.name == "truncated headers" {
-				c.CloseWrite()
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatalf("no answer: %v", err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp, body := testkit.RawHTTP(t, addr, tt.request, tt.name == "truncated headers")
 			checkHostile(t, resp, body, tt.status, "any")
 		})
 	}

@@ -1,0 +1,85 @@
+package testkit
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// What the hostile-input suites of the services share.
+
+// ErrorShape fails the test unless body is the contract's error shape,
+// {"error":{"code":…,"message":…}} served as JSON, with a non-empty
+// message and, when code is not empty, that code.
+func ErrorShape(t testing.TB, h http.Header, body []byte, code string) {
+	t.Helper()
+	var e struct {
+		Error *struct {
+			Code    *string `json:"code"`
+			Message *string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Code == nil || e.Error.Message == nil ||
+		*e.Error.Message == "" || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		t.Fatalf("not the contract's error shape (%v): %s %.300s", err, h.Get("Content-Type"), body)
+	}
+	if code != "" && *e.Error.Code != code {
+		t.Errorf("error code %q, want %q: %s", *e.Error.Code, code, *e.Error.Message)
+	}
+}
+
+// Endless is a body of n bytes ('x') made as it is read, for requests
+// far above a cap that a test should not hold in memory.
+func Endless(n int64) *EndlessBody { return &EndlessBody{n: n} }
+
+// EndlessBody is Endless's reader; Len is its whole length, for a
+// request's ContentLength.
+type EndlessBody struct{ n, read int64 }
+
+// Len is the body's length.
+func (e *EndlessBody) Len() int64 { return e.n }
+
+func (e *EndlessBody) Read(p []byte) (int, error) {
+	if e.read >= e.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), e.n-e.read)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	e.read += k
+	return int(k), nil
+}
+
+// RawHTTP writes request as is to addr (what no HTTP client would send:
+// binary request lines, bad escapes, truncated headers), closing the
+// write side after it when halfClose is set, and reads the answer. The
+// server's ReadHeaderTimeout ends a request whose headers never finish;
+// the 30 s deadline only bounds a hang.
+func RawHTTP(t testing.TB, addr, request string, halfClose bool) (*http.Response, []byte) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := conn.(*net.TCPConn); ok && halfClose {
+		c.CloseWrite()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, body
+}
