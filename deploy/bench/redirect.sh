@@ -16,7 +16,7 @@ THREADS=${THREADS:-2}
 for tool in wrk kcat; do command -v $tool >/dev/null || { echo "bench: $tool is missing (apt-get install $tool)"; exit 1; }; done
 
 . "$(dirname "$0")/lib.sh"
-export PPROF_ADDR=${PPROF_ADDR:-} RATE_LIMIT_PER_MINUTE=1000000
+export PPROF_ADDR=${PPROF_ADDR:-} RATE_LIMIT_PER_MINUTE=1000000 RATE_LIMIT_PER_IP_PER_MINUTE=100000000
 start_stack
 
 bare_addr=127.0.0.1:$(port)
