@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"database/sql"
@@ -8,6 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +26,10 @@ import (
 
 // Store keeps partners, the inbox and the outbox.
 type Store struct {
-	db     *sql.DB
-	mu     sync.Mutex
-	accept *sql.Stmt
+	db           *sql.DB
+	mu           sync.Mutex
+	acceptStmt   *sql.Stmt // acceptSQL
+	acceptTxStmt *sql.Stmt // acceptTxSQL
 }
 
 // New returns the store.
@@ -111,11 +117,37 @@ func (s *Store) ListPartners(ctx context.Context) ([]conversion.StoredPartner, e
 	return out, database.Classify(rows.Err())
 }
 
-// acceptSQL stores a request and its event in one statement: the outbox
-// row is written only when the inbox row was (a new idempotency key).
-// received_at is the event's (the service's clock), so a replay rebuilds
-// the same times; accepted_seq ($15) the number the event was built with.
+// acceptSQL stores a request and its event in one statement, which is
+// its own transaction: one round trip to the database per request, where
+// BEGIN, the number, the rows and COMMIT took four. In order, it takes the
+// conversion's advisory lock ($1) for the rest of the transaction, then
+// the next acceptance number (contract v1.1, "Status order"); stores the
+// request with that number unless its idempotency key is taken; and, only
+// when it did, stores the event, whose value is $12, the number in
+// decimal, then $13 (splitValue). The lock is released when the
+// transaction ends, after its commit is durable, so two requests of one
+// conversion commit in the order of their numbers; requests of other
+// conversions do not wait (a hash collision only makes two conversions
+// take turns). received_at is the event's (the service's clock), so a
+// replay rebuilds the same times.
 const acceptSQL = `
+	WITH numbered AS (
+		SELECT nextval('conversions.accepted_seq') AS seq FROM (SELECT pg_advisory_xact_lock($1)) AS locked),
+	ins AS (
+		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body, received_at, accepted_seq)
+		SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, numbered.seq FROM numbered
+		ON CONFLICT (partner, idempotency_key) DO NOTHING
+		RETURNING id, accepted_seq),
+	out AS (
+		INSERT INTO conversions.outbox (topic, key, value, headers, inbox_id)
+		SELECT $14, $15, $12::bytea || convert_to(ins.accepted_seq::text, 'UTF8') || $13::bytea, $16, ins.id FROM ins
+		RETURNING id)
+	SELECT count(*) FROM out`
+
+// acceptTxSQL is acceptSQL's store step for a message that splitValue
+// cannot split: the number is taken first (numberSQL) in a transaction,
+// the message built with it, then both rows stored.
+const acceptTxSQL = `
 	WITH ins AS (
 		INSERT INTO conversions.inbox (partner, idempotency_key, body_hash, event_id, source, method, headers, query, body, received_at, accepted_seq)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14, $15)
@@ -128,10 +160,7 @@ const acceptSQL = `
 	SELECT count(*) FROM out`
 
 // numberSQL takes the conversion's lock for the rest of the transaction,
-// then the next acceptance number (contract v1.1, "Status order"). With
-// the lock held until commit, two requests of one conversion commit in
-// the order of their numbers; requests of other conversions do not wait
-// (a hash collision only makes two conversions take turns).
+// then the next acceptance number, as acceptSQL does.
 const numberSQL = `SELECT nextval('conversions.accepted_seq') FROM (SELECT pg_advisory_xact_lock($1)) AS locked`
 
 // conversionLock is the advisory lock key of a conversion.
@@ -141,11 +170,56 @@ func conversionLock(partner, orderID string) int64 {
 	return int64(h.Sum64())
 }
 
+// Two stand-in acceptance numbers splitValue builds a message with: no
+// real number reaches them (the sequence would take centuries), and they
+// are as long as an int64 gets, so a coincidence in the rest of a message
+// is unlikely, and checked for.
+const (
+	seqMarkA int64 = math.MaxInt64
+	seqMarkB int64 = math.MaxInt64 - 1
+)
+
+// splitValue builds the message with a stand-in number and returns it
+// with its value cut around the number, so that the database can put the
+// real one in: build(n).Value is prefix + decimal(n) + suffix. ok is false
+// when the message does not have that shape (the stand-in is not in the
+// value exactly once, is also in its key or headers, or a message built
+// with another number is not the same with that number in its place):
+// then the caller must build it once the number is known. An error is
+// build's.
+func splitValue(build conversion.MessageBuilder) (msg conversion.OutboxMessage, prefix, suffix []byte, ok bool, err error) {
+	if msg, err = build(seqMarkA); err != nil {
+		return msg, nil, nil, false, err
+	}
+	markA := strconv.AppendInt(nil, seqMarkA, 10)
+	i := bytes.Index(msg.Value, markA)
+	if i < 0 || bytes.Contains(msg.Value[i+1:], markA) || bytes.Contains(msg.Key, markA) || strings.Contains(msg.Topic, string(markA)) {
+		return msg, nil, nil, false, nil
+	}
+	for k, v := range msg.Headers {
+		if strings.Contains(k, string(markA)) || strings.Contains(v, string(markA)) {
+			return msg, nil, nil, false, nil
+		}
+	}
+	prefix, suffix = msg.Value[:i], msg.Value[i+len(markA):]
+	other, err := build(seqMarkB)
+	if err != nil {
+		return msg, nil, nil, false, err
+	}
+	markB := strconv.AppendInt(nil, seqMarkB, 10)
+	if len(other.Value) != len(prefix)+len(markB)+len(suffix) || !bytes.HasPrefix(other.Value, prefix) ||
+		!bytes.HasSuffix(other.Value, suffix) || !bytes.Equal(other.Value[len(prefix):len(prefix)+len(markB)], markB) ||
+		other.Topic != msg.Topic || !bytes.Equal(other.Key, msg.Key) || !maps.Equal(other.Headers, msg.Headers) {
+		return msg, nil, nil, false, nil
+	}
+	return msg, prefix, suffix, true, nil
+}
+
 // Accept stores a request and its event atomically, unless the idempotency
-// key is taken: then it compares bodies. In one transaction it locks the
-// conversion, takes the next acceptance number, builds the event with it
-// and stores both; it returns once that committed (or failed): a 2xx may
-// be sent only after it.
+// key is taken: then it compares bodies. The conversion is locked, the
+// request numbered, and both rows stored in one transaction, which for an
+// event splitValue can cut is one statement (acceptSQL); it returns once
+// that committed (or failed): a 2xx may be sent only after it.
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
 	if in.Headers == nil {
 		in.Headers = map[string]string{} // "{}", never a JSON null
@@ -154,32 +228,18 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 	if err != nil {
 		return conversion.Receipt{}, err
 	}
-	stmt, err := s.prepared(ctx)
+	msg, prefix, suffix, split, err := splitValue(build)
 	if err != nil {
-		return conversion.Receipt{}, unavailable(err)
+		return conversion.Receipt{}, err
 	}
 	var inserted int
-	var buildErr error
-	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		var seq int64
-		if err := tx.QueryRowContext(ctx, numberSQL, conversionLock(in.Partner, in.OrderID)).Scan(&seq); err != nil {
-			return err
-		}
-		msg, err := build(seq)
-		if err != nil {
-			buildErr = err
-			return err
-		}
-		msgHeaders, _ := json.Marshal(msg.Headers)
-		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source,
-			in.Method, string(headers), in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt,
-			seq).Scan(&inserted)
-	})
-	if buildErr != nil {
-		return conversion.Receipt{}, buildErr
+	if split {
+		inserted, err = s.acceptOne(ctx, in, string(headers), msg, prefix, suffix)
+	} else {
+		inserted, err = s.acceptTx(ctx, in, string(headers), build)
 	}
 	if err != nil {
-		return conversion.Receipt{}, unavailable(err)
+		return conversion.Receipt{}, err
 	}
 	if inserted == 1 {
 		return conversion.Receipt{EventID: in.EventID}, nil
@@ -196,20 +256,80 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 	return conversion.Receipt{EventID: eventID, Duplicate: true}, nil
 }
 
-// prepared returns the accept statement, prepared once per pool (database/sql
-// prepares it on each connection as it is first used there).
-func (s *Store) prepared(ctx context.Context) (*sql.Stmt, error) {
+// acceptOne runs acceptSQL and returns the number of events it stored (0:
+// the key was taken). Row.Scan returns only once the statement's
+// transaction ended: it reads the server's answer up to ReadyForQuery,
+// which comes after the commit, and returns an error if the commit
+// failed.
+func (s *Store) acceptOne(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) (int, error) {
+	stmt, err := s.prepared(ctx, &s.acceptStmt, acceptSQL)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	msgHeaders, _ := json.Marshal(msg.Headers)
+	if prefix == nil {
+		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
+	}
+	if suffix == nil {
+		suffix = []byte{}
+	}
+	var inserted int
+	if err := stmt.QueryRowContext(ctx, conversionLock(in.Partner, in.OrderID), in.Partner, in.IdempotencyKey, in.BodyHash,
+		in.EventID, in.Source, in.Method, headers, in.Query, in.Body, in.ReceivedAt, prefix, suffix,
+		msg.Topic, msg.Key, string(msgHeaders)).Scan(&inserted); err != nil {
+		return 0, unavailable(err)
+	}
+	return inserted, nil
+}
+
+// acceptTx is Accept for a message that must be built with its number:
+// a transaction that takes the lock and the number, builds, and stores.
+func (s *Store) acceptTx(ctx context.Context, in conversion.InboxEntry, headers string, build conversion.MessageBuilder) (int, error) {
+	stmt, err := s.prepared(ctx, &s.acceptTxStmt, acceptTxSQL)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	var inserted int
+	var buildErr error
+	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, numberSQL, conversionLock(in.Partner, in.OrderID)).Scan(&seq); err != nil {
+			return err
+		}
+		msg, err := build(seq)
+		if err != nil {
+			buildErr = err
+			return err
+		}
+		msgHeaders, _ := json.Marshal(msg.Headers)
+		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source,
+			in.Method, headers, in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt,
+			seq).Scan(&inserted)
+	})
+	if buildErr != nil {
+		return 0, buildErr
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return inserted, nil
+}
+
+// prepared returns the statement *stmt holds, preparing query first when
+// it holds none: once per pool (database/sql prepares it on each
+// connection as it is first used there).
+func (s *Store) prepared(ctx context.Context, stmt **sql.Stmt, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.accept != nil {
-		return s.accept, nil
+	if *stmt != nil {
+		return *stmt, nil
 	}
-	stmt, err := s.db.PrepareContext(ctx, acceptSQL)
+	p, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	s.accept = stmt
-	return stmt, nil
+	*stmt = p
+	return p, nil
 }
 
 // unavailable turns a storage failure into a 503: the event is not
