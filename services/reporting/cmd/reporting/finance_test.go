@@ -240,6 +240,10 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 		s.convIn("late-2", "coursera", "L-0", "", "approved", "50.00", "5.00", "USD", months[0].AddDate(0, 0, 20)),
 		s.convIn("late-3", "coursera", "O-1-10", "k010", "reversed", "20.00", "1.10", "EUR", months[1].AddDate(0, 0, 13).Add(13*time.Hour+55*time.Minute)),
 	}
+	// Every late event is in before anything else happens: late-2 adds a
+	// conversion, and late-1 moves O-0-1 from USD to EUR (the events sit
+	// on different partitions, so one being in says nothing of another).
+	eurBefore := conversionsIn(t, s, all, "EUR")
 	s.publishAt(t, at, events.TopicConversions, late...)
 	s.waitFor(t, all+"&group_by=month", func(r reportJSON) error {
 		total := 0
@@ -250,6 +254,9 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 		}
 		if total != n+1 {
 			return fmt.Errorf("%d conversions, want %d", total, n+1)
+		}
+		if eur := conversionsIn(t, s, all, "EUR"); eur != eurBefore+1 {
+			return fmt.Errorf("%d conversions in EUR, want %d", eur, eurBefore+1)
 		}
 		return nil
 	})
@@ -472,4 +479,23 @@ func mustDate(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// conversionsIn counts the conversions whose original currency is cur in
+// the report over span.
+func conversionsIn(t *testing.T, s *stack, span, cur string) int {
+	t.Helper()
+	total := 0
+	s.waitFor(t, span, func(r reportJSON) error {
+		total = 0
+		for _, row := range r.Rows {
+			if row["currency"] == cur {
+				var c int
+				fmt.Sscan(fmt.Sprint(row["conversions"]), &c)
+				total += c
+			}
+		}
+		return nil
+	})
+	return total
 }
