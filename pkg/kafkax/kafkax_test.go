@@ -153,6 +153,9 @@ func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
 		return nil
 	}))
 	got.wait(t, 1)
+	// The commit follows the handler: stopping before it would rightly
+	// deliver v1 again (Run's contract), so wait for it.
+	testkit.WaitFor(t, 30*time.Second, func() error { return committed(brokers, "test.deliver", events.TopicClicks) })
 	stop()
 
 	tpHeader, _ := traceIDs.Load("v1")
@@ -495,4 +498,26 @@ func TestSubscriberOutlivesFetchErrors(t *testing.T) {
 	if seen := got.wait(t, 2); len(seen) != 3 { // "before" was seen already
 		t.Fatalf("handled %v", seen)
 	}
+}
+
+// committed reports nil once group has committed an offset on any
+// partition of topic.
+func committed(brokers []string, group, topic string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	parts := make([]int, 12)
+	for i := range parts {
+		parts[i] = i
+	}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return err
+	}
+	for _, p := range resp.Topics[topic] {
+		if p.CommittedOffset > 0 {
+			return nil
+		}
+	}
+	return errors.New("nothing committed yet")
 }
