@@ -59,26 +59,9 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 			id, pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status)); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `
-			WITH l AS (SELECT * FROM settlement_lines WHERE import_id = $1),
-			c AS (SELECT * FROM conversions WHERE partner = $2)
-			SELECT l.order_id, l.line, 'duplicate', '', 'line ' || l.line || ' repeats order ' || l.order_id FROM l
-				WHERE EXISTS (SELECT 1 FROM l AS e WHERE e.order_id = l.order_id AND e.line < l.line)
-			UNION ALL
-			SELECT l.order_id, l.line, 'missing_in_ledger', '', l.status || ' ' || l.commission_minor || ' ' || l.currency
-				FROM l WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.order_id = l.order_id)
-			UNION ALL
-			SELECT c.order_id, 0, 'missing_in_settlement', c.status || ' ' || c.commission_minor || ' ' || c.currency, ''
-				FROM c WHERE c.purchased_at >= $3::date AND c.purchased_at < ($3::date + interval '1 month')
-				AND NOT EXISTS (SELECT 1 FROM l WHERE l.order_id = c.order_id)
-			UNION ALL
-			SELECT l.order_id, l.line, 'currency', c.currency, l.currency FROM l JOIN c USING (order_id) WHERE c.currency <> l.currency
-			UNION ALL
-			SELECT l.order_id, l.line, 'status', c.status, l.status FROM l JOIN c USING (order_id) WHERE c.status <> l.status
-			UNION ALL
-			SELECT l.order_id, l.line, 'commission', c.commission_minor::text, l.commission_minor::text
-				FROM l JOIN c USING (order_id) WHERE c.currency = l.currency AND c.commission_minor <> l.commission_minor
-			ORDER BY 2, 1, 3`, id, partner, month.Format(time.DateOnly))
+		// The lines just stored, compared as CompareSettlement compares them.
+		rows, err := tx.QueryContext(ctx, compareSettlementSQL, partner, month.Format(time.DateOnly),
+			pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status))
 		if err != nil {
 			return err
 		}
