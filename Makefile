@@ -43,9 +43,11 @@ vet:
 modules-standalone:
 	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || { echo "$$m does not build with GOWORK=off"; exit 1; }; done
 
+# Every module's packages in one go test (the workspace), so packages of
+# all modules share the cores instead of each module waiting for its slowest.
 unit: build
 	@mkdir -p .artifacts
-	@for m in $(MODULES); do echo "== $$m"; (cd $$m && BIN_DIR=$(BIN) DASHBOARD_SCREENSHOT=$(CURDIR)/.artifacts/dashboard.png go test $(GO_TEST_FLAGS) ./...) || exit 1; done
+	@BIN_DIR=$(BIN) DASHBOARD_SCREENSHOT=$(CURDIR)/.artifacts/dashboard.png go test $(GO_TEST_FLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
 # The date-sensitive tests (names containing AtInstant) again, at fixed
 # instants: month and year ends, the finance zones' month end, DST change
@@ -53,14 +55,12 @@ unit: build
 INSTANTS := 2026-11-30T23:59:59Z 2026-12-01T00:00:00Z 2026-12-31T23:59:59Z 2027-01-01T00:00:00Z \
 	2026-11-30T23:59:59+01:00 2026-10-25T02:30:00+01:00 2027-03-28T03:30:00+02:00 \
 	2026-11-01T01:30:00-06:00 2027-03-14T03:30:00-05:00
-# The race detector already ran over these tests in `unit`; here only the
-# date matters, so they run without it (several times faster).
-INSTANT_TEST_FLAGS ?= -count=1 -timeout 10m
+# Each package compiled once without -race (the race detector already ran
+# over these tests in `unit`), then INSTANT_JOBS (instant, package) pairs
+# side by side (deploy/scripts/instants.sh).
+INSTANT_JOBS ?= 3
 instants: build
-	@for m in $(MODULES); do pkgs=$$(cd $$m && grep -rl --include='*_test.go' 'func Test[A-Za-z0-9_]*AtInstant' . | xargs -r -n1 dirname | sort -u); \
-	  [ -z "$$pkgs" ] && continue; for at in $(INSTANTS); do echo "== $$m at $$at"; \
-	  (cd $$m && LINKCREDIT_TEST_NOW=$$at BIN_DIR=$(BIN) go test $(INSTANT_TEST_FLAGS) -run AtInstant $$pkgs) || exit 1; \
-	done; done
+	@MODULES="$(MODULES)" BIN_DIR=$(BIN) INSTANT_JOBS=$(INSTANT_JOBS) bash deploy/scripts/instants.sh $(INSTANTS)
 
 # The stack on loopback beside a yardstick for each figure, in one run:
 # one table (also JSON under deploy/bench/results/), then loadgen's exact
