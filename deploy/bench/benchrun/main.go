@@ -18,7 +18,9 @@
 //
 // Settings (env): BIN_DIR (bin), DURATION per measurement (15s),
 // CONNECTIONS (64), LINKS (10000), USER_AGENTS (5000), INGEST_CLICKS
-// (100000), RESULTS_DIR (deploy/bench/results), KEEP=1 keeps the DATA_DIR.
+// (100000), RESULTS_DIR (deploy/bench/results), KEEP=1 keeps the DATA_DIR,
+// PHASES (a comma-separated subset of redirect,webhooks,ingest,delay; all
+// by default) to measure one figure while working on it.
 package main
 
 import (
@@ -30,7 +32,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -51,6 +55,7 @@ type settings struct {
 	userAgents         int
 	ingestClicks       int64
 	keep               bool
+	phases             map[string]bool // nil: all
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
@@ -81,6 +86,15 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if v := getenv("INGEST_CLICKS"); v != "" {
 		if s.ingestClicks, err = strconv.ParseInt(v, 10, 64); err != nil || s.ingestClicks < 1 {
 			return s, fmt.Errorf("INGEST_CLICKS=%q: want a positive number", v)
+		}
+	}
+	if v := getenv("PHASES"); v != "" {
+		s.phases = map[string]bool{}
+		for _, p := range strings.Split(v, ",") {
+			if !slices.Contains(phaseNames(), p) {
+				return s, fmt.Errorf("PHASES=%q: %q is not one of %s", v, p, strings.Join(phaseNames(), ","))
+			}
+			s.phases[p] = true
 		}
 	}
 	if s.binDir, err = filepath.Abs(s.binDir); err != nil {
@@ -161,3 +175,6 @@ func machine() map[string]string {
 	}
 	return m
 }
+
+// phaseNames are the measurements PHASES may pick, in the order they run.
+func phaseNames() []string { return []string{"redirect", "webhooks", "ingest", "delay"} }

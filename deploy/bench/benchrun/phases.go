@@ -125,16 +125,19 @@ func (b *bench) all(ctx context.Context) error {
 		return err
 	}
 	steps := []struct {
-		name string
-		fn   func(context.Context) error
+		phase, name string
+		fn          func(context.Context) error
 	}{
-		{"redirect, unpinned", b.redirectUnpinned},
-		{"redirect, per core", b.redirectPerCore},
-		{"webhooks", b.webhooks},
-		{"ingest", b.ingest},
-		{"click to report", b.delay},
+		{"redirect", "redirect, unpinned", b.redirectUnpinned},
+		{"redirect", "redirect, per core", b.redirectPerCore},
+		{"webhooks", "webhooks", b.webhooks},
+		{"ingest", "ingest", b.ingest},
+		{"delay", "click to report", b.delay},
 	}
 	for _, s := range steps {
+		if b.cfg.phases != nil && !b.cfg.phases[s.phase] {
+			continue
+		}
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
