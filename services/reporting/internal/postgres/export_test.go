@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+
 // CacheSizes is how many entries the store's input-keyed caches hold.
 func (s *Store) CacheSizes() (keys, slots int) {
 	s.mu.Lock()
@@ -7,5 +9,14 @@ func (s *Store) CacheSizes() (keys, slots int) {
 	return s.keys.len(), s.slots.len()
 }
 
-// CacheBounds are the most entries they may hold.
-const CacheBoundKeys, CacheBoundSlots = 2 * keyCacheSize, 2 * slotCacheSize
+// ShrinkCaches gives the store caches of nKeys and nSlots entries a
+// generation instead of keyCacheSize and slotCacheSize, so a test can
+// overflow them with a few thousand clicks. It returns the most entries
+// each may then hold.
+func (s *Store) ShrinkCaches(nKeys, nSlots int) (boundKeys, boundSlots int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = newGenerations[ledger.RollupKey, int32](nKeys)
+	s.slots = newGenerations[linkDay, slots](nSlots)
+	return 2 * nKeys, 2 * nSlots
+}

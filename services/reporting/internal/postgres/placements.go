@@ -31,9 +31,12 @@ const OtherPlacement = "other"
 
 // slotCacheSize bounds the link-days whose slots the store remembers: two
 // generations of it, each entry at most MaxPlacements placements of at
-// most events.MaxTagBytes (about 4 KB): at most 2 x 2,048 x 4 KB = 16 MB,
-// and a few hundred bytes per link-day with normal traffic.
-const slotCacheSize = 2048
+// most events.MaxTagBytes (about 4 KB): at most 2 x 16,384 x 4 KB = 128 MB
+// under an attack that fills every slot of every link, and a few hundred
+// bytes per link-day with normal traffic. It holds a day of 16,384 links
+// (2,048 made a catalog of 10,000 links look its slots up again on every
+// batch: make bench, issue 15).
+const slotCacheSize = 16384
 
 // linkDay is one link on one UTC day.
 type linkDay struct {
