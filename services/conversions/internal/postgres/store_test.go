@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
@@ -61,6 +64,33 @@ func count(t *testing.T, db *sql.DB, query string, args ...any) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestPartnersAreKept: stored requests name their partner without a
+// foreign key (migration 0007), so the schema refuses what would orphan
+// them: deleting a partner, changing its id, truncating partners.
+func TestPartnersAreKept(t *testing.T) {
+	s, db := migrated(t)
+	accept(t, s, db, "k1", at)
+	for _, stmt := range []string{
+		`DELETE FROM conversions.partners WHERE id = 'p'`,
+		`UPDATE conversions.partners SET id = 'q' WHERE id = 'p'`,
+		`TRUNCATE conversions.partners CASCADE`,
+	} {
+		_, err := db.Exec(stmt)
+		var pqErr *pq.Error
+		if !errors.As(err, &pqErr) || pqErr.Code != "23001" {
+			t.Errorf("%s: %v, want restrict_violation (23001)", stmt, err)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM conversions.partners WHERE id = 'p'`); n != 1 {
+		t.Fatalf("partner p: %d rows, want 1", n)
+	}
+	// Changing anything else of a partner still works (PUT /v1/partners).
+	if _, _, err := s.PutPartner(context.Background(), conversion.StoredPartner{ID: "p", Name: "P renamed", Currency: "USD",
+		MaxAmount: adapter.DefaultMaxAmount("USD"), UpdatedAt: at.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestAcceptLinksTheOutboxEventToItsRequest: the one statement that stores
