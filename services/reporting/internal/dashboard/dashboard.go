@@ -113,25 +113,43 @@ func securityHeaders(w http.ResponseWriter) {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	h.render(w, r, status, "login.html", map[string]string{"Problem": problem})
+}
+
+// render writes a page of the dashboard with status, under its security
+// headers.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, page any) {
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := h.tmpl.ExecuteTemplate(w, "login.html", map[string]string{"Problem": problem}); err != nil {
-		h.logger.ErrorContext(r.Context(), "render login", "error", err.Error())
+	if err := h.tmpl.ExecuteTemplate(w, name, page); err != nil {
+		h.logger.ErrorContext(r.Context(), "render "+name, "error", err.Error())
 	}
 }
 
-func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+// signedIn authorizes a page request and returns its sign-out token
+// ("" for a bearer token). When it is not signed in, it answers (the
+// sign-in page for people, the JSON error for API clients, and clears a
+// dead session's cookie) and ok is false.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (csrf string, ok bool) {
 	csrf, err := h.authorize(r)
-	if err != nil {
-		if errors.Is(err, errSignedOut) {
-			http.SetCookie(w, sessionCookie(r, nil, 0))
-		}
-		if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
-			h.login(w, r, status, "")
-			return
-		}
-		httpx.WriteError(w, r, h.logger, err)
+	if err == nil {
+		return csrf, true
+	}
+	if errors.Is(err, errSignedOut) {
+		http.SetCookie(w, sessionCookie(r, nil, 0))
+	}
+	if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
+		h.login(w, r, status, "")
+		return "", false
+	}
+	httpx.WriteError(w, r, h.logger, err)
+	return "", false
+}
+
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	csrf, ok := h.signedIn(w, r)
+	if !ok {
 		return
 	}
 	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
@@ -146,14 +164,11 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.logger, errtext.Bound(err))
 		return
 	}
-	securityHeaders(w)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	status := http.StatusOK
 	if err != nil {
-		w.WriteHeader(errs.HTTPStatus(err))
+		status = errs.HTTPStatus(err)
 	}
-	if err := h.tmpl.ExecuteTemplate(w, "dashboard.html", page); err != nil {
-		h.logger.ErrorContext(r.Context(), "render dashboard", "error", err.Error())
-	}
+	h.render(w, r, status, "dashboard.html", page)
 }
 
 // Page is everything the dashboard template shows.

@@ -2,14 +2,12 @@ package dashboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
-	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
@@ -36,16 +34,8 @@ func RegisterPartnerHealth(rt *httpx.Router, src PartnerActivity, silentAfter ti
 		silentAfter = 24 * time.Hour
 	}
 	rt.HandleFunc("GET /partners/health", func(w http.ResponseWriter, r *http.Request) {
-		csrf, err := h.authorize(r)
-		if err != nil {
-			if errors.Is(err, errSignedOut) {
-				http.SetCookie(w, sessionCookie(r, nil, 0))
-			}
-			if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
-				h.login(w, r, status, "")
-				return
-			}
-			httpx.WriteError(w, r, h.logger, err)
+		csrf, ok := h.signedIn(w, r)
+		if !ok {
 			return
 		}
 		activity, err := src.Activity(r.Context())
@@ -68,11 +58,7 @@ func RegisterPartnerHealth(rt *httpx.Router, src PartnerActivity, silentAfter ti
 			}
 			page.Rows = append(page.Rows, row)
 		}
-		securityHeaders(w)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := h.tmpl.ExecuteTemplate(w, "partner_health.html", page); err != nil {
-			h.logger.ErrorContext(r.Context(), "render partner health", "error", err.Error())
-		}
+		h.render(w, r, http.StatusOK, "partner_health.html", page)
 	})
 }
 
