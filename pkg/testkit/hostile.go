@@ -4,14 +4,57 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 )
 
 // What the hostile-input suites of the services share.
+
+// HostileValues makes the values the suites send. Every value that is not
+// small ends with Marker, so a check can tell an answer that quotes the
+// start of a value (fine) from one that echoes the whole of it (a leak).
+type HostileValues struct {
+	Marker string
+	rng    *rand.Rand
+}
+
+// NewHostileValues returns values ending with marker, their random bytes
+// drawn from seed (the same each run).
+func NewHostileValues(marker string, seed uint64) *HostileValues {
+	return &HostileValues{Marker: marker, rng: rand.New(rand.NewPCG(seed, seed))}
+}
+
+// Big is n bytes: 'A's, then the marker.
+func (v *HostileValues) Big(n int) string { return strings.Repeat("A", n-len(v.Marker)) + v.Marker }
+
+// Binary is n bytes: random bytes, then the marker.
+func (v *HostileValues) Binary(n int) string {
+	b := make([]byte, 0, n)
+	for len(b) < n-len(v.Marker) {
+		b = append(b, byte(v.rng.UintN(256)))
+	}
+	return string(b) + v.Marker
+}
+
+// Nested is JSON arrays nested depth deep.
+func (v *HostileValues) Nested(depth int) string {
+	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
+}
+
+// UTF16LE is s in UTF-16, little-endian, after a byte-order mark: text a
+// service must refuse as not UTF-8.
+func (v *HostileValues) UTF16LE(s string) string {
+	out := []byte{0xFF, 0xFE}
+	for _, u := range utf16.Encode([]rune(s)) {
+		out = append(out, byte(u), byte(u>>8))
+	}
+	return string(out)
+}
 
 // ErrorShape fails the test unless body is the contract's error shape,
 // {"error":{"code":…,"message":…}} served as JSON, with a non-empty

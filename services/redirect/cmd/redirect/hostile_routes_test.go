@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/httptransport"
@@ -55,28 +54,12 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 	putLink(t, p.Base, "ml-101", "https://x.example/?c={click_id}")
-	rng := rand.New(rand.NewPCG(12, 12))
-
 	// The marker ends each value: quoting a few bytes of a value is fine,
 	// echoing one is not.
-	big := func(n int) string { return strings.Repeat("A", n-len(marker)) + marker }
-	binary := func(n int) string {
-		var b []byte
-		for len(b) < n-len(marker) {
-			b = append(b, byte(rng.UintN(256)))
-		}
-		return string(b) + marker
-	}
-	nested := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+	hv := testkit.NewHostileValues(marker, 12)
+	big, binary, nested, utf16le := hv.Big, hv.Binary, hv.Nested, hv.UTF16LE
+	rng := rand.New(rand.NewPCG(12, 12)) // header values: randomBytes
 	valid := `{"partner":"coursera","course_id":"ml-101","destination":"https://x.example/"}`
-	utf16le := func(s string) string {
-		var out []byte
-		out = append(out, 0xFF, 0xFE)
-		for _, u := range utf16.Encode([]rune(s)) {
-			out = append(out, byte(u), byte(u>>8))
-		}
-		return string(out)
-	}
 	str := strings.NewReader
 	auth := []string{"Authorization", "Bearer " + adminToken}
 	with := func(h ...string) []string { return append(append([]string(nil), auth...), h...) }

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
@@ -66,23 +64,8 @@ func hostileStack(t *testing.T) *stack {
 
 func TestHostileInputOnEveryRoute(t *testing.T) {
 	s := hostileStack(t)
-	rng := rand.New(rand.NewPCG(12, 7))
-	big := func(n int) string { return strings.Repeat("A", n-len(hostileMarker)) + hostileMarker }
-	binary := func(n int) string {
-		b := make([]byte, 0, n)
-		for len(b) < n-len(hostileMarker) {
-			b = append(b, byte(rng.UintN(256)))
-		}
-		return string(b) + hostileMarker
-	}
-	nested := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
-	utf16le := func(s string) string {
-		out := []byte{0xFF, 0xFE}
-		for _, u := range utf16.Encode([]rune(s)) {
-			out = append(out, byte(u), byte(u>>8))
-		}
-		return string(out)
-	}
+	hv := testkit.NewHostileValues(hostileMarker, 12)
+	big, binary, nested, utf16le := hv.Big, hv.Binary, hv.Nested, hv.UTF16LE
 	str := strings.NewReader
 	month := s.day.Format("2006-01")
 	remit := `{"partner":"coursera","amount":"10.00","currency":"USD","received_at":"2026-11-20T10:00:00Z","reference":"w1"}`
