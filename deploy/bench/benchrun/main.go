@@ -18,7 +18,7 @@
 //
 // Settings (env): BIN_DIR (bin), DURATION per measurement (15s),
 // CONNECTIONS (64), LINKS (10000), USER_AGENTS (5000), INGEST_CLICKS
-// (100000), RESULTS_DIR (deploy/bench/results), KEEP=1 keeps the DATA_DIR,
+// (300000), RESULTS_DIR (deploy/bench/results), KEEP=1 keeps the DATA_DIR,
 // PHASES (a comma-separated subset of redirect,webhooks,ingest,delay; all
 // by default) to measure one figure while working on it.
 package main
@@ -60,7 +60,7 @@ type settings struct {
 
 func readSettings(getenv func(string) string) (settings, error) {
 	s := settings{binDir: "bin", resultsDir: "deploy/bench/results", duration: 15 * time.Second,
-		connections: 64, links: 10000, userAgents: 5000, ingestClicks: 100000, keep: getenv("KEEP") != ""}
+		connections: 64, links: 10000, userAgents: 5000, ingestClicks: 300000, keep: getenv("KEEP") != ""}
 	if v := getenv("BIN_DIR"); v != "" {
 		s.binDir = v
 	}
