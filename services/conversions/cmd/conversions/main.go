@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
@@ -65,6 +66,9 @@ func realMain(now clock.Clock) int {
 //
 //	SECRETS_KEY        required: base64 of 32 bytes; seals webhook secrets
 //	                   and keys the postback token digests
+//	SECRETS_KEY_PREVIOUS  during a rotation, the key before SECRETS_KEY: it
+//	                   still opens the secrets and matches the token
+//	                   digests it made (docs/operations.md)
 //	PARTNER_CACHE_TTL  how long a partner's opened secrets and resolved
 //	                   mapping are reused (default 2s, at most 1h; 0 turns
 //	                   the cache off): a partner changed through another
@@ -102,7 +106,14 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	if err := env.Err(); err != nil {
 		return err
 	}
-	box, err := secret.NewBox(secretsKey)
+	var previousKeys []string
+	if v := getenv("SECRETS_KEY_PREVIOUS"); v != "" {
+		previousKeys = append(previousKeys, v)
+		if _, err := secret.NewBox(v); err != nil {
+			return fmt.Errorf("config: SECRETS_KEY_PREVIOUS: %w", err)
+		}
+	}
+	box, err := secret.NewBox(secretsKey, previousKeys...)
 	if err != nil {
 		return fmt.Errorf("config: SECRETS_KEY: %w", err)
 	}
@@ -124,6 +135,11 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	// metrics, logs) -> HTTP transport.
 	store := postgres.New(p.DB)
 	deps.Store, deps.Logger = store, logger
+	if len(previousKeys) > 0 {
+		if err := reportSealedBefore(ctx, store, box, logger); err != nil {
+			return err
+		}
+	}
 	deps.Inject = func(ctx context.Context, h map[string]string) { tel.Propagator.Inject(ctx, propagation.MapCarrier(h)) }
 	svc := conversion.New(deps)
 	if svc, err = conversion.Instrument(svc, meter); err != nil {
@@ -163,6 +179,34 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	g.Go(func() error { return health.Run(gctx) })
 	logger.Info("conversions ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
+}
+
+// reportSealedBefore logs the partners whose webhook secrets open only
+// under SECRETS_KEY_PREVIOUS: each must be PUT again (which seals its
+// secrets under SECRETS_KEY) before that key is dropped. Postback token
+// digests cannot be told apart without the token: PUT the tokens again
+// too.
+func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.Box, logger *slog.Logger) error {
+	partners, err := store.ListPartners(ctx)
+	if err != nil {
+		return fmt.Errorf("list partners for SECRETS_KEY_PREVIOUS: %w", err)
+	}
+	var stale []string
+	for _, p := range partners {
+		for _, sealed := range p.SealedSecrets {
+			if box.SealedBefore(p.ID, sealed) {
+				stale = append(stale, p.ID)
+				break
+			}
+		}
+	}
+	if len(stale) == 0 {
+		logger.Info("SECRETS_KEY_PREVIOUS is set and no webhook secret needs it any more; PUT the postback tokens again, then drop it")
+		return nil
+	}
+	logger.Warn("partners whose webhook secrets open only under SECRETS_KEY_PREVIOUS: PUT each again before dropping it",
+		"partners", len(stale), "first", stale[:min(len(stale), 20)])
+	return nil
 }
 
 // publicBaseURL reads PUBLIC_BASE_URL: the scheme, host and optional path
