@@ -184,8 +184,8 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 // reportSealedBefore logs the partners whose webhook secrets open only
 // under SECRETS_KEY_PREVIOUS: each must be PUT again (which seals its
 // secrets under SECRETS_KEY) before that key is dropped. Postback token
-// digests move to SECRETS_KEY by themselves, on each partner's first
-// postback during the rotation (the service logs each).
+// digests cannot be told apart without the token: PUT the tokens again
+// too.
 func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.Box, logger *slog.Logger) error {
 	partners, err := store.ListPartners(ctx)
 	if err != nil {
@@ -201,7 +201,7 @@ func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.
 		}
 	}
 	if len(stale) == 0 {
-		logger.Info("SECRETS_KEY_PREVIOUS is set and no webhook secret needs it any more; once every partner with a postback token has sent a postback (or its token was PUT again), drop it")
+		logger.Info("SECRETS_KEY_PREVIOUS is set and no webhook secret needs it any more; PUT the postback tokens again, then drop it")
 		return nil
 	}
 	logger.Warn("partners whose webhook secrets open only under SECRETS_KEY_PREVIOUS: PUT each again before dropping it",

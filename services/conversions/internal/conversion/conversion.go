@@ -93,10 +93,6 @@ type Store interface {
 	// commit order per (Partner, OrderID)), stores it with the request and
 	// builds the event with it (build).
 	Accept(ctx context.Context, in InboxEntry, build MessageBuilder) (Receipt, error)
-	// ReplaceTokenDigest stores a partner's postback token digest anew,
-	// only if the stored one is still old (a PUT in between wins), and
-	// reports whether it did.
-	ReplaceTokenDigest(ctx context.Context, partner string, old, digest []byte) (bool, error)
 }
 
 // TraceInjector writes the caller's trace context into message headers.
@@ -129,9 +125,6 @@ func New(deps Deps) Service {
 	deps.Now = clock.OrSystem(deps.Now)
 	if deps.Inject == nil {
 		deps.Inject = func(context.Context, map[string]string) {}
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &service{deps: deps, cache: newPartnerCache(deps.PartnerCacheTTL)}
 }
@@ -266,25 +259,8 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	if token == "" {
 		return Receipt{}, errs.New(errs.Unauthenticated, "missing_token", "the token parameter is missing")
 	}
-	ok, before := false, false
-	if p.TokenDigest != nil {
-		ok, before = s.deps.Box.Match(p.ID, token, p.TokenDigest)
-	}
-	if !ok {
+	if p.TokenDigest == nil || !s.deps.Box.Matches(p.ID, token, p.TokenDigest) {
 		return Receipt{}, errs.New(errs.Unauthenticated, "invalid_token", "the postback token is not valid")
-	}
-	if before {
-		// SECRETS_KEY is being rotated: the token is known now, so its
-		// digest moves to the new key, and the old key is not needed for
-		// it any more. A failure only leaves it for the next postback.
-		moved, err := s.deps.Store.ReplaceTokenDigest(ctx, p.ID, p.TokenDigest, s.deps.Box.Digest(p.ID, token))
-		switch {
-		case err != nil:
-			s.deps.Logger.WarnContext(ctx, "postback token digest not moved to SECRETS_KEY; will retry on the next postback",
-				"partner", p.ID, "error", err.Error())
-		case moved:
-			s.deps.Logger.InfoContext(ctx, "postback token digest moved from SECRETS_KEY_PREVIOUS to SECRETS_KEY", "partner", p.ID)
-		}
 	}
 	params := url.Values{}
 	for k, v := range req.Params {

@@ -35,18 +35,6 @@ func newMemStore() *memStore {
 	return &memStore{partners: map[string]StoredPartner{}, inbox: map[string]InboxEntry{}}
 }
 
-func (m *memStore) ReplaceTokenDigest(_ context.Context, partner string, old, digest []byte) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.partners[partner]
-	if !ok || !bytes.Equal(p.TokenDigest, old) {
-		return false, nil
-	}
-	p.TokenDigest = digest
-	m.partners[partner] = p
-	return true, nil
-}
-
 func (m *memStore) PutPartner(_ context.Context, p StoredPartner) (StoredPartner, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -91,18 +91,6 @@ func scanPartner(row interface{ Scan(...any) error }, extra ...any) (conversion.
 }
 
 // GetPartner returns a partner.
-// ReplaceTokenDigest implements conversion.Store: a compare-and-set, so a
-// PUT of a new token in between is never overwritten.
-func (s *Store) ReplaceTokenDigest(ctx context.Context, partner string, old, digest []byte) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE conversions.partners SET postback_token_digest = $3
-		WHERE id = $1 AND postback_token_digest = $2`, partner, old, digest)
-	if err != nil {
-		return false, database.Classify(err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
-}
-
 func (s *Store) GetPartner(ctx context.Context, id string) (conversion.StoredPartner, error) {
 	p, err := scanPartner(s.db.QueryRowContext(ctx, `SELECT `+partnerColumns+` FROM conversions.partners p WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {

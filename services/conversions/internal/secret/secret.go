@@ -122,21 +122,9 @@ func (k keySet) digest(owner, token string) []byte {
 // Matches compares a presented token with a stored digest in constant
 // time, under each key the box holds.
 func (b *Box) Matches(owner, token string, digest []byte) bool {
-	ok, _ := b.Match(owner, token, digest)
-	return ok
-}
-
-// Match is Matches, and also reports whether the digest was made under a
-// previous key only: the caller, which now knows the token, can store its
-// digest under the current key (Digest).
-func (b *Box) Match(owner, token string, digest []byte) (ok, before bool) {
-	current := false
-	for i, k := range b.keys {
-		m := hmac.Equal(k.digest(owner, token), digest)
-		if i == 0 {
-			current = m
-		}
-		ok = ok || m
+	ok := false
+	for _, k := range b.keys {
+		ok = hmac.Equal(k.digest(owner, token), digest) || ok
 	}
-	return ok, ok && !current
+	return ok
 }
