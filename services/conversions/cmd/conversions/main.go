@@ -112,6 +112,9 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		if _, err := secret.NewBox(v); err != nil {
 			return fmt.Errorf("config: SECRETS_KEY_PREVIOUS: %w", err)
 		}
+		if v == secretsKey {
+			return errors.New("config: SECRETS_KEY_PREVIOUS is SECRETS_KEY: during a rotation it is the old key; unset it otherwise")
+		}
 	}
 	box, err := secret.NewBox(secretsKey, previousKeys...)
 	if err != nil {
@@ -136,9 +139,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	store := postgres.New(p.DB)
 	deps.Store, deps.Logger = store, logger
 	if len(previousKeys) > 0 {
-		if err := reportSealedBefore(ctx, store, box, logger); err != nil {
-			return err
-		}
+		reportSealedBefore(ctx, store, box, logger)
 	}
 	deps.Inject = func(ctx context.Context, h map[string]string) { tel.Propagator.Inject(ctx, propagation.MapCarrier(h)) }
 	svc := conversion.New(deps)
@@ -186,27 +187,35 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 // secrets under SECRETS_KEY) before that key is dropped. Postback token
 // digests cannot be told apart without the token: PUT the tokens again
 // too.
-func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.Box, logger *slog.Logger) error {
+func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.Box, logger *slog.Logger) {
 	partners, err := store.ListPartners(ctx)
 	if err != nil {
-		return fmt.Errorf("list partners for SECRETS_KEY_PREVIOUS: %w", err)
+		logger.Warn("cannot list the partners still sealed under SECRETS_KEY_PREVIOUS", "error", err.Error())
+		return
 	}
-	var stale []string
+	var stale, unreadable []string
 	for _, p := range partners {
 		for _, sealed := range p.SealedSecrets {
 			if box.SealedBefore(p.ID, sealed) {
 				stale = append(stale, p.ID)
 				break
 			}
+			if _, err := box.Open(p.ID, sealed); err != nil {
+				unreadable = append(unreadable, p.ID)
+				break
+			}
 		}
 	}
+	if len(unreadable) > 0 {
+		logger.Warn("partners whose webhook secrets open under neither SECRETS_KEY nor SECRETS_KEY_PREVIOUS: PUT them again",
+			"partners", len(unreadable), "first", unreadable[:min(len(unreadable), 20)])
+	}
 	if len(stale) == 0 {
-		logger.Info("SECRETS_KEY_PREVIOUS is set and no webhook secret needs it any more; PUT the postback tokens again, then drop it")
-		return nil
+		logger.Info("SECRETS_KEY_PREVIOUS is set and no webhook secret needs it any more; PUT every postback token again, then drop it")
+		return
 	}
 	logger.Warn("partners whose webhook secrets open only under SECRETS_KEY_PREVIOUS: PUT each again before dropping it",
 		"partners", len(stale), "first", stale[:min(len(stale), 20)])
-	return nil
 }
 
 // publicBaseURL reads PUBLIC_BASE_URL: the scheme, host and optional path

@@ -63,9 +63,10 @@ func TestSecretsKeyRotation(t *testing.T) {
 	}
 }
 
-// A malformed SECRETS_KEY_PREVIOUS stops start-up with the variable named.
+// A malformed SECRETS_KEY_PREVIOUS, or one equal to SECRETS_KEY, stops
+// start-up with the variable named.
 func TestPreviousKeyRefusedAtStart(t *testing.T) {
-	for _, v := range []string{"short", base64.StdEncoding.EncodeToString(make([]byte, 16))} {
+	for _, v := range []string{"short", base64.StdEncoding.EncodeToString(make([]byte, 16)), secretsKey} {
 		env := map[string]string{"ADMIN_TOKEN": adminToken, "SECRETS_KEY": secretsKey, "SECRETS_KEY_PREVIOUS": v}
 		err := run(context.Background(), clock.Fixed(time.Unix(0, 0)), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "SECRETS_KEY_PREVIOUS") {
