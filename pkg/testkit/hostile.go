@@ -56,6 +56,28 @@ func (v *HostileValues) UTF16LE(s string) string {
 	return string(out)
 }
 
+// hostileClient bounds every hostile request (a hang fails the test
+// instead of stalling it) and never follows redirects.
+var hostileClient = &http.Client{Timeout: 30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// SendHostile sends req (an EndlessBody declares its length, so the
+// server sees a large Content-Length) and returns the answer with at most
+// 1 MiB of its body. No answer, or a hang, fails the test.
+func SendHostile(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	if e, ok := req.Body.(*EndlessBody); ok {
+		req.ContentLength = e.Len()
+	}
+	resp, err := hostileClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %.80s: %v (a hang or a dropped connection)", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, body
+}
+
 // ErrorShape fails the test unless body is the contract's error shape,
 // {"error":{"code":…,"message":…}} served as JSON, with a non-empty
 // message and, when code is not empty, that code.
@@ -86,6 +108,10 @@ type EndlessBody struct{ n, read int64 }
 
 // Len is the body's length.
 func (e *EndlessBody) Len() int64 { return e.n }
+
+// Close does nothing; it makes an EndlessBody the request's own Body
+// (http.NewRequest wraps a body without Close), for SendHostile to find.
+func (e *EndlessBody) Close() error { return nil }
 
 func (e *EndlessBody) Read(p []byte) (int, error) {
 	if e.read >= e.n {

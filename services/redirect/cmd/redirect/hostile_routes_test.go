@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/httptransport"
@@ -21,11 +20,6 @@ const marker = "HOSTILE"
 // positions and stacks, SQL and driver text.
 var leaks = []string{marker, "/work/", "/root/", ".go:", "goroutine", "panic", "pq:", "sql:", "SELECT", "INSERT",
 	"redirect.links", "visitor_salts", "postgres", "runtime."}
-
-// hostileClient bounds every request: a hang fails the test instead of
-// stalling it.
-var hostileClient = &http.Client{Timeout: 30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 type hostile struct {
 	name, method, path string
@@ -154,15 +148,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 			for i := 0; i+1 < len(c.headers); i += 2 {
 				req.Header.Set(c.headers[i], c.headers[i+1])
 			}
-			if e, ok := c.body.(*testkit.EndlessBody); ok {
-				req.ContentLength = e.Len()
-			}
-			resp, err := hostileClient.Do(req)
-			if err != nil {
-				t.Fatalf("%s %.60s: %v (a hang or a dropped connection)", c.method, c.path, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp, body := testkit.SendHostile(t, req)
 			checkAnswer(t, resp.StatusCode, resp.Header, body, c.status, c.shape, c.code)
 			if !bytes.Contains(body, []byte(c.contains)) {
 				t.Errorf("the answer lacks %s: %.300s", c.contains, body)

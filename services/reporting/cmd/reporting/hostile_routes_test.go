@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
@@ -30,9 +29,6 @@ func hostileLeaks() []string {
 		"INSERT", "UPDATE ", "dashboard_sessions", "postgres", "127.0.0.1", "map[", "[]string", "interface {}", "Go value",
 		"json: ", "reporting.", "strictjson", "httpx."}
 }
-
-var hostileHTTP = &http.Client{Timeout: 30 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 type routeCase struct {
 	name, method, path string
@@ -281,15 +277,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 					req.Header.Set(c.headers[j], c.headers[j+1])
 				}
 			}
-			if e, ok := c.body.(*testkit.EndlessBody); ok {
-				req.ContentLength = e.Len()
-			}
-			resp, err := hostileHTTP.Do(req)
-			if err != nil {
-				t.Fatalf("%s %.80s: %v (a hang or a dropped connection)", c.method, c.path, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp, body := testkit.SendHostile(t, req)
 			checkHostile(t, resp, body, c.status, c.code)
 		})
 	}
