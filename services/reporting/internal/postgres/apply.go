@@ -592,7 +592,7 @@ func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas []c
 	for i, cd := range deltas {
 		dims[i] = cd.cell.key
 	}
-	ids, err := s.keyIDs(ctx, dims)
+	ids, err := s.keyIDs(ctx, tx, dims)
 	if err != nil {
 		return err
 	}

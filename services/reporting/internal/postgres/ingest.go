@@ -118,7 +118,7 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 	for i, c := range clicks {
 		dims[i] = clickKey(c)
 	}
-	ids, err := s.keyIDs(ctx, dims)
+	ids, err := s.keyIDs(ctx, nil, dims)
 	if err != nil {
 		return err
 	}

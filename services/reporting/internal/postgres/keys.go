@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/lib/pq"
@@ -13,7 +14,14 @@ import (
 // keyIDs numbers rollup dimensions, adding the ones not seen before. New
 // keys are committed on their own, before the ingest transaction that uses
 // them, so the cache never holds the number of a key that rolled back.
-func (s *Store) keyIDs(ctx context.Context, keys []ledger.RollupKey) (map[ledger.RollupKey]int32, error) {
+//
+// tx, when not nil, is the caller's open transaction: keys already stored
+// are read through it, and only keys never stored take a connection of
+// their own. A transaction that waited for a second connection for every
+// cache miss could deadlock the pool: after a restart, with the cache
+// empty, every consumer and the attribution sweeper held one and waited
+// for another (TestKilledMidIngestCountsOnce, stalled under load).
+func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey) (map[ledger.RollupKey]int32, error) {
 	out := make(map[ledger.RollupKey]int32, len(keys))
 	var missing []ledger.RollupKey
 	s.mu.Lock()
@@ -26,30 +34,54 @@ func (s *Store) keyIDs(ctx context.Context, keys []ledger.RollupKey) (map[ledger
 		}
 	}
 	s.mu.Unlock()
+	if len(missing) > 0 && tx != nil {
+		// What this transaction sees of rollup_keys is committed (it
+		// adds none itself), so it may be cached.
+		var err error
+		if missing, err = s.readKeys(ctx, tx, missing, out); err != nil {
+			return nil, err
+		}
+	}
 	if len(missing) == 0 {
 		return out, nil
 	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT DO NOTHING`, keyArrays(missing)...); err != nil {
+		return nil, database.Classify(fmt.Errorf("add rollup keys: %w", err))
+	}
+	if _, err := s.readKeys(ctx, s.db, missing, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// keyArrays are keys as the five columns of rollup_keys.
+func keyArrays(keys []ledger.RollupKey) []any {
 	var partner, course, code, placement, currency []string
-	for _, k := range missing {
+	for _, k := range keys {
 		partner = append(partner, k.Partner)
 		course = append(course, k.CourseID)
 		code = append(code, k.Code)
 		placement = append(placement, k.Placement)
 		currency = append(currency, k.Currency)
 	}
-	args := []any{pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement), pq.Array(currency)}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ORDER BY 1, 2, 3, 4, 5
-		ON CONFLICT DO NOTHING`, args...); err != nil {
-		return nil, database.Classify(fmt.Errorf("add rollup keys: %w", err))
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, partner, course_id, code, placement, currency FROM rollup_keys
+	return []any{pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement), pq.Array(currency)}
+}
+
+// readKeys looks keys up in rollup_keys through q, caches and records in
+// out the ones stored, and returns the rest.
+func (s *Store) readKeys(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, keys []ledger.RollupKey, out map[ledger.RollupKey]int32) ([]ledger.RollupKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, partner, course_id, code, placement, currency FROM rollup_keys
 		WHERE (partner, course_id, code, placement, currency) IN
-			(SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]))`, args...)
+			(SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]))`, keyArrays(keys)...)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("read rollup keys: %w", err))
 	}
 	defer rows.Close()
+	found := map[ledger.RollupKey]bool{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for rows.Next() {
@@ -60,6 +92,16 @@ func (s *Store) keyIDs(ctx context.Context, keys []ledger.RollupKey) (map[ledger
 		}
 		s.keys.put(k, id)
 		out[k] = id
+		found[k] = true
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var rest []ledger.RollupKey
+	for _, k := range keys {
+		if !found[k] {
+			rest = append(rest, k)
+		}
+	}
+	return rest, nil
 }
