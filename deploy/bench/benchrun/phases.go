@@ -138,6 +138,11 @@ func (b *bench) all(ctx context.Context) error {
 		if b.cfg.phases != nil && !b.cfg.phases[s.phase] {
 			continue
 		}
+		// Each part starts on a quiet stack: reporting still ingesting the
+		// clicks of the part before would take CPU and PostgreSQL from it.
+		if err := b.settle(ctx); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 		if err := s.fn(ctx); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -297,6 +302,16 @@ func (b *bench) pinAll(cpus string, except map[int]string) {
 	}
 }
 
+// pause stops pid (SIGSTOP) and returns what continues it, once however
+// often it is called.
+func (b *bench) pause(pid int) (resume func(), err error) {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause %d: %w", pid, err)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) }, nil
+}
+
 func (b *bench) redirectPerCore(ctx context.Context) error {
 	if runtime.NumCPU() < 2 {
 		b.phase("redirect per core: skipped, one CPU")
@@ -310,10 +325,17 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	defer b.pinAll(all, nil)
 	pids := b.st.pids()
 	redirect, bare := pids["redirect"], b.extras[0].Process.Pid
-	b.phase("redirect per core: the server alone on CPU 0, everything else (stack, load tool) on CPU 1")
+	b.phase("redirect per core: the server alone on CPU 0, everything else (stack, load tool) on CPU 1; reporting paused (SIGSTOP) until both are measured")
+	// Reporting ingesting 15-20k clicks/s would take CPU 1 from the load
+	// tool, which then cannot offer CPU 0 enough load. It catches up after
+	// (the ingest phase measures it) and the reconciliation counts it all.
+	resume, err := b.pause(pids["reporting"])
+	if err != nil {
+		return err
+	}
+	defer resume()
 	b.pinAll("1", map[int]string{redirect: "0"})
 	var p pair
-	var err error
 	if p.Subject, err = b.clicks(ctx, "redirect pinned", b.st.redirect, redirect, b.ledger); err != nil {
 		return err
 	}
@@ -377,6 +399,61 @@ func (b *bench) webhooks(ctx context.Context) error {
 	return nil
 }
 
+// settle waits until the reports hold every click the run has had
+// acknowledged so far.
+func (b *bench) settle(ctx context.Context) error {
+	want, _, _, _ := b.ledger.Counts()
+	if want == 0 {
+		return nil
+	}
+	partners := map[string]bool{}
+	for _, p := range b.partners {
+		partners[p.ID] = true
+	}
+	start := time.Now()
+	for deadline := start.Add(5 * time.Minute); ; {
+		n, err := b.reportedClicks(ctx, partners)
+		if err == nil && n >= int64(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reports hold %d of %d clicks after 5 minutes", n, want)
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	held := time.Since(start)
+	// Then the work those clicks leave behind (rollup compaction,
+	// autovacuum, a checkpoint) until the machine is quiet, for at most a
+	// minute.
+	busy := 1.0
+	for quiet := time.Now().Add(time.Minute); busy > quietBusy && time.Now().Before(quiet) && ctx.Err() == nil; {
+		var err error
+		if busy, err = machineBusy(time.Second); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(b.log, "   (settled in %.1fs: reporting held all %d clicks after %.1fs; machine %.0f %% busy)\n",
+		time.Since(start).Seconds(), want, held.Seconds(), 100*busy)
+	return ctx.Err()
+}
+
+// quietBusy is the share of the machine's CPU below which the stack counts
+// as quiet between two parts of the bench.
+const quietBusy = 0.1
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // reportedClicks is clicks + bot clicks the reports hold for the run's
 // partners, today and around it (UTC).
 func (b *bench) reportedClicks(ctx context.Context, partners map[string]bool) (int64, error) {
@@ -438,15 +515,11 @@ func (b *bench) ingest(ctx context.Context) error {
 		partners[p.ID] = true
 	}
 	b.phase("ingest: reporting paused (SIGSTOP) while %d clicks go through the redirect to clicks.v1", b.cfg.ingestClicks)
-	if err := syscall.Kill(reporting, syscall.SIGSTOP); err != nil {
+	resume, err := b.pause(reporting)
+	if err != nil {
 		return err
 	}
-	resumed := false
-	defer func() {
-		if !resumed {
-			_ = syscall.Kill(reporting, syscall.SIGCONT)
-		}
-	}()
+	defer resume()
 	cfg := b.clickConfig("ingest", 0)
 	cfg.Duration, cfg.MaxClicks = 0, b.cfg.ingestClicks
 	phaseStart := time.Now().UTC()
@@ -469,10 +542,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	// Clicks of the delay partner are not in the partners asked for; all
 	// acknowledged clicks so far are the main partners'.
 	fmt.Fprintf(b.log, "   %d clicks on clicks.v1; reporting resumed, waiting for all %d of the run in the reports\n", res.Acked, want)
-	if err := syscall.Kill(reporting, syscall.SIGCONT); err != nil {
-		return err
-	}
-	resumed = true
+	resume()
 	start := time.Now()
 	var first time.Time
 	before, atFirst, last := int64(-1), int64(0), int64(0)

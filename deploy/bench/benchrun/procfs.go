@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -110,4 +111,44 @@ func pin(pid int, cpus string) error {
 		return fmt.Errorf("taskset -a -cp %s %d: %v: %s", cpus, pid, err, out)
 	}
 	return nil
+}
+
+// machineBusy is the share of all CPUs' time that was not idle (nor
+// waiting for I/O) over d, from /proc/stat.
+func machineBusy(d time.Duration) (float64, error) {
+	read := func() (busy, total float64, err error) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) < 6 || f[0] != "cpu" {
+			return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
+		}
+		for i, s := range f[1:] {
+			v, _ := strconv.ParseFloat(s, 64)
+			if i >= 8 { // guest time is already in user time
+				break
+			}
+			total += v
+			if i != 3 && i != 4 { // idle, iowait
+				busy += v
+			}
+		}
+		return busy, total, nil
+	}
+	b0, t0, err := read()
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	b1, t1, err := read()
+	if err != nil {
+		return 0, err
+	}
+	if t1 <= t0 {
+		return 0, nil
+	}
+	return (b1 - b0) / (t1 - t0), nil
 }
