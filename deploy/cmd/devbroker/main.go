@@ -13,26 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/devkafka"
 )
 
-// memoryLimit is the heap the broker grows to before it collects garbage,
-// unless GOGC or GOMEMLIMIT say otherwise. kfake allocates a fresh buffer
-// for every batch it serves; with Go's default GC the broker spent two
-// thirds of a 2-core machine collecting and faulting in pages while
-// reporting caught up on 300,000 clicks (make bench, issue 15), and this
-// limit took that to a fifth. Its live heap is tens of MiB.
-const memoryLimit = 512 << 20
-
 func main() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(-1)
-		debug.SetMemoryLimit(memoryLimit)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
