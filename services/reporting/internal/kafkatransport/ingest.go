@@ -37,7 +37,9 @@ type Ingestor struct {
 
 // Handle implements kafkax.Handler.
 func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
-	var clicks []postgres.Click
+	// A batch is usually one topic's: room for all of it, so that a batch
+	// of 20,000 clicks is not copied while it grows.
+	clicks := make([]postgres.Click, 0, len(msgs))
 	var convs []postgres.ConversionEvent
 	poison := map[int]error{}
 	for i, msg := range msgs {
