@@ -197,5 +197,24 @@ func (p *Process) Term(t testing.TB) {
 	}
 }
 
+// Stacks stops the process with SIGQUIT, so that the Go runtime writes
+// every goroutine's stack to its logs, and returns the logs: for a test
+// that failed waiting on it, where the process was stuck.
+func (p *Process) Stacks() string {
+	select {
+	case <-p.done:
+		return p.Logs()
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+	}
+	return p.Logs()
+}
+
 // Logs returns what the process wrote so far.
 func (p *Process) Logs() string { return p.logs.String() }

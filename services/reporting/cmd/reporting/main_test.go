@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/events"
@@ -43,6 +44,7 @@ type stack struct {
 	at      time.Time // the process's now, and the Kafka time of what the test publishes
 	day     time.Time // midnight UTC of the day the seeded events happen
 	brokers []string
+	kafka   *kfake.Cluster
 	env     map[string]string
 	writer  *kafka.Writer
 }
@@ -54,18 +56,13 @@ type stack struct {
 // Berlin and Chicago.
 func setup(t *testing.T, at time.Time) *stack {
 	t.Helper()
-	brokers := testkit.Kafka(t)
+	cluster, brokers := testkit.KafkaCluster(t)
 	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
 		"ADMIN_TOKEN": token, "LOG_LEVEL": "warn",
 		"REPORT_TIME_ZONES": "UTC,Europe/Berlin,America/Chicago", "INGEST_SESSION_TIMEOUT": "3s",
 		"INGEST_BATCH": "2000"} // several batches per test, so a kill lands between them
-	s := &stack{ln: testkit.Listen(t), at: at, day: monthOf(at).AddDate(0, -1, 19), brokers: brokers, env: env}
+	s := &stack{ln: testkit.Listen(t), at: at, day: monthOf(at).AddDate(0, -1, 19), brokers: brokers, kafka: cluster, env: env}
 	s.start(t)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("reporting's logs:\n%s", s.p.Logs())
-		}
-	})
 	s.writer = &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, BatchTimeout: 5 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll}
 	t.Cleanup(func() { s.writer.Close() })
@@ -76,8 +73,16 @@ func setup(t *testing.T, at time.Time) *stack {
 // stack's socket and clock.
 func (s *stack) start(t *testing.T) {
 	t.Helper()
-	s.p = testkit.Start(t, testkit.ProcessConfig{Flag: "LINKCREDIT_RUN_REPORTING", AddrVar: "REPORTING_ADDR",
+	p := testkit.Start(t, testkit.ProcessConfig{Flag: "LINKCREDIT_RUN_REPORTING", AddrVar: "REPORTING_ADDR",
 		Listener: s.ln, Env: s.env, Now: s.at})
+	s.p = p
+	// Before Start's own cleanup kills it: a process still running when
+	// the test failed writes its goroutines too (where it was stuck).
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reporting's logs:\n%s", p.Stacks())
+		}
+	})
 }
 
 // monthOf is the first instant of t's month, UTC: reporting's periods.
