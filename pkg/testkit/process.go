@@ -149,12 +149,7 @@ func Start(t testing.TB, cfg ProcessConfig) *Process {
 	// The deadline only bounds a hang: a loaded machine under -race can
 	// take a while. A process that hangs is made to dump its goroutines.
 	if err := p.waitHealthy(90 * time.Second); err != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-		}
-		t.Fatalf("%v:\n%s", err, p.logs)
+		t.Fatalf("%v:\n%s", err, p.Stacks())
 	}
 	return p
 }

@@ -406,10 +406,7 @@ func (b *bench) settle(ctx context.Context) error {
 	if want == 0 {
 		return nil
 	}
-	partners := map[string]bool{}
-	for _, p := range b.partners {
-		partners[p.ID] = true
-	}
+	partners := b.partnerIDs()
 	start := time.Now()
 	for deadline := start.Add(5 * time.Minute); ; {
 		n, err := b.reportedClicks(ctx, partners)
@@ -452,6 +449,16 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// partnerIDs is the set of the run's main partners (not the delay
+// phase's).
+func (b *bench) partnerIDs() map[string]bool {
+	ids := make(map[string]bool, len(b.partners))
+	for _, p := range b.partners {
+		ids[p.ID] = true
+	}
+	return ids
 }
 
 // reportedClicks is clicks + bot clicks the reports hold for the run's
@@ -510,10 +517,7 @@ func (b *bench) unshipped(ctx context.Context) (float64, error) {
 func (b *bench) ingest(ctx context.Context) error {
 	pids := b.st.pids()
 	reporting := pids["reporting"]
-	partners := map[string]bool{}
-	for _, p := range b.partners {
-		partners[p.ID] = true
-	}
+	partners := b.partnerIDs()
 	b.phase("ingest: reporting paused (SIGSTOP) while %d clicks go through the redirect to clicks.v1", b.cfg.ingestClicks)
 	resume, err := b.pause(reporting)
 	if err != nil {
