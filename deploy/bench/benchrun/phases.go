@@ -366,6 +366,14 @@ func (b *bench) webhooks(ctx context.Context) error {
 	var rate float64
 	for step, out := range []*pair{&b.out.Webhooks, &b.out.WebhooksAtRate} {
 		for i, x := range targets {
+			// Each starts on a quiet stack: reporting still writing the
+			// ledger of the conversions just accepted would take CPU and
+			// PostgreSQL from the next.
+			if step > 0 || i > 0 {
+				if err := b.quiet(ctx, ""); err != nil {
+					return err
+				}
+			}
 			cpu0, _ := cpuSeconds(x.pid)
 			res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: fmt.Sprintf("%s-wh%d%d", b.run, step, i),
 				Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
@@ -400,11 +408,11 @@ func (b *bench) webhooks(ctx context.Context) error {
 }
 
 // settle waits until the reports hold every click the run has had
-// acknowledged so far.
+// acknowledged so far, then until the machine is quiet.
 func (b *bench) settle(ctx context.Context) error {
 	want, _, _, _ := b.ledger.Counts()
 	if want == 0 {
-		return nil
+		return b.quiet(ctx, "")
 	}
 	partners := b.partnerIDs()
 	start := time.Now()
@@ -420,10 +428,15 @@ func (b *bench) settle(ctx context.Context) error {
 			return err
 		}
 	}
-	held := time.Since(start)
-	// Then the work those clicks leave behind (rollup compaction,
-	// autovacuum, a checkpoint) until the machine is quiet, for at most a
-	// minute.
+	return b.quiet(ctx, fmt.Sprintf("reporting held all %d clicks after %.1fs; ", want, time.Since(start).Seconds()))
+}
+
+// quiet waits for the work the part before left behind (reporting
+// catching up, rollup compaction, autovacuum, a checkpoint) until the
+// machine is quiet, for at most a minute. what says what was waited for
+// before.
+func (b *bench) quiet(ctx context.Context, what string) error {
+	start := time.Now()
 	busy := 1.0
 	for quiet := time.Now().Add(time.Minute); busy > quietBusy && time.Now().Before(quiet) && ctx.Err() == nil; {
 		var err error
@@ -431,8 +444,7 @@ func (b *bench) settle(ctx context.Context) error {
 			return err
 		}
 	}
-	fmt.Fprintf(b.log, "   (settled in %.1fs: reporting held all %d clicks after %.1fs; machine %.0f %% busy)\n",
-		time.Since(start).Seconds(), want, held.Seconds(), 100*busy)
+	fmt.Fprintf(b.log, "   (settled in %.1fs: %smachine %.0f %% busy)\n", time.Since(start).Seconds(), what, 100*busy)
 	return ctx.Err()
 }
 

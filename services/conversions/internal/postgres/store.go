@@ -26,14 +26,20 @@ import (
 
 // Store keeps partners, the inbox and the outbox.
 type Store struct {
-	db           *sql.DB
-	mu           sync.Mutex
-	acceptStmt   *sql.Stmt // acceptSQL
-	acceptTxStmt *sql.Stmt // acceptTxSQL
+	db              *sql.DB
+	batches         batcher
+	mu              sync.Mutex
+	acceptStmt      *sql.Stmt // acceptSQL
+	acceptTxStmt    *sql.Stmt // acceptTxSQL
+	acceptBatchStmt *sql.Stmt // acceptBatchSQL
 }
 
 // New returns the store.
-func New(db *sql.DB) *Store { return &Store{db: db} }
+func New(db *sql.DB) *Store {
+	s := &Store{db: db}
+	s.batches = batcher{lanes: batchLanes, max: batchMax, run: s.runBatch}
+	return s
+}
 
 var errPartnerNotFound = errs.New(errs.NotFound, "partner_not_found", "no partner has this id")
 
@@ -234,7 +240,7 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 	}
 	var inserted int
 	if split {
-		inserted, err = s.acceptOne(ctx, in, string(headers), msg, prefix, suffix)
+		inserted, err = s.acceptBatched(ctx, in, string(headers), msg, prefix, suffix)
 	} else {
 		inserted, err = s.acceptTx(ctx, in, string(headers), build)
 	}
@@ -254,6 +260,38 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 		return conversion.Receipt{}, conversion.ErrIdempotencyConflict
 	}
 	return conversion.Receipt{EventID: eventID, Duplicate: true}, nil
+}
+
+// acceptBatched stores the request in a batch with the requests that
+// arrive with it (batch.go) and returns the number of events it stored
+// (0: the key was taken). A request whose batch was refused for a value
+// is stored alone (acceptOne), to learn whether the value is its own.
+func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) (int, error) {
+	msgHeaders, _ := json.Marshal(msg.Headers)
+	if prefix == nil {
+		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
+	}
+	if suffix == nil {
+		suffix = []byte{}
+	}
+	done := s.batches.submit(&acceptRequest{in: in, headers: headers, msg: msg, msgHeaders: string(msgHeaders), prefix: prefix, suffix: suffix})
+	var res batchResult
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		// The batch may still commit the request: a retry then finds it
+		// stored, a duplicate with the same event id.
+		return 0, unavailable(ctx.Err())
+	}
+	switch {
+	case res.alone:
+		return s.acceptOne(ctx, in, headers, msg, prefix, suffix)
+	case res.err != nil:
+		return 0, unavailable(res.err)
+	case res.stored:
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // acceptOne runs acceptSQL and returns the number of events it stored (0:

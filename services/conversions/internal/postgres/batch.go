@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+)
+
+// Requests that arrive together are stored together: the batcher hands
+// the requests waiting at a moment to one call of accept_batch (migration
+// 0008), one statement and one commit for all of them, where each request
+// alone costs a statement, a commit and a WAL flush of its own. Nothing
+// waits for a batch to fill: a lane takes whatever is waiting when it is
+// free, so a request that finds a lane idle is stored at once, alone, and
+// batches grow only while lanes are busy, that is under load. Each
+// request is answered only once its batch committed.
+const (
+	batchLanes   = 2   // batches in flight at once (connections they hold)
+	batchMax     = 128 // requests per batch at most
+	batchTimeout = 30 * time.Second
+)
+
+// acceptRequest is a request waiting for its batch, with its event cut
+// around the acceptance number (splitValue).
+type acceptRequest struct {
+	in             conversion.InboxEntry
+	headers        string // the request's audit headers, JSON
+	msg            conversion.OutboxMessage
+	msgHeaders     string // the event's headers, JSON
+	prefix, suffix []byte
+	done           chan batchResult // buffered: the lane never waits for the caller
+}
+
+// batchResult is what became of a request in its batch.
+type batchResult struct {
+	stored bool // false: its idempotency key was taken
+	// alone: the batch was refused for a value (database.IsDataError)
+	// and nothing of it was stored; the request must be stored on its own
+	// to learn whether it holds that value.
+	alone bool
+	err   error
+}
+
+// batcher runs the requests submitted to it in batches of at most max,
+// with at most lanes batches in flight. A lane is a goroutine that lives
+// while requests wait, so an idle batcher holds none.
+type batcher struct {
+	lanes, max int
+	run        func([]*acceptRequest) // stores a batch and answers each of its requests
+
+	mu      sync.Mutex
+	waiting []*acceptRequest
+	running int
+}
+
+// submit queues r and returns the channel its result comes on.
+func (b *batcher) submit(r *acceptRequest) <-chan batchResult {
+	r.done = make(chan batchResult, 1)
+	b.mu.Lock()
+	b.waiting = append(b.waiting, r)
+	start := b.running < b.lanes
+	if start {
+		b.running++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.lane()
+	}
+	return r.done
+}
+
+// lane runs batches until nothing waits.
+func (b *batcher) lane() {
+	for {
+		b.mu.Lock()
+		if len(b.waiting) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(b.waiting), b.max)
+		batch := make([]*acceptRequest, n)
+		copy(batch, b.waiting)
+		rest := copy(b.waiting, b.waiting[n:])
+		clear(b.waiting[rest:])
+		b.waiting = b.waiting[:rest]
+		b.mu.Unlock()
+		b.run(batch)
+	}
+}
+
+// acceptBatchSQL calls accept_batch; prepared once per pool.
+const acceptBatchSQL = `SELECT * FROM conversions.accept_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+
+// runBatch stores a batch and answers each of its requests. A batch of
+// more than one that the database refuses for a value sends each request
+// to be stored alone, so that only the request holding the value is
+// refused; any other failure is every request's.
+func (s *Store) runBatch(batch []*acceptRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	stored, err := s.storeBatch(ctx, batch)
+	for i, r := range batch {
+		switch {
+		case err != nil && len(batch) > 1 && database.IsDataError(err):
+			r.done <- batchResult{alone: true}
+		case err != nil:
+			r.done <- batchResult{err: err}
+		default:
+			r.done <- batchResult{stored: stored[i]}
+		}
+	}
+}
+
+// storeBatch runs accept_batch and returns, for each request, whether it
+// was stored (false: its idempotency key was taken). It returns once the
+// statement's transaction ended: rows.Next reads the server's answer up to
+// ReadyForQuery, which comes after the commit, and rows.Err holds a
+// failed commit.
+func (s *Store) storeBatch(ctx context.Context, batch []*acceptRequest) ([]bool, error) {
+	stmt, err := s.prepared(ctx, &s.acceptBatchStmt, acceptBatchSQL)
+	if err != nil {
+		return nil, err
+	}
+	n := len(batch)
+	locks := make([]int64, n)
+	partners, keys, eventIDs, sources, methods := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	headers, queries, received, topics, msgHeaders := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hashes, bodies, prefixes, suffixes, msgKeys := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+	for i, r := range batch {
+		in := r.in
+		locks[i] = conversionLock(in.Partner, in.OrderID)
+		partners[i], keys[i], eventIDs[i], sources[i], methods[i] = in.Partner, in.IdempotencyKey, in.EventID, in.Source, in.Method
+		headers[i], queries[i], received[i] = r.headers, in.Query, in.ReceivedAt.UTC().Format(time.RFC3339Nano)
+		hashes[i], bodies[i], prefixes[i], suffixes[i] = in.BodyHash, in.Body, r.prefix, r.suffix
+		topics[i], msgKeys[i], msgHeaders[i] = r.msg.Topic, r.msg.Key, r.msgHeaders
+	}
+	rows, err := stmt.QueryContext(ctx, pq.Array(locks), pq.Array(partners), pq.Array(keys), pq.ByteaArray(hashes),
+		pq.Array(eventIDs), pq.Array(sources), pq.Array(methods), pq.Array(headers), pq.Array(queries),
+		pq.ByteaArray(bodies), pq.Array(received), pq.ByteaArray(prefixes), pq.ByteaArray(suffixes),
+		pq.Array(topics), pq.ByteaArray(msgKeys), pq.Array(msgHeaders))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	stored := make([]bool, n)
+	for rows.Next() {
+		var ord int
+		if err := rows.Scan(&ord); err != nil {
+			return nil, err
+		}
+		if ord < 1 || ord > n {
+			return nil, fmt.Errorf("accept_batch returned ordinal %d of a batch of %d", ord, n)
+		}
+		stored[ord-1] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return stored, nil
+}

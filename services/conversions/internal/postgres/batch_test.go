@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
+)
+
+// TestBatcherRunsEachRequestOnceWithinItsBounds: whatever the load, every
+// request is run once, in a batch of at most max, with at most lanes
+// batches at a time, and no lane outlives the work.
+func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
+	for _, tc := range []struct{ lanes, max, requests int }{
+		{1, 1, 50},
+		{1, 128, 500},
+		{2, 8, 500},
+		{4, 3, 200},
+	} {
+		t.Run(strconv.Itoa(tc.lanes)+"x"+strconv.Itoa(tc.max), func(t *testing.T) {
+			var mu sync.Mutex
+			inFlight, most, runs := 0, 0, map[*acceptRequest]int{}
+			b := &batcher{lanes: tc.lanes, max: tc.max}
+			b.run = func(batch []*acceptRequest) {
+				mu.Lock()
+				inFlight++
+				most = max(most, inFlight)
+				if len(batch) == 0 || len(batch) > tc.max {
+					t.Errorf("a batch of %d, want 1 to %d", len(batch), tc.max)
+				}
+				for _, r := range batch {
+					runs[r]++
+				}
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // a statement
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				for _, r := range batch {
+					r.done <- batchResult{stored: true}
+				}
+			}
+			var wg sync.WaitGroup
+			for range tc.requests {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if res := <-b.submit(&acceptRequest{}); !res.stored {
+						t.Error("a request was not answered as stored")
+					}
+				}()
+			}
+			wg.Wait()
+			b.mu.Lock()
+			running, waiting := b.running, len(b.waiting)
+			b.mu.Unlock()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(runs) != tc.requests {
+				t.Fatalf("%d requests run, want %d", len(runs), tc.requests)
+			}
+			for _, n := range runs {
+				if n != 1 {
+					t.Fatalf("a request run %d times", n)
+				}
+			}
+			if most > tc.lanes {
+				t.Fatalf("%d batches at once, want at most %d", most, tc.lanes)
+			}
+			if running != 0 || waiting != 0 {
+				t.Fatalf("after the work: %d lanes running, %d requests waiting", running, waiting)
+			}
+		})
+	}
+}
+
+// batchRequest is a request of conversion order with the given key, as
+// the service makes it, ready for storeBatch.
+func batchRequest(t *testing.T, key, order, body string) *acceptRequest {
+	t.Helper()
+	msg, prefix, suffix, ok, err := splitValue(eventBuilder(order, "c-"+key))
+	if err != nil || !ok {
+		t.Fatalf("the service's message does not split: %v", err)
+	}
+	return &acceptRequest{in: conversion.InboxEntry{Partner: "p", OrderID: order, IdempotencyKey: key, EventID: "ev-" + key,
+		Source: "webhook", Method: "POST", BodyHash: []byte(body), Body: []byte(body), ReceivedAt: at},
+		headers: `{}`, msg: msg, msgHeaders: `{}`, prefix: prefix, suffix: suffix}
+}
+
+// TestAcceptBatchStoresEachNewRequestOnce: a batch stores each request
+// whose key is new, numbered in the batch's order, each with the event
+// built with its number; a key taken before, or earlier in the same
+// batch, stores nothing.
+func TestAcceptBatchStoresEachNewRequestOnce(t *testing.T) {
+	s, db := migrated(t)
+	ctx := context.Background()
+	accept(t, s, db, "taken", at)
+	batch := []*acceptRequest{
+		batchRequest(t, "a", "A", `{"n":1}`),
+		batchRequest(t, "b", "B", `{"n":2}`),
+		batchRequest(t, "a", "A", `{"n":3}`), // a's key again, another body
+		batchRequest(t, "taken", "T", `{}`),
+		batchRequest(t, "c", "A", `{"n":4}`), // a's conversion again
+	}
+	stored, err := s.storeBatch(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, true, false, false, true}; !slices.Equal(stored, want) {
+		t.Fatalf("stored %v, want %v", stored, want)
+	}
+	var last int64
+	for _, key := range []string{"a", "b", "c"} {
+		var seq int64
+		var value, body []byte
+		if err := db.QueryRow(`SELECT i.accepted_seq, i.body, o.value FROM conversions.inbox i
+			JOIN conversions.outbox o ON o.inbox_id = i.id WHERE i.idempotency_key = $1`, key).Scan(&seq, &body, &value); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		order := map[string]string{"a": "A", "b": "B", "c": "A"}[key]
+		want, _ := eventBuilder(order, "c-"+key)(seq)
+		if seq <= last || !bytes.Equal(value, want.Value) {
+			t.Fatalf("%s: number %d after %d, event %s; want a larger number and the event built with it, %s", key, seq, last, value, want.Value)
+		}
+		if key == "a" && string(body) != `{"n":1}` {
+			t.Fatalf("a's stored body is %s, want the first request's", body)
+		}
+		last = seq
+	}
+	if n := count(t, db, `SELECT count(*) FROM conversions.outbox`); n != 4 {
+		t.Fatalf("%d events in the outbox, want 4 (taken, a, b, c)", n)
+	}
+}
+
+// TestAcceptBatchRefusedForAValue: a batch the database refuses for one
+// request's value stores nothing, and each of its requests is then stored
+// alone, so only that request is refused (422), the others accepted.
+func TestAcceptBatchRefusedForAValue(t *testing.T) {
+	s, db := migrated(t)
+	ctx := context.Background()
+	// Hold the lanes so that the three requests wait, then run them as
+	// one batch.
+	s.batches.mu.Lock()
+	s.batches.running = s.batches.lanes
+	s.batches.mu.Unlock()
+	type outcome struct {
+		key string
+		err error
+	}
+	results := make(chan outcome, 3)
+	for _, key := range []string{"good1", "bad", "good2"} {
+		r := batchRequest(t, key, "O-"+key, `{}`)
+		if key == "bad" {
+			r.headers = `{"user-agent":"\u0000"}` // JSON, but no jsonb holds it
+		}
+		go func() {
+			_, err := s.acceptBatched(ctx, r.in, r.headers, r.msg, r.prefix, r.suffix)
+			results <- outcome{key, err}
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.batches.mu.Lock()
+		n := len(s.batches.waiting)
+		s.batches.mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want 3", n)
+		}
+	}
+	s.batches.mu.Lock()
+	s.batches.running = 1 // the one lane started below
+	s.batches.mu.Unlock()
+	go s.batches.lane()
+	for range 3 {
+		o := <-results
+		switch {
+		case o.key == "bad" && !errors.Is(o.err, errs.Unprocessable):
+			t.Fatalf("bad: %v, want a 422", o.err)
+		case o.key != "bad" && o.err != nil:
+			t.Fatalf("%s: %v", o.key, o.err)
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM conversions.inbox`); n != 2 {
+		t.Fatalf("%d requests stored, want the 2 good ones", n)
+	}
+}
