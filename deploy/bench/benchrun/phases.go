@@ -52,10 +52,18 @@ type report struct {
 	Redirect pair              `json:"redirect_unpinned"`
 	PerCore  *pair             `json:"redirect_per_core,omitempty"`
 	Webhooks pair              `json:"webhooks"`
+	// WebhooksAtTarget: both at WebhooksTargetRate, half bareinsert's
+	// most (the target: conversions sustains it, every answer a 2xx,
+	// p99 under 50 ms).
+	WebhooksAtTarget   pair    `json:"webhooks_at_target"`
+	WebhooksTargetRate float64 `json:"webhooks_target_rate"`
 	// WebhooksAtRate: both at WebhooksRate (80 % of conversions' most).
 	WebhooksAtRate pair    `json:"webhooks_at_rate"`
 	WebhooksRate   float64 `json:"webhooks_rate"`
-	Ingest         struct {
+	// WebhooksLive: conversions at WebhooksTargetRate again, reporting
+	// live (the three above run with it paused).
+	WebhooksLive measure `json:"webhooks_live"`
+	Ingest       struct {
 		Clicks int64 `json:"clicks"`
 		// PerSecond is from the first ingested row to the last; the wait
 		// before the first (the consumers rejoining their group after
@@ -347,64 +355,101 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	return nil
 }
 
-// webhooks measures conversions and bareinsert twice: as fast as
+// webhookTarget is a server the webhook load is sent to.
+type webhookTarget struct {
+	name, url string
+	pid       int
+	ledger    *loadgen.Ledger
+}
+
+// webhooks measures conversions and bareinsert three times: as fast as
 // CONNECTIONS deliveries in flight go (closed loop: the most each
-// sustains), then both at a fixed 80 % of conversions' most (open loop:
-// the latency at a rate it sustains).
+// sustains), then both at fixed rates (open loop: the latency at a rate):
+// half bareinsert's most (the target's rate), and 80 % of conversions'
+// most. Reporting is paused meanwhile, as for the redirect per core: the
+// figure is the webhook path (signature, JSON, the statement, the relay to
+// Kafka), and on two cores reporting writing the ledger of the events
+// just accepted takes a core's share from it. Then, reporting resumed and
+// caught up, conversions once more at the target's rate with reporting
+// live.
 func (b *bench) webhooks(ctx context.Context) error {
-	b.phase("webhooks, %s each: conversions (signed, durable) and bareinsert (one INSERT per request), at %d in flight, then at a fixed rate",
+	b.phase("webhooks, %s each: conversions (signed, durable) and bareinsert (one INSERT per request), at %d in flight, then at two fixed rates; reporting paused (SIGSTOP), then conversions once more with reporting live",
 		b.cfg.duration, b.cfg.connections)
 	pids := b.st.pids()
-	targets := []struct {
-		name, url string
-		pid       int
-		ledger    *loadgen.Ledger
-	}{
-		{"conversions", "", pids["conversions"], b.ledger},
-		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, b.extras[1].Process.Pid, nil},
+	conversions := webhookTarget{"conversions", "", pids["conversions"], b.ledger}
+	targets := []webhookTarget{conversions,
+		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, b.extras[1].Process.Pid, nil}}
+	resume, err := b.pause(pids["reporting"])
+	if err != nil {
+		return err
 	}
-	var rate float64
-	for step, out := range []*pair{&b.out.Webhooks, &b.out.WebhooksAtRate} {
+	defer resume()
+	steps := []struct {
+		out  *pair
+		rate func() float64 // 0: closed loop
+		set  *float64       // where the rate is recorded
+	}{
+		{&b.out.Webhooks, func() float64 { return 0 }, nil},
+		{&b.out.WebhooksAtTarget, func() float64 { return 0.5 * b.out.Webhooks.Yardstick.PerSecond }, &b.out.WebhooksTargetRate},
+		{&b.out.WebhooksAtRate, func() float64 { return 0.8 * b.out.Webhooks.Subject.PerSecond }, &b.out.WebhooksRate},
+	}
+	for step, st := range steps {
+		rate := st.rate()
+		if step > 0 && rate < 1 {
+			return nil
+		}
+		if st.set != nil {
+			*st.set = rate
+		}
 		for i, x := range targets {
-			// Each starts on a quiet stack: reporting still writing the
-			// ledger of the conversions just accepted would take CPU and
-			// PostgreSQL from the next.
+			// Each starts on a quiet stack (the relay done, autovacuum
+			// and checkpoints of the one before over).
 			if step > 0 || i > 0 {
 				if err := b.quiet(ctx, ""); err != nil {
 					return err
 				}
 			}
-			cpu0, _ := cpuSeconds(x.pid)
-			res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: fmt.Sprintf("%s-wh%d%d", b.run, step, i),
-				Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
+			m, err := b.webhookRun(ctx, x, rate, fmt.Sprintf("%s-wh%d%d", b.run, step, i))
 			if err != nil {
 				return err
 			}
-			cpu1, _ := cpuSeconds(x.pid)
-			m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
-				Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent}
-			if m.CPUSeconds > 0 {
-				m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
-			}
-			how := "closed loop"
-			if rate > 0 {
-				how = fmt.Sprintf("offered %.0f/s", rate)
-			}
-			fmt.Fprintf(b.log, "   %s (%s): %.0f/s acknowledged, p50 %.2f ms, p99 %.2f ms, statuses %v, no answer %d, not sent %d\n",
-				x.name, how, m.PerSecond, m.P50ms, m.P99ms, res.Statuses, res.NoAnswer, res.NotSent)
 			if i == 0 {
-				out.Subject = m
+				st.out.Subject = m
 			} else {
-				out.Yardstick = m
+				st.out.Yardstick = m
 			}
 		}
-		rate = 0.8 * b.out.Webhooks.Subject.PerSecond
-		if rate < 1 {
-			break
-		}
-		b.out.WebhooksRate = rate
 	}
-	return nil
+	resume()
+	if err := b.quiet(ctx, "reporting resumed; "); err != nil {
+		return err
+	}
+	b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, b.out.WebhooksTargetRate, b.run+"-whlive")
+	return err
+}
+
+// webhookRun sends one webhook load to x, at rate per second (0: closed
+// loop), and measures it.
+func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, runID string) (measure, error) {
+	cpu0, _ := cpuSeconds(x.pid)
+	res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: runID,
+		Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
+	if err != nil {
+		return measure{}, err
+	}
+	cpu1, _ := cpuSeconds(x.pid)
+	m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
+		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent}
+	if m.CPUSeconds > 0 {
+		m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
+	}
+	how := "closed loop"
+	if rate > 0 {
+		how = fmt.Sprintf("offered %.0f/s", rate)
+	}
+	fmt.Fprintf(b.log, "   %s (%s): %.0f/s acknowledged, p50 %.2f ms, p99 %.2f ms, statuses %v, no answer %d, not sent %d\n",
+		x.name, how, m.PerSecond, m.P50ms, m.P99ms, res.Statuses, res.NoAnswer, res.NotSent)
+	return m, nil
 }
 
 // settle waits until the reports hold every click the run has had
