@@ -58,9 +58,17 @@ func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
 				}()
 			}
 			wg.Wait()
-			b.mu.Lock()
-			running, waiting := b.running, len(b.waiting)
-			b.mu.Unlock()
+			// A lane answers its batch before it looks for more work and
+			// finds none: give it that moment.
+			var running, waiting int
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				b.mu.Lock()
+				running, waiting = b.running, len(b.waiting)
+				b.mu.Unlock()
+				if running == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if len(runs) != tc.requests {
