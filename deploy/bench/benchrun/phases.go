@@ -379,11 +379,17 @@ func (b *bench) webhooks(ctx context.Context) error {
 	conversions := webhookTarget{"conversions", "", pids["conversions"], b.ledger}
 	targets := []webhookTarget{conversions,
 		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, b.extras[1].Process.Pid, nil}}
+	partner := b.partners[0].ID
+	before, err := b.reportedConversions(ctx, partner)
+	if err != nil {
+		return err
+	}
 	resume, err := b.pause(pids["reporting"])
 	if err != nil {
 		return err
 	}
 	defer resume()
+	var accepted int64 // by conversions while reporting is paused: each a new conversion
 	steps := []struct {
 		out  *pair
 		rate func() float64 // 0: closed loop
@@ -415,13 +421,30 @@ func (b *bench) webhooks(ctx context.Context) error {
 			}
 			if i == 0 {
 				st.out.Subject = m
+				accepted += m.Requests
 			} else {
 				st.out.Yardstick = m
 			}
 		}
 	}
+	// Reporting resumed, the live measurement waits until it holds every
+	// conversion accepted meanwhile: the machine is quiet for a while
+	// before that too, as its consumers rejoin their group.
 	resume()
-	if err := b.quiet(ctx, "reporting resumed; "); err != nil {
+	start := time.Now()
+	for deadline := start.Add(5 * time.Minute); ; {
+		n, err := b.reportedConversions(ctx, partner)
+		if err == nil && n >= before+accepted {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reports hold %d of at least %d conversions of %s after 5 minutes", n, before+accepted, partner)
+		}
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if err := b.quiet(ctx, fmt.Sprintf("reporting resumed, held the %d conversions after %.1fs; ", accepted, time.Since(start).Seconds())); err != nil {
 		return err
 	}
 	b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, b.out.WebhooksTargetRate, b.run+"-whlive")
@@ -516,6 +539,25 @@ func (b *bench) partnerIDs() map[string]bool {
 		ids[p.ID] = true
 	}
 	return ids
+}
+
+// reportedConversions is the conversions the reports hold for partner,
+// today and around it (UTC), in every currency.
+func (b *bench) reportedConversions(ctx context.Context, partner string) (int64, error) {
+	now := time.Now().UTC()
+	rows, err := b.stack.Report(ctx, url.Values{"from": {now.AddDate(0, 0, -1).Format(time.DateOnly)},
+		"to": {now.AddDate(0, 0, 2).Format(time.DateOnly)}, "tz": {"UTC"}, "group_by": {"partner"}})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, r := range rows {
+		if p, _ := r["partner"].(string); p == partner {
+			c, _ := r["conversions"].(float64)
+			n += int64(c)
+		}
+	}
+	return n, nil
 }
 
 // reportedClicks is clicks + bot clicks the reports hold for the run's
