@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,11 +25,20 @@ const (
 	batchLanes   = 2   // batches in flight at once (connections they hold)
 	batchMax     = 128 // requests per batch at most
 	batchTimeout = 30 * time.Second
+	// batchQueueMax bounds the requests waiting for a lane: beyond it (the
+	// database far slower than the requests coming in) a request is
+	// answered 503 at once rather than queued.
+	batchQueueMax = 32 * batchMax
 )
+
+// errQueueFull answers a request that finds batchQueueMax requests
+// waiting.
+var errQueueFull = errors.New("too many requests waiting for the database")
 
 // acceptRequest is a request waiting for its batch, with its event cut
 // around the acceptance number (splitValue).
 type acceptRequest struct {
+	ctx            context.Context // the caller's: once it is done, the request is not stored
 	in             conversion.InboxEntry
 	headers        string // the request's audit headers, JSON
 	msg            conversion.OutboxMessage
@@ -59,10 +69,16 @@ type batcher struct {
 	running int
 }
 
-// submit queues r and returns the channel its result comes on.
+// submit queues r and returns the channel its result comes on; with
+// batchQueueMax requests waiting already, the result is errQueueFull.
 func (b *batcher) submit(r *acceptRequest) <-chan batchResult {
 	r.done = make(chan batchResult, 1)
 	b.mu.Lock()
+	if len(b.waiting) >= batchQueueMax {
+		b.mu.Unlock()
+		r.done <- batchResult{err: errQueueFull}
+		return r.done
+	}
 	b.waiting = append(b.waiting, r)
 	start := b.running < b.lanes
 	if start {
@@ -75,7 +91,8 @@ func (b *batcher) submit(r *acceptRequest) <-chan batchResult {
 	return r.done
 }
 
-// lane runs batches until nothing waits.
+// lane runs batches until nothing waits. A request whose caller is gone
+// (its context done: the caller answered 503) is dropped, not stored.
 func (b *batcher) lane() {
 	for {
 		b.mu.Lock()
@@ -85,30 +102,47 @@ func (b *batcher) lane() {
 			return
 		}
 		n := min(len(b.waiting), b.max)
-		batch := make([]*acceptRequest, n)
-		copy(batch, b.waiting)
+		batch := make([]*acceptRequest, 0, n)
+		for _, r := range b.waiting[:n] {
+			if r.ctx != nil && r.ctx.Err() != nil {
+				r.done <- batchResult{err: r.ctx.Err()}
+				continue
+			}
+			batch = append(batch, r)
+		}
 		rest := copy(b.waiting, b.waiting[n:])
 		clear(b.waiting[rest:])
 		b.waiting = b.waiting[:rest]
 		b.mu.Unlock()
-		b.run(batch)
+		if len(batch) > 0 {
+			b.run(batch)
+		}
 	}
+}
+
+// isLockWait reports whether a statement gave up waiting for a lock
+// (lock_timeout), or was chosen to end a deadlock.
+func isLockWait(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "55P03" || pqErr.Code == "40P01")
 }
 
 // acceptBatchSQL calls accept_batch; prepared once per pool.
 const acceptBatchSQL = `SELECT * FROM conversions.accept_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 
 // runBatch stores a batch and answers each of its requests. A batch of
-// more than one that the database refuses for a value sends each request
-// to be stored alone, so that only the request holding the value is
-// refused; any other failure is every request's.
+// more than one that the database refuses for one request's sake sends
+// each request to be stored alone, so that only that request fails: a
+// value refused (database.IsDataError), or a lock accept_batch waited for
+// longer than its lock_timeout (another transaction holding one of the
+// batch's conversions). Any other failure is every request's.
 func (s *Store) runBatch(batch []*acceptRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	stored, err := s.storeBatch(ctx, batch)
 	for i, r := range batch {
 		switch {
-		case err != nil && len(batch) > 1 && database.IsDataError(err):
+		case err != nil && len(batch) > 1 && (database.IsDataError(err) || isLockWait(err)):
 			r.done <- batchResult{alone: true}
 		case err != nil:
 			r.done <- batchResult{err: err}

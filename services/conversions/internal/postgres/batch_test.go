@@ -201,3 +201,165 @@ func TestAcceptBatchRefusedForAValue(t *testing.T) {
 		t.Fatalf("%d requests stored, want the 2 good ones", n)
 	}
 }
+
+// TestBatcherQueueIsBoundedAndDropsTheGone: beyond batchQueueMax waiting
+// requests a request is answered errQueueFull at once, and a request whose
+// caller is gone before a lane takes it is answered with its context's
+// error and never run.
+func TestBatcherQueueIsBoundedAndDropsTheGone(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	ran := map[*acceptRequest]bool{}
+	b := &batcher{lanes: 1, max: batchMax}
+	b.run = func(batch []*acceptRequest) {
+		<-release
+		mu.Lock()
+		for _, r := range batch {
+			ran[r] = true
+		}
+		mu.Unlock()
+		for _, r := range batch {
+			r.done <- batchResult{stored: true}
+		}
+	}
+	first := b.submit(&acceptRequest{}) // the lane takes it and waits
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		n := len(b.waiting)
+		b.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lane did not take the first request")
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := &acceptRequest{ctx: ctx}
+	goneDone := b.submit(gone)
+	cancel()
+	var queued []<-chan batchResult
+	for range batchQueueMax - 1 {
+		queued = append(queued, b.submit(&acceptRequest{ctx: context.Background()}))
+	}
+	select {
+	case res := <-b.submit(&acceptRequest{}):
+		if !errors.Is(res.err, errQueueFull) {
+			t.Fatalf("a request beyond the queue's bound: %+v, want errQueueFull", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request beyond the queue's bound was queued")
+	}
+	close(release)
+	if res := <-first; !res.stored {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := <-goneDone; !errors.Is(res.err, context.Canceled) {
+		t.Fatalf("the request whose caller left: %+v, want context.Canceled", res)
+	}
+	for _, c := range queued {
+		if res := <-c; !res.stored {
+			t.Fatalf("a queued request: %+v", res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ran[gone] {
+		t.Fatal("the request whose caller left was run")
+	}
+}
+
+// TestAcceptBatchesReusingEachOthersKeysDoNotDeadlock: two batches that
+// share no conversion but each hold the other's idempotency keys (one
+// webhook-id sent for two orders) wait for each other in one direction
+// only: both finish, and each key is stored once.
+func TestAcceptBatchesReusingEachOthersKeysDoNotDeadlock(t *testing.T) {
+	s, db := migrated(t)
+	ctx := context.Background()
+	for i := range 20 {
+		x, y := "x"+strconv.Itoa(i), "y"+strconv.Itoa(i)
+		batches := [][]*acceptRequest{
+			{batchRequest(t, x, "A"+x, `{}`), batchRequest(t, y, "B"+y, `{}`)},
+			{batchRequest(t, y, "C"+y, `{}`), batchRequest(t, x, "D"+x, `{}`)},
+		}
+		errc := make(chan error, 2)
+		for _, batch := range batches {
+			go func() {
+				_, err := s.storeBatch(ctx, batch)
+				errc <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errc; err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM conversions.inbox`); n != 40 {
+		t.Fatalf("%d requests stored, want 40 (each key once)", n)
+	}
+}
+
+// TestAcceptBatchWaitingOnAHeldConversion: a batch that waits past its
+// lock_timeout for a conversion another transaction holds is stored one
+// request at a time, so only that conversion's request waits.
+func TestAcceptBatchWaitingOnAHeldConversion(t *testing.T) {
+	s, db := migrated(t)
+	ctx := context.Background()
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, conversionLock("p", "HELD")); err != nil {
+		t.Fatal(err)
+	}
+	s.batches.mu.Lock()
+	s.batches.running = s.batches.lanes // hold the lanes so the two wait as one batch
+	s.batches.mu.Unlock()
+	results := map[string]chan error{"held": make(chan error, 1), "free": make(chan error, 1)}
+	for key, order := range map[string]string{"held": "HELD", "free": "FREE"} {
+		r := batchRequest(t, key, order, `{}`)
+		go func() {
+			_, err := s.acceptBatched(ctx, r.in, r.headers, r.msg, r.prefix, r.suffix)
+			results[key] <- err
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.batches.mu.Lock()
+		n := len(s.batches.waiting)
+		s.batches.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want 2", n)
+		}
+	}
+	s.batches.mu.Lock()
+	s.batches.running = 1
+	s.batches.mu.Unlock()
+	go s.batches.lane()
+	select {
+	case err := <-results["free"]:
+		if err != nil {
+			t.Fatalf("free: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request of a free conversion waited for the held one")
+	}
+	select {
+	case err := <-results["held"]:
+		t.Fatalf("the held conversion's request finished while its lock was held: %v", err)
+	default:
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-results["held"]; err != nil {
+		t.Fatalf("held, once released: %v", err)
+	}
+	if n := count(t, db, `SELECT count(*) FROM conversions.inbox`); n != 2 {
+		t.Fatalf("%d requests stored, want 2", n)
+	}
+}

@@ -267,6 +267,11 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 // (0: the key was taken). A request whose batch was refused for a value
 // is stored alone (acceptOne), to learn whether the value is its own.
 func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) (int, error) {
+	if in.Body == nil || in.BodyHash == nil || msg.Key == nil {
+		// A NULL: acceptSQL refuses it (422) where an array of bytea would
+		// carry an empty value. The service sends none.
+		return s.acceptOne(ctx, in, headers, msg, prefix, suffix)
+	}
 	msgHeaders, _ := json.Marshal(msg.Headers)
 	if prefix == nil {
 		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
@@ -274,13 +279,14 @@ func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, hea
 	if suffix == nil {
 		suffix = []byte{}
 	}
-	done := s.batches.submit(&acceptRequest{in: in, headers: headers, msg: msg, msgHeaders: string(msgHeaders), prefix: prefix, suffix: suffix})
+	done := s.batches.submit(&acceptRequest{ctx: ctx, in: in, headers: headers, msg: msg, msgHeaders: string(msgHeaders), prefix: prefix, suffix: suffix})
 	var res batchResult
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		// The batch may still commit the request: a retry then finds it
-		// stored, a duplicate with the same event id.
+		// A lane that has not taken the request yet drops it; one that
+		// has may still commit it: a retry then finds it stored, a
+		// duplicate with the same event id.
 		return 0, unavailable(ctx.Err())
 	}
 	switch {

@@ -15,13 +15,23 @@
 -- returns the ordinals (1-based) of the requests it stored. The locks are
 -- held to the commit, so a later request of the same conversion, in
 -- another batch, gets a larger number and commits after.
+--
+-- Rows are inserted in (partner, idempotency key) order, not the batch's:
+-- two batches that share no conversion but reuse each other's keys (one
+-- webhook-id sent for two orders) then wait for each other's key in one
+-- direction only, never in a cycle. The numbers still follow the batch's
+-- order. lock_timeout bounds the wait for a conversion another
+-- transaction holds: past it the batch fails (55P03) and the service
+-- stores its requests one at a time, so only that conversion's waits.
 CREATE FUNCTION accept_batch(
     p_lock_keys bigint[], p_partners text[], p_idempotency_keys text[], p_body_hashes bytea[],
     p_event_ids text[], p_sources text[], p_methods text[], p_headers text[], p_queries text[],
     p_bodies bytea[], p_received_at timestamptz[], p_value_prefixes bytea[], p_value_suffixes bytea[],
     p_topics text[], p_msg_keys bytea[], p_msg_headers text[])
 RETURNS SETOF integer
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET lock_timeout = '2s'
+AS $$
 DECLARE
     k bigint;
     seqs bigint[] := '{}';
@@ -44,7 +54,7 @@ BEGIN
                 body, received_at, accepted_seq)
         SELECT req.partner, req.idempotency_key, req.body_hash, req.event_id, req.source, req.method,
                 req.headers::jsonb, req.query, req.body, req.received_at, req.seq
-            FROM req ORDER BY req.ord
+            FROM req ORDER BY req.partner, req.idempotency_key, req.ord
         ON CONFLICT (partner, idempotency_key) DO NOTHING
         RETURNING id, accepted_seq),
     out AS (
