@@ -28,6 +28,15 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("endpoint.duration",
 		metric.WithDescription("Time spent in a go-kit endpoint, by endpoint and outcome."), metric.WithUnit("s"))
+	var byOutcome sync.Map // outcome -> metric.MeasurementOption: one attribute set each, not one per call
+	attrs := func(outcome string) metric.MeasurementOption {
+		if v, ok := byOutcome.Load(outcome); ok {
+			return v.(metric.MeasurementOption)
+		}
+		opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", name), attribute.String("outcome", outcome)))
+		byOutcome.Store(outcome, opt)
+		return opt
+	}
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (resp any, err error) {
 			ctx, span := tracer.Start(ctx, name)
@@ -49,8 +58,7 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 						logger.DebugContext(ctx, "endpoint refused", "endpoint", name, "error", failure.Error())
 					}
 				}
-				duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-					attribute.String("endpoint", name), attribute.String("outcome", outcome)))
+				duration.Record(ctx, time.Since(start).Seconds(), attrs(outcome))
 				span.End()
 			}()
 			return next(ctx, req)
