@@ -544,9 +544,7 @@ func (b *bench) partnerIDs() map[string]bool {
 // reportedConversions is the conversions the reports hold for partner,
 // today and around it (UTC), in every currency.
 func (b *bench) reportedConversions(ctx context.Context, partner string) (int64, error) {
-	now := time.Now().UTC()
-	rows, err := b.stack.Report(ctx, url.Values{"from": {now.AddDate(0, 0, -1).Format(time.DateOnly)},
-		"to": {now.AddDate(0, 0, 2).Format(time.DateOnly)}, "tz": {"UTC"}, "group_by": {"partner"}})
+	rows, err := b.reportByPartner(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -560,12 +558,18 @@ func (b *bench) reportedConversions(ctx context.Context, partner string) (int64,
 	return n, nil
 }
 
+// reportByPartner is the commissions report by partner (one row per
+// partner and currency), today and around it (UTC).
+func (b *bench) reportByPartner(ctx context.Context) ([]map[string]any, error) {
+	now := time.Now().UTC()
+	return b.stack.Report(ctx, url.Values{"from": {now.AddDate(0, 0, -1).Format(time.DateOnly)},
+		"to": {now.AddDate(0, 0, 2).Format(time.DateOnly)}, "tz": {"UTC"}, "group_by": {"partner"}})
+}
+
 // reportedClicks is clicks + bot clicks the reports hold for the run's
 // partners, today and around it (UTC).
 func (b *bench) reportedClicks(ctx context.Context, partners map[string]bool) (int64, error) {
-	now := time.Now().UTC()
-	rows, err := b.stack.Report(ctx, url.Values{"from": {now.AddDate(0, 0, -1).Format(time.DateOnly)},
-		"to": {now.AddDate(0, 0, 2).Format(time.DateOnly)}, "tz": {"UTC"}, "group_by": {"partner"}})
+	rows, err := b.reportByPartner(ctx)
 	if err != nil {
 		return 0, err
 	}
