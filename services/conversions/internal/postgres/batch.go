@@ -140,9 +140,10 @@ func (s *Store) runBatch(batch []*acceptRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	stored, err := s.storeBatch(ctx, batch)
+	alone := err != nil && len(batch) > 1 && (database.IsDataError(err) || isLockWait(err))
 	for i, r := range batch {
 		switch {
-		case err != nil && len(batch) > 1 && (database.IsDataError(err) || isLockWait(err)):
+		case alone:
 			r.done <- batchResult{alone: true}
 		case err != nil:
 			r.done <- batchResult{err: err}

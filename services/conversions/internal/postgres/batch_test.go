@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -60,15 +61,7 @@ func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
 			wg.Wait()
 			// A lane answers its batch before it looks for more work and
 			// finds none: give it that moment.
-			var running, waiting int
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-				b.mu.Lock()
-				running, waiting = b.running, len(b.waiting)
-				b.mu.Unlock()
-				if running == 0 || time.Now().After(deadline) {
-					break
-				}
-			}
+			waitUntil(t, "no lane running", func() bool { return b.state().running == 0 })
 			mu.Lock()
 			defer mu.Unlock()
 			if len(runs) != tc.requests {
@@ -82,8 +75,8 @@ func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
 			if most > tc.lanes {
 				t.Fatalf("%d batches at once, want at most %d", most, tc.lanes)
 			}
-			if running != 0 || waiting != 0 {
-				t.Fatalf("after the work: %d lanes running, %d requests waiting", running, waiting)
+			if st := b.state(); st.running != 0 || st.waiting != 0 {
+				t.Fatalf("after the work: %d lanes running, %d requests waiting", st.running, st.waiting)
 			}
 		})
 	}
@@ -97,9 +90,46 @@ func batchRequest(t *testing.T, key, order, body string) *acceptRequest {
 	if err != nil || !ok {
 		t.Fatalf("the service's message does not split: %v", err)
 	}
-	return &acceptRequest{in: conversion.InboxEntry{Partner: "p", OrderID: order, IdempotencyKey: key, EventID: "ev-" + key,
-		Source: "webhook", Method: "POST", BodyHash: []byte(body), Body: []byte(body), ReceivedAt: at},
-		headers: `{}`, msg: msg, msgHeaders: `{}`, prefix: prefix, suffix: suffix}
+	return newAcceptRequest(context.Background(), conversion.InboxEntry{Partner: "p", OrderID: order, IdempotencyKey: key,
+		EventID: "ev-" + key, Source: "webhook", Method: "POST", BodyHash: []byte(body), Body: []byte(body), ReceivedAt: at},
+		`{}`, msg, prefix, suffix)
+}
+
+// holdLanes keeps b from starting a lane: requests submitted wait.
+func holdLanes(b *batcher) {
+	b.mu.Lock()
+	b.running = b.lanes
+	b.mu.Unlock()
+}
+
+// runAsOneBatch waits until n requests wait in b (its lanes held), then
+// runs them in one lane, as one batch.
+func runAsOneBatch(t *testing.T, b *batcher, n int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d requests waiting", n), func() bool { return b.state().waiting == n })
+	b.mu.Lock()
+	b.running = 1 // the one lane started below
+	b.mu.Unlock()
+	go b.lane()
+}
+
+// batcherState is what a batcher holds at a moment.
+type batcherState struct{ running, waiting int }
+
+func (b *batcher) state() batcherState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return batcherState{b.running, len(b.waiting)}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not after 10 s: %s", what)
+		}
+	}
 }
 
 // TestAcceptBatchStoresEachNewRequestOnce: a batch stores each request
@@ -155,9 +185,7 @@ func TestAcceptBatchRefusedForAValue(t *testing.T) {
 	ctx := context.Background()
 	// Hold the lanes so that the three requests wait, then run them as
 	// one batch.
-	s.batches.mu.Lock()
-	s.batches.running = s.batches.lanes
-	s.batches.mu.Unlock()
+	holdLanes(&s.batches)
 	type outcome struct {
 		key string
 		err error
@@ -169,25 +197,11 @@ func TestAcceptBatchRefusedForAValue(t *testing.T) {
 			r.headers = `{"user-agent":"\u0000"}` // JSON, but no jsonb holds it
 		}
 		go func() {
-			_, err := s.acceptBatched(ctx, r.in, r.headers, r.msg, r.prefix, r.suffix)
+			_, err := s.acceptBatched(ctx, r)
 			results <- outcome{key, err}
 		}()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.batches.mu.Lock()
-		n := len(s.batches.waiting)
-		s.batches.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests waiting, want 3", n)
-		}
-	}
-	s.batches.mu.Lock()
-	s.batches.running = 1 // the one lane started below
-	s.batches.mu.Unlock()
-	go s.batches.lane()
+	runAsOneBatch(t, &s.batches, 3)
 	for range 3 {
 		o := <-results
 		switch {
@@ -223,17 +237,7 @@ func TestBatcherQueueIsBoundedAndDropsTheGone(t *testing.T) {
 		}
 	}
 	first := b.submit(&acceptRequest{}) // the lane takes it and waits
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		b.mu.Lock()
-		n := len(b.waiting)
-		b.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the lane did not take the first request")
-		}
-	}
+	waitUntil(t, "the lane took the first request", func() bool { return b.state().waiting == 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	gone := &acceptRequest{ctx: ctx}
 	goneDone := b.submit(gone)
@@ -314,32 +318,16 @@ func TestAcceptBatchWaitingOnAHeldConversion(t *testing.T) {
 	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, conversionLock("p", "HELD")); err != nil {
 		t.Fatal(err)
 	}
-	s.batches.mu.Lock()
-	s.batches.running = s.batches.lanes // hold the lanes so the two wait as one batch
-	s.batches.mu.Unlock()
+	holdLanes(&s.batches) // so that the two wait, then run as one batch
 	results := map[string]chan error{"held": make(chan error, 1), "free": make(chan error, 1)}
 	for key, order := range map[string]string{"held": "HELD", "free": "FREE"} {
 		r := batchRequest(t, key, order, `{}`)
 		go func() {
-			_, err := s.acceptBatched(ctx, r.in, r.headers, r.msg, r.prefix, r.suffix)
+			_, err := s.acceptBatched(ctx, r)
 			results[key] <- err
 		}()
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.batches.mu.Lock()
-		n := len(s.batches.waiting)
-		s.batches.mu.Unlock()
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests waiting, want 2", n)
-		}
-	}
-	s.batches.mu.Lock()
-	s.batches.running = 1
-	s.batches.mu.Unlock()
-	go s.batches.lane()
+	runAsOneBatch(t, &s.batches, 2)
 	select {
 	case err := <-results["free"]:
 		if err != nil {

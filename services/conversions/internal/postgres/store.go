@@ -224,8 +224,9 @@ func splitValue(build conversion.MessageBuilder) (msg conversion.OutboxMessage, 
 // Accept stores a request and its event atomically, unless the idempotency
 // key is taken: then it compares bodies. The conversion is locked, the
 // request numbered, and both rows stored in one transaction, which for an
-// event splitValue can cut is one statement (acceptSQL); it returns once
-// that committed (or failed): a 2xx may be sent only after it.
+// event splitValue can cut is shared with the requests that arrive with it
+// (acceptBatched); it returns once that committed (or failed): a 2xx may
+// be sent only after it.
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
 	if in.Headers == nil {
 		in.Headers = map[string]string{} // "{}", never a JSON null
@@ -240,7 +241,7 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 	}
 	var inserted int
 	if split {
-		inserted, err = s.acceptBatched(ctx, in, string(headers), msg, prefix, suffix)
+		inserted, err = s.acceptBatched(ctx, newAcceptRequest(ctx, in, string(headers), msg, prefix, suffix))
 	} else {
 		inserted, err = s.acceptTx(ctx, in, string(headers), build)
 	}
@@ -262,16 +263,9 @@ func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conv
 	return conversion.Receipt{EventID: eventID, Duplicate: true}, nil
 }
 
-// acceptBatched stores the request in a batch with the requests that
-// arrive with it (batch.go) and returns the number of events it stored
-// (0: the key was taken). A request whose batch was refused for a value
-// is stored alone (acceptOne), to learn whether the value is its own.
-func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) (int, error) {
-	if in.Body == nil || in.BodyHash == nil || msg.Key == nil {
-		// A NULL: acceptSQL refuses it (422) where an array of bytea would
-		// carry an empty value. The service sends none.
-		return s.acceptOne(ctx, in, headers, msg, prefix, suffix)
-	}
+// newAcceptRequest is a request with its event cut around the number, in
+// the form both acceptBatched and acceptOne store it.
+func newAcceptRequest(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) *acceptRequest {
 	msgHeaders, _ := json.Marshal(msg.Headers)
 	if prefix == nil {
 		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
@@ -279,10 +273,22 @@ func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, hea
 	if suffix == nil {
 		suffix = []byte{}
 	}
-	done := s.batches.submit(&acceptRequest{ctx: ctx, in: in, headers: headers, msg: msg, msgHeaders: string(msgHeaders), prefix: prefix, suffix: suffix})
+	return &acceptRequest{ctx: ctx, in: in, headers: headers, msg: msg, msgHeaders: string(msgHeaders), prefix: prefix, suffix: suffix}
+}
+
+// acceptBatched stores the request in a batch with the requests that
+// arrive with it (batch.go) and returns the number of events it stored
+// (0: the key was taken). A request whose batch was refused for its sake
+// is stored alone (acceptOne), to learn whether the cause is its own.
+func (s *Store) acceptBatched(ctx context.Context, r *acceptRequest) (int, error) {
+	if r.in.Body == nil || r.in.BodyHash == nil || r.msg.Key == nil {
+		// A NULL: acceptSQL refuses it (422) where an array of bytea would
+		// carry an empty value. The service sends none.
+		return s.acceptOne(ctx, r)
+	}
 	var res batchResult
 	select {
-	case res = <-done:
+	case res = <-s.batches.submit(r):
 	case <-ctx.Done():
 		// A lane that has not taken the request yet drops it; one that
 		// has may still commit it: a retry then finds it stored, a
@@ -291,7 +297,7 @@ func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, hea
 	}
 	switch {
 	case res.alone:
-		return s.acceptOne(ctx, in, headers, msg, prefix, suffix)
+		return s.acceptOne(ctx, r)
 	case res.err != nil:
 		return 0, unavailable(res.err)
 	case res.stored:
@@ -305,22 +311,16 @@ func (s *Store) acceptBatched(ctx context.Context, in conversion.InboxEntry, hea
 // transaction ended: it reads the server's answer up to ReadyForQuery,
 // which comes after the commit, and returns an error if the commit
 // failed.
-func (s *Store) acceptOne(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) (int, error) {
+func (s *Store) acceptOne(ctx context.Context, r *acceptRequest) (int, error) {
 	stmt, err := s.prepared(ctx, &s.acceptStmt, acceptSQL)
 	if err != nil {
 		return 0, unavailable(err)
 	}
-	msgHeaders, _ := json.Marshal(msg.Headers)
-	if prefix == nil {
-		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
-	}
-	if suffix == nil {
-		suffix = []byte{}
-	}
+	in := r.in
 	var inserted int
 	if err := stmt.QueryRowContext(ctx, conversionLock(in.Partner, in.OrderID), in.Partner, in.IdempotencyKey, in.BodyHash,
-		in.EventID, in.Source, in.Method, headers, in.Query, in.Body, in.ReceivedAt, prefix, suffix,
-		msg.Topic, msg.Key, string(msgHeaders)).Scan(&inserted); err != nil {
+		in.EventID, in.Source, in.Method, r.headers, in.Query, in.Body, in.ReceivedAt, r.prefix, r.suffix,
+		r.msg.Topic, r.msg.Key, r.msgHeaders).Scan(&inserted); err != nil {
 		return 0, unavailable(err)
 	}
 	return inserted, nil
