@@ -432,17 +432,10 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// before that too, as its consumers rejoin their group.
 	resume()
 	start := time.Now()
-	for deadline := start.Add(5 * time.Minute); ; {
-		n, err := b.reportedConversions(ctx, partner)
-		if err == nil && n >= before+accepted {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("reports hold %d of at least %d conversions of %s after 5 minutes", n, before+accepted, partner)
-		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
+	if err := waitReports(ctx, "conversions of "+partner, before+accepted, func() (int64, error) {
+		return b.reportedConversions(ctx, partner)
+	}); err != nil {
+		return err
 	}
 	if err := b.quiet(ctx, fmt.Sprintf("reporting resumed, held the %d conversions after %.1fs; ", accepted, time.Since(start).Seconds())); err != nil {
 		return err
@@ -484,19 +477,27 @@ func (b *bench) settle(ctx context.Context) error {
 	}
 	partners := b.partnerIDs()
 	start := time.Now()
-	for deadline := start.Add(5 * time.Minute); ; {
-		n, err := b.reportedClicks(ctx, partners)
-		if err == nil && n >= int64(want) {
-			break
+	if err := waitReports(ctx, "clicks", int64(want), func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
+		return err
+	}
+	return b.quiet(ctx, fmt.Sprintf("reporting held all %d clicks after %.1fs; ", want, time.Since(start).Seconds()))
+}
+
+// waitReports polls count every half second until it reaches want, for
+// at most 5 minutes; what names what is counted.
+func waitReports(ctx context.Context, what string, want int64, count func() (int64, error)) error {
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		n, err := count()
+		if err == nil && n >= want {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("reports hold %d of %d clicks after 5 minutes", n, want)
+			return fmt.Errorf("reports hold %d of at least %d %s after 5 minutes (%v)", n, want, what, err)
 		}
 		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	return b.quiet(ctx, fmt.Sprintf("reporting held all %d clicks after %.1fs; ", want, time.Since(start).Seconds()))
 }
 
 // quiet waits for the work the part before left behind (reporting
