@@ -71,8 +71,20 @@ type report struct {
 		PerSecond         float64 `json:"per_second"`
 		PerSecondWithWait float64 `json:"per_second_with_wait"`
 		FirstWaitSec      float64 `json:"seconds_to_first_row"`
-		CopyRows          int64   `json:"copy_rows"`
-		CopyPerSecond     float64 `json:"copy_per_second"`
+		// StoredTwice is how many clicks reporting's consumers were handed
+		// again after storing them (a batch stored but not committed to
+		// Kafka before the consumer group rebalanced).
+		StoredTwice   int64   `json:"stored_twice"`
+		CopyRows      int64   `json:"copy_rows"`
+		CopyPerSecond float64 `json:"copy_per_second"`
+		// CPUPerClick is each process's CPU time from resuming reporting
+		// to the reports holding every click, in µs a click (postgres:
+		// every backend, the report polls' included).
+		CPUPerClick map[string]float64 `json:"cpu_us_per_click,omitempty"`
+		// CPUPerClickFolded is the same until the compactor has folded
+		// every delta into the rollups, FoldedAfterSec after resuming.
+		CPUPerClickFolded map[string]float64 `json:"cpu_us_per_click_folded,omitempty"`
+		FoldedAfterSec    float64            `json:"seconds_to_folded"`
 	} `json:"ingest"`
 	Delay struct {
 		Clicks int     `json:"clicks"`
@@ -592,7 +604,20 @@ func (b *bench) reportedClicks(ctx context.Context, partners map[string]bool) (i
 }
 
 func (b *bench) unshipped(ctx context.Context) (float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.stack.Redirect+"/metrics", nil)
+	return b.metricSum(ctx, b.stack.Redirect, "redirect_clicklog_unshipped_bytes")
+}
+
+// clicksHandled is how many clicks.v1 messages reporting's consumers
+// have stored (counted after each batch's commit; a redelivered message
+// counts again).
+func (b *bench) clicksHandled(ctx context.Context) (float64, error) {
+	return b.metricSum(ctx, b.stack.Reporting, "kafkax_consumer_messages_total", `outcome="handled"`, `topic="clicks.v1"`)
+}
+
+// metricSum sums the samples of metric on base's /metrics whose labels
+// hold every one of labels.
+func (b *bench) metricSum(ctx context.Context, base, metric string, labels ...string) (float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	resp, err := b.stack.HTTP.Do(req)
 	if err != nil {
 		return 0, err
@@ -604,16 +629,23 @@ func (b *bench) unshipped(ctx context.Context) (float64, error) {
 	}
 	var total float64
 	found := false
+lines:
 	for _, line := range splitLines(string(body)) {
-		if strings.HasPrefix(line, "redirect_clicklog_unshipped_bytes") {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			total += v
-			found = true
+		if !strings.HasPrefix(line, metric+" ") && !strings.HasPrefix(line, metric+"{") {
+			continue
 		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue lines
+			}
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		total += v
+		found = true
 	}
-	if !found {
-		return 0, errors.New("redirect_clicklog_unshipped_bytes is not in the redirect's /metrics")
+	if !found && len(labels) == 0 {
+		return 0, fmt.Errorf("%s is not in %s/metrics", metric, base)
 	}
 	return total, nil
 }
@@ -623,6 +655,10 @@ func (b *bench) ingest(ctx context.Context) error {
 	reporting := pids["reporting"]
 	partners := b.partnerIDs()
 	b.phase("ingest: reporting paused (SIGSTOP) while %d clicks go through the redirect to clicks.v1", b.cfg.ingestClicks)
+	handledBefore, err := b.clicksHandled(ctx) // before the pause: a stopped process does not answer
+	if err != nil {
+		return err
+	}
 	resume, err := b.pause(reporting)
 	if err != nil {
 		return err
@@ -650,42 +686,81 @@ func (b *bench) ingest(ctx context.Context) error {
 	// Clicks of the delay partner are not in the partners asked for; all
 	// acknowledged clicks so far are the main partners'.
 	fmt.Fprintf(b.log, "   %d clicks on clicks.v1; reporting resumed, waiting for all %d of the run in the reports\n", res.Acked, want)
+	cpuBefore := b.stackCPU()
 	resume()
 	start := time.Now()
+	// The first stored batch is seen on reporting's consumer counter,
+	// polled every 50 ms: a report is not cheap with 10,000 links (0.1-0.2
+	// s of PostgreSQL), and polled every 500 ms the reports took a third
+	// of PostgreSQL's CPU from the ingest they measured. Once the counter
+	// says every click was stored, the report is polled until it holds
+	// them all (a redelivered click counts twice on the counter, once in
+	// the report): that poll ends the measurement.
 	var first time.Time
-	before, atFirst, last := int64(-1), int64(0), int64(0)
+	var atFirst, handled float64
 	for deadline := start.Add(5 * time.Minute); ; {
+		n, err := b.clicksHandled(ctx)
+		if err != nil {
+			return err
+		}
+		if first.IsZero() && n > handledBefore {
+			first, atFirst = time.Now(), n-handledBefore
+		}
+		if n-handledBefore >= float64(res.Acked) {
+			handled = n - handledBefore
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("reporting stored %.0f of the phase's %d clicks after 5 minutes", n-handledBefore, res.Acked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(5 * time.Minute); ; {
 		n, err := b.reportedClicks(ctx, partners)
-		if err == nil {
-			last = n
-			if before < 0 {
-				before = n
-			} else if first.IsZero() && n > before {
-				first, atFirst = time.Now(), n
-			}
-			if n >= int64(want) {
-				break
-			}
+		if err == nil && n >= int64(want) {
+			break
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("reports hold %d of %d clicks after 5 minutes", n, want)
 		}
-		// Not faster: each poll is a report over rollups and a backlog of
-		// deltas; every 100 ms they took a quarter of PostgreSQL's time
-		// from the ingest they measure.
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
 	in := &b.out.Ingest
-	in.Clicks, in.PerSecondWithWait, in.PerSecond = res.Acked, float64(res.Acked)/elapsed.Seconds(), float64(res.Acked)/elapsed.Seconds()
-	if !first.IsZero() && last > atFirst {
-		// Between two polls: the rows counted at the first one that saw
-		// any, and the rows at the last.
-		in.FirstWaitSec = first.Sub(start).Seconds()
-		in.PerSecond = float64(last-atFirst) / time.Since(first).Seconds()
+	in.CPUPerClick = map[string]float64{}
+	for name, after := range b.stackCPU() {
+		in.CPUPerClick[name] = 1e6 * (after - cpuBefore[name]) / float64(res.Acked)
 	}
-	fmt.Fprintf(b.log, "   reporting ingested %d clicks in %.1fs after resuming: first rows after %.1fs, then %.0f/s (%.0f/s with the wait)\n",
-		res.Acked, elapsed.Seconds(), in.FirstWaitSec, in.PerSecond, in.PerSecondWithWait)
+	// Reports read the rollups and the deltas ingest appends, and the
+	// compactor folds the deltas into the rollups in the background, less
+	// often while it has a backlog: the figure above leaves out the
+	// folding of this phase's clicks, so its CPU is counted here too.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		n, err := b.psql(ctx, "SELECT count(*) FROM reporting.click_rollup_deltas")
+		if err != nil {
+			return err
+		}
+		if n == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s click rollup deltas are still to fold after 2 minutes", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	in.FoldedAfterSec = time.Since(start).Seconds()
+	in.CPUPerClickFolded = map[string]float64{}
+	for name, after := range b.stackCPU() {
+		in.CPUPerClickFolded[name] = 1e6 * (after - cpuBefore[name]) / float64(res.Acked)
+	}
+	in.Clicks, in.PerSecondWithWait = res.Acked, float64(res.Acked)/elapsed.Seconds()
+	// From the first poll that saw clicks stored to the end; the clicks
+	// stored by then are not counted, as the time they took is not.
+	in.FirstWaitSec = first.Sub(start).Seconds()
+	in.PerSecond = (float64(res.Acked) - min(atFirst, float64(res.Acked))) / (elapsed - first.Sub(start)).Seconds()
+	in.StoredTwice = int64(handled) - res.Acked
+	fmt.Fprintf(b.log, "   reporting ingested %d clicks in %.1fs after resuming: first rows after %.1fs, then %.0f/s (%.0f/s with the wait); %d handed to it again after it stored them\n",
+		res.Acked, elapsed.Seconds(), in.FirstWaitSec, in.PerSecond, in.PerSecondWithWait, in.StoredTwice)
 
 	// The same rows, with a plain COPY into a table like reporting's.
 	rows, secs, err := b.copySame(ctx, phaseStart.Add(-time.Second), phaseEnd.Add(time.Second))
@@ -697,18 +772,21 @@ func (b *bench) ingest(ctx context.Context) error {
 	return nil
 }
 
+// psql runs sql in the stack's database and returns its output, trimmed.
+func (b *bench) psql(ctx context.Context, sql string) (string, error) {
+	out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", b.st.postgresURL, "-c", sql).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("psql %q: %v: %s", sql, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // copySame exports the clicks reporting stored for the ingest phase and
 // times a COPY of them into a fresh table with the same columns and
 // primary key, in the same PostgreSQL.
 func (b *bench) copySame(ctx context.Context, from, to time.Time) (int64, float64, error) {
 	file := filepath.Join(b.st.dataDir, "ingest-rows.csv")
-	psql := func(sql string) (string, error) {
-		out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", b.st.postgresURL, "-c", sql).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("psql %q: %v: %s", sql, err, out)
-		}
-		return strings.TrimSpace(string(out)), nil
-	}
+	psql := func(sql string) (string, error) { return b.psql(ctx, sql) }
 	sel := fmt.Sprintf("SELECT * FROM reporting.clicks WHERE occurred_at >= '%s' AND occurred_at < '%s'",
 		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	if _, err := psql(fmt.Sprintf(`\copy (%s) TO '%s'`, sel, file)); err != nil {
@@ -800,6 +878,25 @@ func (b *bench) delay(ctx context.Context) error {
 	d.Clicks, d.Rate, d.P50ms, d.P99ms, d.PollMs = int(res.Acked), rate, ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), 50
 	fmt.Fprintf(b.log, "   %d clicks: click to report p50 %.0f ms, p99 %.0f ms\n", res.Acked, d.P50ms, d.P99ms)
 	return nil
+}
+
+// stackCPU is the CPU seconds each of the stack's processes has used;
+// postgres counts the postmaster, every backend, and the backends that
+// have closed.
+func (b *bench) stackCPU() map[string]float64 {
+	out := map[string]float64{}
+	for name, pid := range b.st.pids() {
+		if name != "postgres" {
+			out[name], _ = cpuSeconds(pid)
+			continue
+		}
+		out[name], _ = cpuSecondsWithReaped(pid)
+		for _, p := range descendants(pid) {
+			s, _ := cpuSeconds(p)
+			out[name] += s
+		}
+	}
+	return out
 }
 
 func (b *bench) memory() {

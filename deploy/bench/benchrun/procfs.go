@@ -16,7 +16,13 @@ import (
 const clockTicks = 100
 
 // cpuSeconds is the CPU time (user + system, all threads) pid has used.
-func cpuSeconds(pid int) (float64, error) {
+func cpuSeconds(pid int) (float64, error) { return cpuTime(pid, false) }
+
+// cpuSecondsWithReaped is pid's CPU time and that of its children that
+// exited and were waited for (a PostgreSQL backend that closed).
+func cpuSecondsWithReaped(pid int) (float64, error) { return cpuTime(pid, true) }
+
+func cpuTime(pid int, reaped bool) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -24,15 +30,22 @@ func cpuSeconds(pid int) (float64, error) {
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: bad utime or stime", pid)
+	last := 12 // utime, stime
+	if reaped {
+		last = 14 // and cutime, cstime
 	}
-	return float64(utime+stime) / clockTicks, nil
+	var ticks int64
+	for _, field := range f[11 : last+1] {
+		n, err := strconv.ParseInt(field, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: bad CPU time %q", pid, field)
+		}
+		ticks += n
+	}
+	return float64(ticks) / clockTicks, nil
 }
 
 // parentOf is the parent pid of pid (0 if it is gone).

@@ -53,6 +53,12 @@ func (b *bench) print(w io.Writer) {
 	in := o.Ingest
 	fmt.Fprintf(t, "ingest clicks/s (%d)\t%.0f\tCOPY %.0f\t%s\n", in.Clicks, in.PerSecond, in.CopyPerSecond, ratio(in.PerSecond, in.CopyPerSecond))
 	fmt.Fprintf(t, "  with the %.1fs rejoin wait\t%.0f\t\t%s\n", in.FirstWaitSec, in.PerSecondWithWait, ratio(in.PerSecondWithWait, in.CopyPerSecond))
+	if c := in.CPUPerClick; len(c) > 0 {
+		fmt.Fprintf(t, "  CPU µs a click: reporting / postgres / broker\t%.1f / %.1f / %.1f\t\t\n", c["reporting"], c["postgres"], c["devbroker"])
+	}
+	if c := in.CPUPerClickFolded; len(c) > 0 {
+		fmt.Fprintf(t, "  the same, until folded into rollups (%.1fs)\t%.1f / %.1f / %.1f\t\t\n", in.FoldedAfterSec, c["reporting"], c["postgres"], c["devbroker"])
+	}
 	d := o.Delay
 	fmt.Fprintf(t, "click to report p50 / p99 ms\t%.0f / %.0f\t(%d clicks at %.0f/s)\t\n", d.P50ms, d.P99ms, d.Clicks, d.Rate)
 	names := make([]string, 0, len(o.Memory))

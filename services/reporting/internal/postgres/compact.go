@@ -22,24 +22,30 @@ var (
 const compactLock = `hashtext(current_schema() || '.compact')`
 
 // compactQuery moves table's deltas into its hourly rollups and, in the
-// same statement, into its daily rollups in every registered zone.
+// same statement, into its daily rollups in every registered zone. The
+// deltas are summed per hour and key once; the daily rollups are summed
+// from those sums.
 func compactQuery(table string, measures []string) string {
-	sums := sumsOf("d.", measures)
 	adds := make([]string, len(measures))
 	for i, m := range measures {
 		adds[i] = m + " = r." + m + " + excluded." + m
 	}
 	cols := strings.Join(measures, ", ")
+	sums := make([]string, len(measures))
+	for i, m := range measures {
+		sums[i] = "sum(d." + m + ") AS " + m
+	}
 	return `
 		WITH d AS (DELETE FROM ` + table + `_deltas RETURNING *),
+		h AS (SELECT d.bucket, d.key_id, ` + strings.Join(sums, ", ") + ` FROM d GROUP BY 1, 2),
 		hourly AS (
 			INSERT INTO ` + table + `s AS r (bucket, key_id, ` + cols + `)
-			SELECT d.bucket, d.key_id, ` + strings.Join(sums, ", ") + ` FROM d GROUP BY 1, 2
+			SELECT bucket, key_id, ` + cols + ` FROM h
 			ON CONFLICT (bucket, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
 		), daily AS (
 			INSERT INTO ` + table + `s_daily AS r (tz, day, key_id, ` + cols + `)
-			SELECT z.tz, (d.bucket AT TIME ZONE z.tz)::date, d.key_id, ` + strings.Join(sums, ", ") + `
-			FROM d CROSS JOIN rollup_zones z GROUP BY 1, 2, 3
+			SELECT z.tz, (h.bucket AT TIME ZONE z.tz)::date, h.key_id, ` + strings.Join(sumsOf("h.", measures), ", ") + `
+			FROM h CROSS JOIN rollup_zones z GROUP BY 1, 2, 3
 			ON CONFLICT (tz, day, key_id) DO UPDATE SET ` + strings.Join(adds, ", ") + `
 		)
 		SELECT count(*) FROM d`
@@ -66,6 +72,12 @@ func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 		moved = 0
 		var locked bool
 		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(`+compactLock+`)`).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		// Room to sum a backlog in memory: with the default 4 MB, folding
+		// 166,000 deltas spilled both sums to disk (1.7-2.3 s; 1.5 s with
+		// this and summing once).
+		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
 			return err
 		}
 		for _, q := range []string{compactQuery("click_rollup", clickMeasures), compactQuery("conversion_rollup", conversionMeasures)} {
