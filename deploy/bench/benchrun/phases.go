@@ -608,8 +608,9 @@ func (b *bench) unshipped(ctx context.Context) (float64, error) {
 }
 
 // clicksHandled is how many clicks.v1 messages reporting's consumers
-// have stored (counted after each batch's commit; a redelivered message
-// counts again).
+// have stored (counted once a batch's transaction has committed, before
+// its offsets are committed to Kafka; a redelivered message counts
+// again).
 func (b *bench) clicksHandled(ctx context.Context) (float64, error) {
 	return b.metricSum(ctx, b.stack.Reporting, "kafkax_consumer_messages_total", `outcome="handled"`, `topic="clicks.v1"`)
 }
@@ -756,8 +757,13 @@ func (b *bench) ingest(ctx context.Context) error {
 	in.Clicks, in.PerSecondWithWait = res.Acked, float64(res.Acked)/elapsed.Seconds()
 	// From the first poll that saw clicks stored to the end; the clicks
 	// stored by then are not counted, as the time they took is not.
-	in.FirstWaitSec = first.Sub(start).Seconds()
-	in.PerSecond = (float64(res.Acked) - min(atFirst, float64(res.Acked))) / (elapsed - first.Sub(start)).Seconds()
+	in.PerSecond = in.PerSecondWithWait
+	if !first.IsZero() {
+		in.FirstWaitSec = first.Sub(start).Seconds()
+		if atFirst < float64(res.Acked) { // else one batch held them all: the figure with the wait stands
+			in.PerSecond = (float64(res.Acked) - atFirst) / (elapsed - first.Sub(start)).Seconds()
+		}
+	}
 	in.StoredTwice = int64(handled) - res.Acked
 	fmt.Fprintf(b.log, "   reporting ingested %d clicks in %.1fs after resuming: first rows after %.1fs, then %.0f/s (%.0f/s with the wait); %d handed to it again after it stored them\n",
 		res.Acked, elapsed.Seconds(), in.FirstWaitSec, in.PerSecond, in.PerSecondWithWait, in.StoredTwice)
