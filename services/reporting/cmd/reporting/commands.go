@@ -27,16 +27,22 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
-// every runs fn each interval until ctx ends.
+// every runs fn, then waits interval, until ctx ends.
 func every(ctx context.Context, interval time.Duration, fn func()) error {
-	t := time.NewTicker(interval)
+	return repeat(ctx, interval, func() time.Duration { fn(); return interval })
+}
+
+// repeat waits wait, runs fn, then waits as long as fn returned, and so on
+// until ctx ends.
+func repeat(ctx context.Context, wait time.Duration, fn func() time.Duration) error {
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			fn()
+			t.Reset(fn())
 		}
 	}
 }
@@ -59,14 +65,7 @@ func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.L
 // rounds' dead rows costs more than the vacuum). See compactionPause for
 // how long it waits between rounds.
 func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return repeat(ctx, time.Second, func() time.Duration {
 		start := time.Now()
 		if _, err := store.CompactRollups(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "rollup compaction failed; will retry", "error", err.Error())
@@ -74,14 +73,14 @@ func compactRollups(ctx context.Context, store *postgres.Store, logger *slog.Log
 		if err := store.VacuumDeltas(ctx); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "vacuum of rollup deltas failed", "error", err.Error())
 		}
-		t.Reset(compactionPause(time.Since(start)))
-	}
+		return compactionPause(time.Since(start))
+	})
 }
 
 // compactionPause is the wait after a compaction round that took took: a
 // second, or four times the round when that is longer, at most ten
-// seconds. A round costs PostgreSQL about one upsert per hour-and-key
-// cell its deltas touch, however many clicks each cell holds; catching up
+// seconds. A round costs PostgreSQL about one upsert per quarter-hour
+// and key its deltas touch, however many clicks each holds; catching up
 // on a backlog, each round folds about 20,000 clicks of 10,000 links into
 // 15,000 cells and took 0.3-0.7 s (make bench, issue 15), so rounds one
 // second apart spent a third of PostgreSQL's statement time. Waiting
