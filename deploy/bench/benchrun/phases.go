@@ -444,7 +444,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// before that too, as its consumers rejoin their group.
 	resume()
 	start := time.Now()
-	if err := waitReports(ctx, "conversions of "+partner, before+accepted, func() (int64, error) {
+	if err := waitReports(ctx, "conversions of "+partner, before+accepted, 500*time.Millisecond, func() (int64, error) {
 		return b.reportedConversions(ctx, partner)
 	}); err != nil {
 		return err
@@ -489,15 +489,15 @@ func (b *bench) settle(ctx context.Context) error {
 	}
 	partners := b.partnerIDs()
 	start := time.Now()
-	if err := waitReports(ctx, "clicks", int64(want), func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
+	if err := waitReports(ctx, "clicks", int64(want), 500*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
 		return err
 	}
 	return b.quiet(ctx, fmt.Sprintf("reporting held all %d clicks after %.1fs; ", want, time.Since(start).Seconds()))
 }
 
-// waitReports polls count every half second until it reaches want, for
-// at most 5 minutes; what names what is counted.
-func waitReports(ctx context.Context, what string, want int64, count func() (int64, error)) error {
+// waitReports polls count every interval until it reaches want, for at
+// most 5 minutes; what names what is counted.
+func waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		n, err := count()
 		if err == nil && n >= want {
@@ -506,7 +506,7 @@ func waitReports(ctx context.Context, what string, want int64, count func() (int
 		if time.Now().After(deadline) {
 			return fmt.Errorf("reports hold %d of at least %d %s after 5 minutes (%v)", n, want, what, err)
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := sleepCtx(ctx, interval); err != nil {
 			return err
 		}
 	}
@@ -716,22 +716,12 @@ func (b *bench) ingest(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for deadline := time.Now().Add(5 * time.Minute); ; {
-		n, err := b.reportedClicks(ctx, partners)
-		if err == nil && n >= int64(want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("reports hold %d of %d clicks after 5 minutes", n, want)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitReports(ctx, "clicks", int64(want), 100*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	in := &b.out.Ingest
-	in.CPUPerClick = map[string]float64{}
-	for name, after := range b.stackCPU() {
-		in.CPUPerClick[name] = 1e6 * (after - cpuBefore[name]) / float64(res.Acked)
-	}
+	in.CPUPerClick = b.cpuPerClick(cpuBefore, res.Acked)
 	// Reports read the rollups and the deltas ingest appends, and the
 	// compactor folds the deltas into the rollups in the background, less
 	// often while it has a backlog: the figure above leaves out the
@@ -750,10 +740,7 @@ func (b *bench) ingest(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	in.FoldedAfterSec = time.Since(start).Seconds()
-	in.CPUPerClickFolded = map[string]float64{}
-	for name, after := range b.stackCPU() {
-		in.CPUPerClickFolded[name] = 1e6 * (after - cpuBefore[name]) / float64(res.Acked)
-	}
+	in.CPUPerClickFolded = b.cpuPerClick(cpuBefore, res.Acked)
 	in.Clicks, in.PerSecondWithWait = res.Acked, float64(res.Acked)/elapsed.Seconds()
 	// From the first poll that saw clicks stored to the end; the clicks
 	// stored by then are not counted, as the time they took is not.
@@ -792,22 +779,21 @@ func (b *bench) psql(ctx context.Context, sql string) (string, error) {
 // primary key, in the same PostgreSQL.
 func (b *bench) copySame(ctx context.Context, from, to time.Time) (int64, float64, error) {
 	file := filepath.Join(b.st.dataDir, "ingest-rows.csv")
-	psql := func(sql string) (string, error) { return b.psql(ctx, sql) }
 	sel := fmt.Sprintf("SELECT * FROM reporting.clicks WHERE occurred_at >= '%s' AND occurred_at < '%s'",
 		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
-	if _, err := psql(fmt.Sprintf(`\copy (%s) TO '%s'`, sel, file)); err != nil {
+	if _, err := b.psql(ctx, fmt.Sprintf(`\copy (%s) TO '%s'`, sel, file)); err != nil {
 		return 0, 0, err
 	}
-	if _, err := psql(`DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy;
+	if _, err := b.psql(ctx, `DROP SCHEMA IF EXISTS bench_copy CASCADE; CREATE SCHEMA bench_copy;
 		CREATE TABLE bench_copy.clicks (LIKE reporting.clicks INCLUDING DEFAULTS); ALTER TABLE bench_copy.clicks ADD PRIMARY KEY (id, occurred_at)`); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	if _, err := psql(fmt.Sprintf(`\copy bench_copy.clicks FROM '%s'`, file)); err != nil {
+	if _, err := b.psql(ctx, fmt.Sprintf(`\copy bench_copy.clicks FROM '%s'`, file)); err != nil {
 		return 0, 0, err
 	}
 	secs := time.Since(start).Seconds()
-	n, err := psql("SELECT count(*) FROM bench_copy.clicks")
+	n, err := b.psql(ctx, "SELECT count(*) FROM bench_copy.clicks")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -901,6 +887,16 @@ func (b *bench) stackCPU() map[string]float64 {
 			s, _ := cpuSeconds(p)
 			out[name] += s
 		}
+	}
+	return out
+}
+
+// cpuPerClick is each process's CPU time since before (stackCPU), in µs
+// for each of clicks.
+func (b *bench) cpuPerClick(before map[string]float64, clicks int64) map[string]float64 {
+	out := map[string]float64{}
+	for name, after := range b.stackCPU() {
+		out[name] = 1e6 * (after - before[name]) / float64(clicks)
 	}
 	return out
 }

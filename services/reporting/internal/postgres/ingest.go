@@ -240,22 +240,17 @@ func copyNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, er
 	if err != nil {
 		return nil, fmt.Errorf("find stored clicks: %w", err)
 	}
-	stored := make(map[int64]bool)
-	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		stored[n] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	positions, err := batchPositions(rows)
+	if err != nil {
 		return nil, fmt.Errorf("find stored clicks: %w", err)
 	}
-	fresh := make([]Click, 0, len(clicks)-len(stored))
+	stored := make([]bool, len(clicks))
+	for _, n := range positions {
+		stored[n] = true
+	}
+	fresh := make([]Click, 0, len(clicks)-len(positions))
 	for i, c := range clicks {
-		if !stored[int64(i)] {
+		if !stored[i] {
 			fresh = append(fresh, c)
 		}
 	}
@@ -294,14 +289,28 @@ func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, 
 	if err != nil {
 		return nil, err
 	}
+	positions, err := batchPositions(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Click, len(positions))
+	for i, n := range positions {
+		out[i] = clicks[n] // a click twice in the batch counts once
+	}
+	return out, nil
+}
+
+// batchPositions reads rows of one column, a position in the batch, and
+// closes them.
+func batchPositions(rows *sql.Rows) ([]int, error) {
 	defer rows.Close()
-	var out []Click
+	var out []int
 	for rows.Next() {
 		var n int
 		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		out = append(out, clicks[n]) // a click twice in the batch counts once
+		out = append(out, n)
 	}
 	return out, rows.Err()
 }
