@@ -51,7 +51,9 @@ type report struct {
 	Settings map[string]any    `json:"settings"`
 	Redirect pair              `json:"redirect_unpinned"`
 	PerCore  *pair             `json:"redirect_per_core,omitempty"`
-	Webhooks pair              `json:"webhooks"`
+	// PerCoreRounds are the alternating rounds PerCore pools.
+	PerCoreRounds []pair `json:"redirect_per_core_rounds,omitempty"`
+	Webhooks      pair   `json:"webhooks"`
 	// WebhooksAtTarget: both at WebhooksTargetRate, half bareinsert's
 	// most (the target: conversions sustains it, every answer a 2xx,
 	// p99 under 50 ms).
@@ -257,13 +259,13 @@ func waitListening(addr string, timeout time.Duration) error {
 	}
 }
 
-// clicks runs one click measurement against addr (the redirect, or bare302
-// with a ledger of its own) and reads pid's CPU time around it.
-func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger *loadgen.Ledger) (measure, error) {
+// clicks runs one click measurement of dur against addr (the redirect, or
+// bare302 with a ledger of its own) and reads pid's CPU time around it.
+func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger *loadgen.Ledger, dur time.Duration) (measure, error) {
 	stack := *b.stack
 	stack.Redirect = "http://" + addr
 	cfg := b.clickConfig(phase, 0)
-	cfg.Ledger = ledger
+	cfg.Ledger, cfg.Duration = ledger, dur
 	cpu0, err := cpuSeconds(pid)
 	if err != nil {
 		return measure{}, err
@@ -293,10 +295,10 @@ func (b *bench) redirectUnpinned(ctx context.Context) error {
 	pids := b.st.pids()
 	b.phase("redirect unpinned, %s at %d connections: linkcredit, then bare302", b.cfg.duration, b.cfg.connections)
 	var err error
-	if b.out.Redirect.Subject, err = b.clicks(ctx, "redirect", b.st.redirect, pids["redirect"], b.ledger); err != nil {
+	if b.out.Redirect.Subject, err = b.clicks(ctx, "redirect", b.st.redirect, pids["redirect"], b.ledger, b.cfg.duration); err != nil {
 		return err
 	}
-	b.out.Redirect.Yardstick, err = b.clicks(ctx, "bare302", b.bare, b.extras[0].Process.Pid, loadgen.NewLedger())
+	b.out.Redirect.Yardstick, err = b.clicks(ctx, "bare302", b.bare, b.extras[0].Process.Pid, loadgen.NewLedger(), b.cfg.duration)
 	return err
 }
 
@@ -345,7 +347,7 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	defer b.pinAll(all, nil)
 	pids := b.st.pids()
 	redirect, bare := pids["redirect"], b.extras[0].Process.Pid
-	b.phase("redirect per core: the server alone on CPU 0, everything else (stack, load tool) on CPU 1; reporting paused (SIGSTOP) until both are measured")
+	b.phase("redirect per core: the server alone on CPU 0, everything else (stack, load tool) on CPU 1, %d alternating rounds of each; reporting paused (SIGSTOP) until both are measured", perCoreRounds)
 	// Reporting ingesting 15-20k clicks/s would take CPU 1 from the load
 	// tool, which then cannot offer CPU 0 enough load. It catches up after
 	// (the ingest phase measures it) and the reconciliation counts it all.
@@ -354,17 +356,82 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 		return err
 	}
 	defer resume()
-	b.pinAll("1", map[int]string{redirect: "0"})
-	var p pair
-	if p.Subject, err = b.clicks(ctx, "redirect pinned", b.st.redirect, redirect, b.ledger); err != nil {
-		return err
+	// Alternating rounds, each side first in turn: on a shared machine
+	// the same server's consecutive runs differ by tens of percent, and
+	// one run of each would put the two in different spells of it. The
+	// figure pools the rounds (pooledMeasure).
+	dur := max(3*time.Second, b.cfg.duration/perCoreRounds)
+	var subject, yardstick []measure
+	for r := range perCoreRounds {
+		for i := range 2 {
+			if (i+r)%2 == 0 {
+				b.pinAll("1", map[int]string{redirect: "0"})
+				m, err := b.clicks(ctx, fmt.Sprintf("redirect pinned, round %d", r+1), b.st.redirect, redirect, b.ledger, dur)
+				if err != nil {
+					return err
+				}
+				subject = append(subject, m)
+			} else {
+				b.pinAll("1", map[int]string{bare: "0"})
+				m, err := b.clicks(ctx, fmt.Sprintf("bare302 pinned, round %d", r+1), b.bare, bare, loadgen.NewLedger(), dur)
+				if err != nil {
+					return err
+				}
+				yardstick = append(yardstick, m)
+			}
+		}
+		b.out.PerCoreRounds = append(b.out.PerCoreRounds, pair{Subject: subject[r], Yardstick: yardstick[r]})
+		fmt.Fprintf(b.log, "   round %d: %s\n", r+1, ratio(subject[r].PerBusyCoreSecond, yardstick[r].PerBusyCoreSecond))
 	}
-	b.pinAll("1", map[int]string{bare: "0"})
-	if p.Yardstick, err = b.clicks(ctx, "bare302 pinned", b.bare, bare, loadgen.NewLedger()); err != nil {
-		return err
-	}
-	b.out.PerCore = &p
+	b.out.PerCore = &pair{Subject: pooledMeasure(subject), Yardstick: pooledMeasure(yardstick)}
 	return nil
+}
+
+// perCoreRounds is how many alternating rounds the per-core part runs.
+const perCoreRounds = 3
+
+// pooledMeasure is ms taken as one: counts and times summed, rates from
+// the sums, and the latency percentiles the median of the runs' (they
+// cannot be pooled from percentiles).
+func pooledMeasure(ms []measure) measure {
+	var out measure
+	var p50, p99 []float64
+	for _, m := range ms {
+		out.Requests += m.Requests
+		out.Seconds += m.Seconds
+		out.CPUSeconds += m.CPUSeconds
+		out.LoadCPUSeconds += m.LoadCPUSeconds
+		out.NotSent += m.NotSent
+		for k, v := range m.Statuses {
+			if out.Statuses == nil {
+				out.Statuses = map[int]int64{}
+			}
+			out.Statuses[k] += v
+		}
+		p50, p99 = append(p50, m.P50ms), append(p99, m.P99ms)
+	}
+	out.P50ms, out.P99ms = median(p50), median(p99)
+	if out.Seconds > 0 {
+		out.PerSecond = float64(out.Requests) / out.Seconds
+		out.Busy = out.CPUSeconds / out.Seconds
+	}
+	if out.CPUSeconds > 0 {
+		out.PerBusyCoreSecond = float64(out.Requests) / out.CPUSeconds
+	}
+	return out
+}
+
+// median is the middle value of xs (the mean of the middle two when
+// their number is even), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // webhookTarget is a server the webhook load is sent to.

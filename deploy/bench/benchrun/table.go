@@ -38,6 +38,11 @@ func (b *bench) print(w io.Writer) {
 		fmt.Fprintf(t, "  req/s (core busy)\t%.0f (%.0f %%)\t%.0f (%.0f %%)\t%s\n", p.Subject.PerSecond, 100*p.Subject.Busy, p.Yardstick.PerSecond, 100*p.Yardstick.Busy, ratio(p.Subject.PerSecond, p.Yardstick.PerSecond))
 		fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", p.Subject.P50ms, p.Subject.P99ms, p.Yardstick.P50ms, p.Yardstick.P99ms, ratio(p.Subject.P99ms, p.Yardstick.P99ms))
 		fmt.Fprintf(t, "  loadgen CPU (share of its core)\t%.0f %%\t%.0f %%\t\n", 100*p.Subject.LoadCPUSeconds/p.Subject.Seconds, 100*p.Yardstick.LoadCPUSeconds/p.Yardstick.Seconds)
+		var rounds []string
+		for _, r := range o.PerCoreRounds {
+			rounds = append(rounds, ratio(r.Subject.PerBusyCoreSecond, r.Yardstick.PerBusyCoreSecond))
+		}
+		fmt.Fprintf(t, "  each round, req per busy core-s\t\t\t%s\n", strings.Join(rounds, " "))
 	}
 	wh := o.Webhooks
 	fmt.Fprintf(t, "webhooks/s, reporting paused (all 2xx?)\t%.0f (%s)\tbareinsert %.0f (%s)\t%s\n", wh.Subject.PerSecond, all2xx(wh.Subject.Statuses), wh.Yardstick.PerSecond, all2xx(wh.Yardstick.Statuses), ratio(wh.Subject.PerSecond, wh.Yardstick.PerSecond))
