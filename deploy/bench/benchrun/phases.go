@@ -362,23 +362,24 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	// figure pools the rounds (pooledMeasure).
 	dur := max(3*time.Second, b.cfg.duration/perCoreRounds)
 	var subject, yardstick []measure
+	sides := [2]struct {
+		name, addr string
+		pid        int
+		ledger     func() *loadgen.Ledger // bare302 has one of its own each run
+		out        *[]measure
+	}{
+		{"redirect", b.st.redirect, redirect, func() *loadgen.Ledger { return b.ledger }, &subject},
+		{"bare302", b.bare, bare, loadgen.NewLedger, &yardstick},
+	}
 	for r := range perCoreRounds {
 		for i := range 2 {
-			if (i+r)%2 == 0 {
-				b.pinAll("1", map[int]string{redirect: "0"})
-				m, err := b.clicks(ctx, fmt.Sprintf("redirect pinned, round %d", r+1), b.st.redirect, redirect, b.ledger, dur)
-				if err != nil {
-					return err
-				}
-				subject = append(subject, m)
-			} else {
-				b.pinAll("1", map[int]string{bare: "0"})
-				m, err := b.clicks(ctx, fmt.Sprintf("bare302 pinned, round %d", r+1), b.bare, bare, loadgen.NewLedger(), dur)
-				if err != nil {
-					return err
-				}
-				yardstick = append(yardstick, m)
+			x := sides[(i+r)%2]
+			b.pinAll("1", map[int]string{x.pid: "0"})
+			m, err := b.clicks(ctx, fmt.Sprintf("%s pinned, round %d", x.name, r+1), x.addr, x.pid, x.ledger(), dur)
+			if err != nil {
+				return err
 			}
+			*x.out = append(*x.out, m)
 		}
 		b.out.PerCoreRounds = append(b.out.PerCoreRounds, pair{Subject: subject[r], Yardstick: yardstick[r]})
 		fmt.Fprintf(b.log, "   round %d: %s\n", r+1, ratio(subject[r].PerBusyCoreSecond, yardstick[r].PerBusyCoreSecond))
