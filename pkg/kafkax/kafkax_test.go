@@ -186,6 +186,64 @@ func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
 	}
 }
 
+// A batch's span links to its messages' producer spans, at most 128 of
+// them (OpenTelemetry's default limit): a batch of 300 gets 128, and the
+// subscriber does not extract the ones the span would drop.
+func TestSubscriberLinksABatchToAtMost128Producers(t *testing.T) {
+	brokers := setup(t)
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	pub := kafkax.NewPublisher(w, nil, tp, propagation.TraceContext{})
+	var msgs []kafka.Message
+	for i := range 300 {
+		ctx, span := tp.Tracer("test").Start(context.Background(), "request")
+		msgs = append(msgs, kafka.Message{Topic: events.TopicClicks, Value: []byte(fmt.Sprintf("v%03d", i))})
+		if err := pub.Publish(ctx, msgs[i]); err != nil {
+			t.Fatal(err)
+		}
+		span.End()
+	}
+	got := newCollector()
+	stop := run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.links", Topics: []string{events.TopicClicks},
+		BatchSize: 1000, DeadLetter: w, TracerProvider: tp, SessionTimeout: 2 * time.Second},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			for _, m := range msgs {
+				got.add(string(m.Value))
+			}
+			return nil
+		}))
+	got.wait(t, 300)
+	stop()
+	var largest int64
+	for _, s := range recorder.Ended() {
+		if !strings.HasPrefix(s.Name(), "process ") {
+			continue
+		}
+		var n int64
+		for _, a := range s.Attributes() {
+			if a.Key == "messaging.batch.message_count" {
+				n = a.Value.AsInt64()
+			}
+		}
+		want := min(n, 128)
+		if n == 1 {
+			want = 0 // a batch of one is its producer's child instead
+		}
+		if got := int64(len(s.Links())); got != want {
+			t.Errorf("a batch of %d has %d links, want %d", n, got, want)
+		}
+		if d := s.DroppedLinks(); d != 0 {
+			t.Errorf("a batch of %d dropped %d links: they were extracted for nothing", n, d)
+		}
+		largest = max(largest, n)
+	}
+	if largest <= 128 {
+		t.Fatalf("the largest batch had %d messages: the test needs one of more than 128", largest)
+	}
+}
+
 func TestSubscriberDeadLettersPoisonAndKeepsTheRest(t *testing.T) {
 	brokers := setup(t)
 	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
