@@ -398,11 +398,11 @@ func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message,
 // hold up to 60,000 messages while catching up, and on this kind of
 // machine every page a growing heap touches first is dear: 125,000 page
 // faults in 8 s were a third of reporting's CPU, and reporting peaked at
-// 557 MB. With 4,096 it peaked at 320-345 MB, its CPU a click went from
-// 28-34 to 19-25 us and it ingested 30-48k clicks/s instead of 24-29k
-// (make bench, PHASES=ingest, issue 15). A fetch is at most 2 MB (about
-// 4,000 clicks), so the reader still has a fetch ready while a batch is
-// written.
+// 557 MB. With 4,096 it peaked at 318-344 MB, its CPU a click went from
+// 27-34 to 19-25 us, and it ingested 31-48k clicks/s (about 38k on
+// average) instead of 24-35k (about 28k) (make bench, PHASES=ingest,
+// issue 15). A fetch is at most 2 MB (about 4,000 clicks), so the reader
+// still has a fetch ready while a batch is written.
 func queueCapacity(batchSize int) int {
 	return max(100, min(batchSize, maxQueued))
 }
