@@ -37,6 +37,8 @@ type measure struct {
 	LoadCPUSeconds float64       `json:"loadgen_cpu_seconds,omitempty"`
 	Statuses       map[int]int64 `json:"statuses,omitempty"`
 	NotSent        int64         `json:"not_sent,omitempty"`
+	// latency holds every request's, so that runs can be pooled.
+	latency *loadgen.Hist
 }
 
 type pair struct {
@@ -279,7 +281,7 @@ func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger 
 	self1, _ := cpuSeconds(os.Getpid())
 	m := measure{PerSecond: res.RedirectRate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
 		Requests: res.Redirects, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent,
-		LoadCPUSeconds: self1 - self0}
+		LoadCPUSeconds: self1 - self0, latency: &res.Latency}
 	if m.CPUSeconds > 0 {
 		m.PerBusyCoreSecond = float64(res.Redirects) / m.CPUSeconds
 		m.Busy = m.CPUSeconds / m.Seconds
@@ -391,13 +393,21 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 // perCoreRounds is how many alternating rounds the per-core part runs.
 const perCoreRounds = 3
 
-// pooledMeasure is ms taken as one: counts and times summed, rates from
-// the sums, and the latency percentiles the median of the runs' (they
-// cannot be pooled from percentiles).
-func pooledMeasure(ms []measure) measure {
+// pooledMeasure is runs taken as one: counts and times summed, rates from
+// the sums, and the latency percentiles those of every request of the
+// runs together. A run without its latencies (only percentiles, which
+// cannot be pooled) makes them the median of the runs' instead.
+func pooledMeasure(runs []measure) measure {
 	var out measure
 	var p50, p99 []float64
-	for _, m := range ms {
+	var latency loadgen.Hist
+	pooled := len(runs) > 0
+	for _, m := range runs {
+		if m.latency == nil {
+			pooled = false
+		} else {
+			latency.Merge(m.latency)
+		}
 		out.Requests += m.Requests
 		out.Seconds += m.Seconds
 		out.CPUSeconds += m.CPUSeconds
@@ -412,6 +422,9 @@ func pooledMeasure(ms []measure) measure {
 		p50, p99 = append(p50, m.P50ms), append(p99, m.P99ms)
 	}
 	out.P50ms, out.P99ms = median(p50), median(p99)
+	if pooled {
+		out.P50ms, out.P99ms = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))
+	}
 	if out.Seconds > 0 {
 		out.PerSecond = float64(out.Requests) / out.Seconds
 		out.Busy = out.CPUSeconds / out.Seconds

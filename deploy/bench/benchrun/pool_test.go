@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/deploy/loadgen"
+)
 
 func TestPooledMeasure(t *testing.T) {
 	for _, tt := range []struct {
@@ -36,6 +42,38 @@ func TestPooledMeasure(t *testing.T) {
 			if m.PerBusyCoreSecond != tt.perCore || m.PerSecond != tt.perSecond || m.Busy != tt.busy || m.P99ms != tt.p99 ||
 				statuses != tt.statuses || m.Requests != tt.requests || m.CPUSeconds != tt.cpuSeconds {
 				t.Fatalf("pooledMeasure = %+v", m)
+			}
+		})
+	}
+}
+
+func TestPooledMeasureLatencies(t *testing.T) {
+	hist := func(n int, d time.Duration) *loadgen.Hist {
+		var h loadgen.Hist
+		for range n {
+			h.Add(d)
+		}
+		return &h
+	}
+	// One slow request in a fast run and a run a little slower: pooled,
+	// the p99 is the slower run's 2 ms (1.984, its bucket's lower edge);
+	// the median of the runs' p99s would be 51 ms.
+	slowOne := hist(99, time.Millisecond)
+	slowOne.Add(100 * time.Millisecond)
+	for _, tt := range []struct {
+		name     string
+		in       []measure
+		p50, p99 float64
+	}{
+		{"pooled", []measure{{Requests: 100, P50ms: 0.992, P99ms: 99.6, latency: slowOne}, {Requests: 100, P50ms: 1.984, P99ms: 1.984, latency: hist(100, 2*time.Millisecond)}},
+			1.984, 1.984},
+		{"a run without latencies: the median", []measure{{Requests: 100, P50ms: 0.992, P99ms: 99.6, latency: slowOne}, {Requests: 100, P50ms: 1.984, P99ms: 1.984}},
+			(0.992 + 1.984) / 2, (99.6 + 1.984) / 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := pooledMeasure(tt.in)
+			if math.Abs(m.P50ms-tt.p50) > 1e-9 || math.Abs(m.P99ms-tt.p99) > 1e-9 {
+				t.Fatalf("p50/p99 = %v/%v, want %v/%v", m.P50ms, m.P99ms, tt.p50, tt.p99)
 			}
 		})
 	}
