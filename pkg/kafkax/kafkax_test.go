@@ -126,12 +126,20 @@ func publish(t *testing.T, brokers []string, topic string, values ...string) {
 	}
 }
 
-func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
+// traced starts a broker and returns it, a span recorder, a tracer
+// provider recording into it, and a writer to the broker.
+func traced(t *testing.T) ([]string, *tracetest.SpanRecorder, *sdktrace.TracerProvider, *kafka.Writer) {
+	t.Helper()
 	brokers := setup(t)
 	recorder := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
 	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return brokers, recorder, tp, w
+}
+
+func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
+	brokers, recorder, tp, w := traced(t)
 
 	// Publish inside a parent span: the consumer's span must join its trace.
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
@@ -190,11 +198,7 @@ func TestSubscriberDeliversTracesAndCommits(t *testing.T) {
 // them (OpenTelemetry's default limit): a batch of 300 gets 128, and the
 // subscriber does not extract the ones the span would drop.
 func TestSubscriberLinksABatchToAtMost128Producers(t *testing.T) {
-	brokers := setup(t)
-	recorder := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
-	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
-	defer w.Close()
+	brokers, recorder, tp, w := traced(t)
 	pub := kafkax.NewPublisher(w, nil, tp, propagation.TraceContext{})
 	var msgs []kafka.Message
 	for i := range 300 {
