@@ -66,6 +66,7 @@ func (b *bench) print(w io.Writer) {
 	}
 	d := o.Delay
 	fmt.Fprintf(t, "click to report p50 / p99 ms\t%.0f / %.0f\t(%d clicks at %.0f/s)\t\n", d.P50ms, d.P99ms, d.Clicks, d.Rate)
+	fmt.Fprintf(t, "  each poll's report answered in, p50 / p99 ms\t%.0f / %.0f\t\t\n", d.ReportP50ms, d.ReportP99ms)
 	names := make([]string, 0, len(o.Memory))
 	for n := range o.Memory {
 		names = append(names, n)
