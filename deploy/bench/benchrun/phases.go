@@ -426,9 +426,10 @@ func pooledMeasure(runs []measure) measure {
 		}
 		p50, p99 = append(p50, m.P50ms), append(p99, m.P99ms)
 	}
-	out.P50ms, out.P99ms = median(p50), median(p99)
 	if pooled {
 		out.P50ms, out.P99ms = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))
+	} else {
+		out.P50ms, out.P99ms = median(p50), median(p99)
 	}
 	if out.Seconds > 0 {
 		out.PerSecond = float64(out.Requests) / out.Seconds
