@@ -209,7 +209,8 @@ func TestSubscriberLinksABatchToAtMost128Producers(t *testing.T) {
 	}
 	got := newCollector()
 	stop := run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.links", Topics: []string{events.TopicClicks},
-		BatchSize: 1000, DeadLetter: w, TracerProvider: tp, SessionTimeout: 2 * time.Second},
+		// One batch of all 300, however slowly the 12 partitions arrive.
+		BatchSize: 300, BatchWait: 30 * time.Second, DeadLetter: w, TracerProvider: tp, SessionTimeout: 2 * time.Second},
 		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
 			for _, m := range msgs {
 				got.add(string(m.Value))
