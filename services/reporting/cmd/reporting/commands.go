@@ -50,8 +50,9 @@ func repeat(ctx context.Context, wait time.Duration, fn func() time.Duration) er
 // sweepAttribution attributes conversions whose click landed in another
 // consumer's transaction at the same moment, so neither saw the other.
 func sweepAttribution(ctx context.Context, store *postgres.Store, logger *slog.Logger) error {
-	return every(ctx, 2*time.Second, func() {
-		n, err := store.AttributeWaiting(ctx, 1000, time.Minute)
+	sweep := store.NewAttributionSweep()
+	return every(ctx, time.Second, func() {
+		n, err := sweep.Run(ctx, 1000)
 		if err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "attribution sweep failed; will retry", "error", err.Error())
 		} else if n > 0 {
