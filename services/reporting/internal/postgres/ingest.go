@@ -588,14 +588,14 @@ func (s *Store) AttributeWaiting(ctx context.Context, limit int, within time.Dur
 
 // attributeFound attributes the conversions (partner, order id) that
 // query finds, in one transaction, and returns how many. When at is not
-// nil, query's first column is the transaction's now(), stored there.
+// nil, it receives the transaction's now(), the time query's now() is.
 func (s *Store) attributeFound(ctx context.Context, query string, at *time.Time, args ...any) (int, error) {
 	var n int
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		n = 0
 		if at != nil {
-			// The statement's own time, so the next sweep starts where
-			// this one's snapshot did, on the database's clock.
+			// The transaction's time, so the next sweep starts where
+			// this one ended, on the database's clock.
 			if err := tx.QueryRowContext(ctx, `SELECT now()`).Scan(at); err != nil {
 				return err
 			}
@@ -642,7 +642,9 @@ func (s *Store) NewAttributionSweep() *AttributionSweep { return &AttributionSwe
 // changed reached one of attributionAges since the previous Run (the
 // first Run: every one changed within the last of them) and whose click
 // is stored, and returns how many it attributed. A Run that fails or
-// finds limit leaves the next one to cover its window again.
+// attributes limit leaves the next one to cover its window again. A
+// conversion whose transaction was still open when a Run passed one of
+// its ages is probed at the next age.
 func (w *AttributionSweep) Run(ctx context.Context, limit int) (int, error) {
 	ages := make([]float64, len(attributionAges))
 	for i, a := range attributionAges {
