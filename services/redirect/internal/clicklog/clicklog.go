@@ -80,7 +80,7 @@ type Log struct {
 	// active segment changes, so the two never overlap.
 	writeMu    sync.Mutex
 	pending    *batch
-	spare      []byte        // a written batch's buffer, reused
+	spare      [][]byte      // written batches' buffers, reused
 	wake       chan struct{} // the writer has work; closed by Close
 	writerDone chan struct{}
 
