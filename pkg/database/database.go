@@ -122,6 +122,22 @@ func Ping(ctx context.Context, db *sql.DB) error {
 // transaction for a serialization failure or a deadlock, the whole of fn is
 // run again (up to 10 times), so fn must not have effects outside tx.
 func Transact(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	return transact(ctx, db, opts, fn)
+}
+
+// TransactOn is Transact on one connection held by the caller: fn's
+// transaction is conn's, so fn may also reach the driver inside it
+// through conn (CopyIn).
+func TransactOn(ctx context.Context, conn *sql.Conn, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	return transact(ctx, conn, opts, fn)
+}
+
+// beginner is a *sql.DB or a *sql.Conn.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func transact(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
 	const attempts = 10
 	var err error
 	for attempt := 0; attempt < attempts; attempt++ {
@@ -138,7 +154,7 @@ func Transact(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql
 	return fmt.Errorf("database: gave up after %d serialization failures: %w", attempts, err)
 }
 
-func transactOnce(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
+func transactOnce(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(*sql.Tx) error) (err error) {
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return Classify(fmt.Errorf("database: begin: %w", err))

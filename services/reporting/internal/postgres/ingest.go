@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,7 +123,13 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 	if err != nil {
 		return err
 	}
-	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+	// One connection for the transaction and its COPYs (database.CopyIn).
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return database.Classify(fmt.Errorf("ingest clicks: %w", err))
+	}
+	defer conn.Close()
+	return database.TransactOn(ctx, conn, nil, func(tx *sql.Tx) error {
 		periods, err := loadPeriods(ctx, tx)
 		if err != nil {
 			return err
@@ -131,12 +138,12 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 			return err
 		}
 		inserted := clicks
-		err = copyClicks(ctx, tx, "clicks", clicks)
+		err = copyClicks(ctx, conn, "clicks", clicks)
 		if database.IsUniqueViolation(err) {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
 				return err
 			}
-			inserted, err = copyNewClicks(ctx, tx, clicks)
+			inserted, err = copyNewClicks(ctx, conn, tx, clicks)
 		}
 		if err != nil {
 			return fmt.Errorf("insert clicks: %w", err)
@@ -186,33 +193,29 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 const clickColumns = `id, occurred_at, code, partner, course_id, placement, utm_source, utm_medium, utm_campaign,
 	bot, bot_reason, is_unique, recorded_at`
 
-func copyClicks(ctx context.Context, tx *sql.Tx, table string, clicks []Click) error {
-	return copyRows(ctx, tx, `COPY `+table+` (`+clickColumns+`) FROM STDIN`, clicks, false)
+func copyClicks(ctx context.Context, conn *sql.Conn, table string, clicks []Click) error {
+	return copyRows(ctx, conn, `COPY `+table+` (`+clickColumns+`) FROM STDIN`, clicks, false)
 }
 
-// copyRows COPYs clicks with copy; with ordinal, each row also carries
-// its position in clicks.
-func copyRows(ctx context.Context, tx *sql.Tx, copy string, clicks []Click, ordinal bool) error {
-	stmt, err := tx.PrepareContext(ctx, copy)
-	if err != nil {
-		return err
-	}
-	for i, c := range clicks {
-		args := []any{c.ID, c.OccurredAt, c.Code, c.Partner, c.CourseID, c.Placement,
-			c.UTMSource, c.UTMMedium, c.UTMCampaign, c.Bot, c.BotReason, c.Unique, recordedOrNull(c.RecordedAt)}
+// copyRows COPYs clicks with copy, in the transaction open on conn; with
+// ordinal, each row also carries its position in clicks.
+func copyRows(ctx context.Context, conn *sql.Conn, copy string, clicks []Click, ordinal bool) error {
+	return database.CopyIn(ctx, conn, copy, len(clicks), func(b []byte, i int) []byte {
+		c := &clicks[i]
+		b = append(database.AppendCopyText(b, c.ID), '\t')
+		b = append(database.AppendCopyTime(b, c.OccurredAt), '\t')
+		for _, f := range [...]string{c.Code, c.Partner, c.CourseID, c.Placement, c.UTMSource, c.UTMMedium, c.UTMCampaign} {
+			b = append(database.AppendCopyText(b, f), '\t')
+		}
+		b = append(database.AppendCopyBool(b, c.Bot), '\t')
+		b = append(database.AppendCopyText(b, c.BotReason), '\t')
+		b = append(database.AppendCopyBool(b, c.Unique), '\t')
+		b = database.AppendCopyTime(b, c.RecordedAt) // NULL when there is none
 		if ordinal {
-			args = append(args, i)
+			b = strconv.AppendInt(append(b, '\t'), int64(i), 10)
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			stmt.Close()
-			return err
-		}
-	}
-	if _, err := stmt.ExecContext(ctx); err != nil {
-		stmt.Close()
-		return err
-	}
-	return stmt.Close()
+		return b
+	})
 }
 
 // copyNewClicks stores the clicks of a batch that was partly or wholly
@@ -226,7 +229,7 @@ func copyRows(ctx context.Context, tx *sql.Tx, copy string, clicks []Click, ordi
 // The probe sends each time as lib/pq's COPY does (FormatTimestamp), so
 // PostgreSQL rounds it to the microsecond the same way and the stored row
 // matches.
-func copyNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, error) {
+func copyNewClicks(ctx context.Context, conn *sql.Conn, tx *sql.Tx, clicks []Click) ([]Click, error) {
 	ids, times := make([]string, len(clicks)), make([]string, len(clicks))
 	for i, c := range clicks {
 		ids[i], times[i] = c.ID, string(pq.FormatTimestamp(c.OccurredAt))
@@ -257,14 +260,14 @@ func copyNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, er
 	if len(fresh) == 0 {
 		return nil, nil
 	}
-	err = copyClicks(ctx, tx, "clicks", fresh)
+	err = copyClicks(ctx, conn, "clicks", fresh)
 	if !database.IsUniqueViolation(err) {
 		return fresh, err
 	}
 	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
 		return nil, err
 	}
-	return insertNewClicks(ctx, tx, clicks)
+	return insertNewClicks(ctx, conn, tx, clicks)
 }
 
 // insertNewClicks stores the clicks not stored yet and returns them, in
@@ -274,12 +277,12 @@ func copyNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, er
 // found by joining what was inserted back to the stage, never by
 // comparing times in Go (a time with nanoseconds would never match, and
 // its click would be stored but not counted).
-func insertNewClicks(ctx context.Context, tx *sql.Tx, clicks []Click) ([]Click, error) {
+func insertNewClicks(ctx context.Context, conn *sql.Conn, tx *sql.Tx, clicks []Click) ([]Click, error) {
 	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS click_batch (LIKE clicks, n integer NOT NULL)
 		ON COMMIT DELETE ROWS`); err != nil {
 		return nil, err
 	}
-	if err := copyRows(ctx, tx, `COPY click_batch (`+clickColumns+`, n) FROM STDIN`, clicks, true); err != nil {
+	if err := copyRows(ctx, conn, `COPY click_batch (`+clickColumns+`, n) FROM STDIN`, clicks, true); err != nil {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `WITH ins AS (
@@ -313,14 +316,6 @@ func batchPositions(rows *sql.Rows) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, rows.Err()
-}
-
-// recordedOrNull is a Kafka time to store, or NULL when there is none.
-func recordedOrNull(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC()
 }
 
 type clickCell struct {

@@ -1,0 +1,106 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"time"
+)
+
+// copyChunk is about how much row text CopyIn hands the driver at a time.
+const copyChunk = 64 << 10
+
+// copyData is lib/pq's COPY statement: it takes row text as it is.
+type copyData interface {
+	CopyData(ctx context.Context, line string) (driver.Result, error)
+}
+
+// CopyIn runs query, a COPY ... FROM STDIN, on conn inside the
+// transaction open on it (TransactOn), with n rows that row appends, each
+// in COPY's text format without its newline (AppendCopyText,
+// AppendCopyTime, AppendCopyBool, tabs between fields).
+//
+// It writes the text straight to the driver's statement instead of
+// passing each row's fields through database/sql, which converts and
+// checks every field of every row on the way: that conversion was a
+// tenth of reporting's CPU ingesting clicks (make bench, issue 15).
+// Errors come as from any statement: a *pq.Error for what the server
+// refused (IsUniqueViolation works on them).
+func CopyIn(ctx context.Context, conn *sql.Conn, query string, n int, row func(b []byte, i int) []byte) error {
+	return conn.Raw(func(dc any) error {
+		prep, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("database: copy: driver connection %T cannot prepare", dc)
+		}
+		stmt, err := prep.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		cd, ok := stmt.(copyData)
+		if !ok {
+			return fmt.Errorf("database: copy: driver statement %T takes no COPY data", stmt)
+		}
+		buf := make([]byte, 0, copyChunk+copyChunk/4)
+		for i := 0; i < n; i++ {
+			if len(buf) > 0 {
+				buf = append(buf, '\n') // CopyData ends each chunk's last row
+			}
+			buf = row(buf, i)
+			if len(buf) >= copyChunk || i == n-1 {
+				if _, err := cd.CopyData(ctx, string(buf)); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		// Exec without arguments ends the COPY and reports what the
+		// server made of the rows.
+		_, err = stmt.Exec(nil) //nolint:staticcheck // the driver's COPY statement has no ExecContext
+		return err
+	})
+}
+
+// AppendCopyText appends s as a COPY text field: backslash, newline,
+// carriage return and tab escaped.
+func AppendCopyText(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc byte
+		switch s[i] {
+		case '\\':
+			esc = '\\'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case '\t':
+			esc = 't'
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, '\\', esc)
+		start = i + 1
+	}
+	return append(b, s[start:]...)
+}
+
+// AppendCopyTime appends t as a COPY timestamptz field, to the
+// nanosecond as lib/pq sends it (PostgreSQL rounds it to the
+// microsecond), or NULL (\N) for the zero time. Years 1 to 9999 only.
+func AppendCopyTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, '\\', 'N')
+	}
+	return t.UTC().AppendFormat(b, "2006-01-02 15:04:05.999999999Z07:00")
+}
+
+// AppendCopyBool appends v as a COPY boolean field.
+func AppendCopyBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 't')
+	}
+	return append(b, 'f')
+}
