@@ -110,7 +110,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	// a backlog, three consumers' 20,000-message batches made the heap
 	// peak near 600 MiB with Go's default collection (make bench), most of
 	// it garbage waiting for the next cycle; since each reader holds at
-	// most one batch ahead (kafkax), full runs peak at 410-480 MiB. Near
+	// most one batch ahead (kafkax), full runs peak at 485-521 MiB. Near
 	// the limit the collector runs sooner instead of the container being
 	// killed, which would redeliver the batches and meet the same peak
 	// again.
@@ -121,6 +121,9 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		return err
 	}
 	if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
+		return err
+	}
+	if cfg.DatabaseURL, err = postgres.WithoutJIT(cfg.DatabaseURL); err != nil {
 		return err
 	}
 
