@@ -77,7 +77,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		if err := env.Err(); err != nil {
 			return err
 		}
-		if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
+		if cfg.DatabaseURL, err = storeURL(cfg.DatabaseURL); err != nil {
 			return err
 		}
 		switch args[0] {
@@ -120,10 +120,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	if err := env.Err(); err != nil {
 		return err
 	}
-	if cfg.DatabaseURL, err = postgres.WithSchema(cfg.DatabaseURL, postgres.Schema); err != nil {
-		return err
-	}
-	if cfg.DatabaseURL, err = postgres.WithoutJIT(cfg.DatabaseURL); err != nil {
+	if cfg.DatabaseURL, err = storeURL(cfg.DatabaseURL); err != nil {
 		return err
 	}
 
@@ -206,6 +203,16 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	g.Go(func() error { return dashboard.SweepSessions(gctx, sessions, time.Minute, logger) })
 	logger.Info("reporting ready", "addr", p.Listener.Addr().String())
 	return g.Wait()
+}
+
+// storeURL is DATABASE_URL as the store connects with it: reporting's
+// schema first on the search path, and no JIT (postgres.WithoutJIT).
+func storeURL(databaseURL string) (string, error) {
+	u, err := postgres.WithSchema(databaseURL, postgres.Schema)
+	if err != nil {
+		return "", err
+	}
+	return postgres.WithoutJIT(u)
 }
 
 // signInSettings configure the dashboard's sign-in (README, "Security").

@@ -134,11 +134,7 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		if err != nil {
 			return err
 		}
-		// No JIT: a batch's probes (below) are thousands of index
-		// lookups, which the planner costs past jit_above_cost, and
-		// compiling them took longer than running them (25 ms of
-		// lookups for 12,000 clicks, 56 ms more with JIT).
-		if _, err := tx.ExecContext(ctx, `SET LOCAL jit = off; SAVEPOINT copy_clicks`); err != nil {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT copy_clicks`); err != nil {
 			return err
 		}
 		inserted := clicks
@@ -236,13 +232,13 @@ func copyRows(ctx context.Context, conn *sql.Conn, copy string, clicks []Click, 
 // and the staging table (insertNewClicks). A redelivered batch of 13,000
 // clicks cost PostgreSQL 0.4-0.7 s the staging way (make bench, issue 15).
 //
-// The probe sends each time as lib/pq's COPY does (FormatTimestamp), so
-// PostgreSQL rounds it to the microsecond the same way and the stored row
-// matches.
+// The probe sends each time as the COPY does (database.AppendCopyTime),
+// so PostgreSQL rounds it to the microsecond the same way and the stored
+// row matches.
 func copyNewClicks(ctx context.Context, conn *sql.Conn, tx *sql.Tx, clicks []Click) ([]Click, error) {
 	ids, times := make([]string, len(clicks)), make([]string, len(clicks))
 	for i, c := range clicks {
-		ids[i], times[i] = c.ID, string(pq.FormatTimestamp(c.OccurredAt))
+		ids[i], times[i] = c.ID, string(database.AppendCopyTime(nil, c.OccurredAt))
 	}
 	// LATERAL ... LIMIT 1 keeps it an index probe per click: as EXISTS,
 	// the planner chose a hash join over every stored click (2.3 s with

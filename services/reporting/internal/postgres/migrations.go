@@ -28,27 +28,27 @@ func Migrations() fs.FS { return database.Sub(migrationFiles, "migrations") }
 // answered in 270 and 311 ms with JIT off against 360 and 410 ms with it
 // (p50), and a click was in it after 573 and 606 ms against 672 and 737.
 func WithoutJIT(databaseURL string) (string, error) {
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	q := u.Query()
-	if q.Get("jit") == "" {
-		q.Set("jit", "off")
-		u.RawQuery = q.Encode()
-	}
-	return u.String(), nil
+	return withParam(databaseURL, "jit", "off", false)
 }
 
 // WithSchema returns databaseURL with its search_path set to schema, so
 // the store's unqualified names resolve there.
 func WithSchema(databaseURL, schema string) (string, error) {
+	return withParam(databaseURL, "search_path", schema, true)
+}
+
+// withParam returns databaseURL with the query parameter key (a setting
+// the driver passes to the server) set to value; when replace is false,
+// a value the URL already has stands.
+func withParam(databaseURL, key, value string, replace bool) (string, error) {
 	u, err := url.Parse(databaseURL)
 	if err != nil {
 		return "", fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	if replace || q.Get(key) == "" {
+		q.Set(key, value)
+		u.RawQuery = q.Encode()
+	}
 	return u.String(), nil
 }
