@@ -47,3 +47,27 @@ func BenchmarkClickJSON(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeClick: what a consumer pays to read a click, copying
+// each string field or decoding in place.
+func BenchmarkDecodeClick(b *testing.B) {
+	c := sampleClick()
+	msg := c.AppendJSON(nil)
+	for _, d := range []struct {
+		name   string
+		decode func([]byte) (ClickRecorded, error)
+	}{{"copy", DecodeClick}, {"in-place", func() func([]byte) (ClickRecorded, error) {
+		var c ClickRecorded // a batch's slot, as reporting decodes into
+		return func(b []byte) (ClickRecorded, error) { return c, DecodeClickInPlace(b, &c) }
+	}()}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if _, err := d.decode(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

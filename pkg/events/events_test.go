@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -162,7 +163,36 @@ func TestDecodeRejectsPoison(t *testing.T) {
 }
 
 func decodeClickErr(b []byte) error { _, err := DecodeClick(b); return err }
-func decodeConvErr(b []byte) error  { _, err := DecodeConversion(b); return err }
+
+// DecodeClickInPlace gives what DecodeClick gives, escapes resolved,
+// with unescaped strings inside the message and nothing allocated.
+func TestDecodeClickInPlace(t *testing.T) {
+	want := sampleClick()
+	want.UserAgent = "Mozilla/5.0 \"quoted\" é"
+	b, err := Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got ClickRecorded
+	err = DecodeClickInPlace(b, &got)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeClickInPlace = %+v, %v; want %+v", got, err, want)
+	}
+	if i := bytes.Index(b, []byte(want.Code)); i < 0 || unsafe.StringData(got.Code) != &b[i] {
+		t.Errorf("code %q was copied, not decoded in place", got.Code)
+	}
+	for _, bad := range []string{`{}`, `{"type":"click.recorded"} x`, `[1]`, ``} {
+		if err := DecodeClickInPlace([]byte(bad), &got); !errors.Is(err, errs.Invalid) {
+			t.Errorf("DecodeClickInPlace(%q) = %v, want Invalid", bad, err)
+		}
+	}
+	// Only the user agent, which holds escapes; against one a field
+	// and the click copying.
+	if n := testing.AllocsPerRun(100, func() { _ = DecodeClickInPlace(b, &got) }); n > 1 {
+		t.Errorf("DecodeClickInPlace allocates %.0f times a click, want at most 1", n)
+	}
+}
+func decodeConvErr(b []byte) error { _, err := DecodeConversion(b); return err }
 
 func TestKeys(t *testing.T) {
 	if got := string(sampleConversion().Key()); got != "coursera/A-1001" {

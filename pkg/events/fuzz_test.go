@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -20,8 +21,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"type":"click.recorded","schema_version":1,"id":"x"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := DecodeClick(b); err != nil && !errors.Is(err, errs.Invalid) {
+		c, err := DecodeClick(b)
+		if err != nil && !errors.Is(err, errs.Invalid) {
 			t.Fatalf("DecodeClick: %v is not Invalid", err)
+		}
+		// Decoding in place takes and refuses exactly the same.
+		in := append([]byte(nil), b...)
+		var cp ClickRecorded
+		errp := DecodeClickInPlace(in, &cp)
+		if (err == nil) != (errp == nil) || err == nil && !reflect.DeepEqual(c, cp) {
+			t.Fatalf("DecodeClickInPlace = %+v, %v; DecodeClick = %+v, %v", cp, errp, c, err)
 		}
 		if _, err := DecodeConversion(b); err != nil && !errors.Is(err, errs.Invalid) {
 			t.Fatalf("DecodeConversion: %v is not Invalid", err)

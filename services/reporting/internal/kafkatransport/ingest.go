@@ -46,9 +46,9 @@ func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
 		var err error
 		switch msg.Topic {
 		case events.TopicClicks:
-			var c postgres.Click
-			if c, err = DecodeClick(msg); err == nil {
-				clicks = append(clicks, c)
+			clicks = append(clicks, postgres.Click{})
+			if err = decodeClick(msg, &clicks[len(clicks)-1]); err != nil {
+				clicks = clicks[:len(clicks)-1]
 			}
 		case events.TopicConversions:
 			var c postgres.ConversionEvent
@@ -94,17 +94,26 @@ func checkTime(field string, t time.Time) error {
 	return nil
 }
 
-// DecodeClick decodes and checks a clicks.v1 message.
+// DecodeClick decodes and checks a clicks.v1 message. The click's strings
+// share msg.Value's memory (events.DecodeClickInPlace): the store clones
+// what it keeps beyond the batch.
 func DecodeClick(msg kafka.Message) (postgres.Click, error) {
-	c, err := events.DecodeClick(msg.Value)
-	if err != nil {
-		return postgres.Click{}, err
+	var c postgres.Click
+	err := decodeClick(msg, &c)
+	return c, err
+}
+
+// decodeClick is DecodeClick into c, a batch's own slot.
+func decodeClick(msg kafka.Message, c *postgres.Click) error {
+	if err := events.DecodeClickInPlace(msg.Value, &c.ClickRecorded); err != nil {
+		return err
 	}
 	if err := checkTime("occurred_at", c.OccurredAt); err != nil {
-		return postgres.Click{}, err
+		return err
 	}
 	c.OccurredAt = c.OccurredAt.UTC()
-	return postgres.Click{ClickRecorded: c, RecordedAt: recorded(msg)}, nil
+	c.RecordedAt = recorded(msg)
+	return nil
 }
 
 // DecodeConversion decodes and checks a conversions.v1 message; amounts

@@ -7,13 +7,18 @@ package postgres
 // entries it becomes the previous one and the old previous one is
 // dropped. So it holds at most 2*size entries, and whatever is in use
 // stays. It is not safe for concurrent use (the store holds its mutex).
+//
+// Keys are cloned as they go in (clone, when not nil): a caller's key may
+// share memory with the Kafka message it came from (decoded in place),
+// which a cached key must not keep alive.
 type generations[K comparable, V any] struct {
 	size      int
 	cur, prev map[K]V
+	clone     func(K) K
 }
 
-func newGenerations[K comparable, V any](size int) *generations[K, V] {
-	return &generations[K, V]{size: size, cur: make(map[K]V), prev: make(map[K]V)}
+func newGenerations[K comparable, V any](size int, clone func(K) K) *generations[K, V] {
+	return &generations[K, V]{size: size, cur: make(map[K]V), prev: make(map[K]V), clone: clone}
 }
 
 func (g *generations[K, V]) get(k K) (V, bool) {
@@ -31,6 +36,9 @@ func (g *generations[K, V]) get(k K) (V, bool) {
 func (g *generations[K, V]) put(k K, v V) {
 	if _, ok := g.cur[k]; !ok && len(g.cur) >= g.size {
 		g.prev, g.cur = g.cur, make(map[K]V, g.size)
+	}
+	if g.clone != nil {
+		k = g.clone(k)
 	}
 	g.cur[k] = v
 }

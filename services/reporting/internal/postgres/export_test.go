@@ -16,7 +16,7 @@ func (s *Store) CacheSizes() (keys, slots int) {
 func (s *Store) ShrinkCaches(nKeys, nSlots int) (boundKeys, boundSlots int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.keys = newGenerations[ledger.RollupKey, int32](nKeys)
-	s.slots = newGenerations[linkDay, slots](nSlots)
+	s.keys = newGenerations[ledger.RollupKey, int32](nKeys, cloneKey)
+	s.slots = newGenerations[linkDay, slots](nSlots, cloneLinkDay)
 	return 2 * nKeys, 2 * nSlots
 }

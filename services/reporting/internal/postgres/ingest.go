@@ -50,7 +50,7 @@ const keyCacheSize = 131072
 // replay must hand it the same clock. nil is the system clock.
 func New(db *sql.DB, now clock.Clock) *Store {
 	return &Store{db: db, now: clock.OrSystem(now), partitions: map[time.Time]bool{},
-		keys: newGenerations[ledger.RollupKey, int32](keyCacheSize), slots: newGenerations[linkDay, slots](slotCacheSize)}
+		keys: newGenerations[ledger.RollupKey, int32](keyCacheSize, cloneKey), slots: newGenerations[linkDay, slots](slotCacheSize, cloneLinkDay)}
 }
 
 // DB is the store's database handle.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/lib/pq"
 
@@ -54,6 +55,13 @@ func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey)
 		return nil, err
 	}
 	return out, nil
+}
+
+// cloneKey is k in memory of its own, for the cache (clicks are decoded
+// in place: their strings share the Kafka message's memory).
+func cloneKey(k ledger.RollupKey) ledger.RollupKey {
+	return ledger.RollupKey{Partner: strings.Clone(k.Partner), CourseID: strings.Clone(k.CourseID), Code: strings.Clone(k.Code),
+		Placement: strings.Clone(k.Placement), Currency: strings.Clone(k.Currency)}
 }
 
 // keyArrays are keys as the five columns of rollup_keys.

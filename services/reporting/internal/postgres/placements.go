@@ -44,6 +44,9 @@ type linkDay struct {
 	day  int32 // days since 1970-01-01
 }
 
+// cloneLinkDay is d in memory of its own, for the cache (see cloneKey).
+func cloneLinkDay(d linkDay) linkDay { return linkDay{strings.Clone(d.code), d.day} }
+
 func dayOf(t time.Time) int32 { return int32(t.UTC().Truncate(24*time.Hour).Unix() / 86400) }
 
 func (d linkDay) date() string { return time.Unix(int64(d.day)*86400, 0).UTC().Format(time.DateOnly) }
@@ -178,7 +181,7 @@ func (s *Store) admitPlacements(ctx context.Context, wanted map[linkDay][]string
 					break
 				}
 				if !slices.Contains(names, p) {
-					names = append(names, p)
+					names = append(names, strings.Clone(p)) // cached: not the message's memory
 					added = true
 				}
 			}
