@@ -601,10 +601,10 @@ func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas []c
 		key                                                       []int32
 		n, direct, cross, sale, pending, approved, reversed, paid []int64
 	}
-	for _, cd := range deltas {
+	for i, cd := range deltas {
 		cell, d := cd.cell, cd.d
 		c.bucket = append(c.bucket, cell.bucket.Format(time.RFC3339))
-		c.key = append(c.key, ids[cell.key])
+		c.key = append(c.key, ids[i])
 		c.n = append(c.n, d.Conversions)
 		c.direct = append(c.direct, d.Direct)
 		c.cross = append(c.cross, d.CrossSell)

@@ -22,37 +22,55 @@ import (
 // cache miss could deadlock the pool: after a restart, with the cache
 // empty, every consumer and the attribution sweeper held one and waited
 // for another (TestKilledMidIngestCountsOnce, stalled under load).
-func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey) (map[ledger.RollupKey]int32, error) {
-	out := make(map[ledger.RollupKey]int32, len(keys))
+//
+// It returns each key's number, in keys' order: a batch of clicks looks
+// each of its keys up once, in the cache, and only the keys not cached
+// go through a map (reporting hashed each click's key four times).
+func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey) ([]int32, error) {
+	out := make([]int32, len(keys))
 	var missing []ledger.RollupKey
+	var missingAt map[ledger.RollupKey][]int // where each key not cached is in keys
 	s.mu.Lock()
-	for _, k := range keys {
+	for i, k := range keys {
 		if id, ok := s.keys.get(k); ok {
-			out[k] = id
-		} else if _, dup := out[k]; !dup {
-			out[k] = 0
+			out[i] = id
+			continue
+		}
+		if missingAt == nil {
+			missingAt = map[ledger.RollupKey][]int{}
+		}
+		if _, dup := missingAt[k]; !dup {
 			missing = append(missing, k)
 		}
+		missingAt[k] = append(missingAt[k], i)
 	}
 	s.mu.Unlock()
-	if len(missing) > 0 && tx != nil {
-		// What this transaction sees of rollup_keys is committed (it
-		// adds none itself), so it may be cached.
-		var err error
-		if missing, err = s.readKeys(ctx, tx, missing, out); err != nil {
-			return nil, err
-		}
-	}
 	if len(missing) == 0 {
 		return out, nil
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ORDER BY 1, 2, 3, 4, 5
-		ON CONFLICT DO NOTHING`, keyArrays(missing)...); err != nil {
-		return nil, database.Classify(fmt.Errorf("add rollup keys: %w", err))
+	found := make(map[ledger.RollupKey]int32, len(missing))
+	if tx != nil {
+		// What this transaction sees of rollup_keys is committed (it
+		// adds none itself), so it may be cached.
+		var err error
+		if missing, err = s.readKeys(ctx, tx, missing, found); err != nil {
+			return nil, err
+		}
 	}
-	if _, err := s.readKeys(ctx, s.db, missing, out); err != nil {
-		return nil, err
+	if len(missing) > 0 {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ORDER BY 1, 2, 3, 4, 5
+			ON CONFLICT DO NOTHING`, keyArrays(missing)...); err != nil {
+			return nil, database.Classify(fmt.Errorf("add rollup keys: %w", err))
+		}
+		if _, err := s.readKeys(ctx, s.db, missing, found); err != nil {
+			return nil, err
+		}
+	}
+	for k, at := range missingAt {
+		for _, i := range at {
+			out[i] = found[k]
+		}
 	}
 	return out, nil
 }
