@@ -55,6 +55,13 @@ func (b *bench) print(w io.Writer) {
 		wr.Subject.P50ms, wr.Subject.P99ms, all2xx(wr.Subject.Statuses), wr.Yardstick.P50ms, wr.Yardstick.P99ms, all2xx(wr.Yardstick.Statuses), ratio(wr.Subject.P99ms, wr.Yardstick.P99ms))
 	wl := o.WebhooksLive
 	fmt.Fprintf(t, "  again, reporting live: p50 / p99 ms\t%.2f / %.2f (%s)\t\t\n", wl.P50ms, wl.P99ms, all2xx(wl.Statuses))
+	if ws := o.WebhooksLiveSustained; o.WebhooksLiveSustainedRate > 0 {
+		fmt.Fprintf(t, "  the most it sustained live (p99 < %.0f ms, all sent, reports kept up)\t%.0f/s, p99 %.2f ms\tbareinsert %.0f\t%s\n",
+			liveP99, ws.PerSecond, ws.P99ms, wh.Yardstick.PerSecond, ratio(ws.PerSecond, wh.Yardstick.PerSecond))
+	} else if o.WebhooksTargetRate > 0 {
+		fmt.Fprintf(t, "  the most it sustained live (p99 < %.0f ms, all sent, reports kept up)\tnone down to %.0f/s\t\t\n",
+			liveP99, o.WebhooksTargetRate*0.8*0.8*0.8*0.8)
+	}
 	in := o.Ingest
 	fmt.Fprintf(t, "ingest clicks/s (%d)\t%.0f\tCOPY %.0f\t%s\n", in.Clicks, in.PerSecond, in.CopyPerSecond, ratio(in.PerSecond, in.CopyPerSecond))
 	fmt.Fprintf(t, "  with the %.1fs rejoin wait\t%.0f\t\t%s\n", in.FirstWaitSec, in.PerSecondWithWait, ratio(in.PerSecondWithWait, in.CopyPerSecond))
