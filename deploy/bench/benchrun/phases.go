@@ -554,7 +554,15 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// does, so the table says what this machine takes with everything on.
 	m := b.out.WebhooksLive
 	want := before + accepted // conversions the reports should hold: each request is a new one
-	for step := 0; ; step++ {
+	for i, rate := range liveRates(rate) {
+		if i > 0 {
+			if err := b.quiet(ctx, ""); err != nil {
+				return err
+			}
+			if m, err = b.webhookRun(ctx, conversions, rate, fmt.Sprintf("%s-whlive%d", b.run, i)); err != nil {
+				return err
+			}
+		}
 		want += m.Requests
 		ok, why, err := b.sustained(ctx, partner, want, m, rate)
 		if err != nil {
@@ -565,17 +573,18 @@ func (b *bench) webhooks(ctx context.Context) error {
 			b.out.WebhooksLiveSustained, b.out.WebhooksLiveSustainedRate = m, rate
 			return nil
 		}
-		if step == 4 {
-			return nil
-		}
-		rate *= 0.8
-		if err := b.quiet(ctx, ""); err != nil {
-			return err
-		}
-		if m, err = b.webhookRun(ctx, conversions, rate, fmt.Sprintf("%s-whlive%d", b.run, step)); err != nil {
-			return err
-		}
 	}
+	return nil
+}
+
+// liveRates are the webhook rates tried with reporting live, from target
+// down: target, then 0.8, 0.64, 0.51 and 0.41 of it.
+func liveRates(target float64) []float64 {
+	rates := []float64{target}
+	for len(rates) < 5 {
+		rates = append(rates, 0.8*rates[len(rates)-1])
+	}
+	return rates
 }
 
 // liveP99 is the p99 a webhook rate must keep to count as sustained.
@@ -597,20 +606,15 @@ func (b *bench) sustained(ctx context.Context, partner string, want int64, m mea
 	case float64(m.NotSent) > 0.01*offered:
 		return false, fmt.Sprintf("%d of %.0f not sent", m.NotSent, offered), nil
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, err := b.reportedConversions(ctx, partner)
-		if err == nil && n >= want {
-			return true, fmt.Sprintf("sustained (p99 %.1f ms, the reports held every conversion %.1fs after)", m.P99ms,
-				5-time.Until(deadline).Seconds()), nil
-		}
-		if time.Now().After(deadline) {
-			return false, fmt.Sprintf("p99 %.1f ms, but the reports held %d of %d conversions 5 s after", m.P99ms, n, want), nil
-		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
-			return false, "", err
-		}
+	start := time.Now()
+	n, ok, err := pollReports(ctx, want, 250*time.Millisecond, 5*time.Second, func() (int64, error) { return b.reportedConversions(ctx, partner) })
+	switch {
+	case err != nil:
+		return false, "", err
+	case !ok:
+		return false, fmt.Sprintf("p99 %.1f ms, but the reports held %d of %d conversions 5 s after", m.P99ms, n, want), nil
 	}
+	return true, fmt.Sprintf("sustained (p99 %.1f ms, the reports held every conversion %.1fs after)", m.P99ms, time.Since(start).Seconds()), nil
 }
 
 // webhookRun sends one webhook load to x, at rate per second (0: closed
@@ -655,16 +659,27 @@ func (b *bench) settle(ctx context.Context) error {
 // waitReports polls count every interval until it reaches want, for at
 // most 5 minutes; what names what is counted.
 func waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
-	for deadline := time.Now().Add(5 * time.Minute); ; {
+	n, ok, err := pollReports(ctx, want, interval, 5*time.Minute, count)
+	if err != nil || ok {
+		return err
+	}
+	return fmt.Errorf("reports hold %d of at least %d %s after 5 minutes", n, want, what)
+}
+
+// pollReports polls count every interval until it reaches want or within
+// has passed, and returns the last count and whether it reached want.
+// Only ctx ending is an error; a failed count is polled again.
+func pollReports(ctx context.Context, want int64, interval, within time.Duration, count func() (int64, error)) (int64, bool, error) {
+	for deadline := time.Now().Add(within); ; {
 		n, err := count()
 		if err == nil && n >= want {
-			return nil
+			return n, true, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("reports hold %d of at least %d %s after 5 minutes (%v)", n, want, what, err)
+			return n, false, nil
 		}
 		if err := sleepCtx(ctx, interval); err != nil {
-			return err
+			return n, false, err
 		}
 	}
 }

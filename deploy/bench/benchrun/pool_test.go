@@ -78,3 +78,18 @@ func TestPooledMeasureLatencies(t *testing.T) {
 		})
 	}
 }
+
+// The live webhook step-down tries the target, then four rates each 0.8
+// of the one before.
+func TestLiveRates(t *testing.T) {
+	got := liveRates(2000)
+	want := []float64{2000, 1600, 1280, 1024, 819.2}
+	if len(got) != len(want) {
+		t.Fatalf("liveRates(2000) = %v", got)
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("liveRates(2000) = %v, want %v", got, want)
+		}
+	}
+}

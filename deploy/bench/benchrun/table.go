@@ -60,7 +60,7 @@ func (b *bench) print(w io.Writer) {
 			liveP99, ws.PerSecond, ws.P99ms, wh.Yardstick.PerSecond, ratio(ws.PerSecond, wh.Yardstick.PerSecond))
 	} else if o.WebhooksTargetRate > 0 {
 		fmt.Fprintf(t, "  the most it sustained live (p99 < %.0f ms, all sent, reports kept up)\tnone down to %.0f/s\t\t\n",
-			liveP99, o.WebhooksTargetRate*0.8*0.8*0.8*0.8)
+			liveP99, slices.Min(liveRates(o.WebhooksTargetRate)))
 	}
 	in := o.Ingest
 	fmt.Fprintf(t, "ingest clicks/s (%d)\t%.0f\tCOPY %.0f\t%s\n", in.Clicks, in.PerSecond, in.CopyPerSecond, ratio(in.PerSecond, in.CopyPerSecond))

@@ -119,7 +119,7 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 	for i, c := range clicks {
 		dims[i] = clickKey(c)
 	}
-	ids, err := s.keyIDs(ctx, nil, dims)
+	keyNums, err := s.keyIDs(ctx, nil, dims)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT copy_clicks`); err != nil {
 			return err
 		}
-		inserted, insertedIDs := clicks, ids
+		inserted, insertedKeys := clicks, keyNums
 		err = copyClicks(ctx, conn, "clicks", clicks)
 		if database.IsUniqueViolation(err) {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
@@ -145,15 +145,15 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 			}
 			var at []int
 			at, err = copyNewClicks(ctx, conn, tx, clicks)
-			inserted, insertedIDs = make([]Click, len(at)), make([]int32, len(at))
+			inserted, insertedKeys = make([]Click, len(at)), make([]int32, len(at))
 			for i, n := range at {
-				inserted[i], insertedIDs[i] = clicks[n], ids[n]
+				inserted[i], insertedKeys[i] = clicks[n], keyNums[n]
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("insert clicks: %w", err)
 		}
-		if err := addClickRollups(ctx, conn, periods, insertedIDs, inserted); err != nil {
+		if err := addClickRollups(ctx, conn, periods, insertedKeys, inserted); err != nil {
 			return err
 		}
 		// Conversions that arrived before their click. Each attribution is
@@ -342,12 +342,13 @@ func clickKey(c Click) ledger.RollupKey {
 	return ledger.RollupKey{Partner: c.Partner, CourseID: c.CourseID, Code: c.Code, Placement: c.Placement}
 }
 
-// addClickRollups appends the clicks' counts per hour and link to the
-// rollup deltas, with a COPY in the transaction open on conn: an INSERT
-// from five arrays took PostgreSQL 4.3 µs a row in make bench's ingest
-// part, and encoding the arrays was reporting's biggest allocation a
-// batch after the clicks themselves (issue 15).
-func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, ids []int32, clicks []Click) error {
+// addClickRollups appends the clicks' counts per quarter-hour and link
+// (keyNums[i] is clicks[i]'s rollup key) to the rollup deltas, with a
+// COPY in the transaction open on conn: an INSERT from five arrays took
+// PostgreSQL 4.3 µs a row in make bench's ingest part, and encoding the
+// arrays was reporting's biggest allocation a batch after the clicks
+// themselves (issue 15).
+func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, keyNums []int32, clicks []Click) error {
 	type cellCounts struct {
 		clickCell
 		clicks, unique, bots int64
@@ -356,7 +357,7 @@ func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, ids []int32
 	cells := make([]cellCounts, 0, len(clicks))
 	for i := range clicks {
 		c := &clicks[i]
-		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), ids[i]}
+		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), keyNums[i]}
 		j, ok := index[cell]
 		if !ok {
 			j = len(cells)
