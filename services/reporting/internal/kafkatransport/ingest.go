@@ -3,6 +3,7 @@ package kafkatransport
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -33,13 +34,28 @@ type Ingestor struct {
 	// Observe, if set, is told how long each event took from its Kafka
 	// timestamp to being stored.
 	Observe func(ctx context.Context, topic string, age time.Duration)
+
+	// clickSlots holds batches' click slices for reuse (*[]postgres.Click):
+	// a fresh one for 20,000 clicks, faulted in and zeroed by the runtime
+	// each batch, was a twentieth of reporting's CPU catching up (make
+	// bench, issue 15). The store keeps no click of a batch it was handed.
+	clickSlots sync.Pool
 }
 
 // Handle implements kafkax.Handler.
 func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
 	// A batch is usually one topic's: room for all of it, so that a batch
 	// of 20,000 clicks is not copied while it grows.
-	clicks := make([]postgres.Click, 0, len(msgs))
+	slots, _ := in.clickSlots.Get().(*[]postgres.Click)
+	if slots == nil || cap(*slots) < len(msgs) {
+		s := make([]postgres.Click, 0, len(msgs))
+		slots = &s
+	}
+	defer func() {
+		clear((*slots)[:len(msgs)]) // every slot used (at most one a message): no message's memory kept alive
+		in.clickSlots.Put(slots)
+	}()
+	clicks := (*slots)[:0]
 	var convs []postgres.ConversionEvent
 	poison := map[int]error{}
 	for i, msg := range msgs {
