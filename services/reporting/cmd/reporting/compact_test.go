@@ -23,3 +23,23 @@ func TestCompactionPause(t *testing.T) {
 		}
 	}
 }
+
+func TestDeferFold(t *testing.T) {
+	for _, tc := range []struct {
+		rate      float64
+		sinceFold time.Duration
+		want      bool
+	}{
+		{0, 0, false},                        // idle: fold each round
+		{3_000, time.Second, false},          // live traffic
+		{catchUpRate, time.Second, false},    // at the line: still live
+		{catchUpRate + 1, time.Second, true}, // catching up
+		{70_000, 9 * time.Second, true},      // catching up, folded recently
+		{70_000, maxFoldWait, false},         // catching up, but the deltas waited long enough
+		{70_000, 3 * maxFoldWait, false},     // and longer
+	} {
+		if got := deferFold(tc.rate, tc.sinceFold); got != tc.want {
+			t.Errorf("deferFold(%v, %v) = %v, want %v", tc.rate, tc.sinceFold, got, tc.want)
+		}
+	}
+}

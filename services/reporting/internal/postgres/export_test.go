@@ -1,6 +1,11 @@
 package postgres
 
-import "github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+import (
+	"context"
+	"slices"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+)
 
 // CacheSizes is how many entries the store's input-keyed caches hold.
 func (s *Store) CacheSizes() (keys, slots int) {
@@ -19,4 +24,24 @@ func (s *Store) ShrinkCaches(nKeys, nSlots int) (boundKeys, boundSlots int) {
 	s.keys = newGenerations[ledger.RollupKey, int32](nKeys, cloneKey)
 	s.slots = newGenerations[linkDay, slots](nSlots, cloneLinkDay)
 	return 2 * nKeys, 2 * nSlots
+}
+
+// WaitingFor is waitingFor in a transaction of its own, each conversion
+// as "partner/order/click", sorted.
+func (s *Store) WaitingFor(ctx context.Context, ids []string, limit int) ([]string, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	found, err := waitingFor(ctx, tx, ids, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(found))
+	for i, w := range found {
+		out[i] = w.key.partner + "/" + w.key.orderID + "/" + w.click
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -314,4 +315,51 @@ func TestCountCommissions(t *testing.T) {
 			t.Fatalf("%v: count %d (%v), emitted %d", v, n, err, emitted)
 		}
 	}
+}
+
+// Conversions that came before their clicks are found by the range of the
+// batch's click ids, or, when that range holds too many waiting
+// conversions, click by click: the same ones either way, and no
+// conversion waiting for another click, in the range or out of it.
+func TestWaitingConversionsAreFoundByRangeOrProbe(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	clicks := genClicks(1000, 0, 20, time.Minute)
+	convs := genConversions(100, 0, 1000, 20, time.Minute) // clicks 0, 10, ..., 990
+	decoy := func(order, click string) postgres.ConversionEvent {
+		c := convs[0]
+		c.ID, c.OrderID, c.ClickID = "ev-"+order, order, click
+		return c
+	}
+	convs = append(convs,
+		decoy("in-range", "clk000000000505x"), // between the batch's first and last id
+		decoy("before", "clj"), decoy("after", "clk999999999999"))
+	if err := s.IngestConversions(ctx, convs); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(clicks))
+	for i, c := range clicks {
+		ids[i] = c.ID
+	}
+	var want []string
+	for _, c := range convs[:100] {
+		want = append(want, c.Partner+"/"+c.OrderID+"/"+c.ClickID)
+	}
+	slices.Sort(want)
+	for _, limit := range []int{1000, 101, 100, 1} { // 101 waiting in range: read by range, then probed
+		got, err := s.WaitingFor(ctx, ids, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("limit %d: found %d waiting conversions %v..., want %d", limit, len(got), got[:min(3, len(got))], len(want))
+		}
+	}
+	if err := s.IngestClicks(ctx, clicks); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s.DB(), `SELECT count(*) FROM conversions WHERE NOT attributed`); n != 3 {
+		t.Fatalf("%d conversions wait after their clicks came, want the 3 decoys", n)
+	}
+	verify(t, s)
 }
