@@ -29,9 +29,9 @@ type WriterConfig struct {
 	WriteTimeout time.Duration
 	// MaxAttempts per batch before WriteMessages fails (default 3).
 	MaxAttempts int
-	// Compression of batches: none (default, as Kafka's own producer),
-	// gzip, snappy, lz4 or zstd. Compression trades producer CPU for
-	// network and disk; turn it on where those are the bottleneck.
+	// Compression of batches: none (the default here), gzip, snappy, lz4
+	// or zstd. Compression trades producer CPU for network, disk and the
+	// broker's copying; the services' default (pkg/platform) is lz4.
 	Compression string
 	// Security is TLS and SASL towards the brokers (zero: plaintext).
 	Security Security
