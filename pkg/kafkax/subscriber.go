@@ -410,8 +410,9 @@ func (s *Subscriber) handleWithRetry(ctx context.Context, batch []kafka.Message,
 // 557 MB. With 4,096 it peaked at 318-344 MB, its CPU a click went from
 // 27-34 to 19-25 us, and it ingested 31-48k clicks/s (about 38k on
 // average) instead of 24-35k (about 28k) (make bench, PHASES=ingest,
-// issue 15). A fetch is at most 2 MB (about 4,000 clicks), so the reader
-// still has a fetch ready while a batch is written.
+// issue 15). A fetch is at most 2 MB (about 4,000 clicks uncompressed,
+// several times that with lz4: the queue bounds what is held), so the
+// reader still has a fetch ready while a batch is written.
 func queueCapacity(batchSize int) int {
 	return max(100, min(batchSize, maxQueued))
 }

@@ -116,7 +116,9 @@ const catchUpRate = 20_000
 // each round), and rounds during a catch-up took PostgreSQL CPU from the
 // COPY of the clicks (make bench, issue 15: two rounds of 1.2 s of
 // statement time in a 4.7 s catch-up of 300,000 clicks). Reports read
-// the deltas too, so a skipped round delays no count.
+// the deltas too, so a skipped round delays no count. The rate is this
+// process's own: with replicas, each decides by what it stores, and one
+// that does not defer folds for all.
 func deferFold(clicksPerSec float64, sinceFold time.Duration) bool {
 	return clicksPerSec > catchUpRate && sinceFold < maxFoldWait
 }

@@ -215,8 +215,9 @@ const rangeProbeLimit = 1000
 // Probing click by click took 15 ms of PostgreSQL a batch of 15,000
 // clicks (make bench, issue 15); the range read finds the few waiting
 // conversions (usually none) at once. When the range holds more than
-// limit of them (ids that are not in time order), it probes each click
-// instead.
+// limit of them (many conversions waiting for clicks that never came
+// with ids inside the batch's range, or ids not in time order), it
+// probes each click instead.
 func waitingFor(ctx context.Context, tx *sql.Tx, ids []string, limit int) ([]waiting, error) {
 	if len(ids) == 0 {
 		return nil, nil
