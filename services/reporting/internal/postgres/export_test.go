@@ -28,13 +28,13 @@ func (s *Store) ShrinkCaches(nKeys, nSlots int) (boundKeys, boundSlots int) {
 
 // WaitingFor is waitingFor in a transaction of its own, each conversion
 // as "partner/order/click", sorted.
-func (s *Store) WaitingFor(ctx context.Context, ids []string, limit int) ([]string, error) {
+func (s *Store) WaitingFor(ctx context.Context, clicks []Click, limit int) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	found, err := waitingFor(ctx, tx, ids, limit)
+	found, err := waitingFor(ctx, tx, clicks, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -170,107 +170,114 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		// Conversions that arrived before their click. Each attribution is
 		// recorded when its click was (not when the batch's latest was),
 		// so it lands where a replay puts it whatever the batching.
-		ids := make([]string, len(inserted))
-		for i, c := range inserted {
-			ids[i] = c.ID
-		}
-		found, err := waitingFor(ctx, tx, ids, rangeProbeLimit)
+		found, err := waitingFor(ctx, tx, inserted, rangeProbeLimit)
 		if err != nil {
 			return fmt.Errorf("find waiting conversions: %w", err)
 		}
 		if len(found) == 0 {
 			return nil // as nearly always: no conversion came before its click
 		}
-		recordedByID := make(map[string]time.Time, len(inserted))
-		for _, c := range inserted {
-			recordedByID[c.ID] = c.RecordedAt
-		}
 		keys := make([]convKey, len(found))
 		recorded := make(map[convKey]time.Time, len(found))
 		for i, w := range found {
 			keys[i] = w.key
-			recorded[w.key] = recordedByID[w.click]
+			recorded[w.key] = w.recordedAt
 		}
 		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: latestRecorded(clicks), recorded: recorded,
 			description: "attributed to a late click"})
 	})
 }
 
-// waiting is a conversion that waits for the click click.
+// waiting is a conversion that waits for the click click, which was
+// recorded at recordedAt.
 type waiting struct {
-	key   convKey
-	click string
+	key        convKey
+	click      string
+	recordedAt time.Time
 }
 
 // rangeProbeLimit bounds the waiting conversions waitingFor reads by the
 // range of a batch's click ids before it probes click by click instead.
 const rangeProbeLimit = 1000
 
-// waitingFor returns the conversions waiting for one of the clicks ids.
+// waitingFor returns the conversions waiting for one of clicks.
 //
 // Click ids are issued in time order (pkg/clickid: a ULID first), so a
 // batch's ids span a narrow range: it first reads the waiting
 // conversions whose click id is in that range, through the partial
-// index of waiting conversions, and keeps those whose click is in ids.
+// index of waiting conversions, and keeps those whose click is in clicks.
 // Probing click by click took 15 ms of PostgreSQL a batch of 15,000
 // clicks (make bench, issue 15); the range read finds the few waiting
 // conversions (usually none) at once. When the range holds more than
 // limit of them (many conversions waiting for clicks that never came
 // with ids inside the batch's range, or ids not in time order), it
 // probes each click instead.
-func waitingFor(ctx context.Context, tx *sql.Tx, ids []string, limit int) ([]waiting, error) {
-	if len(ids) == 0 {
+func waitingFor(ctx context.Context, tx *sql.Tx, clicks []Click, limit int) ([]waiting, error) {
+	if len(clicks) == 0 {
 		return nil, nil
 	}
-	lo, hi := ids[0], ids[0]
-	for _, id := range ids[1:] {
-		lo, hi = min(lo, id), max(hi, id)
+	lo, hi := clicks[0].ID, clicks[0].ID
+	for _, c := range clicks[1:] {
+		lo, hi = min(lo, c.ID), max(hi, c.ID)
 	}
-	inRange, err := scanWaiting(tx.QueryContext(ctx, `SELECT partner, order_id, click_id FROM conversions
-		WHERE NOT attributed AND click_id <> '' AND click_id BETWEEN $1 AND $2 LIMIT $3`, lo, hi, limit+1))
+	scan := func(rows *sql.Rows, w *waiting) error { return rows.Scan(&w.key.partner, &w.key.orderID, &w.click) }
+	rows, err := tx.QueryContext(ctx, `SELECT partner, order_id, click_id FROM conversions
+		WHERE NOT attributed AND click_id <> '' AND click_id BETWEEN $1 AND $2 LIMIT $3`, lo, hi, limit+1)
 	if err != nil {
 		return nil, err
 	}
-	if len(inRange) <= limit {
-		if len(inRange) == 0 {
-			return nil, nil // as nearly always: no conversion came before its click
-		}
-		batch := make(map[string]bool, len(ids))
-		for _, id := range ids {
-			batch[id] = true
-		}
-		found := inRange[:0]
-		for _, w := range inRange {
-			if batch[w.click] {
-				found = append(found, w)
-			}
-		}
-		return found, nil
-	}
-	// OFFSET 0 keeps it an index probe a click: without it the planner
-	// pulled the subquery up into a hash join over every waiting
-	// conversion, 260 ms a batch of 12,000 clicks once 190,000
-	// conversions waited for clicks that never came (make bench after
-	// its webhook part: more of PostgreSQL's time than the COPY of the
-	// clicks), against 25-75 ms probing.
-	return scanWaiting(tx.QueryContext(ctx, `SELECT c.partner, c.order_id, u.id FROM unnest($1::text[]) AS u(id)
-		JOIN LATERAL (SELECT partner, order_id FROM conversions
-			WHERE NOT attributed AND click_id <> '' AND click_id = u.id OFFSET 0) c ON true`, pq.Array(ids)))
-}
-
-// scanWaiting reads rows of partner, order id and click id.
-func scanWaiting(rows *sql.Rows, err error) ([]waiting, error) {
+	candidates, err := collectRows(rows, scan)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []waiting
-	for rows.Next() {
-		var w waiting
-		if err := rows.Scan(&w.key.partner, &w.key.orderID, &w.click); err != nil {
+	if len(candidates) > limit {
+		ids := make([]string, len(clicks))
+		for i, c := range clicks {
+			ids[i] = c.ID
+		}
+		// OFFSET 0 keeps it an index probe a click: without it the
+		// planner pulled the subquery up into a hash join over every
+		// waiting conversion, 260 ms a batch of 12,000 clicks once
+		// 190,000 conversions waited for clicks that never came (make
+		// bench after its webhook part: more of PostgreSQL's time than
+		// the COPY of the clicks), against 25-75 ms probing.
+		rows, err := tx.QueryContext(ctx, `SELECT c.partner, c.order_id, u.id FROM unnest($1::text[]) AS u(id)
+			JOIN LATERAL (SELECT partner, order_id FROM conversions
+				WHERE NOT attributed AND click_id <> '' AND click_id = u.id OFFSET 0) c ON true`, pq.Array(ids))
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, w)
+		if candidates, err = collectRows(rows, scan); err != nil {
+			return nil, err
+		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil // as nearly always: no conversion came before its click
+	}
+	recorded := make(map[string]time.Time, len(clicks))
+	for _, c := range clicks {
+		recorded[c.ID] = c.RecordedAt
+	}
+	found := candidates[:0]
+	for _, w := range candidates {
+		if at, ok := recorded[w.click]; ok {
+			w.recordedAt = at
+			found = append(found, w)
+		}
+	}
+	return found, nil
+}
+
+// collectRows reads every row of rows with scan, then closes them.
+func collectRows[T any](rows *sql.Rows, scan func(*sql.Rows, *T) error) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := scan(rows, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -386,16 +393,7 @@ func insertNewClicks(ctx context.Context, conn *sql.Conn, tx *sql.Tx, clicks []C
 // batchPositions reads rows of one column, a position in the batch, and
 // closes them.
 func batchPositions(rows *sql.Rows) ([]int, error) {
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return collectRows(rows, func(rows *sql.Rows, n *int) error { return rows.Scan(n) })
 }
 
 type clickCell struct {
@@ -644,16 +642,7 @@ func queryKeys(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]co
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var keys []convKey
-	for rows.Next() {
-		var k convKey
-		if err := rows.Scan(&k.partner, &k.orderID); err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return collectRows(rows, func(rows *sql.Rows, k *convKey) error { return rows.Scan(&k.partner, &k.orderID) })
 }
 
 // AttributeWaiting attributes conversions changed within the last

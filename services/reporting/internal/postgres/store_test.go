@@ -337,17 +337,13 @@ func TestWaitingConversionsAreFoundByRangeOrProbe(t *testing.T) {
 	if err := s.IngestConversions(ctx, convs); err != nil {
 		t.Fatal(err)
 	}
-	ids := make([]string, len(clicks))
-	for i, c := range clicks {
-		ids[i] = c.ID
-	}
 	var want []string
 	for _, c := range convs[:100] {
 		want = append(want, c.Partner+"/"+c.OrderID+"/"+c.ClickID)
 	}
 	slices.Sort(want)
 	for _, limit := range []int{1000, 101, 100, 1} { // 101 waiting in range: read by range, then probed
-		got, err := s.WaitingFor(ctx, ids, limit)
+		got, err := s.WaitingFor(ctx, clicks, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
