@@ -48,7 +48,10 @@ func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
 	// of 20,000 clicks is not copied while it grows.
 	slots, _ := in.clickSlots.Get().(*[]postgres.Click)
 	if slots == nil || cap(*slots) < len(msgs) {
-		s := make([]postgres.Click, 0, len(msgs))
+		// Rounded up, so that the next batch, a little bigger, fits too:
+		// a slice made for each slightly bigger batch was fresh memory,
+		// and page faults were a fifth of reporting's CPU catching up.
+		s := make([]postgres.Click, 0, (len(msgs)+slotRounding-1)/slotRounding*slotRounding)
 		slots = &s
 	}
 	defer func() {
@@ -98,6 +101,10 @@ func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
 	}
 	return nil
 }
+
+// slotRounding is what the capacity of a batch's click slice is rounded
+// up to: about one 2 MB fetch of clicks.
+const slotRounding = 4096
 
 // Events outside these years are refused: a clock that far off is a bug,
 // and each month of clicks is a partition.
