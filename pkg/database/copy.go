@@ -17,14 +17,17 @@ const copyChunk = 64 << 10
 // buffer a COPY, and a 64 KB string copied from it a chunk, were each
 // allocated in memory the process had not touched lately: page faults
 // were a fifth of reporting's CPU while it caught up (perf record, make
-// bench, issue 15), and these two buffers a sixth of those.
+// bench, issue 15), and these two buffers an eighth of those.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, copyChunk+copyChunk/4); return &b }}
 
 // maxPooledCopyBuffer bounds a buffer CopyIn keeps: one grown by a huge
 // row is left to the collector.
 const maxPooledCopyBuffer = 1 << 20
 
-// copyData is lib/pq's COPY statement: it takes row text as it is.
+// copyData is lib/pq's COPY statement: it takes row text as it is, and
+// appends it to its own buffer before CopyData returns, keeping no
+// reference to line. CopyIn relies on that to hand it each chunk without
+// a copy (TestCopyInStoresWhatTheDriverWould sends several chunks).
 type copyData interface {
 	CopyData(ctx context.Context, line string) (driver.Result, error)
 }
@@ -69,9 +72,7 @@ func CopyIn(ctx context.Context, conn *sql.Conn, query string, n int, row func(b
 			}
 			buf = row(buf, i)
 			if len(buf) >= copyChunk || i == n-1 {
-				// lib/pq appends the text to its own buffer before
-				// CopyData returns and keeps no reference to it, so the
-				// chunk goes without a copy of its own.
+				// Not copied: the driver copies it (see copyData).
 				if _, err := cd.CopyData(ctx, unsafe.String(unsafe.SliceData(buf), len(buf))); err != nil {
 					return err
 				}
