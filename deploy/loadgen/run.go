@@ -247,9 +247,10 @@ func (r *Runner) clickConn(rng *rand.Rand) *clickConn {
 }
 
 type worker struct {
-	res  Result
-	acks []ClickAck
-	ev   EventStats // conversions it delivers itself
+	res     Result
+	acks    []ClickAck // acknowledged, not yet in the ledger
+	flushed time.Time  // when acks last went to the ledger
+	ev      EventStats // conversions it delivers itself
 }
 
 // Clicks sends the run's click traffic (and the conversions of a share of
@@ -308,7 +309,7 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 	var wg sync.WaitGroup
 	began := time.Now()
 	for i := range workers {
-		w := &worker{res: Result{Statuses: map[int]int64{}}}
+		w := &worker{res: Result{Statuses: map[int]int64{}}, flushed: time.Now()}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -328,9 +329,11 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 					break
 				}
 				r.click(ctx, conn, rng, w, orders, &ordersDropped)
-				if len(w.acks) >= 1024 {
+				// In batches, for the ledger's lock; at least once a second,
+				// so that a gentle run's progress line (make demo) keeps up.
+				if len(w.acks) >= 1024 || len(w.acks) > 0 && time.Since(w.flushed) >= time.Second {
 					r.Ledger.AddClicks(w.acks)
-					w.acks = w.acks[:0]
+					w.acks, w.flushed = w.acks[:0], time.Now()
 				}
 			}
 			r.Ledger.AddClicks(w.acks)

@@ -147,6 +147,32 @@ func TestPostbackErrorsNameThePartnersParameter(t *testing.T) {
 	}
 }
 
+func TestCheckRepeated(t *testing.T) {
+	m, _ := Mapping{Preset: "impact"}.Resolve()
+	for _, c := range []struct {
+		query, repeated string // repeated: the parameter named in the 400, "" for none
+	}{
+		{"action_id=1&payout=1.00&amount=1.00&status=PENDING", ""},
+		{"action_id=1&action_id=2&payout=1.00", `"action_id" is given 2 times`},
+		{"action_id=1&payout=1.00&payout=1.00&payout=1.00", `"payout" is given 3 times`},
+		{"action_id=1&payout=1.00&pad=a&pad=b", ""},           // a parameter the mapping does not read
+		{"action_id=1&payout=1.00&order_id=a&order_id=b", ""}, // the canonical name, not impact's
+		{"", ""},
+	} {
+		params, _ := url.ParseQuery(c.query)
+		err := m.CheckRepeated(params)
+		if c.repeated == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.query, err)
+			}
+			continue
+		}
+		if errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), c.repeated) {
+			t.Errorf("%s: %v, want 400 naming %s", c.query, err, c.repeated)
+		}
+	}
+}
+
 func FuzzDecodeWebhook(f *testing.F) {
 	f.Add([]byte(`{"order_id":"A-1001","click_id":"c1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`))
 	f.Add([]byte(`{"order_id":1,"commission":7.35}`))

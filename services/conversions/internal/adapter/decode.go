@@ -42,6 +42,28 @@ func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conver
 	return m.build(get, p, now, false)
 }
 
+// CheckRepeated refuses a parameter the mapping reads that comes more
+// than once (?order_id=A&order_id=B): which one the network meant is not
+// defined, so it is a malformed postback (400), never a guess. Checked on
+// arrival only: FromParams takes the first, so a stored postback replays
+// as it was read.
+func (m Mapping) CheckRepeated(params url.Values) error {
+	names := make([]string, 0, len(m.Fields)+1)
+	for _, name := range m.Fields {
+		names = append(names, name)
+	}
+	if m.JSONParam != "" {
+		names = append(names, m.JSONParam)
+	}
+	sort.Strings(names) // the same error whatever the map's order
+	for _, name := range names {
+		if n := len(params[name]); name != "" && n > 1 {
+			return errs.Newf(errs.Invalid, "repeated_parameter", "%s is given %d times", show(name), n)
+		}
+	}
+	return nil
+}
+
 // FromJSON decodes a postback whose body is one JSON object (PartnerStack's
 // postbacks, a CJ commission record) through a resolved mapping for
 // partner p: nested objects are reached by dotted names ("data.amount"),

@@ -232,7 +232,7 @@ func verifyError(prefix string, err error) error {
 	case errors.Is(err, webhook.ErrStale):
 		code, message = "invalid_timestamp", fmt.Sprintf("%s-timestamp is more than %d seconds from now", prefix, int(webhook.Tolerance.Seconds()))
 	case errors.Is(err, webhook.ErrNoSignature):
-		message = "the " + prefix + "-signature header has no v1 signature"
+		message = "the " + prefix + "-signature header has no well-formed v1 signature (v1,<base64 of the 32-byte HMAC-SHA256>)"
 	}
 	return errs.Wrap(errs.Unauthenticated, code, message, err)
 }
@@ -255,6 +255,9 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	if err != nil {
 		return Receipt{}, err
 	}
+	if n := len(req.Params["token"]); n > 1 {
+		return Receipt{}, errs.Newf(errs.Invalid, "repeated_parameter", "the token parameter is given %d times", n)
+	}
 	token := req.Params.Get("token")
 	if token == "" {
 		return Receipt{}, errs.New(errs.Unauthenticated, "missing_token", "the token parameter is missing")
@@ -272,7 +275,7 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	var c adapter.Conversion
 	if req.JSON != nil {
 		c, err = p.mapping.FromJSON(req.JSON, p.limits, now)
-	} else {
+	} else if err = p.mapping.CheckRepeated(params); err == nil {
 		c, err = p.mapping.FromParams(params, p.limits, now)
 	}
 	if err != nil {

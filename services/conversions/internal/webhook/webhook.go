@@ -12,7 +12,7 @@ import (
 
 // Errors Verify returns.
 var (
-	ErrNoSignature  = errors.New("the webhook-signature header has no v1 signature")
+	ErrNoSignature  = errors.New("the webhook-signature header has no well-formed v1 signature")
 	ErrBadSignature = errors.New("no signature matches an active secret")
 	ErrTimestamp    = errors.New("webhook-timestamp is not unix seconds")
 	ErrStale        = errors.New("webhook-timestamp is outside the tolerance")

@@ -266,6 +266,14 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"udemy","amount":"3.00","currency":"EUR","reference":"wire 2"}`); r.status != 201 {
 		t.Fatalf("remittance = %d %s", r.status, r.body)
 	}
+	// A partner id the ledger has nothing for is a typo: refused, and it
+	// does not become known (no statement of its own).
+	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"courserra","amount":"1.00","currency":"USD","reference":"wire 3"}`); r.status != 404 || !strings.Contains(r.body, "unknown_partner") {
+		t.Fatalf("remittance for an unknown partner = %d %s, want 404 unknown_partner", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/v1/payouts/statements/courserra?month="+running.Format("2006-01"), ""); r.status != 404 {
+		t.Fatalf("statement of an unknown partner = %d %s, want 404", r.status, r.body)
+	}
 	s.waitFor(t, all+"&group_by=partner", func(r reportJSON) error {
 		for _, row := range r.Rows {
 			if row["partner"] == "coursera" && row["currency"] == "USD" && row["commission_paid"] == "7.50" {

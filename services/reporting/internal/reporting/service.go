@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -170,10 +172,22 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	}
 	if req.Reference == "" || len(req.Reference) > 200 {
 		f.Add("reference", "is required (at most 200 characters): it makes a retried POST safe")
+	} else if strings.ContainsFunc(req.Reference, unicode.IsControl) {
+		f.Add("reference", "must not hold control characters")
 	}
 	orders := remittanceOrders(req, amount, &f)
 	if err := f.Err("invalid_remittance"); err != nil {
 		return payout.Remittance{}, false, err
+	}
+	// Money from a partner the ledger has nothing for is a typo in the
+	// partner id, not a payment: stored, it would make the id known and
+	// give it a statement of its own.
+	known, err := s.store.PartnerKnown(ctx, req.Partner)
+	if err != nil {
+		return payout.Remittance{}, false, err
+	}
+	if !known {
+		return payout.Remittance{}, false, ErrUnknownPartner
 	}
 	return s.store.AddRemittance(ctx, payout.Remittance{Partner: req.Partner, Amount: amount.Minor,
 		Currency: req.Currency, ReceivedAt: received, Reference: req.Reference, Orders: orders}, ActorOf(ctx))
