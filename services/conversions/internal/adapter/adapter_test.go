@@ -154,7 +154,8 @@ func TestCheckRepeated(t *testing.T) {
 	}{
 		{"action_id=1&payout=1.00&amount=1.00&status=PENDING", ""},
 		{"action_id=1&action_id=2&payout=1.00", `"action_id" is given 2 times`},
-		{"action_id=1&payout=1.00&payout=1.00&payout=1.00", `"payout" is given 3 times`},
+		{"action_id=1&payout=1.00&payout=1.00&payout=2.00", `"payout" is given 3 times with different values`},
+		{"action_id=1&action_id=1&payout=1.00", ""},           // the same value again is no doubt
 		{"action_id=1&payout=1.00&pad=a&pad=b", ""},           // a parameter the mapping does not read
 		{"action_id=1&payout=1.00&order_id=a&order_id=b", ""}, // the canonical name, not impact's
 		{"", ""},
@@ -170,6 +171,27 @@ func TestCheckRepeated(t *testing.T) {
 		if errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), c.repeated) {
 			t.Errorf("%s: %v, want 400 naming %s", c.query, err, c.repeated)
 		}
+	}
+}
+
+func TestCheckRepeatedWithAJSONParameter(t *testing.T) {
+	m, err := Mapping{Preset: "awin"}.Resolve()
+	if err != nil || m.JSONParam == "" {
+		t.Fatalf("awin has no JSON parameter: %v", err)
+	}
+	// The fields come from the JSON parameter: repeated URL parameters of
+	// the same names are not read, so they are no doubt.
+	params := url.Values{m.JSONParam: {`{}`}, m.Fields[FieldCommission]: {"a", "b"}}
+	if err := m.CheckRepeated(params); err != nil {
+		t.Fatalf("with %s: %v", m.JSONParam, err)
+	}
+	params[m.JSONParam] = append(params[m.JSONParam], `{"x":1}`)
+	if err := m.CheckRepeated(params); errs.HTTPStatus(err) != 400 {
+		t.Fatalf("%s twice: %v, want 400", m.JSONParam, err)
+	}
+	delete(params, m.JSONParam)
+	if err := m.CheckRepeated(params); errs.HTTPStatus(err) != 400 {
+		t.Fatalf("without %s, %s twice: %v, want 400", m.JSONParam, m.Fields[FieldCommission], err)
 	}
 }
 

@@ -43,22 +43,29 @@ func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conver
 }
 
 // CheckRepeated refuses a parameter the mapping reads that comes more
-// than once (?order_id=A&order_id=B): which one the network meant is not
-// defined, so it is a malformed postback (400), never a guess. Checked on
-// arrival only: FromParams takes the first, so a stored postback replays
-// as it was read.
+// than once with different values (?order_id=A&order_id=B): which one the
+// network meant is not defined, so it is a malformed postback (400),
+// never a guess. The same value again (a mapping that gives two fields
+// one parameter, whose postback URL repeats it) is no doubt. With the
+// mapping's JSON parameter present, the fields come from it and only it
+// is checked. Checked on arrival only: FromParams takes the first, so a
+// stored postback replays as it was read.
 func (m Mapping) CheckRepeated(params url.Values) error {
-	names := make([]string, 0, len(m.Fields)+1)
-	for _, name := range m.Fields {
-		names = append(names, name)
+	var names []string
+	if m.JSONParam != "" && len(params[m.JSONParam]) > 0 {
+		names = []string{m.JSONParam}
+	} else {
+		for _, name := range m.Fields {
+			names = append(names, name)
+		}
+		sort.Strings(names) // the same error whatever the map's order
 	}
-	if m.JSONParam != "" {
-		names = append(names, m.JSONParam)
-	}
-	sort.Strings(names) // the same error whatever the map's order
 	for _, name := range names {
-		if n := len(params[name]); name != "" && n > 1 {
-			return errs.Newf(errs.Invalid, "repeated_parameter", "%s is given %d times", show(name), n)
+		vs := params[name]
+		for _, v := range vs[min(1, len(vs)):] {
+			if v != vs[0] {
+				return errs.Newf(errs.Invalid, "repeated_parameter", "%s is given %d times with different values", show(name), len(vs))
+			}
 		}
 	}
 	return nil

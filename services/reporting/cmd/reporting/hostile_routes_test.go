@@ -145,7 +145,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "remit: trailing garbage", method: "POST", path: "/v1/payouts/remittances", body: str(remit + "}" + big(20)), auth: true, status: 400},
 		{name: "remit: Latin-1", method: "POST", path: "/v1/payouts/remittances", body: str(strings.Replace(remit, "w1", "caf\xe9", 1)), auth: true, status: 400},
 		{name: "remit: UTF-16", method: "POST", path: "/v1/payouts/remittances", body: str(utf16le(remit)), auth: true, status: 400},
-		{name: "remit: control characters", method: "POST", path: "/v1/payouts/remittances", body: str(strings.Replace(remit, "w1", `w\u0000\u001b[31m`, 1)), auth: true, status: 422},
+		{name: "remit: control characters", method: "POST", path: "/v1/payouts/remittances", body: str(strings.Replace(remit, "w1", `w\u0000\u001b[31m`, 1)), auth: true, status: 422, code: "invalid_remittance"},
 		{name: "remit: oversized partner", method: "POST", path: "/v1/payouts/remittances", body: str(strings.Replace(remit, "coursera", big(4<<10), 1)), auth: true, status: 422},
 		{name: "remit: no token", method: "POST", path: "/v1/payouts/remittances", body: str(remit), status: 401},
 
