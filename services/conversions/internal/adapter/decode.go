@@ -61,11 +61,20 @@ func (m Mapping) CheckRepeated(params url.Values) error {
 		sort.Strings(names) // the same error whatever the map's order
 	}
 	for _, name := range names {
-		vs := params[name]
-		for _, v := range vs[min(1, len(vs)):] {
-			if v != vs[0] {
-				return errs.Newf(errs.Invalid, "repeated_parameter", "%s is given %d times with different values", show(name), len(vs))
-			}
+		if err := SingleValue(params, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SingleValue is a 400 repeated_parameter when params give name more than
+// once with different values, else nil.
+func SingleValue(params url.Values, name string) error {
+	vs := params[name]
+	for _, v := range vs[min(1, len(vs)):] {
+		if v != vs[0] {
+			return errs.Newf(errs.Invalid, "repeated_parameter", "%s is given %d times with different values", show(name), len(vs))
 		}
 	}
 	return nil

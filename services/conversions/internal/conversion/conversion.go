@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -256,8 +255,8 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	if err != nil {
 		return Receipt{}, err
 	}
-	if ts := req.Params["token"]; len(ts) > 1 && slices.ContainsFunc(ts[1:], func(v string) bool { return v != ts[0] }) {
-		return Receipt{}, errs.Newf(errs.Invalid, "repeated_parameter", "the token parameter is given %d times with different values", len(ts))
+	if err := adapter.SingleValue(req.Params, "token"); err != nil {
+		return Receipt{}, err
 	}
 	token := req.Params.Get("token")
 	if token == "" {

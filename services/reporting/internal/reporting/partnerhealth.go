@@ -44,7 +44,7 @@ type UnattributedConversion struct {
 type PartnerHealthStore interface {
 	PartnerActivity(ctx context.Context, day, week time.Time) ([]PartnerActivity, error)
 	Unattributed(ctx context.Context, partner string, limit int) ([]UnattributedConversion, error)
-	PartnerKnown(ctx context.Context, partner string) (bool, error)
+	partnerKnower
 }
 
 // PartnerHealth answers partner-health questions from the ledger.
@@ -82,12 +82,8 @@ func (h *PartnerHealth) Unattributed(ctx context.Context, r UnattributedRequest)
 		}
 		limit = n
 	}
-	known, err := h.Store.PartnerKnown(ctx, r.Partner)
-	if err != nil {
+	if err := knownPartner(ctx, h.Store, r.Partner); err != nil {
 		return nil, err
-	}
-	if !known {
-		return nil, ErrUnknownPartner
 	}
 	return h.Store.Unattributed(ctx, r.Partner, limit)
 }

@@ -32,7 +32,7 @@ type Store interface {
 	PutFXRates(ctx context.Context, rates []report.Rate, actor string) error
 	AddRemittance(ctx context.Context, r payout.Remittance, actor string) (payout.Remittance, bool, error)
 	Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error)
-	PartnerKnown(ctx context.Context, partner string) (bool, error)
+	partnerKnower
 	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line, actor string) (int64, []payout.Difference, error)
 	SettlementComparer
 	SettlementApplier
@@ -182,15 +182,30 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	// Money from a partner the ledger has nothing for is a typo in the
 	// partner id, not a payment: stored, it would make the id known and
 	// give it a statement of its own.
-	known, err := s.store.PartnerKnown(ctx, req.Partner)
-	if err != nil {
+	if err := knownPartner(ctx, s.store, req.Partner); err != nil {
 		return payout.Remittance{}, false, err
-	}
-	if !known {
-		return payout.Remittance{}, false, ErrUnknownPartner
 	}
 	return s.store.AddRemittance(ctx, payout.Remittance{Partner: req.Partner, Amount: amount.Minor,
 		Currency: req.Currency, ReceivedAt: received, Reference: req.Reference, Orders: orders}, ActorOf(ctx))
+}
+
+// partnerKnower says whether the ledger holds anything for a partner.
+type partnerKnower interface {
+	PartnerKnown(ctx context.Context, partner string) (bool, error)
+}
+
+// knownPartner is nil when the ledger holds something for partner (a
+// conversion, a ledger entry or a remittance), ErrUnknownPartner when it
+// holds nothing: the routes that answer for one partner ask it first.
+func knownPartner(ctx context.Context, store partnerKnower, partner string) error {
+	known, err := store.PartnerKnown(ctx, partner)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return ErrUnknownPartner
+	}
+	return nil
 }
 
 // Statement is a partner's monthly statement.
@@ -207,12 +222,8 @@ func (s *Service) Statement(ctx context.Context, partner, month string) (Stateme
 	if err != nil {
 		return Statement{}, err
 	}
-	known, err := s.store.PartnerKnown(ctx, partner)
-	if err != nil {
+	if err := knownPartner(ctx, s.store, partner); err != nil {
 		return Statement{}, err
-	}
-	if !known {
-		return Statement{}, ErrUnknownPartner
 	}
 	lines, err := s.store.Statement(ctx, partner, m)
 	if err != nil {
@@ -279,12 +290,8 @@ func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency
 	if err != nil {
 		return Settlement{}, err
 	}
-	known, err := s.store.PartnerKnown(ctx, partner)
-	if err != nil {
+	if err := knownPartner(ctx, s.store, partner); err != nil {
 		return Settlement{}, err
-	}
-	if !known {
-		return Settlement{}, ErrUnknownPartner
 	}
 	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, lines, ActorOf(ctx))
 	if err != nil {

@@ -61,12 +61,8 @@ func (s *Service) Settle(ctx context.Context, r SettlementRequest) (SettlementRe
 	if err != nil {
 		return SettlementResult{}, err
 	}
-	known, err := s.store.PartnerKnown(ctx, r.Partner)
-	if err != nil {
+	if err := knownPartner(ctx, s.store, r.Partner); err != nil {
 		return SettlementResult{}, err
-	}
-	if !known {
-		return SettlementResult{}, ErrUnknownPartner
 	}
 	out := SettlementResult{Settlement: Settlement{Partner: r.Partner, Month: r.Month, Lines: len(lines)},
 		Format: format.Name, DryRun: r.DryRun, Rows: lines}
