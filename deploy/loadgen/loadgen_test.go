@@ -15,48 +15,6 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/clickid"
 )
 
-func TestUserAgentsAreDistinctBrowsers(t *testing.T) {
-	uas := UserAgents(rand.New(rand.NewPCG(1, 2)), 5000)
-	if len(uas) != 5000 {
-		t.Fatalf("got %d user agents, want 5000", len(uas))
-	}
-	seen := map[string]bool{}
-	families := map[string]int{}
-	for _, ua := range uas {
-		if seen[ua] {
-			t.Fatalf("duplicate %q", ua)
-		}
-		seen[ua] = true
-		low := strings.ToLower(ua)
-		if !strings.HasPrefix(ua, "Mozilla/5.0 (") || strings.Contains(low, "bot") || strings.Contains(low, "headless") || len(ua) > 512 {
-			t.Fatalf("not a plain browser user agent: %q", ua)
-		}
-		for _, f := range []string{"Firefox/", "Edg/", "OPR/", "SamsungBrowser/", "CriOS/", "Version/", "Chrome/"} {
-			if strings.Contains(ua, f) {
-				families[f]++
-				break
-			}
-		}
-		if strings.Contains(ua, "Android") || strings.Contains(ua, "iPhone") {
-			families["mobile"]++
-		}
-	}
-	for _, f := range []string{"Firefox/", "Edg/", "OPR/", "SamsungBrowser/", "CriOS/", "Version/", "Chrome/", "mobile"} {
-		if families[f] < 50 {
-			t.Errorf("only %d user agents of %s in 5000: %v", families[f], f, families)
-		}
-	}
-	again := UserAgents(rand.New(rand.NewPCG(1, 2)), 5000)
-	if again[4999] != uas[4999] {
-		t.Error("the same seed gave another list")
-	}
-	for _, ua := range append(append([]string{}, Crawlers...), Unfurlers...) {
-		if seen[ua] {
-			t.Errorf("bot %q among browsers", ua)
-		}
-	}
-}
-
 // The example of the Standard Webhooks specification.
 func TestSignMatchesTheStandardWebhooksExample(t *testing.T) {
 	sig, err := Sign("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))

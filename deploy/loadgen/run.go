@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/useragent"
 )
 
 // Config is one load run.
@@ -125,7 +127,7 @@ func NewRunner(stack *Stack, cfg Config) *Runner {
 	if r.Ledger == nil {
 		r.Ledger = NewLedger()
 	}
-	r.uas = UserAgents(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.UserAgents)
+	r.uas = useragent.Browsers(rand.New(rand.NewPCG(cfg.Seed, 1)), cfg.UserAgents)
 	for _, p := range cfg.Partners {
 		r.partners[p.ID] = p
 	}
@@ -208,9 +210,9 @@ func (r *Runner) nextClick(rng *rand.Rand) clickReq {
 	c := clickReq{link: i, ua: r.uas[rng.IntN(len(r.uas))]}
 	switch x := rng.Float64(); {
 	case x < r.cfg.Crawlers:
-		c.ua, c.bot = Crawlers[rng.IntN(len(Crawlers))], true
+		c.ua, c.bot = useragent.Crawlers[rng.IntN(len(useragent.Crawlers))], true
 	case x < r.cfg.Crawlers+r.cfg.Unfurlers:
-		c.ua, c.bot = Unfurlers[rng.IntN(len(Unfurlers))], true
+		c.ua, c.bot = useragent.Unfurlers[rng.IntN(len(useragent.Unfurlers))], true
 	case x < r.cfg.Crawlers+r.cfg.Unfurlers+r.cfg.Heads:
 		c.head = true
 	}

@@ -4,7 +4,7 @@ package main
 
 import "runtime"
 
-// Built with -tags blockprofile (for cmd/clickbench/percore.sh PPROF=1),
+// Built with -tags blockprofile (go build -tags blockprofile ./cmd/redirect),
 // the binary samples blocking and lock contention, so that
 // /debug/pprof/block and /debug/pprof/mutex on METRICS_ADDR show where
 // clicks wait. Sampling costs time on every blocking event, so release

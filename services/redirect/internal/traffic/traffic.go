@@ -1,10 +1,12 @@
 package traffic
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
+
+	"github.com/linkcredit/linkcredit/pkg/useragent"
 )
 
 // Mix describes the traffic. Zero fields take the defaults of issue 15's
@@ -69,7 +71,8 @@ const variants = 8
 // NewSource builds the tables of mix.
 func NewSource(mix Mix) *Source {
 	mix.setDefaults()
-	src := &Source{mix: mix, agents: BrowserAgents(mix.Agents), bots: BotAgents()}
+	src := &Source{mix: mix, agents: useragent.Browsers(rand.New(rand.NewPCG(1, 1)), mix.Agents),
+		bots: slices.Concat(useragent.Crawlers, useragent.Unfurlers)}
 	// A few thousand distinct query strings per link would be realistic
 	// but costly to hold; 8 variants per link give the same work per
 	// click (parsing, decoding, the recorded tags).
@@ -145,72 +148,3 @@ var (
 		"https://duckduckgo.com/", "https://www.linkedin.com/feed/", "https://mail.google.com/",
 	}
 )
-
-// BrowserAgents returns n distinct user agents of the shapes browsers
-// send (Chrome, Firefox, Safari, Edge, Samsung Internet on desktop and
-// mobile platforms, many versions).
-func BrowserAgents(n int) []string {
-	platforms := []string{
-		"Windows NT 10.0; Win64; x64", "Macintosh; Intel Mac OS X 10_15_7", "X11; Linux x86_64", "X11; Ubuntu; Linux x86_64",
-		"Windows NT 6.1; Win64; x64", "X11; CrOS x86_64 14541.0.0",
-	}
-	androids := []string{"Linux; Android 14; Pixel 8", "Linux; Android 13; SM-S918B", "Linux; Android 14; SM-A546B",
-		"Linux; Android 12; moto g(60)", "Linux; Android 13; 2201116SG", "Linux; Android 10; K"}
-	iphones := []string{"iPhone; CPU iPhone OS 17_6 like Mac OS X", "iPhone; CPU iPhone OS 18_1 like Mac OS X",
-		"iPad; CPU OS 17_5 like Mac OS X", "iPhone; CPU iPhone OS 16_7_10 like Mac OS X"}
-	seen := make(map[string]bool, n)
-	out := make([]string, 0, n)
-	add := func(s string) {
-		if !seen[s] && len(out) < n {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	for i := 0; len(out) < n; i++ {
-		major := 100 + i%32
-		build := i / 7 % 6000
-		switch i % 7 {
-		case 0, 1:
-			add(fmt.Sprintf("Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.%d Safari/537.36",
-				platforms[i%len(platforms)], major, 6000+build%400, build%200))
-		case 2:
-			add(fmt.Sprintf("Mozilla/5.0 (%s; rv:%d.0) Gecko/20100101 Firefox/%d.0.%d", platforms[i%len(platforms)], major+10, major+10, build%5))
-		case 3:
-			add(fmt.Sprintf("Mozilla/5.0 (%s) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/%d.%d Mobile/15E148 Safari/604.1",
-				iphones[i%len(iphones)], 15+i%4, build%7))
-		case 4:
-			add(fmt.Sprintf("Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.%d Mobile Safari/537.36",
-				androids[i%len(androids)], major, 6000+build%400, build%200))
-		case 5:
-			add(fmt.Sprintf("Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.%d Safari/537.36 Edg/%d.0.%d.%d",
-				platforms[i%len(platforms)], major, 6000+build%400, build%200, major, 2000+build%900, build%100))
-		case 6:
-			add(fmt.Sprintf("Mozilla/5.0 (%s) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/%d.%d Chrome/%d.0.0.0 Mobile Safari/537.36",
-				androids[i%len(androids)], 20+i%8, build%5, major))
-		}
-	}
-	return out
-}
-
-// BotAgents returns crawler, unfurler and tool user agents as they appear
-// in access logs.
-func BotAgents() []string {
-	return []string{
-		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-		"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.204 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-		"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-		"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-		"Twitterbot/1.0",
-		"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
-		"Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
-		"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
-		"WhatsApp/2.23.20.0",
-		"TelegramBot (like TwitterBot)",
-		"Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
-		"curl/8.5.0",
-		"python-requests/2.32.3",
-		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
-		"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
-	}
-}

@@ -1,18 +1,19 @@
-package loadgen
+// Package useragent makes realistic User-Agent headers for the load tools
+// and benchmarks: thousands of distinct browsers (Chrome, Firefox, Safari,
+// Edge, Opera, Samsung Internet on desktop and mobile platforms, many
+// versions), and the crawlers and link unfurlers a catalog's links meet.
+// make bench, make demo and make chaos (deploy/loadgen) and the redirect's
+// in-process benchmarks draw from the same lists. It is test tooling: no
+// service reads it.
+package useragent
 
 import (
 	"fmt"
 	"math/rand/v2"
 )
 
-// Kinds of visitor a click comes from.
-const (
-	KindHuman    = "human"
-	KindCrawler  = "crawler"
-	KindUnfurler = "unfurler"
-)
-
-// Crawlers and unfurlers are user agents redirect must flag as bots.
+// Crawlers and Unfurlers are user agents, as they appear in access logs,
+// that the redirect must flag as bots.
 var (
 	Crawlers = []string{
 		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
@@ -64,10 +65,10 @@ func platforms() []platform {
 	return out
 }
 
-// UserAgents returns n distinct, realistic browser user agents, built from
+// Browsers returns n distinct, realistic browser user agents, built from
 // browser, operating system, device and version combinations (millions
 // are possible). The same rng gives the same list.
-func UserAgents(rng *rand.Rand, n int) []string {
+func Browsers(rng *rand.Rand, n int) []string {
 	seen := make(map[string]bool, n)
 	out := make([]string, 0, n)
 	plats := platforms()
