@@ -59,7 +59,7 @@ type settlementEvent struct {
 	AcceptedSeq int64     `json:"accepted_seq"`
 }
 
-// ApplySettlement stores a settlement file (as ImportSettlement does) and
+// ApplySettlement stores a settlement file (importSettlement) and
 // applies it, in one transaction as of the store's clock, by actor: each
 // line whose status differs from its conversion's becomes a conversion
 // event with source "settlement" (the conversion's amounts, the line's

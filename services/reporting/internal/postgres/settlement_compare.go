@@ -12,7 +12,7 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
 
-// compareSettlementSQL is ImportSettlement's comparison over lines given
+// compareSettlementSQL is importSettlement's comparison over lines given
 // as arrays instead of stored ones: $1 partner, $2 month, $3.. the lines.
 const compareSettlementSQL = `
 	WITH l AS (SELECT * FROM unnest($3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[])
@@ -36,7 +36,7 @@ const compareSettlementSQL = `
 		FROM l JOIN c USING (order_id) WHERE c.currency = l.currency AND c.commission_minor <> l.commission_minor
 	ORDER BY 2, 1, 3`
 
-// CompareSettlement is a dry run of ImportSettlement: the same
+// CompareSettlement is a dry run of importSettlement: the same
 // differences between a partner's settlement lines and the ledger for
 // month, with nothing stored.
 func (s *Store) CompareSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) ([]payout.Difference, error) {

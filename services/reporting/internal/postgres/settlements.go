@@ -12,24 +12,12 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
 
-// ImportSettlement stores a partner's settlement report for month and
+// importSettlement stores a partner's settlement report for month and
 // compares it with the ledger: every order of the report against the
 // conversion of the same order id, and every conversion purchased in the
-// month that the report leaves out.
-func (s *Store) ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line, actor string) (int64, []payout.Difference, error) {
-	at := s.now()
-	var id int64
-	var diffs []payout.Difference
-	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
-		var err error
-		id, diffs, err = importSettlement(ctx, tx, partner, month, lines, at, actor)
-		return err
-	})
-	return id, diffs, database.Classify(err)
-}
-
-// importSettlement stores and compares a settlement report in tx, and
-// journals it (KindSettlementImport) as recorded at at by actor.
+// month that the report leaves out. It runs in tx (an apply's, or a
+// replay's) and journals the import (KindSettlementImport) as recorded at
+// at by actor.
 func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month time.Time, lines []payout.Line, at time.Time,
 	actor string) (int64, []payout.Difference, error) {
 	month = monthOf(month)

@@ -33,7 +33,6 @@ type Store interface {
 	AddRemittance(ctx context.Context, r payout.Remittance, actor string) (payout.Remittance, bool, error)
 	Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error)
 	partnerKnower
-	ImportSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line, actor string) (int64, []payout.Difference, error)
 	SettlementComparer
 	SettlementApplier
 	Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error)
@@ -277,27 +276,6 @@ type Settlement struct {
 	Month       string
 	Lines       int
 	Differences []payout.Difference
-}
-
-// ImportSettlement reads a partner's settlement CSV for month and flags
-// every difference from the ledger.
-func (s *Service) ImportSettlement(ctx context.Context, partner, month, currency string, body []byte) (Settlement, error) {
-	m, err := ParseMonth(month)
-	if err != nil {
-		return Settlement{}, err
-	}
-	lines, err := payout.ParseSettlement(body, currency)
-	if err != nil {
-		return Settlement{}, err
-	}
-	if err := knownPartner(ctx, s.store, partner); err != nil {
-		return Settlement{}, err
-	}
-	id, diffs, err := s.store.ImportSettlement(ctx, partner, m, lines, ActorOf(ctx))
-	if err != nil {
-		return Settlement{}, err
-	}
-	return Settlement{ID: id, Partner: partner, Month: month, Lines: len(lines), Differences: diffs}, nil
 }
 
 // Reconciliation compares what every partner paid with what the ledger

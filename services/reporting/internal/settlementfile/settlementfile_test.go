@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -86,6 +88,7 @@ func TestParseAmount(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	impact, _ := Lookup("impact", nil)
 	awin, _ := Lookup("awin", nil)
+	own, _ := Lookup("", nil) // linkcredit's own order_id,commission,status[,currency]
 	tests := []struct {
 		name   string
 		f      Format
@@ -102,6 +105,15 @@ func TestRefusals(t *testing.T) {
 		{"bad date", impact, "Action Id,Payout,Action Date\n1,1.00,31/31/2026\n", "USD", 422, "invalid_settlement"},
 		{"empty", impact, "Action Id,Payout\n", "USD", 422, "empty_settlement"},
 		{"not csv", impact, "Action Id,Payout\n\"1,1.00\n", "USD", 400, "malformed_csv"},
+		{"own: no header", own, "", "USD", 400, "malformed_csv"},
+		{"own: no commission column", own, "order_id,status\nA-1,paid\n", "USD", 400, "malformed_csv"},
+		{"own: no currency", own, "order_id,commission,status\nA-1,1.00,paid\n", "", 422, "currency_required"},
+		{"own: unknown status", own, "order_id,commission,status\nA-1,1.00,maybe\n", "USD", 422, "invalid_settlement"},
+		{"own: negative", own, "order_id,commission,status\nA-1,-1.00,paid\n", "USD", 422, "invalid_settlement"},
+		{"own: no order id", own, "order_id,commission,status\n,1.00,paid\n", "USD", 422, "invalid_settlement"},
+		{"own: bad currency", own, "order_id,commission,status,currency\nA-1,1.00,paid,dollars\n", "", 422, "invalid_settlement"},
+		{"own: no lines", own, "order_id,commission,status\n", "USD", 422, "empty_settlement"},
+		{"own: unbalanced quote", own, "order_id,commission,status\n\"A-1,1.00,paid\n", "USD", 400, "malformed_csv"},
 	}
 	for _, tt := range tests {
 		_, err := Parse(tt.f, []byte(tt.body), tt.cur)
@@ -120,6 +132,26 @@ func TestRefusals(t *testing.T) {
 	}
 	if _, err := Lookup("shareasale", nil); errs.HTTPStatus(err) != 400 {
 		t.Errorf("unknown format: %v, want 400", err)
+	}
+}
+
+// TestOwnFormat: linkcredit's own CSV (no format=), as finance writes it
+// by hand or a spreadsheet saves it: a byte-order mark, headers in any
+// case and order with spaces, extra columns, partners' status words, the
+// currency per line in any case.
+func TestOwnFormat(t *testing.T) {
+	own, err := Lookup("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := Parse(own, []byte("\ufeffOrder_ID, Commission ,STATUS,Currency,Note\nA-1,7.35,Paid,usd,x\nA-2,1200,declined,JPY\n,,,,\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []payout.Line{{Line: 2, OrderID: "A-1", Commission: 735, Currency: "USD", Status: "approved"},
+		{Line: 3, OrderID: "A-2", Commission: 1200, Currency: "JPY", Status: "reversed"}}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("lines = %+v, want %+v", lines, want)
 	}
 }
 
