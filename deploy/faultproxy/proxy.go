@@ -66,13 +66,6 @@ func Start(listen string, targets ...string) (*Proxy, error) {
 // Addr is where the proxy listens.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// SetTargets replaces the targets (for a replica restarted elsewhere).
-func (p *Proxy) SetTargets(targets ...string) {
-	p.mu.Lock()
-	p.targets = targets
-	p.mu.Unlock()
-}
-
 // Cut cuts the network in the given mode.
 func (p *Proxy) Cut(m Mode) {
 	p.mu.Lock()

@@ -39,9 +39,6 @@ func (r *Reader) Err() error {
 	return r.errs[0]
 }
 
-// Errs returns every bad setting.
-func (r *Reader) Errs() error { return errors.Join(r.errs...) }
-
 func (r *Reader) lookup(name string) (string, bool) {
 	v := strings.TrimSpace(r.getenv(name))
 	return v, v != ""

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-kit/kit/endpoint"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -54,36 +53,6 @@ type HandlerFunc func(ctx context.Context, msgs []kafka.Message) error
 
 // Handle calls f.
 func (f HandlerFunc) Handle(ctx context.Context, msgs []kafka.Message) error { return f(ctx, msgs) }
-
-// DecodeMessageFunc turns a message into an endpoint request; errors should
-// be errs.Invalid so the message is dead-lettered.
-type DecodeMessageFunc func(ctx context.Context, msg kafka.Message) (request any, err error)
-
-// EndpointHandler runs each message through a go-kit endpoint, so Kafka and
-// HTTP share endpoint middleware (logging, tracing, metrics). A response
-// that implements endpoint.Failer and reports an error fails the message.
-func EndpointHandler(decode DecodeMessageFunc, ep endpoint.Endpoint, p propagation.TextMapPropagator) Handler {
-	if p == nil {
-		p = propagation.TraceContext{}
-	}
-	return HandlerFunc(func(ctx context.Context, msgs []kafka.Message) error {
-		for _, msg := range msgs {
-			msgCtx := Extract(ctx, p, msg)
-			req, err := decode(msgCtx, msg)
-			if err != nil {
-				return err
-			}
-			resp, err := ep(msgCtx, req)
-			if err != nil {
-				return err
-			}
-			if f, ok := resp.(endpoint.Failer); ok && f.Failed() != nil {
-				return f.Failed()
-			}
-		}
-		return nil
-	})
-}
 
 // SubscriberConfig configures a Subscriber. Zero fields take defaults.
 type SubscriberConfig struct {

@@ -47,4 +47,3 @@ func TestBrowsersAreDistinct(t *testing.T) {
 		}
 	}
 }
-

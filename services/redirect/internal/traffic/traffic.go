@@ -97,9 +97,6 @@ func NewSource(mix Mix) *Source {
 	return src
 }
 
-// Links returns the mix's link count (after defaults).
-func (src *Source) Links() int { return src.mix.Links }
-
 // Generator draws clicks from a Source. It is not safe for concurrent
 // use: give each goroutine its own.
 type Generator struct {

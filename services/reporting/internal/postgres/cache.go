@@ -43,10 +43,5 @@ func (g *generations[K, V]) put(k K, v V) {
 	g.cur[k] = v
 }
 
-// clear forgets everything.
-func (g *generations[K, V]) clear() {
-	g.cur, g.prev = make(map[K]V), make(map[K]V)
-}
-
 // len is how many entries it holds, at most 2*size.
 func (g *generations[K, V]) len() int { return len(g.cur) + len(g.prev) }
