@@ -152,7 +152,7 @@ func (s *service) partner(ctx context.Context, id string) (*partner, error) {
 		return nil, ErrPartnerNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, unresolvedPartner{err}
 	}
 	p := &partner{StoredPartner: sp, limits: adapter.Partner{Currency: sp.Currency, MaxAmount: sp.MaxAmount}}
 	for _, sealed := range sp.SealedSecrets {
@@ -175,6 +175,14 @@ func (s *service) partner(ctx context.Context, id string) (*partner, error) {
 	s.cache.put(id, p)
 	return p, nil
 }
+
+// unresolvedPartner is a failure to learn whether the request's partner
+// exists (the store unavailable, the client gone): the id is then anyone's
+// bytes, and metrics must not take it as a label.
+type unresolvedPartner struct{ err error }
+
+func (e unresolvedPartner) Error() string { return e.err.Error() }
+func (e unresolvedPartner) Unwrap() error { return e.err }
 
 // WebhookRequest is a delivery to /v1/webhooks/{partner}.
 type WebhookRequest struct {

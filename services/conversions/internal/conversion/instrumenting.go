@@ -12,7 +12,8 @@ import (
 
 // Instrument counts webhooks and postbacks by partner, source and outcome
 // (accepted, duplicate, or the error code of a rejection). A partner id
-// that names no partner is counted as "unknown".
+// that names no partner, or that could not be looked up, is counted as
+// "unknown".
 func Instrument(s Service, meter metric.Meter) (Service, error) {
 	c, err := meter.Int64Counter("conversions.requests",
 		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, or the rejection's error code."))
@@ -35,9 +36,11 @@ func (m *instrumenting) count(ctx context.Context, partner, source string, r Rec
 	case r.Duplicate:
 		outcome = "duplicate"
 	}
-	if errors.Is(err, ErrPartnerNotFound) {
+	if errors.Is(err, ErrPartnerNotFound) || errors.As(err, new(unresolvedPartner)) {
 		// Anyone may call any path: a label per unknown id would grow
-		// without bound (contract v1.1: labels carry known partners only).
+		// without bound (contract v1.1: labels carry known partners only),
+		// and while the store cannot say whether the id is a partner's,
+		// it is not known to be one.
 		partner = "unknown"
 	}
 	m.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("partner", partner),
