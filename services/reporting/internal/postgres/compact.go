@@ -10,6 +10,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
 // The measures of each rollup table, summed by compaction and reports.
@@ -98,12 +99,23 @@ func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 func (s *Store) EnsureZones(ctx context.Context, zones []string) error {
 	for _, tz := range zones {
 		if _, err := time.LoadLocation(tz); err != nil {
-			return fmt.Errorf("report time zone %q: %w", tz, err)
+			return errs.Newf(errs.Invalid, "invalid_query", "tz: %q is not an IANA time zone", tz)
 		}
 	}
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+compactLock+`)`); err != nil {
 			return err
+		}
+		// A zone Go knows and PostgreSQL does not (Go's "Local", or
+		// tzdata of another age) would fail every compaction from then
+		// on: PostgreSQL is asked before the zone is kept.
+		var unknown []string
+		if err := tx.QueryRowContext(ctx, `SELECT array_agg(z) FROM unnest($1::text[]) AS z
+			WHERE NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = z)`, pq.Array(zones)).Scan(pq.Array(&unknown)); err != nil {
+			return err
+		}
+		if len(unknown) > 0 {
+			return errs.Newf(errs.Invalid, "invalid_query", "tz: PostgreSQL does not know the time zone %q", unknown[0])
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO rollup_zones (tz) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING tz`,
 			pq.Array(zones))

@@ -40,7 +40,10 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 	}
 	if tz := v.Get("tz"); tz != "" {
 		loc, err := time.LoadLocation(tz)
-		if err != nil || strings.HasPrefix(tz, "/") || strings.Contains(tz, "..") {
+		// "Local" is Go's name for the process's own zone, not an IANA
+		// name: PostgreSQL does not know it, and a report's zone is kept
+		// (daily rollups in it) by name.
+		if err != nil || tz == "Local" || strings.HasPrefix(tz, "/") || strings.Contains(tz, "..") {
 			f.Add("tz", "%q is not an IANA time zone (such as Europe/Berlin)", tz)
 		} else {
 			q.TZ = loc
