@@ -13,8 +13,12 @@ import (
 // window of length window, counted from the first failure. A client over
 // the limit is refused (429) until its window ends, right token or not.
 // It holds at most maxClients clients; when every slot is taken by a
-// window still running, a client it has no slot for is refused too: many
-// addresses guessing at once get no more tries than the table allows.
+// window still running, the client whose window started first makes room.
+// A table full of other addresses' failures never refuses a client that
+// has not failed itself: refusing then would let anyone with enough
+// addresses (10,000 IPv6 /64s are one /50) lock every finance user out.
+// Many addresses guessing at once get more tries that way, against tokens
+// of at least 32 characters (httpx.MinTokenLength).
 type throttle struct {
 	max        int
 	window     time.Duration
@@ -40,10 +44,7 @@ func (t *throttle) allow(client netip.Addr, now time.Time) (bool, time.Duration)
 	defer t.mu.Unlock()
 	a, ok := t.clients[client]
 	if !ok {
-		if len(t.clients) >= t.maxClients && !t.evict(now) {
-			return false, t.window
-		}
-		return true, 0
+		return true, 0 // no failure of its own
 	}
 	if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
 		delete(t.clients, client)
@@ -65,7 +66,7 @@ func (t *throttle) fail(client netip.Addr, now time.Time) {
 	}
 	if !ok {
 		if len(t.clients) >= t.maxClients && !t.evict(now) {
-			return
+			t.evictOldest()
 		}
 		a = &attempts{start: now}
 		t.clients[client] = a
@@ -82,6 +83,19 @@ func (t *throttle) evict(now time.Time) bool {
 		}
 	}
 	return len(t.clients) < t.maxClients
+}
+
+// evictOldest drops the client whose window started first (a scan, run
+// only while the table is full of running windows).
+func (t *throttle) evictOldest() {
+	var oldest netip.Addr
+	var start time.Time
+	for c, a := range t.clients {
+		if !oldest.IsValid() || a.start.Before(start) {
+			oldest, start = c, a.start
+		}
+	}
+	delete(t.clients, oldest)
 }
 
 // clientKey is the client a sign-in attempt counts against: the

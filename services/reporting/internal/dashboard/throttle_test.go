@@ -13,34 +13,37 @@ import (
 )
 
 // The throttle tracks at most maxClients; when all are in a running
-// window, a new client is refused rather than evicting one.
+// window, a new client is still allowed (a table full of others'
+// failures must not lock out one that has not failed), and its failure
+// takes the slot of the client whose window started first.
 func TestThrottleBoundedMemory(t *testing.T) {
 	th := newThrottle(2, time.Minute, 3)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 	for i := range 3 {
-		th.fail(addr(i), t0)
+		th.fail(addr(i), t0.Add(time.Duration(i)*time.Millisecond))
 	}
-	if ok, wait := th.allow(addr(9), t0.Add(time.Second)); ok || wait != time.Minute {
-		t.Fatalf("a 4th client with the table full of running windows: allowed %v, wait %v", ok, wait)
+	if ok, wait := th.allow(addr(9), t0.Add(time.Second)); !ok {
+		t.Fatalf("a 4th client with the table full of running windows: refused, wait %v", wait)
 	}
 	th.fail(addr(9), t0.Add(time.Second))
 	if len(th.clients) != 3 {
 		t.Fatalf("%d clients tracked, want at most 3", len(th.clients))
 	}
-	if ok, _ := th.allow(addr(0), t0.Add(time.Second)); !ok {
-		t.Fatal("one failure of 2 allowed is refused")
+	if _, kept := th.clients[addr(0)]; kept {
+		t.Fatal("the oldest window was kept over the new client's")
 	}
-	th.fail(addr(0), t0.Add(2*time.Second))
-	if ok, wait := th.allow(addr(0), t0.Add(3*time.Second)); ok || wait != 57*time.Second {
+	th.fail(addr(9), t0.Add(2*time.Second))
+	if ok, wait := th.allow(addr(9), t0.Add(3*time.Second)); ok || wait != 58*time.Second {
 		t.Fatalf("after 2 failures: allowed %v, wait %v", ok, wait)
 	}
-	// Windows end: the table empties as clients come.
-	if ok, _ := th.allow(addr(9), t0.Add(time.Minute)); !ok {
-		t.Fatal("a new client after the windows ended is refused")
+	if ok, _ := th.allow(addr(2), t0.Add(3*time.Second)); !ok {
+		t.Fatal("one failure of 2 allowed is refused")
 	}
-	if len(th.clients) != 0 {
-		t.Fatalf("%d expired clients kept", len(th.clients))
+	// Windows end: a failure with the table full drops the ended ones.
+	th.fail(addr(7), t0.Add(2*time.Minute))
+	if len(th.clients) != 1 {
+		t.Fatalf("%d clients kept, want the one failure in a running window", len(th.clients))
 	}
 	// A clock that goes back does not lock a client out for ever.
 	th.fail(addr(1), t0)
