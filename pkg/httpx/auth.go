@@ -27,8 +27,9 @@ type Tokens struct {
 }
 
 type tokenEntry struct {
-	digest [32]byte
-	scopes []string
+	digest  [32]byte
+	binding [32]byte // Binding's: what a session this token opened keeps of it
+	scopes  []string
 }
 
 // MinTokenLength is the shortest bearer token a service accepts
@@ -66,7 +67,40 @@ func ParseTokens(admin, spec string) (*Tokens, error) {
 
 // Add registers a token with its scopes.
 func (t *Tokens) Add(token string, scopes ...string) {
-	t.entries = append(t.entries, tokenEntry{digest: sha256.Sum256([]byte(token)), scopes: scopes})
+	d := sha256.Sum256([]byte(token))
+	t.entries = append(t.entries, tokenEntry{digest: d, binding: bindingOf(d), scopes: scopes})
+}
+
+// Binding is what a session opened with token keeps of it, so that each
+// use of the session can ask Binds whether the token is still configured:
+// taking a token out of the configuration then ends its sessions too. It
+// is a hash of the token's digest under a label of its own, so a store of
+// sessions holds no token digest.
+func Binding(token string) [32]byte { return bindingOf(sha256.Sum256([]byte(token))) }
+
+func bindingOf(digest [32]byte) [32]byte {
+	return sha256.Sum256(append([]byte("linkcredit session binding\x00"), digest[:]...))
+}
+
+// Binds reports whether a configured token with binding b holds scope.
+// Every entry is compared in constant time, as for tokens.
+func (t *Tokens) Binds(b [32]byte, scope string) bool {
+	ok := false
+	for _, e := range t.entries {
+		if subtle.ConstantTimeCompare(b[:], e.binding[:]) == 1 && holds(e.scopes, scope) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+func holds(scopes []string, scope string) bool {
+	for _, s := range scopes {
+		if s == scope || s == ScopeAll {
+			return true
+		}
+	}
+	return false
 }
 
 // scopes returns the token's scopes, or nil when it is unknown. Every entry
@@ -110,10 +144,8 @@ func (t *Tokens) Authorize(r *http.Request, scope string) error {
 	if scopes == nil {
 		return errs.New(errs.Unauthenticated, "invalid_token", "the bearer token is not valid")
 	}
-	for _, s := range scopes {
-		if s == scope || s == ScopeAll {
-			return nil
-		}
+	if holds(scopes, scope) {
+		return nil
 	}
 	return errs.Newf(errs.Forbidden, "insufficient_scope", "the token lacks the %q scope", scope)
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -267,5 +268,36 @@ func TestRecover(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "kaboom") || !strings.Contains(l, "GET /boom/{x}") ||
 		strings.Contains(l, "198.51.100.77") || strings.Contains(l, "visitor-chosen-secret") {
 		t.Fatalf("log line: %s", l)
+	}
+}
+
+// A session's binding names its token without holding it or its digest,
+// and Binds answers for configured tokens and their scopes only.
+func TestBinding(t *testing.T) {
+	const admin, finance, links = "admin-0123456789abcdefghijklmnopqrstu", "finance-0123456789abcdefghijklmnopqrs", "links-0123456789abcdefghijklmnopqrstuv"
+	tokens, err := ParseTokens(admin, finance+":finance,"+links+":links")
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte(finance))
+	if b := Binding(finance); b == digest || b == Binding(links) {
+		t.Fatal("the binding is the token's digest, or the same for two tokens")
+	}
+	for _, c := range []struct {
+		token, scope string
+		want         bool
+	}{
+		{finance, ScopeFinance, true},
+		{admin, ScopeFinance, true}, // every scope
+		{links, ScopeFinance, false},
+		{links, ScopeLinks, true},
+		{"someone-else-0123456789abcdefghijklmn", ScopeFinance, false},
+	} {
+		if got := tokens.Binds(Binding(c.token), c.scope); got != c.want {
+			t.Errorf("Binds(Binding(%.8s…), %s) = %v, want %v", c.token, c.scope, got, c.want)
+		}
+	}
+	if tokens.Binds([32]byte{}, ScopeFinance) {
+		t.Error("the zero binding binds")
 	}
 }

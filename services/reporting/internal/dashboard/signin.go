@@ -173,8 +173,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form, err := readForm(r, maxFormBody, "token")
+	token := strings.TrimSpace(form.Get("token"))
 	if err == nil {
-		err = h.checkToken(r, strings.TrimSpace(form.Get("token")))
+		err = h.checkToken(r, token)
 	}
 	if err != nil {
 		h.throttle.fail(client, now)
@@ -187,7 +188,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id, _, err := h.sessions.Start(r.Context(), httpx.ScopeFinance)
+	id, _, err := h.sessions.Start(r.Context(), httpx.ScopeFinance, httpx.Binding(token))
 	if err != nil {
 		h.refuse(w, r, err)
 		return
@@ -255,6 +256,14 @@ func (h *Handler) authorize(r *http.Request) (csrf string, err error) {
 	}
 	if s.Scope != httpx.ScopeFinance {
 		return "", errs.New(errs.Forbidden, "insufficient_scope", "this session cannot see finance reports")
+	}
+	if !h.tokens.Binds(s.Binding, httpx.ScopeFinance) {
+		// The token that opened it was taken out of the configuration (or
+		// lost its finance scope): its sessions end with it.
+		if err := h.sessions.End(r.Context(), id); err != nil {
+			return "", err
+		}
+		return "", errSignedOut
 	}
 	return id.CSRFToken(), nil
 }

@@ -76,12 +76,20 @@ func newBench(t *testing.T, at time.Time, scfg session.Config, attempts int) *be
 		t.Fatal(err)
 	}
 	sessions := session.NewManager(postgres.NewSessions(db), clk.now, scfg)
+	b := &bench{clock: clk, db: db, sessions: sessions}
+	b.h = b.handler(tokens, attempts)
+	return b
+}
+
+// handler is the dashboard over b's database, sessions and clock with
+// tokens: the same service restarted with another configuration.
+func (b *bench) handler(tokens *httpx.Tokens, attempts int) http.Handler {
 	rt := httpx.NewRouter()
-	svc := reporting.New(postgres.New(db, clk.now), clk.now)
-	dashboard.Register(rt, svc, dashboard.Config{Tokens: tokens, Sessions: sessions, Now: clk.now,
+	svc := reporting.New(postgres.New(b.db, b.clock.now), b.clock.now)
+	dashboard.Register(rt, svc, dashboard.Config{Tokens: tokens, Sessions: b.sessions, Now: b.clock.now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SignInAttempts: attempts,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
-	return &bench{h: rt, clock: clk, db: db, sessions: sessions}
+	return rt
 }
 
 // client is where a request comes from: peer address and Host.
@@ -368,6 +376,47 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 	// Signed out already, or never signed in: sign-out still clears.
 	if r := b.do(t, remote, "POST", "/logout", "", nil); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("sign-out without a session = %d", r.StatusCode)
+	}
+}
+
+// A session lives only while the token that opened it is configured with
+// the finance scope: the service restarted without the token (or with it
+// narrowed to other scopes) ends its sessions at their next use, and
+// leaves the sessions of other tokens alone.
+func TestSessionEndsWithItsToken(t *testing.T) {
+	b := newBench(t, testkit.Now(t), session.Config{}, 0)
+	byFinance := b.signIn(t, remote, financeToken)
+	byAdmin := b.signIn(t, remote, adminToken)
+	for _, ck := range []*http.Cookie{byFinance, byAdmin} {
+		if st, _ := b.page(t, remote, ck); st != 200 {
+			t.Fatalf("dashboard = %d", st)
+		}
+	}
+	for _, spec := range []string{
+		linksToken + ":links|partners",                                     // the finance token taken out
+		linksToken + ":links|partners," + financeToken + ":links|partners", // kept, without the finance scope
+	} {
+		tokens, err := httpx.ParseTokens(adminToken, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.h = b.handler(tokens, 0)
+		if st, _ := b.page(t, remote, byFinance); st != 401 {
+			t.Fatalf("API_TOKENS=%q: the finance token's session = %d, want 401", spec, st)
+		}
+		if st, _ := b.page(t, remote, byAdmin); st != 200 {
+			t.Fatalf("API_TOKENS=%q: the admin token's session = %d, want 200", spec, st)
+		}
+	}
+	var n int
+	if err := b.db.QueryRow(`SELECT count(*) FROM dashboard_sessions WHERE digest = $1`, sum(mustID(t, byFinance.Value))).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the ended session's row is still there (%d, %v)", n, err)
+	}
+	// The token configured again does not bring its ended session back.
+	tokens, _ := httpx.ParseTokens(adminToken, financeToken+":finance")
+	b.h = b.handler(tokens, 0)
+	if st, _ := b.page(t, remote, byFinance); st != 401 {
+		t.Fatalf("the ended session with its token back = %d, want 401", st)
 	}
 }
 

@@ -23,8 +23,9 @@ var _ session.Store = (*Sessions)(nil)
 // flood of sign-ins cannot grow the table without bound.
 func (st *Sessions) CreateSession(ctx context.Context, s session.Session, max int) error {
 	err := database.Transact(ctx, st.db, nil, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboard_sessions (digest, scope, created_at, idle_expires_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5)`, s.Digest[:], s.Scope, s.CreatedAt.UTC(), s.IdleExpiresAt.UTC(), s.ExpiresAt.UTC()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dashboard_sessions (digest, scope, token_binding, created_at, idle_expires_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, s.Digest[:], s.Scope, s.Binding[:], s.CreatedAt.UTC(), s.IdleExpiresAt.UTC(),
+			s.ExpiresAt.UTC()); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM dashboard_sessions WHERE digest IN (
@@ -41,16 +42,18 @@ func (st *Sessions) CreateSession(ctx context.Context, s session.Session, max in
 // by its absolute expiry) and returns it, in one statement.
 func (st *Sessions) TouchSession(ctx context.Context, d session.Digest, now, idleUntil time.Time) (session.Session, error) {
 	s := session.Session{Digest: d}
+	var binding []byte
 	err := st.db.QueryRowContext(ctx, `UPDATE dashboard_sessions SET idle_expires_at = LEAST($3::timestamptz, expires_at)
 		WHERE digest = $1 AND idle_expires_at > $2 AND expires_at > $2
-		RETURNING scope, created_at, idle_expires_at, expires_at`, d[:], now.UTC(), idleUntil.UTC()).
-		Scan(&s.Scope, &s.CreatedAt, &s.IdleExpiresAt, &s.ExpiresAt)
+		RETURNING scope, token_binding, created_at, idle_expires_at, expires_at`, d[:], now.UTC(), idleUntil.UTC()).
+		Scan(&s.Scope, &binding, &s.CreatedAt, &s.IdleExpiresAt, &s.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return session.Session{}, session.ErrNotFound
 	}
 	if err != nil {
 		return session.Session{}, database.Classify(err)
 	}
+	copy(s.Binding[:], binding) // 32 bytes: the table checks it
 	return s, nil
 }
 

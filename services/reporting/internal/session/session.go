@@ -15,8 +15,11 @@ var ErrNotFound = errors.New("session: no live session")
 
 // Session is one signed-in browser.
 type Session struct {
-	Digest    Digest
-	Scope     string    // always finance: an all-scope token signs in to a finance-only session
+	Digest Digest
+	Scope  string // always finance: an all-scope token signs in to a finance-only session
+	// Binding is the token that opened the session, as httpx.Binding
+	// keeps it: the session lives only while that token is configured.
+	Binding   [32]byte
 	CreatedAt time.Time // signed in
 	// IdleExpiresAt moves forward with each use, never past ExpiresAt.
 	IdleExpiresAt time.Time
@@ -77,15 +80,15 @@ func NewManager(store Store, now clock.Clock, cfg Config) *Manager {
 // MaxAge is how long a session lives at most.
 func (m *Manager) MaxAge() time.Duration { return m.cfg.MaxAge }
 
-// Start opens a session of scope and returns its id, which only the
-// caller (the browser's cookie) ever holds.
-func (m *Manager) Start(ctx context.Context, scope string) (ID, Session, error) {
+// Start opens a session of scope for the token whose binding is given and
+// returns its id, which only the caller (the browser's cookie) ever holds.
+func (m *Manager) Start(ctx context.Context, scope string, binding [32]byte) (ID, Session, error) {
 	id, err := NewID()
 	if err != nil {
 		return ID{}, Session{}, err
 	}
 	now := m.now().UTC()
-	s := Session{Digest: id.Digest(), Scope: scope, CreatedAt: now, ExpiresAt: now.Add(m.cfg.MaxAge),
+	s := Session{Digest: id.Digest(), Scope: scope, Binding: binding, CreatedAt: now, ExpiresAt: now.Add(m.cfg.MaxAge),
 		IdleExpiresAt: now.Add(m.cfg.IdleTimeout)}
 	if err := m.store.CreateSession(ctx, s, m.cfg.MaxSessions); err != nil {
 		return ID{}, Session{}, fmt.Errorf("start session: %w", err)
