@@ -96,6 +96,17 @@ func TestProdIngressIsPublicRoutesOnly(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Ingress routes = %v, want exactly %v", got, want)
 	}
+	// A postback's token is in its query: no Ingress that routes it may
+	// write it to the controller's access log.
+	for _, ing := range typed[*networkingv1.Ingress](decoded) {
+		for _, r := range ing.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if p.Path == "/v1/postback/" && ing.Annotations["nginx.ingress.kubernetes.io/enable-access-log"] != "false" {
+					t.Errorf("Ingress %s routes postbacks with the access log on: their tokens would be logged", ing.Name)
+				}
+			}
+		}
+	}
 	redirect := container(workloads(objs, decoded)["redirect"], "redirect")
 	e, ok := envValue(redirect, "TRUSTED_PROXIES")
 	if !ok || e.Value == "" {
