@@ -1,0 +1,20 @@
+#!/bin/sh
+# The role Grafana's "Ledger" data source signs in as: it may read the
+# reporting schema's tables and nothing else (no write, no other schema, no
+# superuser's COPY ... TO PROGRAM). PostgreSQL's image runs this once, when
+# it initialises an empty volume (mounted on /docker-entrypoint-initdb.d),
+# as POSTGRES_USER, the role whose migrations then create the tables; the
+# default privileges below give the reader each table as it is created.
+# For a volume initialised before this script existed, run it once:
+#   docker compose exec postgres sh /docker-entrypoint-initdb.d/grafana-reader.sh
+# Running it again changes nothing but the password.
+set -eu
+: "${GRAFANA_DB_PASSWORD:?set GRAFANA_DB_PASSWORD in .env}"
+psql -v ON_ERROR_STOP=1 -v pw="$GRAFANA_DB_PASSWORD" --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL'
+SELECT 'CREATE ROLE grafana_reader LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader') \gexec
+SELECT format('ALTER ROLE grafana_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'pw') \gexec
+CREATE SCHEMA IF NOT EXISTS reporting;
+GRANT USAGE ON SCHEMA reporting TO grafana_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO grafana_reader;
+ALTER DEFAULT PRIVILEGES IN SCHEMA reporting GRANT SELECT ON TABLES TO grafana_reader;
+SQL
