@@ -69,6 +69,12 @@ func TestComposeGrafanaReader(t *testing.T) {
 		cmd := exec.Command("sh", filepath.Join(root, "deploy/compose/postgres/grafana-reader.sh"))
 		cmd.Env = append(os.Environ(), "PGHOST="+u.Hostname(), "PGPORT="+u.Port(), "POSTGRES_USER="+u.User.Username(),
 			"POSTGRES_DB="+strings.TrimPrefix(u.Path, "/"), "GRAFANA_DB_PASSWORD="+env["GRAFANA_DB_PASSWORD"])
+		if pw, ok := u.User.Password(); ok { // DATABASE_URL's server
+			cmd.Env = append(cmd.Env, "PGPASSWORD="+pw)
+		}
+		if mode := u.Query().Get("sslmode"); mode != "" {
+			cmd.Env = append(cmd.Env, "PGSSLMODE="+mode)
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("grafana-reader.sh: %v\n%s", err, out)
 		}
@@ -98,6 +104,10 @@ func TestComposeGrafanaReader(t *testing.T) {
 	var sum int64
 	if err := reader.QueryRowContext(ctx, `SELECT sum(amount_minor) FROM reporting.ledger_entries`).Scan(&sum); err != nil || sum != 735 {
 		t.Fatalf("the reader cannot read reporting's tables: %d %v", sum, err)
+	}
+	var timeout string
+	if err := reader.QueryRowContext(ctx, `SHOW statement_timeout`).Scan(&timeout); err != nil || timeout != "30s" {
+		t.Errorf("the reader's statement_timeout = %q (%v), want 30s", timeout, err)
 	}
 	for _, q := range []string{
 		`INSERT INTO reporting.ledger_entries VALUES (1)`,

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -27,9 +28,8 @@ type Tokens struct {
 }
 
 type tokenEntry struct {
-	digest  [32]byte
-	binding [32]byte // Binding's: what a session this token opened keeps of it
-	scopes  []string
+	digest [32]byte
+	scopes []string
 }
 
 // MinTokenLength is the shortest bearer token a service accepts
@@ -67,31 +67,41 @@ func ParseTokens(admin, spec string) (*Tokens, error) {
 
 // Add registers a token with its scopes.
 func (t *Tokens) Add(token string, scopes ...string) {
-	d := sha256.Sum256([]byte(token))
-	t.entries = append(t.entries, tokenEntry{digest: d, binding: bindingOf(d), scopes: scopes})
+	t.entries = append(t.entries, tokenEntry{digest: sha256.Sum256([]byte(token)), scopes: scopes})
 }
 
-// Binding is what a session opened with token keeps of it, so that each
-// use of the session can ask Binds whether the token is still configured:
-// taking a token out of the configuration then ends its sessions too. It
-// is a hash of the token's digest under a label of its own, so a store of
-// sessions holds no token digest.
-func Binding(token string) [32]byte { return bindingOf(sha256.Sum256([]byte(token))) }
-
-func bindingOf(digest [32]byte) [32]byte {
-	return sha256.Sum256(append([]byte("linkcredit session binding\x00"), digest[:]...))
+// Binding is what a session keeps of the token that opened it, so that
+// each use of the session can ask Binds whether the token is still
+// configured: taking a token out of the configuration then ends its
+// sessions too. It is an HMAC of the token's digest keyed by the session's
+// secret id (which a session store keeps only a digest of), so a store of
+// sessions says nothing about any token without the cookie.
+func Binding(sessionKey []byte, token string) [32]byte {
+	return bindingOf(sessionKey, sha256.Sum256([]byte(token)))
 }
 
-// Binds reports whether a configured token with binding b holds scope.
-// Every entry is compared in constant time, as for tokens.
-func (t *Tokens) Binds(b [32]byte, scope string) bool {
-	ok := false
+func bindingOf(sessionKey []byte, digest [32]byte) [32]byte {
+	m := hmac.New(sha256.New, sessionKey)
+	m.Write([]byte("linkcredit session binding\x00"))
+	m.Write(digest[:])
+	var b [32]byte
+	m.Sum(b[:0])
+	return b
+}
+
+// Binds reports whether b is the binding, for the session keyed by
+// sessionKey, of a configured token that holds scope. Every entry is
+// compared in constant time, and, as for a bearer token, a token listed
+// twice has the scopes of its last entry.
+func (t *Tokens) Binds(sessionKey []byte, b [32]byte, scope string) bool {
+	var found []string
 	for _, e := range t.entries {
-		if subtle.ConstantTimeCompare(b[:], e.binding[:]) == 1 && holds(e.scopes, scope) {
-			ok = true
+		want := bindingOf(sessionKey, e.digest)
+		if subtle.ConstantTimeCompare(b[:], want[:]) == 1 {
+			found = e.scopes
 		}
 	}
-	return ok
+	return holds(found, scope)
 }
 
 func holds(scopes []string, scope string) bool {

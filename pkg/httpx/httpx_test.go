@@ -271,17 +271,20 @@ func TestRecover(t *testing.T) {
 	}
 }
 
-// A session's binding names its token without holding it or its digest,
-// and Binds answers for configured tokens and their scopes only.
+// A session's binding names its token only with the session's key: not
+// the token's digest, another for another session, and Binds answers for
+// configured tokens and their scopes only (a token listed twice has the
+// scopes of its last entry, as for a bearer token).
 func TestBinding(t *testing.T) {
 	const admin, finance, links = "admin-0123456789abcdefghijklmnopqrstu", "finance-0123456789abcdefghijklmnopqrs", "links-0123456789abcdefghijklmnopqrstuv"
 	tokens, err := ParseTokens(admin, finance+":finance,"+links+":links")
 	if err != nil {
 		t.Fatal(err)
 	}
+	key, other := []byte("session-one-0123456789abcdefghijk"), []byte("session-two-0123456789abcdefghijk")
 	digest := sha256.Sum256([]byte(finance))
-	if b := Binding(finance); b == digest || b == Binding(links) {
-		t.Fatal("the binding is the token's digest, or the same for two tokens")
+	if b := Binding(key, finance); b == digest || b == Binding(key, links) || b == Binding(other, finance) {
+		t.Fatal("the binding is the token's digest, or the same for two tokens or two sessions")
 	}
 	for _, c := range []struct {
 		token, scope string
@@ -293,11 +296,24 @@ func TestBinding(t *testing.T) {
 		{links, ScopeLinks, true},
 		{"someone-else-0123456789abcdefghijklmn", ScopeFinance, false},
 	} {
-		if got := tokens.Binds(Binding(c.token), c.scope); got != c.want {
+		if got := tokens.Binds(key, Binding(key, c.token), c.scope); got != c.want {
 			t.Errorf("Binds(Binding(%.8s…), %s) = %v, want %v", c.token, c.scope, got, c.want)
 		}
 	}
-	if tokens.Binds([32]byte{}, ScopeFinance) {
+	if tokens.Binds(other, Binding(key, finance), ScopeFinance) {
+		t.Error("a binding binds under another session's key")
+	}
+	if tokens.Binds(key, [32]byte{}, ScopeFinance) {
 		t.Error("the zero binding binds")
 	}
+	twice, _ := ParseTokens("", finance+":finance,"+finance+":links")
+	if twice.Binds(key, Binding(key, finance), ScopeFinance) || twice.Authorize(bearer(finance), ScopeFinance) == nil {
+		t.Error("a token listed twice: Binds and Authorize disagree with its last entry")
+	}
+}
+
+func bearer(token string) *http.Request {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return r
 }

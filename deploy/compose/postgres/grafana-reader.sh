@@ -1,7 +1,9 @@
 #!/bin/sh
 # The role Grafana's "Ledger" data source signs in as: it may read the
 # reporting schema's tables and nothing else (no write, no other schema, no
-# superuser's COPY ... TO PROGRAM). PostgreSQL's image runs this once, when
+# superuser's COPY ... TO PROGRAM), ten connections and 30 s a statement at
+# most. Reporting's tables hold no secret: dashboard sessions keep digests
+# and bindings keyed by ids the table does not hold. PostgreSQL's image runs this once, when
 # it initialises an empty volume (mounted on /docker-entrypoint-initdb.d),
 # as POSTGRES_USER, the role whose migrations then create the tables; the
 # default privileges below give the reader each table as it is created.
@@ -12,7 +14,8 @@ set -eu
 : "${GRAFANA_DB_PASSWORD:?set GRAFANA_DB_PASSWORD in .env}"
 psql -v ON_ERROR_STOP=1 -v pw="$GRAFANA_DB_PASSWORD" --no-psqlrc --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL'
 SELECT 'CREATE ROLE grafana_reader LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader') \gexec
-SELECT format('ALTER ROLE grafana_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'pw') \gexec
+SELECT format('ALTER ROLE grafana_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 10 PASSWORD %L', :'pw') \gexec
+ALTER ROLE grafana_reader SET statement_timeout = '30s';
 CREATE SCHEMA IF NOT EXISTS reporting;
 GRANT USAGE ON SCHEMA reporting TO grafana_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO grafana_reader;

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // downStore is a Store whose partner lookups fail as a database that is
@@ -47,24 +47,14 @@ func TestPartnerLabelIsKnownPartnersOnly(t *testing.T) {
 	}
 	_, _ = up.Webhook(ctx, WebhookRequest{Partner: "p", ID: "msg_1", Body: []byte(`{}`)}) // known: a 401 (no signature), labelled p
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
 	labels := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != "conversions.requests" {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				v, _ := dp.Attributes.Value("partner")
-				o, _ := dp.Attributes.Value("outcome")
-				labels[v.AsString()+" "+o.AsString()] += dp.Value
-			}
-		}
+	for series, n := range testkit.Counters(t, reader)["conversions.requests"] {
+		labels[series] += n
 	}
-	want := map[string]int64{"unknown partner_not_found": 50, "unknown database_unavailable": 100, "p missing_signature": 1}
+	want := map[string]int64{"outcome=partner_not_found;partner=unknown;source=webhook;": 50,
+		"outcome=database_unavailable;partner=unknown;source=webhook;":  50,
+		"outcome=database_unavailable;partner=unknown;source=postback;": 50,
+		"outcome=missing_signature;partner=p;source=webhook;":           1}
 	if fmt.Sprint(labels) != fmt.Sprint(want) {
 		t.Errorf("series %v, want %v", labels, want)
 	}

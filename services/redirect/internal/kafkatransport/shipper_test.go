@@ -13,10 +13,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // fakeWriter is a Kafka that refuses values above a per-topic limit, the
@@ -266,21 +266,14 @@ func TestIsTooLarge(t *testing.T) {
 // sums reads every counter as "name/outcome" -> sum.
 func sums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
+	for name, series := range testkit.Counters(t, r) {
+		for attrs, n := range series {
+			outcome := ""
+			if _, rest, ok := strings.Cut(attrs, "outcome="); ok {
+				outcome, _, _ = strings.Cut(rest, ";")
 			}
-			for _, dp := range sum.DataPoints {
-				outcome, _ := dp.Attributes.Value("outcome")
-				out[m.Name+"/"+outcome.AsString()] += dp.Value
-			}
+			out[name+"/"+outcome] += n
 		}
 	}
 	return out

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/botcheck"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/redirect"
 )
@@ -56,27 +56,7 @@ func TestInstrumentCountsClicksByOutcome(t *testing.T) {
 	for i := range len(fake.next) {
 		svc.Click(context.Background(), redirect.ClickRequest{Head: i == 8})
 	}
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok || !sum.IsMonotonic {
-				t.Fatalf("%s is %T, want a monotonic sum", m.Name, m.Data)
-			}
-			got[m.Name] = map[string]int64{}
-			for _, dp := range sum.DataPoints {
-				key := ""
-				for _, kv := range dp.Attributes.ToSlice() {
-					key += string(kv.Key) + "=" + kv.Value.Emit() + ";"
-				}
-				got[m.Name][key] = dp.Value
-			}
-		}
-	}
+	got := testkit.Counters(t, reader)
 	want := map[string]map[string]int64{
 		"redirect.clicks": {
 			"outcome=recorded;": 3, "outcome=not_found;": 1, "limit=visitor;outcome=rate_limited;": 1,

@@ -188,7 +188,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	id, _, err := h.sessions.Start(r.Context(), httpx.ScopeFinance, httpx.Binding(token))
+	id, _, err := h.sessions.Start(r.Context(), httpx.ScopeFinance, func(id session.ID) [32]byte { return httpx.Binding(id[:], token) })
 	if err != nil {
 		h.refuse(w, r, err)
 		return
@@ -257,7 +257,7 @@ func (h *Handler) authorize(r *http.Request) (csrf string, err error) {
 	if s.Scope != httpx.ScopeFinance {
 		return "", errs.New(errs.Forbidden, "insufficient_scope", "this session cannot see finance reports")
 	}
-	if !h.tokens.Binds(s.Binding, httpx.ScopeFinance) {
+	if !h.tokens.Binds(id[:], s.Binding, httpx.ScopeFinance) {
 		// The token that opened it was taken out of the configuration (or
 		// lost its finance scope): its sessions end with it.
 		if err := h.sessions.End(r.Context(), id); err != nil {

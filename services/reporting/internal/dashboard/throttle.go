@@ -13,7 +13,8 @@ import (
 // window of length window, counted from the first failure. A client over
 // the limit is refused (429) until its window ends, right token or not.
 // It holds at most maxClients clients; when every slot is taken by a
-// window still running, the client whose window started first makes room.
+// window still running, the client whose window started first makes room
+// (one still under the limit, while there is one).
 // A table full of other addresses' failures never refuses a client that
 // has not failed itself: refusing then would let anyone with enough
 // addresses (10,000 IPv6 /64s are one /50) lock every finance user out.
@@ -85,14 +86,18 @@ func (t *throttle) evict(now time.Time) bool {
 	return len(t.clients) < t.maxClients
 }
 
-// evictOldest drops the client whose window started first (a scan, run
-// only while the table is full of running windows).
+// evictOldest drops the client whose window started first among those
+// still under the limit, so that a client the throttle refuses stays
+// refused; only when every one is refused does the oldest of all go. A
+// scan, run only while the table is full of running windows.
 func (t *throttle) evictOldest() {
 	var oldest netip.Addr
 	var start time.Time
+	var refused bool
 	for c, a := range t.clients {
-		if !oldest.IsValid() || a.start.Before(start) {
-			oldest, start = c, a.start
+		r := a.failed >= t.max
+		if !oldest.IsValid() || (refused && !r) || (r == refused && a.start.Before(start)) {
+			oldest, start, refused = c, a.start, r
 		}
 	}
 	delete(t.clients, oldest)

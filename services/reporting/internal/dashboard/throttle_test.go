@@ -40,6 +40,15 @@ func TestThrottleBoundedMemory(t *testing.T) {
 	if ok, _ := th.allow(addr(2), t0.Add(3*time.Second)); !ok {
 		t.Fatal("one failure of 2 allowed is refused")
 	}
+	// A refused client keeps its slot while others under the limit can
+	// give theirs: addr(1) (one failure) goes, addr(9) (refused) stays.
+	th.fail(addr(8), t0.Add(4*time.Second))
+	if _, kept := th.clients[addr(1)]; kept {
+		t.Fatal("the oldest client under the limit was kept")
+	}
+	if ok, _ := th.allow(addr(9), t0.Add(5*time.Second)); ok {
+		t.Fatal("a refused client was evicted while others under the limit were not")
+	}
 	// Windows end: a failure with the table full drops the ended ones.
 	th.fail(addr(7), t0.Add(2*time.Minute))
 	if len(th.clients) != 1 {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -101,21 +102,22 @@ func (s *Store) EnsureZones(ctx context.Context, zones []string) error {
 		if _, err := time.LoadLocation(tz); err != nil {
 			return errs.Newf(errs.Invalid, "invalid_query", "tz: %q is not an IANA time zone", tz)
 		}
+		// A zone Go knows and PostgreSQL does not (Go's "Local", or a
+		// name its tzdata lacks) would fail every compaction once kept:
+		// PostgreSQL is asked first, the way the compactor uses the zone.
+		var at time.Time
+		err := s.db.QueryRowContext(ctx, `SELECT now() AT TIME ZONE $1`, tz).Scan(&at)
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code == "22023" { // invalid_parameter_value: time zone not recognized
+			return errs.Newf(errs.Invalid, "invalid_query", "tz: PostgreSQL does not know the time zone %q", tz)
+		}
+		if err != nil {
+			return database.Classify(fmt.Errorf("report time zone %q: %w", tz, err))
+		}
 	}
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+compactLock+`)`); err != nil {
 			return err
-		}
-		// A zone Go knows and PostgreSQL does not (Go's "Local", or
-		// tzdata of another age) would fail every compaction from then
-		// on: PostgreSQL is asked before the zone is kept.
-		var unknown []string
-		if err := tx.QueryRowContext(ctx, `SELECT array_agg(z) FROM unnest($1::text[]) AS z
-			WHERE NOT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = z)`, pq.Array(zones)).Scan(pq.Array(&unknown)); err != nil {
-			return err
-		}
-		if len(unknown) > 0 {
-			return errs.Newf(errs.Invalid, "invalid_query", "tz: PostgreSQL does not know the time zone %q", unknown[0])
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO rollup_zones (tz) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING tz`,
 			pq.Array(zones))

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -364,9 +365,9 @@ func (s *Store) learnZone(tz string, have int) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if err := s.EnsureZones(ctx, []string{tz}); err != nil {
+		if err := s.EnsureZones(ctx, []string{tz}); err != nil && !errors.Is(err, errs.Invalid) {
 			s.mu.Lock()
-			delete(s.learning, tz) // try again on a later report
+			delete(s.learning, tz) // try again on a later report; a zone PostgreSQL refused stays refused
 			s.mu.Unlock()
 		}
 	}()

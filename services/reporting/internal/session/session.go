@@ -18,7 +18,8 @@ type Session struct {
 	Digest Digest
 	Scope  string // always finance: an all-scope token signs in to a finance-only session
 	// Binding is the token that opened the session, as httpx.Binding
-	// keeps it: the session lives only while that token is configured.
+	// keeps it (keyed by the id): the session lives only while that token
+	// is configured.
 	Binding   [32]byte
 	CreatedAt time.Time // signed in
 	// IdleExpiresAt moves forward with each use, never past ExpiresAt.
@@ -80,13 +81,15 @@ func NewManager(store Store, now clock.Clock, cfg Config) *Manager {
 // MaxAge is how long a session lives at most.
 func (m *Manager) MaxAge() time.Duration { return m.cfg.MaxAge }
 
-// Start opens a session of scope for the token whose binding is given and
-// returns its id, which only the caller (the browser's cookie) ever holds.
-func (m *Manager) Start(ctx context.Context, scope string, binding [32]byte) (ID, Session, error) {
+// Start opens a session of scope and returns its id, which only the
+// caller (the browser's cookie) ever holds; bind gives the session's
+// Binding, which it may key with the new id.
+func (m *Manager) Start(ctx context.Context, scope string, bind func(ID) [32]byte) (ID, Session, error) {
 	id, err := NewID()
 	if err != nil {
 		return ID{}, Session{}, err
 	}
+	binding := bind(id)
 	now := m.now().UTC()
 	s := Session{Digest: id.Digest(), Scope: scope, Binding: binding, CreatedAt: now, ExpiresAt: now.Add(m.cfg.MaxAge),
 		IdleExpiresAt: now.Add(m.cfg.IdleTimeout)}
