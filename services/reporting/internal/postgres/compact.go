@@ -69,6 +69,62 @@ func sumsOf(prefix string, measures []string) []string {
 // whether it runs before or after. One replica at a time compacts; the
 // others return at once. It returns how many delta rows it folded.
 func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
+	moved, err := s.compactRollups(ctx)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "22023" {
+		// A kept zone PostgreSQL no longer knows (its tzdata changed
+		// under it) fails the fold of every zone: drop it, and fold again.
+		if dropped, derr := s.dropUnknownZones(ctx); derr != nil || dropped == 0 {
+			return moved, errors.Join(err, derr)
+		}
+		moved, err = s.compactRollups(ctx)
+	}
+	return moved, err
+}
+
+// dropUnknownZones removes the kept zones PostgreSQL rejects, with their
+// daily rollups (reports in them then read the hourly ones), and returns
+// how many it removed.
+func (s *Store) dropUnknownZones(ctx context.Context) (int, error) {
+	var unknown []string
+	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		unknown = nil
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+compactLock+`)`); err != nil {
+			return err
+		}
+		var zones []string
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(array_agg(tz), '{}') FROM rollup_zones`).Scan(pq.Array(&zones)); err != nil {
+			return err
+		}
+		for _, tz := range zones {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT zone`); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `SELECT now() AT TIME ZONE $1`, tz)
+			var pqErr *pq.Error
+			if errors.As(err, &pqErr) && pqErr.Code == "22023" {
+				unknown = append(unknown, tz)
+				err = nil
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT zone`); err != nil {
+				return err
+			}
+		}
+		for _, q := range []string{`DELETE FROM click_rollups_daily WHERE tz = ANY($1)`,
+			`DELETE FROM conversion_rollups_daily WHERE tz = ANY($1)`, `DELETE FROM rollup_zones WHERE tz = ANY($1)`} {
+			if _, err := tx.ExecContext(ctx, q, pq.Array(unknown)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(unknown), database.Classify(err)
+}
+
+func (s *Store) compactRollups(ctx context.Context) (int64, error) {
 	var moved int64
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		moved = 0
