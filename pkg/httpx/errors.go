@@ -28,6 +28,10 @@ type ErrorDetail struct {
 // errors are logged with their full text; the caller sees a generic message.
 // A 503 tells the caller when to retry.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if clientGone(r.Context(), err) {
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	if errs.HTTPStatus(err) >= 500 && logger != nil {
 		// The route pattern, not the path: a path is whatever a visitor typed.
 		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err.Error())
@@ -35,9 +39,24 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	writeError(w, err)
 }
 
+// StatusClientClosedRequest is what a request whose client hung up before
+// its answer is counted as (nginx's 499): no one reads it, and it is not
+// a server error to log, alert on or retry.
+const StatusClientClosedRequest = 499
+
+// clientGone reports whether err is the request's own cancellation: its
+// client went away (or the server is shutting it down) while it ran.
+func clientGone(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
 // WriteErrorCtx is WriteError for callers that have a context but not the
 // request, such as go-kit error encoders.
 func WriteErrorCtx(ctx context.Context, w http.ResponseWriter, logger *slog.Logger, err error) {
+	if clientGone(ctx, err) {
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	if errs.HTTPStatus(err) >= 500 && logger != nil {
 		logger.ErrorContext(ctx, "request failed", "error", err.Error())
 	}

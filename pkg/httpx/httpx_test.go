@@ -57,6 +57,34 @@ func TestWriteError(t *testing.T) {
 	}
 }
 
+// A request whose client hung up fails with its context's cancellation:
+// that is a 499 with nothing logged, not a 500 for the error log and the
+// alerts. A cancellation while the request's own context lives (a
+// shutdown of some inner work) is still a server error.
+func TestWriteErrorClientGone(t *testing.T) {
+	var logged strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logged, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	gone := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
+	err := fmt.Errorf("load partner: %w", context.Canceled)
+	rec := httptest.NewRecorder()
+	WriteError(rec, gone, logger, err)
+	if rec.Code != StatusClientClosedRequest || logged.Len() != 0 {
+		t.Errorf("client gone: status %d, logged %q; want 499 and nothing", rec.Code, logged.String())
+	}
+	rec = httptest.NewRecorder()
+	WriteErrorCtx(ctx, rec, logger, err)
+	if rec.Code != StatusClientClosedRequest || logged.Len() != 0 {
+		t.Errorf("client gone (go-kit): status %d, logged %q; want 499 and nothing", rec.Code, logged.String())
+	}
+	rec = httptest.NewRecorder()
+	WriteError(rec, httptest.NewRequest("GET", "/", nil), logger, err)
+	if rec.Code != 500 || logged.Len() == 0 {
+		t.Errorf("canceled with the client there: status %d, logged %q; want 500, logged", rec.Code, logged.String())
+	}
+}
+
 func TestReadBodyLimits(t *testing.T) {
 	tests := []struct {
 		name   string
