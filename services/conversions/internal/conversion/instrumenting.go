@@ -11,9 +11,9 @@ import (
 )
 
 // Instrument counts webhooks and postbacks by partner, source and outcome
-// (accepted, duplicate, or the error code of a rejection). A partner id
-// that names no partner, or that could not be looked up, is counted as
-// "unknown".
+// (accepted, duplicate, client_gone, or the error code of a rejection). A
+// partner id that names no partner, or that could not be looked up, is
+// counted as "unknown".
 func Instrument(s Service, meter metric.Meter) (Service, error) {
 	c, err := meter.Int64Counter("conversions.requests",
 		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, or the rejection's error code."))
@@ -31,6 +31,8 @@ type instrumenting struct {
 func (m *instrumenting) count(ctx context.Context, partner, source string, r Receipt, err error) {
 	outcome := "accepted"
 	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		outcome = "client_gone" // the sender hung up: no server error (httpx answers 499)
 	case err != nil:
 		outcome, _ = errs.Public(err)
 	case r.Duplicate:
