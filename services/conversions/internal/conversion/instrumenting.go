@@ -16,7 +16,7 @@ import (
 // counted as "unknown".
 func Instrument(s Service, meter metric.Meter) (Service, error) {
 	c, err := meter.Int64Counter("conversions.requests",
-		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, or the rejection's error code."))
+		metric.WithDescription("Webhooks and postbacks by partner, source and outcome: accepted, duplicate, client_gone (the sender hung up), or the rejection's error code."))
 	if err != nil {
 		return nil, err
 	}
