@@ -1,6 +1,7 @@
 package errs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -176,4 +177,12 @@ func Decide(err error) Decision {
 		return DeadLetter
 	}
 	return Retry
+}
+
+// ClientGone reports whether err is the cancellation of ctx, the context
+// of a request whose client went away while it ran: no one reads the
+// answer, and it is no server error to log, alert on or count as a
+// rejection.
+func ClientGone(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
 }

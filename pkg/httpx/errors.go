@@ -28,15 +28,8 @@ type ErrorDetail struct {
 // errors are logged with their full text; the caller sees a generic message.
 // A 503 tells the caller when to retry.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	if clientGone(r.Context(), err) {
-		w.WriteHeader(StatusClientClosedRequest)
-		return
-	}
-	if errs.HTTPStatus(err) >= 500 && logger != nil {
-		// The route pattern, not the path: a path is whatever a visitor typed.
-		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err.Error())
-	}
-	writeError(w, err)
+	// The route pattern, not the path: a path is whatever a visitor typed.
+	answerError(r.Context(), w, logger, err, "method", r.Method, "route", r.Pattern)
 }
 
 // StatusClientClosedRequest is what a request whose client hung up before
@@ -44,21 +37,21 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 // a server error to log, alert on or retry.
 const StatusClientClosedRequest = 499
 
-// clientGone reports whether err is the request's own cancellation: its
-// client went away (or the server is shutting it down) while it ran.
-func clientGone(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && errors.Is(err, context.Canceled)
-}
-
 // WriteErrorCtx is WriteError for callers that have a context but not the
 // request, such as go-kit error encoders.
 func WriteErrorCtx(ctx context.Context, w http.ResponseWriter, logger *slog.Logger, err error) {
-	if clientGone(ctx, err) {
+	answerError(ctx, w, logger, err)
+}
+
+// answerError is WriteError's and WriteErrorCtx's: 499 for a client gone,
+// else the error's answer, a server error logged with attrs.
+func answerError(ctx context.Context, w http.ResponseWriter, logger *slog.Logger, err error, attrs ...any) {
+	if errs.ClientGone(ctx, err) {
 		w.WriteHeader(StatusClientClosedRequest)
 		return
 	}
 	if errs.HTTPStatus(err) >= 500 && logger != nil {
-		logger.ErrorContext(ctx, "request failed", "error", err.Error())
+		logger.ErrorContext(ctx, "request failed", append(attrs, "error", err.Error())...)
 	}
 	writeError(w, err)
 }

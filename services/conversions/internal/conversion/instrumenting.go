@@ -31,7 +31,7 @@ type instrumenting struct {
 func (m *instrumenting) count(ctx context.Context, partner, source string, r Receipt, err error) {
 	outcome := "accepted"
 	switch {
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+	case errs.ClientGone(ctx, err):
 		outcome = "client_gone" // the sender hung up: no server error (httpx answers 499)
 	case err != nil:
 		outcome, _ = errs.Public(err)

@@ -70,8 +70,7 @@ func sumsOf(prefix string, measures []string) []string {
 // others return at once. It returns how many delta rows it folded.
 func (s *Store) CompactRollups(ctx context.Context) (int64, error) {
 	moved, err := s.compactRollups(ctx)
-	var pqErr *pq.Error
-	if errors.As(err, &pqErr) && pqErr.Code == "22023" {
+	if isUnknownZone(err) {
 		// A kept zone PostgreSQL no longer knows (its tzdata changed
 		// under it) fails the fold of every zone: drop it, and fold again.
 		if dropped, derr := s.dropUnknownZones(ctx); derr != nil || dropped == 0 {
@@ -97,20 +96,12 @@ func (s *Store) dropUnknownZones(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, tz := range zones {
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT zone`); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `SELECT now() AT TIME ZONE $1`, tz)
-			var pqErr *pq.Error
-			if errors.As(err, &pqErr) && pqErr.Code == "22023" {
-				unknown = append(unknown, tz)
-				err = nil
-			}
+			known, err := s.zoneKnown(ctx, tz)
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT zone`); err != nil {
-				return err
+			if !known {
+				unknown = append(unknown, tz)
 			}
 		}
 		for _, q := range []string{`DELETE FROM click_rollups_daily WHERE tz = ANY($1)`,
@@ -122,6 +113,26 @@ func (s *Store) dropUnknownZones(ctx context.Context) (int, error) {
 		return nil
 	})
 	return len(unknown), database.Classify(err)
+}
+
+// codeInvalidParameterValue is PostgreSQL's answer to a time zone it
+// does not know.
+const codeInvalidParameterValue = "22023"
+
+func isUnknownZone(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == codeInvalidParameterValue
+}
+
+// zoneKnown asks PostgreSQL whether it knows tz, the way the compactor
+// and reports use a zone.
+func (s *Store) zoneKnown(ctx context.Context, tz string) (bool, error) {
+	var at time.Time
+	err := s.db.QueryRowContext(ctx, `SELECT now() AT TIME ZONE $1`, tz).Scan(&at)
+	if isUnknownZone(err) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (s *Store) compactRollups(ctx context.Context) (int64, error) {
@@ -161,14 +172,12 @@ func (s *Store) EnsureZones(ctx context.Context, zones []string) error {
 		// A zone Go knows and PostgreSQL does not (Go's "Local", or a
 		// name its tzdata lacks) would fail every compaction once kept:
 		// PostgreSQL is asked first, the way the compactor uses the zone.
-		var at time.Time
-		err := s.db.QueryRowContext(ctx, `SELECT now() AT TIME ZONE $1`, tz).Scan(&at)
-		var pqErr *pq.Error
-		if errors.As(err, &pqErr) && pqErr.Code == "22023" { // invalid_parameter_value: time zone not recognized
-			return errs.Newf(errs.Invalid, "invalid_query", "tz: PostgreSQL does not know the time zone %q", tz)
-		}
+		known, err := s.zoneKnown(ctx, tz)
 		if err != nil {
 			return database.Classify(fmt.Errorf("report time zone %q: %w", tz, err))
+		}
+		if !known {
+			return errs.Newf(errs.Invalid, "invalid_query", "tz: PostgreSQL does not know the time zone %q", tz)
 		}
 	}
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
