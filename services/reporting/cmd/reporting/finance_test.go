@@ -507,3 +507,79 @@ func conversionsIn(t *testing.T, s *stack, span, cur string) int {
 	})
 	return total
 }
+
+// Contract v1.1, "Closed months are frozen", for payout statements too: a
+// late event for a purchase in a closed month lands in the open month's
+// statement (as in the report), and a remittance received inside a closed
+// month is refused with 409 period_closed, while a retry of one recorded
+// before the close is answered as it was.
+func TestClosedMonthStatementsFrozenAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	running := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
+	prev := running.AddDate(0, -1, 0)
+	name, runningName := prev.Format("2006-01"), running.Format("2006-01")
+	purchase := prev.AddDate(0, 0, 9).Add(12 * time.Hour)
+	s.publishAt(t, at.Add(-time.Minute), events.TopicConversions,
+		s.convIn("s1", "coursera", "S-1", "", "approved", "100.00", "10.00", "USD", purchase))
+	monthQuery := "from=" + prev.Format(time.DateOnly) + "&to=" + running.Format(time.DateOnly) + "&group_by=month"
+	s.waitFor(t, monthQuery, oneRow(map[string]any{"commission_approved": "10.00"}))
+	remit := func(reference string, received time.Time) resp {
+		return s.do(t, "POST", "/v1/payouts/remittances", fmt.Sprintf(
+			`{"partner":"coursera","amount":"4.00","currency":"USD","received_at":%q,"reference":%q}`,
+			received.Format(time.RFC3339), reference))
+	}
+	if r := remit("wire before close", purchase.AddDate(0, 0, 1)); r.status != 201 {
+		t.Fatalf("remittance before the close = %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "PUT", "/v1/periods/"+name, `{"status":"closed"}`); r.status != 200 {
+		t.Fatalf("close %s = %d %s", name, r.status, r.body)
+	}
+	lines := func(month string) string {
+		t.Helper()
+		var st struct {
+			Lines []map[string]string `json:"lines"`
+		}
+		if err := json.Unmarshal([]byte(s.fetch(t, "/v1/payouts/statements/coursera?month="+month)), &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(st.Lines)
+	}
+	closed := lines(name)
+	if !strings.Contains(closed, "approved:10.00") || !strings.Contains(closed, "remitted:4.00") {
+		t.Fatalf("%s's statement before the late events: %s", name, closed)
+	}
+
+	// A late approval of another purchase in the closed month, recorded
+	// after the close: the open month's statement and report take it.
+	s.publishAt(t, at, events.TopicConversions,
+		s.convIn("s2", "coursera", "S-2", "", "approved", "50.00", "5.00", "USD", purchase.Add(time.Hour)))
+	runningQuery := "from=" + running.Format(time.DateOnly) + "&to=" + running.AddDate(0, 1, 0).Format(time.DateOnly) + "&group_by=month"
+	s.waitFor(t, runningQuery, oneRow(map[string]any{"commission_approved": "5.00"}))
+	if got := lines(name); got != closed {
+		t.Fatalf("the closed month's statement moved:\n%s\nwas\n%s", got, closed)
+	}
+	if got := lines(runningName); !strings.Contains(got, "approved:5.00") || !strings.Contains(got, "opening_balance:6.00") {
+		t.Fatalf("%s's statement does not hold the late approval: %s", runningName, got)
+	}
+
+	// A remittance received inside the closed month: refused, nothing stored.
+	r := remit("wire after close", purchase.AddDate(0, 0, 2))
+	if r.status != 409 || !strings.Contains(r.body, `"code":"period_closed"`) || !strings.Contains(r.body, name) {
+		t.Fatalf("a remittance inside the closed month = %d %s", r.status, r.body)
+	}
+	// The retry of one recorded before the close: answered as it was.
+	if r := remit("wire before close", purchase.AddDate(0, 0, 1)); r.status != 200 {
+		t.Fatalf("retry of the remittance recorded before the close = %d %s", r.status, r.body)
+	}
+	if got := lines(name); got != closed {
+		t.Fatalf("the closed month's statement moved:\n%s\nwas\n%s", got, closed)
+	}
+	// One received in the open month is taken.
+	if r := remit("wire in the open month", at); r.status != 201 {
+		t.Fatalf("a remittance in the open month = %d %s", r.status, r.body)
+	}
+	if got := lines(runningName); !strings.Contains(got, "remitted:4.00") {
+		t.Fatalf("%s's statement does not hold the remittance: %s", runningName, got)
+	}
+}

@@ -397,6 +397,10 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			if eff.IsZero() {
 				eff = c.recordedFor(ch.key)
 			}
+			// A change to a month closed when it was recorded takes
+			// effect in the open period, as its rollups do: the closed
+			// month's statements stay as they were closed.
+			eff = p.effective(eff, c.recordedFor(ch.key))
 			effS := eff.UTC().Format(time.RFC3339Nano)
 			descr := c.description
 			if descr == "" {

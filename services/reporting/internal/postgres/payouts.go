@@ -23,9 +23,19 @@ import (
 func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance, actor string) (out payout.Remittance, created bool, err error) {
 	at := s.now()
 	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		// The periods' lock: a month cannot close between the check and
+		// the commit.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+			return err
+		}
 		out, created, err = s.addRemittance(ctx, tx, r, at, actor)
+		// Checked live only, and only for a new remittance (a retry of
+		// one recorded before its month closed is answered as it was): a
+		// replay applies what passed then.
+		if err == nil && created {
+			err = checkRemittanceOpen(ctx, tx, out, at)
+		}
 		if err == nil && created && len(r.Orders) > 0 {
-			// Checked live only: a replay applies what passed then.
 			err = checkRemittanceOrders(ctx, tx, out)
 		}
 		return err
@@ -38,6 +48,25 @@ func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance, actor st
 		return r, false, database.Classify(fmt.Errorf("add remittance: %w", err))
 	}
 	return out, created, nil
+}
+
+// checkRemittanceOpen refuses a remittance received in a month closed at
+// instant at: it would change that month's statements, which are final
+// once it closes (contract v1.1, "Closed months are frozen"), as a rate
+// dated inside it would.
+func checkRemittanceOpen(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time) error {
+	ps, err := loadPeriods(ctx, tx)
+	if err != nil {
+		return err
+	}
+	p, closed := ps.closedAt(r.ReceivedAt, at)
+	if !closed {
+		return nil
+	}
+	month := p.month.Format("2006-01")
+	return errs.Newf(errs.Conflict, "period_closed",
+		"received_at %s is inside %s, which is closed: its statements are final. Record it in an open month, or reopen the month (PUT /v1/periods/%s {\"status\":\"open\"}, admin)",
+		r.ReceivedAt.UTC().Format(time.RFC3339), month, month)
 }
 
 func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time, actor string) (payout.Remittance, bool, error) {

@@ -73,19 +73,34 @@ func monthBounds(month time.Time, zone *time.Location) (time.Time, time.Time) {
 	return start, start.AddDate(0, 1, 0)
 }
 
-// bucket is the rollup quarter-hour a change at time t lands in when it
-// is recorded at recordedAt: t's own, unless t's month was closed at
-// recordedAt (by the periods' history, so the answer never depends on
-// when it is asked), in which case the change is an adjustment in the
-// open period, at the quarter-hour it was recorded.
+// effective is when a change at time t takes effect when it is recorded
+// at recordedAt: at t, unless t's month was closed at recordedAt (by the
+// periods' history, so the answer never depends on when it is asked), in
+// which case the change is an adjustment in the open period, at the
+// instant it was recorded. Rollups and the ledger both place changes by
+// it, so a closed month's report and its payout statements stay as they
+// were closed.
+func (ps periods) effective(t, recordedAt time.Time) time.Time {
+	if _, closed := ps.closedAt(t, recordedAt); closed {
+		return recordedAt
+	}
+	return t
+}
+
+// bucket is the rollup quarter-hour of effective(t, recordedAt).
 func (ps periods) bucket(t, recordedAt time.Time) time.Time {
+	return ps.effective(t, recordedAt).UTC().Truncate(Quarter)
+}
+
+// closedAt returns the period that holds t and was closed at instant at,
+// if any.
+func (ps periods) closedAt(t, at time.Time) (period, bool) {
 	for _, p := range ps {
-		if !t.Before(p.start) && t.Before(p.end) && p.closedAtInstant(recordedAt) {
-			t = recordedAt
-			break
+		if !t.Before(p.start) && t.Before(p.end) && p.closedAtInstant(at) {
+			return p, true
 		}
 	}
-	return t.UTC().Truncate(Quarter)
+	return period{}, false
 }
 
 // current are the periods closed now.
