@@ -27,7 +27,7 @@ type DeliveryRecorder interface {
 //	                                   requests naming no partner
 func RegisterHealth(rt *httpx.Router, h *conversion.Health, tokens *httpx.Tokens, logger *slog.Logger) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
-	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, h) }
+	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)) }
 	one := endpoint.Endpoint(func(ctx context.Context, req any) (any, error) { return h.Partner(ctx, req.(string)) })
 	all := endpoint.Endpoint(func(ctx context.Context, _ any) (any, error) { return h.Report(ctx) })
 	rt.Handle("GET /v1/partners/{partner}/health", admin(kithttp.NewServer(one,

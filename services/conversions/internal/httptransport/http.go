@@ -37,7 +37,7 @@ const MaxBody = 64 << 10
 // health (RegisterHealth serves what it counted).
 func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger, rec DeliveryRecorder) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
-	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, h) }
+	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)) }
 	rt.Handle("PUT /v1/partners/{partner}", admin(kithttp.NewServer(e.PutPartner, decodePutPartner, encodePutPartner, opts...)))
 	rt.Handle("GET /v1/partners/{partner}", admin(kithttp.NewServer(e.GetPartner,
 		func(_ context.Context, r *http.Request) (any, error) { return r.PathValue("partner"), nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))
@@ -46,8 +46,8 @@ func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, lo
 	rt.Handle("GET /v1/partners/{partner}/postback-url", admin(kithttp.NewServer(e.PostbackURL,
 		decodePostbackURL, httpx.KitEncodeJSON(http.StatusOK), opts...)))
 	delivery := append(opts, keepError)
-	rt.Handle("POST /v1/webhooks/{partner}", recordDelivery(rec, kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, delivery...)))
-	postback := recordDelivery(rec, kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, delivery...))
+	rt.Handle("POST /v1/webhooks/{partner}", recordDelivery(rec, httpx.StrictQuery(kithttp.NewServer(e.Webhook, decodeWebhook, encodeReceipt, delivery...))))
+	postback := recordDelivery(rec, httpx.StrictQuery(kithttp.NewServer(e.Postback, decodePostback, encodeReceipt, delivery...)))
 	rt.Handle("GET /v1/postback/{partner}", postback)
 	rt.Handle("POST /v1/postback/{partner}", postback)
 }

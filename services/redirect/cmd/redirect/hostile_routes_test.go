@@ -90,6 +90,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{"get: encoded slash", "GET", "/v1/links/a%2Fb", nil, with(), 404, true, "link_not_found", ""},
 		{"get: body on a GET", "GET", "/v1/links/none", str(binary(1 << 20)), with(), 404, true, "link_not_found", ""},
 		{"get: no token", "GET", "/v1/links/ml-101", nil, []string{"Authorization", "Basic " + big(100)}, 401, true, "missing_token", ""},
+		{"get: bad escape in the query", "GET", "/v1/links/ml-101?x=%ZZ" + marker, nil, with(), 400, true, "invalid_query", ""},
+		{"put: ';' in the query", "PUT", "/v1/links/x?a=1;" + marker, str(valid), with(), 400, true, "invalid_query", ""},
 
 		// GET /v1/links
 		{"list: limit not a number", "GET", "/v1/links?limit=" + big(100), nil, with(), 422, true, "invalid_query", ""},

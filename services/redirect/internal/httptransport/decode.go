@@ -3,7 +3,6 @@ package httptransport
 import (
 	"bytes"
 	"net/http"
-	"net/url"
 	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -31,19 +30,6 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 // wrong type, nothing after it (errs.Invalid, malformed_json), in words
 // that quote little of what was sent.
 func unmarshalStrict(b []byte, v any) error { return httpx.UnmarshalStrict(b, v) }
-
-// errBadQuery: Query().Get would silently drop a malformed pair and answer
-// as if the parameter were not there.
-var errBadQuery = errs.New(errs.Invalid, "invalid_query", "the query string is malformed (a bad %-escape or a ';')")
-
-// query parses r's query string, refusing a malformed one (400).
-func query(r *http.Request) (url.Values, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, errBadQuery
-	}
-	return q, nil
-}
 
 // isText reports whether p, the start of a body, can be UTF-8 text: valid
 // UTF-8 (a character cut at its end aside) without NUL bytes. Binary,

@@ -48,7 +48,9 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 		kithttp.ServerErrorEncoder(clickErrorEncoder(o.Logger)),
 	}
 	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(o.Logger))}
-	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, h) }
+	// Every route but the click refuses a malformed query string; a
+	// visitor's click is answered whatever it carries (decodeClick).
+	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, httpx.StrictQuery(h)) }
 
 	hint := newProxyHint(o.TrustedProxies, o.Logger)
 	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies, hint), encodeClick, clickOpts...))
@@ -233,7 +235,7 @@ func encodePutLink(_ context.Context, w http.ResponseWriter, resp any) error {
 func decodeGetLink(_ context.Context, r *http.Request) (any, error) { return r.PathValue("code"), nil }
 
 func decodeListLinks(_ context.Context, r *http.Request) (any, error) {
-	q, err := query(r)
+	q, err := httpx.Query(r)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +254,7 @@ func decodeImport(_ context.Context, r *http.Request) (any, error) {
 	if r.ContentLength > MaxImportBody { // refused before a row is imported
 		return nil, errs.Newf(errs.TooLarge, "body_too_large", "the feed is larger than %d bytes", MaxImportBody)
 	}
-	q, err := query(r)
+	q, err := httpx.Query(r)
 	if err != nil {
 		return nil, err
 	}

@@ -91,6 +91,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "report: bad escape", method: "GET", path: "/v1/reports/commissions?from=%zz" + hostileMarker, auth: true, status: 400, code: "invalid_query"},
 		{name: "report: semicolon", method: "GET", path: "/v1/reports/commissions?from=2026-01-01;" + hostileMarker, auth: true, status: 400, code: "invalid_query"},
 		{name: "statement: bad escape", method: "GET", path: "/v1/payouts/statements/coursera?month=%zz", auth: true, status: 400, code: "invalid_query"},
+		{name: "partner activity: bad escape", method: "GET", path: "/v1/partner-activity?x=%zz", auth: true, status: 400, code: "invalid_query"},
+		{name: "unattributed: ';' in the query", method: "GET", path: "/v1/partners/coursera/unattributed?limit=5;x=1", auth: true, status: 400, code: "invalid_query"},
 		{name: "dashboard: bad escape", method: "GET", path: "/?from=%zz", auth: true, headers: htmlAccept, status: 400, code: "invalid_query"},
 		{name: "report: repeated parameter", method: "GET", path: "/v1/reports/commissions?" + strings.Repeat("group_by=partner&", 1500) + "x=" + hostileMarker, auth: true, status: 422},
 		{name: "report: oversized token", method: "GET", path: "/v1/reports/commissions", headers: []string{"Authorization", "Bearer " + big(16<<10)}, status: 401, code: "invalid_token"},
