@@ -157,6 +157,11 @@ func TestRouterAnswersJSONForUnknownRoutesAndMethods(t *testing.T) {
 		{"GET", "/v1/things/1", 204, ""},
 		{"GET", "/nope", 404, "not_found"},
 		{"DELETE", "/v1/things/1", 405, "method_not_allowed"},
+		// Not a redirect to the clean path (http.ServeMux's 307).
+		{"GET", "/v1//things/1", 404, "not_found"},
+		{"GET", "/v1/things/./1", 404, "not_found"},
+		{"GET", "/v1/nope/../things/1", 404, "not_found"},
+		{"GET", "//v1/things/1", 404, "not_found"},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -17,6 +18,30 @@ func NewRouter() *Router {
 	rt := &Router{http.NewServeMux()}
 	rt.ServeMux.HandleFunc("/", rt.unmatched)
 	return rt
+}
+
+// ServeHTTP routes r. A path not in its clean form ("//", "/./", "/../")
+// is 404: http.ServeMux would answer it with a redirect to the clean path,
+// and /c//evil.com redirected to /c/evil.com, a redirect no link named.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p != cleanPath(p) {
+		WriteError(w, r, nil, errs.New(errs.NotFound, "not_found", "no route matches this path"))
+		return
+	}
+	rt.ServeMux.ServeHTTP(w, r)
+}
+
+// cleanPath is p as http.ServeMux cleans it: rooted, without "//", "."
+// or ".." elements, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if p[len(p)-1] == '/' && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
