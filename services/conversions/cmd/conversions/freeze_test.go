@@ -116,6 +116,11 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	if r := ready(); r.status != 503 {
 		t.Errorf("frozen, second probe: %d %s (%v)", r.status, r.body, r.err)
 	}
+	// The metrics say what they can: the outbox gauges give up on the
+	// database after their 2 s.
+	if r := timedDo("GET", s.p.Base+"/metrics", nil, probeCeiling); r.status != 200 {
+		t.Errorf("frozen: /metrics = %d (%v) after %v, want 200", r.status, r.err, r.took)
+	}
 
 	if err := cluster.Thaw(); err != nil {
 		t.Fatal(err)
