@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -15,6 +17,15 @@ type Check func(ctx context.Context) error
 // Health serves /healthz (the process lives) and /readyz (every dependency
 // answers). /readyz names a failing check ("failing") but never its error,
 // which can hold hosts and addresses; the error goes to Logger.
+//
+// /readyz answers within Timeout whatever a check does: a check that has
+// not returned by then counts as failing. A check need not return when its
+// context ends (lib/pq does not, reading from a PostgreSQL that accepts TCP
+// but never answers: a frozen server, a partition), so each runs on its
+// own goroutine that the probe stops waiting for; and while a check of an
+// earlier probe is still running, later probes report it failing at once
+// instead of starting another on top of it, so a stuck dependency holds
+// one goroutine per check, not one per probe.
 type Health struct {
 	Checks  map[string]Check // "postgres", "kafka"
 	Timeout time.Duration    // per probe, default 2s
@@ -26,7 +37,7 @@ func (h Health) Register(rt *Router) {
 	rt.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	rt.HandleFunc("GET /readyz", h.ready)
+	rt.HandleFunc("GET /readyz", newProber(h).ready)
 }
 
 type readiness struct {
@@ -34,40 +45,124 @@ type readiness struct {
 	Checks map[string]string `json:"checks"`
 }
 
-func (h Health) ready(w http.ResponseWriter, r *http.Request) {
-	timeout := h.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
+// Why a check counts as failing without an error of its own.
+var (
+	errCheckTimeout = errors.New("no answer within the probe timeout")
+	errCheckRunning = errors.New("still running since an earlier probe")
+)
+
+// prober runs the checks of /readyz, at most one of each at a time.
+type prober struct {
+	h       Health
+	timeout time.Duration
+	names   []string // sorted
+
+	mu      sync.Mutex
+	running map[string]bool // checks whose goroutine has not returned
+}
+
+func newProber(h Health) *prober {
+	p := &prober{h: h, timeout: h.Timeout, running: map[string]bool{}}
+	if p.timeout <= 0 {
+		p.timeout = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	names := make([]string, 0, len(h.Checks))
 	for n := range h.Checks {
-		names = append(names, n)
+		p.names = append(p.names, n)
 	}
-	sort.Strings(names)
-	results := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		wg.Add(1)
+	sort.Strings(p.names)
+	return p
+}
+
+// claim marks check n running and reports whether it was not already.
+func (p *prober) claim(n string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running[n] {
+		return false
+	}
+	p.running[n] = true
+	return true
+}
+
+func (p *prober) release(n string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, n)
+}
+
+type checkResult struct {
+	name string
+	err  error
+}
+
+// probe runs every check and returns the failing ones with their errors.
+func (p *prober) probe(ctx context.Context) map[string]error {
+	// The checks' context ends when the probe does, answered or not: a
+	// check that honours it stops then.
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	failing := map[string]error{}
+	// Buffered for every check: one that returns after the probe gave up
+	// on it never blocks.
+	results := make(chan checkResult, len(p.names))
+	waiting := map[string]bool{}
+	for _, n := range p.names {
+		if !p.claim(n) {
+			failing[n] = errCheckRunning
+			continue
+		}
+		waiting[n] = true
+		check := p.h.Checks[n]
 		go func() {
-			defer wg.Done()
-			results[i] = h.Checks[n](ctx)
+			err := check(ctx)
+			p.release(n)
+			results <- checkResult{n, err}
 		}()
 	}
-	wg.Wait()
+	record := func(r checkResult) {
+		delete(waiting, r.name)
+		if r.err != nil {
+			failing[r.name] = r.err
+		}
+	}
+	for len(waiting) > 0 {
+		select {
+		case r := <-results:
+			record(r)
+		case <-ctx.Done():
+			// What has come in counts, even when it came in as time ran out.
+			for drained := false; !drained; {
+				select {
+				case r := <-results:
+					record(r)
+				default:
+					drained = true
+				}
+			}
+			for n := range waiting {
+				failing[n] = fmt.Errorf("%w (%s): %w", errCheckTimeout, p.timeout, ctx.Err())
+			}
+			return failing
+		}
+	}
+	return failing
+}
+
+func (p *prober) ready(w http.ResponseWriter, r *http.Request) {
+	failing := p.probe(r.Context())
 	out := readiness{Status: "ready", Checks: map[string]string{}}
 	status := http.StatusOK
-	for i, n := range names {
-		if results[i] != nil {
-			out.Checks[n] = "failing"
-			if h.Logger != nil {
-				h.Logger.WarnContext(r.Context(), "readiness check failing", "check", n, "error", results[i].Error())
-			}
-			out.Status, status = "unavailable", http.StatusServiceUnavailable
-		} else {
+	for _, n := range p.names {
+		err, bad := failing[n]
+		if !bad {
 			out.Checks[n] = "ok"
+			continue
 		}
+		out.Checks[n] = "failing"
+		if p.h.Logger != nil {
+			p.h.Logger.WarnContext(r.Context(), "readiness check failing", "check", n, "error", err.Error())
+		}
+		out.Status, status = "unavailable", http.StatusServiceUnavailable
 	}
 	WriteJSON(w, status, out)
 }

@@ -143,6 +143,39 @@ func PostgresCluster(t testing.TB) *pgcluster.Cluster {
 	return server.cluster
 }
 
+// OwnPostgres starts a cluster for this test alone, for tests that freeze
+// or stop the server while other tests of the binary use the shared one.
+// It is stopped (thawed first, should the test have frozen it) and removed
+// when the test ends. It ignores DATABASE_URL: a server that a test
+// signals must be one it started.
+func OwnPostgres(t testing.TB) *pgcluster.Cluster {
+	t.Helper()
+	sweepStaleDirs()
+	dir, err := os.MkdirTemp("", "linkcredit-pg-")
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// The server may run as the postgres user: let it enter.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "data"), Fast: true})
+	if err != nil {
+		t.Fatalf("testkit: no PostgreSQL of its own for this test: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = c.Thaw()
+		_ = c.Stop()
+	})
+	return c
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {

@@ -83,6 +83,9 @@ type InboxEntry struct {
 type MessageBuilder func(acceptedSeq int64) (OutboxMessage, error)
 
 // Store keeps partners and accepted requests. Errors are errs kinds.
+// GetPartner and Accept return once ctx ends, whether the database
+// answered or not (a 503 then): that is what bounds a partner's wait
+// (Deps.AcceptTimeout).
 type Store interface {
 	PutPartner(ctx context.Context, p StoredPartner) (StoredPartner, bool, error)
 	GetPartner(ctx context.Context, id string) (StoredPartner, error)
@@ -113,7 +116,19 @@ type Deps struct {
 	// PublicBaseURL is where networks reach this service (PUBLIC_BASE_URL),
 	// the base of the postback URLs it gives out.
 	PublicBaseURL string
+	// AcceptTimeout bounds how long a webhook or postback waits for the
+	// store, its partner's lookup and its event made durable together,
+	// before it is answered 503 (default DefaultAcceptTimeout). A partner
+	// retries a 503; a database that accepts connections but never answers
+	// must not hold its request until the server's write timeout cuts it
+	// off with no answer at all.
+	AcceptTimeout time.Duration
 }
+
+// DefaultAcceptTimeout is Deps.AcceptTimeout's default: far above a
+// healthy store's time (milliseconds, batched), well below the server's
+// 60 s write timeout and the 10-30 s partners commonly wait for an answer.
+const DefaultAcceptTimeout = 5 * time.Second
 
 type service struct {
 	deps  Deps
@@ -125,6 +140,9 @@ func New(deps Deps) Service {
 	deps.Now = clock.OrSystem(deps.Now)
 	if deps.Inject == nil {
 		deps.Inject = func(context.Context, map[string]string) {}
+	}
+	if deps.AcceptTimeout <= 0 {
+		deps.AcceptTimeout = DefaultAcceptTimeout
 	}
 	return &service{deps: deps, cache: newPartnerCache(deps.PartnerCacheTTL)}
 }
@@ -205,6 +223,8 @@ const (
 )
 
 func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.deps.AcceptTimeout)
+	defer cancel()
 	p, err := s.partner(ctx, req.Partner)
 	if err != nil {
 		return Receipt{}, err
@@ -259,6 +279,8 @@ type PostbackRequest struct {
 }
 
 func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.deps.AcceptTimeout)
+	defer cancel()
 	p, err := s.partner(ctx, req.Partner)
 	if err != nil {
 		return Receipt{}, err

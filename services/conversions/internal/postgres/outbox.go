@@ -31,18 +31,28 @@ func (s *Store) Enqueue(ctx context.Context, msgs []conversion.OutboxMessage) er
 }
 
 // OutboxStats returns the number of waiting events, the age of the oldest
-// and the number of events set aside (conversion.OutboxLease.Park).
+// and the number of events set aside (conversion.OutboxLease.Park). It
+// returns once ctx ends, whether the database answered or not (detach):
+// the outbox gauges ask for them on every scrape of /metrics, which must
+// answer while the database does not.
 func (s *Store) OutboxStats(ctx context.Context) (waiting int64, oldest time.Duration, parked int64, err error) {
-	var first sql.NullTime
-	err = s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM conversions.outbox), (SELECT min(created_at) FROM conversions.outbox),
-		(SELECT count(*) FROM conversions.outbox_parked)`).Scan(&waiting, &first, &parked)
+	type stats struct {
+		waiting, parked int64
+		first           sql.NullTime
+	}
+	st, err := detach(ctx, func() (stats, error) {
+		var st stats
+		err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM conversions.outbox), (SELECT min(created_at) FROM conversions.outbox),
+			(SELECT count(*) FROM conversions.outbox_parked)`).Scan(&st.waiting, &st.first, &st.parked)
+		return st, err
+	})
 	if err != nil {
 		return 0, 0, 0, database.Classify(err)
 	}
-	if first.Valid {
-		oldest = time.Since(first.Time)
+	if st.first.Valid {
+		oldest = time.Since(st.first.Time)
 	}
-	return waiting, oldest, parked, nil
+	return st.waiting, oldest, st.parked, nil
 }
 
 // RelayLease is the key of the advisory lock held by the one active relay:

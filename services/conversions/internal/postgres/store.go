@@ -96,9 +96,13 @@ func scanPartner(row interface{ Scan(...any) error }, extra ...any) (conversion.
 	return p, json.Unmarshal(mapping, &p.Mapping)
 }
 
-// GetPartner returns a partner.
+// GetPartner returns a partner. It returns once ctx ends, whether the
+// database answered or not (detach): a webhook's partner is looked up on
+// the way to storing it.
 func (s *Store) GetPartner(ctx context.Context, id string) (conversion.StoredPartner, error) {
-	p, err := scanPartner(s.db.QueryRowContext(ctx, `SELECT `+partnerColumns+` FROM conversions.partners p WHERE id = $1`, id))
+	p, err := detach(ctx, func() (conversion.StoredPartner, error) {
+		return scanPartner(s.db.QueryRowContext(ctx, `SELECT `+partnerColumns+` FROM conversions.partners p WHERE id = $1`, id))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, errPartnerNotFound
 	}
@@ -226,8 +230,18 @@ func splitValue(build conversion.MessageBuilder) (msg conversion.OutboxMessage, 
 // request numbered, and both rows stored in one transaction, which for an
 // event splitValue can cut is shared with the requests that arrive with it
 // (acceptBatched); it returns once that committed (or failed): a 2xx may
-// be sent only after it.
+// be sent only after it. Or once ctx ends, whether the database answered
+// or not (detach): then the error is a 503, and the transaction may still
+// commit, which a retry with the same key finds (a duplicate).
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
+	r, err := detach(ctx, func() (conversion.Receipt, error) { return s.accept(ctx, in, build) })
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		return r, unavailable(err)
+	}
+	return r, err
+}
+
+func (s *Store) accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
 	if in.Headers == nil {
 		in.Headers = map[string]string{} // "{}", never a JSON null
 	}
@@ -361,19 +375,66 @@ func (s *Store) acceptTx(ctx context.Context, in conversion.InboxEntry, headers 
 
 // prepared returns the statement *stmt holds, preparing query first when
 // it holds none: once per pool (database/sql prepares it on each
-// connection as it is first used there).
+// connection as it is first used there). The lock is not held while
+// preparing: a prepare the database never answers would otherwise stop
+// every caller at the lock, where no context reaches them; two callers
+// that prepare at once keep the first statement and close the other.
 func (s *Store) prepared(ctx context.Context, stmt **sql.Stmt, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if *stmt != nil {
-		return *stmt, nil
+	have := *stmt
+	s.mu.Unlock()
+	if have != nil {
+		return have, nil
 	}
 	p, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if *stmt != nil {
+		_ = p.Close()
+		return *stmt, nil
+	}
 	*stmt = p
 	return p, nil
+}
+
+// detach runs f on a goroutine of its own and returns its result, or
+// ctx's error once ctx ends first. lib/pq does not return from a read on
+// a server that accepts TCP but never answers (a frozen PostgreSQL, a
+// network partition) when the context ends, and a partner's request must
+// be answered anyway. f must use ctx for everything it does, so that what
+// it does not need the database for ends with ctx: then the goroutines
+// left behind are those inside the driver, each holding a connection of
+// the pool, so the pool's size (DB_MAX_CONNS) bounds them, and the batch
+// lanes (batchLanes); those waiting for a connection, a batch or a lock
+// return with ctx. Each ends when its connection answers or breaks.
+func detach[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if ctx.Done() == nil {
+		return f() // nothing ends the wait: spare the goroutine
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1) // buffered: a late f never blocks
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-done: // it finished as ctx ended: its answer stands
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 // unavailable turns a storage failure into a 503: the event is not

@@ -1,0 +1,92 @@
+package pgcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Freeze stops the server with SIGSTOP, the postmaster and every process
+// it started: the kernel still completes TCP connections to it, and nothing
+// answers on them, as with a hung disk or a network partition. It is for
+// tests of what clients do then; Thaw resumes the server.
+//
+// Only this cluster's processes are signalled, never others by name (other
+// clusters run on the same machine): the postmaster by its pid, the rest by
+// their parent. The postmaster's process group would not do, since
+// postgres puts each child in a session of its own.
+func (c *Cluster) Freeze() error {
+	pm := c.proc.Pid()
+	// The postmaster first: stopped, it forks no child after the list below.
+	if err := syscall.Kill(pm, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pgcluster: freeze postmaster %d: %w", pm, err)
+	}
+	return signalChildren(pm, syscall.SIGSTOP)
+}
+
+// Thaw resumes a server that Freeze stopped; on a running one it does
+// nothing.
+func (c *Cluster) Thaw() error {
+	pm := c.proc.Pid()
+	err := signalChildren(pm, syscall.SIGCONT)
+	if kerr := syscall.Kill(pm, syscall.SIGCONT); kerr != nil && !errors.Is(kerr, syscall.ESRCH) {
+		err = errors.Join(err, fmt.Errorf("pgcluster: thaw postmaster %d: %w", pm, kerr))
+	}
+	return err
+}
+
+// signalChildren sends sig to every process whose parent is pid. A child
+// that exits meanwhile is no error.
+func signalChildren(pid int, sig syscall.Signal) error {
+	kids, err := children(pid)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range kids {
+		if err := syscall.Kill(k, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			errs = append(errs, fmt.Errorf("pgcluster: signal %d: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// children lists the processes whose parent is pid, from /proc (Linux).
+func children(pid int) ([]int, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	if len(stats) == 0 {
+		return nil, errors.New("pgcluster: no /proc to find the server's processes in")
+	}
+	var out []int
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parentheses,
+		// so the fields are counted from the last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != pid {
+			continue
+		}
+		if k, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
