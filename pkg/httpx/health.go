@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -43,6 +44,9 @@ func (h Health) Register(rt *Router) {
 type readiness struct {
 	Status string            `json:"status"`
 	Checks map[string]string `json:"checks"`
+	// Error is the contract's error object on a 503, beside the checks, for
+	// a client that reads every non-2xx answer that way.
+	Error *ErrorDetail `json:"error,omitempty"`
 }
 
 // Why a check counts as failing without an error of its own.
@@ -163,6 +167,15 @@ func (p *prober) ready(w http.ResponseWriter, r *http.Request) {
 			p.h.Logger.WarnContext(r.Context(), "readiness check failing", "check", n, "error", err.Error())
 		}
 		out.Status, status = "unavailable", http.StatusServiceUnavailable
+	}
+	if status != http.StatusOK {
+		var names []string
+		for _, n := range p.names {
+			if out.Checks[n] == "failing" {
+				names = append(names, n)
+			}
+		}
+		out.Error = &ErrorDetail{Code: "not_ready", Message: "not ready: " + strings.Join(names, ", ") + " failing"}
 	}
 	WriteJSON(w, status, out)
 }

@@ -245,6 +245,11 @@ func TestHealth(t *testing.T) {
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"kafka":"failing"`) || strings.Contains(rec.Body.String(), "10.1.2.3") {
 		t.Fatalf("readyz = %d %s", rec.Code, rec.Body)
 	}
+	// The contract's error object too, for a client that reads every
+	// non-2xx answer that way.
+	if got := decodeError(t, rec); got.Code != "not_ready" || got.Message != "not ready: kafka failing" {
+		t.Fatalf("readyz error = %+v", got)
+	}
 
 	slow := NewRouter()
 	Health{Timeout: 50 * time.Millisecond, Checks: map[string]Check{
