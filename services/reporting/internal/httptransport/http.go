@@ -370,7 +370,7 @@ func (h *handlers) periods(w http.ResponseWriter, r *http.Request) {
 // SHA-256, which tells tokens apart and reveals none.
 func withActor(tokens *httpx.Tokens, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		token, _ := httpx.BearerToken(r)
 		scope := httpx.ScopeFinance
 		if tokens.Authorize(r, httpx.ScopeAll) == nil {
 			scope = "admin"
