@@ -266,9 +266,13 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 		{"negative money", func() resp {
 			return s.send(t, "coursera", "msg_9", s.conversionBody("A-2", "pending", "-1.00"), s.key, now)
 		}, 422, "invalid_value"},
+		// A wrong JSON type is a malformed body, as in the admin APIs.
 		{"money as number", func() resp {
 			return s.send(t, "coursera", "msg_10", bytes.Replace(body, []byte(`"7.35"`), []byte(`7.35`), 1), s.key, now)
-		}, 422, "invalid_value"},
+		}, 400, "malformed_json"},
+		{"sale amount as number", func() resp {
+			return s.send(t, "coursera", "msg_10b", bytes.Replace(s.conversionBody("A-10b", "pending", "7.35"), []byte(`"49.00"`), []byte(`49.00`), 1), s.key, now)
+		}, 400, "malformed_json"},
 		{"unknown currency", func() resp {
 			return s.send(t, "coursera", "msg_11", bytes.Replace(body, []byte(`"USD"`), []byte(`"XXY"`), 1), s.key, now)
 		}, 422, "invalid_value"},
