@@ -143,14 +143,27 @@ func (t *Tokens) Require(scope string, next http.Handler) http.Handler {
 	})
 }
 
+// BearerToken returns the token of r's "Authorization: Bearer <token>"
+// header, and false when there is none. The scheme is matched in any case
+// (RFC 9110 §11.1: an auth-scheme is case-insensitive); it must be followed
+// by a space, and spaces around the token are dropped.
+func BearerToken(r *http.Request) (string, bool) {
+	const scheme = "Bearer "
+	h := r.Header.Get("Authorization")
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	token := strings.TrimSpace(h[len(scheme):])
+	return token, token != ""
+}
+
 // Authorize checks r's bearer token for scope.
 func (t *Tokens) Authorize(r *http.Request, scope string) error {
-	h := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || strings.TrimSpace(token) == "" {
+	token, ok := BearerToken(r)
+	if !ok {
 		return errs.New(errs.Unauthenticated, "missing_token", "send Authorization: Bearer <token>")
 	}
-	scopes := t.scopes(strings.TrimSpace(token))
+	scopes := t.scopes(token)
 	if scopes == nil {
 		return errs.New(errs.Unauthenticated, "invalid_token", "the bearer token is not valid")
 	}

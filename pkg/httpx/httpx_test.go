@@ -196,6 +196,22 @@ func TestAuth(t *testing.T) {
 		{"Bearer " + links, 403, "insufficient_scope"},
 		{"Bearer " + fin, 200, ""},
 		{"Bearer " + admin, 200, ""},
+		// RFC 9110 §11.1: the auth-scheme is case-insensitive.
+		{"bearer " + fin, 200, ""},
+		{"BEARER " + fin, 200, ""},
+		{"bEaReR " + fin, 200, ""},
+		{"bearer " + links, 403, "insufficient_scope"},
+		{"bearer wrong", 401, "invalid_token"},
+		{"bearer ", 401, "missing_token"},
+		{"Bearer   " + fin + "  ", 200, ""}, // spaces around the token, as before
+		// The token itself is not case-folded, and nothing else is loosened.
+		{"Bearer " + strings.ToUpper(fin), 401, "invalid_token"},
+		{"Bearer\t" + fin, 401, "missing_token"},
+		{"Bearer" + fin, 401, "missing_token"},
+		{"Bearer:" + fin, 401, "missing_token"},
+		{"Bearerx " + fin, 401, "missing_token"},
+		{"Token " + fin, 401, "missing_token"},
+		{"Basic " + fin, 401, "missing_token"},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -347,6 +363,41 @@ func TestBinding(t *testing.T) {
 	twice, _ := ParseTokens("", finance+":finance,"+finance+":links")
 	if twice.Binds(key, Binding(key, finance), ScopeFinance) || twice.Authorize(bearer(finance), ScopeFinance) == nil {
 		t.Error("a token listed twice: Binds and Authorize disagree with its last entry")
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	tests := []struct {
+		header string
+		want   string
+		ok     bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"BeArEr abc", "abc", true},
+		{"Bearer   abc  ", "abc", true},
+		{"Bearer aBc", "aBc", true}, // the token keeps its case
+		{"", "", false},
+		{"Bearer", "", false},
+		{"Bearer ", "", false},
+		{"bearer    ", "", false},
+		{"Bearerabc", "", false},
+		{"Bearer\tabc", "", false},
+		{" Bearer abc", "", false},
+		{"Basic abc", "", false},
+		{"Bear abc", "", false},
+		{"Bearer\u00e9abc", "", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.header != "" {
+			r.Header["Authorization"] = []string{tt.header}
+		}
+		got, ok := BearerToken(r)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("%q: BearerToken = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+		}
 	}
 }
 

@@ -240,11 +240,16 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 		}, 401, "invalid_signature"},
 		{"stale", func() resp { return s.send(t, "coursera", "msg_4", body, s.key, now.Add(-6*time.Minute)) }, 401, "invalid_timestamp"},
 		{"future", func() resp { return s.send(t, "coursera", "msg_5", body, s.key, now.Add(6*time.Minute)) }, 401, "invalid_timestamp"},
-		// webhook-timestamp is whole seconds, the frozen clock may not be:
-		// 301 s before is stale, 299 s before and 300 s after are not.
+		// webhook-timestamp is whole seconds, the frozen clock may not be;
+		// they are compared in whole seconds: 301 s before or after is out,
+		// exactly 300 s before or after is in.
 		{"stale by a second", func() resp { return s.send(t, "coursera", "msg_4b", body, s.key, now.Add(-301*time.Second)) }, 401, "invalid_timestamp"},
+		{"ahead by a second too many", func() resp { return s.send(t, "coursera", "msg_5c", body, s.key, now.Add(301*time.Second)) }, 401, "invalid_timestamp"},
 		{"old, within tolerance", func() resp {
 			return s.send(t, "coursera", "msg_4c", s.conversionBody("A-4c", "pending", "1.00"), s.key, now.Add(-299*time.Second))
+		}, 202, ""},
+		{"old, at the edge of tolerance", func() resp {
+			return s.send(t, "coursera", "msg_4d", s.conversionBody("A-4d", "pending", "1.00"), s.key, now.Add(-300*time.Second))
 		}, 202, ""},
 		{"ahead, within tolerance", func() resp {
 			return s.send(t, "coursera", "msg_5b", s.conversionBody("A-5b", "pending", "1.00"), s.key, now.Add(300*time.Second))
@@ -261,9 +266,13 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 		{"negative money", func() resp {
 			return s.send(t, "coursera", "msg_9", s.conversionBody("A-2", "pending", "-1.00"), s.key, now)
 		}, 422, "invalid_value"},
+		// A wrong JSON type is a malformed body, as in the admin APIs.
 		{"money as number", func() resp {
 			return s.send(t, "coursera", "msg_10", bytes.Replace(body, []byte(`"7.35"`), []byte(`7.35`), 1), s.key, now)
-		}, 422, "invalid_value"},
+		}, 400, "malformed_json"},
+		{"sale amount as number", func() resp {
+			return s.send(t, "coursera", "msg_10b", bytes.Replace(s.conversionBody("A-10b", "pending", "7.35"), []byte(`"49.00"`), []byte(`49.00`), 1), s.key, now)
+		}, 400, "malformed_json"},
 		{"unknown currency", func() resp {
 			return s.send(t, "coursera", "msg_11", bytes.Replace(body, []byte(`"USD"`), []byte(`"XXY"`), 1), s.key, now)
 		}, 422, "invalid_value"},

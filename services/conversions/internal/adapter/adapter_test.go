@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"net/url"
 	"strings"
@@ -61,8 +62,21 @@ func TestDecodeWebhook(t *testing.T) {
 		{"missing status", with("status", "<delete>"), 400, ""},
 		{"missing amount", with("sale_amount", "<delete>"), 400, ""},
 		{"missing time", with("occurred_at", "<delete>"), 400, ""},
-		{"money as number", with("commission", `7.35`), 422, "commission"},
-		{"order as number", with("order_id", `1001`), 422, "order_id"},
+		// A wrong JSON type is a malformed body (400 malformed_json), as in
+		// the admin APIs; a value of the right type that is wrong is a 422.
+		{"money as number", with("commission", `7.35`), 400, "commission"},
+		{"sale amount as number", with("sale_amount", `49.00`), 400, "sale_amount"},
+		{"money as a huge number", `{"order_id":"A","status":"pending","sale_amount":1e999,"commission":"1","occurred_at":"2026-11-20T10:00:00Z"}`, 400, "sale_amount"},
+		{"order as number", with("order_id", `1001`), 400, "order_id"},
+		{"status as bool", with("status", `true`), 400, "status"},
+		{"currency as array", with("currency", `["USD"]`), 400, "currency"},
+		{"click id as object", with("click_id", `{"id":"c1"}`), 400, "click_id"},
+		{"time as unix seconds", with("occurred_at", `1763632800`), 400, "occurred_at"},
+		{"event id as number", with("event_id", `7`), 400, "event_id"},
+		{"wrong type and missing field", `{"order_id":1,"status":"pending"}`, 400, "order_id"},
+		{"null is left out", with("click_id", `null`), 0, ""},
+		{"null where required", with("order_id", `null`), 400, ""},
+		{"unknown fields of any type", with("coupon", `{"a":[1,true]}`), 0, ""},
 		{"negative", with("commission", `"-1.00"`), 422, "commission"},
 		{"too precise", with("commission", `"7.355"`), 422, "commission"},
 		{"not decimal", with("sale_amount", `"49,00"`), 422, "sale_amount"},
@@ -92,12 +106,46 @@ func TestDecodeWebhook(t *testing.T) {
 				t.Errorf("%s: fields %v, want %s", tt.name, fields, tt.field)
 			}
 		}
+		if code := errCode(err); tt.status == 400 && tt.field != "" && code != "malformed_json" {
+			t.Errorf("%s: code %q, want malformed_json", tt.name, code)
+		}
 		_ = c
 	}
 	c, _ := m.DecodeWebhook([]byte(with("commission", `"7.3500"`)), usd, now)
 	if c.Commission.Minor != 735 || c.SaleAmount.Minor != 4900 || c.Status != "approved" && c.Status != "pending" {
 		t.Fatalf("decoded %+v", c)
 	}
+}
+
+// TestDecodeWebhookWrongTypes: every field of the wrong JSON type is named,
+// in the webhook's field order, in the fields and in the message.
+func TestDecodeWebhookWrongTypes(t *testing.T) {
+	body := `{"order_id":"A","status":false,"sale_amount":49.00,"commission":7,"currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`
+	_, err := standard(t).DecodeWebhook([]byte(body), usd, now)
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Kind != errs.Invalid || e.Code != "malformed_json" {
+		t.Fatalf("err = %v, want a 400 malformed_json", err)
+	}
+	var got []string
+	for _, f := range e.Fields {
+		got = append(got, f.Field)
+	}
+	if strings.Join(got, ",") != "status,sale_amount,commission" {
+		t.Errorf("fields %v", got)
+	}
+	for _, want := range []string{`field "status" must be a string, not true or false`, `field "sale_amount" must be a decimal string such as "49.00", not a number`} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("message %q lacks %q", e.Message, want)
+		}
+	}
+}
+
+func errCode(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 type golden struct {

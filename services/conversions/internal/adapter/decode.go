@@ -32,7 +32,7 @@ func (m Mapping) FromParams(params url.Values, p Partner, now time.Time) (Conver
 	}
 	if m.JSONParam != "" {
 		if raw, ok := params[m.JSONParam]; ok && len(raw) > 0 {
-			obj, err := flatJSON([]byte(raw[0]), show(m.JSONParam))
+			obj, _, err := flatJSON([]byte(raw[0]), show(m.JSONParam))
 			if err != nil {
 				return Conversion{}, err
 			}
@@ -80,12 +80,45 @@ func SingleValue(params url.Values, name string) error {
 	return nil
 }
 
+// CheckJSONTypes refuses a JSON postback (body, when not nil, else the
+// mapping's JSON parameter in params) in which a field the mapping reads
+// is an object, an array or true/false: a wrong JSON type is a malformed
+// postback, 400 malformed_json naming the partner's field, as everywhere
+// in the API. Networks write amounts and ids as JSON numbers too (Awin's
+// transactionId, PartnerStack's amount), so a number is no wrong type
+// here, and null is a field left out. Checked on arrival only, as
+// CheckRepeated: FromJSON and FromParams skip such a value, so a postback
+// stored before this check replays as it was read.
+func (m Mapping) CheckJSONTypes(params url.Values, body []byte) error {
+	what := "the body"
+	if body == nil {
+		raw := params[m.JSONParam]
+		if m.JSONParam == "" || len(raw) == 0 {
+			return nil
+		}
+		body, what = []byte(raw[0]), show(m.JSONParam)
+	}
+	_, kinds, err := flatJSON(body, what)
+	if err != nil {
+		return err
+	}
+	var f errs.Fields
+	for _, field := range canonicalFields { // a fixed order: the same error every time
+		name := m.Fields[field]
+		if kind, ok := kinds[name]; ok && name != "" {
+			f.Add(name, "must be a string or a number, not %s", kind)
+		}
+	}
+	return wrongType(f, what)
+}
+
 // FromJSON decodes a postback whose body is one JSON object (PartnerStack's
 // postbacks, a CJ commission record) through a resolved mapping for
 // partner p: nested objects are reached by dotted names ("data.amount"),
-// numbers keep their literal text. Errors as FromParams.
+// numbers keep their literal text. Errors as FromParams; on arrival,
+// CheckJSONTypes comes first.
 func (m Mapping) FromJSON(body []byte, p Partner, now time.Time) (Conversion, error) {
-	obj, err := flatJSON(body, "the body")
+	obj, _, err := flatJSON(body, "the body")
 	if err != nil {
 		return Conversion{}, err
 	}
@@ -94,15 +127,18 @@ func (m Mapping) FromJSON(body []byte, p Partner, now time.Time) (Conversion, er
 
 // DecodeWebhook decodes linkcredit's webhook JSON strictly for partner p:
 // one object, required fields present, money and ids as strings, values
-// valid (see build for the codes). Unknown fields are allowed (they stay
-// in the stored raw request).
+// valid (see build for the codes). A field of the wrong JSON type (a
+// number, true/false, an object or an array where a string belongs) is a
+// malformed body, 400 malformed_json naming every such field, as the admin
+// APIs answer; null is a field left out. Unknown fields are allowed (they
+// stay in the stored raw request).
 func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
 	var obj map[string]json.RawMessage
 	if err := strictjson.Unmarshal(body, &obj, strictjson.Options{}); err != nil {
 		return Conversion{}, err
 	}
 	if obj == nil {
-		return Conversion{}, errs.New(errs.Invalid, "malformed_json", "the body is not a JSON object")
+		return Conversion{}, errs.New(errs.Invalid, strictjson.Code, "the body is not a JSON object")
 	}
 	var f errs.Fields
 	values := map[string]string{}
@@ -113,21 +149,55 @@ func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversio
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
+			kind := jsonKind(raw)
 			switch field {
 			case FieldSaleAmount, FieldCommission:
-				f.Add(field, "must be a decimal string such as \"49.00\", never a JSON number")
+				f.Add(field, "must be a decimal string such as \"49.00\", not %s", kind)
 			default:
-				f.Add(field, "must be a string")
+				f.Add(field, "must be a string, not %s", kind)
 			}
 			continue
 		}
 		values[field] = s
 	}
-	if err := f.Err("invalid_value"); err != nil {
+	if err := wrongType(f, "the body"); err != nil {
 		return Conversion{}, err
 	}
 	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
 	return m.build(get, p, now, true)
+}
+
+// wrongType is nil without problems, else the 400 malformed_json of a
+// JSON value of the wrong type, worded as strictjson words one for the
+// admin APIs and naming every field.
+func wrongType(f errs.Fields, what string) error {
+	if len(f) == 0 {
+		return nil
+	}
+	parts := make([]string, len(f))
+	for i, fe := range f {
+		parts[i] = "field " + show(fe.Field) + " " + fe.Message
+	}
+	e := errs.Newf(errs.Invalid, strictjson.Code, "%s is not valid JSON for this request: %s", what, strings.Join(parts, "; "))
+	e.Fields = f
+	return e
+}
+
+// jsonKind names the JSON type of a valid JSON value.
+func jsonKind(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // flat is a JSON object's scalars by dotted path.
@@ -145,16 +215,18 @@ func (obj flat) getter(m Mapping) func(string) (string, bool) {
 
 // flatJSON reads a JSON object into its scalars by dotted path ("data.key"
 // for {"data":{"key":…}}); numbers keep their literal text, so "7.35" and
-// 7.35 both become exactly 7.35. Arrays and nulls are left out.
-func flatJSON(b []byte, what string) (flat, error) {
+// 7.35 both become exactly 7.35. Arrays and nulls are left out. kinds
+// names, by the same paths, the values that are neither a string nor a
+// number (an object, an array, true or false), for CheckJSONTypes.
+func flatJSON(b []byte, what string) (out flat, kinds map[string]string, err error) {
 	var obj map[string]any
 	if err := strictjson.Unmarshal(b, &obj, strictjson.Options{What: what, UseNumber: true}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if obj == nil {
-		return nil, errs.Newf(errs.Invalid, "malformed_json", "%s is not a JSON object", what)
+		return nil, nil, errs.Newf(errs.Invalid, strictjson.Code, "%s is not a JSON object", what)
 	}
-	out := flat{}
+	out, kinds = flat{}, map[string]string{}
 	var walk func(prefix string, obj map[string]any)
 	walk = func(prefix string, obj map[string]any) {
 		for k, v := range obj {
@@ -165,13 +237,17 @@ func flatJSON(b []byte, what string) (flat, error) {
 				out[prefix+k] = v.String()
 			case bool:
 				out[prefix+k] = strconv.FormatBool(v)
+				kinds[prefix+k] = "true or false"
 			case map[string]any:
+				kinds[prefix+k] = "an object"
 				walk(prefix+k+".", v)
+			case []any:
+				kinds[prefix+k] = "an array"
 			}
 		}
 	}
 	walk("", obj)
-	return out, nil
+	return out, kinds, nil
 }
 
 // build checks and assembles a conversion. Its refusals, in this order

@@ -2,9 +2,11 @@ package adapter
 
 import (
 	"encoding/json"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -132,18 +134,25 @@ func TestPresetsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// As on arrival: the type check first, then the decoder.
 			var c Conversion
 			switch {
 			case tt.json != "":
-				c, err = m.FromJSON([]byte(tt.json), usd, now)
+				if err = m.CheckJSONTypes(nil, []byte(tt.json)); err == nil {
+					c, err = m.FromJSON([]byte(tt.json), usd, now)
+				}
 			case tt.form != nil:
-				c, err = m.FromParams(tt.form, usd, now)
+				if err = m.CheckJSONTypes(tt.form, nil); err == nil {
+					c, err = m.FromParams(tt.form, usd, now)
+				}
 			default:
 				params, perr := url.ParseQuery(tt.query)
 				if perr != nil {
 					t.Fatal(perr)
 				}
-				c, err = m.FromParams(params, usd, now)
+				if err = m.CheckJSONTypes(params, nil); err == nil {
+					c, err = m.FromParams(params, usd, now)
+				}
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -162,6 +171,77 @@ func TestPresetsGolden(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestCheckJSONTypes: in the JSON a network sends, a field the mapping
+// reads may be a string or a number (networks write both); an object, an
+// array or true/false there is a 400 malformed_json naming the network's
+// own field, never a guess, a missing field or a silently dropped value.
+func TestCheckJSONTypes(t *testing.T) {
+	awin := func(push string) url.Values { return url.Values{"AwinTransactionPush": {push}} }
+	tests := []struct {
+		name, preset string
+		form         url.Values // a form or query postback
+		json         string     // a JSON body
+		fields       []string   // the fields refused; none: accepted
+	}{
+		{name: "awin documented", preset: "awin", form: awin(documented(t, "awin_transaction_push.json"))},
+		{name: "awin numbers", preset: "awin", form: awin(`{"transactionId":9001,"commission":3.2,"transactionAmount":40}`)},
+		{name: "awin nulls are left out", preset: "awin", form: awin(`{"transactionId":"1","clickRef":null}`)},
+		{name: "awin unmapped members of any type", preset: "awin", form: awin(`{"transactionId":"1","products":[{}],"x":true,"y":{}}`)},
+		{name: "awin without its JSON parameter", preset: "awin", form: url.Values{"transactionId": {"1"}}},
+		{name: "awin id an object", preset: "awin", form: awin(`{"transactionId":{"a":1},"commission":"1"}`), fields: []string{"transactionId"}},
+		{name: "awin commission an array", preset: "awin", form: awin(`{"transactionId":"1","commission":[1]}`), fields: []string{"commission"}},
+		{name: "awin click ref an array", preset: "awin", form: awin(`{"transactionId":"1","commission":"1","clickRef":["c"]}`), fields: []string{"clickRef"}},
+		{name: "awin several, in field order", preset: "awin", form: awin(`{"transactionDate":false,"transactionId":[],"commission":{}}`),
+			fields: []string{"transactionId", "commission", "transactionDate"}},
+		{name: "cj documented", preset: "cj", json: documented(t, "cj_publisher_commission.json")},
+		{name: "cj order id true", preset: "cj", json: cjRecord(t, map[string]any{"orderId": true}), fields: []string{"orderId"}},
+		{name: "cj status an object", preset: "cj", json: cjRecord(t, map[string]any{"actionStatus": map[string]any{"v": "new"}}), fields: []string{"actionStatus"}},
+		{name: "cj amount a number", preset: "cj", json: cjRecord(t, map[string]any{"pubCommissionAmountPubCurrency": 7.5})},
+		{name: "partnerstack documented", preset: "partnerstack", json: documented(t, "partnerstack_reward_created.json")},
+		{name: "partnerstack amount an object", preset: "partnerstack", json: `{"data":{"key":"k","amount":{"cents":1000},"status":"new"}}`, fields: []string{"data.amount"}},
+		{name: "partnerstack status true", preset: "partnerstack", json: `{"data":{"key":"k","amount":1000,"status":true}}`, fields: []string{"data.status"}},
+		{name: "standard json, order id an array", preset: "standard", json: `{"order_id":["A"],"status":"pending","commission":"1"}`, fields: []string{"order_id"}},
+		{name: "a query postback has no JSON", preset: "standard", form: url.Values{"order_id": {"[1]"}}},
+	}
+	for _, tt := range tests {
+		m, err := Mapping{Preset: tt.preset}.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		if tt.json != "" {
+			body = []byte(tt.json)
+		}
+		err = m.CheckJSONTypes(tt.form, body)
+		if len(tt.fields) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Kind != errs.Invalid || e.Code != "malformed_json" {
+			t.Errorf("%s: %v, want a 400 malformed_json", tt.name, err)
+			continue
+		}
+		var got []string
+		for _, f := range e.Fields {
+			got = append(got, f.Field)
+			if !strings.Contains(e.Message, strconv.Quote(f.Field)) {
+				t.Errorf("%s: the message %q does not name %s", tt.name, e.Message, f.Field)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+			t.Errorf("%s: fields %v, want %v", tt.name, got, tt.fields)
+		}
+	}
+	// Malformed JSON is refused as the decoders refuse it.
+	m, _ := Mapping{Preset: "cj"}.Resolve()
+	if err := m.CheckJSONTypes(nil, []byte(`{"orderId":`)); errs.HTTPStatus(err) != 400 {
+		t.Errorf("truncated JSON: %v, want a 400", err)
 	}
 }
 

@@ -303,10 +303,14 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	}
 	now := s.deps.Now()
 	var c adapter.Conversion
-	if req.JSON != nil {
-		c, err = p.mapping.FromJSON(req.JSON, p.limits, now)
-	} else if err = p.mapping.CheckRepeated(params); err == nil {
-		c, err = p.mapping.FromParams(params, p.limits, now)
+	// The arrival checks (a wrong JSON type, a repeated parameter) are
+	// not the decoders': a request stored before them replays as it was read.
+	if err = p.mapping.CheckJSONTypes(params, req.JSON); err == nil {
+		if req.JSON != nil {
+			c, err = p.mapping.FromJSON(req.JSON, p.limits, now)
+		} else if err = p.mapping.CheckRepeated(params); err == nil {
+			c, err = p.mapping.FromParams(params, p.limits, now)
+		}
 	}
 	if err != nil {
 		return Receipt{}, err

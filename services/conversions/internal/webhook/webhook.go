@@ -19,7 +19,8 @@ var (
 	ErrSecret       = errors.New("a webhook secret must be whsec_ followed by base64 of 16 to 64 bytes")
 )
 
-// Tolerance is how far webhook-timestamp may be from now.
+// Tolerance is how far webhook-timestamp may be from now, either way,
+// both ends included.
 const Tolerance = 5 * time.Minute
 
 // ParseSecret decodes "whsec_<base64>" into the HMAC key.
@@ -90,7 +91,12 @@ func Verify(keys [][]byte, id, timestamp, signatureHeader string, body []byte, n
 	if err != nil {
 		return err
 	}
-	if d := now.Sub(ts); d > Tolerance || d < -Tolerance {
+	// In whole seconds, as the Standard Webhooks reference libraries
+	// compare: the header has no fraction, so now's is dropped too, and
+	// exactly Tolerance before or after is accepted alike (a sub-second now
+	// used to refuse -300 s and accept +300 s).
+	tol := int64(Tolerance / time.Second)
+	if d := now.Unix() - ts.Unix(); d > tol || d < -tol {
 		return ErrStale
 	}
 	sigs := ParseSignatures(signatureHeader)

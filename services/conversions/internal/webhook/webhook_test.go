@@ -56,6 +56,45 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyTolerance: |now - webhook-timestamp| <= 300 s in whole
+// seconds, the same both ways, whatever fraction of a second the clock is at.
+func TestVerifyTolerance(t *testing.T) {
+	const sec = 1763632800
+	body := []byte(`{"order_id":"A-1001"}`)
+	tests := []struct {
+		name    string
+		offset  int64 // webhook-timestamp minus now's whole second
+		nanos   int   // now's fraction of a second
+		wantErr error
+	}{
+		{"now", 0, 0, nil},
+		{"now, late in the second", 0, 999_999_999, nil},
+		{"-300 s", -300, 0, nil},
+		{"-300 s, now half a second on", -300, 500_000_000, nil},
+		{"-300 s, now at the end of its second", -300, 999_999_999, nil},
+		{"+300 s", 300, 0, nil},
+		{"+300 s, now half a second on", 300, 500_000_000, nil},
+		{"+300 s, now at the end of its second", 300, 999_999_999, nil},
+		{"-299 s", -299, 700_000_000, nil},
+		{"+299 s", 299, 700_000_000, nil},
+		{"-301 s", -301, 0, ErrStale},
+		{"-301 s, now half a second on", -301, 500_000_000, ErrStale},
+		{"+301 s", 301, 0, ErrStale},
+		{"+301 s, now at the end of its second", 301, 999_999_999, ErrStale},
+		{"an hour old", -3600, 0, ErrStale},
+		{"an hour ahead", 3600, 0, ErrStale},
+		{"the epoch", -sec, 0, ErrStale},
+	}
+	for _, tt := range tests {
+		now := time.Unix(sec, int64(tt.nanos))
+		ts := strconv.FormatInt(sec+tt.offset, 10)
+		err := Verify([][]byte{key1}, "msg_1", ts, Sign(key1, "msg_1", ts, body), body, now)
+		if !errors.Is(err, tt.wantErr) && !(err == nil && tt.wantErr == nil) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
 func TestParseSecret(t *testing.T) {
 	good := "whsec_" + base64.StdEncoding.EncodeToString(key1)
 	if k, err := ParseSecret(good); err != nil || string(k) != string(key1) {

@@ -80,6 +80,40 @@ func TestCSV(t *testing.T) {
 	}
 }
 
+// TestCSVLineEnds: a feed with CRLF line ends (RFC 4180, a spreadsheet's
+// export) or mixed ones reads as the same feed with LF, line numbers and
+// all; a quoted line break is kept as LF.
+func TestCSVLineEnds(t *testing.T) {
+	lf := "\ufeffcode,partner,course_id,title,destination,active\n" +
+		"a,coursera,c1,\"Machine Learning,\nPart 1\",https://x.example/,\n" +
+		"\n" +
+		"b,edx,c2,Title,https://y.example/,no\n" +
+		"c,edx,c3,T,https://y.example/,maybe\n"
+	want := readAll(t, CSV, lf)
+	tests := []struct{ name, in string }{
+		{"CRLF", strings.ReplaceAll(lf, "\n", "\r\n")},
+		{"CRLF, no last line end", strings.TrimSuffix(strings.ReplaceAll(lf, "\n", "\r\n"), "\r\n")},
+		{"mixed", strings.Replace(strings.ReplaceAll(lf, "\n", "\r\n"), "\r\n", "\n", 2)},
+	}
+	if len(want) != 3 || want[0].Link.Title != "Machine Learning,\nPart 1" || want[1].Line != 5 || want[2].Err == nil {
+		t.Fatalf("LF feed: %+v", want)
+	}
+	for _, tt := range tests {
+		got := readAll(t, CSV, tt.in)
+		if len(got) != len(want) {
+			t.Errorf("%s: %d rows, want %d: %+v", tt.name, len(got), len(want), got)
+			continue
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.Line != w.Line || g.Link.Code != w.Link.Code || g.Link.Title != w.Link.Title || g.Link.Destination != w.Link.Destination ||
+				g.Link.Active != w.Link.Active || (g.Err == nil) != (w.Err == nil) {
+				t.Errorf("%s: row %d = %+v, want %+v", tt.name, i, g, w)
+			}
+		}
+	}
+}
+
 func TestPlacements(t *testing.T) {
 	ndjson := `{"code":"a","placements":["hero","sidebar"]}
 {"code":"b"}

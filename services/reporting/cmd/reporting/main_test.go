@@ -304,6 +304,7 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		if !strings.HasPrefix(r.body, "link,currency,clicks,unique_clicks,bot_clicks,conversions,") {
 			t.Fatalf("csv header: %s", r.body)
 		}
+		checkCRLF(t, "report csv", r.body)
 	})
 
 	t.Run("currency conversion refuses to guess", func(t *testing.T) {
@@ -384,6 +385,7 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		if r.status != 200 || !strings.Contains(r.body, "coursera,"+monthName+",USD,0.00,4.20,4.00,2.00,0.00,2.20,") {
 			t.Fatalf("statement csv = %d %s", r.status, r.body)
 		}
+		checkCRLF(t, "statement csv", r.body)
 	})
 
 	t.Run("reconciliation", func(t *testing.T) {
@@ -392,6 +394,11 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 			!strings.Contains(r.body, `"difference":"-2.20"`) || !strings.Contains(r.body, `"unpaid_conversions":1`) {
 			t.Fatalf("reconciliation = %d %s", r.status, r.body)
 		}
+		r = s.do(t, "GET", "/v1/payouts/reconciliation?month="+monthName+"&format=csv", "")
+		if r.status != 200 || !strings.Contains(r.body, "coursera,USD,4.20,2.00,-2.20,") {
+			t.Fatalf("reconciliation csv = %d %s", r.status, r.body)
+		}
+		checkCRLF(t, "reconciliation csv", r.body)
 	})
 
 	t.Run("settlement import flags every difference", func(t *testing.T) {
@@ -482,7 +489,17 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		if !strings.Contains(string(b), "coursera,USD,3,2,1,5,3,1,150.00,7.00,6.20,0.00,2.00,2.73") {
 			t.Fatalf("export: %s", b)
 		}
+		checkCRLF(t, "export", string(b))
 	})
+}
+
+// checkCRLF fails unless body is CSV whose every record, the last one
+// too, ends in CRLF (RFC 4180), with no bare LF or CR.
+func checkCRLF(t *testing.T, what, body string) {
+	t.Helper()
+	if !strings.HasSuffix(body, "\r\n") || strings.ContainsAny(strings.ReplaceAll(body, "\r\n", ""), "\r\n") {
+		t.Errorf("%s: records do not all end in CRLF: %q", what, body)
+	}
 }
 
 // A closed month never changes: events that arrive after it was closed,

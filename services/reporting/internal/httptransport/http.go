@@ -5,7 +5,6 @@ package httptransport
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -237,7 +236,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="statement_%s_%s.csv"`, st.Partner, st.Month))
-		cw := csv.NewWriter(w)
+		cw := report.NewCSVWriter(w)
 		_ = cw.Write(statementColumns)
 		for _, l := range st.Lines {
 			f := func(m minor.Sum) string { return m.In(l.Currency) }
@@ -331,7 +330,7 @@ func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	switch q.Get("format") {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		cw := csv.NewWriter(w)
+		cw := report.NewCSVWriter(w)
 		_ = cw.Write(reconciliationColumns)
 		for _, l := range lines {
 			c := cells(l)
@@ -370,7 +369,7 @@ func (h *handlers) periods(w http.ResponseWriter, r *http.Request) {
 // SHA-256, which tells tokens apart and reveals none.
 func withActor(tokens *httpx.Tokens, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		token, _ := httpx.BearerToken(r)
 		scope := httpx.ScopeFinance
 		if tokens.Authorize(r, httpx.ScopeAll) == nil {
 			scope = "admin"

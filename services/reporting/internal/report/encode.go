@@ -56,11 +56,20 @@ func values(r Row) []string {
 	return append(out, epc)
 }
 
+// NewCSVWriter is the writer of every CSV reporting sends: RFC 4180,
+// whose records end in CRLF (encoding/csv writes LF unless told), so a
+// line break inside a quoted cell is written CRLF too.
+func NewCSVWriter(w io.Writer) *csv.Writer {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	return cw
+}
+
 // NewCSV writes RFC 4180 CSV with a header row; every cell is made safe
 // to open in a spreadsheet. A last column, as_of, says when the figures
 // were read, so a file says what it is wherever it is copied.
 func NewCSV(w io.Writer, m Meta) (Encoder, error) {
-	cw := csv.NewWriter(w)
+	cw := NewCSVWriter(w)
 	header := append(append(append([]string{}, m.GroupBy...), Columns...), "as_of")
 	if err := cw.Write(header); err != nil {
 		return nil, err

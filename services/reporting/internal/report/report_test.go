@@ -139,6 +139,38 @@ func TestConverter(t *testing.T) {
 	}
 }
 
+// TestCSVWriterCRLF: RFC 4180 records end in CRLF, a line break inside a
+// quoted cell included; what a reader gets back is the cells written.
+func TestCSVWriterCRLF(t *testing.T) {
+	tests := []struct {
+		name string
+		rows [][]string
+		want string
+	}{
+		{"one record", [][]string{{"a", "b"}}, "a,b\r\n"},
+		{"header and rows", [][]string{{"partner", "epc"}, {"coursera", "1.40"}, {"edx", ""}}, "partner,epc\r\ncoursera,1.40\r\nedx,\r\n"},
+		{"quoted comma and quote", [][]string{{"Machine Learning, Part 1", `say "hi"`}}, "\"Machine Learning, Part 1\",\"say \"\"hi\"\"\"\r\n"},
+		{"line break in a cell", [][]string{{"two\nlines", "x"}}, "\"two\r\nlines\",x\r\n"},
+		{"no records", nil, ""},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		w := NewCSVWriter(&b)
+		for _, r := range tt.rows {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Flush()
+		if b.String() != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, b.String(), tt.want)
+		}
+		if strings.Contains(strings.ReplaceAll(b.String(), "\r\n", ""), "\n") {
+			t.Errorf("%s: a bare LF in %q", tt.name, b.String())
+		}
+	}
+}
+
 func TestParseRate(t *testing.T) {
 	for _, r := range []Rate{
 		{"2026-11-01", "EUR", "USD", "0"}, {"2026-11-01", "EUR", "USD", "-1"}, {"2026-11-01", "EUR", "USD", "1e3"},
@@ -159,10 +191,10 @@ func TestEncoders(t *testing.T) {
 	enc, _ := NewCSV(&b, meta)
 	enc.Row(row)
 	enc.Close()
-	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc,as_of\n" +
-		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40,2026-11-21T12:00:00Z\n"
+	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc,as_of\r\n" +
+		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40,2026-11-21T12:00:00Z\r\n"
 	if b.String() != want {
-		t.Errorf("csv:\n%s\nwant\n%s", b.String(), want)
+		t.Errorf("csv:\n%q\nwant\n%q", b.String(), want)
 	}
 	b.Reset()
 	enc, _ = NewJSON(&b, meta)

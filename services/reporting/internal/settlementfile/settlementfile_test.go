@@ -58,6 +58,16 @@ func TestExportsGolden(t *testing.T) {
 			if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
 				t.Errorf("got\n%s\nwant\n%s", got, want)
 			}
+			// The same export with CRLF line ends (RFC 4180, and what a
+			// network's Windows-made export has) reads the same.
+			crlf := strings.ReplaceAll(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n", "\r\n")
+			lines, err = Parse(f, []byte(crlf), c.currency)
+			if err != nil {
+				t.Fatalf("CRLF: %v", err)
+			}
+			if again, _ := json.MarshalIndent(lines, "", "  "); string(again) != string(got) {
+				t.Errorf("CRLF: got\n%s\nwant\n%s", again, got)
+			}
 		})
 	}
 }
