@@ -162,6 +162,9 @@ func TestRouterAnswersJSONForUnknownRoutesAndMethods(t *testing.T) {
 		{"GET", "/v1/things/./1", 404, "not_found"},
 		{"GET", "/v1/nope/../things/1", 404, "not_found"},
 		{"GET", "//v1/things/1", 404, "not_found"},
+		// An escaped slash or dots inside a segment are the segment's.
+		{"GET", "/v1/things/..%2F..%2Fetc", 204, ""},
+		{"GET", "/v1/things/a%2F..", 204, ""},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()

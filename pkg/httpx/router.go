@@ -24,7 +24,9 @@ func NewRouter() *Router {
 // is 404: http.ServeMux would answer it with a redirect to the clean path,
 // and /c//evil.com redirected to /c/evil.com, a redirect no link named.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; p != cleanPath(p) {
+	// The escaped path, as ServeMux matches it: %2F inside a segment is
+	// the segment's, not a separator.
+	if p := r.URL.EscapedPath(); p != cleanPath(p) {
 		WriteError(w, r, nil, errs.New(errs.NotFound, "not_found", "no route matches this path"))
 		return
 	}
