@@ -82,12 +82,13 @@ func TestReadyzAnswersWhateverACheckDoes(t *testing.T) {
 func TestReadyzDoesNotStackStuckChecks(t *testing.T) {
 	var starts atomic.Int32
 	release := make(chan struct{})
-	stuck := true
+	var stuck atomic.Bool // read by the check's goroutine
+	stuck.Store(true)
 	rt := NewRouter()
 	Health{Timeout: 20 * time.Millisecond, Checks: map[string]Check{
 		"postgres": func(context.Context) error {
 			starts.Add(1)
-			if stuck {
+			if stuck.Load() {
 				<-release // ignores its context, as lib/pq does on a frozen server
 			}
 			return nil
@@ -103,7 +104,7 @@ func TestReadyzDoesNotStackStuckChecks(t *testing.T) {
 		t.Fatalf("the stuck check was started %d times, want once", n)
 	}
 
-	stuck = false // read by the next start only, after release below
+	stuck.Store(false) // for the next start, after release below
 	close(release)
 	// The stuck goroutine clears its mark once it returns: wait for that,
 	// not for a time.
