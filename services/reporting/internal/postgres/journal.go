@@ -37,7 +37,7 @@ var journalKinds = map[string]func(ctx context.Context, s *Store, tx *sql.Tx, e 
 			return err
 		}
 		_, _, err := s.addRemittance(ctx, tx, payout.Remittance{Partner: p.Partner, Amount: p.AmountMinor, Currency: p.Currency,
-			ReceivedAt: p.ReceivedAt, Reference: p.Reference, Orders: p.Orders}, e.RecordedAt, e.Actor)
+			ReceivedAt: p.ReceivedAt, Reference: p.Reference, Orders: p.Orders}, e.RecordedAt, e.Actor, false)
 		return err
 	},
 	KindFXRates: func(ctx context.Context, s *Store, tx *sql.Tx, e JournalEntry) error {

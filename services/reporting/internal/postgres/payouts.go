@@ -28,13 +28,7 @@ func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance, actor st
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
 			return err
 		}
-		out, created, err = s.addRemittance(ctx, tx, r, at, actor)
-		// Checked live only, and only for a new remittance (a retry of
-		// one recorded before its month closed is answered as it was): a
-		// replay applies what passed then.
-		if err == nil && created {
-			err = checkRemittanceOpen(ctx, tx, out, at)
-		}
+		out, created, err = s.addRemittance(ctx, tx, r, at, actor, true)
 		if err == nil && created && len(r.Orders) > 0 {
 			err = checkRemittanceOrders(ctx, tx, out)
 		}
@@ -50,15 +44,11 @@ func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance, actor st
 	return out, created, nil
 }
 
-// checkRemittanceOpen refuses a remittance received in a month closed at
+// remittanceOpen refuses a remittance received in a month closed at
 // instant at: it would change that month's statements, which are final
 // once it closes (contract v1.1, "Closed months are frozen"), as a rate
 // dated inside it would.
-func checkRemittanceOpen(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time) error {
-	ps, err := loadPeriods(ctx, tx)
-	if err != nil {
-		return err
-	}
+func (ps periods) remittanceOpen(r payout.Remittance, at time.Time) error {
 	p, closed := ps.closedAt(r.ReceivedAt, at)
 	if !closed {
 		return nil
@@ -69,7 +59,11 @@ func checkRemittanceOpen(ctx context.Context, tx *sql.Tx, r payout.Remittance, a
 		r.ReceivedAt.UTC().Format(time.RFC3339), month, month)
 }
 
-func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time, actor string) (payout.Remittance, bool, error) {
+// addRemittance records r as of instant at. Live (not a replay), a new
+// remittance must be received in an open month; a retry of one recorded
+// before its month closed is answered as it was, and a replay applies
+// what passed then.
+func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time, actor string, live bool) (payout.Remittance, bool, error) {
 	err := tx.QueryRowContext(ctx, `INSERT INTO remittances (partner, amount_minor, currency, received_at, reference, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner, reference) DO NOTHING RETURNING id, created_at`,
 		r.Partner, r.Amount, r.Currency, r.ReceivedAt.UTC(), r.Reference, at.UTC()).Scan(&r.ID, &r.CreatedAt)
@@ -95,6 +89,15 @@ func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittan
 	if err != nil {
 		return r, false, err
 	}
+	periods, err := loadPeriods(ctx, tx)
+	if err != nil {
+		return r, false, err
+	}
+	if live {
+		if err := periods.remittanceOpen(r, at); err != nil {
+			return r, false, err
+		}
+	}
 	var txn int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO ledger_transactions (kind, partner, effective_at, description, created_at)
 		VALUES ('remittance', $1, $2, $3, $4) RETURNING id`, r.Partner, r.ReceivedAt.UTC(),
@@ -108,10 +111,6 @@ func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittan
 		}
 	}
 	if err := insertRemittanceOrders(ctx, tx, r); err != nil {
-		return r, false, err
-	}
-	periods, err := loadPeriods(ctx, tx)
-	if err != nil {
 		return r, false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO payout_balances AS b (partner, currency, remitted_minor)
