@@ -44,6 +44,14 @@ import (
 
 var version = "dev" // set with -ldflags "-X main.version=..."
 
+// How long a request may go without progress before it is answered 503
+// (httpx.StallGuard): a report takes well under a second; applying a large
+// settlement file after its upload can take longer.
+const (
+	readStall  = 10 * time.Second
+	writeStall = 2 * time.Minute
+)
+
 func main() { os.Exit(realMain(clock.System())) }
 
 // realMain runs the service, or a command, on the clock now until it ends
@@ -193,7 +201,10 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return p.Serve(gctx, p.Handler(p.Router), httpx.ServerConfig{WriteTimeout: 10 * time.Minute})
+		// A hung PostgreSQL must not hang finance's requests (lib/pq cannot
+		// cancel a query on a server that does not answer): 503 instead.
+		guard := httpx.StallGuard{Read: readStall, Write: writeStall, Logger: logger}
+		return p.Serve(gctx, p.Handler(guard.Guard(p.Router)), httpx.ServerConfig{WriteTimeout: 10 * time.Minute})
 	})
 	for _, sub := range subs {
 		g.Go(func() error { return sub.Run(gctx) })

@@ -56,8 +56,14 @@ type stack struct {
 // Berlin and Chicago.
 func setup(t *testing.T, at time.Time) *stack {
 	t.Helper()
+	return setupOn(t, testkit.DatabaseURL(t), at)
+}
+
+// setupOn is setup on the database at databaseURL.
+func setupOn(t *testing.T, databaseURL string, at time.Time) *stack {
+	t.Helper()
 	cluster, brokers := testkit.KafkaCluster(t)
-	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
+	env := map[string]string{"DATABASE_URL": databaseURL, "KAFKA_BROKERS": strings.Join(brokers, ","),
 		"ADMIN_TOKEN": token, "LOG_LEVEL": "warn",
 		"REPORT_TIME_ZONES": "UTC,Europe/Berlin,America/Chicago", "INGEST_SESSION_TIMEOUT": "3s",
 		"INGEST_BATCH": "2000"} // several batches per test, so a kill lands between them

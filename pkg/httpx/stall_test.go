@@ -1,0 +1,228 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stallBound is short so the stalls are quick; the assertions are about
+// answers, not speed (the client's ceiling is far above it).
+const stallBound = 200 * time.Millisecond
+
+func guarded(t *testing.T, logs io.Writer, h http.Handler) *httptest.Server {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	srv := httptest.NewServer(Recover(logger, StallGuard{Read: stallBound, Write: 2 * stallBound, Logger: logger}.Guard(h)))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func fetch(t *testing.T, method, url string, body io.Reader, header ...string) (*http.Response, []byte, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 20 * stallBound}).Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+func TestStallGuardPassesAnswers(t *testing.T) {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 3*holdLimit/16) // past what is held
+	tests := []struct {
+		name       string
+		handler    http.HandlerFunc
+		status     int
+		body       string
+		header     string // X-Test's value
+		contentLen bool
+	}{
+		{"small JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Test", "yes")
+			WriteJSON(w, http.StatusCreated, map[string]string{"ok": "1"})
+		}, 201, "{\"ok\":\"1\"}\n", "yes", true},
+		{"nothing written", func(w http.ResponseWriter, r *http.Request) {}, 200, "", "", true},
+		{"status only", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }, 204, "", "", false},
+		{"larger than held", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Test", "big")
+			_, _ = w.Write(big)
+		}, 200, string(big), "big", false},
+		{"streamed", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Test", "stream")
+			for i := range 3 {
+				_, _ = io.WriteString(w, strings.Repeat("x", i+1))
+				if err := http.NewResponseController(w).Flush(); err != nil {
+					t.Errorf("flush: %v", err)
+				}
+				if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+					t.Errorf("write deadline: %v", err)
+				}
+			}
+		}, 200, "xxxxxx", "stream", false},
+		{"slow but steady", func(w http.ResponseWriter, r *http.Request) {
+			for range 4 { // four times the bound in all, never a bound without a byte
+				time.Sleep(stallBound / 2)
+				_, _ = io.WriteString(w, "tick ")
+				http.NewResponseController(w).Flush()
+			}
+		}, 200, "tick tick tick tick ", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := guarded(t, io.Discard, tt.handler)
+			resp, body, err := fetch(t, "GET", srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status || string(body) != tt.body || resp.Header.Get("X-Test") != tt.header {
+				t.Errorf("got %d %q X-Test=%q, want %d %q %q", resp.StatusCode, trim(body), resp.Header.Get("X-Test"),
+					tt.status, trim([]byte(tt.body)), tt.header)
+			}
+			if tt.contentLen && resp.ContentLength != int64(len(tt.body)) {
+				t.Errorf("Content-Length %d, want %d", resp.ContentLength, len(tt.body))
+			}
+		})
+	}
+}
+
+func trim(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
+}
+
+// TestStallGuardAnswersAStall: a handler stuck before its answer (as on a
+// frozen database) is answered 503 by the guard, its context is cancelled
+// and what it writes once it wakes is dropped.
+func TestStallGuardAnswersAStall(t *testing.T) {
+	release := make(chan struct{})
+	woke := make(chan error, 1)
+	var logs bytes.Buffer
+	srv := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // a query lib/pq cannot cancel
+		if r.Context().Err() == nil {
+			t.Error("the stalled handler's context was not cancelled")
+		}
+		_, err := io.WriteString(w, "late")
+		woke <- err
+	}))
+	defer close(release)
+
+	for _, tt := range []struct {
+		accept, contentType string
+	}{{"application/json", "application/json"}, {"text/html,application/xhtml+xml", "text/html; charset=utf-8"}} {
+		start := time.Now()
+		resp, body, err := fetch(t, "GET", srv.URL+"/v1/reports", nil, "Accept", tt.accept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != tt.contentType {
+			t.Errorf("Accept %s: %d Retry-After=%q Content-Type=%q %s", tt.accept, resp.StatusCode,
+				resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"), body)
+		}
+		if took < stallBound {
+			t.Errorf("answered after %v, before the bound %v", took, stallBound)
+		}
+		if tt.contentType == "application/json" {
+			var e ErrorBody
+			if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != "unavailable" {
+				t.Errorf("body %s: want the contract's unavailable error (%v)", body, err)
+			}
+		}
+	}
+	release <- struct{}{}
+	if err := <-woke; !errors.Is(err, errAbandoned) {
+		t.Errorf("a write after the 503: %v, want errAbandoned", err)
+	}
+	if !strings.Contains(logs.String(), "request stalled") {
+		t.Errorf("the stall was not logged: %s", logs.String())
+	}
+}
+
+// TestStallGuardAbortsAStalledStream: an answer already begun cannot
+// become a 503; the connection is cut, so the caller sees it broken, not
+// complete.
+func TestStallGuardAbortsAStalledStream(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "date,clicks\r\n")
+		http.NewResponseController(w).Flush()
+		<-release
+	}))
+	resp, body, err := fetch(t, "GET", srv.URL, nil)
+	if err == nil {
+		t.Fatalf("a stalled stream read as complete: %d %q", resp.StatusCode, body)
+	}
+	if resp == nil || resp.StatusCode != 200 || string(body) != "date,clicks\r\n" {
+		t.Logf("partial answer: %v %q", resp, body)
+	}
+}
+
+// TestStallGuardBodyIsProgress: a body that arrives slowly, a piece within
+// each bound, is read to its end and answered; the write methods get the
+// longer bound.
+func TestStallGuardBodyIsProgress(t *testing.T) {
+	srv := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		time.Sleep(3 * stallBound / 2) // past the read bound, within the write one
+		WriteJSON(w, http.StatusOK, map[string]int{"bytes": len(b)})
+	}))
+	pr, pw := io.Pipe()
+	go func() {
+		for range 5 {
+			time.Sleep(stallBound / 2)
+			_, _ = pw.Write([]byte("row\n"))
+		}
+		pw.Close()
+	}()
+	resp, body, err := fetch(t, "POST", srv.URL, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || string(body) != "{\"bytes\":20}\n" {
+		t.Errorf("got %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestStallGuardPanics: a panic in the guarded handler is the request's,
+// answered and logged as any handler's, with the stack where it happened.
+func TestStallGuardPanics(t *testing.T) {
+	var logs bytes.Buffer
+	srv := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panicInHandler()
+	}))
+	resp, body, err := fetch(t, "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `"internal"`) {
+		t.Errorf("got %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), "panicInHandler") {
+		t.Errorf("the log lacks the handler's stack: %s", logs.String())
+	}
+}
+
+func panicInHandler() { panic("boom") }
