@@ -47,9 +47,13 @@ type StallGuard struct {
 // (and the 503 is no longer possible): a JSON report or a page fits.
 const holdLimit = 64 << 10
 
-// Guard wraps next.
-func (g StallGuard) Guard(next http.Handler) http.Handler {
+// Guard wraps rt. The request's route is found before the handler's
+// goroutine starts, so the layers outside (telemetry, Recover, the stall
+// log) see it whatever the handler does.
+func (g StallGuard) Guard(rt *Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, r.Pattern = rt.Handler(r)
+		var next http.Handler = rt
 		bound := g.Write
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			bound = g.Read
@@ -60,7 +64,7 @@ func (g StallGuard) Guard(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		hw := &heldWriter{w: w, header: http.Header{}}
+		hw := &heldWriter{w: w, header: w.Header().Clone()}
 		hw.touch()
 		inner := r.WithContext(ctx)
 		if r.Body != nil && r.Body != http.NoBody {
@@ -68,19 +72,22 @@ func (g StallGuard) Guard(next http.Handler) http.Handler {
 		}
 		done := make(chan any, 1)
 		go func() {
-			defer func() {
-				p := recover()
-				if p == nil {
-					hw.finish()
-				} else {
-					hw.abandon() // what it held is not its answer: Recover's is
-					if p != http.ErrAbortHandler {
-						p = handlerPanic{value: p, stack: debug.Stack()}
+			p := g.serve(next, hw, inner)
+			if p != nil && p != http.ErrAbortHandler {
+				// A panic once the answer has begun cannot become Recover's
+				// 500 (it would be appended to a 200 that then reads as
+				// complete), and one after the 503 reaches no one: logged
+				// here, and the first cuts the connection.
+				begun, abandoned := hw.abandon()
+				if begun || abandoned {
+					if g.Logger != nil {
+						g.Logger.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "route", r.Pattern,
+							"panic", fmt.Sprint(p), "answer_begun", begun, "already_answered", abandoned)
 					}
+					p = http.ErrAbortHandler
 				}
-				done <- p
-			}()
-			next.ServeHTTP(hw, inner)
+			}
+			done <- p
 		}()
 		timer := time.NewTimer(bound)
 		defer timer.Stop()
@@ -103,7 +110,7 @@ func (g StallGuard) Guard(next http.Handler) http.Handler {
 				timer.Reset(bound - idle)
 				continue
 			}
-			begun := hw.abandon()
+			begun, _ := hw.abandon()
 			cancel()
 			if g.Logger != nil {
 				g.Logger.WarnContext(r.Context(), "request stalled: answered without its handler",
@@ -116,6 +123,19 @@ func (g StallGuard) Guard(next http.Handler) http.Handler {
 			return
 		}
 	})
+}
+
+// serve runs next and, if it returns, sends its answer; it returns what
+// either panicked with (a handlerPanic, with the stack where it happened).
+func (g StallGuard) serve(next http.Handler, hw *heldWriter, r *http.Request) (p any) {
+	defer func() {
+		if p = recover(); p != nil && p != http.ErrAbortHandler {
+			p = handlerPanic{value: p, stack: debug.Stack()}
+		}
+	}()
+	next.ServeHTTP(hw, r)
+	hw.finish()
+	return nil
 }
 
 // answerStalled is the 503 of a request whose handler stalled.
@@ -169,6 +189,9 @@ func (hw *heldWriter) lastProgress() time.Time { return time.Unix(0, hw.progress
 func (hw *heldWriter) Header() http.Header { return hw.header }
 
 func (hw *heldWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code)) // as net/http does, in the handler
+	}
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
 	if hw.abandoned || hw.begun || hw.status != 0 {
@@ -274,11 +297,27 @@ func (hw *heldWriter) beginLocked() error {
 	return err
 }
 
-// finish sends the answer of a handler that returned, unless abandoned.
+// finish sends the answer of a handler that returned, unless abandoned;
+// of an answer already begun, the trailers.
 func (hw *heldWriter) finish() {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
-	if hw.abandoned || hw.begun {
+	if hw.abandoned {
+		return
+	}
+	if hw.begun {
+		dst := hw.w.Header()
+		declared := map[string]bool{}
+		for _, v := range hw.header["Trailer"] {
+			for _, k := range strings.Split(v, ",") {
+				declared[http.CanonicalHeaderKey(strings.TrimSpace(k))] = true
+			}
+		}
+		for k, v := range hw.header {
+			if declared[k] || strings.HasPrefix(k, http.TrailerPrefix) {
+				dst[k] = v
+			}
+		}
 		return
 	}
 	if hw.status == 0 && hw.buf.Len() == 0 {
@@ -289,12 +328,12 @@ func (hw *heldWriter) finish() {
 }
 
 // abandon stops the handler's writes reaching w; it reports whether its
-// answer had begun.
-func (hw *heldWriter) abandon() bool {
+// answer had begun, and whether it was abandoned already.
+func (hw *heldWriter) abandon() (begun, already bool) {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
-	hw.abandoned = true
-	return hw.begun
+	already, hw.abandoned = hw.abandoned, true
+	return hw.begun, already
 }
 
 // progressBody counts reading the request's body as progress.

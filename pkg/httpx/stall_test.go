@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,12 +18,22 @@ import (
 // answers, not speed (the client's ceiling is far above it).
 const stallBound = 200 * time.Millisecond
 
-func guarded(t *testing.T, logs io.Writer, h http.Handler) *httptest.Server {
+// guarded serves h on GET and POST /x, behind the guard and Recover; the
+// route each request was counted under is sent on routes.
+func guarded(t *testing.T, logs io.Writer, h http.Handler) (*httptest.Server, chan string) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	srv := httptest.NewServer(Recover(logger, StallGuard{Read: stallBound, Write: 2 * stallBound, Logger: logger}.Guard(h)))
+	rt := NewRouter()
+	rt.Handle("GET /x", h)
+	rt.Handle("POST /x", h)
+	routes := make(chan string, 10)
+	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { routes <- r.Pattern }() // as the telemetry middleware reads it
+		Recover(logger, StallGuard{Read: stallBound, Write: 2 * stallBound, Logger: logger}.Guard(rt)).ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(outer)
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, routes
 }
 
 func fetch(t *testing.T, method, url string, body io.Reader, header ...string) (*http.Response, []byte, error) {
@@ -85,8 +96,8 @@ func TestStallGuardPassesAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := guarded(t, io.Discard, tt.handler)
-			resp, body, err := fetch(t, "GET", srv.URL, nil)
+			srv, routes := guarded(t, io.Discard, tt.handler)
+			resp, body, err := fetch(t, "GET", srv.URL+"/x", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,6 +107,9 @@ func TestStallGuardPassesAnswers(t *testing.T) {
 			}
 			if tt.contentLen && resp.ContentLength != int64(len(tt.body)) {
 				t.Errorf("Content-Length %d, want %d", resp.ContentLength, len(tt.body))
+			}
+			if route := <-routes; route != "GET /x" {
+				t.Errorf("counted under route %q, want GET /x", route)
 			}
 		})
 	}
@@ -114,8 +128,8 @@ func trim(b []byte) string {
 func TestStallGuardAnswersAStall(t *testing.T) {
 	release := make(chan struct{})
 	woke := make(chan error, 1)
-	var logs bytes.Buffer
-	srv := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var logs syncBuffer
+	srv, routes := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release // a query lib/pq cannot cancel
 		if r.Context().Err() == nil {
 			t.Error("the stalled handler's context was not cancelled")
@@ -129,7 +143,7 @@ func TestStallGuardAnswersAStall(t *testing.T) {
 		accept, contentType string
 	}{{"application/json", "application/json"}, {"text/html,application/xhtml+xml", "text/html; charset=utf-8"}} {
 		start := time.Now()
-		resp, body, err := fetch(t, "GET", srv.URL+"/v1/reports", nil, "Accept", tt.accept)
+		resp, body, err := fetch(t, "GET", srv.URL+"/x", nil, "Accept", tt.accept)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +154,9 @@ func TestStallGuardAnswersAStall(t *testing.T) {
 		}
 		if took < stallBound {
 			t.Errorf("answered after %v, before the bound %v", took, stallBound)
+		}
+		if route := <-routes; route != "GET /x" {
+			t.Errorf("counted under route %q, want GET /x", route)
 		}
 		if tt.contentType == "application/json" {
 			var e ErrorBody
@@ -152,9 +169,7 @@ func TestStallGuardAnswersAStall(t *testing.T) {
 	if err := <-woke; !errors.Is(err, errAbandoned) {
 		t.Errorf("a write after the 503: %v, want errAbandoned", err)
 	}
-	if !strings.Contains(logs.String(), "request stalled") {
-		t.Errorf("the stall was not logged: %s", logs.String())
-	}
+	waitForLog(t, &logs, "request stalled")
 }
 
 // TestStallGuardAbortsAStalledStream: an answer already begun cannot
@@ -163,12 +178,12 @@ func TestStallGuardAnswersAStall(t *testing.T) {
 func TestStallGuardAbortsAStalledStream(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	srv := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "date,clicks\r\n")
 		http.NewResponseController(w).Flush()
 		<-release
 	}))
-	resp, body, err := fetch(t, "GET", srv.URL, nil)
+	resp, body, err := fetch(t, "GET", srv.URL+"/x", nil)
 	if err == nil {
 		t.Fatalf("a stalled stream read as complete: %d %q", resp.StatusCode, body)
 	}
@@ -181,7 +196,7 @@ func TestStallGuardAbortsAStalledStream(t *testing.T) {
 // each bound, is read to its end and answered; the write methods get the
 // longer bound.
 func TestStallGuardBodyIsProgress(t *testing.T) {
-	srv := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, _ := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
 			t.Error(err)
@@ -197,7 +212,7 @@ func TestStallGuardBodyIsProgress(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	resp, body, err := fetch(t, "POST", srv.URL, pr)
+	resp, body, err := fetch(t, "POST", srv.URL+"/x", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,22 +222,98 @@ func TestStallGuardBodyIsProgress(t *testing.T) {
 }
 
 // TestStallGuardPanics: a panic in the guarded handler is the request's,
-// answered and logged as any handler's, with the stack where it happened.
+// answered and logged as any handler's, with the stack where it happened;
+// once its answer has begun, the connection is cut instead (a 500 cannot
+// follow a 200, and appended to it would make it read as complete).
 func TestStallGuardPanics(t *testing.T) {
-	var logs bytes.Buffer
-	srv := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		panicInHandler()
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+		begun   bool
+	}{
+		{"before the answer", func(w http.ResponseWriter, r *http.Request) { panicInHandler() }, false},
+		{"an invalid status", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(42) }, false},
+		{"after the answer began", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "date,clicks\r\n")
+			http.NewResponseController(w).Flush()
+			panicInHandler()
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs syncBuffer
+			srv, _ := guarded(t, &logs, tt.handler)
+			resp, body, err := fetch(t, "GET", srv.URL+"/x", nil)
+			if tt.begun {
+				if err == nil {
+					t.Errorf("a stream that panicked read as complete: %d %q", resp.StatusCode, body)
+				}
+				waitForLog(t, &logs, "handler panicked")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 500 || !strings.Contains(string(body), `"internal"`) {
+				t.Errorf("got %d %s", resp.StatusCode, body)
+			}
+			if tt.name == "before the answer" {
+				waitForLog(t, &logs, "panicInHandler") // the handler's stack
+			}
+		})
+	}
+}
+
+// TestStallGuardTrailers: trailers set after a streamed answer began still
+// reach the caller.
+func TestStallGuardTrailers(t *testing.T) {
+	srv, _ := guarded(t, io.Discard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		_, _ = io.WriteString(w, "a")
+		http.NewResponseController(w).Flush()
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "yes")
 	}))
-	resp, body, err := fetch(t, "GET", srv.URL, nil)
+	req, _ := http.NewRequest("GET", srv.URL+"/x", nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 500 || !strings.Contains(string(body), `"internal"`) {
-		t.Errorf("got %d %s", resp.StatusCode, body)
-	}
-	if !strings.Contains(logs.String(), "panicInHandler") {
-		t.Errorf("the log lacks the handler's stack: %s", logs.String())
+	defer resp.Body.Close()
+	_, _ = io.ReadAll(resp.Body)
+	if resp.Trailer.Get("X-Sum") != "42" || resp.Trailer.Get("X-Late") != "yes" {
+		t.Errorf("trailers %v", resp.Trailer)
 	}
 }
 
 func panicInHandler() { panic("boom") }
+
+// syncBuffer is a log both the server's goroutines and the test use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waitForLog waits until the log holds want: a handler's goroutine may log
+// after its caller has its answer.
+func waitForLog(t *testing.T, logs *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); {
+		if time.Now().After(deadline) {
+			t.Errorf("the log lacks %q: %s", want, logs.String())
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
