@@ -249,3 +249,29 @@ func TestEdgeCuts(t *testing.T) {
 		t.Error("a 512-byte user agent is reported as oversized")
 	}
 }
+
+func TestPrintableText(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{
+		{"", true},
+		{"ORD-2026-11-0001", true},
+		{"Café Zürich 注文 ✓", true},
+		{"\uFFFD literal", true}, // a replacement character that is really there
+		{"a\x00b", false},
+		{"a\x01b", false},
+		{"tab\there", false},
+		{"line\nbreak", false},
+		{"esc\x1b[31m", false},
+		{"del\x7f", false},
+		{"nel\u0085", false}, // C1
+		{"\u009f", false},
+		{"latin-1 caf\xe9", false},
+		{"\xff\xfe", false},
+	} {
+		if got := PrintableText(tt.in); got != tt.want {
+			t.Errorf("PrintableText(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}

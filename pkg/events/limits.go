@@ -2,6 +2,7 @@ package events
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -38,6 +39,23 @@ const (
 	// and low enough that nine million of them still sum within int64.
 	MaxAmountMinor = 1_000_000_000_000
 )
+
+// PrintableText reports whether s is what a partner's text value (order
+// id, click id, course id, event id, raw status, reason code) may be:
+// valid UTF-8 without a control character (C0, DEL, C1: U+0000–U+001F,
+// U+007F–U+009F), which no network's id holds and which would break a
+// CSV cell, a log line or a terminal.
+func PrintableText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // TagChars are the bytes a placement or utm_* value may hold.
 const TagChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~-"

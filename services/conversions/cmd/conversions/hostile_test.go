@@ -213,6 +213,14 @@ func TestHostileInput(t *testing.T) {
 		{name: "webhook: a form", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: []byte("order_id=A&status=pending"), headers: formCT, status: 400, code: "malformed_json"},
 		{name: "webhook: a lone surrogate", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder(`"A\udc00"`), status: 400, code: "malformed_json"},
 		{name: "webhook: an escaped NUL", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder(`"A\u0000"`), status: 422, code: "invalid_value"},
+		{name: "webhook: a control character in order_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder(`"ctl\u0001x"`), status: 422, code: "invalid_value"},
+		{name: "webhook: ESC in order_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder(`"A\u001b[31m"`), status: 422, code: "invalid_value"},
+		{name: "webhook: a tab in click_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"click_id":"c\t1"}`), status: 422, code: "invalid_value"},
+		{name: "webhook: DEL in course_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"course_id":"a\u007fb"}`), status: 422, code: "invalid_value"},
+		{name: "webhook: a C1 control (NEL) in order_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder(`"A\u0085"`), status: 422, code: "invalid_value"},
+		{name: "webhook: a control character in event_id", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"event_id":"e\u0002"}`), status: 422, code: "invalid_value"},
+		{name: "webhook: a tab in webhook-id, signed", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{}`),
+			headers: []string{"webhook-id", "msg\tone"}, status: 422, code: "invalid_value"},
 		{name: "webhook: timestamp -1", method: "POST", path: "/v1/webhooks/coursera", body: conv(`{}`),
 			headers: []string{"webhook-id", "h", "webhook-timestamp", "-1", "webhook-signature", "v1,AAAA"}, status: 401, code: "invalid_timestamp"},
 		{name: "webhook: timestamp 1e10", method: "POST", path: "/v1/webhooks/coursera", body: conv(`{}`),
@@ -236,6 +244,7 @@ func TestHostileInput(t *testing.T) {
 		// GET /v1/postback/{partner} (and the form POST)
 		{name: "postback: order_id of 24 KB", method: "GET", path: pb("order_id=" + strings.Repeat("o", 24<<10) + "&status=pending&sale_amount=1.00&commission=1.00"), status: 422, code: "field_too_long"},
 		{name: "postback: a URL over the header limit", method: "GET", path: pb(pbOK + "&pad=" + strings.Repeat("p", 40<<10)), status: 431},
+		{name: "postback: a control character in order_id", method: "GET", path: pb("order_id=pb%01x&status=pending&sale_amount=1.00&commission=1.00"), status: 422, code: "invalid_value"},
 		{name: "postback: truncated", method: "GET", path: pb("order_id=PB-T&status=pend"), status: 400, code: "missing_field"},
 		{name: "postback: a broken escape", method: "GET", path: pb("order_id=%&status=pending&sale_amount=1.00&commission=1.00"), status: 400, code: "invalid_query"},
 		// Go drops a pair it cannot parse: occurred_at with a ';' in it

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
@@ -320,8 +319,8 @@ func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time
 	var f errs.Fields
 	for _, t := range texts {
 		// Invalid UTF-8 would travel as U+FFFD, up to three times as long.
-		if !utf8.ValidString(t.v) || strings.ContainsAny(t.v, "\x00\r\n") {
-			f.Add(m.name(t.field), "must be printable UTF-8 text")
+		if !events.PrintableText(t.v) {
+			f.Add(m.name(t.field), "must be printable UTF-8 text, without control characters")
 		}
 	}
 	status := defaultStatus

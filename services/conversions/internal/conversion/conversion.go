@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -351,8 +350,8 @@ func checkKey(name, key string) error {
 		return errs.Newf(errs.Invalid, "missing_field", "missing %s", name)
 	case len(key) > events.MaxIDBytes:
 		return errs.Fields{{Field: name, Message: fmt.Sprintf("is %d bytes, more than %d", len(key), events.MaxIDBytes)}}.Err("field_too_long")
-	case !utf8.ValidString(key) || strings.ContainsAny(key, "\x00\r\n"):
-		return errs.Fields{{Field: name, Message: "must be printable UTF-8 text"}}.Err("invalid_value")
+	case !events.PrintableText(key):
+		return errs.Fields{{Field: name, Message: "must be printable UTF-8 text, without control characters"}}.Err("invalid_value")
 	}
 	return nil
 }
