@@ -119,7 +119,7 @@ func (g StallGuard) Guard(rt *Router) http.Handler {
 			if begun {
 				panic(http.ErrAbortHandler)
 			}
-			answerStalled(w, r)
+			answerStalled(w, r, bound)
 			return
 		}
 	})
@@ -139,7 +139,7 @@ func (g StallGuard) serve(next http.Handler, hw *heldWriter, r *http.Request) (p
 }
 
 // answerStalled is the 503 of a request whose handler stalled.
-func answerStalled(w http.ResponseWriter, r *http.Request) {
+func answerStalled(w http.ResponseWriter, r *http.Request, bound time.Duration) {
 	w.Header().Set("Cache-Control", "no-store")
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -149,7 +149,8 @@ func answerStalled(w http.ResponseWriter, r *http.Request) {
 			`<body><main><h1>Temporarily unavailable</h1><p>The ledger's database is not answering. Please try again in a few seconds.</p></main></body></html>`+"\n")
 		return
 	}
-	writeError(w, errs.New(errs.Unavailable, "unavailable", "a dependency stopped answering; retry shortly"))
+	writeError(w, errs.Newf(errs.Unavailable, "unavailable",
+		"no progress for %s: a dependency (the database) is not answering; retry shortly", bound))
 }
 
 // handlerPanic is a guarded handler's panic, carried to the request's

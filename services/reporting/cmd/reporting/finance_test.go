@@ -385,6 +385,28 @@ func TestClosedMonthsFrozenAtInstant(t *testing.T) {
 	if r := s.do(t, "PUT", "/v1/fx-rates", `[{"date":"`+earlier+`","base":"EUR","quote":"USD","rate":"1.05"}]`); r.status != 200 {
 		t.Fatalf("a rate ending before the closed month = %d %s", r.status, r.body)
 	}
+	// In one batch: a rate ends at the next one of its pair in the batch,
+	// which ends at a stored one.
+	twoEarlier := `[{"date":"` + prev.AddDate(0, -1, 1).Format(time.DateOnly) + `","base":"EUR","quote":"USD","rate":"1.01"},` +
+		`{"date":"` + prev.AddDate(0, -1, 2).Format(time.DateOnly) + `","base":"EUR","quote":"USD","rate":"1.02"}]`
+	if r := s.do(t, "PUT", "/v1/fx-rates", twoEarlier); r.status != 200 {
+		t.Fatalf("two rates ending before the closed month = %d %s", r.status, r.body)
+	}
+	// A rates file of tens of thousands of rows (one a day for a pair,
+	// after the closed month) is checked and stored as one; one row of it
+	// that would hold into the month refuses it all.
+	var many strings.Builder
+	many.WriteString("date,base,quote,rate\n")
+	for i := range 20_000 {
+		fmt.Fprintf(&many, "%s,GBP,USD,1.%04d\n", running.AddDate(0, 0, i).Format(time.DateOnly), i%10_000)
+	}
+	r = s.do(t, "PUT", "/v1/fx-rates", many.String()+prev.AddDate(0, 0, -3).Format(time.DateOnly)+",GBP,JPY,190\n", "Content-Type", "text/csv")
+	if r.status != 409 || !strings.Contains(r.body, "GBP/JPY") {
+		t.Fatalf("20,000 rates and one holding into the closed month = %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "PUT", "/v1/fx-rates", many.String(), "Content-Type", "text/csv"); r.status != 200 || !strings.Contains(r.body, `"stored":20000`) {
+		t.Fatalf("20,000 rates = %d %s", r.status, r.body)
+	}
 	if got := s.fetch(t, "/v1/reports/commissions?"+usd); got != before {
 		t.Fatalf("the closed month moved:\n%s\nwas\n%s", got, before)
 	}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -353,26 +356,16 @@ func checkRatesOpen(ctx context.Context, tx *sql.Tx, rates []report.Rate) error 
 	if len(ps) == 0 {
 		return nil
 	}
-	for _, r := range rates {
-		d, err := time.Parse(time.DateOnly, r.Date)
-		if err != nil {
-			return err // validated before: unreachable
-		}
-		var next sql.NullTime
-		if err := tx.QueryRowContext(ctx, `SELECT min(date) FROM fx_rates WHERE base = $1 AND quote = $2 AND date > $3::date`,
-			r.Base, r.Quote, r.Date).Scan(&next); err != nil {
-			return err
-		}
-		for _, o := range rates {
-			if od, err := time.Parse(time.DateOnly, o.Date); err == nil && o.Base == r.Base && o.Quote == r.Quote && od.After(d) &&
-				(!next.Valid || od.Before(next.Time)) {
-				next = sql.NullTime{Time: od, Valid: true}
-			}
-		}
+	next, dates, err := nextRates(ctx, tx, rates)
+	if err != nil {
+		return err
+	}
+	for i, r := range rates {
+		d := dates[i]
 		for _, p := range ps {
 			first := p.month
 			last := first.AddDate(0, 1, -1)
-			if d.After(last) || (next.Valid && !next.Time.After(first)) {
+			if d.After(last) || (next[i].Valid && !next[i].Time.After(first)) {
 				continue
 			}
 			month := first.Format("2006-01")
@@ -387,4 +380,58 @@ func checkRatesOpen(ctx context.Context, tx *sql.Tx, rates []report.Rate) error 
 		}
 	}
 	return nil
+}
+
+// nextRates finds, for each rate, the date of its pair's next rate (the
+// day it stops holding), among the stored rates and the others being put,
+// and returns each rate's date parsed. One query and one sort per pair,
+// however many rates: a rates file may hold a hundred thousand.
+func nextRates(ctx context.Context, tx *sql.Tx, rates []report.Rate) (next []sql.NullTime, dates []time.Time, err error) {
+	type pair struct{ base, quote string }
+	next = make([]sql.NullTime, len(rates))
+	dates = make([]time.Time, len(rates))
+	byPair := map[pair][]int{}
+	bases, quotes, days := make([]string, len(rates)), make([]string, len(rates)), make([]string, len(rates))
+	for i, r := range rates {
+		if dates[i], err = time.Parse(time.DateOnly, r.Date); err != nil {
+			return nil, nil, err // validated before: unreachable
+		}
+		k := pair{r.Base, r.Quote}
+		byPair[k] = append(byPair[k], i)
+		bases[i], quotes[i], days[i] = r.Base, r.Quote, r.Date
+	}
+	// Within the batch: the least later date of the same pair.
+	for _, idx := range byPair {
+		slices.SortStableFunc(idx, func(a, b int) int { return dates[a].Compare(dates[b]) })
+		var later sql.NullTime
+		for j := len(idx) - 1; j >= 0; {
+			k := j
+			for k >= 0 && dates[idx[k]].Equal(dates[idx[j]]) {
+				next[idx[k]] = later
+				k--
+			}
+			later = sql.NullTime{Time: dates[idx[j]], Valid: true}
+			j = k
+		}
+	}
+	// Among the stored rates: one index probe each.
+	rows, err := tx.QueryContext(ctx, `SELECT u.n, (SELECT min(f.date) FROM fx_rates f
+			WHERE f.base = u.base AND f.quote = u.quote AND f.date > u.day)
+		FROM unnest($1::text[], $2::text[], $3::date[]) WITH ORDINALITY AS u(base, quote, day, n)`,
+		pq.Array(bases), pq.Array(quotes), pq.Array(days))
+	if err != nil {
+		return nil, nil, fmt.Errorf("next stored rates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n int
+		var stored sql.NullTime
+		if err := rows.Scan(&n, &stored); err != nil {
+			return nil, nil, err
+		}
+		if i := n - 1; stored.Valid && (!next[i].Valid || stored.Time.Before(next[i].Time)) {
+			next[i] = stored
+		}
+	}
+	return next, dates, rows.Err()
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lib/pq"
+
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
@@ -323,16 +325,41 @@ func putFXRates(ctx context.Context, tx *sql.Tx, rates []report.Rate, at time.Ti
 			return err
 		}
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO fx_rates (date, base, quote, rate, updated_at) VALUES ($1, $2, $3, $4::numeric, $5)
-		ON CONFLICT (base, quote, date) DO UPDATE SET rate = excluded.rate, updated_at = excluded.updated_at`)
-	if err != nil {
-		return err
+	// One statement a chunk rather than one a rate. A pair and date given
+	// twice: the later one is stored, as one statement a rate did.
+	type key struct{ base, quote, date string }
+	last := make(map[key]int, len(rates))
+	for i, r := range rates {
+		last[key{r.Base, r.Quote, r.Date}] = i
 	}
-	defer stmt.Close()
-	for _, r := range rates {
-		if _, err := stmt.ExecContext(ctx, r.Date, r.Base, r.Quote, r.Rate, at.UTC()); err != nil {
-			return fmt.Errorf("fx rate %s %s/%s: %w", r.Date, r.Base, r.Quote, err)
+	var dates, bases, quotes, values []string
+	flush := func() error {
+		if len(dates) == 0 {
+			return nil
 		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO fx_rates (date, base, quote, rate, updated_at)
+			SELECT d::date, b, q, r::numeric, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(d, b, q, r)
+			ON CONFLICT (base, quote, date) DO UPDATE SET rate = excluded.rate, updated_at = excluded.updated_at`,
+			pq.Array(dates), pq.Array(bases), pq.Array(quotes), pq.Array(values), at.UTC())
+		dates, bases, quotes, values = dates[:0], bases[:0], quotes[:0], values[:0]
+		if err != nil {
+			return fmt.Errorf("store fx rates: %w", err)
+		}
+		return nil
+	}
+	for i, r := range rates {
+		if last[key{r.Base, r.Quote, r.Date}] != i {
+			continue
+		}
+		dates, bases, quotes, values = append(dates, r.Date), append(bases, r.Base), append(quotes, r.Quote), append(values, r.Rate)
+		if len(dates) == 10_000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	return journal(ctx, tx, KindFXRates, at, actor, fxPayload{Rates: rates})
 }
