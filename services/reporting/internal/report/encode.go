@@ -98,21 +98,17 @@ func (e *csvEncoder) Close() error {
 	return e.w.Error()
 }
 
-// SafeCell neutralises a cell a spreadsheet would run as a formula (one
-// starting with = + - @, a tab or a carriage return) by prefixing a quote.
-// A plain number such as "-7.35" is left alone: it is a value, not a formula.
+// SafeCell neutralises a text cell (a partner, course, link or placement:
+// what partners and visitors named) that a spreadsheet would run as a
+// formula: one starting with = + - @, a tab or a carriage return gets a
+// quote in front, even one that reads as a number (a course id "-3"), as
+// the contract says. The figures reporting computes (amounts, counts) are
+// not text cells: a negative amount stays a plain number.
 func SafeCell(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || plainNumber(s) {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return s
 	}
 	return "'" + s
-}
-
-func plainNumber(s string) bool {
-	if s[0] == '-' {
-		s = s[1:]
-	}
-	return s != "" && decimal(s) && s[0] != '.' && s[len(s)-1] != '.'
 }
 
 // NewJSON writes {"meta":..., "rows":[...]} as rows arrive.
