@@ -259,21 +259,21 @@ func (hw *heldWriter) Flush() { _ = hw.FlushError() }
 // SetWriteDeadline and SetReadDeadline reach the connection while the
 // request is the handler's (http.ResponseController).
 func (hw *heldWriter) SetWriteDeadline(t time.Time) error {
-	hw.mu.Lock()
-	defer hw.mu.Unlock()
-	if hw.abandoned {
-		return errAbandoned
-	}
-	return http.NewResponseController(hw.w).SetWriteDeadline(t)
+	return hw.onConn(func(rc *http.ResponseController) error { return rc.SetWriteDeadline(t) })
 }
 
 func (hw *heldWriter) SetReadDeadline(t time.Time) error {
+	return hw.onConn(func(rc *http.ResponseController) error { return rc.SetReadDeadline(t) })
+}
+
+// onConn calls f on w's controller unless the request was abandoned.
+func (hw *heldWriter) onConn(f func(*http.ResponseController) error) error {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
 	if hw.abandoned {
 		return errAbandoned
 	}
-	return http.NewResponseController(hw.w).SetReadDeadline(t)
+	return f(http.NewResponseController(hw.w))
 }
 
 // beginLocked sends the held header and bytes to w.

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -88,12 +86,12 @@ func (l Link) Validate() error {
 		f.Add("course_id", "is required")
 	case len(l.CourseID) > MaxCourseIDLen:
 		f.Add("course_id", "must be at most %d bytes", MaxCourseIDLen)
-	case !printable(l.CourseID):
+	case !events.PrintableText(l.CourseID):
 		f.Add("course_id", "must be printable UTF-8 text")
 	}
 	if len(l.Title) > MaxTitleLen {
 		f.Add("title", "must be at most %d bytes", MaxTitleLen)
-	} else if !printable(l.Title) {
+	} else if !events.PrintableText(l.Title) {
 		f.Add("title", "must be printable UTF-8 text")
 	}
 	if msg := checkDestination(l.Destination); msg != "" {
@@ -131,18 +129,6 @@ func checkPlacements(p []string) string {
 		}
 	}
 	return ""
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkDestination returns what is wrong with a destination template, or "".
@@ -214,7 +200,7 @@ func scan(dest string) (plain string, firstMacro int, problem string) {
 			name := dest[i+1 : i+end]
 			if _, ok := macroNames[name]; !ok {
 				macro := "{" + name + "}"
-				if len(macro) > MaxQuotedBytes || !printable(macro) {
+				if len(macro) > MaxQuotedBytes || !events.PrintableText(macro) {
 					macro = Quote(macro) // never an echo of a long template
 				}
 				return "", 0, "uses the unknown macro " + macro + "; known: {click_id}, {code}, {course_id}, {partner}"
