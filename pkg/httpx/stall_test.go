@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // stallBound is short so the stalls are quick; the assertions are about
@@ -128,7 +130,7 @@ func trim(b []byte) string {
 func TestStallGuardAnswersAStall(t *testing.T) {
 	release := make(chan struct{})
 	woke := make(chan error, 1)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	srv, routes := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release // a query lib/pq cannot cancel
 		if r.Context().Err() == nil {
@@ -240,7 +242,7 @@ func TestStallGuardPanics(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			srv, _ := guarded(t, &logs, tt.handler)
 			resp, body, err := fetch(t, "GET", srv.URL+"/x", nil)
 			if tt.begun {
@@ -287,33 +289,14 @@ func TestStallGuardTrailers(t *testing.T) {
 
 func panicInHandler() { panic("boom") }
 
-// syncBuffer is a log both the server's goroutines and the test use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitForLog waits until the log holds want: a handler's goroutine may log
 // after its caller has its answer.
-func waitForLog(t *testing.T, logs *syncBuffer, want string) {
+func waitForLog(t *testing.T, logs *testkit.SyncBuffer, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); {
-		if time.Now().After(deadline) {
-			t.Errorf("the log lacks %q: %s", want, logs.String())
-			return
+	testkit.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), want) {
+			return fmt.Errorf("the log lacks %q: %s", want, logs.String())
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

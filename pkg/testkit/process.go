@@ -1,7 +1,6 @@
 package testkit
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -84,25 +83,7 @@ type Process struct {
 	Base string // http://addr
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer the process writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *SyncBuffer
 }
 
 // ProcessConfig says how to start a service process.
@@ -139,7 +120,7 @@ func Start(t testing.TB, cfg ProcessConfig) *Process {
 		cmd.Env = append(cmd.Env, NowVar+"="+cfg.Now.Format(time.RFC3339Nano))
 	}
 	cmd.ExtraFiles = []*os.File{f}
-	p := &Process{cmd: cmd, Base: "http://" + cfg.Listener.Addr().String(), done: make(chan struct{}), logs: &syncBuffer{}}
+	p := &Process{cmd: cmd, Base: "http://" + cfg.Listener.Addr().String(), done: make(chan struct{}), logs: &SyncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -167,19 +167,6 @@ func (m *countingMeter) total(name string) int64 {
 	return m.totals[name].Load()
 }
 
-// logBuffer collects log lines for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 var parkedAt = time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // runRelay runs a relay over o and w until the outbox is empty, and
@@ -187,7 +174,7 @@ var parkedAt = time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
 func runRelay(t *testing.T, o *memOutbox, w *fakeWriter) (*countingMeter, string) {
 	t.Helper()
 	meter := &countingMeter{}
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	r := &Relay{Outbox: o, Publisher: kafkax.NewPublisher(w, clock.Fixed(parkedAt), nil, nil), Now: clock.Fixed(parkedAt),
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Batch: 10, Poll: time.Millisecond}
 	if err := r.Instrument(meter); err != nil {

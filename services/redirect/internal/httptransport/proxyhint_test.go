@@ -1,13 +1,14 @@
 package httptransport
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // TestProxyHint: the first clicks after start-up say whether the service
@@ -43,7 +44,7 @@ func TestProxyHint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			var trusted []netip.Prefix
 			if tt.trusted != "" {
 				trusted = []netip.Prefix{netip.MustParsePrefix(tt.trusted)}
@@ -76,23 +77,6 @@ func TestProxyHint(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func BenchmarkProxyHintAfterTheSample(b *testing.B) {

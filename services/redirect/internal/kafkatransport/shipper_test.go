@@ -147,7 +147,7 @@ func TestShipperSetsTooLargeClicksAside(t *testing.T) {
 			if tt.dlqDenied {
 				w.denied = events.TopicClicksDLQ
 			}
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			reader := sdkmetric.NewManualReader()
 			drain := make(chan struct{})
 			close(drain) // ship what is in the log, then return
@@ -277,21 +277,4 @@ func sums(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
