@@ -53,13 +53,12 @@ const holdLimit = 64 << 10
 func (g StallGuard) Guard(rt *Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, r.Pattern = rt.Handler(r)
-		var next http.Handler = rt
 		bound := g.Write
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			bound = g.Read
 		}
 		if bound <= 0 {
-			next.ServeHTTP(w, r)
+			rt.ServeHTTP(w, r)
 			return
 		}
 		ctx, cancel := context.WithCancel(r.Context())
@@ -72,7 +71,7 @@ func (g StallGuard) Guard(rt *Router) http.Handler {
 		}
 		done := make(chan any, 1)
 		go func() {
-			p := g.serve(next, hw, inner)
+			p := g.serve(rt, hw, inner)
 			if p != nil && p != http.ErrAbortHandler {
 				// A panic once the answer has begun cannot become Recover's
 				// 500 (it would be appended to a 200 that then reads as
