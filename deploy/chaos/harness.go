@@ -164,6 +164,16 @@ func (h *Harness) StartPostgres(ctx context.Context) error {
 			return err
 		}
 		h.databaseURL = c.URL("linkcredit")
+		// The services sign in as their own roles, as deployed.
+		db, err := database.Open(h.databaseURL, database.Pool{MaxOpen: 1})
+		if err != nil {
+			return err
+		}
+		err = database.EnsureServiceRoles(ctx, db)
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
 	h.opts.Logf("postgres up on port %d", c.Port)
 	return nil
@@ -235,7 +245,11 @@ func (h *Harness) logPath(name string) string { return filepath.Join(h.opts.Dir,
 func (h *Harness) StartService(ctx context.Context, name string, i int) error {
 	r := h.replicas[name][i]
 	addrVar := strings.ToUpper(name) + "_ADDR"
-	env := []string{addrVar + "=" + r.addr, "DATABASE_URL=" + h.databaseURL, "KAFKA_BROKERS=" + h.Kafka.Addr(),
+	dbURL, err := database.ServiceURL(h.databaseURL, name)
+	if err != nil {
+		return err
+	}
+	env := []string{addrVar + "=" + r.addr, "DATABASE_URL=" + dbURL, "KAFKA_BROKERS=" + h.Kafka.Addr(),
 		"ADMIN_TOKEN=" + h.Token, "CLICK_ID_KEYS=" + h.clickKey, "SECRETS_KEY=" + h.secretsKey, "DATA_DIR=" + r.dataDir,
 		"LOG_LEVEL=warn", "RATE_LIMIT_PER_MINUTE=1000000", "RATE_LIMIT_PER_IP_PER_MINUTE=100000000",
 		"INGEST_SESSION_TIMEOUT=6s", "PARTNER_CACHE_TTL=0", "DB_WAIT=120s"}

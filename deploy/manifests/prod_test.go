@@ -5,6 +5,8 @@ package manifests
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -371,5 +373,69 @@ func TestProdServiceMonitors(t *testing.T) {
 		if !found {
 			t.Errorf("ServiceMonitor %s: selects no Service %s with port %v", name, name, port)
 		}
+	}
+}
+
+// TestProdPostgresRolesPerService: each service (its container and its
+// migrate init container) signs in to PostgreSQL as its own role with the
+// password of its own Secret, never as the database's owner; the Cluster
+// lets those roles sign in (managed.roles) and makes them, with their
+// schemas, from the ConfigMap of k8s/components/platform/service-roles.sql,
+// which is pkg/database/serviceroles.sql byte for byte.
+func TestProdPostgresRolesPerService(t *testing.T) {
+	objs, decoded := overlay(t, "prod")
+	pg := crs(objs, decoded, "Cluster")["linkcredit-pg"]
+	managed := map[string]string{}
+	for _, r := range get(pg, "spec", "managed", "roles").([]any) {
+		secret, _ := get(r, "passwordSecret", "name").(string)
+		managed[get(r, "name").(string)] = secret
+		if get(r, "login") != true || get(r, "superuser") == true || get(r, "createrole") == true || get(r, "createdb") == true {
+			t.Errorf("managed role %v: want login, not superuser, no createrole or createdb", get(r, "name"))
+		}
+	}
+	for name, tmpl := range workloads(objs, decoded) {
+		if !slices.Contains(services, name) {
+			continue
+		}
+		role, secret := "linkcredit_"+name, "linkcredit-pg-"+name
+		if managed[role] != secret {
+			t.Errorf("Cluster linkcredit-pg: role %s is not managed with the password of Secret %s (%q)", role, secret, managed[role])
+		}
+		for _, c := range append(slices.Clone(tmpl.Spec.InitContainers), tmpl.Spec.Containers...) {
+			dbURL, ok := envValue(&c, "DATABASE_URL")
+			if !ok {
+				continue
+			}
+			pw, _ := envValue(&c, "DATABASE_PASSWORD")
+			if !strings.HasPrefix(dbURL.Value, "postgresql://"+role+":$(DATABASE_PASSWORD)@") || pw.ValueFrom == nil ||
+				pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != secret || pw.ValueFrom.SecretKeyRef.Key != "password" {
+				t.Errorf("%s/%s: must sign in as %s with Secret %s's password", name, c.Name, role, secret)
+			}
+		}
+	}
+	var refs []string
+	for _, r := range get(pg, "spec", "bootstrap", "initdb", "postInitApplicationSQLRefs", "configMapRefs").([]any) {
+		refs = append(refs, fmt.Sprintf("%v/%v", get(r, "name"), get(r, "key")))
+	}
+	if !slices.Equal(refs, []string{"linkcredit-pg-service-roles/service-roles.sql"}) {
+		t.Fatalf("Cluster linkcredit-pg: postInitApplicationSQLRefs = %v", refs)
+	}
+	cm := Find(objs, "ConfigMap", "linkcredit-pg-service-roles")
+	if cm == nil {
+		t.Fatal("no ConfigMap linkcredit-pg-service-roles")
+	}
+	want, err := os.ReadFile(filepath.Join(root, "pkg/database/serviceroles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := os.ReadFile(filepath.Join(root, "k8s/components/platform/service-roles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(copied) != string(want) {
+		t.Error("k8s/components/platform/service-roles.sql differs from pkg/database/serviceroles.sql: copy it again")
+	}
+	if get(cm.Map, "data", "service-roles.sql") != string(want) {
+		t.Error("ConfigMap linkcredit-pg-service-roles does not hold pkg/database/serviceroles.sql")
 	}
 }

@@ -56,6 +56,8 @@ func outsideSecrets(t *testing.T) map[string]map[string]string {
 		"linkcredit-kafka-cluster-ca-cert": {"ca.crt": ca, "ca.p12": "placeholder", "ca.password": alnum(12)},
 	}
 	for _, s := range services {
+		// docs/operations.md: each service's PostgreSQL role's password.
+		secrets["linkcredit-pg-"+s] = map[string]string{"username": "linkcredit_" + s, "password": randHex(24)}
 		user, pw := "linkcredit-"+s, alnum(32)
 		secrets[user] = map[string]string{"password": pw,
 			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="` + user + `" password="` + pw + `";`}

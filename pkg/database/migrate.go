@@ -55,8 +55,17 @@ func Migrate(ctx context.Context, db *sql.DB, schema string, fsys fs.FS) (err er
 	}()
 
 	q := pq.QuoteIdentifier(schema)
-	if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
+	// Only a missing schema is created: a service's own role owns its
+	// schema (ServiceRolesSQL) and may not create schemas, and CREATE
+	// SCHEMA IF NOT EXISTS checks that right before it looks.
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
 		return err
+	}
+	if !exists {
+		if _, err := conn.ExecContext(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
+			return err
+		}
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+q+`.schema_migrations (
 		version    text PRIMARY KEY,

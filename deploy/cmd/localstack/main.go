@@ -53,6 +53,7 @@ type settings struct {
 	dataDir      string
 	binDir       string
 	databaseURL  string
+	serviceRoles bool // the services sign in as their own roles (localstack made the database)
 	pgPort       int
 	kafkaBrokers []string
 	kafkaAddr    string
@@ -141,6 +142,12 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			return err
 		}
 		s.databaseURL = cluster.URL("linkcredit")
+		// Each service signs in as its own role, as in compose and k8s: it
+		// owns its schema and reaches nothing else.
+		if err := serviceRoles(ctx, s.databaseURL); err != nil {
+			return err
+		}
+		s.serviceRoles = true
 	}
 
 	// Kafka.
@@ -167,8 +174,14 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	// The services.
 	for _, svc := range services {
 		cmd := exec.Command(filepath.Join(s.binDir, svc.name))
+		dbURL := s.databaseURL
+		if s.serviceRoles {
+			if dbURL, err = database.ServiceURL(dbURL, svc.name); err != nil {
+				return err
+			}
+		}
 		cmd.Env = append(os.Environ(),
-			"DATABASE_URL="+s.databaseURL,
+			"DATABASE_URL="+dbURL,
 			"KAFKA_BROKERS="+strings.Join(s.kafkaBrokers, ","),
 			"ADMIN_TOKEN="+s.adminToken,
 			"CLICK_ID_KEYS="+s.clickIDKeys,
@@ -244,6 +257,17 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	}
 	_, err = db.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name))
 	return err
+}
+
+// serviceRoles makes the services' roles (database.ServiceRolesSQL) in
+// the database at dbURL, as its superuser.
+func serviceRoles(ctx context.Context, dbURL string) error {
+	db, err := database.Open(dbURL, database.Pool{MaxOpen: 1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return database.EnsureServiceRoles(ctx, db)
 }
 
 func createTopics(ctx context.Context, brokers []string) error {

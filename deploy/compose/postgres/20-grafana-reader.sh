@@ -5,10 +5,12 @@
 # most. Reporting's tables hold no secret: dashboard sessions keep digests
 # and bindings keyed by ids the table does not hold. PostgreSQL's image runs this once, when
 # it initialises an empty volume (mounted on /docker-entrypoint-initdb.d),
-# as POSTGRES_USER, the role whose migrations then create the tables; the
-# default privileges below give the reader each table as it is created.
-# For a volume initialised before this script existed, run it once:
-#   docker compose exec postgres sh /docker-entrypoint-initdb.d/grafana-reader.sh
+# as POSTGRES_USER, after 10-service-roles.sh made linkcredit_reporting, the
+# role whose migrations then create the tables; the default privileges
+# below give the reader each table as that role creates it. For a volume
+# initialised before this script existed, run it once (after
+# 10-service-roles.sh):
+#   docker compose exec postgres sh /docker-entrypoint-initdb.d/20-grafana-reader.sh
 # Running it again changes nothing but the password.
 set -eu
 : "${GRAFANA_DB_PASSWORD:?set GRAFANA_DB_PASSWORD in .env}"
@@ -16,8 +18,7 @@ psql -v ON_ERROR_STOP=1 -v pw="$GRAFANA_DB_PASSWORD" --no-psqlrc --username "$PO
 SELECT 'CREATE ROLE grafana_reader LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'grafana_reader') \gexec
 SELECT format('ALTER ROLE grafana_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 10 PASSWORD %L', :'pw') \gexec
 ALTER ROLE grafana_reader SET statement_timeout = '30s';
-CREATE SCHEMA IF NOT EXISTS reporting;
 GRANT USAGE ON SCHEMA reporting TO grafana_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA reporting TO grafana_reader;
-ALTER DEFAULT PRIVILEGES IN SCHEMA reporting GRANT SELECT ON TABLES TO grafana_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE linkcredit_reporting IN SCHEMA reporting GRANT SELECT ON TABLES TO grafana_reader;
 SQL
