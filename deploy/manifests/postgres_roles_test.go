@@ -71,9 +71,12 @@ func TestComposePostgresRoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pw, _ := u.User.Password()
-		if u.User.Username() != "linkcredit_"+svc || pw != env[passwordVar[svc]] {
-			t.Errorf("%s signs in as %q with a password not %s", svc, u.User.Username(), passwordVar[svc])
+		_, inURL := u.User.Password()
+		if u.User.Username() != "linkcredit_"+svc || inURL || envOf["PGPASSWORD"] == nil || *envOf["PGPASSWORD"] != env[passwordVar[svc]] {
+			t.Errorf("%s must sign in as linkcredit_%s with PGPASSWORD from %s, the URL holding no password", svc, svc, passwordVar[svc])
+		}
+		if _, ok := envOf["CLICK_ID_KEYS"]; ok != (svc == "redirect") {
+			t.Errorf("%s gets CLICK_ID_KEYS: %v (only redirect signs click ids)", svc, ok)
 		}
 	}
 	ds, err := os.ReadFile(filepath.Join(root, "deploy/compose/grafana/provisioning/datasources/datasources.yaml"))

@@ -378,7 +378,8 @@ func TestProdServiceMonitors(t *testing.T) {
 
 // TestProdPostgresRolesPerService: each service (its container and its
 // migrate init container) signs in to PostgreSQL as its own role with the
-// password of its own Secret, never as the database's owner; the Cluster
+// password of its own Secret (in PGPASSWORD, not in the URL), never as the
+// database's owner; the Cluster
 // lets those roles sign in (managed.roles) and makes them, with their
 // schemas, from the ConfigMap of k8s/components/platform/service-roles.sql,
 // which is pkg/database/serviceroles.sql byte for byte.
@@ -406,8 +407,8 @@ func TestProdPostgresRolesPerService(t *testing.T) {
 			if !ok {
 				continue
 			}
-			pw, _ := envValue(&c, "DATABASE_PASSWORD")
-			if !strings.HasPrefix(dbURL.Value, "postgresql://"+role+":$(DATABASE_PASSWORD)@") || pw.ValueFrom == nil ||
+			pw, _ := envValue(&c, "PGPASSWORD") // the driver's, so no character of it can break the URL
+			if !strings.HasPrefix(dbURL.Value, "postgresql://"+role+"@") || pw.ValueFrom == nil ||
 				pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != secret || pw.ValueFrom.SecretKeyRef.Key != "password" {
 				t.Errorf("%s/%s: must sign in as %s with Secret %s's password", name, c.Name, role, secret)
 			}
@@ -437,5 +438,18 @@ func TestProdPostgresRolesPerService(t *testing.T) {
 	}
 	if get(cm.Map, "data", "service-roles.sql") != string(want) {
 		t.Error("ConfigMap linkcredit-pg-service-roles does not hold pkg/database/serviceroles.sql")
+	}
+}
+
+// TestProdClickIDKeysOnlyInRedirect: the keys that sign click ids reach
+// only the service that signs them.
+func TestProdClickIDKeysOnlyInRedirect(t *testing.T) {
+	objs, decoded := overlay(t, "prod")
+	for name, tmpl := range workloads(objs, decoded) {
+		for _, c := range append(slices.Clone(tmpl.Spec.InitContainers), tmpl.Spec.Containers...) {
+			if _, ok := envValue(&c, "CLICK_ID_KEYS"); ok && (name != "redirect" || c.Name != "redirect") {
+				t.Errorf("%s/%s gets CLICK_ID_KEYS", name, c.Name)
+			}
+		}
 	}
 }

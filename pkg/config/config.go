@@ -250,13 +250,26 @@ func (r *Reader) URL(name, def string, schemes ...string) string {
 	return v
 }
 
-// redact hides a password in a URL before it goes into an error message.
+// redact hides a password in a URL before it goes into an error message,
+// also in one that does not parse (a password with an unescaped '%', '#',
+// '/' or '?' makes the URL unparseable): everything between "://" and the
+// last '@' is hidden then.
 func redact(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
-		return v
+	if err == nil {
+		if u.User == nil {
+			return v
+		}
+		return u.Redacted()
 	}
-	return u.Redacted()
+	at := strings.LastIndex(v, "@")
+	if at < 0 {
+		return v // no user information to hide
+	}
+	if i := strings.Index(v, "://"); i >= 0 && i < at {
+		return v[:i+3] + "xxxxx" + v[at:]
+	}
+	return "xxxxx" + v[at:]
 }
 
 // CIDRs parses a comma-separated list of CIDR prefixes.

@@ -75,6 +75,10 @@ func TestReaderNamesTheBadVariable(t *testing.T) {
 		{"bad bool", map[string]string{"B": "maybe"}, func(r *Reader) { r.Bool("B", false) }, `config: B="maybe": not a boolean`},
 		{"bad broker", map[string]string{"KAFKA_BROKERS": "localhost"}, func(r *Reader) { r.Brokers("KAFKA_BROKERS", nil) }, `config: KAFKA_BROKERS="localhost": "localhost" is not host:port`},
 		{"url scheme redacts password", map[string]string{"DATABASE_URL": "mysql://u:hunter2@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="mysql://u:xxxxx@h/db": scheme must be one of postgres`},
+		// A password with an unescaped '%', '#', '/' or '?' makes the URL
+		// unparseable: it is hidden all the same.
+		{"unparseable url redacts password", map[string]string{"DATABASE_URL": "postgres://u:s3cr%t@h:5432/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="postgres://xxxxx@h:5432/db": not an absolute URL`},
+		{"unparseable url redacts password with / and ?", map[string]string{"DATABASE_URL": "postgres://u:p/ss?x%@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="postgres://xxxxx@h/db": not an absolute URL`},
 		{"missing required", map[string]string{}, func(r *Reader) { r.Required("ADMIN_TOKEN") }, `config: ADMIN_TOKEN is required`},
 		{"bad size", map[string]string{"S": "lots"}, func(r *Reader) { r.Bytes("S", 0) }, `config: S="lots": not a size such as 512MiB`},
 		{"not one of", map[string]string{"L": "loud"}, func(r *Reader) { r.OneOf("L", "info", "debug", "info") }, `config: L="loud": must be one of debug, info`},

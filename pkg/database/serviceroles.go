@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	_ "embed"
+	"errors"
 	"fmt"
 	"net/url"
 
@@ -40,8 +41,8 @@ func EnsureServiceRoles(ctx context.Context, db *sql.DB) error {
 // for a local server that trusts loopback (localstack, the chaos harness).
 func ServiceURL(dbURL, service string) (string, error) {
 	u, err := url.Parse(dbURL)
-	if err != nil {
-		return "", fmt.Errorf("database: service url: %w", err)
+	if err != nil { // url's error quotes the URL, password and all
+		return "", errors.New("database: service url: DATABASE_URL is not a valid URL")
 	}
 	u.User = url.User(ServiceRole(service))
 	return u.String(), nil

@@ -104,7 +104,7 @@ type Platform struct {
 	Tokens    *httpx.Tokens
 	Listener  net.Listener
 	Router    *httpx.Router
-	// Internal serves /metrics and pprof on METRICS_ADDR, away from the
+	// Internal serves /metrics on METRICS_ADDR, away from the
 	// public listener; nil when METRICS_ADDR is unset (then /metrics is on
 	// Router, for the local stack).
 	Internal *http.ServeMux
@@ -164,8 +164,10 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 		return p, fmt.Errorf("config: METRICS_ADDR: %w", err)
 	}
 	p.Internal = http.NewServeMux()
+	// Not pprof: every neighbour that may scrape /metrics (the collector,
+	// the monitoring namespace) could then run CPU profiles and traces at
+	// will. Profiles are served on PPROF_ADDR alone, when an operator asks.
 	p.Internal.Handle("GET /metrics", p.Telemetry.MetricsHandler())
-	registerPprof(p.Internal)
 	return p, nil
 }
 

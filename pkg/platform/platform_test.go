@@ -111,7 +111,8 @@ func status(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
-// With METRICS_ADDR, /metrics and pprof leave the public listener.
+// With METRICS_ADDR, /metrics leaves the public listener; pprof is on
+// neither (only on PPROF_ADDR).
 func TestMetricsOnTheInternalListener(t *testing.T) {
 	env := map[string]string{
 		"ADMIN_TOKEN": "test-admin-token-0123456789abcdefghij", "DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(testkit.Kafka(t), ","),
@@ -135,7 +136,7 @@ func TestMetricsOnTheInternalListener(t *testing.T) {
 		url  string
 		want int
 	}{{public + "/metrics", 404}, {public + "/debug/pprof/", 404}, {public + "/healthz", 200},
-		{internal + "/metrics", 200}, {internal + "/debug/pprof/", 200}} {
+		{internal + "/metrics", 200}, {internal + "/debug/pprof/", 404}, {internal + "/debug/pprof/profile?seconds=1", 404}} {
 		if code := status(t, tt.url); code != tt.want {
 			t.Errorf("GET %s = %d, want %d", tt.url, code, tt.want)
 		}

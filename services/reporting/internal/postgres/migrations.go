@@ -2,7 +2,7 @@ package postgres
 
 import (
 	"embed"
-	"fmt"
+	"errors"
 	"io/fs"
 	"net/url"
 
@@ -42,8 +42,8 @@ func WithSchema(databaseURL, schema string) (string, error) {
 // a value the URL already has stands.
 func withParam(databaseURL, key, value string, replace bool) (string, error) {
 	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "", fmt.Errorf("DATABASE_URL: %w", err)
+	if err != nil { // url's error quotes the URL, password and all
+		return "", errors.New("DATABASE_URL is not a valid URL")
 	}
 	q := u.Query()
 	if replace || q.Get(key) == "" {
