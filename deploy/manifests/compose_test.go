@@ -225,3 +225,46 @@ func readYAML(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
+
+// TestComposeNetworks: no linkcredit service shares a network with
+// another (none calls another; a flaw in one must not reach the others'
+// APIs, all of which accept the same admin token), and every container
+// shares one with each it talks to.
+func TestComposeNetworks(t *testing.T) {
+	p, _ := loadComposeWithExample(t)
+	shares := func(a, b string) bool {
+		for n := range p.Services[a].Networks {
+			if _, ok := p.Services[b].Networks[n]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for i, a := range services {
+		for _, b := range services[i+1:] {
+			if shares(a, b) {
+				t.Errorf("%s and %s share a network", a, b)
+			}
+		}
+	}
+	talksTo := map[string][]string{
+		"redirect":       {"postgres", "kafka", "otel-collector"},
+		"conversions":    {"postgres", "kafka", "otel-collector"},
+		"reporting":      {"postgres", "kafka", "otel-collector"},
+		"otel-collector": {"jaeger"},
+		"prometheus":     {"otel-collector"},
+		"grafana":        {"postgres", "prometheus", "jaeger"},
+	}
+	for a, bs := range talksTo {
+		for _, b := range bs {
+			if !shares(a, b) {
+				t.Errorf("%s cannot reach %s: no network in common", a, b)
+			}
+		}
+	}
+	for name, s := range p.Services {
+		if len(s.Networks) == 0 {
+			t.Errorf("%s is on the default network, which every other container without networks joins", name)
+		}
+	}
+}
