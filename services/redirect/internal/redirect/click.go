@@ -29,15 +29,12 @@ type ClickRequest struct {
 
 // ClickResponse says where the visitor goes.
 type ClickResponse struct {
-	Location string
-	ClickID  string // empty when nothing was recorded
-	Recorded bool
-	Excluded bool // internal traffic or no-track
-	// NetworkLimited: past the limit of the visitor's network (its /24 or
-	// /48, whatever the User-Agent): sent on, not recorded.
-	NetworkLimited bool
-	Bot            bool
-	BotReason      string
+	Location  string
+	ClickID   string // empty when nothing was recorded
+	Recorded  bool
+	Excluded  bool // internal traffic or no-track
+	Bot       bool
+	BotReason string
 }
 
 func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, error) {
@@ -69,14 +66,11 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	}
 	// The network's limit second: it then counts only clicks within their
 	// visitor's limit, so one visitor's flood of refused clicks does not
-	// use up the limit of the others on its network. Past it the visitor
-	// is still sent on, but nothing is recorded: one host rotating its
-	// User-Agent (or a crowd behind one carrier's NAT) cannot grow the
-	// click log or inflate the counts, and cannot lock the other visitors
-	// of its /24 out of every course either. (Such a click still counts
-	// against its visitor: harmless, as the network is over its limit.)
+	// use up the limit of the others on its network. (A click the network
+	// refuses still counts against its visitor: harmless, as the network
+	// is over its limit.)
 	if !s.networks.Allow(visitor.NetworkKey(s.seed, req.IP), now) {
-		return ClickResponse{Location: expand(l.Destination, values), NetworkLimited: true}, nil
+		return ClickResponse{}, ErrNetworkRateLimited
 	}
 	if req.NoTrack || s.internal(req.IP) {
 		return ClickResponse{Location: expand(l.Destination, values), Excluded: true}, nil

@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -45,7 +46,7 @@ func Instrument(s Service, meter metric.Meter) (Service, error) {
 		m.reasonAttrs = append(m.reasonAttrs, metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r))))
 	}
 	clicks, err := meter.Int64ObservableCounter("redirect.clicks",
-		metric.WithDescription("Clicks on /c/{code} by outcome: recorded, excluded, head, not_found, rate_limited (by limit: visitor, refused with 429; network, sent on without being recorded), not_recorded."))
+		metric.WithDescription("Clicks on /c/{code} by outcome: recorded, excluded, head, not_found, rate_limited (by limit: visitor, network), not_recorded."))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func (m *instrumenting) Click(ctx context.Context, req ClickRequest) (ClickRespo
 	switch {
 	case err != nil && errs.KindOf(err) == errs.NotFound:
 		outcome = notFound
-	case resp.NetworkLimited:
+	case errors.Is(err, ErrNetworkRateLimited):
 		outcome = rateLimitedNetwork
 	case err != nil && errs.KindOf(err) == errs.RateLimited:
 		outcome = rateLimitedVisitor

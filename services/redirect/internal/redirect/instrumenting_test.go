@@ -48,7 +48,7 @@ func TestInstrumentCountsClicksByOutcome(t *testing.T) {
 		{redirect.ClickResponse{Recorded: true, Bot: true, BotReason: botcheck.Crawler}, nil},
 		{redirect.ClickResponse{}, redirect.ErrLinkNotFound},
 		{redirect.ClickResponse{}, redirect.ErrRateLimited},
-		{redirect.ClickResponse{Location: "https://x.example/", NetworkLimited: true}, nil},
+		{redirect.ClickResponse{}, redirect.ErrNetworkRateLimited},
 		{redirect.ClickResponse{}, redirect.ErrClickNotRecorded},
 		{redirect.ClickResponse{Excluded: true}, nil},
 		{redirect.ClickResponse{}, nil}, // HEAD

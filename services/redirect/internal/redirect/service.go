@@ -21,9 +21,9 @@ import (
 // Service is what the redirect service does.
 type Service interface {
 	// Click resolves a visit to /c/{code}: ErrLinkNotFound for unknown or
-	// inactive codes, ErrRateLimited past the visitor's limit (past its
-	// network's, a response with NetworkLimited set and nothing recorded),
-	// ErrClickNotRecorded when the click cannot be made durable.
+	// inactive codes, ErrRateLimited past the visitor's limit,
+	// ErrNetworkRateLimited past its network's, ErrClickNotRecorded when
+	// the click cannot be made durable.
 	Click(ctx context.Context, req ClickRequest) (ClickResponse, error)
 	// PutLink creates or replaces a link (errs.Unprocessable when invalid).
 	PutLink(ctx context.Context, l link.Link) (link.Link, bool, error)
@@ -37,9 +37,12 @@ type Service interface {
 
 // Errors, by kind.
 var (
-	ErrLinkNotFound     = errs.New(errs.NotFound, "link_not_found", "no active link has this code")
-	ErrRateLimited      = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this visitor; slow down")
-	ErrClickNotRecorded = errs.New(errs.Unavailable, "click_not_recorded", "the click cannot be recorded right now; retry shortly")
+	ErrLinkNotFound = errs.New(errs.NotFound, "link_not_found", "no active link has this code")
+	ErrRateLimited  = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this visitor; slow down")
+	// ErrNetworkRateLimited: past the limit of the visitor's network (its
+	// /24 or /48), whatever the User-Agent.
+	ErrNetworkRateLimited = errs.New(errs.RateLimited, "rate_limited", "too many clicks from this network; slow down")
+	ErrClickNotRecorded   = errs.New(errs.Unavailable, "click_not_recorded", "the click cannot be recorded right now; retry shortly")
 )
 
 // LinkStore keeps links durably. Errors are errs kinds.
