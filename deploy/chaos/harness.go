@@ -250,9 +250,12 @@ func (h *Harness) StartService(ctx context.Context, name string, i int) error {
 		return err
 	}
 	env := []string{addrVar + "=" + r.addr, "DATABASE_URL=" + dbURL, "KAFKA_BROKERS=" + h.Kafka.Addr(),
-		"ADMIN_TOKEN=" + h.Token, "CLICK_ID_KEYS=" + h.clickKey, "SECRETS_KEY=" + h.secretsKey, "DATA_DIR=" + r.dataDir,
+		"ADMIN_TOKEN=" + h.Token, "SECRETS_KEY=" + h.secretsKey, "DATA_DIR=" + r.dataDir,
 		"LOG_LEVEL=warn", "RATE_LIMIT_PER_MINUTE=1000000", "RATE_LIMIT_PER_IP_PER_MINUTE=100000000",
 		"INGEST_SESSION_TIMEOUT=6s", "PARTNER_CACHE_TTL=0", "DB_WAIT=120s"}
+	if name == "redirect" { // the one service that signs click ids
+		env = append(env, "CLICK_ID_KEYS="+h.clickKey)
+	}
 	p, err := h.start(name, r.id(), env)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", r.id(), err)

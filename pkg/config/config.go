@@ -251,20 +251,22 @@ func (r *Reader) URL(name, def string, schemes ...string) string {
 }
 
 // redact hides a password in a URL before it goes into an error message,
-// also in one that does not parse (a password with an unescaped '%', '#',
-// '/' or '?' makes the URL unparseable): everything between "://" and the
-// last '@' is hidden then.
+// also in one that is not what it should be: with user information that
+// url.Parse sees, the standard redaction; else, everything up to the last
+// '@' (after "://" when there is one) is hidden, as a password with an
+// unescaped '%', '#', '/' or '?' hides the user information from url.Parse
+// or breaks it; a value with no '@' that names a password (a key=value
+// connection string) is not shown at all.
 func redact(v string) string {
-	u, err := url.Parse(v)
-	if err == nil {
-		if u.User == nil {
-			return v
-		}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
 		return u.Redacted()
 	}
 	at := strings.LastIndex(v, "@")
 	if at < 0 {
-		return v // no user information to hide
+		if strings.Contains(strings.ToLower(v), "password") {
+			return "xxxxx"
+		}
+		return v
 	}
 	if i := strings.Index(v, "://"); i >= 0 && i < at {
 		return v[:i+3] + "xxxxx" + v[at:]

@@ -79,6 +79,9 @@ func TestReaderNamesTheBadVariable(t *testing.T) {
 		// unparseable: it is hidden all the same.
 		{"unparseable url redacts password", map[string]string{"DATABASE_URL": "postgres://u:s3cr%t@h:5432/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="postgres://xxxxx@h:5432/db": not an absolute URL`},
 		{"unparseable url redacts password with / and ?", map[string]string{"DATABASE_URL": "postgres://u:p/ss?x%@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="postgres://xxxxx@h/db": not an absolute URL`},
+		{"password hidden from url.Parse", map[string]string{"DATABASE_URL": "mysql://u:12/se@h/db"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="mysql://xxxxx@h/db": scheme must be one of postgres`},
+		{"no scheme", map[string]string{"DATABASE_URL": "linkcredit:s3cret@db:5432/linkcredit"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="xxxxx@db:5432/linkcredit": scheme must be one of postgres`},
+		{"key=value string", map[string]string{"DATABASE_URL": "host=db user=u password=s3cret dbname=x"}, func(r *Reader) { r.URL("DATABASE_URL", "", "postgres") }, `config: DATABASE_URL="xxxxx": not an absolute URL`},
 		{"missing required", map[string]string{}, func(r *Reader) { r.Required("ADMIN_TOKEN") }, `config: ADMIN_TOKEN is required`},
 		{"bad size", map[string]string{"S": "lots"}, func(r *Reader) { r.Bytes("S", 0) }, `config: S="lots": not a size such as 512MiB`},
 		{"not one of", map[string]string{"L": "loud"}, func(r *Reader) { r.OneOf("L", "info", "debug", "info") }, `config: L="loud": must be one of debug, info`},

@@ -18,8 +18,9 @@ import (
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // Migrate applies the *.up.sql files of fsys, in name order, to schema.
-// Each file runs in its own transaction with search_path set to the schema,
-// and is recorded with its checksum in schema.schema_migrations. Migrations
+// Each file runs in its own transaction with search_path set to the schema
+// alone (and pg_catalog: not public, where the database's owner may put
+// functions that would then run as the migrating role), and is recorded with its checksum in schema.schema_migrations. Migrations
 // are forward-only: a file already applied is never run again, and a file
 // whose content changed after it was applied stops start-up.
 //
@@ -116,7 +117,7 @@ func applyOne(ctx context.Context, conn *sql.Conn, schema, version, sum, body st
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+schema+`, public`); err != nil {
+	if _, err := tx.ExecContext(ctx, `SET LOCAL search_path TO `+schema); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, body); err != nil {

@@ -18,6 +18,10 @@ var serviceRolesSQL string
 // per service that owns the service's schema and nothing else.
 func ServiceRolesSQL() string { return serviceRolesSQL }
 
+// ServiceNames are the services that ServiceRolesSQL gives a role, each
+// also the name of its schema.
+func ServiceNames() []string { return []string{"redirect", "conversions", "reporting"} }
+
 // ServiceRole is the role service signs in as where ServiceRolesSQL has
 // been run: "linkcredit_" and the service's name (its schema's).
 func ServiceRole(service string) string { return "linkcredit_" + service }
@@ -29,7 +33,7 @@ func EnsureServiceRoles(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, serviceRolesSQL); err != nil {
 		return Classify(fmt.Errorf("database: service roles: %w", err))
 	}
-	for _, svc := range []string{"redirect", "conversions", "reporting"} {
+	for _, svc := range ServiceNames() {
 		if _, err := db.ExecContext(ctx, `ALTER ROLE `+pq.QuoteIdentifier(ServiceRole(svc))+` LOGIN`); err != nil {
 			return Classify(fmt.Errorf("database: service role %s: %w", svc, err))
 		}

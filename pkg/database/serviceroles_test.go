@@ -5,6 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -29,9 +33,12 @@ func TestServiceRoles(t *testing.T) {
 	defer owner.Close()
 	// What an earlier release left: reporting's tables (a partitioned one,
 	// an identity column, a sequence of its own, a trigger function, an
-	// enum) and conversions' inbox, all the owner's.
+	// enum, a range and its multirange, an aggregate) and conversions'
+	// inbox, all the owner's.
 	old := fstest.MapFS{"0001_old.up.sql": {Data: []byte(`
 CREATE TYPE outcome AS ENUM ('ok', 'refused');
+CREATE TYPE share AS RANGE (subtype = float8);
+CREATE AGGREGATE total(bigint) (sfunc = int8pl, stype = bigint);
 CREATE TABLE ledger (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, amount_minor bigint NOT NULL, outcome outcome NOT NULL DEFAULT 'ok');
 CREATE SEQUENCE ingest_seq AS bigint;
 CREATE TABLE clicks (id text NOT NULL, at timestamptz NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
@@ -99,7 +106,16 @@ WHERE nspname IN ('redirect', 'conversions', 'reporting') AND pg_get_userbyid(ns
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
-	redirect, reporting := as("redirect"), as("reporting")
+	redirect, conversions, reporting := as("redirect"), as("conversions"), as("reporting")
+	for svc, db := range map[string]*sql.DB{"redirect": redirect, "conversions": conversions, "reporting": reporting} {
+		var user, path string
+		if err := db.QueryRowContext(ctx, `SELECT current_user, current_setting('search_path')`).Scan(&user, &path); err != nil {
+			t.Fatal(err)
+		}
+		if user != database.ServiceRole(svc) || path != svc {
+			t.Errorf("%s signs in as %q with search_path %q, want %q and %q", svc, user, path, database.ServiceRole(svc), svc)
+		}
+	}
 
 	// Each migrates and writes its own schema: redirect's new, made by
 	// the roles' script; reporting's handed over.
@@ -128,6 +144,28 @@ CREATE TABLE clicks_2027_01 PARTITION OF clicks FOR VALUES FROM ('2027-01-01') T
 			t.Errorf("%s: %v", q.stmt, err)
 		}
 	}
+	// Reporting may create schemas (replay), so nothing it makes may come
+	// before pg_catalog's functions on another role's path (CVE-2018-1058):
+	// a schema named after redirect's role, readable by it, with an
+	// unnest(text[]) that matches better than pg_catalog's polymorphic one.
+	for _, q := range []string{
+		`CREATE SCHEMA linkcredit_redirect`,
+		`CREATE FUNCTION linkcredit_redirect.unnest(text[]) RETURNS SETOF text LANGUAGE sql AS $$ SELECT 'hijacked' $$`,
+		`GRANT USAGE ON SCHEMA linkcredit_redirect TO linkcredit_redirect`,
+		`CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE sql AS $$ SELECT 'hijacked' $$`,
+	} {
+		db := reporting
+		if strings.Contains(q, "public.") {
+			db = owner // the database's owner may create in public
+		}
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var got string
+	if err := redirect.QueryRowContext(ctx, `SELECT u FROM unnest(ARRAY['a']::text[]) AS u`).Scan(&got); err != nil || got != "a" {
+		t.Errorf("redirect's unnest gave %q (%v): a function another role made ran in its session", got, err)
+	}
 	// And nothing else.
 	for _, q := range []struct {
 		db   *sql.DB
@@ -149,5 +187,25 @@ CREATE TABLE clicks_2027_01 PARTITION OF clicks FOR VALUES FROM ('2027-01-01') T
 		if !errors.As(err, &pqErr) || pqErr.Code != "42501" { // insufficient_privilege
 			t.Errorf("%s: err = %v, want permission denied", q.stmt, err)
 		}
+	}
+}
+
+// TestServiceNamesMatchTheSQL: the roles EnsureServiceRoles lets sign in
+// are the ones serviceroles.sql makes.
+func TestServiceNamesMatchTheSQL(t *testing.T) {
+	m := regexp.MustCompile(`FOREACH svc IN ARRAY ARRAY\[([^\]]*)\]`).FindStringSubmatch(database.ServiceRolesSQL())
+	if m == nil {
+		t.Fatal("serviceroles.sql: no FOREACH svc IN ARRAY ARRAY[...]")
+	}
+	var inSQL []string
+	for _, s := range strings.Split(m[1], ",") {
+		inSQL = append(inSQL, strings.Trim(strings.TrimSpace(s), "'"))
+	}
+	if !slices.Equal(inSQL, database.ServiceNames()) {
+		t.Errorf("serviceroles.sql makes roles for %q, ServiceNames is %q", inSQL, database.ServiceNames())
+	}
+	raw, err := os.ReadFile("serviceroles.sql")
+	if err != nil || string(raw) != database.ServiceRolesSQL() {
+		t.Errorf("the embedded SQL is not serviceroles.sql (%v)", err)
 	}
 }

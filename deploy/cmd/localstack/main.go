@@ -184,10 +184,12 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			"DATABASE_URL="+dbURL,
 			"KAFKA_BROKERS="+strings.Join(s.kafkaBrokers, ","),
 			"ADMIN_TOKEN="+s.adminToken,
-			"CLICK_ID_KEYS="+s.clickIDKeys,
 			"SECRETS_KEY="+s.secretsKey,
 			"DATA_DIR="+filepath.Join(s.dataDir, svc.name),
 		)
+		if svc.name == "redirect" { // the one service that signs click ids
+			cmd.Env = append(cmd.Env, "CLICK_ID_KEYS="+s.clickIDKeys)
+		}
 		addr, err := handOver(cmd, s.addrs[svc.name], svc.addrVar)
 		if err != nil {
 			return err

@@ -35,6 +35,11 @@ BEGIN
             END;
         END IF;
         EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS', role);
+        -- Names resolve in pg_catalog and the role's own schema only, never
+        -- in a schema another role could make ("$user", public): reporting
+        -- may create schemas, and a function it put first on redirect's path
+        -- would run as redirect (CVE-2018-1058).
+        EXECUTE format('ALTER ROLE %I SET search_path = %I', role, svc);
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', svc, role);
         EXECUTE format('ALTER SCHEMA %I OWNER TO %I', svc, role);
         -- Tables (their indexes, triggers and owned sequences follow),
@@ -56,7 +61,7 @@ BEGIN
         END LOOP;
         FOR obj IN
             SELECT p.oid::regprocedure AS name FROM pg_proc p
-            WHERE p.pronamespace = svc::regnamespace AND p.proowner <> role::regrole AND p.prokind <> 'a'
+            WHERE p.pronamespace = svc::regnamespace AND p.proowner <> role::regrole
         LOOP
             EXECUTE format('ALTER ROUTINE %s OWNER TO %I', obj.name, role);
         END LOOP;
@@ -64,7 +69,7 @@ BEGIN
             SELECT t.oid::regtype AS name, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS kind
             FROM pg_type t
             WHERE t.typnamespace = svc::regnamespace AND t.typowner <> role::regrole
-              AND (t.typtype IN ('e', 'd', 'r')
+              AND (t.typtype IN ('e', 'd', 'r', 'm')
                    OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))
         LOOP
             EXECUTE format('ALTER %s %s OWNER TO %I', obj.kind, obj.name, role);
