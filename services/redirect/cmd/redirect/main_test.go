@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -278,6 +279,11 @@ func TestRateLimit(t *testing.T) {
 		if !strings.Contains(metrics, `limit="`+limit+`"`) {
 			t.Errorf("no refusals by the %s limit in /metrics", limit)
 		}
+	}
+	// The series alert RedirectNetworkRateLimited reads
+	// (k8s/components/telemetry/pipeline.rules.yaml).
+	if !regexp.MustCompile(`(?m)^redirect_clicks_total\{[^}]*limit="network"[^}]*outcome="rate_limited"[^}]*\} 1$`).MatchString(metrics) {
+		t.Errorf("no redirect_clicks_total{limit=\"network\",outcome=\"rate_limited\"} 1 in /metrics:\n%s", metrics)
 	}
 }
 
