@@ -165,13 +165,7 @@ func (h *Harness) StartPostgres(ctx context.Context) error {
 		}
 		h.databaseURL = c.URL("linkcredit")
 		// The services sign in as their own roles, as deployed.
-		db, err := database.Open(h.databaseURL, database.Pool{MaxOpen: 1})
-		if err != nil {
-			return err
-		}
-		err = database.EnsureServiceRoles(ctx, db)
-		db.Close()
-		if err != nil {
+		if err := database.EnsureServiceRolesAt(ctx, h.databaseURL); err != nil {
 			return err
 		}
 	}

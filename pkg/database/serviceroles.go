@@ -41,6 +41,17 @@ func EnsureServiceRoles(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// EnsureServiceRolesAt is EnsureServiceRoles on the database at dbURL
+// (its superuser's URL), for a harness that made that database.
+func EnsureServiceRolesAt(ctx context.Context, dbURL string) error {
+	db, err := Open(dbURL, Pool{MaxOpen: 1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return EnsureServiceRoles(ctx, db)
+}
+
 // ServiceURL is dbURL signing in as service's role, without a password:
 // for a local server that trusts loopback (localstack, the chaos harness).
 func ServiceURL(dbURL, service string) (string, error) {

@@ -144,7 +144,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 		s.databaseURL = cluster.URL("linkcredit")
 		// Each service signs in as its own role, as in compose and k8s: it
 		// owns its schema and reaches nothing else.
-		if err := serviceRoles(ctx, s.databaseURL); err != nil {
+		if err := database.EnsureServiceRolesAt(ctx, s.databaseURL); err != nil {
 			return err
 		}
 		s.serviceRoles = true
@@ -259,17 +259,6 @@ func createDatabase(ctx context.Context, adminURL, name string) error {
 	}
 	_, err = db.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name))
 	return err
-}
-
-// serviceRoles makes the services' roles (database.ServiceRolesSQL) in
-// the database at dbURL, as its superuser.
-func serviceRoles(ctx context.Context, dbURL string) error {
-	db, err := database.Open(dbURL, database.Pool{MaxOpen: 1})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return database.EnsureServiceRoles(ctx, db)
 }
 
 func createTopics(ctx context.Context, brokers []string) error {
