@@ -87,8 +87,10 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	coarse := newCoarseListener(ln, deadlineTick)
+	defer coarse.stopSweeping()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(coarse) }()
 	logger.Info("listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:

@@ -1,0 +1,181 @@
+package httpx
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// deadlineTick is how often a coarse listener looks for connections past
+// their deadline: a deadline in the future fires up to this much late.
+const deadlineTick = 250 * time.Millisecond
+
+// coarseListener hands out connections whose deadlines in the future are
+// kept in memory and enforced by one sweeper a tick, rather than by a
+// runtime timer set and cleared on every request.
+//
+// net/http sets four deadlines a keep-alive request when the server has
+// its timeouts (the header, the whole request, the write, the idle wait)
+// and clears them again; each is a timer in the runtime's heap. On a bare
+// server pinned to one core, the timeouts cost 3-7 % of its requests a
+// busy core-second (issue 15, docs/performance.md). Here a deadline in
+// the future is a field written under the connection's own lock. A
+// deadline in the past (net/http's way of interrupting its background
+// read), and clearing one the connection really holds, go through at
+// once, as before. The timeouts keep their meaning; each fires within
+// deadlineTick of when it is due.
+type coarseListener struct {
+	net.Listener
+	tick time.Duration
+	now  atomic.Int64 // the sweeper's last look, Unix nanoseconds
+
+	mu    sync.Mutex
+	conns map[*coarseConn]struct{}
+
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// newCoarseListener wraps ln and starts its sweeper, which stopSweeping
+// stops. Closing the listener does not: the connections it accepted keep
+// their deadlines while their server shuts down.
+func newCoarseListener(ln net.Listener, tick time.Duration) *coarseListener {
+	l := &coarseListener{Listener: ln, tick: tick, conns: map[*coarseConn]struct{}{}, stop: make(chan struct{})}
+	l.now.Store(time.Now().UnixNano())
+	go l.sweep()
+	return l
+}
+
+func (l *coarseListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &coarseConn{Conn: c, ln: l}
+	l.mu.Lock()
+	l.conns[cc] = struct{}{}
+	l.mu.Unlock()
+	return cc, nil
+}
+
+func (l *coarseListener) stopSweeping() { l.stopOnce.Do(func() { close(l.stop) }) }
+
+// sweep fires the deadlines that have passed, every tick until
+// stopSweeping.
+func (l *coarseListener) sweep() {
+	t := time.NewTicker(l.tick)
+	defer t.Stop()
+	var batch []*coarseConn
+	for {
+		select {
+		case <-l.stop:
+			return
+		case now := <-t.C:
+			n := now.UnixNano()
+			l.now.Store(n)
+			l.mu.Lock()
+			for c := range l.conns {
+				batch = append(batch, c)
+			}
+			l.mu.Unlock()
+			for _, c := range batch {
+				c.expire(n)
+			}
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
+}
+
+// coarseConn is a connection of a coarseListener.
+type coarseConn struct {
+	net.Conn
+	ln *coarseListener
+
+	// read and write are the deadlines wanted and not yet applied, Unix
+	// nanoseconds, 0 for none: written under mu, read by the sweeper
+	// without it first.
+	read, write atomic.Int64
+	mu          sync.Mutex
+	// The real connection holds a read (write) deadline.
+	readSet, writeSet bool
+	closeOnce         sync.Once
+}
+
+func (c *coarseConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *coarseConn) SetReadDeadline(t time.Time) error {
+	return c.set(t, &c.read, &c.readSet, c.Conn.SetReadDeadline)
+}
+
+func (c *coarseConn) SetWriteDeadline(t time.Time) error {
+	return c.set(t, &c.write, &c.writeSet, c.Conn.SetWriteDeadline)
+}
+
+// set keeps a deadline in the future for the sweeper (clearing one the
+// real connection holds), and applies any other at once.
+func (c *coarseConn) set(t time.Time, wanted *atomic.Int64, real *bool, apply func(time.Time) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.IsZero() {
+		if at := t.UnixNano(); at > c.ln.now.Load() {
+			wanted.Store(at)
+			if *real {
+				*real = false
+				return apply(time.Time{})
+			}
+			return nil
+		}
+	}
+	wanted.Store(0)
+	if t.IsZero() && !*real {
+		return nil // nothing to clear
+	}
+	*real = !t.IsZero()
+	return apply(t)
+}
+
+// expire applies the deadlines that were due by now.
+func (c *coarseConn) expire(now int64) {
+	if at := c.read.Load(); at != 0 && at <= now {
+		c.fire(at, &c.read, &c.readSet, c.Conn.SetReadDeadline)
+	}
+	if at := c.write.Load(); at != 0 && at <= now {
+		c.fire(at, &c.write, &c.writeSet, c.Conn.SetWriteDeadline)
+	}
+}
+
+// fire applies the deadline at, due, unless it was moved meanwhile.
+func (c *coarseConn) fire(at int64, wanted *atomic.Int64, real *bool, apply func(time.Time) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wanted.Load() == at {
+		wanted.Store(0)
+		*real = true
+		_ = apply(time.Unix(0, at)) // in the past: a blocked Read or Write returns a timeout
+	}
+}
+
+func (c *coarseConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.ln.mu.Lock()
+		delete(c.ln.conns, c)
+		c.ln.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// CloseWrite half-closes a TCP connection, as net/http does before closing
+// one whose request body it did not read.
+func (c *coarseConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package httpx
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// coarsePair is a connection accepted by a coarse listener sweeping every
+// tick, and the client's end of it.
+func coarsePair(t *testing.T, tick time.Duration) (server net.Conn, client net.Conn, ln *coarseListener) {
+	t.Helper()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln = newCoarseListener(raw, tick)
+	t.Cleanup(func() { ln.stopSweeping(); ln.Close() })
+	client, err = net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return server, client, ln
+}
+
+// readErr reads one byte from c and returns the error, or fails the test
+// if nothing happens within limit.
+func readErr(t *testing.T, c net.Conn, limit time.Duration) (error, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err, time.Since(start)
+	case <-time.After(limit):
+		t.Fatalf("Read still blocked after %v", limit)
+		return nil, 0
+	}
+}
+
+func TestCoarseDeadlines(t *testing.T) {
+	const tick = 20 * time.Millisecond
+	t.Run("a deadline in the future fires within a tick of its time", func(t *testing.T) {
+		server, _, _ := coarsePair(t, tick)
+		if err := server.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		err, took := readErr(t, server, 5*time.Second)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want a deadline error", err)
+		}
+		if took < 100*time.Millisecond {
+			t.Fatalf("fired after %v, before its deadline", took)
+		}
+	})
+	t.Run("a deadline in the past applies at once", func(t *testing.T) {
+		server, client, _ := coarsePair(t, time.Hour) // the sweeper never looks
+		if err := server.SetReadDeadline(time.Unix(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err, _ := readErr(t, server, 5*time.Second); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want a deadline error", err)
+		}
+		// Cleared, the connection reads again.
+		if err := server.SetReadDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		client.Write([]byte("x"))
+		if err, _ := readErr(t, server, 5*time.Second); err != nil {
+			t.Fatalf("Read after clearing = %v", err)
+		}
+	})
+	t.Run("cleared after the sweeper fired it, the connection reads again", func(t *testing.T) {
+		server, client, _ := coarsePair(t, tick)
+		server.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		if err, _ := readErr(t, server, 5*time.Second); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want a deadline error", err)
+		}
+		server.SetReadDeadline(time.Time{})
+		if _, err := client.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err, _ := readErr(t, server, 5*time.Second); err != nil {
+			t.Fatalf("Read after clearing = %v", err)
+		}
+	})
+	t.Run("a deadline moved later does not fire at its old time", func(t *testing.T) {
+		server, client, _ := coarsePair(t, tick)
+		server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		server.SetReadDeadline(time.Now().Add(time.Hour))
+		go func() {
+			time.Sleep(300 * time.Millisecond) // many ticks past the first deadline
+			client.Write([]byte("x"))
+		}()
+		if err, _ := readErr(t, server, 5*time.Second); err != nil {
+			t.Fatalf("Read = %v, want the byte", err)
+		}
+	})
+	t.Run("a deadline moved later after firing is cleared from the connection", func(t *testing.T) {
+		server, client, _ := coarsePair(t, tick)
+		server.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		time.Sleep(10 * tick) // fired: the real connection holds it
+		server.SetReadDeadline(time.Now().Add(time.Hour))
+		client.Write([]byte("x"))
+		if err, _ := readErr(t, server, 5*time.Second); err != nil {
+			t.Fatalf("Read = %v, want the byte", err)
+		}
+	})
+	t.Run("write deadlines too", func(t *testing.T) {
+		server, _, _ := coarsePair(t, tick)
+		server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		// The client never reads: the socket buffers fill, then Write blocks.
+		done := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 1<<20)
+			for {
+				if _, err := server.Write(buf); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Write = %v, want a deadline error", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Write still blocked")
+		}
+	})
+	t.Run("a closed connection leaves the sweep", func(t *testing.T) {
+		server, _, ln := coarsePair(t, tick)
+		server.Close()
+		server.Close() // twice is harmless
+		ln.mu.Lock()
+		n := len(ln.conns)
+		ln.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d connections swept after close, want 0", n)
+		}
+	})
+}
+
+// TestServeTimeoutsStillHold: through Serve, a client that never finishes
+// its headers is cut off after ReadHeaderTimeout (within a tick), and one
+// that stays idle after a request after IdleTimeout, while keep-alive
+// requests are answered as before.
+func TestServeTimeoutsStillHold(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+			ServerConfig{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	addr := ln.Addr().String()
+
+	t.Run("slow headers", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // and never the blank line
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadAll(c)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("read: %v (the server did not close the connection)", err)
+		}
+		if took < 300*time.Millisecond || took > 300*time.Millisecond+4*deadlineTick {
+			t.Fatalf("closed after %v, want 300 ms plus at most a tick or so", took)
+		}
+	})
+	t.Run("keep-alive, then idle", func(t *testing.T) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for range 3 {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != "ok" {
+				t.Fatalf("%d %q", resp.StatusCode, body)
+			}
+		}
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, err := io.ReadAll(br)
+		took := time.Since(start)
+		if err != nil || strings.TrimSpace(string(rest)) != "" {
+			t.Fatalf("read: %q %v (the server did not close the idle connection)", rest, err)
+		}
+		if took < 600*time.Millisecond || took > 600*time.Millisecond+4*deadlineTick {
+			t.Fatalf("idle connection closed after %v, want 600 ms plus at most a tick or so", took)
+		}
+	})
+}
