@@ -79,15 +79,21 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 	var attrs attrCache
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		for _, p := range publicPrefixes {
-			if strings.HasPrefix(r.URL.Path, p) && (r.Header.Get("Traceparent") != "" || r.Header.Get("Tracestate") != "") {
-				r = r.Clone(r.Context())
-				r.Header.Del("Traceparent")
-				r.Header.Del("Tracestate")
-				break
+		// net/http stores header keys canonical: index the map, as
+		// Header.Get would after canonicalising the key again.
+		_, traced := r.Header["Traceparent"]
+		if _, state := r.Header["Tracestate"]; traced || state {
+			for _, p := range publicPrefixes {
+				if strings.HasPrefix(r.URL.Path, p) {
+					r = r.Clone(r.Context())
+					r.Header.Del("Traceparent")
+					r.Header.Del("Tracestate")
+					traced = false
+					break
+				}
 			}
 		}
-		if r.Header.Get("Traceparent") == "" && rand.Float64() >= t.SampleRatio {
+		if (!traced || r.Header.Get("Traceparent") == "") && rand.Float64() >= t.SampleRatio {
 			// A new trace the sampler would drop: skip the span, and the
 			// request copy it needs, and only count. On a hot path at 1%
 			// sampling that is most requests.

@@ -151,10 +151,16 @@ func encodeClick(_ context.Context, w http.ResponseWriter, resp any) error {
 	return nil
 }
 
-type acceptKey struct{}
+type wantsJSONKey struct{}
 
+// rememberAccept notes, for clickErrorEncoder, an API client's request
+// for JSON errors. A browser's click (the hot path) adds nothing to the
+// context.
 func rememberAccept(ctx context.Context, r *http.Request) context.Context {
-	return context.WithValue(ctx, acceptKey{}, r.Header.Get("Accept"))
+	if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+		return ctx
+	}
+	return context.WithValue(ctx, wantsJSONKey{}, true)
 }
 
 var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
@@ -168,9 +174,8 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 // application/json) in the contract's JSON.
 func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 	return func(ctx context.Context, err error, w http.ResponseWriter) {
-		accept, _ := ctx.Value(acceptKey{}).(string)
 		w.Header().Set("Cache-Control", "no-store")
-		if strings.Contains(accept, "application/json") {
+		if wantsJSON, _ := ctx.Value(wantsJSONKey{}).(bool); wantsJSON {
 			httpx.WriteErrorCtx(ctx, w, logger, err)
 			return
 		}

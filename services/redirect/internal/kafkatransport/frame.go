@@ -10,7 +10,7 @@ import (
 
 var errBadFrame = errors.New("kafkatransport: malformed frame")
 
-func appendFrame(dst, key []byte, traceparent string, value []byte) []byte {
+func appendFrame(dst, key, traceparent, value []byte) []byte {
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(key)))
 	dst = append(dst, key...)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(traceparent)))

@@ -21,17 +21,19 @@ type buffers struct {
 	rng          *rand.ChaCha8
 }
 
-// newTraceparent returns "00-<trace id>-<span id>-00" with random ids.
-func (b *buffers) newTraceparent() string {
+// traceparentLen is the length of a W3C traceparent of version 00.
+const traceparentLen = 55
+
+// newTraceparent writes "00-<trace id>-<span id>-00" with random ids to
+// out: no string to allocate for each unsampled click.
+func (b *buffers) newTraceparent(out *[traceparentLen]byte) {
 	var ids [24]byte
 	b.rng.Read(ids[:])
-	var out [55]byte
 	copy(out[:], "00-")
 	hex.Encode(out[3:35], ids[:16])
 	out[35] = '-'
 	hex.Encode(out[36:52], ids[16:])
 	copy(out[52:], "-00")
-	return string(out[:])
 }
 
 // traceparentCarrier keeps the one header a click carries, without the
@@ -95,14 +97,17 @@ func (r *Recorder) Record(ctx context.Context, c events.ClickRecorded) error {
 	defer r.bufs.Put(b)
 	b.carrier.traceparent = ""
 	r.propagator.Inject(ctx, &b.carrier)
-	if b.carrier.traceparent == "" {
+	var fresh [traceparentLen]byte
+	traceparent := []byte(b.carrier.traceparent)
+	if len(traceparent) == 0 {
 		// An unsampled click has no span: it still carries a traceparent
 		// (flags 00, not sampled), so every message has one and a consumer
 		// can start its trace from it.
-		b.carrier.traceparent = b.newTraceparent()
+		b.newTraceparent(&fresh)
+		traceparent = fresh[:]
 	}
 	b.value = c.AppendJSON(b.value[:0])
-	b.frame = appendFrame(b.frame[:0], []byte(c.ID), b.carrier.traceparent, b.value)
+	b.frame = appendFrame(b.frame[:0], []byte(c.ID), traceparent, b.value)
 	if len(b.frame) > MaxFrameBytes {
 		b.value, b.frame = nil, nil // do not pool what such a click grew
 		return ErrFrameTooLarge

@@ -84,7 +84,7 @@ func TestWorstCaseClickFits(t *testing.T) {
 			if err := c.Validate(); err != nil {
 				t.Fatalf("the capped click is not a valid event: %v", err)
 			}
-			n := len(appendFrame(nil, []byte(c.ID), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", c.AppendJSON(nil)))
+			n := len(appendFrame(nil, []byte(c.ID), []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), c.AppendJSON(nil)))
 			t.Logf("%d bytes", n)
 			if n > tt.atMost || n > MaxFrameBytes {
 				t.Fatalf("a %s click frames to %d bytes, more than %d (MaxFrameBytes %d)", tt.name, n, tt.atMost, MaxFrameBytes)

@@ -134,7 +134,7 @@ func TestShipperSetsTooLargeClicksAside(t *testing.T) {
 				if i == big {
 					value = fmt.Sprintf(`{"id":%q,"user_agent":%q}`, id, secret+strings.Repeat("x", 3000))
 				}
-				frame := appendFrame(nil, []byte(id), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", []byte(value))
+				frame := appendFrame(nil, []byte(id), []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), []byte(value))
 				if err := log.Append(frame, time.Now()); err != nil {
 					t.Fatal(err)
 				}
@@ -221,7 +221,7 @@ func checkDeadLetter(t *testing.T, dlq []kafka.Message, id, secret, outcome stri
 func TestShipperRetriesTransientFailures(t *testing.T) {
 	log := openLog(t)
 	for i := range 3 {
-		if err := log.Append(appendFrame(nil, fmt.Appendf(nil, "c%d", i), "", []byte("{}")), time.Now()); err != nil {
+		if err := log.Append(appendFrame(nil, fmt.Appendf(nil, "c%d", i), nil, []byte("{}")), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -81,8 +81,11 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	}
 	unique := !s.recent.Seen(visitorKey^maphash.String(s.seed, l.Code), now)
 
-	var idbuf [clickid.Length]byte
-	values.ClickID = string(s.deps.IDs.Append(idbuf[:0], now))
+	// The click id and the visitor hash share one allocation: strings a
+	// click makes are most of its garbage (issue 15).
+	var idbuf [clickid.Length + 32]byte
+	idAndHash := string(append(s.deps.IDs.Append(idbuf[:0], now), vh...))
+	values.ClickID = idAndHash[:clickid.Length]
 	dest := expand(l.Destination, values)
 	click := events.ClickRecorded{
 		Header:      events.Header{ID: values.ClickID, Type: events.TypeClickRecorded, SchemaVersion: events.SchemaVersion},
@@ -99,7 +102,7 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 		UTMTerm:     v.utmTerm,
 		UTMContent:  v.utmContent,
 		Placement:   v.placement,
-		VisitorHash: string(vh),
+		VisitorHash: idAndHash[clickid.Length:],
 		Bot:         bot,
 		BotReason:   reason,
 		Unique:      unique,
@@ -152,9 +155,11 @@ func capVisit(req ClickRequest, l linktable.Link) visit {
 	return v
 }
 
+// expand is the destination with its macros filled, built on the stack
+// when it fits: one allocation, the string's.
 func expand(dest string, v link.Values) string {
-	buf := make([]byte, 0, len(dest)+64)
-	return string(link.AppendExpand(buf, dest, v))
+	var buf [512]byte
+	return string(link.AppendExpand(buf[:0], dest, v))
 }
 
 func (s *service) internal(ip netip.Addr) bool {
