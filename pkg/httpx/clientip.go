@@ -26,14 +26,28 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	if !InAny(peer, trusted) {
 		return peer
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer
-		}
-		if ip = ip.Unmap().WithZone(""); !InAny(ip, trusted) {
-			return ip
+	// Every X-Forwarded-For line, each a comma-separated list, read as
+	// one list from its last hop back, without building it (a click
+	// behind a load balancer takes this path).
+	lines := r.Header.Values("X-Forwarded-For")
+	for l := len(lines) - 1; l >= 0; l-- {
+		rest := lines[l]
+		for {
+			hop := rest
+			i := strings.LastIndexByte(rest, ',')
+			if i >= 0 {
+				hop, rest = rest[i+1:], rest[:i]
+			}
+			ip, err := netip.ParseAddr(strings.TrimSpace(hop))
+			if err != nil {
+				return peer
+			}
+			if ip = ip.Unmap().WithZone(""); !InAny(ip, trusted) {
+				return ip
+			}
+			if i < 0 {
+				break
+			}
 		}
 	}
 	return peer
