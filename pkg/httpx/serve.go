@@ -20,7 +20,7 @@ import (
 type ServerConfig struct {
 	ReadHeaderTimeout time.Duration // default 5s: slowloris
 	ReadTimeout       time.Duration // default 30s
-	WriteTimeout      time.Duration // default 60s: CSV exports stream longer via ResponseController
+	WriteTimeout      time.Duration // default 60s; reporting sets 10 min for its exports
 	IdleTimeout       time.Duration // default 120s
 	MaxHeaderBytes    int           // default 32 KiB
 	ShutdownTimeout   time.Duration // default 20s: in-flight requests get this long to finish
