@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,10 @@ const deadlineTick = 250 * time.Millisecond
 type coarseListener struct {
 	net.Listener
 	tick time.Duration
-	now  atomic.Int64 // the sweeper's last look, Unix nanoseconds
+	// Times are kept as durations since base on the monotonic clock, as
+	// the runtime's own deadlines are: a step of the wall clock (NTP, a
+	// VM resumed) neither fires deadlines early nor holds them late.
+	base time.Time
 
 	mu    sync.Mutex
 	conns map[*coarseConn]struct{}
@@ -41,8 +45,7 @@ type coarseListener struct {
 // stops. Closing the listener does not: the connections it accepted keep
 // their deadlines while their server shuts down.
 func newCoarseListener(ln net.Listener, tick time.Duration) *coarseListener {
-	l := &coarseListener{Listener: ln, tick: tick, conns: map[*coarseConn]struct{}{}, stop: make(chan struct{})}
-	l.now.Store(time.Now().UnixNano())
+	l := &coarseListener{Listener: ln, tick: tick, base: time.Now(), conns: map[*coarseConn]struct{}{}, stop: make(chan struct{})}
 	go l.sweep()
 	return l
 }
@@ -71,9 +74,8 @@ func (l *coarseListener) sweep() {
 		select {
 		case <-l.stop:
 			return
-		case now := <-t.C:
-			n := now.UnixNano()
-			l.now.Store(n)
+		case <-t.C:
+			n := l.since()
 			l.mu.Lock()
 			for c := range l.conns {
 				batch = append(batch, c)
@@ -88,14 +90,17 @@ func (l *coarseListener) sweep() {
 	}
 }
 
+// since is the time now, as a duration since base.
+func (l *coarseListener) since() int64 { return int64(time.Since(l.base)) }
+
 // coarseConn is a connection of a coarseListener.
 type coarseConn struct {
 	net.Conn
 	ln *coarseListener
 
-	// read and write are the deadlines wanted and not yet applied, Unix
-	// nanoseconds, 0 for none: written under mu, read by the sweeper
-	// without it first.
+	// read and write are the deadlines wanted and not yet applied, as
+	// durations since the listener's base, 0 for none: written under mu,
+	// read by the sweeper without it first.
 	read, write atomic.Int64
 	mu          sync.Mutex
 	// The real connection holds a read (write) deadline.
@@ -124,7 +129,9 @@ func (c *coarseConn) set(t time.Time, wanted *atomic.Int64, real *bool, apply fu
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !t.IsZero() {
-		if at := t.UnixNano(); at > c.ln.now.Load() {
+		// One clock read, not a timer. A time without a monotonic
+		// reading (net/http's aLongTimeAgo) compares by the wall clock.
+		if at := int64(t.Sub(c.ln.base)); at > c.ln.since() {
 			wanted.Store(at)
 			if *real {
 				*real = false
@@ -158,7 +165,7 @@ func (c *coarseConn) fire(at int64, wanted *atomic.Int64, real *bool, apply func
 	if wanted.Load() == at {
 		wanted.Store(0)
 		*real = true
-		_ = apply(time.Unix(0, at)) // in the past: a blocked Read or Write returns a timeout
+		_ = apply(c.ln.base.Add(time.Duration(at))) // in the past: a blocked Read or Write returns a timeout
 	}
 }
 
@@ -169,6 +176,15 @@ func (c *coarseConn) Close() error {
 		c.ln.mu.Unlock()
 	})
 	return c.Conn.Close()
+}
+
+// ReadFrom lets net/http copy a file to the connection with sendfile,
+// as it would without the wrapper.
+func (c *coarseConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // CloseWrite half-closes a TCP connection, as net/http does before closing

@@ -59,14 +59,15 @@ func TestCoarseDeadlines(t *testing.T) {
 	const tick = 20 * time.Millisecond
 	t.Run("a deadline in the future fires within a tick of its time", func(t *testing.T) {
 		server, _, _ := coarsePair(t, tick)
-		if err := server.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		set := time.Now()
+		if err := server.SetReadDeadline(set.Add(100 * time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
-		err, took := readErr(t, server, 5*time.Second)
+		err, _ := readErr(t, server, 5*time.Second)
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Read = %v, want a deadline error", err)
 		}
-		if took < 100*time.Millisecond {
+		if took := time.Since(set); took < 100*time.Millisecond {
 			t.Fatalf("fired after %v, before its deadline", took)
 		}
 	})
@@ -116,7 +117,18 @@ func TestCoarseDeadlines(t *testing.T) {
 	t.Run("a deadline moved later after firing is cleared from the connection", func(t *testing.T) {
 		server, client, _ := coarsePair(t, tick)
 		server.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
-		time.Sleep(10 * tick) // fired: the real connection holds it
+		cc := server.(*coarseConn)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(tick) {
+			cc.mu.Lock()
+			fired := cc.readSet
+			cc.mu.Unlock()
+			if fired {
+				break // the real connection holds it
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the sweeper never fired the deadline")
+			}
+		}
 		server.SetReadDeadline(time.Now().Add(time.Hour))
 		client.Write([]byte("x"))
 		if err, _ := readErr(t, server, 5*time.Second); err != nil {
@@ -159,6 +171,39 @@ func TestCoarseDeadlines(t *testing.T) {
 	})
 }
 
+// TestCoarseDeadlinesRace moves a connection's deadlines from several
+// goroutines while the sweeper fires them every millisecond (run with
+// -race), then clears them: the connection must read again.
+func TestCoarseDeadlinesRace(t *testing.T) {
+	server, client, _ := coarsePair(t, time.Millisecond)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 2000 {
+				switch (i + g) % 4 {
+				case 0:
+					server.SetReadDeadline(time.Now().Add(time.Duration(i%3) * time.Millisecond))
+				case 1:
+					server.SetWriteDeadline(time.Now().Add(time.Hour))
+				case 2:
+					server.SetDeadline(time.Unix(1, 0))
+				default:
+					server.SetDeadline(time.Time{})
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	server.SetDeadline(time.Time{})
+	client.Write([]byte("x"))
+	if err, _ := readErr(t, server, 5*time.Second); err != nil {
+		t.Fatalf("Read after clearing = %v", err)
+	}
+}
+
 // TestServeTimeoutsStillHold: through Serve, a client that never finishes
 // its headers is cut off after ReadHeaderTimeout (within a tick), and one
 // that stays idle after a request after IdleTimeout, while keep-alive
@@ -184,13 +229,13 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 	addr := ln.Addr().String()
 
 	t.Run("slow headers", func(t *testing.T) {
+		start := time.Now() // before the server can set its deadline
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n") // and never the blank line
-		start := time.Now()
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, err = io.ReadAll(c)
 		took := time.Since(start)
@@ -210,7 +255,9 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 		}
 		defer c.Close()
 		br := bufio.NewReader(c)
+		var start time.Time
 		for range 3 {
+			start = time.Now() // the idle deadline is set after the last answer
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
@@ -222,7 +269,6 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 				t.Fatalf("%d %q", resp.StatusCode, body)
 			}
 		}
-		start := time.Now()
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		rest, err := io.ReadAll(br)
 		took := time.Since(start)
@@ -233,4 +279,45 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 			t.Fatalf("idle connection closed after %v, want 600 ms plus about a tick", took)
 		}
 	})
+}
+
+// TestServeErrorClosesConnections: when Serve ends with an error (its
+// listener closed from outside), the connections it was serving are
+// closed, since the sweeper enforcing their deadlines stops with it.
+func TestServeErrorClosesConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(context.Background(), ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+			ServerConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ln.Close() // idle keep-alive connection left open
+	select {
+	case err := <-served:
+		if err == nil {
+			t.Fatal("Serve returned nil after its listener was closed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read on the served connection = %v, want EOF (closed)", err)
+	}
 }

@@ -94,6 +94,9 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 	logger.Info("listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:
+		// Close the connections still being served: the sweeper that
+		// enforces their deadlines stops when Serve returns.
+		_ = srv.Close()
 		return fmt.Errorf("httpx: serve: %w", err)
 	case <-ctx.Done():
 	}
