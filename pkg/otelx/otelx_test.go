@@ -70,6 +70,57 @@ func TestMiddlewareMetricsReachPrometheus(t *testing.T) {
 
 // A visitor's traceparent on a public route starts no trace of theirs; an
 // operator's on an admin route is joined.
+// TestInboundTraceHeadersAtNoSampling: with nothing sampled locally, an
+// admin route still joins an inbound sampled trace, and a public route
+// never does, whether the caller sent a traceparent, only a tracestate,
+// or an empty traceparent; the request the handler sees carries none of
+// them on a public route.
+func TestInboundTraceHeadersAtNoSampling(t *testing.T) {
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	const inbound = "4bf92f3577b34da6a3ce929d0e0e4736"
+	var got string
+	var seen http.Header
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		got, seen = trace.SpanContextFromContext(r.Context()).TraceID().String(), r.Header
+	})
+	h := HTTPMiddleware(tel, mux, "/c/", "/v1/postback/")
+	for _, tt := range []struct {
+		path, traceparent, tracestate string
+		joined                        bool
+	}{
+		{"/v1/links/abc", "00-" + inbound + "-00f067aa0ba902b7-01", "", true},
+		{"/c/abc", "00-" + inbound + "-00f067aa0ba902b7-01", "", false},
+		{"/c/abc", "", "vendor=1", false},
+		{"/v1/postback/acme", "", "", false},
+	} {
+		req := httptest.NewRequest("GET", tt.path, nil)
+		if tt.traceparent != "" || tt.path == "/v1/postback/acme" {
+			req.Header["Traceparent"] = []string{tt.traceparent}
+		}
+		if tt.tracestate != "" {
+			req.Header.Set("Tracestate", tt.tracestate)
+		}
+		got, seen = "", nil
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if (got == inbound) != tt.joined {
+			t.Errorf("%s: trace %s, joined the inbound trace = %v, want %v", tt.path, got, got == inbound, tt.joined)
+		}
+		if !tt.joined {
+			if _, ok := seen["Traceparent"]; ok {
+				t.Errorf("%s: the handler saw a Traceparent header", tt.path)
+			}
+			if _, ok := seen["Tracestate"]; ok {
+				t.Errorf("%s: the handler saw a Tracestate header", tt.path)
+			}
+		}
+	}
+}
+
 func TestPublicRoutesIgnoreInboundTraceparent(t *testing.T) {
 	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 1})
 	if err != nil {

@@ -84,8 +84,10 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 	// The click id and the visitor hash share one allocation: strings a
 	// click makes are most of its garbage (issue 15).
 	var idbuf [clickid.Length + 32]byte
-	idAndHash := string(append(s.deps.IDs.Append(idbuf[:0], now), vh...))
-	values.ClickID = idAndHash[:clickid.Length]
+	id := s.deps.IDs.Append(idbuf[:0], now)
+	idLen := len(id) // the issuer's, whatever its length
+	idAndHash := string(append(id, vh...))
+	values.ClickID = idAndHash[:idLen]
 	dest := expand(l.Destination, values)
 	click := events.ClickRecorded{
 		Header:      events.Header{ID: values.ClickID, Type: events.TypeClickRecorded, SchemaVersion: events.SchemaVersion},
@@ -102,7 +104,7 @@ func (s *service) Click(ctx context.Context, req ClickRequest) (ClickResponse, e
 		UTMTerm:     v.utmTerm,
 		UTMContent:  v.utmContent,
 		Placement:   v.placement,
-		VisitorHash: idAndHash[clickid.Length:],
+		VisitorHash: idAndHash[idLen:],
 		Bot:         bot,
 		BotReason:   reason,
 		Unique:      unique,

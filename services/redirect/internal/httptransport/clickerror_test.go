@@ -1,0 +1,67 @@
+package httptransport_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/linkcredit/linkcredit/pkg/clickid"
+)
+
+// TestClickErrorsByAccept: a click on an unknown link answers the
+// contract's JSON to an API client that accepts JSON, in any spelling,
+// and an HTML page to a browser.
+func TestClickErrorsByAccept(t *testing.T) {
+	h := handler(t)
+	for _, tt := range []struct {
+		accept   string
+		wantJSON bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"text/html, application/json;q=0.9", true},
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
+		{"", false},
+	} {
+		t.Run(tt.accept, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/c/missing", nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			ct := w.Header().Get("Content-Type")
+			if w.Code != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", w.Code)
+			}
+			if gotJSON := strings.HasPrefix(ct, "application/json"); gotJSON != tt.wantJSON {
+				t.Fatalf("Content-Type %q for Accept %q, want JSON %v", ct, tt.accept, tt.wantJSON)
+			}
+			if !tt.wantJSON && !strings.Contains(w.Body.String(), "<!doctype html>") {
+				t.Fatalf("body %q is not the HTML page", w.Body.String())
+			}
+		})
+	}
+}
+
+// TestClickIDVerifies: the click id in the answer (which shares its
+// string with the visitor hash) is whole and verifies with the key.
+func TestClickIDVerifies(t *testing.T) {
+	h := handler(t)
+	req := httptest.NewRequest(http.MethodGet, "/c/c42", nil)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	id := w.Header().Get("X-Click-Id")
+	if w.Code != http.StatusFound || len(id) != clickid.Length {
+		t.Fatalf("status %d, click id %q", w.Code, id)
+	}
+	ids, _ := clickid.NewSigner([]byte("bench-key-0123456789abcdef"))
+	if err := ids.Verify(id); err != nil {
+		t.Fatalf("click id %q: %v", id, err)
+	}
+	if loc := w.Header().Get("Location"); !strings.Contains(loc, "clickid="+id+"&") {
+		t.Fatalf("Location %q does not carry the click id %q whole", loc, id)
+	}
+}
