@@ -68,81 +68,55 @@ func TestMiddlewareMetricsReachPrometheus(t *testing.T) {
 	}
 }
 
-// A visitor's traceparent on a public route starts no trace of theirs; an
-// operator's on an admin route is joined.
-// TestInboundTraceHeadersAtNoSampling: with nothing sampled locally, an
-// admin route still joins an inbound sampled trace, and a public route
-// never does, whether the caller sent a traceparent, only a tracestate,
-// or an empty traceparent; the request the handler sees carries none of
-// them on a public route.
-func TestInboundTraceHeadersAtNoSampling(t *testing.T) {
-	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+// A visitor's trace headers on a public route start no trace of theirs
+// and never reach the handler, whether the visitor sent a traceparent,
+// only a tracestate, or an empty traceparent; an operator's traceparent
+// on an admin route is joined. Both with everything sampled locally and
+// with nothing (the path that skips the span).
+func TestInboundTraceHeaders(t *testing.T) {
 	const inbound = "4bf92f3577b34da6a3ce929d0e0e4736"
-	var got string
-	var seen http.Header
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		got, seen = trace.SpanContextFromContext(r.Context()).TraceID().String(), r.Header
-	})
-	h := HTTPMiddleware(tel, mux, "/c/", "/v1/postback/")
-	for _, tt := range []struct {
-		path, traceparent, tracestate string
-		joined                        bool
-	}{
-		{"/v1/links/abc", "00-" + inbound + "-00f067aa0ba902b7-01", "", true},
-		{"/c/abc", "00-" + inbound + "-00f067aa0ba902b7-01", "", false},
-		{"/c/abc", "", "vendor=1", false},
-		{"/v1/postback/acme", "", "", false},
-	} {
-		req := httptest.NewRequest("GET", tt.path, nil)
-		if tt.traceparent != "" || tt.path == "/v1/postback/acme" {
-			req.Header["Traceparent"] = []string{tt.traceparent}
+	const traceparent = "00-" + inbound + "-00f067aa0ba902b7-01"
+	for _, ratio := range []float64{1, 0} {
+		tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: ratio})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if tt.tracestate != "" {
-			req.Header.Set("Tracestate", tt.tracestate)
-		}
-		got, seen = "", nil
-		h.ServeHTTP(httptest.NewRecorder(), req)
-		if (got == inbound) != tt.joined {
-			t.Errorf("%s: trace %s, joined the inbound trace = %v, want %v", tt.path, got, got == inbound, tt.joined)
-		}
-		if !tt.joined {
-			if _, ok := seen["Traceparent"]; ok {
-				t.Errorf("%s: the handler saw a Traceparent header", tt.path)
+		defer tel.Shutdown(context.Background())
+		var got string
+		var seen http.Header
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			got, seen = trace.SpanContextFromContext(r.Context()).TraceID().String(), r.Header
+		})
+		h := HTTPMiddleware(tel, mux, "/c/", "/v1/webhooks/", "/v1/postback/")
+		for _, tt := range []struct {
+			path    string
+			headers map[string]string // canonical keys, set even when empty
+			joined  bool
+		}{
+			{"/v1/links/abc", map[string]string{"Traceparent": traceparent}, true},
+			{"/c/abc", map[string]string{"Traceparent": traceparent}, false},
+			{"/v1/webhooks/coursera", map[string]string{"Traceparent": traceparent}, false},
+			{"/c/abc", map[string]string{"Tracestate": "vendor=1"}, false},
+			{"/v1/postback/acme", map[string]string{"Traceparent": ""}, false},
+		} {
+			req := httptest.NewRequest("GET", tt.path, nil)
+			for k, v := range tt.headers {
+				req.Header[k] = []string{v}
 			}
-			if _, ok := seen["Tracestate"]; ok {
-				t.Errorf("%s: the handler saw a Tracestate header", tt.path)
+			got, seen = "", nil
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if (got == inbound) != tt.joined {
+				t.Errorf("ratio %v, %s %v: trace %s, joined the inbound trace = %v, want %v", ratio, tt.path, tt.headers, got, got == inbound, tt.joined)
 			}
-		}
-	}
-}
-
-func TestPublicRoutesIgnoreInboundTraceparent(t *testing.T) {
-	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
-	const inbound = "4bf92f3577b34da6a3ce929d0e0e4736"
-	var got string
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		got = trace.SpanContextFromContext(r.Context()).TraceID().String()
-	})
-	h := HTTPMiddleware(tel, mux, "/c/", "/v1/webhooks/")
-	for _, tt := range []struct {
-		path   string
-		joined bool
-	}{{"/c/abc", false}, {"/v1/webhooks/coursera", false}, {"/v1/links/abc", true}} {
-		req := httptest.NewRequest("GET", tt.path, nil)
-		req.Header.Set("Traceparent", "00-"+inbound+"-00f067aa0ba902b7-01")
-		h.ServeHTTP(httptest.NewRecorder(), req)
-		if (got == inbound) != tt.joined {
-			t.Errorf("%s: trace %s, joined the inbound trace = %v, want %v", tt.path, got, got == inbound, tt.joined)
+			if tt.joined {
+				continue
+			}
+			for _, k := range []string{"Traceparent", "Tracestate"} {
+				if _, ok := seen[k]; ok {
+					t.Errorf("ratio %v, %s %v: the handler saw %s", ratio, tt.path, tt.headers, k)
+				}
+			}
 		}
 	}
 }
