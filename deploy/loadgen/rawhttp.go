@@ -22,6 +22,7 @@ type clickConn struct {
 	dialer  *net.Dialer
 	conn    net.Conn
 	r       *bufio.Reader
+	stamp   *stampReader // the answers' receive times; nil where there are none
 	buf     []byte
 	timeout time.Duration
 }
@@ -29,6 +30,10 @@ type clickConn struct {
 type clickAnswer struct {
 	status  int
 	clickID string
+	// sent is just before the request's write; arrived (Unix ns) the
+	// kernel's receive time of the answer, 0 when unknown.
+	sent    time.Time
+	arrived int64
 }
 
 var errMalformed = errors.New("malformed HTTP response")
@@ -47,7 +52,12 @@ func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, e
 		if err != nil {
 			return clickAnswer{}, err
 		}
-		c.conn, c.r = conn, bufio.NewReaderSize(conn, 4096)
+		c.conn, c.stamp = conn, newStampReader(conn)
+		if c.stamp != nil {
+			c.r = bufio.NewReaderSize(c.stamp, 4096)
+		} else {
+			c.r = bufio.NewReaderSize(conn, 4096)
+		}
 	}
 	b := c.buf[:0]
 	b = append(b, method...)
@@ -64,11 +74,19 @@ func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, e
 	b = append(b, "\r\nAccept: text/html,application/xhtml+xml\r\n\r\n"...)
 	c.buf = b
 	_ = c.conn.SetDeadline(time.Now().Add(c.timeout))
+	if c.stamp != nil {
+		c.stamp.reset()
+	}
+	sent := time.Now()
 	if _, err := c.conn.Write(b); err != nil {
 		c.close()
 		return clickAnswer{}, err
 	}
 	a, keep, err := c.read(method == "HEAD")
+	a.sent = sent
+	if c.stamp != nil {
+		a.arrived = c.stamp.first
+	}
 	if err != nil || !keep {
 		c.close()
 	}

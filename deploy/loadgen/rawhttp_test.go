@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ func TestClickConnAgainstNetHTTP(t *testing.T) {
 		a, err := c.do(tc.method, tc.target, c.addr, "UA 1", tc.referer)
 		if err != nil || a.status != tc.status || a.clickID != tc.id || (c.conn != nil) != tc.open {
 			t.Errorf("%d %s %s: %+v %v, open %v", i, tc.method, tc.target, a, err, c.conn != nil)
+		}
+		// The kernel's receive time of the answer: after the request was
+		// written, before do returned.
+		if runtime.GOOS == "linux" && (a.arrived < a.sent.UnixNano() || a.arrived > time.Now().UnixNano()) {
+			t.Errorf("%d: answer received at %d, sent at %d, now %d", i, a.arrived, a.sent.UnixNano(), time.Now().UnixNano())
 		}
 	}
 }

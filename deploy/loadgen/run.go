@@ -166,10 +166,14 @@ type Result struct {
 	// bare yardstick server answers 302 without one).
 	Sent, Redirects, Acked, Heads, Bots, NotSent, NoAnswer int64
 	Statuses                                               map[int]int64
-	Latency                                                Hist // GETs answered 302
-	Elapsed                                                time.Duration
-	Orders, OrdersDropped                                  int64
-	Events                                                 EventStats
+	Latency                                                Hist // GETs answered 302, as loadgen saw them
+	// SocketLatency is the same GETs' from the request's write to the
+	// kernel's receive time of the answer: without loadgen's own wait to
+	// run and read it (Linux only; empty elsewhere).
+	SocketLatency         Hist
+	Elapsed               time.Duration
+	Orders, OrdersDropped int64
+	Events                EventStats
 }
 
 // EventStats counts conversion deliveries.
@@ -359,6 +363,7 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 			res.Statuses[k] += v
 		}
 		res.Latency.Merge(&w.res.Latency)
+		res.SocketLatency.Merge(&w.res.SocketLatency)
 		res.Events.add(&w.ev)
 	}
 	for i := range evStats {
@@ -438,6 +443,9 @@ func (r *Runner) click(ctx context.Context, conn *clickConn, rng *rand.Rand, w *
 	}
 	answered := time.Now()
 	w.res.Latency.Add(answered.Sub(start))
+	if ans.arrived != 0 {
+		w.res.SocketLatency.Add(time.Duration(ans.arrived - ans.sent.UnixNano()))
+	}
 	w.res.Redirects++
 	id := ans.clickID
 	if id == "" {

@@ -60,6 +60,29 @@ func appendTime(dst []byte, t time.Time) []byte {
 
 const hex = "0123456789abcdef"
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain8 reports whether the 8 bytes of s need no escaping: each is
+// printable ASCII (0x20 to 0x7f) and none is '"' or '\\'. A byte-wise
+// test over one word: v has a zero byte exactly when
+// (v - ones) &^ v & highs != 0, and, with every byte below 0x80, a byte
+// below n when (w - n*ones) &^ w & highs != 0.
+func plain8(s string) bool {
+	_ = s[7]
+	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	if w&highs != 0 {
+		return false
+	}
+	control := (w - 0x20*ones) &^ w & highs
+	quote := w ^ '"'*ones
+	backslash := w ^ '\\'*ones
+	return control|(quote-ones)&^quote&highs|(backslash-ones)&^backslash&highs == 0
+}
+
 // appendString quotes s as encoding/json does with HTML escaping off:
 // invalid UTF-8 becomes U+FFFD, control characters and the JavaScript line
 // separators U+2028 and U+2029 are escaped.
@@ -67,6 +90,12 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: user agents, referers and
+		// destinations are mostly printable ASCII.
+		if i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+			continue
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
 				i++

@@ -2,6 +2,8 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,5 +71,24 @@ func BenchmarkDecodeClick(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAppendStringEveryPosition puts each byte that decides the fast path
+// (the edges of printable ASCII, the quote, the backslash, a UTF-8 lead)
+// at every position of strings around the eight-byte stride, against
+// encoding/json.
+func TestAppendStringEveryPosition(t *testing.T) {
+	for _, b := range []byte{0x00, 0x1f, 0x20, '"', '\\', '!', '#', '[', ']', 0x7e, 0x7f, 0x80, 0xc3, 0xe2, 0xff} {
+		for n := 1; n <= 17; n++ {
+			for at := range n {
+				s := []byte(strings.Repeat("a", n))
+				s[at] = b
+				want, _ := json.Marshal(string(s))
+				if got := appendString(nil, string(s)); !bytes.Equal(got, want) {
+					t.Fatalf("byte %#x at %d of %d: got %s, want %s", b, at, n, got, want)
+				}
+			}
+		}
 	}
 }

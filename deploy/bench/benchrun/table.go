@@ -40,6 +40,9 @@ func (b *bench) print(w io.Writer) {
 		fmt.Fprintf(t, "redirect per core, req per busy core-s\t%.0f\tbare302 %.0f\t%s\n", p.Subject.PerBusyCoreSecond, p.Yardstick.PerBusyCoreSecond, ratio(p.Subject.PerBusyCoreSecond, p.Yardstick.PerBusyCoreSecond))
 		fmt.Fprintf(t, "  req/s (core busy)\t%.0f (%.0f %%)\t%.0f (%.0f %%)\t%s\n", p.Subject.PerSecond, 100*p.Subject.Busy, p.Yardstick.PerSecond, 100*p.Yardstick.Busy, ratio(p.Subject.PerSecond, p.Yardstick.PerSecond))
 		fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", p.Subject.P50ms, p.Subject.P99ms, p.Yardstick.P50ms, p.Yardstick.P99ms, ratio(p.Subject.P99ms, p.Yardstick.P99ms))
+		if p.Subject.SocketP99ms > 0 && p.Yardstick.SocketP99ms > 0 {
+			fmt.Fprintf(t, "  the same at loadgen's socket\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", p.Subject.SocketP50ms, p.Subject.SocketP99ms, p.Yardstick.SocketP50ms, p.Yardstick.SocketP99ms, ratio(p.Subject.SocketP99ms, p.Yardstick.SocketP99ms))
+		}
 		fmt.Fprintf(t, "  loadgen CPU (share of its core)\t%.0f %%\t%.0f %%\t\n", 100*p.Subject.LoadCPUSeconds/p.Subject.Seconds, 100*p.Yardstick.LoadCPUSeconds/p.Yardstick.Seconds)
 		var rounds []string
 		for _, r := range o.PerCoreRounds {
