@@ -167,7 +167,8 @@ type Result struct {
 	Sent, Redirects, Acked, Heads, Bots, NotSent, NoAnswer int64
 	Statuses                                               map[int]int64
 	Latency                                                Hist // GETs answered 302, as loadgen saw them
-	// SocketLatency is the same GETs' from the request's write to the
+	// SocketLatency is the same GETs' from the request's write (after
+	// any dial, which Latency includes) to the
 	// kernel's receive time of the answer: without loadgen's own wait to
 	// run and read it (Linux only; empty elsewhere).
 	SocketLatency         Hist

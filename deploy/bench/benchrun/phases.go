@@ -457,6 +457,16 @@ func pooledMeasure(runs []measure) measure {
 	}
 	if socketPooled {
 		out.SocketP50ms, out.SocketP99ms = ms(socketLatency.Quantile(0.5)), ms(socketLatency.Quantile(0.99))
+	} else {
+		var s50, s99 []float64
+		for _, m := range runs {
+			if m.SocketP99ms > 0 {
+				s50, s99 = append(s50, m.SocketP50ms), append(s99, m.SocketP99ms)
+			}
+		}
+		if len(s99) > 0 {
+			out.SocketP50ms, out.SocketP99ms = median(s50), median(s99)
+		}
 	}
 	if out.Seconds > 0 {
 		out.PerSecond = float64(out.Requests) / out.Seconds
