@@ -53,11 +53,11 @@ func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, e
 			return clickAnswer{}, err
 		}
 		c.conn, c.stamp = conn, newStampReader(conn)
+		var src io.Reader = conn
 		if c.stamp != nil {
-			c.r = bufio.NewReaderSize(c.stamp, 4096)
-		} else {
-			c.r = bufio.NewReaderSize(conn, 4096)
+			src = c.stamp
 		}
+		c.r = bufio.NewReaderSize(src, 4096)
 	}
 	b := c.buf[:0]
 	b = append(b, method...)

@@ -419,24 +419,13 @@ const perCoreRounds = 3
 
 // pooledMeasure is runs taken as one: counts and times summed, rates from
 // the sums, and the latency percentiles those of every request of the
-// runs together. A run without its latencies (only percentiles, which
-// cannot be pooled) makes them the median of the runs' instead.
+// runs together (pooledQuantiles), at loadgen and at its socket alike.
 func pooledMeasure(runs []measure) measure {
 	var out measure
-	var p50, p99 []float64
-	var latency, socketLatency loadgen.Hist
-	pooled, socketPooled := len(runs) > 0, len(runs) > 0
-	for _, m := range runs {
-		if m.latency == nil {
-			pooled = false
-		} else {
-			latency.Merge(m.latency)
-		}
-		if m.socketLatency == nil {
-			socketPooled = false
-		} else {
-			socketLatency.Merge(m.socketLatency)
-		}
+	latency, socket := make([]quantiles, len(runs)), make([]quantiles, len(runs))
+	for i, m := range runs {
+		latency[i] = quantiles{m.latency, m.P50ms, m.P99ms}
+		socket[i] = quantiles{m.socketLatency, m.SocketP50ms, m.SocketP99ms}
 		out.Requests += m.Requests
 		out.Seconds += m.Seconds
 		out.CPUSeconds += m.CPUSeconds
@@ -448,26 +437,9 @@ func pooledMeasure(runs []measure) measure {
 			}
 			out.Statuses[k] += v
 		}
-		p50, p99 = append(p50, m.P50ms), append(p99, m.P99ms)
 	}
-	if pooled {
-		out.P50ms, out.P99ms = ms(latency.Quantile(0.5)), ms(latency.Quantile(0.99))
-	} else {
-		out.P50ms, out.P99ms = median(p50), median(p99)
-	}
-	if socketPooled {
-		out.SocketP50ms, out.SocketP99ms = ms(socketLatency.Quantile(0.5)), ms(socketLatency.Quantile(0.99))
-	} else {
-		var s50, s99 []float64
-		for _, m := range runs {
-			if m.SocketP99ms > 0 {
-				s50, s99 = append(s50, m.SocketP50ms), append(s99, m.SocketP99ms)
-			}
-		}
-		if len(s99) > 0 {
-			out.SocketP50ms, out.SocketP99ms = median(s50), median(s99)
-		}
-	}
+	out.P50ms, out.P99ms = pooledQuantiles(latency)
+	out.SocketP50ms, out.SocketP99ms = pooledQuantiles(socket)
 	if out.Seconds > 0 {
 		out.PerSecond = float64(out.Requests) / out.Seconds
 		out.Busy = out.CPUSeconds / out.Seconds
@@ -476,6 +448,37 @@ func pooledMeasure(runs []measure) measure {
 		out.PerBusyCoreSecond = float64(out.Requests) / out.CPUSeconds
 	}
 	return out
+}
+
+// quantiles is one run's latencies: every request's, when it kept them,
+// and its own p50 and p99 in ms.
+type quantiles struct {
+	hist     *loadgen.Hist
+	p50, p99 float64
+}
+
+// pooledQuantiles is p50 and p99 over every request of the runs together.
+// A run without its histogram (only percentiles, which cannot be pooled)
+// makes them the median of the runs' own instead, over the runs that
+// have any.
+func pooledQuantiles(runs []quantiles) (p50, p99 float64) {
+	var all loadgen.Hist
+	var p50s, p99s []float64
+	pooled := len(runs) > 0
+	for _, r := range runs {
+		if r.hist == nil {
+			pooled = false
+		} else {
+			all.Merge(r.hist)
+		}
+		if r.p99 > 0 {
+			p50s, p99s = append(p50s, r.p50), append(p99s, r.p99)
+		}
+	}
+	if pooled {
+		return ms(all.Quantile(0.5)), ms(all.Quantile(0.99))
+	}
+	return median(p50s), median(p99s)
 }
 
 // median is the middle value of xs (the mean of the middle two when
