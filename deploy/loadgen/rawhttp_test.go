@@ -39,6 +39,7 @@ func TestClickConnAgainstNetHTTP(t *testing.T) {
 	defer srv.Close()
 	c := &clickConn{addr: srv.Listener.Addr().String(), dialer: &net.Dialer{}, timeout: 5 * time.Second}
 	defer c.close()
+	var stamped, answers int
 	for i, tc := range []struct {
 		method, target, referer string
 		status                  int
@@ -56,11 +57,24 @@ func TestClickConnAgainstNetHTTP(t *testing.T) {
 		if err != nil || a.status != tc.status || a.clickID != tc.id || (c.conn != nil) != tc.open {
 			t.Errorf("%d %s %s: %+v %v, open %v", i, tc.method, tc.target, a, err, c.conn != nil)
 		}
-		// The kernel's receive time of the answer: after the request was
-		// written, before do returned.
-		if runtime.GOOS == "linux" && (a.arrived < a.sent.UnixNano() || a.arrived > time.Now().UnixNano()) {
-			t.Errorf("%d: answer received at %d, sent at %d, now %d", i, a.arrived, a.sent.UnixNano(), time.Now().UnixNano())
+		// The kernel's receive time of the answer, when it gives one: after
+		// the request was written, before do returned.
+		if a.arrived != 0 {
+			stamped++
+			if a.arrived < a.sent.UnixNano() || a.arrived > time.Now().UnixNano() {
+				t.Errorf("%d: answer received at %d, sent at %d, now %d", i, a.arrived, a.sent.UnixNano(), time.Now().UnixNano())
+			}
 		}
+		answers++
+	}
+	// Some kernels accept SO_TIMESTAMPNS and never send the time (the CI
+	// machine's did so); loadgen then leaves the socket row out. A kernel
+	// that sends it sends it with every answer.
+	switch {
+	case stamped == 0:
+		t.Logf("this kernel (%s) gives no receive timestamps; the socket figures are left out", runtime.GOOS)
+	case stamped != answers:
+		t.Errorf("%d of %d answers carry a receive time", stamped, answers)
 	}
 }
 

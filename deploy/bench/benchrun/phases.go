@@ -310,8 +310,12 @@ func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger 
 		m.PerBusyCoreSecond = float64(res.Redirects) / m.CPUSeconds
 		m.Busy = m.CPUSeconds / m.Seconds
 	}
-	fmt.Fprintf(b.log, "   %s: %.0f/s, p50 %.2f ms, p99 %.2f ms (at the socket %.2f / %.2f), %d requests, server CPU %.1fs (%.0f %% of a core), %.0f per busy core-second, loadgen CPU %.1fs, statuses %v\n",
-		phase, m.PerSecond, m.P50ms, m.P99ms, m.SocketP50ms, m.SocketP99ms, m.Requests, m.CPUSeconds, 100*m.Busy, m.PerBusyCoreSecond, m.LoadCPUSeconds, m.Statuses)
+	atSocket := "no receive times from this kernel"
+	if m.socketLatency != nil {
+		atSocket = fmt.Sprintf("at the socket %.2f / %.2f", m.SocketP50ms, m.SocketP99ms)
+	}
+	fmt.Fprintf(b.log, "   %s: %.0f/s, p50 %.2f ms, p99 %.2f ms (%s), %d requests, server CPU %.1fs (%.0f %% of a core), %.0f per busy core-second, loadgen CPU %.1fs, statuses %v\n",
+		phase, m.PerSecond, m.P50ms, m.P99ms, atSocket, m.Requests, m.CPUSeconds, 100*m.Busy, m.PerBusyCoreSecond, m.LoadCPUSeconds, m.Statuses)
 	return m, nil
 }
 
