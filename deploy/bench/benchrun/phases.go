@@ -406,21 +406,23 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 		{"redirect", b.st.redirect, redirect, func() *loadgen.Ledger { return b.ledger }, &subject},
 		{"bare302", b.bare, bare, loadgen.NewLedger, &yardstick},
 	}
-	// Both servers (and every other Go process of the stack) start with
-	// two Go processors; pinned to one CPU, the runtime lowers GOMAXPROCS
-	// to 1 only at its next check, at most a second later (sysmon's). So
-	// the first pinning is followed by a wait, or the first round would
-	// measure two processors taking turns on one core.
-	b.pinAll("1", map[int]string{sides[0].pid: "0"})
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(gomaxprocsSettle):
-	}
 	for r := range perCoreRounds {
 		for i := range 2 {
 			x := sides[(i+r)%2]
 			b.pinAll("1", map[int]string{x.pid: "0"})
+			if r == 0 && i == 0 {
+				// Both servers (and every other Go process of the stack)
+				// start with two Go processors; pinned to one CPU, the
+				// runtime lowers GOMAXPROCS to 1 only at its next check, at
+				// most a second later (sysmon's). Without this wait the
+				// first round would measure two processors taking turns
+				// on one core.
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(gomaxprocsSettle):
+				}
+			}
 			m, err := b.clicks(ctx, fmt.Sprintf("%s pinned, round %d", x.name, r+1), x.addr, x.pid, x.ledger(), dur)
 			if err != nil {
 				return err
