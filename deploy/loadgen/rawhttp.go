@@ -11,23 +11,25 @@ import (
 	"time"
 )
 
-// clickConn is one visitor connection speaking just enough HTTP/1.1 for
-// clicks: a request written from bytes, the status and two headers read
-// back, the body skipped. net/http's client costs several times more CPU
-// per request, and on a 2-core machine the load tool's CPU is taken from
-// the stack it measures. It never sends a request twice: a connection that
-// breaks before the answer leaves that click in doubt.
-type clickConn struct {
-	addr    string
-	dialer  *net.Dialer
-	conn    net.Conn
-	r       *bufio.Reader
-	stamp   *stampReader // the answers' receive times; nil where there are none
-	buf     []byte
-	timeout time.Duration
+// rawConn is one client connection speaking just enough HTTP/1.1 for
+// clicks and webhooks: a request written from bytes, the status and a few
+// headers read back, the body skipped. net/http's client costs several
+// times more CPU per request, and on a 2-core machine the load tool's CPU
+// is taken from the stack it measures. It never sends a request twice: a
+// connection that breaks before the answer leaves that click or delivery
+// in doubt.
+type rawConn struct {
+	addr     string
+	dialer   *net.Dialer
+	conn     net.Conn
+	r        *bufio.Reader
+	noStamps bool         // leave the kernel's receive times off
+	stamp    *stampReader // the answers' receive times; nil where there are none
+	buf      []byte
+	timeout  time.Duration
 }
 
-type clickAnswer struct {
+type rawAnswer struct {
 	status  int
 	clickID string
 	// sent is just before the request's write; arrived (Unix ns) the
@@ -38,27 +40,15 @@ type clickAnswer struct {
 
 var errMalformed = errors.New("malformed HTTP response")
 
-func (c *clickConn) close() {
+func (c *rawConn) close() {
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
 	}
 }
 
-// do sends one request and reads its answer. head: the answer has no body.
-func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, error) {
-	if c.conn == nil {
-		conn, err := c.dialer.Dial("tcp", c.addr)
-		if err != nil {
-			return clickAnswer{}, err
-		}
-		c.conn, c.stamp = conn, newStampReader(conn)
-		var src io.Reader = conn
-		if c.stamp != nil {
-			src = c.stamp
-		}
-		c.r = bufio.NewReaderSize(src, 4096)
-	}
+// do sends one click (a GET or HEAD without a body) and reads its answer.
+func (c *rawConn) do(method, target, host, ua, referer string) (rawAnswer, error) {
 	b := c.buf[:0]
 	b = append(b, method...)
 	b = append(b, ' ')
@@ -73,16 +63,37 @@ func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, e
 	}
 	b = append(b, "\r\nAccept: text/html,application/xhtml+xml\r\n\r\n"...)
 	c.buf = b
+	return c.roundTrip(b, method == "HEAD")
+}
+
+// roundTrip writes req, a whole request (its head and any body), and reads
+// its answer. head: the answer has no body (a HEAD request's).
+func (c *rawConn) roundTrip(req []byte, head bool) (rawAnswer, error) {
+	if c.conn == nil {
+		conn, err := c.dialer.Dial("tcp", c.addr)
+		if err != nil {
+			return rawAnswer{}, err
+		}
+		c.conn, c.stamp = conn, nil
+		var src io.Reader = conn
+		if !c.noStamps {
+			c.stamp = newStampReader(conn)
+		}
+		if c.stamp != nil {
+			src = c.stamp
+		}
+		c.r = bufio.NewReaderSize(src, 4096)
+	}
 	_ = c.conn.SetDeadline(time.Now().Add(c.timeout))
 	if c.stamp != nil {
 		c.stamp.reset()
 	}
 	sent := time.Now()
-	if _, err := c.conn.Write(b); err != nil {
+	if _, err := c.conn.Write(req); err != nil {
 		c.close()
-		return clickAnswer{}, err
+		return rawAnswer{}, err
 	}
-	a, keep, err := c.read(method == "HEAD")
+	a, keep, err := c.read(head)
 	a.sent = sent
 	if c.stamp != nil {
 		a.arrived = c.stamp.first
@@ -93,7 +104,7 @@ func (c *clickConn) do(method, target, host, ua, referer string) (clickAnswer, e
 	return a, err
 }
 
-func (c *clickConn) read(head bool) (a clickAnswer, keep bool, err error) {
+func (c *rawConn) read(head bool) (a rawAnswer, keep bool, err error) {
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		return a, false, err

@@ -3,11 +3,16 @@ package loadgen
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -36,7 +41,7 @@ func TestClickConnAgainstNetHTTP(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &clickConn{addr: srv.Listener.Addr().String(), dialer: &net.Dialer{}, timeout: 5 * time.Second}
+	c := &rawConn{addr: srv.Listener.Addr().String(), dialer: &net.Dialer{}, timeout: 5 * time.Second}
 	defer c.close()
 	var stamped, answers int
 	for i, tc := range []struct {
@@ -85,7 +90,7 @@ func TestClickConnBrokenAnswers(t *testing.T) {
 		"bad length":         "HTTP/1.1 302 Found\r\nContent-Length: -1\r\n\r\n",
 		"bad chunk":          "HTTP/1.1 302 Found\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 	} {
-		c := &clickConn{r: bufio.NewReader(strings.NewReader(resp))}
+		c := &rawConn{r: bufio.NewReader(strings.NewReader(resp))}
 		if _, _, err := c.read(false); err == nil {
 			t.Errorf("%s: no error", name)
 		}
@@ -97,10 +102,55 @@ func FuzzClickResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 302 Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"))
 	f.Add([]byte("HTTP/1.0 404 Not Found\r\n\r\nbody to the end"))
 	f.Fuzz(func(t *testing.T, resp []byte) {
-		c := &clickConn{r: bufio.NewReader(bytes.NewReader(resp))}
+		c := &rawConn{r: bufio.NewReader(bytes.NewReader(resp))}
 		a, _, err := c.read(false)
 		if err == nil && (a.status < 0 || a.status > 999) {
 			t.Errorf("status %d", a.status)
 		}
 	})
+}
+
+// The webhook load's raw requests, checked by net/http's server: every
+// delivery signed as Sign signs it, answers counted by status, and a
+// connection the server closes replaced by a new one.
+func TestWebhookLoadAgainstNetHTTP(t *testing.T) {
+	secret := NewSecret()
+	var served, refused, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get("Webhook-Timestamp"), 10, 64)
+		want, _ := Sign(secret, r.Header.Get("Webhook-Id"), ts, body)
+		var fields map[string]string
+		if err != nil || r.Method != http.MethodPost || r.URL.Path != "/v1/webhooks/p" || r.Header.Get("Content-Type") != "application/json" ||
+			r.Header.Get("Webhook-Signature") != want || json.Unmarshal(body, &fields) != nil || fields["order_id"] == "" {
+			bad.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		n := served.Add(1)
+		if n%5 == 0 {
+			w.Header().Set("Connection", "close")
+		}
+		if n%7 == 0 {
+			refused.Add(1)
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"id":"x"}`)
+	}))
+	defer srv.Close()
+	res, err := WebhookLoad{Stack: &Stack{}, Partner: Partner{ID: "p", Secret: secret, Currency: "USD"}, URL: srv.URL + "/v1/webhooks/p",
+		RunID: "t", Concurrency: 4, Duration: 300 * time.Millisecond}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Load() != 0 || res.NoAnswer != 0 || res.Sent == 0 || res.Sent != served.Load() ||
+		res.Acked != served.Load()-refused.Load() || res.Statuses[http.StatusConflict] != refused.Load() {
+		t.Errorf("served %d (refused %d, bad %d); result %+v", served.Load(), refused.Load(), bad.Load(), res)
+	}
+	if _, err := (WebhookLoad{Stack: &Stack{}, Partner: Partner{ID: "p", Secret: "nope"}, URL: srv.URL + "/v1/webhooks/p",
+		Duration: time.Millisecond}).Run(context.Background()); err == nil {
+		t.Error("a secret without whsec_ was accepted")
+	}
 }

@@ -244,13 +244,13 @@ func (r *Runner) nextClick(rng *rand.Rand) clickReq {
 
 // clickConn is a worker's connection, from its own loopback address when
 // SourceIPs is set.
-func (r *Runner) clickConn(rng *rand.Rand) *clickConn {
+func (r *Runner) clickConn(rng *rand.Rand) *rawConn {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	if r.cfg.SourceIPs {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(1+rng.IntN(254)), byte(rng.IntN(256)), byte(1+rng.IntN(254)))}
 	}
 	u, _ := url.Parse(r.stack.Redirect) // checked by NewStack
-	return &clickConn{addr: u.Host, dialer: d, timeout: 10 * time.Second}
+	return &rawConn{addr: u.Host, dialer: d, timeout: 10 * time.Second}
 }
 
 type worker struct {
@@ -418,7 +418,7 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 	}
 }
 
-func (r *Runner) click(ctx context.Context, conn *clickConn, rng *rand.Rand, w *worker, orders chan<- Order, dropped *atomic.Int64) {
+func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *worker, orders chan<- Order, dropped *atomic.Int64) {
 	c := r.nextClick(rng)
 	method := http.MethodGet
 	if c.head {
