@@ -75,10 +75,10 @@ func (c *rawConn) roundTrip(req []byte, head bool) (rawAnswer, error) {
 			return rawAnswer{}, err
 		}
 		c.conn, c.stamp = conn, nil
-		var src io.Reader = conn
 		if !c.noStamps {
-			c.stamp = newStampReader(conn)
+			c.stamp = newStampReader(conn) // nil where the kernel has none
 		}
+		var src io.Reader = conn
 		if c.stamp != nil {
 			src = c.stamp
 		}

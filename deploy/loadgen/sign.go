@@ -36,12 +36,23 @@ type webhookSigner struct {
 }
 
 func newWebhookSigner(secret string) (*webhookSigner, error) {
+	key, err := webhookKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	return signerFor(key), nil
+}
+
+// webhookKey is the HMAC key of a whsec_<base64> secret.
+func webhookKey(secret string) ([]byte, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil || len(key) == 0 || !strings.HasPrefix(secret, "whsec_") {
 		return nil, fmt.Errorf("secret must be whsec_<base64>")
 	}
-	return &webhookSigner{mac: hmac.New(sha256.New, key)}, nil
+	return key, nil
 }
+
+func signerFor(key []byte) *webhookSigner { return &webhookSigner{mac: hmac.New(sha256.New, key)} }
 
 // appendSignature appends Sign's value for a delivery to dst.
 func (s *webhookSigner) appendSignature(dst []byte, id string, timestamp int64, body []byte) []byte {

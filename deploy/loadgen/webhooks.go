@@ -53,9 +53,11 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook URL: %w", err)
 	}
-	if _, err := newWebhookSigner(wl.Partner.Secret); err != nil {
+	key, err := webhookKey(wl.Partner.Secret)
+	if err != nil {
 		return nil, err
 	}
+	head := webhookRequestHead(u)
 	runCtx, cancel := context.WithTimeout(ctx, wl.Duration)
 	defer cancel()
 
@@ -94,7 +96,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			// stack on a 2-core machine.
 			conn := &rawConn{addr: u.Host, dialer: &net.Dialer{Timeout: 5 * time.Second}, noStamps: true, timeout: 30 * time.Second}
 			defer conn.close()
-			sign, _ := newWebhookSigner(wl.Partner.Secret) // checked above
+			sign := signerFor(key)
 			var req []byte
 			for {
 				if tokens != nil {
@@ -111,7 +113,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 					Sale: 4900, Commission: 735, Currency: wl.Partner.Currency, OccurredAt: now}
 				res.Sent++
 				start := time.Now()
-				req = appendWebhookRequest(req[:0], u, sign, e.ID, time.Now().Unix(), e.WebhookBody())
+				req = appendWebhookRequest(append(req[:0], head...), sign, e.ID, time.Now().Unix(), e.WebhookBody())
 				a, err := conn.roundTrip(req, false)
 				status := a.status
 				if err != nil {
@@ -147,15 +149,17 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	return out, nil
 }
 
-// appendWebhookRequest appends to dst a Standard Webhooks delivery of body
-// to u, signed at timestamp, as an HTTP/1.1 request on a kept-alive
-// connection.
-func appendWebhookRequest(dst []byte, u *url.URL, sign *webhookSigner, id string, timestamp int64, body []byte) []byte {
-	dst = append(dst, "POST "...)
-	dst = append(dst, u.RequestURI()...)
-	dst = append(dst, " HTTP/1.1\r\nHost: "...)
-	dst = append(dst, u.Host...)
-	dst = append(dst, "\r\nContent-Type: application/json\r\nWebhook-Id: "...)
+// webhookRequestHead is the start of every delivery's request to u: the
+// request line and the headers that do not change.
+func webhookRequestHead(u *url.URL) []byte {
+	return []byte("POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/json\r\n")
+}
+
+// appendWebhookRequest appends to dst, which holds webhookRequestHead, the
+// rest of a Standard Webhooks delivery of body signed at timestamp: its
+// own headers and the body, for a kept-alive HTTP/1.1 connection.
+func appendWebhookRequest(dst []byte, sign *webhookSigner, id string, timestamp int64, body []byte) []byte {
+	dst = append(dst, "Webhook-Id: "...)
 	dst = append(dst, id...)
 	dst = append(dst, "\r\nWebhook-Timestamp: "...)
 	dst = strconv.AppendInt(dst, timestamp, 10)
