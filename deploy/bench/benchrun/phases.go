@@ -37,6 +37,11 @@ type measure struct {
 	LoadCPUSeconds float64       `json:"loadgen_cpu_seconds,omitempty"`
 	Statuses       map[int]int64 `json:"statuses,omitempty"`
 	NotSent        int64         `json:"not_sent,omitempty"`
+	// CPUPerRequest is, for the webhook runs, the CPU time each process
+	// used during the run in µs a request acknowledged: the server, each
+	// other process of the stack, loadgen, and PostgreSQL's split by the
+	// role its backends served (cpuSnapshot.since).
+	CPUPerRequest map[string]float64 `json:"cpu_us_per_request,omitempty"`
 	// SocketP50ms and SocketP99ms are the same requests' latencies from
 	// the request's write to the kernel's receive time of the answer at
 	// loadgen's socket: the server's and the kernel's part, without
@@ -677,6 +682,7 @@ func (b *bench) sustained(ctx context.Context, partner string, want int64, m mea
 // loop), and measures it.
 func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, runID string) (measure, error) {
 	cpu0, _ := cpuSeconds(x.pid)
+	all0 := b.cpuNow(ctx)
 	res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: runID,
 		Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
 	if err != nil {
@@ -684,7 +690,8 @@ func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, r
 	}
 	cpu1, _ := cpuSeconds(x.pid)
 	m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
-		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent}
+		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent,
+		CPUPerRequest: b.cpuNow(ctx).perRequest(all0, res.Acked)}
 	if m.CPUSeconds > 0 {
 		m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
 	}
@@ -692,8 +699,8 @@ func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, r
 	if rate > 0 {
 		how = fmt.Sprintf("offered %.0f/s", rate)
 	}
-	fmt.Fprintf(b.log, "   %s (%s): %.0f/s acknowledged, p50 %.2f ms, p99 %.2f ms, statuses %v, no answer %d, not sent %d\n",
-		x.name, how, m.PerSecond, m.P50ms, m.P99ms, res.Statuses, res.NoAnswer, res.NotSent)
+	fmt.Fprintf(b.log, "   %s (%s): %.0f/s acknowledged, p50 %.2f ms, p99 %.2f ms, statuses %v, no answer %d, not sent %d; CPU µs a request: %s\n",
+		x.name, how, m.PerSecond, m.P50ms, m.P99ms, res.Statuses, res.NoAnswer, res.NotSent, cpuLine(m.CPUPerRequest))
 	return m, nil
 }
 
@@ -915,7 +922,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	// Clicks of the delay partner are not in the partners asked for; all
 	// acknowledged clicks so far are the main partners'.
 	fmt.Fprintf(b.log, "   %d clicks on clicks.v1; reporting resumed, waiting for all %d of the run in the reports\n", res.Acked, want)
-	cpuBefore := b.stackCPU()
+	cpuBefore := b.cpuNow(ctx)
 	resume()
 	start := time.Now()
 	// The first stored batch is seen on reporting's consumer counter,
@@ -949,7 +956,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	}
 	elapsed := time.Since(start)
 	in := &b.out.Ingest
-	in.CPUPerClick = b.cpuPerClick(cpuBefore, res.Acked)
+	in.CPUPerClick = b.cpuPerClick(ctx, cpuBefore, res.Acked)
 	// Reports read the rollups and the deltas ingest appends, and the
 	// compactor folds the deltas into the rollups in the background, less
 	// often while it has a backlog: the figure above leaves out the
@@ -968,7 +975,7 @@ func (b *bench) ingest(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	in.FoldedAfterSec = time.Since(start).Seconds()
-	in.CPUPerClickFolded = b.cpuPerClick(cpuBefore, res.Acked)
+	in.CPUPerClickFolded = b.cpuPerClick(ctx, cpuBefore, res.Acked)
 	in.Clicks, in.PerSecondWithWait = res.Acked, float64(res.Acked)/elapsed.Seconds()
 	// From the first poll that saw clicks stored to the end; the clicks
 	// stored by then are not counted, as the time they took is not.
@@ -1105,31 +1112,16 @@ func (b *bench) delay(ctx context.Context) error {
 	return nil
 }
 
-// stackCPU is the CPU seconds each of the stack's processes has used;
-// postgres counts the postmaster, every backend, and the backends that
-// have closed.
-func (b *bench) stackCPU() map[string]float64 {
+// cpuPerClick is each process's CPU time since before in µs for each of
+// clicks, PostgreSQL's as one ("postgres": the postmaster and every
+// process of it, the closed backends' too).
+func (b *bench) cpuPerClick(ctx context.Context, before cpuSnapshot, clicks int64) map[string]float64 {
 	out := map[string]float64{}
-	for name, pid := range b.st.pids() {
-		if name != "postgres" {
-			out[name], _ = cpuSeconds(pid)
-			continue
+	for owner, us := range b.cpuNow(ctx).perRequest(before, clicks) {
+		if strings.HasPrefix(owner, "postgres: ") {
+			owner = "postgres"
 		}
-		out[name], _ = cpuSecondsWithReaped(pid)
-		for _, p := range descendants(pid) {
-			s, _ := cpuSeconds(p)
-			out[name] += s
-		}
-	}
-	return out
-}
-
-// cpuPerClick is each process's CPU time since before (stackCPU), in µs
-// for each of clicks.
-func (b *bench) cpuPerClick(before map[string]float64, clicks int64) map[string]float64 {
-	out := map[string]float64{}
-	for name, after := range b.stackCPU() {
-		out[name] = 1e6 * (after - before[name]) / float64(clicks)
+		out[owner] += us
 	}
 	return out
 }

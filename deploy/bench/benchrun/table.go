@@ -56,11 +56,13 @@ func (b *bench) print(w io.Writer) {
 	wt := o.WebhooksAtTarget
 	fmt.Fprintf(t, "webhooks at %.0f/s (half bareinsert's most): p50 / p99 ms\t%.2f / %.2f (%s)\t%.2f / %.2f (%s)\tp99 %s\n", o.WebhooksTargetRate,
 		wt.Subject.P50ms, wt.Subject.P99ms, all2xx(wt.Subject.Statuses), wt.Yardstick.P50ms, wt.Yardstick.P99ms, all2xx(wt.Yardstick.Statuses), ratio(wt.Subject.P99ms, wt.Yardstick.P99ms))
+	fmt.Fprintf(t, "  CPU µs a webhook there, by process\t%s\t%s\t\n", cpuLine(wt.Subject.CPUPerRequest), cpuLine(wt.Yardstick.CPUPerRequest))
 	wr := o.WebhooksAtRate
 	fmt.Fprintf(t, "webhooks at %.0f/s (80 %% of its most): p50 / p99 ms\t%.2f / %.2f (%s)\t%.2f / %.2f (%s)\tp99 %s\n", o.WebhooksRate,
 		wr.Subject.P50ms, wr.Subject.P99ms, all2xx(wr.Subject.Statuses), wr.Yardstick.P50ms, wr.Yardstick.P99ms, all2xx(wr.Yardstick.Statuses), ratio(wr.Subject.P99ms, wr.Yardstick.P99ms))
 	wl := o.WebhooksLive
 	fmt.Fprintf(t, "  again, reporting live: p50 / p99 ms\t%.2f / %.2f (%s)\t\t\n", wl.P50ms, wl.P99ms, all2xx(wl.Statuses))
+	fmt.Fprintf(t, "  CPU µs a webhook there, by process\t%s\t\t\n", cpuLine(wl.CPUPerRequest))
 	if ws := o.WebhooksLiveSustained; o.WebhooksLiveSustainedRate > 0 {
 		fmt.Fprintf(t, "  the most it sustained live (p99 < %.0f ms, all sent, reports kept up)\t%.0f/s, p99 %.2f ms\tbareinsert %.0f\t%s\n",
 			liveP99, ws.PerSecond, ws.P99ms, wh.Yardstick.PerSecond, ratio(ws.PerSecond, wh.Yardstick.PerSecond))
