@@ -96,14 +96,14 @@ func (s cpuSnapshot) since(before cpuSnapshot) map[string]float64 {
 	return out
 }
 
-// perRequest is each owner's CPU since before in µs for each of n
+// perRequest is each owner's CPU seconds (since's) in µs for each of n
 // requests.
-func (s cpuSnapshot) perRequest(before cpuSnapshot, n int64) map[string]float64 {
+func perRequest(used map[string]float64, n int64) map[string]float64 {
 	out := map[string]float64{}
 	if n <= 0 {
 		return out
 	}
-	for owner, c := range s.since(before) {
+	for owner, c := range used {
 		out[owner] = 1e6 * c / float64(n)
 	}
 	return out

@@ -41,11 +41,11 @@ func TestCPUSnapshotSince(t *testing.T) {
 			t.Errorf("since[%q] = %v, want %v", k, got[k], w)
 		}
 	}
-	per := after.perRequest(before, 1000)
+	per := perRequest(got, 1000)
 	if math.Abs(per["conversions"]-4000) > 1e-6 {
 		t.Errorf("perRequest[conversions] = %v µs, want 4000", per["conversions"])
 	}
-	if len(after.perRequest(before, 0)) != 0 {
+	if len(perRequest(got, 0)) != 0 {
 		t.Error("perRequest of no requests is not empty")
 	}
 }

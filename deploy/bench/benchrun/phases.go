@@ -521,10 +521,10 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// webhookTarget is a server the webhook load is sent to.
+// webhookTarget is a server the webhook load is sent to; name is its
+// process's, as cpuNow names it.
 type webhookTarget struct {
 	name, url string
-	pid       int
 	ledger    *loadgen.Ledger
 }
 
@@ -542,9 +542,9 @@ func (b *bench) webhooks(ctx context.Context) error {
 	b.phase("webhooks, %s each: conversions (signed, durable) and bareinsert (one INSERT per request), at %d in flight, then at two fixed rates; reporting paused (SIGSTOP), then conversions once more with reporting live",
 		b.cfg.duration, b.cfg.connections)
 	pids := b.st.pids()
-	conversions := webhookTarget{"conversions", "", pids["conversions"], b.ledger}
+	conversions := webhookTarget{"conversions", "", b.ledger}
 	targets := []webhookTarget{conversions,
-		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, b.extras[1].Process.Pid, nil}}
+		{"bareinsert", "http://" + b.insert + "/v1/webhooks/" + b.partners[0].ID, nil}}
 	partner := b.partners[0].ID
 	before, err := b.reportedConversions(ctx, partner)
 	if err != nil {
@@ -681,17 +681,16 @@ func (b *bench) sustained(ctx context.Context, partner string, want int64, m mea
 // webhookRun sends one webhook load to x, at rate per second (0: closed
 // loop), and measures it.
 func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, runID string) (measure, error) {
-	cpu0, _ := cpuSeconds(x.pid)
-	all0 := b.cpuNow(ctx)
+	before := b.cpuNow(ctx)
 	res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: runID,
 		Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
 	if err != nil {
 		return measure{}, err
 	}
-	cpu1, _ := cpuSeconds(x.pid)
+	used := b.cpuNow(ctx).since(before)
 	m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
-		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent,
-		CPUPerRequest: b.cpuNow(ctx).perRequest(all0, res.Acked)}
+		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: used[x.name], Statuses: res.Statuses, NotSent: res.NotSent,
+		CPUPerRequest: perRequest(used, res.Acked)}
 	if m.CPUSeconds > 0 {
 		m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
 	}
@@ -1117,7 +1116,7 @@ func (b *bench) delay(ctx context.Context) error {
 // process of it, the closed backends' too).
 func (b *bench) cpuPerClick(ctx context.Context, before cpuSnapshot, clicks int64) map[string]float64 {
 	out := map[string]float64{}
-	for owner, us := range b.cpuNow(ctx).perRequest(before, clicks) {
+	for owner, us := range perRequest(b.cpuNow(ctx).since(before), clicks) {
 		if strings.HasPrefix(owner, "postgres: ") {
 			owner = "postgres"
 		}
