@@ -69,7 +69,10 @@ type report struct {
 	PerCore  *pair             `json:"redirect_per_core,omitempty"`
 	// PerCoreRounds are the alternating rounds PerCore pools.
 	PerCoreRounds []pair `json:"redirect_per_core_rounds,omitempty"`
-	Webhooks      pair   `json:"webhooks"`
+	// Webhooks pools WebhooksRounds: conversions and bareinsert in
+	// alternating closed-loop rounds.
+	Webhooks       pair   `json:"webhooks"`
+	WebhooksRounds []pair `json:"webhooks_rounds,omitempty"`
 	// WebhooksAtTarget: both at WebhooksTargetRate, half bareinsert's
 	// most (the target: conversions sustains it, every answer a 2xx,
 	// p99 under 50 ms).
@@ -441,8 +444,12 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	return nil
 }
 
-// perCoreRounds is how many alternating rounds the per-core part runs.
-const perCoreRounds = 3
+// perCoreRounds is how many alternating rounds the per-core part runs,
+// and webhookRounds how many the webhooks' closed loop runs.
+const (
+	perCoreRounds = 3
+	webhookRounds = 3
+)
 
 // pooledMeasure is runs taken as one: counts and times summed, rates from
 // the sums, and the latency percentiles those of every request of the
@@ -467,6 +474,18 @@ func pooledMeasure(runs []measure) measure {
 	}
 	out.P50ms, out.P99ms = pooledQuantiles(latency)
 	out.SocketP50ms, out.SocketP99ms = pooledQuantiles(socket)
+	// CPU a request: each process's over every run's requests together.
+	for _, m := range runs {
+		if out.Requests == 0 {
+			break
+		}
+		for k, v := range m.CPUPerRequest {
+			if out.CPUPerRequest == nil {
+				out.CPUPerRequest = map[string]float64{}
+			}
+			out.CPUPerRequest[k] += v * float64(m.Requests) / float64(out.Requests)
+		}
+	}
 	if out.Seconds > 0 {
 		out.PerSecond = float64(out.Requests) / out.Seconds
 		out.Busy = out.CPUSeconds / out.Seconds
@@ -530,7 +549,9 @@ type webhookTarget struct {
 
 // webhooks measures conversions and bareinsert three times: as fast as
 // CONNECTIONS deliveries in flight go (closed loop: the most each
-// sustains), then both at fixed rates (open loop: the latency at a rate):
+// sustains; webhookRounds alternating rounds of each, pooled, as for the
+// redirect per core), then both at fixed rates (open loop: the latency at
+// a rate):
 // half bareinsert's most (the target's rate), and 80 % of conversions'
 // most. Reporting is paused meanwhile, as for the redirect per core: the
 // figure is the webhook path (signature, JSON, the statement, the relay to
@@ -539,8 +560,10 @@ type webhookTarget struct {
 // caught up, conversions once more at the target's rate with reporting
 // live.
 func (b *bench) webhooks(ctx context.Context) error {
-	b.phase("webhooks, %s each: conversions (signed, durable) and bareinsert (one INSERT per request), at %d in flight, then at two fixed rates; reporting paused (SIGSTOP), then conversions once more with reporting live",
-		b.cfg.duration, b.cfg.connections)
+	rounds := webhookRounds
+	roundDur := max(3*time.Second, b.cfg.duration/time.Duration(rounds))
+	b.phase("webhooks: conversions (signed, durable) and bareinsert (one INSERT per request), %d alternating rounds of %s each at %d in flight, then %s each at two fixed rates; reporting paused (SIGSTOP), then conversions once more with reporting live",
+		rounds, roundDur, b.cfg.connections, b.cfg.duration)
 	pids := b.st.pids()
 	conversions := webhookTarget{"conversions", "", b.ledger}
 	targets := []webhookTarget{conversions,
@@ -556,32 +579,53 @@ func (b *bench) webhooks(ctx context.Context) error {
 	}
 	defer resume()
 	var accepted int64 // by conversions while reporting is paused: each a new conversion
-	steps := []struct {
-		out  *pair
-		rate func() float64 // 0: closed loop
-		set  *float64       // where the rate is recorded
-	}{
-		{&b.out.Webhooks, func() float64 { return 0 }, nil},
-		{&b.out.WebhooksAtTarget, func() float64 { return 0.5 * b.out.Webhooks.Yardstick.PerSecond }, &b.out.WebhooksTargetRate},
-		{&b.out.WebhooksAtRate, func() float64 { return 0.8 * b.out.Webhooks.Subject.PerSecond }, &b.out.WebhooksRate},
-	}
-	for step, st := range steps {
-		rate := st.rate()
-		if step > 0 && rate < 1 {
-			return nil
-		}
-		if st.set != nil {
-			*st.set = rate
-		}
-		for i, x := range targets {
-			// Each starts on a quiet stack (the relay done, autovacuum
-			// and checkpoints of the one before over).
-			if step > 0 || i > 0 {
+	// Closed loop, in alternating rounds, each side first in turn: a
+	// spell of the machine (a slow disk's flushes, another tenant) then
+	// falls on both sides rather than on one.
+	var subject, yardstick []measure
+	for r := range rounds {
+		for i := range 2 {
+			t := (i + r) % 2
+			// Each run starts on a quiet stack (the relay done,
+			// autovacuum and checkpoints of the one before over).
+			if r > 0 || i > 0 {
 				if err := b.quiet(ctx, ""); err != nil {
 					return err
 				}
 			}
-			m, err := b.webhookRun(ctx, x, rate, fmt.Sprintf("%s-wh%d%d", b.run, step, i))
+			m, err := b.webhookRun(ctx, targets[t], 0, roundDur, fmt.Sprintf("%s-wh0%d%d", b.run, t, r))
+			if err != nil {
+				return err
+			}
+			if t == 0 {
+				subject = append(subject, m)
+				accepted += m.Requests
+			} else {
+				yardstick = append(yardstick, m)
+			}
+		}
+		b.out.WebhooksRounds = append(b.out.WebhooksRounds, pair{Subject: subject[r], Yardstick: yardstick[r]})
+		fmt.Fprintf(b.log, "   round %d: %s\n", r+1, ratio(subject[r].PerSecond, yardstick[r].PerSecond))
+	}
+	b.out.Webhooks = pair{Subject: pooledMeasure(subject), Yardstick: pooledMeasure(yardstick)}
+	steps := []struct {
+		out  *pair
+		rate float64
+		set  *float64 // where the rate is recorded
+	}{
+		{&b.out.WebhooksAtTarget, 0.5 * b.out.Webhooks.Yardstick.PerSecond, &b.out.WebhooksTargetRate},
+		{&b.out.WebhooksAtRate, 0.8 * b.out.Webhooks.Subject.PerSecond, &b.out.WebhooksRate},
+	}
+	for step, st := range steps {
+		if st.rate < 1 {
+			return nil
+		}
+		*st.set = st.rate
+		for i, x := range targets {
+			if err := b.quiet(ctx, ""); err != nil {
+				return err
+			}
+			m, err := b.webhookRun(ctx, x, st.rate, b.cfg.duration, fmt.Sprintf("%s-wh%d%d", b.run, step+1, i))
 			if err != nil {
 				return err
 			}
@@ -607,7 +651,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 		return err
 	}
 	rate := b.out.WebhooksTargetRate
-	if b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, rate, b.run+"-whlive"); err != nil {
+	if b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, rate, b.cfg.duration, b.run+"-whlive"); err != nil {
 		return err
 	}
 	// With reporting live the two cores carry the ledger as well, and the
@@ -620,7 +664,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 			if err := b.quiet(ctx, ""); err != nil {
 				return err
 			}
-			if m, err = b.webhookRun(ctx, conversions, rate, fmt.Sprintf("%s-whlive%d", b.run, i)); err != nil {
+			if m, err = b.webhookRun(ctx, conversions, rate, b.cfg.duration, fmt.Sprintf("%s-whlive%d", b.run, i)); err != nil {
 				return err
 			}
 		}
@@ -678,19 +722,19 @@ func (b *bench) sustained(ctx context.Context, partner string, want int64, m mea
 	return true, fmt.Sprintf("sustained (p99 %.1f ms, the reports held every conversion %.1fs after)", m.P99ms, time.Since(start).Seconds()), nil
 }
 
-// webhookRun sends one webhook load to x, at rate per second (0: closed
-// loop), and measures it.
-func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, runID string) (measure, error) {
+// webhookRun sends one webhook load of dur to x, at rate per second (0:
+// closed loop), and measures it.
+func (b *bench) webhookRun(ctx context.Context, x webhookTarget, rate float64, dur time.Duration, runID string) (measure, error) {
 	before := b.cpuNow(ctx)
 	res, err := loadgen.WebhookLoad{Stack: b.stack, Partner: b.partners[0], URL: x.url, RunID: runID,
-		Rate: rate, Concurrency: b.cfg.connections, Duration: b.cfg.duration, Ledger: x.ledger}.Run(ctx)
+		Rate: rate, Concurrency: b.cfg.connections, Duration: dur, Ledger: x.ledger}.Run(ctx)
 	if err != nil {
 		return measure{}, err
 	}
 	used := b.cpuNow(ctx).since(before)
 	m := measure{PerSecond: res.Rate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
 		Requests: res.Acked, Seconds: res.Elapsed.Seconds(), CPUSeconds: used[x.name], Statuses: res.Statuses, NotSent: res.NotSent,
-		CPUPerRequest: perRequest(used, res.Acked)}
+		CPUPerRequest: perRequest(used, res.Acked), latency: &res.Latency}
 	if m.CPUSeconds > 0 {
 		m.PerBusyCoreSecond, m.Busy = float64(res.Acked)/m.CPUSeconds, m.CPUSeconds/m.Seconds
 	}

@@ -87,6 +87,36 @@ func TestPooledMeasureLatencies(t *testing.T) {
 	}
 }
 
+// Pooled, each process's CPU a request is over every run's requests
+// together: a round of many cheap requests weighs more than one of few
+// costly ones. Runs without figures (the redirect's) add none.
+func TestPooledMeasureCPUPerRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   []measure
+		want map[string]float64
+	}{
+		{"none kept", []measure{{Requests: 10}, {Requests: 20}}, nil},
+		{"no requests", []measure{{CPUPerRequest: map[string]float64{"conversions": 300}}}, nil},
+		{"weighed by requests", []measure{
+			{Requests: 300, CPUPerRequest: map[string]float64{"conversions": 200, "postgres": 100}},
+			{Requests: 100, CPUPerRequest: map[string]float64{"conversions": 600, "loadgen": 40}},
+		}, map[string]float64{"conversions": 300, "postgres": 75, "loadgen": 10}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := pooledMeasure(tt.in).CPUPerRequest
+			if len(got) != len(tt.want) {
+				t.Fatalf("CPUPerRequest = %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if math.Abs(got[k]-v) > 1e-9 {
+					t.Fatalf("CPUPerRequest = %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
 // The live webhook step-down tries the target, then four rates each 0.8
 // of the one before.
 func TestLiveRates(t *testing.T) {

@@ -53,6 +53,13 @@ func (b *bench) print(w io.Writer) {
 	wh := o.Webhooks
 	fmt.Fprintf(t, "webhooks/s, reporting paused (all 2xx?)\t%.0f (%s)\tbareinsert %.0f (%s)\t%s\n", wh.Subject.PerSecond, all2xx(wh.Subject.Statuses), wh.Yardstick.PerSecond, all2xx(wh.Yardstick.Statuses), ratio(wh.Subject.PerSecond, wh.Yardstick.PerSecond))
 	fmt.Fprintf(t, "  p50 / p99 ms\t%.2f / %.2f\t%.2f / %.2f\tp99 %s\n", wh.Subject.P50ms, wh.Subject.P99ms, wh.Yardstick.P50ms, wh.Yardstick.P99ms, ratio(wh.Subject.P99ms, wh.Yardstick.P99ms))
+	if len(o.WebhooksRounds) > 0 {
+		var rounds []string
+		for _, r := range o.WebhooksRounds {
+			rounds = append(rounds, ratio(r.Subject.PerSecond, r.Yardstick.PerSecond))
+		}
+		fmt.Fprintf(t, "  each round, webhooks/s\t\t\t%s\n", strings.Join(rounds, " "))
+	}
 	wt := o.WebhooksAtTarget
 	fmt.Fprintf(t, "webhooks at %.0f/s (half bareinsert's most): p50 / p99 ms\t%.2f / %.2f (%s)\t%.2f / %.2f (%s)\tp99 %s\n", o.WebhooksTargetRate,
 		wt.Subject.P50ms, wt.Subject.P99ms, all2xx(wt.Subject.Statuses), wt.Yardstick.P50ms, wt.Yardstick.P99ms, all2xx(wt.Yardstick.Statuses), ratio(wt.Subject.P99ms, wt.Yardstick.P99ms))
