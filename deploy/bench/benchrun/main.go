@@ -20,7 +20,8 @@
 // CONNECTIONS (64), LINKS (10000), USER_AGENTS (5000), INGEST_CLICKS
 // (300000), RESULTS_DIR (deploy/bench/results), KEEP=1 keeps the DATA_DIR,
 // PHASES (a comma-separated subset of redirect,webhooks,ingest,delay; all
-// by default) to measure one figure while working on it.
+// by default) to measure one figure while working on it, QUIET_WAIT (1m:
+// how long each measurement waits at most for a quiet machine).
 package main
 
 import (
@@ -56,11 +57,13 @@ type settings struct {
 	ingestClicks       int64
 	keep               bool
 	phases             map[string]bool // nil: all
+	quietWait          time.Duration   // the most a measurement waits for a quiet machine
 }
 
 func readSettings(getenv func(string) string) (settings, error) {
 	s := settings{binDir: "bin", resultsDir: "deploy/bench/results", duration: 15 * time.Second,
-		connections: 64, links: 10000, userAgents: 5000, ingestClicks: 300000, keep: getenv("KEEP") != ""}
+		connections: 64, links: 10000, userAgents: 5000, ingestClicks: 300000, keep: getenv("KEEP") != "",
+		quietWait: time.Minute}
 	if v := getenv("BIN_DIR"); v != "" {
 		s.binDir = v
 	}
@@ -71,6 +74,11 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if v := getenv("DURATION"); v != "" {
 		if s.duration, err = time.ParseDuration(v); err != nil || s.duration < time.Second {
 			return s, fmt.Errorf("DURATION=%q: want a Go duration of at least 1s", v)
+		}
+	}
+	if v := getenv("QUIET_WAIT"); v != "" {
+		if s.quietWait, err = time.ParseDuration(v); err != nil || s.quietWait < 0 {
+			return s, fmt.Errorf("QUIET_WAIT=%q: want a Go duration, 0 or more", v)
 		}
 	}
 	for _, n := range []struct {

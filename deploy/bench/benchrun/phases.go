@@ -815,7 +815,7 @@ func pollReports(ctx context.Context, want int64, interval, within time.Duration
 func (b *bench) quiet(ctx context.Context, what string) error {
 	start := time.Now()
 	busy := 1.0
-	for quiet := time.Now().Add(time.Minute); busy > quietBusy && time.Now().Before(quiet) && ctx.Err() == nil; {
+	for quiet := time.Now().Add(b.cfg.quietWait); busy > quietBusy && time.Now().Before(quiet) && ctx.Err() == nil; {
 		var err error
 		if busy, err = machineBusy(time.Second); err != nil {
 			return err
