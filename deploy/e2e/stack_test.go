@@ -192,8 +192,11 @@ func kcat(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// leftovers lists live processes started from the stack's binaries or
-// data directory.
+// leftovers lists live processes of this stack: started with its data
+// directory in their arguments, or from the stack's binaries with it in
+// their environment (localstack hands DATA_DIR to all it starts). Other
+// tests' stacks run the same binaries at the same time (the bench's and
+// the chaos tests' in make test), each with a data directory of its own.
 func (e *stackEnv) leftovers() []string {
 	var found []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -203,7 +206,7 @@ func (e *stackEnv) leftovers() []string {
 			continue
 		}
 		cmdline := strings.ReplaceAll(string(b), "\x00", " ")
-		if strings.Contains(cmdline, e.dataDir) || strings.HasPrefix(cmdline, e.bin+"/") {
+		if strings.Contains(cmdline, e.dataDir) || strings.HasPrefix(cmdline, e.bin+"/") && e.inEnviron(strings.TrimSuffix(p, "cmdline")+"environ") {
 			stat, _ := os.ReadFile(strings.TrimSuffix(p, "cmdline") + "stat")
 			if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
 				continue
@@ -212,6 +215,23 @@ func (e *stackEnv) leftovers() []string {
 		}
 	}
 	return found
+}
+
+// inEnviron reports whether the process whose environ file is at path has
+// this stack's data directory in its DATA_DIR, or is still there with an
+// environment that cannot be read (then it may be ours: counted).
+func (e *stackEnv) inEnviron(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		_, gone := os.Stat(filepath.Dir(path))
+		return gone == nil // still there, environment unreadable
+	}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if dir, ok := strings.CutPrefix(kv, "DATA_DIR="); ok && (dir == e.dataDir || strings.HasPrefix(dir, e.dataDir+"/")) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *stackEnv) listening() []string {
