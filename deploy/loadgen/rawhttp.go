@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -72,7 +73,7 @@ func (c *rawConn) roundTrip(req []byte, head bool) (rawAnswer, error) {
 	if c.conn == nil {
 		conn, err := c.dialer.Dial("tcp", c.addr)
 		if err != nil {
-			return rawAnswer{}, err
+			return rawAnswer{}, &notSentError{err}
 		}
 		c.conn, c.stamp = conn, nil
 		if !c.noStamps {
@@ -178,5 +179,36 @@ func skipChunked(r *bufio.Reader) error {
 		if n == 0 {
 			return nil // no trailers are sent to loadgen
 		}
+	}
+}
+
+// notSentError is a request never written: no connection could be made
+// (refused, say), so the server cannot have it, unlike a request whose
+// answer was lost, which it may have.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return "not sent: " + e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+// wasSent reports whether a round trip that failed with err may have
+// reached the server.
+func wasSent(err error) bool {
+	var ns *notSentError
+	return !errors.As(err, &ns)
+}
+
+// errorPause is how long a worker waits after a round trip that failed:
+// a server that refuses connections fails them at once, and without it
+// each worker would spin, and in a closed loop record millions of events
+// in doubt a second (a test run's load tool once grew to 24 GB so).
+const errorPause = 10 * time.Millisecond
+
+// pause waits d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }

@@ -154,3 +154,66 @@ func TestWebhookLoadAgainstNetHTTP(t *testing.T) {
 		t.Error("a secret without whsec_ was accepted")
 	}
 }
+
+// A server that refuses connections: nothing was sent, so nothing is in
+// doubt, and the workers pause after each failure instead of spinning (a
+// closed loop once filled a test's ledger with events in doubt until the
+// kernel killed it). A server that takes the request and hangs up has it
+// maybe: in doubt.
+func TestWebhookLoadRefusedAndDropped(t *testing.T) {
+	secret := NewSecret()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + ln.Addr().String() + "/v1/webhooks/p"
+	ln.Close() // nothing listens there now
+	dropped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			c.Close()
+		}
+	}))
+	defer dropped.Close()
+	for _, tt := range []struct {
+		name    string
+		url     string
+		inDoubt bool
+	}{
+		{"refused", refusedURL, false},
+		{"dropped after the request", dropped.URL + "/v1/webhooks/p", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ledger := NewLedger()
+			res, err := WebhookLoad{Stack: &Stack{}, Partner: Partner{ID: "p", Secret: secret, Currency: "USD"}, URL: tt.url,
+				RunID: "t", Concurrency: 4, Duration: 200 * time.Millisecond, Ledger: ledger}.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, acked, _, inDoubt := ledger.Counts()
+			if res.Acked != 0 || acked != 0 || res.NoAnswer == 0 || res.NoAnswer != res.Sent {
+				t.Errorf("result %+v, %d acknowledged in the ledger", res, acked)
+			}
+			if tt.inDoubt && int64(inDoubt) != res.NoAnswer || !tt.inDoubt && inDoubt != 0 {
+				t.Errorf("%d events in doubt after %d deliveries without an answer", inDoubt, res.NoAnswer)
+			}
+			// Not a timing assertion: 4 workers pausing 10 ms after each
+			// failure make at most a few hundred attempts in 200 ms, where
+			// spinning made hundreds of thousands.
+			if res.Sent > 20000 {
+				t.Errorf("%d attempts in 200 ms: the workers do not pause after a failure", res.Sent)
+			}
+		})
+	}
+}
+
+func TestWasSent(t *testing.T) {
+	c := &rawConn{addr: "127.0.0.1:1", dialer: &net.Dialer{Timeout: time.Second}, timeout: time.Second}
+	_, err := c.roundTrip([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false)
+	if err == nil || wasSent(err) {
+		t.Fatalf("a refused dial: err %v, wasSent %v", err, wasSent(err))
+	}
+	if !wasSent(io.ErrUnexpectedEOF) {
+		t.Fatal("a lost answer counted as not sent")
+	}
+}

@@ -429,9 +429,10 @@ func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *wo
 	ans, err := conn.do(method, c.target, conn.addr, c.ua, c.referer)
 	if err != nil {
 		w.res.NoAnswer++
-		if !c.head {
+		if !c.head && wasSent(err) {
 			r.Ledger.ClickInDoubt(r.links[c.link].Code)
 		}
+		pause(ctx, errorPause)
 		return
 	}
 	w.res.Statuses[ans.status]++

@@ -118,9 +118,10 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 				status := a.status
 				if err != nil {
 					res.NoAnswer++
-					if wl.Ledger != nil {
+					if wl.Ledger != nil && wasSent(err) {
 						wl.Ledger.EventInDoubt(e)
 					}
+					pause(runCtx, errorPause)
 					continue
 				}
 				res.Statuses[status]++
