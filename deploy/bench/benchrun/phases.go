@@ -475,15 +475,14 @@ func pooledMeasure(runs []measure) measure {
 	out.P50ms, out.P99ms = pooledQuantiles(latency)
 	out.SocketP50ms, out.SocketP99ms = pooledQuantiles(socket)
 	// CPU a request: each process's over every run's requests together.
-	for _, m := range runs {
-		if out.Requests == 0 {
-			break
-		}
-		for k, v := range m.CPUPerRequest {
-			if out.CPUPerRequest == nil {
-				out.CPUPerRequest = map[string]float64{}
+	if out.Requests > 0 {
+		for _, m := range runs {
+			for k, v := range m.CPUPerRequest {
+				if out.CPUPerRequest == nil {
+					out.CPUPerRequest = map[string]float64{}
+				}
+				out.CPUPerRequest[k] += v * float64(m.Requests) / float64(out.Requests)
 			}
-			out.CPUPerRequest[k] += v * float64(m.Requests) / float64(out.Requests)
 		}
 	}
 	if out.Seconds > 0 {
@@ -551,9 +550,7 @@ type webhookTarget struct {
 // CONNECTIONS deliveries in flight go (closed loop: the most each
 // sustains; after a run of each not measured, webhookRounds alternating
 // rounds of each, pooled, as for the redirect per core), then both at
-// fixed rates (open loop: the latency at
-// a rate):
-// half bareinsert's most (the target's rate), and 80 % of conversions'
+// fixed rates (open loop: the latency at a rate): half bareinsert's most (the target's rate), and 80 % of conversions'
 // most. Reporting is paused meanwhile, as for the redirect per core: the
 // figure is the webhook path (signature, JSON, the statement, the relay to
 // Kafka), and on two cores reporting writing the ledger of the events
@@ -561,10 +558,9 @@ type webhookTarget struct {
 // caught up, conversions once more at the target's rate with reporting
 // live.
 func (b *bench) webhooks(ctx context.Context) error {
-	rounds := webhookRounds
-	roundDur := max(3*time.Second, b.cfg.duration/time.Duration(rounds))
+	roundDur := max(3*time.Second, b.cfg.duration/webhookRounds)
 	b.phase("webhooks: conversions (signed, durable) and bareinsert (one INSERT per request), a warm-up and %d alternating rounds of %s each at %d in flight, then %s each at two fixed rates; reporting paused (SIGSTOP), then conversions once more with reporting live",
-		rounds, roundDur, b.cfg.connections, b.cfg.duration)
+		webhookRounds, roundDur, b.cfg.connections, b.cfg.duration)
 	pids := b.st.pids()
 	conversions := webhookTarget{"conversions", "", b.ledger}
 	targets := []webhookTarget{conversions,
@@ -603,7 +599,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// spell of the machine (a slow disk's flushes, another tenant) then
 	// falls on both sides rather than on one.
 	var subject, yardstick []measure
-	for r := range rounds {
+	for r := range webhookRounds {
 		for i := range 2 {
 			t := (i + r) % 2
 			// Each run starts on a quiet stack (the relay done,
