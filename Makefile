@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -77,6 +77,11 @@ demo:
 # reconciliation (deploy/chaos); under 15 minutes. make test runs TestChaosShort.
 chaos: build
 	@cd deploy && CHAOS=full BIN_DIR=$(BIN) go test -count=1 -timeout 20m -run 'TestChaos$$' -v ./chaos/
+
+# The short version of make bench: every phase at the smallest sizes, its
+# table, JSON and exact reconciliation checked (about two minutes).
+bench-short: build
+	@cd deploy && BENCH_SHORT=1 BIN_DIR=$(BIN) go test -count=1 -timeout 10m -run 'TestBenchShort$$' -v ./bench/benchrun/
 
 bench-go:
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; done
