@@ -54,8 +54,16 @@ func parentOf(pid int) int {
 	if err != nil {
 		return 0
 	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
 }
@@ -74,14 +82,31 @@ func descendants(pid int) []int {
 		if err != nil {
 			continue
 		}
-		children[parentOf(p)] = append(children[parentOf(p)], p)
+		parent := parentOf(p)
+		children[parent] = append(children[parent], p)
 	}
+	return below(children, pid)
+}
+
+// below walks children (parent to children) down from pid, each process
+// once. The table is read from /proc one process at a time while
+// processes come and go, and pids are reused (pid_max is 32,768 here, and
+// PostgreSQL starts a backend per connection): a process read before
+// its parent exited and a new process given that parent's pid can make
+// a loop. Walked without a visited set, one such loop once grew the
+// bench's process to 24 GB until the kernel killed it.
+func below(children map[int][]int, pid int) []int {
+	seen := map[int]bool{pid: true}
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
 		for _, c := range children[p] {
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
 			out = append(out, c)
 			queue = append(queue, c)
 		}
