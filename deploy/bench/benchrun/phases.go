@@ -50,6 +50,11 @@ type measure struct {
 	// measured). 0 where the kernel gives no receive times.
 	SocketP50ms float64 `json:"socket_p50_ms,omitempty"`
 	SocketP99ms float64 `json:"socket_p99_ms,omitempty"`
+	// Cores is how each CPU's time went during the run (/proc/stat), by
+	// CPU ("cpu0", ...): in the per-core part, CPU 0's busy share beside
+	// the server's own tells whether something else ran on its core, and
+	// its steal whether the hypervisor took it.
+	Cores map[string]coreShares `json:"cores,omitempty"`
 	// latency and socketLatency hold every request's, so that runs can be
 	// pooled.
 	latency, socketLatency *loadgen.Hist
@@ -301,7 +306,9 @@ func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger 
 		return measure{}, err
 	}
 	self0, _ := cpuSeconds(os.Getpid())
+	ticks0, _ := readCPUTicks()
 	res := loadgen.NewRunner(&stack, cfg).Clicks(ctx)
+	ticks1, _ := readCPUTicks()
 	cpu1, err := cpuSeconds(pid)
 	if err != nil {
 		return measure{}, err
@@ -310,6 +317,7 @@ func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger 
 	m := measure{PerSecond: res.RedirectRate(), P50ms: ms(res.Latency.Quantile(0.5)), P99ms: ms(res.Latency.Quantile(0.99)),
 		Requests: res.Redirects, Seconds: res.Elapsed.Seconds(), CPUSeconds: cpu1 - cpu0, Statuses: res.Statuses, NotSent: res.NotSent,
 		LoadCPUSeconds: self1 - self0, latency: &res.Latency}
+	m.Cores = coresSince(ticks0, ticks1)
 	if res.SocketLatency.Count() > 0 {
 		m.SocketP50ms, m.SocketP99ms = ms(res.SocketLatency.Quantile(0.5)), ms(res.SocketLatency.Quantile(0.99))
 		m.socketLatency = &res.SocketLatency
@@ -324,6 +332,9 @@ func (b *bench) clicks(ctx context.Context, phase, addr string, pid int, ledger 
 	}
 	fmt.Fprintf(b.log, "   %s: %.0f/s, p50 %.2f ms, p99 %.2f ms (%s), %d requests, server CPU %.1fs (%.0f %% of a core), %.0f per busy core-second, loadgen CPU %.1fs, statuses %v\n",
 		phase, m.PerSecond, m.P50ms, m.P99ms, atSocket, m.Requests, m.CPUSeconds, 100*m.Busy, m.PerBusyCoreSecond, m.LoadCPUSeconds, m.Statuses)
+	if line := coresLine(m.Cores); line != "" {
+		fmt.Fprintf(b.log, "     %s\n", line)
+	}
 	return m, nil
 }
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,42 +154,109 @@ func pin(pid int, cpus string) error {
 	return nil
 }
 
+// cpuTicks is one line of /proc/stat: a CPU's (or, "cpu", all CPUs')
+// time since boot, in clock ticks, by what it was spent on.
+type cpuTicks struct {
+	User, System, Idle, IRQ, Steal, Total float64
+}
+
+// readCPUTicks reads every cpu line of /proc/stat, by name ("cpu" for
+// all, "cpu0", "cpu1", ...).
+func readCPUTicks() (map[string]cpuTicks, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	return parseCPUTicks(string(b))
+}
+
+func parseCPUTicks(stat string) (map[string]cpuTicks, error) {
+	out := map[string]cpuTicks{}
+	for _, line := range splitLines(stat) {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "cpu") {
+			continue
+		}
+		if len(f) < 9 {
+			return nil, fmt.Errorf("/proc/stat: short line %q", line)
+		}
+		// user nice system idle iowait irq softirq steal [guest guest_nice]:
+		// guest time is already in user time.
+		var v [8]float64
+		for i := range v {
+			v[i], _ = strconv.ParseFloat(f[i+1], 64)
+		}
+		t := cpuTicks{User: v[0] + v[1], System: v[2], Idle: v[3] + v[4], IRQ: v[5] + v[6], Steal: v[7]}
+		t.Total = t.User + t.System + t.Idle + t.IRQ + t.Steal
+		out[f[0]] = t
+	}
+	if _, ok := out["cpu"]; !ok {
+		return nil, errors.New("/proc/stat: no cpu line")
+	}
+	return out, nil
+}
+
+// coreShares is how a CPU's time was spent between two readings, each a
+// share of the whole: steal is time the hypervisor gave to another
+// machine (on a VM the CPU was not ours, and what ran on it got less).
+type coreShares struct {
+	Busy    float64 `json:"busy"` // user, system, interrupts
+	IRQ     float64 `json:"irq"`  // hard and soft interrupts, in Busy
+	Steal   float64 `json:"steal"`
+	Idle    float64 `json:"idle"` // with I/O wait
+	seconds float64
+}
+
+func (t cpuTicks) since(before cpuTicks) coreShares {
+	total := t.Total - before.Total
+	if total <= 0 {
+		return coreShares{}
+	}
+	busy := t.User + t.System + t.IRQ - before.User - before.System - before.IRQ
+	return coreShares{Busy: busy / total, IRQ: (t.IRQ - before.IRQ) / total, Steal: (t.Steal - before.Steal) / total,
+		Idle: (t.Idle - before.Idle) / total, seconds: total}
+}
+
+// coresSince is each CPU's shares between two readings of readCPUTicks
+// (nil if either failed).
+func coresSince(before, after map[string]cpuTicks) map[string]coreShares {
+	if before == nil || after == nil {
+		return nil
+	}
+	out := map[string]coreShares{}
+	for name, t := range after {
+		if name == "cpu" {
+			continue
+		}
+		if b, ok := before[name]; ok {
+			out[name] = t.since(b)
+		}
+	}
+	return out
+}
+
+// coresLine is coresSince's shares as the log prints them, by CPU.
+func coresLine(cores map[string]coreShares) string {
+	names := slices.Sorted(maps.Keys(cores))
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		c := cores[n]
+		parts = append(parts, fmt.Sprintf("%s busy %.0f %% (interrupts %.0f %%), stolen %.0f %%, idle %.0f %%", n, 100*c.Busy, 100*c.IRQ, 100*c.Steal, 100*c.Idle))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // machineBusy is the share of all CPUs' time that was not idle (nor
 // waiting for I/O) over d, from /proc/stat.
 func machineBusy(d time.Duration) (float64, error) {
-	read := func() (busy, total float64, err error) {
-		b, err := os.ReadFile("/proc/stat")
-		if err != nil {
-			return 0, 0, err
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		f := strings.Fields(line)
-		if len(f) < 6 || f[0] != "cpu" {
-			return 0, 0, fmt.Errorf("/proc/stat: unexpected first line %q", line)
-		}
-		for i, s := range f[1:] {
-			v, _ := strconv.ParseFloat(s, 64)
-			if i >= 8 { // guest time is already in user time
-				break
-			}
-			total += v
-			if i != 3 && i != 4 { // idle, iowait
-				busy += v
-			}
-		}
-		return busy, total, nil
-	}
-	b0, t0, err := read()
+	t0, err := readCPUTicks()
 	if err != nil {
 		return 0, err
 	}
 	time.Sleep(d)
-	b1, t1, err := read()
+	t1, err := readCPUTicks()
 	if err != nil {
 		return 0, err
 	}
-	if t1 <= t0 {
-		return 0, nil
-	}
-	return (b1 - b0) / (t1 - t0), nil
+	return t1["cpu"].since(t0["cpu"]).Busy, nil
 }

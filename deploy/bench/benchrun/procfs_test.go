@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"slices"
 	"testing"
@@ -45,3 +46,45 @@ func TestDescendantsOfThisProcess(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+func TestParseCPUTicks(t *testing.T) {
+	const before = "cpu  300 0 100 500 0 0 50 50 0 0\ncpu0 200 0 50 200 0 0 25 25 0 0\ncpu1 100 0 50 300 0 0 25 25 0 0\nintr 12345\n"
+	const after = "cpu  500 10 140 600 20 0 70 110 30 0\ncpu0 380 10 70 210 0 0 40 85 30 0\ncpu1 120 0 70 390 20 0 30 25 0 0\nintr 23456\n"
+	t0, err := parseCPUTicks(before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := parseCPUTicks(after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := coresSince(t0, t1)
+	// cpu0: user 190 (nice 10; guest's 30 is in user already), system 20,
+	// idle 10, softirq 15, steal 60: 295 ticks.
+	want := map[string]coreShares{
+		"cpu0": {Busy: 225.0 / 295, IRQ: 15.0 / 295, Steal: 60.0 / 295, Idle: 10.0 / 295},
+		"cpu1": {Busy: 45.0 / 155, IRQ: 5.0 / 155, Idle: 110.0 / 155},
+	}
+	for name, w := range want {
+		g := got[name]
+		if !near(g.Busy, w.Busy) || !near(g.IRQ, w.IRQ) || !near(g.Steal, w.Steal) || !near(g.Idle, w.Idle) {
+			t.Errorf("%s: got %+v, want %+v", name, g, w)
+		}
+		if !near(g.Busy+g.Steal+g.Idle, 1) {
+			t.Errorf("%s: shares sum to %v", name, g.Busy+g.Steal+g.Idle)
+		}
+	}
+	if _, ok := got["cpu"]; ok || len(got) != 2 {
+		t.Errorf("cores: %v, want cpu0 and cpu1 only", got)
+	}
+	for _, bad := range []string{"", "intr 1\n", "cpu 1 2 3\n"} {
+		if _, err := parseCPUTicks(bad); err == nil {
+			t.Errorf("parseCPUTicks(%q): no error", bad)
+		}
+	}
+	if got := coresSince(nil, t1); got != nil {
+		t.Errorf("coresSince without a first reading: %v", got)
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }

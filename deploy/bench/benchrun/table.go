@@ -49,6 +49,13 @@ func (b *bench) print(w io.Writer) {
 			rounds = append(rounds, ratio(r.Subject.PerBusyCoreSecond, r.Yardstick.PerBusyCoreSecond))
 		}
 		fmt.Fprintf(t, "  each round, req per busy core-s\t\t\t%s\n", strings.Join(rounds, " "))
+		if len(o.PerCoreRounds) > 0 && o.PerCoreRounds[0].Subject.Cores != nil {
+			var subject, yardstick []string
+			for _, r := range o.PerCoreRounds {
+				subject, yardstick = append(subject, busyStolen(r.Subject.Cores["cpu0"])), append(yardstick, busyStolen(r.Yardstick.Cores["cpu0"]))
+			}
+			fmt.Fprintf(t, "  CPU 0 busy / stolen %%, each round\t%s\t%s\t\n", strings.Join(subject, " "), strings.Join(yardstick, " "))
+		}
 	}
 	wh := o.Webhooks
 	fmt.Fprintf(t, "webhooks/s, reporting paused (all 2xx?)\t%.0f (%s)\tbareinsert %.0f (%s)\t%s\n", wh.Subject.PerSecond, all2xx(wh.Subject.Statuses), wh.Yardstick.PerSecond, all2xx(wh.Yardstick.Statuses), ratio(wh.Subject.PerSecond, wh.Yardstick.PerSecond))
@@ -120,3 +127,6 @@ func all2xx(st map[int]int64) string {
 	}
 	return fmt.Sprintf("%d not 2xx", bad)
 }
+
+// busyStolen is a CPU's busy and stolen shares as "busy/stolen" percent.
+func busyStolen(c coreShares) string { return fmt.Sprintf("%.0f/%.0f", 100*c.Busy, 100*c.Steal) }
