@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,9 +49,10 @@ func (p *Pool) setDefaults() {
 // binary_parameters defaults to on: []byte arguments travel as bytes, not
 // hex text twice their size, and an ad-hoc query takes one round trip, not
 // two. (So pass JSON for json/jsonb columns as a string, never []byte.)
-// Open does not wait for the server: see Ping.
+// idle_in_transaction_session_timeout defaults to IdleInTransaction (see
+// there). Open does not wait for the server: see Ping.
 func Open(rawURL string, pool Pool) (*sql.DB, error) {
-	dsn, err := withLocalSSLMode(rawURL)
+	dsn, err := withDefaults(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -70,9 +72,24 @@ func Open(rawURL string, pool Pool) (*sql.DB, error) {
 // ConnString is the connection string Open uses for rawURL (with the
 // loopback sslmode default), for clients that connect on their own, such
 // as a LISTEN connection.
-func ConnString(rawURL string) (string, error) { return withLocalSSLMode(rawURL) }
+func ConnString(rawURL string) (string, error) { return withDefaults(rawURL) }
 
-func withLocalSSLMode(rawURL string) (string, error) {
+// IdleInTransaction is how long the server lets a session of a service sit
+// in an open transaction without a statement before it ends the session
+// (PostgreSQL's idle_in_transaction_session_timeout; a URL may set its
+// own, in milliseconds). A process that stalls inside a transaction (a
+// hung host, a stopped process, a partition) otherwise holds back the
+// oldest transaction every vacuum must keep rows for, in every table of
+// the cluster: measured here, one reporting process stopped for minutes
+// inside its rollup fold left 242,000 dead rows at the head of
+// conversions' outbox, and the relay's read of the head went from under
+// a millisecond to a whole core. The services' transactions are
+// milliseconds of statements back to back; the session's end fails the
+// stalled transaction with an error that is retried (IsUnavailable) on a
+// new connection, and nothing it wrote is kept.
+const IdleInTransaction = time.Minute
+
+func withDefaults(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
@@ -80,6 +97,12 @@ func withLocalSSLMode(rawURL string) (string, error) {
 	q := u.Query()
 	if q.Get("binary_parameters") == "" {
 		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+	}
+	// lib/pq sends a parameter it does not know as a run-time setting of
+	// the session.
+	if q.Get("idle_in_transaction_session_timeout") == "" {
+		q.Set("idle_in_transaction_session_timeout", strconv.FormatInt(IdleInTransaction.Milliseconds(), 10))
 		u.RawQuery = q.Encode()
 	}
 	if q.Get("sslmode") != "" {
@@ -182,6 +205,9 @@ const (
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeUniqueViolation      = "23505"
+	// codeIdleInTransactionTimeout ends a session left idle in a
+	// transaction past idle_in_transaction_session_timeout.
+	codeIdleInTransactionTimeout = "25P03"
 )
 
 func isRetryableTx(err error) bool {
@@ -251,6 +277,9 @@ func IsUnavailable(err error) bool {
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
+		if pqErr.Code == codeIdleInTransactionTimeout { // the session was ended: a new one will do
+			return true
+		}
 		switch pqErr.Code.Class() {
 		case "08", // connection exception
 			"53", // insufficient resources

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -204,5 +206,57 @@ func TestClassifyDataErrorsAsPoison(t *testing.T) {
 				t.Fatalf("Classify(%v) = %v, want Unprocessable", err, got)
 			}
 		})
+	}
+}
+
+// A session left idle inside a transaction is ended by the server after
+// IdleInTransaction (or the URL's own setting): it would otherwise hold
+// back vacuum in every table. The error that fails the stalled
+// transaction is retried like a lost connection, and the pool goes on
+// with a new session.
+func TestIdleInTransactionEndsTheSession(t *testing.T) {
+	url := testkit.DatabaseURL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	db, err := database.Open(url, database.Pool{MaxOpen: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var setting string
+	if err := db.QueryRowContext(ctx, `SHOW idle_in_transaction_session_timeout`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%ds", int(database.IdleInTransaction.Seconds())); setting != want && setting != "1min" {
+		t.Errorf("idle_in_transaction_session_timeout = %q, want %s", setting, want)
+	}
+
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	short, err := database.Open(url+sep+"idle_in_transaction_session_timeout=200", database.Pool{MaxOpen: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	err = database.Transact(ctx, short, nil, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT 1`); err != nil {
+			return err
+		}
+		time.Sleep(time.Second) // the process stalls inside its transaction
+		_, err := tx.ExecContext(ctx, `SELECT 1`)
+		return err
+	})
+	if err == nil {
+		t.Fatal("a transaction idle past the timeout committed")
+	}
+	if !database.IsUnavailable(err) || !errors.Is(database.Classify(err), errs.Unavailable) {
+		t.Errorf("err = %v: not classified as the connection's loss (retried)", err)
+	}
+	var one int
+	if err := short.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil || one != 1 {
+		t.Errorf("the pool after the ended session: %d, %v", one, err)
 	}
 }

@@ -383,6 +383,50 @@ func (b *bench) pause(pid int) (resume func(), err error) {
 	return func() { once.Do(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) }, nil
 }
 
+// pauseReporting pauses reporting (pid) at a moment when none of its
+// PostgreSQL sessions is inside a transaction. Stopped inside one (its
+// rollup fold, say), reporting held back vacuum in every table for the
+// whole pause: in one run the conversions relay's read of its outbox's
+// head walked 242,000 dead rows a time and took a whole core through the
+// webhook part, its CPU charged to both servers' rounds. (The services'
+// sessions end such a transaction after database.IdleInTransaction, a
+// minute; a pause here must not hold one even that long.)
+func (b *bench) pauseReporting(ctx context.Context, pid int) (resume func(), err error) {
+	const tries = 100
+	for try := 1; ; try++ {
+		resume, err := b.pause(pid)
+		if err != nil {
+			return nil, err
+		}
+		// A statement running as the process stopped ends by itself; one
+		// inside a transaction leaves the session "idle in transaction".
+		select {
+		case <-ctx.Done():
+			resume()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		open, err := b.psql(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = 'linkcredit_reporting' AND xact_start IS NOT NULL`)
+		if err != nil {
+			resume()
+			return nil, err
+		}
+		if open == "0" {
+			return resume, nil
+		}
+		if try == tries {
+			fmt.Fprintf(b.log, "   (reporting paused with %s sessions in a transaction: none free in %d tries)\n", open, tries)
+			return resume, nil
+		}
+		resume()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(10+try) * time.Millisecond):
+		}
+	}
+}
+
 // gomaxprocsSettle is how long a Go process may take to notice that it was
 // pinned to fewer CPUs: the runtime checks its CPU affinity at most once a
 // second.
@@ -405,7 +449,7 @@ func (b *bench) redirectPerCore(ctx context.Context) error {
 	// Reporting ingesting 15-20k clicks/s would take CPU 1 from the load
 	// tool, which then cannot offer CPU 0 enough load. It catches up after
 	// (the ingest phase measures it) and the reconciliation counts it all.
-	resume, err := b.pause(pids["reporting"])
+	resume, err := b.pauseReporting(ctx, pids["reporting"])
 	if err != nil {
 		return err
 	}
@@ -581,7 +625,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resume, err := b.pause(pids["reporting"])
+	resume, err := b.pauseReporting(ctx, pids["reporting"])
 	if err != nil {
 		return err
 	}
@@ -963,7 +1007,7 @@ func (b *bench) ingest(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resume, err := b.pause(reporting)
+	resume, err := b.pauseReporting(ctx, reporting)
 	if err != nil {
 		return err
 	}
