@@ -44,12 +44,17 @@ func TestClickConnAgainstNetHTTP(t *testing.T) {
 	c := &rawConn{addr: srv.Listener.Addr().String(), dialer: &net.Dialer{}, timeout: 5 * time.Second}
 	defer c.close()
 	// Turning receive times on is deferred in the kernel (a static key
-	// switched by a work item): a segment that arrives before the switch
-	// carries no time. Requests until one answer does (or none will:
-	// some kernels never send it), and only then the answers are counted.
+	// switched by a work item, and off again when the last socket that
+	// asked for them closes): a segment that arrives before the switch
+	// carries no time. A second connection, open for the whole test, keeps
+	// them on across c's own reconnection below; requests on it until an
+	// answer has a time (or none will: some kernels never send it), and
+	// only then c's answers are counted.
+	keeper := &rawConn{addr: c.addr, dialer: &net.Dialer{}, timeout: 5 * time.Second}
+	defer keeper.close()
 	kernelStamps := false
 	for range 50 {
-		a, err := c.do("GET", "/c/missing", c.addr, "UA 1", "")
+		a, err := keeper.do("GET", "/c/missing", keeper.addr, "UA 1", "")
 		if err != nil {
 			t.Fatalf("warm-up: %v", err)
 		}

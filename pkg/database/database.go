@@ -76,17 +76,26 @@ func ConnString(rawURL string) (string, error) { return withDefaults(rawURL) }
 
 // IdleInTransaction is how long the server lets a session of a service sit
 // in an open transaction without a statement before it ends the session
-// (PostgreSQL's idle_in_transaction_session_timeout; a URL may set its
-// own, in milliseconds). A process that stalls inside a transaction (a
-// hung host, a stopped process, a partition) otherwise holds back the
-// oldest transaction every vacuum must keep rows for, in every table of
-// the cluster: measured here, one reporting process stopped for minutes
-// inside its rollup fold left 242,000 dead rows at the head of
-// conversions' outbox, and the relay's read of the head went from under
-// a millisecond to a whole core. The services' transactions are
-// milliseconds of statements back to back; the session's end fails the
-// stalled transaction with an error that is retried (IsUnavailable) on a
-// new connection, and nothing it wrote is kept.
+// (PostgreSQL's idle_in_transaction_session_timeout). A process that
+// stalls inside a transaction (a hung host, a stopped process, a
+// partition) otherwise holds back the oldest transaction every vacuum
+// must keep rows for, in every table of the cluster: measured here, one
+// reporting process stopped for minutes inside its rollup fold left
+// 242,000 dead rows at the head of conversions' outbox, and the relay's
+// read of the head went from under a millisecond to a whole core. The
+// services' transactions are statements back to back, milliseconds
+// apart. The stalled transaction then fails as a lost connection
+// (lib/pq reports the session's end as driver.ErrBadConn: IsUnavailable),
+// and nothing it wrote is kept: a consumer takes its batch again, a
+// webhook is answered 503 and redelivered, nothing is dead-lettered.
+//
+// It is sent as a setting of the session (lib/pq passes a URL parameter
+// it does not know to the server), which takes precedence over ALTER
+// ROLE or ALTER DATABASE ... SET. The URL's own
+// idle_in_transaction_session_timeout (ms) is kept, as is one named in
+// its options; an empty one (idle_in_transaction_session_timeout=) sends
+// none, for a pooler that refuses settings it does not know or a server
+// whose roles set their own.
 const IdleInTransaction = time.Minute
 
 func withDefaults(rawURL string) (string, error) {
@@ -99,10 +108,14 @@ func withDefaults(rawURL string) (string, error) {
 		q.Set("binary_parameters", "yes")
 		u.RawQuery = q.Encode()
 	}
-	// lib/pq sends a parameter it does not know as a run-time setting of
-	// the session.
-	if q.Get("idle_in_transaction_session_timeout") == "" {
-		q.Set("idle_in_transaction_session_timeout", strconv.FormatInt(IdleInTransaction.Milliseconds(), 10))
+	const idle = "idle_in_transaction_session_timeout"
+	switch {
+	case q.Has(idle) && q.Get(idle) == "": // asked for none
+		q.Del(idle)
+		u.RawQuery = q.Encode()
+	case q.Has(idle), strings.Contains(q.Get("options"), idle):
+	default:
+		q.Set(idle, strconv.FormatInt(IdleInTransaction.Milliseconds(), 10))
 		u.RawQuery = q.Encode()
 	}
 	if q.Get("sslmode") != "" {
@@ -277,7 +290,10 @@ func IsUnavailable(err error) bool {
 	}
 	var pqErr *pq.Error
 	if errors.As(err, &pqErr) {
-		if pqErr.Code == codeIdleInTransactionTimeout { // the session was ended: a new one will do
+		// The session was ended for idling in a transaction: a new one
+		// will do. (lib/pq reports this FATAL error as driver.ErrBadConn,
+		// caught above; this is for an error that carries the code.)
+		if pqErr.Code == codeIdleInTransactionTimeout {
 			return true
 		}
 		switch pqErr.Code.Class() {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,11 +216,11 @@ func TestClassifyDataErrorsAsPoison(t *testing.T) {
 // transaction is retried like a lost connection, and the pool goes on
 // with a new session.
 func TestIdleInTransactionEndsTheSession(t *testing.T) {
-	url := testkit.DatabaseURL(t)
+	dbURL := testkit.DatabaseURL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	db, err := database.Open(url, database.Pool{MaxOpen: 2})
+	db, err := database.Open(dbURL, database.Pool{MaxOpen: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,10 +234,10 @@ func TestIdleInTransactionEndsTheSession(t *testing.T) {
 	}
 
 	sep := "?"
-	if strings.Contains(url, "?") {
+	if strings.Contains(dbURL, "?") {
 		sep = "&"
 	}
-	short, err := database.Open(url+sep+"idle_in_transaction_session_timeout=200", database.Pool{MaxOpen: 1})
+	short, err := database.Open(dbURL+sep+"idle_in_transaction_session_timeout=200", database.Pool{MaxOpen: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,5 +259,34 @@ func TestIdleInTransactionEndsTheSession(t *testing.T) {
 	var one int
 	if err := short.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil || one != 1 {
 		t.Errorf("the pool after the ended session: %d, %v", one, err)
+	}
+}
+
+func TestConnStringIdleInTransactionDefault(t *testing.T) {
+	for _, tc := range []struct {
+		url, want string // want: the parameter's value, "" for not sent
+	}{
+		{"postgres://u@127.0.0.1:5432/db", "60000"},
+		{"postgres://u@db.internal:5432/db?sslmode=require", "60000"},
+		{"postgres://u@/db?host=/run/postgresql", "60000"},
+		{"postgres://u@127.0.0.1/db?idle_in_transaction_session_timeout=5000", "5000"},
+		{"postgres://u@127.0.0.1/db?idle_in_transaction_session_timeout=", ""},
+		{"postgres://u@127.0.0.1/db?options=-c%20idle_in_transaction_session_timeout%3D9000", ""},
+	} {
+		got, err := database.ConnString(tc.url)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("%s gave %q: %v", tc.url, got, err)
+		}
+		q := u.Query()
+		if v := q.Get("idle_in_transaction_session_timeout"); v != tc.want || (tc.want == "" && q.Has("idle_in_transaction_session_timeout")) {
+			t.Errorf("%s: idle_in_transaction_session_timeout %q (sent: %v), want %q", tc.url, v, q.Has("idle_in_transaction_session_timeout"), tc.want)
+		}
+		if q.Get("binary_parameters") != "yes" {
+			t.Errorf("%s: lost binary_parameters: %s", tc.url, got)
+		}
 	}
 }

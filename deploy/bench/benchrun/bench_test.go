@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,11 +110,12 @@ func TestBenchShort(t *testing.T) {
 	}
 }
 
-// watchMemory checks the test process's live heap every 100 ms. Past
-// limit it writes a heap profile and every goroutine's stack beside the
-// test's binaries' results (deploy/bench/results, or $LEAK_DIR) and
-// exits: a process that grows without bound was killed by the kernel at
-// 24 GB before, and left nothing to read.
+// watchMemory checks the test process's heap every 100 ms (its objects,
+// live and not yet swept). Past limit it writes a heap profile and every
+// goroutine's stack under deploy/bench/results (or $LEAK_DIR), kills
+// every process below this one and exits: a process that grew without
+// bound was killed by the kernel at 24 GB before, and left nothing to
+// read.
 func watchMemory(limit uint64) (stop func()) {
 	dir := os.Getenv("LEAK_DIR")
 	if dir == "" {
@@ -146,8 +148,13 @@ func watchMemory(limit uint64) (stop func()) {
 				_ = pprof.Lookup("goroutine").WriteTo(f, 2)
 				f.Close()
 			}
-			fmt.Fprintf(os.Stderr, "TestBenchShort: live heap %d bytes, past %d: heap profile %s, goroutines %s\n",
+			fmt.Fprintf(os.Stderr, "TestBenchShort: heap objects %d bytes, past %d: heap profile %s, goroutines %s\n",
 				sample[0].Value.Uint64(), limit, heap, stacks)
+			// os.Exit skips run's deferred stop of the stack: its processes
+			// (the stopped reporting among them) go with this one.
+			for _, pid := range descendants(os.Getpid()) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 			os.Exit(3)
 		}
 	}()

@@ -400,16 +400,20 @@ func (b *bench) pauseReporting(ctx context.Context, pid int) (resume func(), err
 		}
 		// A statement running as the process stopped ends by itself; one
 		// inside a transaction leaves the session "idle in transaction".
-		select {
-		case <-ctx.Done():
-			resume()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		open, err := b.psql(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = 'linkcredit_reporting' AND xact_start IS NOT NULL`)
-		if err != nil {
-			resume()
-			return nil, err
+		// Looked at twice: a BEGIN written just before the stop may not
+		// have been read by its backend at the first look.
+		open := "0"
+		for look := 0; look < 2 && open == "0"; look++ {
+			select {
+			case <-ctx.Done():
+				resume()
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			if open, err = b.psql(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = 'linkcredit_reporting' AND xact_start IS NOT NULL`); err != nil {
+				resume()
+				return nil, err
+			}
 		}
 		if open == "0" {
 			return resume, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"os"
+	"os/exec"
 	"slices"
 	"testing"
 )
@@ -32,16 +33,19 @@ func TestBelow(t *testing.T) {
 }
 
 func TestDescendantsOfThisProcess(t *testing.T) {
-	// pid 1 is above every process: this one must be among its descendants,
-	// and each only once.
-	got := descendants(1)
-	if !slices.Contains(got, os.Getpid()) {
-		t.Errorf("descendants(1) lacks this process %d", os.Getpid())
+	child := exec.Command("sleep", "30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	got := descendants(os.Getpid())
+	if !slices.Contains(got, child.Process.Pid) {
+		t.Errorf("descendants(%d) = %v, lacks its child %d", os.Getpid(), got, child.Process.Pid)
 	}
 	seen := map[int]bool{}
 	for _, p := range got {
 		if seen[p] {
-			t.Fatalf("descendants(1) lists %d twice", p)
+			t.Fatalf("descendants lists %d twice", p)
 		}
 		seen[p] = true
 	}

@@ -44,6 +44,10 @@ func startStack(binDir, dataDir string, log io.Writer) (*stack, error) {
 		// session longer than any pause keeps the pause a pause (the dev
 		// broker takes sessions up to 5 minutes).
 		"INGEST_SESSION_TIMEOUT=4m")
+	// Should this process die without stopping it (a test's timeout, the
+	// memory watchdog), localstack stops its stack (it starts each
+	// process with a death signal of its own).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
