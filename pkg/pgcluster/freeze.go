@@ -3,11 +3,11 @@ package pgcluster
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/linkcredit/linkcredit/pkg/proc"
 )
 
 // Freeze stops the server with SIGSTOP, the postmaster and every process
@@ -66,25 +66,11 @@ func children(pid int) ([]int, error) {
 	}
 	var out []int
 	for _, path := range stats {
-		b, err := os.ReadFile(path)
+		k, err := strconv.Atoi(filepath.Base(filepath.Dir(path)))
 		if err != nil {
-			continue // exited meanwhile
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parentheses,
-		// so the fields are counted from the last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
 			continue
 		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid != pid {
-			continue
-		}
-		if k, err := strconv.Atoi(filepath.Base(filepath.Dir(path))); err == nil {
+		if ppid, err := proc.Parent(k); err == nil && ppid == pid { // an error: exited meanwhile
 			out = append(out, k)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/deploy/loadgen"
+	"github.com/linkcredit/linkcredit/pkg/database"
 )
 
 // measure is one load figure: throughput, latency and the server's CPU.
@@ -404,13 +405,11 @@ func (b *bench) pauseReporting(ctx context.Context, pid int) (resume func(), err
 		// have been read by its backend at the first look.
 		open := "0"
 		for look := 0; look < 2 && open == "0"; look++ {
-			select {
-			case <-ctx.Done():
-				resume()
-				return nil, ctx.Err()
-			case <-time.After(20 * time.Millisecond):
+			if err = sleepCtx(ctx, 20*time.Millisecond); err == nil {
+				open, err = b.psql(ctx, fmt.Sprintf(`SELECT count(*) FROM pg_stat_activity WHERE usename = '%s' AND xact_start IS NOT NULL`,
+					database.ServiceRole("reporting")))
 			}
-			if open, err = b.psql(ctx, `SELECT count(*) FROM pg_stat_activity WHERE usename = 'linkcredit_reporting' AND xact_start IS NOT NULL`); err != nil {
+			if err != nil {
 				resume()
 				return nil, err
 			}
@@ -423,10 +422,8 @@ func (b *bench) pauseReporting(ctx context.Context, pid int) (resume func(), err
 			return resume, nil
 		}
 		resume()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(10+try) * time.Millisecond):
+		if err := sleepCtx(ctx, time.Duration(10+try)*time.Millisecond); err != nil {
+			return nil, err
 		}
 	}
 }

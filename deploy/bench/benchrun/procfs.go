@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/proc"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat:
@@ -53,21 +55,7 @@ func cpuTime(pid int, reaped bool) (float64, error) {
 
 // parentOf is the parent pid of pid (0 if it is gone).
 func parentOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
+	ppid, _ := proc.Parent(pid) // 0 once pid has exited
 	return ppid
 }
 
@@ -200,11 +188,10 @@ func parseCPUTicks(stat string) (map[string]cpuTicks, error) {
 // share of the whole: steal is time the hypervisor gave to another
 // machine (on a VM the CPU was not ours, and what ran on it got less).
 type coreShares struct {
-	Busy    float64 `json:"busy"` // user, system, interrupts
-	IRQ     float64 `json:"irq"`  // hard and soft interrupts, in Busy
-	Steal   float64 `json:"steal"`
-	Idle    float64 `json:"idle"` // with I/O wait
-	seconds float64
+	Busy  float64 `json:"busy"` // user, system, interrupts
+	IRQ   float64 `json:"irq"`  // hard and soft interrupts, in Busy
+	Steal float64 `json:"steal"`
+	Idle  float64 `json:"idle"` // with I/O wait
 }
 
 func (t cpuTicks) since(before cpuTicks) coreShares {
@@ -214,7 +201,7 @@ func (t cpuTicks) since(before cpuTicks) coreShares {
 	}
 	busy := t.User + t.System + t.IRQ - before.User - before.System - before.IRQ
 	return coreShares{Busy: busy / total, IRQ: (t.IRQ - before.IRQ) / total, Steal: (t.Steal - before.Steal) / total,
-		Idle: (t.Idle - before.Idle) / total, seconds: total}
+		Idle: (t.Idle - before.Idle) / total}
 }
 
 // coresSince is each CPU's shares between two readings of readCPUTicks
