@@ -29,6 +29,11 @@ type cause struct {
 	// recorded is when each conversion's change was recorded, where it
 	// differs from recordedAt (the Kafka time of its own event).
 	recorded map[convKey]time.Time
+	// unraced: the transaction held the attribution lock from its start
+	// (IngestConversions), so no click's transaction can have missed the
+	// conversions it changes, nor they the click. Every other change is
+	// stored as raced, for the attribution sweep to probe.
+	unraced bool
 }
 
 // recordedFor is when k's change was recorded.
@@ -443,7 +448,7 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			return fmt.Errorf("post ledger entries: %w", err)
 		}
 	}
-	if err := upsertConversions(ctx, tx, changes); err != nil {
+	if err := upsertConversions(ctx, tx, changes, !c.unraced); err != nil {
 		return err
 	}
 	if err := addApplied(ctx, tx, changes); err != nil {
@@ -511,8 +516,10 @@ func describe(old, new ledger.State) string {
 }
 
 func nextTxnIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT nextval(pg_get_serial_sequence('ledger_transactions', 'id'))
-		FROM generate_series(1, $1)`, n)
+	// The sequence named once, as a constant: pg_get_serial_sequence in
+	// the select list ran its catalog lookup for every id, ten times the
+	// nextval itself (74 ms against 7 ms for 20,000 ids).
+	rows, err := tx.QueryContext(ctx, `SELECT nextval('ledger_transactions_id_seq') FROM generate_series(1, $1)`, n)
 	if err != nil {
 		return nil, fmt.Errorf("ledger ids: %w", err)
 	}
@@ -528,7 +535,9 @@ func nextTxnIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
 	return ids, rows.Err()
 }
 
-func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error {
+// upsertConversions stores changes; raced is whether their transaction
+// may have raced a click's (cause.unraced).
+func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change, raced bool) error {
 	var c struct {
 		partner, order, status, currency, purchased, click, bought, code, course, placement, src, med, camp []string
 		sale, commission, paid                                                                              []int64
@@ -562,9 +571,9 @@ func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error 
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO conversions AS c (partner, order_id, status, sale_minor, commission_minor, paid_minor, currency,
 			purchased_at, click_id, bought_course_id, attributed, code, course_id, placement, utm_source, utm_medium,
-			utm_campaign, bot, events, last_txn)
+			utm_campaign, bot, events, last_txn, raced)
 		SELECT partner, order_id, status, sale, commission, paid, currency, purchased::timestamptz, click, bought,
-			attributed, code, course, placement, src, med, camp, bot, events, last_txn
+			attributed, code, course, placement, src, med, camp, bot, events, last_txn, $21::bool
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[],
 			$8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::text[], $15::text[],
 			$16::text[], $17::text[], $18::bool[], $19::int[], $20::bigint[])
@@ -577,11 +586,11 @@ func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change) error 
 			attributed = excluded.attributed, code = excluded.code, course_id = excluded.course_id,
 			placement = excluded.placement, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
 			utm_campaign = excluded.utm_campaign, bot = excluded.bot, events = excluded.events,
-			last_txn = excluded.last_txn, updated_at = now()`,
+			last_txn = excluded.last_txn, raced = excluded.raced, updated_at = now()`,
 		pq.Array(c.partner), pq.Array(c.order), pq.Array(c.status), pq.Array(c.sale), pq.Array(c.commission),
 		pq.Array(c.paid), pq.Array(c.currency), pq.Array(c.purchased), pq.Array(c.click), pq.Array(c.bought),
 		pq.Array(c.attributed), pq.Array(c.code), pq.Array(c.course), pq.Array(c.placement), pq.Array(c.src),
-		pq.Array(c.med), pq.Array(c.camp), pq.Array(c.bot), pq.Array(c.events), pq.Array(c.lastTxn))
+		pq.Array(c.med), pq.Array(c.camp), pq.Array(c.bot), pq.Array(c.events), pq.Array(c.lastTxn), raced)
 	if err != nil {
 		return fmt.Errorf("update conversions: %w", err)
 	}

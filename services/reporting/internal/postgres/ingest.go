@@ -169,7 +169,12 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		}
 		// Conversions that arrived before their click. Each attribution is
 		// recorded when its click was (not when the batch's latest was),
-		// so it lands where a replay puts it whatever the batching.
+		// so it lands where a replay puts it whatever the batching. Looked
+		// for under the attribution lock, held to the commit: see
+		// attributionLock.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+attributionLock+`)`); err != nil {
+			return fmt.Errorf("attribution lock: %w", err)
+		}
 		found, err := waitingFor(ctx, tx, inserted, rangeProbeLimit)
 		if err != nil {
 			return fmt.Errorf("find waiting conversions: %w", err)
@@ -187,6 +192,30 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 			description: "attributed to a late click"})
 	})
 }
+
+// attributionLock is the advisory lock that tells the attribution sweep
+// which conversions it need not probe. A click's transaction and a
+// conversion's that commit at the same moment can each miss the other:
+// the click's looks for waiting conversions before the conversion is
+// committed, the conversion's looks for its click before the click is.
+// So a click's transaction holds the lock exclusively from just before it
+// looks for waiting conversions to its commit, and a conversion event's
+// transaction (IngestConversions) tries for it shared as its first
+// statement, without waiting. When it gets it, no click's transaction is
+// between its look and its commit: those before have committed, and this
+// transaction's reads, all later, see their clicks; those after wait for
+// its commit, and their look sees its conversions. Such a conversion
+// cannot have raced and is stored with raced = false. When it does not
+// get it (a click's transaction holds or waits for the lock), its
+// conversions are stored raced, and the sweep probes them (migration
+// 0018).
+//
+// Conversion transactions hold it shared, so they never wait for each
+// other; a click's transaction waits for those in flight, which wait for
+// nothing a click's transaction holds (it takes the lock after its
+// inserts, which no conversion transaction waits on, and before it locks
+// any conversion). Per schema, like the tables.
+const attributionLock = `hashtext(current_schema() || '.attribution')`
 
 // waiting is a conversion that waits for the click click, which was
 // recorded at recordedAt.
@@ -537,6 +566,11 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		cols.seq = append(cols.seq, e.AcceptedSeq)
 	}
 	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		// First, before any click is read: see attributionLock.
+		var unraced bool
+		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+attributionLock+`)`).Scan(&unraced); err != nil {
+			return fmt.Errorf("attribution lock: %w", err)
+		}
 		periods, err := loadPeriods(ctx, tx)
 		if err != nil {
 			return err
@@ -630,7 +664,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 				batch[k] = applied[k]
 			}
 			if err := s.recompute(ctx, tx, periods, roundKeys, cause{recordedAt: latest, batch: batch, later: later,
-				recorded: recorded}); err != nil {
+				recorded: recorded, unraced: unraced}); err != nil {
 				return err
 			}
 		}
@@ -731,14 +765,14 @@ func (w *AttributionSweep) Run(ctx context.Context, limit int) (int, error) {
 		last = w.last
 	}
 	var at time.Time
-	// One index range a probing age on conversions_waiting_recent: the
+	// One index range a probing age on conversions_raced_recent: the
 	// conversions whose age crossed it since the previous sweep (on the
 	// first, one range: the last of attributionAges up to now).
 	n, err := w.store.attributeFound(ctx, `SELECT c.partner, c.order_id FROM (
 			SELECT DISTINCT c.partner, c.order_id, c.click_id FROM unnest($3::float8[]) AS a(s)
 			JOIN conversions c ON c.updated_at > coalesce($2::timestamptz, now() - $4::interval) - make_interval(secs => a.s)
 				AND c.updated_at <= now() - make_interval(secs => a.s)
-			WHERE NOT c.attributed AND c.click_id <> '') c
+			WHERE NOT c.attributed AND c.click_id <> '' AND c.raced) c
 		CROSS JOIN LATERAL (SELECT 1 FROM clicks k WHERE k.id = c.click_id AND k.partner = c.partner LIMIT 1) k
 		ORDER BY c.partner, c.order_id LIMIT $1`, &at,
 		limit, last, pq.Array(ages), attributionAges[len(attributionAges)-1].String())
