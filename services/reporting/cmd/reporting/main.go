@@ -217,10 +217,15 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 }
 
 // storeURL is DATABASE_URL as the store connects with it: reporting's
-// schema first on the search path, and no JIT (postgres.WithoutJIT).
+// schema first on the search path, no JIT (postgres.WithoutJIT), and the
+// application name the attribution lock's protocol knows its own
+// sessions by (postgres.ApplicationName).
 func storeURL(databaseURL string) (string, error) {
 	u, err := postgres.WithSchema(databaseURL, postgres.Schema)
 	if err != nil {
+		return "", err
+	}
+	if u, err = postgres.WithApplicationName(u); err != nil {
 		return "", err
 	}
 	return postgres.WithoutJIT(u)

@@ -140,7 +140,7 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		return database.Classify(fmt.Errorf("ingest clicks: %w", err))
 	}
 	defer conn.Close()
-	return database.TransactOn(ctx, conn, nil, func(tx *sql.Tx) error {
+	return database.TransactOn(ctx, conn, readCommitted, func(tx *sql.Tx) error {
 		periods, err := loadPeriods(ctx, tx)
 		if err != nil {
 			return err
@@ -208,14 +208,37 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 // cannot have raced and is stored with raced = false. When it does not
 // get it (a click's transaction holds or waits for the lock), its
 // conversions are stored raced, and the sweep probes them (migration
-// 0018).
+// 0018). Both transactions are READ COMMITTED (readCommitted): every
+// statement after the lock reads what committed before it.
+//
+// A reporting from before this protocol takes no lock around its clicks.
+// So a conversion counts as unraced only when, besides, no session of the
+// same role and database has an application_name other than this one's
+// (foreignSessions, ApplicationName); and the sweep probes every waiting
+// conversion, raced or not, while such a session is there and for its
+// window after (AttributionSweep.Run): a rolling deploy, or a rollback,
+// loses nothing.
 //
 // Conversion transactions hold it shared, so they never wait for each
 // other; a click's transaction waits for those in flight, which wait for
 // nothing a click's transaction holds (it takes the lock after its
 // inserts, which no conversion transaction waits on, and before it locks
-// any conversion). Per schema, like the tables.
+// any conversion). A conversion transaction that waits (for a conversion
+// a settlement holds, or in a replica that stopped: until PostgreSQL ends
+// its idle session, database.IdleInTransaction) holds up the clicks'
+// transactions that long. Per schema, like the tables.
 const attributionLock = `hashtext(current_schema() || '.attribution')`
+
+// foreignSessions is true while a client session of this role and
+// database has another application_name than this session's: a reporting
+// that may not take the attribution lock (attributionLock).
+const foreignSessions = `EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database()
+	AND a.usename = current_user AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+	AND a.application_name IS DISTINCT FROM current_setting('application_name'))`
+
+// readCommitted is the isolation attributionLock's reasoning needs, set
+// whatever the role's or database's default.
+var readCommitted = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 
 // waiting is a conversion that waits for the click click, which was
 // recorded at recordedAt.
@@ -565,10 +588,11 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		cols.commission = append(cols.commission, e.Commission)
 		cols.seq = append(cols.seq, e.AcceptedSeq)
 	}
-	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+	return database.Transact(ctx, s.db, readCommitted, func(tx *sql.Tx) error {
 		// First, before any click is read: see attributionLock.
 		var unraced bool
-		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+attributionLock+`)`).Scan(&unraced); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+attributionLock+`)
+			AND NOT `+foreignSessions).Scan(&unraced); err != nil {
 			return fmt.Errorf("attribution lock: %w", err)
 		}
 		periods, err := loadPeriods(ctx, tx)
@@ -741,6 +765,11 @@ var attributionAges = []time.Duration{0, time.Second, 2 * time.Second, 4 * time.
 type AttributionSweep struct {
 	store *Store
 	last  time.Time // the previous sweep's time on the database's clock; zero before the first
+	// everyUntil: until then (on the database's clock) the sweep probes
+	// every waiting conversion, raced or not, as it does on a process's
+	// first sweep: the window after the last time it saw a session of a
+	// reporting from before the attribution lock (attributionLock).
+	everyUntil time.Time
 }
 
 // NewAttributionSweep returns a sweep over the store's conversions.
@@ -765,17 +794,26 @@ func (w *AttributionSweep) Run(ctx context.Context, limit int) (int, error) {
 		last = w.last
 	}
 	var at time.Time
-	// One index range a probing age on conversions_raced_recent: the
+	var foreign bool
+	if err := w.store.db.QueryRowContext(ctx, `SELECT now(), `+foreignSessions).Scan(&at, &foreign); err != nil {
+		return 0, database.Classify(fmt.Errorf("attribution sweep: %w", err))
+	}
+	if foreign {
+		w.everyUntil = at.Add(attributionAges[len(attributionAges)-1] + time.Second)
+	}
+	every := w.last.IsZero() || at.Before(w.everyUntil)
+	// One index range a probing age on conversions_waiting_recent: the
 	// conversions whose age crossed it since the previous sweep (on the
-	// first, one range: the last of attributionAges up to now).
+	// first, one range: the last of attributionAges up to now); of those,
+	// the raced ones, or every one ($5).
 	n, err := w.store.attributeFound(ctx, `SELECT c.partner, c.order_id FROM (
 			SELECT DISTINCT c.partner, c.order_id, c.click_id FROM unnest($3::float8[]) AS a(s)
 			JOIN conversions c ON c.updated_at > coalesce($2::timestamptz, now() - $4::interval) - make_interval(secs => a.s)
 				AND c.updated_at <= now() - make_interval(secs => a.s)
-			WHERE NOT c.attributed AND c.click_id <> '' AND c.raced) c
+			WHERE NOT c.attributed AND c.click_id <> '' AND (c.raced OR $5::bool)) c
 		CROSS JOIN LATERAL (SELECT 1 FROM clicks k WHERE k.id = c.click_id AND k.partner = c.partner LIMIT 1) k
 		ORDER BY c.partner, c.order_id LIMIT $1`, &at,
-		limit, last, pq.Array(ages), attributionAges[len(attributionAges)-1].String())
+		limit, last, pq.Array(ages), attributionAges[len(attributionAges)-1].String(), every)
 	if err == nil && n < limit {
 		w.last = at
 	}

@@ -31,6 +31,21 @@ func WithoutJIT(databaseURL string) (string, error) {
 	return withParam(databaseURL, "jit", "off", false)
 }
 
+// ApplicationName is the application_name every session of this
+// reporting opens with (WithApplicationName). The attribution lock's
+// protocol (attributionLock) trusts a conversion as unraced only while no
+// session of the same role and database has another name: a reporting
+// from before the protocol (which sets none) takes no lock around its
+// clicks, so while one runs, every conversion is stored raced and the
+// sweep probes them all. Change it whenever the protocol changes.
+const ApplicationName = "linkcredit-reporting/attribution-lock-1"
+
+// WithApplicationName returns databaseURL with application_name set to
+// ApplicationName, whatever it had.
+func WithApplicationName(databaseURL string) (string, error) {
+	return withParam(databaseURL, "application_name", ApplicationName, true)
+}
+
 // WithSchema returns databaseURL with its search_path set to schema, so
 // the store's unqualified names resolve there.
 func WithSchema(databaseURL, schema string) (string, error) {

@@ -160,55 +160,168 @@ func TestConversionsBesideAClickTransactionAreRaced(t *testing.T) {
 	if raced(t, s, "alone") {
 		t.Error("a conversion stored alone is marked raced")
 	}
-	// The sweep probes only the raced one. Both clicks are stored the
-	// way a transaction that could not see the conversions would.
-	orders := raceClicks(t, s, []time.Duration{0})
-	if _, err := s.DB().ExecContext(ctx, `UPDATE conversions SET raced = false WHERE order_id = $1`, orders[0]); err != nil {
+	verify(t, s)
+}
+
+// After its first sweep, the sweep probes only raced conversions: two
+// that lost the race to their clicks, one marked raced and one not; only
+// the raced one is found.
+func TestSweepProbesOnlyRacedConversions(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	sweep := s.NewAttributionSweep()
+	if _, err := sweep.Run(ctx, 1000); err != nil { // the first: every conversion of its window
 		t.Fatal(err)
 	}
-	if n, err := s.NewAttributionSweep().Run(ctx, 1000); err != nil || n != 0 {
-		t.Fatalf("sweep attributed %d (%v), want 0: it probed a conversion that cannot have raced", n, err)
+	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond})
+	if _, err := s.DB().ExecContext(ctx, `UPDATE conversions SET raced = false WHERE order_id = $1`, orders[1]); err != nil {
+		t.Fatal(err)
 	}
-	if count(t, s.DB(), `SELECT count(*) FROM conversions WHERE NOT attributed AND order_id = '`+orders[0]+`'`) != 1 {
-		t.Fatalf("%s is not stored and waiting", orders[0])
+	sweepUntil(t, sweep, func() bool { return attributed(t, s, orders[0]) })
+	if attributed(t, s, orders[1]) {
+		t.Error("the sweep probed a conversion that cannot have raced")
 	}
 	verify(t, s)
 }
 
-// The race the lock closes: a click's transaction that waits for the lock
-// while a conversion of its click is stored, by a transaction that cannot
-// see the click, finds that conversion once it has the lock.
-func TestClickTransactionWaitsForConversionsInFlight(t *testing.T) {
+// While a session of a reporting from before the attribution lock is
+// there (another application_name), no conversion is stored unraced, and
+// the sweep probes every waiting conversion, raced or not.
+func TestOlderReportingBesideMeansEveryConversionIsSwept(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	release := holdAttributionLock(t, s, true) // a conversion's transaction in flight
-	click := genClicks(1, 0, 1, time.Minute)
-	done := make(chan error, 1)
-	go func() { done <- s.IngestClicks(ctx, click) }()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if count(t, s.DB(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`) == 1 {
-			break // the click's transaction waits for the lock
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the click's transaction never waited for the attribution lock")
-		}
+	sweep := s.NewAttributionSweep()
+	if _, err := sweep.Run(ctx, 1000); err != nil {
+		t.Fatal(err)
 	}
-	conv := genConversions(1, 0, 1, 1, time.Minute)
-	if conv[0].ClickID != click[0].ID {
-		t.Fatalf("conversion's click %s, want %s", conv[0].ClickID, click[0].ID)
+	older, err := s.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer older.Close()
+	if _, err := older.ExecContext(ctx, `SET application_name = 'an older reporting'`); err != nil {
+		t.Fatal(err)
+	}
+	conv := genConversions(1, 200, 1, 1, time.Minute)
+	conv[0].OrderID = "beside-older"
 	if err := s.IngestConversions(ctx, conv); err != nil {
 		t.Fatal(err)
 	}
-	if attributed(t, s, conv[0].OrderID) || !raced(t, s, conv[0].OrderID) {
-		t.Fatal("the conversion saw a click not yet committed, or was not marked raced")
+	if !raced(t, s, "beside-older") {
+		t.Error("a conversion stored beside an older reporting's session is not marked raced")
 	}
-	release()
-	if err := <-done; err != nil {
+	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond})
+	if _, err := s.DB().ExecContext(ctx, `UPDATE conversions SET raced = false WHERE order_id = $1`, orders[0]); err != nil {
 		t.Fatal(err)
 	}
+	sweepUntil(t, sweep, func() bool { return attributed(t, s, orders[0]) })
+	verify(t, s)
+}
+
+// sweepUntil runs sweep every 100 ms until done, for at most 20 s.
+func sweepUntil(t *testing.T, sweep *postgres.AttributionSweep, done func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !done(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep never found it")
+		}
+		if _, err := sweep.Run(context.Background(), 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The race the lock closes. A conversion's transaction that got the lock
+// has read the clicks (none yet) and waits (here for a payout balance a
+// test transaction holds); a click's transaction for its click, which
+// cannot see the conversion yet, must wait for the lock, so that its look
+// for waiting conversions comes after the conversion's commit and finds
+// it. Without the click's side of the lock the click would commit first,
+// each would miss the other, and the conversion would be stored unraced:
+// never swept.
+func TestClickTransactionWaitsForConversionsInFlight(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	conv := genConversions(1, 0, 1, 1, time.Minute)
+	click := genClicks(1, 0, 1, time.Minute)
+	if conv[0].ClickID != click[0].ID || conv[0].Partner != click[0].Partner {
+		t.Fatalf("conversion's click %s/%s, want %s/%s", conv[0].Partner, conv[0].ClickID, click[0].Partner, click[0].ID)
+	}
+	// Another click of the month first: creating a month's partition
+	// waits for every transaction that read clicks.
+	if err := s.IngestClicks(ctx, genClicks(1, 5, 1, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO payout_balances (partner, currency) VALUES ($1, $2)`,
+		conv[0].Partner, conv[0].Currency); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	if _, err := hold.ExecContext(ctx, `SELECT 1 FROM payout_balances FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	convDone, clickDone := make(chan error, 1), make(chan error, 1)
+	go func() { convDone <- s.IngestConversions(ctx, conv) }()
+	waitForLockWait(t, s, "transactionid") // the conversion's transaction waits for the payout balance
+	go func() { clickDone <- s.IngestClicks(ctx, click) }()
+	// The click's transaction waits for the attribution lock; without
+	// it, it would commit now, missing the conversion.
+	var clickErr error
+	clickFinished := false
+	for deadline := time.Now().Add(20 * time.Second); !clickFinished && !lockWaiting(t, s, "advisory"); time.Sleep(10 * time.Millisecond) {
+		select {
+		case clickErr = <-clickDone:
+			clickFinished = true
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the click's transaction neither waited for the attribution lock nor finished")
+		}
+	}
+	if err := hold.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-convDone; err != nil {
+		t.Fatal(err)
+	}
+	if !clickFinished {
+		clickErr = <-clickDone
+	}
+	if clickErr != nil {
+		t.Fatal(clickErr)
+	}
 	if !attributed(t, s, conv[0].OrderID) {
-		t.Error("the click's transaction did not attribute the conversion committed while it waited")
+		t.Errorf("conversion %s left unattributed (raced %v): each transaction missed the other", conv[0].OrderID, raced(t, s, conv[0].OrderID))
 	}
 	verify(t, s)
+}
+
+// lockWaiting reports whether a session of this test's database waits
+// for a lock of the given type.
+func lockWaiting(t *testing.T, s *postgres.Store, locktype string) bool {
+	t.Helper()
+	return count(t, s.DB(), fmt.Sprintf(`SELECT count(*) FROM pg_locks l
+		JOIN pg_stat_activity a ON a.pid = l.pid AND a.datname = current_database()
+		WHERE NOT l.granted AND l.locktype = '%s'`, locktype)) > 0
+}
+
+// waitForLockWait waits until a session of this test's database waits
+// for a lock of the given type.
+func waitForLockWait(t *testing.T, s *postgres.Store, locktype string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !lockWaiting(t, s, locktype); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			rows, _ := s.DB().Query(`SELECT l.locktype, a.wait_event_type || ':' || a.wait_event, left(a.query, 120) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted`)
+			for rows != nil && rows.Next() {
+				var a, b, c string
+				_ = rows.Scan(&a, &b, &c)
+				t.Logf("waiting: %s %s %s", a, b, c)
+			}
+			t.Fatalf("no session waited for a lock of type %s", locktype)
+		}
+	}
 }
