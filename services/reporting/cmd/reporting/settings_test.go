@@ -2,11 +2,13 @@ package main
 
 import (
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 )
 
 // TestIngestSettingsRefused: an ingest setting out of its range stops
@@ -29,5 +31,28 @@ func TestIngestSettingsRefused(t *testing.T) {
 				t.Fatalf("run = %v, want an error naming %s", err, tt.name)
 			}
 		})
+	}
+}
+
+// TestStoreURL: the store's sessions carry the application name the
+// attribution lock's protocol tells its own sessions by, whatever
+// DATABASE_URL says, with reporting's schema and no JIT.
+func TestStoreURL(t *testing.T) {
+	for _, in := range []string{
+		"postgres://u@db:5432/linkcredit?sslmode=disable",
+		"postgres://u@db:5432/linkcredit?application_name=mine&search_path=other",
+	} {
+		got, err := storeURL(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		if q.Get("application_name") != postgres.ApplicationName || q.Get("search_path") != postgres.Schema || q.Get("jit") != "off" {
+			t.Errorf("storeURL(%q) = %q", in, got)
+		}
 	}
 }

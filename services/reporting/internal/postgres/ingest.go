@@ -232,9 +232,13 @@ const attributionLock = `hashtext(current_schema() || '.attribution')`
 // foreignSessions is true while a client session of this role and
 // database has another application_name than this session's: a reporting
 // that may not take the attribution lock (attributionLock).
-const foreignSessions = `EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database()
-	AND a.usename = current_user AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
-	AND a.application_name IS DISTINCT FROM current_setting('application_name'))`
+// It is true as well when this session itself lacks ApplicationName (a
+// store opened without WithApplicationName): then older sessions could
+// not be told from this one.
+var foreignSessions = `(current_setting('application_name') <> '` + ApplicationName + `'
+	OR EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database()
+	AND a.usename = session_user AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+	AND a.application_name IS DISTINCT FROM current_setting('application_name')))`
 
 // readCommitted is the isolation attributionLock's reasoning needs, set
 // whatever the role's or database's default.
@@ -801,7 +805,10 @@ func (w *AttributionSweep) Run(ctx context.Context, limit int) (int, error) {
 	if foreign {
 		w.everyUntil = at.Add(attributionAges[len(attributionAges)-1] + time.Second)
 	}
-	every := w.last.IsZero() || at.Before(w.everyUntil)
+	// Every one when the range to scan (from the previous sweep) starts
+	// inside that window: a sweep that failed or stopped at its limit
+	// leaves its range to the next.
+	every := w.last.IsZero() || w.last.Before(w.everyUntil)
 	// One index range a probing age on conversions_waiting_recent: the
 	// conversions whose age crossed it since the previous sweep (on the
 	// first, one range: the last of attributionAges up to now); of those,

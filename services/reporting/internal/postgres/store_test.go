@@ -32,6 +32,9 @@ func newStoreAt(t testing.TB, now time.Time) *postgres.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if url, err = postgres.WithApplicationName(url); err != nil { // as the service's (storeURL)
+		t.Fatal(err)
+	}
 	db, err := database.Open(url, database.Pool{MaxOpen: 8})
 	if err != nil {
 		t.Fatal(err)
