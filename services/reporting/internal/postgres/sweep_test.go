@@ -78,12 +78,8 @@ func TestFirstSweepCoversTheLastMinute(t *testing.T) {
 // sweep once its age reaches the next probing age, and sweeps that stop
 // at their limit lose none.
 func TestLaterSweepsFindRacedClicks(t *testing.T) {
-	s := newStore(t)
+	s, sweep := sweptStore(t)
 	ctx := context.Background()
-	sweep := s.NewAttributionSweep()
-	if _, err := sweep.Run(ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
 	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond, 5 * time.Second})
 	found := 0
 	for deadline := time.Now().Add(30 * time.Second); found < len(orders) && time.Now().Before(deadline); {
@@ -167,16 +163,9 @@ func TestConversionsBesideAClickTransactionAreRaced(t *testing.T) {
 // that lost the race to their clicks, one marked raced and one not; only
 // the raced one is found.
 func TestSweepProbesOnlyRacedConversions(t *testing.T) {
-	s := newStore(t)
-	ctx := context.Background()
-	sweep := s.NewAttributionSweep()
-	if _, err := sweep.Run(ctx, 1000); err != nil { // the first: every conversion of its window
-		t.Fatal(err)
-	}
+	s, sweep := sweptStore(t)
 	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond})
-	if _, err := s.DB().ExecContext(ctx, `UPDATE conversions SET raced = false WHERE order_id = $1`, orders[1]); err != nil {
-		t.Fatal(err)
-	}
+	markUnraced(t, s, orders[1])
 	sweepUntil(t, sweep, func() bool { return attributed(t, s, orders[0]) })
 	if attributed(t, s, orders[1]) {
 		t.Error("the sweep probed a conversion that cannot have raced")
@@ -188,12 +177,8 @@ func TestSweepProbesOnlyRacedConversions(t *testing.T) {
 // there (another application_name), no conversion is stored unraced, and
 // the sweep probes every waiting conversion, raced or not.
 func TestOlderReportingBesideMeansEveryConversionIsSwept(t *testing.T) {
-	s := newStore(t)
+	s, sweep := sweptStore(t)
 	ctx := context.Background()
-	sweep := s.NewAttributionSweep()
-	if _, err := sweep.Run(ctx, 1000); err != nil {
-		t.Fatal(err)
-	}
 	older, err := s.DB().Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -211,11 +196,29 @@ func TestOlderReportingBesideMeansEveryConversionIsSwept(t *testing.T) {
 		t.Error("a conversion stored beside an older reporting's session is not marked raced")
 	}
 	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond})
-	if _, err := s.DB().ExecContext(ctx, `UPDATE conversions SET raced = false WHERE order_id = $1`, orders[0]); err != nil {
-		t.Fatal(err)
-	}
+	markUnraced(t, s, orders[0])
 	sweepUntil(t, sweep, func() bool { return attributed(t, s, orders[0]) })
 	verify(t, s)
+}
+
+// sweptStore is a new store and its sweep, after the sweep's first run
+// (which probes every conversion of its window, raced or not).
+func sweptStore(t *testing.T) (*postgres.Store, *postgres.AttributionSweep) {
+	t.Helper()
+	s := newStore(t)
+	sweep := s.NewAttributionSweep()
+	if _, err := sweep.Run(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	return s, sweep
+}
+
+// markUnraced marks order's conversion as one that cannot have raced.
+func markUnraced(t *testing.T, s *postgres.Store, order string) {
+	t.Helper()
+	if _, err := s.DB().Exec(`UPDATE conversions SET raced = false WHERE order_id = $1`, order); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sweepUntil runs sweep every 100 ms until done, for at most 20 s.
