@@ -809,18 +809,22 @@ func (w *AttributionSweep) Run(ctx context.Context, limit int) (int, error) {
 	// inside that window: a sweep that failed or stopped at its limit
 	// leaves its range to the next.
 	every := w.last.IsZero() || w.last.Before(w.everyUntil)
-	// One index range a probing age on conversions_waiting_recent: the
-	// conversions whose age crossed it since the previous sweep (on the
-	// first, one range: the last of attributionAges up to now); of those,
-	// the raced ones, or every one ($5).
+	raced := []bool{true}
+	if every {
+		raced = append(raced, false)
+	}
+	// One index range a probing age and raced value ($5) on
+	// conversions_waiting_by_raced: the conversions whose age crossed it
+	// since the previous sweep (on the first, one range: the last of
+	// attributionAges up to now), the raced ones or every one.
 	n, err := w.store.attributeFound(ctx, `SELECT c.partner, c.order_id FROM (
 			SELECT DISTINCT c.partner, c.order_id, c.click_id FROM unnest($3::float8[]) AS a(s)
 			JOIN conversions c ON c.updated_at > coalesce($2::timestamptz, now() - $4::interval) - make_interval(secs => a.s)
 				AND c.updated_at <= now() - make_interval(secs => a.s)
-			WHERE NOT c.attributed AND c.click_id <> '' AND (c.raced OR $5::bool)) c
+			WHERE NOT c.attributed AND c.click_id <> '' AND c.raced = ANY($5::bool[])) c
 		CROSS JOIN LATERAL (SELECT 1 FROM clicks k WHERE k.id = c.click_id AND k.partner = c.partner LIMIT 1) k
 		ORDER BY c.partner, c.order_id LIMIT $1`, &at,
-		limit, last, pq.Array(ages), attributionAges[len(attributionAges)-1].String(), every)
+		limit, last, pq.Array(ages), attributionAges[len(attributionAges)-1].String(), pq.Array(raced))
 	if err == nil && n < limit {
 		w.last = at
 	}
