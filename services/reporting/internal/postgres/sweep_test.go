@@ -137,19 +137,10 @@ func holdAttributionLock(t *testing.T, s *postgres.Store, shared bool) func() {
 // conversions as raced, for the sweep; one that runs alone does not.
 func TestConversionsBesideAClickTransactionAreRaced(t *testing.T) {
 	s := newStore(t)
-	ctx := context.Background()
 	release := holdAttributionLock(t, s, false)
-	beside := genConversions(1, 100, 1, 1, time.Minute)
-	beside[0].OrderID = "beside"
-	if err := s.IngestConversions(ctx, beside); err != nil {
-		t.Fatal(err)
-	}
+	storeConversion(t, s, 100, "beside")
 	release()
-	alone := genConversions(1, 101, 1, 1, time.Minute)
-	alone[0].OrderID = "alone"
-	if err := s.IngestConversions(ctx, alone); err != nil {
-		t.Fatal(err)
-	}
+	storeConversion(t, s, 101, "alone")
 	if !raced(t, s, "beside") {
 		t.Error("a conversion stored beside a click's transaction is not marked raced")
 	}
@@ -187,11 +178,7 @@ func TestOlderReportingBesideMeansEveryConversionIsSwept(t *testing.T) {
 	if _, err := older.ExecContext(ctx, `SET application_name = 'an older reporting'`); err != nil {
 		t.Fatal(err)
 	}
-	conv := genConversions(1, 200, 1, 1, time.Minute)
-	conv[0].OrderID = "beside-older"
-	if err := s.IngestConversions(ctx, conv); err != nil {
-		t.Fatal(err)
-	}
+	storeConversion(t, s, 200, "beside-older")
 	if !raced(t, s, "beside-older") {
 		t.Error("a conversion stored beside an older reporting's session is not marked raced")
 	}
@@ -211,6 +198,16 @@ func sweptStore(t *testing.T) (*postgres.Store, *postgres.AttributionSweep) {
 		t.Fatal(err)
 	}
 	return s, sweep
+}
+
+// storeConversion ingests the n-th generated conversion event as order.
+func storeConversion(t *testing.T, s *postgres.Store, n int, order string) {
+	t.Helper()
+	conv := genConversions(1, n, 1, 1, time.Minute)
+	conv[0].OrderID = order
+	if err := s.IngestConversions(context.Background(), conv); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // markUnraced marks order's conversion as one that cannot have raced.
