@@ -231,10 +231,13 @@ func splitValue(build conversion.MessageBuilder) (msg conversion.OutboxMessage, 
 // event splitValue can cut is shared with the requests that arrive with it
 // (acceptBatched); it returns once that committed (or failed): a 2xx may
 // be sent only after it. Or once ctx ends, whether the database answered
-// or not (detach): then the error is a 503, and the transaction may still
-// commit, which a retry with the same key finds (a duplicate).
+// or not: then the error is a 503, and the transaction may still commit,
+// which a retry with the same key finds (a duplicate). A batched request
+// waits for its batch on the caller's goroutine, which leaves at once when
+// ctx ends; every other step that talks to the database runs detached
+// (detach).
 func (s *Store) Accept(ctx context.Context, in conversion.InboxEntry, build conversion.MessageBuilder) (conversion.Receipt, error) {
-	r, err := detach(ctx, func() (conversion.Receipt, error) { return s.accept(ctx, in, build) })
+	r, err := s.accept(ctx, in, build)
 	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		return r, unavailable(err)
 	}
@@ -257,7 +260,7 @@ func (s *Store) accept(ctx context.Context, in conversion.InboxEntry, build conv
 	if split {
 		inserted, err = s.acceptBatched(ctx, newAcceptRequest(ctx, in, string(headers), msg, prefix, suffix))
 	} else {
-		inserted, err = s.acceptTx(ctx, in, string(headers), build)
+		inserted, err = detach(ctx, func() (int, error) { return s.acceptTx(ctx, in, string(headers), build) })
 	}
 	if err != nil {
 		return conversion.Receipt{}, err
@@ -265,6 +268,12 @@ func (s *Store) accept(ctx context.Context, in conversion.InboxEntry, build conv
 	if inserted == 1 {
 		return conversion.Receipt{EventID: in.EventID}, nil
 	}
+	return detach(ctx, func() (conversion.Receipt, error) { return s.storedAs(ctx, in) })
+}
+
+// storedAs answers a request whose idempotency key was taken: a duplicate
+// of the stored request with the same body, or a conflict.
+func (s *Store) storedAs(ctx context.Context, in conversion.InboxEntry) (conversion.Receipt, error) {
 	var hash []byte
 	var eventID string
 	if err := s.db.QueryRowContext(ctx, `SELECT body_hash, event_id FROM conversions.inbox WHERE partner = $1 AND idempotency_key = $2`,
@@ -298,7 +307,7 @@ func (s *Store) acceptBatched(ctx context.Context, r *acceptRequest) (int, error
 	if r.in.Body == nil || r.in.BodyHash == nil || r.msg.Key == nil {
 		// A NULL: acceptSQL refuses it (422) where an array of bytea would
 		// carry an empty value. The service sends none.
-		return s.acceptOne(ctx, r)
+		return s.acceptOneDetached(ctx, r)
 	}
 	var res batchResult
 	select {
@@ -311,13 +320,19 @@ func (s *Store) acceptBatched(ctx context.Context, r *acceptRequest) (int, error
 	}
 	switch {
 	case res.alone:
-		return s.acceptOne(ctx, r)
+		return s.acceptOneDetached(ctx, r)
 	case res.err != nil:
 		return 0, unavailable(res.err)
 	case res.stored:
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// acceptOneDetached is acceptOne run detached (detach): it returns once
+// ctx ends, whether the database answered or not.
+func (s *Store) acceptOneDetached(ctx context.Context, r *acceptRequest) (int, error) {
+	return detach(ctx, func() (int, error) { return s.acceptOne(ctx, r) })
 }
 
 // acceptOne runs acceptSQL and returns the number of events it stored (0:
