@@ -56,12 +56,12 @@ func Open(rawURL string, pool Pool) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	connector, err := pq.NewConnector(dsn)
+	pqConnector, err := pq.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database: parse url: %w", err)
 	}
 	pool.setDefaults()
-	db := sql.OpenDB(connector)
+	db := sql.OpenDB(connector{pqConnector})
 	db.SetMaxOpenConns(pool.MaxOpen)
 	db.SetMaxIdleConns(pool.MaxIdle)
 	db.SetConnMaxLifetime(pool.MaxLifetime)

@@ -92,6 +92,7 @@ func (s *Store) IngestClicks(ctx context.Context, clicks []Click) error {
 	if len(clicks) == 0 {
 		return nil
 	}
+	ctx = database.Prepared(ctx) // the same statements batch after batch
 	clicks, err := s.foldPlacements(ctx, clicks)
 	if err != nil {
 		return err
@@ -567,6 +568,7 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 	if len(evs) == 0 {
 		return nil
 	}
+	ctx = database.Prepared(ctx) // the same statements batch after batch
 	cols := struct {
 		id, partner, order, click, course, status, currency, occurred, received, recorded, source, replayOf []string
 		sale, commission, seq                                                                               []int64
