@@ -87,13 +87,13 @@ type report struct {
 	// WebhooksAtRate: both at WebhooksRate (80 % of conversions' most).
 	WebhooksAtRate pair    `json:"webhooks_at_rate"`
 	WebhooksRate   float64 `json:"webhooks_rate"`
-	// WebhooksLive: conversions at WebhooksTargetRate again, reporting
-	// live (the three above run with it paused).
+	// WebhooksLive: conversions at liveOver times WebhooksTargetRate,
+	// reporting live (the three above run with it paused).
 	WebhooksLive measure `json:"webhooks_live"`
-	// WebhooksLiveSustained: with reporting live, the first of 0.8, 0.64,
-	// 0.51 and 0.41 of WebhooksTargetRate (or that rate itself) that the
-	// whole stack sustains (see sustained), at WebhooksLiveSustainedRate;
-	// zero when none does.
+	// WebhooksLiveSustained: with reporting live, the first of liveRates
+	// (that rate, then 0.8, 0.64, 0.51 and 0.41 of WebhooksTargetRate)
+	// that the whole stack sustains (see sustained), at
+	// WebhooksLiveSustainedRate; zero when none does.
 	WebhooksLiveSustained     measure `json:"webhooks_live_sustained"`
 	WebhooksLiveSustainedRate float64 `json:"webhooks_live_sustained_rate"`
 	Ingest                    struct {
@@ -720,8 +720,8 @@ func (b *bench) webhooks(ctx context.Context) error {
 	if err := b.quiet(ctx, fmt.Sprintf("reporting resumed, held the %d conversions after %.1fs; ", accepted, time.Since(start).Seconds())); err != nil {
 		return err
 	}
-	rate := b.out.WebhooksTargetRate
-	if b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, rate, b.cfg.duration, b.run+"-whlive"); err != nil {
+	rates := liveRates(b.out.WebhooksTargetRate)
+	if b.out.WebhooksLive, err = b.webhookRun(ctx, conversions, rates[0], b.cfg.duration, b.run+"-whlive"); err != nil {
 		return err
 	}
 	// With reporting live the two cores carry the ledger as well, and the
@@ -729,7 +729,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// does, so the table says what this machine takes with everything on.
 	m := b.out.WebhooksLive
 	want := before + accepted // conversions the reports should hold: each request is a new one
-	for i, rate := range liveRates(rate) {
+	for i, rate := range rates {
 		if i > 0 {
 			if err := b.quiet(ctx, ""); err != nil {
 				return err
@@ -752,15 +752,26 @@ func (b *bench) webhooks(ctx context.Context) error {
 	return nil
 }
 
-// liveRates are the webhook rates tried with reporting live, from target
-// down: target, then 0.8, 0.64, 0.51 and 0.41 of it.
+// liveRates are the webhook rates tried with reporting live, from the
+// target's down: liveOver times the target's rate, then 0.8, 0.64, 0.51
+// and 0.41 of it.
 func liveRates(target float64) []float64 {
-	rates := []float64{target}
+	rates := []float64{liveOver * target, 0.8 * target}
 	for len(rates) < 5 {
 		rates = append(rates, 0.8*rates[len(rates)-1])
 	}
 	return rates
 }
+
+// liveOver is how far over the target's rate the first live run offers.
+// A rate counts as sustained with up to 1 % of it left unsent (sustained),
+// and what is left unsent is not acknowledged, so a run offered at the
+// target's rate itself acknowledges less than it even when it passes,
+// and the figure (acknowledged a second against bareinsert's most) could
+// never reach the target. Offered 2 % over it, a run that passes has
+// acknowledged at least the target's rate. Before 2026-12-05, 03:40 UTC
+// the first run offered the target's rate.
+const liveOver = 1.02
 
 // liveP99 is the p99 a webhook rate must keep to count as sustained.
 const liveP99 = 50.0 // ms

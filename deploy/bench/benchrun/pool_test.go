@@ -117,11 +117,11 @@ func TestPooledMeasureCPUPerRequest(t *testing.T) {
 	}
 }
 
-// The live webhook step-down tries the target, then four rates each 0.8
-// of the one before.
+// The live webhook step-down tries 2 % over the target, then 0.8 of the
+// target and three rates each 0.8 of the one before.
 func TestLiveRates(t *testing.T) {
 	got := liveRates(2000)
-	want := []float64{2000, 1600, 1280, 1024, 819.2}
+	want := []float64{2040, 1600, 1280, 1024, 819.2}
 	if len(got) != len(want) {
 		t.Fatalf("liveRates(2000) = %v", got)
 	}

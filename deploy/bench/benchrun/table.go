@@ -75,7 +75,7 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(t, "webhooks at %.0f/s (80 %% of its most): p50 / p99 ms\t%.2f / %.2f (%s)\t%.2f / %.2f (%s)\tp99 %s\n", o.WebhooksRate,
 		wr.Subject.P50ms, wr.Subject.P99ms, all2xx(wr.Subject.Statuses), wr.Yardstick.P50ms, wr.Yardstick.P99ms, all2xx(wr.Yardstick.Statuses), ratio(wr.Subject.P99ms, wr.Yardstick.P99ms))
 	wl := o.WebhooksLive
-	fmt.Fprintf(t, "  again, reporting live: p50 / p99 ms\t%.2f / %.2f (%s)\t\t\n", wl.P50ms, wl.P99ms, all2xx(wl.Statuses))
+	fmt.Fprintf(t, "  again at %.0f/s (%.0f %% over), reporting live: p50 / p99 ms\t%.2f / %.2f (%s)\t\t\n", liveOver*o.WebhooksTargetRate, (liveOver-1)*100, wl.P50ms, wl.P99ms, all2xx(wl.Statuses))
 	fmt.Fprintf(t, "  CPU µs a webhook there, by process\t%s\t\t\n", cpuLine(wl.CPUPerRequest))
 	if ws := o.WebhooksLiveSustained; o.WebhooksLiveSustainedRate > 0 {
 		fmt.Fprintf(t, "  the most it sustained live (p99 < %.0f ms, all sent, reports kept up)\t%.0f/s, p99 %.2f ms\tbareinsert %.0f\t%s\n",
