@@ -769,7 +769,7 @@ func liveRates(target float64) []float64 {
 // target's rate itself acknowledges less than it even when it passes,
 // and the figure (acknowledged a second against bareinsert's most) could
 // never reach the target. Offered 2 % over it, a run that passes has
-// acknowledged at least the target's rate. Before 2026-12-05, 03:40 UTC
+// acknowledged at least the target's rate. Before 2026-12-05, 03:25 UTC
 // the first run offered the target's rate.
 const liveOver = 1.02
 
