@@ -77,6 +77,16 @@ func ReadConfig(r *config.Reader, service, addrVar, defaultAddr string) Config {
 	return c
 }
 
+// SampleUnlessSet samples ratio of new traces, in place of ReadConfig's
+// default of every one, when OTEL_TRACES_SAMPLER_ARG is unset: for a
+// service whose requests are a hot path. A request not sampled still
+// carries a trace id into its events.
+func (c *Config) SampleUnlessSet(getenv func(string) string, ratio float64) {
+	if getenv("OTEL_TRACES_SAMPLER_ARG") == "" {
+		c.SampleRatio = ratio
+	}
+}
+
 // ReadKafkaSecurity reads TLS and SASL towards the brokers:
 // KAFKA_TLS (bool), KAFKA_TLS_CA_FILE, KAFKA_SASL_MECHANISM
 // (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), KAFKA_SASL_USERNAME and

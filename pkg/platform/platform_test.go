@@ -36,6 +36,26 @@ func TestReadConfigStopsOnBadValues(t *testing.T) {
 	}
 }
 
+// TestSampleUnlessSet: a service's own sampling default applies only when
+// OTEL_TRACES_SAMPLER_ARG is unset; a value set, even 1, stands.
+func TestSampleUnlessSet(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want float64
+	}{
+		{map[string]string{"ADMIN_TOKEN": "x"}, 0.1},
+		{map[string]string{"ADMIN_TOKEN": "x", "OTEL_TRACES_SAMPLER_ARG": "1"}, 1},
+		{map[string]string{"ADMIN_TOKEN": "x", "OTEL_TRACES_SAMPLER_ARG": "0.05"}, 0.05},
+	} {
+		getenv := config.FromMap(tt.env)
+		cfg := platform.ReadConfig(config.New(getenv), "conversions", "CONVERSIONS_ADDR", "127.0.0.1:8081")
+		cfg.SampleUnlessSet(getenv, 0.1)
+		if cfg.SampleRatio != tt.want {
+			t.Errorf("%v: sample ratio %v, want %v", tt.env, cfg.SampleRatio, tt.want)
+		}
+	}
+}
+
 // TestStartServesProbes starts a platform on a real database and broker and
 // checks the probes, then readiness failing when the broker is gone.
 func TestStartServesProbes(t *testing.T) {

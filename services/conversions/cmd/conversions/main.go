@@ -91,11 +91,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	env := config.New(getenv)
 	cfg := platform.ReadConfig(env, "conversions", "CONVERSIONS_ADDR", "127.0.0.1:8081")
 	cfg.Version = version
-	if getenv("OTEL_TRACES_SAMPLER_ARG") == "" {
-		// The webhook path is hot too: trace one request in ten (every
-		// event still carries a traceparent, sampled or not).
-		cfg.SampleRatio = 0.1
-	}
+	cfg.SampleUnlessSet(getenv, 0.1) // the webhook path is hot too: trace one request in ten
 	secretsKey := env.Required("SECRETS_KEY")
 	cacheTTL := env.Duration("PARTNER_CACHE_TTL", 2*time.Second, 0, time.Hour)
 	retention := defaultRetention

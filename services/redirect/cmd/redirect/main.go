@@ -70,9 +70,7 @@ type settings struct {
 func readSettings(getenv func(string) string) (settings, error) {
 	env := config.New(getenv)
 	s := settings{platform: platform.ReadConfig(env, "redirect", "REDIRECT_ADDR", "127.0.0.1:8080")}
-	if getenv("OTEL_TRACES_SAMPLER_ARG") == "" {
-		s.platform.SampleRatio = 0.01 // the hot path: trace one click in a hundred
-	}
+	s.platform.SampleUnlessSet(getenv, 0.01) // the hot path: trace one click in a hundred
 	for _, k := range env.List("CLICK_ID_KEYS", nil) {
 		s.clickIDKeys = append(s.clickIDKeys, []byte(k))
 	}
