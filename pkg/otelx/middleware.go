@@ -106,7 +106,10 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 			duration.Record(r.Context(), time.Since(start).Seconds(), attrs.get(route, rec.Status))
 			return
 		}
-		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		// Sampled: a new trace is, whatever the ratio sampler would say of
+		// its trace id (see DecidedPerRequest).
+		ctx := context.WithValue(r.Context(), decisionKey{}, true)
+		ctx = t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
 		defer span.End()

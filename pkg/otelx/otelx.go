@@ -70,7 +70,7 @@ func Setup(ctx context.Context, cfg Config) (*Telemetry, error) {
 	meterOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExporter)}
 	traceOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		sdktrace.WithSampler(sdktrace.ParentBased(rootSampler{sdktrace.TraceIDRatioBased(cfg.SampleRatio)})),
 	}
 	if cfg.OTLPEndpoint != "" {
 		traceExp, err := otlptracehttp.New(ctx)
@@ -110,3 +110,42 @@ func (t *Telemetry) Tracer(name string) trace.Tracer { return t.TracerProvider.T
 
 // Meter is a named meter of t's provider.
 func (t *Telemetry) Meter(name string) metric.Meter { return t.MeterProvider.Meter(name) }
+
+// decisionKey carries HTTPMiddleware's sampling decision for a request's
+// new trace to the sampler: one decision a request, where two (the
+// middleware's share, then the ratio sampler's own on the trace id) had
+// sampled about ratio² of requests, and endpoint spans below a skipped
+// request had become traces of their own.
+type decisionKey struct{}
+
+// DecidedPerRequest marks a server's context so that a new trace under
+// any of its requests is sampled only when HTTPMiddleware samples the
+// request: spans started below a request it skipped (go-kit endpoints,
+// statements) are dropped, not sampled as roots of their own. Only for
+// servers whose handler HTTPMiddleware wraps. A caller's traceparent,
+// where joined, decides as before.
+func DecidedPerRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, decisionKey{}, false)
+}
+
+// rootSampler samples a new trace as HTTPMiddleware decided for its
+// request, and by ratio where nothing decided (background work, consumers
+// of events without a trace).
+type rootSampler struct{ ratio sdktrace.Sampler }
+
+func (s rootSampler) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	sample, decided := p.ParentContext.Value(decisionKey{}).(bool)
+	if !decided {
+		return s.ratio.ShouldSample(p)
+	}
+	res := sdktrace.SamplingResult{Decision: sdktrace.Drop,
+		Tracestate: trace.SpanContextFromContext(p.ParentContext).TraceState()}
+	if sample {
+		res.Decision = sdktrace.RecordAndSample
+	}
+	return res
+}
+
+func (s rootSampler) Description() string {
+	return "HTTPMiddlewareDecides{" + s.ratio.Description() + "}"
+}

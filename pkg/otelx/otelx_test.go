@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -118,5 +121,84 @@ func TestInboundTraceHeaders(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Each request is sampled once, at the configured ratio: its server span
+// and the endpoint span below it together, or neither. Before, the ratio
+// sampler decided again on the trace id, so about ratio² of requests had
+// a server span, and the endpoint spans of skipped requests were sampled
+// as traces of their own.
+func TestOneSamplingDecisionARequest(t *testing.T) {
+	const ratio, requests = 0.5, 2000
+	tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: ratio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	spans := tracetest.NewSpanRecorder()
+	tel.TracerProvider.(*sdktrace.TracerProvider).RegisterSpanProcessor(spans)
+	endpoint := EndpointMiddleware(tel, slog.New(slog.DiscardHandler), "get_link")(
+		func(context.Context, any) (any, error) { return nil, nil })
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /c/{code}", func(w http.ResponseWriter, r *http.Request) {
+		endpoint(r.Context(), nil) //nolint:errcheck // never fails
+	})
+	srv := httptest.NewUnstartedServer(HTTPMiddleware(tel, mux, "/c/"))
+	srv.Config.BaseContext = func(net.Listener) context.Context { return DecidedPerRequest(context.Background()) }
+	srv.Start()
+	defer srv.Close()
+	for range requests {
+		res, err := srv.Client().Get(srv.URL + "/c/abc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	servers := map[trace.TraceID]bool{}
+	var endpoints []sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		switch s.Name() {
+		case "GET /c/{code}":
+			servers[s.SpanContext().TraceID()] = true
+		case "get_link":
+			endpoints = append(endpoints, s)
+		default:
+			t.Errorf("span %q", s.Name())
+		}
+	}
+	// 2000 requests at 0.5: 1000 expected, sd 22; ratio² would give 500.
+	if n := len(servers); n < 850 || n > 1150 {
+		t.Errorf("%d of %d requests have a server span at ratio %v, want about %d", n, requests, ratio, int(ratio*requests))
+	}
+	if len(endpoints) != len(servers) {
+		t.Errorf("%d endpoint spans for %d server spans", len(endpoints), len(servers))
+	}
+	for _, s := range endpoints {
+		if !s.Parent().IsValid() || !servers[s.SpanContext().TraceID()] {
+			t.Errorf("endpoint span of trace %s is not below a server span", s.SpanContext().TraceID())
+		}
+	}
+}
+
+// Where no middleware decided (background work), new traces are sampled
+// by the ratio.
+func TestRootSamplerFallsBackToTheRatio(t *testing.T) {
+	for _, ratio := range []float64{0, 1} {
+		tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: ratio})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, span := tel.Tracer("test").Start(context.Background(), "sweep")
+		if got := span.SpanContext().IsSampled(); got != (ratio == 1) {
+			t.Errorf("ratio %v: sampled %v", ratio, got)
+		}
+		span.End()
+		_, span = tel.Tracer("test").Start(DecidedPerRequest(context.Background()), "below a skipped request")
+		if span.SpanContext().IsSampled() {
+			t.Errorf("ratio %v: a span under an undecided request was sampled", ratio)
+		}
+		span.End()
+		tel.Shutdown(context.Background())
 	}
 }

@@ -219,17 +219,19 @@ func (p *Platform) Handler(h http.Handler) http.Handler {
 	return otelx.HTTPMiddleware(p.Telemetry, httpx.Recover(p.Logger, h), PublicPrefixes()...)
 }
 
-// Serve serves h on the bound listener, and the internal listener when
-// METRICS_ADDR set one, until ctx ends.
+// Serve serves h (made by p.Handler) on the bound listener, and the
+// internal listener when METRICS_ADDR set one, until ctx ends. A request's
+// new trace is sampled as p.Handler's middleware decides, once.
 func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerConfig) error {
+	public := otelx.DecidedPerRequest(ctx)
 	if p.internal == nil {
-		return httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+		return httpx.Serve(public, p.Listener, h, cfg, p.Logger)
 	}
 	internal := make(chan error, 1)
 	go func() {
 		internal <- httpx.Serve(ctx, p.internal, p.Internal, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
 	}()
-	err := httpx.Serve(ctx, p.Listener, h, cfg, p.Logger)
+	err := httpx.Serve(public, p.Listener, h, cfg, p.Logger)
 	return errors.Join(err, <-internal)
 }
 
