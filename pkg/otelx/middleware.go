@@ -93,7 +93,8 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 				}
 			}
 		}
-		if (!traced || r.Header.Get("Traceparent") == "") && rand.Float64() >= t.SampleRatio {
+		newTrace := !traced || r.Header.Get("Traceparent") == ""
+		if newTrace && rand.Float64() >= t.SampleRatio {
 			// A new trace the sampler would drop: skip the span, and the
 			// request copy it needs, and only count. On a hot path at 1%
 			// sampling that is most requests.
@@ -106,10 +107,13 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 			duration.Record(r.Context(), time.Since(start).Seconds(), attrs.get(route, rec.Status))
 			return
 		}
-		// Sampled: a new trace is, whatever the ratio sampler would say of
-		// its trace id (see DecidedPerRequest).
-		ctx := context.WithValue(r.Context(), decisionKey{}, true)
-		ctx = t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		switch {
+		case newTrace: // sampled above, whatever the ratio sampler would say of its trace id (see DecidedPerRequest)
+			ctx = context.WithValue(ctx, decisionKey{}, true)
+		case !trace.SpanContextFromContext(ctx).IsValid(): // a traceparent that is no trace's: a new trace after all
+			ctx = context.WithValue(ctx, decisionKey{}, rand.Float64() < t.SampleRatio)
+		}
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(attribute.String("http.request.method", r.Method)))
 		defer span.End()

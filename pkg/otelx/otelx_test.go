@@ -202,3 +202,25 @@ func TestRootSamplerFallsBackToTheRatio(t *testing.T) {
 		tel.Shutdown(context.Background())
 	}
 }
+
+// A traceparent that is no trace's, on a route that joins a caller's
+// trace, starts a new trace sampled at the ratio, as a request without
+// one does: never always, never never.
+func TestInvalidTraceparentIsANewTrace(t *testing.T) {
+	for _, ratio := range []float64{0, 1} {
+		tel, err := Setup(context.Background(), Config{ServiceName: "test", SampleRatio: ratio})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans := tracetest.NewSpanRecorder()
+		tel.TracerProvider.(*sdktrace.TracerProvider).RegisterSpanProcessor(spans)
+		h := HTTPMiddleware(tel, http.NotFoundHandler(), "/c/")
+		req := httptest.NewRequestWithContext(DecidedPerRequest(context.Background()), "GET", "/v1/links/abc", nil)
+		req.Header.Set("Traceparent", "00-not-a-trace-01")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		if got := len(spans.Ended()); got != int(ratio) {
+			t.Errorf("ratio %v: %d spans, want %d", ratio, got, int(ratio))
+		}
+		tel.Shutdown(context.Background())
+	}
+}
