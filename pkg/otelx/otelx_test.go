@@ -196,7 +196,12 @@ func TestRootSamplerFallsBackToTheRatio(t *testing.T) {
 		span.End()
 		_, span = tel.Tracer("test").Start(DecidedPerRequest(context.Background()), "below a skipped request")
 		if span.SpanContext().IsSampled() {
-			t.Errorf("ratio %v: a span under an undecided request was sampled", ratio)
+			t.Errorf("ratio %v: a span under a skipped request was sampled", ratio)
+		}
+		span.End()
+		_, span = tel.Tracer("test").Start(context.WithValue(context.Background(), decisionKey{}, true), "below a sampled request")
+		if !span.SpanContext().IsSampled() {
+			t.Errorf("ratio %v: a span under a sampled request was not sampled", ratio)
 		}
 		span.End()
 		tel.Shutdown(context.Background())

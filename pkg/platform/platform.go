@@ -216,14 +216,23 @@ func (p *Platform) ensureTopics(ctx context.Context) {
 // the HTTP telemetry middleware, with panics answered as the contract's
 // 500 and logged without the client's address.
 func (p *Platform) Handler(h http.Handler) http.Handler {
-	return otelx.HTTPMiddleware(p.Telemetry, httpx.Recover(p.Logger, h), PublicPrefixes()...)
+	return tracedHandler{otelx.HTTPMiddleware(p.Telemetry, httpx.Recover(p.Logger, h), PublicPrefixes()...)}
 }
 
-// Serve serves h (made by p.Handler) on the bound listener, and the
-// internal listener when METRICS_ADDR set one, until ctx ends. A request's
-// new trace is sampled as p.Handler's middleware decides, once.
+// tracedHandler is a handler made by Handler: its middleware decides
+// whether each request's new trace is sampled.
+type tracedHandler struct{ http.Handler }
+
+// Serve serves h on the bound listener, and the internal listener when
+// METRICS_ADDR set one, until ctx ends. When h was made by p.Handler, a
+// request's new trace is sampled as its middleware decides, once
+// (otelx.DecidedPerRequest); any other handler's spans are sampled by
+// the ratio.
 func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerConfig) error {
-	public := otelx.DecidedPerRequest(ctx)
+	public := ctx
+	if _, ok := h.(tracedHandler); ok {
+		public = otelx.DecidedPerRequest(ctx)
+	}
 	if p.internal == nil {
 		return httpx.Serve(public, p.Listener, h, cfg, p.Logger)
 	}

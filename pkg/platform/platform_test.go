@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
@@ -65,6 +68,8 @@ func TestStartServesProbes(t *testing.T) {
 		"DATABASE_URL":  testkit.DatabaseURL(t),
 		"KAFKA_BROKERS": strings.Join(brokers, ","),
 		"TEST_ADDR":     "127.0.0.1:0",
+		// Half the requests sampled: see /sampling below.
+		"OTEL_TRACES_SAMPLER_ARG": "0.5",
 	}
 	r := config.New(config.FromMap(env))
 	cfg := platform.ReadConfig(r, "test", "TEST_ADDR", "")
@@ -77,6 +82,20 @@ func TestStartServesProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A span below a request the middleware did not sample (an
+	// endpoint's) is not sampled either: one decision a request.
+	var skipped, orphans atomic.Int64
+	p.Router.HandleFunc("GET /sampling", func(w http.ResponseWriter, r *http.Request) {
+		if trace.SpanContextFromContext(r.Context()).IsValid() {
+			return // sampled by the middleware
+		}
+		skipped.Add(1)
+		_, span := p.Telemetry.Tracer("test").Start(r.Context(), "endpoint")
+		if span.SpanContext().IsSampled() {
+			orphans.Add(1)
+		}
+		span.End()
+	})
 	served := make(chan error, 1)
 	go func() { served <- p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{}) }()
 	base := "http://" + p.Listener.Addr().String()
@@ -93,6 +112,12 @@ func TestStartServesProbes(t *testing.T) {
 	}
 	if code := status(t, base+"/metrics"); code != 200 {
 		t.Fatalf("metrics %d", code)
+	}
+	for range 200 {
+		status(t, base+"/sampling")
+	}
+	if skipped.Load() == 0 || orphans.Load() != 0 {
+		t.Errorf("of 200 requests at ratio 0.5, %d not sampled by the middleware, and %d spans below those sampled", skipped.Load(), orphans.Load())
 	}
 
 	kafkaCluster.Close()
