@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -364,4 +367,85 @@ func TestAppendIsInTheFileWhenItReturns(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestAppendSurvivesSIGKILL: the promise a 302 rests on, with a real kill.
+// A child process appends from several goroutines, reports each record
+// whose Append returned, and is killed (SIGKILL, no Close) while the
+// others are still appending. Every record reported is in the log when it
+// is opened again, once and in its writer's order.
+func TestAppendSurvivesSIGKILL(t *testing.T) {
+	if dir := os.Getenv("CLICKLOG_KILL_DIR"); dir != "" {
+		appendUntilKilled(dir)
+		return
+	}
+	{
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAppendSurvivesSIGKILL$")
+		cmd.Env = append(os.Environ(), "CLICKLOG_KILL_DIR="+dir)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child: %v, want killed by SIGKILL; output %q", err, out.String())
+		}
+		returned := strings.Fields(out.String())
+		if len(returned) < killAfter {
+			t.Fatalf("child reported %d appends, want at least %d", len(returned), killAfter)
+		}
+		l := open(t, Options{Dir: dir, SegmentBytes: killSegment})
+		defer l.Close()
+		got, _ := readAll(t, l, l.Acked())
+		in := map[string]bool{}
+		last := map[string]int{}
+		for _, r := range got {
+			var w string
+			var i int
+			fmt.Sscanf(strings.Replace(r, ":", " ", 1), "%s %d", &w, &i)
+			if in[r] || (last[w] != 0 || i != 0) && i != last[w]+1 {
+				t.Fatalf("record %q twice or out of order (last of %s was %d)", r, w, last[w])
+			}
+			in[r], last[w] = true, i
+		}
+		for _, r := range returned {
+			if !in[r] {
+				t.Fatalf("%q was appended (Append returned) but is not in the log after SIGKILL; the log has %d records", r, len(got))
+			}
+		}
+	}
+}
+
+const (
+	killAfter   = 2000     // appends returned before the child kills itself
+	killSegment = 64 << 10 // small segments: rolls happen along the way
+)
+
+// appendUntilKilled is TestAppendSurvivesSIGKILL's child.
+func appendUntilKilled(dir string) {
+	l, err := Open(Options{Dir: dir, SegmentBytes: killSegment, Sync: SyncNone})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	n := 0
+	for w := range 4 {
+		go func() {
+			for i := 0; ; i++ {
+				p := fmt.Sprintf("w%d:%d", w, i)
+				if err := l.Append([]byte(p), time.Now()); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				mu.Lock()
+				os.Stdout.WriteString(p + "\n") // unbuffered: in the pipe before the kill
+				if n++; n == killAfter {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
 }
