@@ -92,3 +92,70 @@ func TestAppendStringEveryPosition(t *testing.T) {
 		}
 	}
 }
+
+func TestConversionAppendJSONMatchesMarshal(t *testing.T) {
+	full := sampleConversion()
+	full.ClickID, full.CourseID, full.RawStatus, full.ReasonCode, full.ReplayOf, full.AcceptedSeq = "c\"1", "ml-101", "Approved ✓", "R\x01", "01J-old", 42
+	berlin := time.FixedZone("CET", 3600)
+	odd := sampleConversion()
+	odd.OccurredAt = odd.OccurredAt.In(time.FixedZone("", 5*3600+45*60+30)) // seconds in the offset
+	cases := []ConversionReceived{sampleConversion(), full, {}, odd,
+		{OccurredAt: time.Date(2026, 3, 29, 1, 30, 0, 1, berlin), ReceivedAt: time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC).In(berlin)},
+		{OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},                           // Marshal's error
+		{OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))},         // likewise
+		{OccurredAt: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), ReceivedAt: time.Unix(0, 0)}, // likewise
+	}
+	for _, c := range cases {
+		want, wantErr := Marshal(c)
+		got, err := c.AppendJSON(nil)
+		if (err != nil) != (wantErr != nil) || err == nil && !bytes.Equal(got, want) {
+			t.Errorf("AppendJSON = %s, %v\nwant %s, %v", got, err, want, wantErr)
+		}
+	}
+}
+
+func FuzzConversionAppendJSON(f *testing.F) {
+	f.Add("01J", "A-1\"", "c\x00", "approved", "49.00", int64(1763632692345678901), int64(0), 3600, int64(7))
+	f.Fuzz(func(t *testing.T, id, order, click, status, amount string, nanos, received int64, offset int, seq int64) {
+		zone := time.FixedZone("", offset%(30*3600))
+		c := ConversionReceived{Header: Header{ID: id, Type: TypeConversionReceived, SchemaVersion: 2}, Partner: order + click,
+			OrderID: order, ClickID: click, Status: status, RawStatus: status, SaleAmount: amount, Commission: amount,
+			Currency: "USD", OccurredAt: time.Unix(0, nanos).In(zone), ReceivedAt: time.Unix(received, nanos%1e9).UTC(),
+			Source: "webhook", IdempotencyKey: id, ReplayOf: click, AcceptedSeq: seq}
+		want, wantErr := Marshal(c)
+		got, err := c.AppendJSON(nil)
+		if (err != nil) != (wantErr != nil) || err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("AppendJSON = %s, %v\nwant %s, %v", got, err, want, wantErr)
+		}
+	})
+}
+
+func BenchmarkConversionJSON(b *testing.B) {
+	c := sampleConversion()
+	b.Run("AppendJSON", func(b *testing.B) {
+		buf := make([]byte, 0, 1024)
+		b.ReportAllocs()
+		for b.Loop() {
+			buf, _ = c.AppendJSON(buf[:0])
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Marshal(c)
+		}
+	})
+}
+
+func TestAppendStringMapMatchesMarshal(t *testing.T) {
+	for _, m := range []map[string]string{nil, {}, {"traceparent": "00-abc-def-01"},
+		{"b": "2", "a": "1", "": "", "é\x00": "\"<&>\u2028\xff", "User-Agent": "x"}} {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.Encode(m)
+		if got := AppendStringMap(nil, m); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Errorf("AppendStringMap(%q)\n got %s\nwant %s", m, got, want.Bytes())
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"sort"
@@ -146,7 +147,11 @@ func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversio
 		if !ok || string(raw) == "null" {
 			continue
 		}
-		var s string
+		s, ok := plainString(raw)
+		if ok {
+			values[field] = s
+			continue
+		}
 		if err := json.Unmarshal(raw, &s); err != nil {
 			kind := jsonKind(raw)
 			switch field {
@@ -164,6 +169,18 @@ func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversio
 	}
 	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
 	return m.build(get, p, now, true)
+}
+
+// plainString is the value of raw, a JSON value that strictjson decoded
+// (so valid UTF-8 and valid JSON), when it is a string without escapes:
+// its bytes between the quotes, as encoding/json would decode them. A
+// webhook's fields are such strings; anything else is left to
+// encoding/json.
+func plainString(raw json.RawMessage) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' || bytes.IndexByte(raw, '\\') >= 0 {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
 }
 
 // wrongType is nil without problems, else the 400 malformed_json of a

@@ -24,7 +24,7 @@ func Message(ctx context.Context, ev events.ConversionReceived, inject TraceInje
 	if err := ev.Validate(); err != nil {
 		return OutboxMessage{}, err
 	}
-	value, err := events.Marshal(ev)
+	value, err := ev.AppendJSON(nil)
 	if err != nil {
 		return OutboxMessage{}, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/adapter"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
 )
@@ -248,10 +249,7 @@ func (s *Store) accept(ctx context.Context, in conversion.InboxEntry, build conv
 	if in.Headers == nil {
 		in.Headers = map[string]string{} // "{}", never a JSON null
 	}
-	headers, err := json.Marshal(in.Headers)
-	if err != nil {
-		return conversion.Receipt{}, err
-	}
+	headers := events.AppendStringMap(nil, in.Headers)
 	msg, prefix, suffix, split, err := splitValue(build)
 	if err != nil {
 		return conversion.Receipt{}, err
@@ -289,7 +287,7 @@ func (s *Store) storedAs(ctx context.Context, in conversion.InboxEntry) (convers
 // newAcceptRequest is a request with its event cut around the number, in
 // the form both acceptBatched and acceptOne store it.
 func newAcceptRequest(ctx context.Context, in conversion.InboxEntry, headers string, msg conversion.OutboxMessage, prefix, suffix []byte) *acceptRequest {
-	msgHeaders, _ := json.Marshal(msg.Headers)
+	msgHeaders := events.AppendStringMap(nil, msg.Headers)
 	if prefix == nil {
 		prefix = []byte{} // NOT NULL: an empty bytea, not a NULL
 	}
@@ -374,7 +372,7 @@ func (s *Store) acceptTx(ctx context.Context, in conversion.InboxEntry, headers 
 			buildErr = err
 			return err
 		}
-		msgHeaders, _ := json.Marshal(msg.Headers)
+		msgHeaders := events.AppendStringMap(nil, msg.Headers)
 		return tx.StmtContext(ctx, stmt).QueryRowContext(ctx, in.Partner, in.IdempotencyKey, in.BodyHash, in.EventID, in.Source,
 			in.Method, headers, in.Query, in.Body, msg.Topic, msg.Key, msg.Value, string(msgHeaders), in.ReceivedAt,
 			seq).Scan(&inserted)
