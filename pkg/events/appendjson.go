@@ -156,7 +156,7 @@ func appendString(dst []byte, s string) []byte {
 // twice (to cut it around its acceptance number), on every webhook.
 func (c *ConversionReceived) AppendJSON(dst []byte) ([]byte, error) {
 	if !plainJSONTime(c.OccurredAt) || !plainJSONTime(c.ReceivedAt) {
-		return AppendMarshal(dst, c) // its words for a time JSON cannot carry
+		return AppendMarshal(dst, *c) // its words for a time JSON cannot carry
 	}
 	dst = c.Header.appendJSON(dst)
 	dst = append(dst, `,"partner":`...)
