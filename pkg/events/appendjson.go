@@ -31,19 +31,13 @@ func (c *ClickRecorded) AppendJSON(dst []byte) []byte {
 		{`,"utm_source":`, c.UTMSource}, {`,"utm_medium":`, c.UTMMedium}, {`,"utm_campaign":`, c.UTMCampaign},
 		{`,"utm_term":`, c.UTMTerm}, {`,"utm_content":`, c.UTMContent}, {`,"placement":`, c.Placement},
 	} {
-		if f.value != "" {
-			dst = append(dst, f.key...)
-			dst = appendString(dst, f.value)
-		}
+		dst = appendOptional(dst, f.key, f.value)
 	}
 	dst = append(dst, `,"visitor_hash":`...)
 	dst = appendString(dst, c.VisitorHash)
 	dst = append(dst, `,"bot":`...)
 	dst = strconv.AppendBool(dst, c.Bot)
-	if c.BotReason != "" {
-		dst = append(dst, `,"bot_reason":`...)
-		dst = appendString(dst, c.BotReason)
-	}
+	dst = appendOptional(dst, `,"bot_reason":`, c.BotReason)
 	dst = append(dst, `,"unique":`...)
 	dst = strconv.AppendBool(dst, c.Unique)
 	return append(dst, '}')

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
 )
 
@@ -19,7 +20,7 @@ import (
 func (s *Store) Enqueue(ctx context.Context, msgs []conversion.OutboxMessage) error {
 	return database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		for _, m := range msgs {
-			h, _ := json.Marshal(m.Headers)
+			h := events.AppendStringMap(nil, m.Headers)
 			inbox := sql.NullInt64{Int64: m.InboxID, Valid: m.InboxID != 0}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO conversions.outbox (topic, key, value, headers, inbox_id) VALUES ($1, $2, $3, $4, $5)`,
 				m.Topic, m.Key, m.Value, string(h), inbox); err != nil {

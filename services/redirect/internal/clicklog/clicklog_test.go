@@ -398,15 +398,15 @@ func TestAppendSurvivesSIGKILL(t *testing.T) {
 		defer l.Close()
 		got, _ := readAll(t, l, l.Acked())
 		in := map[string]bool{}
-		last := map[string]int{}
+		next := map[string]int{} // each writer's next index
 		for _, r := range got {
 			var w string
 			var i int
 			fmt.Sscanf(strings.Replace(r, ":", " ", 1), "%s %d", &w, &i)
-			if in[r] || (last[w] != 0 || i != 0) && i != last[w]+1 {
-				t.Fatalf("record %q twice or out of order (last of %s was %d)", r, w, last[w])
+			if in[r] || i != next[w] {
+				t.Fatalf("record %q twice or out of order (%s's next was %d)", r, w, next[w])
 			}
-			in[r], last[w] = true, i
+			in[r], next[w] = true, i+1
 		}
 		for _, r := range returned {
 			if !in[r] {
