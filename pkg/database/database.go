@@ -46,9 +46,10 @@ func (p *Pool) setDefaults() {
 // Open returns a pool for a postgres:// URL. The URL's sslmode is kept; a
 // URL without one gets sslmode=disable for loopback hosts and Unix sockets
 // (a local cluster has no certificate) and lib/pq's default elsewhere.
-// binary_parameters defaults to on: []byte arguments travel as bytes, not
-// hex text twice their size, and an ad-hoc query takes one round trip, not
-// two. (So pass JSON for json/jsonb columns as a string, never []byte.)
+// binary_parameters is on (a URL that turns it off is refused): []byte
+// arguments travel as bytes, not hex text twice their size, arrays in
+// binary (TextArray), and an ad-hoc query takes one round trip, not two.
+// (So pass JSON for json/jsonb columns as a string, never []byte.)
 // idle_in_transaction_session_timeout defaults to IdleInTransaction (see
 // there). Open does not wait for the server: see Ping.
 func Open(rawURL string, pool Pool) (*sql.DB, error) {
@@ -104,9 +105,13 @@ func withDefaults(rawURL string) (string, error) {
 		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
 	}
 	q := u.Query()
-	if q.Get("binary_parameters") == "" {
+	switch q.Get("binary_parameters") {
+	case "yes":
+	case "":
 		q.Set("binary_parameters", "yes")
 		u.RawQuery = q.Encode()
+	default:
+		return "", errors.New("database: DATABASE_URL's binary_parameters must be yes or left out: the services send arrays in binary (TextArray)")
 	}
 	const idle = "idle_in_transaction_session_timeout"
 	switch {

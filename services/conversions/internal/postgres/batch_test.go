@@ -19,16 +19,19 @@ import (
 // request is run once, in a batch of at most max, with at most lanes
 // batches at a time, and no lane outlives the work.
 func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
-	for _, tc := range []struct{ lanes, max, requests int }{
-		{1, 1, 50},
-		{1, 128, 500},
-		{2, 8, 500},
-		{4, 3, 200},
+	for _, tc := range []struct{ lanes, max, spill, requests int }{
+		{1, 1, 0, 50},
+		{1, 128, 0, 500},
+		{2, 8, 0, 500},
+		{4, 3, 0, 200},
+		{2, 8, 16, 500},
+		{2, 128, batchSpill, 500},
+		{3, 4, 5, 300},
 	} {
-		t.Run(strconv.Itoa(tc.lanes)+"x"+strconv.Itoa(tc.max), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dx%d/spill%d", tc.lanes, tc.max, tc.spill), func(t *testing.T) {
 			var mu sync.Mutex
 			inFlight, most, runs := 0, 0, map[*acceptRequest]int{}
-			b := &batcher{lanes: tc.lanes, max: tc.max}
+			b := &batcher{lanes: tc.lanes, max: tc.max, spill: tc.spill}
 			b.run = func(batch []*acceptRequest) {
 				mu.Lock()
 				inFlight++
@@ -80,6 +83,50 @@ func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatcherSpill: while a lane runs, another starts only once spill
+// requests wait; they go together in its batch.
+func TestBatcherSpill(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	b := &batcher{lanes: 2, max: batchMax, spill: 3}
+	b.run = func(batch []*acceptRequest) {
+		mu.Lock()
+		sizes = append(sizes, len(batch))
+		mu.Unlock()
+		<-release
+		for _, r := range batch {
+			r.done <- batchResult{stored: true}
+		}
+	}
+	var answers []<-chan batchResult
+	answers = append(answers, b.submit(&acceptRequest{}))
+	waitUntil(t, "the first batch running", func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 })
+	for range 2 {
+		answers = append(answers, b.submit(&acceptRequest{}))
+	}
+	if st := b.state(); st.running != 1 || st.waiting != 2 {
+		t.Fatalf("two waiting beside a running batch: %d lanes, %d waiting; want 1 and 2", st.running, st.waiting)
+	}
+	answers = append(answers, b.submit(&acceptRequest{}))
+	waitUntil(t, "a second batch running", func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 2 })
+	if st := b.state(); st.running != 2 || st.waiting != 0 {
+		t.Fatalf("after the third waited: %d lanes, %d waiting; want 2 and 0", st.running, st.waiting)
+	}
+	close(release)
+	for i, a := range answers {
+		if res := <-a; !res.stored {
+			t.Errorf("request %d: %+v", i, res)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{1, 3}) {
+		t.Errorf("batches of %v, want [1 3]", sizes)
+	}
+	waitUntil(t, "no lane running", func() bool { return b.state().running == 0 })
 }
 
 // batchRequest is a request of conversion order with the given key, as
