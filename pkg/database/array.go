@@ -3,6 +3,8 @@ package database
 import (
 	"database/sql/driver"
 	"encoding/binary"
+
+	"github.com/lib/pq"
 )
 
 // TextArray, ByteaArray and Int8Array pass a slice as a PostgreSQL array
@@ -13,14 +15,16 @@ import (
 // record of its backends, issue 15). In binary each element is its length
 // and its bytes, taken as they are.
 //
-// They rely on the pool's binary_parameters (Open requires it): []byte
-// arguments travel in binary format, so the server reads these with the
-// parameter type's binary input (array_recv), which checks the element
-// type named in the array's header against the parameter's. The
-// parameter must therefore be of that array type: a function's argument
-// or an explicit cast ($1::text[]). Text elements are checked as text is
-// (valid UTF-8, no NUL byte): a bad one fails the statement with a data
-// error (IsDataError), as pq.Array's text does.
+// lib/pq asks a parameter for BinaryValue when the connection has
+// binary_parameters on (Open's default), and sends those bytes in binary
+// format: the server reads them with the parameter type's binary input
+// (array_recv), which checks the element type named in the array's
+// header against the parameter's. The parameter must therefore be of that
+// array type: a function's argument or an explicit cast ($1::text[]).
+// On a connection without binary_parameters lib/pq takes Value, pq.Array's
+// text, instead. Text elements are checked as text is (valid UTF-8, no
+// NUL byte): a bad one fails the statement with a data error
+// (IsDataError), as pq.Array's text does.
 //
 // A nil slice is NULL, an empty one an empty array, and a nil element of
 // a ByteaArray an empty bytea, as with pq.Array and pq.ByteaArray.
@@ -37,8 +41,11 @@ const (
 	oidText  = 25
 )
 
-// Value implements driver.Valuer.
-func (a TextArray) Value() (driver.Value, error) {
+// Value implements driver.Valuer: pq.Array's text.
+func (a TextArray) Value() (driver.Value, error) { return pq.StringArray(a).Value() }
+
+// BinaryValue is the array in binary, for lib/pq's binary_parameters.
+func (a TextArray) BinaryValue() ([]byte, error) {
 	if a == nil {
 		return nil, nil
 	}
@@ -54,8 +61,11 @@ func (a TextArray) Value() (driver.Value, error) {
 	return b, nil
 }
 
-// Value implements driver.Valuer.
-func (a ByteaArray) Value() (driver.Value, error) {
+// Value implements driver.Valuer: pq.ByteaArray's text.
+func (a ByteaArray) Value() (driver.Value, error) { return pq.ByteaArray(a).Value() }
+
+// BinaryValue is the array in binary, for lib/pq's binary_parameters.
+func (a ByteaArray) BinaryValue() ([]byte, error) {
 	if a == nil {
 		return nil, nil
 	}
@@ -71,8 +81,11 @@ func (a ByteaArray) Value() (driver.Value, error) {
 	return b, nil
 }
 
-// Value implements driver.Valuer.
-func (a Int8Array) Value() (driver.Value, error) {
+// Value implements driver.Valuer: pq.Int64Array's text.
+func (a Int8Array) Value() (driver.Value, error) { return pq.Int64Array(a).Value() }
+
+// BinaryValue is the array in binary, for lib/pq's binary_parameters.
+func (a Int8Array) BinaryValue() ([]byte, error) {
 	if a == nil {
 		return nil, nil
 	}

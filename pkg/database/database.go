@@ -46,10 +46,10 @@ func (p *Pool) setDefaults() {
 // Open returns a pool for a postgres:// URL. The URL's sslmode is kept; a
 // URL without one gets sslmode=disable for loopback hosts and Unix sockets
 // (a local cluster has no certificate) and lib/pq's default elsewhere.
-// binary_parameters is on (a URL that turns it off is refused): []byte
-// arguments travel as bytes, not hex text twice their size, arrays in
-// binary (TextArray), and an ad-hoc query takes one round trip, not two.
-// (So pass JSON for json/jsonb columns as a string, never []byte.)
+// binary_parameters defaults to on: []byte arguments travel as bytes, not
+// hex text twice their size, arrays in binary (TextArray), and an ad-hoc
+// query takes one round trip, not two. (So pass JSON for json/jsonb
+// columns as a string, never []byte.)
 // idle_in_transaction_session_timeout defaults to IdleInTransaction (see
 // there). Open does not wait for the server: see Ping.
 func Open(rawURL string, pool Pool) (*sql.DB, error) {
@@ -105,13 +105,9 @@ func withDefaults(rawURL string) (string, error) {
 		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
 	}
 	q := u.Query()
-	switch q.Get("binary_parameters") {
-	case "yes":
-	case "":
+	if q.Get("binary_parameters") == "" {
 		q.Set("binary_parameters", "yes")
 		u.RawQuery = q.Encode()
-	default:
-		return "", errors.New("database: DATABASE_URL's binary_parameters must be yes or left out: the services send arrays in binary (TextArray)")
 	}
 	const idle = "idle_in_transaction_session_timeout"
 	switch {
@@ -223,6 +219,9 @@ const (
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeUniqueViolation      = "23505"
+	// codeInvalidBinaryRepresentation: a parameter in binary format the
+	// server cannot read.
+	codeInvalidBinaryRepresentation = "22P03"
 	// codeIdleInTransactionTimeout ends a session left idle in a
 	// transaction past idle_in_transaction_session_timeout.
 	codeIdleInTransactionTimeout = "25P03"
@@ -264,14 +263,19 @@ func Classify(err error) error {
 // values in it, which no retry can change: data exceptions (class 22: a
 // value out of range, too long, badly encoded), program limits (class 54:
 // an index row too large) and integrity violations (class 23) other than
-// a unique violation, which callers use for idempotency.
+// a unique violation, which callers use for idempotency. Not a value in
+// binary format the server cannot read (22P03, invalid_binary_representation):
+// the services build those themselves (TextArray), so that is a fault of
+// the code, not of a value, and must not be set aside as one.
 func IsDataError(err error) bool {
 	var pqErr *pq.Error
 	if !errors.As(err, &pqErr) {
 		return false
 	}
 	switch pqErr.Code.Class() {
-	case "22", "54":
+	case "22":
+		return pqErr.Code != codeInvalidBinaryRepresentation
+	case "54":
 		return true
 	case "23":
 		return pqErr.Code != codeUniqueViolation

@@ -31,14 +31,18 @@ import (
 // reporting. Measured on make run's stack with reporting live (issue 15,
 // three alternating pairs of 15 s at 3,500 webhooks/s): PostgreSQL's CPU
 // for conversions 130–135 µs a webhook against 147–149, the p99 32–40 ms
-// against 36–49. The price: at a trickle (fewer than batchSpill waiting)
-// a batch waiting on a lock (lock_timeout, 2 s) holds the requests behind
-// it that long, where another lane would have stored them.
+// against 36–49. A batch that hangs (a lock waited for up to
+// lock_timeout, a server that stopped answering) would then hold the
+// requests behind it at a trickle, fewer than batchSpill: so a request
+// that has waited batchSpillAfter also starts another lane. A lane, once
+// started, runs until nothing waits; stopping the second as soon as
+// fewer than batchSpill waited measured the same (three pairs).
 const (
-	batchLanes   = 2   // batches in flight at once (connections they hold)
-	batchMax     = 128 // requests per batch at most
-	batchSpill   = 16  // requests waiting that start a lane beside a running one
-	batchTimeout = 30 * time.Second
+	batchLanes      = 2   // batches in flight at once (connections they hold)
+	batchMax        = 128 // requests per batch at most
+	batchSpill      = 16  // requests waiting that start a lane beside a running one
+	batchSpillAfter = 25 * time.Millisecond
+	batchTimeout    = 30 * time.Second
 	// batchQueueMax bounds the requests waiting for a lane: beyond it (the
 	// database far slower than the requests coming in) a request is
 	// answered 503 at once rather than queued.
@@ -58,6 +62,7 @@ type acceptRequest struct {
 	msg            conversion.OutboxMessage
 	msgHeaders     string // the event's headers, JSON
 	prefix, suffix []byte
+	queued         time.Time        // when it was submitted
 	done           chan batchResult // buffered: the lane never waits for the caller
 }
 
@@ -78,13 +83,19 @@ type batchResult struct {
 type batcher struct {
 	lanes, max int
 	// spill is how many requests must wait for another lane to start
-	// beside a running one (0: a lane starts whenever one is free).
-	spill int
-	run   func([]*acceptRequest) // stores a batch and answers each of its requests
+	// beside a running one (0: a lane starts whenever one is free), and
+	// spillAfter how long one must have waited (0: no limit).
+	spill      int
+	spillAfter time.Duration
+	run        func([]*acceptRequest) // stores a batch and answers each of its requests
 
 	mu      sync.Mutex
 	waiting []*acceptRequest
 	running int
+	// spillTimer looks at the oldest waiting request spillAfter after it
+	// was armed (spillArmed), while a lane is free.
+	spillTimer *time.Timer
+	spillArmed bool
 }
 
 // submit queues r and returns the channel its result comes on; with
@@ -97,16 +108,55 @@ func (b *batcher) submit(r *acceptRequest) <-chan batchResult {
 		r.done <- batchResult{err: errQueueFull}
 		return r.done
 	}
+	r.queued = time.Now()
 	b.waiting = append(b.waiting, r)
 	start := b.running == 0 || (b.running < b.lanes && len(b.waiting) >= b.spill)
 	if start {
 		b.running++
+	} else {
+		b.armSpill(b.spillAfter)
 	}
 	b.mu.Unlock()
 	if start {
 		go b.lane()
 	}
 	return r.done
+}
+
+// armSpill, with b.mu held, has spillLate look at the waiting requests
+// after d, unless it is armed already, no lane is free, or there is no
+// spillAfter.
+func (b *batcher) armSpill(d time.Duration) {
+	if b.spillAfter <= 0 || b.spillArmed || b.running >= b.lanes {
+		return
+	}
+	b.spillArmed = true
+	if b.spillTimer == nil {
+		b.spillTimer = time.AfterFunc(d, b.spillLate)
+	} else {
+		b.spillTimer.Reset(d)
+	}
+}
+
+// spillLate starts a lane when the oldest waiting request has waited
+// spillAfter and a lane is free; otherwise it looks again when that one
+// will have.
+func (b *batcher) spillLate() {
+	b.mu.Lock()
+	b.spillArmed = false
+	start := false
+	if len(b.waiting) > 0 && b.running < b.lanes {
+		if waited := time.Since(b.waiting[0].queued); waited >= b.spillAfter {
+			start = true
+			b.running++
+		} else {
+			b.armSpill(b.spillAfter - waited)
+		}
+	}
+	b.mu.Unlock()
+	if start {
+		go b.lane()
+	}
 }
 
 // lane runs batches until nothing waits. A request whose caller is gone

@@ -19,19 +19,24 @@ import (
 // request is run once, in a batch of at most max, with at most lanes
 // batches at a time, and no lane outlives the work.
 func TestBatcherRunsEachRequestOnceWithinItsBounds(t *testing.T) {
-	for _, tc := range []struct{ lanes, max, spill, requests int }{
-		{1, 1, 0, 50},
-		{1, 128, 0, 500},
-		{2, 8, 0, 500},
-		{4, 3, 0, 200},
-		{2, 8, 16, 500},
-		{2, 128, batchSpill, 500},
-		{3, 4, 5, 300},
+	for _, tc := range []struct {
+		lanes, max, spill, requests int
+		spillAfter                  time.Duration
+	}{
+		{1, 1, 0, 50, 0},
+		{1, 128, 0, 500, 0},
+		{2, 8, 0, 500, 0},
+		{4, 3, 0, 200, 0},
+		{2, 8, 16, 500, 0},
+		{2, 128, batchSpill, 500, batchSpillAfter},
+		{3, 4, 5, 300, 0},
+		{2, 8, 16, 500, 100 * time.Microsecond},
+		{3, 2, 50, 300, time.Millisecond},
 	} {
-		t.Run(fmt.Sprintf("%dx%d/spill%d", tc.lanes, tc.max, tc.spill), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dx%d/spill%d-%s", tc.lanes, tc.max, tc.spill, tc.spillAfter), func(t *testing.T) {
 			var mu sync.Mutex
 			inFlight, most, runs := 0, 0, map[*acceptRequest]int{}
-			b := &batcher{lanes: tc.lanes, max: tc.max, spill: tc.spill}
+			b := &batcher{lanes: tc.lanes, max: tc.max, spill: tc.spill, spillAfter: tc.spillAfter}
 			b.run = func(batch []*acceptRequest) {
 				mu.Lock()
 				inFlight++
@@ -125,6 +130,46 @@ func TestBatcherSpill(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(sizes, []int{1, 3}) {
 		t.Errorf("batches of %v, want [1 3]", sizes)
+	}
+	waitUntil(t, "no lane running", func() bool { return b.state().running == 0 })
+}
+
+// TestBatcherSpillAfter: a request that waits spillAfter behind a batch
+// that hangs starts another lane, however few wait.
+func TestBatcherSpillAfter(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	batches := 0
+	b := &batcher{lanes: 2, max: batchMax, spill: batchSpill, spillAfter: 20 * time.Millisecond}
+	b.run = func(batch []*acceptRequest) {
+		mu.Lock()
+		batches++
+		first := batches == 1
+		mu.Unlock()
+		if first {
+			<-release // the first batch hangs
+		}
+		for _, r := range batch {
+			r.done <- batchResult{stored: true}
+		}
+	}
+	hung := b.submit(&acceptRequest{})
+	waitUntil(t, "the first batch running", func() bool { mu.Lock(); defer mu.Unlock(); return batches == 1 })
+	submitted := time.Now()
+	if res := <-b.submit(&acceptRequest{}); !res.stored {
+		t.Fatalf("the request behind the hung batch: %+v", res)
+	}
+	if waited := time.Since(submitted); waited < b.spillAfter {
+		t.Errorf("stored after %s, before spillAfter (%s): a lane started early", waited, b.spillAfter)
+	}
+	select {
+	case res := <-hung:
+		t.Fatalf("the hung batch answered: %+v", res)
+	default:
+	}
+	close(release)
+	if res := <-hung; !res.stored {
+		t.Fatalf("the hung batch: %+v", res)
 	}
 	waitUntil(t, "no lane running", func() bool { return b.state().running == 0 })
 }

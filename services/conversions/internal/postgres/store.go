@@ -38,7 +38,7 @@ type Store struct {
 // New returns the store.
 func New(db *sql.DB) *Store {
 	s := &Store{db: db}
-	s.batches = batcher{lanes: batchLanes, max: batchMax, spill: batchSpill, run: s.runBatch}
+	s.batches = batcher{lanes: batchLanes, max: batchMax, spill: batchSpill, spillAfter: batchSpillAfter, run: s.runBatch}
 	return s
 }
 
