@@ -12,6 +12,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
@@ -72,7 +73,7 @@ func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convK
 	rows, err := tx.QueryContext(ctx, `SELECT c.* FROM
 		(SELECT DISTINCT p COLLATE "C" AS p, o COLLATE "C" AS o FROM unnest($1::text[], $2::text[]) AS t(p, o) ORDER BY 1, 2) k
 		CROSS JOIN LATERAL (SELECT `+conversionColumns+` FROM conversions
-			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`, pq.Array(partners), pq.Array(orders))
+			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`, database.TextArray(partners), database.TextArray(orders))
 	if err != nil {
 		return nil, fmt.Errorf("load conversions: %w", err)
 	}
@@ -110,7 +111,7 @@ func loadEvents(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey][]
 	rows, err := tx.QueryContext(ctx, `SELECT partner, order_id, id, click_id, course_id, status, sale_minor,
 			commission_minor, currency, occurred_at, replay_of, accepted_seq
 		FROM conversion_events WHERE (partner, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-		pq.Array(partners), pq.Array(orders))
+		database.TextArray(partners), database.TextArray(orders))
 	if err != nil {
 		return nil, fmt.Errorf("load conversion events: %w", err)
 	}
@@ -144,7 +145,7 @@ func loadClicks(ctx context.Context, tx *sql.Tx, ids []string) (map[string]click
 	rows, err := tx.QueryContext(ctx, `SELECT k.id, k.partner, k.code, k.course_id, k.placement, k.utm_source,
 		k.utm_medium, k.utm_campaign, k.bot FROM unnest($1::text[]) AS u(id)
 		CROSS JOIN LATERAL (SELECT * FROM clicks c WHERE c.id = u.id LIMIT 1) k`,
-		pq.Array(ids))
+		database.TextArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("load clicks: %w", err)
 	}
@@ -434,8 +435,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			SELECT id, $1, partner, order_id, nullif(event_id, ''), corrects, effective::timestamptz, descr
 			FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[])
 				AS t(id, partner, order_id, event_id, corrects, effective, descr)`,
-			kind, pq.Array(t.id), pq.Array(t.partner), pq.Array(t.order), pq.Array(t.event), pq.Array(t.corrects),
-			pq.Array(t.effective), pq.Array(t.descr)); err != nil {
+			kind, pq.Array(t.id), database.TextArray(t.partner), database.TextArray(t.order), database.TextArray(t.event), pq.Array(t.corrects),
+			database.TextArray(t.effective), database.TextArray(t.descr)); err != nil {
 			return fmt.Errorf("post ledger transactions: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `
@@ -443,8 +444,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			SELECT txn, account, partner, order_id, currency, amount, eff::timestamptz
 			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[])
 				AS e(txn, account, partner, order_id, currency, amount, eff)`,
-			pq.Array(e.txn), pq.Array(e.account), pq.Array(e.partner), pq.Array(e.order), pq.Array(e.currency),
-			pq.Array(e.amount), pq.Array(e.effAt)); err != nil {
+			database.Int8Array(e.txn), database.TextArray(e.account), database.TextArray(e.partner), database.TextArray(e.order), database.TextArray(e.currency),
+			database.Int8Array(e.amount), database.TextArray(e.effAt)); err != nil {
 			return fmt.Errorf("post ledger entries: %w", err)
 		}
 	}
@@ -587,10 +588,10 @@ func upsertConversions(ctx context.Context, tx *sql.Tx, changes []change, raced 
 			placement = excluded.placement, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium,
 			utm_campaign = excluded.utm_campaign, bot = excluded.bot, events = excluded.events,
 			last_txn = excluded.last_txn, raced = excluded.raced, updated_at = now()`,
-		pq.Array(c.partner), pq.Array(c.order), pq.Array(c.status), pq.Array(c.sale), pq.Array(c.commission),
-		pq.Array(c.paid), pq.Array(c.currency), pq.Array(c.purchased), pq.Array(c.click), pq.Array(c.bought),
-		pq.Array(c.attributed), pq.Array(c.code), pq.Array(c.course), pq.Array(c.placement), pq.Array(c.src),
-		pq.Array(c.med), pq.Array(c.camp), pq.Array(c.bot), pq.Array(c.events), pq.Array(c.lastTxn), raced)
+		database.TextArray(c.partner), database.TextArray(c.order), database.TextArray(c.status), database.Int8Array(c.sale), database.Int8Array(c.commission),
+		database.Int8Array(c.paid), database.TextArray(c.currency), database.TextArray(c.purchased), database.TextArray(c.click), database.TextArray(c.bought),
+		pq.Array(c.attributed), database.TextArray(c.code), database.TextArray(c.course), database.TextArray(c.placement), database.TextArray(c.src),
+		database.TextArray(c.med), database.TextArray(c.camp), pq.Array(c.bot), pq.Array(c.events), pq.Array(c.lastTxn), raced)
 	if err != nil {
 		return fmt.Errorf("update conversions: %w", err)
 	}
@@ -634,8 +635,8 @@ func (s *Store) addConversionRollups(ctx context.Context, tx *sql.Tx, deltas []c
 		FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
 			$8::bigint[], $9::bigint[], $10::bigint[])
 			AS t(bucket, key, n, direct, cross_sell, sale, pending, approved, reversed, paid)`,
-		pq.Array(c.bucket), pq.Array(c.key), pq.Array(c.n), pq.Array(c.direct), pq.Array(c.cross), pq.Array(c.sale),
-		pq.Array(c.pending), pq.Array(c.approved), pq.Array(c.reversed), pq.Array(c.paid))
+		database.TextArray(c.bucket), pq.Array(c.key), database.Int8Array(c.n), database.Int8Array(c.direct), database.Int8Array(c.cross), database.Int8Array(c.sale),
+		database.Int8Array(c.pending), database.Int8Array(c.approved), database.Int8Array(c.reversed), database.Int8Array(c.paid))
 	if err != nil {
 		return fmt.Errorf("update conversion rollups: %w", err)
 	}

@@ -617,10 +617,10 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 			ORDER BY ord -- ingest_seq in batch order
 			ON CONFLICT (id) DO NOTHING
 			RETURNING id`,
-			pq.Array(cols.id), pq.Array(cols.partner), pq.Array(cols.order), pq.Array(cols.click), pq.Array(cols.course),
-			pq.Array(cols.status), pq.Array(cols.sale), pq.Array(cols.commission), pq.Array(cols.currency),
-			pq.Array(cols.occurred), pq.Array(cols.received), pq.Array(cols.recorded), pq.Array(cols.source),
-			pq.Array(cols.replayOf), pq.Array(cols.seq))
+			database.TextArray(cols.id), database.TextArray(cols.partner), database.TextArray(cols.order), database.TextArray(cols.click), database.TextArray(cols.course),
+			database.TextArray(cols.status), database.Int8Array(cols.sale), database.Int8Array(cols.commission), database.TextArray(cols.currency),
+			database.TextArray(cols.occurred), database.TextArray(cols.received), database.TextArray(cols.recorded), database.TextArray(cols.source),
+			database.TextArray(cols.replayOf), database.Int8Array(cols.seq))
 		if err != nil {
 			return fmt.Errorf("insert conversion events: %w", err)
 		}
