@@ -45,40 +45,30 @@ const (
 func (a TextArray) Value() (driver.Value, error) { return pq.StringArray(a).Value() }
 
 // BinaryValue is the array in binary, for lib/pq's binary_parameters.
-func (a TextArray) BinaryValue() ([]byte, error) {
-	if a == nil {
-		return nil, nil
-	}
-	size := 0
-	for _, s := range a {
-		size += len(s)
-	}
-	b := appendArrayHeader(make([]byte, 0, 20+4*len(a)+size), oidText, len(a))
-	for _, s := range a {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		b = append(b, s...)
-	}
-	return b, nil
-}
+func (a TextArray) BinaryValue() ([]byte, error) { return binaryStrings(oidText, a), nil }
 
 // Value implements driver.Valuer: pq.ByteaArray's text.
 func (a ByteaArray) Value() (driver.Value, error) { return pq.ByteaArray(a).Value() }
 
 // BinaryValue is the array in binary, for lib/pq's binary_parameters.
-func (a ByteaArray) BinaryValue() ([]byte, error) {
+func (a ByteaArray) BinaryValue() ([]byte, error) { return binaryStrings(oidBytea, a), nil }
+
+// binaryStrings is a of element type elem (text or bytea, whose binary
+// form is their bytes) in binary; nil for a nil a (NULL).
+func binaryStrings[S ~string | ~[]byte](elem uint32, a []S) []byte {
 	if a == nil {
-		return nil, nil
+		return nil
 	}
 	size := 0
 	for _, s := range a {
 		size += len(s)
 	}
-	b := appendArrayHeader(make([]byte, 0, 20+4*len(a)+size), oidBytea, len(a))
+	b := appendArrayHeader(make([]byte, 0, 20+4*len(a)+size), elem, len(a))
 	for _, s := range a {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}
-	return b, nil
+	return b
 }
 
 // Value implements driver.Valuer: pq.Int64Array's text.
@@ -102,14 +92,13 @@ func (a Int8Array) BinaryValue() ([]byte, error) {
 // number of dimensions, a has-nulls flag, the element type, then each
 // dimension's length and lower bound). An empty array has no dimension.
 func appendArrayHeader(b []byte, elem uint32, n int) []byte {
-	if n == 0 {
-		b = binary.BigEndian.AppendUint32(b, 0)
-		b = binary.BigEndian.AppendUint32(b, 0)
-		return binary.BigEndian.AppendUint32(b, elem)
-	}
-	b = binary.BigEndian.AppendUint32(b, 1)
+	dims := uint32(min(n, 1))
+	b = binary.BigEndian.AppendUint32(b, dims)
 	b = binary.BigEndian.AppendUint32(b, 0)
 	b = binary.BigEndian.AppendUint32(b, elem)
+	if dims == 0 {
+		return b
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(n))
 	return binary.BigEndian.AppendUint32(b, 1)
 }

@@ -41,7 +41,6 @@ func sepFor(url string) string {
 }
 
 func arraysEqualPQArrays(t *testing.T, db *sql.DB) {
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	randomBytes := func(n int) []byte {
 		b := make([]byte, n)
@@ -66,13 +65,7 @@ func arraysEqualPQArrays(t *testing.T, db *sql.DB) {
 		"last empty": {"a", ""},
 	}
 	for name, a := range texts {
-		var same bool
-		if err := db.QueryRowContext(ctx, `SELECT $1::text[] IS NOT DISTINCT FROM $2::text[]`,
-			database.TextArray(a), pq.Array(a)).Scan(&same); err != nil {
-			t.Errorf("text %s: %v", name, err)
-		} else if !same {
-			t.Errorf("text %s: the server read another array than pq.Array's", name)
-		}
+		sameArray(t, db, "text", name, database.TextArray(a), pq.Array(a))
 	}
 	byteas := map[string][][]byte{
 		"nil":           nil,
@@ -85,13 +78,7 @@ func arraysEqualPQArrays(t *testing.T, db *sql.DB) {
 		"mixed lengths": {randomBytes(3), nil, randomBytes(0), randomBytes(9)},
 	}
 	for name, a := range byteas {
-		var same bool
-		if err := db.QueryRowContext(ctx, `SELECT $1::bytea[] IS NOT DISTINCT FROM $2::bytea[]`,
-			database.ByteaArray(a), pq.ByteaArray(a)).Scan(&same); err != nil {
-			t.Errorf("bytea %s: %v", name, err)
-		} else if !same {
-			t.Errorf("bytea %s: the server read another array than pq.ByteaArray's", name)
-		}
+		sameArray(t, db, "bytea", name, database.ByteaArray(a), pq.ByteaArray(a))
 	}
 	ints := map[string][]int64{
 		"nil":   nil,
@@ -99,13 +86,20 @@ func arraysEqualPQArrays(t *testing.T, db *sql.DB) {
 		"edges": {0, 1, -1, math.MaxInt64, math.MinInt64, 1 << 32, -(1 << 31)},
 	}
 	for name, a := range ints {
-		var same bool
-		if err := db.QueryRowContext(ctx, `SELECT $1::bigint[] IS NOT DISTINCT FROM $2::bigint[]`,
-			database.Int8Array(a), pq.Array(a)).Scan(&same); err != nil {
-			t.Errorf("int8 %s: %v", name, err)
-		} else if !same {
-			t.Errorf("int8 %s: the server read another array than pq.Array's", name)
-		}
+		sameArray(t, db, "bigint", name, database.Int8Array(a), pq.Array(a))
+	}
+}
+
+// sameArray checks that the server reads ours as the same array of type
+// typ as theirs, pq's text.
+func sameArray(t *testing.T, db *sql.DB, typ, name string, ours, theirs any) {
+	t.Helper()
+	var same bool
+	if err := db.QueryRowContext(context.Background(), `SELECT $1::`+typ+`[] IS NOT DISTINCT FROM $2::`+typ+`[]`,
+		ours, theirs).Scan(&same); err != nil {
+		t.Errorf("%s %s: %v", typ, name, err)
+	} else if !same {
+		t.Errorf("%s %s: the server read another array than pq's", typ, name)
 	}
 }
 

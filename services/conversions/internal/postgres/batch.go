@@ -77,9 +77,9 @@ type batchResult struct {
 }
 
 // batcher runs the requests submitted to it in batches of at most max,
-// with at most lanes batches in flight, the second and later only while
-// spill requests wait. A lane is a goroutine that lives while requests
-// wait, so an idle batcher holds none.
+// with at most lanes batches in flight, the second and later only once
+// spill requests wait or one has waited spillAfter. A lane is a
+// goroutine that lives while requests wait, so an idle batcher holds none.
 type batcher struct {
 	lanes, max int
 	// spill is how many requests must wait for another lane to start
