@@ -237,3 +237,38 @@ func TestWasSent(t *testing.T) {
 		t.Fatal("a lost answer counted as not sent")
 	}
 }
+
+// At a rate, a delivery due while the workers are busy waits its turn and
+// its latency counts from when it was due: a server that stalls once for
+// 150 ms shows it in the latencies of every delivery due meanwhile, not
+// only in the one it held (no coordinated omission), and nothing is
+// dropped.
+func TestWebhookLoadLatencyFromDue(t *testing.T) {
+	secret := NewSecret()
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		if served.Add(1) == 1 {
+			time.Sleep(150 * time.Millisecond)
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	res, err := WebhookLoad{Stack: &Stack{}, Partner: Partner{ID: "p", Secret: secret, Currency: "USD"}, URL: srv.URL + "/v1/webhooks/p",
+		RunID: "t", Rate: 500, Concurrency: 1, Duration: 600 * time.Millisecond}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 75 of the run's 300 deliveries fall due during the stall; the
+	// 50 due in its first 100 ms wait at least 50 ms. Lower bounds only:
+	// a slow machine makes latencies longer, never shorter.
+	if res.Acked < 100 || res.Acked != served.Load() {
+		t.Fatalf("acknowledged %d, served %d", res.Acked, served.Load())
+	}
+	if share := float64(50) / float64(res.Acked+res.NotSent); res.Latency.Quantile(1-share) < 40*time.Millisecond {
+		t.Errorf("p%.0f %v after a 150 ms stall: latencies do not count from the due time", 100*(1-share), res.Latency.Quantile(1-share))
+	}
+	if res.NotSent > res.Acked {
+		t.Errorf("%d not sent against %d acknowledged", res.NotSent, res.Acked)
+	}
+}

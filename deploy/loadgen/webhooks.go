@@ -29,6 +29,8 @@ type WebhookLoad struct {
 
 // WebhookResult sums up a webhook load.
 type WebhookResult struct {
+	// NotSent counts, at a rate, the deliveries due by the run's end
+	// that no worker had taken yet.
 	Sent, Acked, NotSent, NoAnswer int64
 	Statuses                       map[int]int64
 	Latency                        Hist
@@ -37,6 +39,10 @@ type WebhookResult struct {
 
 // Rate is acknowledged deliveries per second.
 func (r *WebhookResult) Rate() float64 { return float64(r.Acked) / r.Elapsed.Seconds() }
+
+// maxQueued bounds the deliveries a paced load holds due but not yet
+// sent: a minute at 100,000 a second.
+const maxQueued = 6_000_000
 
 // Run sends the load.
 func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
@@ -61,22 +67,29 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	runCtx, cancel := context.WithTimeout(ctx, wl.Duration)
 	defer cancel()
 
-	var tokens chan struct{}
-	var notSent atomic.Int64
+	// At a rate, a pacer hands out each delivery's due time and the
+	// workers take them in order: a delivery due while every worker is
+	// busy waits in the queue, as in a partner's dispatcher, and its
+	// latency counts from when it was due, not from when a worker got to
+	// it (no coordinated omission: a stall shows in the latencies of what
+	// it held back). What is still queued when the run ends is not sent.
+	var due chan time.Time
+	var dropped atomic.Int64
 	if wl.Rate > 0 {
-		tokens = make(chan struct{}, wl.Concurrency)
+		due = make(chan time.Time, min(int(wl.Rate*wl.Duration.Seconds())+1, maxQueued))
 		go func() {
-			defer close(tokens)
+			defer close(due)
 			interval := time.Duration(float64(time.Second) / wl.Rate)
 			start := time.Now()
 			for n := 0; runCtx.Err() == nil; n++ {
-				if d := time.Until(start.Add(time.Duration(n) * interval)); d > 0 {
+				at := start.Add(time.Duration(n) * interval)
+				if d := time.Until(at); d > 0 {
 					time.Sleep(d)
 				}
 				select {
-				case tokens <- struct{}{}:
-				default:
-					notSent.Add(1)
+				case due <- at:
+				default: // maxQueued behind: the stack has stopped answering
+					dropped.Add(1)
 				}
 			}
 		}()
@@ -99,10 +112,13 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			sign := signerFor(key)
 			var req []byte
 			for {
-				if tokens != nil {
-					if _, ok := <-tokens; !ok || runCtx.Err() != nil {
+				var start time.Time
+				if due != nil {
+					at, ok := <-due
+					if !ok || runCtx.Err() != nil {
 						return
 					}
+					start = at
 				} else if runCtx.Err() != nil {
 					return
 				}
@@ -112,7 +128,9 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 					ClickID: fmt.Sprintf("%s-noclick-%d", wl.RunID, n), CourseID: "course-00000", Status: "pending",
 					Sale: 4900, Commission: 735, Currency: wl.Partner.Currency, OccurredAt: now}
 				res.Sent++
-				start := time.Now()
+				if start.IsZero() {
+					start = time.Now()
+				}
 				req = appendWebhookRequest(append(req[:0], head...), sign, e.ID, time.Now().Unix(), e.WebhookBody())
 				a, err := conn.roundTrip(req, false)
 				status := a.status
@@ -136,7 +154,13 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 		}()
 	}
 	wg.Wait()
-	out := &WebhookResult{Statuses: map[int]int64{}, Elapsed: time.Since(began), NotSent: notSent.Load()}
+	out := &WebhookResult{Statuses: map[int]int64{}, Elapsed: time.Since(began)}
+	if due != nil {
+		for range due { // due by the end, still queued: not sent
+			out.NotSent++
+		}
+		out.NotSent += dropped.Load() // read once the pacer has closed due
+	}
 	for i := range results {
 		r := &results[i]
 		out.Sent += r.Sent
