@@ -13,7 +13,8 @@ import (
 
 // WebhookLoad sends signed webhooks for one partner as fast as Concurrency
 // workers can (Rate 0, closed loop) or at Rate per second (open loop: a
-// delivery due while every worker is busy is counted as not sent).
+// delivery that falls due while every worker is busy waits its turn, and
+// its latency counts from when it fell due).
 type WebhookLoad struct {
 	Stack       *Stack
 	Partner     Partner
@@ -29,8 +30,8 @@ type WebhookLoad struct {
 
 // WebhookResult sums up a webhook load.
 type WebhookResult struct {
-	// NotSent counts, at a rate, the deliveries due by the run's end
-	// that no worker had taken yet.
+	// NotSent counts, at a rate, the deliveries that fell due in the run
+	// and were not sent by its end.
 	Sent, Acked, NotSent, NoAnswer int64
 	Statuses                       map[int]int64
 	Latency                        Hist
@@ -39,10 +40,6 @@ type WebhookResult struct {
 
 // Rate is acknowledged deliveries per second.
 func (r *WebhookResult) Rate() float64 { return float64(r.Acked) / r.Elapsed.Seconds() }
-
-// maxQueued bounds the deliveries a paced load holds due but not yet
-// sent: a minute at 100,000 a second.
-const maxQueued = 6_000_000
 
 // Run sends the load.
 func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
@@ -67,33 +64,20 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	runCtx, cancel := context.WithTimeout(ctx, wl.Duration)
 	defer cancel()
 
-	// At a rate, a pacer hands out each delivery's due time and the
-	// workers take them in order: a delivery due while every worker is
-	// busy waits in the queue, as in a partner's dispatcher, and its
-	// latency counts from when it was due, not from when a worker got to
-	// it (no coordinated omission: a stall shows in the latencies of what
-	// it held back). What is still queued when the run ends is not sent.
-	var due chan time.Time
-	var dropped atomic.Int64
+	// At a rate, delivery n falls due at began + n*interval. Each worker
+	// claims the next one, waits until it is due and sends it; one that
+	// fell due while every worker was busy is sent as soon as a worker is
+	// free, in order, as by a partner's dispatcher, and its latency counts
+	// from when it fell due, not from when a worker got to it (no
+	// coordinated omission: a stall shows in the latencies of everything
+	// it held back). What fell due in the run and was not sent by its end
+	// is not sent.
+	var interval time.Duration
 	if wl.Rate > 0 {
-		due = make(chan time.Time, min(int(wl.Rate*wl.Duration.Seconds())+1, maxQueued))
-		go func() {
-			defer close(due)
-			interval := time.Duration(float64(time.Second) / wl.Rate)
-			start := time.Now()
-			for n := 0; runCtx.Err() == nil; n++ {
-				at := start.Add(time.Duration(n) * interval)
-				if d := time.Until(at); d > 0 {
-					time.Sleep(d)
-				}
-				select {
-				case due <- at:
-				default: // maxQueued behind: the stack has stopped answering
-					dropped.Add(1)
-				}
-			}
-		}()
+		interval = max(time.Duration(float64(time.Second)/wl.Rate), 1)
 	}
+	deadline, _ := runCtx.Deadline()
+	var claimed atomic.Int64
 	var seq atomic.Int64
 	results := make([]WebhookResult, wl.Concurrency)
 	var wg sync.WaitGroup
@@ -113,9 +97,15 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			var req []byte
 			for {
 				var start time.Time
-				if due != nil {
-					at, ok := <-due
-					if !ok || runCtx.Err() != nil {
+				if interval > 0 {
+					at := began.Add(time.Duration(claimed.Add(1)-1) * interval)
+					if !at.Before(deadline) {
+						return // due after the run
+					}
+					if d := time.Until(at); d > 0 {
+						pause(runCtx, d)
+					}
+					if runCtx.Err() != nil {
 						return
 					}
 					start = at
@@ -154,13 +144,8 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 		}()
 	}
 	wg.Wait()
-	out := &WebhookResult{Statuses: map[int]int64{}, Elapsed: time.Since(began)}
-	if due != nil {
-		for range due { // due by the end, still queued: not sent
-			out.NotSent++
-		}
-		out.NotSent += dropped.Load() // read once the pacer has closed due
-	}
+	end := time.Now()
+	out := &WebhookResult{Statuses: map[int]int64{}, Elapsed: end.Sub(began)}
 	for i := range results {
 		r := &results[i]
 		out.Sent += r.Sent
@@ -170,6 +155,11 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			out.Statuses[k] += v
 		}
 		out.Latency.Merge(&r.Latency)
+	}
+	if interval > 0 {
+		// Due in the run: every n with began + n*interval before its end.
+		ran := min(end.Sub(began), deadline.Sub(began))
+		out.NotSent = max(int64((ran+interval-1)/interval)-out.Sent, 0)
 	}
 	return out, nil
 }

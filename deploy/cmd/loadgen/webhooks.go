@@ -50,7 +50,7 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent %d in %.1fs: %.0f/s acknowledged, statuses %v, no answer %d, not sent (still queued at the end, %d workers) %d\n",
+	fmt.Fprintf(stdout, "sent %d in %.1fs: %.0f/s acknowledged, statuses %v, no answer %d, not sent (due, but %d workers never got to them) %d\n",
 		res.Sent, res.Elapsed.Seconds(), res.Rate(), res.Statuses, res.NoAnswer, *workers, res.NotSent)
 	fmt.Fprintf(stdout, "latency p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
 		ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.9)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(1)))
