@@ -140,7 +140,7 @@ func startOn(ctx context.Context, bin, dataDir string, port int, cred *syscall.C
 		// outgrows shared_buffers), and the kernel held them, gigabytes on
 		// a large machine, until its writeback sent hundreds of megabytes
 		// at once: every commit's WAL flush waited behind it (webhooks at
-		// 6,000/s: p99 150-185 ms, stalls of 1-2 s, against 10-34 ms with
+		// 6,000/s: p99 100-184 ms, stalls of 1-2 s, against 10-34 ms with
 		// each backend's writes pushed out every 256 kB, as the
 		// checkpointer and background writer already do).
 		"-c", "backend_flush_after=256kB"}

@@ -779,10 +779,10 @@ const liveP99 = 50.0 // ms
 // sustained says whether the stack sustained a webhook load m offered at
 // rate with reporting live: every answer a 2xx, p99 under liveP99 (each
 // latency counted from when its delivery fell due, so a stall shows in
-// every delivery it held back: since 2026-12-05, 11:40 UTC; before, from
+// every delivery it held back: since 2026-12-05, 10:55 UTC; before, from
 // when one of loadgen's 64 workers sent it, and what fell due while all
 // were busy was dropped as unsent), nearly every request sent (at most 1 %
-// still queued at the end), and the reports holding every accepted
+// of what fell due in the run not sent by its end), and the reports holding every accepted
 // conversion (want of partner's) within 5 s of the load's end: reporting
 // kept up.
 func (b *bench) sustained(ctx context.Context, partner string, want int64, m measure, rate float64) (bool, string, error) {
