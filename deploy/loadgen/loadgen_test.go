@@ -292,14 +292,26 @@ func (f *fakeStack) handler(t *testing.T) http.Handler {
 	return mux
 }
 
-func TestRunnerRecordsWhatWasAcknowledged(t *testing.T) {
+// startFakeStack serves a fakeStack, through wrap when it is not nil,
+// until the test ends.
+func startFakeStack(t *testing.T, wrap func(http.Handler) http.Handler) (*fakeStack, *Stack) {
+	t.Helper()
 	f := &fakeStack{signer: newSigner(t)}
-	srv := httptest.NewServer(f.handler(t))
-	defer srv.Close()
+	h := f.handler(t)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
 	stack, err := NewStack(srv.URL, srv.URL, srv.URL, "token")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, stack
+}
+
+func TestRunnerRecordsWhatWasAcknowledged(t *testing.T) {
+	f, stack := startFakeStack(t, nil)
 	r := NewRunner(stack, Config{Run: "t1", Links: 200, MaxClicks: 3000, Concurrency: 8, UserAgents: 500,
 		Crawlers: 0.05, Unfurlers: 0.05, Heads: 0.05, ConversionShare: 0.2, Seed: 7})
 	res := r.Clicks(context.Background())

@@ -163,10 +163,13 @@ func (r *Runner) Setup(ctx context.Context) error {
 // Result sums up a run's clicks.
 type Result struct {
 	// Redirects are GETs answered 302; Acked those with an X-Click-Id (a
-	// bare yardstick server answers 302 without one).
+	// bare yardstick server answers 302 without one). At a rate, NotSent
+	// are the clicks that fell due in the run and were not sent by its end.
 	Sent, Redirects, Acked, Heads, Bots, NotSent, NoAnswer int64
 	Statuses                                               map[int]int64
-	Latency                                                Hist // GETs answered 302, as loadgen saw them
+	// Latency is the GETs answered 302, as loadgen saw them: at a rate,
+	// from when each fell due (duePacer), else from its send.
+	Latency Hist
 	// SocketLatency is the same GETs' from the request's write (after
 	// any dial, which Latency includes) to the
 	// kernel's receive time of the answer: without loadgen's own wait to
@@ -283,38 +286,18 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 		}()
 	}
 
-	var tokens chan struct{}
-	var notSent atomic.Int64
+	// At a rate, clicks fall due on a fixed schedule and their latencies
+	// count from when they fell due (duePacer).
+	var pacer *duePacer
+	began := time.Now()
 	if cfg.Rate > 0 {
-		tokens = make(chan struct{}, cfg.Concurrency)
-		go func() {
-			defer close(tokens)
-			interval := time.Duration(float64(time.Second) / cfg.Rate)
-			start := time.Now()
-			for n := int64(0); cfg.MaxClicks == 0 || n < cfg.MaxClicks; n++ {
-				if d := time.Until(start.Add(time.Duration(n) * interval)); d > 0 {
-					select {
-					case <-runCtx.Done():
-						return
-					case <-time.After(d):
-					}
-				}
-				if runCtx.Err() != nil {
-					return
-				}
-				select {
-				case tokens <- struct{}{}:
-				default:
-					notSent.Add(1)
-				}
-			}
-		}()
+		deadline, _ := runCtx.Deadline()
+		pacer = newDuePacer(began, cfg.Rate, deadline, cfg.MaxClicks)
 	}
 	var sent atomic.Int64
 	var ordersDropped atomic.Int64
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
-	began := time.Now()
 	for i := range workers {
 		w := &worker{res: Result{Statuses: map[int]int64{}}, flushed: time.Now()}
 		workers[i] = w
@@ -325,17 +308,16 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 			conn := r.clickConn(rng)
 			defer conn.close()
 			for {
-				if tokens != nil {
-					if _, ok := <-tokens; !ok || runCtx.Err() != nil {
+				var due time.Time // zero: when sent
+				if pacer != nil {
+					var ok bool
+					if due, ok = pacer.next(runCtx); !ok {
 						break
 					}
-				} else if runCtx.Err() != nil {
+				} else if runCtx.Err() != nil || cfg.MaxClicks > 0 && sent.Add(1) > cfg.MaxClicks {
 					break
 				}
-				if cfg.MaxClicks > 0 && sent.Add(1) > cfg.MaxClicks {
-					break
-				}
-				r.click(ctx, conn, rng, w, orders, &ordersDropped)
+				r.click(ctx, conn, rng, w, due, orders, &ordersDropped)
 				// In batches, for the ledger's lock; at least once a second,
 				// so that a gentle run's progress line (make demo) keeps up.
 				if len(w.acks) >= 1024 || len(w.acks) > 0 && time.Since(w.flushed) >= time.Second {
@@ -348,7 +330,8 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 	}
 	stopProgress := r.progress(runCtx, workers, began)
 	wg.Wait()
-	res := &Result{Statuses: map[int]int64{}, Elapsed: time.Since(began)}
+	end := time.Now()
+	res := &Result{Statuses: map[int]int64{}, Elapsed: end.Sub(began)}
 	stopProgress()
 	close(orders)
 	convWG.Wait()
@@ -370,7 +353,10 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 	for i := range evStats {
 		res.Events.add(&evStats[i])
 	}
-	res.NotSent, res.OrdersDropped = notSent.Load(), ordersDropped.Load()
+	if pacer != nil {
+		res.NotSent = pacer.notSent(end, res.Sent)
+	}
+	res.OrdersDropped = ordersDropped.Load()
 	return res
 }
 
@@ -418,14 +404,19 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 	}
 }
 
-func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *worker, orders chan<- Order, dropped *atomic.Int64) {
+// click sends one click, due at due (zero: now), from which its latency
+// counts.
+func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *worker, due time.Time, orders chan<- Order, dropped *atomic.Int64) {
 	c := r.nextClick(rng)
 	method := http.MethodGet
 	if c.head {
 		method = http.MethodHead
 	}
 	w.res.Sent++
-	start := time.Now()
+	start := due
+	if start.IsZero() {
+		start = time.Now()
+	}
 	ans, err := conn.do(method, c.target, conn.addr, c.ua, c.referer)
 	if err != nil {
 		w.res.NoAnswer++

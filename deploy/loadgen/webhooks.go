@@ -64,24 +64,17 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	runCtx, cancel := context.WithTimeout(ctx, wl.Duration)
 	defer cancel()
 
-	// At a rate, delivery n falls due at began + n*interval. Each worker
-	// claims the next one, waits until it is due and sends it; one that
-	// fell due while every worker was busy is sent as soon as a worker is
-	// free, in order, as by a partner's dispatcher, and its latency counts
-	// from when it fell due, not from when a worker got to it (no
-	// coordinated omission: a stall shows in the latencies of everything
-	// it held back). What fell due in the run and was not sent by its end
-	// is not sent.
-	var interval time.Duration
+	// At a rate, deliveries fall due on a fixed schedule and their
+	// latencies count from when they fell due (duePacer).
+	var pacer *duePacer
+	began := time.Now()
 	if wl.Rate > 0 {
-		interval = max(time.Duration(float64(time.Second)/wl.Rate), 1)
+		deadline, _ := runCtx.Deadline()
+		pacer = newDuePacer(began, wl.Rate, deadline, 0)
 	}
-	deadline, _ := runCtx.Deadline()
-	var claimed atomic.Int64
 	var seq atomic.Int64
 	results := make([]WebhookResult, wl.Concurrency)
 	var wg sync.WaitGroup
-	began := time.Now()
 	for i := range results {
 		res := &results[i]
 		res.Statuses = map[int]int64{}
@@ -96,19 +89,12 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			sign := signerFor(key)
 			var req []byte
 			for {
-				var start time.Time
-				if interval > 0 {
-					at := began.Add(time.Duration(claimed.Add(1)-1) * interval)
-					if !at.Before(deadline) {
-						return // due after the run
-					}
-					if d := time.Until(at); d > 0 {
-						pause(runCtx, d)
-					}
-					if runCtx.Err() != nil {
+				var start time.Time // when it fell due; zero: when sent
+				if pacer != nil {
+					var ok bool
+					if start, ok = pacer.next(runCtx); !ok {
 						return
 					}
-					start = at
 				} else if runCtx.Err() != nil {
 					return
 				}
@@ -156,10 +142,8 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 		}
 		out.Latency.Merge(&r.Latency)
 	}
-	if interval > 0 {
-		// Due in the run: every n with began + n*interval before its end.
-		ran := min(end.Sub(began), deadline.Sub(began))
-		out.NotSent = max(int64((ran+interval-1)/interval)-out.Sent, 0)
+	if pacer != nil {
+		out.NotSent = pacer.notSent(end, out.Sent)
 	}
 	return out, nil
 }

@@ -1,0 +1,141 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDuePacerSchedule(t *testing.T) {
+	began := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	past := time.Now().Add(-time.Hour) // due times in the past: next does not wait
+	tests := []struct {
+		name     string
+		rate     float64
+		deadline time.Duration // after began; 0: none
+		limit    int64
+		claims   int // next calls
+		handed   int // of them, the ones that return a due time
+		end      time.Duration
+		sent     int64
+		notSent  int64
+	}{
+		{name: "rate and deadline", rate: 100, deadline: time.Second, claims: 150, handed: 100, end: 2 * time.Second, sent: 90, notSent: 10},
+		{name: "ended before the deadline", rate: 100, deadline: time.Second, claims: 10, handed: 10, end: 500 * time.Millisecond, sent: 40, notSent: 10},
+		{name: "partial interval counts as due", rate: 100, deadline: time.Second, claims: 1, handed: 1, end: 5*time.Millisecond + 1, sent: 0, notSent: 1},
+		{name: "limit", rate: 1000, limit: 25, claims: 30, handed: 25, end: time.Second, sent: 20, notSent: 5},
+		{name: "all sent", rate: 10, deadline: time.Second, claims: 10, handed: 10, end: time.Second, sent: 10, notSent: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var deadline, pastDeadline time.Time
+			if tt.deadline > 0 {
+				deadline, pastDeadline = began.Add(tt.deadline), past.Add(tt.deadline)
+			}
+			// The schedule's arithmetic on a fixed instant...
+			p := newDuePacer(began, tt.rate, deadline, tt.limit)
+			if got := p.notSent(began.Add(tt.end), tt.sent); got != tt.notSent {
+				t.Errorf("notSent = %d, want %d", got, tt.notSent)
+			}
+			// ...and its hand-out, on a schedule already due.
+			p = newDuePacer(past, tt.rate, pastDeadline, tt.limit)
+			handed := 0
+			var last time.Time
+			for range tt.claims {
+				at, ok := p.next(context.Background())
+				if !ok {
+					continue
+				}
+				if want := past.Add(time.Duration(handed) * p.interval); !at.Equal(want) {
+					t.Fatalf("due time %d = %v, want %v", handed, at, want)
+				}
+				if at.Before(last) {
+					t.Fatalf("due times out of order")
+				}
+				last = at
+				handed++
+			}
+			if handed != tt.handed {
+				t.Errorf("handed %d due times, want %d", handed, tt.handed)
+			}
+		})
+	}
+}
+
+func TestDuePacerStopsWithItsContext(t *testing.T) {
+	p := newDuePacer(time.Now().Add(time.Hour), 1, time.Time{}, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, ok := p.next(ctx); ok {
+		t.Fatal("next handed out a due time an hour away after its context ended")
+	}
+}
+
+// stallOnce answers through h, the first request only after 150 ms.
+func stallOnce(served *atomic.Int64) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if served.Add(1) == 1 {
+				time.Sleep(150 * time.Millisecond)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// checkLatencyFromDue checks a run of 600 ms at 500/s on one worker
+// against a server that stalled once for 150 ms (stallOnce): 300
+// requests fall due, 75 of them in the stall. Lower bounds only, on what
+// the pacing fixes: a slow machine makes latencies longer and sends
+// fewer, never the reverse. Requests go out in the order they fell due,
+// so once 56 are acknowledged the 50 due in the stall's first 100 ms are
+// among them, each having waited at least 50 ms.
+func checkLatencyFromDue(t *testing.T, sent, acked, notSent, served int64, latency *Hist) {
+	t.Helper()
+	if acked < 60 || acked != served || acked != sent {
+		t.Fatalf("acknowledged %d, sent %d, served %d", acked, sent, served)
+	}
+	if due := sent + notSent; due < 298 || due > 300 {
+		t.Errorf("%d sent and %d not sent: %d due in 600 ms at 500/s, want 300", sent, notSent, due)
+	}
+	if q := 1 - 50/float64(acked); latency.Quantile(q) < 40*time.Millisecond {
+		t.Errorf("p%.0f %v after a 150 ms stall: latencies do not count from the due time", 100*q, latency.Quantile(q))
+	}
+}
+
+// At a rate, a delivery due while the workers are busy waits its turn and
+// its latency counts from when it was due: a server that stalls once for
+// 150 ms shows it in the latencies of every delivery due meanwhile, not
+// only in the one it held (no coordinated omission), and nothing is
+// dropped.
+func TestWebhookLoadLatencyFromDue(t *testing.T) {
+	var served atomic.Int64
+	_, stack := startFakeStack(t, stallOnce(&served))
+	res, err := WebhookLoad{Stack: stack, Partner: Partner{ID: "p", Secret: NewSecret(), Currency: "USD"},
+		RunID: "t", Rate: 500, Concurrency: 1, Duration: 600 * time.Millisecond}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLatencyFromDue(t, res.Sent, res.Acked, res.NotSent, served.Load(), &res.Latency)
+}
+
+// The click load at a rate does the same.
+func TestClickLoadLatencyFromDue(t *testing.T) {
+	var served atomic.Int64
+	_, stack := startFakeStack(t, stallOnce(&served))
+	r := NewRunner(stack, Config{Run: "t", Links: 20, Rate: 500, Concurrency: 1, Duration: 600 * time.Millisecond,
+		UserAgents: 50, Seed: 3})
+	res := r.Clicks(context.Background())
+	checkLatencyFromDue(t, res.Sent, res.Acked, res.NotSent, served.Load(), &res.Latency)
+}
+
+func TestClickLoadAtARateStopsAtMaxClicks(t *testing.T) {
+	f, stack := startFakeStack(t, nil)
+	r := NewRunner(stack, Config{Run: "t", Links: 20, Rate: 2000, MaxClicks: 100, Concurrency: 4, UserAgents: 50, Seed: 3})
+	res := r.Clicks(context.Background())
+	if res.Sent != 100 || res.NotSent != 0 || res.Acked != f.clicks.Load() {
+		t.Errorf("sent %d, not sent %d, acknowledged %d (server %d), want 100 sent", res.Sent, res.NotSent, res.Acked, f.clicks.Load())
+	}
+}
