@@ -181,7 +181,43 @@ func machine() map[string]string {
 			}
 		}
 	}
+	if w := writeback(func(name string) ([]byte, error) { return os.ReadFile("/proc/sys/vm/" + name) }); w != "" {
+		m["writeback"] = w
+	}
 	return m
+}
+
+// writeback words the kernel's dirty page settings (read names a file of
+// /proc/sys/vm): when it writes out what processes wrote, and so how the
+// disk's writes bunch up under PostgreSQL's flushes, which the webhooks'
+// p99 follows (docs/operations.md, "The kernel's writeback"). Empty when
+// they cannot be read.
+func writeback(read func(name string) ([]byte, error)) string {
+	get := func(name string) (int64, bool) {
+		b, err := read(name)
+		if err != nil {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(string(trimNL(b)), 10, 64)
+		return n, err == nil
+	}
+	expire, ok1 := get("dirty_expire_centisecs")
+	wake, ok2 := get("dirty_writeback_centisecs")
+	if !ok1 || !ok2 {
+		return ""
+	}
+	// The bytes settings, when set, stand instead of the ratios.
+	limit := func(bytesName, ratioName string) string {
+		if n, ok := get(bytesName); ok && n > 0 {
+			return strconv.FormatInt(n>>20, 10) + " MiB"
+		}
+		if n, ok := get(ratioName); ok {
+			return strconv.FormatInt(n, 10) + " %"
+		}
+		return "?"
+	}
+	return fmt.Sprintf("dirty pages written after %gs, checked every %gs, from %s in the background, writers held at %s",
+		float64(expire)/100, float64(wake)/100, limit("dirty_background_bytes", "dirty_background_ratio"), limit("dirty_bytes", "dirty_ratio"))
 }
 
 // phaseNames are the measurements PHASES may pick, in the order they run.

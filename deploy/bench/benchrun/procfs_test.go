@@ -92,3 +92,33 @@ func TestParseCPUTicks(t *testing.T) {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestWriteback(t *testing.T) {
+	debian := map[string]string{"dirty_expire_centisecs": "3000\n", "dirty_writeback_centisecs": "500\n",
+		"dirty_background_ratio": "10\n", "dirty_ratio": "20\n", "dirty_background_bytes": "0\n", "dirty_bytes": "0\n"}
+	tuned := map[string]string{"dirty_expire_centisecs": "300\n", "dirty_writeback_centisecs": "100\n",
+		"dirty_background_ratio": "0\n", "dirty_ratio": "0\n", "dirty_background_bytes": "67108864\n", "dirty_bytes": "268435456\n"}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"the kernel's defaults", debian, "dirty pages written after 30s, checked every 5s, from 10 % in the background, writers held at 20 %"},
+		{"bytes instead of ratios", tuned, "dirty pages written after 3s, checked every 1s, from 64 MiB in the background, writers held at 256 MiB"},
+		{"unreadable", map[string]string{}, ""},
+		{"not a number", map[string]string{"dirty_expire_centisecs": "x", "dirty_writeback_centisecs": "500"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := writeback(func(name string) ([]byte, error) {
+				v, ok := tc.files[name]
+				if !ok {
+					return nil, os.ErrNotExist
+				}
+				return []byte(v), nil
+			})
+			if got != tc.want {
+				t.Errorf("writeback() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

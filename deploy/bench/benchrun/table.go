@@ -30,7 +30,11 @@ func ratio(a, b float64) string {
 // print writes the one table.
 func (b *bench) print(w io.Writer) {
 	o := &b.out
-	fmt.Fprintf(w, "\nlinkcredit bench, %s, %s CPUs (%s), %s\n\n", o.Started.Format("2006-01-02 15:04 UTC"), o.Machine["cpus"], o.Machine["cpu"], o.Machine["go"])
+	fmt.Fprintf(w, "\nlinkcredit bench, %s, %s CPUs (%s), %s\n", o.Started.Format("2006-01-02 15:04 UTC"), o.Machine["cpus"], o.Machine["cpu"], o.Machine["go"])
+	if wb := o.Machine["writeback"]; wb != "" {
+		fmt.Fprintf(w, "the kernel's writeback: %s\n", wb)
+	}
+	fmt.Fprintln(w)
 	t := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(t, "figure\tlinkcredit\tyardstick (same run)\tratio")
 	r := o.Redirect
