@@ -6,35 +6,61 @@ import (
 	"time"
 )
 
-// duePacer paces a load at a fixed rate without coordinated omission.
-// Request n falls due at began + n*interval. Each worker claims the next
-// due time, waits until it comes and sends the request; one that fell
-// due while every worker was busy goes out, in order, as soon as a worker
-// is free, as a partner's dispatcher or a crowd of visitors would send
-// it. Its latency counts from when it fell due, not from when a worker
-// got to it, so a stall of the server shows in the latency of everything
-// it held back. What fell due in the run and was not sent by its end is
-// counted as not sent.
+// duePacer hands a load's workers their requests.
+//
+// At a rate it paces without coordinated omission. Request n falls due at
+// began + n*interval. Each worker claims the next due time, waits until it
+// comes and sends the request; one that fell due while every worker was
+// busy goes out, in order, as soon as a worker is free, as a partner's
+// dispatcher or a crowd of visitors would send it (after a stall of the
+// server, the backlog goes out at once, at full concurrency). Its latency
+// counts from when it fell due, not from when a worker got to it, so a
+// stall shows in the latency of everything it held back. What fell due in
+// the run and was not sent by its end is counted as not sent.
+//
+// Without a rate (closed loop) each worker sends its next request as soon
+// as it has the answer to the last, and a latency counts from the send.
 type duePacer struct {
 	began    time.Time
-	interval time.Duration
-	deadline time.Time // nothing falls due from then on; zero: no deadline
-	limit    int64     // the most requests that fall due; 0: no limit
+	interval time.Duration // 0: closed loop
+	deadline time.Time     // nothing falls due from then on; zero: no deadline
+	limit    int64         // the most requests handed out; 0: no limit
 	claimed  atomic.Int64
+	stopped  atomic.Int64 // when the run's context ended (stopsWith), in UnixNano; 0: not yet
 }
 
-// newDuePacer paces rate requests a second from began. deadline (from a
-// context's Deadline; zero for none) and limit (0 for none) end the run.
+// Bounds of the interval between due times, so that n*interval cannot
+// overflow for any number of requests a run could claim.
+const (
+	minInterval = time.Nanosecond
+	maxInterval = 24 * time.Hour
+)
+
+// newDuePacer paces rate requests a second from began (closed loop when
+// rate <= 0). deadline (from a context's Deadline; zero for none) and
+// limit (0 for none) end the run.
 func newDuePacer(began time.Time, rate float64, deadline time.Time, limit int64) *duePacer {
-	return &duePacer{began: began, interval: max(time.Duration(float64(time.Second)/rate), 1), deadline: deadline, limit: limit}
+	p := &duePacer{began: began, deadline: deadline, limit: limit}
+	if rate > 0 {
+		p.interval = maxInterval
+		if iv := float64(time.Second) / rate; iv < float64(maxInterval) {
+			p.interval = max(time.Duration(iv), minInterval)
+		}
+	}
+	return p
 }
 
-// next claims the next due time and waits until it comes. It returns
-// false when the run is over: ctx ended, or no more requests fall due.
+// next claims the next request and, at a rate, waits until it is due. It
+// returns the due time, from which the request's latency counts (zero in a
+// closed loop: then it counts from the send), or false when the run is
+// over: ctx ended, or no more requests fall due.
 func (p *duePacer) next(ctx context.Context) (time.Time, bool) {
 	n := p.claimed.Add(1)
 	if p.limit > 0 && n > p.limit {
 		return time.Time{}, false
+	}
+	if p.interval == 0 {
+		return time.Time{}, ctx.Err() == nil
 	}
 	at := p.began.Add(time.Duration(n-1) * p.interval)
 	if !p.deadline.IsZero() && !at.Before(p.deadline) {
@@ -46,11 +72,25 @@ func (p *duePacer) next(ctx context.Context) (time.Time, bool) {
 	return at, ctx.Err() == nil
 }
 
-// notSent is how many requests fell due between began and end (or the
-// deadline, if sooner) beyond the sent ones.
+// stopsWith notes when ctx, the run's, ends: nothing that falls due after
+// that counts as not sent, however long the requests in flight then take.
+// The returned func stops watching.
+func (p *duePacer) stopsWith(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { p.stopped.CompareAndSwap(0, time.Now().UnixNano()) })
+}
+
+// notSent is, at a rate, how many requests fell due between began and end
+// (or the deadline, or when the run was stopped, if sooner) beyond the
+// sent ones; 0 in a closed loop.
 func (p *duePacer) notSent(end time.Time, sent int64) int64 {
+	if p.interval == 0 {
+		return 0
+	}
 	if !p.deadline.IsZero() && p.deadline.Before(end) {
 		end = p.deadline
+	}
+	if s := p.stopped.Load(); s != 0 && s < end.UnixNano() {
+		end = time.Unix(0, s)
 	}
 	due := int64((end.Sub(p.began) + p.interval - 1) / p.interval)
 	if p.limit > 0 {

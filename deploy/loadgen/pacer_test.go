@@ -27,6 +27,10 @@ func TestDuePacerSchedule(t *testing.T) {
 		{name: "partial interval counts as due", rate: 100, deadline: time.Second, claims: 1, handed: 1, end: 5*time.Millisecond + 1, sent: 0, notSent: 1},
 		{name: "limit", rate: 1000, limit: 25, claims: 30, handed: 25, end: time.Second, sent: 20, notSent: 5},
 		{name: "all sent", rate: 10, deadline: time.Second, claims: 10, handed: 10, end: time.Second, sent: 10, notSent: 0},
+		{name: "closed loop", rate: 0, limit: 7, claims: 10, handed: 7, end: time.Hour, sent: 3, notSent: 0},
+		{name: "closed loop, no limit", rate: 0, claims: 10, handed: 10, end: time.Hour, sent: 3, notSent: 0},
+		// One a day at most (maxInterval): 1e-300/s would overflow.
+		{name: "a rate too small for a Duration", rate: 1e-300, limit: 3, claims: 1, handed: 1, end: 48*time.Hour + 1, sent: 1, notSent: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +52,11 @@ func TestDuePacerSchedule(t *testing.T) {
 				if !ok {
 					continue
 				}
-				if want := past.Add(time.Duration(handed) * p.interval); !at.Equal(want) {
+				want := past.Add(time.Duration(handed) * p.interval)
+				if tt.rate <= 0 {
+					want = time.Time{} // closed loop: from the send
+				}
+				if !at.Equal(want) {
 					t.Fatalf("due time %d = %v, want %v", handed, at, want)
 				}
 				if at.Before(last) {
@@ -61,6 +69,23 @@ func TestDuePacerSchedule(t *testing.T) {
 				t.Errorf("handed %d due times, want %d", handed, tt.handed)
 			}
 		})
+	}
+}
+
+func TestDuePacerCountsNothingDueAfterTheRunStopped(t *testing.T) {
+	began := time.Now().Add(-time.Second)
+	p := newDuePacer(began, 100, time.Time{}, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := p.stopsWith(ctx)
+	defer stop()
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.stopped.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // AfterFunc runs on its own goroutine
+	}
+	// Counted an hour after the stop, only what fell due by the stop.
+	if got := p.notSent(time.Now().Add(time.Hour), 0); got < 100 || got > 1000 {
+		t.Errorf("notSent an hour after a stop 1 s into a run at 100/s = %d, want about 100", got)
 	}
 }
 
@@ -97,7 +122,7 @@ func checkLatencyFromDue(t *testing.T, sent, acked, notSent, served int64, laten
 	if acked < 60 || acked != served || acked != sent {
 		t.Fatalf("acknowledged %d, sent %d, served %d", acked, sent, served)
 	}
-	if due := sent + notSent; due < 298 || due > 300 {
+	if due := sent + notSent; due < 295 || due > 300 {
 		t.Errorf("%d sent and %d not sent: %d due in 600 ms at 500/s, want 300", sent, notSent, due)
 	}
 	if q := 1 - 50/float64(acked); latency.Quantile(q) < 40*time.Millisecond {
@@ -131,11 +156,38 @@ func TestClickLoadLatencyFromDue(t *testing.T) {
 	checkLatencyFromDue(t, res.Sent, res.Acked, res.NotSent, served.Load(), &res.Latency)
 }
 
+// With MaxClicks and no Duration, a run at a rate sends every click,
+// however late: none is dropped while the server stalls.
 func TestClickLoadAtARateStopsAtMaxClicks(t *testing.T) {
-	f, stack := startFakeStack(t, nil)
-	r := NewRunner(stack, Config{Run: "t", Links: 20, Rate: 2000, MaxClicks: 100, Concurrency: 4, UserAgents: 50, Seed: 3})
+	var served atomic.Int64
+	f, stack := startFakeStack(t, stallOnce(&served))
+	r := NewRunner(stack, Config{Run: "t", Links: 20, Rate: 2000, MaxClicks: 100, Concurrency: 1, UserAgents: 50, Seed: 3})
 	res := r.Clicks(context.Background())
 	if res.Sent != 100 || res.NotSent != 0 || res.Acked != f.clicks.Load() {
 		t.Errorf("sent %d, not sent %d, acknowledged %d (server %d), want 100 sent", res.Sent, res.NotSent, res.Acked, f.clicks.Load())
+	}
+}
+
+// A run without a Duration, stopped by its context while a click is in
+// flight, counts as not sent only what fell due before the stop.
+func TestClickLoadStoppedCountsWhatFellDueBeforeTheStop(t *testing.T) {
+	var served atomic.Int64
+	_, stack := startFakeStack(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if served.Add(1) == 1 {
+				time.Sleep(600 * time.Millisecond)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	r := NewRunner(stack, Config{Run: "t", Links: 20, Rate: 500, Concurrency: 1, UserAgents: 50, Seed: 3})
+	res := r.Clicks(ctx)
+	// About 100 fell due by the stop; 300 by the time the stalled click
+	// was answered.
+	if res.Sent != 1 || res.NotSent < 90 || res.NotSent > 200 {
+		t.Errorf("sent %d, not sent %d: want 1 sent and about 100 due by the stop at 200 ms", res.Sent, res.NotSent)
 	}
 }

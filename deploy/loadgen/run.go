@@ -26,9 +26,12 @@ type Config struct {
 	LinkSet []Link
 	// Partners to register; nil gives DefaultPartners(Run).
 	Partners []Partner
-	// Rate in clicks per second (open loop: a slow server does not slow
-	// the sender; a click due while every worker is busy is counted as not
-	// sent); 0 sends as fast as Concurrency workers can (closed loop).
+	// Rate in clicks per second, on a fixed schedule (open loop: a slow
+	// server does not slow the sender; a click due while every worker is
+	// busy goes out as soon as one is free, its latency counted from when
+	// it fell due: duePacer); 0 sends as fast as Concurrency workers can
+	// (closed loop). With MaxClicks and no Duration, a run at a rate sends
+	// all MaxClicks, however late.
 	Rate        float64
 	Duration    time.Duration
 	MaxClicks   int64 // stop after this many requests; 0 no limit
@@ -288,13 +291,10 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 
 	// At a rate, clicks fall due on a fixed schedule and their latencies
 	// count from when they fell due (duePacer).
-	var pacer *duePacer
 	began := time.Now()
-	if cfg.Rate > 0 {
-		deadline, _ := runCtx.Deadline()
-		pacer = newDuePacer(began, cfg.Rate, deadline, cfg.MaxClicks)
-	}
-	var sent atomic.Int64
+	deadline, _ := runCtx.Deadline()
+	pacer := newDuePacer(began, cfg.Rate, deadline, cfg.MaxClicks)
+	defer pacer.stopsWith(runCtx)()
 	var ordersDropped atomic.Int64
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -308,13 +308,8 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 			conn := r.clickConn(rng)
 			defer conn.close()
 			for {
-				var due time.Time // zero: when sent
-				if pacer != nil {
-					var ok bool
-					if due, ok = pacer.next(runCtx); !ok {
-						break
-					}
-				} else if runCtx.Err() != nil || cfg.MaxClicks > 0 && sent.Add(1) > cfg.MaxClicks {
+				due, ok := pacer.next(runCtx) // zero: from the send
+				if !ok {
 					break
 				}
 				r.click(ctx, conn, rng, w, due, orders, &ordersDropped)
@@ -353,9 +348,7 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 	for i := range evStats {
 		res.Events.add(&evStats[i])
 	}
-	if pacer != nil {
-		res.NotSent = pacer.notSent(end, res.Sent)
-	}
+	res.NotSent = pacer.notSent(end, res.Sent)
 	res.OrdersDropped = ordersDropped.Load()
 	return res
 }
@@ -404,8 +397,8 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 	}
 }
 
-// click sends one click, due at due (zero: now), from which its latency
-// counts.
+// click sends one click; its latency counts from due (duePacer.next), or
+// from its send when due is zero.
 func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *worker, due time.Time, orders chan<- Order, dropped *atomic.Int64) {
 	c := r.nextClick(rng)
 	method := http.MethodGet

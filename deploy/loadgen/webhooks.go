@@ -66,12 +66,10 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 
 	// At a rate, deliveries fall due on a fixed schedule and their
 	// latencies count from when they fell due (duePacer).
-	var pacer *duePacer
 	began := time.Now()
-	if wl.Rate > 0 {
-		deadline, _ := runCtx.Deadline()
-		pacer = newDuePacer(began, wl.Rate, deadline, 0)
-	}
+	deadline, _ := runCtx.Deadline()
+	pacer := newDuePacer(began, wl.Rate, deadline, 0)
+	defer pacer.stopsWith(runCtx)()
 	var seq atomic.Int64
 	results := make([]WebhookResult, wl.Concurrency)
 	var wg sync.WaitGroup
@@ -89,13 +87,8 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			sign := signerFor(key)
 			var req []byte
 			for {
-				var start time.Time // when it fell due; zero: when sent
-				if pacer != nil {
-					var ok bool
-					if start, ok = pacer.next(runCtx); !ok {
-						return
-					}
-				} else if runCtx.Err() != nil {
+				start, ok := pacer.next(runCtx) // when it fell due; zero: when sent
+				if !ok {
 					return
 				}
 				n := seq.Add(1)
@@ -142,9 +135,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 		}
 		out.Latency.Merge(&r.Latency)
 	}
-	if pacer != nil {
-		out.NotSent = pacer.notSent(end, out.Sent)
-	}
+	out.NotSent = pacer.notSent(end, out.Sent)
 	return out, nil
 }
 

@@ -206,18 +206,26 @@ func writeback(read func(name string) ([]byte, error)) string {
 	if !ok1 || !ok2 {
 		return ""
 	}
-	// The bytes settings, when set, stand instead of the ratios.
+	// The bytes settings, when set, stand instead of the ratios (which
+	// are shares of the memory that may hold dirty pages).
 	limit := func(bytesName, ratioName string) string {
 		if n, ok := get(bytesName); ok && n > 0 {
+			if n < 1<<20 {
+				return strconv.FormatInt(n>>10, 10) + " KiB"
+			}
 			return strconv.FormatInt(n>>20, 10) + " MiB"
 		}
 		if n, ok := get(ratioName); ok {
-			return strconv.FormatInt(n, 10) + " %"
+			return strconv.FormatInt(n, 10) + " % of dirtyable memory"
 		}
 		return "?"
 	}
-	return fmt.Sprintf("dirty pages written after %gs, checked every %gs, from %s in the background, writers held at %s",
-		float64(expire)/100, float64(wake)/100, limit("dirty_background_bytes", "dirty_background_ratio"), limit("dirty_bytes", "dirty_ratio"))
+	checked := fmt.Sprintf("checked every %gs", float64(wake)/100)
+	if wake == 0 {
+		checked = "no periodic writeback"
+	}
+	return fmt.Sprintf("dirty pages written after %gs, %s, from %s in the background, writers held at %s",
+		float64(expire)/100, checked, limit("dirty_background_bytes", "dirty_background_ratio"), limit("dirty_bytes", "dirty_ratio"))
 }
 
 // phaseNames are the measurements PHASES may pick, in the order they run.

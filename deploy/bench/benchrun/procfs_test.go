@@ -103,8 +103,10 @@ func TestWriteback(t *testing.T) {
 		files map[string]string
 		want  string
 	}{
-		{"the kernel's defaults", debian, "dirty pages written after 30s, checked every 5s, from 10 % in the background, writers held at 20 %"},
+		{"the kernel's defaults", debian, "dirty pages written after 30s, checked every 5s, from 10 % of dirtyable memory in the background, writers held at 20 % of dirtyable memory"},
 		{"bytes instead of ratios", tuned, "dirty pages written after 3s, checked every 1s, from 64 MiB in the background, writers held at 256 MiB"},
+		{"under a MiB, no periodic writeback, a ratio unreadable", map[string]string{"dirty_expire_centisecs": "3000", "dirty_writeback_centisecs": "0",
+			"dirty_background_bytes": "524288"}, "dirty pages written after 30s, no periodic writeback, from 512 KiB in the background, writers held at ?"},
 		{"unreadable", map[string]string{}, ""},
 		{"not a number", map[string]string{"dirty_expire_centisecs": "x", "dirty_writeback_centisecs": "500"}, ""},
 	} {

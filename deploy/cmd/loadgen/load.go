@@ -91,7 +91,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func printResult(w io.Writer, res *loadgen.Result) {
-	fmt.Fprintf(w, "clicks: %d sent in %.1fs, %d acknowledged (%.0f/s), %d HEAD, %d bot user agents, %d without answer, %d not sent (workers busy); statuses %v\n",
+	fmt.Fprintf(w, "clicks: %d sent in %.1fs, %d acknowledged (%.0f/s), %d HEAD, %d bot user agents, %d without answer, %d fell due and not sent by the end; statuses %v\n",
 		res.Sent, res.Elapsed.Seconds(), res.Acked, res.Rate(), res.Heads, res.Bots, res.NoAnswer, res.NotSent, res.Statuses)
 	fmt.Fprintf(w, "click latency: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
 		ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.9)), ms(res.Latency.Quantile(0.99)), ms(res.Latency.Quantile(1)))
