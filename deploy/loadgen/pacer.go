@@ -50,6 +50,15 @@ func newDuePacer(began time.Time, rate float64, deadline time.Time, limit int64)
 	return p
 }
 
+// pace starts pacing a run whose context is ctx, from now: its deadline
+// ends the schedule, and nothing due after it ends counts as not sent.
+// stop, once the run is over, stops watching ctx.
+func pace(ctx context.Context, rate float64, limit int64) (p *duePacer, stop func() bool) {
+	deadline, _ := ctx.Deadline()
+	p = newDuePacer(time.Now(), rate, deadline, limit)
+	return p, p.stopsWith(ctx)
+}
+
 // next claims the next request and, at a rate, waits until it is due. It
 // returns the due time, from which the request's latency counts (zero in a
 // closed loop: then it counts from the send), or false when the run is
@@ -70,6 +79,15 @@ func (p *duePacer) next(ctx context.Context) (time.Time, bool) {
 		pause(ctx, d)
 	}
 	return at, ctx.Err() == nil
+}
+
+// startOf is when a request due at due (next's answer) counts from: its
+// due time, or now, just before its send, in a closed loop.
+func startOf(due time.Time) time.Time {
+	if due.IsZero() {
+		return time.Now()
+	}
+	return due
 }
 
 // stopsWith notes when ctx, the run's, ends: nothing that falls due after

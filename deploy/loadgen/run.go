@@ -291,10 +291,9 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 
 	// At a rate, clicks fall due on a fixed schedule and their latencies
 	// count from when they fell due (duePacer).
-	began := time.Now()
-	deadline, _ := runCtx.Deadline()
-	pacer := newDuePacer(began, cfg.Rate, deadline, cfg.MaxClicks)
-	defer pacer.stopsWith(runCtx)()
+	pacer, stop := pace(runCtx, cfg.Rate, cfg.MaxClicks)
+	defer stop()
+	began := pacer.began
 	var ordersDropped atomic.Int64
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -308,7 +307,7 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 			conn := r.clickConn(rng)
 			defer conn.close()
 			for {
-				due, ok := pacer.next(runCtx) // zero: from the send
+				due, ok := pacer.next(runCtx)
 				if !ok {
 					break
 				}
@@ -406,10 +405,7 @@ func (r *Runner) click(ctx context.Context, conn *rawConn, rng *rand.Rand, w *wo
 		method = http.MethodHead
 	}
 	w.res.Sent++
-	start := due
-	if start.IsZero() {
-		start = time.Now()
-	}
+	start := startOf(due)
 	ans, err := conn.do(method, c.target, conn.addr, c.ua, c.referer)
 	if err != nil {
 		w.res.NoAnswer++

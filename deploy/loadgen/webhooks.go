@@ -66,10 +66,9 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 
 	// At a rate, deliveries fall due on a fixed schedule and their
 	// latencies count from when they fell due (duePacer).
-	began := time.Now()
-	deadline, _ := runCtx.Deadline()
-	pacer := newDuePacer(began, wl.Rate, deadline, 0)
-	defer pacer.stopsWith(runCtx)()
+	pacer, stop := pace(runCtx, wl.Rate, 0)
+	defer stop()
+	began := pacer.began
 	var seq atomic.Int64
 	results := make([]WebhookResult, wl.Concurrency)
 	var wg sync.WaitGroup
@@ -87,7 +86,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 			sign := signerFor(key)
 			var req []byte
 			for {
-				start, ok := pacer.next(runCtx) // when it fell due; zero: when sent
+				due, ok := pacer.next(runCtx)
 				if !ok {
 					return
 				}
@@ -97,9 +96,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 					ClickID: fmt.Sprintf("%s-noclick-%d", wl.RunID, n), CourseID: "course-00000", Status: "pending",
 					Sale: 4900, Commission: 735, Currency: wl.Partner.Currency, OccurredAt: now}
 				res.Sent++
-				if start.IsZero() {
-					start = time.Now()
-				}
+				start := startOf(due)
 				req = appendWebhookRequest(append(req[:0], head...), sign, e.ID, time.Now().Unix(), e.WebhookBody())
 				a, err := conn.roundTrip(req, false)
 				status := a.status
