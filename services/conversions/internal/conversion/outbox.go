@@ -62,6 +62,9 @@ type OutboxLease interface {
 	// with the reason and the time it was set aside: it leaves the queue
 	// but is kept, with its stored request, for an operator.
 	Park(ctx context.Context, id int64, reason string, at time.Time) error
+	// Reclaim makes the space of the events removed so far reusable, so
+	// the queue reuses it rather than growing while it drains.
+	Reclaim(ctx context.Context) error
 	// Close gives the lease up.
 	Close() error
 }

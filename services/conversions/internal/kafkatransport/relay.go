@@ -26,6 +26,10 @@ import (
 // it, and retrying it would hold every later event back forever. Such an
 // event is set aside (OutboxLease.Park), counted, and logged as an error,
 // and the events behind it go on.
+//
+// While it removes events, the relay also reclaims their space every
+// ReclaimEvery (OutboxLease.Reclaim), so the queue does not grow between
+// the database's own vacuums.
 type Relay struct {
 	Outbox      conversion.Outbox
 	Publisher   *kafkax.Publisher
@@ -34,6 +38,10 @@ type Relay struct {
 	Batch       int           // events per publish, default 500
 	Poll        time.Duration // idle poll, default 20ms
 	StandbyPoll time.Duration // how often a standby tries the lease, default 2s
+	// ReclaimEvery is how often the relay reclaims the space of the
+	// events it removed, while it removes any: default 2s; negative,
+	// never (the database's own vacuum alone).
+	ReclaimEvery time.Duration
 
 	published, failures, parked metric.Int64Counter
 }
@@ -65,6 +73,9 @@ func (r *Relay) defaults() {
 	if r.StandbyPoll <= 0 {
 		r.StandbyPoll = 2 * time.Second
 	}
+	if r.ReclaimEvery == 0 {
+		r.ReclaimEvery = 2 * time.Second
+	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,6 +106,7 @@ func (r *Relay) lead(ctx context.Context) error {
 	defer lease.Close()
 	r.Logger.Info("outbox relay holds the lease")
 	backoff := 100 * time.Millisecond
+	reclaim := reclaimer{every: r.ReclaimEvery, last: r.Now()}
 	for {
 		n, err := r.relayBatch(ctx, lease)
 		switch {
@@ -110,10 +122,37 @@ func (r *Relay) lead(ctx context.Context) error {
 			return err
 		}
 		backoff = 100 * time.Millisecond
+		if reclaim.due(n, r.Now()) {
+			// A failure here loses nothing (the rows are already gone)
+			// and the database's own vacuum still runs: say so and go
+			// on. A broken connection shows in the next statement.
+			if err := lease.Reclaim(ctx); err != nil && ctx.Err() == nil {
+				r.Logger.Warn("could not reclaim the outbox's space; autovacuum will", "error", err.Error())
+			}
+		}
 		if n < r.Batch {
 			sleep(ctx, r.Poll)
 		}
 	}
+}
+
+// reclaimer decides when the relay reclaims the space of removed events:
+// every so often, and only once some were removed since the last time.
+type reclaimer struct {
+	every   time.Duration
+	last    time.Time
+	removed int
+}
+
+// due counts n more events removed at now and reports whether to reclaim
+// their space now; if so, it starts counting afresh.
+func (c *reclaimer) due(n int, now time.Time) bool {
+	c.removed += n
+	if c.every < 0 || c.removed == 0 || now.Sub(c.last) < c.every {
+		return false
+	}
+	c.removed, c.last = 0, now
+	return true
 }
 
 // errPublish marks a failure to publish, which the relay retries with

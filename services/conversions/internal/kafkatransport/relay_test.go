@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -24,10 +25,12 @@ import (
 
 // memOutbox is the outbox in memory; its lease is always free.
 type memOutbox struct {
-	mu     sync.Mutex
-	queue  []conversion.QueuedMessage
-	parked map[int64]string // id -> reason
-	at     map[int64]time.Time
+	mu         sync.Mutex
+	queue      []conversion.QueuedMessage
+	parked     map[int64]string // id -> reason
+	at         map[int64]time.Time
+	reclaims   int   // calls to Reclaim
+	reclaimErr error // what Reclaim answers
 }
 
 func newOutbox(values ...string) *memOutbox {
@@ -62,6 +65,13 @@ func (o *memOutbox) Park(_ context.Context, id int64, reason string, at time.Tim
 	o.queue = slices.DeleteFunc(o.queue, func(q conversion.QueuedMessage) bool { return q.ID == id })
 	o.parked[id], o.at[id] = reason, at
 	return nil
+}
+
+func (o *memOutbox) Reclaim(context.Context) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reclaims++
+	return o.reclaimErr
 }
 
 func (o *memOutbox) Close() error { return nil }
@@ -283,5 +293,88 @@ func TestTooLarge(t *testing.T) {
 		if got := tooLarge(tt.err); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestReclaimerDue(t *testing.T) {
+	t0 := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
+	type step struct {
+		removed int
+		after   time.Duration // since t0
+		want    bool
+	}
+	tests := []struct {
+		name  string
+		every time.Duration
+		steps []step
+	}{
+		{"nothing removed: never, however long", 2 * time.Second, []step{{0, time.Second, false}, {0, time.Hour, false}}},
+		{"removed, but too soon", 2 * time.Second, []step{{500, time.Second, false}, {500, 1999 * time.Millisecond, false}}},
+		{"removed and due", 2 * time.Second, []step{{500, time.Second, false}, {0, 2 * time.Second, true}}},
+		{"counts afresh after each", 2 * time.Second, []step{{500, 2 * time.Second, true}, {0, 5 * time.Second, false}, {1, 5 * time.Second, true}}},
+		{"waits the interval again after each", 2 * time.Second, []step{{1, 2 * time.Second, true}, {1, 3 * time.Second, false}, {0, 4 * time.Second, true}}},
+		{"negative: never", -1, []step{{500, time.Hour, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := reclaimer{every: tt.every, last: t0}
+			for i, s := range tt.steps {
+				if got := c.due(s.removed, t0.Add(s.after)); got != s.want {
+					t.Fatalf("step %d (%d removed at +%s): due %v, want %v", i, s.removed, s.after, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRelayReclaimsWhatItRemoved: while it removes events the relay
+// reclaims their space every ReclaimEvery of its clock; a reclaim that
+// fails is logged, and relaying goes on.
+func TestRelayReclaimsWhatItRemoved(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reclaimed", true: "reclaim fails"}[fail], func(t *testing.T) {
+			values := make([]string, 50)
+			for i := range values {
+				values[i] = fmt.Sprintf("e%d", i)
+			}
+			o := newOutbox(values...)
+			if fail {
+				o.reclaimErr = errors.New("permission denied")
+			}
+			// Each reading of the clock is a second later than the last.
+			var ticks atomic.Int64
+			now := func() time.Time { return parkedAt.Add(time.Duration(ticks.Add(1)) * time.Second) }
+			logs := &testkit.SyncBuffer{}
+			w := &fakeWriter{limit: 50}
+			r := &Relay{Outbox: o, Publisher: kafkax.NewPublisher(w, clock.Fixed(parkedAt), nil, nil), Now: now,
+				Logger: slog.New(slog.NewTextHandler(logs, nil)), Batch: 10, Poll: time.Millisecond, ReclaimEvery: 2 * time.Second}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			testkit.WaitFor(t, 20*time.Second, func() error {
+				if n := o.waiting(); n > 0 {
+					return fmt.Errorf("%d events still wait", n)
+				}
+				return nil
+			})
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if got := len(w.firstSeen()); got != len(values) {
+				t.Errorf("published %d events, want %d", got, len(values))
+			}
+			o.mu.Lock()
+			reclaims := o.reclaims
+			o.mu.Unlock()
+			// Five batches, the clock a second on at each batch's check:
+			// due at the second, fourth (and so on) reading at least.
+			if reclaims < 2 || reclaims > 5 {
+				t.Errorf("%d reclaims for 5 batches 2 clock seconds apart, want 2 to 5", reclaims)
+			}
+			if warned := strings.Contains(logs.String(), "could not reclaim"); warned != fail {
+				t.Errorf("warning logged %v, want %v:\n%s", warned, fail, logs.String())
+			}
+		})
 	}
 }

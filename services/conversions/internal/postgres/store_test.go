@@ -317,3 +317,68 @@ func TestMigration0003OnRowsStoredBefore(t *testing.T) {
 		t.Errorf("links %s", got)
 	}
 }
+
+// TestOutboxReclaimReusesItsSpace: once the relay has removed a round of
+// events and reclaimed their space, the next round fills that space
+// instead of growing the table (and the lease's vacuum refuses nothing:
+// it runs outside a transaction, on the lease's own connection).
+func TestOutboxReclaimReusesItsSpace(t *testing.T) {
+	s, db := migrated(t)
+	ctx := context.Background()
+	value := []byte(`{"id":"` + strings.Repeat("v", 400) + `"}`)
+	lease, ok, err := s.LeaseOutbox(ctx)
+	if err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	defer lease.Close()
+	size := func() int64 {
+		var n int64
+		if err := db.QueryRow(`SELECT pg_relation_size('conversions.outbox')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// round queues 1,000 events and relays them all.
+	round := func() {
+		msgs := make([]conversion.OutboxMessage, 1000)
+		for i := range msgs {
+			msgs[i] = conversion.OutboxMessage{Topic: "conversions.v1", Key: []byte("p/k"), Value: value}
+		}
+		if err := s.Enqueue(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			queued, err := lease.Next(ctx, 500)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(queued) == 0 {
+				return
+			}
+			ids := make([]int64, len(queued))
+			for i, q := range queued {
+				ids[i] = q.ID
+			}
+			if err := lease.Published(ctx, ids); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	round()
+	first := size()
+	if err := lease.Reclaim(ctx); err != nil {
+		t.Fatalf("reclaim: %v", err)
+	}
+	if got := size(); got != first {
+		t.Errorf("reclaim changed the table's size from %d to %d bytes: it should keep the space for the queue to reuse", first, got)
+	}
+	for range 3 {
+		round()
+		if err := lease.Reclaim(ctx); err != nil {
+			t.Fatalf("reclaim: %v", err)
+		}
+	}
+	if got := size(); got > first+first/10 {
+		t.Errorf("after three more rounds, each reclaimed, the outbox holds %d bytes against %d after the first: the space was not reused", got, first)
+	}
+}
