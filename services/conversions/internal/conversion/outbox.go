@@ -63,8 +63,10 @@ type OutboxLease interface {
 	// but is kept, with its stored request, for an operator.
 	Park(ctx context.Context, id int64, reason string, at time.Time) error
 	// Reclaim makes the space of the events removed so far reusable, so
-	// the queue reuses it rather than growing while it drains.
-	Reclaim(ctx context.Context) error
+	// the queue reuses it rather than growing; with shrink, it also gives
+	// back what a drained backlog left free at the end. It may run while
+	// the lease's other methods do.
+	Reclaim(ctx context.Context, shrink bool) error
 	// Close gives the lease up.
 	Close() error
 }

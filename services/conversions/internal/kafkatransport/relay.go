@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -27,9 +28,12 @@ import (
 // event is set aside (OutboxLease.Park), counted, and logged as an error,
 // and the events behind it go on.
 //
-// While it removes events, the relay also reclaims their space every
-// ReclaimEvery (OutboxLease.Reclaim), so the queue does not grow between
-// the database's own vacuums.
+// While it removes events, the relay also has their space reclaimed every
+// ReclaimEvery (OutboxLease.Reclaim), beside its publishing, so the queue
+// does not grow between the database's own vacuums. Not while it drains a
+// backlog (batches come back full): then the table is mostly dead rows
+// and a vacuum every few seconds would read it all each time. Once a
+// backlog is drained, the next reclaim also shrinks the table.
 type Relay struct {
 	Outbox      conversion.Outbox
 	Publisher   *kafkax.Publisher
@@ -43,7 +47,11 @@ type Relay struct {
 	// never (the database's own vacuum alone).
 	ReclaimEvery time.Duration
 
-	published, failures, parked metric.Int64Counter
+	// tick is the monotonic clock of ReclaimEvery (a test steps it); nil:
+	// time.Now.
+	tick func() time.Time
+
+	published, failures, parked, reclaims metric.Int64Counter
 }
 
 // Instrument registers the relay's counters.
@@ -51,6 +59,10 @@ func (r *Relay) Instrument(meter metric.Meter) error {
 	var err error
 	if r.published, err = meter.Int64Counter("conversions.outbox.published",
 		metric.WithDescription("Events published from the outbox and acknowledged.")); err != nil {
+		return err
+	}
+	if r.reclaims, err = meter.Int64Counter("conversions.outbox.reclaims",
+		metric.WithDescription("Vacuums of the outbox the relay ran to reuse the space of published events.")); err != nil {
 		return err
 	}
 	if r.parked, err = meter.Int64Counter("conversions.outbox.parked",
@@ -75,6 +87,9 @@ func (r *Relay) defaults() {
 	}
 	if r.ReclaimEvery == 0 {
 		r.ReclaimEvery = 2 * time.Second
+	}
+	if r.tick == nil {
+		r.tick = time.Now
 	}
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
@@ -106,9 +121,26 @@ func (r *Relay) lead(ctx context.Context) error {
 	defer lease.Close()
 	r.Logger.Info("outbox relay holds the lease")
 	backoff := 100 * time.Millisecond
-	reclaim := reclaimer{every: r.ReclaimEvery, last: r.Now()}
+	reclaim := reclaimer{every: r.ReclaimEvery, last: r.tick()}
+	reclaiming := make(chan struct{}, 1) // holds a token while a reclaim runs
+	var wg sync.WaitGroup
+	defer wg.Wait() // the lease outlives its reclaims...
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ...which end when the relay lets the lease go
 	for {
 		n, err := r.relayBatch(ctx, lease)
+		if due, shrink := reclaim.due(n, n == r.Batch, r.tick()); due {
+			select {
+			case reclaiming <- struct{}{}:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-reclaiming }()
+					r.reclaim(rctx, lease, shrink)
+				}()
+			default: // the last one still runs: this one is not needed
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -122,37 +154,51 @@ func (r *Relay) lead(ctx context.Context) error {
 			return err
 		}
 		backoff = 100 * time.Millisecond
-		if reclaim.due(n, r.Now()) {
-			// A failure here loses nothing (the rows are already gone)
-			// and the database's own vacuum still runs: say so and go
-			// on. A broken connection shows in the next statement.
-			if err := lease.Reclaim(ctx); err != nil && ctx.Err() == nil {
-				r.Logger.Warn("could not reclaim the outbox's space; autovacuum will", "error", err.Error())
-			}
-		}
 		if n < r.Batch {
 			sleep(ctx, r.Poll)
 		}
 	}
 }
 
+// reclaim has the space of removed events reclaimed. A failure loses
+// nothing (the rows are already gone) and the database's own vacuum still
+// runs: it is logged, and the relay goes on.
+func (r *Relay) reclaim(ctx context.Context, lease conversion.OutboxLease, shrink bool) {
+	if err := lease.Reclaim(ctx, shrink); err != nil {
+		if ctx.Err() == nil {
+			r.Logger.Warn("could not reclaim the outbox's space; autovacuum will", "error", err.Error())
+		}
+		return
+	}
+	r.add(ctx, r.reclaims, 1)
+}
+
 // reclaimer decides when the relay reclaims the space of removed events:
-// every so often, and only once some were removed since the last time.
+// every so often, once some were removed since the last time, and never
+// while a backlog drains; the first time after one, it also shrinks the
+// table.
 type reclaimer struct {
 	every   time.Duration
 	last    time.Time
-	removed int
+	removed int  // events removed since the last reclaim
+	backlog bool // a full batch came since the last reclaim
 }
 
-// due counts n more events removed at now and reports whether to reclaim
-// their space now; if so, it starts counting afresh.
-func (c *reclaimer) due(n int, now time.Time) bool {
+// due counts n events removed by a batch (full: as many as the relay asks
+// for, so more wait) at now, and reports whether to reclaim now and
+// whether to shrink the table too; if so, it starts counting afresh.
+func (c *reclaimer) due(n int, full bool, now time.Time) (reclaim, shrink bool) {
 	c.removed += n
-	if c.every < 0 || c.removed == 0 || now.Sub(c.last) < c.every {
-		return false
+	if full {
+		c.backlog = true
+		return false, false
 	}
-	c.removed, c.last = 0, now
-	return true
+	if c.every < 0 || c.removed == 0 || now.Sub(c.last) < c.every {
+		return false, false
+	}
+	shrink = c.backlog
+	c.removed, c.last, c.backlog = 0, now, false
+	return true, shrink
 }
 
 // errPublish marks a failure to publish, which the relay retries with

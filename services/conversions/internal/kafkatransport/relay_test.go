@@ -29,8 +29,8 @@ type memOutbox struct {
 	queue      []conversion.QueuedMessage
 	parked     map[int64]string // id -> reason
 	at         map[int64]time.Time
-	reclaims   int   // calls to Reclaim
-	reclaimErr error // what Reclaim answers
+	reclaims   []bool // each call to Reclaim: whether it shrinks
+	reclaimErr error  // what Reclaim answers
 }
 
 func newOutbox(values ...string) *memOutbox {
@@ -67,11 +67,17 @@ func (o *memOutbox) Park(_ context.Context, id int64, reason string, at time.Tim
 	return nil
 }
 
-func (o *memOutbox) Reclaim(context.Context) error {
+func (o *memOutbox) Reclaim(_ context.Context, shrink bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.reclaims++
+	o.reclaims = append(o.reclaims, shrink)
 	return o.reclaimErr
+}
+
+func (o *memOutbox) reclaimed() []bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.reclaims)
 }
 
 func (o *memOutbox) Close() error { return nil }
@@ -300,54 +306,72 @@ func TestReclaimerDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
 	type step struct {
 		removed int
+		full    bool
 		after   time.Duration // since t0
-		want    bool
+		due     bool
+		shrink  bool
 	}
 	tests := []struct {
 		name  string
 		every time.Duration
 		steps []step
 	}{
-		{"nothing removed: never, however long", 2 * time.Second, []step{{0, time.Second, false}, {0, time.Hour, false}}},
-		{"removed, but too soon", 2 * time.Second, []step{{500, time.Second, false}, {500, 1999 * time.Millisecond, false}}},
-		{"removed and due", 2 * time.Second, []step{{500, time.Second, false}, {0, 2 * time.Second, true}}},
-		{"counts afresh after each", 2 * time.Second, []step{{500, 2 * time.Second, true}, {0, 5 * time.Second, false}, {1, 5 * time.Second, true}}},
-		{"waits the interval again after each", 2 * time.Second, []step{{1, 2 * time.Second, true}, {1, 3 * time.Second, false}, {0, 4 * time.Second, true}}},
-		{"negative: never", -1, []step{{500, time.Hour, false}}},
+		{"nothing removed: never, however long", 2 * time.Second, []step{{0, false, time.Second, false, false}, {0, false, time.Hour, false, false}}},
+		{"removed, but too soon", 2 * time.Second, []step{{500, false, time.Second, false, false}, {500, false, 1999 * time.Millisecond, false, false}}},
+		{"removed and due", 2 * time.Second, []step{{500, false, time.Second, false, false}, {0, false, 2 * time.Second, true, false}}},
+		{"counts afresh after each", 2 * time.Second, []step{{500, false, 2 * time.Second, true, false}, {0, false, 5 * time.Second, false, false}, {1, false, 5 * time.Second, true, false}}},
+		{"waits the interval again after each", 2 * time.Second, []step{{1, false, 2 * time.Second, true, false}, {1, false, 3 * time.Second, false, false}, {0, false, 4 * time.Second, true, false}}},
+		{"never while a backlog drains; shrinks once it has", 2 * time.Second, []step{
+			{500, true, 2 * time.Second, false, false}, {500, true, time.Minute, false, false},
+			{20, false, time.Minute + time.Second, true, true}, {20, false, time.Minute + 3*time.Second, true, false}}},
+		{"negative: never", -1, []step{{500, false, time.Hour, false, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := reclaimer{every: tt.every, last: t0}
 			for i, s := range tt.steps {
-				if got := c.due(s.removed, t0.Add(s.after)); got != s.want {
-					t.Fatalf("step %d (%d removed at +%s): due %v, want %v", i, s.removed, s.after, got, s.want)
+				due, shrink := c.due(s.removed, s.full, t0.Add(s.after))
+				if due != s.due || shrink != s.shrink {
+					t.Fatalf("step %d (%d removed, full %v, at +%s): due %v shrink %v, want %v %v", i, s.removed, s.full, s.after, due, shrink, s.due, s.shrink)
 				}
 			}
 		})
 	}
 }
 
-// TestRelayReclaimsWhatItRemoved: while it removes events the relay
-// reclaims their space every ReclaimEvery of its clock; a reclaim that
-// fails is logged, and relaying goes on.
+// TestRelayReclaimsWhatItRemoved: once it has removed events, the relay
+// has their space reclaimed every ReclaimEvery of its clock, and not
+// while batches come back full; the first reclaim after such a backlog
+// shrinks the table. A reclaim that fails is logged, and relaying goes on.
 func TestRelayReclaimsWhatItRemoved(t *testing.T) {
-	for _, fail := range []bool{false, true} {
-		t.Run(map[bool]string{false: "reclaimed", true: "reclaim fails"}[fail], func(t *testing.T) {
+	tests := []struct {
+		name    string
+		batch   int // 50 events wait
+		fail    bool
+		reclaim []bool // the reclaims, each true when it shrinks
+	}{
+		{"a batch holds them all", 100, false, []bool{false}},
+		{"a backlog of five full batches", 10, false, []bool{true}},
+		{"the reclaim fails", 100, true, []bool{false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			values := make([]string, 50)
 			for i := range values {
 				values[i] = fmt.Sprintf("e%d", i)
 			}
 			o := newOutbox(values...)
-			if fail {
+			if tt.fail {
 				o.reclaimErr = errors.New("permission denied")
 			}
-			// Each reading of the clock is a second later than the last.
+			// Each reading of the clock is a second later than the last:
+			// the lease taken at 1 s, the first batch's check at 2 s, ...
 			var ticks atomic.Int64
-			now := func() time.Time { return parkedAt.Add(time.Duration(ticks.Add(1)) * time.Second) }
 			logs := &testkit.SyncBuffer{}
 			w := &fakeWriter{limit: 50}
-			r := &Relay{Outbox: o, Publisher: kafkax.NewPublisher(w, clock.Fixed(parkedAt), nil, nil), Now: now,
-				Logger: slog.New(slog.NewTextHandler(logs, nil)), Batch: 10, Poll: time.Millisecond, ReclaimEvery: 2 * time.Second}
+			r := &Relay{Outbox: o, Publisher: kafkax.NewPublisher(w, clock.Fixed(parkedAt), nil, nil), Now: clock.Fixed(parkedAt),
+				Logger: slog.New(slog.NewTextHandler(logs, nil)), Batch: tt.batch, Poll: time.Millisecond, ReclaimEvery: 2 * time.Second,
+				tick: func() time.Time { return parkedAt.Add(time.Duration(ticks.Add(1)) * time.Second) }}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
@@ -355,8 +379,13 @@ func TestRelayReclaimsWhatItRemoved(t *testing.T) {
 				if n := o.waiting(); n > 0 {
 					return fmt.Errorf("%d events still wait", n)
 				}
+				if len(o.reclaimed()) == 0 {
+					return errors.New("no reclaim yet")
+				}
 				return nil
 			})
+			// Idle polls after it remove nothing: no more reclaims.
+			time.Sleep(50 * time.Millisecond)
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -364,16 +393,11 @@ func TestRelayReclaimsWhatItRemoved(t *testing.T) {
 			if got := len(w.firstSeen()); got != len(values) {
 				t.Errorf("published %d events, want %d", got, len(values))
 			}
-			o.mu.Lock()
-			reclaims := o.reclaims
-			o.mu.Unlock()
-			// Five batches, the clock a second on at each batch's check:
-			// due at the second, fourth (and so on) reading at least.
-			if reclaims < 2 || reclaims > 5 {
-				t.Errorf("%d reclaims for 5 batches 2 clock seconds apart, want 2 to 5", reclaims)
+			if got := o.reclaimed(); !slices.Equal(got, tt.reclaim) {
+				t.Errorf("reclaims (shrinking?) %v, want %v", got, tt.reclaim)
 			}
-			if warned := strings.Contains(logs.String(), "could not reclaim"); warned != fail {
-				t.Errorf("warning logged %v, want %v:\n%s", warned, fail, logs.String())
+			if warned := strings.Contains(logs.String(), "could not reclaim"); warned != tt.fail {
+				t.Errorf("warning logged %v, want %v:\n%s", warned, tt.fail, logs.String())
 			}
 		})
 	}

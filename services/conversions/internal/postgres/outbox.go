@@ -81,10 +81,13 @@ func (s *Store) LeaseOutbox(ctx context.Context) (conversion.OutboxLease, bool, 
 	if !got {
 		return nil, false, conn.Close()
 	}
-	return &outboxLease{conn: conn}, true, nil
+	return &outboxLease{conn: conn, db: s.db}, true, nil
 }
 
-type outboxLease struct{ conn *sql.Conn }
+type outboxLease struct {
+	conn *sql.Conn // the lease's session, which holds the lock
+	db   *sql.DB   // the pool, for Reclaim
+}
 
 // Next reads without FOR UPDATE: the lease already makes this the only
 // relay, and row locks would write every outbox row (and the WAL) once
@@ -140,23 +143,25 @@ func (l *outboxLease) Park(ctx context.Context, id int64, reason string, at time
 // inserted, then deleted once Kafka has it, and until a vacuum the dead
 // rows keep their space, so inserts extend the file instead. Autovacuum
 // looks at each database about once a minute (autovacuum_naptime), and
-// at 5,500 webhooks/s the outbox grew by 233 MB in that time; PostgreSQL
-// writes each new page through the kernel's cache outside its
-// *_flush_after control, and the kernel later wrote those pages out in
-// bursts of 100+ MB that every commit's WAL flush waited behind (issue
-// 15). Vacuumed every few seconds, the queue stays a few megabytes and
-// is reused in place.
+// at 5,500 webhooks/s the outbox grew by 233 MB in that time; vacuumed
+// every few seconds, it stays a few megabytes, reused in place (issue 15).
 //
-// SKIP_LOCKED: never wait for an autovacuum already at work on it.
-// TRUNCATE false: giving back the free tail would take the table's
-// exclusive lock, which the inserts of accept_batch then wait behind; a
-// queue refills that space within seconds anyway. (Autovacuum still
-// truncates, so an outbox that grew while Kafka was away shrinks again.)
-// Without the privilege to vacuum, PostgreSQL warns and skips it: no
-// error, and autovacuum does the work as before.
-func (l *outboxLease) Reclaim(ctx context.Context) error {
-	_, err := l.conn.ExecContext(ctx, `VACUUM (SKIP_LOCKED, TRUNCATE false) conversions.outbox`)
-	if err != nil {
+// It runs on a connection of the pool, not the lease's, so the relay goes
+// on publishing meanwhile. SKIP_LOCKED: never wait for an autovacuum
+// already at work on the table. Without shrink, TRUNCATE false: giving
+// back free pages at the end would take the table's exclusive lock for a
+// moment, which the inserts of accept_batch wait behind, and a queue
+// refills that space within seconds. With shrink (once a backlog has
+// drained) it may: the vacuums of a relay keep autovacuum's count of dead
+// rows low, so at low rates autovacuum never comes to shrink the table.
+// Without the privilege to vacuum, PostgreSQL skips the table with a
+// warning in its own log, and no error here.
+func (l *outboxLease) Reclaim(ctx context.Context, shrink bool) error {
+	stmt := `VACUUM (SKIP_LOCKED, TRUNCATE false) conversions.outbox`
+	if shrink {
+		stmt = `VACUUM (SKIP_LOCKED, TRUNCATE true) conversions.outbox`
+	}
+	if _, err := l.db.ExecContext(ctx, stmt); err != nil {
 		return database.Classify(fmt.Errorf("vacuum the outbox: %w", err))
 	}
 	return nil

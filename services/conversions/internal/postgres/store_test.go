@@ -320,8 +320,9 @@ func TestMigration0003OnRowsStoredBefore(t *testing.T) {
 
 // TestOutboxReclaimReusesItsSpace: once the relay has removed a round of
 // events and reclaimed their space, the next round fills that space
-// instead of growing the table (and the lease's vacuum refuses nothing:
-// it runs outside a transaction, on the lease's own connection).
+// instead of growing the table (and the vacuum refuses nothing: it runs
+// outside a transaction, on a connection of the pool); a shrinking
+// reclaim gives the free end back.
 func TestOutboxReclaimReusesItsSpace(t *testing.T) {
 	s, db := migrated(t)
 	ctx := context.Background()
@@ -366,7 +367,7 @@ func TestOutboxReclaimReusesItsSpace(t *testing.T) {
 	}
 	round()
 	first := size()
-	if err := lease.Reclaim(ctx); err != nil {
+	if err := lease.Reclaim(ctx, false); err != nil {
 		t.Fatalf("reclaim: %v", err)
 	}
 	if got := size(); got != first {
@@ -374,11 +375,19 @@ func TestOutboxReclaimReusesItsSpace(t *testing.T) {
 	}
 	for range 3 {
 		round()
-		if err := lease.Reclaim(ctx); err != nil {
+		if err := lease.Reclaim(ctx, false); err != nil {
 			t.Fatalf("reclaim: %v", err)
 		}
 	}
 	if got := size(); got > first+first/10 {
 		t.Errorf("after three more rounds, each reclaimed, the outbox holds %d bytes against %d after the first: the space was not reused", got, first)
+	}
+	// Once a backlog has drained, a shrinking reclaim gives the free end
+	// of the table back.
+	if err := lease.Reclaim(ctx, true); err != nil {
+		t.Fatalf("shrinking reclaim: %v", err)
+	}
+	if got := size(); got >= first {
+		t.Errorf("a shrinking reclaim of the empty outbox left %d bytes (%d before)", got, first)
 	}
 }
