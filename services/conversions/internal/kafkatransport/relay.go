@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -123,18 +122,17 @@ func (r *Relay) lead(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	reclaim := reclaimer{every: r.ReclaimEvery, last: r.tick()}
 	reclaiming := make(chan struct{}, 1) // holds a token while a reclaim runs
-	var wg sync.WaitGroup
-	defer wg.Wait() // the lease outlives its reclaims...
+	// The lease outlives its reclaims: on the way out, the one in flight
+	// is cancelled (deferred last, run first), then its token awaited.
+	defer func() { reclaiming <- struct{}{} }()
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel() // ...which end when the relay lets the lease go
+	defer cancel()
 	for {
 		n, err := r.relayBatch(ctx, lease)
 		if due, shrink := reclaim.due(n, n == r.Batch, r.tick()); due {
 			select {
 			case reclaiming <- struct{}{}:
-				wg.Add(1)
 				go func() {
-					defer wg.Done()
 					defer func() { <-reclaiming }()
 					r.reclaim(rctx, lease, shrink)
 				}()

@@ -157,10 +157,7 @@ func (l *outboxLease) Park(ctx context.Context, id int64, reason string, at time
 // Without the privilege to vacuum, PostgreSQL skips the table with a
 // warning in its own log, and no error here.
 func (l *outboxLease) Reclaim(ctx context.Context, shrink bool) error {
-	stmt := `VACUUM (SKIP_LOCKED, TRUNCATE false) conversions.outbox`
-	if shrink {
-		stmt = `VACUUM (SKIP_LOCKED, TRUNCATE true) conversions.outbox`
-	}
+	stmt := fmt.Sprintf(`VACUUM (SKIP_LOCKED, TRUNCATE %t) conversions.outbox`, shrink)
 	if _, err := l.db.ExecContext(ctx, stmt); err != nil {
 		return database.Classify(fmt.Errorf("vacuum the outbox: %w", err))
 	}
