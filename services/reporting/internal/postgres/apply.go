@@ -63,35 +63,74 @@ const conversionColumns = `partner, order_id, status, sale_minor, commission_min
 	purchased_at, click_id, bought_course_id, attributed, code, course_id, placement, utm_source, utm_medium,
 	utm_campaign, bot, events, last_txn`
 
-func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey]row, error) {
-	partners, orders := splitKeys(keys)
-	// A lateral probe per key, locking in (partner, order_id) order, the
-	// order every ledger transaction locks conversions in. With IN (...)
-	// the planner hashed the whole table while it was small (measured in
-	// make bench: 8 ms a batch of 100 new conversions in 20,000, most of
-	// reporting's share of PostgreSQL under webhook load).
-	rows, err := tx.QueryContext(ctx, `SELECT c.* FROM
+// loadConversionsSQL locks and reads the conversions of $1 (partners) and
+// $2 (their orders): a lateral probe of the primary key per key, locking
+// in (partner, order_id) order, the order every ledger transaction locks
+// conversions in. With IN (...) the planner hashed the whole table while
+// it was small (measured in make bench: 8 ms a batch of 100 new
+// conversions in 20,000, most of reporting's share of PostgreSQL under
+// webhook load). Run it through probeKeys.
+const loadConversionsSQL = `SELECT c.* FROM
 		(SELECT DISTINCT p COLLATE "C" AS p, o COLLATE "C" AS o FROM unnest($1::text[], $2::text[]) AS t(p, o) ORDER BY 1, 2) k
-		CROSS JOIN LATERAL (SELECT `+conversionColumns+` FROM conversions
-			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`, database.TextArray(partners), database.TextArray(orders))
+		CROSS JOIN LATERAL (SELECT ` + conversionColumns + ` FROM conversions
+			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`
+
+// probeKeys runs query (loadConversionsSQL, or a test's EXPLAIN of it) in
+// tx with sequential scans off, and hands its rows to scan. Its plan must
+// probe the primary key once per key whatever the planner believes of
+// the table: planned while conversions is empty or small (a new
+// deployment, reporting rebuilt from Kafka, the first batch after a
+// pause), a scan of the table, or of another index that leads with
+// partner, costs no more than the probe, and then each of a batch's keys
+// walks every conversion stored meanwhile. So planned, one batch of
+// 20,000 keys ran for minutes while the other consumers stored 250,000
+// conversions of the same partner (make bench, issue 15). With
+// sequential scans off, the primary key is the one plan left: migration
+// 0021 keeps partner health's index out of the probe's reach. The
+// setting lasts for this statement only.
+func probeKeys(ctx context.Context, tx *sql.Tx, query string, partners, orders []string, scan func(*sql.Rows) error) error {
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		return fmt.Errorf("probe keys: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, query, database.TextArray(partners), database.TextArray(orders))
 	if err != nil {
-		return nil, fmt.Errorf("load conversions: %w", err)
+		return fmt.Errorf("probe keys: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[convKey]row, len(keys))
 	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("probe keys: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `RESET enable_seqscan`); err != nil {
+		return fmt.Errorf("probe keys: %w", err)
+	}
+	return nil
+}
+
+func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey]row, error) {
+	partners, orders := splitKeys(keys)
+	out := make(map[convKey]row, len(keys))
+	err := probeKeys(ctx, tx, loadConversionsSQL, partners, orders, func(rows *sql.Rows) error {
 		var k convKey
 		var r row
 		s, a := &r.state, &r.attr
 		if err := rows.Scan(&k.partner, &k.orderID, &s.Status, &s.Sale, &s.Commission, &s.Paid, &s.Currency,
 			&s.PurchasedAt, &s.ClickID, &s.BoughtCourseID, &a.Attributed, &a.Code, &a.CourseID, &a.Placement,
 			&a.UTMSource, &a.UTMMedium, &a.UTMCamp, &a.Bot, &s.Events, &r.lastTxn); err != nil {
-			return nil, err
+			return err
 		}
 		s.PurchasedAt = s.PurchasedAt.UTC()
 		out[k] = r
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load conversions: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func splitKeys(keys []convKey) (partners, orders []string) {

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"slices"
+	"strings"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
@@ -45,3 +47,21 @@ func (s *Store) WaitingFor(ctx context.Context, clicks []Click, limit int) ([]st
 	slices.Sort(out)
 	return out, nil
 }
+
+// ExplainKeyProbe is PostgreSQL's plan for the ledger's key probe
+// (loadConversions) of partners' orders, planned in tx as the probe is.
+func ExplainKeyProbe(ctx context.Context, tx *sql.Tx, partners, orders []string) (string, error) {
+	var b strings.Builder
+	err := probeKeys(ctx, tx, "EXPLAIN "+loadConversionsSQL, partners, orders, func(rows *sql.Rows) error {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		b.WriteString(line + "\n")
+		return nil
+	})
+	return b.String(), err
+}
+
+// PartnerActivitySQL is partner health's read of conversions.
+const PartnerActivitySQL = partnerActivitySQL

@@ -11,23 +11,32 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
 
+// partnerActivitySQL reads conversions by partner and purchase time:
+// $1 the day's start, $2 the week's. Each condition on conversions says
+// purchased_at > '-infinity', true of every conversion, because the
+// index it reads (conversions_partner_purchased, migration 0021) is
+// partial on it: so the ledger's key probe, which does not say it, can
+// never take that index for the primary key's.
+const partnerActivitySQL = `
+		WITH p AS (SELECT DISTINCT partner FROM conversions)
+		SELECT p.partner, last.at,
+			coalesce(w.day, 0), coalesce(w.week, 0), coalesce(w.no_click, 0), coalesce(w.unknown_click, 0)
+		FROM p
+		LEFT JOIN LATERAL (SELECT max(purchased_at) AS at FROM conversions c
+			WHERE c.partner = p.partner AND c.purchased_at > '-infinity') last ON true
+		LEFT JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE purchased_at >= $1) AS day, count(*) AS week,
+				count(*) FILTER (WHERE NOT attributed AND click_id = '') AS no_click,
+				count(*) FILTER (WHERE NOT attributed AND click_id <> '') AS unknown_click
+			FROM conversions c WHERE c.partner = p.partner AND c.purchased_at >= $2 AND c.purchased_at > '-infinity') w ON true
+		ORDER BY 1`
+
 // PartnerActivity implements reporting.PartnerHealthStore: per partner
 // with a conversion, the last purchase, the conversions purchased since
 // day and since week, and of those since week, the unattributed ones,
 // split into those that named no click and those whose click is unknown.
 func (s *Store) PartnerActivity(ctx context.Context, day, week time.Time) ([]reporting.PartnerActivity, error) {
-	rows, err := s.db.QueryContext(ctx, `
-		WITH p AS (SELECT DISTINCT partner FROM conversions)
-		SELECT p.partner, last.at,
-			coalesce(w.day, 0), coalesce(w.week, 0), coalesce(w.no_click, 0), coalesce(w.unknown_click, 0)
-		FROM p
-		LEFT JOIN LATERAL (SELECT max(purchased_at) AS at FROM conversions c WHERE c.partner = p.partner) last ON true
-		LEFT JOIN LATERAL (
-			SELECT count(*) FILTER (WHERE purchased_at >= $1) AS day, count(*) AS week,
-				count(*) FILTER (WHERE NOT attributed AND click_id = '') AS no_click,
-				count(*) FILTER (WHERE NOT attributed AND click_id <> '') AS unknown_click
-			FROM conversions c WHERE c.partner = p.partner AND c.purchased_at >= $2) w ON true
-		ORDER BY 1`, day, week)
+	rows, err := s.db.QueryContext(ctx, partnerActivitySQL, day, week)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("partner activity: %w", err))
 	}
