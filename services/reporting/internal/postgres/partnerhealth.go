@@ -12,11 +12,13 @@ import (
 )
 
 // partnerActivitySQL reads conversions by partner and purchase time:
-// $1 the day's start, $2 the week's. Each condition on conversions says
-// purchased_at > '-infinity', true of every conversion, because the
-// index it reads (conversions_partner_purchased, migration 0021) is
-// partial on it: so the ledger's key probe, which does not say it, can
-// never take that index for the primary key's.
+// $1 the day's start, $2 the week's. Both lateral reads say purchased_at
+// > '-infinity' (with that constant, written so), true of every
+// conversion, because the index they read (conversions_partner_purchased,
+// migration 0021) is partial on it: so the ledger's key probe, which
+// does not say it, can never take that index for the primary key's.
+// Without it the last purchase's max(purchased_at), and a generic plan
+// of the week's count, could not use the index.
 const partnerActivitySQL = `
 		WITH p AS (SELECT DISTINCT partner FROM conversions)
 		SELECT p.partner, last.at,
