@@ -712,7 +712,7 @@ func (b *bench) webhooks(ctx context.Context) error {
 	// before that too, as its consumers rejoin their group.
 	resume()
 	start := time.Now()
-	if err := waitReports(ctx, "conversions of "+partner, before+accepted, 500*time.Millisecond, func() (int64, error) {
+	if err := b.waitReports(ctx, "conversions of "+partner, before+accepted, 500*time.Millisecond, func() (int64, error) {
 		return b.reportedConversions(ctx, partner)
 	}); err != nil {
 		return err
@@ -840,20 +840,49 @@ func (b *bench) settle(ctx context.Context) error {
 	}
 	partners := b.partnerIDs()
 	start := time.Now()
-	if err := waitReports(ctx, "clicks", int64(want), 500*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
+	if err := b.waitReports(ctx, "clicks", int64(want), 500*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
 		return err
 	}
 	return b.quiet(ctx, fmt.Sprintf("reporting held all %d clicks after %.1fs; ", want, time.Since(start).Seconds()))
 }
 
 // waitReports polls count every interval until it reaches want, for at
-// most 5 minutes; what names what is counted.
-func waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
-	n, ok, err := pollReports(ctx, want, interval, 5*time.Minute, count)
+// most 5 minutes; what names what is counted. Most such waits take
+// 13-36 s; one past a minute logs what reporting's sessions are doing,
+// then and again on giving up. The slow catch-ups of issue 15 were one
+// consumer's statement running for minutes, which pg_stat_activity shows
+// at once.
+func (b *bench) waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
+	n, ok, err := pollReports(ctx, want, interval, time.Minute, count)
 	if err != nil || ok {
 		return err
 	}
+	b.logReportingSessions(ctx, fmt.Sprintf("the reports hold %d of at least %d %s after a minute", n, want, what))
+	if n, ok, err = pollReports(ctx, want, interval, 4*time.Minute, count); err != nil || ok {
+		return err
+	}
+	b.logReportingSessions(ctx, "after 5 minutes")
 	return fmt.Errorf("reports hold %d of at least %d %s after 5 minutes", n, want, what)
+}
+
+// reportingSessionsSQL lists reporting's sessions that are not idle: what
+// each runs, for how long, and what it waits for.
+const reportingSessionsSQL = `SELECT pid || ' ' || state || ', ' || coalesce(wait_event_type || ':' || wait_event, 'no wait event')
+	|| ', for ' || round(extract(epoch FROM now() - query_start)::numeric, 1) || ' s: '
+	|| left(regexp_replace(query, '\s+', ' ', 'g'), 160)
+	FROM pg_stat_activity WHERE usename = 'linkcredit_reporting' AND state <> 'idle' ORDER BY query_start`
+
+// logReportingSessions writes why and reportingSessionsSQL's answer to the
+// bench's log.
+func (b *bench) logReportingSessions(ctx context.Context, why string) {
+	out, err := b.psql(ctx, reportingSessionsSQL)
+	if err != nil {
+		out = err.Error()
+	}
+	if out == "" {
+		out = "none"
+	}
+	fmt.Fprintf(b.log, "   (%s; reporting's sessions that are not idle:\n      %s)\n", why, strings.ReplaceAll(out, "\n", "\n      "))
 }
 
 // pollReports polls count every interval until it reaches want or within
@@ -1078,7 +1107,7 @@ func (b *bench) ingest(ctx context.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := waitReports(ctx, "clicks", int64(want), 100*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
+	if err := b.waitReports(ctx, "clicks", int64(want), 100*time.Millisecond, func() (int64, error) { return b.reportedClicks(ctx, partners) }); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
