@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
 	"slices"
-	"strings"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
@@ -48,20 +46,12 @@ func (s *Store) WaitingFor(ctx context.Context, clicks []Click, limit int) ([]st
 	return out, nil
 }
 
-// ExplainKeyProbe is PostgreSQL's plan for the ledger's key probe
-// (loadConversions) of partners' orders, planned in tx as the probe is.
-func ExplainKeyProbe(ctx context.Context, tx *sql.Tx, partners, orders []string) (string, error) {
-	var b strings.Builder
-	err := probeKeys(ctx, tx, "EXPLAIN "+loadConversionsSQL, partners, orders, func(rows *sql.Rows) error {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return err
-		}
-		b.WriteString(line + "\n")
-		return nil
-	})
-	return b.String(), err
-}
+// ProbeKeys is probeKeys, which runs the ledger's key probe
+// (LoadConversionsSQL) as loadConversions does.
+var ProbeKeys = probeKeys
+
+// LoadConversionsSQL is the ledger's key probe.
+const LoadConversionsSQL = loadConversionsSQL
 
 // PartnerActivitySQL is partner health's read of conversions.
 const PartnerActivitySQL = partnerActivitySQL

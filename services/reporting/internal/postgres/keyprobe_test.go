@@ -10,6 +10,18 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 )
 
+// planLines appends each row of an EXPLAIN to b, a line each.
+func planLines(b *strings.Builder) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		b.WriteString(line + "\n")
+		return nil
+	}
+}
+
 // explain is PostgreSQL's plan for query with args, in tx, as text.
 func explain(t *testing.T, tx *sql.Tx, query string, args ...any) string {
 	t.Helper()
@@ -19,14 +31,24 @@ func explain(t *testing.T, tx *sql.Tx, query string, args ...any) string {
 	}
 	defer rows.Close()
 	var b strings.Builder
+	scan := planLines(&b)
 	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
+		if err := scan(rows); err != nil {
 			t.Fatal(err)
 		}
-		b.WriteString(line + "\n")
 	}
 	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// explainKeyProbe is the plan of the ledger's key probe of partners'
+// orders, planned in tx as loadConversions plans it.
+func explainKeyProbe(t *testing.T, tx *sql.Tx, partners, orders []string) string {
+	t.Helper()
+	var b strings.Builder
+	if err := postgres.ProbeKeys(context.Background(), tx, "EXPLAIN "+postgres.LoadConversionsSQL, partners, orders, planLines(&b)); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -75,10 +97,7 @@ func TestKeyProbeReadsThePrimaryKey(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			plan, err := postgres.ExplainKeyProbe(ctx, tx, partners, orders)
-			if err != nil {
-				t.Fatal(err)
-			}
+			plan := explainKeyProbe(t, tx, partners, orders)
 			if !strings.Contains(plan, "conversions_pkey") || strings.Contains(plan, "conversions_partner_purchased") {
 				t.Fatalf("the key probe does not read the primary key alone:\n%s", plan)
 			}
@@ -124,9 +143,7 @@ func TestKeyProbeLeavesTheSettingAsItWas(t *testing.T) {
 			if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_seqscan', $1, true)`, had); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := postgres.ExplainKeyProbe(ctx, tx, []string{"coursera"}, []string{"o-1"}); err != nil {
-				t.Fatal(err)
-			}
+			explainKeyProbe(t, tx, []string{"coursera"}, []string{"o-1"})
 			var now string
 			if err := tx.QueryRowContext(ctx, `SHOW enable_seqscan`).Scan(&now); err != nil {
 				t.Fatal(err)
