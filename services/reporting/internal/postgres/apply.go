@@ -76,42 +76,34 @@ const loadConversionsSQL = `SELECT c.* FROM
 			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`
 
 // probeKeys runs query (loadConversionsSQL, or a test's EXPLAIN of it) in
-// tx with sequential scans off, and hands its rows to scan. Its plan must
-// probe the primary key once per key whatever the planner believes of
-// the table: planned while conversions is empty or small (a new
-// deployment, the first batch after a pause), a scan of the table, or
-// another index that leads with partner, costs no more than the probe,
-// and then each of a batch's keys walks every conversion stored
-// meanwhile. So planned, one batch of 20,000 keys ran for minutes while
-// the other consumers stored 250,000 conversions of the same partner
-// (make bench, issue 15). With sequential scans off, the primary key is
-// the one plan left as long as every other index on conversions that
-// leads with partner is partial on a condition the probe does not state
-// (migration 0021; TestKeyProbeReadsThePrimaryKey fails otherwise). The
-// transaction's setting is put back as it was after the probe (on an
-// error the transaction is rolled back anyway). A prepared statement's
-// cached plan does not follow later settings, so the probe's text must
-// run nowhere else.
+// tx with sequential scans off (database.WithoutSeqScans), and hands its
+// rows to scan. Its plan must probe the primary key once per key
+// whatever the planner believes of the table: planned while conversions
+// is empty or small (a new deployment, the first batch after a pause), a
+// scan of the table, or another index that leads with partner, costs no
+// more than the probe, and then each of a batch's keys walks every
+// conversion stored meanwhile. So planned, one batch of 20,000 keys ran
+// for minutes while the other consumers stored 250,000 conversions of
+// the same partner (make bench, issue 15). With sequential scans off,
+// the primary key is the one plan left as long as every other index on
+// conversions that leads with partner is partial on a condition the
+// probe does not state (migration 0021; TestKeyProbeReadsThePrimaryKey
+// fails otherwise).
 func probeKeys(ctx context.Context, tx *sql.Tx, query string, partners, orders []string, scan func(*sql.Rows) error) error {
-	var was string
-	if err := tx.QueryRowContext(ctx, `SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)`).
-		Scan(&was, new(string)); err != nil {
-		return fmt.Errorf("probe keys: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, query, database.TextArray(partners), database.TextArray(orders))
-	if err != nil {
-		return fmt.Errorf("probe keys: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
+	err := database.WithoutSeqScans(ctx, tx, func() error {
+		rows, err := tx.QueryContext(ctx, query, database.TextArray(partners), database.TextArray(orders))
+		if err != nil {
 			return err
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("probe keys: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_seqscan', $1, true)`, was); err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return fmt.Errorf("probe keys: %w", err)
 	}
 	return nil
@@ -179,34 +171,45 @@ type clickRef struct {
 	attr    ledger.Attribution
 }
 
+// loadClicksSQL reads the clicks of $1 (ids), a lateral probe of the
+// primary key per id: with a plain join or id = ANY(...) the planner
+// hashes a whole month of clicks (measured: 102 ms against 10 ms for
+// 2,000 ids in 300,000 clicks). Run it with sequential scans off (see
+// database.WithoutSeqScans): planned while a partition of clicks (any
+// month's: the probe does not prune by month) was analyzed while empty,
+// each probe scans that partition.
+const loadClicksSQL = `SELECT k.id, k.partner, k.code, k.course_id, k.placement, k.utm_source,
+		k.utm_medium, k.utm_campaign, k.bot FROM unnest($1::text[]) AS u(id)
+		CROSS JOIN LATERAL (SELECT * FROM clicks c WHERE c.id = u.id LIMIT 1) k`
+
 func loadClicks(ctx context.Context, tx *sql.Tx, ids []string) (map[string]clickRef, error) {
 	out := map[string]clickRef{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	// A lateral probe per id: with a plain join or id = ANY(...) the
-	// planner hashes a whole month of clicks (measured: 102 ms against
-	// 10 ms for 2,000 ids in 300,000 clicks).
-	rows, err := tx.QueryContext(ctx, `SELECT k.id, k.partner, k.code, k.course_id, k.placement, k.utm_source,
-		k.utm_medium, k.utm_campaign, k.bot FROM unnest($1::text[]) AS u(id)
-		CROSS JOIN LATERAL (SELECT * FROM clicks c WHERE c.id = u.id LIMIT 1) k`,
-		database.TextArray(ids))
+	err := database.WithoutSeqScans(ctx, tx, func() error {
+		rows, err := tx.QueryContext(ctx, loadClicksSQL, database.TextArray(ids))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var c clickRef
+			a := &c.attr
+			if err := rows.Scan(&id, &c.partner, &a.Code, &a.CourseID, &a.Placement, &a.UTMSource, &a.UTMMedium,
+				&a.UTMCamp, &a.Bot); err != nil {
+				return err
+			}
+			a.Attributed = true
+			out[id] = c
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load clicks: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var c clickRef
-		a := &c.attr
-		if err := rows.Scan(&id, &c.partner, &a.Code, &a.CourseID, &a.Placement, &a.UTMSource, &a.UTMMedium,
-			&a.UTMCamp, &a.Bot); err != nil {
-			return nil, err
-		}
-		a.Attributed = true
-		out[id] = c
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // recompute folds the conversions' events again, attributes them to their

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
@@ -55,3 +56,27 @@ const LoadConversionsSQL = loadConversionsSQL
 
 // PartnerActivitySQL is partner health's read of conversions.
 const PartnerActivitySQL = partnerActivitySQL
+
+// LoadClicks is loadClicks, the ledger's read of conversions' clicks.
+var LoadClicks = loadClicks
+
+// CopyNewClicks is copyNewClicks, the store of a redelivered batch's
+// clicks not stored before.
+var CopyNewClicks = copyNewClicks
+
+// FindWaiting is findWaiting, the attribution sweeps' search, as
+// "partner/order" keys.
+func FindWaiting(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	keys, err := findWaiting(ctx, tx, query, args...)
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.partner + "/" + k.orderID
+	}
+	return out, err
+}
+
+// WaitingAttributionSQL and SweepSQL are the attribution sweeps' searches.
+const (
+	WaitingAttributionSQL = waitingAttributionSQL
+	SweepSQL              = sweepSQL
+)

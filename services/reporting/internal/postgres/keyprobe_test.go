@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 )
@@ -127,30 +128,94 @@ func TestPartnerActivityCanReadItsIndex(t *testing.T) {
 	}
 }
 
-// TestKeyProbeLeavesTheSettingAsItWas: the probe turns sequential scans
-// off for itself only; the transaction's statements after it plan with
-// the setting the transaction had.
-func TestKeyProbeLeavesTheSettingAsItWas(t *testing.T) {
+// TestClickProbesReadTheIndex: the lookups of clicks by id (the ledger's
+// loadClicks, copyNewClicks for a redelivered batch, both attribution
+// sweeps) probe the month's partition by its primary key, never scan it,
+// whatever the planner believes of the partition. Analyzed while empty
+// (a database-wide ANALYZE as a month begins), the partition was planned
+// as a scan per id, and a batch then walked every click the other
+// consumers stored while it ran, as the key probe did (issue 15). Checked
+// by the scans each lookup made of the partition in the transaction
+// (pg_stat_xact_user_tables).
+func TestClickProbesReadTheIndex(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	for _, had := range []string{"on", "off"} {
-		t.Run(had, func(t *testing.T) {
-			tx, err := s.DB().BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback()
-			if _, err := tx.ExecContext(ctx, `SELECT set_config('enable_seqscan', $1, true)`, had); err != nil {
-				t.Fatal(err)
-			}
-			explainKeyProbe(t, tx, []string{"coursera"}, []string{"o-1"})
-			var now string
-			if err := tx.QueryRowContext(ctx, `SHOW enable_seqscan`).Scan(&now); err != nil {
-				t.Fatal(err)
-			}
-			if now != had {
-				t.Fatalf("enable_seqscan after the probe = %s, want %s as before it", now, had)
-			}
-		})
+	const conversions = `INSERT INTO conversions (partner, order_id, status, sale_minor, commission_minor, currency, purchased_at,
+			click_id, bought_course_id, attributed, code, course_id, placement, utm_source, utm_medium, utm_campaign, bot, events, updated_at)
+		SELECT 'coursera', 'w-' || i, 'pending', 1000, 100, 'USD', '2026-11-02T00:00:00Z', 'id-' || i, 'c1', false,
+			'', '', '', '', '', '', false, 1, now() - interval '30 seconds'
+		FROM generate_series(1, 50) AS i`
+	const clicks = `INSERT INTO clicks SELECT 'id-' || i, '2026-11-02T00:00:00Z'::timestamptz + i * interval '1 second',
+			'c', 'coursera', 'course', '', '', '', '', false, '', true
+		FROM generate_series(1, 5000) AS i`
+	ids := make([]string, 200)
+	fresh := genClicks(200, 1000000, 10, time.Second)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("id-%d", i*7)
+	}
+	lookups := []struct {
+		name string
+		run  func(*sql.Conn, *sql.Tx) error
+	}{
+		{"loadClicks", func(_ *sql.Conn, tx *sql.Tx) error {
+			_, err := postgres.LoadClicks(ctx, tx, ids)
+			return err
+		}},
+		{"copyNewClicks", func(conn *sql.Conn, tx *sql.Tx) error {
+			_, err := postgres.CopyNewClicks(ctx, conn, tx, fresh)
+			return err
+		}},
+		{"AttributeWaiting's search", func(_ *sql.Conn, tx *sql.Tx) error {
+			_, err := postgres.FindWaiting(ctx, tx, postgres.WaitingAttributionSQL, 1000, "1 hour")
+			return err
+		}},
+		{"the sweep's search", func(_ *sql.Conn, tx *sql.Tx) error {
+			_, err := postgres.FindWaiting(ctx, tx, postgres.SweepSQL, 1000, nil, "{10}", "1 hour", "{true,false}")
+			return err
+		}},
+	}
+	for _, state := range []struct {
+		name string
+		fill []string // run before the lookup, in its transaction
+	}{
+		{name: "empty, never analyzed"},
+		{name: "empty, analyzed", fill: []string{`ANALYZE clicks_2026_11`}},
+		{name: "5,000 clicks, analyzed", fill: []string{clicks, `ANALYZE clicks_2026_11`}},
+	} {
+		for _, l := range lookups {
+			t.Run(state.name+"/"+l.name, func(t *testing.T) {
+				conn, err := s.DB().Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				tx, err := conn.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback()
+				for _, q := range append([]string{`SELECT ensure_click_partition('2026-11-01')`, conversions}, state.fill...) {
+					if _, err := tx.ExecContext(ctx, q); err != nil {
+						t.Fatal(err)
+					}
+				}
+				scans := func() (seq, idx int64) {
+					t.Helper()
+					if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(seq_scan), 0), coalesce(sum(idx_scan), 0)
+						FROM pg_stat_xact_user_tables WHERE relname = 'clicks_2026_11'`).Scan(&seq, &idx); err != nil {
+						t.Fatal(err)
+					}
+					return seq, idx
+				}
+				seq0, idx0 := scans()
+				if err := l.run(conn, tx); err != nil {
+					t.Fatal(err)
+				}
+				seq, idx := scans()
+				if seq != seq0 || idx == idx0 {
+					t.Fatalf("the lookup scanned clicks_2026_11 %d times and probed its index %d times; want no scan and some probes", seq-seq0, idx-idx0)
+				}
+			})
+		}
 	}
 }
