@@ -43,6 +43,13 @@ type StallGuard struct {
 	Logger *slog.Logger
 }
 
+// AdminStalls is the StallGuard of an admin API whose requests are small
+// (links, partners): a read answers 503 after 10 s without progress, a
+// write after 30 s (a large feed being read makes progress all along).
+func AdminStalls(logger *slog.Logger) StallGuard {
+	return StallGuard{Read: 10 * time.Second, Write: 30 * time.Second, Logger: logger}
+}
+
 // holdLimit is how much of an answer is held back before it is sent on
 // (and the 503 is no longer possible): a JSON report or a page fits.
 const holdLimit = 64 << 10
@@ -53,75 +60,87 @@ const holdLimit = 64 << 10
 func (g StallGuard) Guard(rt *Router) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, r.Pattern = rt.Handler(r)
-		bound := g.Write
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			bound = g.Read
-		}
-		if bound <= 0 {
-			rt.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		hw := &heldWriter{w: w, header: w.Header().Clone()}
-		hw.touch()
-		inner := r.WithContext(ctx)
-		if r.Body != nil && r.Body != http.NoBody {
-			inner.Body = &progressBody{ReadCloser: r.Body, hw: hw}
-		}
-		done := make(chan any, 1)
-		go func() {
-			p := g.serve(rt, hw, inner)
-			if p != nil && p != http.ErrAbortHandler {
-				// A panic once the answer has begun cannot become Recover's
-				// 500 (it would be appended to a 200 that then reads as
-				// complete), and one after the 503 reaches no one: logged
-				// here, and the first cuts the connection.
-				begun, abandoned := hw.abandon()
-				if begun || abandoned {
-					if g.Logger != nil {
-						g.Logger.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "route", r.Pattern,
-							"panic", fmt.Sprint(p), "answer_begun", begun, "already_answered", abandoned)
-					}
-					p = http.ErrAbortHandler
-				}
-			}
-			done <- p
-		}()
-		timer := time.NewTimer(bound)
-		defer timer.Stop()
-		for {
-			select {
-			case p := <-done:
-				if p != nil {
-					panic(p)
-				}
-				return
-			case <-timer.C:
-			}
-			// A write blocked on a slow reader is the server's WriteTimeout's
-			// to end, not a stall.
-			if hw.writing.Load() {
-				timer.Reset(bound)
-				continue
-			}
-			if idle := time.Since(hw.lastProgress()); idle < bound {
-				timer.Reset(bound - idle)
-				continue
-			}
-			begun, _ := hw.abandon()
-			cancel()
-			if g.Logger != nil {
-				g.Logger.WarnContext(r.Context(), "request stalled: answered without its handler",
-					"method", r.Method, "route", r.Pattern, "bound", bound.String(), "answer_begun", begun)
-			}
-			if begun {
-				panic(http.ErrAbortHandler)
-			}
-			answerStalled(w, r, bound)
-			return
-		}
+		g.guard(rt, w, r)
 	})
+}
+
+// Wrap guards one route's handler, for a service whose other routes must
+// not pay for a goroutine a request (the redirect's clicks): inside a
+// Router, whose mux has found the route by then.
+func (g StallGuard) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.guard(next, w, r) })
+}
+
+// guard serves r with next under the bound of r's method.
+func (g StallGuard) guard(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	bound := g.Write
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		bound = g.Read
+	}
+	if bound <= 0 {
+		next.ServeHTTP(w, r)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	hw := &heldWriter{w: w, header: w.Header().Clone()}
+	hw.touch()
+	inner := r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody {
+		inner.Body = &progressBody{ReadCloser: r.Body, hw: hw}
+	}
+	done := make(chan any, 1)
+	go func() {
+		p := g.serve(next, hw, inner)
+		if p != nil && p != http.ErrAbortHandler {
+			// A panic once the answer has begun cannot become Recover's
+			// 500 (it would be appended to a 200 that then reads as
+			// complete), and one after the 503 reaches no one: logged
+			// here, and the first cuts the connection.
+			begun, abandoned := hw.abandon()
+			if begun || abandoned {
+				if g.Logger != nil {
+					g.Logger.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "route", r.Pattern,
+						"panic", fmt.Sprint(p), "answer_begun", begun, "already_answered", abandoned)
+				}
+				p = http.ErrAbortHandler
+			}
+		}
+		done <- p
+	}()
+	timer := time.NewTimer(bound)
+	defer timer.Stop()
+	for {
+		select {
+		case p := <-done:
+			if p != nil {
+				panic(p)
+			}
+			return
+		case <-timer.C:
+		}
+		// A write blocked on a slow reader is the server's WriteTimeout's
+		// to end, not a stall.
+		if hw.writing.Load() {
+			timer.Reset(bound)
+			continue
+		}
+		if idle := time.Since(hw.lastProgress()); idle < bound {
+			timer.Reset(bound - idle)
+			continue
+		}
+		begun, _ := hw.abandon()
+		cancel()
+		if g.Logger != nil {
+			g.Logger.WarnContext(r.Context(), "request stalled: answered without its handler",
+				"method", r.Method, "route", r.Pattern, "bound", bound.String(), "answer_begun", begun)
+		}
+		if begun {
+			panic(http.ErrAbortHandler)
+		}
+		answerStalled(w, r, bound)
+		return
+	}
 }
 
 // serve runs next and, if it returns, sends its answer; it returns what

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -74,12 +76,28 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		"&order_id=F-2&click_id=c&status=pending&sale_amount=10.00&commission=1.50&currency=USD&event_id=frozen-2"
 	postback := func() timedResp { return timedDo("GET", postbackURL, nil, acceptCeiling) }
 	ready := func() timedResp { return timedDo("GET", s.p.Base+"/readyz", nil, probeCeiling) }
+	// The admin API answers 503 after httpx.AdminStalls' bounds (10 s a
+	// read, 30 s a write); before, it waited as long as the database.
+	const adminCeiling = 3 * 30 * time.Second
+	auth := []string{"Authorization", "Bearer " + adminToken}
+	admin := map[string]func() timedResp{
+		"get partner": func() timedResp { return timedDo("GET", s.p.Base+"/v1/partners/udemy", nil, adminCeiling, auth...) },
+		"partner health": func() timedResp {
+			return timedDo("GET", s.p.Base+"/v1/partners/coursera/health", nil, adminCeiling, auth...)
+		},
+		"put partner": func() timedResp {
+			return timedDo("PUT", s.p.Base+"/v1/partners/frozen", []byte(`{"name":"Frozen","currency":"USD"}`), adminCeiling,
+				append(auth, "Content-Type", "application/json")...)
+		},
+	}
+	calls := map[string]func() timedResp{"webhook": hook, "postback": postback, "readyz": ready}
+	maps.Copy(calls, admin)
 
-	// Concurrently, as a partner's deliveries and the probes come.
+	// Concurrently, as a partner's deliveries, the probes and an operator come.
 	var wg sync.WaitGroup
 	answers := map[string]*timedResp{}
 	var mu sync.Mutex
-	for name, call := range map[string]func() timedResp{"webhook": hook, "postback": postback, "readyz": ready} {
+	for name, call := range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -90,14 +108,14 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for _, name := range []string{"webhook", "postback", "readyz"} {
+	for _, name := range slices.Sorted(maps.Keys(calls)) {
 		r := answers[name]
 		t.Logf("frozen: %s = %d in %v %s", name, r.status, r.took.Round(time.Millisecond), r.body)
 		if r.err != nil || r.status != 503 {
 			t.Errorf("frozen: %s = %d %s (%v) after %v, want 503", name, r.status, r.body, r.err, r.took)
 		}
 	}
-	for _, name := range []string{"webhook", "postback"} {
+	for _, name := range append([]string{"webhook", "postback"}, slices.Sorted(maps.Keys(admin))...) {
 		r := answers[name]
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
@@ -131,6 +149,9 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		}
 		return nil
 	})
+	if r := admin["get partner"](); r.status != 200 {
+		t.Errorf("after the thaw: get partner = %d %s (%v)", r.status, r.body, r.err)
+	}
 	// A retry is accepted: 202 if the abandoned attempt did not commit,
 	// 200 (a duplicate) if it committed after its 503.
 	for name, call := range map[string]func() timedResp{"webhook": hook, "postback": postback} {

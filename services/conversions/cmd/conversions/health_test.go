@@ -61,6 +61,10 @@ func TestPartnerHealthAtInstant(t *testing.T) {
 	big := []byte(`{"pad":"` + strings.Repeat("x", 70<<10) + `"}`)
 	check(t, "too large", sendTo(t, p, "coursera", "msg_h5", big, s.key, at), 413, "body_too_large", "")
 	check(t, "postback, wrong token", do(t, "GET", p.Base+"/v1/postback/coursera?token=wrong-token-0123456789&order_id=x", nil), 401, "invalid_token", "")
+	// Refused by StrictQuery before the endpoint: counted by its status.
+	// Counted as "http_Bad Request" before, which the table's check
+	// refused, and that one row held back every count after it.
+	check(t, "postback, malformed query", do(t, "GET", p.Base+"/v1/postback/coursera?token=wrong-token-0123456789&order_id=%ZZ", nil), 400, "invalid_query", "")
 	for i := range 5 {
 		id := fmt.Sprintf("junk-%d", i)
 		check(t, "unknown partner "+id, sendTo(t, p, id, "msg_j", body, s.key, at), 404, "partner_not_found", "")
@@ -71,12 +75,12 @@ func TestPartnerHealthAtInstant(t *testing.T) {
 		if err := getJSON(t, s.p.Base+"/v1/partners/coursera/health", &h); err != nil {
 			return err
 		}
-		if h.Last24h.Accepted != 1 || h.Last24h.Duplicate != 1 || h.Last24h.Rejected != 5 {
+		if h.Last24h.Accepted != 1 || h.Last24h.Duplicate != 1 || h.Last24h.Rejected != 6 {
 			return fmt.Errorf("counts %+v", h.Last24h)
 		}
 		return nil
 	})
-	wantReasons := map[string]int64{"invalid_signature": 2, "missing_field": 1, "body_too_large": 1}
+	wantReasons := map[string]int64{"invalid_signature": 2, "missing_field": 1, "body_too_large": 1, "http_400": 1}
 	for reason, n := range wantReasons {
 		if h.Last24h.RejectedByReason[reason] != n || h.Last7d.RejectedByReason[reason] != n {
 			t.Errorf("%s: %d in 24 h, %d in 7 d, want %d", reason, h.Last24h.RejectedByReason[reason], h.Last7d.RejectedByReason[reason], n)
@@ -110,8 +114,8 @@ func TestPartnerHealthAtInstant(t *testing.T) {
 	if err := db.QueryRow(`SELECT count(*), count(*) FILTER (WHERE partner LIKE 'junk%') FROM conversions.partner_health`).Scan(&rows, &junk); err != nil {
 		t.Fatal(err)
 	}
-	if junk != 0 || rows != 7 { // accepted, duplicate, 3 reasons, invalid_token, and _unknown's partner_not_found
-		t.Errorf("%d rows, %d for junk ids; want 7 and 0", rows, junk)
+	if junk != 0 || rows != 8 { // accepted, duplicate, 3 reasons, invalid_token, http_400, and _unknown's partner_not_found
+		t.Errorf("%d rows, %d for junk ids; want 8 and 0", rows, junk)
 	}
 
 	// Errors are the contract's.

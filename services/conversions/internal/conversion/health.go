@@ -3,6 +3,7 @@ package conversion
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
+	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
 // Partner health (issue 14): what each partner's deliveries came to, so a
@@ -29,7 +31,24 @@ import (
 const (
 	OutcomeAccepted  = "accepted"  // 202: a new event
 	OutcomeDuplicate = "duplicate" // 200: an identical replay
+	// OutcomeUnclassified counts a delivery whose outcome is not
+	// ValidOutcome (none today: a guard for the store's check).
+	OutcomeUnclassified = "unclassified"
 )
+
+// ValidOutcome reports whether outcome is one the store takes: 1 to 64
+// of a-z, 0-9 and _ (migration 0005's check), as every error code is.
+func ValidOutcome(outcome string) bool {
+	if len(outcome) == 0 || len(outcome) > 64 {
+		return false
+	}
+	for _, c := range []byte(outcome) {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // UnknownPartner is the bucket of requests whose partner id names no
 // partner (it cannot be a partner id: ids start with [a-z0-9]).
@@ -273,8 +292,13 @@ func (h *HealthRecorder) init() {
 
 // Record counts one delivery to partner with outcome (OutcomeAccepted,
 // OutcomeDuplicate, or a rejection's error code). notFound says the
-// service answered that no partner has the id.
+// service answered that no partner has the id. An outcome the store
+// would refuse (not ValidOutcome) counts as OutcomeUnclassified: one such
+// row refused would otherwise hold back every count of the flush.
 func (h *HealthRecorder) Record(partner, outcome string, notFound bool) {
+	if !ValidOutcome(outcome) {
+		outcome = OutcomeUnclassified
+	}
 	now := clock.OrSystem(h.Now)()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -344,6 +368,12 @@ func (h *HealthRecorder) Flush(ctx context.Context) error {
 	delete(last, UnknownPartner)
 	if len(counts) > 0 || len(last) > 0 {
 		if err := h.Store.AddHealth(ctx, counts, last); err != nil {
+			if errors.Is(err, errs.Unprocessable) {
+				// Refused for what it holds (a partner deleted since its
+				// delivery, say): no retry can change that, and kept it
+				// would hold back every later count. Dropped, loudly.
+				return fmt.Errorf("partner health counts refused, %d dropped: %w", len(counts), err)
+			}
 			h.restore(pending, last)
 			return fmt.Errorf("add partner health counts: %w", err)
 		}

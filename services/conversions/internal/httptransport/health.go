@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/go-kit/kit/endpoint"
 	kithttp "github.com/go-kit/kit/transport/http"
@@ -27,7 +28,7 @@ type DeliveryRecorder interface {
 //	                                   requests naming no partner
 func RegisterHealth(rt *httpx.Router, h *conversion.Health, tokens *httpx.Tokens, logger *slog.Logger) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
-	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)) }
+	admin := func(h http.Handler) http.Handler { return adminRoute(tokens, logger, h) }
 	one := endpoint.Endpoint(func(ctx context.Context, req any) (any, error) { return h.Partner(ctx, req.(string)) })
 	all := endpoint.Endpoint(func(ctx context.Context, _ any) (any, error) { return h.Report(ctx) })
 	rt.Handle("GET /v1/partners/{partner}/health", admin(kithttp.NewServer(one,
@@ -40,7 +41,8 @@ func RegisterHealth(rt *httpx.Router, h *conversion.Health, tokens *httpx.Tokens
 // answer, including the refusals the transport gives before the service
 // runs (a body too large, a malformed form): the partner sees those too.
 // The outcome is the error code the partner was answered with, or
-// accepted (202) or duplicate (200). With rec nil it returns h.
+// accepted (202) or duplicate (200), or http_<status> for a refusal by
+// the middleware in between. With rec nil it returns h.
 func recordDelivery(rec DeliveryRecorder, h http.Handler) http.Handler {
 	if rec == nil {
 		return h
@@ -56,7 +58,10 @@ func recordDelivery(rec DeliveryRecorder, h http.Handler) http.Handler {
 		case sw.status == http.StatusOK:
 			outcome = conversion.OutcomeDuplicate
 		case sw.status != http.StatusAccepted:
-			outcome = "http_" + http.StatusText(sw.status) // not reached: every error passes the error handler
+			// Refused before the endpoint ran, so with no error to read:
+			// by StrictQuery (a malformed query string, 400). Counted by
+			// its status, in the form the store takes (conversion.ValidOutcome).
+			outcome = "http_" + strconv.Itoa(sw.status)
 		}
 		rec.Record(r.PathValue("partner"), outcome, errors.Is(slot.err, conversion.ErrPartnerNotFound))
 	})

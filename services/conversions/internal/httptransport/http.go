@@ -20,6 +20,14 @@ import (
 // MaxBody is the most a webhook, postback form or partner body may be.
 const MaxBody = 64 << 10
 
+// adminRoute is an admin route: the partners scope, a strict query
+// string, and an answer of 503 when it waits too long on a PostgreSQL
+// that stopped answering (httpx.AdminStalls); deliveries have their own
+// bound (conversion's AcceptTimeout).
+func adminRoute(tokens *httpx.Tokens, logger *slog.Logger, h http.Handler) http.Handler {
+	return httpx.AdminStalls(logger).Wrap(tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)))
+}
+
 // Register adds the service's routes to rt:
 //
 //	PUT  /v1/partners/{partner}   create or replace a partner   (partners scope)
@@ -37,7 +45,7 @@ const MaxBody = 64 << 10
 // health (RegisterHealth serves what it counted).
 func Register(rt *httpx.Router, e conversion.Endpoints, tokens *httpx.Tokens, logger *slog.Logger, rec DeliveryRecorder) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
-	admin := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)) }
+	admin := func(h http.Handler) http.Handler { return adminRoute(tokens, logger, h) }
 	rt.Handle("PUT /v1/partners/{partner}", admin(kithttp.NewServer(e.PutPartner, decodePutPartner, encodePutPartner, opts...)))
 	rt.Handle("GET /v1/partners/{partner}", admin(kithttp.NewServer(e.GetPartner,
 		func(_ context.Context, r *http.Request) (any, error) { return r.PathValue("partner"), nil }, httpx.KitEncodeJSON(http.StatusOK), opts...)))

@@ -190,7 +190,8 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		}
 		return otelx.EndpointMiddleware(tel, logger, name)
 	})
-	httptransport.Register(p.Router, endpoints, httptransport.Options{Tokens: p.Tokens, TrustedProxies: s.trustedProxies, Logger: logger})
+	httptransport.Register(p.Router, endpoints, httptransport.Options{Tokens: p.Tokens, TrustedProxies: s.trustedProxies, Logger: logger,
+		Stall: httpx.AdminStalls(logger)})
 
 	// The actors. The shipper outlives the HTTP server by the drain timeout,
 	// so clicks answered last get a chance to reach Kafka before exit.

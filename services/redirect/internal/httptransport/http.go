@@ -33,6 +33,11 @@ type Options struct {
 	Tokens         *httpx.Tokens
 	TrustedProxies []netip.Prefix // whose X-Forwarded-For is believed
 	Logger         *slog.Logger
+	// Stall bounds how long a link API request waits on a PostgreSQL that
+	// stopped answering before it is answered 503 (httpx.StallGuard); the
+	// zero value guards nothing. Clicks are never guarded: they do not
+	// wait on PostgreSQL, and a goroutine a click would cost the hot path.
+	Stall httpx.StallGuard
 }
 
 // Register adds the service's routes to rt:
@@ -50,7 +55,9 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 	apiOpts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(o.Logger))}
 	// Every route but the click refuses a malformed query string; a
 	// visitor's click is answered whatever it carries (decodeClick).
-	admin := func(h http.Handler) http.Handler { return o.Tokens.Require(httpx.ScopeLinks, httpx.StrictQuery(h)) }
+	admin := func(h http.Handler) http.Handler {
+		return o.Stall.Wrap(o.Tokens.Require(httpx.ScopeLinks, httpx.StrictQuery(h)))
+	}
 
 	hint := newProxyHint(o.TrustedProxies, o.Logger)
 	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies, hint), encodeClick, clickOpts...))
