@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -28,17 +25,8 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 
 	// Generous ceilings (3x each bound): an answer, not a speed, is asserted.
 	const ceiling = 3 * 30 * time.Second
-	call := func(method, path, body string) (int, string, http.Header, time.Duration, error) {
-		req, _ := http.NewRequest(method, p.Base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		start := time.Now()
-		r, err := (&http.Client{Timeout: ceiling, CheckRedirect: client.CheckRedirect}).Do(req)
-		if err != nil {
-			return 0, "", nil, time.Since(start), err
-		}
-		defer r.Body.Close()
-		b, _ := io.ReadAll(r.Body)
-		return r.StatusCode, string(b), r.Header, time.Since(start), nil
+	call := func(method, path, body string) testkit.Timed {
+		return testkit.TimedDo(method, p.Base+path, []byte(body), ceiling, "Authorization", "Bearer "+adminToken)
 	}
 	calls := map[string][3]string{
 		"get link":  {"GET", "/v1/links/ml-101", ""},
@@ -58,28 +46,18 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body, header, took, err := call(c[0], c[1], c[2])
+			r := call(c[0], c[1], c[2])
 			mu.Lock()
 			defer mu.Unlock()
-			t.Logf("frozen: %s = %d in %v %s", name, status, took.Round(time.Millisecond), body)
+			t.Logf("frozen: %s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
 			if name == "the click" {
-				if status != 302 {
-					t.Errorf("frozen: the click = %d %s (%v), want 302", status, body, err)
+				if r.Status != 302 {
+					t.Errorf("frozen: the click = %d %s (%v), want 302", r.Status, r.Body, r.Err)
 				}
 				return
 			}
-			if err != nil || status != 503 {
-				t.Errorf("frozen: %s = %d %s (%v) after %v, want 503", name, status, body, err, took)
-				return
-			}
-			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code != "unavailable" {
-				t.Errorf("frozen: %s body %q is not the contract's unavailable error", name, body)
-			}
-			if header.Get("Retry-After") == "" {
-				t.Errorf("frozen: %s 503 without Retry-After", name)
+			if err := testkit.Unavailable(r, "unavailable"); err != nil {
+				t.Errorf("frozen: %s: %v", name, err)
 			}
 		}()
 	}
@@ -89,8 +67,8 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 60*time.Second, func() error {
-		if status, body, _, _, err := call("GET", "/v1/links/ml-101", ""); status != 200 {
-			return fmt.Errorf("after the thaw: get link = %d %s (%v)", status, body, err)
+		if r := call("GET", "/v1/links/ml-101", ""); r.Status != 200 {
+			return fmt.Errorf("after the thaw: get link = %d %s (%v)", r.Status, r.Body, r.Err)
 		}
 		return nil
 	})

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -30,22 +27,13 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		"periods":   "/v1/periods",
 		"readyz":    "/readyz",
 	}
-	get := func(path string) (int, string, http.Header, time.Duration, error) {
-		req, _ := http.NewRequest("GET", s.p.Base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		start := time.Now()
-		// A generous ceiling (3x the bound): an answer, not a speed, is asserted.
-		r, err := (&http.Client{Timeout: 3 * readStall}).Do(req)
-		if err != nil {
-			return 0, "", nil, time.Since(start), err
-		}
-		defer r.Body.Close()
-		b, _ := io.ReadAll(r.Body)
-		return r.StatusCode, string(b), r.Header, time.Since(start), nil
+	// A generous ceiling (3x the bound): an answer, not a speed, is asserted.
+	get := func(path string) testkit.Timed {
+		return testkit.TimedDo("GET", s.p.Base+path, nil, 3*readStall, "Authorization", "Bearer "+token)
 	}
 	for name, path := range paths {
-		if status, body, _, _, err := get(path); status != 200 {
-			t.Fatalf("before the freeze: %s = %d %s (%v)", name, status, body, err)
+		if r := get(path); r.Status != 200 {
+			t.Fatalf("before the freeze: %s = %d %s (%v)", name, r.Status, r.Body, r.Err)
 		}
 	}
 
@@ -60,31 +48,24 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body, header, took, err := get(path)
+			r := get(path)
 			mu.Lock()
 			defer mu.Unlock()
-			t.Logf("frozen: %s = %d in %v %s", name, status, took.Round(time.Millisecond), body)
-			if err != nil || status != 503 {
-				t.Errorf("frozen: %s = %d %s (%v) after %v, want 503", name, status, body, err, took)
-				return
-			}
+			t.Logf("frozen: %s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
 			if name == "readyz" {
+				if r.Err != nil || r.Status != 503 {
+					t.Errorf("frozen: readyz = %d %s (%v) after %v, want 503", r.Status, r.Body, r.Err, r.Took)
+				}
 				return
 			}
-			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code != "unavailable" {
-				t.Errorf("frozen: %s body %q is not the contract's unavailable error", name, body)
-			}
-			if header.Get("Retry-After") == "" {
-				t.Errorf("frozen: %s 503 without Retry-After", name)
+			if err := testkit.Unavailable(r, "unavailable"); err != nil {
+				t.Errorf("frozen: %s: %v", name, err)
 			}
 		}()
 	}
 	wg.Wait()
-	if status, _, _, took, err := get("/metrics"); status != 200 {
-		t.Errorf("frozen: /metrics = %d (%v) after %v, want 200", status, err, took)
+	if r := get("/metrics"); r.Status != 200 {
+		t.Errorf("frozen: /metrics = %d (%v) after %v, want 200", r.Status, r.Err, r.Took)
 	}
 
 	if err := cluster.Thaw(); err != nil {
@@ -92,8 +73,8 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	}
 	for name, path := range paths {
 		testkit.WaitFor(t, 60*time.Second, func() error {
-			if status, body, _, _, err := get(path); status != 200 {
-				return fmt.Errorf("after the thaw: %s = %d %s (%v)", name, status, body, err)
+			if r := get(path); r.Status != 200 {
+				return fmt.Errorf("after the thaw: %s = %d %s (%v)", name, r.Status, r.Body, r.Err)
 			}
 			return nil
 		})
