@@ -164,7 +164,7 @@ func answerStalled(w http.ResponseWriter, r *http.Request, bound time.Duration) 
 		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title></head>`+
-			`<body><main><h1>Temporarily unavailable</h1><p>The ledger's database is not answering. Please try again in a few seconds.</p></main></body></html>`+"\n")
+			`<body><main><h1>Temporarily unavailable</h1><p>The database is not answering. Please try again in a few seconds.</p></main></body></html>`+"\n")
 		return
 	}
 	writeError(w, errs.Newf(errs.Unavailable, "unavailable",

@@ -23,15 +23,29 @@ const stallBound = 200 * time.Millisecond
 // guarded serves h on GET and POST /x, behind the guard and Recover; the
 // route each request was counted under is sent on routes.
 func guarded(t *testing.T, logs io.Writer, h http.Handler) (*httptest.Server, chan string) {
+	return guardedBy(t, logs, h, false)
+}
+
+// guardedBy is guarded with the guard around the router (Guard), or, with
+// wrap, around the route's handler inside it (Wrap).
+func guardedBy(t *testing.T, logs io.Writer, h http.Handler, wrap bool) (*httptest.Server, chan string) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(logs, nil))
+	g := StallGuard{Read: stallBound, Write: 2 * stallBound, Logger: logger}
 	rt := NewRouter()
+	if wrap {
+		h = g.Wrap(h)
+	}
 	rt.Handle("GET /x", h)
 	rt.Handle("POST /x", h)
+	var served http.Handler = rt
+	if !wrap {
+		served = g.Guard(rt)
+	}
 	routes := make(chan string, 10)
 	outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { routes <- r.Pattern }() // as the telemetry middleware reads it
-		Recover(logger, StallGuard{Read: stallBound, Write: 2 * stallBound, Logger: logger}.Guard(rt)).ServeHTTP(w, r)
+		Recover(logger, served).ServeHTTP(w, r)
 	})
 	srv := httptest.NewServer(outer)
 	t.Cleanup(srv.Close)
@@ -127,18 +141,26 @@ func trim(b []byte) string {
 // TestStallGuardAnswersAStall: a handler stuck before its answer (as on a
 // frozen database) is answered 503 by the guard, its context is cancelled
 // and what it writes once it wakes is dropped.
+// TestStallGuardAnswersAStall, around a whole router (Guard, as
+// reporting serves) and around one route inside it (Wrap, as the
+// redirect's and conversions' admin routes).
 func TestStallGuardAnswersAStall(t *testing.T) {
+	t.Run("Guard", func(t *testing.T) { answersAStall(t, false) })
+	t.Run("Wrap", func(t *testing.T) { answersAStall(t, true) })
+}
+
+func answersAStall(t *testing.T, wrap bool) {
 	release := make(chan struct{})
 	woke := make(chan error, 1)
 	var logs testkit.SyncBuffer
-	srv, routes := guarded(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, routes := guardedBy(t, &logs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release // a query lib/pq cannot cancel
 		if r.Context().Err() == nil {
 			t.Error("the stalled handler's context was not cancelled")
 		}
 		_, err := io.WriteString(w, "late")
 		woke <- err
-	}))
+	}), wrap)
 	defer close(release)
 
 	for _, tt := range []struct {

@@ -17,8 +17,8 @@ import (
 
 // TestFrozenPostgresAnswers503: with every process of PostgreSQL stopped
 // (SIGSTOP: connections are accepted, nothing answers, as with a hung disk
-// or a partition), /readyz, webhooks and postbacks answer 503 within their
-// bounds instead of hanging; once it resumes, readiness returns and a
+// or a partition), /readyz, webhooks, postbacks and the admin API answer
+// 503 within their bounds instead of hanging; once it resumes, readiness returns and a
 // retry of the same deliveries is accepted once.
 func TestFrozenPostgresAnswers503(t *testing.T) {
 	cluster := testkit.OwnPostgres(t) // the test binary's shared cluster is not ours to freeze

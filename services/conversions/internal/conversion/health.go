@@ -335,7 +335,11 @@ func (h *HealthRecorder) Run(ctx context.Context) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
-		if err := h.Flush(ctx); err != nil && ctx.Err() == nil {
+		switch err := h.Flush(ctx); {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, errs.Unprocessable):
+			logger.Error("partner health: counts refused by the database; dropped", "error", err.Error())
+		default:
 			logger.Warn("partner health: cannot write counts; will retry", "retry_in", interval.String(), "error", err.Error())
 		}
 		select {
@@ -369,8 +373,8 @@ func (h *HealthRecorder) Flush(ctx context.Context) error {
 	if len(counts) > 0 || len(last) > 0 {
 		if err := h.Store.AddHealth(ctx, counts, last); err != nil {
 			if errors.Is(err, errs.Unprocessable) {
-				// Refused for what it holds (a partner deleted since its
-				// delivery, say): no retry can change that, and kept it
+				// Refused for what it holds (a value a check of the
+				// table refuses): no retry can change that, and kept it
 				// would hold back every later count. Dropped, loudly.
 				return fmt.Errorf("partner health counts refused, %d dropped: %w", len(counts), err)
 			}
