@@ -38,8 +38,12 @@ import (
 // The handler's goroutine ends when what it waits on does; a panic in it
 // is raised again on the request's goroutine, with its stack.
 type StallGuard struct {
-	Read   time.Duration // GET and HEAD
-	Write  time.Duration // every other method: a large body to apply takes longer
+	Read  time.Duration // GET and HEAD
+	Write time.Duration // every other method
+	// Slow holds the bounds of the routes (by pattern, "POST /v1/x") that
+	// may rightly make no progress for longer, in place of Read or Write:
+	// applying a large upload once it is read.
+	Slow   map[string]time.Duration
 	Logger *slog.Logger
 }
 
@@ -76,6 +80,9 @@ func (g StallGuard) guard(next http.Handler, w http.ResponseWriter, r *http.Requ
 	bound := g.Write
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		bound = g.Read
+	}
+	if slow, ok := g.Slow[r.Pattern]; ok {
+		bound = slow
 	}
 	if bound <= 0 {
 		next.ServeHTTP(w, r)

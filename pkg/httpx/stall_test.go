@@ -322,3 +322,31 @@ func waitForLog(t *testing.T, logs *testkit.SyncBuffer, want string) {
 		return nil
 	})
 }
+
+// TestStallGuardSlowRoute: a route in Slow gets its own bound in place of
+// the method's; the others keep theirs.
+func TestStallGuardSlowRoute(t *testing.T) {
+	g := StallGuard{Read: stallBound, Write: stallBound, Slow: map[string]time.Duration{"POST /slow": 10 * stallBound}}
+	rt := NewRouter()
+	pause := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * stallBound): // past Write, within the slow bound
+		case <-r.Context().Done():
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"route": r.Pattern})
+	})
+	rt.Handle("POST /slow", pause)
+	rt.Handle("POST /x", pause)
+	srv := httptest.NewServer(g.Guard(rt))
+	t.Cleanup(srv.Close)
+	for path, want := range map[string]int{"/slow": 200, "/x": 503} {
+		resp, body, err := fetch(t, "POST", srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != want {
+			t.Errorf("POST %s: %d %s, want %d", path, resp.StatusCode, body, want)
+		}
+	}
+}

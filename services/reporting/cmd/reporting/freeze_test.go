@@ -13,8 +13,9 @@ import (
 // TestFrozenPostgresAnswers503: with every process of PostgreSQL stopped
 // (SIGSTOP: connections are accepted, nothing answers, and lib/pq's
 // cancel request is not answered either), finance's reads answer 503
-// after readStall instead of hanging, /readyz after its 2 s, and /metrics
-// at once; once it resumes, the same requests answer 200.
+// after readStall and its writes after writeStall instead of hanging,
+// /readyz after its 2 s, and /metrics at once; once it resumes, the same
+// reads answer 200.
 func TestFrozenPostgresAnswers503(t *testing.T) {
 	cluster := testkit.OwnPostgres(t) // the test binary's shared cluster is not ours to freeze
 	s := setupOn(t, cluster.URL("postgres"), testkit.Now(t))
@@ -63,6 +64,21 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 			}
 		}()
 	}
+	// A write: its bound (writeStall) is longer than a read's; only a
+	// settlement file's apply gets longer still.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r := testkit.TimedDo("POST", s.p.Base+"/v1/payouts/remittances",
+			[]byte(`{"partner":"coursera","amount":"7.50","currency":"USD","reference":"frozen"}`), 3*writeStall,
+			"Authorization", "Bearer "+token, "Content-Type", "application/json")
+		mu.Lock()
+		defer mu.Unlock()
+		t.Logf("frozen: remittance = %d in %v %s", r.Status, r.Took.Round(time.Millisecond), r.Body)
+		if err := testkit.Unavailable(r, "unavailable"); err != nil {
+			t.Errorf("frozen: remittance: %v", err)
+		}
+	}()
 	wg.Wait()
 	if r := get("/metrics"); r.Status != 200 {
 		t.Errorf("frozen: /metrics = %d (%v) after %v, want 200", r.Status, r.Err, r.Took)

@@ -45,11 +45,13 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 // How long a request may go without progress before it is answered 503
-// (httpx.StallGuard): a report takes well under a second; applying a large
-// settlement file after its upload can take longer.
+// (httpx.StallGuard): a report takes well under a second, a remittance or
+// a month's close a moment; applying a large settlement file after its
+// upload can take longer (settlementStall).
 const (
-	readStall  = 10 * time.Second
-	writeStall = 2 * time.Minute
+	readStall       = 10 * time.Second
+	writeStall      = 30 * time.Second
+	settlementStall = 2 * time.Minute
 )
 
 func main() { os.Exit(realMain(clock.System())) }
@@ -203,7 +205,8 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	g.Go(func() error {
 		// A hung PostgreSQL must not hang finance's requests (lib/pq cannot
 		// cancel a query on a server that does not answer): 503 instead.
-		guard := httpx.StallGuard{Read: readStall, Write: writeStall, Logger: logger}
+		guard := httpx.StallGuard{Read: readStall, Write: writeStall, Logger: logger,
+			Slow: map[string]time.Duration{httptransport.SettlementRoute: settlementStall}}
 		return p.Serve(gctx, p.Handler(guard.Guard(p.Router)), httpx.ServerConfig{WriteTimeout: 10 * time.Minute})
 	})
 	for _, sub := range subs {

@@ -26,6 +26,11 @@ import (
 	"github.com/linkcredit/linkcredit/services/reporting/internal/reporting"
 )
 
+// SettlementRoute is the route of a partner's settlement file, whose
+// apply, once the file is read, may rightly take longer than another
+// write (the service's stall guard gives it a bound of its own).
+const SettlementRoute = "POST /v1/payouts/settlements/{partner}"
+
 // Register adds the routes, every one behind the finance scope:
 //
 //	GET  /v1/reports/commissions             report, JSON or streamed CSV
@@ -57,7 +62,7 @@ func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens
 	rt.Handle("POST /v1/payouts/remittances", finance(h.addRemittance))
 	rt.Handle("GET /v1/payouts/statements/{partner}", finance(h.statement))
 	rt.Handle("GET /v1/payouts/reconciliation", finance(h.reconciliation))
-	rt.Handle("POST /v1/payouts/settlements/{partner}", finance(h.importSettlement))
+	rt.Handle(SettlementRoute, finance(h.importSettlement))
 	rt.Handle("GET /v1/periods", finance(h.periods))
 	rt.Handle("PUT /v1/periods/{month}", finance(h.closePeriod))
 }
