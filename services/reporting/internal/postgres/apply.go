@@ -69,17 +69,8 @@ const conversionColumns = `partner, order_id, status, sale_minor, commission_min
 // conversions in. With IN (...) the planner hashed the whole table while
 // it was small (measured in make bench: 8 ms a batch of 100 new
 // conversions in 20,000, most of reporting's share of PostgreSQL under
-// webhook load). Run it through probeKeys.
-const loadConversionsSQL = `SELECT c.* FROM
-		(SELECT DISTINCT p COLLATE "C" AS p, o COLLATE "C" AS o FROM unnest($1::text[], $2::text[]) AS t(p, o) ORDER BY 1, 2) k
-		CROSS JOIN LATERAL (SELECT ` + conversionColumns + ` FROM conversions
-			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`
-
-// probeKeys runs query (loadConversionsSQL, or a test's EXPLAIN of it) in
-// tx with sequential scans off (database.WithoutSeqScans), and hands its
-// rows to scan. Its plan must probe the primary key once per key
-// whatever the planner believes of the table: planned while conversions
-// is empty or small (a new deployment, the first batch after a pause), a
+// webhook load). Run it through probe: planned while conversions is
+// empty or small (a new deployment, the first batch after a pause), a
 // scan of the table, or another index that leads with partner, costs no
 // more than the probe, and then each of a batch's keys walks every
 // conversion stored meanwhile. So planned, one batch of 20,000 keys ran
@@ -89,9 +80,18 @@ const loadConversionsSQL = `SELECT c.* FROM
 // conversions that leads with partner is partial on a condition the
 // probe does not state (migration 0021; TestKeyProbeReadsThePrimaryKey
 // fails otherwise).
-func probeKeys(ctx context.Context, tx *sql.Tx, query string, partners, orders []string, scan func(*sql.Rows) error) error {
-	err := database.WithoutSeqScans(ctx, tx, func() error {
-		rows, err := tx.QueryContext(ctx, query, database.TextArray(partners), database.TextArray(orders))
+const loadConversionsSQL = `SELECT c.* FROM
+		(SELECT DISTINCT p COLLATE "C" AS p, o COLLATE "C" AS o FROM unnest($1::text[], $2::text[]) AS t(p, o) ORDER BY 1, 2) k
+		CROSS JOIN LATERAL (SELECT ` + conversionColumns + ` FROM conversions
+			WHERE partner = k.p AND order_id = k.o FOR UPDATE) c`
+
+// probe runs query, a lateral index probe per key (loadConversionsSQL,
+// loadClicksSQL, storedClicksSQL, the attribution sweeps' searches, or a
+// test's EXPLAIN of one), in tx with sequential scans off
+// (database.WithoutSeqScans), and hands each of its rows to scan.
+func probe(ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) error, query string, args ...any) error {
+	return database.WithoutSeqScans(ctx, tx, func() error {
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -103,16 +103,12 @@ func probeKeys(ctx context.Context, tx *sql.Tx, query string, partners, orders [
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return fmt.Errorf("probe keys: %w", err)
-	}
-	return nil
 }
 
 func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convKey]row, error) {
 	partners, orders := splitKeys(keys)
 	out := make(map[convKey]row, len(keys))
-	err := probeKeys(ctx, tx, loadConversionsSQL, partners, orders, func(rows *sql.Rows) error {
+	err := probe(ctx, tx, func(rows *sql.Rows) error {
 		var k convKey
 		var r row
 		s, a := &r.state, &r.attr
@@ -124,7 +120,7 @@ func loadConversions(ctx context.Context, tx *sql.Tx, keys []convKey) (map[convK
 		s.PurchasedAt = s.PurchasedAt.UTC()
 		out[k] = r
 		return nil
-	})
+	}, loadConversionsSQL, database.TextArray(partners), database.TextArray(orders))
 	if err != nil {
 		return nil, fmt.Errorf("load conversions: %w", err)
 	}
@@ -174,10 +170,9 @@ type clickRef struct {
 // loadClicksSQL reads the clicks of $1 (ids), a lateral probe of the
 // primary key per id: with a plain join or id = ANY(...) the planner
 // hashes a whole month of clicks (measured: 102 ms against 10 ms for
-// 2,000 ids in 300,000 clicks). Run it with sequential scans off (see
-// database.WithoutSeqScans): planned while a partition of clicks (any
-// month's: the probe does not prune by month) was analyzed while empty,
-// each probe scans that partition.
+// 2,000 ids in 300,000 clicks). Run it through probe: planned while a
+// partition of clicks (any month's: the probe does not prune by month)
+// was analyzed while empty, each probe scans that partition.
 const loadClicksSQL = `SELECT k.id, k.partner, k.code, k.course_id, k.placement, k.utm_source,
 		k.utm_medium, k.utm_campaign, k.bot FROM unnest($1::text[]) AS u(id)
 		CROSS JOIN LATERAL (SELECT * FROM clicks c WHERE c.id = u.id LIMIT 1) k`
@@ -187,25 +182,18 @@ func loadClicks(ctx context.Context, tx *sql.Tx, ids []string) (map[string]click
 	if len(ids) == 0 {
 		return out, nil
 	}
-	err := database.WithoutSeqScans(ctx, tx, func() error {
-		rows, err := tx.QueryContext(ctx, loadClicksSQL, database.TextArray(ids))
-		if err != nil {
+	err := probe(ctx, tx, func(rows *sql.Rows) error {
+		var id string
+		var c clickRef
+		a := &c.attr
+		if err := rows.Scan(&id, &c.partner, &a.Code, &a.CourseID, &a.Placement, &a.UTMSource, &a.UTMMedium,
+			&a.UTMCamp, &a.Bot); err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var c clickRef
-			a := &c.attr
-			if err := rows.Scan(&id, &c.partner, &a.Code, &a.CourseID, &a.Placement, &a.UTMSource, &a.UTMMedium,
-				&a.UTMCamp, &a.Bot); err != nil {
-				return err
-			}
-			a.Attributed = true
-			out[id] = c
-		}
-		return rows.Err()
-	})
+		a.Attributed = true
+		out[id] = c
+		return nil
+	}, loadClicksSQL, database.TextArray(ids))
 	if err != nil {
 		return nil, fmt.Errorf("load clicks: %w", err)
 	}

@@ -47,9 +47,9 @@ func (s *Store) WaitingFor(ctx context.Context, clicks []Click, limit int) ([]st
 	return out, nil
 }
 
-// ProbeKeys is probeKeys, which runs the ledger's key probe
-// (LoadConversionsSQL) as loadConversions does.
-var ProbeKeys = probeKeys
+// Probe is probe, which runs the lateral probes per key (LoadConversionsSQL)
+// with sequential scans off.
+var Probe = probe
 
 // LoadConversionsSQL is the ledger's key probe.
 const LoadConversionsSQL = loadConversionsSQL

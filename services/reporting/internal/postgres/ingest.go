@@ -370,8 +370,8 @@ func copyRows(ctx context.Context, conn *sql.Conn, copy string, clicks []Click, 
 // storedClicksSQL finds which of the clicks $1 (ids) at $2 (their times)
 // are stored, as their positions from 0. LATERAL ... LIMIT 1 keeps it an
 // index probe per click: as EXISTS, the planner chose a hash join over
-// every stored click (2.3 s with 450,000 stored, to find 2). Run it with
-// sequential scans off, as loadClicksSQL.
+// every stored click (2.3 s with 450,000 stored, to find 2). Run it
+// through probe, as loadClicksSQL.
 const storedClicksSQL = `SELECT u.n - 1 FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u(id, at, n)
 		CROSS JOIN LATERAL (SELECT 1 FROM clicks c WHERE c.id = u.id AND c.occurred_at = u.at LIMIT 1) stored`
 
@@ -394,14 +394,12 @@ func copyNewClicks(ctx context.Context, conn *sql.Conn, tx *sql.Tx, clicks []Cli
 		ids[i], times[i] = c.ID, string(database.AppendCopyTime(nil, c.OccurredAt))
 	}
 	var positions []int
-	err := database.WithoutSeqScans(ctx, tx, func() error {
-		rows, err := tx.QueryContext(ctx, storedClicksSQL, pq.Array(ids), pq.Array(times))
-		if err != nil {
-			return err
-		}
-		positions, err = batchPositions(rows)
+	err := probe(ctx, tx, func(rows *sql.Rows) error {
+		var n int
+		err := rows.Scan(&n)
+		positions = append(positions, n)
 		return err
-	})
+	}, storedClicksSQL, pq.Array(ids), pq.Array(times))
 	if err != nil {
 		return nil, fmt.Errorf("find stored clicks: %w", err)
 	}
@@ -728,18 +726,16 @@ const waitingAttributionSQL = `SELECT c.partner, c.order_id FROM conversions c
 		ORDER BY c.partner, c.order_id LIMIT $1`
 
 // findWaiting runs query, a search for waiting conversions that probes
-// each one's click (waitingAttributionSQL, sweepSQL), with sequential
-// scans off, as loadClicksSQL, and returns the keys it found.
+// each one's click (waitingAttributionSQL, sweepSQL), through probe, and
+// returns the keys it found.
 func findWaiting(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]convKey, error) {
 	var keys []convKey
-	err := database.WithoutSeqScans(ctx, tx, func() error {
-		rows, err := tx.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		keys, err = collectRows(rows, func(rows *sql.Rows, k *convKey) error { return rows.Scan(&k.partner, &k.orderID) })
+	err := probe(ctx, tx, func(rows *sql.Rows) error {
+		var k convKey
+		err := rows.Scan(&k.partner, &k.orderID)
+		keys = append(keys, k)
 		return err
-	})
+	}, query, args...)
 	return keys, err
 }
 

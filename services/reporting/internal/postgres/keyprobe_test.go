@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
 )
 
@@ -49,7 +50,8 @@ func explain(t *testing.T, tx *sql.Tx, query string, args ...any) string {
 func explainKeyProbe(t *testing.T, tx *sql.Tx, partners, orders []string) string {
 	t.Helper()
 	var b strings.Builder
-	if err := postgres.ProbeKeys(context.Background(), tx, "EXPLAIN "+postgres.LoadConversionsSQL, partners, orders, planLines(&b)); err != nil {
+	if err := postgres.Probe(context.Background(), tx, planLines(&b), "EXPLAIN "+postgres.LoadConversionsSQL,
+		database.TextArray(partners), database.TextArray(orders)); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
