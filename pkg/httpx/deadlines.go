@@ -41,6 +41,11 @@ type coarseListener struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// maxHeaderBytes is the server's limit, named when net/http's own
+	// plain-text 431 is rewritten as JSON (plainerrors.go); 0 leaves
+	// net/http's own answers as they are.
+	maxHeaderBytes int
 }
 
 // newCoarseListener wraps ln and starts its sweeper, which stopSweeping
@@ -187,6 +192,22 @@ func (c *coarseConn) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// Write passes net/http's writes through, but for the plain-text answers
+// net/http writes itself before any handler runs, which go out in the
+// contract's JSON error shape instead (rewritePlainError). Every other
+// write costs one length and one prefix comparison more.
+func (c *coarseConn) Write(b []byte) (int, error) {
+	if c.ln.maxHeaderBytes > 0 {
+		if j, ok := rewritePlainError(b, c.ln.maxHeaderBytes); ok {
+			if _, err := c.Conn.Write(j); err != nil {
+				return 0, err
+			}
+			return len(b), nil
+		}
+	}
+	return c.Conn.Write(b)
 }
 
 // CloseWrite half-closes a TCP connection, as net/http does before closing

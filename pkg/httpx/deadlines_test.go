@@ -209,23 +209,7 @@ func TestCoarseDeadlinesRace(t *testing.T) {
 // that stays idle after a request after IdleTimeout, while keep-alive
 // requests are answered as before.
 func TestServeTimeoutsStillHold(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
-			ServerConfig{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond},
-			slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	ln := serveOK(t, ServerConfig{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond})
 	addr := ln.Addr().String()
 
 	t.Run("slow headers", func(t *testing.T) {
@@ -279,6 +263,29 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 			t.Fatalf("idle connection closed after %v, want 600 ms plus about a tick", took)
 		}
 	})
+}
+
+// serveOK serves "ok" to every request through Serve with cfg until the
+// test ends, and checks that Serve then returns cleanly.
+func serveOK(t *testing.T, cfg ServerConfig) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+			cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln
 }
 
 // TestServeErrorClosesConnections: when Serve ends with an error (its

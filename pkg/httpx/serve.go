@@ -88,6 +88,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	coarse := newCoarseListener(ln, deadlineTick)
+	coarse.maxHeaderBytes = cfg.MaxHeaderBytes
 	defer coarse.stopSweeping()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(coarse) }()

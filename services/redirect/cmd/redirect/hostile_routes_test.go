@@ -194,8 +194,9 @@ func checkAnswer(t *testing.T, status int, h http.Header, body []byte, want int,
 }
 
 // TestHostileRequestsNetHTTPRefuses: requests net/http refuses before any
-// route sees them get a 4xx in plain text from net/http, and nothing of
-// what was sent, within the connection's deadline.
+// route sees them get a 4xx in the contract's error shape (net/http's own
+// plain-text answer, rewritten by httpx.Serve), and nothing of what was
+// sent, within the connection's deadline.
 func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
@@ -203,19 +204,20 @@ func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 	tests := []struct {
 		name, request string
 		status        int
+		code          string
 	}{
-		{"bad escape in a click", "GET /c/%zz" + marker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"bad escape in an admin path", "GET /v1/links/%zz" + marker + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\n\r\n", 400},
-		{"binary request line", "GET /c/\x00\x01" + marker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"control character in a header", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x01" + marker + "\r\n\r\n", 400},
-		{"headers above 32 KiB", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431},
-		{"bad content length", "PUT /v1/links/x HTTP/1.1\r\nHost: x\r\nContent-Length: " + marker + "\r\n\r\n", 400},
-		{"truncated headers", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker, 400},
+		{"bad escape in a click", "GET /c/%zz" + marker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed_request"},
+		{"bad escape in an admin path", "GET /v1/links/%zz" + marker + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + adminToken + "\r\n\r\n", 400, "malformed_request"},
+		{"binary request line", "GET /c/\x00\x01" + marker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed_request"},
+		{"control character in a header", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x01" + marker + "\r\n\r\n", 400, "malformed_request"},
+		{"headers above 32 KiB", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431, "headers_too_large"},
+		{"bad content length", "PUT /v1/links/x HTTP/1.1\r\nHost: x\r\nContent-Length: " + marker + "\r\n\r\n", 400, "malformed_request"},
+		{"truncated headers", "GET /c/ml-101 HTTP/1.1\r\nHost: x\r\nUser-Agent: " + marker, 400, "malformed_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := testkit.RawHTTP(t, addr, tt.request, strings.HasSuffix(tt.name, "truncated headers"))
-			checkAnswer(t, resp.StatusCode, resp.Header, body, tt.status, false, "")
+			checkAnswer(t, resp.StatusCode, resp.Header, body, tt.status, true, tt.code)
 		})
 	}
 	if r := do(t, "GET", p.Base+"/healthz", ""); r.status != 200 {

@@ -339,25 +339,27 @@ func checkHostile(t *testing.T, resp *http.Response, body []byte, want int, code
 	testkit.ErrorShape(t, resp.Header, body, code)
 }
 
-// Requests net/http refuses before any route runs get a 4xx from net/http
-// in plain text, echo nothing, and do not hang.
+// Requests net/http refuses before any route runs get a 4xx in the
+// contract's error shape (net/http's own plain-text answer, rewritten by
+// httpx.Serve), echo nothing, and do not hang.
 func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 	s := hostileStack(t)
 	addr := strings.TrimPrefix(s.p.Base, "http://")
 	for _, tt := range []struct {
 		name, request string
 		status        int
+		code          string
 	}{
-		{"bad escape in a path", "GET /v1/payouts/statements/%zz" + hostileMarker + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n", 400},
-		{"binary request line", "GET /\x00\x01" + hostileMarker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-		{"control character in a header", "GET / HTTP/1.1\r\nHost: x\r\nCookie: a\x01" + hostileMarker + "\r\n\r\n", 400},
-		{"headers above 32 KiB", "GET / HTTP/1.1\r\nHost: x\r\nCookie: " + hostileMarker + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431},
-		{"bad content length", "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: " + hostileMarker + "\r\n\r\n", 400},
-		{"truncated headers", "POST /login HTTP/1.1\r\nHost: x\r\nOrigin: " + hostileMarker, 400},
+		{"bad escape in a path", "GET /v1/payouts/statements/%zz" + hostileMarker + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n", 400, "malformed_request"},
+		{"binary request line", "GET /\x00\x01" + hostileMarker + " HTTP/1.1\r\nHost: x\r\n\r\n", 400, "malformed_request"},
+		{"control character in a header", "GET / HTTP/1.1\r\nHost: x\r\nCookie: a\x01" + hostileMarker + "\r\n\r\n", 400, "malformed_request"},
+		{"headers above 32 KiB", "GET / HTTP/1.1\r\nHost: x\r\nCookie: " + hostileMarker + strings.Repeat("a", 40<<10) + "\r\n\r\n", 431, "headers_too_large"},
+		{"bad content length", "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: " + hostileMarker + "\r\n\r\n", 400, "malformed_request"},
+		{"truncated headers", "POST /login HTTP/1.1\r\nHost: x\r\nOrigin: " + hostileMarker, 400, "malformed_request"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := testkit.RawHTTP(t, addr, tt.request, tt.name == "truncated headers")
-			checkHostile(t, resp, body, tt.status, "any")
+			checkHostile(t, resp, body, tt.status, tt.code)
 		})
 	}
 	if r := s.do(t, "GET", "/healthz", ""); r.status != 200 {

@@ -1,0 +1,85 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// net/http answers a few requests itself, before any handler runs, and in
+// plain text: a request line or header it cannot parse (400), headers over
+// MaxHeaderBytes (431), an HTTP version it does not speak (505) and a
+// transfer coding it does not know (501). Each such answer is one write
+// straight to the connection, of the form
+//
+//	HTTP/1.1 <status line>\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n<text>
+//
+// and the connection is closed after it. A response of a handler cannot
+// take that form: net/http writes its headers sorted, Connection before
+// Content-Type. rewritePlainError turns such an answer into the contract's
+// JSON error with the same status, so that every error a client gets is
+// in one shape.
+
+const (
+	plainStatusPrefix = "HTTP/1.1 "
+	plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	// maxPlainError bounds the writes worth looking at: net/http's own
+	// answers are under 200 bytes (the longest status line and text it
+	// writes are constants of its source).
+	maxPlainError = 512
+)
+
+// rewritePlainError returns the JSON answer for one of net/http's own
+// plain-text answers, and false for any other write. maxHeaderBytes is the
+// server's limit, named in the 431's message.
+func rewritePlainError(b []byte, maxHeaderBytes int) ([]byte, bool) {
+	if len(b) > maxPlainError || !bytes.HasPrefix(b, []byte(plainStatusPrefix)) {
+		return nil, false
+	}
+	line, rest, ok := bytes.Cut(b[len(plainStatusPrefix):], []byte("\r\n"))
+	if !ok || !bytes.HasPrefix(rest, []byte(plainErrorHeaders[2:])) || len(line) < 3 {
+		return nil, false
+	}
+	status, err := strconv.Atoi(string(line[:3]))
+	if err != nil || status < 400 || status > 599 || (len(line) > 3 && line[3] != ' ') {
+		return nil, false
+	}
+	code, message := plainErrorText(status, string(line), maxHeaderBytes)
+	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
+	if err != nil {
+		return nil, false
+	}
+	body = append(body, '\n')
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"+
+		"Content-Length: %d\r\nConnection: close\r\n\r\n", status, http.StatusText(status), len(body))
+	out.Write(body)
+	return out.Bytes(), true
+}
+
+// plainErrorText is the code and sentence for net/http's answer whose
+// status line is line ("400 Bad Request: malformed Host header"). The
+// detail after the colon is one of net/http's constants, never what the
+// client sent.
+func plainErrorText(status int, line string, maxHeaderBytes int) (code, message string) {
+	detail := ""
+	if _, d, ok := bytes.Cut([]byte(line), []byte(": ")); ok {
+		detail = string(d)
+	}
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "headers_too_large", fmt.Sprintf("the request line and headers are larger than %d bytes", maxHeaderBytes)
+	case http.StatusHTTPVersionNotSupported:
+		return "http_version_not_supported", "the request's HTTP version is not supported: send HTTP/1.1"
+	case http.StatusNotImplemented:
+		return "unsupported_transfer_encoding", "the request's transfer encoding is not supported: send chunked or a Content-Length"
+	case http.StatusBadRequest:
+		if detail != "" {
+			return "malformed_request", "the request is not valid HTTP/1.1: " + detail
+		}
+		return "malformed_request", "the request is not valid HTTP/1.1: check the request line (its path's escapes) and the headers"
+	}
+	return "malformed_request", "the request was refused: " + http.StatusText(status)
+}
