@@ -605,3 +605,74 @@ func TestClosedMonthStatementsFrozenAtInstant(t *testing.T) {
 		t.Fatalf("%s's statement does not hold the remittance: %s", runningName, got)
 	}
 }
+
+// A payout statement is a function of the events, ordered by occurred_at
+// (then acceptance), not of the order they arrived in (found by an
+// acceptance check: the same three events gave "approved 20.00,
+// adjustments -20.00" in order and "approved 0.00" when the reversal came
+// first). Two partners get the same pending, approval and reversal, one
+// in order and one reversal first; a third has an approval that a
+// pending event of the same instant, accepted after it, undoes (not
+// approved) and one that ends approved after a brief reversal (approved).
+func TestStatementFollowsOccurredAtAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	prev := monthOf(at).AddDate(0, -1, 0)
+	day := func(d int) time.Time { return prev.AddDate(0, 0, d-1).Add(10 * time.Hour) }
+	life := func(partner string, status string, d int) events.ConversionReceived {
+		return s.convIn(fmt.Sprintf("st_%s_%s", partner, status), partner, "Q-1", "", status, "200.00", "20.00", "EUR", day(d))
+	}
+	for _, e := range []events.ConversionReceived{life("inorder", "pending", 5), life("inorder", "approved", 10), life("inorder", "reversed", 15),
+		life("backwards", "reversed", 15), life("backwards", "pending", 5), life("backwards", "approved", 10)} {
+		s.publish(t, events.TopicConversions, e) // one at a time: each its own batch
+	}
+	seq := int64(5000)
+	sameInstant := func(order string, commission string, statuses ...string) {
+		for _, st := range statuses {
+			seq++
+			e := s.convIn(fmt.Sprintf("st_%s_%s", order, st), "sameinstant", order, "", st, "40.00", commission, "USD", day(18))
+			e.AcceptedSeq = seq
+			s.publish(t, events.TopicConversions, e)
+		}
+	}
+	sameInstant("O-8", "4.00", "approved", "pending")
+	sameInstant("O-9", "5.00", "pending", "reversed", "approved")
+
+	query := "from=" + prev.Format(time.DateOnly) + "&to=" + monthOf(at).Format(time.DateOnly) + "&group_by=partner"
+	s.waitFor(t, query, func(r reportJSON) error {
+		wanted := map[string]map[string]any{
+			"backwards":   {"conversions": 1, "commission_reversed": "20.00", "commission_approved": "0.00"},
+			"inorder":     {"conversions": 1, "commission_reversed": "20.00", "commission_approved": "0.00"},
+			"sameinstant": {"conversions": 2, "commission_pending": "4.00", "commission_approved": "5.00"},
+		}
+		if len(r.Rows) != len(wanted) {
+			return fmt.Errorf("%d rows, want %d", len(r.Rows), len(wanted))
+		}
+		for _, row := range r.Rows {
+			if err := want(row, wanted[fmt.Sprint(row["partner"])]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	lines := func(partner string) []map[string]string {
+		t.Helper()
+		var st struct {
+			Lines []map[string]string `json:"lines"`
+		}
+		if err := json.Unmarshal([]byte(s.fetch(t, "/v1/payouts/statements/"+partner+"?month="+prev.Format("2006-01"))), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Lines
+	}
+	inOrder, backwards := lines("inorder"), lines("backwards")
+	if fmt.Sprint(inOrder) != fmt.Sprint(backwards) {
+		t.Fatalf("the same events, another arrival order:\nin order        %v\nreversal first  %v", inOrder, backwards)
+	}
+	if l := inOrder[0]; l["approved"] != "20.00" || l["reversed"] != "20.00" || l["balance_owed"] != "0.00" {
+		t.Fatalf("approved on the 10th, reversed on the 15th: %v", l)
+	}
+	if l := lines("sameinstant")[0]; l["approved"] != "5.00" || l["balance_owed"] != "5.00" {
+		t.Fatalf("an approval undone at its instant counted, or the other not: %v", l)
+	}
+}

@@ -64,6 +64,21 @@ func Diff(old, new State) []Posting {
 	return compact(out)
 }
 
+// Sum is a and b added up per account and currency, zero lines dropped.
+func Sum(a, b []Posting) []Posting {
+	sum := map[[2]string]int64{}
+	for _, ps := range [][]Posting{a, b} {
+		for _, p := range ps {
+			sum[[2]string{p.Account, p.Currency}] += p.Amount
+		}
+	}
+	out := make([]Posting, 0, len(sum))
+	for k, v := range sum {
+		out = append(out, Posting{k[0], k[1], v})
+	}
+	return compact(out)
+}
+
 // Remittance is the transaction for money a partner paid: cash in, owed
 // back to the partner's receivables until it is applied.
 func Remittance(currency string, amount int64) []Posting {

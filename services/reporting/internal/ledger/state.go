@@ -92,6 +92,16 @@ func (s State) Exists() bool { return s.Status != "" }
 // from paid, clamped to what the new state allows (only approved
 // commission can be paid).
 func Fold(events []Event, paid int64) State {
+	var s State
+	for _, e := range ordered(events) {
+		s = s.then(e)
+	}
+	return s.WithPaid(paid)
+}
+
+// ordered is events in the order they apply (Compare), without those a
+// replay superseded.
+func ordered(events []Event) []Event {
 	superseded := map[string]bool{}
 	for _, e := range events {
 		if e.ReplayOf != "" {
@@ -105,21 +115,24 @@ func Fold(events []Event, paid int64) State {
 		}
 	}
 	slices.SortFunc(sorted, Compare)
-	var s State
-	for i, e := range sorted {
-		if i == 0 {
-			s.PurchasedAt = e.OccurredAt
-		}
-		s.Status, s.Sale, s.Commission, s.Currency = e.Status, e.Sale, e.Commission, e.Currency
-		if e.ClickID != "" {
-			s.ClickID = e.ClickID
-		}
-		if e.CourseID != "" {
-			s.BoughtCourseID = e.CourseID
-		}
+	return sorted
+}
+
+// then is s after e, the next event in Compare order; nothing paid.
+func (s State) then(e Event) State {
+	if s.Events == 0 {
+		s.PurchasedAt = e.OccurredAt
 	}
-	s.Events = len(sorted)
-	return s.WithPaid(paid)
+	s.Status, s.Sale, s.Commission, s.Currency = e.Status, e.Sale, e.Commission, e.Currency
+	if e.ClickID != "" {
+		s.ClickID = e.ClickID
+	}
+	if e.CourseID != "" {
+		s.BoughtCourseID = e.CourseID
+	}
+	s.Events++
+	s.Paid = 0
+	return s
 }
 
 // WithPaid returns s with paid set, clamped to the approved commission.

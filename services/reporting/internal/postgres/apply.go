@@ -57,6 +57,9 @@ type change struct {
 	old, new row
 	eventID  string
 	at       time.Time // the transaction's effective time
+	// steps, when set, are what to post (ledger.Moves), each at its own
+	// time; otherwise one transaction of ledger.Diff(old, new) at at.
+	steps []ledger.Step
 }
 
 const conversionColumns = `partner, order_id, status, sale_minor, commission_minor, paid_minor, currency,
@@ -260,14 +263,23 @@ func (s *Store) recompute(ctx context.Context, tx *sql.Tx, p periods, keys []con
 			continue
 		}
 		ch := change{key: k, old: old, new: next}
-		// The transaction takes effect when its last event (in the
-		// order Fold applies them) happened.
+		// What is not a step of the timeline (what remittances paid)
+		// takes effect when its last event (in the order Fold applies
+		// them) happened.
 		var last ledger.Event
 		for _, e := range evs[k] {
 			if ch.eventID == "" || ledger.Compare(e, last) > 0 {
 				last, ch.at, ch.eventID = e, e.OccurredAt, e.ID
 			}
 		}
+		// The event this round applies, if any, is the batch's last of
+		// the conversion: the old state is the fold of the others.
+		before := evs[k]
+		if b := c.batch[k]; len(b) > 0 {
+			newest := b[len(b)-1].ID
+			before = slices.DeleteFunc(slices.Clone(before), func(e ledger.Event) bool { return e.ID == newest })
+		}
+		ch.steps = ledger.Moves(before, evs[k], old.state, next.state, ch.at)
 		changes = append(changes, ch)
 	}
 	if err := s.apply(ctx, tx, p, changes, c); err != nil {
@@ -410,14 +422,37 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 	}
 	type posted struct {
 		i        int
+		eff      time.Time
 		postings []ledger.Posting
 	}
 	var txns []posted
 	for i, ch := range changes {
-		if ps := ledger.Diff(ch.old.state, ch.new.state); len(ps) > 0 {
-			txns = append(txns, posted{i, ps})
+		steps := ch.steps
+		if steps == nil {
+			steps = []ledger.Step{{At: ch.at, Postings: ledger.Diff(ch.old.state, ch.new.state)}}
+		}
+		for _, st := range steps {
+			if len(st.Postings) == 0 {
+				continue
+			}
+			eff := st.At
+			if eff.IsZero() {
+				eff = c.recordedFor(ch.key)
+			}
+			// A change to a month closed when it was recorded takes
+			// effect in the open period, as its rollups do: the closed
+			// month's statements stay as they were closed.
+			eff = p.effective(eff, c.recordedFor(ch.key))
+			if n := len(txns); n > 0 && txns[n-1].i == i && txns[n-1].eff.Equal(eff) {
+				// Steps in closed months all take effect at the open
+				// period's start: one transaction.
+				txns[n-1].postings = ledger.Sum(txns[n-1].postings, st.Postings)
+				continue
+			}
+			txns = append(txns, posted{i, eff, st.Postings})
 		}
 	}
+	txns = slices.DeleteFunc(txns, func(tp posted) bool { return len(tp.postings) == 0 })
 	if len(txns) > 0 {
 		ids, err := nextTxnIDs(ctx, tx, len(txns))
 		if err != nil {
@@ -435,21 +470,13 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 		for j, tp := range txns {
 			ch := &changes[tp.i]
 			id := ids[j]
-			eff := ch.at
-			if eff.IsZero() {
-				eff = c.recordedFor(ch.key)
-			}
-			// A change to a month closed when it was recorded takes
-			// effect in the open period, as its rollups do: the closed
-			// month's statements stay as they were closed.
-			eff = p.effective(eff, c.recordedFor(ch.key))
-			effS := eff.UTC().Format(time.RFC3339Nano)
+			effS := tp.eff.UTC().Format(time.RFC3339Nano)
 			descr := c.description
 			if descr == "" {
 				descr = describe(ch.old.state, ch.new.state)
 			}
 			t.id = append(t.id, sql.NullInt64{Int64: id, Valid: true})
-			t.corrects = append(t.corrects, ch.old.lastTxn)
+			t.corrects = append(t.corrects, ch.new.lastTxn) // the conversion's previous transaction
 			t.partner = append(t.partner, ch.key.partner)
 			t.order = append(t.order, ch.key.orderID)
 			t.event = append(t.event, ch.eventID)

@@ -128,27 +128,46 @@ func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittan
 	return r, true, nil
 }
 
+// statementSQL is a partner's ($1) statement lines for [$2, $3). Approved
+// is what conversions' own entries moved into approved receivables, per
+// conversion and moment: an approval is counted at the moment it took
+// effect, and one that an event of the same moment undid is not counted
+// (the entries of a moment follow the events' timeline, whatever order
+// they arrived in: ledger.Moves).
+const statementSQL = `
+		WITH moments AS (
+			SELECT e.currency, sum(e.amount_minor) AS moved
+			FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+			WHERE e.partner = $1 AND e.effective_at >= $2 AND e.effective_at < $3
+				AND t.kind = 'conversion' AND e.account = 'receivable_approved'
+			GROUP BY e.currency, e.order_id, e.effective_at
+		), approvals AS (
+			SELECT currency, sum(moved) AS approved FROM moments WHERE moved > 0 GROUP BY currency
+		), lines AS (
+			SELECT e.currency,
+				coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $2
+					AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS opening,
+				coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $3
+					AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS closing,
+				coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
+					AND e.account = 'commission_reversals'), 0) AS reversed,
+				coalesce(-sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
+					AND t.kind = 'remittance' AND e.account = 'unapplied_remittances'), 0) AS remitted,
+				count(DISTINCT e.order_id) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3) AS conversions
+			FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+			WHERE e.partner = $1 AND e.effective_at < $3
+			GROUP BY e.currency
+		)
+		SELECT l.currency, l.opening, l.closing, coalesce(a.approved, 0), l.reversed, l.remitted, l.conversions
+		FROM lines l LEFT JOIN approvals a USING (currency)
+		ORDER BY l.currency`
+
 // Statement returns a partner's statement for month (its year and month),
 // cut in the finance time zone as periods are, one line per currency it
 // has ledger entries in.
 func (s *Store) Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error) {
 	from, to := monthBounds(month, s.FinanceZone())
-	rows, err := s.db.QueryContext(ctx, `
-		SELECT e.currency,
-			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $2
-				AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS opening,
-			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at < $3
-				AND e.account IN ('receivable_approved', 'unapplied_remittances')), 0) AS closing,
-			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
-				AND t.kind = 'conversion' AND e.account = 'receivable_approved' AND e.amount_minor > 0), 0) AS approved,
-			coalesce(sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
-				AND e.account = 'commission_reversals'), 0) AS reversed,
-			coalesce(-sum(e.amount_minor) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3
-				AND t.kind = 'remittance' AND e.account = 'unapplied_remittances'), 0) AS remitted,
-			count(DISTINCT e.order_id) FILTER (WHERE e.effective_at >= $2 AND e.effective_at < $3) AS conversions
-		FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
-		WHERE e.partner = $1 AND e.effective_at < $3
-		GROUP BY e.currency ORDER BY e.currency`, partner, from, to)
+	rows, err := s.db.QueryContext(ctx, statementSQL, partner, from, to)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("statement: %w", err))
 	}
