@@ -232,6 +232,12 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 	if r := s.do(t, "PUT", "/v1/fx-rates", "date,base,quote,rate\n"+change+",EUR,USD,1.1250\n", "Content-Type", "text/csv"); r.status != 200 {
 		t.Fatalf("a rate in an open month = %d %s", r.status, r.body)
 	}
+	// The same rate twice in one request is one rate; two different
+	// ones for a pair and date are refused (TestHostileRoutes).
+	twice := `{"date":"` + change + `","base":"EUR","quote":"USD","rate":"1.1250"},{"date":"` + change + `","base":"EUR","quote":"USD","rate":"1.125"}`
+	if r := s.do(t, "PUT", "/v1/fx-rates", "["+twice+"]"); r.status != 200 {
+		t.Fatalf("the same rate twice = %d %s", r.status, r.body)
+	}
 	// After the close, Kafka records: an approval and a new conversion
 	// of the closed month (adjustments in the running one) and a change
 	// in an open month; then a remittance pays the oldest approved first.

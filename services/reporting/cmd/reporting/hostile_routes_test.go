@@ -117,6 +117,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "put rates: object body", method: "PUT", path: "/v1/fx-rates", body: str(`{"rates":` + rates + `}`), headers: []string{"Content-Type", "application/json"}, auth: true, status: 400},
 		{name: "put rates: huge number", method: "PUT", path: "/v1/fx-rates", body: str(`[{"date":"2026-11-20","base":"EUR","quote":"USD","rate":"1` + strings.Repeat("0", 100000) + `"}]`), auth: true, status: 422},
 		{name: "put rates: negative rate", method: "PUT", path: "/v1/fx-rates", body: str(`[{"date":"2026-11-20","base":"EUR","quote":"USD","rate":"-1"}]`), auth: true, status: 422},
+		{name: "put rates: two rates for one pair and date", method: "PUT", path: "/v1/fx-rates", body: str(`[{"date":"2026-11-20","base":"EUR","quote":"USD","rate":"1.1"},{"date":"2026-11-20","base":"EUR","quote":"USD","rate":"1.2"}]`), auth: true, status: 422, code: "invalid_rate"},
 		{name: "put rates: impossible date", method: "PUT", path: "/v1/fx-rates", body: str(`[{"date":"2026-02-30","base":"EUR","quote":"USD","rate":"1"}]`), auth: true, status: 422},
 		{name: "put rates: Latin-1", method: "PUT", path: "/v1/fx-rates", body: str(`[{"date":"2026-11-20","base":"EU` + "\xc9" + `","quote":"USD","rate":"1"}]`), auth: true, status: 400},
 		{name: "put rates: UTF-16", method: "PUT", path: "/v1/fx-rates", body: str(utf16le(rates)), auth: true},

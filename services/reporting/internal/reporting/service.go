@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"math/big"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -87,12 +88,27 @@ func (s *Service) PutFXRates(ctx context.Context, rates []report.Rate) (int, err
 		return 0, ErrNoRates
 	}
 	var f errs.Fields
+	type pairOnDate struct{ date, base, quote string }
+	seen := map[pairOnDate]int{}
+	values := make([]*big.Rat, len(rates))
 	for i, r := range rates {
-		if _, err := report.ParseRate(r); err != nil {
+		v, err := report.ParseRate(r)
+		if err != nil {
 			for _, fe := range errs.FieldsOf(err) {
 				f.Add("rates["+strconv.Itoa(i)+"]."+fe.Field, "%s", fe.Message)
 			}
+			continue
 		}
+		values[i] = v
+		// Which of two rates for one pair and date would hold is not
+		// for the store's order to decide: the same rate twice is one.
+		k := pairOnDate{r.Date, r.Base, r.Quote}
+		if j, ok := seen[k]; ok && values[j].Cmp(v) != 0 {
+			f.Add("rates["+strconv.Itoa(i)+"].rate", "rates[%d] gives %s/%s on %s another rate (%s, not %s)",
+				j, r.Base, r.Quote, r.Date, rates[j].Rate, r.Rate)
+			continue
+		}
+		seen[k] = i
 	}
 	if err := f.Err("invalid_rate"); err != nil {
 		return 0, err
