@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -33,18 +34,19 @@ type tokenEntry struct {
 }
 
 // MinTokenLength is the shortest bearer token a service accepts
-// (contract v1.1): a guessable token guards money.
+// (contract v1.1), in characters, not bytes: a guessable token guards
+// money.
 const MinTokenLength = 32
 
 // ParseTokens builds Tokens from the admin token (every scope) and a spec
-// "token:scope|scope,token2:scope" for narrower tokens. A token shorter
-// than MinTokenLength is refused; the error names ADMIN_TOKEN or
-// API_TOKENS, never the token.
+// "token:scope|scope,token2:scope" for narrower tokens. A token that is
+// not UTF-8 or is shorter than MinTokenLength characters is refused; the
+// error names ADMIN_TOKEN or API_TOKENS, never the token.
 func ParseTokens(admin, spec string) (*Tokens, error) {
 	t := &Tokens{}
 	if admin != "" {
-		if len(admin) < MinTokenLength {
-			return nil, fmt.Errorf("config: ADMIN_TOKEN must be at least %d characters", MinTokenLength)
+		if problem := tokenProblem(admin); problem != "" {
+			return nil, fmt.Errorf("config: ADMIN_TOKEN %s", problem)
 		}
 		t.Add(admin, ScopeAll)
 	}
@@ -57,12 +59,27 @@ func ParseTokens(admin, spec string) (*Tokens, error) {
 		if !ok || tok == "" || scopes == "" {
 			return nil, errors.New("config: API_TOKENS entries are token:scope|scope")
 		}
-		if len(tok) < MinTokenLength {
-			return nil, fmt.Errorf("config: API_TOKENS entry %d: a token must be at least %d characters", i+1, MinTokenLength)
+		if problem := tokenProblem(tok); problem != "" {
+			return nil, fmt.Errorf("config: API_TOKENS entry %d: a token %s", i+1, problem)
 		}
 		t.Add(tok, strings.Split(scopes, "|")...)
 	}
 	return t, nil
+}
+
+// tokenProblem says what is wrong with a configured token ("" when
+// nothing), without repeating it. Its length is counted in characters,
+// as the contract states it: 16 'é' are 32 bytes but 16 characters.
+// Bytes that are not UTF-8 have no character count, so they are refused
+// rather than counted one way or the other.
+func tokenProblem(tok string) string {
+	switch {
+	case !utf8.ValidString(tok):
+		return "must be valid UTF-8 text"
+	case utf8.RuneCountInString(tok) < MinTokenLength:
+		return fmt.Sprintf("must be at least %d characters", MinTokenLength)
+	}
+	return ""
 }
 
 // Add registers a token with its scopes.

@@ -16,10 +16,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -77,7 +75,7 @@ func realMain(now clock.Clock) int {
 //	                   keeps them all; at least 7d): see parseRetention
 //	PUBLIC_BASE_URL    where networks reach this service, the base of the
 //	                   postback URLs it gives out (default
-//	                   http://127.0.0.1:8081): see publicBaseURL
+//	                   http://CONVERSIONS_ADDR): see publicBaseURL
 //	SILENT_AFTER       how long a partner that sent in the week before may
 //	                   stay quiet before partner health calls it silent
 //	                   (default 24h, 1m to 30 days)
@@ -101,7 +99,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 			env.Fail("INBOX_RETENTION", v, perr.Error())
 		}
 	}
-	baseURL := publicBaseURL(env)
+	baseURL := publicBaseURL(env, cfg.Addr)
 	silentAfter := env.Duration("SILENT_AFTER", 24*time.Hour, time.Minute, 30*24*time.Hour)
 	healthFlush := env.Duration("HEALTH_FLUSH_INTERVAL", 10*time.Second, 10*time.Millisecond, 5*time.Minute)
 	if err := env.Err(); err != nil {
@@ -134,6 +132,9 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	defer func() { err = errors.Join(err, p.Close(context.WithoutCancel(ctx))) }()
 	logger, tel := p.Logger, p.Telemetry
 	meter := tel.Meter("conversions")
+	if deps.PublicBaseURL == "" { // CONVERSIONS_ADDR named no port: fd:N, or port 0
+		deps.PublicBaseURL = listenBaseURL(p.Listener.Addr().String())
+	}
 
 	// Store, then the onion: service -> instrumenting -> endpoints (spans,
 	// metrics, logs) -> HTTP transport.
@@ -217,18 +218,6 @@ func reportSealedBefore(ctx context.Context, store *postgres.Store, box *secret.
 	}
 	logger.Warn("partners whose webhook secrets open only under SECRETS_KEY_PREVIOUS: PUT each again before dropping it",
 		"partners", len(stale), "first", stale[:min(len(stale), 20)])
-}
-
-// publicBaseURL reads PUBLIC_BASE_URL: the scheme, host and optional path
-// prefix networks reach this service at (behind a proxy, its public name),
-// without query or fragment, since postback paths and parameters follow
-// it. The default is the local stack's address.
-func publicBaseURL(env *config.Reader) string {
-	v := env.URL("PUBLIC_BASE_URL", "http://127.0.0.1:8081", "https", "http")
-	if u, err := url.Parse(v); err == nil && (u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil) {
-		env.Fail("PUBLIC_BASE_URL", u.Redacted(), "must be scheme://host[/prefix], without credentials, query or fragment")
-	}
-	return strings.TrimRight(v, "/")
 }
 
 func outboxGauges(meter metric.Meter, store *postgres.Store) error {

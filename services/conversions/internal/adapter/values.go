@@ -110,11 +110,14 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 
 // parseTime reads RFC 3339 (and, from networks, a naive UTC date-time, or
 // unix seconds or milliseconds). An impossible date such as 2026-02-30
-// fails.
+// fails. Every time is cut to the microsecond: reporting keeps occurred_at
+// in PostgreSQL's microseconds, and the event must say the very instant
+// reporting stores, or events less than 1 µs apart would order one way as
+// decoded and another read back (there they tie, in acceptance order).
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
+			return t.Truncate(time.Microsecond), nil
 		}
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && allDigits(s) {

@@ -341,3 +341,47 @@ func TestSvixHeaderNames(t *testing.T) {
 		}
 	}
 }
+
+// A nanosecond occurred_at goes out on conversions.v1 cut to the
+// microsecond, the precision reporting stores it with: the published
+// event and the one reporting reads back are the same instant.
+func TestPublishedOccurredAtIsMicroseconds(t *testing.T) {
+	const want = "2026-11-20T10:00:00.123456Z"
+	tests := []struct {
+		name     string
+		occurred string
+		send     func(f *fixture, occurred string) (Receipt, error)
+	}{
+		{"webhook", "2026-11-20T10:00:00.123456789Z", func(f *fixture, occurred string) (Receipt, error) {
+			return f.webhook("msg_ns", []byte(`{"order_id":"N-1","status":"pending","sale_amount":"10.00","commission":"1.00","occurred_at":"`+occurred+`"}`))
+		}},
+		{"webhook, 1 ns past the microsecond", "2026-11-20T10:00:00.123456001Z", func(f *fixture, occurred string) (Receipt, error) {
+			return f.webhook("msg_ns", []byte(`{"order_id":"N-1","status":"pending","sale_amount":"10.00","commission":"1.00","occurred_at":"`+occurred+`"}`))
+		}},
+		{"postback", "2026-11-20T10:00:00.123456999Z", func(f *fixture, occurred string) (Receipt, error) {
+			return f.postback(url.Values{"order_id": {"N-1"}, "status": {"pending"}, "sale_amount": {"10.00"}, "commission": {"1.00"}, "occurred_at": {occurred}})
+		}},
+		{"postback, naive UTC", "2026-11-20 10:00:00.1234569", func(f *fixture, occurred string) (Receipt, error) {
+			return f.postback(url.Values{"order_id": {"N-1"}, "status": {"pending"}, "sale_amount": {"10.00"}, "commission": {"1.00"}, "occurred_at": {occurred}})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			if _, err := tt.send(f, tt.occurred); err != nil {
+				t.Fatal(err)
+			}
+			if len(f.store.outbox) != 1 {
+				t.Fatalf("%d messages published, want 1", len(f.store.outbox))
+			}
+			msg := f.store.outbox[0].Value
+			c, err := events.DecodeConversion(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.OccurredAt.UTC().Format(time.RFC3339Nano); got != want || !bytes.Contains(msg, []byte(`"occurred_at":"`+want+`"`)) {
+				t.Fatalf("published occurred_at %s, want %s\n%s", got, want, msg)
+			}
+		})
+	}
+}

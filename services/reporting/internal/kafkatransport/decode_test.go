@@ -3,6 +3,7 @@ package kafkatransport
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 )
 
 func golden(t testing.TB, name string) []byte {
@@ -103,6 +105,52 @@ func TestDecodeRefusesHostileValues(t *testing.T) {
 	// user agents; the redirect cut it to valid UTF-8 anyway).
 	if _, err := DecodeClick(kafka.Message{Value: click("user_agent", strings.Repeat("\xff", 100))}); err != nil {
 		t.Fatalf("100 bytes of 0xFF as user agent: %v", err)
+	}
+}
+
+// occurred_at is cut to the microsecond PostgreSQL keeps, whatever the
+// event on Kafka says (one published with nanoseconds before conversions
+// cut them, or a replay of it): a decoded event orders as it will read
+// back, and events within one microsecond apply in acceptance order.
+func TestDecodeConversionTruncatesOccurredAt(t *testing.T) {
+	conv := func(id, occurred string, seq int64) []byte {
+		return []byte(`{"id":"` + id + `","type":"conversion.received","schema_version":1,"partner":"coursera","order_id":"A-1",` +
+			`"status":"approved","sale_amount":"10.00","commission":"1.00","currency":"USD","occurred_at":"` + occurred + `",` +
+			`"source":"webhook","idempotency_key":"` + id + `","accepted_seq":` + strconv.FormatInt(seq, 10) + `}`)
+	}
+	for _, tt := range []struct {
+		occurred, want string
+	}{
+		{"2026-11-11T10:00:00Z", "2026-11-11T10:00:00Z"},
+		{"2026-11-11T10:00:00.000001Z", "2026-11-11T10:00:00.000001Z"},
+		{"2026-11-11T10:00:00.000000001Z", "2026-11-11T10:00:00Z"},
+		{"2026-11-11T10:00:00.000000999Z", "2026-11-11T10:00:00Z"},
+		{"2026-11-11T10:00:00.123456789Z", "2026-11-11T10:00:00.123456Z"},
+		{"2026-11-11T10:00:00.9999995Z", "2026-11-11T10:00:00.999999Z"},
+		{"2026-11-11T11:00:00.000002500+01:00", "2026-11-11T10:00:00.000002Z"},
+	} {
+		t.Run(tt.occurred, func(t *testing.T) {
+			c, err := DecodeConversion(kafka.Message{Value: conv("e1", tt.occurred, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.OccurredAt.Format(time.RFC3339Nano); got != tt.want {
+				t.Fatalf("occurred_at = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	// Accepted first, 1 ns later: as read back, the same instant, so it
+	// comes first.
+	first, err := DecodeConversion(kafka.Message{Value: conv("e1", "2026-11-11T10:00:00.000000001Z", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := DecodeConversion(kafka.Message{Value: conv("e2", "2026-11-11T10:00:00.000000000Z", 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ledger.Compare(first.Event, second.Event) >= 0 {
+		t.Fatalf("the event accepted first orders after the one accepted second: %+v, %+v", first.Event, second.Event)
 	}
 }
 

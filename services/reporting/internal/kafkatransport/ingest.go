@@ -140,7 +140,12 @@ func decodeClick(msg kafka.Message, c *postgres.Click) error {
 }
 
 // DecodeConversion decodes and checks a conversions.v1 message; amounts
-// become minor units, and a negative one is poison.
+// become minor units, and a negative one is poison. occurred_at is cut to
+// the microsecond, as PostgreSQL stores it: an event decoded in a batch
+// then orders (ledger.Compare) as it does read back, two events within
+// one microsecond being the same instant, in acceptance order. Events
+// published with nanoseconds before conversions cut them (or replayed
+// from then) are cut here.
 func DecodeConversion(msg kafka.Message) (postgres.ConversionEvent, error) {
 	c, err := events.DecodeConversion(msg.Value)
 	if err != nil {
@@ -162,7 +167,7 @@ func DecodeConversion(msg kafka.Message) (postgres.ConversionEvent, error) {
 	}
 	return postgres.ConversionEvent{
 		Event: ledger.Event{ID: c.ID, ClickID: c.ClickID, CourseID: c.CourseID, Status: c.Status,
-			Sale: sale.Minor, Commission: commission.Minor, Currency: c.Currency, OccurredAt: c.OccurredAt.UTC(),
+			Sale: sale.Minor, Commission: commission.Minor, Currency: c.Currency, OccurredAt: c.OccurredAt.UTC().Truncate(time.Microsecond),
 			ReplayOf: c.ReplayOf, AcceptedSeq: c.AcceptedSeq},
 		Partner: c.Partner, OrderID: c.OrderID, Source: c.Source, ReceivedAt: c.ReceivedAt, RecordedAt: recorded(msg),
 	}, nil

@@ -1,0 +1,84 @@
+package adapter
+
+import (
+	"net/url"
+	"testing"
+	"time"
+)
+
+// Times are cut to the microsecond, the precision reporting stores
+// occurred_at with, whatever form they come in.
+func TestParseTimeTruncatesToTheMicrosecond(t *testing.T) {
+	at := func(nsec int) time.Time { return time.Date(2026, 11, 11, 10, 0, 0, nsec, time.UTC) }
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-11T10:00:00Z", at(0)},
+		{"2026-11-11T10:00:00.000001Z", at(1000)},
+		{"2026-11-11T10:00:00.000000001Z", at(0)},
+		{"2026-11-11T10:00:00.000000999Z", at(0)},
+		{"2026-11-11T10:00:00.123456789Z", at(123456000)},
+		{"2026-11-11T10:00:00.999999999Z", at(999999000)},
+		{"2026-11-11T11:00:00.000001999+01:00", at(1000)},
+		{"2026-11-11T10:00:00.000002500", at(2000)}, // naive UTC with a fraction
+		{"2026-11-11 10:00:00.000000001", at(0)},    // naive UTC, space
+		{"1794391200", at(0)},                       // unix seconds
+		{"1794391200123", at(123000000)},            // unix milliseconds
+		{"2026-11-11T10:00:00.123+00:00", at(123000000)},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseTime(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(tt.want) || got.Nanosecond()%1000 != 0 {
+				t.Fatalf("parseTime(%q) = %s, want %s", tt.in, got.Format(time.RFC3339Nano), tt.want.Format(time.RFC3339Nano))
+			}
+		})
+	}
+}
+
+// Every way a conversion comes in (a webhook, a postback's parameters,
+// its JSON body, a JSON parameter) reads occurred_at through parseTime.
+func TestOccurredAtIsMicroseconds(t *testing.T) {
+	want := time.Date(2026, 11, 11, 10, 0, 0, 123456000, time.UTC)
+	const nanos = "2026-11-11T10:00:00.123456789Z"
+	awin, err := Mapping{Preset: "awin"}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		decode func(m Mapping) (Conversion, error)
+		m      Mapping
+	}{
+		{"webhook", func(m Mapping) (Conversion, error) {
+			body := `{"order_id":"A-1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"` + nanos + `"}`
+			return m.DecodeWebhook([]byte(body), usd, now)
+		}, standard(t)},
+		{"postback parameters", func(m Mapping) (Conversion, error) {
+			return m.FromParams(url.Values{"order_id": {"A-1"}, "status": {"pending"}, "sale_amount": {"49.00"},
+				"commission": {"7.35"}, "currency": {"USD"}, "occurred_at": {nanos}}, usd, now)
+		}, standard(t)},
+		{"postback JSON body", func(m Mapping) (Conversion, error) {
+			body := `{"order_id":"A-1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"` + nanos + `"}`
+			return m.FromJSON([]byte(body), usd, now)
+		}, standard(t)},
+		{"postback JSON parameter", func(m Mapping) (Conversion, error) {
+			push := `{"transactionId":"1","transactionDate":"` + nanos + `","transactionCurrency":"USD","transactionAmount":"49.00",` +
+				`"commission":"7.35"}`
+			return m.FromParams(url.Values{m.JSONParam: {push}}, usd, now)
+		}, awin},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tt.decode(tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.OccurredAt.Equal(want) {
+				t.Fatalf("occurred_at = %s, want %s", c.OccurredAt.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+			}
+		})
+	}
+}
