@@ -200,9 +200,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("with JavaScript off the dashboard lacks its figures:\n%s", noJSBody)
 	}
 
-	// The session: an HttpOnly, SameSite=Strict cookie holding an opaque
-	// id (on plain loopback without the __Host- prefix and Secure), which
-	// sign-out revokes: a copy taken before opens nothing afterwards.
+	// The session: a __Host-, Secure, HttpOnly, SameSite=Strict cookie
+	// holding an opaque id, which Chromium keeps from plain HTTP on
+	// loopback (beside it the unprefixed loopback cookie, for browsers
+	// that do not), and which sign-out revokes: a copy taken before opens
+	// nothing afterwards.
 	var cookies []*network.Cookie
 	var script string
 	if err := chromedp.Run(ctx,
@@ -215,12 +217,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if len(cookies) != 1 {
-		t.Fatalf("the browser holds %d cookies, want the session's", len(cookies))
+	held := map[string]*network.Cookie{}
+	for _, c := range cookies {
+		held[c.Name] = c
 	}
-	c := cookies[0]
-	if c.Name != dashboard.LoopbackCookieName || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" ||
-		c.Secure || strings.Contains(c.Value, token) || script != "" {
+	c, plain := held[dashboard.CookieName], held[dashboard.LoopbackCookieName]
+	if len(cookies) != 2 || c == nil || plain == nil || plain.Value != c.Value || plain.Secure {
+		t.Fatalf("the browser holds %v, want the session's __Host- cookie and the loopback one", cookies)
+	}
+	if !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict || c.Path != "/" || !c.Secure ||
+		strings.Contains(c.Value, token) || script != "" {
 		t.Errorf("session cookie %+v; visible to scripts: %q", c, script)
 	}
 	if _, ok := session.ParseID(c.Value); !ok {

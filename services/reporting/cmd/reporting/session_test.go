@@ -58,7 +58,8 @@ func TestDashboardSessionsAtInstant(t *testing.T) {
 		t.Fatalf("sign in = %d %s", r.status, r.body)
 	}
 	cookies := (&http.Response{Header: r.header}).Cookies()
-	if len(cookies) != 1 || cookies[0].Name != dashboard.LoopbackCookieName || strings.Contains(cookies[0].Value, token) {
+	if len(cookies) != 2 || cookies[0].Name != dashboard.CookieName || !cookies[0].Secure ||
+		cookies[1].Name != dashboard.LoopbackCookieName || cookies[1].Value != cookies[0].Value || strings.Contains(cookies[0].Value, token) {
 		t.Fatalf("sign-in cookies %v", cookies)
 	}
 	ck := &http.Cookie{Name: cookies[0].Name, Value: cookies[0].Value}

@@ -137,7 +137,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (csrf string,
 		return csrf, true
 	}
 	if errors.Is(err, errSignedOut) {
-		http.SetCookie(w, sessionCookie(r, nil, 0))
+		setSessionCookies(w, r, nil, 0)
 	}
 	if status := errs.HTTPStatus(err); status < 500 && (wantsHTML(r) || r.Header.Get("Accept") == "") {
 		h.login(w, r, status, "")

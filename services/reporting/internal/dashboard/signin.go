@@ -21,11 +21,12 @@ import (
 
 // Cookie names. A browser keeps a __Host- cookie only when it is Secure,
 // host-only and for Path=/, so no other host (a sibling subdomain) and no
-// plain-HTTP page can plant or overwrite it. A request on plain HTTP over
-// loopback (the local stack at http://127.0.0.1:8082) cannot get a Secure
-// cookie back in every browser, so it gets LoopbackCookieName: the same
-// cookie without Secure and without the prefix, read only on loopback
-// (plainLoopback).
+// plain-HTTP page can plant or overwrite it. Every sign-in sets it, on
+// plain HTTP over loopback too (the local stack at http://127.0.0.1:8082):
+// Chromium, Firefox and curl count loopback as a secure origin and keep a
+// Secure cookie from it. Not every browser does (Safari), so on plain
+// loopback the same session also goes in LoopbackCookieName: without
+// Secure and without the prefix, read only on loopback (plainLoopback).
 const (
 	CookieName         = "__Host-linkcredit_session"
 	LoopbackCookieName = "linkcredit_session"
@@ -71,19 +72,23 @@ func plainLoopback(r *http.Request) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
-// sessionCookie is the cookie that carries id, or clears it (id nil).
-func sessionCookie(r *http.Request, id *session.ID, maxAge time.Duration) *http.Cookie {
-	c := &http.Cookie{Name: CookieName, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode}
+// setSessionCookies sets the cookies that carry id, or clears them (id
+// nil): the __Host- cookie, and on plain loopback the unprefixed one too.
+func setSessionCookies(w http.ResponseWriter, r *http.Request, id *session.ID, maxAge time.Duration) {
+	names := []string{CookieName}
 	if plainLoopback(r) {
-		c.Name, c.Secure = LoopbackCookieName, false
+		names = append(names, LoopbackCookieName)
 	}
-	if id == nil {
-		c.MaxAge = -1
-		return c
+	for _, name := range names {
+		c := &http.Cookie{Name: name, Path: "/", HttpOnly: true, Secure: name == CookieName, SameSite: http.SameSiteStrictMode}
+		if id == nil {
+			c.MaxAge = -1
+		} else {
+			c.Value = id.String()
+			c.MaxAge = int(maxAge.Seconds())
+		}
+		http.SetCookie(w, c)
 	}
-	c.Value = id.String()
-	c.MaxAge = int(maxAge.Seconds())
-	return c
 }
 
 // cookieID is the session id r's cookie carries: the __Host- cookie, or
@@ -193,7 +198,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	http.SetCookie(w, sessionCookie(r, &id, h.sessions.MaxAge()))
+	setSessionCookies(w, r, &id, h.sessions.MaxAge())
 	forgetLegacy(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -230,7 +235,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, sessionCookie(r, nil, 0))
+	setSessionCookies(w, r, nil, 0)
 	forgetLegacy(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -132,18 +132,32 @@ func (b *bench) do(t *testing.T, c client, method, path, form string, cookies []
 	return w.Result()
 }
 
-// signIn signs in with token and returns the session cookie.
+// signIn signs in with token and returns the session cookie (__Host-).
 func (b *bench) signIn(t *testing.T, c client, token string) *http.Cookie {
+	t.Helper()
+	return b.signInCookies(t, c, token)[0]
+}
+
+// signInCookies signs in with token and returns the cookies set: the
+// __Host- one, and on plain loopback the unprefixed one after it, the
+// same session without Secure.
+func (b *bench) signInCookies(t *testing.T, c client, token string) []*http.Cookie {
 	t.Helper()
 	r := b.do(t, c, "POST", "/login", url.Values{"token": {token}}.Encode(), nil)
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
 		t.Fatalf("sign in = %d %s", r.StatusCode, body(r))
 	}
 	cs := r.Cookies()
-	if len(cs) != 1 {
-		t.Fatalf("sign in set %d cookies", len(cs))
+	if len(cs) < 1 || len(cs) > 2 || cs[0].Name != dashboard.CookieName {
+		t.Fatalf("sign in set %v", cs)
 	}
-	return cs[0]
+	if len(cs) == 2 {
+		if p := cs[1]; p.Name != dashboard.LoopbackCookieName || p.Value != cs[0].Value || p.Secure || !p.HttpOnly ||
+			p.SameSite != http.SameSiteStrictMode || p.Path != "/" || p.Domain != "" || p.MaxAge != cs[0].MaxAge {
+			t.Fatalf("the loopback cookie %s beside %s", p, cs[0])
+		}
+	}
+	return cs
 }
 
 func body(r *http.Response) string {
@@ -191,30 +205,36 @@ func errorCode(t *testing.T, r *http.Response) string {
 
 // The cookie holds an opaque id, never the token; the database only its
 // digest; its attributes follow the contract: __Host-, Secure, HttpOnly,
-// SameSite=Strict, Path=/, no Domain; on plain loopback an unprefixed
-// name without Secure.
+// SameSite=Strict, Path=/, no Domain, on plain loopback too; there the
+// same session also goes in an unprefixed cookie without Secure, for
+// browsers that keep no Secure cookie from http://127.0.0.1.
 func TestSessionCookieAttributes(t *testing.T) {
 	b := newBench(t, testkit.Now(t), session.Config{}, 0)
 	for _, tc := range []struct {
-		name   string
-		c      client
-		cookie string
-		secure bool
+		name     string
+		c        client
+		loopback bool // the unprefixed cookie too
 	}{
-		{"TLS", remote, dashboard.CookieName, true},
-		{"plain HTTP, remote", client{peer: "203.0.113.5:1", host: "dash.example.com"}, dashboard.CookieName, true},
-		{"behind a TLS proxy", client{peer: "10.1.2.3:1", host: "dash.example.com", headers: []string{"X-Forwarded-Proto", "https"}}, dashboard.CookieName, true},
-		{"plain loopback", loopback, dashboard.LoopbackCookieName, false},
-		{"plain loopback by name", client{peer: "[::1]:1", host: "localhost:8082"}, dashboard.LoopbackCookieName, false},
-		{"loopback peer, public host", client{peer: "127.0.0.1:1", host: "dash.example.com"}, dashboard.CookieName, true},
-		{"a mapped port on loopback", client{peer: "172.17.0.1:1", host: "localhost:8082"}, dashboard.LoopbackCookieName, false},
-		{"loopback behind a TLS proxy", client{peer: "127.0.0.1:1", host: "127.0.0.1:8082", headers: []string{"X-Forwarded-Proto", "https"}}, dashboard.CookieName, true},
+		{"TLS", remote, false},
+		{"plain HTTP, remote", client{peer: "203.0.113.5:1", host: "dash.example.com"}, false},
+		{"behind a TLS proxy", client{peer: "10.1.2.3:1", host: "dash.example.com", headers: []string{"X-Forwarded-Proto", "https"}}, false},
+		{"plain loopback", loopback, true},
+		{"plain loopback by name", client{peer: "[::1]:1", host: "localhost:8082"}, true},
+		{"loopback peer, public host", client{peer: "127.0.0.1:1", host: "dash.example.com"}, false},
+		{"a mapped port on loopback", client{peer: "172.17.0.1:1", host: "localhost:8082"}, true},
+		{"loopback behind a TLS proxy", client{peer: "127.0.0.1:1", host: "127.0.0.1:8082", headers: []string{"X-Forwarded-Proto", "https"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ck := b.signIn(t, tc.c, adminToken)
-			if ck.Name != tc.cookie || ck.Secure != tc.secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode ||
-				ck.Path != "/" || ck.Domain != "" || ck.MaxAge != int((12*time.Hour).Seconds()) {
-				t.Errorf("cookie %s", ck.String())
+			cs := b.signInCookies(t, tc.c, adminToken)
+			ck := cs[0]
+			if ck.Name != dashboard.CookieName || !ck.Secure || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode ||
+				ck.Path != "/" || ck.Domain != "" || ck.MaxAge != int((12*time.Hour).Seconds()) || (len(cs) == 2) != tc.loopback {
+				t.Errorf("cookies %v", cs)
+			}
+			if tc.loopback {
+				if st, _ := b.page(t, tc.c, &http.Cookie{Name: dashboard.LoopbackCookieName, Value: ck.Value}); st != 200 {
+					t.Fatalf("dashboard with the loopback cookie = %d", st)
+				}
 			}
 			id, ok := session.ParseID(ck.Value)
 			if !ok || strings.Contains(ck.Value, adminToken) {
@@ -235,7 +255,7 @@ func TestSessionCookieAttributes(t *testing.T) {
 	}
 	// The unprefixed cookie counts only on plain loopback: elsewhere a
 	// sibling host could have planted it.
-	ck := b.signIn(t, loopback, financeToken)
+	ck := b.signInCookies(t, loopback, financeToken)[1]
 	if st, _ := b.page(t, remote, ck); st != 401 {
 		t.Errorf("an unprefixed cookie off loopback = %d, want 401", st)
 	}
@@ -328,7 +348,7 @@ func TestSessionTableBounded(t *testing.T) {
 // nothing afterwards. It needs the page's CSRF token.
 func TestLogoutRevokesCopiedCookie(t *testing.T) {
 	b := newBench(t, testkit.Now(t), session.Config{}, 0)
-	for _, c := range []client{remote, loopback} {
+	for i, c := range []client{remote, loopback} {
 		ck := b.signIn(t, c, financeToken)
 		copied := &http.Cookie{Name: ck.Name, Value: ck.Value}
 		st, csrf := b.page(t, c, ck)
@@ -349,8 +369,14 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
 			t.Fatalf("sign out = %d %s", r.StatusCode, body(r))
 		}
-		if cs := r.Cookies(); len(cs) != 1 || cs[0].Name != ck.Name || cs[0].MaxAge >= 0 || cs[0].Value != "" {
-			t.Errorf("sign-out does not clear the cookie: %v", cs)
+		cs := r.Cookies()
+		if want := 1 + i; len(cs) != want || cs[0].Name != ck.Name { // on loopback the unprefixed one too
+			t.Errorf("sign-out clears %v, want %d cookies, the session's first", cs, want)
+		}
+		for _, cleared := range cs {
+			if cleared.MaxAge >= 0 || cleared.Value != "" {
+				t.Errorf("sign-out does not clear the cookie: %v", cleared)
+			}
 		}
 		if st, _ := b.page(t, c, copied); st != 401 {
 			t.Fatalf("the copied cookie after sign-out = %d, want 401", st)
