@@ -23,7 +23,7 @@ import (
 // host-only and for Path=/, so no other host (a sibling subdomain) and no
 // plain-HTTP page can plant or overwrite it. Every sign-in sets it, on
 // plain HTTP over loopback too (the local stack at http://127.0.0.1:8082):
-// Chromium, Firefox and curl count loopback as a secure origin and keep a
+// Chromium and curl (checked) count loopback as a secure origin and keep a
 // Secure cookie from it. Not every browser does (Safari), so on plain
 // loopback the same session also goes in LoopbackCookieName: without
 // Secure and without the prefix, read only on loopback (plainLoopback).
