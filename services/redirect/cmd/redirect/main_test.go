@@ -134,6 +134,42 @@ not json
 	if r := do(t, "GET", p.Base+"/c/a3", ""); r.status != 404 {
 		t.Fatalf("inactive imported link = %d", r.status)
 	}
+
+	// A code on two rows of a feed: each row counts once, the last wins.
+	for _, tt := range []struct{ name, contentType, feed string }{
+		{"NDJSON", "application/x-ndjson", `{"code":"d1","partner":"udemy","course_id":"first","destination":"https://u.example/1"}
+{"code":"d1","partner":"udemy","course_id":"last","destination":"https://u.example/2"}
+`},
+		{"CSV", "text/csv", "code,partner,course_id,destination\nd2,udemy,first,https://u.example/1\nd2,udemy,last,https://u.example/2\n"},
+	} {
+		r := admin(t, "POST", p.Base+"/v1/links:import", tt.feed, "Content-Type", tt.contentType)
+		if r.status != 200 || !strings.Contains(r.body, `"rows":2,"created":1,"updated":1,"failed":0,"errors":[]`) {
+			t.Errorf("%s import of a code twice = %d %s", tt.name, r.status, r.body)
+		}
+	}
+	for _, code := range []string{"d1", "d2"} {
+		if r := admin(t, "GET", p.Base+"/v1/links/"+code, ""); !strings.Contains(r.body, `"course_id":"last"`) {
+			t.Errorf("%s after the import = %s, want the last row's", code, r.body)
+		}
+	}
+
+	// A destination written as an IRI is stored, answered and redirected
+	// to as its ASCII URI.
+	const iri, uri = "https://bücher.example/kurs/é?q=ü&id={click_id}", "https://xn--bcher-kva.example/kurs/%C3%A9?q=%C3%BC&id="
+	r = admin(t, "PUT", p.Base+"/v1/links/iri", `{"partner":"udemy","course_id":"c","destination":"`+iri+`"}`)
+	if r.status != 201 || !strings.Contains(r.body, `"destination":"`+uri+`{click_id}"`) {
+		t.Fatalf("PUT of an IRI = %d %s", r.status, r.body)
+	}
+	if r := admin(t, "GET", p.Base+"/v1/links/iri", ""); !strings.Contains(r.body, `"destination":"`+uri+`{click_id}"`) {
+		t.Fatalf("GET of an IRI link = %s", r.body)
+	}
+	if r := do(t, "GET", p.Base+"/c/iri", ""); r.status != 302 || r.header.Get("Location") != uri+r.header.Get("X-Click-Id") {
+		t.Fatalf("click on an IRI link = %d, Location %q", r.status, r.header.Get("Location"))
+	}
+	if r := admin(t, "PUT", p.Base+"/v1/links/iri", `{"partner":"udemy","course_id":"c","destination":"https://b\u00fc_cher.example/"}`); r.status != 422 ||
+		!strings.Contains(r.body, "internationalised domain name") {
+		t.Fatalf("PUT of a host that is no IDN = %d %s", r.status, r.body)
+	}
 }
 
 // TestClickRecordsWhatTheContractSaysAtInstant runs the service frozen at
@@ -178,6 +214,12 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 	}
 	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "application/json"); r.status != 404 || !strings.Contains(r.body, `"link_not_found"`) {
 		t.Fatalf("JSON 404 = %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "APPLICATION/JSON"); r.status != 404 || !strings.Contains(r.body, `"link_not_found"`) {
+		t.Fatalf("JSON 404 for APPLICATION/JSON = %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "application/json;q=0.1, text/html"); r.status != 404 || !strings.Contains(r.body, "<html") {
+		t.Fatalf("HTML 404 for a client preferring HTML = %d %s", r.status, r.body)
 	}
 	if r := do(t, "GET", p.Base+"/c/bad%2Fcode", ""); r.status != 404 || r.header.Get("Location") != "" {
 		t.Fatalf("bad code = %d %v", r.status, r.header)

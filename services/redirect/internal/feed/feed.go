@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 )
 
@@ -104,9 +105,12 @@ func (n *ndjsonReader) Next() (Row, error) {
 		if !utf8.Valid(b) {
 			return Row{Line: n.line, Err: errNotUTF8}, nil
 		}
+		if b[0] != '{' { // an array, a string, a number, true, false, null, or no JSON
+			return Row{Line: n.line, Err: fmt.Errorf("line %d is not a JSON object; each line of an NDJSON feed is one link's fields", n.line)}, nil
+		}
 		var jr jsonRow
 		if err := json.Unmarshal(b, &jr); err != nil {
-			return Row{Line: n.line, Err: fmt.Errorf("not a JSON object of link fields: %s", jsonProblem(err))}, nil
+			return Row{Line: n.line, Err: jsonProblem(n.line, len(b), err)}, nil
 		}
 		l := link.Link{Active: true}
 		for _, f := range []struct {
@@ -134,12 +138,24 @@ func (n *ndjsonReader) Next() (Row, error) {
 	return Row{}, io.EOF
 }
 
-func jsonProblem(err error) string {
+// jsonProblem words why a line that starts like an object is not one of
+// link fields, in JSON's terms (string, array), never Go's: a wrong type
+// names the field and what it must be; anything else is a syntax error
+// located by its byte, as strictjson words both, or the line's end.
+func jsonProblem(line, length int, err error) error {
 	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "field " + te.Field + " must be a " + te.Type.String()
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Offset >= int64(length) {
+		return fmt.Errorf("line %d is not valid JSON: it ends before its value does", line)
 	}
-	return err.Error()
+	if errors.As(err, &te) && te.Field == "placements" {
+		// encoding/json names the list for a wrong element too.
+		return fmt.Errorf("line %d: field \"placements\" must be an array of strings", line)
+	}
+	if errors.As(err, &te) && te.Field != "" {
+		return fmt.Errorf("line %d: %s", line, strictjson.Problem(err))
+	}
+	return fmt.Errorf("line %d is not valid JSON: %s", line, strictjson.Problem(err))
 }
 
 type csvReader struct {

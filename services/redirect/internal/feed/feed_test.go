@@ -159,6 +159,55 @@ func TestPlacements(t *testing.T) {
 	}
 }
 
+// TestRowProblemsInPlainWords: a row that cannot be read is reported in a
+// sentence that names the line and JSON's or CSV's terms, never a Go type
+// (encoding/json's own words are "Go value of type feed.jsonRow").
+func TestRowProblemsInPlainWords(t *testing.T) {
+	const header = "code,partner,course_id,destination,active,placements\n"
+	tests := []struct {
+		name, format, in string
+		want             string // the whole message
+	}{
+		{"array", NDJSON, `[1,2]`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"array of objects", NDJSON, `[{"code":"a"}]`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"string", NDJSON, `"a"`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"number", NDJSON, "\n\n  42", "line 3 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"null", NDJSON, `null`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"true", NDJSON, `true`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"not JSON", NDJSON, `code,partner`, "line 1 is not a JSON object; each line of an NDJSON feed is one link's fields"},
+		{"number for a string", NDJSON, `{"code":1}`, `line 1: field "code" must be a string`},
+		{"object for a string", NDJSON, `{"destination":{"url":"https://x.example/"}}`, `line 1: field "destination" must be a string`},
+		{"array for a string", NDJSON, `{"course_id":["c1"]}`, `line 1: field "course_id" must be a string`},
+		{"key in another case", NDJSON, `{"Title":false}`, `line 1: field "title" must be a string`},
+		{"string for active", NDJSON, `{"active":"yes"}`, `line 1: field "active" must be true or false`},
+		{"number for active", NDJSON, `{"active":1}`, `line 1: field "active" must be true or false`},
+		{"string for placements", NDJSON, `{"placements":"hero"}`, `line 1: field "placements" must be an array of strings`},
+		{"number in placements", NDJSON, `{"placements":["hero",1]}`, `line 1: field "placements" must be an array of strings`},
+		{"object for placements", NDJSON, `{"placements":{"hero":true}}`, `line 1: field "placements" must be an array of strings`},
+		{"huge number", NDJSON, `{"partner":1e999}`, `line 1: field "partner" must be a string`},
+		{"cut short", NDJSON, `{"code":"a"`, "line 1 is not valid JSON: it ends before its value does"},
+		{"bad escape", NDJSON, `{"code":"\q"}`, "line 1 is not valid JSON: a syntax error at byte 11"},
+		{"data after the object", NDJSON, `{"code":"a"} {}`, "line 1 is not valid JSON: a syntax error at byte 14"},
+		{"CSV bare quote", CSV, header + `a,p,c,"https://x.example/"x,,` + "\n", "not valid CSV: extraneous or missing \" in quoted-field"},
+		{"CSV active", CSV, header + "a,p,c,https://x.example/,2,\n", `active: "2" is not true or false`},
+		{"CSV placements", CSV, header + "a,p,c,https://x.example/,," + strings.Repeat("p ", 33) + "\n", "placements: more than 32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := readAll(t, tt.format, tt.in)
+			if len(rows) != 1 || rows[0].Err == nil {
+				t.Fatalf("rows %+v, want one that fails", rows)
+			}
+			if got := rows[0].Err.Error(); got != tt.want {
+				t.Fatalf("message %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// goWords are what encoding/json says of Go types: no row message has one.
+var goWords = []string{"Go ", "jsonRow", "feed.", "*string", "[]string", "*bool", "struct", "unmarshal"}
+
 func TestCSVHeaderProblems(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                              "empty",
@@ -268,6 +317,7 @@ func FuzzFeeds(f *testing.F) {
 	f.Add("code,partner,course_id,destination,active\na,b,c,d," + strings.Repeat("y", 300) + "\n")
 	f.Add("code,code" + strings.Repeat("z", 300) + ",code" + strings.Repeat("z", 300) + "\n")
 	f.Add("{\"code\":\"caf\xe9\"}\n")
+	f.Add("[1,2]\n{\"code\":1,\"active\":\"x\",\"placements\":[2]}\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, format := range []string{NDJSON, CSV} {
 			r, err := NewReader(format, strings.NewReader(in))
@@ -290,6 +340,13 @@ func FuzzFeeds(f *testing.F) {
 				}
 				if row.Err != nil && len(row.Err.Error()) > 256 {
 					t.Fatalf("%s row error of %d bytes: an echo of the input", format, len(row.Err.Error()))
+				}
+				if row.Err != nil && format == NDJSON {
+					for _, w := range goWords {
+						if strings.Contains(row.Err.Error(), w) {
+							t.Fatalf("row error %q speaks of Go (%q)", row.Err, w)
+						}
+					}
 				}
 			}
 		}

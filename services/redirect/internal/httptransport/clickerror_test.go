@@ -10,8 +10,9 @@ import (
 )
 
 // TestClickErrorsByAccept: a click on an unknown link answers the
-// contract's JSON to an API client that accepts JSON, in any spelling,
-// and an HTML page to a browser.
+// contract's JSON to an API client whose Accept prefers JSON to HTML, in
+// any spelling, and an HTML page to a browser, to a client that takes
+// anything, and where HTML is preferred or as good (prefersJSON).
 func TestClickErrorsByAccept(t *testing.T) {
 	h := handler(t)
 	for _, tt := range []struct {
@@ -19,9 +20,14 @@ func TestClickErrorsByAccept(t *testing.T) {
 		wantJSON bool
 	}{
 		{"application/json", true},
+		{"APPLICATION/JSON", true},
 		{"application/json; charset=utf-8", true},
-		{"text/html, application/json;q=0.9", true},
+		{"application/json, text/html;q=0.9", true},
+		{"application/*", true},
+		{"application/json;q=0.1, text/html", false},
+		{"text/html, application/json;q=0.9", false},
 		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
+		{"*/*", false},
 		{"", false},
 	} {
 		t.Run(tt.accept, func(t *testing.T) {

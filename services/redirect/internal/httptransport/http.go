@@ -161,10 +161,12 @@ func encodeClick(_ context.Context, w http.ResponseWriter, resp any) error {
 type wantsJSONKey struct{}
 
 // rememberAccept notes, for clickErrorEncoder, an API client's request
-// for JSON errors. A browser's click (the hot path) adds nothing to the
-// context.
+// for JSON errors (prefersJSON). A browser's click (the hot path) adds
+// nothing to the context, and its Accept header is not parsed: no range
+// in it names application/json or application/* (mayPreferJSON).
 func rememberAccept(ctx context.Context, r *http.Request) context.Context {
-	if !strings.Contains(r.Header.Get("Accept"), "application/json") {
+	accept := r.Header["Accept"] // canonical key: no Get's canonicalising
+	if !mayPreferJSON(accept) || !prefersJSON(accept) {
 		return ctx
 	}
 	return context.WithValue(ctx, wantsJSONKey{}, true)
@@ -177,8 +179,8 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 </head><body><main><h1>{{.Title}}</h1><p>{{.Message}}</p></main></body></html>
 `))
 
-// clickErrorEncoder answers visitors in HTML and API clients (Accept:
-// application/json) in the contract's JSON.
+// clickErrorEncoder answers visitors in HTML and API clients (an Accept
+// that prefers application/json: prefersJSON) in the contract's JSON.
 func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 	return func(ctx context.Context, err error, w http.ResponseWriter) {
 		w.Header().Set("Cache-Control", "no-store")

@@ -5,5 +5,7 @@
 //
 // Validation is the guard of "never redirect anywhere a link did not name":
 // macros may only stand after the host, so no filled value can change where
-// a visitor goes.
+// a visitor goes. A destination written with non-ASCII characters (an IRI)
+// is stored as the ASCII URI a Location header can carry (Normalized), so
+// the click path copies it as it is.
 package link

@@ -70,8 +70,18 @@ func ValidPartner(s string) bool {
 	return true
 }
 
-// Validate checks every field and reports each bad one (422).
+// Validate checks every field and reports each bad one (422). A
+// destination with non-ASCII characters (an IRI) is valid when Normalized
+// can make it a URI: store what Normalized returns, never l as it came.
 func (l Link) Validate() error {
+	_, err := l.Normalized()
+	return err
+}
+
+// Normalized returns l as it is stored and served, its destination an
+// ASCII URI (see toURI; an ASCII destination is kept as sent), or
+// Validate's error with every bad field.
+func (l Link) Normalized() (Link, error) {
 	var f errs.Fields
 	if !ValidCode(l.Code) {
 		f.Add("code", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'")
@@ -94,15 +104,21 @@ func (l Link) Validate() error {
 	} else if !events.PrintableText(l.Title) {
 		f.Add("title", "must be printable UTF-8 text")
 	}
-	if msg := checkDestination(l.Destination); msg != "" {
+	if dest, msg := checkDestination(l.Destination); msg != "" {
 		f.Add("destination", "%s", msg)
-	} else if n := l.filledLen(); n > events.MaxDestinationBytes {
-		f.Add("destination", "is %d bytes with its macros filled, more than a click may carry (%d)", n, events.MaxDestinationBytes)
+	} else {
+		l.Destination = dest
+		if n := l.filledLen(); n > events.MaxDestinationBytes {
+			f.Add("destination", "is %d bytes with its macros filled, more than a click may carry (%d)", n, events.MaxDestinationBytes)
+		}
 	}
 	if msg := checkPlacements(l.Placements); msg != "" {
 		f.Add("placements", "%s", msg)
 	}
-	return f.Err("invalid_link")
+	if err := f.Err("invalid_link"); err != nil {
+		return Link{}, err
+	}
+	return l, nil
 }
 
 // filledLen is the length of the destination as a click records it: every
@@ -131,14 +147,35 @@ func checkPlacements(p []string) string {
 	return ""
 }
 
-// checkDestination returns what is wrong with a destination template, or "".
-func checkDestination(dest string) string {
+// checkDestination returns a destination template as an ASCII URI
+// (toURI), or what is wrong with it.
+func checkDestination(sent string) (dest, problem string) {
 	switch {
-	case dest == "":
-		return "is required"
-	case len(dest) > MaxDestinationLen:
-		return "must be at most 2048 bytes"
+	case sent == "":
+		return "", "is required"
+	case len(sent) > MaxDestinationLen:
+		return "", "must be at most 2048 bytes"
 	}
+	for i := 0; i < len(sent); i++ {
+		if c := sent[i]; c <= ' ' || c == 0x7f {
+			return "", "must not contain spaces or control characters (percent-encode them)"
+		}
+	}
+	dest, msg := toURI(sent)
+	switch {
+	case msg != "":
+		return "", msg
+	case len(dest) > MaxDestinationLen:
+		return "", fmt.Sprintf("is %d bytes with its non-ASCII characters percent-encoded, more than %d", len(dest), MaxDestinationLen)
+	}
+	if msg := checkURI(dest); msg != "" {
+		return "", msg
+	}
+	return dest, ""
+}
+
+// checkURI returns what is wrong with an ASCII destination template, or "".
+func checkURI(dest string) string {
 	// Macros are checked, then replaced by a neutral value so the URL can
 	// be parsed as the visitor would receive it.
 	plain, firstMacro, msg := scan(dest)
@@ -160,11 +197,6 @@ func checkDestination(dest string) string {
 	}
 	if u.Opaque != "" {
 		return "must be an absolute http or https URL"
-	}
-	for _, r := range dest {
-		if r <= ' ' || r == 0x7f {
-			return "must not contain spaces or control characters (percent-encode them)"
-		}
 	}
 	if firstMacro >= 0 && firstMacro < authorityEnd(dest) {
 		return "macros may only appear after the host (in the path, query or fragment)"

@@ -127,13 +127,19 @@ func FuzzExpand(f *testing.F) {
 	f.Add("https://www.coursera.org/learn/ml?clickid={click_id}", "a/b?c#d", "x")
 	f.Add("https://x.example/{course_id}#{code}", "../../evil", "@evil.example")
 	f.Add("http://x.example:80/{partner}", "%2F", "\x00")
+	f.Add("https://bücher.example/kurs/é?q=ü&id={click_id}#ß", "ü", "é")
 	f.Fuzz(func(t *testing.T, dest, v1, v2 string) {
 		l := valid()
 		l.Destination = dest
-		if l.Validate() != nil {
+		l, err := l.Normalized()
+		if err != nil {
 			return
 		}
+		dest = l.Destination // as stored, and as a click fills it
 		out := string(AppendExpand(nil, dest, Values{ClickID: v1, Code: v2, CourseID: v1 + v2, Partner: v2}))
+		if !isASCII(out) {
+			t.Fatalf("filling %q gave %q, not ASCII", dest, out)
+		}
 		plain, _, _ := scan(dest)
 		want, _ := url.Parse(plain)
 		got, err := url.Parse(out)

@@ -19,7 +19,8 @@ func tableLink(l link.Link) linktable.Link {
 }
 
 func (s *service) PutLink(ctx context.Context, l link.Link) (link.Link, bool, error) {
-	if err := l.Validate(); err != nil {
+	l, err := l.Normalized() // an IRI destination is stored as a URI
+	if err != nil {
 		return link.Link{}, false, err
 	}
 	stored, created, err := s.deps.Store.Put(ctx, l)
@@ -154,7 +155,8 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 			fail(ImportError{Line: row.Line, Message: row.Err.Error()})
 			continue
 		}
-		if err := row.Link.Validate(); err != nil {
+		l, err := row.Link.Normalized()
+		if err != nil {
 			code := row.Link.Code
 			if !link.ValidCode(code) {
 				code = "" // a report names a row by its code only when it is one, never echoing what was sent
@@ -166,12 +168,16 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 			res.Failed++
 			continue
 		}
-		if i, dup := index[row.Link.Code]; dup {
-			batch[i] = row.Link
+		if i, dup := index[l.Code]; dup {
+			// The later row replaces the earlier one before either is
+			// written: the store sees the code once, so the later row is
+			// counted here as the update it is.
+			batch[i] = l
+			res.Updated++
 			continue
 		}
-		index[row.Link.Code] = len(batch)
-		batch = append(batch, row.Link)
+		index[l.Code] = len(batch)
+		batch = append(batch, l)
 		if len(batch) == importBatch {
 			if err := flush(); err != nil {
 				return res, err

@@ -25,13 +25,18 @@ type Service interface {
 	// ErrNetworkRateLimited past its network's, ErrClickNotRecorded when
 	// the click cannot be made durable.
 	Click(ctx context.Context, req ClickRequest) (ClickResponse, error)
-	// PutLink creates or replaces a link (errs.Unprocessable when invalid).
+	// PutLink creates or replaces a link (errs.Unprocessable when invalid)
+	// and returns it as stored: a destination with non-ASCII characters
+	// as its ASCII URI (link.Link.Normalized).
 	PutLink(ctx context.Context, l link.Link) (link.Link, bool, error)
 	// GetLink returns a link or ErrLinkNotFound.
 	GetLink(ctx context.Context, code string) (link.Link, error)
 	// ListLinks pages through links by code.
 	ListLinks(ctx context.Context, q ListQuery) (ListPage, error)
 	// ImportLinks upserts every valid row of a feed and reports the rest.
+	// Each row counts once (created + updated + failed = rows): a valid
+	// row whose code an earlier valid row had is the last word on that
+	// link and counts as updated.
 	ImportLinks(ctx context.Context, rows feed.Reader) (ImportResult, error)
 }
 
