@@ -269,8 +269,20 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"7.50","currency":"USD","reference":"wire 1"}`); r.status != 201 {
 		t.Fatalf("remittance = %d %s", r.status, r.body)
 	}
-	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"udemy","amount":"3.00","currency":"EUR","reference":"wire 2"}`); r.status != 201 {
+	// A retry with other values is refused, and leaves a gap in the ids.
+	if r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"7.51","currency":"USD","reference":"wire 1"}`); r.status != 409 {
+		t.Fatalf("a conflicting retry = %d %s", r.status, r.body)
+	}
+	wire2 := `{"partner":"udemy","amount":"3.00","currency":"EUR","reference":"wire 2"}`
+	r := s.do(t, "POST", "/v1/payouts/remittances", wire2)
+	if r.status != 201 {
 		t.Fatalf("remittance = %d %s", r.status, r.body)
+	}
+	var remitted struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &remitted); err != nil || remitted.ID == "" {
+		t.Fatalf("remittance answer %s (%v)", r.body, err)
 	}
 	// A partner id the ledger has nothing for is a typo: refused, and it
 	// does not become known (no statement of its own).
@@ -333,6 +345,11 @@ func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
 		if got := s.fetch(t, p); got != live[p] {
 			t.Errorf("GET %s after the replay differs:\n%s\nlive:\n%s", p, got, live[p])
 		}
+	}
+	// The rebuilt remittances keep their ids, the gap included: a retry
+	// is answered with the id finance was given.
+	if r := s.do(t, "POST", "/v1/payouts/remittances", wire2); r.status != 200 || !strings.Contains(r.body, `"id":"`+remitted.ID+`"`) {
+		t.Fatalf("the retry after the replay = %d %s, want 200 with id %s", r.status, r.body, remitted.ID)
 	}
 	out.Reset()
 	if err := run(t.Context(), clock.Fixed(at), []string{"verify"}, s.getenv, &out, &out); err != nil {

@@ -36,7 +36,7 @@ var journalKinds = map[string]func(ctx context.Context, s *Store, tx *sql.Tx, e 
 		if err := json.Unmarshal(e.Payload, &p); err != nil {
 			return err
 		}
-		_, _, err := s.addRemittance(ctx, tx, payout.Remittance{Partner: p.Partner, Amount: p.AmountMinor, Currency: p.Currency,
+		_, _, err := s.addRemittance(ctx, tx, payout.Remittance{ID: p.ID, Partner: p.Partner, Amount: p.AmountMinor, Currency: p.Currency,
 			ReceivedAt: p.ReceivedAt, Reference: p.Reference, Orders: p.Orders}, e.RecordedAt, e.Actor, false)
 		return err
 	},
@@ -100,6 +100,9 @@ func (p periodPayload) parse() (time.Time, *time.Location, error) {
 }
 
 type remittancePayload struct {
+	// ID is the id it was given live; absent from entries journaled
+	// before it was kept.
+	ID          int64     `json:"id,omitempty"`
 	Partner     string    `json:"partner"`
 	AmountMinor int64     `json:"amount_minor"`
 	Currency    string    `json:"currency"`

@@ -63,10 +63,20 @@ func (ps periods) remittanceOpen(r payout.Remittance, at time.Time) error {
 // remittance must be received in an open month; a retry of one recorded
 // before its month closed is answered as it was, and a replay applies
 // what passed then.
+//
+// A replay gives the remittance the id it had live (r.ID, from the
+// journal; 0 for entries journaled before ids were), so that ids finance
+// holds (a retry's answer, the list) name the same remittances after a
+// rebuild, gaps included; the sequence then continues after the highest.
 func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittance, at time.Time, actor string, live bool) (payout.Remittance, bool, error) {
-	err := tx.QueryRowContext(ctx, `INSERT INTO remittances (partner, amount_minor, currency, received_at, reference, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner, reference) DO NOTHING RETURNING id, created_at`,
-		r.Partner, r.Amount, r.Currency, r.ReceivedAt.UTC(), r.Reference, at.UTC()).Scan(&r.ID, &r.CreatedAt)
+	id := sql.NullInt64{Int64: r.ID, Valid: !live && r.ID > 0}
+	err := tx.QueryRowContext(ctx, `INSERT INTO remittances (id, partner, amount_minor, currency, received_at, reference, created_at)
+		VALUES (coalesce($7, nextval(pg_get_serial_sequence('remittances', 'id'))), $1, $2, $3, $4, $5, $6)
+		ON CONFLICT (partner, reference) DO NOTHING RETURNING id, created_at`,
+		r.Partner, r.Amount, r.Currency, r.ReceivedAt.UTC(), r.Reference, at.UTC(), id).Scan(&r.ID, &r.CreatedAt)
+	if err == nil && id.Valid {
+		_, err = tx.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('remittances', 'id'), greatest($1, (SELECT max(id) FROM remittances)))`, id.Int64)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		var prev payout.Remittance
 		if err := tx.QueryRowContext(ctx, `SELECT id, amount_minor, currency, received_at, created_at FROM remittances
@@ -121,7 +131,7 @@ func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittan
 	if err := s.allocate(ctx, tx, periods, map[[2]string]bool{{r.Partner, r.Currency}: true}, at); err != nil {
 		return r, false, err
 	}
-	if err := journal(ctx, tx, KindRemittance, at, actor, remittancePayload{Partner: r.Partner, AmountMinor: r.Amount,
+	if err := journal(ctx, tx, KindRemittance, at, actor, remittancePayload{ID: r.ID, Partner: r.Partner, AmountMinor: r.Amount,
 		Currency: r.Currency, ReceivedAt: r.ReceivedAt.UTC(), Reference: r.Reference, Orders: r.Orders}); err != nil {
 		return r, false, err
 	}
