@@ -102,24 +102,29 @@ func Moves(old, new []Event, from, to State, at time.Time) []Step {
 	return steps
 }
 
-// appended reports whether new is old, or old and one event that applies
-// after all of them, with no replay among them.
+// appended reports whether new holds the events of old, or those and one
+// event that applies after all of them, with no replay among them.
 func appended(old, new []Event) bool {
 	for _, e := range new {
 		if e.ReplayOf != "" {
 			return false
 		}
 	}
+	in := map[string]bool{}
+	for _, e := range old {
+		in[e.ID] = true
+	}
 	switch len(new) - len(old) {
-	case 0:
+	case 0: // the same events
+		for _, e := range new {
+			if !in[e.ID] {
+				return false
+			}
+		}
 		return true
 	case 1:
 	default:
 		return false
-	}
-	in := map[string]bool{}
-	for _, e := range old {
-		in[e.ID] = true
 	}
 	var added *Event
 	for i := range new {

@@ -444,8 +444,8 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 			// month's statements stay as they were closed.
 			eff = p.effective(eff, c.recordedFor(ch.key))
 			if n := len(txns); n > 0 && txns[n-1].i == i && txns[n-1].eff.Equal(eff) {
-				// Steps in closed months all take effect at the open
-				// period's start: one transaction.
+				// Steps in months closed when the change was recorded
+				// all take effect at that instant: one transaction.
 				txns[n-1].postings = ledger.Sum(txns[n-1].postings, st.Postings)
 				continue
 			}

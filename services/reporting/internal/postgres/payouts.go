@@ -139,18 +139,23 @@ func (s *Store) addRemittance(ctx context.Context, tx *sql.Tx, r payout.Remittan
 }
 
 // statementSQL is a partner's ($1) statement lines for [$2, $3). Approved
-// is what conversions' own entries moved into approved receivables, per
-// conversion and moment: an approval is counted at the moment it took
-// effect, and one that an event of the same moment undid is not counted
-// (the entries of a moment follow the events' timeline, whatever order
-// they arrived in: ledger.Moves).
+// is what conversions' own entries moved into approved commission (the
+// receivable, and the remittance money held against it), per conversion
+// and moment: an approval is counted at the moment it took effect, and
+// one that an event of the same moment undid is not, whatever was paid
+// meanwhile (the entries of a moment follow the events' timeline,
+// whatever order they arrived in: ledger.Moves). Entries of transactions
+// posted before that (up to statement_netting.after_txn, migration 0022)
+// are read as they were, each positive receivable entry alone, so the
+// statements of months closed before stay as they were closed.
 const statementSQL = `
 		WITH moments AS (
 			SELECT e.currency, sum(e.amount_minor) AS moved
 			FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
-			WHERE e.partner = $1 AND e.effective_at >= $2 AND e.effective_at < $3
-				AND t.kind = 'conversion' AND e.account = 'receivable_approved'
-			GROUP BY e.currency, e.order_id, e.effective_at
+				CROSS JOIN statement_netting n
+			WHERE e.partner = $1 AND e.effective_at >= $2 AND e.effective_at < $3 AND t.kind = 'conversion'
+				AND (e.account = 'receivable_approved' OR e.account = 'unapplied_remittances' AND t.id > n.after_txn)
+			GROUP BY e.currency, e.order_id, e.effective_at, CASE WHEN t.id <= n.after_txn THEN e.id END
 		), approvals AS (
 			SELECT currency, sum(moved) AS approved FROM moments WHERE moved > 0 GROUP BY currency
 		), lines AS (

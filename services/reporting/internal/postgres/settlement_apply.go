@@ -169,7 +169,12 @@ func planSettlement(ctx context.Context, tx *sql.Tx, f payout.SettlementFile) (s
 }
 
 // settlementEventFor is the event that moves a conversion in state st,
-// with events evs, to line l's status: after every event it has.
+// with events evs, to line l's status: after every event it has. A line
+// dated no later than the conversion's last event takes effect one
+// microsecond after it (the finest time kept): a moment of its own, so
+// that an approval the settlement reverses stays approved at its moment,
+// as when the same reversal comes by webhook later, instead of being
+// undone at that same moment (and counted approved nowhere).
 func settlementEventFor(digest string, l payout.Line, st ledger.State, evs []ledger.Event) *settlementEvent {
 	e := &settlementEvent{ID: "settlement:" + digest[:32] + ":" + strconv.Itoa(l.Line), Status: l.Status,
 		Sale: st.Sale, Commission: st.Commission, Currency: st.Currency, OccurredAt: l.Date.UTC()}
@@ -186,7 +191,7 @@ func settlementEventFor(digest string, l payout.Line, st ledger.State, evs []led
 		}
 	}
 	if !e.OccurredAt.After(latest) {
-		e.OccurredAt, e.AcceptedSeq = latest, seq+1
+		e.OccurredAt, e.AcceptedSeq = latest.Add(time.Microsecond), seq+1
 	}
 	return e
 }
