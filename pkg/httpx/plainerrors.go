@@ -11,7 +11,8 @@ import (
 // net/http answers a few requests itself, before any handler runs, and in
 // plain text: a request line or header it cannot parse (400), headers over
 // MaxHeaderBytes (431), an HTTP version it does not speak (505) and a
-// transfer coding it does not know (501). Each such answer is one write
+// transfer coding it does not know (501) (and an Expect it cannot meet,
+// 417, below). Each such answer is one write
 // straight to the connection, of the form
 //
 //	HTTP/1.1 <status line>\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n<text>
@@ -25,6 +26,7 @@ import (
 const (
 	plainStatusPrefix = "HTTP/1.1 "
 	plainErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
 	// maxPlainError bounds the writes worth looking at: net/http's own
 	// answers are under 200 bytes (the longest status line and text it
 	// writes are constants of its source).
@@ -38,6 +40,16 @@ func rewritePlainError(b []byte, maxHeaderBytes int) ([]byte, bool) {
 	if len(b) > maxPlainError || !bytes.HasPrefix(b, []byte(plainStatusPrefix)) {
 		return nil, false
 	}
+	if bytes.HasPrefix(b, []byte(expectationFailed)) {
+		// An Expect other than 100-continue: net/http answers 417 through
+		// the response writer, with no body and Content-Length: 0. No
+		// handler here answers 417.
+		if !bytes.HasSuffix(b, []byte("\r\n\r\n")) || !bytes.Contains(b, []byte("\r\nContent-Length: 0\r\n")) {
+			return nil, false
+		}
+		return jsonError(http.StatusExpectationFailed, "expectation_failed",
+			"the request's Expect header cannot be met: send none, or Expect: 100-continue"), true
+	}
 	line, rest, ok := bytes.Cut(b[len(plainStatusPrefix):], []byte("\r\n"))
 	if !ok || !bytes.HasPrefix(rest, []byte(plainErrorHeaders[2:])) || len(line) < 3 {
 		return nil, false
@@ -47,16 +59,19 @@ func rewritePlainError(b []byte, maxHeaderBytes int) ([]byte, bool) {
 		return nil, false
 	}
 	code, message := plainErrorText(status, string(line), maxHeaderBytes)
-	body, err := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: message}})
-	if err != nil {
-		return nil, false
-	}
+	return jsonError(status, code, message), true
+}
+
+// jsonError is a whole response in the contract's error shape, after which
+// the connection closes.
+func jsonError(status int, code, message string) []byte {
+	body, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: message}}) // strings only: cannot fail
 	body = append(body, '\n')
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"+
 		"Content-Length: %d\r\nConnection: close\r\n\r\n", status, http.StatusText(status), len(body))
 	out.Write(body)
-	return out.Bytes(), true
+	return out.Bytes()
 }
 
 // plainErrorText is the code and sentence for net/http's answer whose

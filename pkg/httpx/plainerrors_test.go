@@ -60,6 +60,8 @@ func TestRewritePlainError(t *testing.T) {
 		{"HTTP version", goPlain("505 HTTP Version Not Supported: unsupported protocol version", "505 HTTP Version Not Supported: unsupported protocol version"),
 			505, "http_version_not_supported", "HTTP/1.1"},
 		{"transfer coding", goPlain("501 Not Implemented", "Unsupported transfer encoding"), 501, "unsupported_transfer_encoding", "transfer encoding"},
+		{"Expect", []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\nDate: Sat, 05 Dec 2026 22:00:00 GMT\r\n\r\n"),
+			417, "expectation_failed", "Expect"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, ok := rewritePlainError(tt.in, 32<<10)
@@ -86,6 +88,8 @@ func TestRewritePlainError(t *testing.T) {
 		"HTTP/1.0 431 Request Header Fields Too Large" + plainErrorHeaders,
 		string(goPlain("400 Bad Request", strings.Repeat("x", maxPlainError))),
 		`{"error":{"code":"x"}}`,
+		"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 5\r\n\r\nbody.",
+		"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n",
 	} {
 		if out, ok := rewritePlainError([]byte(in), 32<<10); ok {
 			t.Errorf("%.80q rewritten as %.80q", in, out)
@@ -101,6 +105,7 @@ func FuzzRewritePlainError(f *testing.F) {
 	f.Add(goPlain("400 Bad Request: malformed Host header", "400 Bad Request: malformed Host header"))
 	f.Add(goPlain("501 Not Implemented", "Unsupported transfer encoding"))
 	f.Add([]byte("HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, ok := rewritePlainError(in, 32<<10)
 		if !ok {
@@ -146,6 +151,7 @@ func TestServeAnswersJSONForNetHTTPRefusals(t *testing.T) {
 		{"control character in a header", "GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: a\x01b\r\n\r\n", 400, "malformed_request"},
 		{"unknown transfer coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unsupported_transfer_encoding"},
 		{"HTTP version", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"},
+		{"an Expect it cannot meet", "POST / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nContent-Length: 1\r\n\r\nx", 417, "expectation_failed"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, e := parseJSONError(t, raw(t, tt.request))
