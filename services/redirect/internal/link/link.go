@@ -2,9 +2,13 @@ package link
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 
 	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -200,6 +204,33 @@ func checkURI(dest string) string {
 	}
 	if firstMacro >= 0 && firstMacro < authorityEnd(dest) {
 		return "macros may only appear after the host (in the path, query or fragment)"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "has the port " + Quote(p) + ": a port is 1 to 65535"
+		}
+	}
+	return checkHost(u.Hostname())
+}
+
+// checkHost returns what is wrong with a destination's host, or "": an IP
+// address, or a domain name whose labels are not empty and, where written
+// in punycode (xn--), decode to a valid internationalised label (IDNA's
+// lookup profile). Other ASCII labels are taken as browsers take them
+// (an underscore included).
+func checkHost(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") { // "x.example." is fully qualified
+		switch {
+		case label == "":
+			return "has the host " + Quote(host) + ", which has an empty label"
+		case len(label) >= 4 && strings.EqualFold(label[:4], "xn--"):
+			if _, err := idna.Lookup.ToUnicode(label); err != nil {
+				return "has the host " + Quote(host) + ", which is not a valid domain name"
+			}
+		}
 	}
 	return ""
 }
