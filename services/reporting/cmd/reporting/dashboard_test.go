@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/dashboard"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/session"
@@ -260,5 +262,37 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(after, "Sign in") {
 		t.Errorf("signed out, the dashboard shows %q", after)
+	}
+}
+
+// One purchase in a currency with no rate into the dashboard's does not
+// blank the page for everyone (found by an acceptance check): it shows the
+// purchases made in the page's currency, and a note naming the missing
+// rate. Nothing is converted, so nothing is mislabelled.
+func TestDashboardWithoutARateAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	day := monthOf(at).Add(-20 * 24 * time.Hour).Add(10 * time.Hour)
+	s.publish(t, events.TopicConversions,
+		s.convIn("usd-1", "coursera", "U-1", "", "approved", "100.00", "12.34", "USD", day),
+		s.convIn("jpy-1", "coursera", "J-1", "", "approved", "1000", "100", "JPY", day))
+	s.waitFor(t, "from="+monthOf(day).Format(time.DateOnly)+"&to="+monthOf(at).AddDate(0, 1, 0).Format(time.DateOnly)+"&group_by=partner",
+		func(r reportJSON) error {
+			if len(r.Rows) != 2 {
+				return fmt.Errorf("%d rows, want 2", len(r.Rows))
+			}
+			return nil
+		})
+	r := s.do(t, "GET", "/", "", "Accept", "text/html")
+	if r.status != 200 || !strings.Contains(r.body, "count only purchases made in USD") || !strings.Contains(r.body, "JPY") ||
+		!strings.Contains(r.body, "12.34 USD") || strings.Contains(r.body, "cannot be shown") {
+		t.Fatalf("dashboard without a JPY rate = %d:\n%.3000s", r.status, r.body)
+	}
+	if r := s.do(t, "PUT", "/v1/fx-rates", `[{"date":"`+monthOf(day).Format(time.DateOnly)+`","base":"USD","quote":"JPY","rate":"100"}]`); r.status != 200 {
+		t.Fatalf("rate = %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/", "", "Accept", "text/html"); r.status != 200 || strings.Contains(r.body, "count only purchases") ||
+		!strings.Contains(r.body, "13.34 USD") {
+		t.Fatalf("dashboard with the rate = %d:\n%.3000s", r.status, r.body)
 	}
 }

@@ -418,8 +418,8 @@ func (s *stack) ledgerChecks(t *testing.T, total map[string]any) {
 		if r.status != 201 {
 			t.Fatalf("settlement = %d %s", r.status, r.body)
 		}
-		for _, want := range []string{`"kind":"commission","ledger":"300","line":3`, `"kind":"status","ledger":"reversed","line":4`,
-			`"kind":"missing_in_ledger"`, `"order_id":"A-2"`, `"order_id":"A-5"`, `"kind":"duplicate"`} {
+		for _, want := range []string{`"kind":"commission","ledger":"3.00 USD","line":3,"order_id":"A-3","partner":"3.50 USD"`, `"kind":"status","ledger":"reversed","line":4`,
+			`"kind":"missing_in_ledger","ledger":"","line":5,"order_id":"Z-9","partner":"approved 9.00 USD"`, `"order_id":"A-2"`, `"order_id":"A-5"`, `"kind":"duplicate"`} {
 			if !strings.Contains(r.body, want) {
 				t.Errorf("settlement answer lacks %s: %s", want, r.body)
 			}

@@ -109,7 +109,7 @@ func TestPartnerHealthAndSettlementFilesAtInstant(t *testing.T) {
 		return nil
 	})
 	for _, w := range []string{`"kind":"status","ledger":"pending","line":3,"order_id":"A-2","partner":"reversed"`,
-		`"kind":"commission","ledger":"150","line":3`, `"commission":"7.35","currency":"USD","date":"` + s.day.Format("2006-01-02") + `T10:00:00Z"`} {
+		`"kind":"commission","ledger":"1.50 USD","line":3,"order_id":"A-2","partner":"1.60 USD"`, `"commission":"7.35","currency":"USD","date":"` + s.day.Format("2006-01-02") + `T10:00:00Z"`} {
 		if !strings.Contains(r.body, w) {
 			t.Errorf("awin dry run lacks %s: %s", w, r.body)
 		}

@@ -177,6 +177,7 @@ type Page struct {
 	Currencies         []string
 	AsOf               string
 	Problem            string
+	Note               string // shown above the figures: what they leave out
 	CSRF               string // the sign-out form's token; "" for a bearer token
 	Totals             []Figure
 	Months             Chart
@@ -208,27 +209,32 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 	if !slices.Contains(p.Currencies, p.Currency) && money.IsCurrency(p.Currency) {
 		p.Currencies = append(p.Currencies, p.Currency)
 	}
-	rows := map[string][]report.Row{}
-	for _, g := range []string{"", "month", "partner", "course"} {
-		v := url.Values{"from": {p.From}, "to": {p.To}, "currency": {p.Currency}}
-		if g != "" {
-			v.Set("group_by", g)
-		}
-		q, err := report.ParseQuery(v, "", now)
-		if err != nil {
-			p.Problem = problem(err)
-			return p, err
-		}
-		err = h.reports.Commissions(ctx, q, func(r report.Row) error {
-			rows[g] = append(rows[g], r)
-			return nil
-		})
-		if err != nil {
-			p.Problem = problem(err)
-			return p, err
+	cur := p.Currency
+	rows, err := h.collect(ctx, p, cur, now)
+	if code, _ := errs.Public(err); code == "missing_fx_rate" {
+		// One purchase in a currency without a rate would blank the page
+		// for everyone: show the purchases made in the page's currency,
+		// and say what is left out and how to bring it in. Nothing is
+		// converted, so nothing is mislabelled.
+		missing := problem(err)
+		var native map[string][]report.Row
+		if native, err = h.collect(ctx, p, "", now); err == nil {
+			rows = map[string][]report.Row{}
+			for g, rs := range native {
+				for _, r := range rs {
+					if r.Currency == cur || r.Currency == "" { // "": clicks without purchases
+						rows[g] = append(rows[g], r)
+					}
+				}
+			}
+			p.Note = fmt.Sprintf("%s The figures below count only purchases made in %s; add the missing rate (PUT /v1/fx-rates) to include the others.",
+				missing, cur)
 		}
 	}
-	cur := p.Currency
+	if err != nil {
+		p.Problem = problem(err)
+		return p, err
+	}
 	var total report.Row
 	for _, r := range rows[""] {
 		total.Clicks += r.Clicks
@@ -258,6 +264,33 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 	}
 	p.EPC = epcChart(withClicks, cur)
 	return p, nil
+}
+
+// collect runs the dashboard's four reports (totals, by month, partner
+// and course) over p's period, converted into currency ("" for each
+// original currency).
+func (h *Handler) collect(ctx context.Context, p Page, currency string, now time.Time) (map[string][]report.Row, error) {
+	rows := map[string][]report.Row{}
+	for _, g := range []string{"", "month", "partner", "course"} {
+		v := url.Values{"from": {p.From}, "to": {p.To}}
+		if currency != "" {
+			v.Set("currency", currency)
+		}
+		if g != "" {
+			v.Set("group_by", g)
+		}
+		q, err := report.ParseQuery(v, "", now)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.reports.Commissions(ctx, q, func(r report.Row) error {
+			rows[g] = append(rows[g], r)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
 }
 
 func problem(err error) string {

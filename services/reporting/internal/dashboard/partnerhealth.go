@@ -47,11 +47,10 @@ func RegisterPartnerHealth(rt *httpx.Router, src PartnerActivity, silentAfter ti
 		page := healthPage{CSRF: csrf, AsOf: now.Format("2006-01-02 15:04 MST"), SilentAfter: silentAfter.String()}
 		for _, a := range activity {
 			row := healthRow{Partner: a.Partner, Last: "never", Day: a.Conversions24h, Week: a.Conversions7d,
-				NoClick: a.NoClickID7d, UnknownClick: a.UnknownClick7d}
+				NoClick: a.NoClickID7d, UnknownClick: a.UnknownClick7d, State: "inactive"}
 			if a.LastPurchaseAt != nil {
 				row.Last = a.LastPurchaseAt.UTC().Format("2006-01-02 15:04")
-				quiet := now.Sub(*a.LastPurchaseAt)
-				row.Quiet = quiet > silentAfter && quiet <= silentAfter+7*24*time.Hour
+				row.State = healthState(now.Sub(*a.LastPurchaseAt), silentAfter)
 			}
 			if a.Conversions7d > 0 {
 				row.UnattributedShare = fmt.Sprintf("%d%%", (a.NoClickID7d+a.UnknownClick7d)*100/a.Conversions7d)
@@ -70,5 +69,19 @@ type healthPage struct {
 type healthRow struct {
 	Partner, Last, UnattributedShare string
 	Day, Week, NoClick, UnknownClick int64
-	Quiet                            bool
+	State                            string // healthState
+}
+
+// healthState names a partner's state by how long ago its last purchase
+// was: "sending" within silentAfter; "quiet" when it sold in the week
+// before and nothing since for more than silentAfter (the one to look
+// at); "inactive" when nothing for longer, or never.
+func healthState(since, silentAfter time.Duration) string {
+	switch {
+	case since <= silentAfter:
+		return "sending"
+	case since <= silentAfter+7*24*time.Hour:
+		return "quiet"
+	}
+	return "inactive"
 }

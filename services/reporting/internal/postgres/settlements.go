@@ -48,20 +48,9 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 			return err
 		}
 		// The lines just stored, compared as CompareSettlement compares them.
-		rows, err := tx.QueryContext(ctx, compareSettlementSQL, partner, month.Format(time.DateOnly),
-			pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var d payout.Difference
-			if err := rows.Scan(&d.OrderID, &d.Line, &d.Kind, &d.Ledger, &d.Partner); err != nil {
-				return err
-			}
-			diffs = append(diffs, d)
-		}
-		return rows.Err()
+		var err error
+		diffs, err = compareSettlement(ctx, tx, partner, month, lines)
+		return err
 	}()
 	if err != nil {
 		return 0, nil, fmt.Errorf("import settlement: %w", err)
