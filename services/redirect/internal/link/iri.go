@@ -62,6 +62,20 @@ func toURI(dest string) (uri, problem string) {
 	return b.String(), ""
 }
 
+// ASCIIDestination is dest as a Location can carry it: unchanged when it
+// is ASCII (every destination stored since IRIs are normalised), else its
+// URI (toURI), or unchanged again when it cannot be converted. For links
+// stored before destinations were normalised.
+func ASCIIDestination(dest string) string {
+	if isASCII(dest) {
+		return dest
+	}
+	if uri, problem := toURI(dest); problem == "" {
+		return uri
+	}
+	return dest
+}
+
 // appendEscaped writes s with every byte of 0x80 or more percent-encoded.
 func appendEscaped(b *strings.Builder, s string) {
 	const hex = "0123456789ABCDEF"

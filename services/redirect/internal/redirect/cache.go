@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/linktable"
 )
 
@@ -33,6 +34,9 @@ func (c *Cache) Load(ctx context.Context) (int, error) {
 // CatchUp applies the changes since the last load or catch-up.
 func (c *Cache) CatchUp(ctx context.Context) error {
 	next, err := c.Store.Changes(ctx, c.since, func(l linktable.Link) error {
+		// A link stored before destinations were normalised may hold
+		// raw non-ASCII bytes; a Location never does.
+		l.Destination = link.ASCIIDestination(l.Destination)
 		if err := c.Table.Put(l); err != nil {
 			c.Logger.Warn("link does not fit the table; skipped", "code", l.Code, "error", err.Error())
 		}
