@@ -269,6 +269,13 @@ func TestServeTimeoutsStillHold(t *testing.T) {
 // test ends, and checks that Serve then returns cleanly.
 func serveOK(t *testing.T, cfg ServerConfig) net.Listener {
 	t.Helper()
+	return serveTest(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+}
+
+// serveTest serves h through Serve with cfg until the test ends, and
+// checks that Serve then returns cleanly.
+func serveTest(t *testing.T, cfg ServerConfig, h http.Handler) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -276,8 +283,7 @@ func serveOK(t *testing.T, cfg ServerConfig) net.Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- Serve(ctx, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
-			cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		served <- Serve(ctx, ln, h, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -17,9 +17,11 @@ import (
 //
 //	HTTP/1.1 <status line>\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n<text>
 //
-// and the connection is closed after it. A response of a handler cannot
-// take that form: net/http writes its headers sorted, Connection before
-// Content-Type. rewritePlainError turns such an answer into the contract's
+// and the connection is closed after it, the text being the status line
+// again (or, for 501, one sentence). A response of a handler does not
+// start so (net/http writes its headers sorted, Connection before
+// Content-Type), and a piece of a body that starts so must also end so,
+// with nothing after the text. rewritePlainError turns such an answer into the contract's
 // JSON error with the same status, so that every error a client gets is
 // in one shape.
 
@@ -40,13 +42,7 @@ func rewritePlainError(b []byte, maxHeaderBytes int) ([]byte, bool) {
 	if len(b) > maxPlainError || !bytes.HasPrefix(b, []byte(plainStatusPrefix)) {
 		return nil, false
 	}
-	if bytes.HasPrefix(b, []byte(expectationFailed)) {
-		// An Expect other than 100-continue: net/http answers 417 through
-		// the response writer, with no body and Content-Length: 0. No
-		// handler here answers 417.
-		if !bytes.HasSuffix(b, []byte("\r\n\r\n")) || !bytes.Contains(b, []byte("\r\nContent-Length: 0\r\n")) {
-			return nil, false
-		}
+	if isExpectationFailed(b) {
 		return jsonError(http.StatusExpectationFailed, "expectation_failed",
 			"the request's Expect header cannot be met: send none, or Expect: 100-continue"), true
 	}
@@ -56,6 +52,14 @@ func rewritePlainError(b []byte, maxHeaderBytes int) ([]byte, bool) {
 	}
 	status, err := strconv.Atoi(string(line[:3]))
 	if err != nil || status < 400 || status > 599 || (len(line) > 3 && line[3] != ' ') {
+		return nil, false
+	}
+	// The whole write is net/http's: its text after the headers is the
+	// status line again, or for 501 its one sentence, and nothing more.
+	// (A body flushed in 4 KiB pieces could start a piece with the
+	// status line and headers above; it would not end so.)
+	if text := rest[len(plainErrorHeaders)-2:]; !bytes.Equal(text, line) &&
+		!(status == http.StatusNotImplemented && string(text) == "Unsupported transfer encoding") {
 		return nil, false
 	}
 	code, message := plainErrorText(status, string(line), maxHeaderBytes)
@@ -72,6 +76,17 @@ func jsonError(status int, code, message string) []byte {
 		"Content-Length: %d\r\nConnection: close\r\n\r\n", status, http.StatusText(status), len(body))
 	out.Write(body)
 	return out.Bytes()
+}
+
+// isExpectationFailed reports whether b is net/http's answer to an Expect
+// other than 100-continue, written through the response writer: exactly
+// the status line, Connection: close, a Date, Content-Length: 0, and no
+// body (as go1.26 writes it). No handler here answers 417.
+func isExpectationFailed(b []byte) bool {
+	lines := bytes.Split(b, []byte("\r\n"))
+	return len(lines) == 6 && string(lines[0])+"\r\n" == expectationFailed && string(lines[1]) == "Connection: close" &&
+		bytes.HasPrefix(lines[2], []byte("Date: ")) && len(lines[2]) == len("Date: ")+29 && string(lines[3]) == "Content-Length: 0" &&
+		len(lines[4]) == 0 && len(lines[5]) == 0
 }
 
 // plainErrorText is the code and sentence for net/http's answer whose

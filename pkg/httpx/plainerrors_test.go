@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestRewritePlainError(t *testing.T) {
 		{"HTTP version", goPlain("505 HTTP Version Not Supported: unsupported protocol version", "505 HTTP Version Not Supported: unsupported protocol version"),
 			505, "http_version_not_supported", "HTTP/1.1"},
 		{"transfer coding", goPlain("501 Not Implemented", "Unsupported transfer encoding"), 501, "unsupported_transfer_encoding", "transfer encoding"},
-		{"Expect", []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nContent-Length: 0\r\nDate: Sat, 05 Dec 2026 22:00:00 GMT\r\n\r\n"),
+		{"Expect", []byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sat, 05 Dec 2026 22:00:00 GMT\r\nContent-Length: 0\r\n\r\n"),
 			417, "expectation_failed", "Expect"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +91,11 @@ func TestRewritePlainError(t *testing.T) {
 		`{"error":{"code":"x"}}`,
 		"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 5\r\n\r\nbody.",
 		"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n",
+		"HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sat, 05 Dec 2026 22:00:00 GMT\r\nContent-Length: 0\r\n\r\nmore",
+		// A piece of a body that starts like net/http's answer but does
+		// not end as it does.
+		"HTTP/1.1 400 Bad Request" + plainErrorHeaders + "x",
+		"HTTP/1.1 400 Bad Request" + plainErrorHeaders + "400 Bad Request\r\n0\r\n\r\n",
 	} {
 		if out, ok := rewritePlainError([]byte(in), 32<<10); ok {
 			t.Errorf("%.80q rewritten as %.80q", in, out)
@@ -105,7 +111,7 @@ func FuzzRewritePlainError(f *testing.F) {
 	f.Add(goPlain("400 Bad Request: malformed Host header", "400 Bad Request: malformed Host header"))
 	f.Add(goPlain("501 Not Implemented", "Unsupported transfer encoding"))
 	f.Add([]byte("HTTP/1.1 302 Found\r\nLocation: /\r\n\r\n"))
-	f.Add([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 417 Expectation Failed\r\nConnection: close\r\nDate: Sat, 05 Dec 2026 22:00:00 GMT\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, ok := rewritePlainError(in, 32<<10)
 		if !ok {
@@ -162,5 +168,28 @@ func TestServeAnswersJSONForNetHTTPRefusals(t *testing.T) {
 	}
 	if got := string(raw(t, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "\r\n\r\nok") {
 		t.Fatalf("a good request: %q", got)
+	}
+}
+
+// A handler's body that holds, where net/http flushes it in 4 KiB pieces,
+// the start of one of net/http's own answers goes out as written (found
+// in review: the tail of such a body was rewritten).
+func TestServeNeverRewritesABody(t *testing.T) {
+	payload := "HTTP/1.1 400 Bad Request" + plainErrorHeaders + "x"
+	ln := serveTest(t, ServerConfig{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pad, _ := strconv.Atoi(r.URL.Query().Get("pad"))
+		io.WriteString(w, strings.Repeat("a", pad)+payload)
+	}))
+	client := &http.Client{Timeout: 10 * time.Second}
+	for pad := 3900; pad < 4200; pad++ {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/?pad=" + strconv.Itoa(pad))
+		if err != nil {
+			t.Fatalf("pad %d: %v", pad, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.HasSuffix(string(b), payload) {
+			t.Fatalf("pad %d: body ends %q (%v), want the handler's bytes", pad, b[max(0, len(b)-200):], err)
+		}
 	}
 }

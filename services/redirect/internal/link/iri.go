@@ -1,6 +1,7 @@
 package link
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -50,7 +51,13 @@ func toURI(dest string) (uri, problem string) {
 			// checkDestination refuses in the host): no IDNA.
 			appendEscaped(&b, host)
 		default:
-			ascii, err := idna.Lookup.ToASCII(host)
+			ascii, err := hostProfile.ToASCII(host)
+			if err == nil && !hostChars(ascii) {
+				// Mapped into a character no host may hold ("／" to "/",
+				// "＠" to "@"): a browser refuses it, and here it
+				// would move the path or the host.
+				err = fmt.Errorf("maps to %q", ascii)
+			}
 			if err != nil {
 				return "", "has the host " + Quote(host) + ", which is not a valid internationalised domain name"
 			}
@@ -74,6 +81,27 @@ func ASCIIDestination(dest string) string {
 		return uri
 	}
 	return dest
+}
+
+// hostProfile maps and checks a destination's host as browsers do (UTS
+// 46 with the lookup mapping, as idna.Lookup) but without the rules
+// browsers do not apply: an underscore, or a hyphen at a label's start or
+// end or in its third and fourth places ("r3---sn-abc"), is allowed, in
+// ASCII labels and beside non-ASCII ones alike.
+var hostProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transitional(false),
+	idna.StrictDomainName(false), idna.CheckHyphens(false))
+
+// hostChars reports whether host, after IDNA, holds only what a domain
+// name's labels hold as browsers take them: letters, digits, '-', '_'
+// and the dots between labels.
+func hostChars(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return host != ""
 }
 
 // appendEscaped writes s with every byte of 0x80 or more percent-encoded.

@@ -2,17 +2,14 @@ package link
 
 import (
 	"fmt"
+	"github.com/linkcredit/linkcredit/pkg/clickid"
+	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/events"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/net/idna"
-
-	"github.com/linkcredit/linkcredit/pkg/clickid"
-	"github.com/linkcredit/linkcredit/pkg/errs"
-	"github.com/linkcredit/linkcredit/pkg/events"
 )
 
 // Limits on a link's fields.
@@ -227,7 +224,9 @@ func checkHost(host string) string {
 		case label == "":
 			return "has the host " + Quote(host) + ", which has an empty label"
 		case len(label) >= 4 && strings.EqualFold(label[:4], "xn--"):
-			if _, err := idna.Lookup.ToUnicode(label); err != nil {
+			// "xn--" alone decodes to nothing, without an error here,
+			// which UTS 46 (and browsers) refuse too.
+			if u, err := hostProfile.ToUnicode(label); err != nil || u == "" || len(label) == 4 {
 				return "has the host " + Quote(host) + ", which is not a valid domain name"
 			}
 		}

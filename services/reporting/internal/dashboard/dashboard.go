@@ -221,11 +221,7 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 		if native, err = h.collect(ctx, p, "", now); err == nil {
 			rows = map[string][]report.Row{}
 			for g, rs := range native {
-				for _, r := range rs {
-					if r.Currency == cur || r.Currency == "" { // "": clicks without purchases
-						rows[g] = append(rows[g], r)
-					}
-				}
+				rows[g] = inCurrency(rs, cur)
 			}
 			p.Note = fmt.Sprintf("%s The figures below count only purchases made in %s; add the missing rate (PUT /v1/fx-rates) to include the others.",
 				missing, cur)
@@ -264,6 +260,27 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 	}
 	p.EPC = epcChart(withClicks, cur)
 	return p, nil
+}
+
+// inCurrency is one row per group of rows in their original currencies
+// (one row per group and currency, each with the group's clicks): the
+// group's clicks once, and the money of its purchases in currency only.
+func inCurrency(rows []report.Row, currency string) []report.Row {
+	var out []report.Row
+	at := map[string]int{}
+	for _, r := range rows {
+		k := strings.Join(r.Keys, "\x00")
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, report.Row{Keys: r.Keys, Currency: currency, Clicks: r.Clicks, UniqueClicks: r.UniqueClicks, BotClicks: r.BotClicks})
+		}
+		if r.Currency == currency {
+			out[i].AddMoney(r)
+		}
+	}
+	return out
 }
 
 // collect runs the dashboard's four reports (totals, by month, partner
