@@ -59,8 +59,8 @@ func answerError(ctx context.Context, w http.ResponseWriter, logger *slog.Logger
 func writeError(w http.ResponseWriter, err error) {
 	status := errs.HTTPStatus(err)
 	code, message := errs.Public(err)
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "5")
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5") // unless the caller knows better (a rate limit's window)
 	}
 	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: message, Fields: errs.FieldsOf(err)}})
 }

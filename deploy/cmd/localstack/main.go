@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -61,6 +62,10 @@ type settings struct {
 	clickIDKeys  string
 	secretsKey   string
 	addrs        map[string]string // service -> listen address
+	// metrics is each service's METRICS_ADDR, none when unset: one
+	// METRICS_ADDR host:port gives redirect that port and conversions and
+	// reporting the next two (metricsAddrs).
+	metrics map[string]string
 }
 
 var services = []struct{ name, addrVar, def string }{
@@ -87,12 +92,44 @@ func readSettings(getenv func(string) string) (settings, error) {
 	for _, svc := range services {
 		s.addrs[svc.name] = env.Addr(svc.addrVar, svc.def)
 	}
+	if getenv("METRICS_ADDR") != "" {
+		v := env.Addr("METRICS_ADDR", "")
+		m, err := metricsAddrs(v)
+		if err != nil {
+			env.Fail("METRICS_ADDR", v, err.Error())
+		}
+		s.metrics = m
+	}
 	if err := env.Err(); err != nil {
 		return s, err
 	}
 	abs, err := filepath.Abs(s.dataDir)
 	s.dataDir = abs
 	return s, err
+}
+
+// metricsAddrs gives each service its own metrics listener from one
+// METRICS_ADDR host:port, in the order of services: the port, then the
+// next ones (each service binds its own; they cannot share one). Port 0
+// lets each pick its own.
+func metricsAddrs(addr string) (map[string]string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n+len(services)-1 > 65535 {
+		return nil, fmt.Errorf("want host:port with room for %d ports", len(services))
+	}
+	out := map[string]string{}
+	for i, svc := range services {
+		p := n
+		if n != 0 {
+			p = n + i
+		}
+		out[svc.name] = net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	return out, nil
 }
 
 func run(ctx context.Context, getenv func(string) string, out io.Writer) (err error) {
@@ -190,6 +227,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 		if svc.name == "redirect" { // the one service that signs click ids
 			cmd.Env = append(cmd.Env, "CLICK_ID_KEYS="+s.clickIDKeys)
 		}
+		if a, ok := s.metrics[svc.name]; ok { // the last of a name in Env counts
+			cmd.Env = append(cmd.Env, "METRICS_ADDR="+a)
+		}
 		addr, err := handOver(cmd, s.addrs[svc.name], svc.addrVar)
 		if err != nil {
 			return err
@@ -209,6 +249,11 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	fmt.Fprintf(out, "\nlinkcredit is up (%.1fs). Logs in %s\n\n", time.Since(start).Seconds(), filepath.Join(s.dataDir, "logs"))
 	for _, svc := range services {
 		fmt.Fprintf(out, "  %-12s http://%s\n", svc.name, s.addrs[svc.name])
+	}
+	for _, svc := range services {
+		if a, ok := s.metrics[svc.name]; ok {
+			fmt.Fprintf(out, "  %-12s http://%s/metrics\n", svc.name+" metrics", a)
+		}
 	}
 	fmt.Fprintf(out, "  %-12s %s\n", "kafka", strings.Join(s.kafkaBrokers, ","))
 	fmt.Fprintf(out, "  %-12s %s\n", "postgres", redact(s.databaseURL))

@@ -304,8 +304,14 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", "Mozilla/5.0 A", "Accept", "application/json"); r.status != 429 ||
-		!strings.Contains(r.body, "rate_limited") || !strings.Contains(r.body, "visitor") {
-		t.Fatalf("4th click = %d %s", r.status, r.body)
+		!strings.Contains(r.body, "rate_limited") || !strings.Contains(r.body, "visitor") || r.header.Get("Retry-After") != "60" {
+		t.Fatalf("4th click = %d %v %s", r.status, r.header, r.body)
+	}
+	// A browser is told the same wait as an API client (it was 60 s
+	// against 5 s).
+	if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", "Mozilla/5.0 A", "Accept", "text/html"); r.status != 429 ||
+		r.header.Get("Retry-After") != "60" {
+		t.Fatalf("5th click, from a browser = %d %v", r.status, r.header)
 	}
 	for i := range 2 { // 3 + 2: the network's 5
 		if r := do(t, "GET", p.Base+"/c/x", "", "User-Agent", fmt.Sprintf("Mozilla/5.0 rotated/%d", i)); r.status != 302 {

@@ -184,16 +184,20 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 func clickErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 	return func(ctx context.Context, err error, w http.ResponseWriter) {
 		w.Header().Set("Cache-Control", "no-store")
+		status := errs.HTTPStatus(err)
+		if status == http.StatusTooManyRequests {
+			// The limits count clicks a minute: the same wait for a
+			// browser and an API client.
+			w.Header().Set("Retry-After", "60")
+		}
 		if wantsJSON, _ := ctx.Value(wantsJSONKey{}).(bool); wantsJSON {
 			httpx.WriteErrorCtx(ctx, w, logger, err)
 			return
 		}
-		status := errs.HTTPStatus(err)
 		page := struct{ Title, Message string }{"Link not found", "This course link does not exist or is no longer active."}
 		switch status {
 		case http.StatusTooManyRequests:
 			page = struct{ Title, Message string }{"Too many requests", "Please wait a moment and try the link again."}
-			w.Header().Set("Retry-After", "60")
 		case http.StatusServiceUnavailable:
 			page = struct{ Title, Message string }{"Temporarily unavailable", "Please try the link again in a few seconds."}
 			w.Header().Set("Retry-After", "5")
