@@ -117,7 +117,7 @@ type Platform struct {
 	// Internal serves /metrics on METRICS_ADDR, away from the
 	// public listener; nil when METRICS_ADDR is unset (then /metrics is on
 	// Router, for the local stack).
-	Internal *http.ServeMux
+	Internal *httpx.Router
 	internal net.Listener
 }
 
@@ -173,7 +173,7 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 	if p.internal, err = httpx.Listen(cfg.MetricsAddr); err != nil {
 		return p, fmt.Errorf("config: METRICS_ADDR: %w", err)
 	}
-	p.Internal = http.NewServeMux()
+	p.Internal = httpx.NewRouter() // unknown paths answer the contract's JSON 404, as on the public listener
 	// Not pprof: every neighbour that may scrape /metrics (the collector,
 	// the monitoring namespace) could then run CPU profiles and traces at
 	// will. Profiles are served on PPROF_ADDR alone, when an operator asks.

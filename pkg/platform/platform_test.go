@@ -186,6 +186,16 @@ func TestMetricsOnTheInternalListener(t *testing.T) {
 			t.Errorf("GET %s = %d, want %d", tt.url, code, tt.want)
 		}
 	}
+	// An unknown path on the internal listener answers the contract's
+	// JSON, as on the public one (it was net/http's plain text).
+	resp, err := http.Get(internal + "/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("GET /nothing on the internal listener = %d %s, want a JSON 404", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	cancel()
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
