@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // net/http answers a few requests itself, before any handler runs, and in
@@ -83,6 +84,9 @@ func jsonError(status int, code, message string) []byte {
 // the status line, Connection: close, a Date, Content-Length: 0, and no
 // body (as go1.26 writes it). No handler here answers 417.
 func isExpectationFailed(b []byte) bool {
+	if !bytes.HasPrefix(b, []byte(expectationFailed)) {
+		return false // every other write, a 302 among them, stops here
+	}
 	lines := bytes.Split(b, []byte("\r\n"))
 	return len(lines) == 6 && string(lines[0])+"\r\n" == expectationFailed && string(lines[1]) == "Connection: close" &&
 		bytes.HasPrefix(lines[2], []byte("Date: ")) && len(lines[2]) == len("Date: ")+29 && string(lines[3]) == "Content-Length: 0" &&
@@ -94,10 +98,7 @@ func isExpectationFailed(b []byte) bool {
 // detail after the colon is one of net/http's constants, never what the
 // client sent.
 func plainErrorText(status int, line string, maxHeaderBytes int) (code, message string) {
-	detail := ""
-	if _, d, ok := bytes.Cut([]byte(line), []byte(": ")); ok {
-		detail = string(d)
-	}
+	_, detail, _ := strings.Cut(line, ": ")
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
 		return "headers_too_large", fmt.Sprintf("the request line and headers are larger than %d bytes", maxHeaderBytes)
