@@ -183,3 +183,15 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Freeze stops every process of c (SIGSTOP: connections are accepted and
+// nothing answers) until c.Thaw or the end of the test. Its thaw is
+// registered now, after the services the test started, so it runs
+// before their shutdown, whatever fails in between.
+func Freeze(t testing.TB, c *pgcluster.Cluster) {
+	t.Helper()
+	if err := c.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Thaw() })
+}

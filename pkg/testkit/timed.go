@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
+	"testing"
 	"time"
 )
 
@@ -61,4 +65,27 @@ func Unavailable(r Timed, code string) error {
 		return fmt.Errorf("503 without Retry-After")
 	}
 	return nil
+}
+
+// TimedAll makes every call at once, as concurrent clients would, and
+// returns each answer by name once all have come, logging each.
+func TimedAll(t testing.TB, calls map[string]func() Timed) map[string]Timed {
+	t.Helper()
+	answers := make(map[string]Timed, len(calls))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, call := range calls {
+		wg.Go(func() {
+			r := call()
+			mu.Lock()
+			answers[name] = r
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for _, name := range slices.Sorted(maps.Keys(answers)) {
+		r := answers[name]
+		t.Logf("%s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
+	}
+	return answers
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
-	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,10 +28,7 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	// meets the frozen database too, where coursera's is cached.
 	s.putPartner(t, "udemy", fmt.Sprintf(`{"name":"Udemy","postback_token":%q,"currency":"USD"}`, postbackToken), 201)
 
-	if err := cluster.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Thaw() }) // never leave it frozen, whatever fails below
+	testkit.Freeze(t, cluster)
 
 	// Generous ceilings (3x each bound): an answer, not a speed, is asserted.
 	const probeCeiling = 3 * 2 * time.Second
@@ -68,23 +63,8 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	maps.Copy(calls, admin)
 
 	// Concurrently, as a partner's deliveries, the probes and an operator come.
-	var wg sync.WaitGroup
-	answers := map[string]*testkit.Timed{}
-	var mu sync.Mutex
-	for name, call := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := call()
-			mu.Lock()
-			answers[name] = &r
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	for _, name := range slices.Sorted(maps.Keys(calls)) {
-		r := answers[name]
-		t.Logf("frozen: %s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
+	answers := testkit.TimedAll(t, calls)
+	for name, r := range answers {
 		if name == "readyz" {
 			if r.Err != nil || r.Status != 503 {
 				t.Errorf("frozen: readyz = %d %s (%v) after %v, want 503", r.Status, r.Body, r.Err, r.Took)
@@ -95,7 +75,7 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		if _, ok := admin[name]; ok {
 			code = "unavailable"
 		}
-		if err := testkit.Unavailable(*r, code); err != nil {
+		if err := testkit.Unavailable(r, code); err != nil {
 			t.Errorf("frozen: %s: %v", name, err)
 		}
 	}

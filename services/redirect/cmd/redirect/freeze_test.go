@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,33 +34,23 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		"the click": {"GET", "/c/ml-101", ""},
 	}
 
-	if err := cluster.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Thaw() }) // never leave it frozen, whatever fails below
+	testkit.Freeze(t, cluster)
 
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	timed := map[string]func() testkit.Timed{}
 	for name, c := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := call(c[0], c[1], c[2])
-			mu.Lock()
-			defer mu.Unlock()
-			t.Logf("frozen: %s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
-			if name == "the click" {
-				if r.Status != 302 {
-					t.Errorf("frozen: the click = %d %s (%v), want 302", r.Status, r.Body, r.Err)
-				}
-				return
-			}
-			if err := testkit.Unavailable(r, "unavailable"); err != nil {
-				t.Errorf("frozen: %s: %v", name, err)
-			}
-		}()
+		timed["frozen: "+name] = func() testkit.Timed { return call(c[0], c[1], c[2]) }
 	}
-	wg.Wait()
+	for name, r := range testkit.TimedAll(t, timed) {
+		if name == "frozen: the click" {
+			if r.Status != 302 {
+				t.Errorf("frozen: the click = %d %s (%v), want 302", r.Status, r.Body, r.Err)
+			}
+			continue
+		}
+		if err := testkit.Unavailable(r, "unavailable"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 
 	if err := cluster.Thaw(); err != nil {
 		t.Fatal(err)

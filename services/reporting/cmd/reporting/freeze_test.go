@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,10 +37,7 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 		}
 	}
 
-	if err := cluster.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Thaw() }) // never leave it frozen, whatever fails below
+	testkit.Freeze(t, cluster)
 
 	calls := map[string]func() testkit.Timed{
 		// A write: its bound (writeStall) is longer than a read's; only a
@@ -55,28 +51,17 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	for name, path := range paths {
 		calls[name] = func() testkit.Timed { return get(path) }
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for name, call := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := call()
-			mu.Lock()
-			defer mu.Unlock()
-			t.Logf("frozen: %s = %d in %v %s", name, r.Status, r.Took.Round(time.Millisecond), r.Body)
-			if name == "readyz" {
-				if r.Err != nil || r.Status != 503 {
-					t.Errorf("frozen: readyz = %d %s (%v) after %v, want 503", r.Status, r.Body, r.Err, r.Took)
-				}
-				return
+	for name, r := range testkit.TimedAll(t, calls) {
+		if name == "readyz" {
+			if r.Err != nil || r.Status != 503 {
+				t.Errorf("frozen: readyz = %d %s (%v) after %v, want 503", r.Status, r.Body, r.Err, r.Took)
 			}
-			if err := testkit.Unavailable(r, "unavailable"); err != nil {
-				t.Errorf("frozen: %s: %v", name, err)
-			}
-		}()
+			continue
+		}
+		if err := testkit.Unavailable(r, "unavailable"); err != nil {
+			t.Errorf("frozen: %s: %v", name, err)
+		}
 	}
-	wg.Wait()
 	if r := get("/metrics"); r.Status != 200 {
 		t.Errorf("frozen: /metrics = %d (%v) after %v, want 200", r.Status, r.Err, r.Took)
 	}
