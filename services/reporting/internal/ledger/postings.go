@@ -50,18 +50,11 @@ func Balances(s State) []Posting {
 // new: new balances minus old ones, zero lines dropped, in a stable order.
 // It balances per currency because both sides do.
 func Diff(old, new State) []Posting {
-	sum := map[[2]string]int64{}
-	for _, p := range Balances(new) {
-		sum[[2]string{p.Account, p.Currency}] += p.Amount
+	was := Balances(old)
+	for i := range was {
+		was[i].Amount = -was[i].Amount
 	}
-	for _, p := range Balances(old) {
-		sum[[2]string{p.Account, p.Currency}] -= p.Amount
-	}
-	out := make([]Posting, 0, len(sum))
-	for k, v := range sum {
-		out = append(out, Posting{k[0], k[1], v})
-	}
-	return compact(out)
+	return Sum(Balances(new), was)
 }
 
 // Sum is a and b added up per account and currency, zero lines dropped.
@@ -72,6 +65,12 @@ func Sum(a, b []Posting) []Posting {
 			sum[[2]string{p.Account, p.Currency}] += p.Amount
 		}
 	}
+	return postingsOf(sum)
+}
+
+// postingsOf is sums by account and currency as postings, zero lines
+// dropped, in a stable order.
+func postingsOf(sum map[[2]string]int64) []Posting {
 	out := make([]Posting, 0, len(sum))
 	for k, v := range sum {
 		out = append(out, Posting{k[0], k[1], v})

@@ -72,29 +72,17 @@ func Moves(old, new []Event, from, to State, at time.Time) []Step {
 	j := journal{}
 	j.timeline(new, 1)
 	j.timeline(old, -1)
-	// The rest of Balances(to) - Balances(from) at at.
-	rest := journal{}
-	rest.add(at, Diff(from, to), 1)
+	// The rest of Balances(to) - Balances(from), at at: what the
+	// timeline's difference does not already post.
+	var posted []Posting
 	for _, m := range j {
-		for k, v := range m {
-			rest[instantOf(at)][k] -= v
-		}
+		posted = append(posted, postingsOf(m)...)
 	}
-	for k, m := range rest {
-		for a, v := range m {
-			if j[k] == nil {
-				j[k] = map[[2]string]int64{}
-			}
-			j[k][a] += v
-		}
-	}
+	j.add(at, Diff(from, to), 1)
+	j.add(at, posted, -1)
 	var steps []Step
 	for k, m := range j {
-		var ps []Posting
-		for a, v := range m {
-			ps = append(ps, Posting{a[0], a[1], v})
-		}
-		if ps = compact(ps); len(ps) > 0 {
+		if ps := postingsOf(m); len(ps) > 0 {
 			steps = append(steps, Step{At: time.Unix(k.sec, int64(k.nsec)).UTC(), Postings: ps})
 		}
 	}
