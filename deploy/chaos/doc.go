@@ -7,8 +7,8 @@
 // webhook load, poison on every topic, and two replicas of each service
 // sharing the work while one of each is killed.
 //
-// The Harness runs every process itself (no localstack: localstack stops
-// the whole stack when one process dies, which is what these tests do on
-// purpose). Everything listens on 127.0.0.1. TestChaosShort runs in `make
+// The Harness runs every process itself (no localstack: localstack starts
+// a process that dies again by itself, where these tests kill, hold down
+// and restart each one when they choose). Everything listens on 127.0.0.1. TestChaosShort runs in `make
 // test`; `make chaos` runs every scenario (CHAOS=full).
 package chaos

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -217,6 +218,25 @@ func (e *stackEnv) leftovers() []string {
 	return found
 }
 
+// pidOf is the live process of this stack running the binary name, or 0.
+func (e *stackEnv) pidOf(name string) int {
+	want := filepath.Join(e.bin, name) + "\x00"
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		dir := strings.TrimSuffix(p, "cmdline")
+		if err != nil || string(b) != want || !e.inEnviron(dir+"environ") {
+			continue
+		}
+		stat, _ := os.ReadFile(dir + "stat")
+		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] != "Z" {
+			pid, _ := strconv.Atoi(f[0])
+			return pid
+		}
+	}
+	return 0
+}
+
 // inEnviron reports whether the process whose environ file is at path has
 // this stack's data directory in its DATA_DIR, or is still there with an
 // environment that cannot be read (then it may be ours: counted).
@@ -301,6 +321,29 @@ func TestLocalStack(t *testing.T) {
 	consumed := kcat(t, "-C", "-b", e.kafka, "-t", "clicks.v1", "-o", "beginning", "-e", "-q", "-f", `%k %s %h\n`)
 	if !strings.Contains(consumed, `e2e-key {"id":"e2e-1"} traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736`) {
 		t.Fatalf("kcat -C read %q", consumed)
+	}
+
+	// A service that dies is started again, serving the same socket.
+	killed := e.pidOf("redirect")
+	if killed == 0 {
+		t.Fatal("no redirect process of this stack")
+	}
+	if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if pid := e.pidOf("redirect"); pid != 0 && pid != killed {
+			if resp, err := client.Get("http://" + e.redirect + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redirect not started again within 30s of a SIGKILL\n%s", e.logs())
+		}
 	}
 
 	if err := s.stop(t, syscall.SIGTERM); err != nil {

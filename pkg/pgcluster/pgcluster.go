@@ -206,6 +206,9 @@ func (c *Cluster) URL(db string) string {
 // Done is closed when the server process has exited.
 func (c *Cluster) Done() <-chan struct{} { return c.proc.Done() }
 
+// Err is the server's exit status; valid after Done.
+func (c *Cluster) Err() error { return c.proc.Err() }
+
 // Stop shuts the server down (fast shutdown: active sessions are ended,
 // everything committed is kept) and waits for it; after 20 s it kills the
 // server's process group.

@@ -3,6 +3,7 @@
 // brokers), and the three services, waits until each answers /readyz, and
 // prints the URLs and the admin token. On Ctrl-C or SIGTERM it stops the
 // services, then the broker, then PostgreSQL, and leaves nothing running.
+// Meanwhile a child that dies is started again (supervise).
 // Every child is also bound to this process by the kernel: if localstack is
 // killed outright, they are stopped too.
 //
@@ -11,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -170,11 +172,20 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 				return err
 			}
 		}
-		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(s.dataDir, "postgres"), Port: s.pgPort, Log: logFile})
+		opts := pgcluster.Options{DataDir: filepath.Join(s.dataDir, "postgres"), Port: s.pgPort, Log: logFile}
+		cluster, err := pgcluster.Start(ctx, opts)
 		if err != nil {
 			return err
 		}
-		stack.postgres = cluster
+		opts.Port = cluster.Port // a restart must keep the port the services were given
+		stack.add(&child{name: "postgres", log: logFile.Name(), cur: clusterChild{cluster},
+			start: func(ctx context.Context) (running, error) {
+				c, err := pgcluster.Start(ctx, opts)
+				if err != nil {
+					return nil, err
+				}
+				return clusterChild{c}, nil
+			}})
 		if err := createDatabase(ctx, cluster.URL("postgres"), "linkcredit"); err != nil {
 			return err
 		}
@@ -196,12 +207,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 		if err != nil {
 			return err
 		}
-		p, err := startLogged(cmd, filepath.Join(s.dataDir, "logs", "devbroker.log"))
-		closeHandedOver(cmd)
-		if err != nil {
-			return fmt.Errorf("start devbroker: %w", err)
+		if err := stack.startProcess(ctx, "devbroker", cmd, s.dataDir); err != nil {
+			return err
 		}
-		stack.add("devbroker", p)
 		s.kafkaAddr, s.kafkaBrokers = addr, []string{addr}
 	}
 	if err := createTopics(ctx, s.kafkaBrokers); err != nil {
@@ -235,12 +243,9 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			return err
 		}
 		s.addrs[svc.name] = addr
-		p, err := startLogged(cmd, filepath.Join(s.dataDir, "logs", svc.name+".log"))
-		closeHandedOver(cmd)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", svc.name, err)
+		if err := stack.startProcess(ctx, svc.name, cmd, s.dataDir); err != nil {
+			return err
 		}
-		stack.add(svc.name, p)
 	}
 	if err := stack.waitReady(ctx, s, 60*time.Second); err != nil {
 		return err
@@ -259,15 +264,13 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	fmt.Fprintf(out, "  %-12s %s\n", "postgres", redact(s.databaseURL))
 	fmt.Fprintf(out, "  %-12s %s\n", "admin token", s.adminToken)
 	fmt.Fprintf(out, "  %-12s http://%s/ (sign in with the admin token)\n\n", "dashboard", s.addrs["reporting"])
-	fmt.Fprintf(out, "Try: curl -s http://%s/readyz\nCtrl-C stops everything.\n", s.addrs["redirect"])
+	fmt.Fprintf(out, "Try: curl -s http://%s/readyz\nCtrl-C stops everything; a process that dies is restarted.\n", s.addrs["redirect"])
 
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(out, "\nstopping ...")
-		return nil
-	case name := <-stack.exited():
-		return fmt.Errorf("%s exited unexpectedly; see %s", name, filepath.Join(s.dataDir, "logs", name+".log"))
+	if err := stack.supervise(ctx, out); err != nil {
+		return err
 	}
+	fmt.Fprintln(out, "\nstopping ...")
+	return nil
 }
 
 // secret returns given when set, else the secret generated on a first run
@@ -348,24 +351,6 @@ func handOver(cmd *exec.Cmd, addr, variable string) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// closeHandedOver closes localstack's copies of the sockets a started (or
-// failed) child was given.
-func closeHandedOver(cmd *exec.Cmd) {
-	for _, f := range cmd.ExtraFiles {
-		f.Close()
-	}
-}
-
-func startLogged(cmd *exec.Cmd, logPath string) (*proc.Process, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close() // the child holds its own descriptor
-	cmd.Stdout, cmd.Stderr = f, f
-	return proc.Start(cmd, syscall.SIGTERM)
-}
-
 func redact(u string) string {
 	if i := strings.Index(u, "@"); i > 0 {
 		if j := strings.Index(u, "://"); j > 0 && strings.Contains(u[j+3:i], ":") {
@@ -375,41 +360,172 @@ func redact(u string) string {
 	return u
 }
 
-// stack is what localstack started, stopped in reverse order.
+// stack is what localstack started, stopped in reverse order. After
+// start-up it keeps each child running (supervise): one that exits is
+// started again, with the same command, environment and sockets.
 type stack struct {
-	names    []string
-	procs    []*proc.Process
-	postgres *pgcluster.Cluster
+	children []*child
+	// files are the listening sockets handed to the children, kept open
+	// here so that a restarted child serves the same socket: connections
+	// wait in its backlog meanwhile instead of being refused.
+	files []*os.File
+	exits chan exit
+	// firstDelay is the wait before a child's first restart (default a
+	// second); tests shorten it.
+	firstDelay time.Duration
 }
 
-func (st *stack) add(name string, p *proc.Process) {
-	st.names = append(st.names, name)
-	st.procs = append(st.procs, p)
+// child is one supervised process.
+type child struct {
+	name    string
+	log     string // its log file
+	start   func(ctx context.Context) (running, error)
+	cur     running
+	started time.Time
+	quick   int // exits in a row, each within stableAfter of its start
 }
 
-// exited reports the first child to exit.
-func (st *stack) exited() <-chan string {
-	ch := make(chan string, len(st.procs)+1)
-	for i, p := range st.procs {
-		go func() {
-			<-p.Done()
-			ch <- st.names[i]
-		}()
+// running is a started child: a process, or the PostgreSQL cluster.
+type running interface {
+	Done() <-chan struct{}
+	Err() error // the exit status, once Done
+	Stop() error
+}
+
+type processChild struct{ *proc.Process }
+
+func (p processChild) Stop() error { return p.Process.Stop(syscall.SIGTERM, 30*time.Second) }
+
+type clusterChild struct{ *pgcluster.Cluster }
+
+type exit struct {
+	c *child
+	r running
+}
+
+func (st *stack) add(c *child) {
+	if st.exits == nil {
+		st.exits = make(chan exit, 16)
 	}
-	if st.postgres != nil {
-		go func() {
-			<-st.postgres.Done()
-			ch <- "postgres"
-		}()
+	if c.started.IsZero() {
+		c.started = time.Now()
 	}
-	return ch
+	st.children = append(st.children, c)
+	st.watch(c)
+}
+
+func (st *stack) watch(c *child) {
+	r := c.cur
+	go func() {
+		<-r.Done()
+		st.exits <- exit{c, r}
+	}()
+}
+
+// startProcess starts the command tmpl describes (never tmpl itself: each
+// start, the first and every restart, runs a fresh copy of it), logging
+// to DATA_DIR/logs/name.log, and adds it to the stack.
+func (st *stack) startProcess(ctx context.Context, name string, tmpl *exec.Cmd, dataDir string) error {
+	st.files = append(st.files, tmpl.ExtraFiles...)
+	logPath := filepath.Join(dataDir, "logs", name+".log")
+	start := func(context.Context) (running, error) {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close() // the child holds its own descriptor
+		cmd := exec.Command(tmpl.Path, tmpl.Args[1:]...)
+		cmd.Env, cmd.ExtraFiles = tmpl.Env, tmpl.ExtraFiles
+		cmd.Stdout, cmd.Stderr = f, f
+		p, err := proc.Start(cmd, syscall.SIGTERM)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		return processChild{p}, nil
+	}
+	r, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	st.add(&child{name: name, log: logPath, start: start, cur: r})
+	return nil
+}
+
+// A child that exits within stableAfter of its start maxQuickExits times
+// in a row is not started again: localstack stops the stack and says so,
+// rather than hide a crash loop. Each quick exit doubles the wait before
+// the next start, from a second up to maxRestartDelay.
+const (
+	stableAfter     = 30 * time.Second
+	maxQuickExits   = 5
+	maxRestartDelay = 16 * time.Second
+)
+
+// supervise restarts each child that exits, until ctx ends.
+func (st *stack) supervise(ctx context.Context, out io.Writer) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case x := <-st.exits:
+			if x.r != x.c.cur {
+				continue
+			}
+			if err := st.restart(ctx, out, x.c); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (st *stack) restart(ctx context.Context, out io.Writer, c *child) error {
+	status := exitStatus(c.cur.Err())
+	if time.Since(c.started) < stableAfter {
+		c.quick++
+	} else {
+		c.quick = 0
+	}
+	for {
+		if c.quick >= maxQuickExits {
+			return fmt.Errorf("%s exited (%s) %d times in a row within %s of its start; see %s", c.name, status, c.quick, stableAfter, c.log)
+		}
+		delay := min(cmp.Or(st.firstDelay, time.Second)<<max(c.quick-1, 0), maxRestartDelay)
+		fmt.Fprintf(out, "%s exited (%s); starting it again in %s (log: %s)\n", c.name, status, delay, c.log)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		r, err := c.start(ctx)
+		if ctx.Err() != nil {
+			if err == nil {
+				c.cur = r // stopped with the rest
+			}
+			return nil
+		}
+		if err == nil {
+			c.cur, c.started = r, time.Now()
+			st.watch(c)
+			fmt.Fprintf(out, "%s started again\n", c.name)
+			return nil
+		}
+		c.quick++
+		status = "and did not start: " + err.Error()
+	}
+}
+
+// exitStatus describes how a child ended.
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }
 
 func (st *stack) waitReady(ctx context.Context, s settings, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	client := &http.Client{Timeout: 3 * time.Second}
-	exited := st.exited()
 	for _, svc := range services {
 		url := "http://" + s.addrs[svc.name] + "/readyz"
 		for {
@@ -421,8 +537,8 @@ func (st *stack) waitReady(ctx context.Context, s settings, timeout time.Duratio
 				}
 			}
 			select {
-			case name := <-exited:
-				return fmt.Errorf("%s exited during start-up; see %s", name, filepath.Join(s.dataDir, "logs", name+".log"))
+			case x := <-st.exits:
+				return fmt.Errorf("%s exited during start-up (%s); see %s", x.c.name, exitStatus(x.r.Err()), x.c.log)
 			case <-ctx.Done():
 				return fmt.Errorf("%s not ready after %s (last: %v); see %s", svc.name, timeout, err, filepath.Join(s.dataDir, "logs", svc.name+".log"))
 			case <-time.After(100 * time.Millisecond):
@@ -433,13 +549,14 @@ func (st *stack) waitReady(ctx context.Context, s settings, timeout time.Duratio
 }
 
 func (st *stack) stop(out io.Writer) error {
-	for i := len(st.procs) - 1; i >= 0; i-- {
-		if err := st.procs[i].Stop(syscall.SIGTERM, 30*time.Second); err != nil && !isSignalExit(err) {
-			fmt.Fprintf(out, "%s: %v\n", st.names[i], err)
+	for i := len(st.children) - 1; i >= 0; i-- {
+		c := st.children[i]
+		if err := c.cur.Stop(); err != nil && !isSignalExit(err) {
+			fmt.Fprintf(out, "%s: %v\n", c.name, err)
 		}
 	}
-	if st.postgres != nil {
-		_ = st.postgres.Stop()
+	for _, f := range st.files {
+		f.Close()
 	}
 	return nil
 }
