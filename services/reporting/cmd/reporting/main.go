@@ -82,6 +82,7 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 		cfg := platform.Config{
 			DatabaseURL:  env.URL("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/linkcredit?sslmode=disable", "postgres", "postgresql"),
 			KafkaBrokers: env.Brokers("KAFKA_BROKERS", []string{"127.0.0.1:9092"}),
+			Kafka:        platform.ReadKafkaSecurity(env), // replay reads the topics as the service does
 		}
 		finance := financeZone(env)
 		if err := env.Err(); err != nil {
