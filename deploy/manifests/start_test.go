@@ -4,15 +4,9 @@ package manifests
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +16,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // The test that would have caught `conversions: config: SECRETS_KEY is
@@ -35,7 +31,7 @@ import (
 // outsideSecrets are the Secrets the manifests read but do not hold, with
 // the keys and value shapes of whoever makes them.
 func outsideSecrets(t *testing.T) map[string]map[string]string {
-	ca := testCA(t)
+	ca := testkit.TestCA(t)
 	pgPassword := alnum(64) // CloudNativePG: 64 alphanumerics
 	secrets := map[string]map[string]string{
 		// docs/operations.md: kubectl create secret generic linkcredit-tokens ...
@@ -65,27 +61,31 @@ func outsideSecrets(t *testing.T) map[string]map[string]string {
 	return secrets
 }
 
-func TestServicesGetPastConfiguration(t *testing.T) {
-	bins := images(t)
+// containerRun is one container of a deployment as a test runs it: the
+// service's binary with the container's arguments, environment (the
+// image's, then the runtime's) and mounts.
+type containerRun struct {
+	name    string // compose/redirect, prod/redirect/migrate, ...
+	service string
+	args    []string
+	env     map[string]string
+	mounts  map[string]map[string]string
+}
+
+// deploymentRuns lists every container of the services in compose and in
+// each overlay, with the image's working directory.
+func deploymentRuns(t *testing.T) (runs []containerRun, workdir string) {
+	t.Helper()
 	final := dockerfile(t).Stage("")
 	imageEnv, err := final.ImageEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	workdir := ""
 	for _, in := range final.Instructions {
 		if in.Cmd == "WORKDIR" {
 			workdir = in.Args
 		}
 	}
-	type run struct {
-		name    string
-		service string
-		args    []string
-		env     map[string]string
-		mounts  map[string]map[string]string
-	}
-	var runs []run
 
 	// docker-compose.yml, with the secrets .env.example says how to make.
 	project, _ := loadComposeWithExample(t)
@@ -101,7 +101,7 @@ func TestServicesGetPastConfiguration(t *testing.T) {
 		for _, v := range svc.Volumes {
 			mounts[v.Target] = map[string]string{}
 		}
-		runs = append(runs, run{"compose/" + s, s, svc.Command, ComposeEnv(svc, imageEnv), mounts})
+		runs = append(runs, containerRun{"compose/" + s, s, svc.Command, ComposeEnv(svc, imageEnv), mounts})
 	}
 
 	// Each overlay: every container and init container of the services.
@@ -126,10 +126,16 @@ func TestServicesGetPastConfiguration(t *testing.T) {
 					t.Errorf("%s: %s container %s runs image %s", name, wname, c.Name, c.Image)
 					continue
 				}
-				runs = append(runs, run{name + "/" + wname + "/" + c.Name, wname, append(c.Command, c.Args...), c.Env, c.Mounts})
+				runs = append(runs, containerRun{name + "/" + wname + "/" + c.Name, wname, append(c.Command, c.Args...), c.Env, c.Mounts})
 			}
 		}
 	}
+	return runs, workdir
+}
+
+func TestServicesGetPastConfiguration(t *testing.T) {
+	bins := images(t)
+	runs, workdir := deploymentRuns(t)
 
 	// Every process at once: they spend their time waiting, so the test
 	// takes one grace period, not one per container.
@@ -173,9 +179,21 @@ func TestServicesGetPastConfiguration(t *testing.T) {
 // under a new directory in parent, moves every value that names a path in
 // them along, and starts bin (see Start).
 func startContainer(parent, workdir, bin string, args []string, env map[string]string, mounts map[string]map[string]string) (map[string]string, Run, error) {
-	fs, err := os.MkdirTemp(parent, "fs-")
+	fs, moved, err := layOut(parent, workdir, env, mounts)
 	if err != nil {
 		return nil, Run{}, err
+	}
+	got, err := Start(context.Background(), bin, args, moved, filepath.Join(fs, workdir), 3*time.Second)
+	return moved, got, err
+}
+
+// layOut makes a container's file system under parent: the working
+// directory and each mount (with its files), and returns it with env's
+// paths moved into it.
+func layOut(parent, workdir string, env map[string]string, mounts map[string]map[string]string) (fs string, moved map[string]string, err error) {
+	fs, err = os.MkdirTemp(parent, "fs-")
+	if err != nil {
+		return "", nil, err
 	}
 	paths := map[string]map[string]string{workdir: {}}
 	for p, files := range mounts {
@@ -184,15 +202,15 @@ func startContainer(parent, workdir, bin string, args []string, env map[string]s
 	for p, files := range paths {
 		dir := filepath.Join(fs, p)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, Run{}, err
+			return "", nil, err
 		}
 		for f, content := range files {
 			if err := os.WriteFile(filepath.Join(dir, f), []byte(content), 0o600); err != nil {
-				return nil, Run{}, err
+				return "", nil, err
 			}
 		}
 	}
-	moved := map[string]string{}
+	moved = map[string]string{}
 	for k, v := range env {
 		for p := range paths {
 			if v == p || strings.Contains(v, p+"/") {
@@ -201,8 +219,7 @@ func startContainer(parent, workdir, bin string, args []string, env map[string]s
 		}
 		moved[k] = v
 	}
-	got, err := Start(context.Background(), bin, args, moved, filepath.Join(fs, workdir), 3*time.Second)
-	return moved, got, err
+	return fs, moved, nil
 }
 
 // loadComposeWithExample loads docker-compose.yml with the variables
@@ -234,22 +251,6 @@ func loadComposeWithExample(t *testing.T) (*types.Project, map[string]string) {
 		t.Fatal(err)
 	}
 	return p, env
-}
-
-func testCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "placeholder-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func randHex(n int) string {
