@@ -55,6 +55,9 @@ func TestComposeLoads(t *testing.T) {
 				t.Errorf("%s does not wait for %s", s, dep)
 			}
 		}
+		if g := svc.StopGracePeriod; g == nil || time.Duration(*g) < 30*time.Second {
+			t.Errorf("%s: stop_grace_period %v, want at least 30s (the HTTP drain and the click log's)", s, g)
+		}
 		if svc.HealthCheck == nil || !strings.Contains(strings.Join(svc.HealthCheck.Test, " "), "/usr/local/bin/probe") {
 			t.Errorf("%s: its healthcheck must use the image's probe (no shell in distroless)", s)
 		}

@@ -209,8 +209,9 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 	if r := do(t, "GET", p.Base+"/c/ml-101?no-track", ""); r.status != 302 || r.header.Get("X-Click-Id") != "" {
 		t.Fatalf("no-track = %d %v", r.status, r.header)
 	}
-	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "text/html"); r.status != 404 || !strings.Contains(r.body, "<html") {
-		t.Fatalf("HTML 404 = %d %s", r.status, r.body)
+	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "text/html"); r.status != 404 || !strings.Contains(r.body, "<html") ||
+		r.header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(r.header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Fatalf("HTML 404 = %d %v %s", r.status, r.header, r.body)
 	}
 	if r := do(t, "GET", p.Base+"/c/nope", "", "Accept", "application/json"); r.status != 404 || !strings.Contains(r.body, `"link_not_found"`) {
 		t.Fatalf("JSON 404 = %d %s", r.status, r.body)
@@ -462,8 +463,11 @@ func TestBrokerOutageDrains(t *testing.T) {
 		t.Fatalf("readyz with Kafka down = %d %s", r.status, r.body)
 	}
 	metrics := do(t, "GET", p.Base+"/metrics", "").body
-	if !strings.Contains(metrics, "redirect_clicklog_unshipped_bytes") {
-		t.Fatal("no click log lag metric")
+	// The click log's gauges, by the names the alerts (pipeline.rules.yaml) read.
+	for _, name := range []string{"redirect_clicklog_unshipped_bytes", "redirect_clicklog_oldest_unshipped_age_seconds", "redirect_clicklog_budget_used_ratio"} {
+		if !regexp.MustCompile(`(?m)^` + name + `[{ ]`).MatchString(metrics) {
+			t.Errorf("no %s in /metrics:\n%s", name, metrics)
+		}
 	}
 	// An outage of a while: the broker comes back once the shipper has
 	// failed and retried, however long that takes on this machine.
