@@ -219,6 +219,14 @@ func checkHost(host string) string {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return ""
 	}
+	// url.Parse has percent-decoded the host. A non-ASCII host written as
+	// it is was converted to ASCII before this (toURI), so what is left is
+	// percent-encoded: browsers decode it and apply UTS 46, which can read
+	// another host than the one shown ("coursera.org%E3%80%82evil.example"
+	// is coursera.org.evil.example), or a character no host holds.
+	if !hostChars(host) {
+		return "has the host " + Quote(host) + ", which is not a valid domain name (write a non-ASCII host as it is, not percent-encoded)"
+	}
 	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") { // "x.example." is fully qualified
 		switch {
 		case label == "":

@@ -55,6 +55,15 @@ func TestValidate(t *testing.T) {
 		{"hyphens in places 3 and 4 beside a non-ASCII label", func(l *Link) { l.Destination = "https://r3---sn-abc.bücher.example/" }, "", ""},
 		{"a leading hyphen beside a non-ASCII label", func(l *Link) { l.Destination = "https://-lead.bücher.example/" }, "", ""},
 		{"empty label", func(l *Link) { l.Destination = "https://ex_ample..com/" }, "destination", "empty label"},
+		// Percent-encoded, a host escapes the IRI checks (a security review
+		// found these accepted): browsers decode it, then map it.
+		{"percent-encoded ideographic full stop", func(l *Link) { l.Destination = "https://coursera.org%E3%80%82evil.example/" }, "destination", "not percent-encoded"},
+		{"percent-encoded full-width full stop", func(l *Link) { l.Destination = "https://coursera.org%EF%BC%8Eevil.example/" }, "destination", "not percent-encoded"},
+		{"percent-encoded full-width slash", func(l *Link) { l.Destination = "https://coursera.org%EF%BC%8Fevil.example/" }, "destination", "not a valid domain name"},
+		{"percent-encoded full-width at sign", func(l *Link) { l.Destination = "https://coursera.org%EF%BC%A0evil.example/" }, "destination", "not a valid domain name"},
+		{"percent-encoded percent sign", func(l *Link) { l.Destination = "https://coursera.org%25evil.example/" }, "destination", "not a valid domain name"},
+		{"percent-encoded ASCII letter", func(l *Link) { l.Destination = "https://coursera.%6Frg/" }, "destination", "not a valid URL"},
+		{"a character hosts forbid", func(l *Link) { l.Destination = "https://good.example<evil.example/" }, "destination", "not a valid domain name"},
 		{"leading dot", func(l *Link) { l.Destination = "https://.example/" }, "destination", "empty label"},
 		{"macro in host", func(l *Link) { l.Destination = "https://{partner}.example/" }, "destination", "after the host"},
 		{"macro as host", func(l *Link) { l.Destination = "https://{code}/x" }, "destination", "after the host"},
