@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +334,50 @@ func TestServeErrorClosesConnections(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("read on the served connection = %v, want EOF (closed)", err)
+	}
+}
+
+// TestServeClosesAfterAChunkedRequest: a request with a Transfer-Encoding
+// (beside a Content-Length, which net/http drops) is answered and its
+// connection closed, so what follows its chunked body is never served as
+// a request (RFC 9112, section 6.1; a security review found the rest of
+// the bytes answered as a second request). A request with a
+// Content-Length alone keeps its connection.
+func TestServeClosesAfterAChunkedRequest(t *testing.T) {
+	ln := serveTest(t, ServerConfig{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "path="+r.URL.Path+"\n")
+	}))
+	for _, tt := range []struct {
+		name, request string
+		served        []string
+	}{
+		{"Content-Length and Transfer-Encoding", "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/first"}},
+		{"Transfer-Encoding alone", "POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"2\r\nab\r\n0\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n", []string{"/first"}},
+		{"Content-Length alone", "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab" +
+			"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", []string{"/first", "/second"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tt.request)
+			b, err := io.ReadAll(c) // ends when the server closes
+			if err != nil {
+				t.Fatalf("read: %v (the connection stayed open)", err)
+			}
+			var served []string
+			for _, m := range regexp.MustCompile(`path=(\S+)`).FindAllStringSubmatch(string(b), -1) {
+				served = append(served, m[1])
+			}
+			if !slices.Equal(served, tt.served) {
+				t.Fatalf("served %q, want %q:\n%s", served, tt.served, b)
+			}
+		})
 	}
 }

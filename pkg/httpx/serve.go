@@ -78,7 +78,7 @@ func Listen(addr string) (net.Listener, error) {
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfig, logger *slog.Logger) error {
 	cfg.setDefaults()
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           closeAfterChunked(h),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -111,6 +111,23 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		return err
 	}
 	return nil
+}
+
+// closeAfterChunked closes the connection after answering a request with
+// a Transfer-Encoding. net/http drops a Content-Length sent beside it (and
+// reads the body as chunked), so the two cannot be told apart from one
+// alone here; RFC 9112 (section 6.1) wants the connection closed after
+// such a request: behind a proxy that framed it by its Content-Length,
+// the bytes after the chunked body would otherwise be served as a request
+// the proxy never saw. Partners' requests carry a Content-Length; the few
+// chunked ones pay a new connection.
+func closeAfterChunked(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Recover answers a handler's panic with the contract's 500 JSON error
