@@ -50,7 +50,7 @@ func FuzzEdgeCuts(f *testing.F) {
 		if len(ua) > MaxUserAgentBytes || !utf8.ValidString(ua) || long != (len(s) > MaxUserAgentBytes) {
 			t.Fatalf("CutUserAgent(%q) = %q, %v", s, ua, long)
 		}
-		if ref := CutReferer(s); len(ref) > MaxRefererBytes || !utf8.ValidString(ref) || strings.ContainsAny(ref, "?#") {
+		if ref := CutReferer(s); len(ref) > MaxRefererBytes || !utf8.ValidString(ref) || strings.ContainsAny(ref, "?#;") {
 			t.Fatalf("CutReferer(%q) = %q", s, ref)
 		}
 		if tag := Tag(s); tag != "" && (tag != s || !ValidTag(tag)) {

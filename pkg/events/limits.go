@@ -93,10 +93,22 @@ func CutUserAgent(ua string) (string, bool) {
 	return cut(ua, MaxUserAgentBytes), len(ua) > MaxUserAgentBytes
 }
 
-// CutReferer drops a referer's query and fragment and keeps its first
-// MaxRefererBytes, whole UTF-8 characters only.
+// CutReferer drops a referer's user information, query, fragment and path
+// parameters (";jsessionid=…": like the query, where sessions and tokens
+// travel) and keeps its first MaxRefererBytes, whole UTF-8 characters
+// only. Browsers never send user information in a Referer; other clients
+// may, and a password is not the click's to keep.
 func CutReferer(ref string) string {
-	if i := strings.IndexAny(ref, "?#"); i >= 0 {
+	if i := strings.Index(ref, "://"); i >= 0 {
+		authority := ref[i+3:]
+		if j := strings.IndexAny(authority, "/?#"); j >= 0 {
+			authority = authority[:j]
+		}
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			ref = ref[:i+3] + ref[i+3+at+1:]
+		}
+	}
+	if i := strings.IndexAny(ref, "?#;"); i >= 0 {
 		ref = ref[:i]
 	}
 	return cut(ref, MaxRefererBytes)
