@@ -399,9 +399,10 @@ func (l *Log) SkipSegment(pos Position) Position {
 
 // Commit records that everything before pos is acknowledged and deletes
 // segments wholly before it. The checkpoint file is rewritten at most every
-// CheckpointEvery (and on Close): after a crash, up to that much already
-// shipped is shipped again. Duplicates are allowed downstream; gaps are not,
-// and a segment is only deleted once a checkpoint past it is on disk.
+// CheckpointEvery, and by Checkpoint and Close: after a crash, what was
+// shipped since the checkpoint on disk is shipped again. Duplicates are
+// allowed downstream; gaps are not, and a segment is only deleted once a
+// checkpoint past it is on disk.
 func (l *Log) Commit(pos Position) error {
 	l.mu.Lock()
 	l.acked = pos
@@ -414,6 +415,28 @@ func (l *Log) Commit(pos Position) error {
 	if !due {
 		return nil
 	}
+	return l.save(pos)
+}
+
+// Checkpoint writes the checkpoint now if a commit since the last one
+// left it behind (Commit writes it at most every CheckpointEvery). The
+// shipper calls it when it has nothing to ship: the last commit of a
+// burst would otherwise stay off disk until the next click, and a crash
+// meanwhile would ship the whole burst again however long ago Kafka took
+// it.
+func (l *Log) Checkpoint() error {
+	l.mu.Lock()
+	pos, behind := l.acked, l.acked != l.saved && !l.closed
+	l.mu.Unlock()
+	if !behind {
+		return nil
+	}
+	return l.save(pos)
+}
+
+// save writes pos as the checkpoint and deletes the segments wholly
+// before it.
+func (l *Log) save(pos Position) error {
 	// The checkpoint file is written outside mu, so appends never wait
 	// for its system calls.
 	l.saveMu.Lock()

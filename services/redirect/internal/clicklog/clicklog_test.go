@@ -449,3 +449,45 @@ func appendUntilKilled(dir string) {
 	}
 	select {}
 }
+
+// TestCheckpointWritesTheLastCommit: a commit within CheckpointEvery of
+// the last checkpoint stays off disk until Checkpoint (or Close), and a
+// crash before it ships its clicks again. An acceptance check saw a burst
+// Kafka had taken a minute before shipped again after a SIGKILL.
+func TestCheckpointWritesTheLastCommit(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, Options{Dir: dir})
+	now := time.Now()
+	for i := range 10 {
+		if err := l.Append([]byte(fmt.Sprintf("click-%02d", i)), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, first := readN(t, l, 4)
+	if err := l.Commit(first); err != nil { // written: the first checkpoint
+		t.Fatal(err)
+	}
+	_, end := readAll(t, l, first)
+	if err := l.Commit(end); err != nil { // within CheckpointEvery: not written
+		t.Fatal(err)
+	}
+	if got, _ := readCheckpoint(dir); got != first {
+		t.Fatalf("checkpoint on disk %+v before Checkpoint, want the first commit %+v (the test assumes the second is not due)", got, first)
+	}
+	if err := l.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readCheckpoint(dir); got != end {
+		t.Fatalf("checkpoint on disk %+v after Checkpoint, want %+v", got, end)
+	}
+	// "Crash" (no Close): nothing is shipped again.
+	l2 := open(t, Options{Dir: dir})
+	defer l2.Close()
+	if rest, _ := readAll(t, l2, l2.Acked()); len(rest) != 0 {
+		t.Fatalf("after a crash %d clicks would ship again: %v", len(rest), rest)
+	}
+	if err := l.Checkpoint(); err != nil { // nothing behind: no write
+		t.Fatal(err)
+	}
+	l.Close()
+}

@@ -108,6 +108,11 @@ func (s *Shipper) Run(ctx context.Context) error {
 				return nil // everything appended is acknowledged
 			default:
 			}
+			// Caught up: put the last commit on disk, or a crash before
+			// the next click would ship the last batches again.
+			if err := s.Log.Checkpoint(); err != nil {
+				s.Logger.Error("write the click log's checkpoint", "error", err.Error())
+			}
 			select {
 			case <-ctx.Done():
 				return nil
