@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,27 +36,45 @@ func TestServicesBecomeReadyWithTheDeploymentsEnv(t *testing.T) {
 	bins := images(t)
 	runs, workdir := deploymentRuns(t)
 	parent := t.TempDir()
-	for _, r := range runs {
-		t.Run(r.name, func(t *testing.T) {
-			t.Parallel()
-			env := map[string]string{}
-			for k, v := range r.env {
-				if strings.HasSuffix(k, "_ADDR") {
-					if err := listenAddr(v); err != nil {
-						t.Fatalf("%s=%q: %v", k, v, err)
-					}
-					v = "127.0.0.1:0"
+	envs := make([]map[string]string, len(runs))
+	for i, r := range runs {
+		env := map[string]string{}
+		for k, v := range r.env {
+			if strings.HasSuffix(k, "_ADDR") {
+				if err := listenAddr(v); err != nil {
+					t.Fatalf("%s: %s=%q: %v", r.name, k, v, err)
 				}
-				env[k] = v
+				v = "127.0.0.1:0"
 			}
-			env["DATABASE_URL"] = testkit.DatabaseURL(t)
-			delete(env, "PGPASSWORD")
-			migrate := len(r.args) > 0 && r.args[0] == "migrate"
-			got, err := startNoNetns(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, env, r.mounts)
+			env[k] = v
+		}
+		env["DATABASE_URL"] = testkit.DatabaseURL(t)
+		delete(env, "PGPASSWORD")
+		envs[i] = env
+	}
+	// Every process at once (not as parallel subtests, which run two at a
+	// time on two cores): each is held for startNoNetns' grace period.
+	type result struct {
+		got Run
+		err error
+	}
+	results := make([]result, len(runs))
+	var wg sync.WaitGroup
+	for i, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i].got, results[i].err = startNoNetns(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, envs[i], r.mounts)
+		}()
+	}
+	wg.Wait()
+	for i, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			got, err := results[i].got, results[i].err
 			if err != nil {
 				t.Fatal(err)
 			}
-			if migrate {
+			if len(r.args) > 0 && r.args[0] == "migrate" {
 				if !got.ExitedAlone || got.Err != nil {
 					t.Fatalf("%s migrate: exited=%v err=%v\n%s", r.service, got.ExitedAlone, got.Err, got.Stderr)
 				}

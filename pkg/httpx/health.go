@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
 // Check reports whether a dependency is usable.
@@ -100,7 +102,7 @@ type checkResult struct {
 }
 
 // probe runs every check and returns the failing ones with their errors.
-func (p *prober) probe(ctx context.Context) map[string]error {
+func (p *prober) probe(ctx context.Context, names []string) map[string]error {
 	// The checks' context ends when the probe does, answered or not: a
 	// check that honours it stops then.
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
@@ -108,9 +110,9 @@ func (p *prober) probe(ctx context.Context) map[string]error {
 	failing := map[string]error{}
 	// Buffered for every check: one that returns after the probe gave up
 	// on it never blocks.
-	results := make(chan checkResult, len(p.names))
+	results := make(chan checkResult, len(names))
 	waiting := map[string]bool{}
-	for _, n := range p.names {
+	for _, n := range names {
 		if !p.claim(n) {
 			failing[n] = errCheckRunning
 			continue
@@ -153,10 +155,32 @@ func (p *prober) probe(ctx context.Context) map[string]error {
 }
 
 func (p *prober) ready(w http.ResponseWriter, r *http.Request) {
-	failing := p.probe(r.Context())
+	// ?exclude=kafka&exclude=postgres leaves those checks out, as
+	// Kubernetes' own /readyz does: a service that serves without a
+	// dependency (redirect's clicks without Kafka) can be ready for its
+	// traffic while it is down, and still not while it starts.
+	excluded := map[string]bool{}
+	for _, n := range r.URL.Query()["exclude"] {
+		if _, ok := p.h.Checks[n]; !ok {
+			writeError(w, errs.Fields{{Field: "exclude", Message: "names no check; the checks are " + strings.Join(p.names, ", ")}}.Err("invalid_query"))
+			return
+		}
+		excluded[n] = true
+	}
+	var names []string
+	for _, n := range p.names {
+		if !excluded[n] {
+			names = append(names, n)
+		}
+	}
+	failing := p.probe(r.Context(), names)
 	out := readiness{Status: "ready", Checks: map[string]string{}}
 	status := http.StatusOK
 	for _, n := range p.names {
+		if excluded[n] {
+			out.Checks[n] = "excluded"
+			continue
+		}
 		err, bad := failing[n]
 		if !bad {
 			out.Checks[n] = "ok"

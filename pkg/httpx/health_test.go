@@ -122,3 +122,41 @@ func TestReadyzDoesNotStackStuckChecks(t *testing.T) {
 		t.Fatalf("the check was started %d times after it returned, want a fresh start", n)
 	}
 }
+
+// TestReadyzExcludes: ?exclude= leaves a check out (not even run), as
+// Kubernetes' /readyz does, for a probe of a service that serves without
+// that dependency; a name that is no check is a 422.
+func TestReadyzExcludes(t *testing.T) {
+	var kafkaRuns atomic.Int32
+	rt := NewRouter()
+	Health{Timeout: 20 * time.Millisecond, Checks: map[string]Check{
+		"postgres": func(context.Context) error { return nil },
+		"kafka":    func(context.Context) error { kafkaRuns.Add(1); return errors.New("refused") },
+	}}.Register(rt)
+	for _, tc := range []struct {
+		query  string
+		status int
+		want   map[string]string
+	}{
+		{"", 503, map[string]string{"postgres": "ok", "kafka": "failing"}},
+		{"?exclude=kafka", 200, map[string]string{"postgres": "ok", "kafka": "excluded"}},
+		{"?exclude=kafka&exclude=postgres", 200, map[string]string{"postgres": "excluded", "kafka": "excluded"}},
+		{"?exclude=redis", 422, nil},
+	} {
+		before := kafkaRuns.Load()
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz"+tc.query, nil))
+		var body readiness
+		if rec.Code != tc.status || json.Unmarshal(rec.Body.Bytes(), &body) != nil {
+			t.Fatalf("readyz%s = %d %s", tc.query, rec.Code, rec.Body)
+		}
+		for n, v := range tc.want {
+			if body.Checks[n] != v {
+				t.Errorf("readyz%s: check %s = %q, want %q", tc.query, n, body.Checks[n], v)
+			}
+		}
+		if tc.want != nil && tc.want["kafka"] == "excluded" && kafkaRuns.Load() != before {
+			t.Errorf("readyz%s ran the excluded check", tc.query)
+		}
+	}
+}

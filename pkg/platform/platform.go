@@ -119,6 +119,9 @@ type Platform struct {
 	// Router, for the local stack).
 	Internal *httpx.Router
 	internal net.Listener
+	// handoff answers Listener while the service starts (httpx.Starting)
+	// and hands it to Serve.
+	handoff *httpx.Handoff
 }
 
 // Start binds the listen address, sets up logging and telemetry, opens the
@@ -139,6 +142,9 @@ func Start(ctx context.Context, cfg Config, schema string, migrations fs.FS, std
 	if p.Listener, err = httpx.Listen(cfg.Addr); err != nil {
 		return p, err
 	}
+	// From here the address answers: /healthz 200, the rest 503 "starting",
+	// however long the database takes, until Serve.
+	p.handoff = httpx.NewHandoff(ctx, p.Listener, httpx.Starting(), p.Logger)
 	if p.Telemetry, err = otelx.Setup(ctx, otelx.Config{ServiceName: cfg.Service, Version: cfg.Version,
 		OTLPEndpoint: cfg.OTLPEndpoint, SampleRatio: cfg.SampleRatio}); err != nil {
 		return p, err
@@ -233,14 +239,15 @@ func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerCo
 	if _, ok := h.(tracedHandler); ok {
 		public = otelx.DecidedPerRequest(ctx)
 	}
+	ln := p.handoff.Listener()
 	if p.internal == nil {
-		return httpx.Serve(public, p.Listener, h, cfg, p.Logger)
+		return httpx.Serve(public, ln, h, cfg, p.Logger)
 	}
 	internal := make(chan error, 1)
 	go func() {
 		internal <- httpx.Serve(ctx, p.internal, p.Internal, httpx.ServerConfig{WriteTimeout: 2 * time.Minute}, p.Logger)
 	}()
-	err := httpx.Serve(public, p.Listener, h, cfg, p.Logger)
+	err := httpx.Serve(public, ln, h, cfg, p.Logger)
 	return errors.Join(err, <-internal)
 }
 
@@ -248,8 +255,10 @@ func (p *Platform) Serve(ctx context.Context, h http.Handler, cfg httpx.ServerCo
 // of everything else is still traced.
 func (p *Platform) Close(ctx context.Context) error {
 	var errs []error
-	if p.Listener != nil {
-		_ = p.Listener.Close() // already closed when Serve ran; harmless
+	if p.handoff != nil {
+		_ = p.handoff.Close() // already closed when Serve ran; harmless
+	} else if p.Listener != nil {
+		_ = p.Listener.Close()
 	}
 	if p.internal != nil {
 		_ = p.internal.Close()

@@ -97,8 +97,8 @@ type ProcessConfig struct {
 }
 
 // Start re-executes the test binary as a service, hands it cfg.Listener
-// (the process sees the address "fd:3"), waits until GET /healthz
-// answers, and kills the process at cleanup.
+// (the process sees the address "fd:3"), waits until it serves
+// (waitHealthy), and kills the process at cleanup.
 func Start(t testing.TB, cfg ProcessConfig) *Process {
 	t.Helper()
 	if cfg.Listener == nil {
@@ -135,16 +135,20 @@ func Start(t testing.TB, cfg ProcessConfig) *Process {
 	return p
 }
 
-// waitHealthy polls /healthz. The socket accepts connections before the
-// process serves them, so each probe has its own short timeout.
+// waitHealthy polls /readyz without its dependencies' checks until the
+// process serves: while it starts, its address already answers (/healthz
+// included) with a stand-in (httpx.Handoff) that is never ready. Each
+// probe has its own short timeout.
 func (p *Process) waitHealthy(within time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	giveUp := time.After(within)
 	for {
-		resp, err := client.Get(p.Base + "/healthz")
+		resp, err := client.Get(p.Base + "/readyz?exclude=kafka&exclude=postgres")
 		if err == nil {
 			resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
 		select {
 		case <-p.done:

@@ -1,0 +1,123 @@
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHandoffAnswersWhileStarting: a bound listener answers at once while
+// its service starts (a service restarted while PostgreSQL hung left
+// every request waiting in the listen backlog, /healthz too: an
+// acceptance check), then the service's own handler answers, on the same
+// kept-alive client, with nothing refused in between.
+func TestHandoffAnswersWhileStarting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := NewHandoff(ctx, ln, Starting(), logger)
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string, header ...string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+
+	if code, _, body := get("/healthz"); code != 200 || !strings.Contains(body, `"starting"`) {
+		t.Fatalf("starting /healthz = %d %s", code, body)
+	}
+	code, hdr, body := get("/readyz?exclude=postgres")
+	var ready struct {
+		Status string
+		Checks map[string]string
+		Error  struct{ Code string }
+	}
+	if code != 503 || json.Unmarshal([]byte(body), &ready) != nil || ready.Checks["startup"] != "starting" || ready.Error.Code != "not_ready" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("starting /readyz = %d %v %s", code, hdr, body)
+	}
+	code, hdr, body = get("/v1/webhooks/p")
+	var e ErrorBody
+	if code != 503 || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != "starting" || hdr.Get("Retry-After") != "5" {
+		t.Fatalf("starting API call = %d %v %s", code, hdr, body)
+	}
+	if code, hdr, body := get("/c/x", "Accept", "text/html"); code != 503 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !strings.Contains(body, "starting") {
+		t.Fatalf("starting click from a browser = %d %v %s", code, hdr, body)
+	}
+
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, h.Listener(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "service "+r.URL.Path)
+		}), ServerConfig{}, logger)
+	}()
+	// The client's kept-alive connection was the stand-in's: it is ended
+	// after its next answer at the latest, and then the service answers.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, body := get("/healthz")
+		if code == 200 && body == "service /healthz" {
+			break
+		}
+		if code != 200 && code != 503 || time.Now().After(deadline) {
+			t.Fatalf("after the handoff: %d %s", code, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the socket still accepts after the service stopped")
+	}
+}
+
+// TestHandoffCloseWithoutServing: a service that fails to start closes
+// the socket and the stand-in.
+func TestHandoffCloseWithoutServing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandoff(context.Background(), ln, Starting(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	done := make(chan struct{})
+	go func() { h.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("the socket still accepts after Close")
+	}
+}
