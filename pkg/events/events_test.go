@@ -235,7 +235,14 @@ func TestEdgeCuts(t *testing.T) {
 		{"referer query dropped", "https://catalog.example/c?q=secret#x", "https://catalog.example/c", CutReferer},
 		{"referer user information dropped", "https://alice:s3cret@ref.example/p", "https://ref.example/p", CutReferer},
 		{"referer user information with a semicolon dropped", "https://alice:s3;cret@ref.example/p", "https://ref.example/p", CutReferer},
-		{"referer path parameters dropped", "https://ref.example/p;jsessionid=ABC123/q", "https://ref.example/p", CutReferer},
+		{"referer path parameters dropped", "https://ref.example/p;jsessionid=ABC123/q", "https://ref.example/p/q", CutReferer},
+		// Path parameters go where they stand, not with the segments after them.
+		{"referer path parameters in two segments", "https://ref.example/a;x=1/b;y=2/c?q#f", "https://ref.example/a/b/c", CutReferer},
+		{"referer path parameter mid-path", "https://shop.example/catalog;region=eu/courses/ml-101", "https://shop.example/catalog/courses/ml-101", CutReferer},
+		// User information ends at the last '@' before the path, whatever
+		// an unencoded password holds.
+		{"referer password with a hash", "https://alice:hunter2#1@ref.example/p", "https://ref.example/p", CutReferer},
+		{"referer password with a question mark", "https://alice:pa?ss@ref.example/p", "https://ref.example/p", CutReferer},
 		{"an at sign in the path kept", "https://ref.example/@alice/posts", "https://ref.example/@alice/posts", CutReferer},
 		{"referer without a scheme", "ref.example/p?q", "ref.example/p", CutReferer},
 		{"referer cut to 2048", "https://x/" + strings.Repeat("p", 3000), ("https://x/" + strings.Repeat("p", 3000))[:2048], CutReferer},

@@ -101,17 +101,41 @@ func CutUserAgent(ua string) (string, bool) {
 func CutReferer(ref string) string {
 	if i := strings.Index(ref, "://"); i >= 0 {
 		authority := ref[i+3:]
-		if j := strings.IndexAny(authority, "/?#"); j >= 0 {
+		if j := strings.IndexByte(authority, '/'); j >= 0 { // a password may hold an unencoded ? or #
 			authority = authority[:j]
 		}
 		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 			ref = ref[:i+3] + ref[i+3+at+1:]
 		}
 	}
-	if i := strings.IndexAny(ref, "?#;"); i >= 0 {
+	if i := strings.IndexAny(ref, "?#"); i >= 0 {
 		ref = ref[:i]
 	}
+	if strings.IndexByte(ref, ';') >= 0 {
+		ref = dropPathParams(ref)
+	}
 	return cut(ref, MaxRefererBytes)
+}
+
+// dropPathParams removes each ";..." up to the next '/', keeping the path
+// segments after it.
+func dropPathParams(ref string) string {
+	var b strings.Builder
+	b.Grow(len(ref))
+	for {
+		i := strings.IndexByte(ref, ';')
+		if i < 0 {
+			b.WriteString(ref)
+			return b.String()
+		}
+		b.WriteString(ref[:i])
+		ref = ref[i:]
+		if j := strings.IndexByte(ref, '/'); j >= 0 {
+			ref = ref[j:]
+		} else {
+			ref = ""
+		}
+	}
 }
 
 // cut returns at most max bytes of s as valid UTF-8: invalid bytes become

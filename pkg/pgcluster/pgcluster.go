@@ -276,7 +276,34 @@ func removeStalePID(dataDir string) {
 	first, _, _ := strings.Cut(string(b), "\n")
 	pid, err := strconv.Atoi(strings.TrimSpace(first))
 	if err != nil || syscall.Kill(pid, 0) == syscall.ESRCH {
+		killOrphans(dataDir)
 		_ = os.Remove(pidFile)
+	}
+}
+
+// killOrphans ends what a killed server left running: its backends and
+// workers, each in a session of its own (out of reach of a kill of the
+// postmaster's process group) and still attached to its shared memory,
+// so that no new server could start. They are found by their working
+// directory, the data directory, which only this cluster's processes have.
+func killOrphans(dataDir string) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+		left := 0
+		for _, p := range procs {
+			if cwd, err := os.Readlink(p); err != nil || cwd != dataDir {
+				continue
+			}
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if b, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); strings.Contains(string(b), ") Z ") {
+				continue // a zombie holds nothing
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			left++
+		}
+		if left == 0 {
+			return
+		}
 	}
 }
 

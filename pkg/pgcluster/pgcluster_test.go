@@ -9,19 +9,28 @@ import (
 	"time"
 )
 
-// TestStartStopRestartKeepsData runs a cluster of its own (not testkit's):
-// initdb, write, stop, start again on the same directory, read.
-func TestStartStopRestartKeepsData(t *testing.T) {
+// testDir is a directory of the test's own for a cluster (the postgres
+// user, when the test runs as root, can enter it), removed at cleanup,
+// and a context bounding the test.
+func testDir(t *testing.T) (string, context.Context) {
+	t.Helper()
 	base, err := os.MkdirTemp("", "pgcluster-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(base)
+	t.Cleanup(func() { os.RemoveAll(base) })
 	if err := os.Chmod(base, 0o711); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
+	return base, ctx
+}
+
+// TestStartStopRestartKeepsData runs a cluster of its own (not testkit's):
+// initdb, write, stop, start again on the same directory, read.
+func TestStartStopRestartKeepsData(t *testing.T) {
+	base, ctx := testDir(t)
 	dir := filepath.Join(base, "data")
 
 	c, err := Start(ctx, Options{DataDir: dir, Fast: true})

@@ -66,6 +66,8 @@ func (p *Process) Stop(sig syscall.Signal, grace time.Duration) error {
 	default:
 	}
 	_ = p.cmd.Process.Signal(sig)
+	// A paused child (kill -STOP) acts on sig only once continued.
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
 	select {
 	case <-p.done:
 	case <-time.After(grace):

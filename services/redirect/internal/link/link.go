@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on a link's fields.
@@ -162,7 +163,7 @@ func checkDestination(sent string) (dest, problem string) {
 			return "", "must not contain spaces or control characters (percent-encode them)"
 		}
 	}
-	dest, msg := toURI(sent)
+	dest, msg := toURI(decodeHost(sent))
 	switch {
 	case msg != "":
 		return "", msg
@@ -347,4 +348,42 @@ func AppendExpand(dst []byte, dest string, v Values) []byte {
 		i += end + 1
 	}
 	return dst
+}
+
+// decodeHost gives dest with a percent-encoded host written as it is
+// (b%C3%BCcher.example: bücher.example, which toURI then makes punycode)
+// when it decodes to an internationalised name that IDNA maps to itself,
+// as browsers would read it; any other percent-encoded host (one that
+// maps to another, "coursera.org%E3%80%82evil.example") is left for
+// checkHost to refuse.
+func decodeHost(dest string) string {
+	i := strings.Index(dest, "://")
+	if i <= 0 || !isScheme(dest[:i]) {
+		return dest
+	}
+	end := authorityEnd(dest)
+	start := i + 3
+	if at := strings.LastIndexByte(dest[start:end], '@'); at >= 0 {
+		start += at + 1
+	}
+	hostEnd := end
+	if j := strings.LastIndexByte(dest[start:end], ':'); j >= 0 && isDigits(dest[start+j+1:end]) {
+		hostEnd = start + j
+	}
+	host := dest[start:hostEnd]
+	if !strings.Contains(host, "%") || strings.HasPrefix(host, "[") {
+		return dest
+	}
+	dec, err := url.PathUnescape(host)
+	if err != nil || isASCII(dec) || !utf8.ValidString(dec) {
+		return dest
+	}
+	ascii, err := hostProfile.ToASCII(dec)
+	if err != nil || !hostChars(ascii) {
+		return dest
+	}
+	if back, err := hostProfile.ToUnicode(ascii); err != nil || !strings.EqualFold(back, dec) {
+		return dest
+	}
+	return dest[:start] + dec + dest[hostEnd:]
 }
