@@ -168,6 +168,10 @@ func (l *phaseListener) Addr() net.Addr { return l.h.ln.Addr() }
 func Starting() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		// The stand-in's connections end with the start-up: a client told
+		// so opens its next request on a new one, to the service, instead
+		// of finding a kept-alive one closed under it.
+		w.Header().Set("Connection", "close")
 		get := r.Method == http.MethodGet || r.Method == http.MethodHead
 		switch {
 		case get && r.URL.Path == "/healthz":
@@ -178,6 +182,8 @@ func Starting() http.Handler {
 				Error: &ErrorDetail{Code: "not_ready", Message: "not ready: startup starting"}})
 		case strings.Contains(r.Header.Get("Accept"), "text/html"):
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable</title></head>`+

@@ -284,26 +284,44 @@ func removeStalePID(dataDir string) {
 // killOrphans ends what a killed server left running: its backends and
 // workers, each in a session of its own (out of reach of a kill of the
 // postmaster's process group) and still attached to its shared memory,
-// so that no new server could start. They are found by their working
-// directory, the data directory, which only this cluster's processes have.
+// so that no new server could start.
 func killOrphans(dataDir string) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
-		left := 0
-		for _, p := range procs {
-			if cwd, err := os.Readlink(p); err != nil || cwd != dataDir {
-				continue
-			}
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			if b, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); strings.Contains(string(b), ") Z ") {
-				continue // a zombie holds nothing
-			}
+		left := processesIn(dataDir)
+		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			left++
 		}
-		if left == 0 {
+		if len(left) == 0 {
 			return
 		}
+	}
+}
+
+// processesIn lists the live processes of the cluster in dataDir: found by
+// their working directory, the data directory, which only its postmaster,
+// backends and workers have (a zombie holds nothing and is left out).
+func processesIn(dataDir string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		if cwd, err := os.Readlink(p); err != nil || cwd != dataDir {
+			continue
+		}
+		if b, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); strings.Contains(string(b), ") Z ") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// Continue sends SIGCONT to every process of the cluster: one paused with
+// SIGSTOP (as `make run`'s README suggests, to hold the database down)
+// stops, and lets its clients stop, only once it runs again.
+func (c *Cluster) Continue() {
+	for _, pid := range processesIn(c.DataDir) {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
 	}
 }
 

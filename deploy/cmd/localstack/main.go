@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -178,7 +179,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			return err
 		}
 		opts.Port = cluster.Port // a restart must keep the port the services were given
-		stack.add(&child{name: "postgres", log: logFile.Name(), cur: clusterChild{cluster},
+		stack.add(&child{name: "postgres", layer: layerPostgres, log: logFile.Name(), cur: clusterChild{cluster},
 			start: func(ctx context.Context) (running, error) {
 				c, err := pgcluster.Start(ctx, opts)
 				if err != nil {
@@ -207,7 +208,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 		if err != nil {
 			return err
 		}
-		if err := stack.startProcess(ctx, "devbroker", cmd, s.dataDir); err != nil {
+		if err := stack.startProcess(ctx, "devbroker", layerBroker, cmd, s.dataDir); err != nil {
 			return err
 		}
 		s.kafkaAddr, s.kafkaBrokers = addr, []string{addr}
@@ -243,7 +244,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 			return err
 		}
 		s.addrs[svc.name] = addr
-		if err := stack.startProcess(ctx, svc.name, cmd, s.dataDir); err != nil {
+		if err := stack.startProcess(ctx, svc.name, layerServices, cmd, s.dataDir); err != nil {
 			return err
 		}
 	}
@@ -375,9 +376,18 @@ type stack struct {
 	firstDelay time.Duration
 }
 
+// A child's layer says what it serves: the stack stops the services
+// first (side by side), then the broker, then PostgreSQL.
+const (
+	layerPostgres = iota
+	layerBroker
+	layerServices
+)
+
 // child is one supervised process.
 type child struct {
 	name    string
+	layer   int
 	log     string // its log file
 	start   func(ctx context.Context) (running, error)
 	cur     running
@@ -390,11 +400,19 @@ type running interface {
 	Done() <-chan struct{}
 	Err() error // the exit status, once Done
 	Stop() error
+	Continue() // undo a kill -STOP, so that it (and what waits on it) can stop
 }
 
 type processChild struct{ *proc.Process }
 
 func (p processChild) Stop() error { return p.Process.Stop(syscall.SIGTERM, 30*time.Second) }
+func (p processChild) Continue() {
+	select {
+	case <-p.Done(): // reaped: its pid may be another process's now
+	default:
+		_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
+	}
+}
 
 type clusterChild struct{ *pgcluster.Cluster }
 
@@ -425,7 +443,7 @@ func (st *stack) watch(c *child) {
 // startProcess starts the command tmpl describes (never tmpl itself: each
 // start, the first and every restart, runs a fresh copy of it), logging
 // to DATA_DIR/logs/name.log, and adds it to the stack.
-func (st *stack) startProcess(ctx context.Context, name string, tmpl *exec.Cmd, dataDir string) error {
+func (st *stack) startProcess(ctx context.Context, name string, layer int, tmpl *exec.Cmd, dataDir string) error {
 	st.files = append(st.files, tmpl.ExtraFiles...)
 	logPath := filepath.Join(dataDir, "logs", name+".log")
 	start := func(context.Context) (running, error) {
@@ -447,7 +465,7 @@ func (st *stack) startProcess(ctx context.Context, name string, tmpl *exec.Cmd, 
 	if err != nil {
 		return err
 	}
-	st.add(&child{name: name, log: logPath, start: start, cur: r})
+	st.add(&child{name: name, layer: layer, log: logPath, start: start, cur: r})
 	return nil
 }
 
@@ -548,12 +566,29 @@ func (st *stack) waitReady(ctx context.Context, s settings, timeout time.Duratio
 	return nil
 }
 
+// stop stops the children layer by layer, the services side by side.
+// Everything paused is continued first: a service waiting on a paused
+// PostgreSQL would otherwise sit out its grace period, then be killed
+// without its drain.
 func (st *stack) stop(out io.Writer) error {
-	for i := len(st.children) - 1; i >= 0; i-- {
-		c := st.children[i]
-		if err := c.cur.Stop(); err != nil && !isSignalExit(err) {
-			fmt.Fprintf(out, "%s: %v\n", c.name, err)
+	for _, c := range st.children {
+		c.cur.Continue()
+	}
+	for layer := layerServices; layer >= layerPostgres; layer-- {
+		var wg sync.WaitGroup
+		for _, c := range st.children {
+			if c.layer != layer {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.cur.Stop(); err != nil && !isSignalExit(err) {
+					fmt.Fprintf(out, "%s: %v\n", c.name, err)
+				}
+			}()
 		}
+		wg.Wait()
 	}
 	for _, f := range st.files {
 		f.Close()

@@ -13,21 +13,32 @@ import (
 
 // fakeRun is a started child that exits when told to.
 type fakeRun struct {
-	done     chan struct{}
-	err      error
-	once     sync.Once
-	stopped  bool
-	stopLock sync.Mutex
+	done      chan struct{}
+	err       error
+	once      sync.Once
+	stopped   bool
+	continued bool
+	onStop    func()
+	stopLock  sync.Mutex
 }
 
 func newFakeRun() *fakeRun               { return &fakeRun{done: make(chan struct{})} }
 func (f *fakeRun) Done() <-chan struct{} { return f.done }
 func (f *fakeRun) Err() error            { return f.err }
 func (f *fakeRun) exit(err error)        { f.once.Do(func() { f.err = err; close(f.done) }) }
+func (f *fakeRun) Continue() {
+	f.stopLock.Lock()
+	f.continued = true
+	f.stopLock.Unlock()
+}
+
 func (f *fakeRun) Stop() error {
 	f.stopLock.Lock()
 	f.stopped = true
 	f.stopLock.Unlock()
+	if f.onStop != nil {
+		f.onStop()
+	}
 	f.exit(nil)
 	return nil
 }
@@ -177,5 +188,54 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStopContinuesThenStopsLayerByLayer: everything paused is continued
+// first (a service waiting on a paused PostgreSQL sat out its 30 s grace
+// period, one after another: an outside check's Ctrl-C took 110 s), then
+// the services stop side by side, then the broker, then PostgreSQL.
+func TestStopContinuesThenStopsLayerByLayer(t *testing.T) {
+	var st stack
+	var mu sync.Mutex
+	var order []string
+	servicesStopping := make(chan struct{}, 3)
+	release := make(chan struct{})
+	for _, c := range []struct {
+		name  string
+		layer int
+	}{{"postgres", layerPostgres}, {"devbroker", layerBroker}, {"redirect", layerServices}, {"conversions", layerServices}, {"reporting", layerServices}} {
+		r := newFakeRun()
+		r.onStop = func() {
+			if c.layer == layerServices {
+				servicesStopping <- struct{}{}
+				<-release // each service waits until all three are stopping
+			}
+			mu.Lock()
+			order = append(order, c.name)
+			mu.Unlock()
+		}
+		st.add(&child{name: c.name, layer: c.layer, cur: r})
+	}
+	go func() {
+		for range 3 {
+			<-servicesStopping
+		}
+		close(release)
+	}()
+	done := make(chan struct{})
+	go func() { st.stop(&testkit.SyncBuffer{}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not stop the services side by side")
+	}
+	for _, c := range st.children {
+		if !c.cur.(*fakeRun).continued {
+			t.Errorf("%s was not continued", c.name)
+		}
+	}
+	if len(order) != 5 || order[3] != "devbroker" || order[4] != "postgres" {
+		t.Errorf("stopped in the order %v: the services, then devbroker, then postgres", order)
 	}
 }
