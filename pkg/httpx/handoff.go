@@ -39,6 +39,15 @@ type Handoff struct {
 	earlyDone chan struct{}
 	once      sync.Once
 	closeOnce sync.Once
+
+	// The stand-in's connections: its shutdown waits until the last one
+	// has ended (each ends after one answer, Connection: close), since
+	// net/http closes unanswered a connection whose request it reads
+	// after Shutdown began.
+	mu         sync.Mutex
+	earlyOpen  int
+	handedOver bool
+	handed     chan struct{}
 }
 
 // NewHandoff starts accepting on ln and serving each connection with
@@ -46,7 +55,7 @@ type Handoff struct {
 // Listener is called. ctx bounds the stand-in server's life.
 func NewHandoff(ctx context.Context, ln net.Listener, starting http.Handler, logger *slog.Logger) *Handoff {
 	h := &Handoff{ln: ln, conns: make(chan net.Conn), closing: make(chan struct{}), stopped: make(chan struct{}),
-		earlyDone: make(chan struct{})}
+		earlyDone: make(chan struct{}), handed: make(chan struct{})}
 	go h.accept()
 	h.early = h.phase(false)
 	earlyCtx, stop := context.WithCancel(ctx)
@@ -98,10 +107,17 @@ func (h *Handoff) accept() {
 // Call it once.
 func (h *Handoff) Listener() net.Listener {
 	l := h.phase(true)
-	// The stand-in's shutdown closes its phase, then lets what it began
-	// finish (closing its listener first would end its Serve with an
-	// error, which closes every connection at once).
-	h.once.Do(h.stopEarly)
+	// The stand-in takes no more connections, and shuts down once the
+	// last of its own has ended (closing its listener first would end
+	// its Serve with an error, which closes every connection at once).
+	h.mu.Lock()
+	h.handedOver = true
+	close(h.handed)
+	idle := h.earlyOpen == 0
+	h.mu.Unlock()
+	if idle {
+		h.once.Do(h.stopEarly)
+	}
 	return l
 }
 
@@ -135,6 +151,9 @@ func (l *phaseListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	default:
 	}
+	if !l.last {
+		return l.acceptEarly()
+	}
 	select {
 	case c := <-l.h.conns:
 		return c, nil
@@ -143,6 +162,71 @@ func (l *phaseListener) Accept() (net.Conn, error) {
 	case <-l.h.stopped:
 		return nil, l.h.err
 	}
+}
+
+// acceptEarly is the stand-in's Accept: it counts its connections, and
+// takes none once the service's server has the listener.
+func (l *phaseListener) acceptEarly() (net.Conn, error) {
+	h := l.h
+	for {
+		select {
+		case <-h.handed:
+			select {
+			case <-l.closed:
+				return nil, net.ErrClosed
+			case <-h.stopped:
+				return nil, h.err
+			}
+		case c := <-h.conns:
+			h.mu.Lock()
+			if h.handedOver { // taken as the service's server took over: its
+				h.mu.Unlock()
+				select {
+				case h.conns <- c:
+				case <-h.closing:
+					c.Close()
+				}
+				continue
+			}
+			h.earlyOpen++
+			h.mu.Unlock()
+			return &earlyConn{Conn: c, h: h}, nil
+		case <-l.closed:
+			return nil, net.ErrClosed
+		case <-h.stopped:
+			return nil, h.err
+		}
+	}
+}
+
+type earlyConn struct {
+	net.Conn
+	h    *Handoff
+	once sync.Once
+}
+
+// CloseWrite lets net/http half-close a stand-in's connection as it does
+// a TCP one, so an answer is not lost to a reset over an unread body.
+func (c *earlyConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (c *earlyConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		h := c.h
+		h.mu.Lock()
+		h.earlyOpen--
+		last := h.handedOver && h.earlyOpen == 0
+		h.mu.Unlock()
+		if last {
+			h.once.Do(h.stopEarly)
+		}
+	})
+	return err
 }
 
 func (l *phaseListener) Close() error {

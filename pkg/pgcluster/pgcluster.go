@@ -301,6 +301,10 @@ func killOrphans(dataDir string) {
 // their working directory, the data directory, which only its postmaster,
 // backends and workers have (a zombie holds nothing and is left out).
 func processesIn(dataDir string) []int {
+	// The kernel gives each cwd with its symlinks resolved.
+	if real, err := filepath.EvalSymlinks(dataDir); err == nil {
+		dataDir = real
+	}
 	var pids []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
 	for _, p := range procs {

@@ -54,6 +54,11 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Err is the process's exit status; valid after Done.
 func (p *Process) Err() error { return p.err }
 
+// Signal sends sig to the child; once it has been reaped it returns
+// os.ErrProcessDone and signals nothing (os.Process holds a pidfd, so a
+// reused pid is never signalled).
+func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Pid is the child's process id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 

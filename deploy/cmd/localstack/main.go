@@ -406,13 +406,7 @@ type running interface {
 type processChild struct{ *proc.Process }
 
 func (p processChild) Stop() error { return p.Process.Stop(syscall.SIGTERM, 30*time.Second) }
-func (p processChild) Continue() {
-	select {
-	case <-p.Done(): // reaped: its pid may be another process's now
-	default:
-		_ = syscall.Kill(p.Pid(), syscall.SIGCONT)
-	}
-}
+func (p processChild) Continue()   { _ = p.Signal(syscall.SIGCONT) } // never a reused pid
 
 type clusterChild struct{ *pgcluster.Cluster }
 
