@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,16 +57,11 @@ func TestServicesBecomeReadyWithTheDeploymentsEnv(t *testing.T) {
 		got Run
 		err error
 	}
-	results := make([]result, len(runs))
-	var wg sync.WaitGroup
-	for i, r := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i].got, results[i].err = startNoNetns(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, envs[i], r.mounts)
-		}()
-	}
-	wg.Wait()
+	results := inParallel(len(runs), func(i int) (res result) {
+		r := runs[i]
+		res.got, res.err = startNoNetns(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, envs[i], r.mounts)
+		return res
+	})
 	for i, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
 			got, err := results[i].got, results[i].err

@@ -72,6 +72,23 @@ type containerRun struct {
 	mounts  map[string]map[string]string
 }
 
+// inParallel runs f(0) ... f(n-1) at once and returns their results in
+// order: the container runs spend their time waiting, so a test takes one
+// grace period, not one per container.
+func inParallel[T any](n int, f func(i int) T) []T {
+	out := make([]T, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // deploymentRuns lists every container of the services in compose and in
 // each overlay, with the image's working directory.
 func deploymentRuns(t *testing.T) (runs []containerRun, workdir string) {
@@ -144,17 +161,12 @@ func TestServicesGetPastConfiguration(t *testing.T) {
 		env map[string]string
 		err error
 	}
-	results := make([]result, len(runs))
 	parent := t.TempDir()
-	var wg sync.WaitGroup
-	for i, r := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i].env, results[i].got, results[i].err = startContainer(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, r.env, r.mounts)
-		}()
-	}
-	wg.Wait()
+	results := inParallel(len(runs), func(i int) (res result) {
+		r := runs[i]
+		res.env, res.got, res.err = startContainer(parent, workdir, filepath.Join(bins, r.service, "out", r.service), r.args, r.env, r.mounts)
+		return res
+	})
 	for i, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
 			got, err := results[i].got, results[i].err
