@@ -189,3 +189,64 @@ func quote(s string) string {
 	}
 	return strconv.Quote(cut) + fmt.Sprintf("… (%d bytes)", len(s))
 }
+
+// RepeatedKey returns the dotted path ("data.amount") of the first object
+// key that b, JSON that Unmarshal accepted, gives twice in one object, and
+// whether there is one. encoding/json keeps the last of them, so what the
+// sender meant is not defined: a partner's message with one is refused
+// (a repeated parameter of a postback is too).
+func RepeatedKey(b []byte) (string, bool) {
+	type frame struct {
+		object bool
+		keys   map[string]struct{}
+		key    string // an object's member being read, when inKey
+		inKey  bool
+	}
+	var stack []*frame
+	path := func(last string) string {
+		var parts []string
+		for _, f := range stack {
+			if f.object && f.inKey {
+				parts = append(parts, f.key)
+			}
+		}
+		return strings.Join(append(parts, last), ".")
+	}
+	valueEnded := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].inKey = false
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // the end of b, or JSON Unmarshal refuses
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, &frame{object: true, keys: map[string]struct{}{}})
+			case '[':
+				stack = append(stack, &frame{})
+			default: // '}' or ']'
+				stack = stack[:len(stack)-1]
+				valueEnded()
+			}
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].object && !stack[n-1].inKey {
+				f := stack[n-1]
+				if _, seen := f.keys[t]; seen {
+					f.inKey = false
+					return path(t), true
+				}
+				f.keys[t], f.key, f.inKey = struct{}{}, t, true
+				continue
+			}
+			valueEnded()
+		default:
+			valueEnded()
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -149,4 +150,104 @@ func FuzzLoneSurrogate(f *testing.F) {
 			t.Fatalf("%q: loneSurrogate says paired=%v, the units %x say %v", s, got, units, paired)
 		}
 	})
+}
+
+func TestRepeatedKey(t *testing.T) {
+	for _, tt := range []struct {
+		json, path string
+		repeated   bool
+	}{
+		{`{"a":1,"b":2}`, "", false},
+		{`{"a":1,"a":2}`, "a", true},
+		{`{"order_id":"A-1","sale_amount":"1.00","order_id":"A-2"}`, "order_id", true},
+		{`{"data":{"key":"r","amount":1,"amount":2}}`, "data.amount", true},
+		{`{"data":{"key":"r"},"data":{"key":"s"}}`, "data", true},
+		{`{"a":{"x":1},"b":{"x":1}}`, "", false},
+		{`{"a":[{"x":1},{"x":2}],"b":[1,"x",{"x":{"y":1,"y":2}}]}`, "b.x.y", true},
+		{`{"a":[{"x":1,"x":1}]}`, "a.x", true},
+		{`{"a":"a","b":"a"}`, "", false},
+		{`{"a":["a","a"],"a2":{"a":"a"}}`, "", false},
+		{`[{"a":1},{"a":1}]`, "", false},
+		{`"a"`, "", false},
+		{`{}`, "", false},
+	} {
+		path, repeated := RepeatedKey([]byte(tt.json))
+		if path != tt.path || repeated != tt.repeated {
+			t.Errorf("%s: %q %v, want %q %v", tt.json, path, repeated, tt.path, tt.repeated)
+		}
+	}
+}
+
+// FuzzRepeatedKey: RepeatedKey never panics, and it finds a repetition
+// exactly when decoding into a map drops a member somewhere.
+func FuzzRepeatedKey(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":1,"c":2}]}}`, `{"a":1,"b":2}`, `[1,2]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v any
+		if json.Unmarshal(b, &v) != nil {
+			return
+		}
+		_, repeated := RepeatedKey(b)
+		if repeated != (countMembers(b) != countDecoded(v)) {
+			t.Fatalf("%q: repeated %v, members %d, decoded %d", b, repeated, countMembers(b), countDecoded(v))
+		}
+	})
+}
+
+// countMembers counts the object members written in b, by its tokens.
+func countMembers(b []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct{ object, inKey bool }
+	var stack []*frame
+	n := 0
+	ended := func() {
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].inKey = false
+		}
+	}
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return n
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '{' || t == '[' {
+				stack = append(stack, &frame{object: t == '{'})
+			} else {
+				stack = stack[:len(stack)-1]
+				ended()
+			}
+		case string:
+			if len(stack) > 0 && stack[len(stack)-1].object && !stack[len(stack)-1].inKey {
+				stack[len(stack)-1].inKey = true
+				n++
+				continue
+			}
+			ended()
+		default:
+			ended()
+		}
+	}
+}
+
+// countDecoded counts the object members of a decoded value.
+func countDecoded(v any) int {
+	switch x := v.(type) {
+	case map[string]any:
+		n := len(x)
+		for _, e := range x {
+			n += countDecoded(e)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range x {
+			n += countDecoded(e)
+		}
+		return n
+	}
+	return 0
 }

@@ -203,7 +203,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "webhook: status true", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"status":true}`), status: 400, code: "malformed_json"},
 		{name: "webhook: occurred_at a number", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"occurred_at":1700000000}`), status: 400, code: "malformed_json"},
 		{name: "webhook: currency an array", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: conv(`{"currency":["USD"]}`), status: 400, code: "malformed_json"},
-		{name: "webhook: duplicate keys, one wrong", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: raw("commission", `"-1.00"`), status: 422, code: "invalid_value"},
+		{name: "webhook: duplicate keys (which is meant is not defined)", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: raw("commission", `"-1.00"`), status: 400, code: "malformed_json"},
 		{name: "webhook: duplicate keys, one wrongly typed", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: raw("commission", `-1`), status: 400, code: "malformed_json"},
 		{name: "webhook: trailing garbage", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: append(conv(`{}`), '}'), status: 400, code: "malformed_json"},
 		{name: "webhook: Latin-1", method: "POST", path: "/v1/webhooks/coursera", sign: true, body: rawOrder("\"Caf\xe9\""), status: 400, code: "malformed_json"},

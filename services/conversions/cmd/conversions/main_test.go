@@ -280,6 +280,18 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 			return s.send(t, "coursera", "msg_12", s.conversionBody("A-3", "paid", "1.00"), s.key, now)
 		}, 422, "invalid_value"},
 		{"impossible date", func() resp { return s.send(t, "coursera", "msg_13", withOccurred("2026-02-30T10:00:00Z"), s.key, now) }, 422, "invalid_value"},
+		// Taken as UTC, a time without its offset could move a purchase
+		// into another day or month.
+		{"a time without its offset", func() resp {
+			return s.send(t, "coursera", "msg_13d", withOccurred(s.occurred().Format("2006-01-02T15:04:05")), s.key, now)
+		}, 422, "offset from UTC"},
+		{"a time with an offset", func() resp {
+			return s.send(t, "coursera", "msg_13e", withOccurred(s.occurred().In(time.FixedZone("", 5*3600+1800)).Format(time.RFC3339)), s.key, now)
+		}, 202, ""},
+		// Which of two values the partner meant is not defined.
+		{"a key given twice", func() resp {
+			return s.send(t, "coursera", "msg_13f", bytes.Replace(s.conversionBody("A-13f", "pending", "1.00"), []byte(`{`), []byte(`{"order_id":"A-13g",`), 1), s.key, now)
+		}, 400, `\"order_id\" more than once`},
 		{"occurred more than a day ahead", func() resp {
 			return s.send(t, "coursera", "msg_13b", withOccurred(now.Add(25*time.Hour).UTC().Format(time.RFC3339)), s.key, now)
 		}, 422, "occurred_at"},
@@ -386,6 +398,13 @@ func TestPostbacks(t *testing.T) {
 	if r := do(t, "GET", base+strings.Replace(q, "1.50", "2.50", 1)+"&event_id=ev-1", nil); r.status != 409 {
 		t.Fatalf("event id reused with other values = %d %s", r.status, r.body)
 	}
+	// A retry is recognised by what it says, however it is written: a
+	// parameter the adapter does not read, an amount written otherwise.
+	for _, retry := range []string{q + "&attempt=2", strings.Replace(q, "10.00", "10", 1), q + "&event_id=ev-1&cb=17"} {
+		if r := do(t, "GET", base+retry, nil); r.status != 200 {
+			t.Fatalf("a retry written otherwise (%s) = %d %s", retry, r.status, r.body)
+		}
+	}
 	if r := do(t, "GET", s.p.Base+"/v1/postback/coursera?order_id=x", nil); r.status != 401 {
 		t.Fatalf("no token = %d", r.status)
 	}
@@ -399,6 +418,11 @@ func TestPostbacks(t *testing.T) {
 	// status (a "status" member is not Awin's and is ignored): pending.
 	push := fmt.Sprintf(`{"transactionId":9001,"clickRef":"c9","commission":3.2,"transactionAmount":40,"transactionCurrency":"GBP","status":"approved","transactionDate":%q}`,
 		s.occurred().Format("2006-01-02T15:04:05"))
+	twice := url.Values{"token": {postbackToken}, "AwinTransactionPush": {strings.Replace(push, `"clickRef":"c9"`, `"clickRef":"c9","clickRef":"c10"`, 1)}}
+	if r := do(t, "POST", s.p.Base+"/v1/postback/awin", []byte(twice.Encode()), "Content-Type", "application/x-www-form-urlencoded"); r.status != 400 ||
+		!strings.Contains(r.body, "more than once") {
+		t.Fatalf("awin form with a key given twice = %d %s", r.status, r.body)
+	}
 	form := url.Values{"token": {postbackToken}, "AwinTransactionPush": {push}}
 	if r := do(t, "POST", s.p.Base+"/v1/postback/awin", []byte(form.Encode()), "Content-Type", "application/x-www-form-urlencoded"); r.status != 202 {
 		t.Fatalf("awin form = %d %s", r.status, r.body)

@@ -75,6 +75,20 @@ func TestNetworksEndToEnd(t *testing.T) {
 		b, _ := json.Marshal(rec)
 		return string(b)
 	}()
+	// CJ's record as the API returns it later, its actionStatus moved on.
+	cjLocked := strings.Replace(documented(t, "cj_publisher_commission.json"), `"actionStatus": "new"`, `"actionStatus": "locked"`, 1)
+	if !strings.Contains(cjLocked, `"locked"`) {
+		t.Fatal("the documented CJ record's actionStatus is not \"new\"")
+	}
+	// Everflow's postback as a retry may carry it: a parameter the
+	// adapter does not read, the parameters in another order, an amount
+	// with a place less.
+	everflowRetry := func() string {
+		q, _ := url.ParseQuery(documented(t, "everflow_partner_postback.query"))
+		q.Set("attempt", "2")
+		q.Set("sale_amount", strings.TrimSuffix(q.Get("sale_amount"), "0"))
+		return q.Encode()
+	}()
 	deliveries := []struct {
 		name, method, url, body string
 		headers                 []string
@@ -100,6 +114,10 @@ func TestNetworksEndToEnd(t *testing.T) {
 		// A redelivery is recognised.
 		{"awin: the same notification again", "POST", pb("awin"), url.Values{"AwinTransactionPush": {documented(t, "awin_transaction_push.json")}}.Encode(), form, 200, want{}},
 		{"cj: the same record again", "POST", pb("cj"), documented(t, "cj_publisher_commission.json"), jsonCT, 200, want{}},
+		{"cj: the record locked", "POST", pb("cj"), cjLocked, jsonCT, 202,
+			want{order: "A-2292067663", click: "cid-cj-1", status: "approved", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12Z"}},
+		{"cj: the locked record again", "POST", pb("cj"), cjLocked, jsonCT, 200, want{}},
+		{"everflow: a retry written otherwise", "GET", pb("everflow") + "&" + everflowRetry, "", nil, 200, want{}},
 	}
 	ids := map[string]want{}
 	for _, d := range deliveries {

@@ -78,6 +78,12 @@ type Mapping struct {
 	// negative amounts (CJ's corrections); such a message is reversed and
 	// its amounts are taken without the sign.
 	NegativeReverses bool `json:"negative_reverses,omitempty"`
+	// EventIDPerStatus: the network's event id names a record whose status
+	// changes in place (CJ's commissionId moves from new to locked to
+	// closed): each status of the record is its own event, keyed by the
+	// id and the status word. Without it a record sent again with its new
+	// status would be a different body under a used key (409).
+	EventIDPerStatus bool `json:"event_id_per_status,omitempty"`
 	// Delivery says how the network sends: "query" (URL parameters, the
 	// default) or "json" (a JSON object POSTed as the body).
 	Delivery string `json:"delivery,omitempty"`
@@ -128,6 +134,7 @@ func (m Mapping) Resolve() (Mapping, error) {
 		MinorUnits:       base.MinorUnits || m.MinorUnits,
 		RoundAmounts:     base.RoundAmounts || m.RoundAmounts,
 		NegativeReverses: base.NegativeReverses || m.NegativeReverses,
+		EventIDPerStatus: base.EventIDPerStatus || m.EventIDPerStatus,
 		Delivery:         or(or(DeliveryQuery, base.Delivery), m.Delivery),
 		Macros:           merge(false, base.Macros, m.Macros),
 		ExtraParams:      merge(false, base.ExtraParams, m.ExtraParams),

@@ -102,6 +102,9 @@ func (m Mapping) CheckJSONTypes(params url.Values, body []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := repeatedKey(body, what); err != nil {
+		return err
+	}
 	var f errs.Fields
 	for _, field := range canonicalFields { // a fixed order: the same error every time
 		name := m.Fields[field]
@@ -110,6 +113,49 @@ func (m Mapping) CheckJSONTypes(params url.Values, body []byte) error {
 		}
 	}
 	return wrongType(f, what)
+}
+
+// repeatedKey refuses JSON that gives a key twice in one object, 400
+// malformed_json: encoding/json would keep the last, and which the partner
+// meant is not defined (a repeated postback parameter is refused alike).
+func repeatedKey(body []byte, what string) error {
+	if path, ok := strictjson.RepeatedKey(body); ok {
+		return errs.Newf(errs.Invalid, strictjson.Code, "%s gives %s more than once in one object: which value is meant is not defined", what, show(path))
+	}
+	return nil
+}
+
+// CheckWebhook is what a webhook must pass on arrival besides
+// DecodeWebhook, which replays stored webhooks too and so cannot grow
+// stricter than it was: no key given twice in one object (400, as
+// repeatedKey), and an occurred_at that states its offset from UTC (422
+// invalid_value: the contract's times are RFC 3339, and one without an
+// offset, taken as UTC, could move a purchase into another day or month).
+// Networks' own formats keep their documented times without an offset
+// (Awin's transactionDate is UTC): only linkcredit's webhook is held to it.
+func CheckWebhook(body []byte) error {
+	var obj struct {
+		OccurredAt json.RawMessage `json:"occurred_at"`
+	}
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil // DecodeWebhook words the refusal
+	}
+	if err := repeatedKey(body, "the body"); err != nil {
+		return err
+	}
+	var occurred string
+	if json.Unmarshal(obj.OccurredAt, &occurred) != nil || occurred == "" {
+		return nil // absent, null or not a string: DecodeWebhook's to refuse
+	}
+	if _, err := time.Parse(time.RFC3339Nano, occurred); err == nil {
+		return nil
+	}
+	if _, err := parseTime(occurred); err == nil && !allDigits(occurred) {
+		var f errs.Fields
+		f.Add(FieldOccurredAt, "%s does not say its offset from UTC: send RFC 3339, such as 2026-11-20T10:00:00Z", show(occurred))
+		return f.Err("invalid_value")
+	}
+	return nil // a unix time is unambiguous; anything else DecodeWebhook refuses
 }
 
 // FromJSON decodes a postback whose body is one JSON object (PartnerStack's

@@ -88,7 +88,9 @@ func presets() map[string]Mapping {
 		// the signed change of the amounts, so a negative one is a
 		// reversal. Amounts are decimal strings in the publisher's currency,
 		// sometimes with more places than it has ("7.781"). shopperId is the
-		// sid of the tracking link. commissionId is unique per record.
+		// sid of the tracking link. commissionId is unique per record, and
+		// a record keeps it as its actionStatus moves, so each status of
+		// it is an event of its own (EventIDPerStatus).
 		"cj": {
 			Fields: map[string]string{FieldOrderID: "orderId", FieldEventID: "commissionId", FieldClickID: "shopperId",
 				FieldStatus: "actionStatus", FieldReasonCode: "correctionReason", FieldSaleAmount: "saleAmountPubCurrency",
@@ -101,6 +103,7 @@ func presets() map[string]Mapping {
 			Defaults:         map[string]string{FieldSaleAmount: "0"},
 			RoundAmounts:     true,
 			NegativeReverses: true,
+			EventIDPerStatus: true,
 			Delivery:         DeliveryJSON,
 			ClickParam:       "sid",
 		},

@@ -69,8 +69,11 @@ type InboxEntry struct {
 	Partner, IdempotencyKey, EventID, Source, Method, Query string
 	// OrderID is the conversion's order: Accept numbers requests per
 	// (Partner, OrderID), in the order it commits them.
-	OrderID    string
-	BodyHash   []byte
+	OrderID  string
+	BodyHash []byte // what a request reusing the key is compared by
+	// LegacyHash, when set, is what such a request was compared by before
+	// BodyHash's form changed: a stored request with it is the same too.
+	LegacyHash []byte
 	Headers    map[string]string
 	Body       []byte
 	ReceivedAt time.Time // the event's received_at, from Deps.Now
@@ -242,11 +245,14 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 	if err := checkKey(prefix+"-id", req.ID); err != nil {
 		return Receipt{}, err
 	}
+	if err := adapter.CheckWebhook(req.Body); err != nil {
+		return Receipt{}, err
+	}
 	c, err := p.webhook.DecodeWebhook(req.Body, p.limits, now)
 	if err != nil {
 		return Receipt{}, err
 	}
-	return s.accept(ctx, now, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body))
+	return s.accept(ctx, now, p, c, req.ID, events.SourceWebhook, "POST", req.Headers, "", req.Body, sha(req.Body), nil)
 }
 
 // verifyError is a failed verification as the partner sees it: 401, with
@@ -314,20 +320,41 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 	if err != nil {
 		return Receipt{}, err
 	}
-	// The stored query never holds the token. Its canonical form (sorted)
-	// and the JSON body are what a reused event id is compared by.
+	// The stored query never holds the token.
 	query := params.Encode()
 	key := c.EventID
 	if key == "" {
 		key = derivedKey(c)
 	} else if err := checkKey("event_id", key); err != nil {
 		return Receipt{}, err
+	} else if p.mapping.EventIDPerStatus && c.RawStatus != "" {
+		key += "/" + strings.ToLower(c.RawStatus)
 	}
-	hash := sha([]byte(query))
+	// A reused key is compared by what the postback says once decoded
+	// (postbackHash); one stored before that was compared by its sorted
+	// query and JSON body, which still count as the same.
+	legacy := sha([]byte(query))
 	if req.JSON != nil {
-		hash = sha([]byte(query + "\x00" + string(req.JSON)))
+		legacy = sha([]byte(query + "\x00" + string(req.JSON)))
 	}
-	return s.accept(ctx, now, p, c, key, events.SourcePostback, req.Method, req.Headers, query, req.JSON, hash)
+	return s.accept(ctx, now, p, c, key, events.SourcePostback, req.Method, req.Headers, query, req.JSON, postbackHash(c), legacy)
+}
+
+// postbackHash identifies what a postback says once decoded, for telling a
+// network's retry (200) from a different event under a reused key (409).
+// The same conversion sent again is a retry however its URL is written:
+// parameters in another order, a parameter the adapter does not read (a
+// retry counter, a cache buster), an amount written "10.0" for "10.00", a
+// status word in another case. A 4xx for a retry would count as a failed
+// delivery, and networks switch off a postback URL that keeps failing.
+func postbackHash(c adapter.Conversion) []byte {
+	occurred := ""
+	if !c.OccurredAt.IsZero() {
+		occurred = c.OccurredAt.UTC().Format(time.RFC3339Nano)
+	}
+	parts := []string{"postback/2", c.EventID, c.OrderID, c.ClickID, c.CourseID, c.Status, c.ReasonCode,
+		c.SaleAmount.String(), c.SaleAmount.Currency, c.Commission.String(), c.Commission.Currency, occurred}
+	return sha([]byte(strings.Join(parts, "\x00")))
 }
 
 // derivedKey identifies a postback without an event id by what it says,
@@ -383,7 +410,7 @@ func sha(b []byte) []byte {
 // partner sent none. It is cut to the database's microseconds, so the
 // inbox row and a replay of it carry the event's very time.
 func (s *service) accept(ctx context.Context, now time.Time, p *partner, c adapter.Conversion, key, source, method string,
-	headers map[string]string, query string, body, bodyHash []byte) (Receipt, error) {
+	headers map[string]string, query string, body, bodyHash, legacyHash []byte) (Receipt, error) {
 	ev := s.event(p, c, key, source, now.UTC().Truncate(time.Microsecond))
 	// Checked before anything is stored: a 4xx leaves no trace.
 	if err := ev.Validate(); err != nil {
@@ -398,7 +425,7 @@ func (s *service) accept(ctx context.Context, now time.Time, p *partner, c adapt
 		return Message(ctx, numbered, s.deps.Inject)
 	}
 	return s.deps.Store.Accept(ctx, InboxEntry{Partner: p.ID, IdempotencyKey: key, EventID: ev.ID, Source: source,
-		OrderID: c.OrderID, Method: method, Query: query, BodyHash: bodyHash, Headers: headers, Body: body,
+		OrderID: c.OrderID, Method: method, Query: query, BodyHash: bodyHash, LegacyHash: legacyHash, Headers: headers, Body: body,
 		ReceivedAt: ev.ReceivedAt}, build)
 }
 

@@ -278,7 +278,9 @@ func (s *Store) storedAs(ctx context.Context, in conversion.InboxEntry) (convers
 		in.Partner, in.IdempotencyKey).Scan(&hash, &eventID); err != nil {
 		return conversion.Receipt{}, unavailable(err)
 	}
-	if subtle.ConstantTimeCompare(hash, in.BodyHash) != 1 {
+	same := subtle.ConstantTimeCompare(hash, in.BodyHash) == 1 ||
+		in.LegacyHash != nil && subtle.ConstantTimeCompare(hash, in.LegacyHash) == 1
+	if !same {
 		return conversion.Receipt{}, conversion.ErrIdempotencyConflict
 	}
 	return conversion.Receipt{EventID: eventID, Duplicate: true}, nil
