@@ -195,7 +195,9 @@ func NewSubscriber(cfg SubscriberConfig, h Handler) (*Subscriber, error) {
 		return nil, err
 	}
 	duration, err := meter.Float64Histogram("kafkax.consumer.batch.duration",
-		metric.WithDescription("Time to handle one batch, retries included."), metric.WithUnit("s"))
+		metric.WithDescription("Time to handle one batch, retries included."), metric.WithUnit("s"),
+		// Seconds, not the SDK's default boundaries, which are for milliseconds.
+		metric.WithExplicitBucketBoundaries(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
 	if err != nil {
 		return nil, err
 	}

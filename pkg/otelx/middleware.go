@@ -21,13 +21,23 @@ import (
 
 const scope = "github.com/linkcredit/linkcredit/pkg/otelx"
 
+// DurationBuckets are the bucket boundaries, in seconds, of a histogram
+// of durations: from 100 µs (a redirect) to a minute (an export). The
+// SDK's default boundaries (0, 5, 10, 25 … 10000) are for milliseconds:
+// in seconds every request fell in the first bucket, and no quantile could
+// be read from them.
+func DurationBuckets() metric.HistogramOption {
+	return metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+		0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+}
+
 // EndpointMiddleware wraps a go-kit endpoint with a span, a duration
 // histogram labelled by outcome, and a log line: internal failures at error
 // level, client errors (bad input) at debug, so logs show what needs a human.
 func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint.Middleware {
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("endpoint.duration",
-		metric.WithDescription("Time spent in a go-kit endpoint, by endpoint and outcome."), metric.WithUnit("s"))
+		metric.WithDescription("Time spent in a go-kit endpoint, by endpoint and outcome."), metric.WithUnit("s"), DurationBuckets())
 	var byOutcome sync.Map // outcome -> metric.MeasurementOption: one attribute set each, not one per call
 	attrs := func(outcome string) metric.MeasurementOption {
 		if v, ok := byOutcome.Load(outcome); ok {
@@ -75,7 +85,7 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) http.Handler {
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("http.server.request.duration",
-		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"))
+		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"), DurationBuckets())
 	var attrs attrCache
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

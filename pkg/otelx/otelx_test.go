@@ -63,6 +63,9 @@ func TestMiddlewareMetricsReachPrometheus(t *testing.T) {
 	for _, want := range []string{
 		`endpoint_duration_seconds_count{endpoint="get_link",outcome="not found"`,
 		`http_server_request_duration_seconds_count{http_response_status_code="302",http_route="GET /c/{code}"`,
+		// Buckets in seconds, fine enough for a sub-millisecond redirect.
+		`http_server_request_duration_seconds_bucket{http_response_status_code="302",http_route="GET /c/{code}",le="0.001"}`,
+		`endpoint_duration_seconds_bucket{endpoint="get_link",outcome="not found",le="0.0005"}`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {
