@@ -26,7 +26,9 @@ const (
 )
 
 // signatures maps lower-case User-Agent substrings to reasons, checked in
-// order: the specific names first, the generic words last.
+// order, before the generic words (genericWords). A name is a crawler's own
+// ("yandexbot", not "yandex": Yandex's and Naver's apps browse as people
+// with their names in the agent).
 var signatures = []struct{ substr, reason string }{
 	// Link unfurlers: a chat message or a post, not a person.
 	{"slackbot", Unfurler}, {"slack-imgproxy", Unfurler}, {"facebookexternalhit", Unfurler},
@@ -39,8 +41,9 @@ var signatures = []struct{ substr, reason string }{
 	// Search engines and SEO crawlers.
 	{"googlebot", Crawler}, {"google-inspectiontool", Crawler}, {"adsbot-google", Crawler},
 	{"mediapartners-google", Crawler}, {"bingbot", Crawler}, {"bingpreview", Crawler},
-	{"duckduckbot", Crawler}, {"baiduspider", Crawler}, {"yandex", Crawler},
-	{"sogou", Crawler}, {"exabot", Crawler}, {"seznambot", Crawler}, {"naver", Crawler},
+	{"duckduckbot", Crawler}, {"baiduspider", Crawler}, {"yandexbot", Crawler}, {"yandex.com/bots", Crawler},
+	{"sogou web spider", Crawler}, {"sogou spider", Crawler}, {"exabot", Crawler}, {"seznambot", Crawler},
+	{"yeti/", Crawler}, {"naver.me/spd", Crawler}, {"slurp", Crawler},
 	{"petalbot", Crawler}, {"ahrefsbot", Crawler}, {"semrushbot", Crawler}, {"mj12bot", Crawler},
 	{"dotbot", Crawler}, {"rogerbot", Crawler}, {"screaming frog", Crawler}, {"gptbot", Crawler},
 	{"chatgpt-user", Crawler}, {"oai-searchbot", Crawler}, {"claudebot", Crawler},
@@ -63,10 +66,44 @@ var signatures = []struct{ substr, reason string }{
 	// Monitors.
 	{"uptimerobot", Monitor}, {"pingdom", Monitor}, {"statuscake", Monitor},
 	{"site24x7", Monitor}, {"datadog", Monitor}, {"newrelicpinger", Monitor}, {"better uptime", Monitor},
-	// Generic words last.
+}
+
+// genericWords say bot without a known name: each counts only as a word of
+// its own or a name's end before its version or comment ("SomeBot/1.0",
+// "(compatible; Foo Bot)", ".../crawler)"), not inside a browser's device
+// name (a CUBOT phone's "CUBOT X19").
+var genericWords = []struct{ word, reason string }{
 	{"bot", GenericBot}, {"crawler", GenericBot}, {"spider", GenericBot}, {"scraper", GenericBot},
 	{"preview", Unfurler}, {"fetcher", GenericBot},
 }
+
+// saysWord reports whether lower holds word as genericWords counts it.
+func saysWord(lower, word string) bool {
+	for from := 0; ; {
+		i := strings.Index(lower[from:], word)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(word)
+		var before, after byte = ' ', 0
+		if i > 0 {
+			before = lower[i-1]
+		}
+		if end < len(lower) {
+			after = lower[end]
+		}
+		switch {
+		case after == 0 || strings.IndexByte("/;)+-_:.,([", after) >= 0:
+			return true
+		case !isLetter(before) && !isLetter(after):
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 // IsPrefetch reports whether request headers mark a prefetch or prerender,
 // which no person asked for.
@@ -89,6 +126,11 @@ func ClassifyAgent(ua string) string {
 	for _, s := range signatures {
 		if strings.Contains(lower, s.substr) {
 			return s.reason
+		}
+	}
+	for _, g := range genericWords {
+		if saysWord(lower, g.word) {
+			return g.reason
 		}
 	}
 	return Human

@@ -1,8 +1,12 @@
 package botcheck
 
 import (
+	"math/rand/v2"
 	"net/http/httptest"
+	"slices"
 	"testing"
+
+	"github.com/linkcredit/linkcredit/pkg/useragent"
 )
 
 func TestClassifyAgent(t *testing.T) {
@@ -26,6 +30,19 @@ func TestClassifyAgent(t *testing.T) {
 		{"okhttp/4.12.0", HTTPLibrary},
 		{"UptimeRobot/2.0", Monitor},
 		{"SomeNewBot/0.1", GenericBot},
+		{"Mozilla/5.0 (compatible; Foo Bot; +http://foo.example)", GenericBot},
+		{"Mozilla/5.0 (compatible; MegaIndex.ru/2.0; +http://megaindex.com/crawler)", GenericBot},
+		{"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", Crawler},
+		{"Mozilla/5.0 (compatible; YandexImages/3.0; +http://yandex.com/bots)", Crawler},
+		{"Mozilla/5.0 (compatible; Yeti/1.1; +https://naver.me/spd)", Crawler},
+		{"Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)", Crawler},
+		{"Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)", Crawler},
+		// People, whose browsers or phones carry a crawler's company or a
+		// generic word in their names (found by an outside check).
+		{"Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		{"Mozilla/5.0 (Linux; Android 12; SM-G991N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/96.0.4664.104 Mobile Safari/537.36 NAVER(inapp; search; 1000; 11.13.1)", Human},
+		{"Mozilla/5.0 (Linux; Android 11; M2101K7AG) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/108.0.0.0 YaBrowser/23.1.1.114.00 SA/3 Mobile Safari/537.36 YandexSearch/23.13", Human},
+		{"Mozilla/5.0 (Linux; Android 10; V2027) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/76.0.3809.89 Mobile Safari/537.36 SogouMobileBrowser/5.28.2", Human},
 		{"", EmptyAgent},
 		{"   ", EmptyAgent},
 	}
@@ -82,5 +99,20 @@ func BenchmarkCheckerHuman(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Verdict(r.Header.Get("User-Agent"), IsPrefetch(r.Header))
+	}
+}
+
+// The realistic traffic of loadgen and the benchmarks: its browsers are
+// people, its crawlers and unfurlers are not.
+func TestRealisticTrafficAgents(t *testing.T) {
+	for _, ua := range useragent.Browsers(rand.New(rand.NewPCG(1, 2)), 5000) {
+		if got := ClassifyAgent(ua); got != Human {
+			t.Errorf("browser %q = %q", ua, got)
+		}
+	}
+	for _, ua := range slices.Concat(useragent.Crawlers, useragent.Unfurlers) {
+		if got := ClassifyAgent(ua); got == Human {
+			t.Errorf("bot %q = human", ua)
+		}
 	}
 }
