@@ -699,3 +699,40 @@ func TestStatementFollowsOccurredAtAtInstant(t *testing.T) {
 		t.Fatalf("an approval undone at its instant counted, or the other not: %v", l)
 	}
 }
+
+// A late event for a purchase in a closed month counts in the open month
+// (an adjustment), and a report in another currency converts its money at
+// the purchase's date, as every other figure: across the two months the
+// conversion's converted money is what it is, and a rate dated in the open
+// month does not change what an earlier purchase was worth (found by an
+// outside check: the adjustment was converted at the recording's date).
+func TestAdjustmentConvertsAtThePurchaseDateAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	running := monthOf(at)
+	prev := running.AddDate(0, -1, 0)
+	purchase := prev.AddDate(0, 0, 19).Add(12 * time.Hour)
+	if r := s.do(t, "PUT", "/v1/fx-rates", `[{"date":"`+prev.Format(time.DateOnly)+`","base":"EUR","quote":"USD","rate":"1.10"}]`); r.status != 200 {
+		t.Fatalf("rates = %d %s", r.status, r.body)
+	}
+	s.publishAt(t, purchase.Add(time.Second), events.TopicConversions,
+		s.convIn("a1", "coursera", "ADJ-1", "", "pending", "19.90", "1.99", "EUR", purchase))
+	both := span(prev, running.AddDate(0, 1, 0)) + "&group_by=partner&currency=USD"
+	s.waitFor(t, both, oneRow(map[string]any{"commission_pending": "2.19"}))
+	if r := s.do(t, "PUT", "/v1/periods/"+prev.Format("2006-01"), `{"status":"closed"}`); r.status != 200 {
+		t.Fatalf("close = %d %s", r.status, r.body)
+	}
+	// Approved after the close: an adjustment in the running month.
+	approved := s.convIn("a2", "coursera", "ADJ-1", "", "approved", "19.90", "1.99", "EUR", at.Add(-time.Second))
+	s.publishAt(t, at, events.TopicConversions, approved)
+	s.waitFor(t, both, oneRow(map[string]any{"commission_pending": "0.00", "commission_approved": "2.19"}))
+	// A rate dated in the running month is not the purchase's.
+	if r := s.do(t, "PUT", "/v1/fx-rates", `[{"date":"`+running.Format(time.DateOnly)+`","base":"EUR","quote":"USD","rate":"2.00"}]`); r.status != 200 {
+		t.Fatalf("rates = %d %s", r.status, r.body)
+	}
+	s.waitFor(t, both, oneRow(map[string]any{"commission_pending": "0.00", "commission_approved": "2.19", "sale_amount": "21.89"}))
+	s.waitFor(t, span(running, running.AddDate(0, 1, 0))+"&group_by=partner&currency=USD",
+		oneRow(map[string]any{"commission_pending": "-2.19", "commission_approved": "2.19", "sale_amount": "0.00"}))
+	s.waitFor(t, span(prev, running)+"&group_by=partner&currency=USD",
+		oneRow(map[string]any{"commission_pending": "2.19", "commission_approved": "0.00", "sale_amount": "21.89"}))
+}

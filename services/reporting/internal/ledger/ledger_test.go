@@ -105,11 +105,11 @@ func TestContribute(t *testing.T) {
 		want  Contribution
 	}{
 		{"direct", State{Status: StatusApproved, Sale: 4900, Commission: 735, Paid: 235, Currency: "USD"}, clicked,
-			RollupKey{"p", "ml-101", "ml", "hero", "USD"}, Contribution{Conversions: 1, Direct: 1, Sale: 4900, Approved: 500, Paid: 235}},
+			RollupKey{"p", "ml-101", "ml", "hero", "USD", 0}, Contribution{Conversions: 1, Direct: 1, Sale: 4900, Approved: 500, Paid: 235}},
 		{"cross-sell", State{Status: StatusPending, Sale: 100, Commission: 10, Currency: "USD", BoughtCourseID: "stats"}, clicked,
-			RollupKey{"p", "ml-101", "ml", "hero", "USD"}, Contribution{Conversions: 1, CrossSell: 1, Sale: 100, Pending: 10}},
+			RollupKey{"p", "ml-101", "ml", "hero", "USD", 0}, Contribution{Conversions: 1, CrossSell: 1, Sale: 100, Pending: 10}},
 		{"unattributed counts for its partner", State{Status: StatusReversed, Sale: 100, Commission: 10, Currency: "EUR", BoughtCourseID: "stats"}, Attribution{},
-			RollupKey{"p", "stats", "", "", "EUR"}, Contribution{Conversions: 1, Reversed: 10}},
+			RollupKey{"p", "stats", "", "", "EUR", 0}, Contribution{Conversions: 1, Reversed: 10}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,11 @@ type RollupKey struct {
 	Code      string
 	Placement string
 	Currency  string
+	// FXAt is, for an adjustment (a change to a closed month, counted in
+	// the open one), its purchase's quarter-hour in unix seconds: reports
+	// convert its money at the purchase's date, not the adjustment's. 0
+	// for every other row, whose hour is its purchase's.
+	FXAt int64
 }
 
 // Contribution is what one conversion adds to its rollup row.

@@ -409,6 +409,18 @@ type rollupCell struct {
 	key    ledger.RollupKey
 }
 
+// cell is where a contribution purchased at at and recorded at recorded
+// counts: its purchase's quarter-hour, or, when that month was closed at
+// recorded, the recording's in the open month, its key then naming the
+// purchase's quarter-hour, at whose date reports convert its money.
+func (ps periods) cell(key ledger.RollupKey, at, recorded time.Time) rollupCell {
+	bucket := ps.bucket(at, recorded)
+	if purchased := at.UTC().Truncate(Quarter); !bucket.Equal(purchased) {
+		key.FXAt = purchased.Unix()
+	}
+	return rollupCell{bucket, key}
+}
+
 // apply writes changes: a ledger transaction for each change of balances
 // (pointing at the conversion's previous one), the conversions' new rows,
 // and the rollup deltas: the old contribution out, the new one in.
@@ -520,11 +532,12 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, p periods, changes []chan
 	}
 	var deltas rollupDeltas
 	for _, ch := range changes {
+		recorded := c.recordedFor(ch.key)
 		if key, at, old := ledger.Contribute(ch.key.partner, ch.old.state, ch.old.attr); ch.old.state.Exists() {
-			deltas.add(rollupCell{p.bucket(at, c.recordedFor(ch.key)), key}, old.Neg())
+			deltas.add(p.cell(key, at, recorded), old.Neg())
 		}
 		if key, at, next := ledger.Contribute(ch.key.partner, ch.new.state, ch.new.attr); ch.new.state.Exists() {
-			deltas.add(rollupCell{p.bucket(at, c.recordedFor(ch.key)), key}, next)
+			deltas.add(p.cell(key, at, recorded), next)
 		}
 	}
 	return s.addConversionRollups(ctx, tx, deltas.rows())

@@ -58,8 +58,9 @@ func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey)
 		}
 	}
 	if len(missing) > 0 {
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) ORDER BY 1, 2, 3, 4, 5
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO rollup_keys (partner, course_id, code, placement, currency, fx_at)
+			SELECT p, c, l, pl, cur, `+fxAtColumn+` FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+				AS k(p, c, l, pl, cur, fx) ORDER BY 1, 2, 3, 4, 5, 6
 			ON CONFLICT DO NOTHING`, keyArrays(missing)...); err != nil {
 			return nil, database.Classify(fmt.Errorf("add rollup keys: %w", err))
 		}
@@ -79,20 +80,26 @@ func (s *Store) keyIDs(ctx context.Context, tx *sql.Tx, keys []ledger.RollupKey)
 // in place: their strings share the Kafka message's memory).
 func cloneKey(k ledger.RollupKey) ledger.RollupKey {
 	return ledger.RollupKey{Partner: strings.Clone(k.Partner), CourseID: strings.Clone(k.CourseID), Code: strings.Clone(k.Code),
-		Placement: strings.Clone(k.Placement), Currency: strings.Clone(k.Currency)}
+		Placement: strings.Clone(k.Placement), Currency: strings.Clone(k.Currency), FXAt: k.FXAt}
 }
 
-// keyArrays are keys as the five columns of rollup_keys.
+// fxAtColumn is a key's FXAt (fx, unix seconds) as rollup_keys.fx_at holds
+// it: -infinity for none.
+const fxAtColumn = `CASE WHEN fx = 0 THEN '-infinity'::timestamptz ELSE to_timestamp(fx) END`
+
+// keyArrays are keys as the six columns of rollup_keys.
 func keyArrays(keys []ledger.RollupKey) []any {
 	var partner, course, code, placement, currency []string
+	var fx []int64
 	for _, k := range keys {
 		partner = append(partner, k.Partner)
 		course = append(course, k.CourseID)
 		code = append(code, k.Code)
 		placement = append(placement, k.Placement)
 		currency = append(currency, k.Currency)
+		fx = append(fx, k.FXAt)
 	}
-	return []any{pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement), pq.Array(currency)}
+	return []any{pq.Array(partner), pq.Array(course), pq.Array(code), pq.Array(placement), pq.Array(currency), pq.Array(fx)}
 }
 
 // readKeys looks keys up in rollup_keys through q, caches and records in
@@ -100,9 +107,11 @@ func keyArrays(keys []ledger.RollupKey) []any {
 func (s *Store) readKeys(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, keys []ledger.RollupKey, out map[ledger.RollupKey]int32) ([]ledger.RollupKey, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, partner, course_id, code, placement, currency FROM rollup_keys
-		WHERE (partner, course_id, code, placement, currency) IN
-			(SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]))`, keyArrays(keys)...)
+	rows, err := q.QueryContext(ctx, `SELECT id, partner, course_id, code, placement, currency,
+			CASE WHEN fx_at = '-infinity' THEN 0 ELSE extract(epoch FROM fx_at)::bigint END FROM rollup_keys
+		WHERE (partner, course_id, code, placement, currency, fx_at) IN
+			(SELECT p, c, l, pl, cur, `+fxAtColumn+` FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+				AS k(p, c, l, pl, cur, fx))`, keyArrays(keys)...)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("read rollup keys: %w", err))
 	}
@@ -113,7 +122,7 @@ func (s *Store) readKeys(ctx context.Context, q interface {
 	for rows.Next() {
 		var id int32
 		var k ledger.RollupKey
-		if err := rows.Scan(&id, &k.Partner, &k.CourseID, &k.Code, &k.Placement, &k.Currency); err != nil {
+		if err := rows.Scan(&id, &k.Partner, &k.CourseID, &k.Code, &k.Placement, &k.Currency, &k.FXAt); err != nil {
 			return nil, err
 		}
 		s.keys.put(k, id)

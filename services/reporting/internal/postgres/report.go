@@ -26,6 +26,11 @@ var timeColumns = map[bool]map[string]string{
 	true:  {"day": "day", "month": "date_trunc('month', day)::date"},
 }
 
+// fxDayColumn is the date whose rate converts a rollup row's money: its
+// purchase's day in the report's zone ($3), which is the row's own day
+// (a.fx_day) except for an adjustment, whose key names its purchase.
+const fxDayColumn = `coalesce((nullif(k.fx_at, '-infinity') AT TIME ZONE $3)::date, a.fx_day)`
+
 // rollupQuery aggregates a rollup table in two steps: first by key number
 // and the time keys (narrow rows, integer keys), then, after looking the
 // numbers up, by the report's keys. It reads the daily rollups of the
@@ -52,10 +57,12 @@ func rollupQuery(table string, groupBy []string, measures []string, withCurrency
 		outer = append(outer, "k.currency AS currency")
 		outerGroup = append(outerGroup, "k.currency")
 		if fxDay {
+			// An adjustment's money converts at its purchase's date
+			// (rollup_keys.fx_at), every other row's at its own day.
 			inner = append(inner, times["day"]+" AS fx_day")
 			innerGroup = append(innerGroup, "fx_day")
-			outer = append(outer, "a.fx_day AS d")
-			outerGroup = append(outerGroup, "a.fx_day")
+			outer = append(outer, fxDayColumn+" AS d")
+			outerGroup = append(outerGroup, fxDayColumn)
 		} else {
 			outer = append(outer, "NULL::date AS d")
 		}
@@ -257,8 +264,8 @@ func (s *Store) CountCommissions(ctx context.Context, q report.Query) (int64, er
 // checkRates finds the first purchase day and currency of the period that
 // has no rate into the report's currency.
 func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Converter) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT k.currency, to_char(a.d, 'YYYY-MM-DD') FROM (
-			SELECT DISTINCT key_id, (bucket AT TIME ZONE $3)::date AS d
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT k.currency, to_char(`+fxDayColumn+`, 'YYYY-MM-DD') FROM (
+			SELECT DISTINCT key_id, (bucket AT TIME ZONE $3)::date AS fx_day
 			FROM (SELECT bucket, key_id FROM conversion_rollups UNION ALL SELECT bucket, key_id FROM conversion_rollup_deltas) r
 			WHERE bucket >= $1 AND bucket < $2) a
 		JOIN rollup_keys k ON k.id = a.key_id WHERE k.currency <> $4 ORDER BY 2, 1`,
