@@ -225,7 +225,16 @@ func (c *csvReader) Next() (Row, error) {
 				}
 			}
 			c.lastErr = pe.Error()
-			return Row{Line: pe.Line, Err: fmt.Errorf("not valid CSV: %v", pe.Err)}, nil
+			// The record's first line, where the fault begins (an open
+			// quote swallows the lines after it, which the message names).
+			line, msg := pe.StartLine, fmt.Sprintf("not valid CSV: %v", pe.Err)
+			if line <= 0 {
+				line = pe.Line
+			}
+			if pe.Line > line {
+				msg += fmt.Sprintf(" (the record runs from line %d to %d: its rows, and any others in those lines, were not imported)", line, pe.Line)
+			}
+			return Row{Line: line, Err: errors.New(msg)}, nil
 		}
 		c.repeats = 0
 		line := c.line + 1

@@ -352,3 +352,28 @@ func FuzzFeeds(f *testing.F) {
 		}
 	})
 }
+
+// TestCSVOpenQuoteNamesItsStart: an open quote swallows the lines after
+// it up to the next quote; the error names the record's first line, where
+// the fault is, and the lines it ran over, whose rows were not imported
+// (found by an outside check: the error named the last line, and the
+// valid row swallowed was named nowhere).
+func TestCSVOpenQuoteNamesItsStart(t *testing.T) {
+	in := "code,partner,course_id,title,destination\n" +
+		"a,coursera,c1,T,https://x.example/\n" +
+		"bad,\"unterminated,c2,T,https://x.example/\n" +
+		"b,coursera,c3,T,https://x.example/\n" +
+		"c,coursera,\"c4\"x,T,https://x.example/\n" +
+		"d,coursera,c5,T,https://x.example/\n"
+	rows := readAll(t, CSV, in)
+	var bad *Row
+	for i := range rows {
+		if rows[i].Err != nil {
+			bad = &rows[i]
+			break
+		}
+	}
+	if bad == nil || bad.Line != 3 || !strings.Contains(bad.Err.Error(), "from line 3 to 5") {
+		t.Fatalf("rows %+v: want the error at line 3, naming lines 3 to 5", rows)
+	}
+}

@@ -71,3 +71,40 @@ func TestClickIDVerifies(t *testing.T) {
 		t.Fatalf("Location %q does not carry the click id %q whole", loc, id)
 	}
 }
+
+// TestClickPathsAroundACode: a slash after the code (a mail client or a
+// CMS adds one) is the same link; any other path under /c/ is a link that
+// does not exist, answered as one: the HTML page for a browser, the
+// contract's JSON for an API client, never the router's JSON to a browser.
+func TestClickPathsAroundACode(t *testing.T) {
+	h := handler(t)
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/c/c42", http.StatusFound},
+		{"/c/c42/", http.StatusFound},
+		{"/c/", http.StatusNotFound},
+		{"/c", http.StatusNotFound},
+		{"/c/c42/more", http.StatusNotFound},
+		{"/c/missing/", http.StatusNotFound},
+	} {
+		for _, accept := range []string{"text/html", "application/json"} {
+			req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+			req.Header.Set("Accept", accept)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tt.status {
+				t.Fatalf("%s (%s): %d, want %d", tt.path, accept, w.Code, tt.status)
+			}
+			if tt.status != http.StatusNotFound {
+				continue
+			}
+			ct, body := w.Header().Get("Content-Type"), w.Body.String()
+			if accept == "text/html" && (!strings.HasPrefix(ct, "text/html") || !strings.Contains(body, "Link not found")) ||
+				accept == "application/json" && !strings.Contains(body, `"code":"link_not_found"`) {
+				t.Fatalf("%s (%s): %s %q", tt.path, accept, ct, body)
+			}
+		}
+	}
+}

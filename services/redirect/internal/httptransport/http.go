@@ -42,7 +42,8 @@ type Options struct {
 
 // Register adds the service's routes to rt:
 //
-//	GET  /c/{code}           302 to the link's destination (HEAD too, unbilled)
+//	GET  /c/{code}           302 to the link's destination (HEAD too, unbilled);
+//	                         /c/{code}/ the same, anything else under /c/ 404
 //	PUT  /v1/links/{code}    create or replace a link        (links scope)
 //	GET  /v1/links/{code}    read a link                     (links scope)
 //	GET  /v1/links           ?partner=&cursor=&limit=        (links scope)
@@ -60,7 +61,17 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 	}
 
 	hint := newProxyHint(o.TrustedProxies, o.Logger)
-	rt.Handle("GET /c/{code}", kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies, hint), encodeClick, clickOpts...))
+	click := kithttp.NewServer(e.Click, decodeClick(o.TrustedProxies, hint), encodeClick, clickOpts...)
+	rt.Handle("GET /c/{code}", click)
+	// A mail client or a CMS may add a slash: a code holds none, so the
+	// link is the same. Anything else under /c/ is a link that does not
+	// exist, answered as one (an HTML page for a browser), not with the
+	// API's JSON 404.
+	rt.Handle("GET /c/{code}/{$}", click)
+	noLink := kithttp.NewServer(func(context.Context, any) (any, error) { return nil, redirect.ErrLinkNotFound },
+		func(context.Context, *http.Request) (any, error) { return nil, nil }, encodeClick, clickOpts...)
+	rt.Handle("GET /c/", noLink)
+	rt.Handle("GET /c", noLink)
 	rt.Handle("PUT /v1/links/{code}", admin(httpx.LimitBody(MaxLinkBody,
 		kithttp.NewServer(e.PutLink, decodePutLink, encodePutLink, apiOpts...))))
 	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, httpx.KitEncodeJSON(http.StatusOK), apiOpts...)))

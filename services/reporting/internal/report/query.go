@@ -1,8 +1,11 @@
 package report
 
 import (
+	"fmt"
+	"maps"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +30,43 @@ type Query struct {
 // maxSpan bounds a report's period.
 const maxSpan = 100 * 366 * 24 * time.Hour
 
+// repeated refuses, 400 repeated_parameter, a parameter given twice with
+// different values: a report would silently use the first, and an export
+// built with a stray second from= would cover another period than its
+// author thought. The same value twice is taken.
+func repeated(v url.Values) error {
+	names := slices.Sorted(maps.Keys(v)) // the same error every time
+	for _, name := range names {
+		vals := v[name]
+		for _, x := range vals[1:] {
+			if x == vals[0] {
+				continue
+			}
+			msg := fmt.Sprintf("%s is given more than once with different values: which is meant is not defined", quoteName(name))
+			if name == "group_by" {
+				msg += "; give every key in one, comma-separated (group_by=partner,day)"
+			}
+			return errs.New(errs.Invalid, "repeated_parameter", msg)
+		}
+	}
+	return nil
+}
+
+// quoteName quotes a parameter name a client chose, at most 40 bytes of it.
+func quoteName(s string) string {
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strconv.Quote(s)
+}
+
 // ParseQuery reads a report query from URL parameters. from and to default
 // to the current month in tz; format defaults to json, or csv when accept
 // asks for text/csv.
 func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
+	if err := repeated(v); err != nil {
+		return Query{}, err
+	}
 	var f errs.Fields
 	q := Query{TZ: time.UTC, Format: "json"}
 	for name := range v {

@@ -272,3 +272,31 @@ func TestParseQueryDefaultsAtEveryInstant(t *testing.T) {
 		}
 	}
 }
+
+// A parameter given twice with different values is refused (400): which
+// the client meant is not defined, and taking the first would report
+// another period than the one asked for. The same value twice is taken.
+func TestParseQueryRepeatedParameter(t *testing.T) {
+	for _, tt := range []struct {
+		query, want string // want: a part of the message, "" for none
+	}{
+		{"from=2026-11-01&to=2026-12-01&from=2026-10-01", `"from" is given more than once`},
+		{"group_by=partner&group_by=day", "group_by=partner,day"},
+		{"tz=UTC&tz=Europe/Berlin", `"tz"`},
+		{"from=2026-11-01&from=2026-11-01&to=2026-12-01", ""},
+	} {
+		v, _ := url.ParseQuery(tt.query)
+		_, err := ParseQuery(v, "", now)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.query, err)
+		case tt.want != "" && (err == nil || errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), tt.want) || !hasCode(err, "repeated_parameter")):
+			t.Errorf("%s: %v, want 400 repeated_parameter saying %s", tt.query, err, tt.want)
+		}
+	}
+}
+
+func hasCode(err error, code string) bool {
+	c, _ := errs.Public(err)
+	return c == code
+}
