@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -179,4 +180,36 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 		return fmt.Errorf("kafkax: publish %d messages to %s: %w", len(msgs), topic, err)
 	}
 	return nil
+}
+
+// ErrorText is err as a log line says it. kafka-go's per-message errors
+// (kafka.WriteErrors) repeat one message per message, so a failed batch of
+// 500 logged 500 copies of one i/o timeout: they are counted instead, each
+// distinct error once with how many messages it failed, at most three.
+func ErrorText(err error) string {
+	var each kafka.WriteErrors
+	if !errors.As(err, &each) || each.Count() == 0 {
+		return err.Error()
+	}
+	var order []string
+	counts := map[string]int{}
+	for _, e := range each {
+		if e == nil {
+			continue
+		}
+		msg := e.Error()
+		if counts[msg] == 0 {
+			order = append(order, msg)
+		}
+		counts[msg]++
+	}
+	parts := make([]string, 0, 3)
+	for i, msg := range order {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d other errors", len(order)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", msg, counts[msg]))
+	}
+	return fmt.Sprintf("%d of %d messages failed: %s", each.Count(), len(each), strings.Join(parts, "; "))
 }

@@ -144,7 +144,7 @@ func (r *Relay) lead(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errPublish):
 			r.add(ctx, r.failures, 1)
-			r.Logger.Warn("publish from outbox failed; events stay in the outbox", "retry_in", backoff.String(), "error", err.Error())
+			r.Logger.Warn("publish from outbox failed; events stay in the outbox", "retry_in", backoff.String(), "error", kafkax.ErrorText(err))
 			sleep(ctx, backoff+rand.N(backoff/2))
 			backoff = min(2*backoff, 10*time.Second)
 			continue

@@ -100,7 +100,7 @@ func (s *Shipper) publish(ctx context.Context, msgs []kafka.Message) (shipped in
 		}
 		if transient {
 			s.count(ctx, s.failures, 1)
-			s.Logger.Warn("publish clicks failed; they stay in the click log", "clicks", len(retry), "retry_in", backoff.String(), "error", err.Error())
+			s.Logger.Warn("publish clicks failed; they stay in the click log", "clicks", len(retry), "retry_in", backoff.String(), "error", kafkax.ErrorText(err))
 			if !sleep(ctx, backoff+rand.N(backoff/2)) {
 				return shipped, false
 			}
