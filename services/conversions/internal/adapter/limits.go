@@ -56,22 +56,22 @@ func ParseMaxAmount(raw, currency string) (money.Amount, error) {
 }
 
 // ceiling is the most, in minor units, that sale_amount or commission may
-// be, whatever currency the message is in.
+// be in currency.
 //
-// max_amount is in the partner's currency and conversions knows no
-// exchange rates (reporting owns them). A message in another currency is
-// held to the same number of minor units of its own currency: a USD
-// partner's 1,000,000.00 (10^8 cents) allows 100,000,000 JPY (about
-// 650,000 USD), 1,000,000.00 EUR or INR (about 12,000 USD), 100,000.000
-// KWD. That is generous for currencies near the partner's and tighter for
-// currencies of small units, still above any course for most; for the
-// smallest (IDR, COP, VND) a partner that sells in them needs a higher
-// max_amount, and a refusal says so (422 amount_too_large, naming the
-// ceiling in both currencies). Refusing other currencies instead would
-// break networks that report each sale in its shopper's currency, which
-// v1 accepts. Either way nothing beyond events.MaxAmountMinor passes, so
-// every accepted event validates and no sum of them can overflow.
-func (p Partner) ceiling() int64 {
+// max_amount is in the partner's currency, and conversions knows no
+// exchange rates (reporting owns them), so it holds amounts in that
+// currency only. An amount in another currency is held to the schema's
+// ceiling (events.MaxAmountMinor minor units) alone: holding it to the
+// same number of minor units refused a 1,500,000.00 IDR sale (about 95
+// USD) under a USD partner's 1,000,000.00, and a refusal is final (the
+// network drops the sale), where an amount sent wrong can be corrected by
+// the next event of its conversion. Either way nothing beyond
+// events.MaxAmountMinor passes, so every accepted event validates and no
+// sum of them can overflow.
+func (p Partner) ceiling(currency string) int64 {
+	if currency != p.Currency {
+		return events.MaxAmountMinor
+	}
 	limit := p.MaxAmount.Minor
 	if limit <= 0 {
 		limit = DefaultMaxAmount(p.Currency).Minor
@@ -81,13 +81,11 @@ func (p Partner) ceiling() int64 {
 
 // describeCeiling says what the ceiling is for an amount in currency.
 func (p Partner) describeCeiling(currency string) string {
-	limit := p.ceiling()
-	own := money.Amount{Minor: limit, Currency: p.Currency}
+	here := money.Amount{Minor: p.ceiling(currency), Currency: currency}
 	if currency == p.Currency {
-		return fmt.Sprintf("%s %s, this partner's max_amount", own, currency)
+		return fmt.Sprintf("%s %s, this partner's max_amount", here, currency)
 	}
-	here := money.Amount{Minor: limit, Currency: currency}
-	return fmt.Sprintf("%s %s, this partner's max_amount of %s %s taken in minor units of %s", here, currency, own, p.Currency, currency)
+	return fmt.Sprintf("%s %s, the most any amount may be", here, currency)
 }
 
 // parseAmount parses an exact amount. Trailing zeros past the currency's

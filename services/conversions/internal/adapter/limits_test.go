@@ -25,8 +25,8 @@ func checkAccepted(t *testing.T, c Conversion, p Partner) {
 		}
 	}
 	for _, a := range []money.Amount{c.SaleAmount, c.Commission} {
-		if a.IsNegative() || a.Minor > p.ceiling() || a.Minor > events.MaxAmountMinor || !money.IsCurrency(a.Currency) {
-			t.Fatalf("accepted the amount %+v (ceiling %d)", a, p.ceiling())
+		if a.IsNegative() || a.Minor > p.ceiling(a.Currency) || a.Minor > events.MaxAmountMinor || !money.IsCurrency(a.Currency) {
+			t.Fatalf("accepted the amount %+v (ceiling %d)", a, p.ceiling(a.Currency))
 		}
 	}
 }
@@ -133,13 +133,17 @@ func TestAmountCeiling(t *testing.T) {
 		{"custom and a cent", custom, "", "500.01", "amount_too_large"},
 		{"JPY default exactly", jpy, "", "1000000", ""},
 		{"JPY default and a yen", jpy, "", "1000001", "amount_too_large"},
-		// Another currency: the same number of minor units.
-		{"USD cap in JPY", usd, "JPY", "100000000", ""},
-		{"USD cap in JPY and a yen", usd, "JPY", "100000001", "amount_too_large"},
-		{"USD cap in KWD", usd, "KWD", "100000.000", ""},
-		{"USD cap in KWD and a fils", usd, "KWD", "100000.001", "amount_too_large"},
-		{"JPY cap in USD", jpy, "USD", "10000.00", ""},
-		{"JPY cap in USD and a cent", jpy, "USD", "10000.01", "amount_too_large"},
+		// Another currency: the partner's max_amount is in its own, so
+		// only the schema's ceiling holds (an ordinary IDR sale was
+		// refused under a USD partner's cap taken in minor units).
+		{"an ordinary IDR sale of a USD partner", usd, "IDR", "1500000.00", ""},
+		{"USD partner, the schema's ceiling in JPY", usd, "JPY", "1000000000000", ""},
+		{"USD partner, the schema's ceiling in JPY and a yen", usd, "JPY", "1000000000001", "amount_too_large"},
+		{"USD partner, the schema's ceiling in KWD", usd, "KWD", "1000000000.000", ""},
+		{"USD partner, the schema's ceiling in KWD and a fils", usd, "KWD", "1000000000.001", "amount_too_large"},
+		{"a custom USD cap does not hold EUR", custom, "EUR", "50000.00", ""},
+		{"JPY partner in USD", jpy, "USD", "10000000000.00", ""},
+		{"JPY partner in USD, past the schema's ceiling", jpy, "USD", "10000000000.01", "amount_too_large"},
 		// A max_amount beyond the schema's ceiling is held to it.
 		{"schema ceiling", beyondSchema, "", "10000000000.00", ""},
 		{"schema ceiling and a cent", beyondSchema, "", "10000000000.01", "amount_too_large"},

@@ -100,7 +100,7 @@ func amount(f, large *errs.Fields, field, raw, currency string, p Partner) money
 	}
 	// In absolute value: a negative amount is refused above, but if it
 	// ever were not, it would be bounded the same way.
-	if limit := p.ceiling(); a.Minor > limit || a.Minor < -limit {
+	if limit := p.ceiling(currency); a.Minor > limit || a.Minor < -limit {
 		large.Add(field, "%s is above %s", show(raw), p.describeCeiling(currency))
 	}
 	return a
