@@ -109,8 +109,13 @@ func TestNetworksEndToEnd(t *testing.T) {
 			want{order: "3f6fa9e2a1b14c7e", click: "cid-rakuten-1", status: "pending", sale: "49.00", commission: "3.43", currency: "USD", occurred: "2014-04-30T02:18:36Z"}},
 		{"partnerstack: reward_created postback", "POST", pb("partnerstack"), documented(t, "partnerstack_reward_created.json"), jsonCT, 202,
 			want{order: "rwrd_4vCMcj8dsUHvB7", status: "pending", sale: "0.00", commission: "10.00", currency: "USD", occurred: "2023-11-14T22:13:20Z"}},
-		// What is no conversion is refused and never recorded.
-		{"partnerstack: documented test event", "POST", pb("partnerstack"), documented(t, "partnerstack_test_event.json"), jsonCT, 400, want{}},
+		// PartnerStack's test, from its settings: 200, recorded nowhere,
+		// so the network's setup passes (a 400 failed it).
+		{"partnerstack: documented test event", "POST", pb("partnerstack"), documented(t, "partnerstack_test_event.json"), jsonCT, 200, want{}},
+		{"partnerstack: a test event with a wrong token", "POST", s.p.Base + "/v1/postback/partnerstack?token=wrong-token-0123456789",
+			documented(t, "partnerstack_test_event.json"), jsonCT, 401, want{}},
+		// Anything else that is no conversion is refused and never recorded.
+		{"partnerstack: an event that is no reward", "POST", pb("partnerstack"), `{"event":"customer.created","data":{"key":"cus_1"}}`, jsonCT, 400, want{}},
 		// A redelivery is recognised.
 		{"awin: the same notification again", "POST", pb("awin"), url.Values{"AwinTransactionPush": {documented(t, "awin_transaction_push.json")}}.Encode(), form, 200, want{}},
 		{"cj: the same record again", "POST", pb("cj"), documented(t, "cj_publisher_commission.json"), jsonCT, 200, want{}},

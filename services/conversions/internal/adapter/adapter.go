@@ -84,6 +84,13 @@ type Mapping struct {
 	// id and the status word. Without it a record sent again with its new
 	// status would be a different body under a used key (409).
 	EventIDPerStatus bool `json:"event_id_per_status,omitempty"`
+	// TestEvents mark a delivery the network sends to test the URL (its
+	// "send a test" button): a field (a dotted path in a JSON body) and the
+	// value, in any case, it has in such a delivery (PartnerStack's
+	// {"event":"test"}). One is answered 200 and recorded nowhere, so the
+	// network's setup passes; the token is checked first, as for any
+	// postback.
+	TestEvents map[string]string `json:"test_events,omitempty"`
 	// Delivery says how the network sends: "query" (URL parameters, the
 	// default) or "json" (a JSON object POSTed as the body).
 	Delivery string `json:"delivery,omitempty"`
@@ -137,6 +144,7 @@ func (m Mapping) Resolve() (Mapping, error) {
 		EventIDPerStatus: base.EventIDPerStatus || m.EventIDPerStatus,
 		Delivery:         or(or(DeliveryQuery, base.Delivery), m.Delivery),
 		Macros:           merge(false, base.Macros, m.Macros),
+		TestEvents:       merge(false, base.TestEvents, m.TestEvents),
 		ExtraParams:      merge(false, base.ExtraParams, m.ExtraParams),
 		ClickParam:       or(base.ClickParam, m.ClickParam),
 	}

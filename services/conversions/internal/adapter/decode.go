@@ -115,6 +115,32 @@ func (m Mapping) CheckJSONTypes(params url.Values, body []byte) error {
 	return wrongType(f, what)
 }
 
+// IsTest reports whether a postback (body, when not nil, else params and
+// the mapping's JSON parameter) is one of the network's test deliveries
+// (TestEvents).
+func (m Mapping) IsTest(params url.Values, body []byte) bool {
+	if len(m.TestEvents) == 0 {
+		return false
+	}
+	get := func(name string) string { return params.Get(name) }
+	if body == nil && m.JSONParam != "" && params.Get(m.JSONParam) != "" {
+		body = []byte(params.Get(m.JSONParam))
+	}
+	if body != nil {
+		obj, _, err := flatJSON(body, "the body")
+		if err != nil {
+			return false
+		}
+		get = func(name string) string { return obj[name] }
+	}
+	for field, value := range m.TestEvents {
+		if strings.EqualFold(strings.TrimSpace(get(field)), value) {
+			return true
+		}
+	}
+	return false
+}
+
 // repeatedKey refuses JSON that gives a key twice in one object, 400
 // malformed_json: encoding/json would keep the last, and which the partner
 // meant is not defined (a repeated postback parameter is refused alike).

@@ -152,6 +152,9 @@ func presets() map[string]Mapping {
 			Defaults:   map[string]string{FieldSaleAmount: "0"},
 			MinorUnits: true,
 			Delivery:   DeliveryJSON,
+			// The test PartnerStack's settings send (its documented
+			// {"event":"test","data":{"message":"Test event sent!"}}).
+			TestEvents: map[string]string{"event": "test"},
 		},
 	}
 }

@@ -372,3 +372,34 @@ func FuzzRoundHalfEven(f *testing.F) {
 		}
 	})
 }
+
+// TestIsTest: PartnerStack's documented test delivery is one; its rewards
+// and anything else are not; a preset without test events has none.
+func TestIsTest(t *testing.T) {
+	ps, _ := Mapping{Preset: "partnerstack"}.Resolve()
+	std, _ := Mapping{}.Resolve()
+	doc, err := os.ReadFile(filepath.Join("testdata", "documented", "partnerstack_test_event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reward, err := os.ReadFile(filepath.Join("testdata", "documented", "partnerstack_reward_created.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		m    Mapping
+		body string
+		want bool
+	}{
+		{"the documented test", ps, string(doc), true},
+		{"in another case", ps, `{"event":"TEST"}`, true},
+		{"a reward", ps, string(reward), false},
+		{"not JSON", ps, `{"event":`, false},
+		{"the standard mapping", std, string(doc), false},
+	} {
+		if got := tt.m.IsTest(url.Values{}, []byte(tt.body)); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

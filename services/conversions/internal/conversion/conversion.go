@@ -49,6 +49,9 @@ var (
 type Receipt struct {
 	EventID   string `json:"id"`
 	Duplicate bool   `json:"-"`
+	// Test: the network's test delivery (adapter.Mapping.TestEvents),
+	// answered 200 and recorded nowhere.
+	Test bool `json:"-"`
 }
 
 // StoredPartner is a partner as kept: secrets sealed, token digested.
@@ -305,6 +308,9 @@ func (s *service) Postback(ctx context.Context, req PostbackRequest) (Receipt, e
 		if k != "token" {
 			params[k] = v
 		}
+	}
+	if p.mapping.IsTest(params, req.JSON) {
+		return Receipt{Test: true}, nil
 	}
 	now := s.deps.Now()
 	var c adapter.Conversion

@@ -31,6 +31,7 @@ import (
 const (
 	OutcomeAccepted  = "accepted"  // 202: a new event
 	OutcomeDuplicate = "duplicate" // 200: an identical replay
+	OutcomeTest      = "test"      // 200: the network's test delivery, recorded nowhere
 	// OutcomeUnclassified counts a delivery whose outcome is not
 	// ValidOutcome (none today: a guard for the store's check).
 	OutcomeUnclassified = "unclassified"
@@ -95,6 +96,7 @@ type HealthStore interface {
 type HealthWindow struct {
 	Accepted  int64 `json:"accepted"`
 	Duplicate int64 `json:"duplicate"`
+	Test      int64 `json:"test"` // the network's test deliveries
 	Rejected  int64 `json:"rejected"`
 	// RejectedByReason counts rejections by error code (invalid_signature,
 	// missing_field, …), as the partner was answered.
@@ -107,6 +109,8 @@ func (w *HealthWindow) add(outcome string, n int64) {
 		w.Accepted += n
 	case OutcomeDuplicate:
 		w.Duplicate += n
+	case OutcomeTest:
+		w.Test += n
 	default:
 		w.Rejected += n
 		w.RejectedByReason[outcome] += n
@@ -306,7 +310,7 @@ func (h *HealthRecorder) Record(partner, outcome string, notFound bool) {
 	switch {
 	case notFound:
 		partner = UnknownPartner
-	case outcome == OutcomeAccepted || outcome == OutcomeDuplicate:
+	case outcome == OutcomeAccepted || outcome == OutcomeDuplicate || outcome == OutcomeTest:
 		h.known[partner] = true // the service just found it
 	case !h.known[partner]:
 		// Refused before the service looked the partner up (a body too

@@ -37,6 +37,8 @@ func (m *instrumenting) count(ctx context.Context, partner, source string, r Rec
 		outcome, _ = errs.Public(err)
 	case r.Duplicate:
 		outcome = "duplicate"
+	case r.Test:
+		outcome = OutcomeTest
 	}
 	if errors.Is(err, ErrPartnerNotFound) || errors.As(err, new(unresolvedPartner)) {
 		// Anyone may call any path: a label per unknown id would grow

@@ -55,6 +55,8 @@ func recordDelivery(rec DeliveryRecorder, h http.Handler) http.Handler {
 		switch {
 		case slot.err != nil:
 			outcome, _ = errs.Public(slot.err)
+		case slot.outcome != "":
+			outcome = slot.outcome
 		case sw.status == http.StatusOK:
 			outcome = conversion.OutcomeDuplicate
 		case sw.status != http.StatusAccepted:
@@ -69,7 +71,13 @@ func recordDelivery(rec DeliveryRecorder, h http.Handler) http.Handler {
 
 type errSlotKey struct{}
 
-type errSlot struct{ err error }
+// errSlot carries, from the endpoint to recordDelivery, the error a
+// delivery was refused with, or an outcome its status does not say (a
+// test delivery's 200).
+type errSlot struct {
+	err     error
+	outcome string
+}
 
 // keepError is the go-kit error handler of the delivery routes: it hands
 // the error to recordDelivery.

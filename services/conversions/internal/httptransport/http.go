@@ -209,14 +209,28 @@ func isJSON(contentType string) bool {
 	return err == nil && (media == "application/json" || strings.HasSuffix(media, "+json"))
 }
 
+type testBody struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
 type receiptBody struct {
 	ID     string `json:"id"`
 	Status string `json:"status"`
 }
 
-// encodeReceipt answers 202 for a new event, 200 for an identical replay.
-func encodeReceipt(_ context.Context, w http.ResponseWriter, resp any) error {
+// encodeReceipt answers 202 for a new event, 200 for an identical replay
+// or the network's test delivery.
+func encodeReceipt(ctx context.Context, w http.ResponseWriter, resp any) error {
 	r := resp.(conversion.Receipt)
+	if r.Test {
+		if s, ok := ctx.Value(errSlotKey{}).(*errSlot); ok {
+			s.outcome = conversion.OutcomeTest
+		}
+		httpx.WriteJSON(w, http.StatusOK, testBody{Status: "test",
+			Message: "a test delivery: the URL and the token work; nothing was recorded"})
+		return nil
+	}
 	if r.Duplicate {
 		httpx.WriteJSON(w, http.StatusOK, receiptBody{ID: r.EventID, Status: "duplicate"})
 		return nil
