@@ -80,7 +80,7 @@ func TestProdIngressIsPublicRoutesOnly(t *testing.T) {
 	want := map[string]string{ // path -> service
 		"/c/": "redirect", "/v1/webhooks/": "conversions", "/v1/postback/": "conversions",
 		"/": "reporting", "/login": "reporting", "/logout": "reporting", "/assets/": "reporting",
-		"/partners/health": "reporting",
+		"/partners/health": "reporting", "/favicon.svg": "reporting", "/favicon.ico": "reporting",
 	}
 	got := map[string]string{}
 	for _, ing := range typed[*networkingv1.Ingress](decoded) {

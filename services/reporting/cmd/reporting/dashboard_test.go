@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +113,30 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := browser(t, chromium)
+	// Nothing the pages load is missing: every visit logged "404
+	// /favicon.ico" before the pages had an icon.
+	var mu sync.Mutex
+	var missing, icons []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventResponseReceived); ok {
+			mu.Lock()
+			defer mu.Unlock()
+			if e.Response.Status == http.StatusNotFound {
+				missing = append(missing, e.Response.URL)
+			}
+			if strings.Contains(e.Response.URL, "/favicon.") {
+				icons = append(icons, fmt.Sprintf("%s %d", e.Response.URL, e.Response.Status))
+			}
+		}
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(missing) > 0 {
+			t.Errorf("the browser got 404 for %v", missing)
+		}
+		t.Logf("icons loaded: %v", icons)
+	})
 
 	// Signed out: the sign-in form, not the figures.
 	var title string

@@ -256,6 +256,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		// The rest of the public surface.
 		{name: "login page: hostile query", method: "GET", path: "/login?next=" + big(8<<10), headers: htmlAccept, status: 200, code: "html"},
 		{name: "stylesheet: POST", method: "POST", path: "/assets/dashboard.css", body: str(binary(1 << 10)), status: 405, code: "method_not_allowed"},
+		{name: "icon: POST", method: "POST", path: "/favicon.ico", body: str(binary(1 << 10)), status: 405, code: "method_not_allowed"},
 		{name: "unknown route", method: "GET", path: "/v1/" + big(8<<10), status: 404, code: "not_found"},
 		{name: "unknown method", method: "DELETE", path: "/v1/fx-rates", auth: true, status: 405, code: "method_not_allowed"},
 		{name: "healthz: POST", method: "POST", path: "/healthz", body: str(binary(1 << 10)), status: 405},

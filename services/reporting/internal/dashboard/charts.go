@@ -2,9 +2,12 @@ package dashboard
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
@@ -18,6 +21,7 @@ type Chart struct {
 	Width, Height   int
 	Bars            []Bar
 	Ticks           []Tick
+	Lines           []Line
 	Legend          []Legend
 	Columns         []string
 	Rows            [][]string
@@ -30,6 +34,7 @@ type Bar struct {
 	Anchor         string
 	Value          string
 	ValueX, ValueY float64
+	ValueAnchor    string // "end" left of a bar below zero, so the text runs away from it
 	Segments       []Segment
 }
 
@@ -46,12 +51,22 @@ type Tick struct {
 	Label string
 }
 
+// Line is a rule drawn across the plot, such as the zero line.
+type Line struct {
+	Class          string
+	X1, Y1, X2, Y2 float64
+}
+
 // Legend names a segment class.
 type Legend struct{ Class, Label string }
 
 var moneyLegend = []Legend{{"bar-approved", "Earned (approved and paid)"}, {"bar-pending", "Pending"}}
 
 var tableColumns = []string{"Earned", "Pending", "Reversed", "Conversions", "Human clicks", "EPC"}
+
+// belowZeroNote is said under a chart that draws a figure below zero:
+// only adjustments (late events for a closed month) make one.
+const belowZeroNote = "Adjustments for closed months can make a figure negative; it is drawn from the zero line the other way."
 
 func tableRow(key string, r report.Row, cur string) []string {
 	epc := "—"
@@ -67,6 +82,11 @@ func label(s, empty string) string {
 		return empty
 	}
 	return s
+}
+
+// moneyParts are what the money charts stack: earned, then pending.
+func moneyParts(r report.Row, cur string) []part {
+	return []part{{"bar-approved", "earned " + amount(r.Earned(), cur), r.Earned()}, {"bar-pending", "pending " + amount(r.Pending, cur), r.Pending}}
 }
 
 // monthChart draws earned and pending commission per month as stacked
@@ -88,46 +108,70 @@ func monthChart(rows []report.Row, start time.Time, p Page, cur string) Chart {
 	c := Chart{ID: "months", Title: "Commission funding by month", Legend: moneyLegend,
 		Note:    "Commission falls in the month of purchase. Pending commission may still be approved or reversed.",
 		Columns: append([]string{"Month"}, tableColumns...), Width: 760, Height: 300}
-	var peak minor.Sum
-	for _, m := range months {
-		peak = minor.Max(peak, owed(byMonth[m]))
-	}
-	const left, top, bottom = 90.0, 20.0, 40.0
-	plotH := float64(c.Height) - top - bottom
-	slot := (float64(c.Width) - left - 10) / float64(max(1, len(months)))
-	scale := func(v minor.Sum) float64 { return proportion(v, peak) * plotH }
-	half := minor.FromBig(new(big.Int).Quo(peak.Big(), big.NewInt(2)))
-	for i, t := range []minor.Sum{{}, half, peak} {
-		c.Ticks = append(c.Ticks, Tick{X: left - 8, Y: top + plotH - scale(t) + 4, Label: amount(t, cur)})
-		if i == 2 && peak.IsZero() {
-			break
-		}
-	}
-	var best string
-	var bestV minor.Sum
+	parts := make([][]part, len(months))
 	for i, m := range months {
-		r := byMonth[m]
+		parts[i] = moneyParts(byMonth[m], cur)
+	}
+	lo, hi := bounds(parts)
+	if lo.Sign() < 0 {
+		c.Note += " " + belowZeroNote
+	}
+	// The left margin holds the longest axis label whole: a fixed one cut
+	// "1,249,995.29 USD" to "9,995.29 USD".
+	values := tickValues(lo, hi)
+	var widest float64
+	for _, v := range values {
+		widest = max(widest, labelWidth(amount(v, cur)))
+	}
+	const top, bottom, right, tickGap, minPlotW = 20.0, 40.0, 10.0, 8.0, 400.0
+	left := max(90, math.Ceil(widest+tickGap+4))
+	c.Width = max(c.Width, int(math.Ceil(left+minPlotW+right)))
+	plotH := float64(c.Height) - top - bottom
+	base := top + plotH
+	a := axis{lo: lo, hi: hi, from: base, to: top}
+	c.Ticks = ticks(a, values, left-tickGap, cur)
+	zero := a.at0()
+	c.Lines = []Line{{"zero-line", left, zero, float64(c.Width) - right, zero}}
+	slot := (float64(c.Width) - left - right) / float64(max(1, len(months)))
+	for i, m := range months {
 		x := left + float64(i)*slot + slot*0.15
 		w := slot * 0.7
-		hE, hP := scale(r.Earned()), scale(r.Pending)
-		base := top + plotH
 		mt, _ := time.Parse("2006-01", m)
 		b := Bar{Label: mt.Format("Jan 06"), LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
-		if hE > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-approved", x, base - hE, w, hE, m + ": earned " + amount(r.Earned(), cur)})
-		}
-		if hP > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-pending", x, base - hE - hP, w, hP, m + ": pending " + amount(r.Pending, cur)})
+		for _, s := range stack(a, parts[i]) {
+			b.Segments = append(b.Segments, Segment{s.class, x, min(s.near, s.far), w, math.Abs(s.far - s.near), m + ": " + s.title})
 		}
 		c.Bars = append(c.Bars, b)
-		c.Rows = append(c.Rows, tableRow(m, r, cur))
-		if best == "" || r.Earned().Cmp(bestV) > 0 {
-			best, bestV = m, r.Earned()
+		c.Rows = append(c.Rows, tableRow(m, byMonth[m], cur))
+	}
+	c.Summary = fmt.Sprintf("Column chart of earned and pending commission per month from %s to %s in %s, from a zero line: figures above zero rise from it, figures below zero hang under it; %s. The table below has every figure.",
+		months[0], months[len(months)-1], cur, earnedByMonth(months, byMonth, cur))
+	return c
+}
+
+// earnedByMonth says which months earned most and least, with their
+// signs: a month that lost commission is not "the most earned".
+func earnedByMonth(months []string, byMonth map[string]report.Row, cur string) string {
+	best, worst := months[0], months[0]
+	for _, m := range months {
+		if byMonth[m].Earned().Cmp(byMonth[best].Earned()) > 0 {
+			best = m
+		}
+		if byMonth[m].Earned().Cmp(byMonth[worst].Earned()) < 0 {
+			worst = m
 		}
 	}
-	c.Summary = fmt.Sprintf("Column chart of earned and pending commission per month from %s to %s in %s; the most earned was in %s (%s). The table below has every figure.",
-		months[0], months[len(months)-1], cur, best, amount(minor.Max(minor.Sum{}, bestV), cur))
-	return c
+	hi, lo := byMonth[best].Earned(), byMonth[worst].Earned()
+	var said []string
+	if hi.Sign() > 0 {
+		said = append(said, fmt.Sprintf("the most earned was in %s (%s)", best, amount(hi, cur)))
+	} else {
+		said = append(said, "no month earned more than zero")
+	}
+	if lo.Sign() < 0 {
+		said = append(said, fmt.Sprintf("the least earned was in %s (%s, below zero)", worst, amount(lo, cur)))
+	}
+	return strings.Join(said, "; ")
 }
 
 // barChart draws earned and pending commission per key as horizontal
@@ -139,34 +183,41 @@ func barChart(id, title, key string, rows []report.Row, cur string, limit int, o
 		rows = rows[:limit]
 	}
 	c := Chart{ID: id, Title: title, Legend: moneyLegend, Columns: append([]string{key}, tableColumns...), Width: 760}
-	var peak minor.Sum
-	for _, r := range rows {
-		peak = minor.Max(peak, owed(r))
-	}
-	const left, rowH = 170.0, 30.0
-	plotW := float64(c.Width) - left - 150
-	c.Height = int(rowH*float64(len(rows)) + 10)
-	scale := func(v minor.Sum) float64 { return proportion(v, peak) * plotW }
+	bars := make([]barRow, len(rows))
 	for i, r := range rows {
 		name := label(r.Keys[0], "(unattributed)")
-		y := 5 + float64(i)*rowH
-		wE, wP := scale(r.Earned()), scale(r.Pending)
-		b := Bar{Label: truncate(name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
-			Value: amount(owed(r), cur), ValueX: left + wE + wP + 6, ValueY: y + rowH/2 + 4}
-		if wE > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-approved", left, y + 4, wE, rowH - 8, name + ": earned " + amount(r.Earned(), cur)})
-		}
-		if wP > 0 {
-			b.Segments = append(b.Segments, Segment{"bar-pending", left + wE, y + 4, wP, rowH - 8, name + ": pending " + amount(r.Pending, cur)})
-		}
-		c.Bars = append(c.Bars, b)
+		bars[i] = barRow{name, moneyParts(r, cur)}
 		c.Rows = append(c.Rows, tableRow(name, r, cur))
 	}
+	if lo, _ := drawBars(&c, bars, cur); lo.Sign() < 0 {
+		c.Note = belowZeroNote
+	}
 	if len(rows) > 0 {
-		c.Summary = fmt.Sprintf("Bar chart of earned and pending commission in %s for %d %s; the largest is %s with %s. The table below has every figure.",
-			cur, len(rows), plural(key), label(rows[0].Keys[0], "(unattributed)"), amount(owed(rows[0]), cur))
+		c.Summary = fmt.Sprintf("Bar chart of earned and pending commission in %s for %d %s, from a zero line: figures above zero run right of it, figures below zero left; %s. The table below has every figure.",
+			cur, len(rows), plural(key), ranked(bars, cur))
 	}
 	return c
+}
+
+// ranked says which bars hold the largest and the smallest figure (rows
+// come largest first), with their signs.
+func ranked(bars []barRow, cur string) string {
+	first, last := bars[0], bars[len(bars)-1]
+	said := fmt.Sprintf("the largest is %s with %s", first.name, amount(first.sum(), cur))
+	var below int
+	for _, b := range bars {
+		if b.sum().Sign() < 0 {
+			below++
+		}
+	}
+	switch {
+	case below == 0:
+	case len(bars) == 1:
+		said += ", below zero"
+	default:
+		said += fmt.Sprintf("; %d below zero, the smallest %s with %s", below, last.name, amount(last.sum(), cur))
+	}
+	return said
 }
 
 // epcChart ranks courses by earnings per human click.
@@ -180,24 +231,14 @@ func epcChart(rows []report.Row, cur string) Chart {
 	c := Chart{ID: "epc", Title: "Top courses by earnings per click", Legend: []Legend{{"bar-approved", "EPC"}},
 		Note:    "Approved and paid commission per human click; courses with no clicks are left out.",
 		Columns: append([]string{"Course"}, tableColumns...), Width: 760}
-	var peak minor.Sum
-	for _, r := range rows {
-		peak = minor.Max(peak, epc(r))
-	}
-	const left, rowH = 170.0, 30.0
-	plotW := float64(c.Width) - left - 150
-	c.Height = int(rowH*float64(len(rows)) + 10)
+	bars := make([]barRow, len(rows))
 	for i, r := range rows {
 		name := label(r.Keys[0], "(no course)")
-		y := 5 + float64(i)*rowH
-		w := proportion(epc(r), peak) * plotW
-		b := Bar{Label: truncate(name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
-			Value: amount(epc(r), cur), ValueX: left + w + 6, ValueY: y + rowH/2 + 4}
-		if w > 0 {
-			b.Segments = []Segment{{"bar-approved", left, y + 4, w, rowH - 8, name + ": " + amount(epc(r), cur) + " per click"}}
-		}
-		c.Bars = append(c.Bars, b)
+		bars[i] = barRow{name, []part{{"bar-approved", amount(epc(r), cur) + " per click", epc(r)}}}
 		c.Rows = append(c.Rows, tableRow(name, r, cur))
+	}
+	if lo, _ := drawBars(&c, bars, cur); lo.Sign() < 0 {
+		c.Note += " " + belowZeroNote
 	}
 	if len(rows) > 0 {
 		c.Summary = fmt.Sprintf("Bar chart of earnings per click in %s for the top %d courses; the highest is %s at %s. The table below has every figure.",
@@ -206,13 +247,190 @@ func epcChart(rows []report.Row, cur string) Chart {
 	return c
 }
 
-// proportion is v/peak for drawing, 0 when peak is not positive.
-func proportion(v, peak minor.Sum) float64 {
-	if peak.Sign() <= 0 {
+// barRow is one horizontal bar: its name and the figures it stacks.
+type barRow struct {
+	name  string
+	parts []part
+}
+
+// sum is what the label beside the bar says: the sum of its figures.
+func (b barRow) sum() minor.Sum {
+	var s minor.Sum
+	for _, p := range b.parts {
+		s = s.Add(p.v)
+	}
+	return s
+}
+
+// drawBars lays out horizontal bars on c: names in a column on the left,
+// then the plot with its zero line, each bar's value just past the end of
+// its stack on the side of its sign. The plot leaves room on either side
+// for the longest value that goes there. It returns the axis's ends.
+func drawBars(c *Chart, bars []barRow, cur string) (lo, hi minor.Sum) {
+	const left, rowH, gap, edge, minPlotW = 170.0, 30.0, 6.0, 10.0, 300.0
+	padL, padR := edge, edge
+	for _, b := range bars {
+		room := labelWidth(amount(b.sum(), cur)) + 2*gap
+		if b.sum().Sign() < 0 {
+			padL = max(padL, room)
+		} else {
+			padR = max(padR, room)
+		}
+	}
+	c.Width = max(c.Width, int(math.Ceil(left+padL+minPlotW+padR)))
+	c.Height = int(rowH*float64(len(bars)) + 10)
+	parts := make([][]part, len(bars))
+	for i, b := range bars {
+		parts[i] = b.parts
+	}
+	lo, hi = bounds(parts)
+	a := axis{lo: lo, hi: hi, from: left + padL, to: float64(c.Width) - padR}
+	zero := a.at0()
+	c.Lines = []Line{{"zero-line", zero, 0, zero, float64(c.Height)}}
+	for i, b := range bars {
+		y := 5 + float64(i)*rowH
+		bar := Bar{Label: truncate(b.name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
+			Value: amount(b.sum(), cur), ValueY: y + rowH/2 + 4}
+		for _, s := range stack(a, b.parts) {
+			bar.Segments = append(bar.Segments, Segment{s.class, min(s.near, s.far), y + 4, math.Abs(s.far - s.near), rowH - 8, b.name + ": " + s.title})
+		}
+		neg, pos := reach(b.parts)
+		if b.sum().Sign() < 0 {
+			bar.ValueX, bar.ValueAnchor = a.at(neg)-gap, "end"
+		} else {
+			bar.ValueX, bar.ValueAnchor = a.at(pos)+gap, "start"
+		}
+		c.Bars = append(c.Bars, bar)
+	}
+	return lo, hi
+}
+
+// part is one figure of a bar or column; its title says it, signed,
+// after the bar's name.
+type part struct {
+	class, title string
+	v            minor.Sum
+}
+
+// reach is how far a bar's figures stack from zero each way: the sum of
+// its negative ones and of its positive ones.
+func reach(parts []part) (neg, pos minor.Sum) {
+	for _, p := range parts {
+		if p.v.Sign() < 0 {
+			neg = neg.Add(p.v)
+		} else {
+			pos = pos.Add(p.v)
+		}
+	}
+	return neg, pos
+}
+
+// bounds is the range an axis must span to hold every bar whole: from
+// the furthest any reaches below zero to the furthest above, 0 always in.
+func bounds(bars [][]part) (lo, hi minor.Sum) {
+	for _, parts := range bars {
+		neg, pos := reach(parts)
+		if neg.Cmp(lo) < 0 {
+			lo = neg
+		}
+		hi = minor.Max(hi, pos)
+	}
+	return lo, hi
+}
+
+// axis maps money onto pixels: lo..hi (lo <= 0 <= hi) onto from..to. A
+// column's axis runs up the page, so its to is less than its from.
+type axis struct {
+	lo, hi   minor.Sum
+	from, to float64
+}
+
+// at is where v falls. With nothing to draw (lo = hi = 0), zero is at from.
+func (a axis) at(v minor.Sum) float64 {
+	return a.at0() + a.perUnit()*v.Float64()
+}
+
+// at0 is where zero falls.
+func (a axis) at0() float64 { return a.from - a.perUnit()*a.lo.Float64() }
+
+// perUnit is the px a minor unit is long (negative when to < from).
+func (a axis) perUnit() float64 {
+	span := a.hi.Sub(a.lo)
+	if span.Sign() == 0 {
 		return 0
 	}
-	return v.Float64() / peak.Float64()
+	return (a.to - a.from) / span.Float64()
 }
+
+// placed is a part laid on an axis, from its end nearer zero to its far one.
+type placed struct {
+	part
+	near, far float64
+}
+
+// stack lays a bar's parts along a from zero, each as long as its own
+// value: the positive ones end to end one way, the negative ones end to
+// end the other. So earned 2.19 and pending -1.09 is a bar of 2.19 on one
+// side and 1.09 on the other, not one of 1.10. Zero parts draw nothing.
+func stack(a axis, parts []part) []placed {
+	var out []placed
+	var neg, pos minor.Sum
+	for _, p := range parts {
+		end := &pos
+		switch p.v.Sign() {
+		case 0:
+			continue
+		case -1:
+			end = &neg
+		}
+		// Its length from its own value, not from where the stack ends:
+		// the difference of two far-off positions would lose a small
+		// figure beside a large one.
+		near := a.at(*end)
+		out = append(out, placed{p, near, near + a.perUnit()*p.v.Float64()})
+		*end = end.Add(p.v)
+	}
+	return out
+}
+
+// tickValues are the figures an axis from lo to hi is labelled with,
+// most telling first: zero, each end, then halfway to each.
+func tickValues(lo, hi minor.Sum) []minor.Sum {
+	out := []minor.Sum{{}}
+	var halves []minor.Sum
+	for _, end := range []minor.Sum{hi, lo} {
+		if end.Sign() != 0 {
+			out = append(out, end)
+			halves = append(halves, minor.FromBig(new(big.Int).Quo(end.Big(), big.NewInt(2))))
+		}
+	}
+	return append(out, halves...)
+}
+
+// ticks labels a's values right-aligned at x, leaving out any that would
+// print over one already placed (values come most important first): with
+// a peak of 0 the three labels were drawn on top of each other.
+func ticks(a axis, values []minor.Sum, x float64, cur string) []Tick {
+	const minGap = 14.0 // px between the baselines of 12px labels
+	var out []Tick
+	for _, v := range values {
+		y := a.at(v)
+		clear := true
+		for _, t := range out {
+			clear = clear && math.Abs(t.Y-4-y) >= minGap
+		}
+		if clear {
+			out = append(out, Tick{X: x, Y: y + 4, Label: amount(v, cur)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Y < out[j].Y })
+	return out
+}
+
+// labelWidth is a generous width in px of s in the charts' 12px text:
+// 0.65em a character, about a digit of DejaVu Sans, the widest font a
+// browser is likely to fall back to. Space sized by it never cuts a label.
+func labelWidth(s string) float64 { return float64(utf8.RuneCountInString(s)) * 12 * 0.65 }
 
 func plural(key string) string {
 	if key == "Course" {

@@ -31,6 +31,12 @@ var templateFiles embed.FS
 //go:embed assets/dashboard.css
 var stylesheet []byte
 
+// favicon is the pages' icon: without one every visit logged a 404 for
+// /favicon.ico.
+//
+//go:embed assets/favicon.svg
+var favicon []byte
+
 // Reports is what the dashboard reads: the commission report.
 type Reports interface {
 	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
@@ -71,6 +77,8 @@ type Handler struct {
 //
 //	GET  /                        the dashboard: a session, or a bearer token, with the finance scope
 //	GET  /assets/dashboard.css    its stylesheet
+//	GET  /favicon.svg             its icon, which the pages link to
+//	GET  /favicon.ico             the same icon, for browsers that ask there anyway
 //	GET  /login                   the sign-in form
 //	POST /login                   sign in with a finance token: a session cookie, never the token
 //	POST /logout                  revoke the session and clear its cookie
@@ -88,11 +96,9 @@ func Register(rt *httpx.Router, reports Reports, cfg Config) {
 		throttle: newThrottle(cfg.SignInAttempts, cfg.SignInWindow, maxThrottled), trusted: cfg.TrustedProxies,
 		logger: cfg.Logger, tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
 	rt.HandleFunc("GET /{$}", h.dashboard)
-	rt.HandleFunc("GET /assets/dashboard.css", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Write(stylesheet)
-	})
+	rt.HandleFunc("GET /assets/dashboard.css", asset("text/css; charset=utf-8", stylesheet))
+	rt.HandleFunc("GET /favicon.svg", asset("image/svg+xml", favicon))
+	rt.HandleFunc("GET /favicon.ico", asset("image/svg+xml", favicon))
 	rt.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { h.login(w, r, http.StatusOK, "") })
 	rt.HandleFunc("POST /login", h.signIn)
 	rt.HandleFunc("POST /logout", h.signOut)
@@ -110,6 +116,18 @@ func securityHeaders(w http.ResponseWriter) {
 	// check must refuse. Other origins still get no Referer.
 	w.Header().Set("Referrer-Policy", "same-origin")
 	w.Header().Set("Cache-Control", "no-store")
+}
+
+// asset serves an embedded file to anyone, cacheable, under the pages'
+// security headers: an SVG is a document, and their policy keeps any
+// script in it from running.
+func asset(contentType string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write(body)
+	}
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, problem string) {
