@@ -251,3 +251,52 @@ func countDecoded(v any) int {
 	}
 	return 0
 }
+
+func TestRepeatedMember(t *testing.T) {
+	for _, tt := range []struct {
+		json, path string
+		repeated   bool
+	}{
+		{`{"a":1,"b":2}`, "", false},
+		{`{"a":1,"a":2}`, "a", true},
+		{` { "order_id" : "A" , "x" : {"order_id":1,"order_id":2} , "order_id":"B"}`, "order_id", true},
+		{`{"a":{"x":1,"x":2}}`, "", false}, // nested: not a member
+		{`{"a":"}\"{","b":[1,{"a":2}],"a":true}`, "a", true},
+		{`{"\u0061":1,"a":2}`, "a", true}, // one key, two spellings
+		{`{"a\"":1,"a":2}`, "", false},
+		{`{}`, "", false},
+		{`[1,2]`, "", false},
+	} {
+		path, repeated := RepeatedMember([]byte(tt.json))
+		if path != tt.path || repeated != tt.repeated {
+			t.Errorf("%s: %q %v, want %q %v", tt.json, path, repeated, tt.path, tt.repeated)
+		}
+	}
+}
+
+// FuzzRepeatedMember: on JSON that decodes, RepeatedMember finds a repeated
+// member exactly when decoding the top-level object drops one.
+func FuzzRepeatedMember(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":1,"b":2}}`, `{"\u0061":1,"a":"x"}`, `{"a":"\"","b":[{}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(b, &obj) != nil || !utf8.Valid(b) {
+			return
+		}
+		_, repeated := RepeatedMember(b)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.Token()
+		members := 0
+		for dec.More() {
+			dec.Token()
+			var skip json.RawMessage
+			dec.Decode(&skip)
+			members++
+		}
+		if repeated != (members != len(obj)) {
+			t.Fatalf("%q: repeated %v, %d members, %d decoded", b, repeated, members, len(obj))
+		}
+	})
+}

@@ -262,6 +262,15 @@ func FuzzDecodeWebhook(f *testing.F) {
 			t.Fatalf("accepted a conversion without a time %+v", c)
 		}
 		checkAccepted(t, c, usd)
+		// On arrival, stricter: what it accepts DecodeWebhook accepts,
+		// the same; what it refuses is a 400 or a 422.
+		arrived, err := m.DecodeNewWebhook(body, usd, now)
+		switch {
+		case err == nil && arrived != c:
+			t.Fatalf("on arrival %+v, replayed %+v", arrived, c)
+		case err != nil && errs.HTTPStatus(err) != 400 && errs.HTTPStatus(err) != 422:
+			t.Fatalf("on arrival, status %d for %q: %v", errs.HTTPStatus(err), body, err)
+		}
 	})
 }
 

@@ -151,39 +151,6 @@ func repeatedKey(body []byte, what string) error {
 	return nil
 }
 
-// CheckWebhook is what a webhook must pass on arrival besides
-// DecodeWebhook, which replays stored webhooks too and so cannot grow
-// stricter than it was: no key given twice in one object (400, as
-// repeatedKey), and an occurred_at that states its offset from UTC (422
-// invalid_value: the contract's times are RFC 3339, and one without an
-// offset, taken as UTC, could move a purchase into another day or month).
-// Networks' own formats keep their documented times without an offset
-// (Awin's transactionDate is UTC): only linkcredit's webhook is held to it.
-func CheckWebhook(body []byte) error {
-	var obj struct {
-		OccurredAt json.RawMessage `json:"occurred_at"`
-	}
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil // DecodeWebhook words the refusal
-	}
-	if err := repeatedKey(body, "the body"); err != nil {
-		return err
-	}
-	var occurred string
-	if json.Unmarshal(obj.OccurredAt, &occurred) != nil || occurred == "" {
-		return nil // absent, null or not a string: DecodeWebhook's to refuse
-	}
-	if _, err := time.Parse(time.RFC3339Nano, occurred); err == nil {
-		return nil
-	}
-	if _, err := parseTime(occurred); err == nil && !allDigits(occurred) {
-		var f errs.Fields
-		f.Add(FieldOccurredAt, "%s does not say its offset from UTC: send RFC 3339, such as 2026-11-20T10:00:00Z", show(occurred))
-		return f.Err("invalid_value")
-	}
-	return nil // a unix time is unambiguous; anything else DecodeWebhook refuses
-}
-
 // FromJSON decodes a postback whose body is one JSON object (PartnerStack's
 // postbacks, a CJ commission record) through a resolved mapping for
 // partner p: nested objects are reached by dotted names ("data.amount"),
@@ -205,12 +172,36 @@ func (m Mapping) FromJSON(body []byte, p Partner, now time.Time) (Conversion, er
 // APIs answer; null is a field left out. Unknown fields are allowed (they
 // stay in the stored raw request).
 func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
+	return m.decodeWebhook(body, p, now, false)
+}
+
+// DecodeNewWebhook is DecodeWebhook with the checks a webhook passes on
+// arrival, which DecodeWebhook cannot grow (it replays stored webhooks,
+// which must decode as they did): no member given twice (400
+// malformed_json: encoding/json keeps the last, and which the partner
+// meant is not defined), and an occurred_at that states its offset from
+// UTC (422 invalid_value: the contract's times are RFC 3339, and one
+// without an offset, taken as UTC, could move a purchase into another day
+// or month). Networks' own formats keep their documented times without an
+// offset (Awin's transactionDate is UTC): only linkcredit's webhook is
+// held to it.
+func (m Mapping) DecodeNewWebhook(body []byte, p Partner, now time.Time) (Conversion, error) {
+	return m.decodeWebhook(body, p, now, true)
+}
+
+func (m Mapping) decodeWebhook(body []byte, p Partner, now time.Time, arrival bool) (Conversion, error) {
 	var obj map[string]json.RawMessage
 	if err := strictjson.Unmarshal(body, &obj, strictjson.Options{}); err != nil {
 		return Conversion{}, err
 	}
 	if obj == nil {
 		return Conversion{}, errs.New(errs.Invalid, strictjson.Code, "the body is not a JSON object")
+	}
+	if arrival {
+		if key, ok := strictjson.RepeatedMember(body); ok {
+			return Conversion{}, errs.Newf(errs.Invalid, strictjson.Code,
+				"the body gives %s more than once: which value is meant is not defined", show(key))
+		}
 	}
 	var f errs.Fields
 	values := map[string]string{}
@@ -239,8 +230,26 @@ func (m Mapping) DecodeWebhook(body []byte, p Partner, now time.Time) (Conversio
 	if err := wrongType(f, "the body"); err != nil {
 		return Conversion{}, err
 	}
+	if occurred := values[FieldOccurredAt]; arrival && withoutOffset(occurred) {
+		f.Add(FieldOccurredAt, "%s does not say its offset from UTC: send RFC 3339, such as 2026-11-20T10:00:00Z", show(occurred))
+		return Conversion{}, f.Err("invalid_value")
+	}
 	get := func(field string) (string, bool) { v, ok := values[field]; return v, ok }
 	return m.build(get, p, now, true)
+}
+
+// withoutOffset reports whether s is a date-time parseTime takes that
+// states no offset from UTC ("2026-11-20T10:00:00"). A unix time is
+// unambiguous, and what parseTime refuses is build's to refuse.
+func withoutOffset(s string) bool {
+	if s == "" || allDigits(s) {
+		return false
+	}
+	if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return false
+	}
+	_, err := parseTime(s)
+	return err == nil
 }
 
 // plainString is the value of raw, a JSON value that strictjson decoded

@@ -248,10 +248,7 @@ func (s *service) Webhook(ctx context.Context, req WebhookRequest) (Receipt, err
 	if err := checkKey(prefix+"-id", req.ID); err != nil {
 		return Receipt{}, err
 	}
-	if err := adapter.CheckWebhook(req.Body); err != nil {
-		return Receipt{}, err
-	}
-	c, err := p.webhook.DecodeWebhook(req.Body, p.limits, now)
+	c, err := p.webhook.DecodeNewWebhook(req.Body, p.limits, now)
 	if err != nil {
 		return Receipt{}, err
 	}
