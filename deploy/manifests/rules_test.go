@@ -192,10 +192,12 @@ func checkExpr(expr string) []string {
 	return problems
 }
 
-// metricsIn lists the linkcredit metric names in expr.
+// metricsIn lists the linkcredit metric names in expr, not the label
+// names of its matchers ({http_route="…"}).
 func metricsIn(expr string) []string {
 	var out []string
-	for _, id := range identifier.FindAllString(stripStrings(expr), -1) {
+	bare := regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(stripStrings(expr), "")
+	for _, id := range identifier.FindAllString(bare, -1) {
 		for _, p := range metricPrefixes {
 			if strings.HasPrefix(id, p) {
 				out = append(out, id)
