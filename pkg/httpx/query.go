@@ -1,8 +1,11 @@
 package httpx
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -34,4 +37,43 @@ func StrictQuery(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// RepeatedParameter is a 400 repeated_parameter for the first parameter
+// of q (by name) given more than once with different values, or nil: a
+// handler reading q.Get would silently take the first, and which the
+// client meant is not defined (a statement asked for with two months
+// answered the first). The same value twice is taken.
+func RepeatedParameter(q url.Values) error {
+	for _, name := range slices.Sorted(maps.Keys(q)) { // the same error every time
+		vals := q[name]
+		if len(vals) < 2 {
+			continue
+		}
+		for _, v := range vals[1:] {
+			if v != vals[0] {
+				shown := name
+				if len(shown) > 40 {
+					shown = shown[:40]
+				}
+				return errs.Newf(errs.Invalid, "repeated_parameter",
+					"%s is given more than once with different values: which is meant is not defined", strconv.Quote(shown))
+			}
+		}
+	}
+	return nil
+}
+
+// StrictSingleQuery is StrictQuery that also refuses a parameter given
+// twice with different values (RepeatedParameter), for routes that read
+// one value of each (the finance routes).
+func StrictSingleQuery(next http.Handler) http.Handler {
+	return StrictQuery(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, _ := url.ParseQuery(r.URL.RawQuery) // StrictQuery checked it
+		if err := RepeatedParameter(q); err != nil {
+			WriteError(w, r, nil, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
 }

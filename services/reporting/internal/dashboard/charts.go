@@ -137,7 +137,8 @@ func monthChart(rows []report.Row, start time.Time, p Page, cur string) Chart {
 		x := left + float64(i)*slot + slot*0.15
 		w := slot * 0.7
 		mt, _ := time.Parse("2006-01", m)
-		b := Bar{Label: mt.Format("Jan 06"), LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
+		// "Dec 2026", not "Dec 26", which reads as a day.
+		b := Bar{Label: mt.Format("Jan 2006"), LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
 		for _, s := range stack(a, parts[i]) {
 			b.Segments = append(b.Segments, Segment{s.class, x, min(s.near, s.far), w, math.Abs(s.far - s.near), m + ": " + s.title})
 		}
@@ -267,7 +268,16 @@ func (b barRow) sum() minor.Sum {
 // its stack on the side of its sign. The plot leaves room on either side
 // for the longest value that goes there. It returns the axis's ends.
 func drawBars(c *Chart, bars []barRow, cur string) (lo, hi minor.Sum) {
-	const left, rowH, gap, edge, minPlotW = 170.0, 30.0, 6.0, 10.0, 300.0
+	const rowH, gap, edge, minPlotW = 30.0, 6.0, 10.0, 300.0
+	// The name column is as wide as its longest name (at most maxName
+	// characters, the whole name in each segment's title): a fixed column
+	// cut a long course id at the chart's edge.
+	names := make([]string, len(bars))
+	left := 120.0
+	for i, b := range bars {
+		names[i] = truncate(b.name, maxName)
+		left = max(left, math.Ceil(labelWidth(names[i])+2*gap+4))
+	}
 	padL, padR := edge, edge
 	for _, b := range bars {
 		room := labelWidth(amount(b.sum(), cur)) + 2*gap
@@ -289,7 +299,7 @@ func drawBars(c *Chart, bars []barRow, cur string) (lo, hi minor.Sum) {
 	c.Lines = []Line{{"zero-line", zero, 0, zero, float64(c.Height)}}
 	for i, b := range bars {
 		y := 5 + float64(i)*rowH
-		bar := Bar{Label: truncate(b.name, 24), LabelX: left - 8, LabelY: y + rowH/2 + 4, Anchor: "end",
+		bar := Bar{Label: names[i], LabelX: left - gap, LabelY: y + rowH/2 + 4, Anchor: "end",
 			Value: amount(b.sum(), cur), ValueY: y + rowH/2 + 4}
 		for _, s := range stack(a, b.parts) {
 			bar.Segments = append(bar.Segments, Segment{s.class, min(s.near, s.far), y + 4, math.Abs(s.far - s.near), rowH - 8, b.name + ": " + s.title})
@@ -438,6 +448,10 @@ func plural(key string) string {
 	}
 	return "partners"
 }
+
+// maxName is the most characters of a partner's or a course's name a bar
+// chart's name column shows.
+const maxName = 40
 
 func truncate(s string, n int) string {
 	r := []rune(s)

@@ -152,6 +152,15 @@ func TestBarChartSignedFigures(t *testing.T) {
 			summary: []string{"the largest is a with 7.00 USD"},
 		},
 		{
+			// A long course id is shown whole up to 40 characters, in a
+			// column as wide as it (found by an outside check: a fixed
+			// column cut it at the chart's edge).
+			name:    "a long name",
+			rows:    []figures{{"MACHINE-LEARNING-MASTERCLASS-WWWWW-2026", minor.Of(100), minor.Sum{}}},
+			values:  []string{"1.00 USD"},
+			summary: []string{"the largest is MACHINE-LEARNING-MASTERCLASS-WWWWW-2026 with 1.00 USD"},
+		},
+		{
 			name:    "very large, both ways",
 			rows:    []figures{{"a", beyondInt64, minor.Of(-1)}, {"b", minor.Of(-124999529), minor.Sum{}}},
 			values:  []string{"184,467,440,737,095,516.13 USD", "-1,249,995.29 USD"},
@@ -165,7 +174,12 @@ func TestBarChartSignedFigures(t *testing.T) {
 				t.Fatalf("lines %v, want one vertical zero line", c.Lines)
 			}
 			zero := c.Lines[0].X1
-			const names = 170.0 // where the name column ends and the plot begins
+			names := c.Bars[0].LabelX + 6 // where the name column ends and the plot begins
+			for _, b := range c.Bars {
+				if b.LabelX != c.Bars[0].LabelX || b.LabelX-labelWidth(b.Label) < 0 {
+					t.Errorf("name %q ends at %.1f: it would be cut at the chart's edge", b.Label, b.LabelX)
+				}
+			}
 			if zero < names || zero > float64(c.Width) {
 				t.Errorf("zero line at %.1f, outside the plot %.0f..%d", zero, names, c.Width)
 			}

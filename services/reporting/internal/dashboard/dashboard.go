@@ -170,12 +170,17 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
 		err = errs.New(errs.Invalid, "invalid_query", "the query string is malformed (a bad %-escape or a ';')")
 		httpx.WriteError(w, r, h.logger, err)
 		return
 	}
-	page, err := h.build(r.Context(), r.URL.Query())
+	if err := httpx.RepeatedParameter(q); err != nil {
+		httpx.WriteError(w, r, h.logger, err)
+		return
+	}
+	page, err := h.build(r.Context(), q)
 	page.CSRF = csrf
 	// People get the page with its problem; API clients the JSON error.
 	if err != nil && (errs.HTTPStatus(err) >= 500 || !wantsHTML(r) && r.Header.Get("Accept") != "") {
@@ -241,8 +246,8 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 			for g, rs := range native {
 				rows[g] = inCurrency(rs, cur)
 			}
-			p.Note = fmt.Sprintf("%s The figures below count only purchases made in %s; add the missing rate (PUT /v1/fx-rates) to include the others.",
-				missing, cur)
+			p.Note = fmt.Sprintf("%s. The figures below count only purchases made in %s; add the missing rate (PUT /v1/fx-rates) to include the others.",
+				strings.TrimRight(missing, "."), cur)
 		}
 	}
 	if err != nil {

@@ -53,7 +53,7 @@ const SettlementRoute = "POST /v1/payouts/settlements/{partner}"
 func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens *httpx.Tokens, logger *slog.Logger) {
 	h := &handlers{eps: eps, now: now, logger: logger}
 	finance := func(f http.HandlerFunc) http.Handler {
-		return tokens.Require(httpx.ScopeFinance, withActor(tokens, httpx.StrictQuery(f)))
+		return tokens.Require(httpx.ScopeFinance, withActor(tokens, httpx.StrictSingleQuery(f)))
 	}
 	h.tokens = tokens
 	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))

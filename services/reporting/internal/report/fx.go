@@ -120,7 +120,8 @@ func (c *Converter) Convert(r Row, date string) (Row, error) {
 	rate, ok := c.rate(r.Currency, date)
 	if !ok {
 		return r, errs.Newf(errs.Unprocessable, "missing_fx_rate",
-			"no %s/%s exchange rate is known for %s: PUT /v1/fx-rates with a rate dated on or before it", r.Currency, c.to, date)
+			"no %s/%s exchange rate is known for %s: PUT /v1/fx-rates with a rate dated on or before it (a rate dated in a closed month needs the month reopened first: PUT /v1/periods/%s)",
+			r.Currency, c.to, date, monthOf(date))
 	}
 	from, _ := money.LookupCurrency(r.Currency)
 	to, _ := money.LookupCurrency(c.to)
@@ -135,4 +136,12 @@ func (c *Converter) Convert(r Row, date string) (Row, error) {
 	r.Reversed, r.Paid = conv(r.Reversed), conv(r.Paid)
 	r.Currency = c.to
 	return r, nil
+}
+
+// monthOf is the YYYY-MM of a YYYY-MM-DD date.
+func monthOf(date string) string {
+	if len(date) >= 7 {
+		return date[:7]
+	}
+	return date
 }

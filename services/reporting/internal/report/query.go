@@ -1,15 +1,13 @@
 package report
 
 import (
-	"fmt"
-	"maps"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
 )
 
@@ -31,33 +29,15 @@ type Query struct {
 const maxSpan = 100 * 366 * 24 * time.Hour
 
 // repeated refuses, 400 repeated_parameter, a parameter given twice with
-// different values: a report would silently use the first, and an export
-// built with a stray second from= would cover another period than its
-// author thought. The same value twice is taken.
+// different values (httpx.RepeatedParameter): a report would silently use
+// the first, and an export built with a stray second from= would cover
+// another period than its author thought.
 func repeated(v url.Values) error {
-	names := slices.Sorted(maps.Keys(v)) // the same error every time
-	for _, name := range names {
-		vals := v[name]
-		for _, x := range vals[1:] {
-			if x == vals[0] {
-				continue
-			}
-			msg := fmt.Sprintf("%s is given more than once with different values: which is meant is not defined", quoteName(name))
-			if name == "group_by" {
-				msg += "; give every key in one, comma-separated (group_by=partner,day)"
-			}
-			return errs.New(errs.Invalid, "repeated_parameter", msg)
-		}
+	if err := httpx.RepeatedParameter(url.Values{"group_by": v["group_by"]}); err != nil {
+		return errs.New(errs.Invalid, "repeated_parameter",
+			err.Error()+"; give every key in one, comma-separated (group_by=partner,day)")
 	}
-	return nil
-}
-
-// quoteName quotes a parameter name a client chose, at most 40 bytes of it.
-func quoteName(s string) string {
-	if len(s) > 40 {
-		s = s[:40]
-	}
-	return strconv.Quote(s)
+	return httpx.RepeatedParameter(v)
 }
 
 // ParseQuery reads a report query from URL parameters. from and to default
