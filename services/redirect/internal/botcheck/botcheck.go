@@ -94,13 +94,35 @@ func saysWord(lower, word string) bool {
 			after = lower[end]
 		}
 		switch {
-		case after == 0 || strings.IndexByte("/;)+-_:.,([", after) >= 0:
+		case after == 0 || strings.IndexByte("/;)+:.,([", after) >= 0:
 			return true
 		case !isLetter(before) && !isLetter(after):
 			return true
 		}
 		from = i + 1
 	}
+}
+
+// withoutDeviceModel is lower (a lower-case User-Agent) with an Android
+// browser's device model blanked: the last part of the comment that names
+// Android ("(Linux; Android 9; CUBOT_X19 Build/PPR1.180610.011)"), which a
+// phone maker fills with whatever its brand spells.
+func withoutDeviceModel(lower string) string {
+	at := strings.Index(lower, "android")
+	if at < 0 {
+		return lower
+	}
+	open := strings.LastIndexByte(lower[:at], '(')
+	end := strings.IndexByte(lower[at:], ')')
+	if open < 0 || end < 0 {
+		return lower
+	}
+	end += at
+	model := strings.LastIndexByte(lower[:end], ';')
+	if model < at {
+		return lower // "(Linux; Android 9)": no model
+	}
+	return lower[:model+1] + strings.Repeat(" ", end-model-1) + lower[end:]
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
@@ -128,8 +150,10 @@ func ClassifyAgent(ua string) string {
 			return s.reason
 		}
 	}
+	// A phone's model is no robot's name, whatever it spells ("CUBOT_X19").
+	generic := withoutDeviceModel(lower)
 	for _, g := range genericWords {
-		if saysWord(lower, g.word) {
+		if saysWord(generic, g.word) {
 			return g.reason
 		}
 	}

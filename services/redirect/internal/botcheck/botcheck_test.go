@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/linkcredit/linkcredit/pkg/useragent"
@@ -40,6 +41,13 @@ func TestClassifyAgent(t *testing.T) {
 		// People, whose browsers or phones carry a crawler's company or a
 		// generic word in their names (found by an outside check).
 		{"Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		{"Mozilla/5.0 (Linux; Android 9; CUBOT_X19 Build/PPR1.180610.011) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Mobile Safari/537.36", Human},
+		{"Mozilla/5.0 (Linux; Android 12; CUBOT_KINGKONG_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		{"Mozilla/5.0 (Linux; Android 11; CUBOT-X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		{"Mozilla/5.0 (Linux; Android 12; CUBOT) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		// A robot on Android is still one, named outside the model.
+		{"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Crawler},
+		{"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; SomeBot/1.0)", GenericBot},
 		{"Mozilla/5.0 (Linux; Android 12; SM-G991N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/96.0.4664.104 Mobile Safari/537.36 NAVER(inapp; search; 1000; 11.13.1)", Human},
 		{"Mozilla/5.0 (Linux; Android 11; M2101K7AG) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/108.0.0.0 YaBrowser/23.1.1.114.00 SA/3 Mobile Safari/537.36 YandexSearch/23.13", Human},
 		{"Mozilla/5.0 (Linux; Android 10; V2027) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/76.0.3809.89 Mobile Safari/537.36 SogouMobileBrowser/5.28.2", Human},
@@ -115,4 +123,21 @@ func TestRealisticTrafficAgents(t *testing.T) {
 			t.Errorf("bot %q = human", ua)
 		}
 	}
+}
+
+// FuzzClassifyAgent: any agent gets a reason code Reasons lists (or none),
+// and never a panic (the device model's blanking cuts by index).
+func FuzzClassifyAgent(f *testing.F) {
+	for _, s := range []string{"Mozilla/5.0 (Linux; Android 9; CUBOT_X19 Build/P)", "android)(;", "(;android", "SomeBot/1.0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ua string) {
+		got := ClassifyAgent(ua)
+		if got != Human && !slices.Contains(Reasons(), got) {
+			t.Fatalf("%q: reason %q", ua, got)
+		}
+		if len(withoutDeviceModel(strings.ToLower(ua))) != len(strings.ToLower(ua)) {
+			t.Fatalf("%q: the blanking changed the agent's length", ua)
+		}
+	})
 }
