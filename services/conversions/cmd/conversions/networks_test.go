@@ -103,8 +103,11 @@ func TestNetworksEndToEnd(t *testing.T) {
 			want{order: "56d75d3a4d6e433fb215698c056d0d58", click: "cid-everflow-1", status: "pending", sale: "99.00", commission: "12.50", currency: "USD"}},
 		{"cj: commission record", "POST", pb("cj"), documented(t, "cj_publisher_commission.json"), jsonCT, 202,
 			want{order: "A-2292067663", click: "cid-cj-1", status: "pending", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12Z"}},
+		// A record's events all carry its sale's eventDate; each later status
+		// is placed a microsecond later (StatusOrder), a reversal after them
+		// all, so a late retry of an earlier one never undoes a later one.
 		{"cj: its correction", "POST", pb("cj"), cjCorrection, jsonCT, 202,
-			want{order: "A-2292067663", click: "cid-cj-1", status: "reversed", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12Z"}},
+			want{order: "A-2292067663", click: "cid-cj-1", status: "reversed", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12.000004Z"}},
 		{"rakuten: postback", "GET", pb("rakuten") + "&" + documented(t, "rakuten_postback.query"), "", nil, 202,
 			want{order: "3f6fa9e2a1b14c7e", click: "cid-rakuten-1", status: "pending", sale: "49.00", commission: "3.43", currency: "USD", occurred: "2014-04-30T02:18:36Z"}},
 		{"partnerstack: reward_created postback", "POST", pb("partnerstack"), documented(t, "partnerstack_reward_created.json"), jsonCT, 202,
@@ -120,7 +123,7 @@ func TestNetworksEndToEnd(t *testing.T) {
 		{"awin: the same notification again", "POST", pb("awin"), url.Values{"AwinTransactionPush": {documented(t, "awin_transaction_push.json")}}.Encode(), form, 200, want{}},
 		{"cj: the same record again", "POST", pb("cj"), documented(t, "cj_publisher_commission.json"), jsonCT, 200, want{}},
 		{"cj: the record locked", "POST", pb("cj"), cjLocked, jsonCT, 202,
-			want{order: "A-2292067663", click: "cid-cj-1", status: "approved", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12Z"}},
+			want{order: "A-2292067663", click: "cid-cj-1", status: "approved", sale: "75.47", commission: "7.55", currency: "USD", occurred: "2018-05-03T22:01:12.000002Z"}},
 		{"cj: the locked record again", "POST", pb("cj"), cjLocked, jsonCT, 200, want{}},
 		{"everflow: a retry written otherwise", "GET", pb("everflow") + "&" + everflowRetry, "", nil, 200, want{}},
 	}

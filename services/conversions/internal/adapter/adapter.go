@@ -84,6 +84,14 @@ type Mapping struct {
 	// id and the status word. Without it a record sent again with its new
 	// status would be a different body under a used key (409).
 	EventIDPerStatus bool `json:"event_id_per_status,omitempty"`
+	// StatusOrder lists the network's status words in the order a record
+	// moves through them, for a network that gives each of a record's
+	// events the same time (CJ's eventDate, the sale's): each later word's
+	// event is placed that many microseconds after it, and a reversal
+	// after them all, so a late retry of an earlier status (a relay's
+	// backlog) never undoes a later one. Events of equal times would
+	// otherwise apply in the order they were accepted (contract v1.1).
+	StatusOrder []string `json:"status_order,omitempty"`
 	// TestEvents mark a delivery the network sends to test the URL (its
 	// "send a test" button): a field (a dotted path in a JSON body) and the
 	// value, in any case, it has in such a delivery (PartnerStack's
@@ -145,10 +153,19 @@ func (m Mapping) Resolve() (Mapping, error) {
 		Delivery:         or(or(DeliveryQuery, base.Delivery), m.Delivery),
 		Macros:           merge(false, base.Macros, m.Macros),
 		TestEvents:       merge(false, base.TestEvents, m.TestEvents),
+		StatusOrder:      orList(base.StatusOrder, m.StatusOrder),
 		ExtraParams:      merge(false, base.ExtraParams, m.ExtraParams),
 		ClickParam:       or(base.ClickParam, m.ClickParam),
 	}
 	return out, out.validate()
+}
+
+// orList is b when it has any word, else a.
+func orList(a, b []string) []string {
+	if len(b) > 0 {
+		return b
+	}
+	return a
 }
 
 // merge copies maps into one, the later winning; words are keyed in lower

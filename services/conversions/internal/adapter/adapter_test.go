@@ -159,7 +159,7 @@ func toGolden(c Conversion) golden {
 		ReasonCode: c.ReasonCode, EventID: c.EventID, SaleAmount: c.SaleAmount.String(), Commission: c.Commission.String(),
 		Currency: c.Commission.Currency}
 	if !c.OccurredAt.IsZero() {
-		g.OccurredAt = c.OccurredAt.Format(time.RFC3339)
+		g.OccurredAt = c.OccurredAt.Format(time.RFC3339Nano)
 	}
 	return g
 }

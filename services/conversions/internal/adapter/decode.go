@@ -458,7 +458,7 @@ func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time
 		case t.Year() < 2000:
 			f.Add(m.name(FieldOccurredAt), "is before the year 2000")
 		default:
-			c.OccurredAt = t.UTC()
+			c.OccurredAt = t.UTC().Add(m.statusStep(rawStatus, status))
 		}
 	}
 	if len(f) > 0 {
@@ -468,6 +468,25 @@ func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time
 		return Conversion{}, err
 	}
 	return c, nil
+}
+
+// statusStep is how far StatusOrder places an event of the raw status
+// word after its record's time: a microsecond for each word before it, and
+// after them all for a reversal.
+func (m Mapping) statusStep(raw, status string) time.Duration {
+	if len(m.StatusOrder) == 0 {
+		return 0
+	}
+	rank := len(m.StatusOrder)
+	if status != events.StatusReversed {
+		rank = 0
+		for i, w := range m.StatusOrder {
+			if strings.EqualFold(w, raw) {
+				rank = i
+			}
+		}
+	}
+	return time.Duration(rank) * time.Microsecond
 }
 
 func (m Mapping) name(field string) string {

@@ -104,6 +104,7 @@ func presets() map[string]Mapping {
 			RoundAmounts:     true,
 			NegativeReverses: true,
 			EventIDPerStatus: true,
+			StatusOrder:      []string{"new", "extended", "locked", "closed"},
 			Delivery:         DeliveryJSON,
 			ClickParam:       "sid",
 		},
