@@ -108,7 +108,7 @@ func DecodeJSON(r *http.Request, limit int64, v any) error {
 // UnmarshalStrict decodes one JSON value into v; unknown fields, a wrong
 // type or trailing data are errs.Invalid with a message naming the problem.
 func UnmarshalStrict(b []byte, v any) error {
-	return strictjson.Unmarshal(b, v, strictjson.Options{DisallowUnknownFields: true})
+	return strictjson.Unmarshal(b, v, strictjson.Options{DisallowUnknownFields: true, DisallowRepeatedKeys: true})
 }
 
 // LimitBody caps every request body at n bytes.

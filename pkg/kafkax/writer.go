@@ -182,10 +182,23 @@ func (p *Publisher) Publish(ctx context.Context, msgs ...kafka.Message) error {
 	return nil
 }
 
+// rootCause is the innermost error err wraps.
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
 // ErrorText is err as a log line says it. kafka-go's per-message errors
 // (kafka.WriteErrors) repeat one message per message, so a failed batch of
 // 500 logged 500 copies of one i/o timeout: they are counted instead, each
-// distinct error once with how many messages it failed, at most three.
+// distinct cause once (the innermost error: "i/o timeout", not each
+// connection's "read tcp <its address>: i/o timeout") with how many
+// messages it failed, at most three.
 func ErrorText(err error) string {
 	var each kafka.WriteErrors
 	if !errors.As(err, &each) || each.Count() == 0 {
@@ -197,7 +210,7 @@ func ErrorText(err error) string {
 		if e == nil {
 			continue
 		}
-		msg := e.Error()
+		msg := rootCause(e).Error() // "i/o timeout", not each connection's own address
 		if counts[msg] == 0 {
 			order = append(order, msg)
 		}

@@ -35,6 +35,11 @@ type Options struct {
 	DisallowUnknownFields bool
 	// UseNumber decodes numbers into an interface{} as json.Number.
 	UseNumber bool
+	// DisallowRepeatedKeys refuses an object that gives a key twice
+	// (RepeatedKey): encoding/json keeps the last, and which the sender
+	// meant is not defined (a link's destination given twice, a good one
+	// first, stored the second).
+	DisallowRepeatedKeys bool
 }
 
 // Unmarshal decodes b into v. A value of the wrong type, bytes that are
@@ -64,6 +69,11 @@ func Unmarshal(b []byte, v any, o Options) error {
 	}
 	if at := loneSurrogate(b); at >= 0 {
 		return errs.Newf(errs.Invalid, Code, "%s escapes half a UTF-16 surrogate pair at byte %d", what, at)
+	}
+	if o.DisallowRepeatedKeys {
+		if path, ok := RepeatedKey(b); ok {
+			return errs.Newf(errs.Invalid, Code, "%s gives %s more than once in one object: which value is meant is not defined", what, quote(path))
+		}
 	}
 	return nil
 }

@@ -300,3 +300,17 @@ func FuzzRepeatedMember(f *testing.F) {
 		}
 	})
 }
+
+// TestDisallowRepeatedKeys: the admin APIs' decoding refuses a key given
+// twice (a link's destination, a good one first, stored the second).
+func TestDisallowRepeatedKeys(t *testing.T) {
+	var v struct{ Destination string }
+	body := []byte(`{"destination":"https://good.example/","destination":"https://evil.example/"}`)
+	if err := Unmarshal(body, &v, Options{}); err != nil || v.Destination != "https://evil.example/" {
+		t.Fatalf("without the option: %v %q", err, v.Destination)
+	}
+	err := Unmarshal(body, &v, Options{DisallowRepeatedKeys: true})
+	if err == nil || errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), `"destination" more than once`) {
+		t.Fatalf("with the option: %v", err)
+	}
+}

@@ -66,7 +66,7 @@ func decodePutPartner(_ context.Context, r *http.Request) (any, error) {
 		return nil, err
 	}
 	var in conversion.PartnerInput
-	if err := strictjson.Unmarshal(body, &in, strictjson.Options{DisallowUnknownFields: true}); err != nil {
+	if err := strictjson.Unmarshal(body, &in, strictjson.Options{DisallowUnknownFields: true, DisallowRepeatedKeys: true}); err != nil {
 		return nil, err
 	}
 	in.ID = r.PathValue("partner")

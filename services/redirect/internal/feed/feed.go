@@ -29,8 +29,20 @@ const MaxLineBytes = 64 << 10
 // Row is one feed row: a link, or why the row could not be read.
 type Row struct {
 	Line int
-	Link link.Link
-	Err  error
+	// EndLine is the line the row's last field starts on, when after
+	// Line: a CSV record whose quoted field spans lines (an open quote
+	// joins the lines up to the next one).
+	EndLine int
+	Link    link.Link
+	Err     error
+}
+
+// Spans says, for an error about r, that r runs over several lines, or "".
+func (r Row) Spans() string {
+	if r.EndLine <= r.Line {
+		return ""
+	}
+	return fmt.Sprintf(" (the record runs from line %d to %d: a quote left open joins the lines up to the next quote, and their rows are part of it)", r.Line, r.EndLine)
 }
 
 // Reader yields rows.
@@ -111,6 +123,10 @@ func (n *ndjsonReader) Next() (Row, error) {
 		var jr jsonRow
 		if err := json.Unmarshal(b, &jr); err != nil {
 			return Row{Line: n.line, Err: jsonProblem(n.line, len(b), err)}, nil
+		}
+		if key, ok := strictjson.RepeatedKey(b); ok {
+			// encoding/json kept the last: which the feed meant is not defined.
+			return Row{Line: n.line, Err: fmt.Errorf("line %d gives %q more than once: which value is meant is not defined", n.line, shortKey(key))}, nil
 		}
 		l := link.Link{Active: true}
 		for _, f := range []struct {
@@ -237,9 +253,10 @@ func (c *csvReader) Next() (Row, error) {
 			return Row{Line: line, Err: errors.New(msg)}, nil
 		}
 		c.repeats = 0
-		line := c.line + 1
+		line, end := c.line+1, 0
 		if len(rec) > 0 {
 			line, _ = c.r.FieldPos(0) // valid only after a successful Read
+			end, _ = c.r.FieldPos(len(rec) - 1)
 		}
 		c.line = line
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
@@ -247,7 +264,7 @@ func (c *csvReader) Next() (Row, error) {
 		}
 		for _, f := range rec {
 			if !utf8.ValidString(f) {
-				return Row{Line: line, Err: errNotUTF8}, nil
+				return Row{Line: line, EndLine: end, Err: errNotUTF8}, nil
 			}
 		}
 		get := func(name string) string {
@@ -265,15 +282,15 @@ func (c *csvReader) Next() (Row, error) {
 			case "false", "0", "no", "n":
 				l.Active = false
 			default:
-				return Row{Line: line, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v))}, nil
+				return Row{Line: line, EndLine: end, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v))}, nil
 			}
 		}
 		p, err := link.ParsePlacements(get("placements"))
 		if err != nil {
-			return Row{Line: line, Err: err}, nil
+			return Row{Line: line, EndLine: end, Err: err}, nil
 		}
 		l.Placements = p
-		return Row{Line: line, Link: l}, nil
+		return Row{Line: line, EndLine: end, Link: l}, nil
 	}
 }
 
@@ -305,4 +322,12 @@ func (l *recordLimiter) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= n
 	return n, err
+}
+
+// shortKey is at most the first 40 bytes of a key a feed gave.
+func shortKey(k string) string {
+	if len(k) > 40 {
+		return k[:40]
+	}
+	return k
 }

@@ -377,3 +377,34 @@ func TestCSVOpenQuoteNamesItsStart(t *testing.T) {
 		t.Fatalf("rows %+v: want the error at line 3, naming lines 3 to 5", rows)
 	}
 }
+
+// TestNDJSONRepeatedKey: a row that gives a field twice is refused, named
+// at its line: encoding/json kept the last (a destination given twice,
+// a good one first, stored the second).
+func TestNDJSONRepeatedKey(t *testing.T) {
+	in := `{"code":"a","partner":"p","course_id":"c","destination":"https://good.example/","destination":"https://evil.example/"}` + "\n" +
+		`{"code":"b","partner":"p","course_id":"c","destination":"https://good.example/"}` + "\n"
+	rows := readAll(t, NDJSON, in)
+	if len(rows) != 2 || rows[0].Err == nil || !strings.Contains(rows[0].Err.Error(), `"destination" more than once`) || rows[1].Err != nil {
+		t.Fatalf("rows %+v", rows)
+	}
+}
+
+// TestCSVQuoteClosedLaterSaysItsSpan: a quote that closes lines later
+// joins them into one record, whose rows are not imported; the row says
+// the lines it runs over (found by a re-check: the error named only a
+// field of the joined record).
+func TestCSVQuoteClosedLaterSaysItsSpan(t *testing.T) {
+	in := "code,partner,course_id,title,destination\n" +
+		"a,p,c1,T,https://x.example/\n" +
+		"b,p,c2,\"Broken title\n" +
+		"c,p,c3,T,https://x.example/\n" +
+		"d,p,c4,T4\",https://x.example/\n"
+	rows := readAll(t, CSV, in)
+	if len(rows) != 2 || rows[1].Line != 3 || rows[1].EndLine != 5 || !strings.Contains(rows[1].Spans(), "from line 3 to 5") {
+		t.Fatalf("rows %+v", rows)
+	}
+	if rows[0].Spans() != "" {
+		t.Fatalf("a one-line row says %q", rows[0].Spans())
+	}
+}

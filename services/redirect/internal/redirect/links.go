@@ -152,7 +152,7 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 		}
 		res.Rows++
 		if row.Err != nil {
-			fail(ImportError{Line: row.Line, Message: row.Err.Error()})
+			fail(ImportError{Line: row.Line, Message: row.Err.Error() + row.Spans()})
 			continue
 		}
 		l, err := row.Link.Normalized()
@@ -162,7 +162,7 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 				code = "" // a report names a row by its code only when it is one, never echoing what was sent
 			}
 			for _, fe := range errs.FieldsOf(err) {
-				fail(ImportError{Line: row.Line, Code: code, Field: fe.Field, Message: fe.Field + " " + fe.Message})
+				fail(ImportError{Line: row.Line, Code: code, Field: fe.Field, Message: fe.Field + " " + fe.Message + row.Spans()})
 				res.Failed-- // one row, however many fields
 			}
 			res.Failed++
