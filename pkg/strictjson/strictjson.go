@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -202,9 +203,11 @@ func quote(s string) string {
 
 // RepeatedKey returns the dotted path ("data.amount") of the first object
 // key that b, JSON that Unmarshal accepted, gives twice in one object, and
-// whether there is one. encoding/json keeps the last of them, so what the
-// sender meant is not defined: a partner's message with one is refused
-// (a repeated parameter of a postback is too).
+// whether there is one. Keys are compared as encoding/json matches them to
+// a struct's fields, without regard to case ("destination" and
+// "Destination" are one field): it keeps the last of them, so what the
+// sender meant is not defined, and a message with one is refused (a
+// repeated parameter of a postback is too).
 func RepeatedKey(b []byte) (string, bool) {
 	type frame struct {
 		object bool
@@ -247,11 +250,11 @@ func RepeatedKey(b []byte) (string, bool) {
 		case string:
 			if n := len(stack); n > 0 && stack[n-1].object && !stack[n-1].inKey {
 				f := stack[n-1]
-				if _, seen := f.keys[t]; seen {
+				if _, seen := f.keys[foldKey(t)]; seen {
 					f.inKey = false
 					return path(t), true
 				}
-				f.keys[t], f.key, f.inKey = struct{}{}, t, true
+				f.keys[foldKey(t)], f.key, f.inKey = struct{}{}, t, true
 				continue
 			}
 			valueEnded()
@@ -335,6 +338,19 @@ func repeatedTopLevel(b []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// foldKey is k with each letter in one case of its own, so that keys
+// encoding/json takes for one field (it folds case, "K" and the Kelvin
+// sign alike, strings.EqualFold's simple folding) map to one string.
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, k)
 }
 
 func skipSpace(b []byte, i int) int {

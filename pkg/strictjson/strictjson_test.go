@@ -160,6 +160,10 @@ func TestRepeatedKey(t *testing.T) {
 		{`{"a":1,"b":2}`, "", false},
 		{`{"a":1,"a":2}`, "a", true},
 		{`{"order_id":"A-1","sale_amount":"1.00","order_id":"A-2"}`, "order_id", true},
+		// One field for encoding/json, whatever the case.
+		{`{"destination":"https://good.example/","Destination":"https://evil.example/"}`, "Destination", true},
+		{`{"rate":"1.08","RATE":"9.99"}`, "RATE", true},
+		{`{"k":1,"K":2}`, "K", true}, // the Kelvin sign folds to k
 		{`{"data":{"key":"r","amount":1,"amount":2}}`, "data.amount", true},
 		{`{"data":{"key":"r"},"data":{"key":"s"}}`, "data", true},
 		{`{"a":{"x":1},"b":{"x":1}}`, "", false},
@@ -237,11 +241,13 @@ func countMembers(b []byte) int {
 func countDecoded(v any) int {
 	switch x := v.(type) {
 	case map[string]any:
-		n := len(x)
-		for _, e := range x {
+		folded := map[string]bool{}
+		n := 0
+		for k, e := range x {
+			folded[foldKey(k)] = true
 			n += countDecoded(e)
 		}
-		return n
+		return n + len(folded)
 	case []any:
 		n := 0
 		for _, e := range x {

@@ -39,7 +39,7 @@ var signatures = []struct{ substr, reason string }{
 	{"iframely", Unfurler}, {"mastodon", Unfurler}, {"bluesky", Unfurler}, {"vkshare", Unfurler},
 	{"google-pagerenderer", Unfurler}, {"applebot", Crawler},
 	// Search engines and SEO crawlers.
-	{"googlebot", Crawler}, {"google-inspectiontool", Crawler}, {"adsbot-google", Crawler},
+	{"googlebot", Crawler}, {"storebot-google", Crawler}, {"google-inspectiontool", Crawler}, {"adsbot-google", Crawler},
 	{"mediapartners-google", Crawler}, {"bingbot", Crawler}, {"bingpreview", Crawler},
 	{"duckduckbot", Crawler}, {"baiduspider", Crawler}, {"yandexbot", Crawler}, {"yandex.com/bots", Crawler},
 	{"sogou web spider", Crawler}, {"sogou spider", Crawler}, {"exabot", Crawler}, {"seznambot", Crawler},
@@ -94,7 +94,7 @@ func saysWord(lower, word string) bool {
 			after = lower[end]
 		}
 		switch {
-		case after == 0 || strings.IndexByte("/;)+:.,([", after) >= 0:
+		case after == 0 || strings.IndexByte("/;)+-_:.,([", after) >= 0:
 			return true
 		case !isLetter(before) && !isLetter(after):
 			return true

@@ -45,6 +45,11 @@ func TestClassifyAgent(t *testing.T) {
 		{"Mozilla/5.0 (Linux; Android 12; CUBOT_KINGKONG_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
 		{"Mozilla/5.0 (Linux; Android 11; CUBOT-X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
 		{"Mozilla/5.0 (Linux; Android 12; CUBOT) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36", Human},
+		// Google's shopping crawler, desktop and on Android (a re-check
+		// found it counted as a person).
+		{"Mozilla/5.0 (X11; Linux x86_64; Storebot-Google/1.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/79.0.3945.88 Safari/537.36", Crawler},
+		{"Mozilla/5.0 (Linux; Android 8.0; Pixel 2 Build/OPD3.170816.012; Storebot-Google/1.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0.4044.138 Mobile Safari/537.36", Crawler},
+		{"Mozilla/5.0 (compatible; SomeBot-News/1.0)", GenericBot},
 		// A robot on Android is still one, named outside the model.
 		{"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", Crawler},
 		{"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; SomeBot/1.0)", GenericBot},

@@ -9,6 +9,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -37,7 +38,14 @@ func New(body []byte, what string, required ...string) (*Reader, error) {
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
+		name := strings.ToLower(strings.TrimSpace(h))
+		if _, twice := col[name]; twice && slices.Contains(required, name) {
+			// The later column would be read: which the file meant is not
+			// defined (a rate column named twice stored the second rate).
+			// A network's export may repeat a column nobody reads.
+			return nil, errs.Newf(errs.Invalid, "malformed_csv", "the header of %s names %q twice", what, name)
+		}
+		col[name] = i
 	}
 	for _, need := range required {
 		if _, ok := col[need]; !ok {

@@ -91,3 +91,15 @@ func TestReaderRefusals(t *testing.T) {
 		t.Errorf("an unterminated quote: %v, want a 400 naming line 2", err)
 	}
 }
+
+// TestHeaderNamingAColumnTwice: a column named twice, in any case, is
+// refused: the later one would be read (found by a re-check: an fx-rates
+// file with two rate columns stored the second rate).
+func TestHeaderNamingAColumnTwice(t *testing.T) {
+	for _, header := range []string{"date,base,quote,rate,rate", "date,base,quote,rate,Rate", "date,date,base,quote,rate"} {
+		_, err := New([]byte(header+"\n2026-11-22,EUR,USD,1.08,9.99\n"), "the rates", "date", "base", "quote", "rate")
+		if err == nil || errs.HTTPStatus(err) != 400 || !strings.Contains(err.Error(), "twice") {
+			t.Errorf("%s: %v", header, err)
+		}
+	}
+}

@@ -133,12 +133,17 @@ func monthChart(rows []report.Row, start time.Time, p Page, cur string) Chart {
 	zero := a.at0()
 	c.Lines = []Line{{"zero-line", left, zero, float64(c.Width) - right, zero}}
 	slot := (float64(c.Width) - left - right) / float64(max(1, len(months)))
+	labelStep := max(1, int(math.Ceil((labelWidth("Sep 2026")+8)/slot)))
 	for i, m := range months {
 		x := left + float64(i)*slot + slot*0.15
 		w := slot * 0.7
 		mt, _ := time.Parse("2006-01", m)
-		// "Dec 2026", not "Dec 26", which reads as a day.
-		b := Bar{Label: mt.Format("Jan 2006"), LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
+		// "Dec 2026", not "Dec 26", which reads as a day; every step-th
+		// month labelled when a label is wider than a month's column.
+		b := Bar{LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
+		if i%labelStep == 0 {
+			b.Label = mt.Format("Jan 2006")
+		}
 		for _, s := range stack(a, parts[i]) {
 			b.Segments = append(b.Segments, Segment{s.class, x, min(s.near, s.far), w, math.Abs(s.far - s.near), m + ": " + s.title})
 		}

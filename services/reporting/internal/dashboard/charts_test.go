@@ -458,3 +458,33 @@ func TestChartSVG(t *testing.T) {
 		})
 	}
 }
+
+// TestMonthLabelsDoNotOverlap: over a long period the month chart labels
+// every n-th month, so no two labels print over each other (found by a
+// re-check: at 13 months and more every label ran into the next).
+func TestMonthLabelsDoNotOverlap(t *testing.T) {
+	for _, months := range []int{1, 3, 12, 13, 24, 60} {
+		from := time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
+		p := Page{From: from.Format(time.DateOnly), To: from.AddDate(0, months, 0).Format(time.DateOnly)}
+		c := monthChart(nil, time.Time{}, p, "USD")
+		if len(c.Bars) != months {
+			t.Fatalf("%d months: %d columns", months, len(c.Bars))
+		}
+		last := math.Inf(-1)
+		labelled := 0
+		for _, b := range c.Bars {
+			if b.Label == "" {
+				continue
+			}
+			labelled++
+			w := labelWidth(b.Label)
+			if b.LabelX-w/2 < last {
+				t.Errorf("%d months: %q at %.1f overlaps the label before (ending at %.1f)", months, b.Label, b.LabelX, last)
+			}
+			last = b.LabelX + w/2
+		}
+		if labelled == 0 || c.Bars[0].Label != from.Format("Jan 2006") {
+			t.Errorf("%d months: %d labels, the first %q", months, labelled, c.Bars[0].Label)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -176,10 +178,6 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, h.logger, err)
 		return
 	}
-	if err := httpx.RepeatedParameter(q); err != nil {
-		httpx.WriteError(w, r, h.logger, err)
-		return
-	}
 	page, err := h.build(r.Context(), q)
 	page.CSRF = csrf
 	// People get the page with its problem; API clients the JSON error.
@@ -233,6 +231,11 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 		p.Currencies = append(p.Currencies, p.Currency)
 	}
 	cur := p.Currency
+	if err := httpx.RepeatedParameter(in); err != nil {
+		// Shown on the page with its form, as any other bad parameter.
+		p.Problem = problem(err)
+		return p, err
+	}
 	rows, err := h.collect(ctx, p, cur, now)
 	if code, _ := errs.Public(err); code == "missing_fx_rate" {
 		// One purchase in a currency without a rate would blank the page
@@ -247,7 +250,7 @@ func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
 				rows[g] = inCurrency(rs, cur)
 			}
 			p.Note = fmt.Sprintf("%s. The figures below count only purchases made in %s; add the missing rate (PUT /v1/fx-rates) to include the others.",
-				strings.TrimRight(missing, "."), cur)
+				sentence(strings.TrimRight(missing, ".")), cur)
 		}
 	}
 	if err != nil {
@@ -331,6 +334,12 @@ func (h *Handler) collect(ctx context.Context, p Page, currency string, now time
 		}
 	}
 	return rows, nil
+}
+
+// sentence is s with its first letter in upper case.
+func sentence(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 func problem(err error) string {
