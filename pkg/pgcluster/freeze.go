@@ -3,9 +3,12 @@ package pgcluster
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/proc"
 )
@@ -22,10 +25,57 @@ import (
 func (c *Cluster) Freeze() error {
 	pm := c.proc.Pid()
 	// The postmaster first: stopped, it forks no child after the list below.
+	// A stop takes effect when the process next leaves the kernel, so a
+	// fork under way when it was sent still completes: wait until the
+	// postmaster is stopped, then stop its children until a listing finds
+	// none running (a backend forked in that window answered queries while
+	// the server was meant to be frozen, and a test saw a 200 in 2 ms).
 	if err := syscall.Kill(pm, syscall.SIGSTOP); err != nil {
 		return fmt.Errorf("pgcluster: freeze postmaster %d: %w", pm, err)
 	}
-	return signalChildren(pm, syscall.SIGSTOP)
+	waitStopped(pm)
+	for range 20 {
+		kids, err := children(pm)
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, k := range kids {
+			if stopped(k) {
+				continue
+			}
+			running++
+			if err := syscall.Kill(k, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("pgcluster: signal %d: %w", k, err)
+			}
+			waitStopped(k)
+		}
+		if running == 0 {
+			return nil
+		}
+	}
+	return errors.New("pgcluster: freeze: the server's processes kept running")
+}
+
+// stopped reports whether pid is stopped (state T), or gone.
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // exited
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'T' || s[i+2] == 't' || s[i+2] == 'Z'
+}
+
+// waitStopped waits up to a second for pid to be stopped.
+func waitStopped(pid int) {
+	for range 1000 {
+		if stopped(pid) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Thaw resumes a server that Freeze stopped; on a running one it does
