@@ -3,10 +3,8 @@ package pgcluster
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -59,13 +57,8 @@ func (c *Cluster) Freeze() error {
 
 // stopped reports whether pid is stopped (state T), or gone.
 func stopped(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // exited
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'T' || s[i+2] == 't' || s[i+2] == 'Z'
+	state, err := proc.State(pid)
+	return err != nil || state == 'T' || state == 't' || state == 'Z'
 }
 
 // waitStopped waits up to a second for pid to be stopped.

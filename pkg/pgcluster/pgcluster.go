@@ -311,10 +311,10 @@ func processesIn(dataDir string) []int {
 		if cwd, err := os.Readlink(p); err != nil || cwd != dataDir {
 			continue
 		}
-		if b, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat")); strings.Contains(string(b), ") Z ") {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if state, err := proc.State(pid); err != nil || state == 'Z' {
 			continue
 		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		pids = append(pids, pid)
 	}
 	return pids

@@ -313,15 +313,11 @@ func RepeatedMember(b []byte) (string, bool) {
 
 // repeatedTopLevel is RepeatedKey's answer when it names a top-level key.
 func repeatedTopLevel(b []byte) (string, bool) {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil {
-		return "", false
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return "", false
 	}
-	seen := make(map[string]bool, len(obj))
+	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {

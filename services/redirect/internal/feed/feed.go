@@ -126,7 +126,7 @@ func (n *ndjsonReader) Next() (Row, error) {
 		}
 		if key, ok := strictjson.RepeatedKey(b); ok {
 			// encoding/json kept the last: which the feed meant is not defined.
-			return Row{Line: n.line, Err: fmt.Errorf("line %d gives %q more than once: which value is meant is not defined", n.line, shortKey(key))}, nil
+			return Row{Line: n.line, Err: fmt.Errorf("line %d gives %s more than once: which value is meant is not defined", n.line, link.Quote(key))}, nil
 		}
 		l := link.Link{Active: true}
 		for _, f := range []struct {
@@ -322,12 +322,4 @@ func (l *recordLimiter) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= n
 	return n, err
-}
-
-// shortKey is at most the first 40 bytes of a key a feed gave.
-func shortKey(k string) string {
-	if len(k) > 40 {
-		return k[:40]
-	}
-	return k
 }
