@@ -82,3 +82,31 @@ func TestOccurredAtIsMicroseconds(t *testing.T) {
 		})
 	}
 }
+
+// RFC 3339 offsets run from -23:59 to +23:59; the time package also takes
+// +24:00 and a minute of 60, which no place uses and which would move the
+// sale by a day (or an hour): such a time is not a time.
+func TestParseTimeOffsets(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"2026-11-11T10:00:00Z", true},
+		{"2026-11-11T10:00:00+23:59", true},
+		{"2026-11-11T10:00:00-23:59", true},
+		{"2026-11-11T10:00:00+05:45", true},
+		{"2026-11-11T10:00:00.5-09:30", true},
+		{"2026-11-11T10:00:00+24:00", false},
+		{"2026-11-11T10:00:00-24:00", false},
+		{"2026-11-11T10:00:00+23:60", false},
+		{"2026-11-11T10:00:00+01:60", false},
+		{"2026-11-11T10:00:00.000+24:00", false},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			_, err := parseTime(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseTime(%q) error %v, want ok %v", tt.in, err, tt.ok)
+			}
+		})
+	}
+}
