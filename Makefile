@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos run build test vet fmt-check modules-standalone unit bench fuzz clean help
+.PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos images run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
 help:
 	@echo "make run    start PostgreSQL, the dev broker and the three services (Ctrl-C stops all)"
@@ -14,6 +14,16 @@ help:
 	@echo "make bench  the stack beside its yardsticks, one table, exact reconciliation;  make bench-go  Go benchmarks"
 	@echo "make chaos  kills, cuts and poison under load, each ending in exact reconciliation"
 	@echo "make fuzz   each fuzz target for FUZZTIME (default 10s)"
+	@echo "make images the service images with Docker (REGISTRY, TAG; docs/operations.md)"
+
+# The images k8s/ and docker-compose.yml run: $(REGISTRY)/<service>:$(TAG).
+# Needs Docker; push them, or load them into kind (docs/operations.md).
+REGISTRY ?= ghcr.io/linkcredit
+TAG ?= dev
+images:
+	for s in redirect conversions reporting; do \
+		docker build -f deploy/Dockerfile --build-arg SERVICE=$$s --build-arg VERSION=$(VERSION) -t $(REGISTRY)/$$s:$(TAG) . || exit 1; \
+	done
 
 build:
 	@mkdir -p $(BIN)

@@ -202,6 +202,14 @@ func TestProdScalesAndRollsOutSafely(t *testing.T) {
 	hpas := map[string]string{}
 	for _, h := range typed[*autoscalingv2.HorizontalPodAutoscaler](decoded) {
 		hpas[h.Spec.ScaleTargetRef.Name] = h.Spec.ScaleTargetRef.Kind
+		// A redirect pod removed while Kafka is down leaves its unshipped
+		// clicks on a claim nothing reads: the HPA must never remove one.
+		if h.Spec.ScaleTargetRef.Name == "redirect" {
+			b := h.Spec.Behavior
+			if b == nil || b.ScaleDown == nil || b.ScaleDown.SelectPolicy == nil || *b.ScaleDown.SelectPolicy != autoscalingv2.DisabledPolicySelect {
+				t.Errorf("redirect's HPA scales down: a pod it removes while Kafka is down strands its click log")
+			}
+		}
 	}
 	if hpas["redirect"] != "StatefulSet" || hpas["conversions"] != "Deployment" {
 		t.Errorf("HPAs = %v, want redirect (StatefulSet) and conversions (Deployment)", hpas)

@@ -28,11 +28,13 @@ import (
 // get past configuration: still running, waiting for the database, when it
 // is told to stop.
 
-// outsideSecrets are the Secrets the manifests read but do not hold, with
-// the keys and value shapes of whoever makes them.
-func outsideSecrets(t *testing.T) map[string]map[string]string {
+// outsideSecrets are the Secrets an overlay's objects read but do not
+// hold, with the keys and value shapes of whoever makes them. Those the
+// operators make are named as the operators name them, from the custom
+// resources in objs, so that a manifest naming one wrongly fails to start
+// here as its pod would fail to mount it there.
+func outsideSecrets(t *testing.T, objs []Object) map[string]map[string]string {
 	ca := testkit.TestCA(t)
-	pgPassword := alnum(64) // CloudNativePG: 64 alphanumerics
 	secrets := map[string]map[string]string{
 		// docs/operations.md: kubectl create secret generic linkcredit-tokens ...
 		"linkcredit-tokens": {
@@ -40,23 +42,34 @@ func outsideSecrets(t *testing.T) map[string]map[string]string {
 			"click-id-keys": randHex(32),    // openssl rand -hex 32
 			"secrets-key":   randBase64(32), // openssl rand -base64 32
 		},
-		// CloudNativePG's app user secret and the CA of its server certificate.
-		"linkcredit-pg-app": {
-			"username": "linkcredit", "password": pgPassword, "dbname": "linkcredit", "host": "linkcredit-pg-rw", "port": "5432",
-			"uri":      "postgresql://linkcredit:" + pgPassword + "@linkcredit-pg-rw.linkcredit:5432/linkcredit",
-			"jdbc-uri": "jdbc:postgresql://linkcredit-pg-rw.linkcredit:5432/linkcredit?password=" + pgPassword + "&user=linkcredit",
-			"pgpass":   "linkcredit-pg-rw:5432:linkcredit:linkcredit:" + pgPassword + "\n",
-		},
-		"linkcredit-pg-ca": {"ca.crt": ca, "ca.key": "placeholder"},
-		// Strimzi: the cluster CA, and a Secret per KafkaUser (SCRAM-SHA-512).
-		"linkcredit-kafka-cluster-ca-cert": {"ca.crt": ca, "ca.p12": "placeholder", "ca.password": alnum(12)},
+	}
+	// CloudNativePG: a Cluster's app user is <cluster>-app, the CA of its
+	// server certificate <cluster>-ca.
+	for _, c := range OfKind(objs, "Cluster") {
+		pgPassword := alnum(64) // 64 alphanumerics
+		host := c.Name + "-rw"
+		secrets[c.Name+"-app"] = map[string]string{
+			"username": "linkcredit", "password": pgPassword, "dbname": "linkcredit", "host": host, "port": "5432",
+			"uri":      "postgresql://linkcredit:" + pgPassword + "@" + host + ".linkcredit:5432/linkcredit",
+			"jdbc-uri": "jdbc:postgresql://" + host + ".linkcredit:5432/linkcredit?password=" + pgPassword + "&user=linkcredit",
+			"pgpass":   host + ":5432:linkcredit:linkcredit:" + pgPassword + "\n",
+		}
+		secrets[c.Name+"-ca"] = map[string]string{"ca.crt": ca, "ca.key": "placeholder"}
+	}
+	// Strimzi: a Kafka's cluster CA is <cluster>-cluster-ca-cert
+	// (KafkaResources.clusterCaCertificateSecretName); a KafkaUser's
+	// credentials (SCRAM-SHA-512) are a Secret of the user's name.
+	for _, k := range OfKind(objs, "Kafka") {
+		secrets[k.Name+"-cluster-ca-cert"] = map[string]string{"ca.crt": ca, "ca.p12": "placeholder", "ca.password": alnum(12)}
+	}
+	for _, u := range OfKind(objs, "KafkaUser") {
+		pw := alnum(32)
+		secrets[u.Name] = map[string]string{"password": pw,
+			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="` + u.Name + `" password="` + pw + `";`}
 	}
 	for _, s := range services {
 		// docs/operations.md: each service's PostgreSQL role's password.
 		secrets["linkcredit-pg-"+s] = map[string]string{"username": "linkcredit_" + s, "password": randHex(24)}
-		user, pw := "linkcredit-"+s, alnum(32)
-		secrets[user] = map[string]string{"password": pw,
-			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="` + user + `" password="` + pw + `";`}
 	}
 	return secrets
 }
@@ -122,10 +135,9 @@ func deploymentRuns(t *testing.T) (runs []containerRun, workdir string) {
 	}
 
 	// Each overlay: every container and init container of the services.
-	outside := outsideSecrets(t)
 	for _, name := range overlays {
 		objs, decoded := overlay(t, name)
-		r := Resolver{Namespace: "linkcredit", Objects: objs, Outside: outside,
+		r := Resolver{Namespace: "linkcredit", Objects: objs, Outside: outsideSecrets(t, objs),
 			ImageEnv: func(string) map[string]string { return imageEnv }}
 		for wname, tmpl := range workloads(objs, decoded) {
 			if !slices.Contains(services, wname) {
