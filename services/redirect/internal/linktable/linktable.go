@@ -43,7 +43,7 @@ func (l Link) AllowsPlacement(p string) bool {
 
 const (
 	chunkSize  = 1 << 20 // bytes per arena chunk
-	headerSize = 9       // flags u8, partner u16, codeLen u8, courseLen u8, destLen u16, placementsLen u16
+	headerSize = 11      // flags u8, partner u32, codeLen u8, courseLen u8, destLen u16, placementsLen u16
 	maxRecord  = headerSize + 255 + 255 + 65535 + 65535
 	offsetBits = 20
 	refBits    = 40 // chunk<<20 | offset, +1 so that 0 means empty
@@ -63,8 +63,12 @@ type Table struct {
 	live    int // bytes of current records
 	waste   int // bytes of replaced records
 
+	// partners interns the partner ids of the records: a record holds
+	// its partner's index. 32 bits, so no number of partners can wrap an
+	// index onto another's (16 did, past 65,536, and clicks were recorded
+	// under the wrong partner). compact drops the ids no link names.
 	partners   []string
-	partnerIdx map[string]uint16
+	partnerIdx map[string]uint32
 }
 
 // New returns an empty table sized for n links.
@@ -73,7 +77,7 @@ func New(n int) *Table {
 	for size*3/4 < n {
 		size *= 2
 	}
-	return &Table{seed: maphash.MakeSeed(), slots: allocSlots(size), partnerIdx: map[string]uint16{}}
+	return &Table{seed: maphash.MakeSeed(), slots: allocSlots(size), partnerIdx: map[string]uint32{}}
 }
 
 // Len is the number of links.
@@ -154,18 +158,18 @@ func (t *Table) record(s uint64) []byte {
 
 func (t *Table) recordLen(s uint64) int {
 	r := t.record(s)
-	return headerSize + int(r[3]) + int(r[4]) + int(binary.LittleEndian.Uint16(r[5:7])) + int(binary.LittleEndian.Uint16(r[7:9]))
+	return headerSize + int(r[5]) + int(r[6]) + int(binary.LittleEndian.Uint16(r[7:9])) + int(binary.LittleEndian.Uint16(r[9:11]))
 }
 
 func (t *Table) codeAt(s uint64) string {
 	r := t.record(s)
-	return unsafeString(r[headerSize : headerSize+int(r[3])])
+	return unsafeString(r[headerSize : headerSize+int(r[5])])
 }
 
 func (t *Table) decode(s uint64) Link {
 	r := t.record(s)
-	codeLen, courseLen, destLen := int(r[3]), int(r[4]), int(binary.LittleEndian.Uint16(r[5:7]))
-	placementsLen := int(binary.LittleEndian.Uint16(r[7:9]))
+	codeLen, courseLen, destLen := int(r[5]), int(r[6]), int(binary.LittleEndian.Uint16(r[7:9]))
+	placementsLen := int(binary.LittleEndian.Uint16(r[9:11]))
 	body := r[headerSize:]
 	dest := codeLen + courseLen
 	places := dest + destLen
@@ -174,7 +178,7 @@ func (t *Table) decode(s uint64) Link {
 		CourseID:    unsafeString(body[codeLen:dest]),
 		Destination: unsafeString(body[dest:places]),
 		Placements:  unsafeString(body[places : places+placementsLen]),
-		Partner:     t.partners[binary.LittleEndian.Uint16(r[1:3])],
+		Partner:     t.partners[binary.LittleEndian.Uint32(r[1:5])],
 		Active:      r[0]&1 == 1,
 	}
 }
@@ -191,7 +195,7 @@ func unsafeString(b []byte) string {
 func (t *Table) write(l Link) (uint64, int) {
 	p, ok := t.partnerIdx[l.Partner]
 	if !ok {
-		p = uint16(len(t.partners))
+		p = uint32(len(t.partners))
 		t.partners = append(t.partners, l.Partner)
 		t.partnerIdx[l.Partner] = p
 	}
@@ -207,7 +211,7 @@ func (t *Table) write(l Link) (uint64, int) {
 	if l.Active {
 		flags = 1
 	}
-	c = append(c, flags, byte(p), byte(p>>8), byte(len(l.Code)), byte(len(l.CourseID)), byte(len(l.Destination)), byte(len(l.Destination)>>8),
+	c = append(c, flags, byte(p), byte(p>>8), byte(p>>16), byte(p>>24), byte(len(l.Code)), byte(len(l.CourseID)), byte(len(l.Destination)), byte(len(l.Destination)>>8),
 		byte(len(l.Placements)), byte(len(l.Placements)>>8))
 	c = append(c, l.Code...)
 	c = append(c, l.CourseID...)
@@ -250,6 +254,7 @@ func (t *Table) compact() {
 	}
 	t.retire(uint64Bytes(oldSlots))
 	t.chunks, t.slots, t.count, t.live, t.waste = nil, allocSlots(len(oldSlots)), 0, 0, 0
+	t.partners, t.partnerIdx = nil, map[string]uint32{} // only those the live links name
 	mask := uint64(len(t.slots) - 1)
 	for _, l := range links {
 		h := maphash.String(t.seed, l.Code)

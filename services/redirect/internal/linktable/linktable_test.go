@@ -3,6 +3,7 @@ package linktable
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -169,4 +170,45 @@ func BenchmarkGet(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// Partners are interned with an index per record: more than 65,536 of
+// them (a 16-bit index wrapped there, and links of a new partner read back
+// as an old one's) each read back as their own, and a compaction keeps
+// only those a live link names.
+func TestManyPartners(t *testing.T) {
+	const n = 70_000
+	tb := New(n)
+	dest := "https://partner.example/course?ref=" + strings.Repeat("x", 300)
+	for i := range n {
+		if err := tb.Put(Link{Code: fmt.Sprintf("c%d", i), Partner: fmt.Sprintf("p%d", i), Destination: dest, Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		l, ok := tb.Get(fmt.Sprintf("c%d", i))
+		if want := fmt.Sprintf("p%d", i); !ok || l.Partner != want {
+			t.Fatalf("link c%d: partner %q, want %q", i, l.Partner, want)
+		}
+	}
+	// Every link moves to one partner, twice: the replaced records are
+	// waste enough for a compaction, which forgets the 70,000 others.
+	for range 2 {
+		for i := range n {
+			if err := tb.Put(Link{Code: fmt.Sprintf("c%d", i), Partner: "coursera", Destination: dest, Active: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tb.mu.RLock()
+	partners := len(tb.partners)
+	tb.mu.RUnlock()
+	if partners > 1+n/2 {
+		t.Errorf("%d partners interned after every link moved to one: compaction kept the unused", partners)
+	}
+	for i := range n {
+		if l, ok := tb.Get(fmt.Sprintf("c%d", i)); !ok || l.Partner != "coursera" || l.Destination != dest {
+			t.Fatalf("link c%d after compaction: %+v", i, l)
+		}
+	}
 }
