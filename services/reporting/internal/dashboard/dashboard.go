@@ -63,13 +63,27 @@ type Config struct {
 // maxThrottled bounds the clients the sign-in throttle tracks.
 const maxThrottled = 10000
 
+// signInsPerToken bounds the sessions one token opens: at most this many
+// sign-ins in a sign-in window (SignInWindow, 15 minutes by default) per
+// replica. The session store keeps at most session.Config.MaxSessions
+// (10,000) and drops the oldest beyond, so without it one finance token
+// could sign in 10,001 times and end everyone else's session. At 20 in
+// 15 minutes a token opens at most 960 in a session's 12 hours per
+// replica; a team sharing one token signs in far less often.
+const signInsPerToken = 20
+
+// maxTokensThrottled bounds the tokens the per-token limit tracks: only
+// configured tokens reach it, a handful.
+const maxTokensThrottled = 1000
+
 // Handler serves the dashboard and its sign-in.
 type Handler struct {
 	reports  Reports
 	tokens   *httpx.Tokens
 	sessions *session.Manager
 	now      clock.Clock
-	throttle *throttle
+	throttle *throttle[netip.Addr] // failed sign-ins per client
+	signIns  *throttle[[32]byte]   // sign-ins per token (its SHA-256)
 	trusted  []netip.Prefix
 	logger   *slog.Logger
 	tmpl     *template.Template
@@ -86,7 +100,7 @@ type Handler struct {
 //	POST /logout                  revoke the session and clear its cookie
 //
 // Both POSTs refuse other origins (403); failed sign-ins are throttled
-// per client (429).
+// per client, sign-ins per token (429).
 func Register(rt *httpx.Router, reports Reports, cfg Config) {
 	if cfg.SignInAttempts <= 0 {
 		cfg.SignInAttempts = 10
@@ -95,7 +109,8 @@ func Register(rt *httpx.Router, reports Reports, cfg Config) {
 		cfg.SignInWindow = 15 * time.Minute
 	}
 	h := &Handler{reports: reports, tokens: cfg.Tokens, sessions: cfg.Sessions, now: clock.OrSystem(cfg.Now),
-		throttle: newThrottle(cfg.SignInAttempts, cfg.SignInWindow, maxThrottled), trusted: cfg.TrustedProxies,
+		throttle: newThrottle[netip.Addr](cfg.SignInAttempts, cfg.SignInWindow, maxThrottled),
+		signIns:  newThrottle[[32]byte](signInsPerToken, cfg.SignInWindow, maxTokensThrottled), trusted: cfg.TrustedProxies,
 		logger: cfg.Logger, tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
 	rt.HandleFunc("GET /{$}", h.dashboard)
 	rt.HandleFunc("GET /assets/dashboard.css", asset("text/css; charset=utf-8", stylesheet))

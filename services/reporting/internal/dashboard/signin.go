@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -183,10 +184,16 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		err = h.checkToken(r, token)
 	}
 	if err != nil {
-		h.throttle.fail(client, now)
+		h.throttle.count(client, now)
 		h.refuse(w, r, err)
 		return
 	}
+	tokenKey := sha256.Sum256([]byte(token))
+	if ok, wait := h.signIns.allow(tokenKey, now); !ok {
+		h.tooManyWithToken(w, r, wait)
+		return
+	}
+	h.signIns.count(tokenKey, now)
 	if old, ok := cookieID(r); ok { // a fresh id on every sign-in: no fixation
 		if err := h.sessions.End(r.Context(), old); err != nil {
 			h.refuse(w, r, err)
@@ -287,16 +294,26 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	h.login(w, r, errs.HTTPStatus(err), problem)
 }
 
-// tooMany answers a throttled sign-in: 429 with Retry-After.
+// tooMany answers a sign-in from a client over its failures: 429 with
+// Retry-After.
 func (h *Handler) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	h.throttled(w, r, wait, "too_many_sign_in_attempts", "too many failed sign-in attempts from this address")
+}
+
+// tooManyWithToken answers a sign-in with a token over signInsPerToken.
+func (h *Handler) tooManyWithToken(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	h.throttled(w, r, wait, "too_many_sign_ins", "too many sign-ins with this token")
+}
+
+func (h *Handler) throttled(w http.ResponseWriter, r *http.Request, wait time.Duration, code, why string) {
 	secs := int(math.Ceil(wait.Seconds()))
 	w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-	msg := fmt.Sprintf("too many failed sign-in attempts from this address; try again in %d minutes", (max(secs, 1)+59)/60)
+	msg := fmt.Sprintf("%s; try again in %d minutes", why, (max(secs, 1)+59)/60)
 	if wantsHTML(r) {
 		h.login(w, r, http.StatusTooManyRequests, strings.ToUpper(msg[:1])+msg[1:]+".")
 		return
 	}
-	httpx.WriteJSON(w, http.StatusTooManyRequests, httpx.ErrorBody{Error: httpx.ErrorDetail{Code: "too_many_sign_in_attempts", Message: msg}})
+	httpx.WriteJSON(w, http.StatusTooManyRequests, httpx.ErrorBody{Error: httpx.ErrorDetail{Code: code, Message: msg}})
 }
 
 func wantsHTML(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -582,4 +583,35 @@ func TestSignInThrottledAtInstant(t *testing.T) {
 	b.signIn(t, client{peer: "[2001:db8:1::1]:1", host: remote.host, tls: true}, financeToken)
 	b.clock.advance(10 * time.Minute)
 	b.signIn(t, guesser, financeToken) // the window is over
+}
+
+// One token opens at most 20 sessions in a sign-in window, from any
+// address: the session table keeps the newest 10,000, so a finance token
+// signing in 10,001 times (a security review did, in 21 s) ended every
+// other session, the admin's too. Other tokens are not held up, and
+// sessions already open stay.
+func TestSignInsPerTokenAtInstant(t *testing.T) {
+	b := newBench(t, testkit.Now(t), session.Config{}, 0)
+	victim := b.signIn(t, client{peer: "198.51.100.3:1", host: remote.host, tls: true}, adminToken)
+	for i := range 20 {
+		b.signIn(t, client{peer: fmt.Sprintf("203.0.113.%d:1", i+1), host: remote.host, tls: true}, financeToken)
+		b.clock.advance(10 * time.Second)
+	}
+	for _, accept := range []string{"text/html", "application/json"} {
+		r := b.do(t, client{peer: "192.0.2.77:1", host: remote.host, tls: true}, "POST", "/login",
+			url.Values{"token": {financeToken}}.Encode(), nil, "Accept", accept)
+		retry, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+		if r.StatusCode != 429 || retry < 1 || retry > 15*60 || len(r.Cookies()) != 0 {
+			t.Fatalf("the 21st sign-in (%s) = %d Retry-After %q, want 429", accept, r.StatusCode, r.Header.Get("Retry-After"))
+		}
+		if accept == "application/json" && errorCode(t, r) != "too_many_sign_ins" {
+			t.Error("wrong code")
+		}
+	}
+	b.signIn(t, remote, adminToken) // another token is not held up
+	if st, _ := b.page(t, remote, victim); st != 200 {
+		t.Fatalf("the admin's session = %d after the finance token's sign-ins, want 200", st)
+	}
+	b.clock.advance(15 * time.Minute)
+	b.signIn(t, remote, financeToken) // the window is over
 }

@@ -20,13 +20,16 @@ import (
 // addresses (10,000 IPv6 /64s are one /50) lock every finance user out.
 // Many addresses guessing at once get more tries that way, against tokens
 // of at least 32 characters (httpx.MinTokenLength).
-type throttle struct {
+//
+// The same throttle, keyed by a token's digest and counting successful
+// sign-ins, limits how many sessions one token opens (signInsPerToken).
+type throttle[K comparable] struct {
 	max        int
 	window     time.Duration
 	maxClients int
 
 	mu      sync.Mutex
-	clients map[netip.Addr]*attempts
+	clients map[K]*attempts
 }
 
 type attempts struct {
@@ -34,13 +37,13 @@ type attempts struct {
 	failed int
 }
 
-func newThrottle(max int, window time.Duration, maxClients int) *throttle {
-	return &throttle{max: max, window: window, maxClients: maxClients, clients: map[netip.Addr]*attempts{}}
+func newThrottle[K comparable](max int, window time.Duration, maxClients int) *throttle[K] {
+	return &throttle[K]{max: max, window: window, maxClients: maxClients, clients: map[K]*attempts{}}
 }
 
 // allow reports whether client may try to sign in at now, and if not,
 // how long until it may.
-func (t *throttle) allow(client netip.Addr, now time.Time) (bool, time.Duration) {
+func (t *throttle[K]) allow(client K, now time.Time) (bool, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.clients[client]
@@ -57,8 +60,8 @@ func (t *throttle) allow(client netip.Addr, now time.Time) (bool, time.Duration)
 	return true, 0
 }
 
-// fail counts a failed attempt by client at now.
-func (t *throttle) fail(client netip.Addr, now time.Time) {
+// count counts an attempt by client at now.
+func (t *throttle[K]) count(client K, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.clients[client]
@@ -77,7 +80,7 @@ func (t *throttle) fail(client netip.Addr, now time.Time) {
 
 // evict drops the clients whose window has ended and reports whether any
 // slot is free.
-func (t *throttle) evict(now time.Time) bool {
+func (t *throttle[K]) evict(now time.Time) bool {
 	for c, a := range t.clients {
 		if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
 			delete(t.clients, c)
@@ -90,14 +93,15 @@ func (t *throttle) evict(now time.Time) bool {
 // still under the limit, so that a client the throttle refuses stays
 // refused; only when every one is refused does the oldest of all go. A
 // scan, run only while the table is full of running windows.
-func (t *throttle) evictOldest() {
-	var oldest netip.Addr
+func (t *throttle[K]) evictOldest() {
+	var oldest K
+	var found bool
 	var start time.Time
 	var refused bool
 	for c, a := range t.clients {
 		r := a.failed >= t.max
-		if !oldest.IsValid() || (refused && !r) || (r == refused && a.start.Before(start)) {
-			oldest, start, refused = c, a.start, r
+		if !found || (refused && !r) || (r == refused && a.start.Before(start)) {
+			oldest, start, refused, found = c, a.start, r, true
 		}
 	}
 	delete(t.clients, oldest)
