@@ -147,8 +147,13 @@ type principalKey struct{}
 
 // Require lets a request through only with a bearer token holding scope:
 // 401 without a valid token, 403 with a token that lacks the scope.
+//
+// Every answer, refusal or not, is Cache-Control: no-store: what a token
+// reads (links, partners, finance figures) is for its holder, and no
+// cache on the way may keep it.
 func (t *Tokens) Require(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
 		if err := t.Authorize(r, scope); err != nil {
 			if errors.Is(err, errs.Unauthenticated) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="linkcredit"`)

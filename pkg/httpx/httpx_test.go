@@ -234,6 +234,9 @@ func TestAuth(t *testing.T) {
 		if tt.status == 401 && rec.Header().Get("WWW-Authenticate") == "" {
 			t.Fatalf("%q: 401 without WWW-Authenticate", tt.header)
 		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Fatalf("%q: %d with Cache-Control %q, want no-store", tt.header, rec.Code, cc)
+		}
 	}
 	for _, bad := range []struct{ admin, spec, says string }{
 		{"", "broken", "token:scope"},
