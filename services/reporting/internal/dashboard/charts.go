@@ -139,9 +139,12 @@ func monthChart(rows []report.Row, start time.Time, p Page, cur string) Chart {
 		w := slot * 0.7
 		mt, _ := time.Parse("2006-01", m)
 		// "Dec 2026", not "Dec 26", which reads as a day; every step-th
-		// month labelled when a label is wider than a month's column.
+		// month labelled when a label is wider than a month's column,
+		// counted back from the last, the newest (a year's chart in
+		// December labelled January to November and left the running
+		// month without one).
 		b := Bar{LabelX: x + w/2, LabelY: base + 18, Anchor: "middle"}
-		if i%labelStep == 0 {
+		if (len(months)-1-i)%labelStep == 0 {
 			b.Label = mt.Format("Jan 2006")
 		}
 		for _, s := range stack(a, parts[i]) {

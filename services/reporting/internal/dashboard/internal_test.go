@@ -45,3 +45,21 @@ func TestInCurrency(t *testing.T) {
 		t.Fatalf("inCurrency =\n%v\nwant\n%v", got, want)
 	}
 }
+
+func TestHumanDuration(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{24 * time.Hour, "24 hours"},
+		{72 * time.Hour, "3 days"},
+		{time.Hour, "1 hour"},
+		{90 * time.Minute, "90 minutes"},
+		{time.Minute, "1 minute"},
+		{90 * time.Second, "1m30s"},
+	} {
+		if got := humanDuration(tt.d); got != tt.want {
+			t.Errorf("humanDuration(%s) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func RegisterPartnerHealth(rt *httpx.Router, src PartnerActivity, silentAfter ti
 			return
 		}
 		now := h.now().UTC()
-		page := healthPage{CSRF: csrf, AsOf: now.Format("2006-01-02 15:04 MST"), SilentAfter: silentAfter.String()}
+		page := healthPage{CSRF: csrf, AsOf: now.Format("2006-01-02 15:04 MST"), SilentAfter: humanDuration(silentAfter)}
 		for _, a := range activity {
 			row := healthRow{Partner: a.Partner, Last: "never", Day: a.Conversions24h, Week: a.Conversions7d,
 				NoClick: a.NoClickID7d, UnknownClick: a.UnknownClick7d, State: "inactive"}
@@ -84,4 +84,24 @@ func healthState(since, silentAfter time.Duration) string {
 		return "quiet"
 	}
 	return "inactive"
+}
+
+// humanDuration says d as a person would read it: "24 hours", "3 days",
+// "90 minutes"; not Go's "24h0m0s".
+func humanDuration(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return plural(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return plural(int64(d/time.Minute), "minute")
+	}
+	return d.String()
 }
