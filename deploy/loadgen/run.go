@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -374,8 +375,12 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 		defer close(stopped)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		var last int64
-		for {
+		// On a terminal the line is rewritten each second; into a file or
+		// a pipe a line goes out every 10 s, so a log stays lines.
+		inPlace := isTerminal(r.cfg.Progress)
+		var last, lastPrinted int64
+		idle := 0 // seconds in a row without an acknowledged click
+		for tick := 1; ; tick++ {
 			select {
 			case <-done:
 				return
@@ -384,15 +389,33 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 			case <-t.C:
 			}
 			clicks, events, _, _ := r.Ledger.Counts()
-			fmt.Fprintf(r.cfg.Progress, "\r  %5.0fs  %8d clicks acknowledged (%6d/s)  %6d conversion events acknowledged ",
-				time.Since(began).Seconds(), clicks, int64(clicks)-last, events)
+			if int64(clicks) == last {
+				idle++
+			} else {
+				idle = 0
+			}
+			warn := ""
+			if idle >= 5 {
+				warn = fmt.Sprintf(" nothing acknowledged for %d s: is the stack up?", idle)
+			}
+			line := fmt.Sprintf("  %5.0fs  %8d clicks acknowledged (%6d/s)  %6d conversion events acknowledged%s",
+				time.Since(began).Seconds(), clicks, int64(clicks)-last, events, warn)
+			switch {
+			case inPlace:
+				fmt.Fprintf(r.cfg.Progress, "\r%-130s", line)
+			case tick%10 == 0:
+				fmt.Fprintf(r.cfg.Progress, "%s (%d/s over 10 s)\n", line, (int64(clicks)-lastPrinted)/10)
+				lastPrinted = int64(clicks)
+			}
 			last = int64(clicks)
 		}
 	}()
 	return func() {
 		close(done)
 		<-stopped
-		fmt.Fprintln(r.cfg.Progress)
+		if isTerminal(r.cfg.Progress) {
+			fmt.Fprintln(r.cfg.Progress)
+		}
 	}
 }
 
@@ -518,4 +541,15 @@ func (r *Runner) deliver(ctx context.Context, e Event, st *EventStats) {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// a progress line may rewrite itself with a carriage return.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

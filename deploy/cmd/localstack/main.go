@@ -106,9 +106,52 @@ func readSettings(getenv func(string) string) (settings, error) {
 	if err := env.Err(); err != nil {
 		return s, err
 	}
+	if err := s.distinctAddrs(); err != nil {
+		return s, err
+	}
 	abs, err := filepath.Abs(s.dataDir)
 	s.dataDir = abs
 	return s, err
+}
+
+// distinctAddrs refuses two of the stack's listeners on one port before
+// anything starts: METRICS_ADDR takes three ports in a row, and one of them
+// on KAFKA_ADDR's was found only once PostgreSQL and the broker were up,
+// when reporting could not bind it. A host of "", 0.0.0.0 or :: takes the
+// port on every address, so it clashes with any host.
+func (s settings) distinctAddrs() error {
+	type listener struct{ variable, host, port string }
+	var ls []listener
+	add := func(variable, addr string) {
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil && port != "0" {
+			ls = append(ls, listener{variable, host, port})
+		}
+	}
+	if s.databaseURL == "" && s.pgPort != 0 {
+		add("PG_PORT", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.pgPort)))
+	}
+	if len(s.kafkaBrokers) == 0 {
+		add("KAFKA_ADDR", s.kafkaAddr)
+	}
+	for _, svc := range services {
+		add(svc.addrVar, s.addrs[svc.name])
+	}
+	for _, svc := range services {
+		if m, ok := s.metrics[svc.name]; ok {
+			add("METRICS_ADDR ("+svc.name+")", m)
+		}
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	for i, a := range ls {
+		for _, b := range ls[:i] {
+			if a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host)) {
+				return fmt.Errorf("config: %s and %s both want port %s: move one (METRICS_ADDR takes %d ports in a row)",
+					b.variable, a.variable, a.port, len(services))
+			}
+		}
+	}
+	return nil
 }
 
 // metricsAddrs gives each service its own metrics listener from one

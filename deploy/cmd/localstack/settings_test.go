@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// Two listeners of the stack on one port are refused before anything
+// starts, naming both variables (a newcomer's METRICS_ADDR=…:23090 took
+// 23090–23092, and KAFKA_ADDR was 23092: reporting failed to bind only
+// once PostgreSQL and the broker were up).
+func TestListenersOnDistinctPorts(t *testing.T) {
+	base := map[string]string{"DATA_DIR": t.TempDir(), "PG_PORT": "23432", "KAFKA_ADDR": "127.0.0.1:23092",
+		"REDIRECT_ADDR": "127.0.0.1:23080", "CONVERSIONS_ADDR": "127.0.0.1:23081", "REPORTING_ADDR": "127.0.0.1:23082"}
+	for _, tt := range []struct {
+		name string
+		set  map[string]string
+		want string // in the error; "" for none
+	}{
+		{"distinct", nil, ""},
+		{"metrics run into kafka", map[string]string{"METRICS_ADDR": "127.0.0.1:23090"}, "KAFKA_ADDR and METRICS_ADDR (reporting) both want port 23092"},
+		{"metrics clear", map[string]string{"METRICS_ADDR": "127.0.0.1:23190"}, ""},
+		{"a service on postgres's port", map[string]string{"REPORTING_ADDR": "127.0.0.1:23432"}, "PG_PORT and REPORTING_ADDR"},
+		{"every address clashes", map[string]string{"CONVERSIONS_ADDR": ":23080"}, "REDIRECT_ADDR and CONVERSIONS_ADDR"},
+		{"other loopback addresses do not", map[string]string{"CONVERSIONS_ADDR": "127.0.0.2:23080"}, ""},
+		{"port 0 picks its own", map[string]string{"REDIRECT_ADDR": "127.0.0.1:0", "CONVERSIONS_ADDR": "127.0.0.1:0"}, ""},
+		{"an outside database needs no port", map[string]string{"DATABASE_URL": "postgres://db.example/x", "REPORTING_ADDR": "127.0.0.1:23432"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			_, err := readSettings(func(k string) string { return env[k] })
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+}
