@@ -57,6 +57,16 @@ func realMain(now clock.Clock) int {
 	return 0
 }
 
+const usage = `usage: conversions                  serve webhooks, postbacks and the partner API on CONVERSIONS_ADDR
+       conversions migrate          apply the schema's migrations and exit
+       conversions replay [flags]   decode stored requests again through the current
+                                    adapters and publish the results (replay -h: its flags)
+
+Configuration comes from the environment (ADMIN_TOKEN or API_TOKENS,
+SECRETS_KEY, DATABASE_URL, KAFKA_BROKERS, ...): see README.md,
+"Configuration".
+`
+
 // run serves (or replays) with business time read from now: webhook
 // freshness, received_at, the default occurred_at, Kafka timestamps and
 // replay run names. Besides the shared settings (platform.ReadConfig) it
@@ -82,6 +92,9 @@ func realMain(now clock.Clock) int {
 //	HEALTH_FLUSH_INTERVAL  how often delivery counts are written for
 //	                   partner health (default 10s, 10ms to 5m)
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if platform.Help(args, stdout, usage) {
+		return nil
+	}
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
 	}

@@ -106,11 +106,22 @@ func prefixes(env *config.Reader, name string) []netip.Prefix {
 	return out
 }
 
+const usage = `usage: redirect            serve course links and clicks on REDIRECT_ADDR
+       redirect migrate    apply the schema's migrations and exit
+
+Configuration comes from the environment (ADMIN_TOKEN or API_TOKENS,
+CLICK_ID_KEYS, DATABASE_URL, KAFKA_BROKERS, ...): see README.md,
+"Configuration".
+`
+
 // run serves until ctx ends. now is the business clock: the click's time,
 // its unique-click window and rate limit, the day of the visitor salt, the
 // Kafka timestamp. Durations (start-up, shutdown, click log lag) are
 // measured on the system clock.
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if platform.Help(args, stdout, usage) {
+		return nil
+	}
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
 	}

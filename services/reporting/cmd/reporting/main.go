@@ -68,10 +68,27 @@ func realMain(now clock.Clock) int {
 	return 0
 }
 
+const usage = `usage: reporting            consume clicks.v1 and conversions.v1, serve reports,
+                            payouts and the dashboard on REPORTING_ADDR
+       reporting migrate    apply the schema's migrations and exit
+       reporting verify     check the ledger's invariants (needs DATABASE_URL)
+       reporting export     write a report to a file (export -h: its flags)
+       reporting replay     rebuild every table from the topics into an empty schema
+                            (replay -h: its flags)
+
+Configuration comes from the environment (ADMIN_TOKEN or API_TOKENS,
+DATABASE_URL, KAFKA_BROKERS, FINANCE_TIME_ZONE, ...): see README.md,
+"Configuration". The commands need only DATABASE_URL (and replay
+KAFKA_BROKERS).
+`
+
 // run is the service, or the command args name. now is the clock every
 // business date comes from: the running month, report periods and as-of
 // times, the period a late change lands in.
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
+	if platform.Help(args, stdout, usage) {
+		return nil
+	}
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
 	}
