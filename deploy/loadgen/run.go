@@ -398,13 +398,15 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 			if idle >= 5 {
 				warn = fmt.Sprintf(" nothing acknowledged for %d s: is the stack up?", idle)
 			}
-			line := fmt.Sprintf("  %5.0fs  %8d clicks acknowledged (%6d/s)  %6d conversion events acknowledged%s",
-				time.Since(began).Seconds(), clicks, int64(clicks)-last, events, warn)
+			line := func(rate int64, over string) string {
+				return fmt.Sprintf("  %5.0fs  %8d clicks acknowledged (%6d/s%s)  %6d conversion events acknowledged%s",
+					time.Since(began).Seconds(), clicks, rate, over, events, warn)
+			}
 			switch {
 			case inPlace:
-				fmt.Fprintf(r.cfg.Progress, "\r%-130s", line)
+				fmt.Fprintf(r.cfg.Progress, "\r%-130s", line(int64(clicks)-last, ""))
 			case tick%10 == 0:
-				fmt.Fprintf(r.cfg.Progress, "%s (%d/s over 10 s)\n", line, (int64(clicks)-lastPrinted)/10)
+				fmt.Fprintln(r.cfg.Progress, line((int64(clicks)-lastPrinted)/10, " over 10 s"))
 				lastPrinted = int64(clicks)
 			}
 			last = int64(clicks)

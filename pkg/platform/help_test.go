@@ -16,6 +16,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"--help"}, true},
 		{[]string{"help"}, true},
 		{[]string{"migrate"}, false},
+		{[]string{"migrate", "-h"}, true},
+		{[]string{"replay", "-h"}, false}, // replay's own flags answer
 		{[]string{"-test.run=X"}, false},
 	} {
 		var out strings.Builder

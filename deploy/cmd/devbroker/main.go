@@ -20,6 +20,14 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 { // it takes no arguments: -h is a question, not a broker to start
+		fmt.Println("usage: devbroker   a Kafka-protocol broker (franz-go's kfake) for make run;\n" +
+			"       configured by the environment: KAFKA_ADDR (127.0.0.1:9092), DATA_DIR (.run/kafka), KAFKA_AUTO_CREATE_TOPICS (false)")
+		if a := os.Args[1]; a != "-h" && a != "-help" && a != "--help" && a != "help" {
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {

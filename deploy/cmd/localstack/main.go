@@ -38,6 +38,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/pgcluster"
+	"github.com/linkcredit/linkcredit/pkg/platform"
 	"github.com/linkcredit/linkcredit/pkg/proc"
 )
 
@@ -45,6 +46,16 @@ func main() {
 	// `make run` is our parent: if it is killed, stop the stack as if on
 	// Ctrl-C rather than leave it orphaned.
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
+	if len(os.Args) > 1 {
+		// It takes no arguments: -h (or anything) is a question, not a
+		// stack to start on the default ports.
+		fmt.Println("usage: localstack   (make run) PostgreSQL, the dev broker and the three services on loopback;\n" +
+			"       configured by the environment: README.md, \"Configuration\" (DATA_DIR, *_ADDR, PG_PORT, KAFKA_ADDR, METRICS_ADDR, ...)")
+		if !platform.IsHelp(os.Args[1]) && os.Args[1] != "help" {
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
@@ -124,6 +135,9 @@ func (s settings) distinctAddrs() error {
 	var ls []listener
 	add := func(variable, addr string) {
 		host, port, err := net.SplitHostPort(addr)
+		if strings.EqualFold(host, "localhost") {
+			host = "127.0.0.1" // where a listener on localhost binds
+		}
 		if err == nil && port != "0" {
 			ls = append(ls, listener{variable, host, port})
 		}

@@ -22,6 +22,7 @@ func TestListenersOnDistinctPorts(t *testing.T) {
 		{"metrics clear", map[string]string{"METRICS_ADDR": "127.0.0.1:23190"}, ""},
 		{"a service on postgres's port", map[string]string{"REPORTING_ADDR": "127.0.0.1:23432"}, "PG_PORT and REPORTING_ADDR"},
 		{"every address clashes", map[string]string{"CONVERSIONS_ADDR": ":23080"}, "REDIRECT_ADDR and CONVERSIONS_ADDR"},
+		{"localhost is 127.0.0.1", map[string]string{"REDIRECT_ADDR": "localhost:23180", "CONVERSIONS_ADDR": "127.0.0.1:23180"}, "REDIRECT_ADDR and CONVERSIONS_ADDR"},
 		{"other loopback addresses do not", map[string]string{"CONVERSIONS_ADDR": "127.0.0.2:23080"}, ""},
 		{"port 0 picks its own", map[string]string{"REDIRECT_ADDR": "127.0.0.1:0", "CONVERSIONS_ADDR": "127.0.0.1:0"}, ""},
 		{"an outside database needs no port", map[string]string{"DATABASE_URL": "postgres://db.example/x", "REPORTING_ADDR": "127.0.0.1:23432"}, ""},

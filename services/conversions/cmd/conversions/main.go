@@ -33,6 +33,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/otelx"
 	"github.com/linkcredit/linkcredit/pkg/platform"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/conversion"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/httptransport"
 	"github.com/linkcredit/linkcredit/services/conversions/internal/kafkatransport"
@@ -93,6 +94,13 @@ SECRETS_KEY, DATABASE_URL, KAFKA_BROKERS, ...): see README.md,
 //	                   partner health (default 10s, 10ms to 5m)
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	if platform.Help(args, stdout, usage) {
+		return nil
+	}
+	if len(args) > 1 && args[0] == "replay" && platform.IsHelp(args[1]) { // before the configuration it needs to run
+		fs, _, _, _ := replayFlags()
+		fs.SetOutput(stdout)
+		fmt.Fprintln(stdout, "usage: conversions replay [-partner id] [-since time] [-dry-run]")
+		fs.PrintDefaults()
 		return nil
 	}
 	if len(args) > 0 && args[0] == "migrate" {
@@ -264,22 +272,28 @@ func outboxGauges(meter metric.Meter, store *postgres.Store) error {
 	return err
 }
 
+// replayFlags are replay's flags: the partner, since and dry-run.
+func replayFlags() (fs *flag.FlagSet, partner, since *string, dryRun *bool) {
+	fs = flag.NewFlagSet("replay", flag.ContinueOnError)
+	partner = fs.String("partner", "", "only this partner's requests")
+	since = fs.String("since", "", "only requests received at or after this RFC 3339 time")
+	dryRun = fs.Bool("dry-run", false, "decode and count, queue nothing")
+	return fs, partner, since, dryRun
+}
+
 // replay decodes stored requests again through the partners' current
 // adapters and queues the resulting events, each naming the event it
 // supersedes, for the relay of a running service to publish.
 // deps holds the secrets box, the clock (which names the run) and the
 // partner cache TTL.
 func replay(ctx context.Context, args []string, cfg platform.Config, deps conversion.Deps, stdout io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	partner := fs.String("partner", "", "only this partner's requests")
-	since := fs.String("since", "", "only requests received at or after this RFC 3339 time")
-	dryRun := fs.Bool("dry-run", false, "decode and count, queue nothing")
+	fs, partner, since, dryRun := replayFlags()
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	from := time.Time{}
 	if *since != "" {
-		t, err := time.Parse(time.RFC3339, *since)
+		t, err := rfc3339.Parse(*since)
 		if err != nil {
 			return fmt.Errorf("-since: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 )
 
 // amount reads the field's raw amount the way the mapping says the
@@ -106,25 +107,6 @@ func amount(f, large *errs.Fields, field, raw, currency string, p Partner) money
 	return a
 }
 
-// rfc3339Offset reports whether s, a time package's Z07:00 layout
-// accepted, ends in an offset RFC 3339 allows: Z, or ±hh:mm with hh at
-// most 23 and mm at most 59. The time package also takes +24:00 and
-// +01:60, offsets no place has, which would move the sale by a day.
-func rfc3339Offset(s string) bool {
-	if strings.HasSuffix(s, "Z") {
-		return true
-	}
-	if len(s) < 6 {
-		return false
-	}
-	off := s[len(s)-6:]
-	if (off[0] != '+' && off[0] != '-') || off[3] != ':' || !allDigits(off[1:3]) || !allDigits(off[4:]) {
-		return false
-	}
-	hh, mm := (off[1]-'0')*10+off[2]-'0', (off[4]-'0')*10+off[5]-'0'
-	return hh <= 23 && mm <= 59
-}
-
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04:05.000Z07:00"}
 
 // parseTime reads RFC 3339 (and, from networks, a naive UTC date-time, or
@@ -136,7 +118,7 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			if strings.HasSuffix(layout, "Z07:00") && !rfc3339Offset(s) {
+			if strings.HasSuffix(layout, "Z07:00") && !rfc3339.ValidOffset(s) {
 				break
 			}
 			return t.Truncate(time.Microsecond), nil

@@ -166,6 +166,9 @@ func export(ctx context.Context, now clock.Clock, finance *time.Location, args [
 	format := fs.String("format", "csv", "csv or json")
 	out := fs.String("o", "", "output file (default stdout)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h: the flags were printed
+			return nil
+		}
 		return err
 	}
 	v := url.Values{}
@@ -319,6 +322,9 @@ func replay(ctx context.Context, now clock.Clock, finance *time.Location, args [
 	target := fs.String("schema", "reporting_rebuild", "the empty schema to build into")
 	topics := fs.Bool("kafka", true, "after the archive, also ingest what the topics hold beyond it")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // -h: the flags were printed
+			return nil
+		}
 		return err
 	}
 	admin, err := database.Open(cfg.DatabaseURL, database.Pool{MaxOpen: 4})

@@ -166,7 +166,10 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 // ("" for a bearer token). When it is not signed in, it answers (the
 // sign-in page for people, the JSON error for API clients, and clears a
 // dead session's cookie) and ok is false.
+//
+// Every answer of a page, signed in or not, is Cache-Control: no-store.
 func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (csrf string, ok bool) {
+	w.Header().Set("Cache-Control", "no-store")
 	csrf, err := h.authorize(r)
 	if err == nil {
 		return csrf, true

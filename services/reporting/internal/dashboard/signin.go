@@ -169,6 +169,7 @@ func parseForm(body string, want ...string) (url.Values, error) {
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // refusals too
 	if err := sameOrigin(r); err != nil {
 		httpx.WriteError(w, r, h.logger, err)
 		return
@@ -223,6 +224,7 @@ func (h *Handler) checkToken(r *http.Request, token string) error {
 }
 
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store") // refusals too
 	if err := sameOrigin(r); err != nil {
 		httpx.WriteError(w, r, h.logger, err)
 		return

@@ -615,3 +615,25 @@ func TestSignInsPerTokenAtInstant(t *testing.T) {
 	b.clock.advance(15 * time.Minute)
 	b.signIn(t, remote, financeToken) // the window is over
 }
+
+// Every answer of the dashboard's routes is no-store, its JSON errors to
+// API clients included (a re-check found a bearer client's 401 and 422
+// without it, while the /v1 routes had it).
+func TestDashboardAnswersAreNoStore(t *testing.T) {
+	b := newBench(t, testkit.Now(t), session.Config{}, 1)
+	for _, c := range []struct {
+		name, method, path, form string
+		headers                  []string
+	}{
+		{"wrong bearer token", "GET", "/", "", []string{"Authorization", "Bearer nope", "Accept", "application/json"}},
+		{"bad query", "GET", "/?from=bad", "", []string{"Authorization", "Bearer " + financeToken, "Accept", "application/json"}},
+		{"sign-in refused", "POST", "/login", url.Values{"token": {"wrong-0123456789abcdefghijklmnopqrstuv"}}.Encode(), []string{"Accept", "application/json"}},
+		{"sign-in throttled", "POST", "/login", url.Values{"token": {financeToken}}.Encode(), []string{"Accept", "application/json"}},
+		{"sign-out without a form", "POST", "/logout", "", []string{"Content-Type", "text/plain", "Accept", "application/json"}},
+	} {
+		r := b.do(t, remote, c.method, c.path, c.form, nil, c.headers...)
+		if r.StatusCode < 400 || r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d with Cache-Control %q, want an error that is no-store", c.name, r.StatusCode, r.Header.Get("Cache-Control"))
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
@@ -176,7 +177,7 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	} else {
 		amount = a
 	}
-	received, err := time.Parse(time.RFC3339, req.ReceivedAt)
+	received, err := rfc3339.Parse(req.ReceivedAt) // strict: +24:00 moved a remittance into the month before
 	switch {
 	case req.ReceivedAt == "":
 		received = s.now()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/csvtable"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
@@ -255,8 +256,12 @@ func addOne(m int64) (int64, error) {
 // ParseDate reads a date in the first of layouts that fits; a date
 // without a zone is UTC.
 func ParseDate(raw string, layouts []string) (time.Time, error) {
+	raw = strings.TrimSpace(raw)
 	for _, l := range layouts {
-		if t, err := time.Parse(l, strings.TrimSpace(raw)); err == nil {
+		if t, err := time.Parse(l, raw); err == nil {
+			if strings.HasSuffix(l, "Z07:00") && !rfc3339.ValidOffset(raw) {
+				break // +24:00 and the like: no place has them
+			}
 			return t.UTC(), nil
 		}
 	}

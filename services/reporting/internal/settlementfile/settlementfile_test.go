@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
@@ -195,4 +196,28 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An ISO date-time's offset must be one RFC 3339 allows: the time package
+// also takes +24:00 and a minute of 60, which move the line by a day.
+func TestParseDateOffsets(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string // UTC, or "" for refused
+	}{
+		{"2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z"},
+		{"2026-11-20T10:00:00+05:45", "2026-11-20T04:15:00Z"},
+		{"2026-11-20T10:00:00.25-09:30", "2026-11-20T19:30:00.25Z"},
+		{"2026-11-20", "2026-11-20T00:00:00Z"},
+		{"2026-11-20T10:00:00+24:00", ""},
+		{"2026-11-20T10:00:00+01:60", ""},
+	} {
+		got, err := ParseDate(tt.in, isoLayouts)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("ParseDate(%q) = %s, want refused", tt.in, got.Format(time.RFC3339Nano))
+		case tt.want != "" && (err != nil || got.Format(time.RFC3339Nano) != tt.want):
+			t.Errorf("ParseDate(%q) = %s, %v, want %s", tt.in, got.Format(time.RFC3339Nano), err, tt.want)
+		}
+	}
 }
