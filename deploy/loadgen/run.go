@@ -378,6 +378,9 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 		// On a terminal the line is rewritten each second; into a file or
 		// a pipe a line goes out every 10 s, so a log stays lines.
 		inPlace := isTerminal(r.cfg.Progress)
+		// This run's counts: a ledger may be shared by several runs (the
+		// bench's phases).
+		baseClicks, baseEvents, _, _ := r.Ledger.Counts()
 		var last, lastPrinted int64
 		idle := 0 // seconds in a row without an acknowledged click
 		for tick := 1; ; tick++ {
@@ -389,13 +392,16 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 			case <-t.C:
 			}
 			clicks, events, _, _ := r.Ledger.Counts()
+			clicks, events = clicks-baseClicks, events-baseEvents
 			if int64(clicks) == last {
 				idle++
 			} else {
 				idle = 0
 			}
 			warn := ""
-			if idle >= 5 {
+			// Only once it has acknowledged clicks: a bare yardstick server
+			// answers without a click id, so none is ever acknowledged.
+			if idle >= 5 && clicks > 0 {
 				warn = fmt.Sprintf(" nothing acknowledged for %d s: is the stack up?", idle)
 			}
 			line := func(rate int64, over string) string {
