@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -54,7 +55,9 @@ type Config struct {
 	// visitors from many networks do.
 	SourceIPs bool
 	Seed      uint64
-	Progress  io.Writer // a line per second; nil for none
+	// Progress gets the run's progress: on a terminal a line rewritten
+	// each second, else a line every 10 s; nil for none.
+	Progress io.Writer
 	// Ledger to record in (runs of one benchmark share one); nil a new one.
 	Ledger *Ledger
 	// OnAck, when set, is called with every acknowledged click and when
@@ -295,6 +298,10 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 	pacer, stop := pace(runCtx, cfg.Rate, cfg.MaxClicks)
 	defer stop()
 	began := pacer.began
+	// The ledger's counts before this run's first click: a ledger may be
+	// shared by several runs (the bench's phases), and progress counts
+	// this one's.
+	baseClicks, baseEvents, _, _ := r.Ledger.Counts()
 	var ordersDropped atomic.Int64
 	workers := make([]*worker, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -323,7 +330,7 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 			r.Ledger.AddClicks(w.acks)
 		}()
 	}
-	stopProgress := r.progress(runCtx, workers, began)
+	stopProgress := r.progress(runCtx, began, baseClicks, baseEvents)
 	wg.Wait()
 	end := time.Now()
 	res := &Result{Statuses: map[int]int64{}, Elapsed: end.Sub(began)}
@@ -365,7 +372,7 @@ func (s *EventStats) add(o *EventStats) {
 
 // progress prints a line a second while the run lasts. Counters are read
 // without locks: a progress line may be a click behind.
-func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Time) func() {
+func (r *Runner) progress(ctx context.Context, began time.Time, baseClicks, baseEvents int) func() {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
@@ -378,9 +385,12 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 		// On a terminal the line is rewritten each second; into a file or
 		// a pipe a line goes out every 10 s, so a log stays lines.
 		inPlace := isTerminal(r.cfg.Progress)
-		// This run's counts: a ledger may be shared by several runs (the
-		// bench's phases).
-		baseClicks, baseEvents, _, _ := r.Ledger.Counts()
+		// Silent for this long is worth a word: 5 s, or longer at a
+		// rate slow enough that 5 s may hold no click.
+		quiet := 5
+		if rate := r.cfg.Rate; rate > 0 && rate < 1 {
+			quiet = int(math.Ceil(5 / rate))
+		}
 		var last, lastPrinted int64
 		idle := 0 // seconds in a row without an acknowledged click
 		for tick := 1; ; tick++ {
@@ -401,7 +411,7 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 			warn := ""
 			// Only once it has acknowledged clicks: a bare yardstick server
 			// answers without a click id, so none is ever acknowledged.
-			if idle >= 5 && clicks > 0 {
+			if idle >= quiet && clicks > 0 {
 				warn = fmt.Sprintf(" nothing acknowledged for %d s: is the stack up?", idle)
 			}
 			line := func(rate int64, over string) string {
@@ -410,7 +420,7 @@ func (r *Runner) progress(ctx context.Context, workers []*worker, began time.Tim
 			}
 			switch {
 			case inPlace:
-				fmt.Fprintf(r.cfg.Progress, "\r%-130s", line(int64(clicks)-last, ""))
+				fmt.Fprintf(r.cfg.Progress, "\r\033[K%s", line(int64(clicks)-last, "")) // the line cleared, whatever its length
 			case tick%10 == 0:
 				fmt.Fprintln(r.cfg.Progress, line((int64(clicks)-lastPrinted)/10, " over 10 s"))
 				lastPrinted = int64(clicks)

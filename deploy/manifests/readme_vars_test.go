@@ -17,9 +17,11 @@ import (
 var readsVariable = regexp.MustCompile(`(?:\b(?:env|r|e)\.[A-Z][A-Za-z]*|\b[gG]etenv)\("([A-Z][A-Z0-9_]+)"`)
 
 // TestReadmeDocumentsEveryVariable: every environment variable a service,
-// the shared packages or make run's programs read is in the README (as
-// `NAME`), so an operator can find what a deployment may set. Test
-// helpers (pkg/testkit) and test files are not configuration.
+// the shared packages or make run's programs read by a literal name is in
+// the README (as `NAME`), so an operator can find what a deployment may
+// set. A name the code builds or passes along (the *_ADDR given to
+// platform.ReadConfig) is not seen here; those are in the README's first
+// rows. Test helpers (pkg/testkit) and test files are not configuration.
 func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {

@@ -1,6 +1,8 @@
-// Package rfc3339 reads RFC 3339 times strictly: the time package's
-// layouts also take offsets no RFC 3339 time has (+24:00, a minute of 60),
-// which move the instant by a day or an hour.
+// Package rfc3339 reads RFC 3339 times without the offsets the time
+// package's layouts also take and no RFC 3339 time has (+24:00, a minute
+// of 60), which move the instant by a day or an hour. Otherwise it is as
+// lenient as the time package (a one-digit hour, a comma before the
+// fraction).
 package rfc3339
 
 import (
@@ -9,10 +11,10 @@ import (
 	"time"
 )
 
-// ValidOffset reports whether s, a time a Z07:00 layout of the time
+// validOffset reports whether s, a time a Z07:00 layout of the time
 // package accepted, ends in an offset RFC 3339 allows: Z, or ±hh:mm with
 // hh at most 23 and mm at most 59.
-func ValidOffset(s string) bool {
+func validOffset(s string) bool {
 	if strings.HasSuffix(s, "Z") {
 		return true
 	}
@@ -38,12 +40,16 @@ func digits(s string) bool {
 
 // Parse reads an RFC 3339 time, with or without fractional seconds, and
 // refuses an offset RFC 3339 does not allow.
-func Parse(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
+func Parse(s string) (time.Time, error) { return ParseLayout(time.RFC3339Nano, s) }
+
+// ParseLayout is time.Parse(layout, s), refusing what a layout ending in
+// an offset (Z07:00) took that RFC 3339 does not allow.
+func ParseLayout(layout, s string) (time.Time, error) {
+	t, err := time.Parse(layout, s)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if !ValidOffset(s) {
+	if strings.HasSuffix(layout, "Z07:00") && !validOffset(s) {
 		return time.Time{}, fmt.Errorf("parsing time %q: the offset is out of range (-23:59 to +23:59)", s)
 	}
 	return t, nil

@@ -140,7 +140,6 @@ func all2xx(st map[int]int64) string {
 	return fmt.Sprintf("%d not 2xx", bad)
 }
 
-// busyStolen is a CPU's busy and stolen shares as "busy/stolen" percent.
 // disturbedRounds names the per-core rounds in which CPU 0 was busier
 // than its pinned server by more than 10 points of a core: something else
 // ran there (an acceptance check's benchmark did, once), and the round's
@@ -160,4 +159,5 @@ func disturbedRounds(rounds []pair) string {
 	return strings.Join(out, "; ")
 }
 
+// busyStolen is a CPU's busy and stolen shares as "busy/stolen" percent.
 func busyStolen(c coreShares) string { return fmt.Sprintf("%.0f/%.0f", 100*c.Busy, 100*c.Steal) }

@@ -15,17 +15,20 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/devkafka"
 )
 
 func main() {
 	if len(os.Args) > 1 { // it takes no arguments: -h is a question, not a broker to start
-		fmt.Println("usage: devbroker   a Kafka-protocol broker (franz-go's kfake) for make run;\n" +
-			"       configured by the environment: KAFKA_ADDR (127.0.0.1:9092), DATA_DIR (.run/kafka), KAFKA_AUTO_CREATE_TOPICS (false)")
-		if a := os.Args[1]; a != "-h" && a != "-help" && a != "--help" && a != "help" {
+		const usage = "usage: devbroker   a Kafka-protocol broker (franz-go's kfake) for make run;\n" +
+			"       configured by the environment: KAFKA_ADDR (127.0.0.1:9092), DATA_DIR (.run/kafka), KAFKA_AUTO_CREATE_TOPICS (false)\n"
+		if !cli.AsksHelp(os.Args[1]) {
+			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)
 		}
+		fmt.Print(usage)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

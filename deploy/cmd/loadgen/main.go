@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/linkcredit/linkcredit/pkg/cli"
 )
 
 func main() {
@@ -40,10 +42,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	if cli.AsksHelp(args[0]) {
 		fmt.Fprintln(stdout, usage)
 		return nil
+	}
+	switch args[0] {
 	case "run":
 		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":

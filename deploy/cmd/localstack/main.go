@@ -33,12 +33,12 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 	"github.com/linkcredit/linkcredit/pkg/pgcluster"
-	"github.com/linkcredit/linkcredit/pkg/platform"
 	"github.com/linkcredit/linkcredit/pkg/proc"
 )
 
@@ -49,11 +49,13 @@ func main() {
 	if len(os.Args) > 1 {
 		// It takes no arguments: -h (or anything) is a question, not a
 		// stack to start on the default ports.
-		fmt.Println("usage: localstack   (make run) PostgreSQL, the dev broker and the three services on loopback;\n" +
-			"       configured by the environment: README.md, \"Configuration\" (DATA_DIR, *_ADDR, PG_PORT, KAFKA_ADDR, METRICS_ADDR, ...)")
-		if !platform.IsHelp(os.Args[1]) && os.Args[1] != "help" {
+		const usage = "usage: localstack   (make run) PostgreSQL, the dev broker and the three services on loopback;\n" +
+			"       configured by the environment: README.md, \"Configuration\" (DATA_DIR, *_ADDR, PG_PORT, KAFKA_ADDR, METRICS_ADDR, ...)\n"
+		if !cli.AsksHelp(os.Args[1]) {
+			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)
 		}
+		fmt.Print(usage)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -160,8 +162,11 @@ func (s settings) distinctAddrs() error {
 	for i, a := range ls {
 		for _, b := range ls[:i] {
 			if a.port == b.port && (a.host == b.host || wildcard(a.host) || wildcard(b.host)) {
-				return fmt.Errorf("config: %s and %s both want port %s: move one (METRICS_ADDR takes %d ports in a row)",
-					b.variable, a.variable, a.port, len(services))
+				hint := ""
+				if strings.HasPrefix(a.variable, "METRICS_ADDR") || strings.HasPrefix(b.variable, "METRICS_ADDR") {
+					hint = fmt.Sprintf(" (METRICS_ADDR takes %d ports in a row)", len(services))
+				}
+				return fmt.Errorf("config: %s and %s both want port %s: move one%s", b.variable, a.variable, a.port, hint)
 			}
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
@@ -93,14 +94,12 @@ SECRETS_KEY, DATABASE_URL, KAFKA_BROKERS, ...): see README.md,
 //	HEALTH_FLUSH_INTERVAL  how often delivery counts are written for
 //	                   partner health (default 10s, 10ms to 5m)
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	if platform.Help(args, stdout, usage) {
+	if cli.Help(args, stdout, usage, "migrate") {
 		return nil
 	}
-	if len(args) > 1 && args[0] == "replay" && platform.IsHelp(args[1]) { // before the configuration it needs to run
+	if len(args) > 0 && args[0] == "replay" && cli.HelpAsked(args[1:]) { // before the configuration it needs to run
 		fs, _, _, _ := replayFlags()
-		fs.SetOutput(stdout)
-		fmt.Fprintln(stdout, "usage: conversions replay [-partner id] [-since time] [-dry-run]")
-		fs.PrintDefaults()
+		_ = fs.Parse([]string{"-h"}) // prints the flags as the flag package does, on stderr
 		return nil
 	}
 	if len(args) > 0 && args[0] == "migrate" {
@@ -289,6 +288,9 @@ func replayFlags() (fs *flag.FlagSet, partner, since *string, dryRun *bool) {
 func replay(ctx context.Context, args []string, cfg platform.Config, deps conversion.Deps, stdout io.Writer) error {
 	fs, partner, since, dryRun := replayFlags()
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	from := time.Time{}

@@ -12,6 +12,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 	"github.com/linkcredit/linkcredit/pkg/strictjson"
 )
 
@@ -245,7 +246,7 @@ func withoutOffset(s string) bool {
 	if s == "" || allDigits(s) {
 		return false
 	}
-	if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+	if _, err := rfc3339.Parse(s); err == nil {
 		return false
 	}
 	_, err := parseTime(s)

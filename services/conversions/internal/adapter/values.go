@@ -117,10 +117,7 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 // decoded and another read back (there they tie, in acceptance order).
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			if strings.HasSuffix(layout, "Z07:00") && !rfc3339.ValidOffset(s) {
-				break
-			}
+		if t, err := rfc3339.ParseLayout(layout, s); err == nil {
 			return t.Truncate(time.Microsecond), nil
 		}
 	}

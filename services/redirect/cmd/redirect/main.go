@@ -20,6 +20,7 @@ import (
 	"github.com/go-kit/kit/endpoint"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
@@ -119,7 +120,7 @@ CLICK_ID_KEYS, DATABASE_URL, KAFKA_BROKERS, ...): see README.md,
 // Kafka timestamp. Durations (start-up, shutdown, click log lag) are
 // measured on the system clock.
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	if platform.Help(args, stdout, usage) {
+	if cli.Help(args, stdout, usage, "migrate") {
 		return nil
 	}
 	if len(args) > 0 && args[0] == "migrate" {

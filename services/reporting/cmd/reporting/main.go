@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/config"
 	"github.com/linkcredit/linkcredit/pkg/database"
@@ -86,7 +87,7 @@ KAFKA_BROKERS).
 // business date comes from: the running month, report periods and as-of
 // times, the period a late change lands in.
 func run(ctx context.Context, now clock.Clock, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
-	if platform.Help(args, stdout, usage) {
+	if cli.Help(args, stdout, usage, "migrate", "verify") {
 		return nil
 	}
 	if len(args) > 0 && args[0] == "migrate" {

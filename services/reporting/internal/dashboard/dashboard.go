@@ -64,13 +64,17 @@ type Config struct {
 const maxThrottled = 10000
 
 // signInsPerToken bounds the sessions one token opens: at most this many
-// sign-ins in a sign-in window (SignInWindow, 15 minutes by default) per
-// replica. The session store keeps at most session.Config.MaxSessions
-// (10,000) and drops the oldest beyond, so without it one finance token
-// could sign in 10,001 times and end everyone else's session. At 20 in
-// 15 minutes a token opens at most 960 in a session's 12 hours per
-// replica; a team sharing one token signs in far less often.
-const signInsPerToken = 20
+// sign-ins in signInsWindow on each replica. The session store keeps at
+// most session.Config.MaxSessions (10,000) and drops the oldest beyond,
+// so without it one finance token could sign in 10,001 times and end
+// everyone else's session. At 20 in 15 minutes a token opens at most 960
+// in a session's 12 hours on a replica; a team sharing one token signs in
+// far less often. Its own window, not SIGNIN_WINDOW: that one may be as
+// short as a second, which would let a token through 20 times a second.
+const (
+	signInsPerToken = 20
+	signInsWindow   = 15 * time.Minute
+)
 
 // maxTokensThrottled bounds the tokens the per-token limit tracks: only
 // configured tokens reach it, a handful.
@@ -110,7 +114,7 @@ func Register(rt *httpx.Router, reports Reports, cfg Config) {
 	}
 	h := &Handler{reports: reports, tokens: cfg.Tokens, sessions: cfg.Sessions, now: clock.OrSystem(cfg.Now),
 		throttle: newThrottle[netip.Addr](cfg.SignInAttempts, cfg.SignInWindow, maxThrottled),
-		signIns:  newThrottle[[32]byte](signInsPerToken, cfg.SignInWindow, maxTokensThrottled), trusted: cfg.TrustedProxies,
+		signIns:  newThrottle[[32]byte](signInsPerToken, signInsWindow, maxTokensThrottled), trusted: cfg.TrustedProxies,
 		logger: cfg.Logger, tmpl: template.Must(template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))}
 	rt.HandleFunc("GET /{$}", h.dashboard)
 	rt.HandleFunc("GET /assets/dashboard.css", asset("text/css; charset=utf-8", stylesheet))

@@ -175,7 +175,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client, now := clientKey(r, h.trusted), h.now()
-	if ok, wait := h.throttle.allow(client, now); !ok {
+	if ok, wait := h.throttle.take(client, now); !ok {
 		h.tooMany(w, r, wait)
 		return
 	}
@@ -185,16 +185,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		err = h.checkToken(r, token)
 	}
 	if err != nil {
-		h.throttle.count(client, now)
-		h.refuse(w, r, err)
+		h.refuse(w, r, err) // the try it took stays taken
 		return
 	}
-	tokenKey := sha256.Sum256([]byte(token))
-	if ok, wait := h.signIns.allow(tokenKey, now); !ok {
+	h.throttle.refund(client, now)
+	if ok, wait := h.signIns.take(sha256.Sum256([]byte(token)), now); !ok {
 		h.tooManyWithToken(w, r, wait)
 		return
 	}
-	h.signIns.count(tokenKey, now)
 	if old, ok := cookieID(r); ok { // a fresh id on every sign-in: no fixation
 		if err := h.sessions.End(r.Context(), old); err != nil {
 			h.refuse(w, r, err)
@@ -208,7 +206,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	setSessionCookies(w, r, &id, h.sessions.MaxAge())
 	forgetLegacy(w, r)
-	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -246,7 +243,6 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	}
 	setSessionCookies(w, r, nil, 0)
 	forgetLegacy(w, r)
-	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 

@@ -9,9 +9,12 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 )
 
-// throttle limits failed sign-in attempts per client: at most max in a
-// window of length window, counted from the first failure. A client over
-// the limit is refused (429) until its window ends, right token or not.
+// throttle limits sign-in attempts per client: at most max in a window of
+// length window, counted from the first. A client over the limit is
+// refused (429) until its window ends, right token or not. Each attempt
+// takes a try when it arrives (take), so concurrent requests cannot all
+// pass a check made before any of them is counted; a sign-in that
+// succeeds gives its try back (refund), so only failures use them up.
 // It holds at most maxClients clients; when every slot is taken by a
 // window still running, the client whose window started first makes room
 // (one still under the limit, while there is one).
@@ -21,8 +24,8 @@ import (
 // Many addresses guessing at once get more tries that way, against tokens
 // of at least 32 characters (httpx.MinTokenLength).
 //
-// The same throttle, keyed by a token's digest and counting successful
-// sign-ins, limits how many sessions one token opens (signInsPerToken).
+// The same throttle, keyed by a token's digest and never refunded,
+// limits how many sessions one token opens (signInsPerToken).
 type throttle[K comparable] struct {
 	max        int
 	window     time.Duration
@@ -33,39 +36,75 @@ type throttle[K comparable] struct {
 }
 
 type attempts struct {
-	start  time.Time
-	failed int
+	start time.Time
+	n     int // tries taken in the window
 }
 
 func newThrottle[K comparable](max int, window time.Duration, maxClients int) *throttle[K] {
 	return &throttle[K]{max: max, window: window, maxClients: maxClients, clients: map[K]*attempts{}}
 }
 
-// allow reports whether client may try to sign in at now, and if not,
-// how long until it may.
-func (t *throttle[K]) allow(client K, now time.Time) (bool, time.Duration) {
+// take takes a try for client at now and reports whether it had one left,
+// and if not, how long until it has: the check and the count are one step.
+func (t *throttle[K]) take(client K, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok, wait := t.allowLocked(client, now); !ok {
+		return false, wait
+	}
+	t.countLocked(client, now)
+	return true, 0
+}
+
+// refund gives back a try client took at now (a sign-in that succeeded).
+func (t *throttle[K]) refund(client K, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a, ok := t.clients[client]
-	if !ok {
-		return true, 0 // no failure of its own
+	if !ok || t.ended(a, now) || a.n == 0 {
+		return
 	}
-	if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
+	if a.n--; a.n == 0 {
+		delete(t.clients, client)
+	}
+}
+
+// allow reports whether client may try at now without taking a try.
+func (t *throttle[K]) allow(client K, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.allowLocked(client, now)
+}
+
+// count counts a try by client at now.
+func (t *throttle[K]) count(client K, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.countLocked(client, now)
+}
+
+func (t *throttle[K]) ended(a *attempts, now time.Time) bool {
+	return !now.Before(a.start.Add(t.window)) || now.Before(a.start)
+}
+
+func (t *throttle[K]) allowLocked(client K, now time.Time) (bool, time.Duration) {
+	a, ok := t.clients[client]
+	if !ok {
+		return true, 0 // no try of its own
+	}
+	if t.ended(a, now) {
 		delete(t.clients, client)
 		return true, 0
 	}
-	if a.failed >= t.max {
+	if a.n >= t.max {
 		return false, a.start.Add(t.window).Sub(now)
 	}
 	return true, 0
 }
 
-// count counts an attempt by client at now.
-func (t *throttle[K]) count(client K, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *throttle[K]) countLocked(client K, now time.Time) {
 	a, ok := t.clients[client]
-	if ok && (!now.Before(a.start.Add(t.window)) || now.Before(a.start)) {
+	if ok && t.ended(a, now) {
 		ok = false
 	}
 	if !ok {
@@ -75,14 +114,14 @@ func (t *throttle[K]) count(client K, now time.Time) {
 		a = &attempts{start: now}
 		t.clients[client] = a
 	}
-	a.failed++
+	a.n++
 }
 
 // evict drops the clients whose window has ended and reports whether any
 // slot is free.
 func (t *throttle[K]) evict(now time.Time) bool {
 	for c, a := range t.clients {
-		if !now.Before(a.start.Add(t.window)) || now.Before(a.start) {
+		if t.ended(a, now) {
 			delete(t.clients, c)
 		}
 	}
@@ -99,7 +138,7 @@ func (t *throttle[K]) evictOldest() {
 	var start time.Time
 	var refused bool
 	for c, a := range t.clients {
-		r := a.failed >= t.max
+		r := a.n >= t.max
 		if !found || (refused && !r) || (r == refused && a.start.Before(start)) {
 			oldest, start, refused, found = c, a.start, r, true
 		}

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +61,40 @@ func TestThrottleBoundedMemory(t *testing.T) {
 	th.count(addr(1), t0)
 	if ok, _ := th.allow(addr(1), t0.Add(-time.Hour)); !ok {
 		t.Fatal("a clock set back keeps the client throttled")
+	}
+}
+
+// Concurrent tries each take one or are refused: never more than max
+// pass, however they interleave (a check and a later count let every
+// request that arrived together through).
+func TestThrottleTakeIsOneStep(t *testing.T) {
+	th := newThrottle[string](20, time.Minute, 10)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := th.take("token", now); ok {
+				passed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != 20 {
+		t.Fatalf("%d of 200 concurrent tries passed, want 20", passed.Load())
+	}
+	// A refunded try is given back: a sign-in that succeeded uses none.
+	th2 := newThrottle[string](1, time.Minute, 10)
+	for range 3 {
+		if ok, _ := th2.take("client", now); !ok {
+			t.Fatal("a refunded try was not given back")
+		}
+		th2.refund("client", now)
+	}
+	if len(th2.clients) != 0 {
+		t.Fatalf("%d clients kept after every try was refunded", len(th2.clients))
 	}
 }
 

@@ -258,10 +258,7 @@ func addOne(m int64) (int64, error) {
 func ParseDate(raw string, layouts []string) (time.Time, error) {
 	raw = strings.TrimSpace(raw)
 	for _, l := range layouts {
-		if t, err := time.Parse(l, raw); err == nil {
-			if strings.HasSuffix(l, "Z07:00") && !rfc3339.ValidOffset(raw) {
-				break // +24:00 and the like: no place has them
-			}
+		if t, err := rfc3339.ParseLayout(l, raw); err == nil { // never +24:00 and the like
 			return t.UTC(), nil
 		}
 	}

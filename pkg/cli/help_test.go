@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-h"}, true},
+		{[]string{"-help"}, true},
+		{[]string{"--help"}, true},
+		{[]string{"help"}, true},
+		{[]string{"migrate"}, false},
+		{[]string{"migrate", "-h"}, true},
+		{[]string{"migrate", "help"}, true},
+		{[]string{"verify", "--help"}, true},
+		{[]string{"replay", "-h"}, false}, // replay's own flags answer
+		{[]string{"-test.run=X"}, false},
+	} {
+		var out strings.Builder
+		if got := Help(tt.args, &out, "usage: x\n", "migrate", "verify"); got != tt.want || (out.Len() > 0) != tt.want {
+			t.Errorf("Help(%q) = %v writing %q, want %v", tt.args, got, out.String(), tt.want)
+		}
+	}
+}
+
+func TestHelpAsked(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"-dry-run", "-h"}, true},
+		{[]string{"-partner", "coursera"}, false},
+		{[]string{"help"}, true},
+		{[]string{"-partner", "help"}, false},
+	} {
+		if got := HelpAsked(tt.args); got != tt.want {
+			t.Errorf("HelpAsked(%q) = %v, want %v", tt.args, got, tt.want)
+		}
+	}
+}
