@@ -229,16 +229,35 @@ func ranked(bars []barRow, cur string) string {
 	return said
 }
 
+// epcMinClicks is how many human clicks a course needs to be ranked by
+// earnings per click: one conversion on a course's only click is an EPC
+// of its whole commission, and led the chart (a newcomer's try of the
+// demo). When no course has that many, all are ranked and the note says
+// the figures are early.
+const epcMinClicks = 20
+
 // epcChart ranks courses by earnings per human click.
 func epcChart(rows []report.Row, cur string) Chart {
-	rows = append([]report.Row(nil), rows...)
+	note := fmt.Sprintf("Approved and paid commission per human click, among courses with at least %d human clicks.", epcMinClicks)
+	var enough []report.Row
+	for _, r := range rows {
+		if r.Clicks >= epcMinClicks {
+			enough = append(enough, r)
+		}
+	}
+	if len(enough) > 0 {
+		rows = enough
+	} else {
+		rows = append([]report.Row(nil), rows...)
+		note = fmt.Sprintf("Approved and paid commission per human click. No course has %d human clicks yet: these early figures move with every conversion.", epcMinClicks)
+	}
 	epc := func(r report.Row) minor.Sum { v, _ := r.EPC(); return v }
 	sort.SliceStable(rows, func(i, j int) bool { return epc(rows[i]).Cmp(epc(rows[j])) > 0 })
 	if len(rows) > 10 {
 		rows = rows[:10]
 	}
 	c := Chart{ID: "epc", Title: "Top courses by earnings per click", Legend: []Legend{{"bar-approved", "EPC"}},
-		Note:    "Approved and paid commission per human click; courses with no clicks are left out.",
+		Note:    note,
 		Columns: append([]string{"Course"}, tableColumns...), Width: 760}
 	bars := make([]barRow, len(rows))
 	for i, r := range rows {

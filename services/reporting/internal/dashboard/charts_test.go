@@ -355,6 +355,24 @@ func TestMonthChartSignedFigures(t *testing.T) {
 	}
 }
 
+// A course with a handful of clicks is not ranked by EPC beside courses
+// with enough: one conversion on one click is no rate.
+func TestEPCChartNeedsClicks(t *testing.T) {
+	rows := []report.Row{
+		{Keys: []string{"lucky"}, Approved: minor.Of(5000), Clicks: 1},
+		{Keys: []string{"ml-101"}, Approved: minor.Of(9000), Clicks: 300},
+		{Keys: []string{"go-201"}, Approved: minor.Of(2000), Clicks: 20},
+	}
+	c := epcChart(rows, "USD")
+	if len(c.Bars) != 2 || c.Rows[0][0] != "go-201" || c.Rows[1][0] != "ml-101" {
+		t.Fatalf("ranked %v, want go-201 (1.00 a click) then ml-101 (0.30), without the 1-click course (50.00)", c.Rows)
+	}
+	few := epcChart(rows[:1], "USD")
+	if len(few.Bars) != 1 || !strings.Contains(few.Note, "early") {
+		t.Fatalf("with no course of 20 clicks: %d bars, note %q", len(few.Bars), few.Note)
+	}
+}
+
 func TestEPCChartBelowZero(t *testing.T) {
 	rows := []report.Row{
 		{Keys: []string{"ml-101"}, Approved: minor.Of(900), Clicks: 3},
