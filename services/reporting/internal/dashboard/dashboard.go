@@ -152,7 +152,17 @@ func asset(contentType string, body []byte) http.HandlerFunc {
 }
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	challenge(w, status)
 	h.render(w, r, status, "login.html", map[string]string{"Problem": problem})
+}
+
+// challenge names, on a 401, the scheme that would authenticate: RFC 9110
+// requires WWW-Authenticate on every 401, the sign-in page's too. A
+// browser does not prompt for Bearer; the page's form signs it in.
+func challenge(w http.ResponseWriter, status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="linkcredit"`)
+	}
 }
 
 // render writes a page of the dashboard with status, under its security
@@ -185,6 +195,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) (csrf string,
 		h.login(w, r, status, "")
 		return "", false
 	}
+	challenge(w, errs.HTTPStatus(err))
 	httpx.WriteError(w, r, h.logger, err)
 	return "", false
 }

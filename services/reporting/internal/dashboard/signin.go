@@ -282,6 +282,7 @@ func (h *Handler) authorize(r *http.Request) (csrf string, err error) {
 // a browser; the contract's JSON error for anything else.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if !wantsHTML(r) || errs.HTTPStatus(err) >= 500 {
+		challenge(w, errs.HTTPStatus(err))
 		httpx.WriteError(w, r, h.logger, err)
 		return
 	}

@@ -633,10 +633,15 @@ func TestDashboardAnswersAreNoStore(t *testing.T) {
 		{"sign-in refused", "POST", "/login", url.Values{"token": {"wrong-0123456789abcdefghijklmnopqrstuv"}}.Encode(), []string{"Accept", "application/json"}},
 		{"sign-in throttled", "POST", "/login", url.Values{"token": {financeToken}}.Encode(), []string{"Accept", "application/json"}},
 		{"sign-out without a form", "POST", "/logout", "", []string{"Content-Type", "text/plain", "Accept", "application/json"}},
+		{"the page, signed out, for a browser", "GET", "/", "", []string{"Accept", "text/html"}},
 	} {
 		r := b.do(t, remote, c.method, c.path, c.form, nil, c.headers...)
 		if r.StatusCode < 400 || r.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: %d with Cache-Control %q, want an error that is no-store", c.name, r.StatusCode, r.Header.Get("Cache-Control"))
+		}
+		// RFC 9110: a 401 names the scheme that would authenticate.
+		if r.StatusCode == 401 && r.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", c.name)
 		}
 	}
 }
