@@ -32,6 +32,11 @@ type PostbackURL struct {
 	ClickIDParameter string `json:"click_id_parameter,omitempty"`
 	// Parameters are the URL's parameters after the token, in order.
 	Parameters []URLParameter `json:"parameters"`
+	// MacrosToFill: the mapping names no network's macros (the standard
+	// adapter, for a network without a preset), so each parameter's value
+	// is a placeholder, {order_id} and so on, to replace with the
+	// network's own macro for that value.
+	MacrosToFill bool `json:"macros_to_fill,omitempty"`
 }
 
 // URLParameter is one parameter of a postback URL.
@@ -63,13 +68,21 @@ func (m Mapping) PostbackURL(base, partner, token string) PostbackURL {
 		out.URL = b.String()
 		return out
 	}
+	// Without any macro, the network's syntax is not known: every mapped
+	// field gets a placeholder to replace, so the URL still says which
+	// parameter carries what (it was the token alone).
+	fill := len(m.Macros) == 0
 	for _, field := range canonicalFields {
 		param, macro := m.Fields[field], m.Macros[field]
-		if param == "" || macro == "" {
+		if param == "" || macro == "" && !fill {
 			continue
+		}
+		if macro == "" {
+			macro = "{" + field + "}"
 		}
 		out.Parameters = append(out.Parameters, URLParameter{Field: field, Parameter: param, Macro: macro})
 	}
+	out.MacrosToFill = fill && len(out.Parameters) > 0
 	var extras []string
 	for param := range m.ExtraParams {
 		extras = append(extras, param)

@@ -25,6 +25,10 @@ func TestPostbackURL(t *testing.T) {
 		{"rakuten", "", PostbackURL{Method: "GET", ClickIDParameter: "u1", URL: "https://conversions.example.com/v1/postback/net?token=<your postback token>" +
 			"&etransaction_id=<etransaction_id>&u1=<u1>&sku_number=<sku_number>&sale_amount=<sale_amount>&commissions=<commissions>" +
 			"&currency=<currency>&transaction_date=<transaction_date>&is_event=<is_event>"}},
+		// No preset's macros: placeholders, one for each field, to replace.
+		{"standard", "", PostbackURL{Method: "GET", MacrosToFill: true, URL: "https://conversions.example.com/v1/postback/net?token=<your postback token>" +
+			"&order_id={order_id}&click_id={click_id}&course_id={course_id}&status={status}&sale_amount={sale_amount}&commission={commission}" +
+			"&currency={currency}&occurred_at={occurred_at}&event_id={event_id}&reason_code={reason_code}"}},
 		{"cj", "", PostbackURL{Method: "POST", ContentType: "application/json", ClickIDParameter: "sid",
 			URL: "https://conversions.example.com/v1/postback/net?token=<your postback token>"}},
 		{"partnerstack", "", PostbackURL{Method: "POST", ContentType: "application/json",
@@ -37,7 +41,7 @@ func TestPostbackURL(t *testing.T) {
 		}
 		got := m.PostbackURL(base, "net", tt.token)
 		if got.URL != tt.want.URL || got.Method != tt.want.Method || got.ContentType != tt.want.ContentType ||
-			got.TokenIncluded != tt.want.TokenIncluded || got.ClickIDParameter != tt.want.ClickIDParameter {
+			got.TokenIncluded != tt.want.TokenIncluded || got.ClickIDParameter != tt.want.ClickIDParameter || got.MacrosToFill != tt.want.MacrosToFill {
 			t.Errorf("%s:\n got %+v\nwant %+v", tt.preset, got, tt.want)
 		}
 		if got.Method == "GET" && len(got.Parameters) == 0 {
