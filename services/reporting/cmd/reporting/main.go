@@ -93,6 +93,13 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	if len(args) > 0 && args[0] == "migrate" {
 		return platform.Migrate(ctx, getenv, postgres.Schema, postgres.Migrations(), stdout)
 	}
+	if len(args) > 0 && (args[0] == "export" || args[0] == "replay") && cli.HelpAsked(args[1:]) {
+		// Its flags, before the configuration it needs to run: each
+		// command answers -h before it uses any of it.
+		cmd := map[string]func(context.Context, clock.Clock, *time.Location, []string, platform.Config, io.Writer, io.Writer) error{
+			"export": export, "replay": replay}[args[0]]
+		return cmd(ctx, now, time.UTC, []string{"-h"}, platform.Config{}, stdout, stderr)
+	}
 	env := config.New(getenv)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") { // flags: the test binary's own
 		// The commands need the database (and replay the brokers), not the

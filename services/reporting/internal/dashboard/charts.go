@@ -245,11 +245,12 @@ func epcChart(rows []report.Row, cur string) Chart {
 			enough = append(enough, r)
 		}
 	}
-	if len(enough) > 0 {
+	switch {
+	case len(enough) > 0:
 		rows = enough
-	} else {
+	case len(rows) > 0:
 		rows = append([]report.Row(nil), rows...)
-		note = fmt.Sprintf("Approved and paid commission per human click. No course has %d human clicks yet: these early figures move with every conversion.", epcMinClicks)
+		note = fmt.Sprintf("Approved and paid commission per human click. No course has %d human clicks in this period: ranked on fewer, these figures move with every conversion.", epcMinClicks)
 	}
 	epc := func(r report.Row) minor.Sum { v, _ := r.EPC(); return v }
 	sort.SliceStable(rows, func(i, j int) bool { return epc(rows[i]).Cmp(epc(rows[j])) > 0 })

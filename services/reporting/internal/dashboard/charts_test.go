@@ -368,7 +368,7 @@ func TestEPCChartNeedsClicks(t *testing.T) {
 		t.Fatalf("ranked %v, want go-201 (1.00 a click) then ml-101 (0.30), without the 1-click course (50.00)", c.Rows)
 	}
 	few := epcChart(rows[:1], "USD")
-	if len(few.Bars) != 1 || !strings.Contains(few.Note, "early") {
+	if len(few.Bars) != 1 || !strings.Contains(few.Note, "move with every conversion") {
 		t.Fatalf("with no course of 20 clicks: %d bars, note %q", len(few.Bars), few.Note)
 	}
 }

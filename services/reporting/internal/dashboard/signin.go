@@ -189,7 +189,8 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.throttle.refund(client, now)
-	if ok, wait := h.signIns.take(sha256.Sum256([]byte(token)), now); !ok {
+	tokenKey := sha256.Sum256([]byte(token))
+	if ok, wait := h.signIns.take(tokenKey, now); !ok {
 		h.tooManyWithToken(w, r, wait)
 		return
 	}
@@ -201,6 +202,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _, err := h.sessions.Start(r.Context(), httpx.ScopeFinance, func(id session.ID) [32]byte { return httpx.Binding(id[:], token) })
 	if err != nil {
+		h.signIns.refund(tokenKey, now) // no session was opened
 		h.refuse(w, r, err)
 		return
 	}

@@ -83,8 +83,14 @@ func (t *throttle[K]) count(client K, now time.Time) {
 	t.countLocked(client, now)
 }
 
+// ended reports whether a's window is over at now. A reading a little
+// before the window's start is in it: a request that read the clock
+// before another request created the entry must not start it over (a
+// re-check saw that let a client past its limit). One a whole window
+// before it (a clock set back) ends it, so no client is locked out for
+// ever.
 func (t *throttle[K]) ended(a *attempts, now time.Time) bool {
-	return !now.Before(a.start.Add(t.window)) || now.Before(a.start)
+	return !now.Before(a.start.Add(t.window)) || now.Before(a.start.Add(-t.window))
 }
 
 func (t *throttle[K]) allowLocked(client K, now time.Time) (bool, time.Duration) {

@@ -96,6 +96,15 @@ func TestThrottleTakeIsOneStep(t *testing.T) {
 	if len(th2.clients) != 0 {
 		t.Fatalf("%d clients kept after every try was refunded", len(th2.clients))
 	}
+	// A request that read the clock before another created the entry
+	// takes its try in the same window, not a fresh one.
+	th3 := newThrottle[string](10, time.Minute, 10)
+	for range 10 {
+		th3.take("client", now.Add(time.Millisecond))
+	}
+	if ok, _ := th3.take("client", now); ok {
+		t.Fatal("a try stamped a millisecond before the window's start started the window over")
+	}
 }
 
 func TestClientKey(t *testing.T) {
