@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/useragent"
 )
 
@@ -370,21 +370,22 @@ func (s *EventStats) add(o *EventStats) {
 	s.Latency.Merge(&o.Latency)
 }
 
-// progress prints a line a second while the run lasts. Counters are read
-// without locks: a progress line may be a click behind.
+// progress writes the run's progress while it lasts (Config.Progress),
+// counting from baseClicks and baseEvents. Counts come from the ledger,
+// which workers fill in batches: a line may be up to a second behind.
 func (r *Runner) progress(ctx context.Context, began time.Time, baseClicks, baseEvents int) func() {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
+	// On a terminal the line is rewritten each second; into a file or a
+	// pipe a line goes out every 10 s, so a log stays lines.
+	inPlace := cli.IsTerminal(r.cfg.Progress)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		// On a terminal the line is rewritten each second; into a file or
-		// a pipe a line goes out every 10 s, so a log stays lines.
-		inPlace := isTerminal(r.cfg.Progress)
 		// Silent for this long is worth a word: 5 s, or longer at a
 		// rate slow enough that 5 s may hold no click.
 		quiet := 5
@@ -431,7 +432,7 @@ func (r *Runner) progress(ctx context.Context, began time.Time, baseClicks, base
 	return func() {
 		close(done)
 		<-stopped
-		if isTerminal(r.cfg.Progress) {
+		if inPlace {
 			fmt.Fprintln(r.cfg.Progress)
 		}
 	}
@@ -559,15 +560,4 @@ func (r *Runner) deliver(ctx context.Context, e Event, st *EventStats) {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
-}
-
-// isTerminal reports whether w is a character device (a terminal), where
-// a progress line may rewrite itself with a carriage return.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -5,6 +5,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 )
 
@@ -39,4 +40,34 @@ func Help(args []string, w io.Writer, usage string, plain ...string) bool {
 		return true
 	}
 	return false
+}
+
+// NoArguments answers the arguments of a program that takes none (it is
+// configured by its environment): with none, answered is false and the
+// program goes on; -h and the like print usage to stdout, exit code 0;
+// anything else prints it to stderr, exit code 2. Either way it is a
+// question, not a server to start on the default ports.
+func NoArguments(args []string, stdout, stderr io.Writer, usage string) (code int, answered bool) {
+	switch {
+	case len(args) == 0:
+		return 0, false
+	case AsksHelp(args[0]):
+		fmt.Fprint(stdout, usage)
+		return 0, true
+	default:
+		fmt.Fprint(stderr, usage)
+		return 2, true
+	}
+}
+
+// IsTerminal reports whether w is a terminal (a character device), where
+// a progress line may rewrite itself with a carriage return; into a file
+// or a pipe it should not.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

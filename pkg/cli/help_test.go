@@ -45,3 +45,23 @@ func TestHelpAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestNoArguments(t *testing.T) {
+	for _, tt := range []struct {
+		args           []string
+		code           int
+		answered       bool
+		stdout, stderr bool
+	}{
+		{nil, 0, false, false, false},
+		{[]string{"-h"}, 0, true, true, false},
+		{[]string{"--help"}, 0, true, true, false},
+		{[]string{"start"}, 2, true, false, true},
+	} {
+		var out, errOut strings.Builder
+		code, answered := NoArguments(tt.args, &out, &errOut, "usage: x\n")
+		if code != tt.code || answered != tt.answered || (out.Len() > 0) != tt.stdout || (errOut.Len() > 0) != tt.stderr {
+			t.Errorf("NoArguments(%q) = %d, %v (stdout %q, stderr %q)", tt.args, code, answered, out.String(), errOut.String())
+		}
+	}
+}

@@ -156,13 +156,19 @@ func (t *Tokens) Require(scope string, next http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		if err := t.Authorize(r, scope); err != nil {
 			if errors.Is(err, errs.Unauthenticated) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="linkcredit"`)
+				Challenge(w)
 			}
 			WriteError(w, r, nil, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, scope)))
 	})
+}
+
+// Challenge names the scheme that would authenticate, as RFC 9110
+// requires of every 401: a bearer token. Browsers do not prompt for it.
+func Challenge(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="linkcredit"`)
 }
 
 // BearerToken returns the token of r's "Authorization: Bearer <token>"

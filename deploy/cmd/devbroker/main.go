@@ -21,15 +21,10 @@ import (
 )
 
 func main() {
-	if len(os.Args) > 1 { // it takes no arguments: -h is a question, not a broker to start
-		const usage = "usage: devbroker   a Kafka-protocol broker (franz-go's kfake) for make run;\n" +
-			"       configured by the environment: KAFKA_ADDR (127.0.0.1:9092), DATA_DIR (.run/kafka), KAFKA_AUTO_CREATE_TOPICS (false)\n"
-		if !cli.AsksHelp(os.Args[1]) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		fmt.Print(usage)
-		return
+	const usage = "usage: devbroker   a Kafka-protocol broker (franz-go's kfake) for make run;\n" +
+		"       configured by the environment: KAFKA_ADDR (127.0.0.1:9092), DATA_DIR (.run/kafka), KAFKA_AUTO_CREATE_TOPICS (false)\n"
+	if code, answered := cli.NoArguments(os.Args[1:], os.Stdout, os.Stderr, usage); answered {
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

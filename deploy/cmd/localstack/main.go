@@ -46,17 +46,10 @@ func main() {
 	// `make run` is our parent: if it is killed, stop the stack as if on
 	// Ctrl-C rather than leave it orphaned.
 	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
-	if len(os.Args) > 1 {
-		// It takes no arguments: -h (or anything) is a question, not a
-		// stack to start on the default ports.
-		const usage = "usage: localstack   (make run) PostgreSQL, the dev broker and the three services on loopback;\n" +
-			"       configured by the environment: README.md, \"Configuration\" (DATA_DIR, *_ADDR, PG_PORT, KAFKA_ADDR, METRICS_ADDR, ...)\n"
-		if !cli.AsksHelp(os.Args[1]) {
-			fmt.Fprint(os.Stderr, usage)
-			os.Exit(2)
-		}
-		fmt.Print(usage)
-		return
+	const usage = "usage: localstack   (make run) PostgreSQL, the dev broker and the three services on loopback;\n" +
+		"       configured by the environment: README.md, \"Configuration\" (DATA_DIR, *_ADDR, PG_PORT, KAFKA_ADDR, METRICS_ADDR, ...)\n"
+	if code, answered := cli.NoArguments(os.Args[1:], os.Stdout, os.Stderr, usage); answered {
+		os.Exit(code)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

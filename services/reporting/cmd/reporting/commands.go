@@ -16,6 +16,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/linkcredit/linkcredit/pkg/cli"
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/errs"
@@ -271,14 +272,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, toFile bool) *progress {
-	f, ok := w.(*os.File)
-	on := false
-	if ok && toFile {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
-	}
-	return &progress{w: w, on: on}
+	return &progress{w: w, on: toFile && cli.IsTerminal(w)}
 }
 
 // bar renders done of total as a 30-character bar.

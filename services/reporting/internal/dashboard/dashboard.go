@@ -156,12 +156,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request, status int, prob
 	h.render(w, r, status, "login.html", map[string]string{"Problem": problem})
 }
 
-// challenge names, on a 401, the scheme that would authenticate: RFC 9110
-// requires WWW-Authenticate on every 401, the sign-in page's too. A
-// browser does not prompt for Bearer; the page's form signs it in.
+// challenge is httpx.Challenge on a 401, the sign-in page's too (the
+// page's form signs a browser in).
 func challenge(w http.ResponseWriter, status int) {
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="linkcredit"`)
+		httpx.Challenge(w)
 	}
 }
 

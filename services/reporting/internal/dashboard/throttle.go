@@ -69,20 +69,6 @@ func (t *throttle[K]) refund(client K, now time.Time) {
 	}
 }
 
-// allow reports whether client may try at now without taking a try.
-func (t *throttle[K]) allow(client K, now time.Time) (bool, time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.allowLocked(client, now)
-}
-
-// count counts a try by client at now.
-func (t *throttle[K]) count(client K, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.countLocked(client, now)
-}
-
 // ended reports whether a's window is over at now. A reading a little
 // before the window's start is in it: a request that read the clock
 // before another request created the entry must not start it over (a

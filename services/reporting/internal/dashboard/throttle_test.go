@@ -14,6 +14,14 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
+// allow reports whether client may try at now without taking a try: the
+// tests' look at the throttle.
+func (t *throttle[K]) allow(client K, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.allowLocked(client, now)
+}
+
 // The throttle tracks at most maxClients; when all are in a running
 // window, a new client is still allowed (a table full of others'
 // failures must not lock out one that has not failed), and its failure
@@ -23,19 +31,19 @@ func TestThrottleBoundedMemory(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}) }
 	for i := range 3 {
-		th.count(addr(i), t0.Add(time.Duration(i)*time.Millisecond))
+		th.take(addr(i), t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	if ok, wait := th.allow(addr(9), t0.Add(time.Second)); !ok {
 		t.Fatalf("a 4th client with the table full of running windows: refused, wait %v", wait)
 	}
-	th.count(addr(9), t0.Add(time.Second))
+	th.take(addr(9), t0.Add(time.Second))
 	if len(th.clients) != 3 {
 		t.Fatalf("%d clients tracked, want at most 3", len(th.clients))
 	}
 	if _, kept := th.clients[addr(0)]; kept {
 		t.Fatal("the oldest window was kept over the new client's")
 	}
-	th.count(addr(9), t0.Add(2*time.Second))
+	th.take(addr(9), t0.Add(2*time.Second))
 	if ok, wait := th.allow(addr(9), t0.Add(3*time.Second)); ok || wait != 58*time.Second {
 		t.Fatalf("after 2 failures: allowed %v, wait %v", ok, wait)
 	}
@@ -44,7 +52,7 @@ func TestThrottleBoundedMemory(t *testing.T) {
 	}
 	// A refused client keeps its slot while others under the limit can
 	// give theirs: addr(1) (one failure) goes, addr(9) (refused) stays.
-	th.count(addr(8), t0.Add(4*time.Second))
+	th.take(addr(8), t0.Add(4*time.Second))
 	if _, kept := th.clients[addr(1)]; kept {
 		t.Fatal("the oldest client under the limit was kept")
 	}
@@ -52,13 +60,13 @@ func TestThrottleBoundedMemory(t *testing.T) {
 		t.Fatal("a refused client was evicted while others under the limit were not")
 	}
 	// Windows end: a failure with the table full drops the ended ones.
-	th.count(addr(7), t0.Add(2*time.Minute))
+	th.take(addr(7), t0.Add(2*time.Minute))
 	if len(th.clients) != 1 {
 		t.Fatalf("%d clients kept, want the one failure in a running window", len(th.clients))
 	}
 	// A clock that goes back does not lock a client out for ever.
-	th.count(addr(1), t0)
-	th.count(addr(1), t0)
+	th.take(addr(1), t0)
+	th.take(addr(1), t0)
 	if ok, _ := th.allow(addr(1), t0.Add(-time.Hour)); !ok {
 		t.Fatal("a clock set back keeps the client throttled")
 	}
