@@ -281,6 +281,7 @@ func FuzzFromParams(f *testing.F) {
 	f.Add("cj", "orderId=o&actionStatus=new&pubCommissionAmountPubCurrency=-0.005&correctionReason=bad_debt")
 	f.Add("partnerstack", "data.key=k&data.status=paid&data.amount=9223372036854775807&data.created_at=99999999999999")
 	f.Add("rakuten", "etransaction_id=t&commissions=1.00&sale_amount=1&transaction_date=2014-04-30%2002:18:36")
+	f.Add("rakuten", "etransaction_id=t&commissions=1.00&sale_amount=1&transaction_date=Wed%20Apr%2015%202020%2021%3A20%3A27%20GMT+0000%20(UTC)")
 	f.Add("standard", "order_id=1&status=approved&sale_amount=92233720368547758.07&commission=1000000.00")
 	f.Add("standard", "order_id="+strings.Repeat("o", 129)+"&status=approved&sale_amount=1&commission=1")
 	f.Add("standard", "order_id=%FF&status=approved&sale_amount=1&commission=1&currency=JPY")

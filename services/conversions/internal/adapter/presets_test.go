@@ -106,7 +106,11 @@ func TestPresetsGolden(t *testing.T) {
 		// Center, "Postback API",
 		// https://pubhelp.rakutenadvertising.com/hc/en-us/articles/5949881570317-Postback-API,
 		// and "Events API Common Questions" (the fields),
-		// https://pubhelp.rakutenadvertising.com/hc/en-us/articles/5949935515149-Events-API-Common-Questions.
+		// https://pubhelp.rakutenadvertising.com/hc/en-us/articles/5949935515149-Events-API-Common-Questions;
+		// transaction_date as Rakuten's Affiliate APIs OpenAPI documents
+		// the Events API's response (schema eventsAPIResponse: "Format
+		// used is EEE MMM DD YYYY HH:mm:ss ZZZZ", example "Wed Apr 15 2020
+		// 21:20:27 GMT+0000 (UTC)").
 		{name: "rakuten_transaction", preset: "rakuten", query: documented(t, "rakuten_postback.query")},
 
 		// PartnerStack: partner postbacks are JSON POSTs {"event": …,

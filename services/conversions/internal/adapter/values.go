@@ -109,8 +109,9 @@ func amount(f, large *errs.Fields, field, raw, currency string, p Partner) money
 
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04:05.000Z07:00"}
 
-// parseTime reads RFC 3339 (and, from networks, a naive UTC date-time, or
-// unix seconds or milliseconds). An impossible date such as 2026-02-30
+// parseTime reads RFC 3339 (and, from networks, a naive UTC date-time,
+// JavaScript's date string (parseJSDate), or unix seconds or
+// milliseconds). An impossible date such as 2026-02-30
 // fails. Every time is cut to the microsecond: reporting keeps occurred_at
 // in PostgreSQL's microseconds, and the event must say the very instant
 // reporting stores, or events less than 1 µs apart would order one way as
@@ -121,6 +122,9 @@ func parseTime(s string) (time.Time, error) {
 			return t.Truncate(time.Microsecond), nil
 		}
 	}
+	if t, ok := parseJSDate(s); ok {
+		return t, nil
+	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && allDigits(s) {
 		switch {
 		case n < 1<<36:
@@ -130,4 +134,40 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("not a time")
+}
+
+// jsDateLayout is JavaScript's Date.prototype.toString without the zone's
+// name in parentheses that follows it.
+const jsDateLayout = "Mon Jan 02 2006 15:04:05 GMT-0700"
+
+// parseJSDate reads a time as JavaScript prints a date, which is how
+// Rakuten Advertising sends transaction_date ("Format used is EEE MMM DD
+// YYYY HH:mm:ss ZZZZ", e.g. "Wed Apr 15 2020 21:20:27 GMT+0000 (UTC)":
+// the Events API's response, whose fields the Postback API pushes). The
+// zone's name in parentheses is ignored (the offset says the instant),
+// and a space where the offset's sign belongs is a '+' that a query
+// string did not percent-encode. The offset must be within ±23:59.
+func parseJSDate(s string) (time.Time, bool) {
+	if open := strings.LastIndex(s, " ("); open >= 0 && strings.HasSuffix(s, ")") {
+		s = s[:open]
+	}
+	const tail = len("GMT+0000")
+	if len(s) < tail || !strings.HasPrefix(s[len(s)-tail:], "GMT") {
+		return time.Time{}, false
+	}
+	off := []byte(s[len(s)-5:])
+	if off[0] == ' ' {
+		off[0] = '+'
+	}
+	if (off[0] != '+' && off[0] != '-') || !allDigits(string(off[1:])) {
+		return time.Time{}, false
+	}
+	if hh, mm := (off[1]-'0')*10+off[2]-'0', (off[3]-'0')*10+off[4]-'0'; hh > 23 || mm > 59 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(jsDateLayout, s[:len(s)-5]+string(off))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.Truncate(time.Microsecond), true
 }

@@ -110,3 +110,51 @@ func TestParseTimeOffsets(t *testing.T) {
 		})
 	}
 }
+
+// Rakuten Advertising sends transaction_date as JavaScript prints a date
+// (its Affiliate APIs OpenAPI, eventsAPIResponse: "Wed Apr 15 2020
+// 21:20:27 GMT+0000 (UTC)"); through a query string that does not
+// percent-encode it, the offset's '+' reads back as a space.
+func TestParseTimeJavaScriptDate(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string // want "" for not a time
+	}{
+		{"Wed Apr 15 2020 21:20:27 GMT+0000 (UTC)", "2020-04-15T21:20:27Z"},
+		{"Wed Apr 15 2020 21:20:27 GMT 0000 (UTC)", "2020-04-15T21:20:27Z"},
+		{"Wed Apr 15 2020 21:20:27 GMT+0000 (Coordinated Universal Time)", "2020-04-15T21:20:27Z"},
+		{"Wed Apr 15 2020 21:20:27 GMT+0000", "2020-04-15T21:20:27Z"},
+		{"Wed Apr 15 2020 23:20:27 GMT+0200 (CEST)", "2020-04-15T21:20:27Z"},
+		{"Wed Apr 15 2020 16:05:27 GMT-0515", "2020-04-15T21:20:27Z"},
+		{"Sun Mar 01 2026 00:00:00 GMT+0545 (Nepal Time)", "2026-02-28T18:15:00Z"},
+		{"Wed Apr 15 2020 21:20:27 GMT+2400 (UTC)", ""},
+		{"Wed Apr 15 2020 21:20:27 GMT+0060", ""},
+		{"Wed Apr 31 2020 21:20:27 GMT+0000 (UTC)", ""},
+		{"Wed Apr 15 2020 21:20:27 GMT+00 (UTC)", ""},
+		{"Wed Apr 15 2020 21:20:27 GMTx0000", ""},
+		{"Wed Apr 15 2020 21:20:27 (UTC)", ""},
+		{"GMT+0000", ""},
+		{" (UTC)", ""},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseTime(tt.in)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("parseTime(%q) = %s, want an error", tt.in, got.Format(time.RFC3339Nano))
+				}
+				return
+			}
+			if err != nil || !got.Equal(mustTime(t, tt.want)) {
+				t.Fatalf("parseTime(%q) = %s, %v, want %s", tt.in, got.Format(time.RFC3339Nano), err, tt.want)
+			}
+		})
+	}
+}
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
