@@ -123,7 +123,11 @@ func (s State) then(e Event) State {
 	if s.Events == 0 {
 		s.PurchasedAt = e.OccurredAt
 	}
-	s.Status, s.Sale, s.Commission, s.Currency = e.Status, e.Sale, e.Commission, e.Currency
+	sale, commission, currency := e.Sale, e.Commission, e.Currency
+	if e.Status == StatusReversed && s.Exists() {
+		sale, commission, currency = s.reversedAmounts(e)
+	}
+	s.Status, s.Sale, s.Commission, s.Currency = e.Status, sale, commission, currency
 	if e.ClickID != "" {
 		s.ClickID = e.ClickID
 	}
@@ -133,6 +137,32 @@ func (s State) then(e Event) State {
 	s.Events++
 	s.Paid = 0
 	return s
+}
+
+// reversedAmounts are the amounts a reversal e of s reverses. A reversal
+// names the money it takes back; one that names none (a partner sending
+// "reversed" with 0.00, the conversion's money now being nothing) takes
+// back what the conversion carried: without this the commission approved
+// before would leave every figure (reversed 0.00 beside approved 0.00)
+// while the partner's statement took it back as owed. Each amount is kept
+// apart: a reversal with a sale of 0.00 and its commission keeps the
+// sale the conversion had, and the other way round, in the same
+// currency; in another currency the event's amounts stand as sent.
+func (s State) reversedAmounts(e Event) (sale, commission int64, currency string) {
+	sale, commission, currency = e.Sale, e.Commission, e.Currency
+	if sale == 0 && commission == 0 {
+		return s.Sale, s.Commission, s.Currency
+	}
+	if currency != s.Currency {
+		return sale, commission, currency
+	}
+	if sale == 0 {
+		sale = s.Sale
+	}
+	if commission == 0 {
+		commission = s.Commission
+	}
+	return sale, commission, currency
 }
 
 // WithPaid returns s with paid set, clamped to the approved commission.

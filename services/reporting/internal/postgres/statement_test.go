@@ -119,6 +119,29 @@ func TestStatementSettlementReversalAfterApproval(t *testing.T) {
 	}
 }
 
+// A partner that reverses with 0.00 (the conversion's money now nothing)
+// takes back what it had approved: the statement shows it reversed, as
+// when the reversal names the amount, and the report's reversed column
+// carries it (a finance review found approved 0.00 beside reversed 0.00
+// while the balance fell by the approval).
+func TestStatementReversalOfNothingReversesTheApproval(t *testing.T) {
+	s := newStoreAt(t, stmtNow)
+	rec := stmtNow.Add(-time.Hour)
+	for _, p := range []string{"named", "zero"} {
+		amount := int64(400)
+		if p == "zero" {
+			amount = 0
+		}
+		ingestEach(t, s, stmtEvent(p+"a", p, "O-1", "approved", 400, stmtAt, 1, rec),
+			stmtEvent(p+"r", p, "O-1", "reversed", amount, stmtAt.Add(24*time.Hour), 2, rec))
+	}
+	verify(t, s)
+	named, zero := statementText(t, s, "named", stmtNov), statementText(t, s, "zero", stmtNov)
+	if named != zero || !strings.Contains(zero, "approved=400 reversed=400 ") {
+		t.Fatalf("reversed naming the amount: %s\nreversed with 0.00:        %s", named, zero)
+	}
+}
+
 // Entries posted before statements netted per moment (migration 0022) are
 // read as they were, so a month closed before keeps its statement; later
 // ones are netted.
