@@ -249,6 +249,9 @@ func withoutOffset(s string) bool {
 	if _, err := rfc3339.Parse(s); err == nil {
 		return false
 	}
+	if _, ok := parseJSDate(s); ok { // "… GMT+0000 (UTC)" states its offset
+		return false
+	}
 	_, err := parseTime(s)
 	return err == nil
 }

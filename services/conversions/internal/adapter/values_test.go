@@ -158,3 +158,22 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return v
 }
+
+// A webhook's occurred_at must say its offset from UTC; JavaScript's date
+// string says it ("GMT+0000"), a naive date-time does not.
+func TestWithoutOffset(t *testing.T) {
+	for in, want := range map[string]bool{
+		"2026-11-20T10:00:00Z":                    false,
+		"2026-11-20T10:00:00+05:45":               false,
+		"Wed Apr 15 2020 21:20:27 GMT+0000 (UTC)": false,
+		"1763632800":                              false,
+		"":                                        false,
+		"not a time":                              false,
+		"2026-11-20T10:00:00":                     true,
+		"2026-11-20 10:00:00":                     true,
+	} {
+		if got := withoutOffset(in); got != want {
+			t.Errorf("withoutOffset(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
