@@ -411,10 +411,11 @@ type rollupCell struct {
 
 // cell is where a contribution purchased at at and recorded at recorded
 // counts: its purchase's quarter-hour, or, when that month was closed at
-// recorded, the recording's in the open month, its key then naming the
-// purchase's quarter-hour, at whose date reports convert its money.
+// recorded (and is not reopened since: conversionBucket), the
+// recording's in the open month, its key then naming the purchase's
+// quarter-hour, at whose date reports convert its money.
 func (ps periods) cell(key ledger.RollupKey, at, recorded time.Time) rollupCell {
-	bucket := ps.bucket(at, recorded)
+	bucket := ps.conversionBucket(at, recorded)
 	if purchased := at.UTC().Truncate(Quarter); !bucket.Equal(purchased) {
 		key.FXAt = purchased.Unix()
 	}

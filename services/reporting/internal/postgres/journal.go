@@ -68,7 +68,7 @@ var journalKinds = map[string]func(ctx context.Context, s *Store, tx *sql.Tx, e 
 		if err != nil {
 			return err
 		}
-		_, err = reopenPeriod(ctx, tx, month, e.RecordedAt, e.Actor)
+		_, err = s.reopenPeriod(ctx, tx, month, e.RecordedAt, e.Actor)
 		return err
 	},
 	KindSettlementImport: func(ctx context.Context, s *Store, tx *sql.Tx, e JournalEntry) error {

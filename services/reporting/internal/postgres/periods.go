@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -93,6 +94,21 @@ func (ps periods) effective(t, recordedAt time.Time) time.Time {
 // bucket is the rollup quarter-hour of effective(t, recordedAt).
 func (ps periods) bucket(t, recordedAt time.Time) time.Time {
 	return ps.effective(t, recordedAt).UTC().Truncate(Quarter)
+}
+
+// conversionBucket is the rollup quarter-hour of a change to a conversion
+// purchased at t, recorded at recordedAt: bucket's, except that a month
+// reopened since its change was recorded has taken its adjustments back
+// (restoreAdjustments), so the change counts in the purchase's
+// quarter-hour, as it would had it been applied before the reopening
+// moved it there. Clicks keep bucket: they never change, so nothing
+// takes their old figures out of a cell, and their rows name no purchase
+// time a reopening could move them back to.
+func (ps periods) conversionBucket(t, recordedAt time.Time) time.Time {
+	if p, closed := ps.closedAt(t, recordedAt); closed && p.reopenedAt.IsZero() {
+		return recordedAt.UTC().Truncate(Quarter)
+	}
+	return t.UTC().Truncate(Quarter)
 }
 
 // closedAt returns the period that holds t and was closed at instant at,
@@ -292,13 +308,13 @@ func (s *Store) ReopenPeriod(ctx context.Context, month time.Time, now time.Time
 	var out report.Period
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		var err error
-		out, err = reopenPeriod(ctx, tx, month, now, actor)
+		out, err = s.reopenPeriod(ctx, tx, month, now, actor)
 		return err
 	})
 	return out, database.Classify(err)
 }
 
-func reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, now time.Time, actor string) (report.Period, error) {
+func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, now time.Time, actor string) (report.Period, error) {
 	name := month.Format("2006-01")
 	var tz string
 	err := tx.QueryRowContext(ctx, `UPDATE periods SET reopened_at = greatest($2, closed_at), reopened_by = $3
@@ -309,10 +325,84 @@ func reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, now time.Tim
 	if err != nil {
 		return report.Period{}, fmt.Errorf("reopen period: %w", err)
 	}
+	zone, err := time.LoadLocation(tz)
+	if err != nil {
+		return report.Period{}, fmt.Errorf("reopen period: time zone %q: %w", tz, err)
+	}
+	start, end := monthBounds(month, zone)
+	if err := restoreAdjustments(ctx, tx, start, end); err != nil {
+		return report.Period{}, err
+	}
 	if err := journal(ctx, tx, KindPeriodReopened, now, actor, periodPayload{Month: name, TimeZone: tz, From: "closed", To: "open"}); err != nil {
 		return report.Period{}, err
 	}
 	return report.Period{Month: name, Status: "open", TimeZone: tz}, nil
+}
+
+// restoreAdjustments moves the conversion rollups of the changes made to
+// purchases of [start, end) while that month was closed (adjustments:
+// rows whose key names their purchase's quarter-hour, fx_at, counted in
+// a later open month) back to their purchase's quarter-hour, once the
+// month is open again. Its report then holds its purchases whole, as the
+// contract has it (a conversion counts in its purchase's period), and a
+// later change of one of them takes its old figures out of the month that
+// holds them: left in the later month, a purchase approved after the
+// reopening showed there as still pending, and the reopened month as
+// pending less than nothing (a finance review). Rows in a month that is
+// closed now stay: that month is frozen. Ledger entries do not move:
+// statements show money in the month it moved.
+func restoreAdjustments(ctx context.Context, tx *sql.Tx, start, end time.Time) error {
+	ps, err := loadPeriods(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var frozenFrom, frozenTo []string
+	for _, p := range ps.current() {
+		frozenFrom = append(frozenFrom, p.start.UTC().Format(time.RFC3339))
+		frozenTo = append(frozenTo, p.end.UTC().Format(time.RFC3339))
+	}
+	// The rows to move: adjustments of the month's purchases, in months
+	// not frozen, summed per cell.
+	sums := make([]string, len(conversionMeasures))
+	for i, m := range conversionMeasures {
+		sums[i] = "sum(b." + m + ") AS " + m
+	}
+	adjustments := `SELECT b.bucket, b.key_id, ` + strings.Join(sums, ", ") + `
+		FROM (SELECT bucket, key_id, ` + strings.Join(conversionMeasures, ", ") + ` FROM conversion_rollups
+			UNION ALL SELECT bucket, key_id, ` + strings.Join(conversionMeasures, ", ") + ` FROM conversion_rollup_deltas) b
+		JOIN rollup_keys k ON k.id = b.key_id
+		WHERE k.fx_at >= $1::timestamptz AND k.fx_at < $2::timestamptz
+			AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS f(s, e)
+				WHERE b.bucket >= f.s AND b.bucket < f.e)
+		GROUP BY 1, 2`
+	args := []any{start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339),
+		database.TextArray(frozenFrom), database.TextArray(frozenTo)}
+	// Their keys without the purchase time, for the purchase's own cell.
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO rollup_keys (partner, course_id, code, placement, currency, fx_at)
+		SELECT DISTINCT k.partner, k.course_id, k.code, k.placement, k.currency, '-infinity'::timestamptz
+		FROM (`+adjustments+`) a JOIN rollup_keys k ON k.id = a.key_id
+		ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT DO NOTHING`, args...); err != nil {
+		return fmt.Errorf("reopen period: keys of its adjustments: %w", err)
+	}
+	neg := make([]string, len(conversionMeasures))
+	pos := make([]string, len(conversionMeasures))
+	for i, m := range conversionMeasures {
+		neg[i], pos[i] = "-a."+m, "a."+m
+	}
+	if _, err := tx.ExecContext(ctx, `
+		WITH a AS (`+adjustments+`)
+		INSERT INTO conversion_rollup_deltas (bucket, key_id, `+strings.Join(conversionMeasures, ", ")+`)
+		SELECT a.bucket, a.key_id, `+strings.Join(neg, ", ")+` FROM a
+		UNION ALL
+		SELECT k.fx_at, base.id, `+strings.Join(pos, ", ")+`
+		FROM a JOIN rollup_keys k ON k.id = a.key_id
+		JOIN rollup_keys base ON base.partner = k.partner AND base.course_id = k.course_id AND base.code = k.code
+			AND base.placement = k.placement AND base.currency = k.currency AND base.fx_at = '-infinity'`, args...); err != nil {
+		return fmt.Errorf("reopen period: move its adjustments back: %w", err)
+	}
+	return nil
 }
 
 // Periods lists the months closed now, oldest first, and every change of

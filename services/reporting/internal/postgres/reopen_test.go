@@ -1,0 +1,80 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
+)
+
+// A month reopened takes back the changes made to its purchases while it
+// was closed (the adjustments the open month held): its report holds its
+// purchases whole, and a change after the reopening moves them there, not
+// between the two months (a finance review found an approval after the
+// reopening left the later month showing the purchase pending, and the
+// reopened month pending less than nothing). A change recorded while it
+// was closed and applied only after the reopening lands where it would
+// have, had it been applied before (as a replay applies it).
+func TestReopenedMonthTakesItsAdjustmentsBack(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	s := newStoreAt(t, now)
+	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	bought := nov.AddDate(0, 0, 19)
+	event := func(id, order, status string, commission int64, recorded time.Time) postgres.ConversionEvent {
+		return postgres.ConversionEvent{Event: ledger.Event{ID: id, Status: status, Sale: 10 * commission, Commission: commission,
+			Currency: "USD", OccurredAt: bought}, Partner: "p", OrderID: order, Source: "webhook", RecordedAt: recorded}
+	}
+	months := func() string {
+		t.Helper()
+		q, err := report.ParseQuery(url.Values{"from": {nov.Format(time.DateOnly)}, "to": {dec.AddDate(0, 1, 0).Format(time.DateOnly)},
+			"group_by": {"month"}}, "", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		if err := s.Commissions(ctx, q, func(r report.Row) error {
+			got += fmt.Sprintf("%s n=%d pending=%d approved=%d; ", r.Keys[0], r.Conversions, r.Pending, r.Approved)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	ingest := func(evs ...postgres.ConversionEvent) {
+		t.Helper()
+		if err := s.IngestConversions(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ingest(event("o1", "O-1", ledger.StatusApproved, 100, nov.AddDate(0, 0, 20)))
+	if _, err := s.ClosePeriod(ctx, nov, dec.Add(10*time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	closed := dec.AddDate(0, 0, 1)
+	ingest(event("a1", "A-9", ledger.StatusPending, 500, closed))
+	if got, want := months(), "2026-11 n=1 pending=0 approved=100; 2026-12 n=1 pending=500 approved=0; "; got != want {
+		t.Fatalf("while November is closed:\n got %s\nwant %s", got, want)
+	}
+	if _, err := s.ReopenPeriod(ctx, nov, dec.AddDate(0, 0, 2), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := months(), "2026-11 n=2 pending=500 approved=100; "; got != want {
+		t.Fatalf("reopened:\n got %s\nwant %s", got, want)
+	}
+	ingest(event("a2", "A-9", ledger.StatusApproved, 500, dec.AddDate(0, 0, 3)),
+		// Recorded while November was closed, applied after it reopened.
+		event("b1", "B-1", ledger.StatusPending, 70, closed.Add(time.Hour)))
+	if _, err := s.CompactRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := months(), "2026-11 n=3 pending=70 approved=600; "; got != want {
+		t.Fatalf("approved after the reopening:\n got %s\nwant %s", got, want)
+	}
+	verify(t, s)
+}
