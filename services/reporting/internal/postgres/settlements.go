@@ -59,7 +59,15 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 }
 
 // Reconciliation compares every partner's remittances with the ledger
-// through the end of month, cut in the finance time zone.
+// through the end of month, cut in the finance time zone. Its money is as
+// of the month's end; unpaid_conversions counts, of the conversions
+// purchased by then, those approved and not paid in full now: what is
+// still open of the book that month closed, which later remittances
+// lower. It counted every conversion of the partner, later months'
+// purchases too (a finance review saw October's count rise with a
+// December approval). As of the month's end it would need remittances
+// allocated again as they stood then (oldest purchase first, named orders
+// before), since a remittance recorded later is applied when recorded.
 func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error) {
 	from, to := monthBounds(month, s.FinanceZone())
 	rows, err := s.db.QueryContext(ctx, `
@@ -77,7 +85,7 @@ func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.R
 			FROM remittances WHERE received_at < $2 GROUP BY 1, 2
 		), u AS (
 			SELECT partner, currency, count(*) AS unpaid FROM conversions
-			WHERE status = 'approved' AND paid_minor < commission_minor GROUP BY 1, 2
+			WHERE status = 'approved' AND paid_minor < commission_minor AND purchased_at < $2 GROUP BY 1, 2
 		)
 		SELECT partner, currency, coalesce(l.expected, 0), coalesce(r.remitted, 0), coalesce(l.month_approved, 0),
 			coalesce(r.month_remitted, 0), coalesce(u.unpaid, 0)
