@@ -316,6 +316,11 @@ func (s *Store) ReopenPeriod(ctx context.Context, month time.Time, now time.Time
 
 func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, now time.Time, actor string) (report.Period, error) {
 	name := month.Format("2006-01")
+	// One closer or reopener at a time: the adjustments to move back are
+	// read once, with no close in between.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+		return report.Period{}, err
+	}
 	var tz string
 	err := tx.QueryRowContext(ctx, `UPDATE periods SET reopened_at = greatest($2, closed_at), reopened_by = $3
 		WHERE month = $1::date AND reopened_at IS NULL RETURNING time_zone`, month.Format(time.DateOnly), now.UTC(), actor).Scan(&tz)
