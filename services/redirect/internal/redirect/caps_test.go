@@ -45,7 +45,7 @@ func capsService(t testing.TB) (redirect.Service, *recorder) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	svc := redirect.New(redirect.Config{RateLimitPerMinute: 1 << 30, Now: func() time.Time { return at }},
+	svc := redirect.New(redirect.Config{RateLimitPerMinute: 1 << 30, RateLimitPerIPPerMinute: 1 << 30, Now: func() time.Time { return at }},
 		redirect.Deps{Table: table, IDs: ids, Visitors: visitors, Logger: logger, Recorder: rec})
 	return svc, rec
 }
