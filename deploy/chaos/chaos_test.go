@@ -210,6 +210,14 @@ func (s scenario) run(t *testing.T) {
 	if !v.OK() {
 		t.Fatal("the reports differ from what the stack acknowledged")
 	}
+	// The comparison itself looked at every cell the ledger names (a
+	// Compare that summed the links of a day passed with one cell).
+	x := ledger.Expected()
+	if v.ClickCells < len(x.Clicks) || v.ConversionCells < len(x.Conversions) || v.LinkConversionCells < len(x.LinkConversions) ||
+		len(x.LinkConversions) == 0 {
+		t.Fatalf("the reconciliation compared %d click, %d conversion and %d link cells of the ledger's %d, %d and %d",
+			v.ClickCells, v.ConversionCells, v.LinkConversionCells, len(x.Clicks), len(x.Conversions), len(x.LinkConversions))
+	}
 	if s.check != nil {
 		s.check(ctx, t, h)
 	}
@@ -222,7 +230,7 @@ func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a stack")
 	}
-	scenario{name: "short", load: 12 * time.Second, rate: 150, tolerateExits: true,
+	scenario{name: "short", load: 12 * time.Second, rate: 150, webhooks: 100, tolerateExits: true,
 		faults: []fault{
 			{2 * time.Second, "SIGKILL redirect, restart", restart("redirect", 0, 300*time.Millisecond)},
 			{4 * time.Second, "broker network cut (reset) for 4s", cut(faultproxy.Reset, 4*time.Second)},

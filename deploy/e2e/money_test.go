@@ -130,11 +130,23 @@ func statusOrderAsSent(t *testing.T, e *stackEnv, auth []string) {
 			}
 		}
 	}
+	// Out of time order: I-7's approval, half an hour after its
+	// purchase, arrives before the purchase; occurred_at decides, not
+	// arrival, so it ends approved (a ledger applying events as they came
+	// passed every other end-to-end check).
+	later := time.Now().UTC().Add(-30 * time.Minute).Truncate(time.Second).Format(time.RFC3339)
+	for _, ev := range []struct{ status, at string }{{"APPROVED", later}, {"PENDING", eventDate}} {
+		url := "http://" + e.conversions + "/v1/postback/udemy?token=" + token + "&action_id=I-7&status=" + ev.status +
+			"&payout=64.00&amount=100.00&currency=USD&event_date=" + ev.at
+		if code, _, body := call(t, "GET", url, ""); code != 202 {
+			t.Fatalf("postback I-7 %s = %d %s", ev.status, code, body)
+		}
+	}
 	day := time.Now().UTC()
 	report := "http://" + e.reporting + "/v1/reports/commissions?group_by=partner" +
 		"&from=" + day.AddDate(0, 0, -2).Format(time.DateOnly) + "&to=" + day.AddDate(0, 0, 2).Format(time.DateOnly)
 	waitReport(t, report, auth, func(row map[string]any) bool {
-		return row["partner"] == "udemy" && fmt.Sprint(row["conversions"]) == "6" && row["commission_approved"] == "17.00" &&
+		return row["partner"] == "udemy" && fmt.Sprint(row["conversions"]) == "7" && row["commission_approved"] == "81.00" &&
 			row["commission_reversed"] == "10.00" && row["commission_pending"] == "36.00"
 	})
 }

@@ -105,11 +105,48 @@ type ClickKey struct{ Link, Day string }
 // purchase (its first occurred_at) and the original currency.
 type ConvKey struct{ Partner, Day, Currency string }
 
+// LinkConvKey is a cell of the conversions a link is credited with: the
+// link of the order's click, in the conversion's currency.
+type LinkConvKey struct{ Link, Currency string }
+
 // ConvTotals are a cell's conversion figures, money in minor units.
 type ConvTotals struct {
 	Conversions                       int64
 	Sale, Pending, Approved, Reversed int64
 	Paid                              int64
+}
+
+func (t ConvTotals) figures() [6]int64 {
+	return [6]int64{t.Conversions, t.Sale, t.Pending, t.Approved, t.Reversed, t.Paid}
+}
+
+func totalsFrom(f [6]int64) ConvTotals {
+	return ConvTotals{Conversions: f[0], Sale: f[1], Pending: f[2], Approved: f[3], Reversed: f[4], Paid: f[5]}
+}
+
+func (t ConvTotals) plus(u ConvTotals) ConvTotals {
+	a, b := t.figures(), u.figures()
+	for i := range a {
+		a[i] += b[i]
+	}
+	return totalsFrom(a)
+}
+
+// Doubt bounds a cell's figures when orders with unanswered events fall
+// in it: each figure may move from what was acknowledged by at least Low
+// and at most High (Low <= 0 <= High), as the stack kept any subset of
+// those events.
+type Doubt struct{ Low, High ConvTotals }
+
+// holds reports whether got is want moved within d.
+func (d Doubt) holds(want, got ConvTotals) bool {
+	w, g, lo, hi := want.figures(), got.figures(), d.Low.figures(), d.High.figures()
+	for i := range w {
+		if g[i] < w[i]+lo[i] || g[i] > w[i]+hi[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Expected is what the reports must show for a run.
@@ -120,10 +157,18 @@ type Expected struct {
 	ClicksInDoubt map[string]int64
 	DupClicks     int
 	Conversions   map[ConvKey]ConvTotals
-	// OrdersInDoubt: orders with an event sent and never acknowledged;
-	// the cells they fall in are reported, not failed, when they differ.
-	OrdersInDoubt map[ConvKey]int
-	From, To      time.Time // days to ask for: [From, To)
+	// LinkConversions are the conversions each link must be credited
+	// with: the orders whose click loadgen knows (an acknowledged one).
+	LinkConversions map[LinkConvKey]ConvTotals
+	// OrdersInDoubt: orders with an event sent and never acknowledged,
+	// by the cells they may fall in. A cell that differs is explained,
+	// not failed, only within ConversionsInDoubt (LinkConversionsInDoubt
+	// for the link cells): the figures of every subset of those events
+	// the stack may have kept.
+	OrdersInDoubt          map[ConvKey]int
+	ConversionsInDoubt     map[ConvKey]Doubt
+	LinkConversionsInDoubt map[LinkConvKey]Doubt
+	From, To               time.Time // days to ask for: [From, To)
 }
 
 // Expected folds the ledger into report cells, as reporting must: clicks
@@ -133,7 +178,8 @@ func (l *Ledger) Expected() Expected {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	x := Expected{Partners: clone(l.partners), Links: clone(l.links), Clicks: map[ClickKey]int64{},
-		ClicksInDoubt: map[string]int64{}, DupClicks: l.dupClicks, Conversions: map[ConvKey]ConvTotals{}, OrdersInDoubt: map[ConvKey]int{}}
+		ClicksInDoubt: map[string]int64{}, DupClicks: l.dupClicks, Conversions: map[ConvKey]ConvTotals{}, OrdersInDoubt: map[ConvKey]int{},
+		LinkConversions: map[LinkConvKey]ConvTotals{}, ConversionsInDoubt: map[ConvKey]Doubt{}, LinkConversionsInDoubt: map[LinkConvKey]Doubt{}}
 	widen := func(t time.Time) {
 		d := t.UTC().Truncate(24 * time.Hour)
 		if x.From.IsZero() || d.Before(x.From) {
@@ -162,24 +208,117 @@ func (l *Ledger) Expected() Expected {
 		k := [2]string{e.Partner, e.OrderID}
 		orders[k] = append(orders[k], e)
 	}
+	linkOf := func(k ConvKey, evs []Event) (LinkConvKey, bool) {
+		link, ok := l.clicks[clickOf(evs)]
+		return LinkConvKey{link, k.Currency}, ok
+	}
 	for _, evs := range orders {
 		k, t := Fold(evs)
 		widen(evs[0].OccurredAt)
-		c := x.Conversions[k]
-		c.Conversions++
-		c.Sale += t.Sale
-		c.Pending += t.Pending
-		c.Approved += t.Approved
-		c.Reversed += t.Reversed
-		x.Conversions[k] = c
+		x.Conversions[k] = x.Conversions[k].plus(t)
+		if lk, ok := linkOf(k, evs); ok {
+			x.LinkConversions[lk] = x.LinkConversions[lk].plus(t)
+		}
 	}
+	doubted := map[[2]string][]Event{}
 	for _, e := range l.inDoubt {
-		evs := append(orders[[2]string{e.Partner, e.OrderID}], e)
-		k, _ := Fold(evs)
-		x.OrdersInDoubt[k]++
+		k := [2]string{e.Partner, e.OrderID}
+		doubted[k] = append(doubted[k], e)
 		widen(e.OccurredAt)
 	}
+	for k, doubt := range doubted {
+		outs := outcomes(orders[k], doubt)
+		for _, c := range cellsOf(outs, func(k ConvKey, _ []Event) (ConvKey, bool) { return k, true }) {
+			x.OrdersInDoubt[c]++
+		}
+		widenDoubt(x.ConversionsInDoubt, outs, func(k ConvKey, _ []Event) (ConvKey, bool) { return k, true })
+		widenDoubt(x.LinkConversionsInDoubt, outs, linkOf)
+	}
 	return x
+}
+
+// clickOf is the click an order's events name: the latest non-empty
+// click id by occurred_at, as reporting attributes it.
+func clickOf(evs []Event) string {
+	id := ""
+	for _, e := range sortedByTime(evs) {
+		if e.ClickID != "" {
+			id = e.ClickID
+		}
+	}
+	return id
+}
+
+func sortedByTime(evs []Event) []Event {
+	out := slices.Clone(evs)
+	slices.SortStableFunc(out, func(a, b Event) int { return a.OccurredAt.Compare(b.OccurredAt) })
+	return out
+}
+
+// outcomes are the event sets an order with unanswered events may stand
+// at in the stack: its acknowledged events with each subset of the
+// unanswered ones (the first is the acknowledged ones alone, maybe none).
+// An order has a few events at most; past 10 unanswered ones, the others
+// are taken all or none.
+func outcomes(acked, doubt []Event) [][]Event {
+	if len(doubt) > 10 {
+		doubt = doubt[:10]
+	}
+	var out [][]Event
+	for mask := 0; mask < 1<<len(doubt); mask++ {
+		evs := slices.Clone(acked)
+		for i, e := range doubt {
+			if mask&(1<<i) != 0 {
+				evs = append(evs, e)
+			}
+		}
+		out = append(out, evs)
+	}
+	return out
+}
+
+// cellsOf is every cell any of outs falls in.
+func cellsOf[K comparable](outs [][]Event, key func(ConvKey, []Event) (K, bool)) []K {
+	var cells []K
+	for _, evs := range outs {
+		if len(evs) == 0 {
+			continue
+		}
+		k, _ := Fold(slices.Clone(evs))
+		if c, ok := key(k, evs); ok && !slices.Contains(cells, c) {
+			cells = append(cells, c)
+		}
+	}
+	return cells
+}
+
+// widenDoubt adds to bounds how far an order's outcomes may move each
+// cell's figures from its first outcome (what was acknowledged).
+func widenDoubt[K comparable](bounds map[K]Doubt, outs [][]Event, key func(ConvKey, []Event) (K, bool)) {
+	contrib := make([]map[K][6]int64, len(outs))
+	for i, evs := range outs {
+		contrib[i] = map[K][6]int64{}
+		if len(evs) == 0 {
+			continue
+		}
+		k, t := Fold(slices.Clone(evs))
+		if c, ok := key(k, evs); ok {
+			contrib[i][c] = t.figures()
+		}
+	}
+	for _, c := range cellsOf(outs, key) {
+		base := contrib[0][c]
+		lo, hi := bounds[c].Low.figures(), bounds[c].High.figures()
+		for f := range base {
+			least, most := base[f], base[f]
+			for i := range outs {
+				least, most = min(least, contrib[i][c][f]), max(most, contrib[i][c][f])
+			}
+			lo[f] += least - base[f]
+			hi[f] += most - base[f]
+		}
+		bounds[c] = Doubt{totalsFrom(lo), totalsFrom(hi)}
+	}
 }
 
 // Fold returns the cell and figures of one conversion from its events

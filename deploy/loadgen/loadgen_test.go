@@ -211,6 +211,13 @@ func TestExpectedAndCompare(t *testing.T) {
 			o.Conversions[ConvKey{"p", "2026-12-01", "EUR"}] = ConvTotals{Conversions: 1, Sale: 500, Pending: 50, Paid: 1}
 		},
 		"rows that disagree": func(o *Observed) { o.Inconsistent = []string{"clicks a: 1 on one row, 2 on another"} },
+		// The checker's own cells: a click on another link the same day
+		// keeps every total (a mutation of Compare that summed links
+		// passed the chaos test).
+		"a click moved to another link": func(o *Observed) {
+			o.Clicks[ClickKey{"a", "2026-12-01"}] = 0
+			o.Clicks[ClickKey{"b", "2026-12-01"}] = 3
+		},
 	}
 	for name, change := range cases {
 		o := Observed{Clicks: map[ClickKey]int64{}, Conversions: map[ConvKey]ConvTotals{}}
@@ -246,6 +253,70 @@ func TestExpectedAndCompare(t *testing.T) {
 	l.AddClicks([]ClickAck{{dup, "b"}})
 	if v := Compare(l.Expected(), exact); v.OK() {
 		t.Error("a click id acknowledged twice reconciled")
+	}
+}
+
+// Conversions are checked by the link they are credited to, not only by
+// partner and day: one credited to another click of the partner keeps
+// every partner total (a mutation of reporting's attribution passed
+// every system test). An order with an unanswered event explains a
+// difference only within what the stack could have made of it.
+func TestCompareConversionsByLinkAndWithinDoubt(t *testing.T) {
+	s := newSigner(t)
+	day := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	l := NewLedger()
+	l.AddPartner("p")
+	l.AddLink("a")
+	l.AddLink("b")
+	ca, cb := clickAt(s, day), clickAt(s, day.Add(time.Second))
+	l.AddClicks([]ClickAck{{ca, "a"}, {cb, "b"}})
+	pending := Event{ID: "e1", Partner: "p", OrderID: "o1", ClickID: ca, Status: "pending", Sale: 1000, Commission: 100,
+		Currency: "USD", OccurredAt: day.Add(time.Minute)}
+	l.Acked(pending)
+	other := Event{ID: "e2", Partner: "p", OrderID: "o2", ClickID: cb, Status: "approved", Sale: 500, Commission: 50,
+		Currency: "USD", OccurredAt: day.Add(2 * time.Minute)}
+	l.Acked(other)
+	x := l.Expected()
+	exact := func() Observed {
+		return Observed{
+			Clicks:      map[ClickKey]int64{{"a", "2026-12-01"}: 1, {"b", "2026-12-01"}: 1},
+			Conversions: map[ConvKey]ConvTotals{{"p", "2026-12-01", "USD"}: {Conversions: 2, Sale: 1500, Pending: 100, Approved: 50}},
+			LinkConversions: map[LinkConvKey]ConvTotals{{"a", "USD"}: {Conversions: 1, Sale: 1000, Pending: 100},
+				{"b", "USD"}: {Conversions: 1, Sale: 500, Approved: 50}},
+		}
+	}
+	if v := Compare(x, exact()); !v.OK() || v.LinkConversionCells != 2 {
+		t.Fatalf("exact: %s", v)
+	}
+	swapped := exact()
+	swapped.LinkConversions = map[LinkConvKey]ConvTotals{{"b", "USD"}: {Conversions: 2, Sale: 1500, Pending: 100, Approved: 50}}
+	if v := Compare(x, swapped); v.OK() {
+		t.Errorf("a conversion credited to another link reconciled: %s", v)
+	}
+
+	// o1's approval got no answer: the stack kept it or not.
+	approval := pending
+	approval.ID, approval.Status, approval.OccurredAt = "e3", "approved", day.Add(time.Hour)
+	l.EventInDoubt(approval)
+	x = l.Expected()
+	kept := exact()
+	kept.Conversions[ConvKey{"p", "2026-12-01", "USD"}] = ConvTotals{Conversions: 2, Sale: 1500, Approved: 150}
+	kept.LinkConversions[LinkConvKey{"a", "USD"}] = ConvTotals{Conversions: 1, Sale: 1000, Approved: 100}
+	for name, o := range map[string]Observed{"not kept": exact(), "kept": kept} {
+		if v := Compare(x, o); !v.OK() {
+			t.Errorf("%s: %s", name, v)
+		}
+	}
+	far := kept
+	far.Conversions = map[ConvKey]ConvTotals{{"p", "2026-12-01", "USD"}: {Conversions: 40, Sale: 1500, Approved: 150}}
+	if v := Compare(x, far); v.OK() {
+		t.Errorf("40 conversions for 2 acknowledged and one unanswered event reconciled: %s", v)
+	}
+	double := kept
+	double.LinkConversions = map[LinkConvKey]ConvTotals{{"a", "USD"}: {Conversions: 1, Sale: 1000, Approved: 200},
+		{"b", "USD"}: {Conversions: 1, Sale: 500, Approved: 50}}
+	if v := Compare(x, double); v.OK() {
+		t.Errorf("an approval counted twice for one unanswered event reconciled: %s", v)
 	}
 }
 

@@ -17,13 +17,16 @@ type Observed struct {
 	// click, whatever redirect's bot verdict (loadgen does not second-guess it).
 	Clicks      map[ClickKey]int64
 	Conversions map[ConvKey]ConvTotals
+	// LinkConversions are the conversions each link is credited with
+	// (its attributed conversions, over the run's days), per currency.
+	LinkConversions map[LinkConvKey]ConvTotals
 	// Inconsistent are rows that contradict each other.
 	Inconsistent []string
 }
 
 // Observe reads reporting's reports for the run's links and partners.
 func Observe(ctx context.Context, s *Stack, x Expected) (Observed, error) {
-	o := Observed{Clicks: map[ClickKey]int64{}, Conversions: map[ConvKey]ConvTotals{}}
+	o := Observed{Clicks: map[ClickKey]int64{}, Conversions: map[ConvKey]ConvTotals{}, LinkConversions: map[LinkConvKey]ConvTotals{}}
 	from, to := x.From.Format(time.DateOnly), x.To.Format(time.DateOnly)
 	rows, err := s.Report(ctx, url.Values{"from": {from}, "to": {to}, "tz": {"UTC"}, "group_by": {"link,day"}})
 	if err != nil {
@@ -44,6 +47,14 @@ func Observe(ctx context.Context, s *Stack, x Expected) (Observed, error) {
 		if n != 0 {
 			o.Clicks[k] = n
 		}
+		t, err := totalsOf(r)
+		if err != nil {
+			return o, err
+		}
+		if t != (ConvTotals{}) {
+			lk := LinkConvKey{link, str(r["currency"])}
+			o.LinkConversions[lk] = o.LinkConversions[lk].plus(t)
+		}
 	}
 	rows, err = s.Report(ctx, url.Values{"from": {from}, "to": {to}, "tz": {"UTC"}, "group_by": {"partner,day"}})
 	if err != nil {
@@ -54,42 +65,39 @@ func Observe(ctx context.Context, s *Stack, x Expected) (Observed, error) {
 		if !x.Partners[p] {
 			continue
 		}
-		cur := str(r["currency"])
-		t := ConvTotals{Conversions: num(r["conversions"])}
-		var bad error
-		for _, f := range []struct {
-			dst *int64
-			col string
-		}{{&t.Sale, "sale_amount"}, {&t.Pending, "commission_pending"}, {&t.Approved, "commission_approved"},
-			{&t.Reversed, "commission_reversed"}, {&t.Paid, "commission_paid"}} {
-			s := str(r[f.col])
-			if s == "" || strings.Trim(s, "0.") == "" { // rows with clicks only carry "0" and no currency
-				continue
-			}
-			a, err := money.Parse(s, cur)
-			if err != nil {
-				bad = fmt.Errorf("report row %v: %s %q: %w", r, f.col, s, err)
-				break
-			}
-			*f.dst = a.Minor
-		}
-		if bad != nil {
-			return o, bad
+		t, err := totalsOf(r)
+		if err != nil {
+			return o, err
 		}
 		if t == (ConvTotals{}) {
 			continue
 		}
-		k := ConvKey{p, str(r["day"]), cur}
-		c := o.Conversions[k]
-		c.Conversions += t.Conversions
-		c.Sale += t.Sale
-		c.Pending += t.Pending
-		c.Approved += t.Approved
-		c.Reversed += t.Reversed
-		c.Paid += t.Paid
-		o.Conversions[k] = c
+		k := ConvKey{p, str(r["day"]), str(r["currency"])}
+		o.Conversions[k] = o.Conversions[k].plus(t)
 	}
 	return o, nil
+}
+
+// totalsOf is a report row's conversion figures.
+func totalsOf(r map[string]any) (ConvTotals, error) {
+	cur := str(r["currency"])
+	t := ConvTotals{Conversions: num(r["conversions"])}
+	for _, f := range []struct {
+		dst *int64
+		col string
+	}{{&t.Sale, "sale_amount"}, {&t.Pending, "commission_pending"}, {&t.Approved, "commission_approved"},
+		{&t.Reversed, "commission_reversed"}, {&t.Paid, "commission_paid"}} {
+		s := str(r[f.col])
+		if s == "" || strings.Trim(s, "0.") == "" { // rows with clicks only carry "0" and no currency
+			continue
+		}
+		a, err := money.Parse(s, cur)
+		if err != nil {
+			return ConvTotals{}, fmt.Errorf("report row %v: %s %q: %w", r, f.col, s, err)
+		}
+		*f.dst = a.Minor
+	}
+	return t, nil
 }
 
 // Verdict is the outcome of a reconciliation.
@@ -100,7 +108,10 @@ type Verdict struct {
 	Explained []string
 	// Checked counts the cells compared.
 	ClickCells, ConversionCells int
-	Clicks, Conversions         int64
+	// LinkConversionCells counts the link-currency cells of conversions:
+	// what each link is credited with.
+	LinkConversionCells int
+	Clicks, Conversions int64
 }
 
 // OK reports an exact match (differences explained by in-doubt requests
@@ -110,8 +121,8 @@ func (v Verdict) OK() bool { return len(v.Diffs) == 0 }
 func (v Verdict) String() string {
 	var b strings.Builder
 	if v.OK() {
-		fmt.Fprintf(&b, "reconciled: %d clicks in %d link-day cells and %d conversions in %d partner-day-currency cells match the reports exactly",
-			v.Clicks, v.ClickCells, v.Conversions, v.ConversionCells)
+		fmt.Fprintf(&b, "reconciled: %d clicks in %d link-day cells and %d conversions in %d partner-day-currency cells (%d link-currency cells) match the reports exactly",
+			v.Clicks, v.ClickCells, v.Conversions, v.ConversionCells, v.LinkConversionCells)
 	} else {
 		fmt.Fprintf(&b, "NOT reconciled: %d differences", len(v.Diffs))
 		for i, d := range v.Diffs {
@@ -171,30 +182,48 @@ func Compare(x Expected, o Observed) Verdict {
 			v.Diffs = append(v.Diffs, d+" (counted more than once, or not ours)")
 		}
 	}
-	ckeys := map[ConvKey]bool{}
-	for k := range x.Conversions {
-		ckeys[k] = true
-	}
-	for k := range o.Conversions {
-		ckeys[k] = true
-	}
-	for k := range ckeys {
-		want, got := x.Conversions[k], o.Conversions[k]
-		v.ConversionCells++
+	v.ConversionCells = compareCells(&v, x.Conversions, o.Conversions, x.ConversionsInDoubt, func(k ConvKey, want ConvTotals) (string, string) {
 		v.Conversions += want.Conversions
-		if want == got {
-			continue
-		}
-		d := fmt.Sprintf("conversions %s %s %s: acknowledged %s, reported %s", k.Partner, k.Day, k.Currency, want.format(k.Currency), got.format(k.Currency))
-		if x.OrdersInDoubt[k] > 0 {
-			v.Explained = append(v.Explained, d+fmt.Sprintf(" (%d orders with unanswered events)", x.OrdersInDoubt[k]))
-		} else {
-			v.Diffs = append(v.Diffs, d)
-		}
-	}
+		return fmt.Sprintf("conversions %s %s %s", k.Partner, k.Day, k.Currency), k.Currency
+	}, func(k ConvKey) string {
+		return fmt.Sprintf("within what %d orders with unanswered events allow", x.OrdersInDoubt[k])
+	}, "")
+	v.LinkConversionCells = compareCells(&v, x.LinkConversions, o.LinkConversions, x.LinkConversionsInDoubt, func(k LinkConvKey, _ ConvTotals) (string, string) {
+		return fmt.Sprintf("conversions credited to link %s in %s", k.Link, k.Currency), k.Currency
+	}, func(LinkConvKey) string { return "within what orders with unanswered events allow" }, " (credited to another click, counted twice, or not ours)")
 	slices.Sort(v.Diffs)
 	slices.Sort(v.Explained)
 	return v
+}
+
+// compareCells compares conversion cells, the union of want's and got's
+// keys: a difference is explained within the cell's doubt, else a
+// failure (with failure added to its text). name names a cell and its
+// currency; why says what explains a difference. It returns how many
+// cells it compared.
+func compareCells[K comparable](v *Verdict, want, got map[K]ConvTotals, doubt map[K]Doubt,
+	name func(K, ConvTotals) (string, string), why func(K) string, failure string) int {
+	keys := map[K]bool{}
+	for k := range want {
+		keys[k] = true
+	}
+	for k := range got {
+		keys[k] = true
+	}
+	for k := range keys {
+		w, g := want[k], got[k]
+		cell, cur := name(k, w)
+		if w == g {
+			continue
+		}
+		d := fmt.Sprintf("%s: acknowledged %s, reported %s", cell, w.format(cur), g.format(cur))
+		if r, ok := doubt[k]; ok && r.holds(w, g) {
+			v.Explained = append(v.Explained, d+" ("+why(k)+")")
+		} else {
+			v.Diffs = append(v.Diffs, d+failure)
+		}
+	}
+	return len(keys)
 }
 
 func (t ConvTotals) format(cur string) string {
