@@ -326,6 +326,20 @@ func replay(ctx context.Context, now clock.Clock, finance *time.Location, args [
 		return err
 	}
 	defer admin.Close()
+	// What a replay rebuilds from is the live schema: its archive of every
+	// event ingested (the topics keep 30 days) and its journal of finance
+	// actions (remittances, rates, closes), which no topic carries.
+	if *target == postgres.Schema {
+		return fmt.Errorf("-schema %s is the live schema, which replay rebuilds from: name an empty one beside it (the default, reporting_rebuild)", *target)
+	}
+	var hasLive bool
+	if err := admin.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL`, postgres.Schema+".finance_journal").Scan(&hasLive); err != nil {
+		return database.Classify(err)
+	}
+	if !hasLive {
+		return fmt.Errorf("this database holds no schema %s to replay from: replay rebuilds the live schema's archive of events and journal of finance actions into an empty schema beside it; run it with the DATABASE_URL the service uses (to rebuild in another database, restore schema %s there first)",
+			postgres.Schema, postgres.Schema)
+	}
 	var tables int
 	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'`,
 		*target).Scan(&tables); err != nil {

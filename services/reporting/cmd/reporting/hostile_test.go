@@ -207,4 +207,22 @@ func TestHostileValuesNeverStopTheLedger(t *testing.T) {
 		!strings.Contains(out.String(), "identical to the live schema: true") {
 		t.Fatalf("replay: %v\n%s", err, out.String())
 	}
+	// What replay rebuilds from is said, not a missing relation: the live
+	// schema as the target, or a database without it (a finance review
+	// replayed into an empty database and got placement_slots missing).
+	if err := run(context.Background(), now, []string{"replay", "-schema", "reporting"}, getenv, &out, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "is the live schema") {
+		t.Errorf("replay into the live schema: %v", err)
+	}
+	empty := testkit.DatabaseURL(t)
+	elsewhere := func(k string) string {
+		if k == "DATABASE_URL" {
+			return empty
+		}
+		return getenv(k)
+	}
+	if err := run(context.Background(), now, []string{"replay"}, elsewhere, &out, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "holds no schema reporting to replay from") {
+		t.Errorf("replay in a database without the live schema: %v", err)
+	}
 }
