@@ -259,7 +259,7 @@ func sortedByTime(evs []Event) []Event {
 // at in the stack: its acknowledged events with each subset of the
 // unanswered ones (the first is the acknowledged ones alone, maybe none).
 // An order has a few events at most; past 10 unanswered ones, the others
-// are taken all or none.
+// are left out (never taken as kept).
 func outcomes(acked, doubt []Event) [][]Event {
 	if len(doubt) > 10 {
 		doubt = doubt[:10]

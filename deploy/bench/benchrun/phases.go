@@ -796,7 +796,7 @@ func (b *bench) sustained(ctx context.Context, partner string, want int64, m mea
 		return false, fmt.Sprintf("%d of %.0f not sent", m.NotSent, offered), nil
 	}
 	start := time.Now()
-	n, ok, err := pollReports(ctx, want, 250*time.Millisecond, 5*time.Second, func() (int64, error) { return b.reportedConversions(ctx, partner) })
+	n, ok, err := pollReports(ctx, want, 250*time.Millisecond, 5*time.Second, func() (int64, error) { return b.reportedConversions(ctx, partner) }, nil)
 	switch {
 	case err != nil:
 		return false, "", err
@@ -860,12 +860,13 @@ func (b *bench) settle(ctx context.Context) error {
 // bare count (a helper's mutations of issue 15 failed make test by
 // timeout, the cause only in the log).
 func (b *bench) waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
-	n, ok, err := pollReports(ctx, want, interval, time.Minute, count)
+	moved := time.Now()
+	n, ok, err := pollReports(ctx, want, interval, time.Minute, count, &moved)
 	if err != nil || ok {
 		return err
 	}
 	b.logReportingSessions(ctx, fmt.Sprintf("the reports hold %d of at least %d %s after a minute", n, want, what))
-	if n, ok, err = pollReports(ctx, want, interval, 4*time.Minute, count); err != nil || ok {
+	if n, ok, err = pollReports(ctx, want, interval, 4*time.Minute, count, &moved); err != nil || ok {
 		return err
 	}
 	b.logReportingSessions(ctx, "at the end of the wait")
@@ -910,22 +911,25 @@ func (b *bench) logReportingSessions(ctx context.Context, why string) {
 }
 
 // pollReports polls count every interval until it reaches want or within
-// has passed (or, for a within longer than reportStall, the count has not
-// moved for reportStall), and returns the last count and whether it
-// reached want.
-// Only ctx ending is an error; a failed count is polled again.
-func pollReports(ctx context.Context, want int64, interval, within time.Duration, count func() (int64, error)) (int64, bool, error) {
+// has passed (or, with moved, the count has stayed as it was for
+// reportStall since *moved, which it keeps up to date across calls), and
+// returns the last count and whether it reached want. Only ctx ending is
+// an error; a failed count is polled again, and is no stall (the reports
+// may be slow to answer on a busy machine).
+func pollReports(ctx context.Context, want int64, interval, within time.Duration, count func() (int64, error), moved *time.Time) (int64, bool, error) {
 	var last int64 = -1
-	moved := time.Now()
 	for deadline := time.Now().Add(within); ; {
 		n, err := count()
 		if err == nil && n >= want {
 			return n, true, nil
 		}
-		if err == nil && n != last {
-			last, moved = n, time.Now()
+		if moved != nil && (err != nil || n != last) {
+			if err == nil {
+				last = n
+			}
+			*moved = time.Now()
 		}
-		if time.Now().After(deadline) || within > reportStall && time.Since(moved) > reportStall {
+		if time.Now().After(deadline) || moved != nil && time.Since(*moved) > reportStall {
 			return n, false, nil
 		}
 		if err := sleepCtx(ctx, interval); err != nil {

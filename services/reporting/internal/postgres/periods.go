@@ -98,17 +98,29 @@ func (ps periods) bucket(t, recordedAt time.Time) time.Time {
 
 // conversionBucket is the rollup quarter-hour of a change to a conversion
 // purchased at t, recorded at recordedAt: bucket's, except that a month
-// reopened since its change was recorded has taken its adjustments back
-// (restoreAdjustments), so the change counts in the purchase's
-// quarter-hour, as it would had it been applied before the reopening
-// moved it there. Clicks keep bucket: they never change, so nothing
+// reopened since its change was recorded, and open now, has taken its
+// adjustments back (restoreAdjustments), so the change counts in the
+// purchase's quarter-hour, as it would had it been applied before the
+// reopening moved it there. Clicks keep bucket: they never change, so nothing
 // takes their old figures out of a cell, and their rows name no purchase
 // time a reopening could move them back to.
 func (ps periods) conversionBucket(t, recordedAt time.Time) time.Time {
-	if p, closed := ps.closedAt(t, recordedAt); closed && p.reopenedAt.IsZero() {
+	if _, closed := ps.closedAt(t, recordedAt); closed && ps.closedNow(t) {
 		return recordedAt.UTC().Truncate(Quarter)
 	}
 	return t.UTC().Truncate(Quarter)
+}
+
+// closedNow reports whether t is in a month closed now: closed again
+// after a reopening, a change recorded while it was first closed counts
+// as an adjustment, its month's figures frozen as they closed.
+func (ps periods) closedNow(t time.Time) bool {
+	for _, p := range ps.current() {
+		if !t.Before(p.start) && t.Before(p.end) {
+			return true
+		}
+	}
+	return false
 }
 
 // closedAt returns the period that holds t and was closed at instant at,
@@ -330,12 +342,7 @@ func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, n
 	if err != nil {
 		return report.Period{}, fmt.Errorf("reopen period: %w", err)
 	}
-	zone, err := time.LoadLocation(tz)
-	if err != nil {
-		return report.Period{}, fmt.Errorf("reopen period: time zone %q: %w", tz, err)
-	}
-	start, end := monthBounds(month, zone)
-	if err := restoreAdjustments(ctx, tx, start, end); err != nil {
+	if err := restoreAdjustments(ctx, tx); err != nil {
 		return report.Period{}, err
 	}
 	if err := journal(ctx, tx, KindPeriodReopened, now, actor, periodPayload{Month: name, TimeZone: tz, From: "closed", To: "open"}); err != nil {
@@ -344,52 +351,61 @@ func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, n
 	return report.Period{Month: name, Status: "open", TimeZone: tz}, nil
 }
 
-// restoreAdjustments moves the conversion rollups of the changes made to
-// purchases of [start, end) while that month was closed (adjustments:
-// rows whose key names their purchase's quarter-hour, fx_at, counted in
-// a later open month) back to their purchase's quarter-hour, once the
-// month is open again. Its report then holds its purchases whole, as the
-// contract has it (a conversion counts in its purchase's period), and a
-// later change of one of them takes its old figures out of the month that
-// holds them: left in the later month, a purchase approved after the
-// reopening showed there as still pending, and the reopened month as
-// pending less than nothing (a finance review). Rows in a month that is
-// closed now stay: that month is frozen. Ledger entries do not move:
-// statements show money in the month it moved.
-func restoreAdjustments(ctx context.Context, tx *sql.Tx, start, end time.Time) error {
+// restoreAdjustments moves the conversion rollups of changes made to
+// purchases while their month was closed (adjustments: rows whose key
+// names their purchase's quarter-hour, fx_at, counted in a later open
+// month) back to their purchase's quarter-hour, for every purchase whose
+// month is open now, once a month is reopened. Its report then holds its
+// purchases whole, as the contract has it (a conversion counts in its
+// purchase's period), and a later change of one of them takes its old
+// figures out of the month that holds them: left in the later month, a
+// purchase approved after the reopening showed there as still pending,
+// and the reopened month as pending less than nothing (a finance
+// review). Every open month's, not only the reopened one's: an
+// adjustment held by a month that was closed when its purchase's month
+// reopened moves back once it reopens too. Rows in a month closed now
+// stay (it is frozen), as do the adjustments of purchases in one. Ledger
+// entries do not move: statements show money in the month it moved.
+//
+// The rows are read once, into a table of the transaction's own: read
+// twice (their keys, then the move), an adjustment committed in between
+// would be taken out of its cell with no key to put it back under.
+func restoreAdjustments(ctx context.Context, tx *sql.Tx) error {
 	ps, err := loadPeriods(ctx, tx)
 	if err != nil {
 		return err
 	}
 	var frozenFrom, frozenTo []string
 	for _, p := range ps.current() {
-		frozenFrom = append(frozenFrom, p.start.UTC().Format(time.RFC3339))
-		frozenTo = append(frozenTo, p.end.UTC().Format(time.RFC3339))
+		frozenFrom = append(frozenFrom, p.start.UTC().Format(time.RFC3339Nano))
+		frozenTo = append(frozenTo, p.end.UTC().Format(time.RFC3339Nano))
 	}
-	// The rows to move: adjustments of the month's purchases, in months
-	// not frozen, summed per cell.
 	sums := make([]string, len(conversionMeasures))
 	for i, m := range conversionMeasures {
 		sums[i] = "sum(b." + m + ") AS " + m
 	}
-	adjustments := `SELECT b.bucket, b.key_id, ` + strings.Join(sums, ", ") + `
-		FROM (SELECT bucket, key_id, ` + strings.Join(conversionMeasures, ", ") + ` FROM conversion_rollups
-			UNION ALL SELECT bucket, key_id, ` + strings.Join(conversionMeasures, ", ") + ` FROM conversion_rollup_deltas) b
+	frozen := func(col string) string {
+		return `EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS f(s, e)
+			WHERE ` + col + ` >= f.s::timestamptz AND ` + col + ` < f.e::timestamptz)`
+	}
+	if _, err := tx.ExecContext(ctx, `
+		CREATE TEMPORARY TABLE restored_adjustments ON COMMIT DROP AS
+		SELECT b.bucket, b.key_id, k.fx_at, k.partner, k.course_id, k.code, k.placement, k.currency, `+strings.Join(sums, ", ")+`
+		FROM (SELECT bucket, key_id, `+strings.Join(conversionMeasures, ", ")+` FROM conversion_rollups
+			UNION ALL SELECT bucket, key_id, `+strings.Join(conversionMeasures, ", ")+` FROM conversion_rollup_deltas) b
 		JOIN rollup_keys k ON k.id = b.key_id
-		WHERE k.fx_at >= $1::timestamptz AND k.fx_at < $2::timestamptz
-			AND NOT EXISTS (SELECT 1 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS f(s, e)
-				WHERE b.bucket >= f.s AND b.bucket < f.e)
-		GROUP BY 1, 2`
-	args := []any{start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339),
-		database.TextArray(frozenFrom), database.TextArray(frozenTo)}
+		WHERE k.fx_at > '-infinity' AND NOT `+frozen("k.fx_at")+` AND NOT `+frozen("b.bucket")+`
+		GROUP BY b.bucket, b.key_id, k.fx_at, k.partner, k.course_id, k.code, k.placement, k.currency`,
+		database.TextArray(frozenFrom), database.TextArray(frozenTo)); err != nil {
+		return fmt.Errorf("reopen period: read the adjustments to move back: %w", err)
+	}
 	// Their keys without the purchase time, for the purchase's own cell.
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO rollup_keys (partner, course_id, code, placement, currency, fx_at)
-		SELECT DISTINCT k.partner, k.course_id, k.code, k.placement, k.currency, '-infinity'::timestamptz
-		FROM (`+adjustments+`) a JOIN rollup_keys k ON k.id = a.key_id
-		ORDER BY 1, 2, 3, 4, 5
-		ON CONFLICT DO NOTHING`, args...); err != nil {
-		return fmt.Errorf("reopen period: keys of its adjustments: %w", err)
+		SELECT DISTINCT partner, course_id, code, placement, currency, '-infinity'::timestamptz
+		FROM restored_adjustments ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("reopen period: keys of the adjustments: %w", err)
 	}
 	neg := make([]string, len(conversionMeasures))
 	pos := make([]string, len(conversionMeasures))
@@ -397,15 +413,17 @@ func restoreAdjustments(ctx context.Context, tx *sql.Tx, start, end time.Time) e
 		neg[i], pos[i] = "-a."+m, "a."+m
 	}
 	if _, err := tx.ExecContext(ctx, `
-		WITH a AS (`+adjustments+`)
 		INSERT INTO conversion_rollup_deltas (bucket, key_id, `+strings.Join(conversionMeasures, ", ")+`)
-		SELECT a.bucket, a.key_id, `+strings.Join(neg, ", ")+` FROM a
+		SELECT a.bucket, a.key_id, `+strings.Join(neg, ", ")+` FROM restored_adjustments a
 		UNION ALL
-		SELECT k.fx_at, base.id, `+strings.Join(pos, ", ")+`
-		FROM a JOIN rollup_keys k ON k.id = a.key_id
-		JOIN rollup_keys base ON base.partner = k.partner AND base.course_id = k.course_id AND base.code = k.code
-			AND base.placement = k.placement AND base.currency = k.currency AND base.fx_at = '-infinity'`, args...); err != nil {
-		return fmt.Errorf("reopen period: move its adjustments back: %w", err)
+		SELECT a.fx_at, base.id, `+strings.Join(pos, ", ")+`
+		FROM restored_adjustments a
+		JOIN rollup_keys base ON base.partner = a.partner AND base.course_id = a.course_id AND base.code = a.code
+			AND base.placement = a.placement AND base.currency = a.currency AND base.fx_at = '-infinity'`); err != nil {
+		return fmt.Errorf("reopen period: move the adjustments back: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE restored_adjustments`); err != nil {
+		return fmt.Errorf("reopen period: %w", err)
 	}
 	return nil
 }

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 )
 
-// A month's count of unpaid conversions is of the conversions purchased
-// by its end: a later month's approval does not raise it (a finance
-// review saw October's count go 1, 0, 1 as December's events came),
-// while a later remittance paying one of them lowers it.
-func TestReconciliationCountsTheMonthsPurchases(t *testing.T) {
+// A month's count of unpaid conversions is of the conversions whose
+// approval it expects (approved by its end): a later month's approval
+// does not raise it (a finance review saw October's count go 1, 0, 1 as
+// December's events came), while a later remittance paying one lowers it.
+func TestReconciliationCountsWhatTheMonthExpects(t *testing.T) {
 	ctx := context.Background()
 	s := newStoreAt(t, stmtNow)
 	oct, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -40,7 +42,34 @@ func TestReconciliationCountsTheMonthsPurchases(t *testing.T) {
 	if got, want := line(oct), "expected=1000 remitted=0 unpaid=0"; got != want {
 		t.Fatalf("October after December's approval: %s, want %s", got, want)
 	}
-	if got, want := line(dec), "expected=1400 remitted=1000 unpaid=1"; got != want {
+	// An October purchase approved in December is December's to expect
+	// (a review: counted by purchase date, it raised October's count).
+	ingestEach(t, s, stmtEvent("q3p", "pq", "Q-3", "pending", 300, oct.AddDate(0, 0, 20), 3, oct.AddDate(0, 0, 20)))
+	ingestEach(t, s, stmtEvent("q3a", "pq", "Q-3", "approved", 300, dec.AddDate(0, 0, 4).Add(2*time.Hour), 4, dec.AddDate(0, 0, 4).Add(2*time.Hour)))
+	if got, want := line(oct), "expected=1000 remitted=0 unpaid=0"; got != want {
+		t.Fatalf("October after an October purchase's December approval: %s, want %s", got, want)
+	}
+	if got, want := line(dec), "expected=1700 remitted=1000 unpaid=2"; got != want {
 		t.Fatalf("December: %s, want %s", got, want)
+	}
+}
+
+// A settlement line reversed at 0.00 matches a conversion reversed at
+// 0.00, which the ledger holds at what it had carried (a review: every
+// such line became a commission difference).
+func TestSettlementReversalOfNothingMatches(t *testing.T) {
+	s := newStoreAt(t, stmtNow)
+	rec := stmtNow.Add(-time.Hour)
+	ingestEach(t, s, stmtEvent("z1", "pz", "Z-1", "approved", 400, stmtAt, 1, rec),
+		stmtEvent("z2", "pz", "Z-1", "reversed", 0, stmtAt.Add(time.Hour), 2, rec))
+	for _, commission := range []int64{0, 400} {
+		diffs, err := s.CompareSettlement(context.Background(), "pz", stmtNov,
+			[]payout.Line{{Line: 2, OrderID: "Z-1", Commission: commission, Currency: "USD", Status: "reversed", Date: stmtAt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(diffs) != 0 {
+			t.Errorf("a line reversed at %d: %+v", commission, diffs)
+		}
 	}
 }

@@ -18,7 +18,9 @@ import (
 // as arrays instead of stored ones: $1 partner, $2 month, $3.. the lines.
 // Each difference comes with the ledger's and the line's sides as text,
 // and, where they hold money, its minor units and currency for
-// settlementMoney to write as decimals.
+// settlementMoney to write as decimals. A reversed line of 0.00 matches a
+// reversed conversion whatever it had carried, as the ledger reads such
+// a reversal (ledger.State.reversedAmounts): it takes back what there was.
 const compareSettlementSQL = `
 	WITH l AS (SELECT * FROM unnest($3::int[], $4::text[], $5::bigint[], $6::text[], $7::text[])
 			AS t(line, order_id, commission_minor, currency, status)),
@@ -39,6 +41,7 @@ const compareSettlementSQL = `
 	UNION ALL
 	SELECT l.order_id, l.line, 'commission', '', '', c.commission_minor, l.commission_minor, c.currency
 		FROM l JOIN c USING (order_id) WHERE c.currency = l.currency AND c.commission_minor <> l.commission_minor
+			AND NOT (l.status = 'reversed' AND c.status = 'reversed' AND l.commission_minor = 0)
 	ORDER BY 2, 1, 3`
 
 // settlementMoney appends the decimal amount of minor units in currency

@@ -60,14 +60,15 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 
 // Reconciliation compares every partner's remittances with the ledger
 // through the end of month, cut in the finance time zone. Its money is as
-// of the month's end; unpaid_conversions counts, of the conversions
-// purchased by then, those approved and not paid in full now: what is
-// still open of the book that month closed, which later remittances
-// lower. It counted every conversion of the partner, later months'
-// purchases too (a finance review saw October's count rise with a
-// December approval). As of the month's end it would need remittances
-// allocated again as they stood then (oldest purchase first, named orders
-// before), since a remittance recorded later is applied when recorded.
+// of the month's end; unpaid_conversions counts the conversions whose
+// approval counts in that money (approved by the month's end, by the
+// ledger's own entries, as expected counts them) and that are approved
+// and not paid in full now: what is still open of what the month
+// expected, which later remittances lower. It counted every conversion
+// of the partner, later months' too (a finance review saw October's
+// count rise with a December approval). Paid as of the month's end would
+// need remittances allocated again as they stood then (oldest purchase
+// first, named orders before): a remittance is applied when recorded.
 func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error) {
 	from, to := monthBounds(month, s.FinanceZone())
 	rows, err := s.db.QueryContext(ctx, `
@@ -83,9 +84,13 @@ func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.R
 			SELECT partner, currency, sum(amount_minor) AS remitted,
 				coalesce(sum(amount_minor) FILTER (WHERE received_at >= $1), 0) AS month_remitted
 			FROM remittances WHERE received_at < $2 GROUP BY 1, 2
+		), owed AS (
+			SELECT e.partner, e.order_id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+			WHERE t.kind = 'conversion' AND e.account IN ('receivable_approved', 'unapplied_remittances') AND e.effective_at < $2
+			GROUP BY 1, 2 HAVING sum(e.amount_minor) > 0
 		), u AS (
-			SELECT partner, currency, count(*) AS unpaid FROM conversions
-			WHERE status = 'approved' AND paid_minor < commission_minor AND purchased_at < $2 GROUP BY 1, 2
+			SELECT c.partner, c.currency, count(*) AS unpaid FROM owed JOIN conversions c USING (partner, order_id)
+			WHERE c.status = 'approved' AND c.paid_minor < c.commission_minor GROUP BY 1, 2
 		)
 		SELECT partner, currency, coalesce(l.expected, 0), coalesce(r.remitted, 0), coalesce(l.month_approved, 0),
 			coalesce(r.month_remitted, 0), coalesce(u.unpaid, 0)
