@@ -860,13 +860,13 @@ func (b *bench) settle(ctx context.Context) error {
 // bare count (a helper's mutations of issue 15 failed make test by
 // timeout, the cause only in the log).
 func (b *bench) waitReports(ctx context.Context, what string, want int64, interval time.Duration, count func() (int64, error)) error {
-	moved := time.Now()
-	n, ok, err := pollReports(ctx, want, interval, time.Minute, count, &moved)
+	progress := &reportProgress{last: -1, moved: time.Now()}
+	n, ok, err := pollReports(ctx, want, interval, time.Minute, count, progress)
 	if err != nil || ok {
 		return err
 	}
-	b.logReportingSessions(ctx, fmt.Sprintf("the reports hold %d of at least %d %s after a minute", n, want, what))
-	if n, ok, err = pollReports(ctx, want, interval, 4*time.Minute, count, &moved); err != nil || ok {
+	b.logReportingSessions(ctx, fmt.Sprintf("the reports hold %d of at least %d %s after %.0f s", n, want, what, time.Since(progress.began).Seconds()))
+	if n, ok, err = pollReports(ctx, want, interval, 4*time.Minute, count, progress); err != nil || ok {
 		return err
 	}
 	b.logReportingSessions(ctx, "at the end of the wait")
@@ -910,26 +910,35 @@ func (b *bench) logReportingSessions(ctx context.Context, why string) {
 	fmt.Fprintf(b.log, "   (%s; reporting's sessions that are not idle:\n      %s)\n", why, strings.ReplaceAll(out, "\n", "\n      "))
 }
 
+// reportProgress is what pollReports keeps across its calls: the last
+// count, when it last moved, and when the first call began.
+type reportProgress struct {
+	last         int64
+	moved, began time.Time
+}
+
 // pollReports polls count every interval until it reaches want or within
-// has passed (or, with moved, the count has stayed as it was for
-// reportStall since *moved, which it keeps up to date across calls), and
-// returns the last count and whether it reached want. Only ctx ending is
-// an error; a failed count is polled again, and is no stall (the reports
-// may be slow to answer on a busy machine).
-func pollReports(ctx context.Context, want int64, interval, within time.Duration, count func() (int64, error), moved *time.Time) (int64, bool, error) {
-	var last int64 = -1
+// has passed (or, with p, the count has stayed as it was for reportStall,
+// counted across calls), and returns the last count and whether it
+// reached want. Only ctx ending is an error; a failed count is polled
+// again, and is no stall (the reports may be slow to answer on a busy
+// machine).
+func pollReports(ctx context.Context, want int64, interval, within time.Duration, count func() (int64, error), p *reportProgress) (int64, bool, error) {
+	if p != nil && p.began.IsZero() {
+		p.began = time.Now()
+	}
 	for deadline := time.Now().Add(within); ; {
 		n, err := count()
 		if err == nil && n >= want {
 			return n, true, nil
 		}
-		if moved != nil && (err != nil || n != last) {
+		if p != nil && (err != nil || n != p.last) {
 			if err == nil {
-				last = n
+				p.last = n
 			}
-			*moved = time.Now()
+			p.moved = time.Now()
 		}
-		if time.Now().After(deadline) || moved != nil && time.Since(*moved) > reportStall {
+		if time.Now().After(deadline) || p != nil && time.Since(p.moved) > reportStall {
 			return n, false, nil
 		}
 		if err := sleepCtx(ctx, interval); err != nil {

@@ -73,3 +73,30 @@ func TestSettlementReversalOfNothingMatches(t *testing.T) {
 		}
 	}
 }
+
+// A conversion approved in October in USD, changed to EUR in December,
+// is still unpaid on October's USD line, which expected it (a re-check:
+// counted under its currency now, it was on no line).
+func TestReconciliationCountsInTheCurrencyExpected(t *testing.T) {
+	oct, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s := newStoreAt(t, stmtNow)
+	bought := oct.AddDate(0, 0, 4)
+	ingestEach(t, s, stmtEvent("q1", "pq", "Q-1", "approved", 1000, bought, 1, bought))
+	e := stmtEvent("q2", "pq", "Q-1", "approved", 900, dec.AddDate(0, 0, 3), 2, dec.AddDate(0, 0, 3))
+	e.Currency = "EUR"
+	ingestEach(t, s, e)
+	ls, err := s.Reconciliation(context.Background(), oct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, l := range ls {
+		got += fmt.Sprintf("%s %s expected=%s unpaid=%d; ", l.Partner, l.Currency, l.Expected, l.Unpaid)
+	}
+	if want := "pq USD expected=1000 unpaid=1; "; got != want {
+		t.Errorf("October:\n got %s\nwant %s", got, want)
+	}
+	// Verify takes the USD rollups, netting to nothing, for what they are
+	// (a re-check: a currency no conversion is in any more was a problem).
+	verify(t, s)
+}

@@ -85,11 +85,13 @@ func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.R
 				coalesce(sum(amount_minor) FILTER (WHERE received_at >= $1), 0) AS month_remitted
 			FROM remittances WHERE received_at < $2 GROUP BY 1, 2
 		), owed AS (
-			SELECT e.partner, e.order_id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
+			SELECT e.partner, e.currency, e.order_id FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.txn_id
 			WHERE t.kind = 'conversion' AND e.account IN ('receivable_approved', 'unapplied_remittances') AND e.effective_at < $2
-			GROUP BY 1, 2 HAVING sum(e.amount_minor) > 0
+			GROUP BY 1, 2, 3 HAVING sum(e.amount_minor) > 0
 		), u AS (
-			SELECT c.partner, c.currency, count(*) AS unpaid FROM owed JOIN conversions c USING (partner, order_id)
+			-- Counted in the currency the month expected it in, whatever
+			-- the conversion's currency is now.
+			SELECT o.partner, o.currency, count(*) AS unpaid FROM owed o JOIN conversions c USING (partner, order_id)
 			WHERE c.status = 'approved' AND c.paid_minor < c.commission_minor GROUP BY 1, 2
 		)
 		SELECT partner, currency, coalesce(l.expected, 0), coalesce(r.remitted, 0), coalesce(l.month_approved, 0),

@@ -75,7 +75,7 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 
 	checks := []struct{ what, query string }{
 		{"conversion rollups against conversions", `
-			SELECT r.currency FROM
+			SELECT currency FROM
 				(SELECT currency, sum(conversions) n, sum(pending_minor) p, sum(approved_minor) a, sum(reversed_minor) v,
 					sum(paid_minor) d, sum(sale_minor) s FROM
 					(SELECT * FROM conversion_rollups UNION ALL SELECT * FROM conversion_rollup_deltas) u
@@ -88,7 +88,10 @@ func (s *Store) Verify(ctx context.Context, problem func(string)) (int, error) {
 					sum(paid_minor) d,
 					sum(CASE WHEN status <> 'reversed' THEN sale_minor ELSE 0 END) s FROM conversions GROUP BY 1) c
 			USING (currency)
-			WHERE (r.n, r.p, r.a, r.v, r.d, r.s) IS DISTINCT FROM (c.n, c.p, c.a, c.v, c.d, c.s)`},
+			-- A currency no conversion is in any more (one changed its
+			-- currency) has rollups that net to zero: absent is zero.
+			WHERE (coalesce(r.n, 0), coalesce(r.p, 0), coalesce(r.a, 0), coalesce(r.v, 0), coalesce(r.d, 0), coalesce(r.s, 0))
+				IS DISTINCT FROM (coalesce(c.n, 0), coalesce(c.p, 0), coalesce(c.a, 0), coalesce(c.v, 0), coalesce(c.d, 0), coalesce(c.s, 0))`},
 		{"ledger references", `
 			SELECT 'entry ' || e.id || ' of missing transaction ' || e.txn_id FROM ledger_entries e
 			WHERE NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = e.txn_id)
