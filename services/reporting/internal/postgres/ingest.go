@@ -142,6 +142,9 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 	}
 	defer conn.Close()
 	return database.TransactOn(ctx, conn, readCommitted, func(tx *sql.Tx) error {
+		if err := lockPeriodsShared(ctx, tx); err != nil {
+			return err
+		}
 		periods, err := loadPeriods(ctx, tx)
 		if err != nil {
 			return err
@@ -600,7 +603,10 @@ func (s *Store) IngestConversions(ctx context.Context, evs []ConversionEvent) er
 		cols.seq = append(cols.seq, e.AcceptedSeq)
 	}
 	return database.Transact(ctx, s.db, readCommitted, func(tx *sql.Tx) error {
-		// First, before any click is read: see attributionLock.
+		if err := lockPeriodsShared(ctx, tx); err != nil {
+			return err
+		}
+		// Then, before any click is read: see attributionLock.
 		var unraced bool
 		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock_shared(`+attributionLock+`)
 			AND NOT `+foreignSessions).Scan(&unraced); err != nil {
@@ -746,6 +752,9 @@ func (s *Store) attributeFound(ctx context.Context, query string, at *time.Time,
 	var n int
 	err := database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		n = 0
+		if err := lockPeriodsShared(ctx, tx); err != nil {
+			return err
+		}
 		if at != nil {
 			// The transaction's time, so the next sweep starts where
 			// this one ended, on the database's clock.

@@ -96,6 +96,27 @@ func (ps periods) bucket(t, recordedAt time.Time) time.Time {
 	return ps.effective(t, recordedAt).UTC().Truncate(Quarter)
 }
 
+// periodsLock is the advisory lock of the periods: closing, reopening,
+// a rate or a remittance hold it alone (a month cannot close between
+// their check and their commit); every transaction that reads the
+// periods to place a change holds it shared, taken first, before any
+// other lock (lockPeriodsShared). So no change is placed by periods that
+// a close or a reopen committed meanwhile: a batch that read November
+// closed, written after a reopening had moved November's adjustments
+// back, stayed in December while November was open (a re-check), and
+// live and a replay differed there.
+const periodsLock = `hashtext(current_schema() || '.periods')`
+
+// lockPeriodsShared takes periodsLock shared for the rest of tx. It must
+// be tx's first lock: a transaction holding it shared never waits for
+// one holding it alone, which never holds a lock such a transaction has.
+func lockPeriodsShared(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(`+periodsLock+`)`); err != nil {
+		return fmt.Errorf("periods lock: %w", err)
+	}
+	return nil
+}
+
 // conversionBucket is the rollup quarter-hour of a change to a conversion
 // purchased at t, recorded at recordedAt: bucket's, except that a month
 // reopened since its change was recorded, and open now, has taken its
@@ -260,7 +281,7 @@ func closePeriod(ctx context.Context, tx *sql.Tx, month time.Time, zone *time.Lo
 	name := month.Format("2006-01")
 	// One closer at a time: the partial unique index would refuse the
 	// second, but the first's figures must be read once.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
 		return report.Period{}, err
 	}
 	var closed time.Time
@@ -330,7 +351,7 @@ func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, n
 	name := month.Format("2006-01")
 	// One closer or reopener at a time: the adjustments to move back are
 	// read once, with no close in between.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.periods'))`); err != nil {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
 		return report.Period{}, err
 	}
 	var tz string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,6 +169,70 @@ func TestReopenWithAnotherMonthClosed(t *testing.T) {
 	}
 	if _, err := s.ReopenPeriod(ctx, nov, dec.AddDate(0, 0, 2), "test"); err != nil {
 		t.Fatalf("reopen November with October closed: %v", err)
+	}
+	verify(t, s)
+}
+
+// A batch that read the periods while November was closed and wrote its
+// rollups after a reopening had moved November's adjustments back left
+// its adjustment in December while November was open, and a later change
+// split the purchase (a re-check). Every transaction that places changes
+// by the periods holds their lock shared, so a reopening waits for it,
+// and one that starts after it reads the periods as reopened. The sleeps
+// only give the race its chance: with the lock, any order ends the same.
+func TestReopeningWaitsForTheBatchesThatReadThePeriods(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2027, 2, 10, 12, 0, 0, 0, time.UTC)
+	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s := newStoreAt(t, now)
+	months, ingest := reportMonths(t, s, nov, dec.AddDate(0, 1, 0), now)
+	bought := nov.AddDate(0, 0, 19)
+	event := func(id, status string, recorded time.Time) postgres.ConversionEvent {
+		return postgres.ConversionEvent{Event: ledger.Event{ID: id, Status: status, Sale: 5000, Commission: 500,
+			Currency: "USD", OccurredAt: bought}, Partner: "p", OrderID: "A-1", Source: "webhook", RecordedAt: recorded}
+	}
+	ingest(event("a1", ledger.StatusPending, bought))
+	if _, err := s.ClosePeriod(ctx, nov, dec.Add(10*time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	// Hold the rollup deltas: the batch and the reopening read what they
+	// read, then wait to write.
+	hold, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hold.ExecContext(ctx, `LOCK TABLE conversion_rollup_deltas IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs[0] = s.IngestConversions(ctx, []postgres.ConversionEvent{event("a2", ledger.StatusApproved, dec.Add(12*time.Hour))})
+	}()
+	time.Sleep(500 * time.Millisecond)
+	go func() {
+		defer wg.Done()
+		_, errs[1] = s.ReopenPeriod(ctx, nov, dec.AddDate(0, 0, 2), "test")
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if err := hold.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify(t, s)
+	if got, want := months(), "2026-11 n=1 pending=0 approved=500; "; got != want {
+		t.Errorf("approved while November reopened:\n got %s\nwant %s", got, want)
+	}
+	ingest(event("a3", ledger.StatusReversed, dec.AddDate(0, 0, 3)))
+	if got, want := months(), "2026-11 n=1 pending=0 approved=0; "; got != want {
+		t.Errorf("reversed after the reopening:\n got %s\nwant %s", got, want)
 	}
 	verify(t, s)
 }

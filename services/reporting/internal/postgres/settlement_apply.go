@@ -84,6 +84,9 @@ func (s *Store) ApplySettlement(ctx context.Context, f payout.SettlementFile, ac
 	}
 	at := s.now()
 	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		if err := lockPeriodsShared(ctx, tx); err != nil {
+			return err
+		}
 		// One apply of a partner's files at a time: the digest check and
 		// the events it plans from must not race another apply.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext('reporting.settlement_apply ' || $1))`,
