@@ -3,6 +3,7 @@ package adapter
 import (
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -374,7 +375,32 @@ func FuzzRoundHalfEven(f *testing.F) {
 		if !allDigits(whole) || len(frac) != places || !allDigits(frac) || strings.HasPrefix(got, "-") != strings.HasPrefix(s, "-") {
 			t.Fatalf("roundHalfEven(%q, %d) = %q", s, places, got)
 		}
+		// And the value is s rounded half to even, as exact rationals say.
+		in, ok1 := new(big.Rat).SetString(s)
+		out, ok2 := new(big.Rat).SetString(got)
+		if !ok1 || !ok2 {
+			t.Fatalf("roundHalfEven(%q, %d) = %q: not both decimals", s, places, got)
+		}
+		if want := halfEven(in, places); out.Cmp(want) != 0 {
+			t.Fatalf("roundHalfEven(%q, %d) = %q, want %s", s, places, got, want.FloatString(places))
+		}
 	})
+}
+
+// halfEven is x rounded to places decimals, a half to the even neighbour.
+func halfEven(x *big.Rat, places int) *big.Rat {
+	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)
+	scaled := new(big.Rat).Mul(new(big.Rat).Abs(x), new(big.Rat).SetInt(scale))
+	q, r := new(big.Int).QuoRem(scaled.Num(), scaled.Denom(), new(big.Int))
+	twice := new(big.Int).Mul(r, big.NewInt(2))
+	if c := twice.Cmp(scaled.Denom()); c > 0 || c == 0 && q.Bit(0) == 1 {
+		q.Add(q, big.NewInt(1))
+	}
+	out := new(big.Rat).SetFrac(q, scale)
+	if x.Sign() < 0 {
+		out.Neg(out)
+	}
+	return out
 }
 
 // TestIsTest: PartnerStack's documented test delivery is one; its rewards

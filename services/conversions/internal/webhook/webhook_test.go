@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"strconv"
@@ -136,10 +137,19 @@ func FuzzParseSignatures(f *testing.F) {
 }
 
 func FuzzParseSecret(f *testing.F) {
-	f.Add("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Add("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", []byte("0123456789abcdef"))
+	f.Fuzz(func(t *testing.T, s string, key []byte) {
 		if k, err := ParseSecret(s); err == nil && (len(k) < 16 || len(k) > 64) {
 			t.Fatalf("accepted a %d-byte key", len(k))
+		}
+		// Any key of 16 to 64 bytes, written as Standard Webhooks writes
+		// it, reads back as itself.
+		if len(key) < 16 || len(key) > 64 {
+			return
+		}
+		secret := "whsec_" + base64.StdEncoding.EncodeToString(key)
+		if k, err := ParseSecret(secret); err != nil || !bytes.Equal(k, key) {
+			t.Fatalf("ParseSecret(%q) = %x, %v, want %x", secret, k, err, key)
 		}
 	})
 }

@@ -60,8 +60,16 @@ func FuzzSafeCell(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out := SafeCell(s)
-		if out != "" && (out[0] == '=' || out[0] == '+' || out[0] == '-' || out[0] == '@' || out[0] == '\t' || out[0] == '\r') {
+		formula := func(c string) bool {
+			return c != "" && (c[0] == '=' || c[0] == '+' || c[0] == '-' || c[0] == '@' || c[0] == '\t' || c[0] == '\r')
+		}
+		if formula(out) {
 			t.Fatalf("SafeCell(%q) = %q starts a formula", s, out)
+		}
+		// Nothing else changes: a safe cell is as it was, a neutralised
+		// one is the same text after one quote.
+		if want := map[bool]string{false: s, true: "'" + s}[formula(s)]; out != want {
+			t.Fatalf("SafeCell(%q) = %q, want %q", s, out, want)
 		}
 	})
 }
