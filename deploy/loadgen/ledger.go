@@ -226,15 +226,36 @@ func (l *Ledger) Expected() Expected {
 		doubted[k] = append(doubted[k], e)
 		widen(e.OccurredAt)
 	}
+	convCell := func(o outcome) (ConvKey, bool) { return o.cell, o.exists }
+	linkCell := func(o outcome) (LinkConvKey, bool) { return o.link, o.exists && o.linked }
 	for k, doubt := range doubted {
-		outs := outcomes(orders[k], doubt)
-		for _, c := range cellsOf(outs, func(k ConvKey, _ []Event) (ConvKey, bool) { return k, true }) {
+		var outs []outcome
+		for _, evs := range outcomes(orders[k], doubt) {
+			o := outcome{exists: len(evs) > 0}
+			if o.exists {
+				var t ConvTotals
+				o.cell, t = Fold(evs)
+				o.link, o.linked = linkOf(o.cell, evs)
+				o.figures = t.figures()
+			}
+			outs = append(outs, o)
+		}
+		for _, c := range cellsOf(outs, convCell) {
 			x.OrdersInDoubt[c]++
 		}
-		widenDoubt(x.ConversionsInDoubt, outs, func(k ConvKey, _ []Event) (ConvKey, bool) { return k, true })
-		widenDoubt(x.LinkConversionsInDoubt, outs, linkOf)
+		widenDoubt(x.ConversionsInDoubt, outs, convCell)
+		widenDoubt(x.LinkConversionsInDoubt, outs, linkCell)
 	}
 	return x
+}
+
+// outcome is what one of the event sets an order may stand at makes of
+// it: its cell and its link's, with its figures; none without events.
+type outcome struct {
+	exists, linked bool
+	cell           ConvKey
+	link           LinkConvKey
+	figures        [6]int64
 }
 
 // clickOf is the click an order's events name: the latest non-empty
@@ -277,15 +298,11 @@ func outcomes(acked, doubt []Event) [][]Event {
 	return out
 }
 
-// cellsOf is every cell any of outs falls in.
-func cellsOf[K comparable](outs [][]Event, key func(ConvKey, []Event) (K, bool)) []K {
+// cellsOf is every cell any of outs falls in, by key.
+func cellsOf[K comparable](outs []outcome, key func(outcome) (K, bool)) []K {
 	var cells []K
-	for _, evs := range outs {
-		if len(evs) == 0 {
-			continue
-		}
-		k, _ := Fold(slices.Clone(evs))
-		if c, ok := key(k, evs); ok && !slices.Contains(cells, c) {
+	for _, o := range outs {
+		if c, ok := key(o); ok && !slices.Contains(cells, c) {
 			cells = append(cells, c)
 		}
 	}
@@ -294,25 +311,20 @@ func cellsOf[K comparable](outs [][]Event, key func(ConvKey, []Event) (K, bool))
 
 // widenDoubt adds to bounds how far an order's outcomes may move each
 // cell's figures from its first outcome (what was acknowledged).
-func widenDoubt[K comparable](bounds map[K]Doubt, outs [][]Event, key func(ConvKey, []Event) (K, bool)) {
-	contrib := make([]map[K][6]int64, len(outs))
-	for i, evs := range outs {
-		contrib[i] = map[K][6]int64{}
-		if len(evs) == 0 {
-			continue
+func widenDoubt[K comparable](bounds map[K]Doubt, outs []outcome, key func(outcome) (K, bool)) {
+	in := func(o outcome, c K) [6]int64 { // o's figures in cell c
+		if k, ok := key(o); ok && k == c {
+			return o.figures
 		}
-		k, t := Fold(slices.Clone(evs))
-		if c, ok := key(k, evs); ok {
-			contrib[i][c] = t.figures()
-		}
+		return [6]int64{}
 	}
 	for _, c := range cellsOf(outs, key) {
-		base := contrib[0][c]
+		base := in(outs[0], c)
 		lo, hi := bounds[c].Low.figures(), bounds[c].High.figures()
 		for f := range base {
 			least, most := base[f], base[f]
-			for i := range outs {
-				least, most = min(least, contrib[i][c][f]), max(most, contrib[i][c][f])
+			for _, o := range outs {
+				least, most = min(least, in(o, c)[f]), max(most, in(o, c)[f])
 			}
 			lo[f] += least - base[f]
 			hi[f] += most - base[f]

@@ -25,7 +25,7 @@ func (s *Store) AddRemittance(ctx context.Context, r payout.Remittance, actor st
 	err = database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
 		// The periods' lock: a month cannot close between the check and
 		// the commit.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
+		if err := lockPeriods(ctx, tx); err != nil {
 			return err
 		}
 		out, created, err = s.addRemittance(ctx, tx, r, at, actor, true)

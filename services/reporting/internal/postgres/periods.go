@@ -107,6 +107,15 @@ func (ps periods) bucket(t, recordedAt time.Time) time.Time {
 // live and a replay differed there.
 const periodsLock = `hashtext(current_schema() || '.periods')`
 
+// lockPeriods takes periodsLock alone for the rest of tx: a close, a
+// reopening, a rate or a remittance, each as its first lock.
+func lockPeriods(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
+		return fmt.Errorf("periods lock: %w", err)
+	}
+	return nil
+}
+
 // lockPeriodsShared takes periodsLock shared for the rest of tx. It must
 // be tx's first lock: a transaction holding it shared never waits for
 // one holding it alone, which never holds a lock such a transaction has.
@@ -281,7 +290,7 @@ func closePeriod(ctx context.Context, tx *sql.Tx, month time.Time, zone *time.Lo
 	name := month.Format("2006-01")
 	// One closer at a time: the partial unique index would refuse the
 	// second, but the first's figures must be read once.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
+	if err := lockPeriods(ctx, tx); err != nil {
 		return report.Period{}, err
 	}
 	var closed time.Time
@@ -351,7 +360,7 @@ func (s *Store) reopenPeriod(ctx context.Context, tx *sql.Tx, month time.Time, n
 	name := month.Format("2006-01")
 	// One closer or reopener at a time: the adjustments to move back are
 	// read once, with no close in between.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
+	if err := lockPeriods(ctx, tx); err != nil {
 		return report.Period{}, err
 	}
 	var tz string

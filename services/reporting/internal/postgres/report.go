@@ -325,7 +325,7 @@ func putFXRates(ctx context.Context, tx *sql.Tx, rates []report.Rate, at time.Ti
 	if checkClosed {
 		// The periods' lock: a month cannot close between the check and
 		// the commit.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+periodsLock+`)`); err != nil {
+		if err := lockPeriods(ctx, tx); err != nil {
 			return err
 		}
 		if err := checkRatesOpen(ctx, tx, rates); err != nil {
