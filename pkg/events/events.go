@@ -34,6 +34,19 @@ func ValidStatus(s string) bool {
 	return s == StatusPending || s == StatusApproved || s == StatusReversed
 }
 
+// Events are placed in the years 2000 to 2099 (UTC): a clock that far off
+// is a bug, and reporting keeps a partition per month. The edge that
+// accepts an event and the consumer that stores it apply the same bound,
+// so nothing answered 2xx is refused later.
+var (
+	EarliestTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	LatestTime   = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) // excluded
+)
+
+// InYears reports whether t lies within EarliestTime and LatestTime, as an
+// instant (its zone does not matter).
+func InYears(t time.Time) bool { return !t.Before(EarliestTime) && t.Before(LatestTime) }
+
 // Header carries what every event has.
 type Header struct {
 	ID            string `json:"id"`

@@ -27,6 +27,9 @@ func standard(t testing.TB) Mapping {
 	return m
 }
 
+// TestDecodeWebhook decodes as a webhook arrives (DecodeNewWebhook);
+// FuzzDecodeWebhook holds the replay's DecodeWebhook to accept at least
+// as much, the same.
 func TestDecodeWebhook(t *testing.T) {
 	valid := `{"order_id":"A-1001","click_id":"c1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`
 	with := func(field, value string) string {
@@ -59,6 +62,8 @@ func TestDecodeWebhook(t *testing.T) {
 		{"array", `[1]`, 400, ""},
 		{"trailing", valid + `{}`, 400, ""},
 		{"missing order", with("order_id", "<delete>"), 400, ""},
+		{"blank order", with("order_id", `"   "`), 400, ""},
+		{"blank status", with("status", `" "`), 400, ""},
 		{"missing status", with("status", "<delete>"), 400, ""},
 		{"missing amount", with("sale_amount", "<delete>"), 400, ""},
 		{"missing time", with("occurred_at", "<delete>"), 400, ""},
@@ -85,11 +90,16 @@ func TestDecodeWebhook(t *testing.T) {
 		{"impossible date", with("occurred_at", `"2026-02-30T10:00:00Z"`), 422, "occurred_at"},
 		{"far future", with("occurred_at", `"2027-11-20T10:00:00Z"`), 422, "occurred_at"},
 		{"ancient", with("occurred_at", `"1999-12-31T10:00:00Z"`), 422, "occurred_at"},
+		// The bound is an instant, as reporting's, which would set the
+		// event aside after its 202: 00:59:59+01:00 is 1999 in UTC.
+		{"2000 locally, 1999 in UTC", with("occurred_at", `"2000-01-01T00:59:59+01:00"`), 422, "occurred_at"},
+		{"2000 in UTC", with("occurred_at", `"2000-01-01T01:00:00+01:00"`), 0, ""},
+		{"1999 locally, 2000 in UTC", with("occurred_at", `"1999-12-31T23:30:00-01:00"`), 0, ""},
 		{"control chars in id", with("order_id", `"A\n1"`), 422, "order_id"},
 	}
 	m := standard(t)
 	for _, tt := range tests {
-		c, err := m.DecodeWebhook([]byte(tt.body), usd, now)
+		c, err := m.DecodeNewWebhook([]byte(tt.body), usd, now)
 		if tt.status == 0 {
 			if err != nil {
 				t.Errorf("%s: %v", tt.name, err)

@@ -213,6 +213,9 @@ func (m Mapping) decodeWebhook(body []byte, p Partner, now time.Time, arrival bo
 		}
 		s, ok := plainString(raw)
 		if ok {
+			if arrival && isBlank(s) {
+				continue // only spaces: as good as missing (400 missing_field when required)
+			}
 			values[field] = s
 			continue
 		}
@@ -224,6 +227,9 @@ func (m Mapping) decodeWebhook(body []byte, p Partner, now time.Time, arrival bo
 			default:
 				f.Add(field, "must be a string, not %s", kind)
 			}
+			continue
+		}
+		if arrival && isBlank(s) {
 			continue
 		}
 		values[field] = s
@@ -300,6 +306,9 @@ func jsonKind(raw json.RawMessage) string {
 	}
 	return "a number"
 }
+
+// isBlank reports whether s is not empty but holds only white space.
+func isBlank(s string) bool { return s != "" && strings.TrimSpace(s) == "" }
 
 // flat is a JSON object's scalars by dotted path.
 type flat map[string]string
@@ -459,8 +468,8 @@ func (m Mapping) build(get func(string) (string, bool), p Partner, now time.Time
 			f.Add(m.name(FieldOccurredAt), "%s is not a valid time (RFC 3339, such as 2026-11-20T10:00:00Z)", show(occurredRaw))
 		case t.After(now.Add(24 * time.Hour)):
 			f.Add(m.name(FieldOccurredAt), "is more than a day in the future")
-		case t.Year() < 2000:
-			f.Add(m.name(FieldOccurredAt), "is before the year 2000")
+		case !events.InYears(t): // as an instant: 2000-01-01T00:30:00+01:00 is in 1999
+			f.Add(m.name(FieldOccurredAt), "is outside the years 2000 to 2099 (UTC)")
 		default:
 			c.OccurredAt = t.UTC().Add(m.statusStep(rawStatus, status))
 		}

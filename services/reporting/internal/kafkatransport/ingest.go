@@ -106,12 +106,10 @@ func (in *Ingestor) Handle(ctx context.Context, msgs []kafka.Message) error {
 // up to: about one 2 MB fetch of clicks.
 const slotRounding = 4096
 
-// Events outside these years are refused: a clock that far off is a bug,
-// and each month of clicks is a partition.
-var earliest, latest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-
+// checkTime refuses an event outside events.InYears: the bound the
+// services that publish events apply when they accept them.
 func checkTime(field string, t time.Time) error {
-	if t.Before(earliest) || !t.Before(latest) {
+	if !events.InYears(t) {
 		return errs.Newf(errs.Invalid, "implausible_time", "%s %s is outside 2000..2099", field, t.Format(time.RFC3339))
 	}
 	return nil
