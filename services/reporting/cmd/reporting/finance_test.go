@@ -736,3 +736,44 @@ func TestAdjustmentConvertsAtThePurchaseDateAtInstant(t *testing.T) {
 	s.waitFor(t, span(prev, running)+"&group_by=partner&currency=USD",
 		oneRow(map[string]any{"commission_pending": "2.19", "commission_approved": "0.00", "sale_amount": "21.89"}))
 }
+
+// A converted report reads the rates its purchase days need: those in
+// force on them, whether dated inside the period or before it, direct or
+// the inverse of the reverse quote, and never one dated after a purchase
+// (found by an outside check: every converted report read every stored
+// rate of its currency, hundreds of thousands of them, per request).
+func TestConvertedReportUsesTheRatesInForceAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	running := monthOf(at)
+	prev := running.AddDate(0, -1, 0)
+	day := func(t time.Time) string { return t.Format(time.DateOnly) }
+	rates := `[{"date":"2000-01-03","base":"EUR","quote":"USD","rate":"9"},` +
+		`{"date":"` + day(prev.AddDate(0, 0, -10)) + `","base":"EUR","quote":"USD","rate":"1.10"},` +
+		`{"date":"` + day(prev.AddDate(0, 0, 15)) + `","base":"EUR","quote":"USD","rate":"1.20"},` +
+		`{"date":"` + day(running) + `","base":"EUR","quote":"USD","rate":"5"},` +
+		`{"date":"` + day(prev.AddDate(0, 0, -40)) + `","base":"USD","quote":"GBP","rate":"0.5"},` +
+		`{"date":"` + day(prev.AddDate(0, 0, 4)) + `","base":"USD","quote":"JPY","rate":"100"}]`
+	if r := s.do(t, "PUT", "/v1/fx-rates", rates); r.status != 200 {
+		t.Fatalf("rates = %d %s", r.status, r.body)
+	}
+	noon := 12 * time.Hour
+	s.publishAt(t, at, events.TopicConversions,
+		s.convIn("r1", "coursera", "FX-1", "", "pending", "10.00", "10.00", "EUR", prev.AddDate(0, 0, 5).Add(noon)),  // 1.10: 11.00
+		s.convIn("r2", "coursera", "FX-2", "", "pending", "10.00", "10.00", "EUR", prev.AddDate(0, 0, 20).Add(noon)), // 1.20: 12.00
+		s.convIn("r3", "coursera", "FX-3", "", "pending", "1.00", "1.00", "GBP", prev.AddDate(0, 0, 3).Add(noon)))    // 1 / 0.5: 2.00
+	s.waitFor(t, span(prev, running)+"&group_by=partner&currency=USD", oneRow(map[string]any{"commission_pending": "25.00", "sale_amount": "25.00"}))
+	// A purchase in JPY on a day before its first rate: 422, naming it.
+	s.publishAt(t, at, events.TopicConversions,
+		s.convIn("r4", "coursera", "FX-4", "", "pending", "100", "100", "JPY", prev.AddDate(0, 0, 2).Add(noon)))
+	s.waitFor(t, span(prev, running)+"&group_by=partner", func(r reportJSON) error {
+		if len(r.Rows) != 3 {
+			return fmt.Errorf("%d rows, want one per currency: EUR, GBP, JPY", len(r.Rows))
+		}
+		return nil
+	})
+	r := s.do(t, "GET", "/v1/reports/commissions?"+span(prev, running)+"&group_by=partner&currency=USD", "")
+	if r.status != 422 || !strings.Contains(r.body, "JPY") || !strings.Contains(r.body, day(prev.AddDate(0, 0, 2))) {
+		t.Fatalf("report with a purchase before its currency's first rate = %d %s, want 422 naming JPY and its day", r.status, r.body)
+	}
+}

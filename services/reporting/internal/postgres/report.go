@@ -111,14 +111,8 @@ func (s *Store) Commissions(ctx context.Context, q report.Query, emit func(repor
 	}
 	var conv *report.Converter
 	if q.Currency != "" {
-		rates, err := s.FXRates(ctx, q.Currency)
-		if err != nil {
-			return err
-		}
-		if conv, err = report.NewConverter(q.Currency, rates); err != nil {
-			return err
-		}
-		if err := s.checkRates(ctx, q, conv); err != nil {
+		var err error
+		if conv, err = s.converter(ctx, q); err != nil {
 			return err
 		}
 	}
@@ -261,9 +255,19 @@ func (s *Store) CountCommissions(ctx context.Context, q report.Query) (int64, er
 	return n, database.Classify(err)
 }
 
-// checkRates finds the first purchase day and currency of the period that
-// has no rate into the report's currency.
-func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Converter) error {
+// converter returns a converter into the report's currency holding the
+// rates its period needs, and no others: the rates dated within the
+// period's days (a day more at each end) and the days of the purchases its
+// adjustments convert at, and, per pair, the last one before them (a rate
+// holds until the next). What it reads is bounded by the report's period,
+// not by how many rates are stored (a converted report once read every
+// rate into or out of its currency, years of them, on each request). The
+// first purchase day and currency without a rate fails the report (422)
+// before a row is sent; the rows read after this check may include
+// events ingested since, whose days the rates read cover too.
+func (s *Store) converter(ctx context.Context, q report.Query) (*report.Converter, error) {
+	type need struct{ currency, date string }
+	var needs []need
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT k.currency, to_char(`+fxDayColumn+`, 'YYYY-MM-DD') FROM (
 			SELECT DISTINCT key_id, (bucket AT TIME ZONE $3)::date AS fx_day
 			FROM (SELECT bucket, key_id FROM conversion_rollups UNION ALL SELECT bucket, key_id FROM conversion_rollup_deltas) r
@@ -271,19 +275,56 @@ func (s *Store) checkRates(ctx context.Context, q report.Query, conv *report.Con
 		JOIN rollup_keys k ON k.id = a.key_id WHERE k.currency <> $4 ORDER BY 2, 1`,
 		q.From.UTC(), q.To.UTC(), q.TZ.String(), q.Currency)
 	if err != nil {
-		return database.Classify(fmt.Errorf("report: rates: %w", err))
+		return nil, database.Classify(fmt.Errorf("report: rates: %w", err))
 	}
-	defer rows.Close()
 	for rows.Next() {
-		var cur, date string
-		if err := rows.Scan(&cur, &date); err != nil {
-			return err
+		var n need
+		if err := rows.Scan(&n.currency, &n.date); err != nil {
+			rows.Close()
+			return nil, database.Classify(fmt.Errorf("report: rates: %w", err))
 		}
-		if _, err := conv.Convert(report.Row{Currency: cur}, date); err != nil {
-			return err
+		needs = append(needs, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, database.Classify(fmt.Errorf("report: rates: %w", err))
+	}
+	first := q.From.In(q.TZ).AddDate(0, 0, -1).Format(time.DateOnly)
+	last := q.To.In(q.TZ).AddDate(0, 0, 1).Format(time.DateOnly)
+	if len(needs) > 0 { // ordered by date
+		first, last = min(first, needs[0].date), max(last, needs[len(needs)-1].date)
+	}
+	rates, err := s.ratesFor(ctx, q.Currency, first, last)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := report.NewConverter(q.Currency, rates)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range needs {
+		if _, err := conv.Convert(report.Row{Currency: n.currency}, n.date); err != nil {
+			return nil, err
 		}
 	}
-	return rows.Err()
+	return conv, nil
+}
+
+// ratesFor returns the rates into or out of currency dated from first to
+// last (YYYY-MM-DD, both included), and for each pair the last one dated
+// before first.
+func (s *Store) ratesFor(ctx context.Context, currency, first, last string) ([]report.Rate, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT to_char(date, 'YYYY-MM-DD'), base, quote, rate::text FROM fx_rates
+			WHERE (base = $1 OR quote = $1) AND date BETWEEN $2 AND $3
+		UNION ALL
+		SELECT * FROM (SELECT DISTINCT ON (base, quote) to_char(date, 'YYYY-MM-DD'), base, quote, rate::text FROM fx_rates
+			WHERE (base = $1 OR quote = $1) AND date < $2 ORDER BY base, quote, date DESC) before`,
+		currency, first, last)
+	if err != nil {
+		return nil, database.Classify(fmt.Errorf("report: rates: %w", err))
+	}
+	return scanRates(rows)
 }
 
 // FXRates returns every rate into or out of currency.
@@ -298,16 +339,21 @@ func (s *Store) FXRates(ctx context.Context, currency string) ([]report.Rate, er
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("fx rates: %w", err))
 	}
+	return scanRates(rows)
+}
+
+// scanRates reads rows of date, base, quote, rate, and closes them.
+func scanRates(rows *sql.Rows) ([]report.Rate, error) {
 	defer rows.Close()
 	var out []report.Rate
 	for rows.Next() {
 		var r report.Rate
 		if err := rows.Scan(&r.Date, &r.Base, &r.Quote, &r.Rate); err != nil {
-			return nil, err
+			return nil, database.Classify(fmt.Errorf("fx rates: %w", err))
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, database.Classify(rows.Err())
 }
 
 // PutFXRates stores rates, replacing any of the same date and pair, as
