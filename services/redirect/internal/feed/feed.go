@@ -22,8 +22,10 @@ const (
 )
 
 // MaxLineBytes bounds one NDJSON line or CSV record (the CSV reader reads
-// ahead up to 4 KiB, so a CSV record may pass it by that much): a longer
-// one stops the feed, as no row is that long.
+// ahead up to 4 KiB, so a CSV record may pass it by that much). A longer
+// NDJSON line is that row's error, and the feed goes on at the next line;
+// a longer CSV record stops the feed (where it ends is not known without
+// reading it), as no row is that long.
 const MaxLineBytes = 64 << 10
 
 // Row is one feed row: a link, or why the row could not be read.
@@ -81,9 +83,7 @@ func Detect(contentType, format string, first byte) (string, error) {
 func NewReader(format string, r io.Reader) (Reader, error) {
 	switch format {
 	case NDJSON:
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-		return &ndjsonReader{sc: sc}, nil
+		return &ndjsonReader{r: bufio.NewReaderSize(r, 64<<10)}, nil
 	case CSV:
 		return newCSVReader(r)
 	}
@@ -103,14 +103,51 @@ type jsonRow struct {
 }
 
 type ndjsonReader struct {
-	sc   *bufio.Scanner
+	r    *bufio.Reader
+	buf  []byte // the line being read, at most MaxLineBytes
 	line int
 }
 
+// readLine returns the next line without its newline, and whether it was
+// longer than MaxLineBytes: then it is read to its end and dropped, so
+// that no more than MaxLineBytes of it is ever held.
+func (n *ndjsonReader) readLine() (line []byte, tooLong bool, err error) {
+	n.buf = n.buf[:0]
+	for {
+		chunk, err := n.r.ReadSlice('\n')
+		if err == nil || err == io.EOF {
+			chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		}
+		if !tooLong {
+			if len(n.buf)+len(chunk) > MaxLineBytes {
+				tooLong, n.buf = true, n.buf[:0]
+			} else {
+				n.buf = append(n.buf, chunk...)
+			}
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && (len(n.buf) > 0 || tooLong):
+			return n.buf, tooLong, nil // a last line without its newline
+		case err != nil:
+			return nil, false, err // io.EOF after the last line
+		}
+		return n.buf, tooLong, nil
+	}
+}
+
 func (n *ndjsonReader) Next() (Row, error) {
-	for n.sc.Scan() {
+	for {
+		raw, tooLong, err := n.readLine()
+		if err != nil {
+			return Row{}, err // io.EOF after the last line
+		}
 		n.line++
-		b := bytes.TrimSpace(n.sc.Bytes())
+		if tooLong {
+			return Row{Line: n.line, Err: fmt.Errorf("line %d is longer than %d bytes", n.line, MaxLineBytes)}, nil
+		}
+		b := bytes.TrimSpace(raw)
 		if len(b) == 0 {
 			continue
 		}
@@ -145,13 +182,6 @@ func (n *ndjsonReader) Next() (Row, error) {
 		}
 		return Row{Line: n.line, Link: l}, nil
 	}
-	if err := n.sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return Row{}, fmt.Errorf("line %d is longer than %d bytes", n.line+1, MaxLineBytes)
-		}
-		return Row{}, err
-	}
-	return Row{}, io.EOF
 }
 
 // jsonProblem words why a line that starts like an object is not one of

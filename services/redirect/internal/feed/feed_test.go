@@ -2,6 +2,7 @@ package feed
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -220,10 +221,43 @@ func TestCSVHeaderProblems(t *testing.T) {
 	}
 }
 
+// A line longer than MaxLineBytes is its row's error, and the feed goes
+// on at the next line (it stopped the whole feed, after the rows before it
+// had been stored: from a limits check); a line of MaxLineBytes is read.
 func TestNDJSONLineTooLong(t *testing.T) {
-	r, _ := NewReader(NDJSON, strings.NewReader(`{"code":"`+strings.Repeat("a", MaxLineBytes)+`"}`))
-	if _, err := r.Next(); err == nil || errors.Is(err, io.EOF) {
-		t.Fatalf("err = %v, want a line-too-long error", err)
+	row := func(code string, pad int) string {
+		return `{"code":"` + code + `","partner":"p","course_id":"c","destination":"https://example.com/","title":"` + strings.Repeat("t", pad) + `"}`
+	}
+	fits := row("fits", 0)
+	fits = row("fits", MaxLineBytes-len(fits))
+	long := row("long", MaxLineBytes)
+	for _, tt := range []struct{ in, want string }{
+		{row("a", 0) + "\n" + long + "\n" + fits + "\n" + long + "\n" + row("b", 0), "[1:a 2:long 3:fits 4:long 5:b]"}, // the last without its newline
+		{row("a", 0) + "\r\n" + long + "\r\n" + row("b", 0) + "\r\n", "[1:a 2:long 3:b]"},
+		{long, "[1:long]"},
+	} {
+		r, _ := NewReader(NDJSON, strings.NewReader(tt.in))
+		var got []string
+		for {
+			rw, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("err = %v after %v", err, got)
+			}
+			if rw.Err != nil {
+				if !strings.Contains(rw.Err.Error(), "longer than") {
+					t.Fatalf("line %d: %v", rw.Line, rw.Err)
+				}
+				got = append(got, fmt.Sprintf("%d:long", rw.Line))
+				continue
+			}
+			got = append(got, fmt.Sprintf("%d:%s", rw.Line, rw.Link.Code))
+		}
+		if fmt.Sprint(got) != tt.want {
+			t.Errorf("rows %v, want %s", got, tt.want)
+		}
 	}
 }
 

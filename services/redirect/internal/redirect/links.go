@@ -148,7 +148,15 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 			break
 		}
 		if err != nil {
-			return res, errs.Wrap(errs.Invalid, "unreadable_feed", fmt.Sprintf("the feed cannot be read after %d rows: %v", res.Rows, err), err)
+			// Store the rows read before the feed broke off, as the
+			// batches before them are, and say what was stored: a 400
+			// whose links are partly live must say which.
+			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			return res, errs.Wrap(errs.Invalid, "unreadable_feed", fmt.Sprintf(
+				"the feed cannot be read after %d rows: %v; the links of the rows before it are stored (%d created, %d updated, %d rows failed), the rest of the feed is not",
+				res.Rows, err, res.Created, res.Updated, res.Failed), err)
 		}
 		res.Rows++
 		if row.Err != nil {
