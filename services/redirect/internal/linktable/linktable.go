@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -56,12 +57,15 @@ var ErrTooLong = errors.New("linktable: field too long")
 type Table struct {
 	mu      sync.RWMutex
 	seed    maphash.Seed
-	chunks  [][]byte // off-heap, see offheap.go
-	slots   []uint64 // off-heap; 0 empty, else tag<<40 | (ref+1)
-	retired []retiredMapping
-	count   int
-	live    int // bytes of current records
-	waste   int // bytes of replaced records
+	chunks  [][]byte         // off-heap, see offheap.go
+	slots   []uint64         // off-heap; 0 empty, else tag<<40 | (ref+1)
+	retired []retiredMapping // oldest first
+	// sweepPending is set while a timer will unmap retired mappings.
+	sweepPending bool
+	retireAfter  time.Duration // defaultRetireAfter; shorter in tests
+	count        int
+	live         int // bytes of current records
+	waste        int // bytes of replaced records
 
 	// partners interns the partner ids of the records: a record holds
 	// its partner's index. 32 bits, so no number of partners can wrap an
@@ -77,7 +81,7 @@ func New(n int) *Table {
 	for size*3/4 < n {
 		size *= 2
 	}
-	return &Table{seed: maphash.MakeSeed(), slots: allocSlots(size), partnerIdx: map[string]uint32{}}
+	return &Table{seed: maphash.MakeSeed(), slots: allocSlots(size), partnerIdx: map[string]uint32{}, retireAfter: defaultRetireAfter}
 }
 
 // Len is the number of links.
