@@ -51,18 +51,18 @@ const SettlementRoute = "POST /v1/payouts/settlements/{partner}"
 // now is the service's clock: a report without from and to covers the
 // month running by it.
 func Register(rt *httpx.Router, eps reporting.Endpoints, now clock.Clock, tokens *httpx.Tokens, logger *slog.Logger) {
-	h := &handlers{eps: eps, now: now, logger: logger}
+	h := &handlers{eps: eps, now: now, logger: logger, uploads: make(chan struct{}, maxUploadsAtOnce)}
 	finance := func(f http.HandlerFunc) http.Handler {
 		return tokens.Require(httpx.ScopeFinance, withActor(tokens, httpx.StrictSingleQuery(f)))
 	}
 	h.tokens = tokens
 	rt.Handle("GET /v1/reports/commissions", finance(h.commissions))
 	rt.Handle("GET /v1/fx-rates", finance(h.listRates))
-	rt.Handle("PUT /v1/fx-rates", finance(h.putRates))
-	rt.Handle("POST /v1/payouts/remittances", finance(h.addRemittance))
+	rt.Handle("PUT /v1/fx-rates", finance(h.upload(h.putRates)))
+	rt.Handle("POST /v1/payouts/remittances", finance(h.upload(h.addRemittance)))
 	rt.Handle("GET /v1/payouts/statements/{partner}", finance(h.statement))
 	rt.Handle("GET /v1/payouts/reconciliation", finance(h.reconciliation))
-	rt.Handle(SettlementRoute, finance(h.importSettlement))
+	rt.Handle(SettlementRoute, finance(h.upload(h.importSettlement)))
 	rt.Handle("GET /v1/periods", finance(h.periods))
 	rt.Handle("PUT /v1/periods/{month}", finance(h.closePeriod))
 }
@@ -72,6 +72,31 @@ type handlers struct {
 	eps    reporting.Endpoints
 	now    clock.Clock
 	logger *slog.Logger
+	// uploads holds a place for each large finance file being read and
+	// worked on (settlement files, payment reports, rates): a 32 MiB
+	// settlement file takes hundreds of MB while it is compared, so
+	// reporting works on a few at a time, and answers more with 429.
+	uploads chan struct{}
+}
+
+// maxUploadsAtOnce is how many large finance files reporting works on at
+// once (handlers.uploads).
+const maxUploadsAtOnce = 2
+
+// upload runs f when a place among the uploads is free, else answers 429
+// with Retry-After.
+func (h *handlers) upload(f http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.uploads <- struct{}{}:
+			defer func() { <-h.uploads }()
+			f(w, r)
+		default:
+			w.Header().Set("Retry-After", "5")
+			h.fail(w, r, errs.Newf(errs.RateLimited, "too_many_uploads",
+				"reporting is working on %d finance files already: send this one again in a few seconds", maxUploadsAtOnce))
+		}
+	}
 }
 
 // fail answers err; its text quotes only the start of a hostile value.

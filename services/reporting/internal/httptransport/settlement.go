@@ -53,13 +53,16 @@ func settlementRequest(r *http.Request, body []byte) (reporting.SettlementReques
 // applied, the apply's record and the differences left.
 func writeSettlement(w http.ResponseWriter, st reporting.SettlementResult) {
 	diffs := differencesJSON(st.Differences)
-	rows := make([]map[string]any, 0, len(st.Rows))
+	// Typed rows, not a map each: a file of 200,000 lines made a map per
+	// line and took reporting from 26 MB to 677 MB (a limits check).
+	rows := make([]settlementRowJSON, 0, len(st.Rows))
 	for _, l := range st.Rows {
 		cur, _ := money.LookupCurrency(l.Currency) // parsed lines have known currencies
-		row := map[string]any{"line": l.Line, "order_id": l.OrderID, "status": l.Status,
-			"commission": money.FormatMinor(l.Commission, cur.Exponent), "currency": l.Currency, "date": nil}
+		row := settlementRowJSON{Line: l.Line, OrderID: l.OrderID, Status: l.Status,
+			Commission: money.FormatMinor(l.Commission, cur.Exponent), Currency: l.Currency}
 		if !l.Date.IsZero() {
-			row["date"] = l.Date.UTC().Format(time.RFC3339)
+			d := l.Date.UTC().Format(time.RFC3339)
+			row.Date = &d
 		}
 		rows = append(rows, row)
 	}
@@ -76,10 +79,30 @@ func writeSettlement(w http.ResponseWriter, st reporting.SettlementResult) {
 	httpx.WriteJSON(w, status, out)
 }
 
-func differencesJSON(ds []payout.Difference) []map[string]any {
-	out := make([]map[string]any, 0, len(ds))
+// settlementRowJSON is a parsed line of a settlement file; Date is null
+// for a line without one. Fields in the order of their names, as the maps
+// before them were written.
+type settlementRowJSON struct {
+	Commission string  `json:"commission"`
+	Currency   string  `json:"currency"`
+	Date       *string `json:"date"`
+	Line       int     `json:"line"`
+	OrderID    string  `json:"order_id"`
+	Status     string  `json:"status"`
+}
+
+type differenceJSON struct {
+	Kind    string `json:"kind"`
+	Ledger  string `json:"ledger"`
+	Line    int    `json:"line"`
+	OrderID string `json:"order_id"`
+	Partner string `json:"partner"`
+}
+
+func differencesJSON(ds []payout.Difference) []differenceJSON {
+	out := make([]differenceJSON, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, map[string]any{"order_id": d.OrderID, "line": d.Line, "kind": d.Kind, "ledger": d.Ledger, "partner": d.Partner})
+		out = append(out, differenceJSON{OrderID: d.OrderID, Line: d.Line, Kind: d.Kind, Ledger: d.Ledger, Partner: d.Partner})
 	}
 	return out
 }
