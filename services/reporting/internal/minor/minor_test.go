@@ -1,9 +1,11 @@
 package minor
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -142,33 +144,74 @@ func TestCmp(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that whatever Parse accepts is the big integer it
-// says, prints back as it reads, and adds as big integers do.
+// wholeRE is what Parse documents it reads: a whole number, with an
+// optional '-', or a numeric with a zero fraction as Postgres writes one.
+var wholeRE = regexp.MustCompile(`^-?[0-9]+(\.0+)?$`)
+
+// FuzzParse holds Parse to math/big: it accepts v exactly when v is a
+// whole number (wholeRE) of at most 1000 digits, or any such number that
+// fits in int64 however written; what it accepts is the big integer v
+// says, normalised (an int64 whenever it fits), prints back as it reads
+// and is a fixed point; Decimal and In write it divided by 10^exp with
+// exactly exp digits, as big.Rat does; and it adds, subtracts, negates
+// and compares as big integers do.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"0", "-735", "9223372036854775807", "9223372036854775808", "-9223372036854775809",
-		"12.00", "1.5", "", "-", "00012", "99999999999999999999999999999999"} {
-		f.Add(s, int64(1))
+		"12.00", "1.5", "", "-", "00012", "99999999999999999999999999999999", "+5", "-0", "1.", ".0", "18446744073709551614.0", "1_000", "0x10"} {
+		f.Add(s, int64(1), uint8(2))
 	}
-	f.Fuzz(func(t *testing.T, v string, add int64) {
+	f.Add(strings.Repeat("9", 1001), int64(-1), uint8(0))
+	f.Fuzz(func(t *testing.T, v string, add int64, exp uint8) {
 		s, err := Parse(v)
-		if err != nil {
-			return
-		}
 		whole, _, _ := strings.Cut(v, ".")
 		want, ok := new(big.Int).SetString(whole, 10)
+		accept := wholeRE.MatchString(v) && (len(whole) <= 1000 || want.IsInt64())
+		if (err == nil) != accept {
+			t.Fatalf("Parse(%q) = %s, %v; want accepted %v", v, s, err, accept)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrSyntax) {
+				t.Fatalf("Parse(%q): %v is not ErrSyntax", v, err)
+			}
+			return
+		}
 		if !ok || want.Cmp(s.Big()) != 0 {
 			t.Fatalf("Parse(%q) = %s, want %v", v, s, want)
 		}
+		if _, fits := s.Int64(); fits != want.IsInt64() {
+			t.Fatalf("Parse(%q): not normalised", v)
+		}
 		again, err := Parse(s.String())
-		if err != nil || again.Cmp(s) != 0 {
+		if err != nil || again.Cmp(s) != 0 || again.String() != s.String() || s.String() != want.String() {
 			t.Fatalf("Parse(%s) again = %s, %v", s, again, err)
 		}
-		sum := s.Add(Of(add))
-		if sum.Big().Cmp(new(big.Int).Add(want, big.NewInt(add))) != 0 {
-			t.Fatalf("%s + %d = %s", s, add, sum)
+		e := int(exp % 5)
+		if got, ref := s.Decimal(e), new(big.Rat).SetFrac(want, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(e)), nil)).FloatString(e); got != ref {
+			t.Fatalf("%s.Decimal(%d) = %q, math/big %q", s, e, got, ref)
 		}
-		if _, fits := sum.Int64(); fits != sum.Big().IsInt64() {
-			t.Fatalf("%s: not normalised", sum)
+		if got, ref := s.In("BHD"), s.Decimal(3); got != ref {
+			t.Fatalf("%s.In(BHD) = %q, want %q", s, got, ref)
+		}
+		b := big.NewInt(add)
+		for _, c := range []struct {
+			op   string
+			got  Sum
+			want *big.Int
+		}{
+			{"+", s.Add(Of(add)), new(big.Int).Add(want, b)},
+			{"-", s.Sub(Of(add)), new(big.Int).Sub(want, b)},
+			{"neg", s.Neg(), new(big.Int).Neg(want)},
+			{"max", Max(s, Of(add)), map[bool]*big.Int{true: want, false: b}[want.Cmp(b) >= 0]},
+		} {
+			if c.got.Big().Cmp(c.want) != 0 {
+				t.Fatalf("%s %s %d = %s, want %s", s, c.op, add, c.got, c.want)
+			}
+			if _, fits := c.got.Int64(); fits != c.want.IsInt64() {
+				t.Fatalf("%s %s %d = %s: not normalised", s, c.op, add, c.got)
+			}
+		}
+		if s.Cmp(Of(add)) != want.Cmp(b) || s.Sign() != want.Sign() || s.IsZero() != (want.Sign() == 0) {
+			t.Fatalf("%s against %d: Cmp %d, Sign %d", s, add, s.Cmp(Of(add)), s.Sign())
 		}
 	})
 }
