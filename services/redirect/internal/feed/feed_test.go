@@ -1,11 +1,20 @@
 package feed
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
+	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
 )
 
 func readAll(t *testing.T, format, in string) []Row {
@@ -339,8 +348,19 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// FuzzFeeds: any input reads to the end without panicking, every row has
-// a positive line number, and reading never loops forever.
+// FuzzFeeds: any input reads to the end without panicking or looping,
+// with short errors that speak JSON's words, not Go's; and each row is
+// the input's own:
+//   - NDJSON: one row per non-blank line, in order, numbered by its line;
+//     a row read without error has the fields encoding/json finds in the
+//     line (matched to names without regard to case; active true when
+//     absent), and a line that is a UTF-8 JSON object whose known fields
+//     have the right types and none given twice is never refused;
+//   - CSV: one row per record encoding/csv reads that is not blank,
+//     numbered by the line it starts on; a row read without error has the
+//     record's trimmed cells under the header's names, active as its word
+//     says, placements as link.ParsePlacements reads the cell; a record
+//     encoding/csv cannot read is a row error at the line it starts on.
 func FuzzFeeds(f *testing.F) {
 	f.Add("code,partner,course_id,destination\na,b,c,https://x/\n")
 	f.Add("{\"code\":\"a\"}\n{bad\n")
@@ -352,12 +372,15 @@ func FuzzFeeds(f *testing.F) {
 	f.Add("code,code" + strings.Repeat("z", 300) + ",code" + strings.Repeat("z", 300) + "\n")
 	f.Add("{\"code\":\"caf\xe9\"}\n")
 	f.Add("[1,2]\n{\"code\":1,\"active\":\"x\",\"placements\":[2]}\n")
+	f.Add(" {\"CODE\":\"a\",\"Active\":null,\"title\":\"T\\u00e9\",\"x\":[1]} \r\n\r\n\t\n{\"code\":\"a\",\"Code\":\"b\"}")
+	f.Add("Title,CODE,partner,course_id,destination\r\n\" T \",a,p,\"c\r\n1\",d\r\n\r\nb,\"x\"y\",p,c,d\r\n ,\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, format := range []string{NDJSON, CSV} {
 			r, err := NewReader(format, strings.NewReader(in))
 			if err != nil {
 				continue
 			}
+			var rows []Row
 			for i := 0; ; i++ {
 				if i > len(in)+10 {
 					t.Fatalf("%s reader yields more rows than the input has bytes", format)
@@ -366,6 +389,9 @@ func FuzzFeeds(f *testing.F) {
 				if err != nil {
 					if len(err.Error()) > 256 {
 						t.Fatalf("%s feed error of %d bytes: an echo of the input", format, len(err.Error()))
+					}
+					if err != io.EOF {
+						rows = nil // the feed stopped: the rows are not compared
 					}
 					break
 				}
@@ -382,9 +408,263 @@ func FuzzFeeds(f *testing.F) {
 						}
 					}
 				}
+				rows = append(rows, row)
+			}
+			if rows == nil {
+				continue
+			}
+			if format == NDJSON {
+				checkNDJSONRows(t, in, rows)
+			} else {
+				checkCSVRows(t, in, rows)
 			}
 		}
 	})
+}
+
+// checkNDJSONRows holds rows, all an NDJSON feed gave, to the lines of in.
+func checkNDJSONRows(t *testing.T, in string, rows []Row) {
+	t.Helper()
+	lines := strings.Split(in, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	next := 0
+	for n, line := range lines {
+		b := bytes.TrimSpace([]byte(strings.TrimSuffix(line, "\r")))
+		if len(b) == 0 {
+			continue
+		}
+		if next >= len(rows) || rows[next].Line != n+1 {
+			t.Fatalf("line %d %q has no row of its own: %+v", n+1, b, rows)
+		}
+		row := rows[next]
+		next++
+		want, ok := refNDJSON(b)
+		if row.Err == nil && !ok {
+			t.Fatalf("line %d %q accepted as %+v; encoding/json and the field types say no", n+1, b, row.Link)
+		}
+		if row.Err != nil && ok {
+			t.Fatalf("line %d %q refused (%v); it is a UTF-8 object of link fields", n+1, b, row.Err)
+		}
+		if row.Err == nil && !reflect.DeepEqual(row.Link, want) {
+			t.Fatalf("line %d %q read as %+v, want %+v", n+1, b, row.Link, want)
+		}
+	}
+	if next != len(rows) {
+		t.Fatalf("%d rows for %d non-blank lines", len(rows), next)
+	}
+}
+
+// refNDJSON reads one NDJSON line with encoding/json into a map and finds
+// the link's fields in it by name without regard to case, as the
+// contract's field names are; ok is false for a line that is not a UTF-8
+// JSON object, gives a field twice (in any case), or gives a link field
+// a value of another type (null is as if absent).
+func refNDJSON(b []byte) (l link.Link, ok bool) {
+	var m map[string]json.RawMessage
+	if !utf8.Valid(b) || json.Unmarshal(b, &m) != nil || m == nil {
+		return l, false
+	}
+	if _, repeated := strictjson.RepeatedKey(b); repeated {
+		return l, false
+	}
+	l.Active = true
+	for k, raw := range m {
+		if string(raw) == "null" {
+			continue
+		}
+		var err error
+		switch {
+		case strings.EqualFold(k, "code"):
+			err = json.Unmarshal(raw, &l.Code)
+		case strings.EqualFold(k, "partner"):
+			err = json.Unmarshal(raw, &l.Partner)
+		case strings.EqualFold(k, "course_id"):
+			err = json.Unmarshal(raw, &l.CourseID)
+		case strings.EqualFold(k, "title"):
+			err = json.Unmarshal(raw, &l.Title)
+		case strings.EqualFold(k, "destination"):
+			err = json.Unmarshal(raw, &l.Destination)
+		case strings.EqualFold(k, "active"):
+			err = json.Unmarshal(raw, &l.Active)
+		case strings.EqualFold(k, "placements"):
+			err = json.Unmarshal(raw, &l.Placements)
+		}
+		if err != nil {
+			return l, false
+		}
+	}
+	return l, true
+}
+
+// checkCSVRows holds rows, all a CSV feed gave, to the records
+// encoding/csv reads from in.
+func checkCSVRows(t *testing.T, in string, rows []Row) {
+	t.Helper()
+	if len(in) > MaxLineBytes {
+		return // the feed bounds a record; encoding/csv does not
+	}
+	ref := csv.NewReader(strings.NewReader(in))
+	ref.FieldsPerRecord = -1
+	header, _ := ref.Read()
+	cols := map[string]int{}
+	for i, h := range header {
+		cols[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	next := 0
+	for {
+		rec, err := ref.Read()
+		if err == io.EOF {
+			break
+		}
+		var pe *csv.ParseError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("encoding/csv: %v", err)
+		}
+		if err == nil && len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		if next >= len(rows) {
+			t.Fatalf("a record (%q, %v) has no row: %+v", rec, err, rows)
+		}
+		row := rows[next]
+		next++
+		if err != nil {
+			if row.Err == nil || row.Line != pe.StartLine {
+				t.Fatalf("encoding/csv fails at line %d (%v); the row is %+v", pe.StartLine, err, row)
+			}
+			continue
+		}
+		line, _ := ref.FieldPos(0)
+		if row.Line != line {
+			t.Fatalf("record %q starts on line %d, its row says %d", rec, line, row.Line)
+		}
+		if row.Err != nil {
+			continue
+		}
+		cell := func(name string) string {
+			if i, ok := cols[name]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		want := link.Link{Code: cell("code"), Partner: cell("partner"), CourseID: cell("course_id"), Title: cell("title"),
+			Destination: cell("destination"), Active: !slices.Contains([]string{"false", "0", "no", "n"}, strings.ToLower(cell("active")))}
+		if w := strings.ToLower(cell("active")); !slices.Contains([]string{"", "true", "1", "yes", "y", "false", "0", "no", "n"}, w) {
+			t.Fatalf("record %q: active %q accepted", rec, w)
+		}
+		want.Placements, _ = link.ParsePlacements(cell("placements"))
+		if !reflect.DeepEqual(row.Link, want) {
+			t.Fatalf("record %q read as %+v, want %+v", rec, row.Link, want)
+		}
+	}
+	if next != len(rows) {
+		t.Fatalf("%d rows for %d records", len(rows), next)
+	}
+}
+
+// FuzzFeedRoundTrip: a link written as an NDJSON line by encoding/json, or
+// as a CSV record by encoding/csv (the columns in any order and case, a
+// byte-order mark, CRLF, blank lines between rows), reads back as itself
+// on the line it was written on (CSV cells trimmed; a cell with a CR is
+// left out, as RFC 4180 readers turn a quoted CRLF into LF).
+func FuzzFeedRoundTrip(f *testing.F) {
+	f.Add("ml-101", "coursera", "ml", "Machine Learning, Part 1", "https://x.example/?id={click_id}", "hero, sidebar", true, uint8(0), false)
+	f.Add(" a\"", "\n", "\u2028", "=1", "", "", false, uint8(7), true)
+	f.Fuzz(func(t *testing.T, code, partner, course, title, dest, placements string, active bool, shape uint8, crlf bool) {
+		for _, s := range []string{code, partner, course, title, dest, placements} {
+			if !utf8.ValidString(s) {
+				return
+			}
+		}
+		p, err := link.ParsePlacements(placements)
+		if err != nil {
+			return
+		}
+		want := link.Link{Code: code, Partner: partner, CourseID: course, Title: title, Destination: dest, Active: active, Placements: p}
+		blanks := int(shape % 3)
+		eol := map[bool]string{false: "\n", true: "\r\n"}[crlf]
+
+		// NDJSON: two copies, blank lines before each.
+		line, err := json.Marshal(map[string]any{"code": code, "partner": partner, "course_id": course, "title": title,
+			"destination": dest, "active": active, "placements": p, "price": "9.99"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nd strings.Builder
+		var ndLines []int
+		n := 0
+		for range 2 {
+			for range blanks {
+				nd.WriteString(" \t" + eol)
+				n++
+			}
+			nd.Write(line)
+			nd.WriteString(eol)
+			n++
+			ndLines = append(ndLines, n)
+		}
+		checkRoundTrip(t, NDJSON, nd.String(), want, ndLines)
+
+		if strings.Contains(code+partner+course+title+dest+placements, "\r") {
+			return
+		}
+		cols := []string{"Code", "PARTNER", "course_id", "title", "destination", "active", "placements", "price"}
+		for i := len(cols) - 1; i > 0; i-- {
+			j := int(shape) % (i + 1)
+			cols[i], cols[j] = cols[j], cols[i]
+			shape = shape/2 + 1
+		}
+		words := map[bool][]string{true: {"true", "YES", "1", ""}, false: {"false", "No", "0", "n"}}[active]
+		cell := map[string]string{"Code": code, "PARTNER": partner, "course_id": course, "title": title, "destination": dest,
+			"active": words[blanks], "placements": link.FormatPlacements(p), "price": "9.99"}
+		var buf bytes.Buffer
+		if crlf {
+			buf.WriteString("\ufeff")
+		}
+		w := csv.NewWriter(&buf)
+		w.UseCRLF = crlf
+		_ = w.Write(cols)
+		w.Flush()
+		var csvLines []int
+		for range 2 {
+			for range blanks {
+				buf.WriteString(eol)
+			}
+			csvLines = append(csvLines, bytes.Count(buf.Bytes(), []byte("\n"))+1)
+			rec := make([]string, len(cols))
+			for i, c := range cols {
+				rec[i] = cell[c]
+			}
+			_ = w.Write(rec)
+			w.Flush()
+		}
+		trimmed := want
+		trimmed.Code, trimmed.Partner, trimmed.CourseID = strings.TrimSpace(code), strings.TrimSpace(partner), strings.TrimSpace(course)
+		trimmed.Title, trimmed.Destination = strings.TrimSpace(title), strings.TrimSpace(dest)
+		// The cell is trimmed too: a placement of other white space ("\v")
+		// at either end goes with it.
+		trimmed.Placements, _ = link.ParsePlacements(strings.TrimSpace(link.FormatPlacements(p)))
+		checkRoundTrip(t, CSV, buf.String(), trimmed, csvLines)
+	})
+}
+
+func checkRoundTrip(t *testing.T, format, in string, want link.Link, lines []int) {
+	t.Helper()
+	r, err := NewReader(format, strings.NewReader(in))
+	if err != nil {
+		t.Fatalf("%s %q: %v", format, in, err)
+	}
+	for _, line := range lines {
+		row, err := r.Next()
+		if err != nil || row.Err != nil || row.Line != line || !reflect.DeepEqual(row.Link, want) {
+			t.Fatalf("%s %q: row %+v, %v; want line %d, %+v", format, in, row, err, line, want)
+		}
+	}
+	if row, err := r.Next(); err != io.EOF {
+		t.Fatalf("%s %q: a row more: %+v, %v", format, in, row, err)
+	}
 }
 
 // TestCSVOpenQuoteNamesItsStart: an open quote swallows the lines after
