@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,15 +41,62 @@ func TestTheCourseFeed(t *testing.T) {
 	}
 }
 
+// headerFirstCellOnly is true while feedLinks checks only the first cell
+// of the header: its comment and its error say the feed is
+// code,partner,course_id,title, yet "code,title,partner,course_id" is
+// taken with its columns read as partner, course_id and title (a defect
+// found by FuzzFeedLinks, reported, not fixed here). FuzzFeedLinks lets
+// such a header pass while this is true; set it false once the whole
+// header is checked.
+const headerFirstCellOnly = true
+
+// FuzzFeedLinks: a feed is taken only when encoding/csv reads it (every
+// record of the header's four fields), its header is
+// code,partner,course_id,title and it has rows; it then gives one link per
+// row, in order, with the row's cells as they are. A feed refused has no
+// links. Any links written with that header by encoding/csv read back as
+// themselves (a cell with a CR is left out: RFC 4180 readers turn a quoted
+// CRLF into LF).
 func FuzzFeedLinks(f *testing.F) {
-	f.Add(courses)
-	f.Add([]byte("code,partner,course_id,title\n"))
-	f.Add([]byte("code,partner,course_id,title\na,b\n"))
-	f.Add([]byte("\"unterminated"))
-	f.Fuzz(func(t *testing.T, feed []byte) {
+	f.Add(courses, "ml-101", "coursera", "ml", "Machine Learning, Part 1")
+	f.Add([]byte("code,partner,course_id,title\n"), "", "", "", "")
+	f.Add([]byte("code,partner,course_id,title\na,b\n"), " a", "\"", "\n", "é")
+	f.Add([]byte("\"unterminated"), "a", "b", "c", "d")
+	f.Add([]byte("code,title,partner,course_id\na,T,p,c\n"), "a", "b", "c", "d") // headerFirstCellOnly
+	f.Fuzz(func(t *testing.T, feed []byte, code, partner, course, title string) {
 		links, err := feedLinks(feed)
-		if err == nil && len(links) == 0 {
-			t.Error("no error and no links")
+		records, rerr := csv.NewReader(bytes.NewReader(feed)).ReadAll()
+		header := []string{"code", "partner", "course_id", "title"}
+		wellFormed := rerr == nil && len(records) >= 2 && slices.Equal(records[0], header)
+		switch {
+		case err != nil && links != nil:
+			t.Fatalf("refused (%v) with %d links", err, len(links))
+		case err != nil && wellFormed:
+			t.Fatalf("refused a well-formed feed: %v", err)
+		case err == nil && !wellFormed && !(headerFirstCellOnly && rerr == nil && len(records) >= 2 && len(records[0]) == 4 && records[0][0] == "code"):
+			t.Fatalf("took a feed (%d links) encoding/csv reads as %q, %v", len(links), records, rerr)
+		case err == nil:
+			if len(links) != len(records)-1 {
+				t.Fatalf("%d links from %d rows", len(links), len(records)-1)
+			}
+			for i, l := range links {
+				if r := records[i+1]; l != (loadgen.Link{Code: r[0], Partner: r[1], CourseID: r[2], Title: r[3]}) {
+					t.Fatalf("row %q read as %+v", r, l)
+				}
+			}
+		}
+		if strings.Contains(code+partner+course+title, "\r") {
+			return
+		}
+		var b bytes.Buffer
+		w := csv.NewWriter(&b)
+		_ = w.Write(header)
+		_ = w.Write([]string{code, partner, course, title})
+		_ = w.Write([]string{title, course, partner, code})
+		w.Flush()
+		want := []loadgen.Link{{Code: code, Partner: partner, CourseID: course, Title: title}, {Code: title, Partner: course, CourseID: partner, Title: code}}
+		if got, err := feedLinks(b.Bytes()); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%q read as %+v, %v; want %+v", b.String(), got, err, want)
 		}
 	})
 }
