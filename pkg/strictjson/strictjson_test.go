@@ -3,6 +3,7 @@ package strictjson
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,28 +82,107 @@ func TestUnmarshal(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshal: whatever is sent, the refusal is a 400 with a short
-// message that names no Go type.
+// FuzzUnmarshal holds Unmarshal to encoding/json, with every option on
+// and off, into a struct and into an interface value:
+//   - it accepts exactly what encoding/json decodes (with
+//     DisallowUnknownFields and UseNumber as asked, nothing but white
+//     space after the value) except the documented refusals: bytes that
+//     are not UTF-8, an escaped lone UTF-16 surrogate, and with
+//     DisallowRepeatedKeys a key given twice (loneSurrogate and
+//     RepeatedKey are held to their own references by FuzzLoneSurrogate
+//     and FuzzRepeatedKey);
+//   - what it accepts decodes to what encoding/json decodes, and that,
+//     written by json.Marshal, is accepted again as the same value;
+//   - a refusal is a 400 malformed_json with a short message that names
+//     no Go type.
 func FuzzUnmarshal(f *testing.F) {
-	for _, s := range []string{`{"name":"x"}`, `{"mapping":5}`, `[]`, `{"` + strings.Repeat("k", 100) + `":1}`, "\xff", `{"count":1e400}`} {
-		f.Add([]byte(s))
+	for _, s := range []string{`{"name":"x"}`, `{"mapping":5}`, `[]`, `{"` + strings.Repeat("k", 100) + `":1}`, "\xff", `{"count":1e400}`,
+		`{"NAME":"x","name":"y"}`, `{"name":"\ud800"}`, `{"on":true} `, `{"other":1}`, `[1,2.50,-0,1e2,"\u00e9"]`, `{"count":1.0}`, `null`} {
+		f.Add([]byte(s), uint8(0))
+		f.Add([]byte(s), uint8(7))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var v input
-		err := Unmarshal(b, &v, Options{DisallowUnknownFields: true})
-		if err == nil {
-			return
+	f.Fuzz(func(t *testing.T, b []byte, opts uint8) {
+		o := Options{DisallowUnknownFields: opts&1 != 0, DisallowRepeatedKeys: opts&2 != 0, UseNumber: opts&4 != 0}
+		refused := func(err error) {
+			t.Helper()
+			code, message := errs.Public(err)
+			if code != Code || errs.HTTPStatus(err) != 400 || len(message) > 200 {
+				t.Fatalf("%q: %d %s %q", b, errs.HTTPStatus(err), code, message)
+			}
+			for _, goName := range []string{"strictjson.", "map[", "[]", "interface", "json:", "Go value"} {
+				if strings.Contains(message, goName) {
+					t.Fatalf("message %q names Go's %s", message, goName)
+				}
+			}
 		}
-		code, message := errs.Public(err)
-		if code != Code || errs.HTTPStatus(err) != 400 || len(message) > 200 {
-			t.Fatalf("%d %s %q", errs.HTTPStatus(err), code, message)
+		documented := !utf8.Valid(b)
+		if !documented {
+			documented = json.Valid(b) && loneSurrogate(b) >= 0
 		}
-		for _, goName := range []string{"strictjson.", "map[", "[]", "interface", "json:", "Go value"} {
-			if strings.Contains(message, goName) {
-				t.Fatalf("message %q names Go's %s", message, goName)
+		if !documented && o.DisallowRepeatedKeys && json.Valid(b) {
+			_, documented = RepeatedKey(b)
+		}
+
+		var v, ref input
+		err := Unmarshal(b, &v, o)
+		refErr := refDecode(b, &ref, o)
+		switch {
+		case err != nil && refErr == nil && !documented:
+			t.Fatalf("Unmarshal(%q, %+v) refused what encoding/json takes: %v", b, o, err)
+		case err == nil && (refErr != nil || documented):
+			t.Fatalf("Unmarshal(%q, %+v) took what encoding/json refuses (%v) or a documented refusal (%v)", b, o, refErr, documented)
+		case err != nil:
+			refused(err)
+		case !reflect.DeepEqual(v, ref):
+			t.Fatalf("Unmarshal(%q) = %+v, encoding/json %+v", b, v, ref)
+		default:
+			again, _ := json.Marshal(v)
+			var w input
+			if err := Unmarshal(again, &w, o); err != nil || !reflect.DeepEqual(w, v) {
+				t.Fatalf("%+v written as %s reads %+v, %v", v, again, w, err)
+			}
+		}
+
+		var a, refA any
+		err = Unmarshal(b, &a, o)
+		refErr = refDecode(b, &refA, o)
+		switch {
+		case err != nil && refErr == nil && !documented:
+			t.Fatalf("Unmarshal(%q, %+v) into any refused what encoding/json takes: %v", b, o, err)
+		case err == nil && (refErr != nil || documented):
+			t.Fatalf("Unmarshal(%q, %+v) into any took what encoding/json refuses (%v) or a documented refusal", b, o, refErr)
+		case err != nil:
+			refused(err)
+		case !reflect.DeepEqual(a, refA):
+			t.Fatalf("Unmarshal(%q) = %#v, encoding/json %#v", b, a, refA)
+		default:
+			again, err := json.Marshal(a)
+			if err != nil {
+				t.Fatalf("%#v: %v", a, err)
+			}
+			var w any
+			if err := Unmarshal(again, &w, o); err != nil || !reflect.DeepEqual(w, a) {
+				t.Fatalf("%#v written as %s reads %#v, %v", a, again, w, err)
 			}
 		}
 	})
+}
+
+// refDecode is encoding/json with o's DisallowUnknownFields and UseNumber,
+// refusing anything but white space after the value as json.Unmarshal
+// does.
+func refDecode(b []byte, v any, o Options) error {
+	if !json.Valid(b) {
+		return json.Unmarshal(b, v) // a syntax error
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if o.DisallowUnknownFields {
+		dec.DisallowUnknownFields()
+	}
+	if o.UseNumber {
+		dec.UseNumber()
+	}
+	return dec.Decode(v)
 }
 
 // FuzzLoneSurrogate holds loneSurrogate to a second reading of a JSON

@@ -1,13 +1,18 @@
 package httptransport
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/strictjson"
 )
 
 func TestDecodeJSON(t *testing.T) {
@@ -50,28 +55,106 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJSON: any body decodes or is a 4xx whose message is short
-// and quotes little of the body.
+// FuzzDecodeJSON holds decodeJSON to encoding/json: a body of at most
+// MaxLinkBody bytes is taken exactly when encoding/json decodes it into a
+// linkBody with unknown fields refused and nothing after the value, save
+// the documented refusals (not UTF-8, an escaped lone UTF-16 surrogate, a
+// key given twice in any case), and then to the same linkBody; a larger
+// one is a 413. A refusal is a 400 malformed_json or that 413, whose
+// message is short valid UTF-8 and quotes little of the body.
 func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"partner":"p","course_id":"c","destination":"https://x.example/","placements":["a"],"active":false}`))
 	f.Add([]byte(`{"` + strings.Repeat("k", 100) + `":1}`))
 	f.Add([]byte(`{"partner":1e999}`))
 	f.Add([]byte("\xff\xfe{\x00"))
 	f.Add([]byte(`[[[[[[`))
+	f.Add([]byte(`{"Destination":"https://good.example/","destination":"https://evil.example/"}`))
+	f.Add([]byte(`{"code":null,"title":"\ud83d\ude00","active":null} `))
+	f.Add([]byte(`{"title":"\udc00"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var b linkBody
 		err := decodeJSON(httptest.NewRequest("PUT", "/v1/links/x", strings.NewReader(string(body))), MaxLinkBody, &b)
-		if err == nil {
+		var ref linkBody
+		refErr := json.Unmarshal(body, &ref) // syntax, types, trailing data
+		if refErr == nil {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			ref = linkBody{}
+			refErr = dec.Decode(&ref)
+		}
+		documented := !utf8.Valid(body)
+		if !documented && refErr == nil {
+			_, repeated := strictjson.RepeatedKey(body)
+			documented = repeated || hasLoneSurrogate(body)
+		}
+		if len(body) > MaxLinkBody {
+			if code, _ := errs.Public(err); errs.HTTPStatus(err) != 413 || code != "body_too_large" {
+				t.Fatalf("a %d-byte body: %v, want a 413", len(body), err)
+			}
 			return
 		}
-		if s := errs.HTTPStatus(err); s < 400 || s > 499 {
-			t.Fatalf("status %d for %q", s, body)
+		if err == nil {
+			if refErr != nil || documented {
+				t.Fatalf("took %q, which encoding/json refuses (%v) or is a documented refusal", body, refErr)
+			}
+			if !reflect.DeepEqual(b, ref) {
+				t.Fatalf("%q decodes to %+v, encoding/json says %+v", body, b, ref)
+			}
+			return
+		}
+		if refErr == nil && !documented {
+			t.Fatalf("refused %q (%v), which encoding/json takes", body, err)
+		}
+		if code, _ := errs.Public(err); errs.HTTPStatus(err) != 400 || code != "malformed_json" {
+			t.Fatalf("status %d %s for %q", errs.HTTPStatus(err), code, body)
 		}
 		_, msg := errs.Public(err)
 		if len(msg) > 200 || !utf8.ValidString(msg) {
 			t.Fatalf("message %q", msg)
 		}
 	})
+}
+
+// hasLoneSurrogate reports whether JSON text b, which encoding/json
+// decodes, escapes half a UTF-16 surrogate pair in a string (a key
+// included): it lists each string's UTF-16 code units as written (an
+// escape other than \\u, or a byte of UTF-8, is none of a surrogate) and
+// looks for a high one not followed by a low one, or a low one alone.
+func hasLoneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		var units []uint16
+		j := i + 1
+		for ; j < len(b) && b[j] != '"'; j++ {
+			switch {
+			case b[j] == '\\' && b[j+1] == 'u':
+				n, _ := strconv.ParseUint(string(b[j+2:j+6]), 16, 16)
+				units = append(units, uint16(n))
+				j += 5
+			case b[j] == '\\':
+				units = append(units, 0)
+				j++
+			default:
+				units = append(units, 0)
+			}
+		}
+		i = j
+		for k := 0; k < len(units); k++ {
+			switch u := units[k]; {
+			case u >= 0xD800 && u <= 0xDBFF:
+				if k+1 < len(units) && units[k+1] >= 0xDC00 && units[k+1] <= 0xDFFF {
+					k++
+					continue
+				}
+				return true
+			case u >= 0xDC00 && u <= 0xDFFF:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func TestIsText(t *testing.T) {
