@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
+	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/rfc3339"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -253,12 +255,22 @@ func TestCheckRepeatedWithAJSONParameter(t *testing.T) {
 	}
 }
 
+// FuzzDecodeWebhook: a body is refused only with a 400 or a 422; a body
+// taken is a complete conversion within its limits, DecodeNewWebhook (on
+// arrival, stricter) takes no more and the same; and it is the body's own
+// fields as encoding/json reads them (string members by their exact
+// names, null as absent): the ids, reason code and raw status as sent,
+// the status the standard mapping gives that word, the currency sent
+// (upper-cased) or the partner's, both amounts as money.Parse reads them
+// in it, and occurred_at as rfc3339.Parse reads it, in UTC, to the
+// microsecond.
 func FuzzDecodeWebhook(f *testing.F) {
 	f.Add([]byte(`{"order_id":"A-1001","click_id":"c1","status":"pending","sale_amount":"49.00","commission":"7.35","currency":"USD","occurred_at":"2026-11-20T10:00:00Z"}`))
 	f.Add([]byte(`{"order_id":1,"commission":7.35}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"order_id":"A","status":"pending","sale_amount":"1000000.01","commission":"92233720368547758.07","occurred_at":"2026-11-20T10:00:00Z"}`))
 	f.Add([]byte(`{"order_id":"\udcff","status":"pending","sale_amount":"1","commission":"1","currency":"jpy","occurred_at":"2026-11-20T10:00:00Z"}`))
+	f.Add([]byte(`{"order_id":"A","ORDER_ID":"B","status":"Approved","sale_amount":"1.5","commission":"0","currency":"bhd","click_id":null,"occurred_at":"2026-11-20T10:00:00.1234567+05:45","order_id":"C"}`))
 	m := standard(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		c, err := m.DecodeWebhook(body, usd, now)
@@ -280,6 +292,49 @@ func FuzzDecodeWebhook(f *testing.F) {
 			t.Fatalf("on arrival %+v, replayed %+v", arrived, c)
 		case err != nil && errs.HTTPStatus(err) != 400 && errs.HTTPStatus(err) != 422:
 			t.Fatalf("on arrival, status %d for %q: %v", errs.HTTPStatus(err), body, err)
+		}
+
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(body, &obj); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+		}
+		str := func(k string) string {
+			var s *string
+			if err := json.Unmarshal(obj[k], &s); obj[k] != nil && err != nil {
+				t.Fatalf("accepted %q, whose %s is not a string: %v", body, k, err)
+			}
+			if s == nil {
+				return ""
+			}
+			return *s
+		}
+		for _, x := range []struct{ field, got string }{{"order_id", c.OrderID}, {"click_id", c.ClickID}, {"course_id", c.CourseID},
+			{"event_id", c.EventID}, {"reason_code", c.ReasonCode}, {"status", c.RawStatus}} {
+			if x.got != str(x.field) {
+				t.Fatalf("%q: %s %q, encoding/json reads %q", body, x.field, x.got, str(x.field))
+			}
+		}
+		wantStatus := m.Statuses[strings.ToLower(str("status"))]
+		if s, ok := m.Reasons[strings.ToLower(str("reason_code"))]; ok && str("reason_code") != "" {
+			wantStatus = s
+		}
+		if c.Status != wantStatus {
+			t.Fatalf("%q: status %q, the mapping gives %q", body, c.Status, wantStatus)
+		}
+		cur := strings.ToUpper(str("currency"))
+		if cur == "" {
+			cur = usd.Currency
+		}
+		for _, x := range []struct {
+			field string
+			got   money.Amount
+		}{{"sale_amount", c.SaleAmount}, {"commission", c.Commission}} {
+			if want, err := money.Parse(str(x.field), cur); err != nil || x.got != want {
+				t.Fatalf("%q: %s %+v, money.Parse reads %+v, %v", body, x.field, x.got, want, err)
+			}
+		}
+		if at, err := rfc3339.Parse(str("occurred_at")); err == nil && !c.OccurredAt.Equal(at.Truncate(time.Microsecond)) {
+			t.Fatalf("%q: occurred_at %v, rfc3339.Parse reads %v", body, c.OccurredAt, at)
 		}
 	})
 }
