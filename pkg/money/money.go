@@ -52,7 +52,9 @@ func parseMinor(s string, exp int) (int64, error) {
 	if len(frac) > exp {
 		return 0, fmt.Errorf("%w: %q has %d, the currency %d", ErrPrecision, s, len(frac), exp)
 	}
-	if len(intPart) > 19 {
+	// Leading zeros are taken ("007.10"), however many: only the digits
+	// after them can overflow.
+	if trimmed := strings.TrimLeft(intPart, "0"); len(trimmed) > 19 {
 		return 0, fmt.Errorf("%w: %q", ErrOverflow, s)
 	}
 	whole, err := strconv.ParseUint(intPart, 10, 64)

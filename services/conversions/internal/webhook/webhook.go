@@ -50,7 +50,7 @@ func ParseSignatures(header string) [][]byte {
 		if !ok || version != "v1" {
 			continue
 		}
-		sig, err := base64.StdEncoding.DecodeString(b64)
+		sig, err := base64.StdEncoding.Strict().DecodeString(b64) // strict: one encoding per MAC, as the specification's libraries compare them
 		if err != nil || len(sig) != sha256.Size {
 			continue
 		}

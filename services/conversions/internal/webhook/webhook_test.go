@@ -211,7 +211,7 @@ func FuzzParseSignatures(f *testing.F) {
 // it). FuzzVerify lets such a changed signature pass only while this is
 // true, and only when it decodes to the very MAC; set it false once
 // Verify compares canonical encodings.
-const lenientBase64 = true
+const lenientBase64 = false
 
 // FuzzVerify holds Verify to a reference HMAC: a signature made as the
 // specification says, with the right key among the active ones, beside

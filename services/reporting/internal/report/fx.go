@@ -34,9 +34,16 @@ func ParseRate(r Rate) (*big.Rat, error) {
 	if r.Base == r.Quote && r.Base != "" {
 		f.Add("quote", "base and quote are both %s", r.Base)
 	}
-	v, ok := new(big.Rat).SetString(r.Rate)
-	if !ok || !decimal(r.Rate) || v.Sign() <= 0 {
-		f.Add("rate", "%q is not a positive decimal number", r.Rate)
+	// The grammar (with its 40 characters) before big.Rat reads it:
+	// SetString also takes exponents, and spent about 30 ms of CPU on
+	// "1e999999" before the refusal (a fuzz check), per row of an 8 MiB
+	// upload.
+	var v *big.Rat
+	if decimal(r.Rate) {
+		v, _ = new(big.Rat).SetString(r.Rate)
+	}
+	if v == nil || v.Sign() <= 0 {
+		f.Add("rate", "%q is not a positive decimal number of at most 40 characters", r.Rate)
 	}
 	return v, f.Err("invalid_rate")
 }
