@@ -105,18 +105,21 @@ func (c *rawConn) roundTrip(req []byte, head bool) (rawAnswer, error) {
 	return a, err
 }
 
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+
 func (c *rawConn) read(head bool) (a rawAnswer, keep bool, err error) {
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
 		return a, false, err
 	}
-	// HTTP/1.1 302 Found
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+	// HTTP/1.1 302 Found: the version, a space, three digits, then a
+	// space or the line's end (RFC 9112); "HTTP/1.1 -12" or "3020" is no
+	// status at all, never one the server did not send.
+	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) || (line[12] != ' ' && line[12] != '\r' && line[12] != '\n') {
 		return a, false, errMalformed
 	}
-	if a.status, err = strconv.Atoi(string(line[9:12])); err != nil {
-		return a, false, errMalformed
-	}
+	a.status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
 	length, chunked, keep := -1, false, line[7] == '1'
 	for {
 		line, err = c.r.ReadSlice('\n')

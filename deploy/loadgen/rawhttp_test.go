@@ -126,7 +126,7 @@ func TestClickConnBrokenAnswers(t *testing.T) {
 // under a status the server never sent). FuzzClickResponse lets exactly
 // that pass while this is true; set it false once read checks for a
 // status-code of three digits followed by a space or the line's end.
-const statusUnchecked = true
+const statusUnchecked = false
 
 // statusLine is the start of a status line as RFC 9112 writes it, in the
 // HTTP/1.x versions loadgen speaks: the version, one space, three digits,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -37,7 +38,7 @@ func feedLinks(feed []byte) ([]loadgen.Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("course feed: %w", err)
 	}
-	if len(rows) < 2 || len(rows[0]) != 4 || rows[0][0] != "code" {
+	if len(rows) < 2 || !slices.Equal(rows[0], []string{"code", "partner", "course_id", "title"}) {
 		return nil, fmt.Errorf("course feed: want a header code,partner,course_id,title and rows")
 	}
 	links := make([]loadgen.Link, 0, len(rows)-1)

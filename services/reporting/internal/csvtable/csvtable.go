@@ -67,15 +67,26 @@ func (t *Reader) Next() (bool, error) {
 	if errors.Is(err, io.EOF) {
 		return false, nil
 	}
-	t.line++
 	if err != nil {
-		return false, errs.Newf(errs.Invalid, "malformed_csv", "%s, line %d: %v", t.what, t.line, err)
+		// The line the broken record starts on; the parse error says
+		// where in it the fault is.
+		line := t.line + 1
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && pe.StartLine > 0 {
+			line = pe.StartLine
+		}
+		return false, errs.Newf(errs.Invalid, "malformed_csv", "%s, line %d: %v", t.what, line, err)
 	}
+	// The file's line the record starts on: blank lines are skipped, and
+	// a quoted cell may hold line breaks (counting records named every
+	// later line too early).
+	t.line, _ = t.r.FieldPos(0)
 	t.rec = rec
 	return true, nil
 }
 
-// Line is the current record's line number (the header is line 1).
+// Line is the line of the file the current record starts on (the header
+// is line 1, or the line it is on after blank ones).
 func (t *Reader) Line() int { return t.line }
 
 // Get is the current record's value in column, trimmed; "" when the

@@ -22,7 +22,7 @@ import (
 // here: "order_id,commission\n\nA-1,x\n" names A-1 line 2, it is on line
 // 3. The targets compare Line with the file's line only where the two
 // agree while this is true; set it false once Line is the file's line.
-const recordNumberIsLine = true
+const recordNumberIsLine = false
 
 var required = []string{"order_id", "commission"}
 
