@@ -192,6 +192,12 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{name: "close: oversized", method: "PUT", path: "/v1/periods/" + month, body: str(`{"status":"` + big(8<<10) + `"}`), auth: true, status: 413},
 		{name: "close: truncated", method: "PUT", path: "/v1/periods/" + month, body: str(`{"status":"clo`), auth: true, status: 400},
 		{name: "close: binary", method: "PUT", path: "/v1/periods/" + month, body: str(binary(1 << 10)), auth: true, status: 400},
+		// Dates outside the events' years are the caller's error, named (a
+		// limits check: year 0000 was 422 database_refused_data, and a
+		// remittance received in 0001 was taken).
+		{name: "close: year 0000", method: "PUT", path: "/v1/periods/0000-01", body: str(`{"status":"closed"}`), auth: true, status: 422, code: "invalid_month"},
+		{name: "put rates: year 0000", method: "PUT", path: "/v1/fx-rates", body: str(strings.Replace(rates, "2026-11-20", "0000-01-01", 1)), auth: true, status: 422, code: "invalid_rate"},
+		{name: "remit: year 0001", method: "POST", path: "/v1/payouts/remittances", body: str(strings.Replace(remit, "2026-11-20", "0001-01-01", 1)), auth: true, status: 422, code: "invalid_remittance"},
 		{name: "close: deeply nested", method: "PUT", path: "/v1/periods/" + month, body: str(`{"status":` + nested(1500) + `}`), auth: true, status: 400},
 		{name: "close: wrongly typed", method: "PUT", path: "/v1/periods/" + month, body: str(`{"status":true}`), auth: true, status: 400},
 		{name: "close: unknown status", method: "PUT", path: "/v1/periods/" + month, body: str(`{"status":"` + big(1<<10) + `"}`), auth: true, status: 422},

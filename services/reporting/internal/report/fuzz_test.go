@@ -68,7 +68,7 @@ func refRate(r Rate) (bad map[string]bool, v *big.Rat) {
 		y, _ := strconv.Atoi(m[1])
 		mo, _ := strconv.Atoi(m[2])
 		d, _ := strconv.Atoi(m[3])
-		if mo < 1 || mo > 12 || d < 1 || time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() != d {
+		if mo < 1 || mo > 12 || d < 1 || time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() != d || y < MinRateYear || y > 2099 {
 			bad["date"] = true
 		}
 	}

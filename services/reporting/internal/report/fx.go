@@ -19,11 +19,19 @@ type Rate struct {
 	Rate  string // a positive decimal
 }
 
+// MinRateYear is the earliest year a rate may be dated in.
+const MinRateYear = 1900
+
 // ParseRate checks a rate's fields and returns its exact value.
 func ParseRate(r Rate) (*big.Rat, error) {
 	var f errs.Fields
-	if _, err := time.Parse(time.DateOnly, r.Date); err != nil {
+	if d, err := time.Parse(time.DateOnly, r.Date); err != nil {
 		f.Add("date", "%q is not a date (YYYY-MM-DD)", r.Date)
+	} else if d.Year() < MinRateYear || d.Year() > 2099 {
+		// Purchases are in 2000..2099 (events.InYears); a rate may be
+		// dated before them, to hold from then. Year 0000 was a database
+		// error.
+		f.Add("date", "%q is outside the years %d to 2099", r.Date, MinRateYear)
 	}
 	if !money.IsCurrency(r.Base) {
 		f.Add("base", "%q is not an ISO 4217 currency code", r.Base)

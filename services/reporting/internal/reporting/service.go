@@ -185,6 +185,8 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 		f.Add("received_at", "%q is not an RFC 3339 time", req.ReceivedAt)
 	case received.After(s.now().Add(24 * time.Hour)):
 		f.Add("received_at", "is in the future")
+	case !events.InYears(received): // a typo such as 0001 would open every later statement
+		f.Add("received_at", "is before the year 2000")
 	}
 	if req.Reference == "" || len(req.Reference) > 200 {
 		f.Add("reference", "is required (at most 200 characters): it makes a retried POST safe")
@@ -253,6 +255,9 @@ func ParseMonth(month string) (time.Time, error) {
 	m, err := time.Parse("2006-01", month)
 	if err != nil {
 		return time.Time{}, errs.Newf(errs.Unprocessable, "invalid_month", "month %q is not YYYY-MM", month)
+	}
+	if !events.InYears(m) { // no event is dated outside them (0000-01 was a database error)
+		return time.Time{}, errs.Newf(errs.Unprocessable, "invalid_month", "month %q is outside the years 2000 to 2099", month)
 	}
 	return m, nil
 }
