@@ -35,6 +35,10 @@ func Instants() []Instant {
 		{"new-years-eve-last-second-utc", "2026-12-31T23:59:59Z"},
 		{"new-year-first-second-utc", "2027-01-01T00:00:00Z"},
 		{"last-second-of-november-berlin", "2026-11-30T23:59:59+01:00"},
+		// Written in Berlin's offset, its date there (1 December) is not
+		// its UTC date: a test that takes a date from the instant as
+		// written, rather than in UTC, fails here.
+		{"first-half-hour-of-december-berlin", "2026-12-01T00:30:00+01:00"},
 		{"berlin-autumn-dst-change-day", "2026-10-25T02:30:00+01:00"},
 		{"berlin-spring-dst-change-day", "2027-03-28T03:30:00+02:00"},
 		{"chicago-autumn-dst-change-day", "2026-11-01T01:30:00-06:00"},

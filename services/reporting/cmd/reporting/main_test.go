@@ -589,7 +589,7 @@ func TestRunningMonthAtInstant(t *testing.T) {
 		clicks, times = append(clicks, c), append(times, c.OccurredAt)
 	}
 	s.publish(t, events.TopicClicks, clicks...)
-	s.waitFor(t, span(at.AddDate(0, 0, -3), at.AddDate(0, 0, 3))+"&group_by=partner",
+	s.waitFor(t, span(at.UTC().AddDate(0, 0, -3), at.UTC().AddDate(0, 0, 3))+"&group_by=partner",
 		oneRow(map[string]any{"clicks": len(clicks)}))
 
 	for _, tz := range []string{"UTC", "Europe/Berlin", "America/Chicago"} {

@@ -73,8 +73,7 @@ func loadPeriods(ctx context.Context, q interface {
 // monthBounds are the first instant of month (a date) in zone and the
 // first of the next month.
 func monthBounds(month time.Time, zone *time.Location) (time.Time, time.Time) {
-	start := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, zone)
-	return start, start.AddDate(0, 1, 0)
+	return report.DayStart(month.Year(), month.Month(), 1, zone), report.DayStart(month.Year(), month.Month()+1, 1, zone)
 }
 
 // effective is when a change at time t takes effect when it is recorded
@@ -254,7 +253,7 @@ func (s *Store) FinalDays(ctx context.Context, from, to time.Time, zone *time.Lo
 		return out, nil
 	}
 	for d := from.In(zone); d.Before(to); {
-		next := time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, zone)
+		next := report.DayStart(d.Year(), d.Month(), d.Day()+1, zone)
 		if ps.final(d, next) {
 			day, nextDay := d.Format(time.DateOnly), next.Format(time.DateOnly)
 			if n := len(out); n > 0 && out[n-1].To == day {

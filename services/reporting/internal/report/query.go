@@ -66,8 +66,8 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 		}
 	}
 	local := now.In(q.TZ)
-	q.From = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, q.TZ)
-	q.To = q.From.AddDate(0, 1, 0)
+	q.From = DayStart(local.Year(), local.Month(), 1, q.TZ)
+	q.To = DayStart(local.Year(), local.Month()+1, 1, q.TZ)
 	for _, d := range []struct {
 		name string
 		dst  *time.Time
@@ -76,12 +76,12 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 		if s == "" {
 			continue
 		}
-		t, err := time.ParseInLocation(time.DateOnly, s, q.TZ)
+		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
 			f.Add(d.name, "%q is not a date (YYYY-MM-DD)", s)
 			continue
 		}
-		*d.dst = t
+		*d.dst = DayStart(t.Year(), t.Month(), t.Day(), q.TZ)
 	}
 	if len(f) == 0 {
 		switch {
@@ -158,3 +158,20 @@ func (q Query) OffTheHour() bool {
 }
 
 func offsetString(t time.Time) string { return t.Format("-07:00") }
+
+// DayStart is the first instant of the calendar day y-m-d (normalised as
+// time.Date normalises it) in zone. On a day whose midnight a change of
+// offset skips (America/Santiago on 2026-09-06: 00:00 is 01:00), time.Date
+// may answer an instant of the day before (23:00 on the 5th), which put a
+// report's from on the wrong day and stopped FinalDays' walk over days;
+// the day then starts at the change, as PostgreSQL cuts it.
+func DayStart(y int, m time.Month, d int, zone *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, zone)
+	want := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	if l := t.In(zone); l.YearDay() != want.YearDay() || l.Year() != want.Year() {
+		if _, end := t.ZoneBounds(); !end.IsZero() {
+			return end
+		}
+	}
+	return t
+}

@@ -312,3 +312,39 @@ func hasCode(err error, code string) bool {
 	c, _ := errs.Public(err)
 	return c == code
 }
+
+// A day starts at its first instant, also where a change of offset skips
+// its midnight and time.Date answers an instant of the day before
+// (Santiago, Havana), not only where it answers one after (Cairo): a
+// report from such a day started on the day before, and a closed month
+// made FinalDays walk the same day for ever (from a time check).
+func TestDayStartWithoutMidnight(t *testing.T) {
+	for _, tt := range []struct {
+		zone, date, want string // want in UTC
+	}{
+		{"America/Santiago", "2026-09-06", "2026-09-06T04:00:00Z"},
+		{"America/Havana", "2026-03-08", "2026-03-08T05:00:00Z"},
+		{"Africa/Cairo", "2026-04-24", "2026-04-23T22:00:00Z"},
+		{"Europe/Berlin", "2026-03-29", "2026-03-28T23:00:00Z"},
+		{"Asia/Kathmandu", "2026-12-01", "2026-11-30T18:15:00Z"},
+		{"UTC", "2026-12-31", "2026-12-31T00:00:00Z"},
+	} {
+		zone, err := time.LoadLocation(tt.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := time.Parse(time.DateOnly, tt.date)
+		got := DayStart(d.Year(), d.Month(), d.Day(), zone)
+		if got.UTC().Format(time.RFC3339) != tt.want || got.In(zone).Format(time.DateOnly) != tt.date {
+			t.Errorf("%s %s starts %s (%s there), want %s", tt.zone, tt.date, got.UTC().Format(time.RFC3339), got.In(zone), tt.want)
+		}
+		before := got.Add(-time.Nanosecond).In(zone)
+		if before.Format(time.DateOnly) == tt.date {
+			t.Errorf("%s %s: %s is on that day too", tt.zone, tt.date, before)
+		}
+		q, err := ParseQuery(url.Values{"from": {tt.date}, "to": {d.AddDate(0, 0, 1).Format(time.DateOnly)}, "tz": {tt.zone}}, "", now)
+		if err != nil || !q.From.Equal(got) || q.FromDate != tt.date {
+			t.Errorf("%s from=%s: From %s (%s), %v", tt.zone, tt.date, q.From, q.FromDate, err)
+		}
+	}
+}
