@@ -108,6 +108,27 @@ func TestDecodeRefusesHostileValues(t *testing.T) {
 	}
 }
 
+// A click's occurred_at is cut to the microsecond PostgreSQL keeps: the
+// redirect writes nanoseconds, and PostgreSQL rounding 23:59:59.9999996
+// on the last day of a month put the click in the next month's partition
+// (or none: set aside as database_refused_data) while the report counted
+// it on the day before (from a time check).
+func TestDecodeClickTruncatesOccurredAt(t *testing.T) {
+	var ev map[string]any
+	if err := json.Unmarshal(golden(t, "click_recorded.v1.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ev["occurred_at"] = "2026-10-31T23:59:59.9999996Z"
+	b, _ := json.Marshal(ev)
+	k, err := DecodeClick(kafka.Message{Topic: "clicks.v1", Value: b, Time: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := k.OccurredAt.Format(time.RFC3339Nano); got != "2026-10-31T23:59:59.999999Z" {
+		t.Fatalf("occurred_at = %s, want 2026-10-31T23:59:59.999999Z", got)
+	}
+}
+
 // occurred_at is cut to the microsecond PostgreSQL keeps, whatever the
 // event on Kafka says (one published with nanoseconds before conversions
 // cut them, or a replay of it): a decoded event orders as it will read

@@ -132,7 +132,7 @@ func decodeClick(msg kafka.Message, c *postgres.Click) error {
 	if err := checkTime("occurred_at", c.OccurredAt); err != nil {
 		return err
 	}
-	c.OccurredAt = c.OccurredAt.UTC()
+	c.OccurredAt = c.OccurredAt.UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it, never rounded into the next day
 	c.RecordedAt = recorded(msg)
 	return nil
 }

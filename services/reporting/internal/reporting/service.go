@@ -178,6 +178,10 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 		amount = a
 	}
 	received, err := rfc3339.Parse(req.ReceivedAt) // strict: +24:00 moved a remittance into the month before
+	// PostgreSQL keeps microseconds, rounding: cut to them first, so the
+	// checks see the time stored, and a retry with seven digits (as .NET
+	// writes) is the same remittance, not a 409.
+	received = received.Truncate(time.Microsecond)
 	switch {
 	case req.ReceivedAt == "":
 		received = s.now()
