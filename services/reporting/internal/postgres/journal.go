@@ -80,7 +80,7 @@ var journalKinds = map[string]func(ctx context.Context, s *Store, tx *sql.Tx, e 
 		if err != nil {
 			return err
 		}
-		_, _, err = importSettlement(ctx, tx, p.Partner, month, p.Lines, e.RecordedAt, e.Actor)
+		_, _, err = importSettlement(ctx, tx, p.Partner, month, s.FinanceZone(), p.Lines, e.RecordedAt, e.Actor)
 		return err
 	},
 	KindSettlementApply: replaySettlementApply,

@@ -100,3 +100,35 @@ func TestReconciliationCountsInTheCurrencyExpected(t *testing.T) {
 	// (a re-check: a currency no conversion is in any more was a problem).
 	verify(t, s)
 }
+
+// A settlement file for a month is compared with the purchases of that
+// month in the finance zone, as statements and reconciliation cut it, not
+// in the database session's (UTC): with Berlin's months, November's
+// orders are those bought from 2026-10-31T23:00Z to 2026-11-30T23:00Z
+// (from a check of times: F-2, 1 December in Berlin, was named missing
+// and F-3, 1 November there, was not).
+func TestSettlementComparesTheFinanceZonesMonth(t *testing.T) {
+	s := newStoreAt(t, stmtNow)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	if err := s.SetFinanceZone(context.Background(), berlin); err != nil {
+		t.Fatal(err)
+	}
+	rec := stmtNow.Add(-time.Hour)
+	ingestEach(t, s,
+		stmtEvent("f1", "pf", "F-1", "approved", 100, time.Date(2026, 11, 30, 22, 59, 59, 999000000, time.UTC), 1, rec),
+		stmtEvent("f2", "pf", "F-2", "approved", 100, time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC), 2, rec),
+		stmtEvent("f3", "pf", "F-3", "approved", 100, time.Date(2026, 10, 31, 23, 30, 0, 0, time.UTC), 3, rec))
+	diffs, err := s.CompareSettlement(context.Background(), "pf", stmtNov, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, d := range diffs {
+		if d.Kind == "missing_in_settlement" {
+			missing = append(missing, d.OrderID)
+		}
+	}
+	if fmt.Sprint(missing) != "[F-1 F-3]" {
+		t.Fatalf("missing in November's settlement %v, want [F-1 F-3]: %+v", missing, diffs)
+	}
+}

@@ -98,7 +98,7 @@ func (s *Store) ApplySettlement(ctx context.Context, f payout.SettlementFile, ac
 			out = prev
 			return err
 		}
-		importID, before, err = importSettlement(ctx, tx, f.Partner, f.Month, f.Lines, at, actor)
+		importID, before, err = importSettlement(ctx, tx, f.Partner, f.Month, s.FinanceZone(), f.Lines, at, actor)
 		if err != nil {
 			return err
 		}
@@ -109,7 +109,7 @@ func (s *Store) ApplySettlement(ctx context.Context, f payout.SettlementFile, ac
 		if out, err = s.applySettlement(ctx, tx, p, at, actor); err != nil {
 			return err
 		}
-		after, err = compareSettlement(ctx, tx, f.Partner, f.Month, f.Lines)
+		after, err = compareSettlement(ctx, tx, f.Partner, f.Month, s.FinanceZone(), f.Lines)
 		return err
 	})
 	if err != nil {

@@ -15,7 +15,10 @@ import (
 )
 
 // compareSettlementSQL is importSettlement's comparison over lines given
-// as arrays instead of stored ones: $1 partner, $2 month, $3.. the lines.
+// as arrays instead of stored ones: $1 partner, $2 and $8 the month's
+// first instant and the next month's in the finance zone (as statements
+// and reconciliation cut months; the database session's zone, UTC, cut
+// them before: a check of times), $3..$7 the lines.
 // Each difference comes with the ledger's and the line's sides as text,
 // and, where they hold money, its minor units and currency for
 // settlementMoney to write as decimals. A reversed line of 0.00 matches a
@@ -32,7 +35,7 @@ const compareSettlementSQL = `
 		FROM l WHERE NOT EXISTS (SELECT 1 FROM c WHERE c.order_id = l.order_id)
 	UNION ALL
 	SELECT c.order_id, 0, 'missing_in_settlement', c.status, '', c.commission_minor, NULL, c.currency
-		FROM c WHERE c.purchased_at >= $2::date AND c.purchased_at < ($2::date + interval '1 month')
+		FROM c WHERE c.purchased_at >= $2 AND c.purchased_at < $8
 		AND NOT EXISTS (SELECT 1 FROM l WHERE l.order_id = c.order_id)
 	UNION ALL
 	SELECT l.order_id, l.line, 'currency', c.currency, l.currency, NULL, NULL, NULL FROM l JOIN c USING (order_id) WHERE c.currency <> l.currency
@@ -58,7 +61,7 @@ func settlementMoney(text string, minor sql.NullInt64, currency string) string {
 // differences between a partner's settlement lines and the ledger for
 // month, with nothing stored.
 func (s *Store) CompareSettlement(ctx context.Context, partner string, month time.Time, lines []payout.Line) ([]payout.Difference, error) {
-	diffs, err := compareSettlement(ctx, s.db, partner, month, lines)
+	diffs, err := compareSettlement(ctx, s.db, partner, month, s.FinanceZone(), lines)
 	return diffs, database.Classify(err)
 }
 
@@ -66,15 +69,15 @@ func (s *Store) CompareSettlement(ctx context.Context, partner string, month tim
 // a transaction that sees its own changes).
 func compareSettlement(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, partner string, month time.Time, lines []payout.Line) ([]payout.Difference, error) {
-	month = monthOf(month)
+}, partner string, month time.Time, zone *time.Location, lines []payout.Line) ([]payout.Difference, error) {
+	start, end := monthBounds(monthOf(month), zone)
 	ln, order, commission, currency, status := make([]int64, len(lines)), make([]string, len(lines)),
 		make([]int64, len(lines)), make([]string, len(lines)), make([]string, len(lines))
 	for i, l := range lines {
 		ln[i], order[i], commission[i], currency[i], status[i] = int64(l.Line), l.OrderID, l.Commission, l.Currency, l.Status
 	}
-	rows, err := q.QueryContext(ctx, compareSettlementSQL, partner, month.Format(time.DateOnly),
-		pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status))
+	rows, err := q.QueryContext(ctx, compareSettlementSQL, partner, start.UTC(),
+		pq.Array(ln), pq.Array(order), pq.Array(commission), pq.Array(currency), pq.Array(status), end.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("compare settlement: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 // month that the report leaves out. It runs in tx (an apply's, or a
 // replay's) and journals the import (KindSettlementImport) as recorded at
 // at by actor.
-func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month time.Time, lines []payout.Line, at time.Time,
+func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month time.Time, zone *time.Location, lines []payout.Line, at time.Time,
 	actor string) (int64, []payout.Difference, error) {
 	month = monthOf(month)
 	var id int64
@@ -49,7 +49,7 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 		}
 		// The lines just stored, compared as CompareSettlement compares them.
 		var err error
-		diffs, err = compareSettlement(ctx, tx, partner, month, lines)
+		diffs, err = compareSettlement(ctx, tx, partner, month, zone, lines)
 		return err
 	}()
 	if err != nil {
