@@ -582,3 +582,46 @@ func committed(brokers []string, group, topic string) error {
 	}
 	return errors.New("nothing committed yet")
 }
+
+// Consumed.Wait returns once the group has committed every message the
+// topics held when it was called, and says how many are left when its
+// context ends first: what closing a month waits for, so that nothing
+// recorded before the close is stored after it.
+func TestConsumedWaitsForTheGroup(t *testing.T) {
+	brokers := setup(t)
+	topics := []string{events.TopicClicks, events.TopicConversions}
+	c := kafkax.Consumed{Brokers: brokers, GroupID: "test.consumed", Topics: topics}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Wait(ctx); err != nil {
+		t.Fatalf("empty topics: %v", err)
+	}
+	var values []string
+	for i := range 40 {
+		values = append(values, fmt.Sprintf("m%d", i))
+	}
+	publish(t, brokers, events.TopicClicks, values...)
+	publish(t, brokers, events.TopicConversions, "c1", "c2")
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if err := c.Wait(short); !errors.Is(err, kafkax.ErrBehind) || !strings.Contains(err.Error(), "42 messages left") {
+		t.Fatalf("nothing consumed: %v, want ErrBehind with 42 messages left", err)
+	}
+	got := newCollector()
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers})
+	defer w.Close()
+	stop := run(t, kafkax.SubscriberConfig{Brokers: brokers, GroupID: "test.consumed", Topics: topics, SessionTimeout: 2 * time.Second, DeadLetter: w},
+		kafkax.HandlerFunc(func(_ context.Context, msgs []kafka.Message) error {
+			for _, m := range msgs {
+				got.add(string(m.Value))
+			}
+			return nil
+		}))
+	defer stop()
+	got.wait(t, 42)
+	long, cancelLong := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelLong()
+	if err := c.Wait(long); err != nil {
+		t.Fatalf("all consumed: %v", err)
+	}
+}

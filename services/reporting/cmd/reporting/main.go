@@ -177,7 +177,10 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	if err := store.EnsureZones(ctx, zones); err != nil {
 		return fmt.Errorf("config: REPORT_TIME_ZONES: %w", err)
 	}
-	svc := reporting.New(store, now)
+	// Closing a month waits until what Kafka holds is stored: nothing
+	// recorded before a close may change the month after it.
+	svc := reporting.New(store, now).WaitForIngest(kafkax.Consumed{Brokers: cfg.KafkaBrokers, Security: cfg.Kafka,
+		GroupID: kafkatransport.GroupID, Topics: kafkatransport.Topics})
 	endpoints := reporting.MakeEndpoints(svc, func(name string) endpoint.Middleware {
 		return otelx.EndpointMiddleware(tel, logger, name)
 	})

@@ -307,19 +307,57 @@ func closePeriod(ctx context.Context, tx *sql.Tx, month time.Time, zone *time.Lo
 		RETURNING id, closed_at`, month.Format(time.DateOnly), now.UTC(), zone.String(), actor).Scan(&id, &closed); err != nil {
 		return report.Period{}, fmt.Errorf("close period: %w", err)
 	}
-	start, end := monthBounds(month, zone)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO period_figures (period_id, key_id, clicks, bot_clicks, conversions,
-			sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
-		SELECT $1, key_id, sum(clicks), sum(bot_clicks), sum(conversions), sum(sale), sum(pending), sum(approved),
-			sum(reversed), sum(paid)
-		FROM `+periodFiguresSource+` GROUP BY key_id`, id, start.UTC(), end.UTC()); err != nil {
-		return report.Period{}, fmt.Errorf("close period: figures: %w", err)
+	if err := insertPeriodFigures(ctx, tx, id, month, zone); err != nil {
+		return report.Period{}, err
 	}
 	if err := journal(ctx, tx, KindPeriodClosed, now, actor, periodPayload{Month: name, TimeZone: zone.String(),
 		From: "open", To: "closed"}); err != nil {
 		return report.Period{}, err
 	}
 	return report.Period{Month: name, Status: "closed", ClosedAt: &closed, TimeZone: zone.String()}, nil
+}
+
+// RefreshClosedFigures records again the figures month closed with, for
+// its close made at closedAt, if that close is still in force: once the
+// events recorded before the close are stored (reporting.Service.ClosePeriod
+// waits for them), these are the figures it closed with.
+func (s *Store) RefreshClosedFigures(ctx context.Context, month, closedAt time.Time) error {
+	return database.Classify(database.Transact(ctx, s.db, nil, func(tx *sql.Tx) error {
+		if err := lockPeriods(ctx, tx); err != nil {
+			return err
+		}
+		var id int64
+		var tz string
+		err := tx.QueryRowContext(ctx, `SELECT id, time_zone FROM periods WHERE month = $1::date AND reopened_at IS NULL AND closed_at = $2`,
+			month.Format(time.DateOnly), closedAt.UTC()).Scan(&id, &tz)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // reopened meanwhile, or another close
+		}
+		if err != nil {
+			return fmt.Errorf("refresh closed figures: %w", err)
+		}
+		zone, err := time.LoadLocation(tz)
+		if err != nil {
+			return fmt.Errorf("refresh closed figures: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM period_figures WHERE period_id = $1`, id); err != nil {
+			return fmt.Errorf("refresh closed figures: %w", err)
+		}
+		return insertPeriodFigures(ctx, tx, id, month, zone)
+	}))
+}
+
+// insertPeriodFigures records month's figures (in zone) for period id.
+func insertPeriodFigures(ctx context.Context, tx *sql.Tx, id int64, month time.Time, zone *time.Location) error {
+	start, end := monthBounds(month, zone)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO period_figures (period_id, key_id, clicks, bot_clicks, conversions,
+			sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
+		SELECT $1, key_id, sum(clicks), sum(bot_clicks), sum(conversions), sum(sale), sum(pending), sum(approved),
+			sum(reversed), sum(paid)
+		FROM `+periodFiguresSource+` GROUP BY key_id`, id, start.UTC(), end.UTC()); err != nil {
+		return fmt.Errorf("close period: figures: %w", err)
+	}
+	return nil
 }
 
 // periodFiguresSource is a month's rollup figures ($2 <= bucket < $3) per

@@ -132,3 +132,35 @@ func TestSettlementComparesTheFinanceZonesMonth(t *testing.T) {
 		t.Fatalf("missing in November's settlement %v, want [F-1 F-3]: %+v", missing, diffs)
 	}
 }
+
+// An event recorded before a close but stored after it lands in the
+// closed month (it was recorded while the month was open), and verify
+// names the month; RefreshClosedFigures, which closing calls once ingest
+// has caught up, records the figures again, and only for the close still
+// in force (a check of times: the September statement moved after its
+// close).
+func TestRefreshClosedFiguresAfterALateStore(t *testing.T) {
+	s := newStoreAt(t, stmtNow)
+	ctx := context.Background()
+	ingestEach(t, s, stmtEvent("r1", "pr", "R-1", "approved", 500, stmtAt, 1, stmtAt))
+	closeAt := stmtNow.Add(-time.Hour)
+	if _, err := s.ClosePeriod(ctx, stmtNov, closeAt, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ingestEach(t, s, stmtEvent("r2", "pr", "R-2", "approved", 300, stmtAt, 2, closeAt.Add(-time.Millisecond)))
+	var problems []string
+	if _, err := s.Verify(ctx, func(p string) { problems = append(problems, p) }); err != nil || len(problems) == 0 {
+		t.Fatalf("verify after a late store: %v %v, want the month named", err, problems)
+	}
+	if err := s.RefreshClosedFigures(ctx, stmtNov, closeAt.Add(time.Second)); err != nil { // not this close: nothing
+		t.Fatal(err)
+	}
+	problems = nil
+	if _, err := s.Verify(ctx, func(p string) { problems = append(problems, p) }); err != nil || len(problems) == 0 {
+		t.Fatalf("verify after refreshing another close: %v %v, want the month still named", err, problems)
+	}
+	if err := s.RefreshClosedFigures(ctx, stmtNov, closeAt); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, s)
+}
