@@ -329,3 +329,28 @@ func TestDashboardWithoutARateAtInstant(t *testing.T) {
 		t.Fatalf("dashboard with the rate = %d:\n%.3000s", r.status, r.body)
 	}
 }
+
+// The dashboard's months are the finance zone's, as statements and closed
+// months cut them: a purchase at 22:00 UTC on a month's last day is in the
+// next month in Asia/Kolkata (from a check of times: the dashboard cut
+// UTC months whatever FINANCE_TIME_ZONE said).
+func TestDashboardMonthsInTheFinanceZoneAtInstant(t *testing.T) {
+	at := testkit.Now(t).Truncate(time.Millisecond)
+	s := setup(t, at)
+	s.p.Term(t)
+	s.env["FINANCE_TIME_ZONE"] = "Asia/Kolkata"
+	s.start(t)
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	local := at.In(kolkata)
+	running := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, kolkata) // its first instant there
+	bought := running.Add(time.Hour)                                             // the day before, in UTC
+	s.publishAt(t, at, events.TopicConversions, s.convIn("k1", "coursera", "K-1", "", "approved", "100.00", "12.34", "USD", bought))
+	s.waitFor(t, span(monthOf(bought), monthOf(bought).AddDate(0, 1, 0))+"&group_by=partner", oneRow(map[string]any{"commission_approved": "12.34"}))
+	row := func(month string) string { return `<tr><th scope="row">` + month + `</th><td>` }
+	r := s.do(t, "GET", "/", "", "Accept", "text/html")
+	month := running.Format("2006-01")
+	if i := strings.Index(r.body, row(month)); r.status != 200 || i < 0 || !strings.HasPrefix(r.body[i+len(row(month)):], "12.34") ||
+		!strings.Contains(r.body, "(Asia/Kolkata, the finance time zone)") {
+		t.Fatalf("dashboard = %d, want 12.34 earned in %s (Kolkata's month):\n%.4000s", r.status, month, r.body)
+	}
+}

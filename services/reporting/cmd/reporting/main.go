@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -173,6 +174,11 @@ func run(ctx context.Context, now clock.Clock, args []string, getenv func(string
 	store := postgres.New(p.DB, now)
 	if err := store.SetFinanceZone(ctx, finance); err != nil {
 		return fmt.Errorf("config: FINANCE_TIME_ZONE: %w", err)
+	}
+	// The finance zone's daily rollups too: the dashboard's months and
+	// the closed periods are cut there.
+	if !slices.Contains(zones, finance.String()) {
+		zones = append(zones, finance.String())
 	}
 	if err := store.EnsureZones(ctx, zones); err != nil {
 		return fmt.Errorf("config: REPORT_TIME_ZONES: %w", err)

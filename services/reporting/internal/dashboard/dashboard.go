@@ -43,6 +43,9 @@ var favicon []byte
 type Reports interface {
 	Commissions(ctx context.Context, q report.Query, emit func(report.Row) error) error
 	Now() time.Time
+	// FinanceZone is the zone months are closed in: the dashboard's
+	// months are those of statements and closed periods.
+	FinanceZone() *time.Location
 }
 
 // Config is what the sign-in needs. Zero limits take defaults.
@@ -227,6 +230,7 @@ func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
 // Page is everything the dashboard template shows.
 type Page struct {
 	From, To, Currency string
+	TZ                 string // the finance zone the months are cut in
 	Currencies         []string
 	AsOf               string
 	Problem            string
@@ -243,9 +247,12 @@ type Page struct {
 type Figure struct{ Label, Value string }
 
 func (h *Handler) build(ctx context.Context, in url.Values) (Page, error) {
-	now := h.reports.Now().UTC()
-	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -11, 0)
-	p := Page{From: start.Format(time.DateOnly), To: start.AddDate(1, 0, 0).Format(time.DateOnly),
+	// Months in the finance zone, as statements and closed periods cut
+	// them (they were UTC months whatever FINANCE_TIME_ZONE said).
+	zone := h.reports.FinanceZone()
+	now := h.reports.Now().In(zone)
+	start := time.Date(now.Year(), now.Month()-11, 1, 0, 0, 0, 0, time.UTC) // a date: the first month shown
+	p := Page{From: start.Format(time.DateOnly), To: start.AddDate(1, 0, 0).Format(time.DateOnly), TZ: zone.String(),
 		AsOf: now.Format("2006-01-02 15:04 MST"), Currencies: []string{"USD", "EUR", "GBP", "JPY", "INR", "CAD", "AUD"}}
 	// What the page shows back of its parameters is bounded: a date or a
 	// currency code is a few characters.
@@ -347,7 +354,7 @@ func inCurrency(rows []report.Row, currency string) []report.Row {
 func (h *Handler) collect(ctx context.Context, p Page, currency string, now time.Time) (map[string][]report.Row, error) {
 	rows := map[string][]report.Row{}
 	for _, g := range []string{"", "month", "partner", "course"} {
-		v := url.Values{"from": {p.From}, "to": {p.To}}
+		v := url.Values{"from": {p.From}, "to": {p.To}, "tz": {p.TZ}}
 		if currency != "" {
 			v.Set("currency", currency)
 		}

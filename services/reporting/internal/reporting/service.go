@@ -89,6 +89,9 @@ const (
 	closeSettle = 250 * time.Millisecond
 )
 
+// FinanceZone is the zone months are closed in (FINANCE_TIME_ZONE).
+func (s *Service) FinanceZone() *time.Location { return s.store.FinanceZone() }
+
 // Now is the service's clock.
 func (s *Service) Now() time.Time { return s.now() }
 
