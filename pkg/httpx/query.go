@@ -66,7 +66,7 @@ func RepeatedParameter(q url.Values) error {
 
 // StrictSingleQuery is StrictQuery that also refuses a parameter given
 // twice with different values (RepeatedParameter), for routes that read
-// one value of each (the finance routes).
+// one value of each (every admin and finance route).
 func StrictSingleQuery(next http.Handler) http.Handler {
 	return StrictQuery(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, _ := url.ParseQuery(r.URL.RawQuery) // StrictQuery checked it

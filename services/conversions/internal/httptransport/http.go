@@ -25,7 +25,7 @@ const MaxBody = 64 << 10
 // that stopped answering (httpx.AdminStalls); deliveries have their own
 // bound (conversion's AcceptTimeout).
 func adminRoute(tokens *httpx.Tokens, logger *slog.Logger, h http.Handler) http.Handler {
-	return httpx.AdminStalls(logger).Wrap(tokens.Require(httpx.ScopePartners, httpx.StrictQuery(h)))
+	return httpx.AdminStalls(logger).Wrap(tokens.Require(httpx.ScopePartners, httpx.StrictSingleQuery(h)))
 }
 
 // Register adds the service's routes to rt:

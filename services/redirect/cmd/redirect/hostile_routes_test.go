@@ -97,6 +97,7 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		{"list: limit not a number", "GET", "/v1/links?limit=" + big(100), nil, with(), 422, true, "invalid_query", ""},
 		{"list: limit overflows", "GET", "/v1/links?limit=" + strings.Repeat("9", 400), nil, with(), 422, true, "invalid_query", ""},
 		{"list: negative limit", "GET", "/v1/links?limit=-1", nil, with(), 422, true, "invalid_query", ""},
+		{"list: partner twice", "GET", "/v1/links?partner=a&partner=b", nil, with(), 400, true, "repeated_parameter", ""},
 		{"list: float limit", "GET", "/v1/links?limit=1e3", nil, with(), 422, true, "invalid_query", ""},
 		{"list: oversized partner", "GET", "/v1/links?partner=" + big(16<<10), nil, with(), 422, true, "invalid_query", ""},
 		{"list: binary partner", "GET", "/v1/links?partner=" + url.QueryEscape(binary(64)), nil, with(), 422, true, "invalid_query", ""},

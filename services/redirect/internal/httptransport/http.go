@@ -57,7 +57,7 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 	// Every route but the click refuses a malformed query string; a
 	// visitor's click is answered whatever it carries (decodeClick).
 	admin := func(h http.Handler) http.Handler {
-		return o.Stall.Wrap(o.Tokens.Require(httpx.ScopeLinks, httpx.StrictQuery(h)))
+		return o.Stall.Wrap(o.Tokens.Require(httpx.ScopeLinks, httpx.StrictSingleQuery(h)))
 	}
 
 	hint := newProxyHint(o.TrustedProxies, o.Logger)
