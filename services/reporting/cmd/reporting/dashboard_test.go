@@ -343,7 +343,7 @@ func TestDashboardMonthsInTheFinanceZoneAtInstant(t *testing.T) {
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	local := at.In(kolkata)
 	running := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, kolkata) // its first instant there
-	bought := running.Add(time.Hour)                                             // the day before, in UTC
+	bought := running.Add(time.Hour)                                          // the day before, in UTC
 	s.publishAt(t, at, events.TopicConversions, s.convIn("k1", "coursera", "K-1", "", "approved", "100.00", "12.34", "USD", bought))
 	s.waitFor(t, span(monthOf(bought), monthOf(bought).AddDate(0, 1, 0))+"&group_by=partner", oneRow(map[string]any{"commission_approved": "12.34"}))
 	row := func(month string) string { return `<tr><th scope="row">` + month + `</th><td>` }

@@ -25,7 +25,9 @@ import (
 // reach reporting.
 func RegisterPartnerHealth(rt *httpx.Router, h *reporting.PartnerHealth, tokens *httpx.Tokens, logger *slog.Logger) {
 	opts := []kithttp.ServerOption{kithttp.ServerErrorEncoder(httpx.KitErrorEncoder(logger))}
-	finance := func(h http.Handler) http.Handler { return tokens.Require(httpx.ScopeFinance, httpx.StrictSingleQuery(h)) }
+	finance := func(h http.Handler) http.Handler {
+		return tokens.Require(httpx.ScopeFinance, httpx.StrictSingleQuery(h))
+	}
 	activity := endpoint.Endpoint(func(ctx context.Context, _ any) (any, error) {
 		a, err := h.Activity(ctx)
 		return map[string]any{"partners": a}, err
