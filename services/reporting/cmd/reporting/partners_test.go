@@ -66,8 +66,8 @@ func TestPartnerHealthAndSettlementFilesAtInstant(t *testing.T) {
 	if r := s.do(t, "GET", "/v1/partners/coursera/unattributed?limit=1", ""); !strings.Contains(r.body, `"A-3"`) || strings.Contains(r.body, `"A-4"`) {
 		t.Errorf("limit=1: %s", r.body)
 	}
-	for q, status := range map[string]int{"/v1/partners/nobody/unattributed": 404, "/v1/partners/coursera/unattributed?limit=0": 400,
-		"/v1/partners/coursera/unattributed?limit=x": 400} {
+	for q, status := range map[string]int{"/v1/partners/nobody/unattributed": 404, "/v1/partners/coursera/unattributed?limit=0": 422,
+		"/v1/partners/coursera/unattributed?limit=x": 422} {
 		if r := s.do(t, "GET", q, ""); r.status != status || !strings.Contains(r.body, `"error"`) {
 			t.Errorf("%s = %d %s, want %d", q, r.status, r.body, status)
 		}

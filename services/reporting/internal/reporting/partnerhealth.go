@@ -2,6 +2,7 @@ package reporting
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -78,7 +79,8 @@ func (h *PartnerHealth) Unattributed(ctx context.Context, r UnattributedRequest)
 	if r.Limit != "" {
 		n, err := strconv.Atoi(r.Limit)
 		if err != nil || n < 1 || n > MaxUnattributed {
-			return nil, errs.Newf(errs.Invalid, "invalid_parameter", "limit must be a whole number from 1 to %d", MaxUnattributed)
+			// 422 invalid_query, as a report's or the links list's bad limit.
+			return nil, errs.Fields{{Field: "limit", Message: fmt.Sprintf("must be a whole number from 1 to %d", MaxUnattributed)}}.Err("invalid_query")
 		}
 		limit = n
 	}
