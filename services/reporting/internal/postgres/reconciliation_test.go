@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
 // A month's count of unpaid conversions is of the conversions whose
@@ -163,4 +164,39 @@ func TestRefreshClosedFiguresAfterALateStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	verify(t, s)
+}
+
+// FinalDays walks the days of a zone where a change of offset skips a
+// midnight (America/Santiago on 2026-09-06) and ends: with a month
+// closed, a report over such a day held a core for ever (a check of
+// times). September is not final in Santiago while August alone is
+// closed; August's days are.
+func TestFinalDaysOverADayWithoutMidnight(t *testing.T) {
+	s := newStoreAt(t, stmtNow)
+	ctx := context.Background()
+	aug := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.ClosePeriod(ctx, aug, stmtNow.Add(-time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	santiago, _ := time.LoadLocation("America/Santiago")
+	from := report.DayStart(2026, 8, 30, santiago)
+	to := report.DayStart(2026, 9, 10, santiago)
+	done := make(chan struct{})
+	var days []report.DayRange
+	var err error
+	go func() {
+		defer close(done)
+		days, err = s.FinalDays(ctx, from, to, santiago)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("FinalDays did not return")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(days) != "[]" && (len(days) != 1 || days[0].To > "2026-09-01") {
+		t.Fatalf("final days %+v: none of September's is final", days)
+	}
 }
