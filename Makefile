@@ -63,7 +63,7 @@ unit: build
 # instants: month and year ends, the finance zones' month end, DST change
 # days. Kept equal to testkit.Instants() by a test in pkg/testkit.
 INSTANTS := 2026-11-30T23:59:59Z 2026-12-01T00:00:00Z 2026-12-31T23:59:59Z 2027-01-01T00:00:00Z \
-	2026-11-30T23:59:59+01:00 2026-12-01T00:30:00+01:00 2026-10-25T02:30:00+01:00 2027-03-28T03:30:00+02:00 \
+	2026-11-30T23:59:59+01:00 2026-12-01T00:30:00+01:00 2028-02-29T23:59:59Z 2026-10-25T02:30:00+01:00 2027-03-28T03:30:00+02:00 \
 	2026-11-01T01:30:00-06:00 2027-03-14T03:30:00-05:00
 # Each package compiled once without -race (the race detector already ran
 # over these tests in `unit`), then INSTANT_JOBS (instant, package) pairs

@@ -39,6 +39,7 @@ func Instants() []Instant {
 		// its UTC date: a test that takes a date from the instant as
 		// written, rather than in UTC, fails here.
 		{"first-half-hour-of-december-berlin", "2026-12-01T00:30:00+01:00"},
+		{"leap-day-last-second-utc", "2028-02-29T23:59:59Z"}, // February's end, in a leap year
 		{"berlin-autumn-dst-change-day", "2026-10-25T02:30:00+01:00"},
 		{"berlin-spring-dst-change-day", "2027-03-28T03:30:00+02:00"},
 		{"chicago-autumn-dst-change-day", "2026-11-01T01:30:00-06:00"},
