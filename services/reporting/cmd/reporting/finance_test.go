@@ -763,6 +763,11 @@ func TestConvertedReportUsesTheRatesInForceAtInstant(t *testing.T) {
 		s.convIn("r2", "coursera", "FX-2", "", "pending", "10.00", "10.00", "EUR", prev.AddDate(0, 0, 20).Add(noon)), // 1.20: 12.00
 		s.convIn("r3", "coursera", "FX-3", "", "pending", "1.00", "1.00", "GBP", prev.AddDate(0, 0, 3).Add(noon)))    // 1 / 0.5: 2.00
 	s.waitFor(t, span(prev, running)+"&group_by=partner&currency=USD", oneRow(map[string]any{"commission_pending": "25.00", "sale_amount": "25.00"}))
+	// The list picks by currency and dates, both ends included.
+	list := s.do(t, "GET", "/v1/fx-rates?currency=EUR&from="+day(prev.AddDate(0, 0, -10))+"&to="+day(prev.AddDate(0, 0, 15)), "")
+	if list.status != 200 || strings.Count(list.body, `"date"`) != 2 || !strings.Contains(list.body, `"1.20"`) || strings.Contains(list.body, `"9"`) {
+		t.Fatalf("rates of EUR from %s to %s = %d %s, want the two dated then", day(prev.AddDate(0, 0, -10)), day(prev.AddDate(0, 0, 15)), list.status, list.body)
+	}
 	// A purchase in JPY on a day before its first rate: 422, naming it.
 	s.publishAt(t, at, events.TopicConversions,
 		s.convIn("r4", "coursera", "FX-4", "", "pending", "100", "100", "JPY", prev.AddDate(0, 0, 2).Add(noon)))

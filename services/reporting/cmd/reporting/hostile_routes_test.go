@@ -103,6 +103,8 @@ func TestHostileInputOnEveryRoute(t *testing.T) {
 		// GET /v1/fx-rates
 		{name: "rates: oversized currency", method: "GET", path: "/v1/fx-rates?currency=" + big(8<<10), auth: true, status: 422},
 		{name: "rates: binary currency", method: "GET", path: "/v1/fx-rates?currency=" + url.QueryEscape(binary(100)), auth: true, status: 422},
+		{name: "rates: from not a date", method: "GET", path: "/v1/fx-rates?from=2026-13-01", auth: true, status: 422, code: "invalid_query"},
+		{name: "rates: oversized to", method: "GET", path: "/v1/fx-rates?to=" + big(8<<10), auth: true, status: 422, code: "invalid_query"},
 		{name: "rates: no token", method: "GET", path: "/v1/fx-rates", status: 401},
 
 		// PUT /v1/fx-rates

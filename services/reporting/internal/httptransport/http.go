@@ -34,7 +34,7 @@ const SettlementRoute = "POST /v1/payouts/settlements/{partner}"
 // Register adds the routes, every one behind the finance scope:
 //
 //	GET  /v1/reports/commissions             report, JSON or streamed CSV
-//	GET  /v1/fx-rates[?currency=]            stored exchange rates
+//	GET  /v1/fx-rates[?currency=&from=&to=]  stored exchange rates (from, to: dates, both included)
 //	PUT  /v1/fx-rates                        store rates (JSON array or CSV)
 //	POST /v1/payouts/remittances             money a partner paid, optionally naming the orders it pays
 //	GET  /v1/payouts/statements/{partner}    ?month=YYYY-MM[&format=csv]
@@ -157,7 +157,8 @@ func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) listRates(w http.ResponseWriter, r *http.Request) {
-	resp, err := h.eps.FXRates(r.Context(), r.URL.Query().Get("currency"))
+	q := r.URL.Query()
+	resp, err := h.eps.FXRates(r.Context(), report.RateFilter{Currency: q.Get("currency"), From: q.Get("from"), To: q.Get("to")})
 	if err != nil {
 		h.fail(w, r, err)
 		return

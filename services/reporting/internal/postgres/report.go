@@ -327,15 +327,12 @@ func (s *Store) ratesFor(ctx context.Context, currency, first, last string) ([]r
 	return scanRates(rows)
 }
 
-// FXRates returns every rate into or out of currency.
-func (s *Store) FXRates(ctx context.Context, currency string) ([]report.Rate, error) {
-	q := `SELECT to_char(date, 'YYYY-MM-DD'), base, quote, rate::text FROM fx_rates`
-	args := []any{}
-	if currency != "" {
-		q += ` WHERE base = $1 OR quote = $1`
-		args = append(args, currency)
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY base, quote, date`, args...)
+// FXRates returns the rates r picks (report.RateFilter): into or
+// out of its currency, dated within its dates; its empty fields pick all.
+func (s *Store) FXRates(ctx context.Context, r report.RateFilter) ([]report.Rate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT to_char(date, 'YYYY-MM-DD'), base, quote, rate::text FROM fx_rates
+		WHERE ($1 = '' OR base = $1 OR quote = $1) AND ($2 = '' OR date >= NULLIF($2, '')::date) AND ($3 = '' OR date <= NULLIF($3, '')::date)
+		ORDER BY base, quote, date`, r.Currency, r.From, r.To)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("fx rates: %w", err))
 	}

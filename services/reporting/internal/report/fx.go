@@ -22,6 +22,10 @@ type Rate struct {
 // MinRateYear is the earliest year a rate may be dated in.
 const MinRateYear = 1900
 
+// RateFilter picks stored rates: into or out of Currency, dated from From
+// to To (YYYY-MM-DD, both included); an empty field picks all.
+type RateFilter struct{ Currency, From, To string }
+
 // ParseRate checks a rate's fields and returns its exact value.
 func ParseRate(r Rate) (*big.Rat, error) {
 	var f errs.Fields

@@ -15,7 +15,7 @@ import (
 type Endpoints struct {
 	Commissions      endpoint.Endpoint // CommissionsRequest -> report.Meta; rows go to the request's Emit
 	PutFXRates       endpoint.Endpoint // []report.Rate -> int
-	FXRates          endpoint.Endpoint // currency string -> []report.Rate
+	FXRates          endpoint.Endpoint // report.RateFilter -> []report.Rate
 	AddRemittance    endpoint.Endpoint // RemittanceRequest -> AddRemittanceResponse
 	Statement        endpoint.Endpoint // StatementRequest -> Statement
 	Reconciliation   endpoint.Endpoint // month string -> []payout.ReconciliationLine
@@ -90,7 +90,7 @@ func MakeEndpoints(s *Service, mw func(name string) endpoint.Middleware) Endpoin
 			return s.PutFXRates(ctx, req.([]report.Rate))
 		}),
 		FXRates: wrap("fx_rates", func(ctx context.Context, req any) (any, error) {
-			return s.FXRates(ctx, req.(string))
+			return s.FXRates(ctx, req.(report.RateFilter))
 		}),
 		AddRemittance: wrap("add_remittance", func(ctx context.Context, req any) (any, error) {
 			rem, created, err := s.AddRemittance(ctx, req.(RemittanceRequest))

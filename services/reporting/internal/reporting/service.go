@@ -31,7 +31,7 @@ type Store interface {
 	RefreshClosedFigures(ctx context.Context, month, closedAt time.Time) error
 	ReopenPeriod(ctx context.Context, month, now time.Time, actor string) (report.Period, error)
 	Periods(ctx context.Context) ([]report.Period, []report.PeriodChange, error)
-	FXRates(ctx context.Context, currency string) ([]report.Rate, error)
+	FXRates(ctx context.Context, r report.RateFilter) ([]report.Rate, error)
 	// PutFXRates returns ErrPeriodClosed (409 period_closed) for a rate
 	// that would change a closed month.
 	PutFXRates(ctx context.Context, rates []report.Rate, actor string) error
@@ -150,12 +150,23 @@ func (s *Service) PutFXRates(ctx context.Context, rates []report.Rate) (int, err
 	return len(rates), s.store.PutFXRates(ctx, rates, ActorOf(ctx))
 }
 
-// FXRates lists the stored rates, those into or out of currency if set.
-func (s *Service) FXRates(ctx context.Context, currency string) ([]report.Rate, error) {
-	if currency != "" && !money.IsCurrency(currency) {
-		return nil, errs.Newf(errs.Unprocessable, "invalid_currency", "%q is not an ISO 4217 currency code", currency)
+// FXRates lists the stored rates the request picks: years of daily rates
+// of many currencies are hundreds of thousands, so a caller may ask for a
+// range of dates.
+func (s *Service) FXRates(ctx context.Context, r report.RateFilter) ([]report.Rate, error) {
+	if r.Currency != "" && !money.IsCurrency(r.Currency) {
+		return nil, errs.Newf(errs.Unprocessable, "invalid_currency", "%q is not an ISO 4217 currency code", r.Currency)
 	}
-	return s.store.FXRates(ctx, currency)
+	var f errs.Fields
+	for _, d := range []struct{ name, v string }{{"from", r.From}, {"to", r.To}} {
+		if _, err := time.Parse(time.DateOnly, d.v); err != nil && d.v != "" {
+			f.Add(d.name, "%q is not a date (YYYY-MM-DD)", d.v)
+		}
+	}
+	if err := f.Err("invalid_query"); err != nil {
+		return nil, err
+	}
+	return s.store.FXRates(ctx, r)
 }
 
 var partnerID = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
