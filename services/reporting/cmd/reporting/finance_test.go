@@ -798,7 +798,21 @@ func TestRemittanceRetryWithNanosecondsAtInstant(t *testing.T) {
 	if r := s.do(t, "POST", "/v1/payouts/remittances", body); r.status != 201 {
 		t.Fatalf("remittance = %d %s", r.status, r.body)
 	}
-	if r := s.do(t, "POST", "/v1/payouts/remittances", body); r.status/100 != 2 {
+	r := s.do(t, "POST", "/v1/payouts/remittances", body)
+	if r.status/100 != 2 {
 		t.Fatalf("the same remittance again = %d %s, want a 2xx", r.status, r.body)
+	}
+	// The answer gives the time as stored, and sent back it is the same
+	// remittance (a re-check: the answer dropped the fraction, a 409).
+	var answer map[string]any
+	if err := json.Unmarshal([]byte(r.body), &answer); err != nil {
+		t.Fatal(err)
+	}
+	if answer["reference"] != "ns wire" || answer["received_at"] != strings.TrimSuffix(received, "7Z")+"Z" {
+		t.Fatalf("answer %s: want the reference and the time as stored (to the microsecond)", r.body)
+	}
+	back := strings.Replace(body, received, fmt.Sprint(answer["received_at"]), 1)
+	if r := s.do(t, "POST", "/v1/payouts/remittances", back); r.status != 200 {
+		t.Fatalf("the remittance with the answered received_at %v = %d %s, want 200", answer["received_at"], r.status, r.body)
 	}
 }

@@ -83,10 +83,21 @@ type handlers struct {
 // once (handlers.uploads).
 const maxUploadsAtOnce = 2
 
+// smallUpload is the most a request says it sends (Content-Length) and
+// still goes without a place among the uploads: a rate or a remittance
+// in JSON is a few hundred bytes, and two slow uploads held every one of
+// them off with 429 for as long as they took (a re-check).
+const smallUpload = 1 << 20
+
 // upload runs f when a place among the uploads is free, else answers 429
-// with Retry-After.
+// with Retry-After. A request that says it sends at most smallUpload
+// needs no place.
 func (h *handlers) upload(f http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength >= 0 && r.ContentLength <= smallUpload {
+			f(w, r)
+			return
+		}
 		select {
 		case h.uploads <- struct{}{}:
 			defer func() { <-h.uploads }()
@@ -244,9 +255,10 @@ func (h *handlers) addRemittance(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
+	// received_at as stored, fraction and all: sent back, it is the same remittance.
 	httpx.WriteJSON(w, status, map[string]any{
 		"id": strconv.FormatInt(rem.ID, 10), "partner": rem.Partner, "amount": money.Amount{Minor: rem.Amount, Currency: rem.Currency}.String(),
-		"currency": rem.Currency, "received_at": rem.ReceivedAt.UTC().Format(time.RFC3339), "reference": rem.Reference,
+		"currency": rem.Currency, "received_at": rem.ReceivedAt.UTC().Format(time.RFC3339Nano), "reference": rem.Reference,
 		"orders": remittanceOrdersJSON(rem),
 	})
 }

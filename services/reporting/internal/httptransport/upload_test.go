@@ -21,19 +21,31 @@ func TestUploadsAFewAtATime(t *testing.T) {
 		<-release
 		w.WriteHeader(http.StatusOK)
 	})
+	large := func() *http.Request {
+		r := httptest.NewRequest("POST", "/v1/payouts/settlements/p", nil)
+		r.ContentLength = smallUpload + 1
+		return r
+	}
 	done := make(chan int, maxUploadsAtOnce)
 	for range maxUploadsAtOnce {
 		go func() {
 			rec := httptest.NewRecorder()
-			slow(rec, httptest.NewRequest("POST", "/v1/payouts/settlements/p", nil))
+			slow(rec, large())
 			done <- rec.Code
 		}()
 		<-started
 	}
 	rec := httptest.NewRecorder()
-	slow(rec, httptest.NewRequest("POST", "/v1/payouts/settlements/p", nil))
+	slow(rec, large())
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), `"too_many_uploads"`) {
 		t.Fatalf("one upload too many = %d %v %s, want 429 too_many_uploads with Retry-After", rec.Code, rec.Header(), rec.Body)
+	}
+	// A small request (a rate, a remittance in JSON) needs no place.
+	quick := h.upload(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	rec = httptest.NewRecorder()
+	quick(rec, httptest.NewRequest("PUT", "/v1/fx-rates", strings.NewReader(`[]`)))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("a small request while the uploads are busy = %d, want 200", rec.Code)
 	}
 	close(release)
 	for range maxUploadsAtOnce {
@@ -43,7 +55,7 @@ func TestUploadsAFewAtATime(t *testing.T) {
 	}
 	go func() { <-started }()
 	rec = httptest.NewRecorder()
-	slow(rec, httptest.NewRequest("POST", "/v1/payouts/settlements/p", nil))
+	slow(rec, large())
 	if rec.Code != http.StatusOK {
 		t.Fatalf("after the others ended = %d, want 200", rec.Code)
 	}

@@ -27,6 +27,15 @@ func (s closeStore) ClosePeriod(_ context.Context, month, now time.Time, _ strin
 	return report.Period{Month: month.Format("2006-01"), Status: "closed", ClosedAt: &at}, nil
 }
 
+func (s closeStore) FinanceZone() *time.Location { return time.UTC }
+
+func (s closeStore) ClosedPeriods(_ context.Context, from, _ time.Time) ([]string, error) {
+	if s.closedAt.IsZero() {
+		return []string{}, nil
+	}
+	return []string{from.Format("2006-01")}, nil
+}
+
 func (s closeStore) RefreshClosedFigures(_ context.Context, _, closedAt time.Time) error {
 	*s.calls = append(*s.calls, "refresh "+closedAt.Format(time.RFC3339Nano))
 	return nil
@@ -51,21 +60,25 @@ func (f *fakeIngest) Wait(context.Context) error {
 // ingest_behind, closing nothing, while it lags), and after it, then
 // records the month's figures again: an event recorded before the close
 // but stored after it changed the closed month (a check of times). A
-// month closed before is answered as it is, its figures untouched.
+// month closed before is answered as it is, its figures untouched, and a
+// month not ended is refused, both at once, without waiting for Kafka (a
+// re-check: a re-close waited 10 s for a lagging ingest, then 503).
 func TestClosePeriodWaitsForIngest(t *testing.T) {
 	now := time.Date(2026, 12, 6, 10, 0, 0, 123456789, time.UTC)
 	at := now.Truncate(time.Microsecond).Format(time.RFC3339Nano)
 	for _, tt := range []struct {
 		name      string
+		month     string
 		closed    bool
 		waitErrs  []error
 		wantCalls string
 		wantCode  string
 	}{
-		{"caught up", false, nil, "wait close wait refresh " + at, ""},
-		{"behind", false, []error{errors.New("12 messages left")}, "wait", "ingest_behind"},
-		{"behind after the close", false, []error{nil, errors.New("1 message left")}, "wait close wait refresh " + at, ""},
-		{"closed before", true, nil, "wait close", ""},
+		{"caught up", "2026-11", false, nil, "wait close wait refresh " + at, ""},
+		{"behind", "2026-11", false, []error{errors.New("12 messages left")}, "wait", "ingest_behind"},
+		{"behind after the close", "2026-11", false, []error{nil, errors.New("1 message left")}, "wait close wait refresh " + at, ""},
+		{"closed before", "2026-11", true, []error{errors.New("Kafka is down")}, "close", ""},
+		{"not ended", "2026-12", false, []error{errors.New("Kafka is down")}, "", "month_not_ended"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls []string
@@ -75,15 +88,15 @@ func TestClosePeriodWaitsForIngest(t *testing.T) {
 			}
 			svc := New(closeStore{calls: &calls, closedAt: &closedAt}, func() time.Time { return now }).
 				WaitForIngest(&fakeIngest{calls: &calls, errs: tt.waitErrs})
-			_, err := svc.ClosePeriod(context.Background(), "2026-11")
+			_, err := svc.ClosePeriod(context.Background(), tt.month)
 			if got := strings.Join(calls, " "); got != tt.wantCalls {
 				t.Errorf("calls %q, want %q", got, tt.wantCalls)
 			}
 			switch {
 			case tt.wantCode == "" && err != nil:
 				t.Errorf("err = %v", err)
-			case tt.wantCode != "" && (errs.HTTPStatus(err) != 503 || publicCode(err) != tt.wantCode):
-				t.Errorf("err = %v (%d), want 503 %s", err, errs.HTTPStatus(err), tt.wantCode)
+			case tt.wantCode != "" && publicCode(err) != tt.wantCode:
+				t.Errorf("err = %v (%d), want %s", err, errs.HTTPStatus(err), tt.wantCode)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func (s *Service) WaitForIngest(ingest Ingest) *Service {
 // what Kafka holds: closing then would leave events recorded before the
 // close to change the closed month when they are stored.
 var ErrIngestBehind = errs.New(errs.Unavailable, "ingest_behind",
-	"reporting has not yet stored every event recorded so far, so the month cannot be closed now: try again in a few seconds")
+	"reporting cannot tell yet that it has stored every event recorded so far (its ingest is behind, or Kafka is not answering), so the month cannot be closed now: try again in a few seconds")
 
 // closeWait bounds each of ClosePeriod's waits for ingest, and
 // closeSettle is how long after the close instant it looks at what Kafka
@@ -328,8 +329,22 @@ func (s *Service) ClosePeriod(ctx context.Context, month string) (report.Period,
 		return report.Period{}, err
 	}
 	if s.ingest != nil {
-		if err := s.waitIngest(ctx); err != nil {
+		// What is answered from the database alone is answered at once,
+		// whatever Kafka's state: a month not ended (422), or one closed
+		// already (as it is).
+		zone := s.store.FinanceZone()
+		start, end := report.DayStart(m.Year(), m.Month(), 1, zone), report.DayStart(m.Year(), m.Month()+1, 1, zone)
+		if s.now().Before(end) {
+			return report.Period{}, report.ErrOpenMonth
+		}
+		closed, err := s.store.ClosedPeriods(ctx, start, end)
+		if err != nil {
 			return report.Period{}, err
+		}
+		if !slices.Contains(closed, m.Format("2006-01")) {
+			if err := s.waitIngest(ctx); err != nil {
+				return report.Period{}, err
+			}
 		}
 	}
 	at := s.now().UTC().Truncate(time.Microsecond) // as PostgreSQL keeps it
