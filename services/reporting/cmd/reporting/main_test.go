@@ -637,7 +637,8 @@ func TestRunningMonthAtInstant(t *testing.T) {
 		s.publish(t, events.TopicConversions, s.conv("rm-1", "RM-1", "c-none", "", "approved", "10.00", "1.00", 0))
 		s.waitFor(t, span(s.day, s.day.AddDate(0, 0, 1))+"&group_by=partner", oneRow(map[string]any{"conversions": 1}))
 		r := s.do(t, "POST", "/v1/payouts/remittances", `{"partner":"coursera","amount":"1.00","currency":"USD","reference":"undated"}`)
-		if want := `"received_at":"` + at.UTC().Format(time.RFC3339) + `"`; r.status != 201 || !strings.Contains(r.body, want) {
+		// As stored: to the microsecond.
+		if want := `"received_at":"` + at.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) + `"`; r.status != 201 || !strings.Contains(r.body, want) {
 			t.Fatalf("remittance = %d %s, want %s", r.status, r.body, want)
 		}
 	})

@@ -229,7 +229,7 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	received = received.Truncate(time.Microsecond)
 	switch {
 	case req.ReceivedAt == "":
-		received = s.now()
+		received = s.now().Truncate(time.Microsecond)
 	case err != nil:
 		f.Add("received_at", "%q is not an RFC 3339 time", req.ReceivedAt)
 	case received.After(s.now().Add(24 * time.Hour)):
