@@ -212,25 +212,20 @@ func (m Mapping) decodeWebhook(body []byte, p Partner, now time.Time, arrival bo
 			continue
 		}
 		s, ok := plainString(raw)
-		if ok {
-			if arrival && isBlank(s) {
-				continue // only spaces: as good as missing (400 missing_field when required)
+		if !ok {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				kind := jsonKind(raw)
+				switch field {
+				case FieldSaleAmount, FieldCommission:
+					f.Add(field, "must be a decimal string such as \"49.00\", not %s", kind)
+				default:
+					f.Add(field, "must be a string, not %s", kind)
+				}
+				continue
 			}
-			values[field] = s
-			continue
-		}
-		if err := json.Unmarshal(raw, &s); err != nil {
-			kind := jsonKind(raw)
-			switch field {
-			case FieldSaleAmount, FieldCommission:
-				f.Add(field, "must be a decimal string such as \"49.00\", not %s", kind)
-			default:
-				f.Add(field, "must be a string, not %s", kind)
-			}
-			continue
 		}
 		if arrival && isBlank(s) {
-			continue
+			continue // only spaces: as good as missing (400 missing_field when required)
 		}
 		values[field] = s
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
 // AddRemittance records a remittance, posts it to the ledger and applies
@@ -181,7 +182,7 @@ const statementSQL = `
 // cut in the finance time zone as periods are, one line per currency it
 // has ledger entries in.
 func (s *Store) Statement(ctx context.Context, partner string, month time.Time) ([]payout.StatementLine, error) {
-	from, to := monthBounds(month, s.FinanceZone())
+	from, to := report.MonthBounds(month, s.FinanceZone())
 	rows, err := s.db.QueryContext(ctx, statementSQL, partner, from, to)
 	if err != nil {
 		return nil, database.Classify(fmt.Errorf("statement: %w", err))

@@ -60,7 +60,7 @@ func loadPeriods(ctx context.Context, q interface {
 		if p.zone, err = time.LoadLocation(tz); err != nil {
 			return nil, fmt.Errorf("period %s: time zone %q: %w", p.month.Format("2006-01"), tz, err)
 		}
-		p.start, p.end = monthBounds(p.month, p.zone)
+		p.start, p.end = report.MonthBounds(p.month, p.zone)
 		p.closedAt = p.closedAt.UTC()
 		if reopened.Valid {
 			p.reopenedAt = reopened.Time.UTC()
@@ -68,12 +68,6 @@ func loadPeriods(ctx context.Context, q interface {
 		out = append(out, p)
 	}
 	return out, rows.Err()
-}
-
-// monthBounds are the first instant of month (a date) in zone and the
-// first of the next month.
-func monthBounds(month time.Time, zone *time.Location) (time.Time, time.Time) {
-	return report.DayStart(month.Year(), month.Month(), 1, zone), report.DayStart(month.Year(), month.Month()+1, 1, zone)
 }
 
 // effective is when a change at time t takes effect when it is recorded
@@ -272,7 +266,7 @@ func (s *Store) FinalDays(ctx context.Context, from, to time.Time, zone *time.Lo
 // action in the journal. Closing a closed month again changes nothing.
 func (s *Store) ClosePeriod(ctx context.Context, month time.Time, now time.Time, actor string) (report.Period, error) {
 	zone := s.FinanceZone()
-	_, end := monthBounds(month, zone)
+	_, end := report.MonthBounds(month, zone)
 	if now.Before(end) {
 		return report.Period{}, report.ErrOpenMonth
 	}
@@ -349,7 +343,7 @@ func (s *Store) RefreshClosedFigures(ctx context.Context, month, closedAt time.T
 
 // insertPeriodFigures records month's figures (in zone) for period id.
 func insertPeriodFigures(ctx context.Context, tx *sql.Tx, id int64, month time.Time, zone *time.Location) error {
-	start, end := monthBounds(month, zone)
+	start, end := report.MonthBounds(month, zone)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO period_figures (period_id, key_id, clicks, bot_clicks, conversions,
 			sale_minor, pending_minor, approved_minor, reversed_minor, paid_minor)
 		SELECT $1, key_id, sum(clicks), sum(bot_clicks), sum(conversions), sum(sale), sum(pending), sum(approved),

@@ -12,6 +12,7 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/money"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
 // compareSettlementSQL is importSettlement's comparison over lines given
@@ -70,7 +71,7 @@ func (s *Store) CompareSettlement(ctx context.Context, partner string, month tim
 func compareSettlement(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, partner string, month time.Time, zone *time.Location, lines []payout.Line) ([]payout.Difference, error) {
-	start, end := monthBounds(monthOf(month), zone)
+	start, end := report.MonthBounds(monthOf(month), zone)
 	ln, order, commission, currency, status := make([]int64, len(lines)), make([]string, len(lines)),
 		make([]int64, len(lines)), make([]string, len(lines)), make([]string, len(lines))
 	for i, l := range lines {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
+	"github.com/linkcredit/linkcredit/services/reporting/internal/report"
 )
 
 // importSettlement stores a partner's settlement report for month and
@@ -70,7 +71,7 @@ func importSettlement(ctx context.Context, tx *sql.Tx, partner string, month tim
 // need remittances allocated again as they stood then (oldest purchase
 // first, named orders before): a remittance is applied when recorded.
 func (s *Store) Reconciliation(ctx context.Context, month time.Time) ([]payout.ReconciliationLine, error) {
-	from, to := monthBounds(month, s.FinanceZone())
+	from, to := report.MonthBounds(month, s.FinanceZone())
 	rows, err := s.db.QueryContext(ctx, `
 		WITH l AS (
 			SELECT e.partner, e.currency,

@@ -159,6 +159,12 @@ func (q Query) OffTheHour() bool {
 
 func offsetString(t time.Time) string { return t.Format("-07:00") }
 
+// MonthBounds are the first instant of month (its year and month) in zone
+// and the first of the next month.
+func MonthBounds(month time.Time, zone *time.Location) (start, end time.Time) {
+	return DayStart(month.Year(), month.Month(), 1, zone), DayStart(month.Year(), month.Month()+1, 1, zone)
+}
+
 // DayStart is the first instant of the calendar day y-m-d (normalised as
 // time.Date normalises it) in zone. On a day whose midnight a change of
 // offset skips (America/Santiago on 2026-09-06: 00:00 is 01:00), time.Date

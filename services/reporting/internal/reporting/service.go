@@ -333,7 +333,7 @@ func (s *Service) ClosePeriod(ctx context.Context, month string) (report.Period,
 		// whatever Kafka's state: a month not ended (422), or one closed
 		// already (as it is).
 		zone := s.store.FinanceZone()
-		start, end := report.DayStart(m.Year(), m.Month(), 1, zone), report.DayStart(m.Year(), m.Month()+1, 1, zone)
+		start, end := report.MonthBounds(m, zone)
 		if s.now().Before(end) {
 			return report.Period{}, report.ErrOpenMonth
 		}
