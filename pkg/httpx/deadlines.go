@@ -1,8 +1,11 @@
 package httpx
 
 import (
+	"context"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +65,7 @@ func (l *coarseListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := &coarseConn{Conn: c, ln: l}
+	cc := &coarseConn{Conn: c, ln: l, release: make(chan bool, 1)}
 	l.mu.Lock()
 	l.conns[cc] = struct{}{}
 	l.mu.Unlock()
@@ -113,6 +116,18 @@ type coarseConn struct {
 	// The real connection holds a read (write) deadline.
 	readSet, writeSet bool
 	closeOnce         sync.Once
+
+	// net/http's background read, held off the socket while a handler
+	// runs (parkBackgroundRead). Under mu: inHandler says a handler of
+	// this connection is running, cleared that the read deadline was just
+	// cleared (net/http does so right before starting the read), parked
+	// that the read waits on release, closed that Close was called.
+	// parkedAt (since base) lets the sweeper see a long wait without mu.
+	inHandler, cleared, parked, closed bool
+	parkedAt                           atomic.Int64
+	// release hands a parked read its end: true to time out (net/http
+	// aborting it), false to read the socket after all.
+	release chan bool
 }
 
 func (c *coarseConn) SetDeadline(t time.Time) error {
@@ -123,6 +138,16 @@ func (c *coarseConn) SetDeadline(t time.Time) error {
 }
 
 func (c *coarseConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.cleared = t.IsZero()
+	if c.parked && !t.IsZero() && !time.Now().Before(t) {
+		// net/http aborting its background read: end the parked read
+		// with the timeout it waits for, and leave the socket alone.
+		c.unpark(true)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
 	return c.set(t, &c.read, &c.readSet, c.Conn.SetReadDeadline)
 }
 
@@ -155,8 +180,16 @@ func (c *coarseConn) set(t time.Time, wanted *atomic.Int64, real *bool, apply fu
 	return apply(t)
 }
 
-// expire applies the deadlines that were due by now.
+// expire applies the deadlines that were due by now, and sends a
+// background read parked for a tick or more to the socket.
 func (c *coarseConn) expire(now int64) {
+	if at := c.parkedAt.Load(); at != 0 && now-at >= int64(c.ln.tick) {
+		c.mu.Lock()
+		if c.parked {
+			c.unpark(false)
+		}
+		c.mu.Unlock()
+	}
 	if at := c.read.Load(); at != 0 && at <= now {
 		c.fire(at, &c.read, &c.readSet, c.Conn.SetReadDeadline)
 	}
@@ -182,7 +215,99 @@ func (c *coarseConn) Close() error {
 		delete(c.ln.conns, c)
 		c.ln.mu.Unlock()
 	})
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	c.mu.Lock()
+	c.closed = true
+	if c.parked {
+		c.unpark(false) // its read of the closed socket fails at once
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// Read parks net/http's background read while a handler runs
+// (parkBackgroundRead) and passes every other read through.
+func (c *coarseConn) Read(p []byte) (int, error) {
+	if len(p) == 1 {
+		c.mu.Lock()
+		if c.inHandler && c.cleared && !c.closed && !c.parked {
+			c.cleared = false
+			return c.parkBackgroundRead(p)
+		}
+		c.mu.Unlock()
+	}
+	return c.Conn.Read(p)
+}
+
+// parkBackgroundRead holds net/http's background read off the socket
+// until net/http aborts it, which it does as soon as the handler is done.
+//
+// Once a request is read, net/http clears the read deadline and starts a
+// one-byte read of the connection in a goroutine of its own, to notice a
+// client that goes away while the handler runs. When the handler waits
+// (the redirect's for its click log, a webhook's for PostgreSQL), that
+// read runs, finds nothing, waits in the poller, and is then interrupted
+// by a read deadline in the past: a system call and two deadline changes
+// a request, 4-7 % of the pinned redirect's CPU (issue 15,
+// docs/performance.md). Parked, it costs a lock and a channel.
+//
+// What it would notice it still notices, later: a read parked for a tick
+// or more (the sweeper's, 250-500 ms) goes to the socket, so a handler
+// that runs long still learns of a client gone (its context ends) within
+// half a second. A pipelined request is read after the answer, as net/http
+// would. Only a one-byte read right after the read deadline was cleared,
+// while a handler of the connection runs, is parked: net/http's own.
+// Called with mu held; it unlocks it.
+func (c *coarseConn) parkBackgroundRead(p []byte) (int, error) {
+	c.parked = true
+	c.parkedAt.Store(max(c.ln.since(), 1))
+	c.mu.Unlock()
+	if timeout := <-c.release; timeout {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.Conn.Read(p)
+}
+
+// unpark ends a parked read: with a timeout, or by reading the socket.
+// Called with mu held.
+func (c *coarseConn) unpark(timeout bool) {
+	c.parked = false
+	c.parkedAt.Store(0)
+	c.release <- timeout // buffered: one park, one release
+}
+
+// handling marks whether a handler of the connection runs.
+func (c *coarseConn) handling(running bool) {
+	c.mu.Lock()
+	c.inHandler = running
+	c.mu.Unlock()
+}
+
+// connKey is the context key of a request's *coarseConn.
+type connKey struct{}
+
+// withConn is http.Server's ConnContext: each request's context holds its
+// connection, so that markHandling can find it.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	if cc, ok := c.(*coarseConn); ok {
+		return context.WithValue(ctx, connKey{}, cc)
+	}
+	return ctx
+}
+
+// markHandling tells the request's connection that a handler runs while
+// h does, so that net/http's background read may be parked meanwhile.
+func markHandling(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cc, _ := r.Context().Value(connKey{}).(*coarseConn)
+		if cc == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		cc.handling(true)
+		defer cc.handling(false)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ReadFrom lets net/http copy a file to the connection with sendfile,

@@ -381,3 +381,82 @@ func TestServeClosesAfterAChunkedRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestBackgroundReadParkedWhileAHandlerWaits: while a handler waits, the
+// one-byte read net/http starts on its connection is parked, not a read
+// of the socket; the connection then serves the next request, and two
+// requests sent at once (pipelined) are both answered in order.
+func TestBackgroundReadParkedWhileAHandlerWaits(t *testing.T) {
+	parked := make(chan bool, 8)
+	ln := serveTest(t, ServerConfig{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cc, _ := r.Context().Value(connKey{}).(*coarseConn)
+		saw := false
+		for deadline := time.Now().Add(2 * time.Second); cc != nil && !saw && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond) // waits, as a handler waiting for its click log does
+			cc.mu.Lock()
+			saw = cc.parked
+			cc.mu.Unlock()
+		}
+		parked <- saw
+		io.WriteString(w, r.URL.Path)
+	}))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	answer := func(want string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != want {
+			t.Fatalf("answer %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
+		if !<-parked {
+			t.Fatalf("request %s: the background read was not parked while the handler waited", want)
+		}
+	}
+	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+	answer("/one")
+	io.WriteString(c, "GET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+	answer("/two")
+	io.WriteString(c, "GET /three HTTP/1.1\r\nHost: x\r\n\r\nGET /four HTTP/1.1\r\nHost: x\r\n\r\n")
+	answer("/three")
+	answer("/four")
+}
+
+// TestBackgroundReadParkedStillSeesTheClientGo: a handler that runs long
+// still learns that its client went away (its context ends), within two
+// of the sweeper's ticks of the parked read.
+func TestBackgroundReadParkedStillSeesTheClientGo(t *testing.T) {
+	ended := make(chan time.Duration, 1)
+	ln := serveTest(t, ServerConfig{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		select {
+		case <-r.Context().Done():
+			ended <- time.Since(start)
+		case <-time.After(10 * time.Second):
+			ended <- -1
+		}
+	}))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the handler is waiting, its read parked
+	c.Close()
+	took := <-ended
+	if took < 0 {
+		t.Fatal("the handler's context did not end after its client went away")
+	}
+	if took > 2*deadlineTick+time.Second {
+		t.Fatalf("the handler's context ended %v after its client went away, want within about two ticks (%v)", took, 2*deadlineTick)
+	}
+}

@@ -78,7 +78,7 @@ func Listen(addr string) (net.Listener, error) {
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfig, logger *slog.Logger) error {
 	cfg.setDefaults()
 	srv := &http.Server{
-		Handler:           closeAfterChunked(h),
+		Handler:           markHandling(closeAfterChunked(h)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -86,6 +86,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       withConn,
 	}
 	coarse := newCoarseListener(ln, deadlineTick)
 	coarse.maxHeaderBytes = cfg.MaxHeaderBytes
