@@ -625,3 +625,53 @@ func TestConsumedWaitsForTheGroup(t *testing.T) {
 		t.Fatalf("all consumed: %v", err)
 	}
 }
+
+// TestOnePartitionAPublishSendsABatchToOnePartition: through the broker,
+// the messages of one Publish land on one partition of clicks.v1, in
+// order, and publishes after it spread over the others.
+func TestOnePartitionAPublishSendsABatchToOnePartition(t *testing.T) {
+	brokers := setup(t)
+	w := kafkax.NewWriter(kafkax.WriterConfig{Brokers: brokers, BatchSize: 1000, Compression: "lz4", Balancer: kafkax.OnePartitionAPublish{}})
+	defer w.Close()
+	pub := kafkax.NewPublisher(w, nil, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const publishes, each = 24, 50
+	for p := range publishes {
+		msgs := make([]kafka.Message, each)
+		for i := range msgs {
+			msgs[i] = kafka.Message{Topic: events.TopicClicks, Key: []byte(fmt.Sprintf("c%d-%d", p, i)), Value: []byte(fmt.Sprintf("%d", i))}
+		}
+		if err := pub.Publish(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a new instant
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, GroupID: "test.one-partition", Topic: events.TopicClicks, MaxWait: 50 * time.Millisecond})
+	defer r.Close()
+	partitionOf := map[int]int{} // publish -> partition
+	next := map[int]int{}        // publish -> next message index expected
+	partitions := map[int]bool{}
+	for n := 0; n < publishes*each; n++ {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %d messages: %v", n, err)
+		}
+		var p, i int
+		if _, err := fmt.Sscanf(string(m.Key), "c%d-%d", &p, &i); err != nil {
+			t.Fatal(err)
+		}
+		if q, ok := partitionOf[p]; ok && q != m.Partition {
+			t.Fatalf("publish %d on partitions %d and %d", p, q, m.Partition)
+		}
+		partitionOf[p] = m.Partition
+		partitions[m.Partition] = true
+		if i != next[p] {
+			t.Fatalf("publish %d: message %d came after %d", p, i, next[p]-1)
+		}
+		next[p]++
+	}
+	if len(partitions) < 6 {
+		t.Fatalf("%d publishes used %d of 12 partitions", publishes, len(partitions))
+	}
+}
