@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -117,14 +116,15 @@ type coarseConn struct {
 	readSet, writeSet bool
 	closeOnce         sync.Once
 
-	// net/http's background read, held off the socket while a handler
-	// runs (parkBackgroundRead). Under mu: inHandler says a handler of
-	// this connection is running, cleared that the read deadline was just
-	// cleared (net/http does so right before starting the read), parked
-	// that the read waits on release, closed that Close was called.
+	// net/http's background read, held off the socket while a request
+	// is served (parkBackgroundRead). Under mu: serving says net/http is
+	// serving a request of this connection (trackState), cleared that
+	// the read deadline was just cleared (net/http does so right before
+	// starting the read), parked that the read waits on release, closed
+	// that Close was called.
 	// parkedAt (since base) lets the sweeper see a long wait without mu.
-	inHandler, cleared, parked, closed bool
-	parkedAt                           atomic.Int64
+	serving, cleared, parked, closed bool
+	parkedAt                         atomic.Int64
 	// release hands a parked read its end: true to time out (net/http
 	// aborting it), false to read the socket after all.
 	release chan bool
@@ -230,7 +230,7 @@ func (c *coarseConn) Close() error {
 func (c *coarseConn) Read(p []byte) (int, error) {
 	if len(p) == 1 {
 		c.mu.Lock()
-		if c.inHandler && c.cleared && !c.closed && !c.parked {
+		if c.serving && c.cleared && !c.closed && !c.parked {
 			c.cleared = false
 			return c.parkBackgroundRead(p)
 		}
@@ -254,10 +254,10 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 // What it would notice it still notices, later: a read parked for a tick
 // or more (the sweeper's, 250-500 ms) goes to the socket, so a handler
 // that runs long still learns of a client gone (its context ends) within
-// half a second. A pipelined request is read after the answer, as net/http
-// would. Only a one-byte read right after the read deadline was cleared,
-// while a handler of the connection runs, is parked: net/http's own.
-// Called with mu held; it unlocks it.
+// half a second. A pipelined request is read after the answer, as
+// net/http would. Only a one-byte read right after the read deadline was
+// cleared, while net/http serves a request of the connection, is parked:
+// net/http's own. Called with mu held; it unlocks it.
 func (c *coarseConn) parkBackgroundRead(p []byte) (int, error) {
 	c.parked = true
 	c.parkedAt.Store(max(c.ln.since(), 1))
@@ -276,38 +276,16 @@ func (c *coarseConn) unpark(timeout bool) {
 	c.release <- timeout // buffered: one park, one release
 }
 
-// handling marks whether a handler of the connection runs.
-func (c *coarseConn) handling(running bool) {
-	c.mu.Lock()
-	c.inHandler = running
-	c.mu.Unlock()
-}
-
-// connKey is the context key of a request's *coarseConn.
-type connKey struct{}
-
-// withConn is http.Server's ConnContext: each request's context holds its
-// connection, so that markHandling can find it.
-func withConn(ctx context.Context, c net.Conn) context.Context {
+// trackState is http.Server's ConnState: a connection is active from
+// when net/http has read a request's first bytes until it has answered,
+// which covers its background read from the start (net/http reports the
+// state before starting the read, in the connection's own goroutine).
+func trackState(c net.Conn, state http.ConnState) {
 	if cc, ok := c.(*coarseConn); ok {
-		return context.WithValue(ctx, connKey{}, cc)
+		cc.mu.Lock()
+		cc.serving = state == http.StateActive
+		cc.mu.Unlock()
 	}
-	return ctx
-}
-
-// markHandling tells the request's connection that a handler runs while
-// h does, so that net/http's background read may be parked meanwhile.
-func markHandling(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cc, _ := r.Context().Value(connKey{}).(*coarseConn)
-		if cc == nil {
-			h.ServeHTTP(w, r)
-			return
-		}
-		cc.handling(true)
-		defer cc.handling(false)
-		h.ServeHTTP(w, r)
-	})
 }
 
 // ReadFrom lets net/http copy a file to the connection with sendfile,

@@ -388,7 +388,14 @@ func TestServeClosesAfterAChunkedRequest(t *testing.T) {
 // requests sent at once (pipelined) are both answered in order.
 func TestBackgroundReadParkedWhileAHandlerWaits(t *testing.T) {
 	parked := make(chan bool, 8)
-	ln := serveTest(t, ServerConfig{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := newCoarseListener(raw, deadlineTick)
+	cfg := ServerConfig{}
+	cfg.setDefaults()
+	srv := newServer(context.Background(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cc, _ := r.Context().Value(connKey{}).(*coarseConn)
 		saw := false
 		for deadline := time.Now().Add(2 * time.Second); cc != nil && !saw && time.Now().Before(deadline); {
@@ -399,7 +406,10 @@ func TestBackgroundReadParkedWhileAHandlerWaits(t *testing.T) {
 		}
 		parked <- saw
 		io.WriteString(w, r.URL.Path)
-	}))
+	}), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close(); ln.stopSweeping() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -430,6 +440,9 @@ func TestBackgroundReadParkedWhileAHandlerWaits(t *testing.T) {
 	answer("/three")
 	answer("/four")
 }
+
+// connKey is the test's context key of a request's connection.
+type connKey struct{}
 
 // TestBackgroundReadParkedStillSeesTheClientGo: a handler that runs long
 // still learns that its client went away (its context ends), within two

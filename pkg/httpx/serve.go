@@ -77,17 +77,7 @@ func Listen(addr string) (net.Listener, error) {
 // requests finish within the shutdown timeout, and returns.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfig, logger *slog.Logger) error {
 	cfg.setDefaults()
-	srv := &http.Server{
-		Handler:           markHandling(closeAfterChunked(h)),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-		ConnContext:       withConn,
-	}
+	srv := newServer(ctx, h, cfg, logger)
 	coarse := newCoarseListener(ln, deadlineTick)
 	coarse.maxHeaderBytes = cfg.MaxHeaderBytes
 	defer coarse.stopSweeping()
@@ -112,6 +102,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, cfg ServerConfi
 		return err
 	}
 	return nil
+}
+
+// newServer is the http.Server that Serve runs, for cfg with its defaults.
+func newServer(ctx context.Context, h http.Handler, cfg ServerConfig, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           closeAfterChunked(h),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnState:         trackState,
+	}
 }
 
 // closeAfterChunked closes the connection after answering a request with
