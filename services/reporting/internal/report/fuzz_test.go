@@ -12,6 +12,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/minor"
 )
 
@@ -140,7 +141,7 @@ func FuzzParseRate(f *testing.F) {
 // with 10^k a multiple of its denominator.
 func decimals(x *big.Rat) int {
 	k := 0
-	for new(big.Int).Rem(pow10(k), x.Denom()).Sign() != 0 {
+	for new(big.Int).Rem(testkit.Pow10(k), x.Denom()).Sign() != 0 {
 		k++
 	}
 	return k
@@ -186,13 +187,13 @@ func FuzzConvert(f *testing.F) {
 			r.Inv(r)
 		}
 		fe, te := exponentOf(from), exponentOf(to)
-		scale := new(big.Rat).Mul(r, new(big.Rat).SetFrac(pow10(te), pow10(fe)))
+		scale := new(big.Rat).Mul(r, new(big.Rat).SetFrac(testkit.Pow10(te), testkit.Pow10(fe)))
 		for _, x := range []struct {
 			name string
 			m    int64
 			got  minor.Sum
 		}{{"sale", m, got.Sale}, {"approved", -m, got.Approved}, {"paid", m / 3, got.Paid}} {
-			want := roundHalfAway(new(big.Rat).Mul(new(big.Rat).SetInt64(x.m), scale))
+			want := testkit.RoundHalfAway(new(big.Rat).Mul(new(big.Rat).SetInt64(x.m), scale))
 			if err != nil || got.Currency != to || x.got.Big().Cmp(want) != 0 {
 				t.Fatalf("%s %d %s at %s on %s = %s %s, %v; want %s", x.name, x.m, from, rs, date, x.got, got.Currency, err, want)
 			}
@@ -203,18 +204,6 @@ func FuzzConvert(f *testing.F) {
 func exponentOf(code string) int {
 	c, _ := money.LookupCurrency(code)
 	return c.Exponent
-}
-
-func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
-
-// roundHalfAway rounds x to an integer, half away from zero, by
-// comparing twice the remainder with the denominator.
-func roundHalfAway(x *big.Rat) *big.Int {
-	q, r := new(big.Int).QuoRem(x.Num(), x.Denom(), new(big.Int))
-	if new(big.Int).Abs(new(big.Int).Lsh(r, 1)).Cmp(x.Denom()) >= 0 {
-		q.Add(q, big.NewInt(int64(x.Num().Sign())))
-	}
-	return q
 }
 
 func FuzzSafeCell(f *testing.F) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/money"
+	"github.com/linkcredit/linkcredit/pkg/testkit"
 )
 
 // recordNumberIsLine: see the csvtable package's constant of that name (a
@@ -180,7 +181,7 @@ func FuzzParseAmount(f *testing.F) {
 		c, _ := money.LookupCurrency(currency)
 		d := int(extra % 4)
 		digits := c.Exponent + d
-		v := new(big.Rat).SetFrac(big.NewInt(x), pow10(digits))
+		v := new(big.Rat).SetFrac(big.NewInt(x), testkit.Pow10(digits))
 		abs := new(big.Rat).Abs(v).FloatString(digits)
 		whole, frac, _ := strings.Cut(abs, ".")
 		var s string
@@ -221,8 +222,8 @@ func FuzzParseAmount(f *testing.F) {
 			}
 		}
 		got, err := ParseAmount(s, currency)
-		scaled := new(big.Rat).Mul(v, new(big.Rat).SetInt(pow10(c.Exponent)))
-		want := roundHalfAway(scaled)
+		scaled := new(big.Rat).Mul(v, new(big.Rat).SetInt(testkit.Pow10(c.Exponent)))
+		want := testkit.RoundHalfAway(scaled)
 		// The magnitude is read, then negated: the range is symmetric,
 		// -MaxInt64 to MaxInt64 (MinInt64 is ErrOverflow, unlike
 		// money.Parse's, no commission is near either).
@@ -248,14 +249,4 @@ func group(digits, sep string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
-}
-
-func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
-
-func roundHalfAway(x *big.Rat) *big.Int {
-	q, r := new(big.Int).QuoRem(x.Num(), x.Denom(), new(big.Int))
-	if new(big.Int).Abs(new(big.Int).Lsh(r, 1)).Cmp(x.Denom()) >= 0 {
-		q.Add(q, big.NewInt(int64(x.Num().Sign())))
-	}
-	return q
 }
