@@ -120,11 +120,11 @@ type coarseConn struct {
 	// is served (parkBackgroundRead). Under mu: serving says net/http is
 	// serving a request of this connection (trackState), cleared that
 	// the read deadline was just cleared (net/http does so right before
-	// starting the read), parked that the read waits on release, closed
-	// that Close was called.
-	// parkedAt (since base) lets the sweeper see a long wait without mu.
-	serving, cleared, parked, closed bool
-	parkedAt                         atomic.Int64
+	// starting the read), closed that Close was called. parkedAt is
+	// when the read was parked (since base), 0 while none is: written
+	// under mu, read by the sweeper without it first.
+	serving, cleared, closed bool
+	parkedAt                 atomic.Int64
 	// release hands a parked read its end: true to time out (net/http
 	// aborting it), false to read the socket after all.
 	release chan bool
@@ -139,27 +139,27 @@ func (c *coarseConn) SetDeadline(t time.Time) error {
 
 func (c *coarseConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.cleared = t.IsZero()
-	if c.parked && !t.IsZero() && !time.Now().Before(t) {
+	if c.parked() && !t.IsZero() && !time.Now().Before(t) {
 		// net/http aborting its background read: end the parked read
 		// with the timeout it waits for, and leave the socket alone.
 		c.unpark(true)
-		c.mu.Unlock()
 		return nil
 	}
-	c.mu.Unlock()
 	return c.set(t, &c.read, &c.readSet, c.Conn.SetReadDeadline)
 }
 
 func (c *coarseConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.set(t, &c.write, &c.writeSet, c.Conn.SetWriteDeadline)
 }
 
 // set keeps a deadline in the future for the sweeper (clearing one the
-// real connection holds), and applies any other at once.
+// real connection holds), and applies any other at once. Called with mu
+// held.
 func (c *coarseConn) set(t time.Time, wanted *atomic.Int64, real *bool, apply func(time.Time) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !t.IsZero() {
 		// One clock read, not a timer. A time without a monotonic
 		// reading (net/http's aLongTimeAgo) compares by the wall clock.
@@ -185,7 +185,7 @@ func (c *coarseConn) set(t time.Time, wanted *atomic.Int64, real *bool, apply fu
 func (c *coarseConn) expire(now int64) {
 	if at := c.parkedAt.Load(); at != 0 && now-at >= int64(c.ln.tick) {
 		c.mu.Lock()
-		if c.parked {
+		if c.parked() {
 			c.unpark(false)
 		}
 		c.mu.Unlock()
@@ -218,7 +218,7 @@ func (c *coarseConn) Close() error {
 	err := c.Conn.Close()
 	c.mu.Lock()
 	c.closed = true
-	if c.parked {
+	if c.parked() {
 		c.unpark(false) // its read of the closed socket fails at once
 	}
 	c.mu.Unlock()
@@ -230,7 +230,7 @@ func (c *coarseConn) Close() error {
 func (c *coarseConn) Read(p []byte) (int, error) {
 	if len(p) == 1 {
 		c.mu.Lock()
-		if c.serving && c.cleared && !c.closed && !c.parked {
+		if c.serving && c.cleared && !c.closed && !c.parked() {
 			c.cleared = false
 			return c.parkBackgroundRead(p)
 		}
@@ -259,7 +259,6 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 // cleared, while net/http serves a request of the connection, is parked:
 // net/http's own. Called with mu held; it unlocks it.
 func (c *coarseConn) parkBackgroundRead(p []byte) (int, error) {
-	c.parked = true
 	c.parkedAt.Store(max(c.ln.since(), 1))
 	c.mu.Unlock()
 	if timeout := <-c.release; timeout {
@@ -268,10 +267,12 @@ func (c *coarseConn) parkBackgroundRead(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// parked says whether a background read is parked.
+func (c *coarseConn) parked() bool { return c.parkedAt.Load() != 0 }
+
 // unpark ends a parked read: with a timeout, or by reading the socket.
 // Called with mu held.
 func (c *coarseConn) unpark(timeout bool) {
-	c.parked = false
 	c.parkedAt.Store(0)
 	c.release <- timeout // buffered: one park, one release
 }

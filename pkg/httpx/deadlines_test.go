@@ -401,7 +401,7 @@ func TestBackgroundReadParkedWhileAHandlerWaits(t *testing.T) {
 		for deadline := time.Now().Add(2 * time.Second); cc != nil && !saw && time.Now().Before(deadline); {
 			time.Sleep(time.Millisecond) // waits, as a handler waiting for its click log does
 			cc.mu.Lock()
-			saw = cc.parked
+			saw = cc.parked()
 			cc.mu.Unlock()
 		}
 		parked <- saw
