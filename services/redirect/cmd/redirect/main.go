@@ -91,12 +91,12 @@ func readSettings(getenv func(string) string) (settings, error) {
 	s.internalNets = prefixes(env, "INTERNAL_CIDRS")
 	s.trustedProxies = prefixes(env, "TRUSTED_PROXIES")
 	s.drainTimeout = env.Duration("SHUTDOWN_DRAIN_TIMEOUT", 5*time.Second, 0, time.Minute)
-	// 250: since a batch is one produce request (OnePartitionAPublish),
-	// smaller batches cost little more and shorten the bursts of CPU in
-	// which the shipper holds a pinned redirect's only processor; in four
-	// alternating pairs of issue 15 its p99 ratio was 1.76-2.24x against
-	// 2.29-2.49x with 1,000 (docs/performance.md).
-	s.shipBatch = env.Int("CLICKLOG_SHIP_BATCH", 250, 1, 100000)
+	// 1,000: smaller batches shorten the shipper's bursts of CPU (a
+	// better p99 for a pinned redirect: 1.76-2.24x its yardstick's with
+	// 250, against 2.29-2.49x), but cost ingest a quarter of its clicks a
+	// second, in more and smaller record batches (issue 15,
+	// docs/performance.md).
+	s.shipBatch = env.Int("CLICKLOG_SHIP_BATCH", 1000, 1, 100000)
 	s.shipLinger = env.Duration("CLICKLOG_SHIP_LINGER", kafkatransport.DefaultLinger, time.Microsecond, time.Second)
 	return s, env.Err()
 }
