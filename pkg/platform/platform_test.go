@@ -3,6 +3,7 @@ package platform_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -99,6 +100,7 @@ func TestStartServesProbes(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{}) }()
 	base := "http://" + p.Listener.Addr().String()
+	waitServing(t, base)
 
 	var exists bool
 	if err := p.DB.QueryRow(`SELECT to_regclass('test.things') IS NOT NULL`).Scan(&exists); err != nil || !exists {
@@ -156,6 +158,19 @@ func status(t *testing.T, url string) int {
 	return resp.StatusCode
 }
 
+// waitServing waits until Serve has taken the listener at base from the
+// start-up stand-in, which answers every path but /healthz 503 "starting"
+// (a fresh-clone CI run sent a request before it had).
+func waitServing(t *testing.T, base string) {
+	t.Helper()
+	testkit.WaitFor(t, 10*time.Second, func() error {
+		if code := status(t, base+"/nothing-here"); code == http.StatusServiceUnavailable {
+			return fmt.Errorf("still starting: %d", code)
+		}
+		return nil
+	})
+}
+
 // With METRICS_ADDR, /metrics leaves the public listener; pprof is on
 // neither (only on PPROF_ADDR).
 func TestMetricsOnTheInternalListener(t *testing.T) {
@@ -177,6 +192,7 @@ func TestMetricsOnTheInternalListener(t *testing.T) {
 	go func() { served <- p.Serve(ctx, p.Handler(p.Router), httpx.ServerConfig{}) }()
 	public := "http://" + p.Listener.Addr().String()
 	internal := "http://" + p.InternalAddr()
+	waitServing(t, public)
 	for _, tt := range []struct {
 		url  string
 		want int
