@@ -1,0 +1,110 @@
+package kafkax
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pierrec/lz4/v4"
+	"github.com/segmentio/kafka-go"
+)
+
+// clickLike is n bytes that compress about as a batch of clicks does:
+// repeated field names around random ids.
+func clickLike(n int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(`{"click_id":"`)
+		for range 26 {
+			b.WriteByte("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[rng.IntN(32)])
+		}
+		b.WriteString(`","code":"course-`)
+		b.WriteString(string(rune('a' + rng.IntN(26))))
+		b.WriteString(`","user_agent":"Mozilla/5.0 (X11; Linux x86_64)","bot":false}`)
+	}
+	return b.Bytes()[:n]
+}
+
+func compressWith(t *testing.T, dst io.Writer, data []byte) {
+	t.Helper()
+	w := kafka.Lz4.Codec().NewWriter(dst)
+	// In pieces, as kafka-go encodes a batch record by record.
+	for p := data; len(p) > 0; {
+		n := min(len(p), 700)
+		if _, err := w.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLZ4BatchesRoundTripIn64KBBlocks(t *testing.T) {
+	if got := kafka.Lz4.Codec(); got != (yieldingLZ4{}) {
+		t.Fatalf("kafka-go's lz4 codec is %T, want yieldingLZ4", got)
+	}
+	for _, size := range []int{0, 1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20} {
+		data := clickLike(size)
+		for round := range 2 { // the second from a pooled writer
+			var frame bytes.Buffer
+			compressWith(t, &frame, data)
+			// LZ4 frame: magic (4 bytes), FLG, BD; BD's bits 4-6 are the
+			// block size, 4 for 64 KB.
+			if b := frame.Bytes(); len(b) < 6 || (b[5]>>4)&7 != 4 {
+				t.Fatalf("%d bytes, round %d: frame descriptor % x, want 64 KB blocks", size, round, b[:min(len(b), 6)])
+			}
+			for name, r := range map[string]io.Reader{
+				"kafka-go's reader": kafka.Lz4.Codec().NewReader(bytes.NewReader(frame.Bytes())),
+				"lz4's own reader":  lz4.NewReader(bytes.NewReader(frame.Bytes())),
+			} {
+				got, err := io.ReadAll(r)
+				if err != nil {
+					t.Fatalf("%d bytes, round %d, %s: %v", size, round, name, err)
+				}
+				if !bytes.Equal(got, data) {
+					t.Fatalf("%d bytes, round %d, %s: %d bytes back, not the same", size, round, name, len(got))
+				}
+			}
+		}
+	}
+}
+
+// recordRan notes, at each compressed block written, whether another
+// goroutine had run.
+type recordRan struct {
+	ran    *atomic.Bool
+	writes []bool
+}
+
+func (r *recordRan) Write(p []byte) (int, error) {
+	r.writes = append(r.writes, r.ran.Load())
+	return len(p), nil
+}
+
+func TestLZ4CompressionLetsOtherGoroutinesRun(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	data := clickLike(1 << 20)
+	var ran atomic.Bool
+	dst := &recordRan{ran: &ran, writes: make([]bool, 0, 64)}
+	runtime.GC() // none starts while compressing, letting other goroutines run
+	done := make(chan struct{})
+	// With one processor this goroutine runs only when the compressing
+	// one lets it (or after 10 ms, when the runtime preempts it).
+	go func() { ran.Store(true); close(done) }()
+	compressWith(t, dst, data)
+	<-done
+	// Writes: the frame header, then each block's size and data (16
+	// blocks). A quarter of the way in, the writer has yielded.
+	if len(dst.writes) < 16 {
+		t.Fatalf("%d writes for 1 MB: not compressed block by block", len(dst.writes))
+	}
+	if !dst.writes[len(dst.writes)/4] {
+		t.Fatalf("no other goroutine ran while 1 MB was compressed (ran at each write: %v)", dst.writes)
+	}
+}
