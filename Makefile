@@ -3,7 +3,7 @@ SHELL := /bin/bash
 MODULES := pkg services/redirect services/conversions services/reporting deploy
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_TEST_FLAGS ?= -race -count=1 -timeout 10m
+GO_TEST_FLAGS ?= -race -count=1 -timeout 10m -p 4
 
 .PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos images run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
@@ -68,7 +68,7 @@ INSTANTS := 2026-11-30T23:59:59Z 2026-12-01T00:00:00Z 2026-12-31T23:59:59Z 2027-
 # Each package compiled once without -race (the race detector already ran
 # over these tests in `unit`), then INSTANT_JOBS (instant, package) pairs
 # side by side (deploy/scripts/instants.sh).
-INSTANT_JOBS ?= 3
+INSTANT_JOBS ?= 4
 instants: build
 	@MODULES="$(MODULES)" BIN_DIR=$(BIN) INSTANT_JOBS=$(INSTANT_JOBS) bash deploy/scripts/instants.sh $(INSTANTS)
 

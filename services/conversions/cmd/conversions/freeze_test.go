@@ -19,6 +19,7 @@ import (
 // 503 within their bounds instead of hanging; once it resumes, readiness returns and a
 // retry of the same deliveries is accepted once.
 func TestFrozenPostgresAnswers503(t *testing.T) {
+	t.Parallel()
 	cluster := testkit.OwnPostgres(t) // the test binary's shared cluster is not ours to freeze
 	s := setup(t, cluster.URL("postgres"), testkit.Now(t))
 	if r := s.send(t, "coursera", "warm-up", s.conversionBody("F-0", "pending", "1.00"), s.key, s.at); r.status != 202 {

@@ -142,6 +142,7 @@ func sendTo(t *testing.T, p *testkit.Process, partner, id string, body []byte, k
 }
 
 func TestPartnerAPI(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	second, _ := newSecret()
 	r := s.putPartner(t, "coursera", fmt.Sprintf(`{"name":"Coursera Inc","webhook_secrets":[%q,%q],"currency":"USD"}`, s.secret, second), 200)
@@ -202,6 +203,7 @@ func dbDump(t *testing.T, dbURL string) string {
 // TestWebhookStatusCodesAtInstant: the timestamp tolerance and the
 // occurred_at limits are measured from the service's clock.
 func TestWebhookStatusCodesAtInstant(t *testing.T) {
+	t.Parallel()
 	now := testkit.Now(t)
 	s := setup(t, testkit.DatabaseURL(t), now)
 	body := s.conversionBody("A-1", "pending", "7.35")
@@ -328,6 +330,7 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 // sees a change made through another within its PARTNER_CACHE_TTL; one
 // with PARTNER_CACHE_TTL=0 at once.
 func TestPartnerChangeReachesOtherReplicas(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	uncached := s.start(t, map[string]string{"PARTNER_CACHE_TTL": "0"})
 	if r := s.send(t, "coursera", "msg_warm", s.conversionBody("W-1", "pending", "1.00"), s.key, s.at); r.status != 202 {
@@ -358,6 +361,7 @@ func TestPartnerChangeReachesOtherReplicas(t *testing.T) {
 }
 
 func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
+	t.Parallel()
 	now := testkit.Now(t)
 	s := setup(t, testkit.DatabaseURL(t), now)
 	body := s.conversionBody("P-1", "approved", "5.00")
@@ -382,6 +386,7 @@ func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
 }
 
 func TestPostbacks(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	s.putPartner(t, "awin", fmt.Sprintf(`{"name":"Awin","postback_token":%q,"currency":"GBP","adapter":"awin"}`, postbackToken), 201)
 	base := s.p.Base + "/v1/postback/coursera?token=" + postbackToken
@@ -464,6 +469,7 @@ func inboxDump(t *testing.T, dbURL string) string {
 // (platform.PublicPrefixes), so it can neither force sampling nor join
 // our traces to its own.
 func TestTraceContextReachesKafka(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
 	r := s.send(t, "coursera", "msg_trace", s.conversionBody("T-1", "pending", "1.00"), s.key, s.at,
@@ -493,6 +499,7 @@ func TestTraceContextReachesKafka(t *testing.T) {
 // original's times (received_at, and occurred_at when the postback named
 // none), whatever the clock says when it runs.
 func TestReplayRedecodesThroughTheCurrentMappingAtInstant(t *testing.T) {
+	t.Parallel()
 	db := testkit.DatabaseURL(t)
 	s := setup(t, db, testkit.Now(t))
 	// A network whose word for approved the mapping does not know yet.
@@ -542,6 +549,7 @@ func TestReplayRedecodesThroughTheCurrentMappingAtInstant(t *testing.T) {
 // stamps that instant everywhere: received_at in the event and the inbox,
 // the default occurred_at, the Kafka timestamp, the partner's created_at.
 func TestEventTimesAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	s := setup(t, testkit.DatabaseURL(t), at)
 	if r := s.send(t, "coursera", "msg_times", s.conversionBody("E-1", "pending", "1.00"), s.key, at); r.status != 202 {

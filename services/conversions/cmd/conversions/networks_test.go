@@ -62,6 +62,7 @@ func networkPartners(t *testing.T, s *stack) {
 // the network sends it, to a running service and reads the event each
 // one made from conversions.v1.
 func TestNetworksEndToEnd(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	networkPartners(t, s)
 	pb := func(partner string) string { return s.p.Base + "/v1/postback/" + partner + "?token=" + postbackToken }
@@ -187,6 +188,7 @@ var exampleValues = map[string]map[string]string{
 // network's documented example values the way the network does (the
 // values escaped), sends the result to the service and checks the event.
 func TestPostbackURLBuilder(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	networkPartners(t, s)
 	ln := testkit.Listen(t)

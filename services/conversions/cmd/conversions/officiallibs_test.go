@@ -29,6 +29,7 @@ import (
 // and each library first verifies what it signed, so the test uses it as
 // its authors meant.
 func TestOfficialLibrariesSignWhatWeAcceptAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	s := setup(t, testkit.DatabaseURL(t), at)
 	url := s.p.Base + "/v1/webhooks/coursera"

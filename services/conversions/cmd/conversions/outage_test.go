@@ -178,6 +178,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 // TestBrokerOutageDrains: webhooks are accepted while Kafka is down and
 // everything drains when it returns.
 func TestBrokerOutageDrains(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	s.b.Stop()
 	l := startLoad(t, s)

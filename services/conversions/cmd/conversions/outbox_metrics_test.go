@@ -16,6 +16,7 @@ import (
 // exports it under that name, counting the rows in outbox_parked, and
 // every conversions_ metric the pipeline rules name is exported.
 func TestParkedOutboxMetricForTheAlert(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	db := openDB(t, s)
 	for i := range 2 {

@@ -27,6 +27,7 @@ var clientIPHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-
 	"X-Client-IP", "X-Cluster-Client-IP", "Fastly-Client-IP", "X-Original-Forwarded-For", "X-ProxyUser-Ip", "Client-IP"}
 
 func TestInboxKeepsNoClientAddress(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	var extra []string
 	for _, h := range clientIPHeaders {
@@ -127,6 +128,7 @@ func outboxDepth(t *testing.T, db *sql.DB) int {
 // retention is 90 days) and keeps the one whose event waits in the outbox
 // while Kafka is down, until it is published.
 func TestInboxRetentionAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	s := setup(t, testkit.DatabaseURL(t), at)
 	db := openDB(t, s)
@@ -173,6 +175,7 @@ func TestInboxRetentionAtInstant(t *testing.T) {
 }
 
 func TestParseRetention(t *testing.T) {
+	t.Parallel()
 	day := 24 * time.Hour
 	tests := []struct {
 		in   string
@@ -225,6 +228,7 @@ func FuzzParseRetention(f *testing.F) {
 // TestRetentionConfigRefusedAtStart: a retention that would delete what a
 // partner may still retry stops start-up with the variable named.
 func TestRetentionConfigRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"1h", "90", "forever"} {
 		env := map[string]string{"ADMIN_TOKEN": adminToken, "SECRETS_KEY": secretsKey, "INBOX_RETENTION": v}
 		err := run(context.Background(), clock.Fixed(time.Unix(0, 0)), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestPublicBaseURL(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		value, addr, want string // want "" refused, "-" none yet (the listener's)
 	}{
@@ -62,6 +63,7 @@ func TestPublicBaseURL(t *testing.T) {
 // A listener bound to port 0 or inherited (fd:N) names its port only once
 // bound: the default is then the bound address.
 func TestListenBaseURL(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ addr, want string }{
 		{"127.0.0.1:41234", "http://127.0.0.1:41234"},
 		{"[::]:41234", "http://[::1]:41234"},
@@ -81,6 +83,7 @@ func TestListenBaseURL(t *testing.T) {
 // address it listens on (here an inherited socket, fd:3, on a port of the
 // test's choosing), not on 127.0.0.1:8081.
 func TestPostbackURLDefaultsToTheListenAddress(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	for _, tt := range []struct {
 		name, public string // public "": PUBLIC_BASE_URL unset

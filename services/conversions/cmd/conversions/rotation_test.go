@@ -20,6 +20,7 @@ import (
 // go. Without it, secrets sealed under the old key do not open: 503
 // secrets_unreadable, which networks retry.
 func TestSecretsKeyRotation(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{10}, 32))
 	postback := func(p *testkit.Process, order string) resp {
@@ -66,6 +67,7 @@ func TestSecretsKeyRotation(t *testing.T) {
 // A malformed SECRETS_KEY_PREVIOUS, or one equal to SECRETS_KEY, stops
 // start-up with the variable named.
 func TestPreviousKeyRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"short", base64.StdEncoding.EncodeToString(make([]byte, 16)), secretsKey} {
 		env := map[string]string{"ADMIN_TOKEN": adminToken, "SECRETS_KEY": secretsKey, "SECRETS_KEY_PREVIOUS": v}
 		err := run(context.Background(), clock.Fixed(time.Unix(0, 0)), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)

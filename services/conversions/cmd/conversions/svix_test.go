@@ -23,6 +23,7 @@ import (
 // passes; the payload, {"test": 2432232314}, is no conversion, so the
 // answer is 400 missing_field where a bad signature would be 401.
 func TestSvixDocumentedExample(t *testing.T) {
+	t.Parallel()
 	const (
 		secret    = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 		id        = "msg_p5jXN8AQM9LWM0D4loKWxJek"
@@ -54,6 +55,7 @@ func TestSvixDocumentedExample(t *testing.T) {
 // TestSvixHeaders: a conversion signed under Svix's names is accepted,
 // published and deduplicated like any other; the same rules refuse it.
 func TestSvixHeaders(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
 	url := s.p.Base + "/v1/webhooks/coursera"
 	ts := strconv.FormatInt(s.at.Unix(), 10)

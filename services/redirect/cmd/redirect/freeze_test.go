@@ -17,6 +17,7 @@ import (
 // acceptance check in issue 15), while clicks on a known link still get
 // their 302; once it resumes, the same requests succeed.
 func TestFrozenPostgresAnswers503(t *testing.T) {
+	t.Parallel()
 	cluster := testkit.OwnPostgres(t) // the test binary's shared cluster is not ours to freeze
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, cluster.URL("postgres"), b))

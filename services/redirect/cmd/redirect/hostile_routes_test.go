@@ -45,6 +45,7 @@ type hostile struct {
 // in plain text: TestHostileRequestsNetHTTPRefuses checks they are 4xx
 // and leak nothing.
 func TestHostileInputOnEveryRoute(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 	putLink(t, p.Base, "ml-101", "https://x.example/?c={click_id}")
@@ -199,6 +200,7 @@ func checkAnswer(t *testing.T, status int, h http.Header, body []byte, want int,
 // plain-text answer, rewritten by httpx.Serve), and nothing of what was
 // sent, within the connection's deadline.
 func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 	addr := strings.TrimPrefix(p.Base, "http://")

@@ -21,6 +21,7 @@ import (
 // a bot, an unlisted placement "other"), every event passes the schema's
 // Validate (clicks() checks), and the normal click is recorded as sent.
 func TestHostileClicksAreCapped(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 	putLink(t, p.Base, "open", "https://x.example/?c={click_id}")

@@ -20,6 +20,7 @@ import (
 )
 
 func TestLinkAdminAPI(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 
@@ -179,6 +180,7 @@ not json
 // (A frozen clock cannot cross midnight: the visitor package's and the
 // redirect package's tests cover the day boundary.)
 func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	b := testkit.RestartableKafka(t)
 	dbURL := testkit.DatabaseURL(t)
@@ -293,6 +295,7 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 // RATE_LIMIT_PER_MINUTE clicks a minute; rotating the User-Agent gets it
 // no further than RATE_LIMIT_PER_IP_PER_MINUTE for its /24.
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	e["RATE_LIMIT_PER_MINUTE"] = "3"
@@ -341,6 +344,7 @@ func TestRateLimit(t *testing.T) {
 // once, early; with the proxy trusted, or without forwarding headers, it
 // says nothing.
 func TestProxyWarning(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	db := testkit.DatabaseURL(t)
 	const warning = "clicks arrive through a proxy"
@@ -389,6 +393,7 @@ func TestProxyWarning(t *testing.T) {
 // milliseconds (logged); the deadline only bounds a hang, so a slow
 // machine or -race cannot fail it.
 func TestChangeReachesOtherReplica(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	db := testkit.DatabaseURL(t)
 	a := start(t, testkit.Listen(t), baseEnv(t, db, b))
@@ -426,6 +431,7 @@ func redirects(t *testing.T, base string, n int) map[string]bool {
 // TestKilledRightAfterRedirectsLosesNoClick SIGKILLs the service right
 // after N redirects; every click reaches clicks.v1 after the restart.
 func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	e := baseEnv(t, testkit.DatabaseURL(t), b)
 	ln := testkit.Listen(t)
@@ -452,6 +458,7 @@ func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
 // click log grows, readiness says Kafka is down, and everything drains
 // once the broker is back, without a restart.
 func TestBrokerOutageDrains(t *testing.T) {
+	t.Parallel()
 	b := testkit.RestartableKafka(t)
 	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
 	putLink(t, p.Base, "k", "https://k.example/?id={click_id}")

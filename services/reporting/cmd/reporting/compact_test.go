@@ -6,6 +6,7 @@ import (
 )
 
 func TestCompactionPause(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		took, want time.Duration
 	}{
@@ -25,6 +26,7 @@ func TestCompactionPause(t *testing.T) {
 }
 
 func TestDeferFold(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		rate      float64
 		sinceFold time.Duration

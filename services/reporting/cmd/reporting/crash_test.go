@@ -22,6 +22,7 @@ import (
 // again, counts every event exactly once: offsets are committed only after
 // the database, and what is redelivered is recognised.
 func TestKilledMidIngestCountsOnce(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	const clicks, convs = 30000, 3000
 	const consumers = 3 // INGEST_CONSUMERS, not set: its default

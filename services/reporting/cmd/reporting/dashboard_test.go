@@ -101,6 +101,7 @@ type violation struct {
 // temp file), then checks the session cookie, signs out and finds a copy
 // of the cookie refused.
 func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
 	chromium, axePath := browserTools(t)
 	s := setup(t, testkit.Now(t))
 	total := s.seed(t)
@@ -295,6 +296,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // purchases made in the page's currency, every click, and a note naming
 // the missing rate. Nothing is converted, so nothing is mislabelled.
 func TestDashboardWithoutARateAtInstant(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t).Truncate(time.Millisecond))
 	humanClicks := func(body string) string {
 		i := strings.Index(body, "Human clicks")
@@ -335,6 +337,7 @@ func TestDashboardWithoutARateAtInstant(t *testing.T) {
 // next month in Asia/Kolkata (from a check of times: the dashboard cut
 // UTC months whatever FINANCE_TIME_ZONE said).
 func TestDashboardMonthsInTheFinanceZoneAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	s.p.Term(t)

@@ -75,6 +75,7 @@ func statuses(t *testing.T, db *sql.DB, schema string) map[string]string {
 // against the sending order. Every action ends exactly as sent, live and
 // after `reporting replay`.
 func TestStatusOrderOnEqualTimesAtInstant(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	sent := []struct {
 		order    string
@@ -143,6 +144,7 @@ func (s *stack) fetch(t *testing.T, path string) string {
 // original currencies, USD and EUR; JSON and CSV), every statement and
 // reconciliation, and the periods with their audit are byte-identical.
 func TestReplayRebuildsAllHistoryAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond) // what Kafka keeps of a time
 	s := setup(t, at)
 	running := monthOf(at)
@@ -367,6 +369,7 @@ const financeToken = "finance-only-token-0123456789abcdefgh"
 // are final. A zone nobody knows stops start-up, and so does a new
 // FINANCE_TIME_ZONE while a month is closed in the old one.
 func TestClosedMonthsFrozenAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	s.p.Term(t)
@@ -559,6 +562,7 @@ func conversionsIn(t *testing.T, s *stack, span, cur string) int {
 // month is refused with 409 period_closed, while a retry of one recorded
 // before the close is answered as it was.
 func TestClosedMonthStatementsFrozenAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	running := monthOf(at) // the UTC month: at may be written in another zone
@@ -638,6 +642,7 @@ func TestClosedMonthStatementsFrozenAtInstant(t *testing.T) {
 // pending event of the same instant, accepted after it, undoes (not
 // approved) and one that ends approved after a brief reversal (approved).
 func TestStatementFollowsOccurredAtAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	prev := monthOf(at).AddDate(0, -1, 0)
@@ -707,6 +712,7 @@ func TestStatementFollowsOccurredAtAtInstant(t *testing.T) {
 // month does not change what an earlier purchase was worth (found by an
 // outside check: the adjustment was converted at the recording's date).
 func TestAdjustmentConvertsAtThePurchaseDateAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	running := monthOf(at)
@@ -743,6 +749,7 @@ func TestAdjustmentConvertsAtThePurchaseDateAtInstant(t *testing.T) {
 // (found by an outside check: every converted report read every stored
 // rate of its currency, hundreds of thousands of them, per request).
 func TestConvertedReportUsesTheRatesInForceAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	running := monthOf(at)
@@ -788,6 +795,7 @@ func TestConvertedReportUsesTheRatesInForceAtInstant(t *testing.T) {
 // fraction (as .NET writes times) is the same remittance, not a 409 (from
 // a time check).
 func TestRemittanceRetryWithNanosecondsAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	s.publishAt(t, at, events.TopicConversions,

@@ -16,6 +16,7 @@ import (
 // /readyz after its 2 s, and /metrics at once; once it resumes, the same
 // reads answer 200.
 func TestFrozenPostgresAnswers503(t *testing.T) {
+	t.Parallel()
 	cluster := testkit.OwnPostgres(t) // the test binary's shared cluster is not ours to freeze
 	s := setupOn(t, cluster.URL("postgres"), testkit.Now(t))
 	// Something in the ledger, so the statement has a partner to answer for.

@@ -59,6 +59,7 @@ func hostileStack(t *testing.T) *stack {
 }
 
 func TestHostileInputOnEveryRoute(t *testing.T) {
+	t.Parallel()
 	s := hostileStack(t)
 	hv := testkit.NewHostileValues(hostileMarker, 12)
 	big, binary, nested, utf16le := hv.Big, hv.Binary, hv.Nested, hv.UTF16LE
@@ -357,6 +358,7 @@ func checkHostile(t *testing.T, resp *http.Response, body []byte, want int, code
 // contract's error shape (net/http's own plain-text answer, rewritten by
 // httpx.Serve), echo nothing, and do not hang.
 func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
+	t.Parallel()
 	s := hostileStack(t)
 	addr := strings.TrimPrefix(s.p.Base, "http://")
 	for _, tt := range []struct {
@@ -385,6 +387,7 @@ func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 // SIGNIN_MAX_ATTEMPTS failures, 429 with Retry-After, even with the right
 // token; another client signs in.
 func TestSignInThrottleInProcess(t *testing.T) {
+	t.Parallel()
 	s := hostileStack(t)
 	guess := []string{"X-Forwarded-For", "203.0.113.77"}
 	for i := range 3 {

@@ -72,6 +72,7 @@ func (s *stack) normal(t *testing.T, code string) {
 // "other"), and at the end `reporting verify` passes and a replay
 // rebuilds the same reports.
 func TestHostileValuesNeverStopTheLedger(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	h := time.Hour
 

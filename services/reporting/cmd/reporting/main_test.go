@@ -233,6 +233,7 @@ func oneRow(fields map[string]any) func(reportJSON) error {
 }
 
 func TestLedgerEndToEndAtInstant(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	total := s.seed(t)
 	s.waitFor(t, s.month()+"&group_by=partner", oneRow(total))
@@ -513,6 +514,7 @@ func checkCRLF(t *testing.T, what, body string) {
 // month, and reports say which periods are closed. Both months are the
 // clock's: the month running at the instant, and the one before it.
 func TestClosedPeriodsAtInstant(t *testing.T) {
+	t.Parallel()
 	// Kafka timestamps have milliseconds: at, and a close at at, must be
 	// exactly what Kafka records.
 	at := testkit.Now(t).Truncate(time.Millisecond)
@@ -577,6 +579,7 @@ func TestClosedPeriodsAtInstant(t *testing.T) {
 // a DST change day); the dashboard shows the twelve months up to the
 // running one; a remittance without a date is dated now.
 func TestRunningMonthAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	s := setup(t, at)
 	// A click every 30 minutes, two days either side of the instant: a

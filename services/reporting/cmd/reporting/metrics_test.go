@@ -17,6 +17,7 @@ import (
 // under that name for reporting.ledger, as every kafkax_ metric the rules
 // name.
 func TestConsumerRetryMetricForTheAlerts(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	rules, err := os.ReadFile("../../../../k8s/components/telemetry/pipeline.rules.yaml")
 	if err != nil {

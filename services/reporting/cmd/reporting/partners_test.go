@@ -14,6 +14,7 @@ import (
 // Issue 14: partner health as the ledger sees it, and settlement files as
 // networks export them (dry run by default).
 func TestPartnerHealthAndSettlementFilesAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t)
 	s := setup(t, at)
 	recent := func(c events.ConversionReceived, ago time.Duration) events.ConversionReceived {

@@ -21,6 +21,7 @@ import (
 // (a review found it). A TLS client's first byte is 0x16, a handshake
 // record; a plaintext Kafka request starts with a 4-byte length, 0x00.
 func TestReplayDialsKafkaWithTheConfiguredTLS(t *testing.T) {
+	t.Parallel()
 	dbURL := testkit.DatabaseURL(t)
 	now := clock.Fixed(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	ca := filepath.Join(t.TempDir(), "ca.crt")

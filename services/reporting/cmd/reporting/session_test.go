@@ -48,6 +48,7 @@ func (s *stack) withCookie(t *testing.T, method, path, form string, cookie *http
 // (no finance API route, no admin route takes a cookie); a cross-origin
 // sign-in is refused; sign-out revokes the session.
 func TestDashboardSessionsAtInstant(t *testing.T) {
+	t.Parallel()
 	s := setup(t, testkit.Now(t))
 	if r := s.withCookie(t, "POST", "/login", url.Values{"token": {token}}.Encode(), nil, "Origin", "https://evil.example"); r.status != 403 ||
 		!strings.Contains(r.body, `"code":"cross_origin"`) {

@@ -14,6 +14,7 @@ import (
 // TestIngestSettingsRefused: an ingest setting out of its range stops
 // start-up with the variable's name, before anything is connected to.
 func TestIngestSettingsRefused(t *testing.T) {
+	t.Parallel()
 	at := clock.Fixed(time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC))
 	for _, tt := range []struct{ name, value string }{
 		{"INGEST_BATCH_WAIT", "0s"},
@@ -38,6 +39,7 @@ func TestIngestSettingsRefused(t *testing.T) {
 // attribution lock's protocol tells its own sessions by, whatever
 // DATABASE_URL says, with reporting's schema and no JIT.
 func TestStoreURL(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{
 		"postgres://u@db:5432/linkcredit?sslmode=disable",
 		"postgres://u@db:5432/linkcredit?application_name=mine&search_path=other",

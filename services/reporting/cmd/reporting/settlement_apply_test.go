@@ -22,6 +22,7 @@ import (
 // first; the checks on named orders answer 422; `reporting replay`
 // rebuilds all of it identically.
 func TestSettlementApplyAndNamedRemittancesAtInstant(t *testing.T) {
+	t.Parallel()
 	at := testkit.Now(t).Truncate(time.Millisecond)
 	s := setup(t, at)
 	day := s.day

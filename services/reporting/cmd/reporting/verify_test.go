@@ -23,6 +23,7 @@ import (
 // and names each. The ledger and the journal refuse UPDATE, DELETE and
 // TRUNCATE.
 func TestVerifyNamesEachCorruption(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
 	october := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	november := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestGenerationsStayBounded(t *testing.T) {
+	t.Parallel()
 	g := newGenerations[int, int](100, nil)
 	for i := 0; i < 100000; i++ {
 		g.put(i, i)
@@ -29,6 +30,7 @@ func TestGenerationsStayBounded(t *testing.T) {
 // A key decoded in place shares the message's memory; the cache keeps a
 // copy of its own, whether the key goes in by put or moves up by get.
 func TestGenerationsKeepTheirOwnKeys(t *testing.T) {
+	t.Parallel()
 	g := newGenerations[ledger.RollupKey, int32](2, cloneKey)
 	msg := []byte("partner-a")
 	k := ledger.RollupKey{Partner: unsafe.String(&msg[0], len(msg))}

@@ -12,6 +12,7 @@ import (
 // A cell whose sum would not fit in an int64 gets another delta row, and
 // the rows still add up to the exact total.
 func TestRollupDeltasNeverWrap(t *testing.T) {
+	t.Parallel()
 	cell := rollupCell{time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), ledger.RollupKey{Partner: "p", Currency: "USD"}}
 	other := rollupCell{cell.bucket, ledger.RollupKey{Partner: "q", Currency: "USD"}}
 	var d rollupDeltas

@@ -42,6 +42,7 @@ func reportRows(t *testing.T, s *postgres.Store, v url.Values) map[string]report
 // numeric, so compaction cannot fail on a sum (it used to, for good, on
 // "bigint out of range"), and reports read it into exact sums.
 func TestTotalsBeyondInt64(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	ceiling := int64(events.MaxAmountMinor)
@@ -130,6 +131,7 @@ func TestTotalsBeyondInt64(t *testing.T) {
 // of the store, is still classed Unprocessable (dead-letter), never
 // retried; a click that only a stale cache made fail is not poison.
 func TestRefusedValuesArePoison(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	for name, mutate := range map[string]func(*postgres.Click){
@@ -175,6 +177,7 @@ func incompressible(n int) string {
 // stores the rest exactly once. Here a conversion's events are split
 // across parts and arrive before their clicks.
 func TestAnyPartOfABatchIsABatch(t *testing.T) {
+	t.Parallel()
 	clicks := genClicks(400, 0, 8, time.Minute)
 	var convs []postgres.ConversionEvent
 	for i, c := range genConversions(80, 0, 400, 8, time.Minute) {
@@ -215,6 +218,7 @@ func TestAnyPartOfABatchIsABatch(t *testing.T) {
 // as "other". Totals are exact, redelivery changes nothing, and two
 // replicas admitting at once still admit no more than the cap.
 func TestPlacementsAreCapped(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	replica := postgres.New(s.DB(), nil)
 	ctx := context.Background()
@@ -298,6 +302,7 @@ func TestPlacementsAreCapped(t *testing.T) {
 // The store's caches keyed by input stay within their bounds whatever
 // the input: here more distinct rollup keys and link-days than they hold.
 func TestCachesAreBounded(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	// The real sizes hold a catalog's day; smaller ones are overflowed by
 	// a few thousand clicks, through the same code.
@@ -334,6 +339,7 @@ func TestCachesAreBounded(t *testing.T) {
 // twice (then the staging table decides) or not (then a probe of the
 // stored ones does), and at the half microsecond where rounding turns.
 func TestRedeliveryWithNanoseconds(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		batch func([]postgres.Click) []postgres.Click

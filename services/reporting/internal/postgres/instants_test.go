@@ -27,6 +27,7 @@ var reportZones = []string{"UTC", "Europe/Berlin", "America/Chicago"}
 // daily ones. A report without a period covers the month running at the
 // instant in its zone.
 func TestDayCutsAtEveryInstant(t *testing.T) {
+	t.Parallel()
 	for _, inst := range testkit.Instants() {
 		t.Run(inst.Name, func(t *testing.T) {
 			at := inst.At
@@ -182,6 +183,7 @@ func expected(clicks, convs []time.Time, loc *time.Location, layout string, in f
 // instant: a late event by its Kafka time, a remittance applied by the
 // store's clock. Closing the running month is refused.
 func TestLateChangesAtEveryInstant(t *testing.T) {
+	t.Parallel()
 	for _, inst := range testkit.Instants() {
 		t.Run(inst.Name, func(t *testing.T) {
 			at := inst.At

@@ -10,6 +10,7 @@ import (
 )
 
 func TestWithoutJIT(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ in, want string }{
 		{"postgres://u@db:5432/linkcredit", "postgres://u@db:5432/linkcredit?jit=off"},
 		{"postgres://u@db/linkcredit?sslmode=require", "postgres://u@db/linkcredit?jit=off&sslmode=require"},
@@ -28,6 +29,7 @@ func TestWithoutJIT(t *testing.T) {
 // TestWithoutJITReachesTheServer: the setting is a startup parameter
 // PostgreSQL applies to every connection of the pool.
 func TestWithoutJITReachesTheServer(t *testing.T) {
+	t.Parallel()
 	u, err := postgres.WithoutJIT(testkit.DatabaseURL(t))
 	if err != nil {
 		t.Fatal(err)

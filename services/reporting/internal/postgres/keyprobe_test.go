@@ -68,6 +68,7 @@ func explainKeyProbe(t *testing.T, tx *sql.Tx, partners, orders []string) string
 // the one EXPLAIN makes for these arguments; a prepared statement's
 // generic plan, checked by hand, is the same.)
 func TestKeyProbeReadsThePrimaryKey(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	const keys = 20000
@@ -114,6 +115,7 @@ func TestKeyProbeReadsThePrimaryKey(t *testing.T) {
 // that it can, not that it chooses to); without it, the last purchase's
 // max(purchased_at) could not.
 func TestPartnerActivityCanReadItsIndex(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	tx, err := s.DB().BeginTx(ctx, nil)
@@ -140,6 +142,7 @@ func TestPartnerActivityCanReadItsIndex(t *testing.T) {
 // by the scans each lookup made of the partition in the transaction
 // (pg_stat_xact_user_tables).
 func TestClickProbesReadTheIndex(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	const conversions = `INSERT INTO conversions (partner, order_id, status, sale_minor, commission_minor, currency, purchased_at,

@@ -15,6 +15,7 @@ import (
 // does not raise it (a finance review saw October's count go 1, 0, 1 as
 // December's events came), while a later remittance paying one lowers it.
 func TestReconciliationCountsWhatTheMonthExpects(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s := newStoreAt(t, stmtNow)
 	oct, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -59,6 +60,7 @@ func TestReconciliationCountsWhatTheMonthExpects(t *testing.T) {
 // 0.00, which the ledger holds at what it had carried (a review: every
 // such line became a commission difference).
 func TestSettlementReversalOfNothingMatches(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	rec := stmtNow.Add(-time.Hour)
 	ingestEach(t, s, stmtEvent("z1", "pz", "Z-1", "approved", 400, stmtAt, 1, rec),
@@ -79,6 +81,7 @@ func TestSettlementReversalOfNothingMatches(t *testing.T) {
 // is still unpaid on October's USD line, which expected it (a re-check:
 // counted under its currency now, it was on no line).
 func TestReconciliationCountsInTheCurrencyExpected(t *testing.T) {
+	t.Parallel()
 	oct, dec := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	s := newStoreAt(t, stmtNow)
 	bought := oct.AddDate(0, 0, 4)
@@ -109,6 +112,7 @@ func TestReconciliationCountsInTheCurrencyExpected(t *testing.T) {
 // (from a check of times: F-2, 1 December in Berlin, was named missing
 // and F-3, 1 November there, was not).
 func TestSettlementComparesTheFinanceZonesMonth(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	if err := s.SetFinanceZone(context.Background(), berlin); err != nil {
@@ -141,6 +145,7 @@ func TestSettlementComparesTheFinanceZonesMonth(t *testing.T) {
 // in force (a check of times: the September statement moved after its
 // close).
 func TestRefreshClosedFiguresAfterALateStore(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	ctx := context.Background()
 	ingestEach(t, s, stmtEvent("r1", "pr", "R-1", "approved", 500, stmtAt, 1, stmtAt))
@@ -172,6 +177,7 @@ func TestRefreshClosedFiguresAfterALateStore(t *testing.T) {
 // times). September is not final in Santiago while August alone is
 // closed; August's days are.
 func TestFinalDaysOverADayWithoutMidnight(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	ctx := context.Background()
 	aug := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)

@@ -22,6 +22,7 @@ import (
 // was closed and applied only after the reopening lands where it would
 // have, had it been applied before (as a replay applies it).
 func TestReopenedMonthTakesItsAdjustmentsBack(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	s := newStoreAt(t, now)
@@ -92,6 +93,7 @@ func reportMonths(t *testing.T, s *postgres.Store, from, to, now time.Time) (fun
 // later approval counts in October alone (a review found it left in
 // November for good, the purchase split across two open months).
 func TestReopeningTheOlderMonthFirst(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
 	s := newStoreAt(t, now)
@@ -130,6 +132,7 @@ func TestReopeningTheOlderMonthFirst(t *testing.T) {
 // open month: November is closed now, its figures frozen (a review found
 // it written into November, which verify flagged).
 func TestLateChangeAfterTheMonthClosedAgain(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	s := newStoreAt(t, now)
@@ -157,6 +160,7 @@ func TestLateChangeAfterTheMonthClosedAgain(t *testing.T) {
 // such reopening refused by PostgreSQL: the closed months' bounds were
 // sent as text to a timestamptz array).
 func TestReopenWithAnotherMonthClosed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2027, 1, 10, 12, 0, 0, 0, time.UTC)
 	s := newStoreAt(t, now)
@@ -181,6 +185,7 @@ func TestReopenWithAnotherMonthClosed(t *testing.T) {
 // and one that starts after it reads the periods as reopened. The sleeps
 // only give the race its chance: with the lock, any order ends the same.
 func TestReopeningWaitsForTheBatchesThatReadThePeriods(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2027, 2, 10, 12, 0, 0, 0, time.UTC)
 	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)

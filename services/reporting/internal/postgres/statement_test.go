@@ -65,6 +65,7 @@ func statementText(t *testing.T, s *postgres.Store, partner string, month time.T
 }
 
 func TestStatementApprovedUndoneAtItsInstant(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	rec := stmtNow.Add(-time.Hour)
 	received := stmtNov.AddDate(0, 0, 20)
@@ -100,6 +101,7 @@ func TestStatementApprovedUndoneAtItsInstant(t *testing.T) {
 // approval, takes effect just after it: the statement shows the approval
 // and its reversal, as when the same reversal comes later by webhook.
 func TestStatementSettlementReversalAfterApproval(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	rec := stmtNow.Add(-time.Hour)
 	for _, p := range []string{"bysettlement", "bywebhook"} {
@@ -125,6 +127,7 @@ func TestStatementSettlementReversalAfterApproval(t *testing.T) {
 // carries it (a finance review found approved 0.00 beside reversed 0.00
 // while the balance fell by the approval).
 func TestStatementReversalOfNothingReversesTheApproval(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	rec := stmtNow.Add(-time.Hour)
 	for _, p := range []string{"named", "zero"} {
@@ -146,6 +149,7 @@ func TestStatementReversalOfNothingReversesTheApproval(t *testing.T) {
 // read as they were, so a month closed before keeps its statement; later
 // ones are netted.
 func TestStatementKeepsTheOldReadingOfOldEntries(t *testing.T) {
+	t.Parallel()
 	s := newStoreAt(t, stmtNow)
 	rec := stmtNow.Add(-time.Hour)
 	ingestEach(t, s, stmtEvent("oa", "q", "O-8", "approved", 400, stmtAt, 1, rec), stmtEvent("op", "q", "O-8", "pending", 400, stmtAt, 2, rec))
@@ -172,6 +176,7 @@ func TestStatementKeepsTheOldReadingOfOldEntries(t *testing.T) {
 // Late events in any order and batching, with remittances between them,
 // leave the statements of closed months as they were closed.
 func TestStatementOfClosedMonthsStaysFrozen(t *testing.T) {
+	t.Parallel()
 	for seed := range 5 {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { closedMonthsStayFrozen(t, uint64(seed)) })
 	}

@@ -89,6 +89,7 @@ func count(t testing.TB, db *sql.DB, q string) int64 {
 }
 
 func TestIngestIsIdempotent(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	clicks := genClicks(1000, 0, 20, time.Minute)
@@ -129,6 +130,7 @@ func verify(t *testing.T, s *postgres.Store) {
 }
 
 func TestLedgerIsAppendOnly(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	if err := s.IngestConversions(context.Background(), genConversions(1, 0, 1, 1, time.Minute)); err != nil {
 		t.Fatal(err)
@@ -187,6 +189,7 @@ func BenchmarkIngestConversions(b *testing.B) {
 // the data (backfilled). Europe/Paris cuts days where Europe/Berlin does,
 // so with daily rollups kept for Berlin only, Paris is the hourly answer.
 func TestDailyRollupsAgreeWithHourly(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	collect := func(tz, groupBy string) string {
@@ -241,6 +244,7 @@ func TestDailyRollupsAgreeWithHourly(t *testing.T) {
 // partitions is its own problem, never a failed (or, worse, poison)
 // batch.
 func TestDetachedMonthTakesLateClicks(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	old := genClicks(10, 0, 5, time.Hour)
@@ -266,6 +270,7 @@ func TestDetachedMonthTakesLateClicks(t *testing.T) {
 // A report in a zone without daily rollups makes the store keep them for
 // it, so the next report reads days.
 func TestZonesAreLearnedFromReports(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	s.LearnZones(true)
 	ctx := context.Background()
@@ -292,6 +297,7 @@ func TestZonesAreLearnedFromReports(t *testing.T) {
 // CountCommissions predicts how many rows a report emits (the export's
 // progress bar), with and without currency conversion.
 func TestCountCommissions(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	if err := s.IngestClicks(ctx, genClicks(3000, 0, 30, 10*time.Minute)); err != nil {
@@ -325,6 +331,7 @@ func TestCountCommissions(t *testing.T) {
 // conversions, click by click: the same ones either way, and no
 // conversion waiting for another click, in the range or out of it.
 func TestWaitingConversionsAreFoundByRangeOrProbe(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	clicks := genClicks(1000, 0, 20, time.Minute)

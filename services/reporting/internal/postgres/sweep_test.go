@@ -55,6 +55,7 @@ func attributed(t *testing.T, s *postgres.Store, order string) bool {
 // changed within the last 64 s (a restart forgets nothing it should
 // find); older ones are left to their click's own transaction.
 func TestFirstSweepCoversTheLastMinute(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ages := []time.Duration{0, 500 * time.Millisecond, 3 * time.Second, 10 * time.Second, 30 * time.Second,
 		60 * time.Second, 90 * time.Second, time.Hour}
@@ -78,6 +79,7 @@ func TestFirstSweepCoversTheLastMinute(t *testing.T) {
 // sweep once its age reaches the next probing age, and sweeps that stop
 // at their limit lose none.
 func TestLaterSweepsFindRacedClicks(t *testing.T) {
+	t.Parallel()
 	s, sweep := sweptStore(t)
 	ctx := context.Background()
 	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond, 5 * time.Second})
@@ -136,6 +138,7 @@ func holdAttributionLock(t *testing.T, s *postgres.Store, shared bool) func() {
 // between its look for waiting conversions and its commit stores its
 // conversions as raced, for the sweep; one that runs alone does not.
 func TestConversionsBesideAClickTransactionAreRaced(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	release := holdAttributionLock(t, s, false)
 	storeConversion(t, s, 100, "beside")
@@ -154,6 +157,7 @@ func TestConversionsBesideAClickTransactionAreRaced(t *testing.T) {
 // that lost the race to their clicks, one marked raced and one not; only
 // the raced one is found.
 func TestSweepProbesOnlyRacedConversions(t *testing.T) {
+	t.Parallel()
 	s, sweep := sweptStore(t)
 	orders := raceClicks(t, s, []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond})
 	markUnraced(t, s, orders[1])
@@ -168,6 +172,7 @@ func TestSweepProbesOnlyRacedConversions(t *testing.T) {
 // there (another application_name), no conversion is stored unraced, and
 // the sweep probes every waiting conversion, raced or not.
 func TestOlderReportingBesideMeansEveryConversionIsSwept(t *testing.T) {
+	t.Parallel()
 	s, sweep := sweptStore(t)
 	ctx := context.Background()
 	older, err := s.DB().Conn(ctx)
@@ -240,6 +245,7 @@ func sweepUntil(t *testing.T, sweep *postgres.AttributionSweep, done func() bool
 // each would miss the other, and the conversion would be stored unraced:
 // never swept.
 func TestClickTransactionWaitsForConversionsInFlight(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	conv := genConversions(1, 0, 1, 1, time.Minute)

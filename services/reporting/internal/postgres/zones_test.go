@@ -23,6 +23,7 @@ import (
 // computed here from each event's local date; so do reports read from
 // daily rollups (the zone added first) and from quarter-hours (not).
 func TestDayTotalsInEveryZone(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	zones := []string{"UTC", "Europe/Berlin", "America/Chicago", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide",
