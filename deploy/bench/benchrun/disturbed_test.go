@@ -21,3 +21,30 @@ func TestDisturbedRounds(t *testing.T) {
 		t.Fatalf("disturbedRounds = %q", got)
 	}
 }
+
+// Per-core rounds whose yardstick moved by more than a third are flagged:
+// the machine's speed changed under the run.
+func TestUnsteadyYardstick(t *testing.T) {
+	rounds := func(bare ...float64) []pair {
+		var out []pair
+		for _, b := range bare {
+			out = append(out, pair{Subject: measure{PerBusyCoreSecond: 20000}, Yardstick: measure{PerBusyCoreSecond: b}})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		bare []float64
+		want string
+	}{
+		{"steady", []float64{44000, 46000, 45000}, ""},
+		{"a third apart, not more", []float64{30000, 40000}, ""},
+		{"the run of 13:34", []float64{24918, 25745, 48057}, "bare302 24918 to 48057 a busy core-second across the rounds"},
+		{"no rounds", nil, ""},
+		{"a round without CPU time", []float64{0, 45000}, ""},
+	} {
+		if got := unsteadyYardstick(rounds(c.bare...)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

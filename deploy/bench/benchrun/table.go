@@ -63,6 +63,9 @@ func (b *bench) print(w io.Writer) {
 				fmt.Fprintf(t, "  DISTURBED: other work on CPU 0\t%s\t\t\n", d)
 			}
 		}
+		if u := unsteadyYardstick(o.PerCoreRounds); u != "" {
+			fmt.Fprintf(t, "  UNSTEADY: the machine's speed moved\t\t%s\t\n", u)
+		}
 	}
 	wh := o.Webhooks
 	fmt.Fprintf(t, "webhooks/s, reporting paused (all 2xx?)\t%.0f (%s)\tbareinsert %.0f (%s)\t%s\n", wh.Subject.PerSecond, all2xx(wh.Subject.Statuses), wh.Yardstick.PerSecond, all2xx(wh.Yardstick.Statuses), ratio(wh.Subject.PerSecond, wh.Yardstick.PerSecond))
@@ -158,6 +161,34 @@ func disturbedRounds(rounds []pair) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// unsteadyYardstick says how far bare302's requests a busy core-second
+// moved across the per-core rounds when the fastest round beat the
+// slowest by more than a third: the machine's speed changed under the
+// run (once from 25,000 to 48,000 between two rounds, while CPU 0 showed
+// nothing else running), and the pooled ratio mixes speeds. "" when the
+// rounds agree.
+func unsteadyYardstick(rounds []pair) string {
+	lo, hi := 0.0, 0.0
+	for _, r := range rounds {
+		v := r.Yardstick.PerBusyCoreSecond
+		if v <= 0 {
+			continue
+		}
+		if lo == 0 || v < lo {
+			lo = v
+		}
+		hi = max(hi, v)
+	}
+	if lo == 0 || hi <= lo*unsteadyFactor {
+		return ""
+	}
+	return fmt.Sprintf("bare302 %.0f to %.0f a busy core-second across the rounds", lo, hi)
+}
+
+// unsteadyFactor is how much faster than its slowest round the yardstick's
+// fastest may be before the run is flagged.
+const unsteadyFactor = 4.0 / 3
 
 // busyStolen is a CPU's busy and stolen shares as "busy/stolen" percent.
 func busyStolen(c coreShares) string { return fmt.Sprintf("%.0f/%.0f", 100*c.Busy, 100*c.Steal) }
