@@ -3,7 +3,11 @@ SHELL := /bin/bash
 MODULES := pkg services/redirect services/conversions services/reporting deploy
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-GO_TEST_FLAGS ?= -race -count=1 -timeout 10m -p 4
+# Four packages at a time (their tests mostly wait on processes, PostgreSQL
+# and the broker); two parallel tests a package whatever the core count:
+# a test binary's stacks share one PostgreSQL of 200 connections, and each
+# service process may open 20 (DB_MAX_CONNS).
+GO_TEST_FLAGS ?= -race -count=1 -timeout 10m -p 4 -parallel 2
 
 .PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos images run build test vet fmt-check modules-standalone unit bench fuzz clean help
 

@@ -43,7 +43,7 @@ echo "instants: $(wc -l <"$work/binaries") packages at $# instants, $jobs jobs a
 run_one() {
   local at=$1 bin=$2 dir=$3 log
   log="$work/$(echo "$at-$bin" | tr ':+/' '___').log"
-  if (cd "$dir" && LINKCREDIT_TEST_NOW=$at "$work/$bin" -test.run AtInstant -test.count=1 -test.timeout "$timeout") >"$log" 2>&1; then
+  if (cd "$dir" && LINKCREDIT_TEST_NOW=$at "$work/$bin" -test.run AtInstant -test.count=1 -test.parallel 2 -test.timeout "$timeout") >"$log" 2>&1; then
     echo "ok   $at ${bin%.test}"
   else
     echo "FAIL $at ${bin%.test}"

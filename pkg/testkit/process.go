@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"sync"
@@ -37,6 +38,7 @@ type Broker struct {
 	dir     string
 	mu      sync.Mutex
 	cluster *kfake.Cluster
+	held    *os.File // while stopped: Addr bound, not listening (hold)
 }
 
 // RestartableKafka starts a Broker, stopped at cleanup. Its first start
@@ -46,7 +48,7 @@ func RestartableKafka(t testing.TB) *Broker {
 	t.Helper()
 	b := &Broker{dir: t.TempDir()}
 	b.Start(t)
-	t.Cleanup(b.Stop)
+	t.Cleanup(func() { b.stop(false) })
 	return b
 }
 
@@ -57,6 +59,12 @@ func (b *Broker) Start(t testing.TB) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	b.mu.Lock()
+	if b.held != nil {
+		b.held.Close()
+		b.held = nil
+	}
+	b.mu.Unlock()
 	c, err := devkafka.Start(devkafka.Options{Addr: addr, DataDir: b.dir, AutoCreateTopics: true, MinSessionTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -67,14 +75,49 @@ func (b *Broker) Start(t testing.TB) {
 	b.mu.Unlock()
 }
 
-// Stop stops the broker; clients see connections refused.
-func (b *Broker) Stop() {
+// Stop stops the broker; clients see connections refused. Until Start,
+// its address stays bound (hold): tests run in parallel, and a socket of
+// another one given the port would keep the broker from starting again.
+func (b *Broker) Stop() { b.stop(true) }
+
+func (b *Broker) stop(keepAddr bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cluster != nil {
 		b.cluster.Close()
 		b.cluster = nil
+		if keepAddr && b.held == nil {
+			b.held, _ = hold(b.Addr) // best effort: without it the port is merely free
+		}
 	}
+	if !keepAddr && b.held != nil {
+		b.held.Close()
+		b.held = nil
+	}
+}
+
+// hold binds addr (127.0.0.1:port) without listening on it: a connection
+// to it is refused, as to a stopped broker, and the kernel gives the port
+// to no socket that asks for port 0 meanwhile.
+func hold(addr string) (*os.File, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return nil, fmt.Errorf("testkit: hold %q: not an IPv4 address and port", addr)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	// The broker's own connections may linger in TIME_WAIT on the port.
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "held "+addr), nil
 }
 
 // Process is a service binary run by a test: the test binary itself,

@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -113,4 +114,40 @@ func TestReadTopicSeesEveryPartition(t *testing.T) {
 	if len(seen) != len(msgs) {
 		t.Fatalf("read %d of %d messages", len(seen), len(msgs))
 	}
+}
+
+// A stopped broker's address refuses connections and is its own again
+// when it starts: meanwhile it stays bound, so no socket asking for port 0
+// is given it.
+func TestStoppedBrokerKeepsItsAddress(t *testing.T) {
+	b := RestartableKafka(t)
+	addr := b.Addr
+	b.Stop()
+	if b.held == nil {
+		t.Fatal("the stopped broker's address is not held")
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("a stopped broker accepted a connection")
+	}
+	for range 200 { // ports for port 0 skip the held one
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ln.Addr().String()
+		ln.Close()
+		if got == addr {
+			t.Fatalf("port 0 was given the stopped broker's %s", addr)
+		}
+	}
+	b.Start(t)
+	if b.Addr != addr || b.held != nil {
+		t.Fatalf("restarted on %s (held %v), want %s", b.Addr, b.held, addr)
+	}
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("the restarted broker: %v", err)
+	}
+	c.Close()
 }

@@ -499,6 +499,8 @@ func TestAppendsGoOnWhileASegmentIsDeleted(t *testing.T) {
 	l := open(t, Options{Dir: dir, SegmentBytes: 4 << 10})
 	defer l.Close()
 	deleting, release := make(chan string, 8), make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce() // before Close, which waits for the held deletion: a failure must not hang
 	l.remove = func(name string) error {
 		deleting <- name
 		<-release
@@ -525,7 +527,7 @@ func TestAppendsGoOnWhileASegmentIsDeleted(t *testing.T) {
 	if st := l.Stats(now); st.Segments < 1 {
 		t.Fatalf("stats during a deletion: %+v", st)
 	}
-	close(release)
+	releaseOnce()
 	if err := <-saved; err != nil {
 		t.Fatal(err)
 	}
