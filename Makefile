@@ -6,8 +6,9 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Four packages at a time (their tests mostly wait on processes, PostgreSQL
 # and the broker); two parallel tests a package whatever the core count:
 # a test binary's stacks share one PostgreSQL of 200 connections, and each
-# service process may open 20 (DB_MAX_CONNS).
-GO_TEST_FLAGS ?= -race -count=1 -timeout 10m -p 4 -parallel 2
+# service process may open 20 (DB_MAX_CONNS). The instants take the same cap.
+TEST_PARALLEL ?= 2
+GO_TEST_FLAGS ?= -race -count=1 -timeout 10m -p 4 -parallel $(TEST_PARALLEL)
 
 .PHONY: bench-short instants test-deps bench-report bench-webhooks bench-links bench-redirect bench-go demo chaos images run build test vet fmt-check modules-standalone unit bench fuzz clean help
 
@@ -74,7 +75,7 @@ INSTANTS := 2026-11-30T23:59:59Z 2026-12-01T00:00:00Z 2026-12-31T23:59:59Z 2027-
 # side by side (deploy/scripts/instants.sh).
 INSTANT_JOBS ?= 4
 instants: build
-	@MODULES="$(MODULES)" BIN_DIR=$(BIN) INSTANT_JOBS=$(INSTANT_JOBS) bash deploy/scripts/instants.sh $(INSTANTS)
+	@MODULES="$(MODULES)" BIN_DIR=$(BIN) INSTANT_JOBS=$(INSTANT_JOBS) TEST_PARALLEL=$(TEST_PARALLEL) bash deploy/scripts/instants.sh $(INSTANTS)
 
 # The stack on loopback beside a yardstick for each figure, in one run:
 # one table (also JSON under deploy/bench/results/), then loadgen's exact

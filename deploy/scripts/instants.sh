@@ -10,7 +10,8 @@
 # output is printed whole; the script fails if any job failed.
 #
 # Env: MODULES (module directories), BIN_DIR (built services),
-# INSTANT_JOBS, INSTANT_TIMEOUT (per job, default 10m).
+# INSTANT_JOBS, INSTANT_TIMEOUT (per job, default 10m), TEST_PARALLEL
+# (parallel tests a job, default 2: the Makefile's cap).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -18,6 +19,7 @@ root=$PWD
 : "${MODULES:?MODULES is not set}"
 jobs=${INSTANT_JOBS:-3}
 timeout=${INSTANT_TIMEOUT:-10m}
+parallel=${TEST_PARALLEL:-2}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -43,7 +45,7 @@ echo "instants: $(wc -l <"$work/binaries") packages at $# instants, $jobs jobs a
 run_one() {
   local at=$1 bin=$2 dir=$3 log
   log="$work/$(echo "$at-$bin" | tr ':+/' '___').log"
-  if (cd "$dir" && LINKCREDIT_TEST_NOW=$at "$work/$bin" -test.run AtInstant -test.count=1 -test.parallel 2 -test.timeout "$timeout") >"$log" 2>&1; then
+  if (cd "$dir" && LINKCREDIT_TEST_NOW=$at "$work/$bin" -test.run AtInstant -test.count=1 -test.parallel "$parallel" -test.timeout "$timeout") >"$log" 2>&1; then
     echo "ok   $at ${bin%.test}"
   else
     echo "FAIL $at ${bin%.test}"
@@ -52,7 +54,7 @@ run_one() {
   fi
 }
 export -f run_one
-export work timeout
+export work timeout parallel
 
 # xargs exits 123 when any job failed; every job still runs.
 if xargs -P "$jobs" -L 1 bash -c 'run_one "$@"' _ <"$work/jobs"; then
