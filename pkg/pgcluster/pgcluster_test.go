@@ -78,3 +78,37 @@ func execSQL(t *testing.T, url, q string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSeededClustersAreCopiesOfOneInitdb: clusters started with a SeedDir
+// run initdb once, into the seed, and are each a copy of it: they start,
+// and what one stores the other does not see.
+func TestSeededClustersAreCopiesOfOneInitdb(t *testing.T) {
+	base, ctx := testDir(t)
+	seeds := filepath.Join(base, "seeds")
+	var clusters []*Cluster
+	for _, name := range []string{"a", "b"} {
+		c, err := Start(ctx, Options{DataDir: filepath.Join(base, name), Fast: true, SeedDir: seeds})
+		if err != nil {
+			t.Fatalf("start %s: %v", name, err)
+		}
+		defer c.Stop()
+		clusters = append(clusters, c)
+	}
+	made, err := os.ReadDir(seeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(made) != 1 || !made[0].IsDir() {
+		t.Fatalf("seeds = %v, want the one seed and nothing left of building it", made)
+	}
+	execSQL(t, clusters[0].URL("postgres"), `CREATE TABLE only_in_a (v text)`)
+	db, _ := sql.Open("postgres", clusters[1].URL("postgres"))
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRow(`SELECT to_regclass('only_in_a') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Fatalf("the clusters share their data (exists=%v, err=%v)", exists, err)
+	}
+	if _, err := os.Stat(filepath.Join(seeds, made[0].Name(), "postmaster.pid")); err == nil {
+		t.Fatal("a server runs on the seed itself")
+	}
+}

@@ -2,17 +2,20 @@ package testkit
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 	_ "time/tzdata"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
 )
@@ -150,4 +153,40 @@ func TestStoppedBrokerKeepsItsAddress(t *testing.T) {
 		t.Fatalf("the restarted broker: %v", err)
 	}
 	c.Close()
+}
+
+// TestMigratedDatabasesAreCopiesOfOneTemplate: databases asked for with
+// the same migrations are copies of one template, each of its own; other
+// migrations get another template.
+func TestMigratedDatabasesAreCopiesOfOneTemplate(t *testing.T) {
+	v1 := fstest.MapFS{"0001_a.up.sql": {Data: []byte(`CREATE TABLE a (id int PRIMARY KEY)`)}}
+	v2 := fstest.MapFS{"0001_a.up.sql": v1["0001_a.up.sql"], "0002_b.up.sql": {Data: []byte(`CREATE TABLE b (id int)`)}}
+	open := func(u string) *sql.DB {
+		db, err := sql.Open("postgres", u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	one, two := open(MigratedDatabaseURL(t, "tmpltest", v1)), open(MigratedDatabaseURL(t, "tmpltest", v1))
+	if _, err := one.Exec(`INSERT INTO tmpltest.a VALUES (1)`); err != nil {
+		t.Fatalf("the migrations are not there: %v", err)
+	}
+	var n int
+	if err := two.QueryRow(`SELECT count(*) FROM tmpltest.a`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the second copy has %d rows (%v), want 0: copies are shared", n, err)
+	}
+	// The service migrating at start finds nothing to do.
+	if err := database.Migrate(context.Background(), two, "tmpltest", v1); err != nil {
+		t.Fatal(err)
+	}
+	three := open(MigratedDatabaseURL(t, "tmpltest", v2))
+	if _, err := three.Exec(`INSERT INTO tmpltest.b VALUES (1)`); err != nil {
+		t.Fatalf("other migrations, same template: %v", err)
+	}
+	var templates int
+	if err := two.QueryRow(`SELECT count(*) FROM pg_database WHERE datname LIKE 'template_tmpltest_%'`).Scan(&templates); err != nil || templates != 2 {
+		t.Fatalf("%d templates (%v), want one for each set of migrations", templates, err)
+	}
 }

@@ -48,7 +48,7 @@ func getJSON(t *testing.T, url string, v any) error {
 func TestPartnerHealthAtInstant(t *testing.T) {
 	t.Parallel()
 	at := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), at)
+	s := setup(t, migratedDatabaseURL(t), at)
 	fast := map[string]string{"HEALTH_FLUSH_INTERVAL": "50ms", "SILENT_AFTER": "6h"}
 	p := s.start(t, fast)
 	_, wrongKey := newSecret()

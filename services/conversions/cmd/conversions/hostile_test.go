@@ -83,7 +83,7 @@ func nested(open, close string, depth int, inner string) string {
 
 func TestHostileInput(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	s.putPartner(t, "awin", fmt.Sprintf(`{"name":"Awin","postback_token":%q,"currency":"GBP","adapter":"awin"}`, postbackToken), 201)
 	occurred := s.occurred().Format(time.RFC3339)
 	conv := func(fields string) []byte { // a webhook body with fields replaced

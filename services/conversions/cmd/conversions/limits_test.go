@@ -53,7 +53,7 @@ func check(t *testing.T, name string, r resp, status int, code, field string) {
 
 func TestPartnerLimitsOverHTTP(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	at128, at129 := strings.Repeat("k", 128), strings.Repeat("k", 129)
 	// coursera knows a status word as long as a partner may send.
 	word := strings.Repeat("s", 128)

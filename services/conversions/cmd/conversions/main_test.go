@@ -143,7 +143,7 @@ func sendTo(t *testing.T, p *testkit.Process, partner, id string, body []byte, k
 
 func TestPartnerAPI(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	second, _ := newSecret()
 	r := s.putPartner(t, "coursera", fmt.Sprintf(`{"name":"Coursera Inc","webhook_secrets":[%q,%q],"currency":"USD"}`, s.secret, second), 200)
 	if strings.Contains(r.body, "whsec_") || !strings.Contains(r.body, `"webhook_secrets":2`) || !strings.Contains(r.body, `"postback_token_set":true`) {
@@ -205,7 +205,7 @@ func dbDump(t *testing.T, dbURL string) string {
 func TestWebhookStatusCodesAtInstant(t *testing.T) {
 	t.Parallel()
 	now := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), now)
+	s := setup(t, migratedDatabaseURL(t), now)
 	body := s.conversionBody("A-1", "pending", "7.35")
 	withOccurred := func(at string) []byte {
 		return bytes.Replace(body, []byte(s.occurred().Format(time.RFC3339)), []byte(at), 1)
@@ -331,7 +331,7 @@ func TestWebhookStatusCodesAtInstant(t *testing.T) {
 // with PARTNER_CACHE_TTL=0 at once.
 func TestPartnerChangeReachesOtherReplicas(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	uncached := s.start(t, map[string]string{"PARTNER_CACHE_TTL": "0"})
 	if r := s.send(t, "coursera", "msg_warm", s.conversionBody("W-1", "pending", "1.00"), s.key, s.at); r.status != 202 {
 		t.Fatalf("warming the cache = %d %s", r.status, r.body) // s.p now holds coursera with the old secret
@@ -363,7 +363,7 @@ func TestPartnerChangeReachesOtherReplicas(t *testing.T) {
 func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
 	t.Parallel()
 	now := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), now)
+	s := setup(t, migratedDatabaseURL(t), now)
 	body := s.conversionBody("P-1", "approved", "5.00")
 	var wg sync.WaitGroup
 	statuses := make(chan int, 50)
@@ -387,7 +387,7 @@ func TestFiftyParallelDeliveriesGiveOne202(t *testing.T) {
 
 func TestPostbacks(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	s.putPartner(t, "awin", fmt.Sprintf(`{"name":"Awin","postback_token":%q,"currency":"GBP","adapter":"awin"}`, postbackToken), 201)
 	base := s.p.Base + "/v1/postback/coursera?token=" + postbackToken
 	q := "&order_id=PB-1&click_id=c&status=pending&sale_amount=10.00&commission=1.50&currency=USD"
@@ -470,7 +470,7 @@ func inboxDump(t *testing.T, dbURL string) string {
 // our traces to its own.
 func TestTraceContextReachesKafka(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	traceID := "4bf92f3577b34da6a3ce929d0e0e4736"
 	r := s.send(t, "coursera", "msg_trace", s.conversionBody("T-1", "pending", "1.00"), s.key, s.at,
 		"traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
@@ -500,7 +500,7 @@ func TestTraceContextReachesKafka(t *testing.T) {
 // none), whatever the clock says when it runs.
 func TestReplayRedecodesThroughTheCurrentMappingAtInstant(t *testing.T) {
 	t.Parallel()
-	db := testkit.DatabaseURL(t)
+	db := migratedDatabaseURL(t)
 	s := setup(t, db, testkit.Now(t))
 	// A network whose word for approved the mapping does not know yet.
 	s.putPartner(t, "net", fmt.Sprintf(`{"name":"Net","postback_token":%q,"currency":"USD","mapping":{"statuses":{"ok":"pending"}}}`, postbackToken), 201)
@@ -551,7 +551,7 @@ func TestReplayRedecodesThroughTheCurrentMappingAtInstant(t *testing.T) {
 func TestEventTimesAtInstant(t *testing.T) {
 	t.Parallel()
 	at := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), at)
+	s := setup(t, migratedDatabaseURL(t), at)
 	if r := s.send(t, "coursera", "msg_times", s.conversionBody("E-1", "pending", "1.00"), s.key, at); r.status != 202 {
 		t.Fatalf("webhook = %d %s", r.status, r.body)
 	}

@@ -63,7 +63,7 @@ func networkPartners(t *testing.T, s *stack) {
 // one made from conversions.v1.
 func TestNetworksEndToEnd(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	networkPartners(t, s)
 	pb := func(partner string) string { return s.p.Base + "/v1/postback/" + partner + "?token=" + postbackToken }
 	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
@@ -189,7 +189,7 @@ var exampleValues = map[string]map[string]string{
 // values escaped), sends the result to the service and checks the event.
 func TestPostbackURLBuilder(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	networkPartners(t, s)
 	ln := testkit.Listen(t)
 	base := "http://" + ln.Addr().String()

@@ -31,7 +31,7 @@ import (
 func TestOfficialLibrariesSignWhatWeAcceptAtInstant(t *testing.T) {
 	t.Parallel()
 	at := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), at)
+	s := setup(t, migratedDatabaseURL(t), at)
 	url := s.p.Base + "/v1/webhooks/coursera"
 
 	std, err := standardwebhooks.NewWebhook(s.secret)

@@ -143,7 +143,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Log("DATABASE_URL is set: this test needs the throwaway cluster it can restart; running on it anyway is not possible")
 	}
 	cluster := testkit.PostgresCluster(t)
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	l := startLoad(t, s)
 	l.waitAccepted(t, 0, "before the outage")
 	if err := cluster.Stop(); err != nil {
@@ -179,7 +179,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 // everything drains when it returns.
 func TestBrokerOutageDrains(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	s.b.Stop()
 	l := startLoad(t, s)
 	l.waitAccepted(t, 100, "while Kafka is down") // more than one relay batch's worth of attempts

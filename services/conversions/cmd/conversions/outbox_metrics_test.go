@@ -17,7 +17,7 @@ import (
 // every conversions_ metric the pipeline rules name is exported.
 func TestParkedOutboxMetricForTheAlert(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	db := openDB(t, s)
 	for i := range 2 {
 		if _, err := db.Exec(`INSERT INTO conversions.outbox_parked (id, topic, key, value, created_at, parked_at, reason)

@@ -28,7 +28,7 @@ var clientIPHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "CF-
 
 func TestInboxKeepsNoClientAddress(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	var extra []string
 	for _, h := range clientIPHeaders {
 		v := "198.51.100.77, 10.0.0.1"
@@ -130,7 +130,7 @@ func outboxDepth(t *testing.T, db *sql.DB) int {
 func TestInboxRetentionAtInstant(t *testing.T) {
 	t.Parallel()
 	at := testkit.Now(t)
-	s := setup(t, testkit.DatabaseURL(t), at)
+	s := setup(t, migratedDatabaseURL(t), at)
 	db := openDB(t, s)
 	if r := s.send(t, "coursera", "msg_published", s.conversionBody("R-1", "approved", "1.00"), s.key, at); r.status != 202 {
 		t.Fatalf("webhook = %d %s", r.status, r.body)

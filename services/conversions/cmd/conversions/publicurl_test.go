@@ -84,7 +84,7 @@ func TestListenBaseURL(t *testing.T) {
 // test's choosing), not on 127.0.0.1:8081.
 func TestPostbackURLDefaultsToTheListenAddress(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	for _, tt := range []struct {
 		name, public string // public "": PUBLIC_BASE_URL unset
 		want         func(base string) string

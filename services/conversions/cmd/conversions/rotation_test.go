@@ -21,7 +21,7 @@ import (
 // secrets_unreadable, which networks retry.
 func TestSecretsKeyRotation(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{10}, 32))
 	postback := func(p *testkit.Process, order string) resp {
 		return do(t, "GET", p.Base+"/v1/postback/coursera?token="+postbackToken+"&order_id="+order+

@@ -31,7 +31,7 @@ func TestSvixDocumentedExample(t *testing.T) {
 		signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 		payload   = `{"test": 2432232314}`
 	)
-	s := setup(t, testkit.DatabaseURL(t), time.Unix(1614265330, 0))
+	s := setup(t, migratedDatabaseURL(t), time.Unix(1614265330, 0))
 	s.putPartner(t, "svixdemo", `{"name":"Svix demo","webhook_secrets":["`+secret+`"],"currency":"USD"}`, 201)
 	url := s.p.Base + "/v1/webhooks/svixdemo"
 	tests := []struct {
@@ -56,7 +56,7 @@ func TestSvixDocumentedExample(t *testing.T) {
 // published and deduplicated like any other; the same rules refuse it.
 func TestSvixHeaders(t *testing.T) {
 	t.Parallel()
-	s := setup(t, testkit.DatabaseURL(t), testkit.Now(t))
+	s := setup(t, migratedDatabaseURL(t), testkit.Now(t))
 	url := s.p.Base + "/v1/webhooks/coursera"
 	ts := strconv.FormatInt(s.at.Unix(), 10)
 	stale := strconv.FormatInt(s.at.Add(-6*time.Minute).Unix(), 10)

@@ -26,10 +26,11 @@ var at = time.Date(2026, 12, 31, 22, 0, 0, 0, time.UTC)
 // and the partner "p".
 func migrated(t *testing.T) (*Store, *sql.DB) {
 	t.Helper()
-	db := testkit.DB(t)
-	if err := database.Migrate(context.Background(), db, Schema, Migrations()); err != nil {
+	db, err := database.Open(testkit.MigratedDatabaseURL(t, Schema, Migrations()), database.Pool{MaxOpen: 10})
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { db.Close() })
 	s := New(db)
 	if _, _, err := s.PutPartner(context.Background(), conversion.StoredPartner{ID: "p", Name: "P", Currency: "USD",
 		MaxAmount: adapter.DefaultMaxAmount("USD"), UpdatedAt: at}); err != nil {

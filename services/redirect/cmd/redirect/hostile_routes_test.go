@@ -47,7 +47,7 @@ type hostile struct {
 func TestHostileInputOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
+	p := start(t, testkit.Listen(t), baseEnv(t, migratedDatabaseURL(t), b))
 	putLink(t, p.Base, "ml-101", "https://x.example/?c={click_id}")
 	// The marker ends each value: quoting a few bytes of a value is fine,
 	// echoing one is not.
@@ -202,7 +202,7 @@ func checkAnswer(t *testing.T, status int, h http.Header, body []byte, want int,
 func TestHostileRequestsNetHTTPRefuses(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
+	p := start(t, testkit.Listen(t), baseEnv(t, migratedDatabaseURL(t), b))
 	addr := strings.TrimPrefix(p.Base, "http://")
 	tests := []struct {
 		name, request string

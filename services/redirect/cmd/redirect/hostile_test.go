@@ -23,7 +23,7 @@ import (
 func TestHostileClicksAreCapped(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
+	p := start(t, testkit.Listen(t), baseEnv(t, migratedDatabaseURL(t), b))
 	putLink(t, p.Base, "open", "https://x.example/?c={click_id}")
 	if r := admin(t, "PUT", p.Base+"/v1/links/listed", `{"partner":"coursera","course_id":"ml-101","destination":"https://x.example/?c={click_id}","placements":["hero","sidebar"]}`); r.status != 201 {
 		t.Fatalf("PUT listed = %d %s", r.status, r.body)

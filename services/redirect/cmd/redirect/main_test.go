@@ -22,7 +22,7 @@ import (
 func TestLinkAdminAPI(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
+	p := start(t, testkit.Listen(t), baseEnv(t, migratedDatabaseURL(t), b))
 
 	body := `{"partner":"coursera","course_id":"ml-101","title":"Machine Learning","destination":"https://www.coursera.org/learn/ml?clickid={click_id}","active":true}`
 	tests := []struct {
@@ -183,7 +183,7 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 	t.Parallel()
 	at := testkit.Now(t)
 	b := testkit.RestartableKafka(t)
-	dbURL := testkit.DatabaseURL(t)
+	dbURL := migratedDatabaseURL(t)
 	e := baseEnv(t, dbURL, b)
 	e["INTERNAL_CIDRS"] = "10.0.0.0/8"
 	p := startAt(t, testkit.Listen(t), e, at)
@@ -297,7 +297,7 @@ func TestClickRecordsWhatTheContractSaysAtInstant(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	e := baseEnv(t, testkit.DatabaseURL(t), b)
+	e := baseEnv(t, migratedDatabaseURL(t), b)
 	e["RATE_LIMIT_PER_MINUTE"] = "3"
 	e["RATE_LIMIT_PER_IP_PER_MINUTE"] = "5"
 	p := start(t, testkit.Listen(t), e)
@@ -346,7 +346,7 @@ func TestRateLimit(t *testing.T) {
 func TestProxyWarning(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	db := testkit.DatabaseURL(t)
+	db := migratedDatabaseURL(t)
 	const warning = "clicks arrive through a proxy"
 	tests := []struct {
 		name, trusted string
@@ -395,7 +395,7 @@ func TestProxyWarning(t *testing.T) {
 func TestChangeReachesOtherReplica(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	db := testkit.DatabaseURL(t)
+	db := migratedDatabaseURL(t)
 	a := start(t, testkit.Listen(t), baseEnv(t, db, b))
 	other := start(t, testkit.Listen(t), baseEnv(t, db, b))
 	serves := func(dest string) func() error {
@@ -433,7 +433,7 @@ func redirects(t *testing.T, base string, n int) map[string]bool {
 func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	e := baseEnv(t, testkit.DatabaseURL(t), b)
+	e := baseEnv(t, migratedDatabaseURL(t), b)
 	ln := testkit.Listen(t)
 	p := start(t, ln, e)
 	putLink(t, p.Base, "k", "https://k.example/?id={click_id}")
@@ -460,7 +460,7 @@ func TestKilledRightAfterRedirectsLosesNoClick(t *testing.T) {
 func TestBrokerOutageDrains(t *testing.T) {
 	t.Parallel()
 	b := testkit.RestartableKafka(t)
-	p := start(t, testkit.Listen(t), baseEnv(t, testkit.DatabaseURL(t), b))
+	p := start(t, testkit.Listen(t), baseEnv(t, migratedDatabaseURL(t), b))
 	putLink(t, p.Base, "k", "https://k.example/?id={click_id}")
 	before := redirects(t, p.Base, 50)
 

@@ -45,7 +45,7 @@ type routeCase struct {
 func hostileStack(t *testing.T) *stack {
 	t.Helper()
 	brokers := testkit.Kafka(t)
-	env := map[string]string{"DATABASE_URL": testkit.DatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
+	env := map[string]string{"DATABASE_URL": migratedDatabaseURL(t), "KAFKA_BROKERS": strings.Join(brokers, ","),
 		"ADMIN_TOKEN": token, "LOG_LEVEL": "warn", "TRUSTED_PROXIES": "127.0.0.1/32,::1/128", "SIGNIN_MAX_ATTEMPTS": "3"}
 	at := testkit.Now(t)
 	s := &stack{ln: testkit.Listen(t), at: at, day: monthOf(at).AddDate(0, -1, 19), brokers: brokers, env: env}

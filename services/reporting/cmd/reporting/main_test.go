@@ -56,7 +56,7 @@ type stack struct {
 // Berlin and Chicago.
 func setup(t *testing.T, at time.Time) *stack {
 	t.Helper()
-	return setupOn(t, testkit.DatabaseURL(t), at)
+	return setupOn(t, migratedDatabaseURL(t), at)
 }
 
 // setupOn is setup on the database at databaseURL.

@@ -22,7 +22,7 @@ import (
 // record; a plaintext Kafka request starts with a 4-byte length, 0x00.
 func TestReplayDialsKafkaWithTheConfiguredTLS(t *testing.T) {
 	t.Parallel()
-	dbURL := testkit.DatabaseURL(t)
+	dbURL := migratedDatabaseURL(t)
 	now := clock.Fixed(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	ca := filepath.Join(t.TempDir(), "ca.crt")
 	if err := os.WriteFile(ca, []byte(testkit.TestCA(t)), 0o600); err != nil {

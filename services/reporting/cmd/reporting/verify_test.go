@@ -11,7 +11,6 @@ import (
 	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/database"
 	"github.com/linkcredit/linkcredit/pkg/events"
-	"github.com/linkcredit/linkcredit/pkg/testkit"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/ledger"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/payout"
 	"github.com/linkcredit/linkcredit/services/reporting/internal/postgres"
@@ -28,7 +27,7 @@ func TestVerifyNamesEachCorruption(t *testing.T) {
 	october := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	november := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
-	dbURL := testkit.DatabaseURL(t)
+	dbURL := migratedDatabaseURL(t)
 	url, err := postgres.WithSchema(dbURL, postgres.Schema)
 	if err != nil {
 		t.Fatal(err)

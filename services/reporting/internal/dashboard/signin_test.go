@@ -59,7 +59,7 @@ type bench struct {
 
 func newBench(t *testing.T, at time.Time, scfg session.Config, attempts int) *bench {
 	t.Helper()
-	u, err := postgres.WithSchema(testkit.DatabaseURL(t), postgres.Schema)
+	u, err := postgres.WithSchema(testkit.MigratedDatabaseURL(t, postgres.Schema, postgres.Migrations()), postgres.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func newStore(t testing.TB) *postgres.Store {
 // newStoreAt is newStore with the clock frozen at now.
 func newStoreAt(t testing.TB, now time.Time) *postgres.Store {
 	t.Helper()
-	url, err := postgres.WithSchema(testkit.DatabaseURL(t), postgres.Schema)
+	url, err := postgres.WithSchema(testkit.MigratedDatabaseURL(t, postgres.Schema, postgres.Migrations()), postgres.Schema)
 	if err != nil {
 		t.Fatal(err)
 	}
