@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pierrec/lz4/v4"
 	"github.com/segmentio/kafka-go"
@@ -106,5 +108,61 @@ func TestLZ4CompressionLetsOtherGoroutinesRun(t *testing.T) {
 	}
 	if !dst.writes[len(dst.writes)/4] {
 		t.Fatalf("no other goroutine ran while 1 MB was compressed (ran at each write: %v)", dst.writes)
+	}
+}
+
+// TestLZ4CompressionLetsTheNetworkIn: with one processor, a goroutine
+// that the network woke (bytes arrived on its connection) runs while a
+// batch is being compressed, not after it. A yield alone does not do
+// that: the scheduler polls the network only when nothing else is
+// runnable, so the compressing goroutine went on until the batch ended
+// or sysmon polled, 10 ms later.
+func TestLZ4CompressionLetsTheNetworkIn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	data := clickLike(1 << 20)
+
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var ran atomic.Bool
+	dst := &recordRan{ran: &ran, writes: make([]bool, 0, 64)}
+	read := make(chan error, 1)
+	go func() { // parks in the network poller until the byte comes
+		var b [1]byte
+		_, err := server.Read(b[:])
+		ran.Store(true)
+		read <- err
+	}()
+	runtime.Gosched() // let it park
+	runtime.GC()      // none starts while compressing
+	// Asleep with nothing else to run, the scheduler waits in the network
+	// poller: sysmon, which polls when nobody has for 10 ms, then leaves
+	// the poller alone for the compression's few milliseconds, as under
+	// a server's load.
+	time.Sleep(time.Millisecond)
+	if _, err := client.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	compressWith(t, dst, data)
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	if len(dst.writes) < 16 {
+		t.Fatalf("%d writes for 1 MB: not compressed block by block", len(dst.writes))
+	}
+	if !dst.writes[len(dst.writes)/2] {
+		t.Fatalf("the goroutine the network woke did not run within the first half of a 1 MB batch (ran at each write: %v)", dst.writes)
 	}
 }
