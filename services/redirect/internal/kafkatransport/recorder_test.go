@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/linkcredit/linkcredit/pkg/clickid"
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/clicklog"
@@ -101,5 +103,43 @@ func TestWorstCaseClickFits(t *testing.T) {
 	}
 	if err := rec.Record(context.Background(), capped("a", "a")); err != nil {
 		t.Fatalf("a click after a refused one: %v", err)
+	}
+}
+
+// TestClickCarriesItsTraceContext: a click recorded within a sampled span
+// carries that span's traceparent; one recorded without a span carries a
+// new, unsampled one (flags 00), so every click has one.
+func TestClickCarriesItsTraceContext(t *testing.T) {
+	log := openLog(t)
+	rec := NewRecorder(log, nil)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	c := capped("a", "a")
+	if err := rec.Record(trace.ContextWithSpanContext(context.Background(), sc), c); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Record(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	records, _, err := log.Read(clicklog.Position{}, 10)
+	if err != nil || len(records) != 2 {
+		t.Fatalf("%d records, %v", len(records), err)
+	}
+	var got []string
+	for _, r := range records {
+		_, tp, _, err := parseFrame(r.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(tp))
+	}
+	if want := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; got[0] != want {
+		t.Errorf("within a sampled span: traceparent %q, want %q", got[0], want)
+	}
+	if tp := got[1]; len(tp) != 55 || !strings.HasSuffix(tp, "-00") || strings.Contains(tp, "4bf92f3577b34da6") {
+		t.Errorf("without a span: traceparent %q, want a new unsampled one", tp)
 	}
 }
