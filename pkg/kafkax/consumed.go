@@ -44,17 +44,26 @@ func (c Consumed) Wait(ctx context.Context) error {
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
 	}
+	var read bool // whether a look at the group's offsets succeeded
+	var last int64
 	for {
 		left, err := c.left(ctx, client, ends)
-		if err == nil && left == 0 {
-			return nil
+		if err == nil {
+			if left == 0 {
+				return nil
+			}
+			read, last = true, left
 		}
 		select {
 		case <-ctx.Done():
-			if err != nil {
+			switch {
+			case err == nil:
+				return fmt.Errorf("%w: %d messages left", ErrBehind, left)
+			case read: // the deadline cut the last look short: the one before stands
+				return fmt.Errorf("%w: %d messages left at the last look (the next: %w)", ErrBehind, last, err)
+			default:
 				return fmt.Errorf("%w: %w", ErrBehind, err)
 			}
-			return fmt.Errorf("%w: %d messages left", ErrBehind, left)
 		case <-time.After(poll):
 		}
 	}

@@ -49,7 +49,11 @@ type yieldingLZ4 struct{}
 
 // lz4Pause is the sleep after each full block: long enough that the
 // timer has not fired by the time the scheduler looks for work (a 1 µs
-// sleep had, and changed nothing), short beside a batch's shipping.
+// sleep had, and changed nothing). While other goroutines run it lasts
+// about that; in a process with nothing else to do, Go waits for timers
+// in epoll, in whole milliseconds, and it lasts about 1 ms. Only batches
+// over 64 KB pause at all, and they come under load: a shipper batch of
+// 500 KB ships at most about 8 ms later, after its clicks were answered.
 const lz4Pause = 50 * time.Microsecond
 
 var lz4Writers sync.Pool // *pooledLZ4, with yieldingLZ4's options

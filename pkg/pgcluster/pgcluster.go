@@ -97,13 +97,23 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		if opts.SeedDir == "" {
-			err = initdb(ctx, bin, dataDir, cred)
-		} else {
+		err := errors.New("no seed")
+		if opts.SeedDir != "" {
 			err = copySeed(ctx, bin, opts.SeedDir, dataDir, cred)
 		}
 		if err != nil {
-			return nil, err
+			// The seed is a shortcut: whatever went wrong with it (a
+			// directory another user made, a half-deleted seed), initdb
+			// as without one, into an emptied DataDir.
+			if err := os.RemoveAll(dataDir); err != nil {
+				return nil, fmt.Errorf("pgcluster: %w", err)
+			}
+			if err := prepareDir(dataDir, cred); err != nil {
+				return nil, err
+			}
+			if err := initdb(ctx, bin, dataDir, cred); err != nil {
+				return nil, err
+			}
 		}
 	}
 	removeStalePID(dataDir)
@@ -384,19 +394,25 @@ func initdb(ctx context.Context, bin, dataDir string, cred *syscall.Credential) 
 // of bin made under seeds, making it first if there is none. The seed is
 // made under a name of its own and renamed into place once complete, so
 // processes starting together never copy half of one: the first rename
-// wins, the others remove theirs.
+// wins, the others remove theirs. seeds must be this user's own directory
+// (not a link, writable by no one else): a seed is run as a server.
 func copySeed(ctx context.Context, bin, seeds, dataDir string, cred *syscall.Credential) error {
 	fi, err := os.Stat(filepath.Join(bin, "initdb"))
 	if err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
 	}
+	if err := ownDir(seeds); err != nil {
+		return err
+	}
 	// The seed is named after the initdb that made it: another version or
 	// build gets a seed of its own.
 	seed := filepath.Join(seeds, fmt.Sprintf("%x", sha256.Sum256([]byte(fmt.Sprintf("%s %d %d", bin, fi.Size(), fi.ModTime().UnixNano()))))[:16])
 	if _, err := os.Stat(filepath.Join(seed, "PG_VERSION")); err != nil {
-		if err := os.MkdirAll(seeds, 0o711); err != nil {
-			return fmt.Errorf("pgcluster: seeds: %w", err)
+		// None, or what a cleaner of old temporary files left of one.
+		if err := os.RemoveAll(seed); err != nil {
+			return fmt.Errorf("pgcluster: seed: %w", err)
 		}
+		sweepBuilding(seeds)
 		building, err := os.MkdirTemp(seeds, "building-")
 		if err != nil {
 			return fmt.Errorf("pgcluster: seeds: %w", err)
@@ -424,4 +440,32 @@ func copySeed(ctx context.Context, bin, seeds, dataDir string, cred *syscall.Cre
 		return fmt.Errorf("pgcluster: copy seed %s: %w\n%s", seed, err, out)
 	}
 	return nil
+}
+
+// ownDir makes dir if needed and checks it is a directory of this user's
+// that no one else may write, and not a link.
+func ownDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("pgcluster: seeds: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("pgcluster: seeds: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("pgcluster: seeds: %s is not a directory of this user's that only it may write", dir)
+	}
+	return nil
+}
+
+// sweepBuilding removes what processes killed while making a seed left:
+// building directories older than any initdb takes.
+func sweepBuilding(seeds string) {
+	dirs, _ := filepath.Glob(filepath.Join(seeds, "building-*"))
+	for _, d := range dirs {
+		if fi, err := os.Lstat(d); err == nil && time.Since(fi.ModTime()) > 10*time.Minute {
+			os.RemoveAll(d)
+		}
+	}
 }

@@ -112,3 +112,49 @@ func TestSeededClustersAreCopiesOfOneInitdb(t *testing.T) {
 		t.Fatal("a server runs on the seed itself")
 	}
 }
+
+// TestSeedTroubleFallsBackToInitdb: a seed directory that is not this
+// user's own starts the cluster with initdb instead; a seed whose files a
+// cleaner of old temporary files removed is made again.
+func TestSeedTroubleFallsBackToInitdb(t *testing.T) {
+	base, ctx := testDir(t)
+	notADir := filepath.Join(base, "seeds-file")
+	if err := os.WriteFile(notADir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(ctx, Options{DataDir: filepath.Join(base, "a"), Fast: true, SeedDir: notADir})
+	if err != nil {
+		t.Fatalf("seeds not a directory: %v", err)
+	}
+	c.Stop()
+
+	seeds := filepath.Join(base, "seeds")
+	c, err = Start(ctx, Options{DataDir: filepath.Join(base, "b"), Fast: true, SeedDir: seeds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop()
+	made, err := os.ReadDir(seeds)
+	if err != nil || len(made) != 1 {
+		t.Fatalf("seeds = %v, %v", made, err)
+	}
+	seed := filepath.Join(seeds, made[0].Name())
+	// What a cleaner of old files leaves: the directories, no files.
+	err = filepath.WalkDir(seed, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Remove(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = Start(ctx, Options{DataDir: filepath.Join(base, "c"), Fast: true, SeedDir: seeds})
+	if err != nil {
+		t.Fatalf("after the seed's files were removed: %v", err)
+	}
+	defer c.Stop()
+	if _, err := os.Stat(filepath.Join(seed, "PG_VERSION")); err != nil {
+		t.Fatalf("the seed was not made again: %v", err)
+	}
+}

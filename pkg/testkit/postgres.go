@@ -229,7 +229,8 @@ func Freeze(t testing.TB, c *pgcluster.Cluster) {
 }
 
 // seedDir keeps the initialised clusters that every test binary's cluster
-// is copied from (pgcluster.Options.SeedDir), one per server build.
+// is copied from (pgcluster.Options.SeedDir), one per server build. Each
+// user has its own: a seed's files belong to whoever made them.
 func seedDir() string {
-	return filepath.Join(os.TempDir(), "linkcredit-initdb-seeds")
+	return filepath.Join(os.TempDir(), fmt.Sprintf("linkcredit-initdb-seeds-%d", os.Geteuid()))
 }

@@ -131,6 +131,11 @@ func makeTemplate(admin, name, schema string, fsys fs.FS) error {
 		var pqErr *pq.Error
 		switch {
 		case err == nil:
+			// Nobody connects to it by mistake from now on; copying it
+			// needs no connection.
+			if _, err := adminDB.ExecContext(ctx, "ALTER DATABASE "+pq.QuoteIdentifier(name)+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"); err != nil {
+				return fmt.Errorf("mark %s a template: %w", name, err)
+			}
 			return nil
 		case errors.As(err, &pqErr) && pqErr.Code == "42P04": // duplicate_database: another binary won
 			drop()

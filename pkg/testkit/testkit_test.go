@@ -13,6 +13,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
+	"github.com/lib/pq"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/linkcredit/linkcredit/pkg/database"
@@ -185,8 +186,17 @@ func TestMigratedDatabasesAreCopiesOfOneTemplate(t *testing.T) {
 	if _, err := three.Exec(`INSERT INTO tmpltest.b VALUES (1)`); err != nil {
 		t.Fatalf("other migrations, same template: %v", err)
 	}
+	var names []string
+	for _, fsys := range []fstest.MapFS{v1, v2} {
+		sum, err := migrationsSum(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, "template_tmpltest_"+sum)
+	}
 	var templates int
-	if err := two.QueryRow(`SELECT count(*) FROM pg_database WHERE datname LIKE 'template_tmpltest_%'`).Scan(&templates); err != nil || templates != 2 {
-		t.Fatalf("%d templates (%v), want one for each set of migrations", templates, err)
+	if err := two.QueryRow(`SELECT count(*) FROM pg_database WHERE datname = ANY($1) AND datistemplate AND NOT datallowconn`,
+		pq.Array(names)).Scan(&templates); err != nil || templates != 2 {
+		t.Fatalf("%d of the templates %v (%v), want one for each set of migrations, marked a template", templates, names, err)
 	}
 }
