@@ -97,20 +97,25 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		err := errors.New("no seed")
-		if opts.SeedDir != "" {
-			err = copySeed(ctx, bin, opts.SeedDir, dataDir, cred)
+		seeded := false
+		// Only into an empty directory: initdb refuses any other, and so
+		// the seed's fallback below only ever removes what it copied.
+		if entries, err := os.ReadDir(dataDir); err == nil && len(entries) == 0 && opts.SeedDir != "" {
+			if err := copySeed(ctx, bin, opts.SeedDir, dataDir, cred); err == nil {
+				seeded = true
+			} else {
+				// The seed is a shortcut: whatever went wrong with it (a
+				// directory another user made, a half-deleted seed),
+				// initdb as without one, into DataDir emptied again.
+				if err := os.RemoveAll(dataDir); err != nil {
+					return nil, fmt.Errorf("pgcluster: %w", err)
+				}
+				if err := prepareDir(dataDir, cred); err != nil {
+					return nil, err
+				}
+			}
 		}
-		if err != nil {
-			// The seed is a shortcut: whatever went wrong with it (a
-			// directory another user made, a half-deleted seed), initdb
-			// as without one, into an emptied DataDir.
-			if err := os.RemoveAll(dataDir); err != nil {
-				return nil, fmt.Errorf("pgcluster: %w", err)
-			}
-			if err := prepareDir(dataDir, cred); err != nil {
-				return nil, err
-			}
+		if !seeded {
 			if err := initdb(ctx, bin, dataDir, cred); err != nil {
 				return nil, err
 			}

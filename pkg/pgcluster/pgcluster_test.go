@@ -158,3 +158,26 @@ func TestSeedTroubleFallsBackToInitdb(t *testing.T) {
 		t.Fatalf("the seed was not made again: %v", err)
 	}
 }
+
+// TestStartLeavesAForeignDirectoryAlone: a DataDir that holds files but no
+// cluster is refused, with or without a seed, and its files stay.
+func TestStartLeavesAForeignDirectoryAlone(t *testing.T) {
+	base, ctx := testDir(t)
+	for _, seeds := range []string{"", filepath.Join(base, "seeds")} {
+		dir := filepath.Join(base, "notes"+filepath.Base(seeds))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mine := filepath.Join(dir, "mine.txt")
+		if err := os.WriteFile(mine, []byte("keep me"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := Start(ctx, Options{DataDir: dir, Fast: true, SeedDir: seeds}); err == nil {
+			c.Stop()
+			t.Fatalf("seeds %q: started in a directory of other files", seeds)
+		}
+		if b, err := os.ReadFile(mine); err != nil || string(b) != "keep me" {
+			t.Fatalf("seeds %q: the directory's file is gone or changed: %q, %v", seeds, b, err)
+		}
+	}
+}
