@@ -48,3 +48,29 @@ func TestUnsteadyYardstick(t *testing.T) {
 		}
 	}
 }
+
+// Per-core rounds whose redirect moved by more than a third, bare302
+// steady, are named too.
+func TestUnsteadySubject(t *testing.T) {
+	rounds := func(subject ...float64) []pair {
+		var out []pair
+		for _, v := range subject {
+			out = append(out, pair{Subject: measure{PerBusyCoreSecond: v}, Yardstick: measure{PerBusyCoreSecond: 42000}})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name    string
+		subject []float64
+		want    string
+	}{
+		{"steady", []float64{24000, 25000, 26000}, ""},
+		{"the run of 18:59", []float64{17744, 24779, 25696}, "17744 to 25696 a busy core-second across the rounds"},
+		{"no rounds", nil, ""},
+		{"a round without CPU time", []float64{0, 25000}, ""},
+	} {
+		if got := unsteadySubject(rounds(c.subject...)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

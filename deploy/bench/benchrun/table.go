@@ -65,6 +65,8 @@ func (b *bench) print(w io.Writer) {
 		}
 		if u := unsteadyYardstick(o.PerCoreRounds); u != "" {
 			fmt.Fprintf(t, "  UNSTEADY: the machine's speed moved\t\t%s\t\n", u)
+		} else if u := unsteadySubject(o.PerCoreRounds); u != "" {
+			fmt.Fprintf(t, "  SPREAD: the redirect's rounds disagree\t%s\t\t\n", u)
 		}
 	}
 	wh := o.Webhooks
@@ -169,9 +171,32 @@ func disturbedRounds(rounds []pair) string {
 // nothing else running), and the pooled ratio mixes speeds. "" when the
 // rounds agree.
 func unsteadyYardstick(rounds []pair) string {
-	lo, hi := 0.0, 0.0
+	lo, hi := spread(rounds, func(r pair) float64 { return r.Yardstick.PerBusyCoreSecond })
+	if lo == 0 || hi <= lo*unsteadyFactor {
+		return ""
+	}
+	return fmt.Sprintf("bare302 %.0f to %.0f a busy core-second across the rounds", lo, hi)
+}
+
+// unsteadySubject is unsteadyYardstick for the redirect's rounds, for a
+// run whose yardstick held steady: one round of the redirect far from
+// the others (at 18:59 on 2026-12-06, 17,744 against 24,779 and 25,696,
+// bare302 steady) pulls the pooled figure with it, and nothing in one
+// run tells whether the machine or the redirect slowed. "" when the
+// rounds agree.
+func unsteadySubject(rounds []pair) string {
+	lo, hi := spread(rounds, func(r pair) float64 { return r.Subject.PerBusyCoreSecond })
+	if lo == 0 || hi <= lo*unsteadyFactor {
+		return ""
+	}
+	return fmt.Sprintf("%.0f to %.0f a busy core-second across the rounds", lo, hi)
+}
+
+// spread is the lowest and highest positive value of rounds; 0, 0 when
+// there is none.
+func spread(rounds []pair, value func(pair) float64) (lo, hi float64) {
 	for _, r := range rounds {
-		v := r.Yardstick.PerBusyCoreSecond
+		v := value(r)
 		if v <= 0 {
 			continue
 		}
@@ -180,10 +205,7 @@ func unsteadyYardstick(rounds []pair) string {
 		}
 		hi = max(hi, v)
 	}
-	if lo == 0 || hi <= lo*unsteadyFactor {
-		return ""
-	}
-	return fmt.Sprintf("bare302 %.0f to %.0f a busy core-second across the rounds", lo, hi)
+	return lo, hi
 }
 
 // unsteadyFactor is how much faster than its slowest round the yardstick's
