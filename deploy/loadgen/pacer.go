@@ -50,13 +50,25 @@ func newDuePacer(began time.Time, rate float64, deadline time.Time, limit int64)
 	return p
 }
 
-// pace starts pacing a run whose context is ctx, from now: its deadline
+// pace starts pacing a run whose context is ctx, from began: its deadline
 // ends the schedule, and nothing due after it ends counts as not sent.
-// stop, once the run is over, stops watching ctx.
-func pace(ctx context.Context, rate float64, limit int64) (p *duePacer, stop func() bool) {
+// A run of a set duration takes its deadline from the same began
+// (runContext), so the schedule holds exactly duration × rate requests
+// however long the run took to start. stop, once the run is over, stops
+// watching ctx.
+func pace(ctx context.Context, began time.Time, rate float64, limit int64) (p *duePacer, stop func() bool) {
 	deadline, _ := ctx.Deadline()
-	p = newDuePacer(time.Now(), rate, deadline, limit)
+	p = newDuePacer(began, rate, deadline, limit)
 	return p, p.stopsWith(ctx)
+}
+
+// runContext is a run's context, which ends duration after began (never,
+// for a duration of 0, but with ctx), and its cancel.
+func runContext(ctx context.Context, began time.Time, duration time.Duration) (context.Context, context.CancelFunc) {
+	if duration > 0 {
+		return context.WithDeadline(ctx, began.Add(duration))
+	}
+	return context.WithCancel(ctx)
 }
 
 // next claims the next request and, at a rate, waits until it is due. It

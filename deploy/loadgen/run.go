@@ -275,10 +275,8 @@ type worker struct {
 // every conversion to be delivered.
 func (r *Runner) Clicks(ctx context.Context) *Result {
 	cfg := r.cfg
-	runCtx, cancel := context.WithCancel(ctx)
-	if cfg.Duration > 0 {
-		runCtx, cancel = context.WithTimeout(ctx, cfg.Duration)
-	}
+	began := time.Now()
+	runCtx, cancel := runContext(ctx, began, cfg.Duration)
 	defer cancel()
 	orders := make(chan Order, 4096)
 	evStats := make([]EventStats, cfg.ConversionWorkers)
@@ -295,9 +293,8 @@ func (r *Runner) Clicks(ctx context.Context) *Result {
 
 	// At a rate, clicks fall due on a fixed schedule and their latencies
 	// count from when they fell due (duePacer).
-	pacer, stop := pace(runCtx, cfg.Rate, cfg.MaxClicks)
+	pacer, stop := pace(runCtx, began, cfg.Rate, cfg.MaxClicks)
 	defer stop()
-	began := pacer.began
 	// The ledger's counts before this run's first click: a ledger may be
 	// shared by several runs (the bench's phases), and progress counts
 	// this one's.

@@ -61,14 +61,14 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 		return nil, err
 	}
 	head := webhookRequestHead(u)
-	runCtx, cancel := context.WithTimeout(ctx, wl.Duration)
+	began := time.Now()
+	runCtx, cancel := context.WithDeadline(ctx, began.Add(wl.Duration))
 	defer cancel()
 
 	// At a rate, deliveries fall due on a fixed schedule and their
 	// latencies count from when they fell due (duePacer).
-	pacer, stop := pace(runCtx, wl.Rate, 0)
+	pacer, stop := pace(runCtx, began, wl.Rate, 0)
 	defer stop()
-	began := pacer.began
 	var seq atomic.Int64
 	results := make([]WebhookResult, wl.Concurrency)
 	var wg sync.WaitGroup
