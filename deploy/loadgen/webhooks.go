@@ -62,7 +62,7 @@ func (wl WebhookLoad) Run(ctx context.Context) (*WebhookResult, error) {
 	}
 	head := webhookRequestHead(u)
 	began := time.Now()
-	runCtx, cancel := context.WithDeadline(ctx, began.Add(wl.Duration))
+	runCtx, cancel := context.WithDeadline(ctx, began.Add(wl.Duration)) // a Duration of 0 sends nothing, as before
 	defer cancel()
 
 	// At a rate, deliveries fall due on a fixed schedule and their

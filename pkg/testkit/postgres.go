@@ -86,7 +86,7 @@ func sweepStaleDirs() {
 // the test ends.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
-	return newDatabase(t, "")
+	return newDatabase(t, mustAdminURL(t), "")
 }
 
 // MigratedDatabaseURL returns the URL of a new database that already holds
@@ -98,25 +98,39 @@ func DatabaseURL(t testing.TB) string {
 // take DatabaseURL.
 func MigratedDatabaseURL(t testing.TB, schema string, fsys fs.FS) string {
 	t.Helper()
-	admin, err := adminURL()
-	if err != nil {
-		t.Fatalf("testkit: no PostgreSQL for integration tests: %v\n(set DATABASE_URL to use an existing server)", err)
-	}
+	admin := mustAdminURL(t)
 	tmpl, err := templates.get(admin, schema, fsys)
 	if err != nil {
 		t.Fatalf("testkit: template database for %s: %v", schema, err)
 	}
-	return newDatabase(t, tmpl)
+	return newDatabase(t, admin, tmpl)
 }
 
-// newDatabase creates a database, a copy of template if one is named, that
-// is dropped when the test ends, and returns its URL.
-func newDatabase(t testing.TB, template string) string {
+// mustAdminURL is adminURL, failing the test without a server.
+func mustAdminURL(t testing.TB) string {
 	t.Helper()
 	admin, err := adminURL()
 	if err != nil {
 		t.Fatalf("testkit: no PostgreSQL for integration tests: %v\n(set DATABASE_URL to use an existing server)", err)
 	}
+	return admin
+}
+
+// databaseURL is the URL of the database name on the server at admin.
+func databaseURL(admin, name string) (string, error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// newDatabase creates a database on the server at admin, a copy of
+// template if one is named, that is dropped when the test ends, and
+// returns its URL.
+func newDatabase(t testing.TB, admin, template string) string {
+	t.Helper()
 	adminDB, err := database.Open(admin, database.Pool{MaxOpen: 2})
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
@@ -143,12 +157,11 @@ func newDatabase(t testing.TB, template string) string {
 		defer cancel()
 		_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(name)+" WITH (FORCE)")
 	})
-	u, err := url.Parse(admin)
+	u, err := databaseURL(admin, name)
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
-	u.Path = "/" + name
-	return u.String()
+	return u
 }
 
 // DB opens a pool on a new, empty database, closed when the test ends.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -106,13 +105,12 @@ func makeTemplate(admin, name, schema string, fsys fs.FS) error {
 	drop := func() {
 		_, _ = adminDB.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+pq.QuoteIdentifier(building)+" WITH (FORCE)")
 	}
-	u, err := url.Parse(admin)
+	u, err := databaseURL(admin, building)
 	if err != nil {
 		drop()
 		return err
 	}
-	u.Path = "/" + building
-	db, err := database.Open(u.String(), database.Pool{MaxOpen: 1})
+	db, err := database.Open(u, database.Pool{MaxOpen: 1})
 	if err != nil {
 		drop()
 		return err

@@ -171,11 +171,7 @@ func disturbedRounds(rounds []pair) string {
 // nothing else running), and the pooled ratio mixes speeds. "" when the
 // rounds agree.
 func unsteadyYardstick(rounds []pair) string {
-	lo, hi := spread(rounds, func(r pair) float64 { return r.Yardstick.PerBusyCoreSecond })
-	if lo == 0 || hi <= lo*unsteadyFactor {
-		return ""
-	}
-	return fmt.Sprintf("bare302 %.0f to %.0f a busy core-second across the rounds", lo, hi)
+	return apart(rounds, "bare302 ", func(r pair) float64 { return r.Yardstick.PerBusyCoreSecond })
 }
 
 // unsteadySubject is unsteadyYardstick for the redirect's rounds, for a
@@ -185,16 +181,14 @@ func unsteadyYardstick(rounds []pair) string {
 // run tells whether the machine or the redirect slowed. "" when the
 // rounds agree.
 func unsteadySubject(rounds []pair) string {
-	lo, hi := spread(rounds, func(r pair) float64 { return r.Subject.PerBusyCoreSecond })
-	if lo == 0 || hi <= lo*unsteadyFactor {
-		return ""
-	}
-	return fmt.Sprintf("%.0f to %.0f a busy core-second across the rounds", lo, hi)
+	return apart(rounds, "", func(r pair) float64 { return r.Subject.PerBusyCoreSecond })
 }
 
-// spread is the lowest and highest positive value of rounds; 0, 0 when
-// there is none.
-func spread(rounds []pair, value func(pair) float64) (lo, hi float64) {
+// apart names the range of value over the rounds (its positive values),
+// after prefix, when the highest beats the lowest by more than
+// unsteadyFactor; "" otherwise.
+func apart(rounds []pair, prefix string, value func(pair) float64) string {
+	lo, hi := 0.0, 0.0
 	for _, r := range rounds {
 		v := value(r)
 		if v <= 0 {
@@ -205,7 +199,10 @@ func spread(rounds []pair, value func(pair) float64) (lo, hi float64) {
 		}
 		hi = max(hi, v)
 	}
-	return lo, hi
+	if lo == 0 || hi <= lo*unsteadyFactor {
+		return ""
+	}
+	return fmt.Sprintf("%s%.0f to %.0f a busy core-second across the rounds", prefix, lo, hi)
 }
 
 // unsteadyFactor is how much faster than its slowest round the yardstick's
