@@ -114,11 +114,50 @@ func AppendCopyText(b []byte, s string) []byte {
 // AppendCopyTime appends t as a COPY timestamptz field, to the
 // nanosecond as lib/pq sends it (PostgreSQL rounds it to the
 // microsecond), or NULL (\N) for the zero time. Years 1 to 9999 only.
+//
+// It writes the digits itself, the same as t.UTC().AppendFormat with
+// copyTimeLayout would: reading the layout took half of the time's
+// formatting, and formatting a click's two times 4 % of reporting's CPU
+// while it caught up (make bench, issue 15).
 func AppendCopyTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, '\\', 'N')
 	}
-	return t.UTC().AppendFormat(b, "2006-01-02 15:04:05.999999999Z07:00")
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 1 || year > 9999 {
+		return t.AppendFormat(b, copyTimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, ' '), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	if ns := t.Nanosecond(); ns != 0 {
+		digits := 9
+		for ns%10 == 0 {
+			ns /= 10
+			digits--
+		}
+		b = appendDigits(append(b, '.'), ns, digits)
+	}
+	return append(b, 'Z')
+}
+
+// copyTimeLayout is AppendCopyTime's format.
+const copyTimeLayout = "2006-01-02 15:04:05.999999999Z07:00"
+
+// appendDigits appends v, which is not negative, in width decimal
+// digits, zeros first.
+func appendDigits(b []byte, v, width int) []byte {
+	var buf [9]byte
+	for i := width - 1; i >= 0; i-- {
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, buf[:width]...)
 }
 
 // AppendCopyBool appends v as a COPY boolean field.

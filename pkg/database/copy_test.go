@@ -43,11 +43,34 @@ func TestAppendCopyTime(t *testing.T) {
 		{time.Date(2026, 12, 3, 4, 5, 6, 0, time.UTC), "2026-12-03 04:05:06Z"},
 		{time.Date(2026, 12, 3, 4, 5, 6, 123456789, time.UTC), "2026-12-03 04:05:06.123456789Z"},
 		{time.Date(2026, 12, 3, 5, 5, 6, 0, time.FixedZone("CET", 3600)), "2026-12-03 04:05:06Z"},
+		{time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC), "2026-01-02 03:04:05.12Z"},
+		{time.Date(2026, 1, 2, 3, 4, 5, 1, time.UTC), "2026-01-02 03:04:05.000000001Z"},
+		{time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), "0001-01-01 00:00:00.000001Z"},
+		{time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), "9999-12-31 23:59:59.999999999Z"},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), "10000-01-01 00:00:00Z"}, // as AppendFormat writes it
 	} {
 		if got := string(database.AppendCopyTime(nil, tt.in)); got != tt.want {
 			t.Errorf("AppendCopyTime(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// AppendCopyTime writes what t.UTC().AppendFormat did before it wrote
+// the digits itself, for any instant.
+func FuzzAppendCopyTime(f *testing.F) {
+	for _, seed := range [][2]int64{{0, 0}, {1764979200, 123456789}, {-62135596800, 1}, {253402300799, 999999999}, {1 << 40, 5}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		at := time.Unix(sec, nsec)
+		want := `\N`
+		if !at.IsZero() {
+			want = string(at.UTC().AppendFormat(nil, "2006-01-02 15:04:05.999999999Z07:00"))
+		}
+		if got := string(database.AppendCopyTime([]byte("x"), at)); got != "x"+want {
+			t.Fatalf("AppendCopyTime(%v) = %q, want %q", at, got, "x"+want)
+		}
+	})
 }
 
 type copyRow struct {

@@ -378,3 +378,45 @@ func TestRedeliveryWithNanoseconds(t *testing.T) {
 		})
 	}
 }
+
+// Consumers of one process take turns at their COPYs (the copy gate),
+// and consumers of two processes do not share one: overlapping batches
+// handed to both at once, as a rebalance can, are each stored and
+// counted once, and nobody waits for ever.
+func TestOverlappingBatchesAcrossConsumersAndReplicas(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	replica := postgres.New(s.DB(), nil)
+	ctx := context.Background()
+	clicks := genClicks(3000, 0, 50, time.Second)
+	var wg sync.WaitGroup
+	errc := make(chan error, 6)
+	for i, st := range []*postgres.Store{s, s, s, replica, replica, replica} {
+		// Each batch holds two thirds of the clicks, starting at another third.
+		from := (i % 3) * 1000
+		batch := append(append([]postgres.Click{}, clicks[from:]...), clicks[:from]...)[:2000]
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- st.IngestClicks(ctx, batch) }()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stored int
+	if err := s.DB().QueryRow(`SELECT count(*) FROM clicks`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != len(clicks) {
+		t.Errorf("%d clicks stored, want %d", stored, len(clicks))
+	}
+	var counted int64
+	for _, r := range reportRows(t, s, url.Values{"from": {"2026-11-01"}, "to": {"2026-12-01"}, "group_by": {"link"}}) {
+		counted += r.Clicks + r.BotClicks
+	}
+	if counted != int64(len(clicks)) {
+		t.Errorf("reports count %d clicks, want %d", counted, len(clicks))
+	}
+}

@@ -36,6 +36,7 @@ type Store struct {
 	slots      *generations[linkDay, slots]          // placement_slots: at most 2 x slotCacheSize
 
 	clicksStored atomic.Int64 // clicks IngestClicks was handed and stored (or found stored), since New
+	copies       *copyGate    // one click transaction's COPYs at a time
 }
 
 // keyCacheSize bounds the rollup key numbers the store remembers: two
@@ -53,7 +54,8 @@ const keyCacheSize = 131072
 // replay must hand it the same clock. nil is the system clock.
 func New(db *sql.DB, now clock.Clock) *Store {
 	return &Store{db: db, now: clock.OrSystem(now), partitions: map[time.Time]bool{},
-		keys: newGenerations[ledger.RollupKey, int32](keyCacheSize, cloneKey), slots: newGenerations[linkDay, slots](slotCacheSize, cloneLinkDay)}
+		keys: newGenerations[ledger.RollupKey, int32](keyCacheSize, cloneKey), slots: newGenerations[linkDay, slots](slotCacheSize, cloneLinkDay),
+		copies: newCopyGate(copyGateWait)}
 }
 
 // DB is the store's database handle.
@@ -149,26 +151,8 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT copy_clicks`); err != nil {
-			return err
-		}
-		inserted, insertedKeys := clicks, keyNums
-		err = copyClicks(ctx, conn, "clicks", clicks)
-		if database.IsUniqueViolation(err) {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
-				return err
-			}
-			var at []int
-			at, err = copyNewClicks(ctx, conn, tx, clicks)
-			inserted, insertedKeys = make([]Click, len(at)), make([]int32, len(at))
-			for i, n := range at {
-				inserted[i], insertedKeys[i] = clicks[n], keyNums[n]
-			}
-		}
+		inserted, err := s.copyClicksAndRollups(ctx, conn, tx, periods, clicks, keyNums)
 		if err != nil {
-			return fmt.Errorf("insert clicks: %w", err)
-		}
-		if err := addClickRollups(ctx, conn, periods, insertedKeys, inserted); err != nil {
 			return err
 		}
 		// Conversions that arrived before their click. Each attribution is
@@ -195,6 +179,40 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 		return s.recompute(ctx, tx, periods, keys, cause{recordedAt: latestRecorded(clicks), recorded: recorded,
 			description: "attributed to a late click"})
 	})
+}
+
+// copyClicksAndRollups stores the clicks not stored before and adds them
+// to the rollup deltas, in the transaction open on conn, during one turn
+// of the store's copy gate. It returns the clicks it stored.
+func (s *Store) copyClicksAndRollups(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p periods, clicks []Click, keyNums []int32) ([]Click, error) {
+	leave, err := s.copies.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT copy_clicks`); err != nil {
+		return nil, err
+	}
+	inserted, insertedKeys := clicks, keyNums
+	err = copyClicks(ctx, conn, "clicks", clicks)
+	if database.IsUniqueViolation(err) {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT copy_clicks`); err != nil {
+			return nil, err
+		}
+		var at []int
+		at, err = copyNewClicks(ctx, conn, tx, clicks)
+		inserted, insertedKeys = make([]Click, len(at)), make([]int32, len(at))
+		for i, n := range at {
+			inserted[i], insertedKeys[i] = clicks[n], keyNums[n]
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("insert clicks: %w", err)
+	}
+	if err := addClickRollups(ctx, conn, p, insertedKeys, inserted); err != nil {
+		return nil, err
+	}
+	return inserted, nil
 }
 
 // attributionLock is the advisory lock that tells the attribution sweep
