@@ -113,7 +113,9 @@ func AppendCopyText(b []byte, s string) []byte {
 
 // AppendCopyTime appends t as a COPY timestamptz field, to the
 // nanosecond as lib/pq sends it (PostgreSQL rounds it to the
-// microsecond), or NULL (\N) for the zero time. Years 1 to 9999 only.
+// microsecond), or NULL (\N) for the zero time. Years outside 1 to 9999
+// are written as AppendFormat writes them (PostgreSQL refuses a year of
+// five digits written so).
 //
 // It writes the digits itself, the same as t.UTC().AppendFormat with
 // copyTimeLayout would: reading the layout took half of the time's

@@ -35,8 +35,8 @@ func TestCopyGateTakesTurns(t *testing.T) {
 }
 
 func TestCopyGateGoesAheadAfterItsWait(t *testing.T) {
-	// A turn held by a COPY that waits inside PostgreSQL for the
-	// transaction now asking for a turn must not hold it for ever.
+	// A turn held by a COPY that waits inside PostgreSQL for another
+	// replica's transaction must not hold this process's others for ever.
 	g := newCopyGate(20 * time.Millisecond)
 	leave, err := g.enter(context.Background())
 	if err != nil {

@@ -382,7 +382,7 @@ func TestRedeliveryWithNanoseconds(t *testing.T) {
 // Consumers of one process take turns at their COPYs (the copy gate),
 // and consumers of two processes do not share one: overlapping batches
 // handed to both at once, as a rebalance can, are each stored and
-// counted once, and nobody waits for ever.
+// counted once.
 func TestOverlappingBatchesAcrossConsumersAndReplicas(t *testing.T) {
 	t.Parallel()
 	s := newStore(t)
