@@ -8,7 +8,7 @@ import (
 // copyGate lets one of a process's click transactions at a time COPY its
 // clicks and their rollup deltas. PostgreSQL 15 spends about half as
 // much CPU again on rows COPYed by three sessions at once into one table
-// as on the same rows from one: 2.06-2.15 s against 1.33-1.42 s for
+// as on the same rows from one: 2.04-2.15 s against 1.33-1.42 s for
 // 297,000 of make bench's clicks, into a partitioned table or not (and
 // 1.30 against 0.82 s without the primary key), in the same wall time.
 // Ingest shares two cores with reporting's own decoding, so that CPU was
