@@ -100,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		seeded := false
 		// Only into an empty directory: initdb refuses any other, and so
 		// the seed's fallback below only ever removes what it copied.
-		if entries, err := os.ReadDir(dataDir); err == nil && len(entries) == 0 && opts.SeedDir != "" {
+		if opts.SeedDir != "" && emptyDir(dataDir) {
 			if err := copySeed(ctx, bin, opts.SeedDir, dataDir, cred); err == nil {
 				seeded = true
 			} else {
@@ -445,6 +445,12 @@ func copySeed(ctx context.Context, bin, seeds, dataDir string, cred *syscall.Cre
 		return fmt.Errorf("pgcluster: copy seed %s: %w\n%s", seed, err, out)
 	}
 	return nil
+}
+
+// emptyDir reports whether dir is a directory with nothing in it.
+func emptyDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) == 0
 }
 
 // ownDir makes dir if needed and checks it is a directory of this user's

@@ -183,8 +183,10 @@ func (s *Store) ingestClicks(ctx context.Context, clicks []Click) error {
 
 // copyClicksAndRollups stores the clicks not stored before and adds them
 // to the rollup deltas, in the transaction open on conn, during one turn
-// of the store's copy gate. It returns the clicks it stored.
+// of the store's copy gate. It returns the clicks it stored. The batch's
+// cells are counted before the turn, as nearly always every click is new.
 func (s *Store) copyClicksAndRollups(ctx context.Context, conn *sql.Conn, tx *sql.Tx, p periods, clicks []Click, keyNums []int32) ([]Click, error) {
+	cells := countClickCells(p, keyNums, clicks)
 	leave, err := s.copies.enter(ctx)
 	if err != nil {
 		return nil, err
@@ -205,11 +207,12 @@ func (s *Store) copyClicksAndRollups(ctx context.Context, conn *sql.Conn, tx *sq
 		for i, n := range at {
 			inserted[i], insertedKeys[i] = clicks[n], keyNums[n]
 		}
+		cells = countClickCells(p, insertedKeys, inserted)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("insert clicks: %w", err)
 	}
-	if err := addClickRollups(ctx, conn, p, insertedKeys, inserted); err != nil {
+	if err := addClickRollups(ctx, conn, cells); err != nil {
 		return nil, err
 	}
 	return inserted, nil
@@ -488,19 +491,17 @@ func clickKey(c Click) ledger.RollupKey {
 	return ledger.RollupKey{Partner: c.Partner, CourseID: c.CourseID, Code: c.Code, Placement: c.Placement}
 }
 
-// addClickRollups appends the clicks' counts per quarter-hour and link
-// (keyNums[i] is clicks[i]'s rollup key) to the rollup deltas, with a
-// COPY in the transaction open on conn: an INSERT from five arrays took
-// PostgreSQL 4.3 µs a row in make bench's ingest part, and encoding the
-// arrays was reporting's biggest allocation a batch after the clicks
-// themselves (issue 15).
-func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, keyNums []int32, clicks []Click) error {
-	type cellCounts struct {
-		clickCell
-		clicks, unique, bots int64
-	}
+// clickCellCounts is one quarter-hour and link's clicks in a batch.
+type clickCellCounts struct {
+	clickCell
+	clicks, unique, bots int64
+}
+
+// countClickCells counts the clicks per quarter-hour and link (keyNums[i]
+// is clicks[i]'s rollup key), in the order the batch first has each.
+func countClickCells(p periods, keyNums []int32, clicks []Click) []clickCellCounts {
 	index := make(map[clickCell]int, len(clicks))
-	cells := make([]cellCounts, 0, len(clicks))
+	cells := make([]clickCellCounts, 0, len(clicks))
 	for i := range clicks {
 		c := &clicks[i]
 		cell := clickCell{p.bucket(c.OccurredAt, c.RecordedAt), keyNums[i]}
@@ -508,7 +509,7 @@ func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, keyNums []i
 		if !ok {
 			j = len(cells)
 			index[cell] = j
-			cells = append(cells, cellCounts{clickCell: cell})
+			cells = append(cells, clickCellCounts{clickCell: cell})
 		}
 		n := &cells[j]
 		switch {
@@ -521,6 +522,15 @@ func addClickRollups(ctx context.Context, conn *sql.Conn, p periods, keyNums []i
 			n.clicks++
 		}
 	}
+	return cells
+}
+
+// addClickRollups appends the counted cells to the rollup deltas, with a
+// COPY in the transaction open on conn: an INSERT from five arrays took
+// PostgreSQL 4.3 µs a row in make bench's ingest part, and encoding the
+// arrays was reporting's biggest allocation a batch after the clicks
+// themselves (issue 15).
+func addClickRollups(ctx context.Context, conn *sql.Conn, cells []clickCellCounts) error {
 	if len(cells) == 0 {
 		return nil
 	}
