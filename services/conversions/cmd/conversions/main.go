@@ -17,8 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -49,15 +47,7 @@ func main() { os.Exit(realMain(clock.System())) }
 // realMain runs the command on the clock now until SIGINT or SIGTERM and
 // returns the exit code. The test binary's TestMain calls it too, with a
 // clock a test may have frozen.
-func realMain(now clock.Clock) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "conversions:", err)
-		return 1
-	}
-	return 0
-}
+func realMain(now clock.Clock) int { return cli.Main("conversions", now, run) }
 
 const usage = `usage: conversions                  serve webhooks, postbacks and the partner API on CONVERSIONS_ADDR
        conversions migrate          apply the schema's migrations and exit

@@ -12,9 +12,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -44,15 +42,7 @@ func main() { os.Exit(realMain(clock.System())) }
 
 // realMain runs the service on now until SIGINT or SIGTERM and returns the
 // exit code. Tests that re-execute the binary call it with a frozen clock.
-func realMain(now clock.Clock) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "redirect:", err)
-		return 1
-	}
-	return 0
-}
+func realMain(now clock.Clock) int { return cli.Main("redirect", now, run) }
 
 type settings struct {
 	platform           platform.Config

@@ -17,10 +17,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 	_ "time/tzdata" // report time zones must not depend on the host's zoneinfo
 
@@ -60,15 +58,7 @@ func main() { os.Exit(realMain(clock.System())) }
 
 // realMain runs the service, or a command, on the clock now until it ends
 // or SIGINT or SIGTERM, and returns the process's exit code.
-func realMain(now clock.Clock) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, now, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "reporting:", err)
-		return 1
-	}
-	return 0
-}
+func realMain(now clock.Clock) int { return cli.Main("reporting", now, run) }
 
 const usage = `usage: reporting            consume clicks.v1 and conversions.v1, serve reports,
                             payouts and the dashboard on REPORTING_ADDR
