@@ -20,12 +20,12 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func sampleClick() ClickRecorded {
 	return ClickRecorded{
-		Header:      Header{ID: "01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w", Type: TypeClickRecorded, SchemaVersion: 1},
+		Header:      Header{ID: "01M7W68T3SQ8ZK4TW3N6B0RX5M2H9D7PJC", Type: TypeClickRecorded, SchemaVersion: 1},
 		OccurredAt:  time.Date(2026, 11, 20, 9, 58, 12, 345000000, time.UTC),
 		Code:        "ml-101",
 		Partner:     "coursera",
 		CourseID:    "ml-101",
-		Destination: "https://www.coursera.org/learn/ml?clickid=01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w",
+		Destination: "https://www.coursera.org/learn/ml?clickid=01M7W68T3SQ8ZK4TW3N6B0RX5M2H9D7PJC",
 		UserAgent:   "Mozilla/5.0 (X11; Linux x86_64)",
 		Referer:     "https://catalog.example/courses/ml",
 		UTMSource:   "newsletter",
@@ -42,7 +42,7 @@ func sampleConversion() ConversionReceived {
 		Header:         Header{ID: "cv_3f2a9c0d1e", Type: TypeConversionReceived, SchemaVersion: 1},
 		Partner:        "coursera",
 		OrderID:        "A-1001",
-		ClickID:        "01JD3Z6V7W8X9Y0Z1A2B3C4D5E.k3Jq9w",
+		ClickID:        "01M7W68T3SQ8ZK4TW3N6B0RX5M2H9D7PJC",
 		CourseID:       "ml-101",
 		Status:         StatusApproved,
 		RawStatus:      "APPROVED",

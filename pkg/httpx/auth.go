@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -39,7 +40,8 @@ type tokenEntry struct {
 const MinTokenLength = 32
 
 // ParseTokens builds Tokens from the admin token (every scope) and a spec
-// "token:scope|scope,token2:scope" for narrower tokens. A token that is
+// "token:scope|scope,token2:scope" for narrower tokens, each scope one of
+// links, partners, finance or * (every scope). A token that is
 // not UTF-8 or is shorter than MinTokenLength characters is refused; the
 // error names ADMIN_TOKEN or API_TOKENS, never the token.
 func ParseTokens(admin, spec string) (*Tokens, error) {
@@ -62,10 +64,22 @@ func ParseTokens(admin, spec string) (*Tokens, error) {
 		if problem := tokenProblem(tok); problem != "" {
 			return nil, fmt.Errorf("config: API_TOKENS entry %d: a token %s", i+1, problem)
 		}
-		t.Add(tok, strings.Split(scopes, "|")...)
+		list := strings.Split(scopes, "|")
+		for _, s := range list {
+			if !slices.Contains(knownScopes, s) {
+				// A misspelt scope would leave a token that opens
+				// nothing, found out only at its first 403.
+				return nil, fmt.Errorf("config: API_TOKENS entry %d: unknown scope %q (scopes: %s)", i+1, s, strings.Join(knownScopes, ", "))
+			}
+		}
+		t.Add(tok, list...)
 	}
 	return t, nil
 }
+
+// knownScopes are the scopes an API_TOKENS entry may name: every service
+// reads the same list, so each knows the scopes of the others.
+var knownScopes = []string{ScopeLinks, ScopePartners, ScopeFinance, ScopeAll}
 
 // tokenProblem says what is wrong with a configured token ("" when
 // nothing), without repeating it. Its length is counted in characters,

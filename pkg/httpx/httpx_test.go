@@ -242,6 +242,8 @@ func TestAuth(t *testing.T) {
 		{"", "broken", "token:scope"},
 		{"short-admin-token", "", "ADMIN_TOKEN must be at least 32"},
 		{admin, fin + ":finance,short:links", "API_TOKENS entry 2"},
+		{admin, fin + ":finace", `API_TOKENS entry 1: unknown scope "finace"`},
+		{admin, fin + ":finance|", `API_TOKENS entry 1: unknown scope ""`},
 	} {
 		_, err := ParseTokens(bad.admin, bad.spec)
 		if err == nil || !strings.Contains(err.Error(), bad.says) || strings.Contains(err.Error(), "short") {

@@ -2,6 +2,8 @@ package httptransport
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"unicode/utf8"
 
@@ -31,20 +33,46 @@ func decodeJSON(r *http.Request, limit int64, v any) error {
 // that quote little of what was sent.
 func unmarshalStrict(b []byte, v any) error { return httpx.UnmarshalStrict(b, v) }
 
-// isText reports whether p, the start of a body, can be UTF-8 text: valid
-// UTF-8 (a character cut at its end aside) without NUL bytes. Binary,
-// compressed and UTF-16 bodies are not.
+// feedBody is an import's body whose cap (httpx.LimitBody) is the
+// contract's 413 as soon as a read passes it, a kind the import keeps
+// when it says which rows it stored before the cap: a chunked feed has no
+// Content-Length to be refused by before its first row.
+type feedBody struct{ r io.Reader }
+
+func (b feedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = errs.Newf(errs.TooLarge, "body_too_large", "the feed is larger than %d bytes", mbe.Limit)
+	}
+	return n, err
+}
+
+// isText reports whether p, the start of a body, can be a text feed: no
+// NUL byte, and at most one byte in ten outside UTF-8 text (invalid
+// UTF-8, or a control character other than tab, CR and LF). Binary,
+// compressed and UTF-16 bodies are not (NULs, or mostly invalid bytes). A
+// feed with a stray byte in another encoding (a Latin-1 "é") is: the rows
+// that hold one fail on their own (feed.Reader), like the same byte
+// further on, and the others are imported.
 func isText(p []byte) bool {
 	if bytes.IndexByte(p, 0) >= 0 {
 		return false
 	}
-	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(p[i]) {
+	bad := 0
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
 			if !utf8.FullRune(p[i:]) {
-				p = p[:i]
+				i = len(p) // a character cut at the end of the peek
+				continue
 			}
-			break
+			bad++
+		case r < 0x20 && r != '\t' && r != '\r' && r != '\n', r == 0x7f:
+			bad++
 		}
+		i += size
 	}
-	return utf8.Valid(p)
+	return bad*10 <= len(p)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strconv"
@@ -164,8 +166,10 @@ func TestIsText(t *testing.T) {
 	}{
 		{"code,partner\n", true},
 		{"\ufeff{\"code\":\"é\"}", true},
-		{"caf\xc3", true}, // a character cut at the end of the peek
-		{"caf\xe9 x", false},
+		{"caf\xc3", true},    // a character cut at the end of the peek
+		{"caf\xe9 x", false}, // one byte in six is not UTF-8
+		{"code,title\nml-101,caf\xe9 cr\xe8me for beginners\n", true}, // Latin-1 in a row: that row fails, not the feed
+		{"a\x01\x02\x03\x04b", false},                                 // control characters
 		{"a\x00b", false},
 		{"\xff\xfec\x00", false},            // UTF-16
 		{"\x1f\x8b\x08\x00\x00\x00", false}, // gzip
@@ -178,29 +182,63 @@ func TestIsText(t *testing.T) {
 	}
 }
 
-// FuzzIsText: text is what utf8.Valid calls valid, without NUL bytes,
-// once a character cut at the end is set aside.
+// FuzzIsText: a body with a NUL byte is never text; valid UTF-8 without
+// NULs or control characters (tab, CR and LF aside) always is; and what
+// is text has at most one byte in ten that is neither, a character cut at
+// the end set aside.
 func FuzzIsText(f *testing.F) {
 	f.Add([]byte("code,partner\n"))
 	f.Add([]byte("caf\xc3"))
 	f.Add([]byte("\xff\xfe"))
+	f.Add([]byte("code,title\nml-101,caf\xe9 cr\xe8me for beginners\n"))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		got := isText(p)
-		if strings.ContainsRune(string(p), 0) && got {
+		if bytes.IndexByte(p, 0) >= 0 && got {
 			t.Fatalf("%q with NUL is text", p)
 		}
-		if utf8.Valid(p) && !strings.ContainsRune(string(p), 0) && !got {
-			t.Fatalf("valid UTF-8 %q is not text", p)
+		clean := utf8.Valid(p) && !strings.ContainsFunc(string(p), func(r rune) bool {
+			return (r < 0x20 && r != '\t' && r != '\r' && r != '\n') || r == 0x7f
+		})
+		if clean && !got {
+			t.Fatalf("valid UTF-8 %q without control characters is not text", p)
 		}
-		if got && !utf8.Valid(p) {
-			// Only a cut final character may be invalid: appending its
-			// missing bytes would make it whole.
-			for k := 1; k <= 3 && len(p) >= k; k++ {
-				if utf8.Valid(p[:len(p)-k]) {
-					return
+		if got {
+			bad, body := 0, p
+			if i := len(p) - 1; i >= 0 {
+				// set a cut final character aside
+				for k := 1; k <= 3 && len(p) >= k; k++ {
+					if !utf8.FullRune(p[len(p)-k:]) {
+						body = p[:len(p)-k]
+					}
 				}
 			}
-			t.Fatalf("%q is text but invalid UTF-8 before its end", p)
+			for len(body) > 0 {
+				r, size := utf8.DecodeRune(body)
+				if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\r' && r != '\n') || r == 0x7f {
+					bad++
+				}
+				body = body[size:]
+			}
+			if bad*10 > len(p) {
+				t.Fatalf("%q is text with %d bad bytes of %d", p, bad, len(p))
+			}
 		}
 	})
+}
+
+// TestFeedBodyCapIs413: a read past the import's cap is the contract's 413
+// (body_too_large), a kind the import keeps in the error that says what it
+// stored before the cap.
+func TestFeedBodyCapIs413(t *testing.T) {
+	body := http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(strings.Repeat("x", 20))), 10)
+	_, err := io.ReadAll(feedBody{body})
+	if errs.KindOf(err) != errs.TooLarge {
+		t.Fatalf("error %v, want a 413", err)
+	}
+	if code, msg := errs.Public(err); code != "body_too_large" || !strings.Contains(msg, "larger than 10 bytes") {
+		t.Fatalf("%s: %s", code, msg)
+	}
+	if b, err := io.ReadAll(feedBody{strings.NewReader("short")}); err != nil || string(b) != "short" {
+		t.Fatalf("a body within its cap: %q, %v", b, err)
+	}
 }

@@ -291,7 +291,7 @@ func decodeImport(_ context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(r.Body, 64<<10)
+	br := bufio.NewReaderSize(feedBody{r.Body}, 64<<10)
 	peek, _ := br.Peek(512)
 	if !isText(peek) {
 		return nil, errs.New(errs.Invalid, "unreadable_feed", "the feed is not UTF-8 text: send NDJSON or CSV, uncompressed")

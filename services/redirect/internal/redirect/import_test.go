@@ -3,8 +3,12 @@ package redirect_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
+
+	"github.com/linkcredit/linkcredit/pkg/errs"
 
 	"github.com/linkcredit/linkcredit/services/redirect/internal/feed"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/link"
@@ -178,6 +182,28 @@ func TestImportBrokenOffSaysWhatItStored(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "6000 created, 1 updated, 0 rows failed") {
 		t.Fatalf("error %q does not say what was stored", msg)
+	}
+}
+
+// A chunked feed cut at the body's cap (the transport's feedBody makes
+// that a 413) keeps its kind: the answer is a 413 that says which rows
+// were stored before the cap, not a bare 413 whose rows are partly live.
+func TestImportCutAtTheCapIs413SayingWhatItStored(t *testing.T) {
+	feedText := "code,partner,course_id,destination\nc1,edx,c,https://edx.example/\nc2,edx,c,https://edx.example/\n"
+	capped := io.MultiReader(strings.NewReader(feedText),
+		iotest.ErrReader(errs.Newf(errs.TooLarge, "body_too_large", "the feed is larger than %d bytes", 100)))
+	svc, store, _ := linkService(t)
+	rows, _ := feed.NewReader(feed.CSV, capped)
+	_, err := svc.ImportLinks(context.Background(), rows)
+	if errs.KindOf(err) != errs.TooLarge {
+		t.Fatalf("error %v, want a 413", err)
+	}
+	code, msg := errs.Public(err)
+	if code != "body_too_large" || !strings.Contains(msg, "larger than 100 bytes") || !strings.Contains(msg, "2 created, 0 updated, 0 rows failed") {
+		t.Fatalf("%s: %q does not say the cap and what was stored", code, msg)
+	}
+	if len(store.links) != 2 {
+		t.Fatalf("%d links stored, want the 2 rows before the cap", len(store.links))
 	}
 }
 

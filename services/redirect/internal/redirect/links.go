@@ -154,7 +154,12 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 			if ferr := flush(); ferr != nil {
 				return res, ferr
 			}
-			return res, errs.Wrap(errs.Invalid, "unreadable_feed", fmt.Sprintf(
+			// A feed cut at the body's cap is still a 413, saying the same.
+			kind, code := errs.Invalid, "unreadable_feed"
+			if errs.KindOf(err) == errs.TooLarge {
+				kind, code = errs.TooLarge, "body_too_large"
+			}
+			return res, errs.Wrap(kind, code, fmt.Sprintf(
 				"the feed cannot be read after %d rows: %v; the links of the rows before it are stored (%d created, %d updated, %d rows failed), the rest of the feed is not",
 				res.Rows, err, res.Created, res.Updated, res.Failed), err)
 		}
