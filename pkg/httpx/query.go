@@ -77,3 +77,29 @@ func StrictSingleQuery(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	}))
 }
+
+// UnknownParameters adds to f each parameter of q that is not one of
+// names ("unknown parameter"), in name order, its name cut to 40 bytes
+// where it is shown: a route that ignored a misspelt parameter would
+// answer as if it had not been sent (a statement for the running month
+// asked for with monht=).
+func UnknownParameters(f *errs.Fields, q url.Values, names ...string) {
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if slices.Contains(names, name) {
+			continue
+		}
+		shown := name
+		if len(shown) > 40 {
+			shown = shown[:40]
+		}
+		f.Add(shown, "unknown parameter %s", strconv.Quote(shown))
+	}
+}
+
+// OnlyParameters is a 422 invalid_query naming each parameter of q that
+// is not one of names (UnknownParameters), or nil.
+func OnlyParameters(q url.Values, names ...string) error {
+	var f errs.Fields
+	UnknownParameters(&f, q, names...)
+	return f.Err("invalid_query")
+}

@@ -340,6 +340,27 @@ func replay(ctx context.Context, now clock.Clock, finance *time.Location, args [
 		return fmt.Errorf("this database holds no schema %s to replay from: replay rebuilds the live schema's archive of events and journal of finance actions into an empty schema beside it; run it with the DATABASE_URL the service uses (to rebuild in another database, restore schema %s there first)",
 			postgres.Schema, postgres.Schema)
 	}
+	// The rebuilt schema is switched in for the live one, so it must be
+	// the live one's owner's: the service migrates as that role, and a
+	// schema a superuser built (make run's postgres URL) is one it may not
+	// touch. Replay then runs as the owner, whatever role signed in.
+	dbURL, owner, err := asSchemaOwner(ctx, admin, cfg.DatabaseURL, postgres.Schema)
+	if err != nil {
+		return err
+	}
+	if dbURL != cfg.DatabaseURL {
+		admin.Close()
+		if admin, err = database.Open(dbURL, database.Pool{MaxOpen: 4}); err != nil {
+			return err
+		}
+		defer admin.Close()
+		var current string
+		if err := admin.QueryRowContext(ctx, `SELECT current_user`).Scan(&current); err != nil {
+			return fmt.Errorf("replay builds as %s, the owner of schema %s, so that the service can use the rebuilt schema; this role may not act as it: sign in as %s (or a role that may SET ROLE to it): %w",
+				owner, postgres.Schema, owner, database.Classify(err))
+		}
+		fmt.Fprintf(stdout, "replay: building as %s, the owner of schema %s\n", owner, postgres.Schema)
+	}
 	var tables int
 	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename <> 'schema_migrations'`,
 		*target).Scan(&tables); err != nil {
@@ -351,7 +372,7 @@ func replay(ctx context.Context, now clock.Clock, finance *time.Location, args [
 	if err := database.Migrate(ctx, admin, *target, postgres.Migrations()); err != nil {
 		return err
 	}
-	targetURL, err := postgres.WithSchema(cfg.DatabaseURL, *target)
+	targetURL, err := postgres.WithSchema(dbURL, *target)
 	if err != nil {
 		return err
 	}
@@ -626,4 +647,27 @@ func sameReports(ctx context.Context, now clock.Clock, a, b *postgres.Store) (bo
 		}
 	}
 	return false, nil
+}
+
+// asSchemaOwner returns dbURL acting as the owner of schema (the role
+// parameter, which lib/pq sends to the server as a setting of the session
+// at sign-in, the same as SET ROLE), with the owner's name; dbURL itself
+// when its role already is the owner.
+func asSchemaOwner(ctx context.Context, db *sql.DB, dbURL, schema string) (string, string, error) {
+	var owner, current string
+	if err := db.QueryRowContext(ctx, `SELECT pg_get_userbyid(nspowner), current_user FROM pg_namespace WHERE nspname = $1`,
+		schema).Scan(&owner, &current); err != nil {
+		return "", "", database.Classify(err)
+	}
+	if owner == current {
+		return dbURL, owner, nil
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil { // url's error quotes the URL, password and all
+		return "", "", errors.New("replay: DATABASE_URL is not a valid URL")
+	}
+	q := u.Query()
+	q.Set("role", owner)
+	u.RawQuery = q.Encode()
+	return u.String(), owner, nil
 }

@@ -169,6 +169,10 @@ func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
 
 func (h *handlers) listRates(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := httpx.OnlyParameters(q, "currency", "from", "to"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	resp, err := h.eps.FXRates(r.Context(), report.RateFilter{Currency: q.Get("currency"), From: q.Get("from"), To: q.Get("to")})
 	if err != nil {
 		h.fail(w, r, err)
@@ -268,6 +272,10 @@ var statementColumns = []string{"partner", "month", "currency", "opening_balance
 
 func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := httpx.OnlyParameters(q, "month", "format"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	resp, err := h.eps.Statement(r.Context(), reporting.StatementRequest{Partner: r.PathValue("partner"), Month: q.Get("month")})
 	if err != nil {
 		h.fail(w, r, err)
@@ -359,6 +367,10 @@ var reconciliationColumns = []string{"partner", "currency", "expected", "remitte
 
 func (h *handlers) reconciliation(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := httpx.OnlyParameters(q, "month", "format"); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	resp, err := h.eps.Reconciliation(r.Context(), q.Get("month"))
 	if err != nil {
 		h.fail(w, r, err)

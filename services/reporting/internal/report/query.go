@@ -49,11 +49,7 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 	}
 	var f errs.Fields
 	q := Query{TZ: time.UTC, Format: "json"}
-	for name := range v {
-		if !slices.Contains([]string{"from", "to", "group_by", "tz", "currency", "format"}, name) {
-			f.Add(name, "unknown parameter %q", name)
-		}
-	}
+	httpx.UnknownParameters(&f, v, "from", "to", "group_by", "tz", "currency", "format")
 	if tz := v.Get("tz"); tz != "" {
 		loc, err := time.LoadLocation(tz)
 		// "Local" is Go's name for the process's own zone, not an IANA
@@ -85,6 +81,10 @@ func ParseQuery(v url.Values, accept string, now time.Time) (Query, error) {
 	}
 	if len(f) == 0 {
 		switch {
+		case !q.To.After(q.From) && v.Get("from") == "":
+			f.Add("to", "to must be after from, which defaults to the first day of the running month (%s): give from too", q.From.Format(time.DateOnly))
+		case !q.To.After(q.From) && v.Get("to") == "":
+			f.Add("from", "from must be before to, which defaults to the first day of the next month (%s): give to too", q.To.Format(time.DateOnly))
 		case !q.To.After(q.From):
 			f.Add("to", "to must be after from")
 		case q.To.Sub(q.From) > maxSpan:

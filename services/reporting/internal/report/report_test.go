@@ -48,6 +48,8 @@ func TestParseQuery(t *testing.T) {
 		{"group_by=colour", "", "group_by", nil},
 		{"from=2026-02-30", "", "from", nil},
 		{"from=2026-11-02&to=2026-11-01", "", "to", nil},
+		{"to=2026-10-01", "", "to", nil},     // from defaults to the running month's first day, and the 422 says so
+		{"from=2027-01-01", "", "from", nil}, // to defaults to the next month's first day
 		{"tz=Mars/Olympus", "", "tz", nil},
 		{"tz=../../etc/passwd", "", "tz", nil},
 		{"tz=Local", "", "tz", nil}, // Go's name for its own zone; PostgreSQL has no such zone

@@ -2,8 +2,11 @@ package reporting
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/clock"
 	"github.com/linkcredit/linkcredit/pkg/errs"
 	"github.com/linkcredit/linkcredit/pkg/httpx"
 	"github.com/linkcredit/linkcredit/pkg/money"
@@ -70,4 +73,32 @@ func FuzzRemittanceOrders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAddRemittanceNamesEveryFieldAtOnce: a remittance refused for several
+// fields names each of them, a missing amount beside a missing currency
+// too (it was named only once the currency was right), and touches no
+// store.
+func TestAddRemittanceNamesEveryFieldAtOnce(t *testing.T) {
+	s := New(nil, clock.Fixed(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)))
+	for name, c := range map[string]struct {
+		req  RemittanceRequest
+		want []string
+	}{
+		"only a partner":       {RemittanceRequest{Partner: "coursera"}, []string{"currency", "amount", "reference"}},
+		"a bad currency":       {RemittanceRequest{Partner: "coursera", Currency: "usd", Amount: "1.00", Reference: "w1"}, []string{"currency"}},
+		"no amount":            {RemittanceRequest{Partner: "coursera", Currency: "USD", Reference: "w1"}, []string{"amount"}},
+		"too many decimals":    {RemittanceRequest{Partner: "coursera", Currency: "JPY", Amount: "1.5", Reference: "w1"}, []string{"amount"}},
+		"a bad received_at":    {RemittanceRequest{Partner: "coursera", Currency: "USD", Amount: "1.00", Reference: "w1", ReceivedAt: "yesterday"}, []string{"received_at"}},
+		"nothing but received": {RemittanceRequest{ReceivedAt: "2026-11-20T10:00:00Z"}, []string{"partner", "currency", "amount", "reference"}},
+	} {
+		_, _, err := s.AddRemittance(t.Context(), c.req)
+		var got []string
+		for _, fe := range errs.FieldsOf(err) {
+			got = append(got, fe.Field)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: fields %v (%v), want %v", name, got, err, c.want)
+		}
+	}
 }

@@ -211,6 +211,11 @@ func (s *Service) AddRemittance(ctx context.Context, req RemittanceRequest) (pay
 	var amount money.Amount
 	if !money.IsCurrency(req.Currency) {
 		f.Add("currency", "%q is not an ISO 4217 currency code", req.Currency)
+	}
+	if req.Amount == "" {
+		f.Add("amount", "is required: a decimal string in the currency's units, such as \"1234.56\"")
+	} else if !money.IsCurrency(req.Currency) {
+		// Its minor units are the currency's: the currency's error says why.
 	} else if a, err := money.Parse(req.Amount, req.Currency); err != nil {
 		f.Add("amount", "%q is not an amount of %s: %v", req.Amount, req.Currency, err)
 	} else if a.Minor <= 0 {
