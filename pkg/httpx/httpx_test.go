@@ -414,3 +414,31 @@ func bearer(token string) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+token)
 	return r
 }
+
+// TestRouterUncleanUnder: a GET or HEAD of an unclean path under the
+// prefix goes to its handler, never to a route the cleaned path names;
+// other methods and other prefixes keep the router's JSON 404.
+func TestRouterUncleanUnder(t *testing.T) {
+	rt := NewRouter()
+	rt.HandleFunc("GET /v1/things", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	rt.UncleanUnder("/c/", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/c//x", http.StatusTeapot},
+		{"HEAD", "/c/./x", http.StatusTeapot},
+		{"GET", "/c/../v1/things", http.StatusTeapot},
+		{"POST", "/c//x", http.StatusNotFound},
+		{"GET", "//v1/things", http.StatusNotFound},
+		{"GET", "/v1/things", http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(tt.method, "http://example.test/", nil)
+		r.URL.Path = tt.path
+		rt.ServeHTTP(rec, r)
+		if rec.Code != tt.status {
+			t.Errorf("%s %s: %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+		}
+	}
+}

@@ -11,11 +11,19 @@ import (
 // Router is an http.ServeMux whose own answers (unknown route, wrong
 // method) are JSON errors like every other answer. Requests are routed
 // once; only a request no route takes pays for working out 404 or 405.
-type Router struct{ *http.ServeMux }
+type Router struct {
+	*http.ServeMux
+	unclean []uncleanRoute
+}
+
+type uncleanRoute struct {
+	prefix string
+	h      http.Handler
+}
 
 // NewRouter returns a router with only its catch-all route.
 func NewRouter() *Router {
-	rt := &Router{http.NewServeMux()}
+	rt := &Router{ServeMux: http.NewServeMux()}
 	rt.ServeMux.HandleFunc("/", rt.unmatched)
 	return rt
 }
@@ -27,10 +35,26 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The escaped path, as ServeMux matches it: %2F inside a segment is
 	// the segment's, not a separator.
 	if p := r.URL.EscapedPath(); p != cleanPath(p) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			for _, u := range rt.unclean {
+				if strings.HasPrefix(p, u.prefix) {
+					u.h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
 		WriteError(w, r, nil, errs.New(errs.NotFound, "not_found", "no route matches this path"))
 		return
 	}
 	rt.ServeMux.ServeHTTP(w, r)
+}
+
+// UncleanUnder has h answer a GET or HEAD of a path under prefix that is
+// not in its clean form, which the router answers 404 without routing it
+// (ServeHTTP): the redirect's page for a link that does not exist, for a
+// visitor's /c//code, where the router's own 404 is JSON.
+func (rt *Router) UncleanUnder(prefix string, h http.Handler) {
+	rt.unclean = append(rt.unclean, uncleanRoute{prefix, h})
 }
 
 // cleanPath is p as http.ServeMux cleans it: rooted, without "//", "."

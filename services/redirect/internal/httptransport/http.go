@@ -72,6 +72,9 @@ func Register(rt *httpx.Router, e redirect.Endpoints, o Options) {
 		func(context.Context, *http.Request) (any, error) { return nil, nil }, encodeClick, clickOpts...)
 	rt.Handle("GET /c/", noLink)
 	rt.Handle("GET /c", noLink)
+	// /c//code, /c/./code: never routed (the router does not clean a path
+	// into a redirect), answered as a link that does not exist too.
+	rt.UncleanUnder("/c/", noLink)
 	rt.Handle("PUT /v1/links/{code}", admin(httpx.LimitBody(MaxLinkBody,
 		kithttp.NewServer(e.PutLink, decodePutLink, encodePutLink, apiOpts...))))
 	rt.Handle("GET /v1/links/{code}", admin(kithttp.NewServer(e.GetLink, decodeGetLink, httpx.KitEncodeJSON(http.StatusOK), apiOpts...)))
