@@ -200,6 +200,9 @@ func (p *prober) ready(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		out.Error = &ErrorDetail{Code: "not_ready", Message: "not ready: " + strings.Join(names, ", ") + " failing"}
+		// As every other 503: the caller should retry (contract), and
+		// when is said, as while starting (handoff).
+		w.Header().Set("Retry-After", "5")
 	}
 	WriteJSON(w, status, out)
 }

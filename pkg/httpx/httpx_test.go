@@ -266,8 +266,9 @@ func TestHealth(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	rt.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"kafka":"failing"`) || strings.Contains(rec.Body.String(), "10.1.2.3") {
-		t.Fatalf("readyz = %d %s", rec.Code, rec.Body)
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"kafka":"failing"`) || strings.Contains(rec.Body.String(), "10.1.2.3") ||
+		rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("readyz = %d %s (Retry-After %q)", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
 	// The contract's error object too, for a client that reads every
 	// non-2xx answer that way.
