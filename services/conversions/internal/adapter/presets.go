@@ -152,7 +152,15 @@ func presets() map[string]Mapping {
 				"approved": "approved", "paid": "approved", "declined": "reversed"},
 			Defaults:   map[string]string{FieldSaleAmount: "0"},
 			MinorUnits: true,
-			Delivery:   DeliveryJSON,
+			// Every event of a reward carries the reward's created_at, so
+			// a late reward_created (pending) would apply after an
+			// approval or a decline with the same time and undo it: the
+			// order a reward moves through puts each status after the ones
+			// before it, a decline after them all (an outside review sent
+			// approved, then a late pending, and the ledger went back to
+			// pending).
+			StatusOrder: []string{"new", "pending", "hold", "approved", "paid"},
+			Delivery:    DeliveryJSON,
 			// The test PartnerStack's settings send (its documented
 			// {"event":"test","data":{"message":"Test event sent!"}}).
 			TestEvents: map[string]string{"event": "test"},

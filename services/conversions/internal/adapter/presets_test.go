@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/linkcredit/linkcredit/pkg/errs"
 )
@@ -430,6 +431,36 @@ func TestIsTest(t *testing.T) {
 	} {
 		if got := tt.m.IsTest(url.Values{}, []byte(tt.body)); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestStatusOrderOfRecordsWithOneTime: for networks that give every event
+// of a record the same time (CJ's eventDate, PartnerStack's created_at),
+// each status a record moves to is placed after the ones before it, and a
+// reversal after them all, so a late retry of an earlier status never
+// undoes a later one (an outside review sent PartnerStack's approved,
+// then a late reward_created pending: the ledger went back to pending).
+func TestStatusOrderOfRecordsWithOneTime(t *testing.T) {
+	for preset, body := range map[string]func(status string) string{
+		"partnerstack": func(status string) string {
+			return `{"event":"reward_updated","data":{"key":"rwrd_1","amount":1000,"status":"` + status + `","created_at":1700000000000}}`
+		},
+	} {
+		m, err := Mapping{Preset: preset}.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prev time.Time
+		for i, status := range []string{"pending", "hold", "approved", "paid", "declined"} {
+			c, err := m.FromJSON([]byte(body(status)), usd, now)
+			if err != nil {
+				t.Fatalf("%s %s: %v", preset, status, err)
+			}
+			if i > 0 && !c.OccurredAt.After(prev) {
+				t.Errorf("%s: %s at %s is not after the status before it (%s)", preset, status, c.OccurredAt.Format(time.RFC3339Nano), prev.Format(time.RFC3339Nano))
+			}
+			prev = c.OccurredAt
 		}
 	}
 }
