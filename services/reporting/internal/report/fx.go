@@ -139,8 +139,8 @@ func (c *Converter) Convert(r Row, date string) (Row, error) {
 	rate, ok := c.rate(r.Currency, date)
 	if !ok {
 		return r, errs.Newf(errs.Unprocessable, "missing_fx_rate",
-			"no %s/%s exchange rate is known for %s: PUT /v1/fx-rates with a rate dated on or before it (a rate dated in a closed month needs the month reopened first: PUT /v1/periods/%s)",
-			r.Currency, c.to, date, monthOf(date))
+			"no %s/%s exchange rate is known for %s: PUT /v1/fx-rates with a rate dated on or before it (if %s is closed, a rate dated in it needs the month reopened first: PUT /v1/periods/%s with {\"status\":\"open\"})",
+			r.Currency, c.to, date, monthOf(date), monthOf(date))
 	}
 	from, _ := money.LookupCurrency(r.Currency)
 	to, _ := money.LookupCurrency(c.to)
