@@ -649,10 +649,9 @@ func sameReports(ctx context.Context, now clock.Clock, a, b *postgres.Store) (bo
 	return false, nil
 }
 
-// asSchemaOwner returns dbURL acting as the owner of schema (the role
-// parameter, which lib/pq sends to the server as a setting of the session
-// at sign-in, the same as SET ROLE), with the owner's name; dbURL itself
-// when its role already is the owner.
+// asSchemaOwner returns dbURL acting as the owner of schema
+// (postgres.AsRole), with the owner's name; dbURL itself when its role
+// already is the owner.
 func asSchemaOwner(ctx context.Context, db *sql.DB, dbURL, schema string) (string, string, error) {
 	var owner, current string
 	if err := db.QueryRowContext(ctx, `SELECT pg_get_userbyid(nspowner), current_user FROM pg_namespace WHERE nspname = $1`,
@@ -662,12 +661,6 @@ func asSchemaOwner(ctx context.Context, db *sql.DB, dbURL, schema string) (strin
 	if owner == current {
 		return dbURL, owner, nil
 	}
-	u, err := url.Parse(dbURL)
-	if err != nil { // url's error quotes the URL, password and all
-		return "", "", errors.New("replay: DATABASE_URL is not a valid URL")
-	}
-	q := u.Query()
-	q.Set("role", owner)
-	u.RawQuery = q.Encode()
-	return u.String(), owner, nil
+	asOwner, err := postgres.AsRole(dbURL, owner)
+	return asOwner, owner, err
 }

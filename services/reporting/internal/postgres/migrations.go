@@ -52,6 +52,13 @@ func WithSchema(databaseURL, schema string) (string, error) {
 	return withParam(databaseURL, "search_path", schema, true)
 }
 
+// AsRole returns databaseURL acting as role: its sessions' role setting,
+// which the server applies at sign-in as SET ROLE would (the signed-in
+// role must be allowed to).
+func AsRole(databaseURL, role string) (string, error) {
+	return withParam(databaseURL, "role", role, true)
+}
+
 // withParam returns databaseURL with the query parameter key (a setting
 // the driver passes to the server) set to value; when replace is false,
 // a value the URL already has stands.
