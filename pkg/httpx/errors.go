@@ -75,6 +75,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
+// BodyTooLarge is the contract's 413 (body_too_large) for err when it is
+// a body cap's error (http.MaxBytesReader, LimitBody), naming what was
+// too large ("the body"); nil for any other err.
+func BodyTooLarge(err error, what string) error {
+	var mbe *http.MaxBytesError
+	if !errors.As(err, &mbe) {
+		return nil
+	}
+	return errs.Newf(errs.TooLarge, "body_too_large", "%s is larger than %d bytes", what, mbe.Limit)
+}
+
 // ReadBody reads at most limit bytes of the request body. A longer body is
 // errs.TooLarge (413), whatever Content-Length claimed.
 func ReadBody(r *http.Request, limit int64) ([]byte, error) {
@@ -83,9 +94,8 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errs.Newf(errs.TooLarge, "body_too_large", "request body is larger than %d bytes", mbe.Limit)
+		if tooLarge := BodyTooLarge(err, "request body"); tooLarge != nil {
+			return nil, tooLarge
 		}
 		return nil, errs.Wrap(errs.Invalid, "unreadable_body", "the request body could not be read", err)
 	}

@@ -2,13 +2,10 @@ package httpx
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 
 	kithttp "github.com/go-kit/kit/transport/http"
-
-	"github.com/linkcredit/linkcredit/pkg/errs"
 )
 
 // KitErrorEncoder is the go-kit error encoder every API route uses: the
@@ -16,9 +13,8 @@ import (
 // logged.
 func KitErrorEncoder(logger *slog.Logger) kithttp.ErrorEncoder {
 	return func(ctx context.Context, err error, w http.ResponseWriter) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			err = errs.Newf(errs.TooLarge, "body_too_large", "the body is larger than %d bytes", mbe.Limit)
+		if tooLarge := BodyTooLarge(err, "the body"); tooLarge != nil {
+			err = tooLarge
 		}
 		WriteErrorCtx(ctx, w, logger, err)
 	}

@@ -2,7 +2,6 @@ package httptransport
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net/http"
 	"unicode/utf8"
@@ -41,9 +40,8 @@ type feedBody struct{ r io.Reader }
 
 func (b feedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		err = errs.Newf(errs.TooLarge, "body_too_large", "the feed is larger than %d bytes", mbe.Limit)
+	if tooLarge := httpx.BodyTooLarge(err, "the feed"); tooLarge != nil {
+		err = tooLarge
 	}
 	return n, err
 }
