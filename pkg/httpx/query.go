@@ -52,12 +52,8 @@ func RepeatedParameter(q url.Values) error {
 		}
 		for _, v := range vals[1:] {
 			if v != vals[0] {
-				shown := name
-				if len(shown) > 40 {
-					shown = shown[:40]
-				}
 				return errs.Newf(errs.Invalid, "repeated_parameter",
-					"%s is given more than once with different values: which is meant is not defined", strconv.Quote(shown))
+					"%s is given more than once with different values: which is meant is not defined", strconv.Quote(shownName(name)))
 			}
 		}
 	}
@@ -88,12 +84,18 @@ func UnknownParameters(f *errs.Fields, q url.Values, names ...string) {
 		if slices.Contains(names, name) {
 			continue
 		}
-		shown := name
-		if len(shown) > 40 {
-			shown = shown[:40]
-		}
+		shown := shownName(name)
 		f.Add(shown, "unknown parameter %s", strconv.Quote(shown))
 	}
+}
+
+// shownName is a parameter's name as an error shows it: its first 40
+// bytes, so that a hostile name is not echoed whole.
+func shownName(name string) string {
+	if len(name) > 40 {
+		return name[:40]
+	}
+	return name
 }
 
 // OnlyParameters is a 422 invalid_query naming each parameter of q that

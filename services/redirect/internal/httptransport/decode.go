@@ -67,10 +67,16 @@ func isText(p []byte) bool {
 				continue
 			}
 			bad++
-		case r < 0x20 && r != '\t' && r != '\r' && r != '\n', r == 0x7f:
+		case isStrayControl(r):
 			bad++
 		}
 		i += size
 	}
 	return bad*10 <= len(p)
+}
+
+// isStrayControl reports whether r is an ASCII control character that no
+// text feed holds: any but tab, CR and LF.
+func isStrayControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\r' && r != '\n') || r == 0x7f
 }

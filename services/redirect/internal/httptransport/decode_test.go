@@ -196,25 +196,20 @@ func FuzzIsText(f *testing.F) {
 		if bytes.IndexByte(p, 0) >= 0 && got {
 			t.Fatalf("%q with NUL is text", p)
 		}
-		clean := utf8.Valid(p) && !strings.ContainsFunc(string(p), func(r rune) bool {
-			return (r < 0x20 && r != '\t' && r != '\r' && r != '\n') || r == 0x7f
-		})
+		clean := utf8.Valid(p) && !strings.ContainsFunc(string(p), isStrayControl)
 		if clean && !got {
 			t.Fatalf("valid UTF-8 %q without control characters is not text", p)
 		}
 		if got {
 			bad, body := 0, p
-			if i := len(p) - 1; i >= 0 {
-				// set a cut final character aside
-				for k := 1; k <= 3 && len(p) >= k; k++ {
-					if !utf8.FullRune(p[len(p)-k:]) {
-						body = p[:len(p)-k]
-					}
+			for k := 1; k <= 3 && len(p) >= k; k++ { // set a cut final character aside
+				if !utf8.FullRune(p[len(p)-k:]) {
+					body = p[:len(p)-k]
 				}
 			}
 			for len(body) > 0 {
 				r, size := utf8.DecodeRune(body)
-				if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\r' && r != '\n') || r == 0x7f {
+				if (r == utf8.RuneError && size == 1) || isStrayControl(r) {
 					bad++
 				}
 				body = body[size:]
