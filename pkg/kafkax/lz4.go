@@ -3,12 +3,12 @@ package kafkax
 import (
 	"errors"
 	"io"
-	"runtime"
 	"sync"
-	"time"
 
 	"github.com/pierrec/lz4/v4"
 	"github.com/segmentio/kafka-go/compress"
+
+	"github.com/linkcredit/linkcredit/pkg/pollwait"
 )
 
 // kafka-go compresses a batch with the codec its codec table holds for
@@ -28,8 +28,8 @@ const lz4BlockSize = lz4.Block64Kb
 //   - It compresses in 64 KB blocks as a batch is encoded, where kafka-go's
 //     (the lz4 library's default of 4 MB blocks) compressed a whole batch
 //     at once when it was closed.
-//   - After each full block it pauses (lz4Pause), and after a last,
-//     shorter one it lets other goroutines run (runtime.Gosched).
+//   - After each block of a batch over one block it waits for the
+//     scheduler's next network poll (pollwait).
 //
 // A goroutine is otherwise only preempted after 10 ms. On a server given
 // one core, compressing a shipper batch of 1,000 clicks (about 500 KB)
@@ -39,22 +39,17 @@ const lz4BlockSize = lz4.Block64Kb
 // (perf at 499 Hz, make bench per core, issue 15). In 64 KB blocks the
 // longest hold is about a tenth of that.
 //
-// Why a pause and not only a yield: with one processor, Go's scheduler
-// looks for goroutines the network woke only when it has nothing else
-// to run (or from sysmon, every 10 ms). A yield puts the compressing
-// goroutine straight back on the run queue, so requests that arrived
-// during a batch still waited for all of it; a goroutine asleep is off
-// the queue, and the scheduler polls the network in the pause.
+// Why a wait for the poll and not a yield or a short sleep: with one
+// processor, Go's scheduler looks for goroutines the network woke only
+// when it has nothing else to run (or from sysmon, every 10 ms). A
+// yield puts the compressing goroutine straight back on the run queue;
+// a 50 µs sleep (tried until 2026-12-07) had it back before the queue
+// emptied, so under load a batch's blocks still ran one after another
+// with the requests already read, before any new one (a runtime trace
+// of the pinned redirect: 2-3 ms of shipping in most gaps between polls
+// over 4 ms). Waiting for the poll, each block runs beside the requests
+// that came in before it.
 type yieldingLZ4 struct{}
-
-// lz4Pause is the sleep after each full block: long enough that the
-// timer has not fired by the time the scheduler looks for work (a 1 µs
-// sleep had, and changed nothing). While other goroutines run it lasts
-// about that; in a process with nothing else to do, Go waits for timers
-// in epoll, in whole milliseconds, and it lasts about 1 ms. Only batches
-// over 64 KB pause at all, and they come under load: a shipper batch of
-// 500 KB ships at most about 8 ms later, after its clicks were answered.
-const lz4Pause = 50 * time.Microsecond
 
 var lz4Writers sync.Pool // *pooledLZ4, with yieldingLZ4's options
 
@@ -71,10 +66,10 @@ func (yieldingLZ4) NewReader(r io.Reader) io.ReadCloser { return compress.Lz4Cod
 func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 	if p, _ := lz4Writers.Get().(*pooledLZ4); p != nil {
 		p.z.Reset(w) // keeps the options
-		p.closing = false
+		p.full, p.closing = 0, false
 		return &lz4Writer{p: p}
 	}
-	p := &pooledLZ4{z: lz4.NewWriter(w)}
+	p := &pooledLZ4{z: lz4.NewWriter(w), poll: pollwait.New()}
 	// Options a fresh writer always takes; were one refused, kafka-go's
 	// own writer still compresses correctly.
 	if err := p.z.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.OnBlockDoneOption(p.afterBlock)); err != nil {
@@ -83,21 +78,28 @@ func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 	return &lz4Writer{p: p}
 }
 
-// pooledLZ4 is an lz4.Writer with what its block handler needs to know.
+// pooledLZ4 is an lz4.Writer and what its block handler needs. The pool
+// may drop one: its timer file is then closed when it is collected.
 type pooledLZ4 struct {
 	z       *lz4.Writer
+	poll    *pollwait.Waiter
+	full    int  // full blocks of this batch so far
 	closing bool // the block done now is the last, shorter one
 }
 
 // afterBlock runs after each block is compressed and written. (The lz4
 // library reports the compressed size, which cannot tell a full block
-// from the last: Write completes full blocks, Close the last.)
+// from the last: Write completes full blocks, Close the last.) A batch
+// under one block, every produce request of a webhook or a ledger
+// entry, goes on without a wait.
 func (p *pooledLZ4) afterBlock(int) {
-	if p.closing {
-		runtime.Gosched()
+	if p.closing && p.full == 0 {
 		return
 	}
-	time.Sleep(lz4Pause)
+	if !p.closing {
+		p.full++
+	}
+	p.poll.Wait()
 }
 
 // lz4Writer is one batch's use of a pooled writer, returned on Close.

@@ -535,3 +535,26 @@ func TestAppendsGoOnWhileASegmentIsDeleted(t *testing.T) {
 		t.Fatalf("%s still there after the commit: %v", name, err)
 	}
 }
+
+func TestRemoveSegmentDeletesItInSlices(t *testing.T) {
+	l, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, size := range []int64{0, 1, removeSlice, removeSlice + 1, 3*removeSlice + removeSlice/2} {
+		name := filepath.Join(t.TempDir(), "shipped.seg")
+		if err := os.WriteFile(name, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.removeSegment(name); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%d bytes: still there (%v)", size, err)
+		}
+	}
+	if err := l.removeSegment(filepath.Join(t.TempDir(), "gone.seg")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a missing segment: %v", err)
+	}
+}

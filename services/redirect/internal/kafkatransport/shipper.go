@@ -12,6 +12,7 @@ import (
 
 	"github.com/linkcredit/linkcredit/pkg/events"
 	"github.com/linkcredit/linkcredit/pkg/kafkax"
+	"github.com/linkcredit/linkcredit/pkg/pollwait"
 	"github.com/linkcredit/linkcredit/services/redirect/internal/clicklog"
 )
 
@@ -70,11 +71,17 @@ func (s *Shipper) Run(ctx context.Context) error {
 		batch = 1000
 	}
 	pos := s.Log.Acked()
+	// Between slices of a batch's work the shipper waits for the next
+	// network poll, so that a server given one core reads the requests
+	// that came in meanwhile before it goes on (pollwait; the batch's
+	// compression waits the same way, kafkax's lz4).
+	poll := pollwait.New()
+	defer poll.Close()
 	// Reused for every batch: a busy shipper allocates nothing per click.
 	msgs := make([]kafka.Message, 0, batch)
 	headers := make([]kafka.Header, 0, batch)
-	poll := time.NewTicker(100 * time.Millisecond)
-	defer poll.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		recs, next, err := s.Log.Read(pos, batch)
 		if err != nil {
@@ -118,7 +125,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 				return nil
 			case <-s.Drain:
 			case <-s.Log.Appended():
-			case <-poll.C:
+			case <-tick.C:
 			}
 			continue
 		}
@@ -141,7 +148,10 @@ func (s *Shipper) Run(ctx context.Context) error {
 		// are done with once publish returns.
 		msgs = msgs[:0]
 		headers = headers[:0]
-		for _, r := range recs {
+		for i, r := range recs {
+			if i%shipSlice == 0 {
+				poll.Wait() // after the read's, and each slice's, few hundred µs
+			}
 			key, tp, value, err := parseFrame(r.Payload)
 			if err != nil {
 				s.Logger.Error("click log record is not a frame; skipped", "error", err.Error())
@@ -180,6 +190,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// shipSlice is how many clicks of a batch the shipper turns into
+// messages between two waits for the network poll: about 100 µs of work.
+const shipSlice = 250
 
 // DefaultLinger is how long a click may wait in the click log for its
 // batch to fill when Shipper.Linger is zero.
