@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkcredit/linkcredit/pkg/aiosync"
 	"github.com/linkcredit/linkcredit/pkg/pollwait"
 )
 
@@ -103,6 +104,7 @@ type Log struct {
 
 	remove func(name string) error // removeSegment; a test holds a deletion with it
 	poll   *pollwait.Waiter        // removeSegment's, used under saveMu
+	syncer *aiosync.Syncer         // every fsync of a segment
 
 	readMu   sync.Mutex // the reader's file and buffer, used by one shipper
 	readSeq  uint64
@@ -139,7 +141,7 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("clicklog: %w", err)
 	}
 	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
-		wake: make(chan struct{}, 1), writerDone: make(chan struct{}), poll: pollwait.New()}
+		wake: make(chan struct{}, 1), writerDone: make(chan struct{}), poll: pollwait.New(), syncer: aiosync.New()}
 	l.remove = l.removeSegment
 	var err error
 	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
@@ -574,6 +576,7 @@ func (l *Log) Close() error {
 	}
 	l.readMu.Unlock()
 	l.poll.Close() // under saveMu, taken above
+	l.syncer.Close()
 	return err
 }
 
