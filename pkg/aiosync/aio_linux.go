@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +47,12 @@ type aio struct {
 	ev   *os.File // in the network poller
 	evfd int      // ev's descriptor (ev.Fd() would make it blocking)
 	buf  [8]byte
+	// cb is the request, reused. A completion is matched by its data, a
+	// number each request takes, not by the iocb's address: an iocb on
+	// the goroutine's stack moved when the stack did (the collector
+	// shrinks a parked goroutine's), and the wait then never ended.
+	cb  *iocb
+	seq uint64
 }
 
 func openAIO() (*aio, error) {
@@ -59,7 +65,15 @@ func openAIO() (*aio, error) {
 		unix.Syscall(unix.SYS_IO_DESTROY, ctx, 0, 0)
 		return nil, fmt.Errorf("aiosync: eventfd: %w", err)
 	}
-	return &aio{ctx: ctx, ev: os.NewFile(uintptr(fd), "aiosync-eventfd"), evfd: fd}, nil
+	ev := os.NewFile(uintptr(fd), "aiosync-eventfd")
+	// Only a file in the poller parks its reader; another would have
+	// Sync spin on the processor until the disk is done.
+	if err := ev.SetReadDeadline(time.Time{}); err != nil {
+		ev.Close()
+		unix.Syscall(unix.SYS_IO_DESTROY, ctx, 0, 0)
+		return nil, fmt.Errorf("aiosync: eventfd not in the poller: %w", err)
+	}
+	return &aio{ctx: ctx, ev: ev, evfd: fd, cb: new(iocb)}, nil
 }
 
 // fsync submits an fsync of f and waits for it. submitted is false when
@@ -70,7 +84,9 @@ func (a *aio) fsync(f *os.File) (submitted bool, err error) {
 	if err != nil {
 		return false, nil
 	}
-	cb := &iocb{opcode: iocbCmdFsync, flags: iocbFlagResfd, resfd: uint32(a.evfd)}
+	a.seq++
+	cb := a.cb
+	*cb = iocb{data: a.seq, opcode: iocbCmdFsync, flags: iocbFlagResfd, resfd: uint32(a.evfd)}
 	var submitErr error
 	if cerr := rc.Control(func(fd uintptr) {
 		cb.fildes = uint32(fd)
@@ -81,7 +97,6 @@ func (a *aio) fsync(f *os.File) (submitted bool, err error) {
 	}); cerr != nil || submitErr != nil {
 		return false, nil
 	}
-	defer runtime.KeepAlive(cb)
 	for {
 		var ev ioEvent
 		var zero unix.Timespec // do not block: the eventfd says when to look
@@ -91,7 +106,7 @@ func (a *aio) fsync(f *os.File) (submitted bool, err error) {
 			continue
 		case e != 0:
 			return true, fmt.Errorf("aiosync: io_getevents: %w", e)
-		case n == 1 && ev.obj != uint64(uintptr(unsafe.Pointer(cb))):
+		case n == 1 && ev.data != a.seq:
 			continue // an earlier sync's, whose wait had failed
 		case n == 1:
 			if ev.res < 0 {

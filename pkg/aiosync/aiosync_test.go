@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func dirtyFile(t *testing.T, bytes int) *os.File {
@@ -133,5 +134,60 @@ func BenchmarkSync(b *testing.B) {
 			}
 			tt.s.Close()
 		})
+	}
+}
+
+//go:noinline
+func deepStack(n int) int {
+	var pad [1024]byte
+	pad[n%1024] = 1
+	if n == 0 {
+		return 0
+	}
+	return deepStack(n-1) + int(pad[n%1024])
+}
+
+// TestSyncWhileTheStackMoves: a goroutine whose stack grew, parked in
+// Sync while collections shrink stacks, still sees its fsync complete.
+// (The completion was once matched by the iocb's address, on the stack:
+// after a move it was taken for another's, and Sync waited forever.)
+func TestSyncWhileTheStackMoves(t *testing.T) {
+	s := New() // not closed on a failure: Close would wait for the stuck Sync
+	f := dirtyFile(t, 0)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	for i := range 5 {
+		if _, err := f.Write(make([]byte, 8<<20)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			deepStack(200) // grow this goroutine's stack to about 256 KB, then return
+			done <- s.Sync(f)
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("sync %d never returned", i+1)
+		}
+	}
+	if s.Async() != 5 {
+		t.Fatalf("%d of 5 syncs asynchronous", s.Async())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
