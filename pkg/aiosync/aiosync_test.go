@@ -23,6 +23,18 @@ func dirtyFile(t *testing.T, bytes int) *os.File {
 	return f
 }
 
+// repeatUntil calls f until stop is closed.
+func repeatUntil(stop <-chan struct{}, f func()) {
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+			f()
+		}
+	}
+}
+
 // TestSyncLeavesTheProcessorFree: the sync goes through asynchronous I/O
 // and, with one processor, another goroutine runs while the disk works.
 // (A plain fsync of 4 MB passes the second check too when sysmon is
@@ -38,17 +50,7 @@ func TestSyncLeavesTheProcessorFree(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	var ran atomic.Int64
 	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				ran.Add(1)
-				runtime.Gosched()
-			}
-		}
-	}()
+	go repeatUntil(stop, func() { ran.Add(1); runtime.Gosched() })
 	runtime.Gosched()
 	before := ran.Load()
 	err := s.Sync(f)
@@ -156,16 +158,7 @@ func TestSyncWhileTheStackMoves(t *testing.T) {
 	f := dirtyFile(t, 0)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				runtime.GC()
-			}
-		}
-	}()
+	go repeatUntil(stop, runtime.GC)
 	for i := range 5 {
 		if _, err := f.Write(make([]byte, 8<<20)); err != nil {
 			t.Fatal(err)
