@@ -66,7 +66,7 @@ func (yieldingLZ4) NewReader(r io.Reader) io.ReadCloser { return compress.Lz4Cod
 func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 	if p, _ := lz4Writers.Get().(*pooledLZ4); p != nil {
 		p.z.Reset(w) // keeps the options
-		p.full, p.closing = 0, false
+		p.full, p.closing = false, false
 		return &lz4Writer{p: p}
 	}
 	p := &pooledLZ4{z: lz4.NewWriter(w), poll: pollwait.New()}
@@ -83,7 +83,7 @@ func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 type pooledLZ4 struct {
 	z       *lz4.Writer
 	poll    *pollwait.Waiter
-	full    int  // full blocks of this batch so far
+	full    bool // this batch has had a full block
 	closing bool // the block done now is the last, shorter one
 }
 
@@ -93,12 +93,10 @@ type pooledLZ4 struct {
 // under one block, every produce request of a webhook or a ledger
 // entry, goes on without a wait.
 func (p *pooledLZ4) afterBlock(int) {
-	if p.closing && p.full == 0 {
+	if p.closing && !p.full {
 		return
 	}
-	if !p.closing {
-		p.full++
-	}
+	p.full = true
 	p.poll.Wait()
 }
 

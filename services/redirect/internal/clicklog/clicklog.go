@@ -141,20 +141,19 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("clicklog: %w", err)
 	}
 	l := &Log{opts: opts, notify: make(chan struct{}, 1), stopSync: make(chan struct{}), syncDone: make(chan struct{}),
-		wake: make(chan struct{}, 1), writerDone: make(chan struct{}), poll: pollwait.New(), syncer: aiosync.New()}
+		wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
 	l.remove = l.removeSegment
 	var err error
 	if l.acked, err = readCheckpoint(opts.Dir); err != nil {
-		l.poll.Close()
-		l.syncer.Close()
 		return nil, err
 	}
 	l.saved = l.acked
 	if err := l.load(); err != nil {
-		l.poll.Close()
-		l.syncer.Close()
 		return nil, err
 	}
+	// Once the log opened, so that a failed Open holds no descriptor or
+	// kernel context (load syncs and deletes nothing through them).
+	l.poll, l.syncer = pollwait.New(), aiosync.New()
 	l.oldest, l.oldestKnown = l.firstUnackedTime(), true
 	go l.writeLoop()
 	if opts.Sync == SyncInterval {
