@@ -94,10 +94,9 @@ type Deps struct {
 
 // service holds four caches keyed by visitor input. Each is bounded
 // whatever visitors send (the bounds are argued where each is defined):
-// bots at most 20,000 agents of at most 512 bytes (about 12 MB), recent a
-// fixed table of 4Mi keys (64 MiB), limiter and networks fixed tables of
-// two minutes of 256Ki keys each (12 MiB each); the three tables outside
-// the Go heap, taking memory as keys land in their pages.
+// bots at most 20,000 agents of at most 512 bytes (about 12 MB), recent
+// two generations of at most 4M keys (about 300 MB at worst), limiter and
+// networks two each of at most 256Ki keys (about 19 MB each).
 type service struct {
 	cfg      Config
 	deps     Deps
