@@ -63,6 +63,9 @@ modules-standalone:
 unit: build
 	@mkdir -p .artifacts
 	@BIN_DIR=$(BIN) DASHBOARD_SCREENSHOT=$(CURDIR)/.artifacts/dashboard.png go test $(GO_TEST_FLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	@# The scheduler's own tests once more without the race detector,
+	@# which reorders goroutines at random (pkg/pollwait's tests say why).
+	@go test -count=1 -run 'TestWait' ./pkg/pollwait/
 
 # The date-sensitive tests (names containing AtInstant) again, at fixed
 # instants: month and year ends, the finance zones' month end, DST change

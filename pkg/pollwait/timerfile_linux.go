@@ -40,15 +40,19 @@ func openTimerFile() (*timerFile, error) {
 // goroutine parks in the poller until a poll sees the timer fired, or
 // until MaxWait. It reports false when the timer could not be used.
 func (t *timerFile) wait() bool {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(armFor)}
-	if err := unix.TimerfdSettime(t.fd, 0, &spec, nil); err != nil {
-		return false
-	}
+	// The deadline first, so that nothing but the read comes between
+	// arming the timer and parking: a thread held up there (preempted on
+	// a loaded machine) until the timer fires does not park at all, and
+	// that wait does not wait for a poll.
 	if err := t.f.SetReadDeadline(time.Now().Add(MaxWait)); err != nil {
 		return false
 	}
 	// Arming again resets the count a read would return, so a timer
 	// left unread by a deadline does not end the next wait early.
+	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(armFor)}
+	if err := unix.TimerfdSettime(t.fd, 0, &spec, nil); err != nil {
+		return false
+	}
 	_, err := t.f.Read(t.buf[:])
 	return err == nil || errors.Is(err, os.ErrDeadlineExceeded)
 }
