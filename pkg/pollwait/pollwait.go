@@ -29,7 +29,10 @@ func New() *Waiter {
 const MaxWait = 5 * time.Millisecond
 
 // Wait returns after the runtime's network poller has run (or MaxWait),
-// or after fallbackPause without a timer file.
+// or after fallbackPause without a timer file. The poll may be another
+// thread's, sooner than the scheduler's own; and a thread held up (on a
+// loaded machine) between arming the timer and parking longer than the
+// timer's 20 µs returns without one, rarely (TestWaitReturnsOnlyAfterAPoll).
 func (w *Waiter) Wait() {
 	if w == nil || w.t == nil || !w.t.wait() {
 		time.Sleep(fallbackPause)
