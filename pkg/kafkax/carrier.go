@@ -46,11 +46,12 @@ func (c HeaderCarrier) Keys() []string {
 // Inject writes ctx's trace context into msg's headers unless the message
 // already carries one (a message stored earlier keeps its original trace).
 func Inject(ctx context.Context, p propagation.TextMapPropagator, msg *kafka.Message) {
-	c := HeaderCarrier{Headers: &msg.Headers}
-	if c.Get("traceparent") != "" {
-		return
+	for _, h := range msg.Headers { // not Get: its string copy is an allocation a message
+		if h.Key == "traceparent" && len(h.Value) > 0 {
+			return
+		}
 	}
-	p.Inject(ctx, c)
+	p.Inject(ctx, HeaderCarrier{Headers: &msg.Headers})
 }
 
 // Extract returns ctx with the trace context found in msg's headers.

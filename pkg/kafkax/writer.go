@@ -129,7 +129,7 @@ func NewWriter(cfg WriterConfig) *kafka.Writer {
 		balancer = &kafka.Hash{}
 	}
 	return &kafka.Writer{
-		Transport:    transport,
+		Transport:    newTopicMetadataCache(transport),
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,

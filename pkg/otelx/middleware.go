@@ -3,10 +3,12 @@ package otelx
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/kit/endpoint"
@@ -144,8 +146,14 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 }
 
 // attrCache keeps one attribute set per route and status: building a set
-// per request costs allocations on every hot-path hit.
-type attrCache struct{ m sync.Map }
+// per request costs allocations on every hot-path hit. Reads take no lock
+// and box nothing (a sync.Map's key is an interface: one allocation a
+// request); the few writes, one per route and status ever seen, copy
+// the map.
+type attrCache struct {
+	mu sync.Mutex // serialises writers
+	m  atomic.Pointer[map[routeStatus]metric.MeasurementOption]
+}
 
 type routeStatus struct {
 	route  string
@@ -154,12 +162,27 @@ type routeStatus struct {
 
 func (c *attrCache) get(route string, status int) metric.MeasurementOption {
 	k := routeStatus{route, status}
-	if v, ok := c.m.Load(k); ok {
-		return v.(metric.MeasurementOption)
+	if m := c.m.Load(); m != nil {
+		if opt, ok := (*m)[k]; ok {
+			return opt
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if opt, ok := (*old)[k]; ok {
+			return opt
+		}
+	}
+	next := map[routeStatus]metric.MeasurementOption{}
+	if old != nil {
+		next = maps.Clone(*old)
 	}
 	opt := metric.WithAttributeSet(attribute.NewSet(
 		attribute.String("http.route", route), attribute.Int("http.response.status_code", status)))
-	c.m.Store(k, opt)
+	next[k] = opt
+	c.m.Store(&next)
 	return opt
 }
 
