@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,10 @@ type coarseListener struct {
 	// plain-text 431 is rewritten as JSON (plainerrors.go); 0 leaves
 	// net/http's own answers as they are.
 	maxHeaderBytes int
+
+	// lastWoken is when (since base) a read of one of the connections
+	// last came back after waiting in the poller (readYielding).
+	lastWoken atomic.Int64
 }
 
 // newCoarseListener wraps ln and starts its sweeper, which stopSweeping
@@ -128,6 +133,10 @@ type coarseConn struct {
 	// release hands a parked read its end: true to time out (net/http
 	// aborting it), false to read the socket after all.
 	release chan bool
+	// socketWasEmpty says the last read got fewer bytes than it asked
+	// for: the socket had nothing more (readYielding). Only the goroutine
+	// reading the connection uses it; net/http reads one at a time.
+	socketWasEmpty bool
 }
 
 func (c *coarseConn) SetDeadline(t time.Time) error {
@@ -236,8 +245,49 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 		}
 		c.mu.Unlock()
 	}
-	return c.Conn.Read(p)
+	return c.readYielding(p)
 }
+
+// readYielding reads p from the socket, first letting the other
+// runnable goroutines go ahead when the socket was empty at the last
+// read and the poller has woken a read lately.
+//
+// A keep-alive connection's next request is read right after its answer
+// is written, before the client can have sent it: the read finds nothing
+// (EAGAIN), the goroutine waits in the poller, and the poller wakes it to
+// read again. Under load that failed read is one of three system calls a
+// request (issue 15, docs/performance.md). Yielding first (Gosched) lets
+// the requests already waiting be served meanwhile, and the client's next
+// request has usually arrived by the time the read runs.
+//
+// A yielding goroutine goes to the back of the global run queue, and the
+// runtime polls the network only when its run queues are empty (or from
+// sysmon, up to 10 ms apart): goroutines that keep yielding and finding
+// requests would hold off the poll, and the connections waiting in it,
+// for those 10 ms. So yielding stops when no read has come back from the
+// poller for yieldWindow; the run queues then drain, the poll runs, and
+// the reads it wakes start the yielding again.
+func (c *coarseConn) readYielding(p []byte) (int, error) {
+	if c.socketWasEmpty && c.ln.since()-c.ln.lastWoken.Load() < int64(yieldWindow) {
+		runtime.Gosched()
+	}
+	start := c.ln.since()
+	n, err := c.Conn.Read(p)
+	if end := c.ln.since(); end-start >= int64(wokenAfter) {
+		c.ln.lastWoken.Store(end)
+	}
+	c.socketWasEmpty = n > 0 && n < len(p)
+	return n, err
+}
+
+// yieldWindow is how long after the poller last woke a read the reads
+// still yield first (readYielding).
+const yieldWindow = time.Millisecond
+
+// wokenAfter is how long a read takes at least when it waited in the
+// poller rather than finding its data: a read of data already there
+// takes a system call, a few microseconds.
+const wokenAfter = 50 * time.Microsecond
 
 // parkBackgroundRead holds net/http's background read off the socket
 // until net/http aborts it, which it does as soon as the handler is done.

@@ -473,3 +473,70 @@ func TestBackgroundReadParkedStillSeesTheClientGo(t *testing.T) {
 		t.Fatalf("the handler's context ended %v after its client went away, want within about two ticks (%v)", took, 2*deadlineTick)
 	}
 }
+
+// TestReadYieldingTracksTheSocket: a read that gets fewer bytes than it
+// asked for marks the socket empty (the next read yields first); one that
+// fills its buffer does not; a read that waited in the poller marks the
+// listener's poller as lately seen; and every byte arrives in order
+// whichever way each read went.
+func TestReadYieldingTracksTheSocket(t *testing.T) {
+	server, client, ln := coarsePair(t, deadlineTick)
+	cc := server.(*coarseConn)
+	server.SetReadDeadline(time.Now().Add(10 * time.Second))
+	want := strings.Repeat("0123456789", 1000) // 10,000 bytes
+	if _, err := io.WriteString(client, want[:10]); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	got := make([]byte, 0, len(want))
+	var n int
+	var err error
+	for len(got) < 10 {
+		if n, err = server.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !cc.socketWasEmpty {
+		t.Fatalf("a read of %d bytes into %d did not mark the socket empty", n, len(buf))
+	}
+
+	// The rest at once: the first read fills its buffer.
+	if _, err := io.WriteString(client, want[10:]); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if n, err = server.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+		if n == len(buf) {
+			break
+		}
+	}
+	if cc.socketWasEmpty {
+		t.Fatal("a read that filled its buffer marked the socket empty")
+	}
+	for len(got) < len(want) {
+		if n, err = server.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Fatalf("read %d bytes, not the %d sent in order", len(got), len(want))
+	}
+
+	// A read that waits for its data.
+	before := ln.lastWoken.Load()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(client, "x")
+	}()
+	if n, err = server.Read(buf); err != nil || string(buf[:n]) != "x" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if after := ln.lastWoken.Load(); after <= before {
+		t.Fatalf("a read that waited 100 ms left lastWoken at %d (was %d)", after, before)
+	}
+}
