@@ -33,10 +33,19 @@ const MaxWait = 5 * time.Millisecond
 // thread's, sooner than the scheduler's own; and a thread held up (on a
 // loaded machine) between arming the timer and parking longer than the
 // timer's 20 µs returns without one, rarely (TestWaitReturnsOnlyAfterAPoll).
-func (w *Waiter) Wait() {
-	if w == nil || w.t == nil || !w.t.wait() {
-		time.Sleep(fallbackPause)
+func (w *Waiter) Wait() { w.wait() }
+
+// wait is Wait, reporting whether it waited in the poller: a wait that
+// did not (its thread held up until the timer fired, or the fallback
+// sleep) waited for no poll (TestWaitReturnsOnlyAfterAPoll).
+func (w *Waiter) wait() (parked bool) {
+	if w != nil && w.t != nil {
+		if ok, parked := w.t.wait(); ok {
+			return parked
+		}
 	}
+	time.Sleep(fallbackPause)
+	return false
 }
 
 // Close releases the timer file. A Waiter dropped without Close releases

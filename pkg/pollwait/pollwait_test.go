@@ -95,15 +95,15 @@ func TestWaitReturnsOnlyAfterAPoll(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	runtime.GC() // none running either
 	const n = 4000
-	conclusive, early, unpolled := 0, 0, 0
-	for attempt := 0; attempt < 200 && conclusive < 40; attempt++ {
+	conclusive, early, unpolled, unparked := 0, 0, 0, 0
+	for attempt := 0; attempt < 400 && conclusive < 40; attempt++ {
 		// A poll now, so that sysmon's (when nobody polled for 10 ms)
 		// does not come during the busy spell.
 		time.Sleep(time.Millisecond)
 		probe := newPollProbe(t)
 		done, took := busyFor(n)
 		start := time.Now()
-		w.Wait()
+		parked := w.wait()
 		waited := time.Since(start)
 		polled, finished := probe.polled(), done.Load()
 		probe.close()
@@ -111,6 +111,14 @@ func TestWaitReturnsOnlyAfterAPoll(t *testing.T) {
 			// Too slow a machine for this attempt (a loaded one may hold
 			// the thread for milliseconds): MaxWait may have ended the
 			// wait, before any poll.
+			continue
+		}
+		if !parked {
+			// The thread was held up between arming the timer and
+			// reading it (preempted on a loaded machine) until the timer
+			// fired: the read found it at once and waited for no poll.
+			// A fresh-clone CI run saw this in 25 attempts in a row.
+			unparked++
 			continue
 		}
 		conclusive++
@@ -122,16 +130,15 @@ func TestWaitReturnsOnlyAfterAPoll(t *testing.T) {
 			early++
 		}
 	}
-	if conclusive < 20 {
-		t.Fatalf("in 200 attempts %d hand-offs took under %v only %d times", n, MaxWait-time.Millisecond, conclusive)
+	if conclusive < 10 {
+		t.Fatalf("in 400 attempts only %d had %d hand-offs take under %v and the wait park in the poller (%d did not park)",
+			conclusive, n, MaxWait-time.Millisecond, unparked)
 	}
-	t.Logf("%d conclusive attempts; in %d a poll came before the busy spell ended", conclusive, early)
-	// A thread held up between arming the timer and parking (a loaded
-	// machine's preemption, or the race detector's scheduler, which
-	// reorders goroutines at random) may miss a few polls: seen in up to
-	// 4 of 40 attempts with the race detector and 1 in 320 without it,
-	// on a machine with three busy loops for its two cores. A sleep
-	// misses nearly all.
+	t.Logf("%d conclusive attempts (%d more did not park); in %d a poll came before the busy spell ended", conclusive, unparked, early)
+	// Every wait that parked was woken by a poll, which woke the probe
+	// too. A quarter of misses is allowed for what this test has not
+	// seen: before it counted only waits that parked, a sleep missed 40
+	// of 40 and a loaded machine up to 25 of 40.
 	if unpolled*4 > conclusive {
 		t.Errorf("in %d of %d attempts Wait returned before the network was polled", unpolled, conclusive)
 	}

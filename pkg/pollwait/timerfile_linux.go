@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,8 @@ const armFor = 20_000 // ns
 // runtime's network poller.
 type timerFile struct {
 	f   *os.File
-	fd  int // f's descriptor, kept because f.Fd() would make it blocking
+	raw syscall.RawConn // f's, to read it and learn whether the read waited
+	fd  int             // f's descriptor, kept because f.Fd() would make it blocking
 	buf [8]byte
 }
 
@@ -33,28 +35,52 @@ func openTimerFile() (*timerFile, error) {
 		unix.Close(fd)
 		return nil, errors.New("pollwait: timerfd is not a file")
 	}
-	return &timerFile{f: f, fd: fd}, nil
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("pollwait: timerfd: %w", err)
+	}
+	return &timerFile{f: f, raw: raw, fd: fd}, nil
 }
 
 // wait arms the timer and reads it: the read finds nothing yet, so the
 // goroutine parks in the poller until a poll sees the timer fired, or
-// until MaxWait. It reports false when the timer could not be used.
-func (t *timerFile) wait() bool {
+// until MaxWait. ok is false when the timer could not be used; parked
+// says whether the read waited in the poller at all: a thread held up
+// between arming and reading (preempted on a loaded machine) until the
+// timer fired reads it at once, and that wait waited for no poll.
+func (t *timerFile) wait() (ok, parked bool) {
 	// The deadline first, so that nothing but the read comes between
-	// arming the timer and parking: a thread held up there (preempted on
-	// a loaded machine) until the timer fires does not park at all, and
-	// that wait does not wait for a poll.
+	// arming the timer and parking.
 	if err := t.f.SetReadDeadline(time.Now().Add(MaxWait)); err != nil {
-		return false
+		return false, false
 	}
 	// Arming again resets the count a read would return, so a timer
 	// left unread by a deadline does not end the next wait early.
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(armFor)}
 	if err := unix.TimerfdSettime(t.fd, 0, &spec, nil); err != nil {
-		return false
+		return false, false
 	}
-	_, err := t.f.Read(t.buf[:])
-	return err == nil || errors.Is(err, os.ErrDeadlineExceeded)
+	// The read os.File would make, through RawConn to see whether it
+	// parked: the callback returning false waits for the poller.
+	var rerr error
+	err := t.raw.Read(func(fd uintptr) bool {
+		for {
+			_, rerr = unix.Read(int(fd), t.buf[:])
+			if rerr != unix.EINTR {
+				break
+			}
+		}
+		if rerr == unix.EAGAIN {
+			parked = true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return errors.Is(err, os.ErrDeadlineExceeded), parked
+	}
+	return rerr == nil, parked
 }
 
 func (t *timerFile) close() error { return t.f.Close() }

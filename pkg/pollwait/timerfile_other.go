@@ -8,5 +8,5 @@ type timerFile struct{}
 
 func openTimerFile() (*timerFile, error) { return nil, errors.New("pollwait: no timer file here") }
 
-func (*timerFile) wait() bool   { return false }
-func (*timerFile) close() error { return nil }
+func (*timerFile) wait() (ok, parked bool) { return false, false }
+func (*timerFile) close() error            { return nil }
