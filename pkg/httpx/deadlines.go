@@ -134,9 +134,14 @@ type coarseConn struct {
 	// aborting it), false to read the socket after all.
 	release chan bool
 	// socketWasEmpty says the last read got fewer bytes than it asked
-	// for: the socket had nothing more (readYielding). Only the goroutine
-	// reading the connection uses it; net/http reads one at a time.
+	// for: the socket had nothing more; yieldBackoff counts the requests
+	// still read without yielding (readYielding). Only the goroutine
+	// reading the connection uses them; net/http reads one at a time.
 	socketWasEmpty bool
+	yieldBackoff   int
+	// betweenRequests says net/http is waiting for the connection's
+	// next request (trackState: http.StateIdle).
+	betweenRequests atomic.Bool
 }
 
 func (c *coarseConn) SetDeadline(t time.Time) error {
@@ -249,8 +254,9 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 }
 
 // readYielding reads p from the socket, first letting the other
-// runnable goroutines go ahead when the socket was empty at the last
-// read and the poller has woken a read lately.
+// runnable goroutines go ahead when the read is for the connection's
+// next request, the socket was empty at the last read, and the poller
+// has woken a read lately.
 //
 // A keep-alive connection's next request is read right after its answer
 // is written, before the client can have sent it: the read finds nothing
@@ -258,36 +264,65 @@ func (c *coarseConn) Read(p []byte) (int, error) {
 // read again. Under load that failed read is one of three system calls a
 // request (issue 15, docs/performance.md). Yielding first (Gosched) lets
 // the requests already waiting be served meanwhile, and the client's next
-// request has usually arrived by the time the read runs.
+// request has usually arrived by the time the read runs. A request's
+// body is read without yielding.
 //
 // A yielding goroutine goes to the back of the global run queue, and the
 // runtime polls the network only when its run queues are empty (or from
 // sysmon, up to 10 ms apart): goroutines that keep yielding and finding
 // requests would hold off the poll, and the connections waiting in it,
 // for those 10 ms. So yielding stops when no read has come back from the
-// poller for yieldWindow; the run queues then drain, the poll runs, and
-// the reads it wakes start the yielding again.
+// poller with data for yieldWindow; the run queues then drain, the poll
+// runs, and the reads it wakes start the yielding again. (A read counts
+// as woken when it took wokenAfter or more: one whose thread the system
+// held up that long counts too, and keeps the yielding on a little
+// longer.)
+//
+// A yield that comes straight back found nothing else to run: the
+// process is not loaded, or another processor took the goroutine (and
+// waking that processor may have cost a system call). The connection
+// then reads without yielding for its next idleYieldBackoff requests.
 func (c *coarseConn) readYielding(p []byte) (int, error) {
-	if c.socketWasEmpty && c.ln.since()-c.ln.lastWoken.Load() < int64(yieldWindow) {
-		runtime.Gosched()
-	}
 	start := c.ln.since()
+	if c.socketWasEmpty && c.betweenRequests.Load() && start-c.ln.lastWoken.Load() < int64(yieldWindow) {
+		if c.yieldBackoff > 0 {
+			c.yieldBackoff--
+		} else {
+			runtime.Gosched()
+			before := start
+			start = c.ln.since()
+			if start-before < int64(idleYield) {
+				c.yieldBackoff = idleYieldBackoff
+			}
+		}
+	}
 	n, err := c.Conn.Read(p)
-	if end := c.ln.since(); end-start >= int64(wokenAfter) {
-		c.ln.lastWoken.Store(end)
+	if n > 0 && err == nil {
+		if end := c.ln.since(); end-start >= int64(wokenAfter) {
+			c.ln.lastWoken.Store(end)
+		}
 	}
 	c.socketWasEmpty = n > 0 && n < len(p)
 	return n, err
 }
 
-// yieldWindow is how long after the poller last woke a read the reads
-// still yield first (readYielding).
+// yieldWindow is how long after the poller last woke a read with data
+// the reads still yield first (readYielding).
 const yieldWindow = time.Millisecond
 
 // wokenAfter is how long a read takes at least when it waited in the
 // poller rather than finding its data: a read of data already there
 // takes a system call, a few microseconds.
 const wokenAfter = 50 * time.Microsecond
+
+// idleYield is how long a yield takes at most when nothing else ran
+// meanwhile (serving a request takes tens of microseconds), and
+// idleYieldBackoff how many requests a connection then reads without
+// yielding.
+const (
+	idleYield        = 5 * time.Microsecond
+	idleYieldBackoff = 16
+)
 
 // parkBackgroundRead holds net/http's background read off the socket
 // until net/http aborts it, which it does as soon as the handler is done.
@@ -336,6 +371,7 @@ func trackState(c net.Conn, state http.ConnState) {
 		cc.mu.Lock()
 		cc.serving = state == http.StateActive
 		cc.mu.Unlock()
+		cc.betweenRequests.Store(state == http.StateIdle)
 	}
 }
 
