@@ -13,23 +13,29 @@ type HeaderCarrier struct{ Headers *[]kafka.Header }
 
 var _ propagation.TextMapCarrier = HeaderCarrier{}
 
+// index is the position of key's first header, -1 when it has none.
+func (c HeaderCarrier) index(key string) int {
+	for i, h := range *c.Headers {
+		if h.Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
 // Get returns the first value of key.
 func (c HeaderCarrier) Get(key string) string {
-	for _, h := range *c.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
+	if i := c.index(key); i >= 0 {
+		return string((*c.Headers)[i].Value)
 	}
 	return ""
 }
 
 // Set replaces key's value.
 func (c HeaderCarrier) Set(key, value string) {
-	for i, h := range *c.Headers {
-		if h.Key == key {
-			(*c.Headers)[i].Value = []byte(value)
-			return
-		}
+	if i := c.index(key); i >= 0 {
+		(*c.Headers)[i].Value = []byte(value)
+		return
 	}
 	*c.Headers = append(*c.Headers, kafka.Header{Key: key, Value: []byte(value)})
 }
@@ -46,12 +52,12 @@ func (c HeaderCarrier) Keys() []string {
 // Inject writes ctx's trace context into msg's headers unless the message
 // already carries one (a message stored earlier keeps its original trace).
 func Inject(ctx context.Context, p propagation.TextMapPropagator, msg *kafka.Message) {
-	for _, h := range msg.Headers { // not Get: its string copy is an allocation a message
-		if h.Key == "traceparent" && len(h.Value) > 0 {
-			return
-		}
+	c := HeaderCarrier{Headers: &msg.Headers}
+	// Not Get: its string copy is an allocation a message.
+	if i := c.index("traceparent"); i >= 0 && len(msg.Headers[i].Value) > 0 {
+		return
 	}
-	p.Inject(ctx, HeaderCarrier{Headers: &msg.Headers})
+	p.Inject(ctx, c)
 }
 
 // Extract returns ctx with the trace context found in msg's headers.

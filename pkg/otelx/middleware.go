@@ -40,15 +40,9 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("endpoint.duration",
 		metric.WithDescription("Time spent in a go-kit endpoint, by endpoint and outcome."), metric.WithUnit("s"), DurationBuckets())
-	var byOutcome sync.Map // outcome -> metric.MeasurementOption: one attribute set each, not one per call
-	attrs := func(outcome string) metric.MeasurementOption {
-		if v, ok := byOutcome.Load(outcome); ok {
-			return v.(metric.MeasurementOption)
-		}
-		opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", name), attribute.String("outcome", outcome)))
-		byOutcome.Store(outcome, opt)
-		return opt
-	}
+	byOutcome := newAttrCache(func(outcome string) attribute.Set {
+		return attribute.NewSet(attribute.String("endpoint", name), attribute.String("outcome", outcome))
+	})
 	return func(next endpoint.Endpoint) endpoint.Endpoint {
 		return func(ctx context.Context, req any) (resp any, err error) {
 			ctx, span := tracer.Start(ctx, name)
@@ -70,7 +64,7 @@ func EndpointMiddleware(t *Telemetry, logger *slog.Logger, name string) endpoint
 						logger.DebugContext(ctx, "endpoint refused", "endpoint", name, "error", failure.Error())
 					}
 				}
-				duration.Record(ctx, time.Since(start).Seconds(), attrs(outcome))
+				duration.Record(ctx, time.Since(start).Seconds(), byOutcome.get(outcome))
 				span.End()
 			}()
 			return next(ctx, req)
@@ -88,7 +82,9 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 	tracer := t.Tracer(scope)
 	duration, _ := t.Meter(scope).Float64Histogram("http.server.request.duration",
 		metric.WithDescription("Time to answer an HTTP request, by route and status."), metric.WithUnit("s"), DurationBuckets())
-	var attrs attrCache
+	attrs := newAttrCache(func(k routeStatus) attribute.Set {
+		return attribute.NewSet(attribute.String("http.route", k.route), attribute.Int("http.response.status_code", k.status))
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		// net/http stores header keys canonical: index the map, as
@@ -116,7 +112,7 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 			if route == "" {
 				route = "unmatched"
 			}
-			duration.Record(r.Context(), time.Since(start).Seconds(), attrs.get(route, rec.Status))
+			duration.Record(r.Context(), time.Since(start).Seconds(), attrs.get(routeStatus{route, rec.Status}))
 			return
 		}
 		ctx := t.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
@@ -141,18 +137,23 @@ func HTTPMiddleware(t *Telemetry, next http.Handler, publicPrefixes ...string) h
 		if rec.Status >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(rec.Status))
 		}
-		duration.Record(ctx, time.Since(start).Seconds(), attrs.get(route, rec.Status))
+		duration.Record(ctx, time.Since(start).Seconds(), attrs.get(routeStatus{route, rec.Status}))
 	})
 }
 
-// attrCache keeps one attribute set per route and status: building a set
-// per request costs allocations on every hot-path hit. Reads take no lock
-// and box nothing (a sync.Map's key is an interface: one allocation a
-// request); the few writes, one per route and status ever seen, copy
-// the map.
-type attrCache struct {
-	mu sync.Mutex // serialises writers
-	m  atomic.Pointer[map[routeStatus]metric.MeasurementOption]
+// attrCache keeps one attribute set per key (a route and status, an
+// endpoint's outcome): building a set per request costs allocations on
+// every hot-path hit. Reads take no lock and box nothing (a sync.Map's
+// key is an interface: one allocation a request); the few writes, one
+// per key ever seen, copy the map. Keys must come from a bounded set.
+type attrCache[K comparable] struct {
+	build func(K) attribute.Set
+	mu    sync.Mutex // serialises writers
+	m     atomic.Pointer[map[K]metric.MeasurementOption]
+}
+
+func newAttrCache[K comparable](build func(K) attribute.Set) *attrCache[K] {
+	return &attrCache[K]{build: build}
 }
 
 type routeStatus struct {
@@ -160,8 +161,7 @@ type routeStatus struct {
 	status int
 }
 
-func (c *attrCache) get(route string, status int) metric.MeasurementOption {
-	k := routeStatus{route, status}
+func (c *attrCache[K]) get(k K) metric.MeasurementOption {
 	if m := c.m.Load(); m != nil {
 		if opt, ok := (*m)[k]; ok {
 			return opt
@@ -175,12 +175,11 @@ func (c *attrCache) get(route string, status int) metric.MeasurementOption {
 			return opt
 		}
 	}
-	next := map[routeStatus]metric.MeasurementOption{}
+	next := map[K]metric.MeasurementOption{}
 	if old != nil {
 		next = maps.Clone(*old)
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(
-		attribute.String("http.route", route), attribute.Int("http.response.status_code", status)))
+	opt := metric.WithAttributeSet(c.build(k))
 	next[k] = opt
 	c.m.Store(&next)
 	return opt
