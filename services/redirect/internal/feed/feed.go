@@ -37,6 +37,9 @@ type Row struct {
 	EndLine int
 	Link    link.Link
 	Err     error
+	// With Err: the row's code, when it holds a valid one, and the field
+	// at fault, when one is; either may be "".
+	Code, Field string
 }
 
 // Spans says, for an error about r, that r runs over several lines, or "".
@@ -159,7 +162,12 @@ func (n *ndjsonReader) Next() (Row, error) {
 		}
 		var jr jsonRow
 		if err := json.Unmarshal(b, &jr); err != nil {
-			return Row{Line: n.line, Err: jsonProblem(n.line, len(b), err)}, nil
+			row := Row{Line: n.line, Err: jsonProblem(n.line, len(b), err), Code: codeOf(b)}
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				row.Field = te.Field
+			}
+			return row, nil
 		}
 		if key, ok := strictjson.RepeatedKey(b); ok {
 			// encoding/json kept the last: which the feed meant is not defined.
@@ -182,6 +190,28 @@ func (n *ndjsonReader) Next() (Row, error) {
 		}
 		return Row{Line: n.line, Link: l}, nil
 	}
+}
+
+// codeOf is the code of an NDJSON line that did not decode as link
+// fields (a wrong type elsewhere), when it names a valid one.
+func codeOf(line []byte) string {
+	var c struct {
+		Code string `json:"code"`
+	}
+	if json.Unmarshal(line, &c) != nil {
+		return ""
+	}
+	return validCode(c.Code)
+}
+
+// validCode is code when it is a valid link code, else "": an error
+// report names a row by its code only when it is one, never echoing
+// whatever was sent.
+func validCode(code string) string {
+	if !link.ValidCode(code) {
+		return ""
+	}
+	return code
 }
 
 // jsonProblem words why a line that starts like an object is not one of
@@ -312,12 +342,13 @@ func (c *csvReader) Next() (Row, error) {
 			case "false", "0", "no", "n":
 				l.Active = false
 			default:
-				return Row{Line: line, EndLine: end, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v))}, nil
+				return Row{Line: line, EndLine: end, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v)),
+					Code: validCode(l.Code), Field: "active"}, nil
 			}
 		}
 		p, err := link.ParsePlacements(get("placements"))
 		if err != nil {
-			return Row{Line: line, EndLine: end, Err: err}, nil
+			return Row{Line: line, EndLine: end, Err: err, Code: validCode(l.Code), Field: "placements"}, nil
 		}
 		l.Placements = p
 		return Row{Line: line, EndLine: end, Link: l}, nil

@@ -722,3 +722,36 @@ func TestCSVQuoteClosedLaterSaysItsSpan(t *testing.T) {
 		t.Fatalf("a one-line row says %q", rows[0].Spans())
 	}
 }
+
+// TestRowErrorsNameCodeAndField: a row that fails as it is read names its
+// code, when it holds a valid one, and the field at fault, as the import's
+// answer lists them ({"line","code","field","message"}); an invalid code
+// is never echoed.
+func TestRowErrorsNameCodeAndField(t *testing.T) {
+	const header = "code,partner,course_id,destination,active,placements\n"
+	tests := []struct {
+		name, format, in string
+		code, field      string
+	}{
+		{"NDJSON wrong type", NDJSON, `{"code":"imp-6","partner":1,"course_id":"c","destination":"https://x.example/"}`, "imp-6", "partner"},
+		{"NDJSON wrong type, code after it", NDJSON, `{"active":"yes","code":"imp-7"}`, "imp-7", "active"},
+		{"NDJSON placements", NDJSON, `{"code":"imp-8","placements":[1]}`, "imp-8", "placements"},
+		{"NDJSON invalid code", NDJSON, `{"code":"no spaces allowed","partner":1}`, "", "partner"},
+		{"NDJSON code of the wrong type", NDJSON, `{"code":1}`, "", "code"},
+		{"NDJSON syntax", NDJSON, `{"code":"imp-9",}`, "", ""},
+		{"CSV active", CSV, header + "impc-3,impp,c3,https://x.test/c3,maybe,\n", "impc-3", "active"},
+		{"CSV placements", CSV, header + "impc-4,impp,c4,https://x.test/c4,," + strings.Repeat("p ", 33) + "\n", "impc-4", "placements"},
+		{"CSV invalid code", CSV, header + "a b,impp,c4,https://x.test/c4,maybe,\n", "", "active"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := readAll(t, tt.format, tt.in)
+			if len(rows) != 1 || rows[0].Err == nil {
+				t.Fatalf("rows %+v, want one that fails", rows)
+			}
+			if r := rows[0]; r.Code != tt.code || r.Field != tt.field {
+				t.Errorf("code %q, field %q; want %q, %q (%v)", r.Code, r.Field, tt.code, tt.field, r.Err)
+			}
+		})
+	}
+}

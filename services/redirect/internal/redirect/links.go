@@ -165,7 +165,7 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 		}
 		res.Rows++
 		if row.Err != nil {
-			fail(ImportError{Line: row.Line, Message: row.Err.Error() + row.Spans()})
+			fail(ImportError{Line: row.Line, Code: row.Code, Field: row.Field, Message: row.Err.Error() + row.Spans()})
 			continue
 		}
 		l, err := row.Link.Normalized()
