@@ -100,12 +100,14 @@ func (e *csvEncoder) Close() error {
 
 // SafeCell neutralises a text cell (a partner, course, link or placement:
 // what partners and visitors named) that a spreadsheet would run as a
-// formula: one starting with = + - @, a tab or a carriage return gets a
-// quote in front, even one that reads as a number (a course id "-3"), as
-// the contract says. The figures reporting computes (amounts, counts) are
-// not text cells: a negative amount stays a plain number.
+// formula: one starting with = + - @, a tab, a carriage return or a line
+// feed, after any spaces (a spreadsheet may trim them), gets a quote in
+// front, even one that reads as a number (a course id "-3"), as the
+// contract says. The figures reporting computes (amounts, counts) are not
+// text cells: a negative amount stays a plain number.
 func SafeCell(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	t := strings.TrimLeft(s, " ")
+	if t == "" || !strings.ContainsRune("=+-@\t\r\n", rune(t[0])) {
 		return s
 	}
 	return "'" + s

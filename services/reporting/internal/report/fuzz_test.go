@@ -207,13 +207,14 @@ func exponentOf(code string) int {
 }
 
 func FuzzSafeCell(f *testing.F) {
-	for _, s := range []string{"=1+1", "-7.35", "@x", "plain", "\t=1"} {
+	for _, s := range []string{"=1+1", "-7.35", "@x", "plain", "\t=1", " =1+1", "  ", "\n=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		out := SafeCell(s)
 		formula := func(c string) bool {
-			return c != "" && (c[0] == '=' || c[0] == '+' || c[0] == '-' || c[0] == '@' || c[0] == '\t' || c[0] == '\r')
+			c = strings.TrimLeft(c, " ")
+			return c != "" && strings.ContainsRune("=+-@\t\r\n", rune(c[0]))
 		}
 		if formula(out) {
 			t.Fatalf("SafeCell(%q) = %q starts a formula", s, out)

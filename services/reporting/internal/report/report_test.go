@@ -95,6 +95,7 @@ func TestSafeCell(t *testing.T) {
 	for in, want := range map[string]string{
 		"coursera": "coursera", "=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1+1": "'+1+1", "-2+3": "'-2+3",
 		"@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx", "\rx": "'\rx", "-7.35": "'-7.35", "-3": "'-3", "": "", "-": "'-", "-.5": "'-.5", "course-3": "course-3",
+		" =lead space": "' =lead space", "  +1": "'  +1", "\nx": "'\nx", "  ": "  ", " plain": " plain",
 	} {
 		if got := SafeCell(in); got != want {
 			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
