@@ -31,9 +31,9 @@ func clickLike(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-func compressWith(t *testing.T, dst io.Writer, data []byte) {
+func compressWith(t *testing.T, c kafka.Compression, dst io.Writer, data []byte) {
 	t.Helper()
-	w := kafka.Lz4.Codec().NewWriter(dst)
+	w := c.Codec().NewWriter(dst)
 	// In pieces, as kafka-go encodes a batch record by record.
 	for p := data; len(p) > 0; {
 		n := min(len(p), 700)
@@ -55,7 +55,7 @@ func TestLZ4BatchesRoundTripIn64KBBlocks(t *testing.T) {
 		data := clickLike(size)
 		for round := range 2 { // the second from a pooled writer
 			var frame bytes.Buffer
-			compressWith(t, &frame, data)
+			compressWith(t, kafka.Lz4, &frame, data)
 			// LZ4 frame: magic (4 bytes), FLG, BD; BD's bits 4-6 are the
 			// block size, 4 for 64 KB.
 			if b := frame.Bytes(); len(b) < 6 || (b[5]>>4)&7 != 4 {
@@ -89,7 +89,17 @@ func (r *recordRan) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestLZ4CompressionLetsOtherGoroutinesRun(t *testing.T) {
+// yieldingCodecs are the codecs whose writers compress a batch block by
+// block, waiting for the network poll between blocks.
+var yieldingCodecs = map[string]kafka.Compression{"lz4": kafka.Lz4, "snappy": kafka.Snappy}
+
+func TestCompressionLetsOtherGoroutinesRun(t *testing.T) {
+	for name, c := range yieldingCodecs {
+		t.Run(name, func(t *testing.T) { lettingOtherGoroutinesRun(t, c) })
+	}
+}
+
+func lettingOtherGoroutinesRun(t *testing.T, c kafka.Compression) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	data := clickLike(1 << 20)
 	var ran atomic.Bool
@@ -99,7 +109,7 @@ func TestLZ4CompressionLetsOtherGoroutinesRun(t *testing.T) {
 	// With one processor this goroutine runs only when the compressing
 	// one lets it (or after 10 ms, when the runtime preempts it).
 	go func() { ran.Store(true); close(done) }()
-	compressWith(t, dst, data)
+	compressWith(t, c, dst, data)
 	<-done
 	// Writes: the frame header, then each block's size and data (16
 	// blocks). A quarter of the way in, the writer has yielded.
@@ -111,13 +121,19 @@ func TestLZ4CompressionLetsOtherGoroutinesRun(t *testing.T) {
 	}
 }
 
-// TestLZ4CompressionLetsTheNetworkIn: with one processor, a goroutine
+// TestCompressionLetsTheNetworkIn: with one processor, a goroutine
 // that the network woke (bytes arrived on its connection) runs while a
 // batch is being compressed, not after it. A yield alone does not do
 // that: the scheduler polls the network only when nothing else is
 // runnable, so the compressing goroutine went on until the batch ended
 // or sysmon polled, 10 ms later.
-func TestLZ4CompressionLetsTheNetworkIn(t *testing.T) {
+func TestCompressionLetsTheNetworkIn(t *testing.T) {
+	for name, c := range yieldingCodecs {
+		t.Run(name, func(t *testing.T) { lettingTheNetworkIn(t, c) })
+	}
+}
+
+func lettingTheNetworkIn(t *testing.T, c kafka.Compression) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +171,7 @@ func TestLZ4CompressionLetsTheNetworkIn(t *testing.T) {
 	if _, err := client.Write([]byte{1}); err != nil {
 		t.Fatal(err)
 	}
-	compressWith(t, dst, data)
+	compressWith(t, c, dst, data)
 	if err := <-read; err != nil {
 		t.Fatal(err)
 	}

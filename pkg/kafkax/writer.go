@@ -32,7 +32,7 @@ type WriterConfig struct {
 	MaxAttempts int
 	// Compression of batches: none (the default here), gzip, snappy, lz4
 	// or zstd. Compression trades producer CPU for network, disk and the
-	// broker's copying; the services' default (pkg/platform) is lz4.
+	// broker's copying; the services' default (pkg/platform) is snappy.
 	Compression string
 	// Security is TLS and SASL towards the brokers (zero: plaintext).
 	Security Security
