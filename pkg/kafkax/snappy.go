@@ -54,7 +54,7 @@ func (yieldingSnappy) NewWriter(w io.Writer) io.WriteCloser {
 	if z == nil {
 		z = &snappyWriter{in: make([]byte, 0, snappyBlockSize), poll: pollwait.New()}
 	}
-	z.w, z.started, z.full, z.err = w, false, false, nil
+	z.w, z.started, z.err = w, false, nil
 	return &snappyBatch{z: z}
 }
 
@@ -84,9 +84,8 @@ type snappyWriter struct {
 	in      []byte // the block being filled
 	out     []byte // the last block encoded
 	poll    *pollwait.Waiter
-	started bool // the stream's header is written
-	full    bool // this batch has had a full block
-	err     error
+	started bool  // the stream's header is written
+	err     error // the first write's error, returned from then on
 }
 
 var xerialStreamHeader = [16]byte{130, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1}
@@ -97,9 +96,9 @@ func (z *snappyWriter) Write(b []byte) (int, error) {
 		k := copy(z.in[len(z.in):cap(z.in)], b)
 		z.in, b, n = z.in[:len(z.in)+k], b[k:], n+k
 		if len(z.in) == cap(z.in) {
-			z.block()
-			z.full = true
-			z.poll.Wait()
+			if z.block(); z.err == nil {
+				z.poll.Wait()
+			}
 		}
 	}
 	return n, z.err
@@ -116,7 +115,7 @@ func (z *snappyWriter) block() {
 		}
 		z.started = true
 	}
-	z.out = s2.EncodeSnappy(z.out[:cap(z.out)], z.in)
+	z.out = s2.EncodeSnappy(z.out, z.in) // into out's array when it is large enough
 	var size [4]byte
 	binary.BigEndian.PutUint32(size[:], uint32(len(z.out)))
 	if _, z.err = z.w.Write(size[:]); z.err == nil {

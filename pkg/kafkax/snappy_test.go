@@ -3,9 +3,12 @@ package kafkax
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
+	"math/rand/v2"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
 	"github.com/segmentio/kafka-go"
 )
@@ -13,12 +16,13 @@ import (
 // TestSnappyBatchesRoundTripInXerialFrames: a batch comes back whole
 // through kafka-go's reader, and its bytes are the xerial framing Kafka's
 // Java client and librdkafka read (a 16-byte header, then blocks of at
-// most 64 KB, each a 4-byte big-endian length and plain snappy data).
+// most 64 KB, each a 4-byte big-endian length and plain snappy data,
+// which the strict snappy decoder takes: none of s2's extensions).
 func TestSnappyBatchesRoundTripInXerialFrames(t *testing.T) {
 	if got := kafka.Snappy.Codec(); got != (yieldingSnappy{}) {
 		t.Fatalf("kafka-go's snappy codec is %T, want yieldingSnappy", got)
 	}
-	for _, size := range []int{1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20} {
+	for _, size := range []int{0, 1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20} {
 		data := clickLike(size)
 		for round := range 2 { // the second from a pooled writer
 			var stream bytes.Buffer
@@ -27,10 +31,16 @@ func TestSnappyBatchesRoundTripInXerialFrames(t *testing.T) {
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%d bytes, round %d, kafka-go's reader: %d bytes back, equal %v, %v", size, round, len(got), bytes.Equal(got, data), err)
 			}
-			// The framing by hand, each block decoded by the reference
+			// The framing by hand, each block decoded by the strict
 			// snappy decoder.
 			b := stream.Bytes()
-			if len(b) < 16 || !bytes.Equal(b[:16], xerialStreamHeader[:]) {
+			if size == 0 {
+				if len(b) != 0 {
+					t.Fatalf("an empty batch wrote % x, want nothing (as kafka-go's own writer)", b)
+				}
+				continue
+			}
+			if len(b) < 16 || string(b[:16]) != "\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01" {
 				t.Fatalf("%d bytes, round %d: stream starts % x, want the xerial header", size, round, b[:min(len(b), 16)])
 			}
 			var whole []byte
@@ -43,7 +53,7 @@ func TestSnappyBatchesRoundTripInXerialFrames(t *testing.T) {
 				if n > len(b)-4 {
 					t.Fatalf("%d bytes, round %d: block of %d bytes, %d left", size, round, n, len(b)-4)
 				}
-				block, err := snappy.Decode(nil, b[4:4+n])
+				block, err := snappy.DecodeStrict(nil, b[4:4+n])
 				if err != nil || len(block) > snappyBlockSize {
 					t.Fatalf("%d bytes, round %d, block %d: %d bytes, %v", size, round, blocks, len(block), err)
 				}
@@ -63,5 +73,58 @@ func TestSnappyWriterAfterClose(t *testing.T) {
 	}
 	if _, err := w.Write([]byte("x")); err == nil {
 		t.Fatal("a write after Close succeeded")
+	}
+}
+
+// TestSnappyIncompressibleBatch: random bytes, which snappy cannot
+// shrink, come back whole, each block grown by no more than snappy's
+// bound.
+func TestSnappyIncompressibleBatch(t *testing.T) {
+	data := make([]byte, 200<<10)
+	rand.NewChaCha8([32]byte{3, 4}).Read(data)
+	var stream bytes.Buffer
+	compressWith(t, kafka.Snappy, &stream, data)
+	if max := 16 + 4*4 + 4*s2.MaxEncodedLen(snappyBlockSize); stream.Len() > max {
+		t.Fatalf("%d bytes for %d random ones, want at most %d", stream.Len(), len(data), max)
+	}
+	got, err := io.ReadAll(kafka.Snappy.Codec().NewReader(bytes.NewReader(stream.Bytes())))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%d bytes back, equal %v, %v", len(got), bytes.Equal(got, data), err)
+	}
+}
+
+// failAfter accepts n writes, then fails every one.
+type failAfter struct{ n int }
+
+var errWrite = errors.New("write failed")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, errWrite
+	}
+	f.n--
+	return len(p), nil
+}
+
+// TestSnappyWriteErrorsStick: once the stream below fails, every later
+// Write and the Close return that error, and nothing more is written.
+func TestSnappyWriteErrorsStick(t *testing.T) {
+	for _, ok := range []int{0, 1, 2, 3} { // the header, a length, a block, ...
+		dst := &failAfter{n: ok}
+		w := kafka.Snappy.Codec().NewWriter(dst)
+		data := clickLike(3 * snappyBlockSize)
+		_, err := w.Write(data)
+		if !errors.Is(err, errWrite) {
+			t.Fatalf("after %d good writes: Write returned %v, want the write's error", ok, err)
+		}
+		if _, err := w.Write([]byte("more")); !errors.Is(err, errWrite) {
+			t.Fatalf("after %d good writes: a later Write returned %v", ok, err)
+		}
+		if err := w.Close(); !errors.Is(err, errWrite) {
+			t.Fatalf("after %d good writes: Close returned %v", ok, err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatalf("a second Close returned %v", err)
+		}
 	}
 }

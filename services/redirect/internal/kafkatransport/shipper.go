@@ -74,7 +74,7 @@ func (s *Shipper) Run(ctx context.Context) error {
 	// Between slices of a batch's work the shipper waits for the next
 	// network poll, so that a server given one core reads the requests
 	// that came in meanwhile before it goes on (pollwait; the batch's
-	// compression waits the same way, kafkax's lz4).
+	// compression waits the same way: kafkax's snappy and lz4 codecs).
 	poll := pollwait.New()
 	defer poll.Close()
 	// Reused for every batch: a busy shipper allocates nothing per click.

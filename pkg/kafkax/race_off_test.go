@@ -1,0 +1,5 @@
+//go:build !race
+
+package kafkax
+
+const raceDetector = false
