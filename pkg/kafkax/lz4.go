@@ -1,7 +1,7 @@
 package kafkax
 
 import (
-	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -67,7 +67,7 @@ func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 	if p, _ := lz4Writers.Get().(*pooledLZ4); p != nil {
 		p.z.Reset(w) // keeps the options
 		p.full, p.closing = false, false
-		return &lz4Writer{p: p}
+		return &batchWriter{w: p, codec: "lz4"}
 	}
 	p := &pooledLZ4{z: lz4.NewWriter(w), poll: pollwait.New()}
 	// Options a fresh writer always takes; were one refused, kafka-go's
@@ -75,7 +75,7 @@ func (yieldingLZ4) NewWriter(w io.Writer) io.WriteCloser {
 	if err := p.z.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.OnBlockDoneOption(p.afterBlock)); err != nil {
 		return compress.Lz4Codec.NewWriter(w)
 	}
-	return &lz4Writer{p: p}
+	return &batchWriter{w: p, codec: "lz4"}
 }
 
 // pooledLZ4 is an lz4.Writer and what its block handler needs. The pool
@@ -100,25 +100,37 @@ func (p *pooledLZ4) afterBlock(int) {
 	p.poll.Wait()
 }
 
-// lz4Writer is one batch's use of a pooled writer, returned on Close.
-type lz4Writer struct{ p *pooledLZ4 }
+func (p *pooledLZ4) Write(b []byte) (int, error) { return p.z.Write(b) }
 
-func (w *lz4Writer) Write(b []byte) (int, error) {
-	if w.p == nil {
-		return 0, errors.New("kafkax: lz4 writer used after Close")
-	}
-	return w.p.z.Write(b)
-}
-
-func (w *lz4Writer) Close() error {
-	p := w.p
-	if p == nil {
-		return nil
-	}
-	w.p = nil
+// Close compresses the last, shorter block and returns p to the pool.
+func (p *pooledLZ4) Close() error {
 	p.closing = true
 	err := p.z.Close()
 	p.z.Reset(nil)
 	lz4Writers.Put(p)
 	return err
+}
+
+// batchWriter is one batch's use of a pooled codec writer (pooledLZ4,
+// snappyWriter), which its Close returns to the pool: a handle kept past
+// Close cannot reach the writer another batch took since.
+type batchWriter struct {
+	w     io.WriteCloser // nil after Close
+	codec string
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	if b.w == nil {
+		return 0, fmt.Errorf("kafkax: %s writer used after Close", b.codec)
+	}
+	return b.w.Write(p)
+}
+
+func (b *batchWriter) Close() error {
+	w := b.w
+	if w == nil {
+		return nil
+	}
+	b.w = nil
+	return w.Close()
 }

@@ -48,34 +48,46 @@ func compressWith(t *testing.T, c kafka.Compression, dst io.Writer, data []byte)
 	}
 }
 
+// batchSizes are the batches the round-trip tests compress: empty,
+// under a block, one block exactly, just over one, and many.
+var batchSizes = []int{0, 1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20}
+
+// roundTrips compresses a batch of each of batchSizes with c twice (the
+// second time usually from a pooled writer), requires kafka-go's reader
+// to give it back whole, and hands the stream to check; at names the
+// batch for check's failures.
+func roundTrips(t *testing.T, c kafka.Compression, check func(at string, data, stream []byte)) {
+	t.Helper()
+	for _, size := range batchSizes {
+		data := clickLike(size)
+		for round := range 2 {
+			var stream bytes.Buffer
+			compressWith(t, c, &stream, data)
+			at := fmt.Sprintf("%d bytes, round %d", size, round)
+			got, err := io.ReadAll(c.Codec().NewReader(bytes.NewReader(stream.Bytes())))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s, kafka-go's reader: %d bytes back, equal %v, %v", at, len(got), bytes.Equal(got, data), err)
+			}
+			check(at, data, stream.Bytes())
+		}
+	}
+}
+
 func TestLZ4BatchesRoundTripIn64KBBlocks(t *testing.T) {
 	if got := kafka.Lz4.Codec(); got != (yieldingLZ4{}) {
 		t.Fatalf("kafka-go's lz4 codec is %T, want yieldingLZ4", got)
 	}
-	for _, size := range []int{0, 1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20} {
-		data := clickLike(size)
-		for round := range 2 { // the second from a pooled writer
-			var frame bytes.Buffer
-			compressWith(t, kafka.Lz4, &frame, data)
-			// LZ4 frame: magic (4 bytes), FLG, BD; BD's bits 4-6 are the
-			// block size, 4 for 64 KB.
-			if b := frame.Bytes(); len(b) < 6 || (b[5]>>4)&7 != 4 {
-				t.Fatalf("%d bytes, round %d: frame descriptor % x, want 64 KB blocks", size, round, b[:min(len(b), 6)])
-			}
-			for name, r := range map[string]io.Reader{
-				"kafka-go's reader": kafka.Lz4.Codec().NewReader(bytes.NewReader(frame.Bytes())),
-				"lz4's own reader":  lz4.NewReader(bytes.NewReader(frame.Bytes())),
-			} {
-				got, err := io.ReadAll(r)
-				if err != nil {
-					t.Fatalf("%d bytes, round %d, %s: %v", size, round, name, err)
-				}
-				if !bytes.Equal(got, data) {
-					t.Fatalf("%d bytes, round %d, %s: %d bytes back, not the same", size, round, name, len(got))
-				}
-			}
+	roundTrips(t, kafka.Lz4, func(at string, data, frame []byte) {
+		// LZ4 frame: magic (4 bytes), FLG, BD; BD's bits 4-6 are the
+		// block size, 4 for 64 KB.
+		if len(frame) < 6 || (frame[5]>>4)&7 != 4 {
+			t.Fatalf("%s: frame descriptor % x, want 64 KB blocks", at, frame[:min(len(frame), 6)])
 		}
-	}
+		got, err := io.ReadAll(lz4.NewReader(bytes.NewReader(frame)))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s, lz4's own reader: %d bytes back, equal %v, %v", at, len(got), bytes.Equal(got, data), err)
+		}
+	})
 }
 
 // recordRan notes, at each compressed block written, whether another

@@ -2,7 +2,6 @@ package kafkax
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 	"sync"
 
@@ -55,27 +54,7 @@ func (yieldingSnappy) NewWriter(w io.Writer) io.WriteCloser {
 		z = &snappyWriter{in: make([]byte, 0, snappyBlockSize), poll: pollwait.New()}
 	}
 	z.w, z.started, z.err = w, false, nil
-	return &snappyBatch{z: z}
-}
-
-// snappyBatch is one batch's use of a pooled writer, returned on Close:
-// a handle kept past Close cannot reach the writer another batch took.
-type snappyBatch struct{ z *snappyWriter }
-
-func (b *snappyBatch) Write(p []byte) (int, error) {
-	if b.z == nil {
-		return 0, errors.New("kafkax: snappy writer used after Close")
-	}
-	return b.z.Write(p)
-}
-
-func (b *snappyBatch) Close() error {
-	z := b.z
-	if z == nil {
-		return nil
-	}
-	b.z = nil
-	return z.Close()
+	return &batchWriter{w: z, codec: "snappy"}
 }
 
 // snappyWriter is an xerial-framed snappy stream.
@@ -124,8 +103,7 @@ func (z *snappyWriter) block() {
 	z.in = z.in[:0]
 }
 
-// Close writes the last, shorter block and returns the writer to the
-// pool.
+// Close writes the last, shorter block and returns z to the pool.
 func (z *snappyWriter) Close() error {
 	z.block()
 	err := z.err

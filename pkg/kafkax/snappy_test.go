@@ -22,48 +22,38 @@ func TestSnappyBatchesRoundTripInXerialFrames(t *testing.T) {
 	if got := kafka.Snappy.Codec(); got != (yieldingSnappy{}) {
 		t.Fatalf("kafka-go's snappy codec is %T, want yieldingSnappy", got)
 	}
-	for _, size := range []int{0, 1, 700, 64 << 10, 64<<10 + 1, 500 << 10, 1 << 20} {
-		data := clickLike(size)
-		for round := range 2 { // the second from a pooled writer
-			var stream bytes.Buffer
-			compressWith(t, kafka.Snappy, &stream, data)
-			got, err := io.ReadAll(kafka.Snappy.Codec().NewReader(bytes.NewReader(stream.Bytes())))
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("%d bytes, round %d, kafka-go's reader: %d bytes back, equal %v, %v", size, round, len(got), bytes.Equal(got, data), err)
+	roundTrips(t, kafka.Snappy, func(at string, data, b []byte) {
+		// The framing by hand, each block decoded by the strict snappy
+		// decoder.
+		if len(data) == 0 {
+			if len(b) != 0 {
+				t.Fatalf("an empty batch wrote % x, want nothing (as kafka-go's own writer)", b)
 			}
-			// The framing by hand, each block decoded by the strict
-			// snappy decoder.
-			b := stream.Bytes()
-			if size == 0 {
-				if len(b) != 0 {
-					t.Fatalf("an empty batch wrote % x, want nothing (as kafka-go's own writer)", b)
-				}
-				continue
-			}
-			if len(b) < 16 || string(b[:16]) != "\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01" {
-				t.Fatalf("%d bytes, round %d: stream starts % x, want the xerial header", size, round, b[:min(len(b), 16)])
-			}
-			var whole []byte
-			blocks := 0
-			for b = b[16:]; len(b) > 0; blocks++ {
-				if len(b) < 4 {
-					t.Fatalf("%d bytes, round %d: %d bytes left, no block length", size, round, len(b))
-				}
-				n := int(binary.BigEndian.Uint32(b))
-				if n > len(b)-4 {
-					t.Fatalf("%d bytes, round %d: block of %d bytes, %d left", size, round, n, len(b)-4)
-				}
-				block, err := snappy.DecodeStrict(nil, b[4:4+n])
-				if err != nil || len(block) > snappyBlockSize {
-					t.Fatalf("%d bytes, round %d, block %d: %d bytes, %v", size, round, blocks, len(block), err)
-				}
-				whole, b = append(whole, block...), b[4+n:]
-			}
-			if want := (size + snappyBlockSize - 1) / snappyBlockSize; blocks != want || !bytes.Equal(whole, data) {
-				t.Fatalf("%d bytes, round %d: %d blocks (want %d), equal %v", size, round, blocks, want, bytes.Equal(whole, data))
-			}
+			return
 		}
-	}
+		if len(b) < 16 || string(b[:16]) != "\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01" {
+			t.Fatalf("%s: stream starts % x, want the xerial header", at, b[:min(len(b), 16)])
+		}
+		var whole []byte
+		blocks := 0
+		for b = b[16:]; len(b) > 0; blocks++ {
+			if len(b) < 4 {
+				t.Fatalf("%s: %d bytes left, no block length", at, len(b))
+			}
+			n := int(binary.BigEndian.Uint32(b))
+			if n > len(b)-4 {
+				t.Fatalf("%s: block of %d bytes, %d left", at, n, len(b)-4)
+			}
+			block, err := snappy.DecodeStrict(nil, b[4:4+n])
+			if err != nil || len(block) > snappyBlockSize {
+				t.Fatalf("%s, block %d: %d bytes, %v", at, blocks, len(block), err)
+			}
+			whole, b = append(whole, block...), b[4+n:]
+		}
+		if want := (len(data) + snappyBlockSize - 1) / snappyBlockSize; blocks != want || !bytes.Equal(whole, data) {
+			t.Fatalf("%s: %d blocks (want %d), equal %v", at, blocks, want, bytes.Equal(whole, data))
+		}
+	})
 }
 
 func TestSnappyWriterAfterClose(t *testing.T) {

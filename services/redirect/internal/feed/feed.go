@@ -201,17 +201,7 @@ func codeOf(line []byte) string {
 	if json.Unmarshal(line, &c) != nil {
 		return ""
 	}
-	return validCode(c.Code)
-}
-
-// validCode is code when it is a valid link code, else "": an error
-// report names a row by its code only when it is one, never echoing
-// whatever was sent.
-func validCode(code string) string {
-	if !link.ValidCode(code) {
-		return ""
-	}
-	return code
+	return link.CodeIfValid(c.Code)
 }
 
 // jsonProblem words why a line that starts like an object is not one of
@@ -343,12 +333,12 @@ func (c *csvReader) Next() (Row, error) {
 				l.Active = false
 			default:
 				return Row{Line: line, EndLine: end, Err: fmt.Errorf("active: %s is not true or false", link.Quote(v)),
-					Code: validCode(l.Code), Field: "active"}, nil
+					Code: link.CodeIfValid(l.Code), Field: "active"}, nil
 			}
 		}
 		p, err := link.ParsePlacements(get("placements"))
 		if err != nil {
-			return Row{Line: line, EndLine: end, Err: err, Code: validCode(l.Code), Field: "placements"}, nil
+			return Row{Line: line, EndLine: end, Err: err, Code: link.CodeIfValid(l.Code), Field: "placements"}, nil
 		}
 		l.Placements = p
 		return Row{Line: line, EndLine: end, Link: l}, nil

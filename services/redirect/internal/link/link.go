@@ -42,6 +42,15 @@ type Link struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
+// CodeIfValid is s when it is a valid code, else "": what an error report
+// may name a row by, never echoing whatever was sent.
+func CodeIfValid(s string) string {
+	if !ValidCode(s) {
+		return ""
+	}
+	return s
+}
+
 // ValidCode reports whether s matches [A-Za-z0-9_-]{1,64}.
 func ValidCode(s string) bool {
 	if len(s) == 0 || len(s) > MaxCodeLen {

@@ -170,10 +170,7 @@ func (s *service) ImportLinks(ctx context.Context, rows feed.Reader) (ImportResu
 		}
 		l, err := row.Link.Normalized()
 		if err != nil {
-			code := row.Link.Code
-			if !link.ValidCode(code) {
-				code = "" // a report names a row by its code only when it is one, never echoing what was sent
-			}
+			code := link.CodeIfValid(row.Link.Code)
 			for _, fe := range errs.FieldsOf(err) {
 				fail(ImportError{Line: row.Line, Code: code, Field: fe.Field, Message: fe.Field + " " + fe.Message + row.Spans()})
 				res.Failed-- // one row, however many fields
