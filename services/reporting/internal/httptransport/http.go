@@ -282,7 +282,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := resp.(reporting.Statement)
-	asOf := st.AsOf.Format(time.RFC3339)
+	asOf := st.AsOf.UTC().Format(time.RFC3339Nano) // as a report's as_of
 	switch q.Get("format") {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -67,14 +67,16 @@ func NewCSVWriter(w io.Writer) *csv.Writer {
 
 // NewCSV writes RFC 4180 CSV with a header row; every cell is made safe
 // to open in a spreadsheet. A last column, as_of, says when the figures
-// were read, so a file says what it is wherever it is copied.
+// were read, so a file says what it is wherever it is copied: the same
+// instant, written the same way, as JSON's meta.as_of and the
+// X-Report-As-Of header (RFC 3339 to the millisecond the report holds).
 func NewCSV(w io.Writer, m Meta) (Encoder, error) {
 	cw := NewCSVWriter(w)
 	header := append(append(append([]string{}, m.GroupBy...), Columns...), "as_of")
 	if err := cw.Write(header); err != nil {
 		return nil, err
 	}
-	return &csvEncoder{w: cw, asOf: m.AsOf.UTC().Format(time.RFC3339)}, nil
+	return &csvEncoder{w: cw, asOf: m.AsOf.UTC().Format(time.RFC3339Nano)}, nil
 }
 
 type csvEncoder struct {

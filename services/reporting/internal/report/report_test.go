@@ -199,7 +199,8 @@ func BenchmarkParseRateExponent(b *testing.B) {
 }
 
 func TestEncoders(t *testing.T) {
-	meta := Meta{From: "2026-11-01", To: "2026-12-01", TZ: "UTC", GroupBy: []string{"partner"}, AsOf: now}
+	// as_of to the millisecond, as X-Report-As-Of and meta.as_of write it
+	meta := Meta{From: "2026-11-01", To: "2026-12-01", TZ: "UTC", GroupBy: []string{"partner"}, AsOf: now.Add(125 * time.Millisecond)}
 	row := Row{Keys: []string{"=cmd|' /C calc'!A0"}, Currency: "USD", Clicks: 3, Approved: minor.Of(420), Sale: minor.Of(11000),
 		Reversed: minor.Of(400)}
 	var b bytes.Buffer
@@ -207,7 +208,7 @@ func TestEncoders(t *testing.T) {
 	enc.Row(row)
 	enc.Close()
 	want := "partner,currency,clicks,unique_clicks,bot_clicks,conversions,direct_conversions,cross_sell_conversions,sale_amount,commission_pending,commission_approved,commission_reversed,commission_paid,epc,as_of\r\n" +
-		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40,2026-11-21T12:00:00Z\r\n"
+		"'=cmd|' /C calc'!A0,USD,3,0,0,0,0,0,110.00,0.00,4.20,4.00,0.00,1.40,2026-11-21T12:00:00.125Z\r\n"
 	if b.String() != want {
 		t.Errorf("csv:\n%q\nwant\n%q", b.String(), want)
 	}
