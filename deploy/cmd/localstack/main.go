@@ -202,7 +202,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	if err := os.Chmod(s.dataDir, 0o755); err != nil { // the postgres user enters it
 		return err
 	}
-	if s.adminToken, err = secret(s.dataDir, "admin-token", "lc_", s.adminToken, 24); err != nil {
+	if s.adminToken, err = adminToken(s.dataDir, s.adminToken); err != nil {
 		return err
 	}
 	if s.clickIDKeys, err = secret(s.dataDir, "click-id-key", "ck_", s.clickIDKeys, 24); err != nil {
@@ -327,6 +327,23 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer) (err er
 	}
 	fmt.Fprintln(out, "\nstopping ...")
 	return nil
+}
+
+// adminToken is the stack's admin token: ADMIN_TOKEN when given, else
+// the one generated before (DATA_DIR/admin-token), else a new one. The
+// file always ends up holding the token the stack runs with, given or
+// generated: make demo, loadgen and the README's examples read it there,
+// and a file left by an earlier run with another token would have them
+// sign in with the wrong one.
+func adminToken(dataDir, given string) (string, error) {
+	if given == "" {
+		return secret(dataDir, "admin-token", "lc_", "", 24)
+	}
+	path := filepath.Join(dataDir, "admin-token")
+	if err := os.WriteFile(path, []byte(given+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the admin token for make demo: %w", err)
+	}
+	return given, os.Chmod(path, 0o600) // a file that was there keeps its mode through WriteFile
 }
 
 // secret returns given when set, else the secret generated on a first run

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,6 +43,49 @@ func TestListenersOnDistinctPorts(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// DATA_DIR/admin-token always holds the token the stack runs with, so
+// make demo (loadgen) signs in with it whether ADMIN_TOKEN was given or
+// generated, and a token left by an earlier run is not used in its place.
+func TestAdminTokenFile(t *testing.T) {
+	const given = "lc_given_token_of_at_least_32_characters"
+	for _, tt := range []struct {
+		name, before, given string
+		want                string // "" for a new lc_ token
+	}{
+		{"given, no file yet", "", given, given},
+		{"given replaces an earlier run's", "lc_an_earlier_runs_token_of_32_characters", given, given},
+		{"none: the earlier run's is kept", "lc_an_earlier_runs_token_of_32_characters", "", "lc_an_earlier_runs_token_of_32_characters"},
+		{"none and no file: a new one", "", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "admin-token")
+			if tt.before != "" {
+				if err := os.WriteFile(path, []byte(tt.before+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := adminToken(dir, tt.given)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" && got != tt.want || tt.want == "" && (!strings.HasPrefix(got, "lc_") || len(got) < 32) {
+				t.Fatalf("token %q, want %q", got, tt.want)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(b)) != got {
+				t.Fatalf("%s holds %q, the stack runs with %q", path, b, got)
+			}
+			if fi, _ := os.Stat(path); tt.given != "" && fi.Mode().Perm() != 0o600 {
+				t.Fatalf("%s has mode %v, want 0600", path, fi.Mode().Perm())
 			}
 		})
 	}
