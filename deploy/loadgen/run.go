@@ -412,15 +412,17 @@ func (r *Runner) progress(ctx context.Context, began time.Time, baseClicks, base
 			if idle >= quiet && clicks > 0 {
 				warn = fmt.Sprintf(" nothing acknowledged for %d s: is the stack up?", idle)
 			}
-			line := func(rate int64, over string) string {
-				return fmt.Sprintf("  %5.0fs  %8d clicks acknowledged (%6d/s%s)  %6d conversion events acknowledged%s",
+			line := func(rate float64, over string) string {
+				return fmt.Sprintf("  %5.0fs  %8d clicks acknowledged (%8.1f/s%s)  %6d conversion events acknowledged%s",
 					time.Since(began).Seconds(), clicks, rate, over, events, warn)
 			}
 			switch {
 			case inPlace:
-				fmt.Fprintf(r.cfg.Progress, "\r\033[K%s", line(int64(clicks)-last, "")) // the line cleared, whatever its length
+				fmt.Fprintf(r.cfg.Progress, "\r\033[K%s", line(float64(int64(clicks)-last), "")) // the line cleared, whatever its length
 			case tick%10 == 0:
-				fmt.Fprintln(r.cfg.Progress, line((int64(clicks)-lastPrinted)/10, " over 10 s"))
+				// Not cut to whole clicks a second: make demo's 29 clicks
+				// in 10 s read 2.9/s, not 2/s against its promised 3.
+				fmt.Fprintln(r.cfg.Progress, line(float64(int64(clicks)-lastPrinted)/10, " over 10 s"))
 				lastPrinted = int64(clicks)
 			}
 			last = int64(clicks)
