@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -110,6 +111,27 @@ func TestDecodeAcceptsUnknownFields(t *testing.T) {
 	b = append(b[:len(b)-1], []byte(`,"country":"DE"}`)...)
 	if _, err := DecodeClick(b); err != nil {
 		t.Fatalf("unknown field rejected: %v", err)
+	}
+}
+
+// Times encoding/json reads, in forms segmentio's fast path refuses (a
+// one-digit hour, a comma before the fraction), are read as encoding/json
+// reads them, not dead-lettered (found by FuzzDecode).
+func TestDecodeTakesTimesEncodingJSONTakes(t *testing.T) {
+	for _, at := range []string{"2026-11-20T9:00:00Z", "2026-11-20T09:00:00,5Z", "2026-11-20T9:00:00,5+01:00"} {
+		b := []byte(`{"id":"x","type":"click.recorded","schema_version":1,"occurred_at":"` + at + `","code":"a","partner":"p"}`)
+		var want ClickRecorded
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("encoding/json refuses %s: %v", at, err)
+		}
+		got, err := DecodeClick(b)
+		if err != nil || !got.OccurredAt.Equal(want.OccurredAt) {
+			t.Errorf("DecodeClick(%s) = %v, %v; want %v", at, got.OccurredAt, err, want.OccurredAt)
+		}
+		var in ClickRecorded
+		if err := DecodeClickInPlace(b, &in); err != nil || !in.OccurredAt.Equal(want.OccurredAt) {
+			t.Errorf("DecodeClickInPlace(%s) = %v, %v; want %v", at, in.OccurredAt, err, want.OccurredAt)
+		}
 	}
 }
 
