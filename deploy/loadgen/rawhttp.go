@@ -113,10 +113,12 @@ func (c *rawConn) read(head bool) (a rawAnswer, keep bool, err error) {
 		return a, false, err
 	}
 	// HTTP/1.1 302 Found: the version, a space, three digits, then a
-	// space or the line's end (RFC 9112); "HTTP/1.1 -12" or "3020" is no
-	// status at all, never one the server did not send.
+	// space or the line's end, CRLF or LF (RFC 9112); "HTTP/1.1 -12",
+	// "3020" or "000\r0" is no status at all, never one the server did
+	// not send.
 	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
-		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) || (line[12] != ' ' && line[12] != '\r' && line[12] != '\n') {
+		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) ||
+		(line[12] != ' ' && line[12] != '\n' && !(line[12] == '\r' && len(line) == 14)) {
 		return a, false, errMalformed
 	}
 	a.status = int(line[9]-'0')*100 + int(line[10]-'0')*10 + int(line[11]-'0')
