@@ -339,11 +339,10 @@ func adminToken(dataDir, given string) (string, error) {
 	if given == "" {
 		return secret(dataDir, "admin-token", "lc_", "", 24)
 	}
-	path := filepath.Join(dataDir, "admin-token")
-	if err := os.WriteFile(path, []byte(given+"\n"), 0o600); err != nil {
+	if err := keepSecret(filepath.Join(dataDir, "admin-token"), given); err != nil {
 		return "", fmt.Errorf("write the admin token for make demo: %w", err)
 	}
-	return given, os.Chmod(path, 0o600) // a file that was there keeps its mode through WriteFile
+	return given, nil
 }
 
 // secret returns given when set, else the secret generated on a first run
@@ -362,7 +361,16 @@ func secret(dataDir, name, prefix, given string, size int) (string, error) {
 		return "", err
 	}
 	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
-	return tok, os.WriteFile(path, []byte(tok+"\n"), 0o600)
+	return tok, keepSecret(path, tok)
+}
+
+// keepSecret writes value to path, a line readable by its owner only
+// (a file that was there keeps its mode through WriteFile, so it is set).
+func keepSecret(path, value string) error {
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
 }
 
 func createDatabase(ctx context.Context, adminURL, name string) error {

@@ -130,7 +130,7 @@ func (h *handlers) commissions(w http.ResponseWriter, r *http.Request) {
 	_, err = h.eps.Commissions(r.Context(), reporting.CommissionsRequest{Query: q,
 		Begin: func(meta report.Meta) error {
 			started = true
-			w.Header().Set("X-Report-As-Of", meta.AsOf.Format(time.RFC3339Nano))
+			w.Header().Set("X-Report-As-Of", report.FormatAsOf(meta.AsOf))
 			w.Header().Set("X-Report-Closed-Periods", strings.Join(meta.ClosedPeriods, ","))
 			w.Header().Set("X-Report-Finance-Time-Zone", meta.FinanceTimeZone)
 			final := make([]string, len(meta.FinalDays))
@@ -282,7 +282,7 @@ func (h *handlers) statement(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := resp.(reporting.Statement)
-	asOf := st.AsOf.UTC().Format(time.RFC3339Nano) // as a report's as_of
+	asOf := report.FormatAsOf(st.AsOf)
 	switch q.Get("format") {
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")

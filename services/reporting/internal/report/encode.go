@@ -65,18 +65,22 @@ func NewCSVWriter(w io.Writer) *csv.Writer {
 	return cw
 }
 
+// FormatAsOf writes when a report's or a statement's figures were read,
+// as its CSV as_of column, a statement's as_of and the X-Report-As-Of
+// header all give it: RFC 3339 in UTC, to the millisecond the report
+// holds (JSON's meta.as_of reads the same).
+func FormatAsOf(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 // NewCSV writes RFC 4180 CSV with a header row; every cell is made safe
-// to open in a spreadsheet. A last column, as_of, says when the figures
-// were read, so a file says what it is wherever it is copied: the same
-// instant, written the same way, as JSON's meta.as_of and the
-// X-Report-As-Of header (RFC 3339 to the millisecond the report holds).
+// to open in a spreadsheet. A last column, as_of (FormatAsOf), says when
+// the figures were read, so a file says what it is wherever it is copied.
 func NewCSV(w io.Writer, m Meta) (Encoder, error) {
 	cw := NewCSVWriter(w)
 	header := append(append(append([]string{}, m.GroupBy...), Columns...), "as_of")
 	if err := cw.Write(header); err != nil {
 		return nil, err
 	}
-	return &csvEncoder{w: cw, asOf: m.AsOf.UTC().Format(time.RFC3339Nano)}, nil
+	return &csvEncoder{w: cw, asOf: FormatAsOf(m.AsOf)}, nil
 }
 
 type csvEncoder struct {
